@@ -119,7 +119,7 @@ def lite() -> TrackerConfig:
     return TrackerConfig(
         name="lite",
         model=ModelConfig(backbone="efficientnet_lite0", key_dim=32, value_dim=128,
-                          decoder_dim=64),
+                          decoder_dim=32),
         crop_size=256,
         dcf_search_factor=4.0,
     )

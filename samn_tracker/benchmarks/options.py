@@ -1,0 +1,52 @@
+"""Command-line options shared by the benchmark commands (tracker choice, device, output)."""
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+from samn_tracker.benchmarks.runner import Shard, TrackerFactory, parse_overrides, samn_factory
+from samn_tracker.errors import InputError
+
+
+def add_tracker_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--preset", default="lite", choices=["lite", "paper"],
+                        help="tracker configuration (default: lite)")
+    parser.add_argument("--weights", help="checkpoint (.pth); default: the preset's built-in one")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override, e.g. --set memory.interval=10 (repeatable)")
+    parser.add_argument("--device", default="auto",
+                        help="auto (cuda:LOCAL_RANK when CUDA is present, else cpu), cpu, cuda:N")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tracker-name",
+                        help="name of the results folder and of the table row (default: samn_<preset>)")
+    parser.add_argument("--sequences", nargs="+", metavar="NAME",
+                        help="run / score only these sequences (default: the whole split)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def tracker_name(args: argparse.Namespace) -> str:
+    name = args.tracker_name or f"samn_{args.preset}"
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]*", name):
+        raise InputError(f"--tracker-name {name!r} must be letters, digits and _ . + - only")
+    return name
+
+
+def tracker_factory(args: argparse.Namespace) -> TrackerFactory:
+    return samn_factory(args.preset, args.weights, parse_overrides(args.overrides), args.seed)
+
+
+def select(sequences: list, names: list[str] | None, source: Path) -> list:
+    """Keep the named sequences (all when ``names`` is None); unknown names raise InputError."""
+    if not names:
+        return sequences
+    known = {s.name: s for s in sequences}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise InputError(f"sequences not in {source}: {', '.join(unknown)}")
+    return [known[n] for n in names]
+
+
+def is_reporting_rank(shard: Shard) -> bool:
+    """Only rank 0 scores and packs submissions, after the other ranks' results are in."""
+    return shard.rank == 0

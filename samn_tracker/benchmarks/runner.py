@@ -1,0 +1,189 @@
+"""One runner for every benchmark: shards, skips finished sequences, times every tracker call.
+
+A benchmark supplies its sequences (frames + initial regions) and a writer that knows
+its file layout. ``run_sequences`` takes this process's share of the sequences (``torchrun``
+sets RANK / WORLD_SIZE / LOCAL_RANK; each rank takes ``sequences[rank::world]`` on
+``cuda:LOCAL_RANK``), skips those whose results already exist, tracks the rest and hands
+each finished sequence to the writer, which writes it atomically. Ctrl-C therefore loses
+at most the sequence in progress, and re-running the same command resumes.
+"""
+from __future__ import annotations
+
+import ast
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional, Protocol, Sequence
+
+import numpy as np
+from tqdm import tqdm
+
+from samn_tracker.errors import InputError
+from samn_tracker.sequences import read_image
+
+
+class Tracker(Protocol):
+    def initialize(self, image: np.ndarray, region) -> Any: ...
+    def track(self, image: np.ndarray) -> Any: ...
+
+
+TrackerFactory = Callable[[str], Tracker]
+"""Builds a tracker on a device ("cpu", "cuda:0", ...); called once per process."""
+
+
+@dataclass
+class BenchmarkSequence:
+    """Frames and the initial region of every target on frame 0 (one for box benchmarks)."""
+
+    name: str
+    frames: list[Path]
+    targets: list[np.ndarray]          # box (4,) or bool mask HxW per target
+    target_ids: list[int] = field(default_factory=lambda: [1])
+
+
+@dataclass
+class TargetRun:
+    outputs: list[Any]                 # writer.keep(prediction) per frame; frame 0 from initialize()
+    times: np.ndarray                  # seconds of each tracker call
+
+
+@dataclass
+class SequenceRun:
+    sequence: BenchmarkSequence
+    targets: list[TargetRun]
+
+    @property
+    def fps(self) -> float:
+        """Tracker calls per second over all targets (image decoding not counted)."""
+        seconds = sum(float(t.times.sum()) for t in self.targets)
+        calls = sum(len(t.times) for t in self.targets)
+        return calls / seconds if seconds > 0 else float("inf")
+
+
+class ResultWriter(Protocol):
+    def is_done(self, sequence: BenchmarkSequence) -> bool: ...
+    def keep(self, prediction: Any) -> Any: ...
+    def write(self, run: SequenceRun) -> None: ...
+
+
+@dataclass(frozen=True)
+class Shard:
+    """This process's place among ``world`` processes (torchrun's environment variables)."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @classmethod
+    def from_env(cls) -> "Shard":
+        try:
+            shard = cls(rank=int(os.environ.get("RANK", 0)), world=int(os.environ.get("WORLD_SIZE", 1)),
+                        local_rank=int(os.environ.get("LOCAL_RANK", 0)))
+        except ValueError:
+            raise InputError("RANK, WORLD_SIZE and LOCAL_RANK must be integers "
+                             f"(got {os.environ.get('RANK')!r}, {os.environ.get('WORLD_SIZE')!r}, "
+                             f"{os.environ.get('LOCAL_RANK')!r})") from None
+        if not 0 <= shard.rank < shard.world:
+            raise InputError(f"RANK={shard.rank} is outside WORLD_SIZE={shard.world}")
+        return shard
+
+    def take(self, items: Sequence) -> list:
+        return list(items[self.rank::self.world])
+
+    def device(self, requested: str = "auto") -> str:
+        """``auto``/``cuda`` -> ``cuda:LOCAL_RANK`` when CUDA is present, else what was asked."""
+        import torch
+
+        if requested in ("auto", "cuda") and torch.cuda.is_available():
+            return f"cuda:{self.local_rank}"
+        return "cpu" if requested == "auto" else requested
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``["memory.interval=10", "crop_size=128"]`` -> config overrides with Python literals."""
+    overrides = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"config override {item!r} must look like key=value")
+        try:
+            overrides[key] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            overrides[key] = text
+    return overrides
+
+
+def samn_factory(preset: str = "lite", weights: Optional[str] = None, overrides: Optional[dict] = None,
+                 seed: int = 0) -> TrackerFactory:
+    """Factory of the SAMN tracker: the network is built once and re-initialised per sequence."""
+
+    def build(device: str) -> Tracker:
+        from samn_tracker.config import preset as make_preset
+        from samn_tracker.tracker import SAMNTracker
+
+        config = make_preset(preset)
+        if overrides:
+            try:
+                config = config.replace(**overrides)
+            except KeyError as err:
+                raise InputError(str(err.args[0])) from None
+        return SAMNTracker(config, weights=weights, device=device, seed=seed)
+
+    return build
+
+
+def track_sequence(tracker: Tracker, sequence: BenchmarkSequence, keep: Callable[[Any], Any],
+                   on_frame: Callable[[], None] = lambda: None) -> SequenceRun:
+    """Track every target of ``sequence`` from frame 0 to the end, one target after another."""
+    targets = []
+    for region in sequence.targets:
+        outputs, times = [], np.zeros(len(sequence.frames))
+        for index, path in enumerate(sequence.frames):
+            image = read_image(path)
+            start = time.perf_counter()
+            prediction = tracker.initialize(image, region) if index == 0 else tracker.track(image)
+            times[index] = time.perf_counter() - start
+            outputs.append(keep(prediction))
+            on_frame()
+        targets.append(TargetRun(outputs=outputs, times=times))
+    return SequenceRun(sequence=sequence, targets=targets)
+
+
+def run_sequences(sequences: Sequence[BenchmarkSequence], tracker_factory: TrackerFactory,
+                  writer: ResultWriter, shard: Optional[Shard] = None, device: str = "auto",
+                  progress: bool = True) -> dict[str, float]:
+    """Track this shard's unfinished sequences; returns the fps of each sequence tracked now."""
+    shard = shard or Shard.from_env()
+    mine = shard.take(sequences)
+    todo = [s for s in mine if not writer.is_done(s)]
+    prefix = f"[rank {shard.rank}/{shard.world}] " if shard.world > 1 else ""
+    if len(todo) < len(mine):
+        print(f"{prefix}{len(mine) - len(todo)} of {len(mine)} sequences already done, skipping them",
+              file=sys.stderr)
+    fps: dict[str, float] = {}
+    if not todo:
+        return fps
+    tracker = tracker_factory(shard.device(device))
+    total = sum(len(s.frames) * len(s.targets) for s in todo)
+    with tqdm(total=total, unit="frame", desc=f"{prefix}tracking", disable=not progress,
+              dynamic_ncols=True) as bar:
+        for sequence in todo:
+            bar.set_postfix_str(sequence.name)
+            run = track_sequence(tracker, sequence, writer.keep, on_frame=lambda: bar.update(1))
+            writer.write(run)
+            fps[sequence.name] = run.fps
+            bar.write(f"{prefix}{sequence.name}: {run.fps:.1f} fps")
+    return fps
+
+
+def wait_for_all(sequences: Sequence[BenchmarkSequence], writer: ResultWriter,
+                 poll_seconds: float = 10.0) -> None:
+    """Block until every sequence has results (rank 0 waiting for the other ranks' shares)."""
+    missing = [s for s in sequences if not writer.is_done(s)]
+    if missing:
+        print(f"waiting for {len(missing)} sequences from the other ranks", file=sys.stderr)
+    while missing:
+        time.sleep(poll_seconds)
+        missing = [s for s in missing if not writer.is_done(s)]

@@ -1,0 +1,1 @@
+"""The SAMN network: encoders, appearance memory, spatial memory (DCF) and decoder."""

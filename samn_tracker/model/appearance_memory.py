@@ -1,0 +1,90 @@
+"""Appearance memory: stored keys/values of past frames, read by non-local attention."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+
+
+def read_memory(query_key: torch.Tensor, memory_keys: torch.Tensor,
+                memory_values: torch.Tensor) -> torch.Tensor:
+    """Non-local read: ``V_mem softmax_mem(K_mem^T q / sqrt(d_k))`` for every query position.
+
+    query_key (B, dk, H, W); memory_keys (B, dk, N); memory_values (B, dv, N), N = all
+    memory positions of all frames. Returns (B, dv, H, W). Uses the fused
+    ``scaled_dot_product_attention`` kernel, which is the same softmax attention.
+    """
+    b, dk, h, w = query_key.shape
+    q = query_key.flatten(2).transpose(1, 2)
+    k = memory_keys.transpose(1, 2)
+    v = memory_values.transpose(1, 2)
+    out = F.scaled_dot_product_attention(q, k, v)
+    return out.transpose(1, 2).reshape(b, -1, h, w)
+
+
+def read_memory_reference(query_key: torch.Tensor, memory_keys: torch.Tensor,
+                          memory_values: torch.Tensor) -> torch.Tensor:
+    """The read written out as in the paper; kept as the test oracle of ``read_memory``."""
+    b, dk, h, w = query_key.shape
+    q = query_key.flatten(2)                                   # (B, dk, HW)
+    affinity = torch.einsum("bkn,bkm->bnm", memory_keys, q) / math.sqrt(dk)   # (B, N, HW)
+    weights = affinity.softmax(dim=1)
+    return torch.einsum("bvn,bnm->bvm", memory_values, weights).reshape(b, -1, h, w)
+
+
+@dataclass
+class MemoryEntry:
+    key: torch.Tensor    # (dk, h*w)
+    value: torch.Tensor  # (dv, h*w)
+    frame: int
+
+
+@dataclass
+class AppearanceMemory:
+    """First frame, sampled frames (optionally at most ``max_entries``, oldest evicted
+    first) and a temporary entry for the previous frame. Entries are encoded once;
+    the concatenation is cached until the memory changes."""
+
+    keep_first: bool = True
+    max_entries: Optional[int] = None
+    first: Optional[MemoryEntry] = None
+    sampled: list[MemoryEntry] = field(default_factory=list)
+    last: Optional[MemoryEntry] = None
+    _cache: Optional[tuple[torch.Tensor, torch.Tensor]] = None
+
+    def set_first(self, entry: MemoryEntry) -> None:
+        self.first = entry
+        self._cache = None
+
+    def add_sampled(self, entry: MemoryEntry) -> None:
+        self.sampled.append(entry)
+        if self.max_entries is not None and len(self.sampled) > self.max_entries:
+            self.sampled.pop(0)
+        if self.last is not None and self.last.frame == entry.frame:
+            self.last = None
+        self._cache = None
+
+    def set_last(self, entry: MemoryEntry) -> None:
+        self.last = entry
+        self._cache = None
+
+    def entries(self) -> list[MemoryEntry]:
+        first = [self.first] if self.first is not None and (self.keep_first or not self.sampled
+                                                             and self.last is None) else []
+        last = [self.last] if self.last is not None else []
+        return first + self.sampled + last
+
+    def __len__(self) -> int:
+        return len(self.entries())
+
+    def keys_values(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys (1, dk, N) and values (1, dv, N) of all entries."""
+        if self._cache is None:
+            entries = self.entries()
+            keys = torch.cat([e.key for e in entries], dim=1).unsqueeze(0)
+            values = torch.cat([e.value for e in entries], dim=1).unsqueeze(0)
+            self._cache = (keys, values)
+        return self._cache

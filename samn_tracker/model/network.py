@@ -1,0 +1,68 @@
+"""The SAMN network: query encoder, memory encoder, appearance-memory read and decoder.
+
+The spatial memory (DCF) is not a module: it is fitted online by the tracker on the
+query encoder's stride-16 features.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import torch
+from torch import nn
+
+from samn_tracker.backbones import IMAGENET_MEAN, IMAGENET_STD, build_backbone
+from samn_tracker.config import ModelConfig
+from samn_tracker.model.appearance_memory import read_memory
+from samn_tracker.model.decoder import Decoder
+from samn_tracker.model.encoders import MemoryEncoder, QueryEncoder, QueryFeatures
+
+BACKBONE_PREFIXES = ("query_encoder.backbone.", "memory_encoder.backbone.")
+
+
+class SAMNNetwork(nn.Module):
+    def __init__(self, cfg: ModelConfig, backbone_weights: Optional[str | Path] = None):
+        super().__init__()
+        self.cfg = cfg
+        pretrained = cfg.pretrained_backbone
+
+        def backbone():
+            return build_backbone(cfg.backbone, pretrained=pretrained, weights_path=backbone_weights)
+
+        self.query_encoder = QueryEncoder(backbone(), cfg.key_dim, cfg.value_dim)
+        self.memory_encoder = MemoryEncoder(backbone(), cfg.key_dim, cfg.value_dim)
+        channels = self.query_encoder.backbone.channels
+        self.decoder = Decoder(2 * cfg.value_dim, channels["s8"], channels["s4"], cfg.decoder_dim,
+                               cfg.spatial_fusion)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def normalise(self, images: torch.Tensor) -> torch.Tensor:
+        """RGB in [0, 1] -> ImageNet-normalised."""
+        return (images - self.mean) / self.std
+
+    def encode_query(self, images: torch.Tensor) -> QueryFeatures:
+        return self.query_encoder(self.normalise(images))
+
+    def encode_memory(self, images: torch.Tensor, foreground: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Key (B, dk, H16, W16) and value (B, dv, H16, W16) of frames with their masks."""
+        return self.memory_encoder(self.normalise(images), foreground)
+
+    def segment(self, query: QueryFeatures, memory_keys: torch.Tensor, memory_values: torch.Tensor,
+                spatial_map: Optional[torch.Tensor], out_size: int) -> torch.Tensor:
+        """Read the memory (keys (B, dk, N), values (B, dv, N)) and decode logits."""
+        read = read_memory(query.key, memory_keys, memory_values)
+        readout = torch.cat([read, query.value], dim=1)
+        return self.decoder(readout, spatial_map, query.s8, query.s4, out_size)
+
+    def trained_state_dict(self) -> dict[str, torch.Tensor]:
+        """Parameters that are not the backbones' ImageNet weights (what a checkpoint ships)."""
+        return {k: v for k, v in self.state_dict().items() if not k.startswith(BACKBONE_PREFIXES)}
+
+    def load_trained(self, state_dict: dict[str, torch.Tensor]) -> None:
+        """Load a checkpoint; one without backbone weights keeps the ImageNet backbones."""
+        missing, unexpected = self.load_state_dict(state_dict, strict=False)
+        missing = [k for k in missing if not k.startswith(BACKBONE_PREFIXES)]
+        if missing or unexpected:
+            raise ValueError(f"checkpoint does not match the network: missing {missing[:5]}, "
+                             f"unexpected {unexpected[:5]}")

@@ -1,0 +1,378 @@
+"""Spatial memory (SMN): an online discriminative correlation filter, ATOM-style.
+
+Features x (C channels, stride 16) are compressed by a 1x1 projection P to ``proj_dim``
+channels and correlated with a ``k x k`` filter f. On the first frame P and f are fitted
+jointly by Gauss-Newton on
+
+    sum_k w_k ||f * (P x_k) - y_k||^2 + reg_filter ||f||^2 + reg_proj ||P||^2,
+
+each Gauss-Newton system solved by conjugate gradient, with the Jacobian products from
+torch autograd (``torch.func.jvp`` / ``vjp``). P is then frozen, samples are kept
+projected, and f is refined by a few CG iterations every ``update_interval`` frames.
+
+The response grid equals the feature grid: the filter is applied after padding
+``k // 2`` cells before and ``(k - 1) // 2`` after, so output cell (i, j) sums
+``f[:, a, b] * z[:, i + a - k // 2, j + b - k // 2]``. Labels live on that same grid,
+which is why an even kernel still puts the peak on the target cell.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from samn_tracker.config import DCFConfig
+from samn_tracker.errors import InputError
+
+Params = tuple[Tensor, ...]
+
+# ATOM keeps the first-frame samples at no less than this share of the total weight,
+# so the filter never forgets the only verified appearance of the target.
+INIT_WEIGHT_FLOOR = 0.25
+# Gauss-Newton steps that raise the objective are halved at most this many times.
+MAX_STEP_HALVINGS = 4
+_TINY = 1e-30
+
+
+def gaussian_labels(centers: Tensor, sigma: float, size: tuple[int, int]) -> Tensor:
+    """(N, H, W) Gaussians of peak 1 at ``centers`` (N, 2) given as (x, y) in cells."""
+    height, width = size
+    ys = torch.arange(height, dtype=torch.float32, device=centers.device)
+    xs = torch.arange(width, dtype=torch.float32, device=centers.device)
+    gy = torch.exp(-0.5 * ((ys[None, :] - centers[:, 1:2]) / sigma) ** 2)
+    gx = torch.exp(-0.5 * ((xs[None, :] - centers[:, 0:1]) / sigma) ** 2)
+    return gy[:, :, None] * gx[:, None, :]
+
+
+def label_sigma(cfg: DCFConfig, target_size: tuple[float, float]) -> float:
+    """Isotropic label width in cells: ``sigma_factor * sqrt(w h)`` as in ATOM."""
+    w, h = (float(v) for v in target_size)
+    if not (math.isfinite(w) and math.isfinite(h) and w > 0 and h > 0):
+        raise InputError(f"target_size must be two positive numbers of cells, got {target_size!r}")
+    return cfg.sigma_factor * math.sqrt(w * h)
+
+
+def apply_filter(z: Tensor, filt: Tensor) -> Tensor:
+    """Correlate (N, D, H, W) projected features with a (D, k, k) filter -> (N, H, W)."""
+    k = filt.shape[-1]
+    padded = F.pad(z, (k // 2, (k - 1) // 2, k // 2, (k - 1) // 2))
+    return F.conv2d(padded, filt[None])[:, 0]
+
+
+def project(x: Tensor, proj: Tensor) -> Tensor:
+    """1x1 projection of (N, C, H, W) features by a (D, C) matrix (a matmul: faster than conv)."""
+    n, _, height, width = x.shape
+    return torch.matmul(proj, x.flatten(2)).view(n, -1, height, width)
+
+
+def _dot(a: Params, b: Params) -> Tensor:
+    return sum((u * v).sum() for u, v in zip(a, b))
+
+
+def conjugate_gradient(apply_a: Callable[[Params], Params], b: Params, iters: int) -> Params:
+    """Approximately solve A x = b (A symmetric positive definite) from x = 0.
+
+    Divisions are clamped instead of branching on small residuals, so the loop never
+    waits for the GPU.
+    """
+    x = tuple(torch.zeros_like(v) for v in b)
+    r = b
+    p = b
+    rs = _dot(r, r)
+    for _ in range(iters):
+        ap = apply_a(p)
+        alpha = rs / _dot(p, ap).clamp_min(_TINY)
+        x = tuple(xi + alpha * pi for xi, pi in zip(x, p))
+        r = tuple(ri - alpha * api for ri, api in zip(r, ap))
+        rs_new = _dot(r, r)
+        p = tuple(ri + (rs_new / rs.clamp_min(_TINY)) * pi for ri, pi in zip(r, p))
+        rs = rs_new
+    return x
+
+
+def gauss_newton_step(residual_fn: Callable[..., Tensor], params: Params, cg_iters: int) -> Params:
+    """One Gauss-Newton iteration on ``||residual_fn(*params)||^2``.
+
+    Solves ``J^T J d = -J^T r`` by CG with ``J v`` from forward-mode and ``J^T u`` from
+    reverse-mode autograd, then halves the step while it would raise the objective.
+    """
+    residual, vjp_fn = torch.func.vjp(residual_fn, *params)
+    rhs = tuple(-g for g in vjp_fn(residual))
+
+    def normal_matrix(v: Params) -> Params:
+        _, jv = torch.func.jvp(residual_fn, params, v)
+        return vjp_fn(jv)
+
+    step = conjugate_gradient(normal_matrix, rhs, cg_iters)
+    start = float(residual.square().sum())
+    scale = 1.0
+    with torch.no_grad():
+        for _ in range(MAX_STEP_HALVINGS + 1):
+            candidate = tuple(p + scale * d for p, d in zip(params, step))
+            if float(residual_fn(*candidate).square().sum()) <= start:
+                return candidate
+            scale *= 0.5
+    return params
+
+
+class SpatialMemory:
+    """Online correlation filter over query-encoder features with a weighted sample memory."""
+
+    def __init__(self, cfg: DCFConfig, feature_dim: int, generator: torch.Generator | None = None):
+        if feature_dim <= 0 or cfg.proj_dim <= 0 or cfg.filter_size <= 0:
+            raise InputError(f"feature_dim, proj_dim and filter_size must be positive, got "
+                             f"{feature_dim}, {cfg.proj_dim}, {cfg.filter_size}")
+        self.cfg = cfg
+        self.feature_dim = feature_dim
+        self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
+        self._proj: Tensor | None = None
+        self._filter: Tensor | None = None
+        self._samples: Tensor | None = None  # (memory_size, D, H, W), projected by the frozen P
+        self._labels: Tensor | None = None
+        self._weights: Tensor | None = None
+        self._count = 0
+        self._num_init = 0
+        self._steps = 0
+
+    # --- state -------------------------------------------------------------------
+    @property
+    def projection(self) -> Tensor:
+        """(proj_dim, C) projection matrix (frozen after ``initialize``)."""
+        return self._require(self._proj)
+
+    @property
+    def filter(self) -> Tensor:
+        """(proj_dim, k, k) correlation filter."""
+        return self._require(self._filter)
+
+    @property
+    def weights(self) -> Tensor:
+        """Weights of the stored samples, first-frame samples first; they sum to 1."""
+        return self._require(self._weights)[: self._count].clone()
+
+    @property
+    def num_samples(self) -> int:
+        return self._count
+
+    @staticmethod
+    def _require(value: Tensor | None) -> Tensor:
+        if value is None:
+            raise RuntimeError("SpatialMemory.initialize must be called first")
+        return value
+
+    def _check_feat(self, feat: Tensor, name: str) -> Tensor:
+        if feat.ndim != 4 or feat.shape[1] != self.feature_dim:
+            raise InputError(f"{name} must be (N, {self.feature_dim}, H, W), got {tuple(feat.shape)}")
+        if not torch.isfinite(feat).all():
+            raise InputError(f"{name} contains NaN or infinite values")
+        return feat.float()
+
+    # --- first frame -------------------------------------------------------------
+    def initialize(self, feats: Tensor, centers: Tensor, target_size: tuple[float, float]) -> None:
+        """Fit P and f jointly on the first-frame samples and store them as the memory's base."""
+        cfg = self.cfg
+        feats = self._check_feat(feats, "feats")
+        n, _, height, width = feats.shape
+        device = feats.device
+        centers = torch.as_tensor(centers, dtype=torch.float32, device=device)
+        if centers.shape != (n, 2) or not torch.isfinite(centers).all():
+            raise InputError(f"centers must be ({n}, 2) finite (x, y) cells, got {tuple(centers.shape)}")
+        if not 0 < n < cfg.memory_size:
+            raise InputError(f"need 1 to memory_size - 1 = {cfg.memory_size - 1} first-frame samples, got {n}")
+        labels = gaussian_labels(centers, label_sigma(cfg, target_size), (height, width))
+        weights = torch.full((n,), 1.0 / n, device=device)
+
+        proj = self._initial_projection(feats)
+        filt = torch.zeros(proj.shape[0], cfg.filter_size, cfg.filter_size, device=device)
+        sqrt_w = weights.sqrt()[:, None, None]
+        reg_f, reg_p = math.sqrt(cfg.reg_filter), math.sqrt(cfg.reg_proj)
+
+        def residual(f: Tensor, p: Tensor) -> Tensor:
+            data = (apply_filter(project(feats, p), f) - labels) * sqrt_w
+            return torch.cat([data.flatten(), reg_f * f.flatten(), reg_p * p.flatten()])
+
+        params: Params = (filt, proj)
+        for _ in range(cfg.init_gn_iters):
+            params = gauss_newton_step(residual, params, cfg.init_cg_iters)
+        self._filter, self._proj = (t.detach() for t in params)
+
+        self._samples = torch.zeros(cfg.memory_size, proj.shape[0], height, width, device=device)
+        self._labels = torch.zeros(cfg.memory_size, height, width, device=device)
+        self._weights = torch.zeros(cfg.memory_size, device=device)
+        with torch.no_grad():
+            self._samples[:n] = project(feats, self._proj)
+        self._labels[:n] = labels
+        self._weights[:n] = weights
+        self._count = self._num_init = n
+        self._steps = 0
+
+    def _initial_projection(self, feats: Tensor) -> Tensor:
+        """Leading principal directions of the features; small random rows if C < proj_dim."""
+        channels = feats.shape[1]
+        flat = feats.transpose(0, 1).reshape(channels, -1)
+        centred = flat - flat.mean(dim=1, keepdim=True)
+        eigvecs = torch.linalg.eigh(centred @ centred.T).eigenvectors  # ascending eigenvalues
+        keep = min(self.cfg.proj_dim, channels)
+        proj = eigvecs[:, -keep:].flip(1).T.contiguous()
+        if keep < self.cfg.proj_dim:
+            extra = torch.randn(self.cfg.proj_dim - keep, channels, generator=self.generator)
+            proj = torch.cat([proj, 0.01 * extra.to(feats.device)])
+        return proj
+
+    # --- tracking ----------------------------------------------------------------
+    def response(self, feat: Tensor) -> Tensor:
+        """(H, W) filter scores for one (1, C, H, W) feature map, aligned with its grid."""
+        proj = self.projection
+        feat = self._check_feat(feat.to(proj.device), "feat")
+        if feat.shape[0] != 1:
+            raise InputError(f"feat must hold one sample, got {feat.shape[0]}")
+        with torch.no_grad():
+            return apply_filter(project(feat, proj), self.filter)[0]
+
+    @staticmethod
+    def locate(response: Tensor) -> tuple[float, float, float]:
+        """Peak (x, y) in cells, refined by a parabola through the neighbours, and its score."""
+        if response.ndim != 2 or response.numel() == 0:
+            raise InputError(f"response must be a non-empty (H, W) map, got {tuple(response.shape)}")
+        height, width = response.shape
+        index = int(torch.argmax(response))
+        iy, ix = divmod(index, width)
+        peak = float(response[iy, ix])
+
+        def offset(before: float, after: float) -> float:
+            curvature = before - 2.0 * peak + after
+            if curvature >= 0:  # flat or not a maximum along this axis
+                return 0.0
+            return float(np.clip(0.5 * (before - after) / curvature, -0.5, 0.5))
+
+        dx = offset(float(response[iy, ix - 1]), float(response[iy, ix + 1])) if 0 < ix < width - 1 else 0.0
+        dy = offset(float(response[iy - 1, ix]), float(response[iy + 1, ix])) if 0 < iy < height - 1 else 0.0
+        return ix + dx, iy + dy, peak
+
+    def add_sample(self, feat: Tensor, center: tuple[float, float], target_size: tuple[float, float]) -> None:
+        """Store a tracked frame's sample with weight ``learning_rate``; older ones decay.
+
+        When the memory is full the lightest later-frame sample (the oldest) is replaced;
+        first-frame samples keep at least ``INIT_WEIGHT_FLOOR`` of the total weight.
+        """
+        proj = self.projection
+        samples, labels, weights = self._samples, self._labels, self._weights
+        feat = self._check_feat(feat.to(proj.device), "feat")
+        if feat.shape[0] != 1 or feat.shape[2:] != samples.shape[2:]:
+            raise InputError(f"feat must be (1, {self.feature_dim}, {samples.shape[2]}, {samples.shape[3]}) "
+                             f"like the first-frame samples, got {tuple(feat.shape)}")
+        cx, cy = (float(v) for v in center)
+        if not (math.isfinite(cx) and math.isfinite(cy)):
+            raise InputError(f"center must be finite (x, y) cells, got {center!r}")
+        lr = self.cfg.learning_rate
+        n_init = self._num_init
+        if self._count < self.cfg.memory_size:
+            slot = self._count
+            self._count += 1
+        else:
+            slot = n_init + int(torch.argmin(weights[n_init:]))
+        weights[: self._count] *= 1.0 - lr
+        weights[slot] = lr
+        weights[: self._count] /= weights[: self._count].sum()
+        if weights[:n_init].sum() < INIT_WEIGHT_FLOOR:
+            weights[n_init: self._count] *= (1.0 - INIT_WEIGHT_FLOOR) / weights[n_init: self._count].sum()
+            weights[:n_init] = INIT_WEIGHT_FLOOR / n_init
+        with torch.no_grad():
+            samples[slot] = project(feat, proj)[0]
+        centre = torch.tensor([[cx, cy]], device=proj.device)
+        labels[slot] = gaussian_labels(centre, label_sigma(self.cfg, target_size), tuple(samples.shape[2:]))[0]
+
+    def step(self) -> bool:
+        """Count an accepted frame; every ``update_interval`` of them refine f by CG (P frozen)."""
+        self._require(self._filter)
+        self._steps += 1
+        if self.cfg.update_interval <= 0 or self._steps % self.cfg.update_interval:
+            return False
+        self._update_filter(self.cfg.update_cg_iters)
+        return True
+
+    def _update_filter(self, cg_iters: int) -> None:
+        n = self._count
+        z = self._samples[:n]
+        labels = self._labels[:n]
+        sqrt_w = self._weights[:n].sqrt()[:, None, None]
+        reg_f = math.sqrt(self.cfg.reg_filter)
+
+        def residual(f: Tensor) -> Tensor:
+            data = (apply_filter(z, f) - labels) * sqrt_w
+            return torch.cat([data.flatten(), reg_f * f.flatten()])
+
+        (self._filter,) = (t.detach() for t in gauss_newton_step(residual, (self._filter,), cg_iters))
+
+
+def augment_first_frame(crop: np.ndarray, center: tuple[float, float], rng: np.random.Generator,
+                        count: int = 27) -> tuple[list[np.ndarray], list[tuple[float, float]]]:
+    """Augmented copies of the first-frame crop and the target centre (crop pixels) in each.
+
+    The fixed set follows ATOM: identity, horizontal flip, rotations about the crop
+    centre, anisotropic blurs and shifts (borders repeat the edge). Kinds are
+    interleaved so a smaller ``count`` still covers every kind; a larger one adds random
+    combinations of shift, rotation and flip drawn from ``rng``.
+    """
+    if not isinstance(crop, np.ndarray) or crop.ndim != 3 or crop.shape[2] != 3 or crop.dtype != np.uint8:
+        shape = getattr(crop, "shape", None)
+        raise InputError(f"crop must be an HxWx3 uint8 RGB array, got shape {shape}")
+    if count < 1:
+        raise InputError(f"count must be at least 1, got {count}")
+    height, width = crop.shape[:2]
+    cx, cy = (float(v) for v in center)
+    if not (0 <= cx <= width - 1 and 0 <= cy <= height - 1):
+        raise InputError(f"center {center!r} lies outside the {width}x{height} crop")
+
+    mid = ((width - 1) / 2.0, (height - 1) / 2.0)
+
+    def affine(matrix: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
+        out = cv2.warpAffine(crop, matrix, (width, height), flags=cv2.INTER_LINEAR,
+                             borderMode=cv2.BORDER_REPLICATE)
+        x, y = matrix @ np.array([cx, cy, 1.0])
+        return out, (float(x), float(y))
+
+    def rotate(degrees: float) -> tuple[np.ndarray, tuple[float, float]]:
+        return affine(cv2.getRotationMatrix2D(mid, degrees, 1.0))
+
+    def shift(fx: float, fy: float) -> tuple[np.ndarray, tuple[float, float]]:
+        return affine(np.array([[1.0, 0.0, round(fx * width)], [0.0, 1.0, round(fy * height)]]))
+
+    def blur(sx: float, sy: float) -> tuple[np.ndarray, tuple[float, float]]:
+        return cv2.GaussianBlur(crop, (0, 0), sigmaX=sx, sigmaY=sy), (cx, cy)
+
+    def identity() -> tuple[np.ndarray, tuple[float, float]]:
+        return crop.copy(), (cx, cy)
+
+    def flip() -> tuple[np.ndarray, tuple[float, float]]:
+        return np.ascontiguousarray(crop[:, ::-1]), (width - 1 - cx, cy)
+
+    varied = [
+        [lambda a=a: rotate(a) for a in (10, -10, 45, -45, 5, -5, 20, -20, 30, -30, 60, -60)],
+        [lambda s=s: blur(*s) for s in ((2, 0.2), (0.2, 2), (3, 1), (1, 3), (2, 2))],
+        [lambda s=s: shift(*s) for s in ((0.15, 0.15), (-0.15, 0.15), (0.15, -0.15), (-0.15, -0.15),
+                                         (0.15, 0), (-0.15, 0), (0, 0.15), (0, -0.15))],
+    ]
+    order = [identity, flip] + [kind[i] for i in range(max(map(len, varied)))
+                                for kind in varied if i < len(kind)]
+    images, centers = [], []
+    for make in order[:count]:
+        image, c = make()
+        images.append(image)
+        centers.append(c)
+    while len(images) < count:
+        angle = float(rng.uniform(-30, 30))
+        dx, dy = rng.uniform(-0.15, 0.15, size=2)
+        matrix = cv2.getRotationMatrix2D(mid, angle, 1.0)
+        matrix[:, 2] += (round(dx * width), round(dy * height))
+        image, c = affine(matrix)
+        if rng.random() < 0.5:
+            image, c = np.ascontiguousarray(image[:, ::-1]), (width - 1 - c[0], c[1])
+        images.append(image)
+        centers.append(c)
+    return images, centers

@@ -1,0 +1,315 @@
+"""Boxes, polygons and masks: conversions, overlaps and the VOT text formats.
+
+Conventions (shared by the whole package):
+
+* a box is ``x, y, w, h`` (floats, 0-based left/top pixel); when integer it covers
+  pixel columns ``x .. x+w-1`` and rows ``y .. y+h-1``;
+* a polygon is an ``(N, 2)`` float array of ``(x, y)`` vertices. Vertices are
+  inclusive pixel coordinates, as in the VOT toolkit: they are rounded to integers and
+  the filled outline (boundary included) is the region, so the square
+  ``(0,0)-(10,10)`` covers 11 x 11 pixels;
+* a mask is a bool ``H x W`` array in full-frame coordinates.
+
+Box <-> polygon conversions follow the VOT toolkit (``x .. x+w`` corners, and
+``max - min`` extents back), so they are exact inverses.
+"""
+from __future__ import annotations
+
+import re
+import cv2
+import numpy as np
+
+from samn_tracker.errors import InputError
+
+Region = np.ndarray
+"""A box (4,), a polygon (N, 2) or a bool mask (H, W)."""
+
+_NUMBER_SEPARATOR = re.compile(r"[,\s]+")
+
+
+def _as_polygon(poly) -> np.ndarray:
+    points = np.asarray(poly, dtype=np.float64).reshape(-1, 2)
+    if len(points) < 3:
+        raise InputError(f"a polygon needs at least 3 vertices, got {np.asarray(poly).tolist()}")
+    return points
+
+
+def box_to_polygon(box) -> np.ndarray:
+    """Corners of the box, clockwise from the top-left (VOT's rectangle -> polygon)."""
+    x, y, w, h = np.asarray(box, dtype=np.float64).reshape(4)
+    return np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]])
+
+
+def polygon_to_box(poly) -> np.ndarray:
+    """Axis-aligned bounding box ``x, y, w, h`` of the vertices (VOT's polygon -> rectangle)."""
+    points = _as_polygon(poly)
+    low, high = points.min(axis=0), points.max(axis=0)
+    return np.array([low[0], low[1], high[0] - low[0], high[1] - low[1]])
+
+
+def _rounded_box(box) -> tuple[int, int, int, int]:
+    """VOT rounds each of x, y, w, h before rasterising a rectangle."""
+    x, y, w, h = (int(v) for v in np.round(np.asarray(box, dtype=np.float64).reshape(4)))
+    return x, y, w, h
+
+
+def box_to_mask(box, shape: tuple[int, int]) -> np.ndarray:
+    """Pixels ``round(x) .. round(x)+round(w)-1`` (same for y), clipped to the frame."""
+    height, width = int(shape[0]), int(shape[1])
+    x, y, w, h = _rounded_box(box)
+    mask = np.zeros((height, width), dtype=bool)
+    mask[max(y, 0):max(y + h, 0), max(x, 0):max(x + w, 0)] = True
+    return mask
+
+
+def _fill_polygon(points: np.ndarray, shape: tuple[int, int], offset=(0, 0)) -> np.ndarray:
+    canvas = np.zeros((int(shape[0]), int(shape[1])), dtype=np.uint8)
+    vertices = np.round(points - np.asarray(offset, dtype=np.float64)).astype(np.int32)
+    cv2.fillPoly(canvas, [vertices.reshape(-1, 1, 2)], 1)
+    return canvas.astype(bool)
+
+
+def polygon_to_mask(poly, shape: tuple[int, int]) -> np.ndarray:
+    """Rasterise the polygon with rounded, inclusive vertices (VOT's rule), clipped to the frame."""
+    return _fill_polygon(_as_polygon(poly), shape)
+
+
+def mask_to_box(mask: np.ndarray) -> np.ndarray | None:
+    """Tight box with inclusive pixel extent (``w = x_max - x_min + 1``); None if empty."""
+    rows = np.flatnonzero(np.any(mask, axis=1))
+    if len(rows) == 0:
+        return None
+    cols = np.flatnonzero(np.any(mask, axis=0))
+    return np.array([cols[0], rows[0], cols[-1] - cols[0] + 1, rows[-1] - rows[0] + 1], dtype=np.float64)
+
+
+def mask_centroid(mask: np.ndarray) -> tuple[float, float] | None:
+    """Mean pixel position ``(x, y)`` of the mask; None if empty."""
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        return None
+    return float(xs.mean()), float(ys.mean())
+
+
+def _largest_contour(mask: np.ndarray) -> np.ndarray | None:
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    if not contours:
+        return None
+    return max(contours, key=lambda c: (cv2.contourArea(c), len(c)))
+
+
+def _fit_rectangle(mask: np.ndarray, rect, keep: float) -> tuple:
+    """Shrink ``rect`` about its centre until it holds just ``keep`` of its mask pixels.
+
+    Rule: express the mask pixels inside the rectangle in the rectangle's own axes; at
+    each step shrink the width or the height by ``step`` (1% of the starting side, at
+    least one pixel, symmetrically about the centre), choosing the axis that loses fewer
+    mask pixels; stop when neither shrink keeps at least ``keep`` of the pixels the
+    starting rectangle held. Pixel centres within half a pixel of an edge count as
+    inside, because the minimum-area rectangle passes through boundary pixel centres.
+    """
+    (cx, cy), (width, height), angle = rect
+    ys, xs = np.nonzero(mask)
+    theta = np.deg2rad(angle)
+    dx, dy = xs - cx, ys - cy
+    u = np.abs(dx * np.cos(theta) + dy * np.sin(theta))
+    v = np.abs(-dx * np.sin(theta) + dy * np.cos(theta))
+    inside = (u <= width / 2 + 0.5) & (v <= height / 2 + 0.5)
+    u, v = u[inside], v[inside]
+    target = keep * len(u)
+    steps = (max(1.0, 0.01 * width), max(1.0, 0.01 * height))
+    size = [float(width), float(height)]
+
+    def kept(w: float, h: float) -> int:
+        return int(np.count_nonzero((u <= w / 2 + 0.5) & (v <= h / 2 + 0.5)))
+
+    while True:
+        candidates = []
+        for axis in (0, 1):
+            trial = list(size)
+            trial[axis] -= steps[axis]
+            if trial[axis] >= 0:
+                count = kept(*trial)
+                if count >= target:
+                    candidates.append((count, axis, trial))
+        if not candidates:
+            return (cx, cy), tuple(size), angle
+        _, _, size = max(candidates, key=lambda c: c[0])
+
+
+def mask_to_rotated_box(mask: np.ndarray, fit: bool = False, keep: float = 0.9) -> np.ndarray | None:
+    """Minimum-area rectangle of the mask's largest external contour, as 4 points.
+
+    The vertices lie on boundary pixel centres, so ``polygon_to_mask`` of the result
+    covers the component (VOT rasterises vertices inclusively). With ``fit`` the
+    rectangle is shrunk to keep about ``keep`` of its mask pixels (see
+    ``_fit_rectangle``), which trims thin protrusions. None if the mask is empty.
+    """
+    if not 0.0 < keep <= 1.0:
+        raise InputError(f"keep must be in (0, 1], got {keep}")
+    contour = _largest_contour(np.asarray(mask, dtype=bool))
+    if contour is None:
+        return None
+    rect = cv2.minAreaRect(contour)
+    if fit:
+        rect = _fit_rectangle(np.asarray(mask, dtype=bool), rect, keep)
+    return cv2.boxPoints(rect).astype(np.float64)
+
+
+def iou_boxes(a, b, bounds: tuple[float, float] | None = None):
+    """IoU of continuous box areas (got10k ``rect_iou``); vectorised over ``(N, 4)``.
+
+    With ``bounds = (W, H)`` both boxes are first clipped to the image as the GOT-10k
+    toolkit does. Returns a float for single boxes, an array for stacks.
+    """
+    first = np.array(a, dtype=np.float64)
+    second = np.array(b, dtype=np.float64)
+    single = first.ndim == 1 and second.ndim == 1
+    first, second = np.atleast_2d(first), np.atleast_2d(second)
+    if bounds is not None:
+        first, second = _clip_boxes(first, bounds), _clip_boxes(second, bounds)
+    left = np.maximum(first[:, 0], second[:, 0])
+    top = np.maximum(first[:, 1], second[:, 1])
+    right = np.minimum(first[:, 0] + first[:, 2], second[:, 0] + second[:, 2])
+    bottom = np.minimum(first[:, 1] + first[:, 3], second[:, 1] + second[:, 3])
+    inter = np.clip(right - left, 0, None) * np.clip(bottom - top, 0, None)
+    union = first[:, 2] * first[:, 3] + second[:, 2] * second[:, 3] - inter
+    iou = np.clip(inter / (union + np.finfo(np.float64).eps), 0.0, 1.0)
+    return float(iou[0]) if single else iou
+
+
+def _clip_boxes(boxes: np.ndarray, bounds) -> np.ndarray:
+    width, height = bounds
+    x = np.clip(boxes[:, 0], 0, width)
+    y = np.clip(boxes[:, 1], 0, height)
+    w = np.clip(boxes[:, 2], 0, width - x)
+    h = np.clip(boxes[:, 3], 0, height - y)
+    return np.stack([x, y, w, h], axis=1)
+
+
+def iou_polygons(a, b, bounds: tuple[int, int] | None = None) -> float:
+    """Rasterised IoU of two polygons with VOT's rules (``calculate_overlap``).
+
+    The raster window is the union of both rounded bounding boxes, clipped to
+    ``[0, W-1] x [0, H-1]`` when ``bounds = (W, H)``. A degenerate union window counts
+    as two empty regions (1.0); a degenerate clipped window as no overlap (0.0).
+    """
+    first, second = _as_polygon(a), _as_polygon(b)
+    both = np.round(np.concatenate([first, second]))
+    left, top = both.min(axis=0).astype(int)
+    right, bottom = both.max(axis=0).astype(int)
+    if left >= right or top >= bottom:
+        return 1.0
+    if bounds is not None:
+        left, top = max(left, 0), max(top, 0)
+        right, bottom = min(right, int(bounds[0]) - 1), min(bottom, int(bounds[1]) - 1)
+        if left >= right or top >= bottom:
+            return 0.0
+    shape = (bottom - top + 1, right - left + 1)
+    mask_a = _fill_polygon(first, shape, offset=(left, top))
+    mask_b = _fill_polygon(second, shape, offset=(left, top))
+    union = np.count_nonzero(mask_a | mask_b)
+    return np.count_nonzero(mask_a & mask_b) / union if union else 0.0
+
+
+def iou_masks(a: np.ndarray, b: np.ndarray) -> float:
+    """Pixel IoU of two same-size masks; two empty masks are identical (1.0), as in DAVIS and VOT."""
+    first, second = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
+    if first.shape != second.shape:
+        raise InputError(f"masks of different shapes cannot be compared: {first.shape} vs {second.shape}")
+    union = np.count_nonzero(first | second)
+    return np.count_nonzero(first & second) / union if union else 1.0
+
+
+def encode_vot_mask(mask: np.ndarray) -> str:
+    """VOT text form ``m<x0>,<y0>,<w>,<h>,<runs>`` of the mask's tight box.
+
+    Runs scan the box row by row and alternate zero/one starting with zeros (a leading
+    0 when the first pixel is set). An empty mask is ``m0,0,0,0,0`` as in the toolkit.
+    """
+    box = mask_to_box(np.asarray(mask, dtype=bool))
+    if box is None:
+        return "m0,0,0,0,0"
+    x0, y0, w, h = (int(v) for v in box)
+    flat = np.asarray(mask, dtype=bool)[y0:y0 + h, x0:x0 + w].ravel()
+    changes = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    edges = np.concatenate([[0], changes, [flat.size]])
+    runs = np.diff(edges).tolist()
+    if flat[0]:
+        runs.insert(0, 0)
+    return "m" + ",".join(str(v) for v in [x0, y0, w, h, *runs])
+
+
+def decode_vot_mask(text: str, shape: tuple[int, int]) -> np.ndarray:
+    """Full-frame bool mask from VOT's ``m...`` text; parts outside the frame are dropped."""
+    body = text.strip()
+    if not body.startswith("m"):
+        raise InputError(f"not a VOT mask (must start with 'm'): {text[:60]!r}")
+    try:
+        values = [int(v) for v in _NUMBER_SEPARATOR.split(body[1:].strip()) if v]
+    except ValueError as err:
+        raise InputError(f"VOT mask has a non-integer value: {text[:60]!r}") from err
+    if len(values) < 4:
+        raise InputError(f"VOT mask needs x0,y0,w,h and runs: {text[:60]!r}")
+    x0, y0, w, h = values[:4]
+    runs = np.asarray(values[4:], dtype=np.int64)
+    if w < 0 or h < 0 or np.any(runs < 0) or runs.sum() != w * h:
+        raise InputError(f"VOT mask runs do not fill its {w}x{h} box: {text[:60]!r}")
+    patch = np.repeat(np.arange(len(runs)) % 2 == 1, runs).reshape(h, w)
+    height, width = int(shape[0]), int(shape[1])
+    mask = np.zeros((height, width), dtype=bool)
+    top, left = max(y0, 0), max(x0, 0)
+    bottom, right = min(y0 + h, height), min(x0 + w, width)
+    if bottom > top and right > left:
+        mask[top:bottom, left:right] = patch[top - y0:bottom - y0, left - x0:right - x0]
+    return mask
+
+
+def parse_region(text: str, shape: tuple[int, int] | None = None) -> Region:
+    """A ground-truth line: 4 numbers -> box, >= 6 (even) -> polygon, ``m...`` -> mask.
+
+    Numbers may be separated by commas, tabs or spaces (OTB files mix them). A mask
+    needs the frame ``shape`` = (H, W).
+    """
+    body = text.strip()
+    if body.startswith("m"):
+        if shape is None:
+            raise InputError(f"a VOT mask region needs the frame size: {body[:60]!r}")
+        return decode_vot_mask(body, shape)
+    try:
+        values = np.array([float(v) for v in _NUMBER_SEPARATOR.split(body) if v], dtype=np.float64)
+    except ValueError as err:
+        raise InputError(f"region is not a list of numbers: {body[:60]!r}") from err
+    if len(values) == 4:
+        return values
+    if len(values) >= 6 and len(values) % 2 == 0:
+        return values.reshape(-1, 2)
+    raise InputError(f"region must have 4 numbers (box) or an even number >= 6 (polygon): {body[:60]!r}")
+
+
+def region_to_mask(region, shape: tuple[int, int]) -> np.ndarray:
+    """Bool mask of a box (4,), a polygon ((N, 2) or flat (2N,)) or a mask of size ``shape``."""
+    array = np.asarray(region)
+    if array.dtype == bool or (array.ndim == 2 and array.shape[1] != 2):
+        if array.shape != tuple(int(s) for s in shape):
+            raise InputError(f"mask of shape {array.shape} does not match the frame {tuple(shape)}")
+        return array.astype(bool)
+    if array.size == 4:
+        return box_to_mask(array, shape)
+    return polygon_to_mask(array, shape)
+
+
+def check_box(box, shape: tuple[int, int], name: str = "box") -> np.ndarray:
+    """The box as a float array, or InputError if it is NaN, empty or outside the ``(H, W)`` frame."""
+    values = np.asarray(box, dtype=np.float64).ravel()
+    if values.size != 4:
+        raise InputError(f"{name} must be 4 numbers x,y,w,h, got {values.tolist()}")
+    if not np.all(np.isfinite(values)):
+        raise InputError(f"{name} has a NaN or infinite value: {values.tolist()}")
+    x, y, w, h = values
+    if w <= 0 or h <= 0:
+        raise InputError(f"{name} has no area (w={w:g}, h={h:g}): {values.tolist()}")
+    height, width = shape[0], shape[1]
+    if x >= width or y >= height or x + w <= 0 or y + h <= 0:
+        raise InputError(f"{name} {values.tolist()} lies entirely outside the {width}x{height} image")
+    return values

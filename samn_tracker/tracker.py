@@ -1,0 +1,385 @@
+"""The tracker API every adapter calls: ``initialize(image, region)`` / ``track(image)``.
+
+One frame: crop around the current estimate (segmentation crop and, when its factor
+differs, the DCF crop, batched through the query encoder), locate the target with the
+spatial memory (DCF), read the appearance memory, decode the mask, map it back to the
+frame, then decide through the uncertainty filter whether the frame may update both
+memories.
+"""
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections import deque
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from samn_tracker import regions
+from samn_tracker.config import TrackerConfig, preset
+from samn_tracker.crops import CropWindow, crop_image, crop_mask, paste_back, window_around
+from samn_tracker.errors import InputError
+from samn_tracker.model.appearance_memory import AppearanceMemory, MemoryEntry
+from samn_tracker.model.decoder import foreground_probability
+from samn_tracker.model.encoders import QueryFeatures
+from samn_tracker.model.network import SAMNNetwork
+from samn_tracker.model.spatial_memory import SpatialMemory, augment_first_frame
+from samn_tracker.sequences import to_rgb
+from samn_tracker.weights import builtin_checkpoint, load_checkpoint
+
+STRIDE = 16
+STAGES = ("crop", "query_encoder", "dcf", "memory_read", "decoder", "memory_write", "postprocess")
+
+
+@dataclass
+class Prediction:
+    mask: np.ndarray          # bool HxW, full frame
+    box: np.ndarray           # (4,) x, y, w, h
+    polygon: np.ndarray       # (4, 2) rotated rectangle
+    confidence: float
+    uncertain: bool           # the frame was kept out of the memories
+    probability: Optional[np.ndarray] = None  # float32 HxW foreground probability
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"device {device!r} requested but CUDA is not available")
+    return torch.device(device)
+
+
+def gaussian_map(size: int, centre: tuple[float, float], sigma: tuple[float, float],
+                 device: torch.device) -> torch.Tensor:
+    """(1, 1, size, size) Gaussian at ``centre`` (x, y) in feature cells."""
+    ys = torch.arange(size, device=device, dtype=torch.float32).view(-1, 1)
+    xs = torch.arange(size, device=device, dtype=torch.float32).view(1, -1)
+    g = torch.exp(-0.5 * (((xs - centre[0]) / sigma[0]) ** 2 + ((ys - centre[1]) / sigma[1]) ** 2))
+    return g.view(1, 1, size, size)
+
+
+def pixel_to_cell(u: float) -> float:
+    """Crop pixel coordinate -> stride-16 feature cell coordinate (cell j centred at 16j + 7.5)."""
+    return (u + 0.5) / STRIDE - 0.5
+
+
+def cell_to_pixel(c: float) -> float:
+    return (c + 0.5) * STRIDE - 0.5
+
+
+class SAMNTracker:
+    """Segmentation tracker with an appearance memory (AMN) and a spatial memory (SMN)."""
+
+    def __init__(self, config: TrackerConfig | str = "lite", weights: str | Path | None = None,
+                 device: str = "auto", seed: int = 0):
+        self.cfg = preset(config) if isinstance(config, str) else config
+        if self.cfg.crop_size % STRIDE:
+            raise InputError(f"crop_size {self.cfg.crop_size} must be a multiple of {STRIDE}")
+        self.device = resolve_device(device)
+        self.seed = seed
+        torch.manual_seed(seed)
+        checkpoint = None
+        path = Path(weights) if weights is not None else builtin_checkpoint(self.cfg.name)
+        if path is not None:
+            checkpoint = load_checkpoint(path)
+            self._check_model_config(checkpoint, path)
+        self.net = SAMNNetwork(self.cfg.model)
+        if checkpoint is not None:
+            self.net.load_trained(checkpoint["state_dict"])
+        else:
+            warnings.warn(f"no trained weights for preset {self.cfg.name!r}: the memory heads and "
+                          "decoder are untrained (ImageNet backbones only); masks are not meaningful",
+                          stacklevel=2)
+        self.weights = path
+        self.net.eval().to(self.device)
+        self.timings: dict[str, float] = {}
+        self._state: Optional[_TargetState] = None
+
+    def _check_model_config(self, checkpoint: dict, path: Path) -> None:
+        stored = (checkpoint.get("config") or {}).get("model")
+        if stored is None:
+            return
+        ours = self.cfg.to_dict()["model"]
+        shape_keys = ("backbone", "key_dim", "value_dim", "decoder_dim", "spatial_fusion")
+        diff = {k: (stored.get(k), ours[k]) for k in shape_keys if stored.get(k) != ours[k]}
+        if diff:
+            raise InputError(f"weights {path} were trained for another model: {diff} "
+                             "(checkpoint, config)")
+
+    # ------------------------------------------------------------------ API
+    @torch.no_grad()
+    def initialize(self, image: np.ndarray, region) -> Prediction:
+        """Start tracking the object given by a box (4,), a polygon (N, 2) / (2N,) or a mask."""
+        self.timings = dict.fromkeys(STAGES, 0.0)
+        image = to_rgb(image, "initialisation image")
+        shape = image.shape[:2]
+        mask0, is_box = self._initial_mask(region, shape)
+        box0 = regions.mask_to_box(mask0)
+        rng = np.random.default_rng(self.seed)
+        generator = torch.Generator().manual_seed(self.seed)
+
+        window = window_around(box0, self.cfg.search_factor, self.cfg.crop_size)
+        crop = self._to_tensor(crop_image(image, window))
+        query = self.net.encode_query(crop)
+        memory = AppearanceMemory(keep_first=self.cfg.memory.keep_first,
+                                  max_entries=self.cfg.memory.max_entries)
+        crop_fg = torch.from_numpy(crop_mask(mask0, window)).to(self.device)[None, None]
+        memory.set_first(self._entry(crop, crop_fg, frame=0))
+        state = _TargetState(box=box0.astype(np.float64), memory=memory,
+                             queue=deque(maxlen=self.cfg.uncertainty.queue_length))
+        self._state = state
+
+        if is_box and self.cfg.box_to_segmentation:
+            refined = self._box_to_segmentation(query, window, box0, shape, state)
+            if refined is not None:
+                mask0 = refined
+                crop_fg = torch.from_numpy(crop_mask(mask0, window)).to(self.device)[None, None]
+                memory.set_first(self._entry(crop, crop_fg, frame=0))
+
+        if self.cfg.use_dcf:
+            state.dcf = self._init_dcf(image, box0, query, window, rng, generator)
+        return self._prediction(mask0, box0, mask0.astype(np.float32), confidence=1.0,
+                                uncertain=False)
+
+    @torch.no_grad()
+    def track(self, image: np.ndarray) -> Prediction:
+        if self._state is None:
+            raise RuntimeError("track() called before initialize()")
+        self.timings = dict.fromkeys(STAGES, 0.0)
+        state = self._state
+        state.frame += 1
+        image = to_rgb(image, f"frame {state.frame}")
+        shape = image.shape[:2]
+        cfg = self.cfg
+
+        with self._timed("crop"):
+            seg_window = window_around(state.box, cfg.search_factor, cfg.crop_size)
+            windows = [seg_window]
+            if cfg.use_dcf and cfg.dcf_search_factor != cfg.search_factor:
+                windows.append(window_around(state.box, cfg.dcf_search_factor, cfg.crop_size))
+            crops = torch.cat([self._to_tensor(crop_image(image, w)) for w in windows])
+        with self._timed("query_encoder"):
+            batch = self.net.encode_query(crops)
+            query = batch.select(0) if len(windows) > 1 else batch
+        dcf_window = windows[-1]
+        dcf_feat = batch.s16[-1:]
+
+        peak, centre = 0.0, None
+        spatial = None
+        with self._timed("dcf"):
+            if cfg.use_dcf and state.dcf is not None:
+                response = state.dcf.response(dcf_feat)
+                cx, cy, peak = state.dcf.locate(response)
+                centre = dcf_window.to_frame(cell_to_pixel(cx), cell_to_pixel(cy))
+                if cfg.spatial_map == "dcf":
+                    spatial = self._resample_response(response, dcf_window, seg_window)
+            if spatial is None:
+                spatial = self._distance_map(state.box, seg_window)
+
+        with self._timed("memory_read"):
+            keys, values = state.memory.keys_values()
+        with self._timed("decoder"):
+            logits = self.net.segment(query, keys, values, spatial, cfg.crop_size)
+            crop_prob = foreground_probability(logits)
+        with self._timed("postprocess"):
+            prob = paste_back(crop_prob[0, 0].float().cpu().numpy(), seg_window, shape)
+            mask = prob > cfg.mask_threshold
+
+        uncertain = self._is_uncertain(peak) if cfg.use_dcf else False
+        if not uncertain and cfg.use_dcf:
+            state.queue.append(peak)
+        label_centre = self._update_state(mask, centre)
+
+        if not uncertain:
+            with self._timed("memory_write"):
+                self._write_memory(crops[:1], crop_prob, state.frame)
+            with self._timed("dcf"):
+                if state.dcf is not None and label_centre is not None:
+                    lx, ly = dcf_window.to_crop(*label_centre)
+                    state.dcf.add_sample(dcf_feat, (pixel_to_cell(lx), pixel_to_cell(ly)),
+                                         self._size_in_cells(dcf_window))
+                    state.dcf.step()
+
+        confidence = float(np.clip(peak, 0.0, 1.0)) if cfg.use_dcf else float(
+            prob[mask].mean() if mask.any() else 0.0)
+        with self._timed("postprocess"):
+            return self._prediction(mask, state.box, prob, confidence, uncertain)
+
+    # ------------------------------------------------------------ internals
+    def _initial_mask(self, region, shape: tuple[int, int]) -> tuple[np.ndarray, bool]:
+        arr = np.asarray(region)
+        if arr.dtype == bool or (arr.ndim == 2 and arr.shape == shape and arr.shape[1] != 2):
+            if arr.shape != shape:
+                raise InputError(f"initial mask has shape {arr.shape}, the image is {shape}")
+            mask = arr.astype(bool)
+            if not mask.any():
+                raise InputError("initial mask is empty")
+            return mask, False
+        arr = arr.astype(np.float64).reshape(-1)
+        if arr.size == 4:
+            box = regions.check_box(arr, shape, name="initial box")
+            return regions.box_to_mask(box, shape), True
+        if arr.size < 6 or arr.size % 2:
+            raise InputError(f"initial region {region!r} is neither a box, a polygon nor a mask")
+        polygon = arr.reshape(-1, 2)
+        regions.check_box(regions.polygon_to_box(polygon), shape, name="initial polygon")
+        mask = regions.polygon_to_mask(polygon, shape)
+        if not mask.any():
+            raise InputError(f"initial polygon {polygon.tolist()} covers no pixel of the image")
+        return mask, True
+
+    def _to_tensor(self, crop: np.ndarray) -> torch.Tensor:
+        t = torch.from_numpy(np.ascontiguousarray(crop)).to(self.device)
+        return t.permute(2, 0, 1)[None].float().div_(255.0)
+
+    def _entry(self, crop: torch.Tensor, foreground: torch.Tensor, frame: int) -> MemoryEntry:
+        key, value = self.net.encode_memory(crop, foreground)
+        return MemoryEntry(key.flatten(2)[0], value.flatten(2)[0], frame)
+
+    def _box_to_segmentation(self, query: QueryFeatures, window: CropWindow, box: np.ndarray,
+                             shape: tuple[int, int], state: "_TargetState") -> Optional[np.ndarray]:
+        """Segment the first frame from the box memory; keep the result inside a dilated box."""
+        keys, values = state.memory.keys_values()
+        logits = self.net.segment(query, keys, values, self._distance_map(box, window),
+                                  self.cfg.crop_size)
+        prob = paste_back(foreground_probability(logits)[0, 0].float().cpu().numpy(), window, shape)
+        x, y, w, h = box
+        d = self.cfg.box_init_dilation
+        grown = np.array([x - d * w / 2, y - d * h / 2, w * (1 + d), h * (1 + d)])
+        refined = (prob > self.cfg.mask_threshold) & regions.box_to_mask(grown, shape)
+        # A refinement that lost most of the box is a failure of the network, not a mask.
+        if refined.sum() < 0.1 * w * h:
+            return None
+        return refined
+
+    def _init_dcf(self, image: np.ndarray, box: np.ndarray, query: QueryFeatures,
+                  seg_window: CropWindow, rng: np.random.Generator,
+                  generator: torch.Generator) -> SpatialMemory:
+        window = window_around(box, self.cfg.dcf_search_factor, self.cfg.crop_size)
+        crop = crop_image(image, window)
+        half = (self.cfg.crop_size - 1) / 2.0
+        if self.cfg.dcf.augment:
+            crops, centres = augment_first_frame(crop, (half, half), rng)
+        else:
+            crops, centres = [crop], [(half, half)]
+        batch = torch.cat([self._to_tensor(c) for c in crops])
+        feats = torch.cat([self.net.encode_query(batch[i:i + 8]).s16
+                           for i in range(0, len(batch), 8)])
+        cells = torch.tensor([[pixel_to_cell(u), pixel_to_cell(v)] for u, v in centres],
+                             dtype=torch.float32, device=self.device)
+        dcf = SpatialMemory(self.cfg.dcf, feats.shape[1], generator=generator)
+        dcf.initialize(feats, cells, self._size_in_cells(window, box))
+        return dcf
+
+    def _size_in_cells(self, window: CropWindow, box: Optional[np.ndarray] = None) -> tuple[float, float]:
+        b = self._state.box if box is None else box
+        return (max(b[2] * window.scale / STRIDE, 1e-3), max(b[3] * window.scale / STRIDE, 1e-3))
+
+    def _resample_response(self, response: torch.Tensor, source: CropWindow,
+                           target: CropWindow) -> torch.Tensor:
+        """DCF response (on the DCF crop's grid) on the segmentation crop's grid, in [0, 1]."""
+        response = response.clamp(0.0, 1.0)[None, None]
+        if source == target:
+            return response
+
+        def source_cell(j: float, axis: int) -> float:
+            u = cell_to_pixel(j)
+            frame = target.to_frame(u, u)[axis]
+            return pixel_to_cell(source.to_crop(frame, frame)[axis])
+
+        n = response.shape[-1]
+        cells = torch.arange(self.cfg.crop_size // STRIDE, device=response.device, dtype=torch.float32)
+        axes = []
+        for axis in (0, 1):
+            offset = source_cell(0.0, axis)
+            step = source_cell(1.0, axis) - offset
+            axes.append((offset + step * cells) / (n - 1) * 2 - 1)
+        gy, gx = torch.meshgrid(axes[1], axes[0], indexing="ij")
+        grid = torch.stack([gx, gy], dim=-1)[None]
+        return F.grid_sample(response, grid, align_corners=True, padding_mode="zeros")
+
+    def _distance_map(self, box: np.ndarray, window: CropWindow) -> torch.Tensor:
+        """Gaussian around the box centre: the spatial map without a DCF (authors' code)."""
+        x, y, w, h = box
+        u, v = window.to_crop(x + (w - 1) / 2.0, y + (h - 1) / 2.0)
+        sigma = self.cfg.dcf.sigma_factor
+        size = (max(w * window.scale / STRIDE * sigma, 0.5), max(h * window.scale / STRIDE * sigma, 0.5))
+        return gaussian_map(self.cfg.crop_size // STRIDE, (pixel_to_cell(u), pixel_to_cell(v)),
+                            size, self.device)
+
+    def _is_uncertain(self, peak: float) -> bool:
+        u = self.cfg.uncertainty
+        if not u.enabled or not self._state.queue:
+            return False
+        if peak <= 0:
+            return True
+        return float(np.mean(self._state.queue)) / peak > u.threshold
+
+    def _update_state(self, mask: np.ndarray, dcf_centre) -> Optional[tuple[float, float]]:
+        """New target box; returns the DCF label centre (the mask's centroid)."""
+        state = self._state
+        box = regions.mask_to_box(mask)
+        x, y, w, h = state.box
+        if box is None:
+            if dcf_centre is None:
+                return None
+            cx, cy = dcf_centre
+            state.box = np.array([cx - (w - 1) / 2.0, cy - (h - 1) / 2.0, w, h])
+            return dcf_centre
+        r = self.cfg.size_update_rate
+        nw, nh = (1 - r) * w + r * box[2], (1 - r) * h + r * box[3]
+        bx, by = box[0] + (box[2] - 1) / 2.0, box[1] + (box[3] - 1) / 2.0
+        state.box = np.array([bx - (nw - 1) / 2.0, by - (nh - 1) / 2.0, nw, nh])
+        return regions.mask_centroid(mask)
+
+    def _write_memory(self, crop: torch.Tensor, crop_prob: torch.Tensor, frame: int) -> None:
+        mem_cfg = self.cfg.memory
+        sample = mem_cfg.interval > 0 and frame % mem_cfg.interval == 0
+        if not (sample or mem_cfg.last_frame):
+            return
+        entry = self._entry(crop, crop_prob, frame)
+        if sample:
+            self._state.memory.add_sampled(entry)
+        else:
+            self._state.memory.set_last(entry)
+
+    def _prediction(self, mask: np.ndarray, state_box: np.ndarray, prob: np.ndarray,
+                    confidence: float, uncertain: bool) -> Prediction:
+        box = regions.mask_to_box(mask)
+        if box is None:
+            box = np.asarray(state_box, dtype=np.float64)
+            polygon = regions.box_to_polygon(box)
+        else:
+            polygon = regions.mask_to_rotated_box(mask, fit=self.cfg.rotated_box_fit,
+                                                  keep=self.cfg.rotated_box_keep)
+            if polygon is None:
+                polygon = regions.box_to_polygon(box)
+        return Prediction(mask=mask, box=box, polygon=polygon, confidence=confidence,
+                          uncertain=uncertain, probability=prob)
+
+    @contextmanager
+    def _timed(self, stage: str) -> Iterator[None]:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            self.timings[stage] += time.perf_counter() - start
+
+
+@dataclass
+class _TargetState:
+    box: np.ndarray
+    memory: AppearanceMemory
+    queue: deque
+    dcf: Optional[SpatialMemory] = None
+    frame: int = 0

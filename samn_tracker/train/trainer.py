@@ -1,0 +1,279 @@
+"""Training loop for both stages of the paper, on CPU, one GPU or many (``torchrun``).
+
+A sample is three crops of one object. Frame 0 is memorised with its mask (or the GT
+box for box-to-segmentation samples); frame 1 is segmented and memorised with its
+*predicted* mask; frame 2 is segmented from both. The loss is taken on frames 1 and 2.
+
+The spatial map the decoder receives at test time is the DCF response clamped to
+[0, 1]: a peak of height <= 1 at the target with sigma = ``sigma_factor`` x target
+size, plus clutter. Running a DCF per training sample would dominate the step time,
+so training draws that map directly: a Gaussian at the true centre (jittered by up
+to one cell), a random peak height, and sometimes a weaker distractor peak.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DataLoader, DistributedSampler
+
+from samn_tracker.backbones import freeze_batchnorm
+from samn_tracker.config import TrackerConfig, preset
+from samn_tracker.model.decoder import foreground_probability
+from samn_tracker.model.network import SAMNNetwork
+from samn_tracker.train.losses import batch_iou, segmentation_loss
+from samn_tracker.weights import load_checkpoint, save_checkpoint
+
+STRIDE = 16
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs; saved with every checkpoint."""
+
+    stage: int = 1
+    preset: str = "lite"
+    sources: list[str] = field(default_factory=list)
+    source_weights: list[float] = field(default_factory=list)
+    out_dir: str = "results/train"
+    init_weights: Optional[str] = None
+    steps: int = 1000
+    batch_size: int = 4
+    lr: float = 1e-5
+    iou_weight: float = 1.0
+    crop_size: int = 384
+    search_factor: float = 4.0
+    box_init_fraction: float = 0.01
+    train_backbones: bool = True
+    workers: int = 2
+    checkpoint_every: int = 200
+    log_every: int = 1
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> "TrainConfig":
+        data = json.loads(Path(path).read_text())
+        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"{path}: unknown training options {sorted(unknown)}")
+        return cls(**data)
+
+
+def spatial_maps(masks: torch.Tensor, sigma_factor: float, generator: torch.Generator) -> torch.Tensor:
+    """Synthetic DCF responses (B, 1, S/16, S/16) for target masks (B, 1, S, S)."""
+    b, _, s, _ = masks.shape
+    cells = s // STRIDE
+    coords = (torch.arange(cells, dtype=torch.float32) + 0.5) * STRIDE - 0.5
+    maps = torch.zeros(b, 1, cells, cells)
+    for i in range(b):
+        m = masks[i, 0].cpu()
+        ys, xs = torch.nonzero(m > 0.5, as_tuple=True)
+        if len(xs) == 0:
+            continue
+        cx, cy = xs.float().mean(), ys.float().mean()
+        w = (xs.max() - xs.min() + 1).float()
+        h = (ys.max() - ys.min() + 1).float()
+        jitter = (torch.rand(2, generator=generator) * 2 - 1) * STRIDE
+        peak = 0.3 + 0.7 * torch.rand(1, generator=generator)
+        maps[i, 0] = peak * _gaussian(coords, cx + jitter[0], cy + jitter[1], w * sigma_factor,
+                                      h * sigma_factor)
+        if torch.rand(1, generator=generator) < 0.3:
+            dx, dy = torch.rand(2, generator=generator) * s
+            maps[i, 0] += 0.5 * peak * _gaussian(coords, dx, dy, w * sigma_factor, h * sigma_factor)
+    return maps.clamp(0, 1).to(masks.device)
+
+
+def _gaussian(coords: torch.Tensor, cx, cy, sx, sy) -> torch.Tensor:
+    gx = torch.exp(-0.5 * ((coords - cx) / sx.clamp(min=STRIDE / 2)) ** 2)
+    gy = torch.exp(-0.5 * ((coords - cy) / sy.clamp(min=STRIDE / 2)) ** 2)
+    return gy[:, None] * gx[None, :]
+
+
+class ClipModel(nn.Module):
+    """Frames 1 and 2 of (B, 3, 3, S, S) clips, memorising predictions as it goes.
+
+    A module (not a function) so that ``DistributedDataParallel`` can wrap it.
+    """
+
+    def __init__(self, net: SAMNNetwork):
+        super().__init__()
+        self.net = net
+
+    def forward(self, images: torch.Tensor, memory_mask0: torch.Tensor,
+                maps: list[torch.Tensor]) -> list[torch.Tensor]:
+        net, size = self.net, images.shape[-1]
+        key, value = net.encode_memory(images[:, 0], memory_mask0)
+        keys, values = [key.flatten(2)], [value.flatten(2)]
+        outputs = []
+        for t, spatial in zip((1, 2), maps):
+            query = net.encode_query(images[:, t])
+            logits = net.segment(query, torch.cat(keys, 2), torch.cat(values, 2), spatial, size)
+            outputs.append(logits)
+            if t == 1:
+                key, value = net.encode_memory(images[:, t], foreground_probability(logits))
+                keys.append(key.flatten(2))
+                values.append(value.flatten(2))
+        return outputs
+
+
+def configure_trainable(net: SAMNNetwork, cfg: TrainConfig) -> list[nn.Parameter]:
+    """Stage 1 trains everything (backbones optional); stage 2 freezes both encoders."""
+    for p in net.parameters():
+        p.requires_grad_(True)
+    if cfg.stage == 2:
+        for module in (net.query_encoder, net.memory_encoder):
+            for p in module.parameters():
+                p.requires_grad_(False)
+    elif not cfg.train_backbones:
+        for module in (net.query_encoder.backbone, net.memory_encoder.backbone):
+            for p in module.parameters():
+                p.requires_grad_(False)
+    freeze_batchnorm(net)
+    return [p for p in net.parameters() if p.requires_grad]
+
+
+@dataclass
+class _Distributed:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_distributed(device: torch.device) -> _Distributed:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return _Distributed()
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return _Distributed(dist.get_rank(), world, int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def pick_device(name: str, local_rank: int) -> torch.device:
+    if name == "auto":
+        return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def collate(samples) -> dict[str, torch.Tensor]:
+    return {name: torch.stack([getattr(s, name) for s in samples])
+            for name in ("images", "masks", "memory_mask0")}
+
+
+def train(cfg: TrainConfig, dataset, resume: bool = False, progress: bool = True) -> dict:
+    """Run ``cfg.steps`` optimiser steps over ``dataset`` (a ``ClipDataset``); returns a summary."""
+    from tqdm import tqdm
+
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = pick_device(cfg.device, local_rank)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    ddp = setup_distributed(device)
+    torch.manual_seed(cfg.seed)
+    tracker_cfg: TrackerConfig = preset(cfg.preset)
+    net = SAMNNetwork(tracker_cfg.model)
+    out = Path(cfg.out_dir)
+    last = out / "last.pth"
+    step = 0
+    optimiser_state = None
+    if resume and last.exists():
+        ckpt = load_checkpoint(last)
+        net.load_trained(ckpt["state_dict"])
+        step = ckpt["meta"]["step"]
+        optimiser_state = ckpt["meta"].get("optimiser")
+    elif cfg.init_weights:
+        net.load_trained(load_checkpoint(cfg.init_weights)["state_dict"])
+    net.to(device)
+    params = configure_trainable(net, cfg)
+    optimiser = torch.optim.Adam(params, lr=cfg.lr)
+    if optimiser_state is not None:
+        optimiser.load_state_dict(optimiser_state)
+    model: nn.Module = ClipModel(net)
+    if ddp.world > 1:
+        model = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=True)
+
+    sampler = DistributedSampler(dataset, ddp.world, ddp.rank, seed=cfg.seed) if ddp.world > 1 else None
+    loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=sampler is None,
+                        sampler=sampler, num_workers=cfg.workers, collate_fn=collate,
+                        drop_last=True, persistent_workers=cfg.workers > 0,
+                        generator=torch.Generator().manual_seed(cfg.seed + step))
+    generator = torch.Generator().manual_seed(cfg.seed + 1000 * ddp.rank + step)
+    use_amp = cfg.amp and device.type == "cuda"
+    if ddp.main:
+        out.mkdir(parents=True, exist_ok=True)
+    log_file = open(out / "log.csv", "a", newline="") if ddp.main else None
+    log = csv.writer(log_file) if log_file else None
+    if log_file is not None and log_file.tell() == 0:
+        log.writerow(["step", "loss", "iou", "seconds"])
+    losses: list[float] = []
+    bar = tqdm(total=cfg.steps, initial=step, unit="step", disable=not (progress and ddp.main))
+    epoch = 0
+    try:
+        while step < cfg.steps:
+            if sampler is not None:
+                sampler.set_epoch(epoch)
+            for batch in loader:
+                if step >= cfg.steps:
+                    break
+                start = time.perf_counter()
+                batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+                maps = [spatial_maps(batch["masks"][:, t], tracker_cfg.dcf.sigma_factor, generator)
+                        for t in (1, 2)]
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                    outputs = model(batch["images"], batch["memory_mask0"], maps)
+                    loss = sum(segmentation_loss(o, batch["masks"][:, t], cfg.iou_weight)
+                               for t, o in zip((1, 2), outputs))
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                optimiser.step()
+                step += 1
+                losses.append(float(loss))
+                iou = float(batch_iou(outputs[-1].detach(), batch["masks"][:, 2]))
+                if log is not None and step % cfg.log_every == 0:
+                    log.writerow([step, f"{losses[-1]:.5f}", f"{iou:.4f}",
+                                  f"{time.perf_counter() - start:.3f}"])
+                    log_file.flush()
+                bar.update()
+                bar.set_postfix(loss=f"{losses[-1]:.3f}", iou=f"{iou:.2f}")
+                if ddp.main and step % cfg.checkpoint_every == 0:
+                    _save(last, net, tracker_cfg, cfg, step, optimiser)
+            epoch += 1
+    finally:
+        bar.close()
+        if ddp.main:
+            _save(last, net, tracker_cfg, cfg, step, optimiser)
+        if log_file is not None:
+            log_file.close()
+        if ddp.world > 1:
+            dist.destroy_process_group()
+    return {"steps": step, "losses": losses, "checkpoint": str(last)}
+
+
+def _save(path: Path, net: SAMNNetwork, tracker_cfg: TrackerConfig, cfg: TrainConfig, step: int,
+          optimiser: torch.optim.Optimizer) -> None:
+    state = net.state_dict() if cfg.train_backbones and cfg.stage == 1 else net.trained_state_dict()
+    save_checkpoint(path, state, tracker_cfg, step=step, train=dataclasses.asdict(cfg),
+                    optimiser=optimiser.state_dict())
+
+
+def export_checkpoint(source: str | Path, dest: str | Path) -> None:
+    """Shippable checkpoint: trained weights and config, no optimiser state."""
+    ckpt = load_checkpoint(source)
+    config = TrackerConfig.from_dict(ckpt["config"]) if ckpt["config"] else None
+    save_checkpoint(dest, ckpt["state_dict"], config, step=ckpt["meta"].get("step"),
+                    train=ckpt["meta"].get("train"))

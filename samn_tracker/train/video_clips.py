@@ -1,0 +1,190 @@
+"""3-frame clips of one object from annotated videos (YouTube-VOS, DAVIS).
+
+Stage 2 of the training recipe: three annotated frames in temporal order with random
+gaps, the object visible in the first one (it is the memory the tracker starts from);
+it may be absent later, as in real tracking.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from samn_tracker.errors import InputError
+from samn_tracker.train.datasets import (Clip, read_label_png, read_rgb, require_dir,
+                                         require_file)
+
+VOID = 255
+
+
+@dataclass
+class AnnotatedVideo:
+    """Frames that have an annotation PNG, in temporal order. ``binary``: any non-zero
+    label is the object (DAVIS 2016); otherwise labels are object ids."""
+
+    name: str
+    frames: list[Path]
+    annotations: list[Path]
+    binary: bool
+
+
+def annotated_video(name: str, images_dir: Path, annotations_dir: Path, binary: bool) -> AnnotatedVideo:
+    images_dir = require_dir(images_dir, f"frames of video {name}")
+    annotations = sorted(require_dir(annotations_dir, f"annotations of video {name}").glob("*.png"))
+    if not annotations:
+        raise InputError(f"no annotation PNG in {annotations_dir}")
+    return AnnotatedVideo(name, [images_dir / f"{a.stem}.jpg" for a in annotations], annotations,
+                          binary)
+
+
+def frame_gaps(count: int, max_gap: int, rng: np.random.Generator) -> tuple[int, int]:
+    """Two forward gaps in [1, max_gap] that fit in ``count`` frames (0 when they cannot)."""
+    gaps = [int(g) for g in rng.integers(1, max(max_gap, 1) + 1, size=2)]
+    while sum(gaps) > count - 1 and max(gaps) > 0:
+        gaps[int(np.argmax(gaps))] -= 1
+    return gaps[0], gaps[1]
+
+
+class VideoClipSource:
+    """Samples are videos; each call picks frames, then an object visible in the first."""
+
+    def __init__(self, videos: list[AnnotatedVideo], max_gap: int, min_pixels: int, attempts: int = 10):
+        if not videos:
+            raise InputError("no annotated video to sample clips from")
+        self.videos = videos
+        self.max_gap = max_gap
+        self.min_pixels = min_pixels
+        self.attempts = attempts
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+    def labels(self, video: AnnotatedVideo, position: int) -> np.ndarray:
+        labels = read_label_png(video.annotations[position])
+        if video.binary:
+            return (labels > 0).astype(np.uint8)
+        labels = labels.copy()
+        labels[labels == VOID] = 0
+        return labels
+
+    def visible_objects(self, labels: np.ndarray) -> list[int]:
+        ids, areas = np.unique(labels, return_counts=True)
+        return [int(i) for i, a in zip(ids, areas) if i > 0 and a >= self.min_pixels]
+
+    def clip(self, index: int, rng: np.random.Generator) -> Clip:
+        video = self.videos[index]
+        count = len(video.frames)
+        for attempt in range(self.attempts + count):
+            g1, g2 = frame_gaps(count, self.max_gap, rng)
+            if attempt < self.attempts:
+                first = int(rng.integers(0, count - g1 - g2))
+            else:  # random starts found no object: scan every start in order
+                first = min(attempt - self.attempts, count - 1 - g1 - g2)
+            labels0 = self.labels(video, first)
+            objects = self.visible_objects(labels0)
+            if objects:
+                break
+        else:
+            raise InputError(f"video {video.name}: no object of at least {self.min_pixels} "
+                             f"pixels in any annotation of {video.annotations[0].parent}")
+        object_id = objects[int(rng.integers(len(objects)))]
+        positions = [first, first + g1, first + g1 + g2]
+        labels = [labels0] + [self.labels(video, p) for p in positions[1:]]
+        frames = []
+        for position, label in zip(positions, labels):
+            image = read_rgb(video.frames[position])
+            if image.shape[:2] != label.shape:
+                raise InputError(f"annotation {video.annotations[position]} does not match the "
+                                 f"size of {video.frames[position]}")
+            frames.append(image)
+        return Clip(frames, [label == object_id for label in labels],
+                    name=f"{video.name}#{object_id}@{positions}")
+
+
+class YouTubeVOS(VideoClipSource):
+    """YouTube-VOS 2018/2019: ``<root>/<split>/JPEGImages/<video>/*.jpg`` and palette
+    ``Annotations/<video>/*.png`` (only annotated frames are used; meta.json is not
+    needed). ``root`` may also be the split folder itself."""
+
+    def __init__(self, root: Path | str, split: str = "train", max_gap: int = 5,
+                 min_pixels: int = 100):
+        root = require_dir(root, "YouTube-VOS root")
+        base = root if (root / "Annotations").is_dir() and not (root / split).is_dir() else root / split
+        images = require_dir(base / "JPEGImages", "YouTube-VOS frames")
+        annotations = require_dir(base / "Annotations", "YouTube-VOS annotations")
+        videos = [annotated_video(d.name, images / d.name, d, binary=False)
+                  for d in sorted(annotations.iterdir()) if d.is_dir()]
+        if not videos:
+            raise InputError(f"no video folder in {annotations}")
+        super().__init__(videos, max_gap, min_pixels)
+
+
+def read_splits(root: Path | str) -> dict[str, str]:
+    """``splits.txt`` of the shared test data: ``<split> <sequence>`` lines, # comments."""
+    path = require_file(Path(root) / "splits.txt", "sequence split list")
+    splits = {}
+    for line in path.read_text().splitlines():
+        words = line.split("#", 1)[0].split()
+        if not words:
+            continue
+        if len(words) != 2:
+            raise InputError(f"{path}: expected '<split> <sequence>', got {line!r}")
+        splits[words[1]] = words[0]
+    return splits
+
+
+def davis16_train_sequences(root: Path | str) -> list[str]:
+    """The sequences ``splits.txt`` allows for training; eval sequences are never listed."""
+    return sorted(name for name, split in read_splits(root).items() if split == "train")
+
+
+def refuse_eval_sequences(root: Path, sequences: list[str]) -> None:
+    """Training must never see a sequence that ``root/splits.txt`` keeps for evaluation."""
+    if not (root / "splits.txt").is_file():
+        return
+    splits = read_splits(root)
+    held_out = [s for s in sequences if splits.get(s) == "eval"]
+    if held_out:
+        raise InputError(f"{root / 'splits.txt'} marks {', '.join(held_out)} as eval sequences; "
+                         "they cannot be used for training")
+
+
+def split_sequences(root: Path, year: int, split: str, resolution: str) -> list[str]:
+    """Sequence names of an official DAVIS split file, or of the shared ``splits.txt``."""
+    candidates = [root / "ImageSets" / str(year) / f"{split}.txt",
+                  root / "ImageSets" / resolution / f"{split}.txt"]
+    for path in candidates:
+        if path.is_file():
+            names = []
+            for line in path.read_text().splitlines():
+                first = line.split()[0] if line.split() else ""
+                # 2016 lists frame paths "/JPEGImages/480p/<seq>/00000.jpg ..."; 2017 names.
+                name = Path(first).parent.name if "/" in first else first
+                if name and name not in names:
+                    names.append(name)
+            return names
+    if (root / "splits.txt").is_file():
+        return [name for name, s in read_splits(root).items() if s == split]
+    tried = ", ".join(str(p) for p in candidates + [root / "splits.txt"])
+    raise InputError(f"no DAVIS split file for split {split!r}; tried {tried}")
+
+
+class DAVISVideos(VideoClipSource):
+    """DAVIS 2016 (0/255 masks, one object) or 2017 (palette PNGs of object ids):
+    ``JPEGImages/<resolution>/<seq>`` and ``Annotations/<resolution>/<seq>``. Give
+    ``sequences`` or a ``split`` read from ImageSets (or the shared ``splits.txt``)."""
+
+    def __init__(self, root: Path | str, year: int = 2017, split: str = "train",
+                 sequences: list[str] | None = None, resolution: str = "480p",
+                 max_gap: int = 5, min_pixels: int = 100):
+        if year not in (2016, 2017):
+            raise InputError(f"DAVIS year must be 2016 or 2017, got {year}")
+        root = require_dir(root, "DAVIS root")
+        images = require_dir(root / "JPEGImages" / resolution, "DAVIS frames")
+        annotations = require_dir(root / "Annotations" / resolution, "DAVIS annotations")
+        names = list(sequences) if sequences is not None else split_sequences(root, year, split,
+                                                                              resolution)
+        refuse_eval_sequences(root, names)
+        videos = [annotated_video(n, images / n, annotations / n, binary=year == 2016) for n in names]
+        super().__init__(videos, max_gap, min_pixels)

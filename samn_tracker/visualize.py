@@ -1,0 +1,49 @@
+"""Overlay videos and mask PNGs for people to look at."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+MASK_COLOUR = np.array([255, 64, 64], dtype=np.float32)  # RGB
+
+
+def write_mask_png(path: Path, mask: np.ndarray) -> None:
+    """0/255 single-channel PNG, written atomically."""
+    tmp = path.with_name(path.stem + ".tmp.png")
+    if not cv2.imwrite(str(tmp), mask.astype(np.uint8) * 255):
+        raise OSError(f"could not write {path}")
+    os.replace(tmp, path)
+
+
+def draw_prediction(image: np.ndarray, prediction) -> np.ndarray:
+    """RGB frame with the mask tinted, the axis-aligned box in green and the rotated box in yellow."""
+    out = image.astype(np.float32)
+    m = prediction.mask
+    out[m] = 0.5 * out[m] + 0.5 * MASK_COLOUR
+    out = out.astype(np.uint8)
+    x, y, w, h = (int(round(v)) for v in prediction.box)
+    cv2.rectangle(out, (x, y), (x + w - 1, y + h - 1), (0, 255, 0), 2)
+    cv2.polylines(out, [np.round(prediction.polygon).astype(np.int32)], True, (255, 255, 0), 1)
+    cv2.putText(out, f"{prediction.confidence:.2f}", (x, max(y - 4, 12)),
+                cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 255, 0), 1, cv2.LINE_AA)
+    return out
+
+
+class OverlayWriter:
+    """MP4 of the frames with the predictions drawn on them."""
+
+    def __init__(self, path: Path, shape: tuple[int, int], fps: float = 30.0):
+        h, w = shape
+        self.path = path
+        self.writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+        if not self.writer.isOpened():
+            raise OSError(f"OpenCV cannot write video {path}")
+
+    def write(self, image: np.ndarray, prediction) -> None:
+        self.writer.write(cv2.cvtColor(draw_prediction(image, prediction), cv2.COLOR_RGB2BGR))
+
+    def close(self) -> None:
+        self.writer.release()

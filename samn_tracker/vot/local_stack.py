@@ -1,0 +1,179 @@
+"""Build VOT-layout sequences from the DAVIS 2016 folder in ../shared/data/davis16.
+
+The local stacks (``local_box``, ``local_mask``) run the reset-based and anchor-based
+experiments offline on real video. ``box`` ground truth is the per-frame ``x,y,w,h`` of
+``boxes/<seq>.txt``; ``mask`` ground truth is the DAVIS mask in VOT RLE. Frames are
+symlinked (copied with ``copy=True``) as ``color/%08d.jpg``, never duplicated into the repo.
+
+Tags: DAVIS has no per-frame VOT attributes, so ``size_change`` and ``motion_change``
+are derived from the ground-truth boxes (rules below) and ``empty`` marks frames with
+no tag; camera motion, illumination change and occlusion need human labels and are not
+produced. Anchors (``anchor.value``) follow VOT2020: every ``anchor_spacing`` frames,
+forward if at least half of the sequence lies ahead, else backward.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Optional, Sequence
+
+import numpy as np
+from PIL import Image
+
+from samn_tracker.errors import InputError
+
+GroundTruth = Literal["box", "mask"]
+SIZE_CHANGE_RATIO = 1.2      # sqrt-area change vs. 5 frames earlier
+MOTION_CHANGE_FACTOR = 0.15  # velocity change relative to the target size
+
+
+@dataclass
+class LocalStackOptions:
+    groundtruth: GroundTruth = "box"
+    sequences: Optional[list[str]] = None   # None = the ``eval`` split of splits.txt
+    max_frames: Optional[int] = None
+    anchor_spacing: int = 50
+    tags: bool = True
+    copy: bool = False
+
+
+def derived_tags(boxes: np.ndarray) -> dict[str, np.ndarray]:
+    """``size_change``: sqrt(area) differs from 5 frames earlier by more than 20%;
+    ``motion_change``: the centre's velocity changes by more than 15% of sqrt(area)
+    between consecutive frames; ``empty``: neither."""
+    n = len(boxes)
+    size = np.sqrt(np.maximum(boxes[:, 2] * boxes[:, 3], 1.0))
+    earlier = size[np.maximum(np.arange(n) - 5, 0)]
+    ratio = np.maximum(size / earlier, earlier / size)
+    size_change = ratio > SIZE_CHANGE_RATIO
+    centre = boxes[:, :2] + boxes[:, 2:] / 2
+    velocity = np.diff(centre, axis=0, prepend=centre[:1])
+    acceleration = np.linalg.norm(np.diff(velocity, axis=0, prepend=velocity[:1]), axis=1)
+    motion_change = acceleration > MOTION_CHANGE_FACTOR * size
+    empty = ~(size_change | motion_change)
+    return {"size_change": size_change, "motion_change": motion_change, "empty": empty}
+
+
+def anchors(length: int, spacing: int) -> np.ndarray:
+    values = np.zeros(length, dtype=int)
+    for frame in range(0, length, spacing):
+        values[frame] = 1 if length - frame >= frame or frame == 0 else -1
+    return values
+
+
+def _read_boxes(path: Path) -> np.ndarray:
+    if not path.is_file():
+        raise InputError(f"missing box ground truth {path}")
+    return np.loadtxt(path, delimiter=",", ndmin=2).astype(float)
+
+
+def _mask_line(png: Path) -> str:
+    """VOT RLE line (``m<x0>,<y0>,<w>,<h>,<runs>``) of a DAVIS annotation."""
+    from vot.region.io import encode_mask
+
+    if not png.is_file():
+        raise InputError(f"missing DAVIS annotation {png}")
+    mask = np.asarray(Image.open(png)) > 0
+    if mask.ndim == 3:
+        mask = mask.any(axis=2)
+    offset, runs = encode_mask(mask)
+    return "m" + ",".join(str(int(v)) for v in [*offset, *runs])
+
+
+def _write_lines(path: Path, lines: Sequence[str]) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    os.replace(tmp, path)
+
+
+def build_sequence(davis_root: Path, name: str, out: Path, options: LocalStackOptions) -> Path:
+    """Write one VOT sequence folder ``out/name``; returns its path."""
+    frames_dir = davis_root / "JPEGImages" / "480p" / name
+    frames = sorted(frames_dir.glob("*.jpg"))
+    if not frames:
+        raise InputError(f"no frames in {frames_dir}")
+    boxes = _read_boxes(davis_root / "boxes" / f"{name}.txt")
+    if len(boxes) != len(frames):
+        raise InputError(f"{davis_root / 'boxes' / (name + '.txt')} has {len(boxes)} lines "
+                         f"for {len(frames)} frames")
+    if options.max_frames is not None:
+        frames, boxes = frames[:options.max_frames], boxes[:options.max_frames]
+    target = out / name
+    color = target / "color"
+    if target.exists():
+        shutil.rmtree(target)
+    color.mkdir(parents=True)
+    for index, frame in enumerate(frames, start=1):
+        link = color / f"{index:08d}.jpg"
+        if options.copy:
+            shutil.copyfile(frame, link)
+        else:
+            link.symlink_to(frame.resolve())
+    width, height = Image.open(frames[0]).size
+    if options.groundtruth == "box":
+        lines = [",".join(f"{v:g}" for v in b) for b in boxes]
+    else:
+        annotations = davis_root / "Annotations" / "480p" / name
+        lines = [_mask_line(annotations / (f.stem + ".png")) for f in frames]
+    _write_lines(target / "groundtruth.txt", lines)
+    if options.tags:
+        for tag, flags in derived_tags(boxes).items():
+            _write_lines(target / f"{tag}.tag", [str(int(v)) for v in flags])
+    _write_lines(target / "anchor.value", [str(v) for v in anchors(len(frames), options.anchor_spacing)])
+    _write_lines(target / "sequence", [
+        "channels.color=color/%08d.jpg", "fps=30", "format=default",
+        f"name={name}", f"width={width}", f"height={height}", f"length={len(frames)}"])
+    return target
+
+
+def eval_split(davis_root: Path) -> list[str]:
+    """Names marked ``eval`` in ``splits.txt`` (all sequences if there is no such file):
+    the local stacks measure, they never score a sequence used for training."""
+    splits = davis_root / "splits.txt"
+    if not splits.is_file():
+        return sorted(p.name for p in (davis_root / "JPEGImages" / "480p").iterdir() if p.is_dir())
+    rows = [line.split() for line in splits.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    return [name for split, name in rows if split == "eval"]
+
+
+def build_local_stack(davis_root: Path | str, out: Path | str,
+                      options: LocalStackOptions = LocalStackOptions()) -> list[Path]:
+    """Write ``out/list.txt`` and one folder per sequence (VOT layout)."""
+    davis_root, out = Path(davis_root), Path(out)
+    images = davis_root / "JPEGImages" / "480p"
+    if not images.is_dir():
+        raise InputError(f"{davis_root} is not a DAVIS folder (no JPEGImages/480p)")
+    names = options.sequences or eval_split(davis_root)
+    out.mkdir(parents=True, exist_ok=True)
+    built = [build_sequence(davis_root, name, out, options) for name in names]
+    _write_lines(out / "list.txt", names)
+    return built
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--davis", required=True, type=Path, help="DAVIS 2016 folder")
+    parser.add_argument("--out", required=True, type=Path,
+                        help="sequences folder of a workspace, e.g. vot_workspace/local_box/sequences")
+    parser.add_argument("--groundtruth", choices=["box", "mask"], default="box")
+    parser.add_argument("--sequences", help="comma-separated names (default: the eval split)")
+    parser.add_argument("--max-frames", type=int)
+    parser.add_argument("--anchor-spacing", type=int, default=50)
+    parser.add_argument("--no-tags", action="store_true")
+    parser.add_argument("--copy", action="store_true", help="copy frames instead of symlinking")
+    args = parser.parse_args(argv)
+    options = LocalStackOptions(
+        groundtruth=args.groundtruth,
+        sequences=args.sequences.split(",") if args.sequences else None,
+        max_frames=args.max_frames, anchor_spacing=args.anchor_spacing,
+        tags=not args.no_tags, copy=args.copy)
+    built = build_local_stack(args.davis, args.out, options)
+    print(f"wrote {len(built)} sequences to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,191 @@
+"""TraX entry point: ``python -m samn_tracker.vot.trax_server [--preset lite] [--output auto]``.
+
+The VOT toolkit starts this process once per sequence (``protocol = traxpython`` in
+``trackers.ini``) and talks TraX over stdin/stdout, so nothing here may print to stdout.
+The network is built once; every TraX ``initialize`` (reset-based experiments send many)
+re-initialises the same ``SAMNTracker``. Bad input (empty region, region outside the
+image, unreadable image) is reported on stderr and as the TraX quit reason, and the
+process exits with status 1 instead of leaving the toolkit waiting.
+
+Options default to environment variables so ``trackers.ini`` entries can set them with
+``env_SAMN_VOT_*`` keys: ``SAMN_VOT_PRESET``, ``SAMN_VOT_WEIGHTS``, ``SAMN_VOT_DEVICE``,
+``SAMN_VOT_OUTPUT`` and ``SAMN_VOT_CONFIG`` (comma-separated ``field=value`` overrides
+of the preset, e.g. ``crop_size=128,memory.interval=5``).
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import sys
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Literal, Optional
+
+import numpy as np
+
+from samn_tracker.errors import InputError
+
+OutputKind = Literal["auto", "mask", "polygon", "rectangle"]
+OUTPUT_KINDS = ("auto", "mask", "polygon", "rectangle")
+
+
+@dataclass
+class ServerOptions:
+    preset: str = "lite"
+    weights: Optional[str] = None
+    device: str = "auto"
+    output: OutputKind = "auto"   # auto: mask if initialised with a mask, else polygon
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_overrides(text: str) -> dict[str, Any]:
+    """``"crop_size=128,memory.interval=5"`` -> ``{"crop_size": 128, "memory.interval": 5}``."""
+    overrides: dict[str, Any] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"config override {item!r} is not of the form field=value")
+        try:
+            overrides[key.strip()] = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            overrides[key.strip()] = value.strip()
+    return overrides
+
+
+def region_from_trax(region, shape: tuple[int, int]) -> np.ndarray:
+    """TraX rectangle / polygon / mask -> box (4,), polygon (N,2) or full-frame bool mask,
+    checked against the image ``shape`` = (H, W)."""
+    from trax.region import Region as TraxRegion
+
+    from samn_tracker.regions import check_box, polygon_to_box
+
+    height, width = shape
+    if region.type == TraxRegion.RECTANGLE:
+        box = np.asarray(region.bounds(), dtype=float)
+        return check_box(box, shape, name="initial rectangle")
+    if region.type == TraxRegion.POLYGON:
+        polygon = np.asarray(list(region), dtype=float).reshape(-1, 2)
+        if len(polygon) < 3:
+            raise InputError(f"initial polygon has {len(polygon)} points, needs at least 3")
+        check_box(polygon_to_box(polygon), shape, name="initial polygon")
+        return polygon
+    if region.type == TraxRegion.MASK:
+        patch = np.asarray(region.array()) > 0
+        x0, y0 = region.offset()
+        mask = np.zeros((height, width), dtype=bool)
+        x1, y1 = min(x0 + patch.shape[1], width), min(y0 + patch.shape[0], height)
+        if x1 > max(x0, 0) and y1 > max(y0, 0):
+            mask[max(y0, 0):y1, max(x0, 0):x1] = patch[max(-y0, 0):y1 - y0, max(-x0, 0):x1 - x0]
+        if not mask.any():
+            raise InputError(f"initial mask (offset {x0},{y0}, size {patch.shape[1]}x{patch.shape[0]}) "
+                             f"has no pixel inside the {width}x{height} image")
+        return mask
+    raise InputError(f"unsupported initial region type {region.type!r}")
+
+
+def region_to_trax(prediction, kind: str):
+    """The prediction as a TraX region of ``kind`` (mask / polygon / rectangle)."""
+    from trax.region import Mask, Polygon, Rectangle
+
+    if kind == "mask":
+        mask = np.asarray(prediction.mask, dtype=bool)
+        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+        if rows.size == 0:
+            return Mask.create(np.zeros((1, 1), dtype=np.uint8), 0, 0)
+        patch = mask[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+        return Mask.create(np.ascontiguousarray(patch, dtype=np.uint8), int(cols[0]), int(rows[0]))
+    if kind == "polygon":
+        return Polygon.create([(float(x), float(y)) for x, y in np.asarray(prediction.polygon)])
+    x, y, w, h = (float(v) for v in prediction.box)
+    return Rectangle.create(x, y, w, h)
+
+
+def _image(request) -> np.ndarray:
+    from samn_tracker.sequences import read_image
+
+    images = request.image
+    channel = images.get("color") if isinstance(images, dict) else images
+    if channel is None:
+        raise InputError("TraX request carries no color image")
+    return read_image(channel.path())
+
+
+def serve(tracker, output: OutputKind = "auto") -> int:
+    """Answer TraX requests with ``tracker`` until the client quits; returns the exit code."""
+    import trax
+
+    server = trax.Server(["rectangle", "polygon", "mask"], ["path"], ["color"],
+                         tracker_name="samn", tracker_family="samn",
+                         tracker_description="SAMN segmentation tracker")
+    kind = "polygon" if output == "auto" else output
+    try:
+        while True:
+            request = server.wait()
+            if request.type == trax.TraxStatus.QUIT:
+                return 0
+            image = _image(request)
+            if request.type == trax.TraxStatus.INITIALIZE:
+                if len(request.objects) != 1:
+                    raise InputError(f"expected one object to initialise, got {len(request.objects)}")
+                region = request.objects[0][0]
+                if output == "auto":
+                    kind = "mask" if region.type == trax.region.Region.MASK else "polygon"
+                prediction = tracker.initialize(image, region_from_trax(region, image.shape[:2]))
+            else:
+                prediction = tracker.track(image)
+            server.status([(region_to_trax(prediction, kind),
+                            {"confidence": float(prediction.confidence)})])
+    except InputError as error:
+        message = f"samn trax server: error: {error}"
+        status = 1
+    except Exception as error:  # reported to the toolkit instead of leaving it waiting
+        traceback.print_exc(file=sys.stderr)
+        message = f"samn trax server: unexpected {type(error).__name__}: {error}"
+        status = 2
+    print(message, file=sys.stderr, flush=True)
+    try:
+        server.quit(reason=message)
+    except trax.TraxException:
+        pass  # the client is gone already
+    return status
+
+
+def options_from_args(argv: Optional[list[str]] = None) -> ServerOptions:
+    env = os.environ
+    parser = argparse.ArgumentParser(description="SAMN tracker TraX server for the VOT toolkit")
+    parser.add_argument("--preset", default=env.get("SAMN_VOT_PRESET", "lite"))
+    parser.add_argument("--weights", default=env.get("SAMN_VOT_WEIGHTS") or None)
+    parser.add_argument("--device", default=env.get("SAMN_VOT_DEVICE", "auto"))
+    parser.add_argument("--output", choices=OUTPUT_KINDS, default=env.get("SAMN_VOT_OUTPUT", "auto"))
+    parser.add_argument("--config", default=env.get("SAMN_VOT_CONFIG", ""),
+                        help="comma-separated field=value overrides of the preset")
+    args = parser.parse_args(argv)
+    if args.output not in OUTPUT_KINDS:
+        parser.error(f"SAMN_VOT_OUTPUT={args.output!r}: choose one of {', '.join(OUTPUT_KINDS)}")
+    return ServerOptions(preset=args.preset, weights=args.weights, device=args.device,
+                         output=args.output, overrides=parse_overrides(args.config))
+
+
+def build_tracker(options: ServerOptions):
+    from samn_tracker.config import preset
+    from samn_tracker.tracker import SAMNTracker
+
+    config = preset(options.preset)
+    if options.overrides:
+        config = config.replace(**options.overrides)
+    return SAMNTracker(config, weights=options.weights, device=options.device)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    try:
+        options = options_from_args(argv)
+        tracker = build_tracker(options)
+    except (InputError, ValueError, KeyError, OSError) as error:
+        print(f"samn trax server: cannot start: {error}", file=sys.stderr, flush=True)
+        return 1
+    return serve(tracker, options.output)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,20 @@
+"""Shared fixtures: the real DAVIS 2016 sequences in ../shared/data and small tracker configs."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "davis16"
+
+
+@pytest.fixture(scope="session")
+def davis_root() -> Path:
+    if not (DATA / "JPEGImages" / "480p").is_dir():
+        pytest.skip(f"real test data not found at {DATA} (see ../shared/data/README.md)")
+    return DATA
+
+
+def read_boxes(root: Path, name: str) -> np.ndarray:
+    return np.loadtxt(root / "boxes" / f"{name}.txt", delimiter=",")

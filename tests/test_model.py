@@ -1,0 +1,83 @@
+import torch
+
+from samn_tracker.config import preset
+from samn_tracker.model.appearance_memory import (AppearanceMemory, MemoryEntry, read_memory,
+                                                  read_memory_reference)
+from samn_tracker.model.decoder import Decoder
+from samn_tracker.model.network import SAMNNetwork
+
+
+def test_attention_read_equals_naive_reference():
+    g = torch.Generator().manual_seed(0)
+    q = torch.randn(2, 16, 5, 7, generator=g)
+    k = torch.randn(2, 16, 3 * 35, generator=g)
+    v = torch.randn(2, 24, 3 * 35, generator=g)
+    fast = read_memory(q, k, v)
+    assert fast.shape == (2, 24, 5, 7)
+    torch.testing.assert_close(fast, read_memory_reference(q, k, v), rtol=1e-4, atol=1e-5)
+
+
+def test_read_of_a_single_matching_key_returns_its_value():
+    # A memory key far more similar to the query than the others receives all the weight.
+    k = torch.zeros(1, 4, 3)
+    k[0, 0, 1] = 100.0
+    v = torch.arange(6.0).view(1, 2, 3)
+    q = torch.zeros(1, 4, 1, 1)
+    q[0, 0] = 1.0
+    out = read_memory(q, k, v)
+    torch.testing.assert_close(out.flatten(), v[0, :, 1])
+
+
+def _entry(frame):
+    return MemoryEntry(torch.full((2, 3), float(frame)), torch.full((4, 3), float(frame)), frame)
+
+
+def test_memory_cap_keeps_first_and_last_and_evicts_oldest_sampled():
+    memory = AppearanceMemory(keep_first=True, max_entries=2)
+    memory.set_first(_entry(0))
+    for frame in (5, 10, 15):
+        memory.add_sampled(_entry(frame))
+    memory.set_last(_entry(16))
+    assert [e.frame for e in memory.entries()] == [0, 10, 15, 16]
+    keys, values = memory.keys_values()
+    assert keys.shape == (1, 2, 12) and values.shape == (1, 4, 12)
+    memory.add_sampled(_entry(20))
+    assert [e.frame for e in memory.entries()] == [0, 15, 20, 16]
+
+
+def test_code_variant_drops_first_frame_once_other_entries_exist():
+    memory = AppearanceMemory(keep_first=False)
+    memory.set_first(_entry(0))
+    assert [e.frame for e in memory.entries()] == [0]
+    memory.set_last(_entry(1))
+    assert [e.frame for e in memory.entries()] == [1]
+
+
+def test_decoder_fusions_change_the_output_only_through_the_map():
+    torch.manual_seed(0)
+    readout, s8, s4 = torch.randn(1, 8, 4, 4), torch.randn(1, 5, 8, 8), torch.randn(1, 3, 16, 16)
+    for fusion in ("sum", "cat"):
+        dec = Decoder(8, 5, 3, 6, fusion)
+        a = dec(readout, torch.zeros(1, 1, 4, 4), s8, s4, 64)
+        b = dec(readout, torch.ones(1, 1, 4, 4), s8, s4, 64)
+        assert a.shape == (1, 2, 64, 64)
+        assert not torch.allclose(a, b)
+    dec = Decoder(8, 5, 3, 6, "none")
+    torch.testing.assert_close(dec(readout, torch.zeros(1, 1, 4, 4), s8, s4, 64),
+                               dec(readout, torch.ones(1, 1, 4, 4), s8, s4, 64))
+
+
+def test_lite_network_shapes_on_a_crop():
+    torch.manual_seed(0)
+    net = SAMNNetwork(preset("lite").model).eval()
+    crop = torch.rand(1, 3, 128, 128)
+    with torch.no_grad():
+        q = net.encode_query(crop)
+        key, value = net.encode_memory(crop, torch.zeros(1, 1, 128, 128))
+        logits = net.segment(q, key.flatten(2), value.flatten(2), torch.zeros(1, 1, 8, 8), 128)
+    assert q.key.shape == (1, 32, 8, 8) and q.value.shape == (1, 128, 8, 8)
+    assert key.shape == (1, 32, 8, 8) and value.shape == (1, 128, 8, 8)
+    assert logits.shape == (1, 2, 128, 128)
+    assert torch.isfinite(logits).all()
+    trained = net.trained_state_dict()
+    assert trained and not any(k.startswith("query_encoder.backbone.") for k in trained)

@@ -1,0 +1,261 @@
+"""Region conversions, overlaps and the VOT mask format, checked against the official toolkits."""
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from samn_tracker.errors import InputError
+from samn_tracker.regions import (
+    box_to_mask,
+    box_to_polygon,
+    check_box,
+    decode_vot_mask,
+    encode_vot_mask,
+    iou_boxes,
+    iou_masks,
+    iou_polygons,
+    mask_centroid,
+    mask_to_box,
+    mask_to_rotated_box,
+    parse_region,
+    polygon_to_box,
+    polygon_to_mask,
+    region_to_mask,
+)
+
+DAVIS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "davis16"
+
+
+def davis_mask(sequence: str, frame: int) -> np.ndarray:
+    png = DAVIS / "Annotations" / "480p" / sequence / f"{frame:05d}.png"
+    if not png.is_file():
+        pytest.skip(f"DAVIS test data not found at {DAVIS} (see ../shared/data/davis16/README.md)")
+    return np.array(Image.open(png)) > 0
+
+
+def davis_box(sequence: str, frame: int) -> np.ndarray:
+    line = (DAVIS / "boxes" / f"{sequence}.txt").read_text().splitlines()[frame]
+    return np.array([float(v) for v in line.split(",")])
+
+
+def rotated_rectangle_mask(centre, size, angle, shape=(200, 300)) -> np.ndarray:
+    mask = np.zeros(shape, dtype=np.uint8)
+    corners = np.round(cv2.boxPoints((centre, size, angle))).astype(np.int32)
+    cv2.fillPoly(mask, [corners], 1)
+    return mask.astype(bool)
+
+
+def normalised_rect(points: np.ndarray):
+    """(centre, (long, short), angle of the long side in [0, 180))."""
+    centre, (w, h), angle = cv2.minAreaRect(points.astype(np.float32))
+    if w < h:
+        w, h, angle = h, w, angle + 90
+    return np.array(centre), np.array([w, h]), angle % 180
+
+
+def test_box_polygon_round_trip():
+    rng = np.random.default_rng(1)
+    for box in rng.uniform([0, 0, 1, 1], [300, 200, 80, 60], size=(20, 4)):
+        np.testing.assert_allclose(polygon_to_box(box_to_polygon(box)), box)
+        np.testing.assert_allclose(polygon_to_box(box_to_polygon(box).ravel()), box)
+
+
+def test_box_mask_round_trip_on_real_boxes():
+    for frame in (0, 20, 49):
+        box = davis_box("blackswan", frame)
+        mask = box_to_mask(box, (480, 854))
+        assert mask.sum() == box[2] * box[3]
+        np.testing.assert_array_equal(mask_to_box(mask), box)
+
+
+def test_real_mask_gives_its_annotated_box():
+    for sequence, frame in (("bmx-trees", 10), ("car-shadow", 30)):
+        np.testing.assert_array_equal(mask_to_box(davis_mask(sequence, frame)), davis_box(sequence, frame))
+
+
+def test_box_rasterisation_rounds_like_vot_and_clips():
+    mask = box_to_mask([4.4, 2.6, 5.6, 3.2], (20, 20))
+    np.testing.assert_array_equal(mask_to_box(mask), [4, 3, 6, 3])
+    clipped = box_to_mask([-5, -5, 10, 8], (20, 20))
+    np.testing.assert_array_equal(mask_to_box(clipped), [0, 0, 5, 3])
+
+
+def test_polygon_vertices_are_inclusive_pixels():
+    square = polygon_to_mask([[0, 0], [10, 0], [10, 10], [0, 10]], (20, 20))
+    assert square.sum() == 121
+    np.testing.assert_array_equal(mask_to_box(square), [0, 0, 11, 11])
+
+
+def test_empty_masks_give_none():
+    empty = np.zeros((30, 40), dtype=bool)
+    assert mask_to_box(empty) is None
+    assert mask_centroid(empty) is None
+    assert mask_to_rotated_box(empty) is None
+    assert mask_to_rotated_box(empty, fit=True) is None
+
+
+def test_centroid_of_a_box():
+    assert mask_centroid(box_to_mask([10, 20, 5, 3], (40, 40))) == (12.0, 21.0)
+
+
+@pytest.mark.parametrize("angle", [30.0, -20.0, 75.0])
+def test_rotated_rectangle_is_recovered(angle):
+    centre, size = (150.3, 100.6), (90.0, 40.0)
+    mask = rotated_rectangle_mask(centre, size, angle)
+    found_centre, found_size, found_angle = normalised_rect(mask_to_rotated_box(mask))
+    assert np.abs(found_centre - centre).max() < 1.0
+    assert np.abs(found_size - size).max() < 2.0
+    assert min(abs(found_angle - angle % 180), 180 - abs(found_angle - angle % 180)) < 1.5
+    assert iou_masks(polygon_to_mask(mask_to_rotated_box(mask), mask.shape), mask) > 0.95
+
+
+def test_fit_trims_a_protrusion_and_keeps_most_of_the_mask():
+    mask = rotated_rectangle_mask((150, 100), (80, 40), 30)
+    mask[98:102, 150:290] = True  # a thin arm sticking out of the body
+    loose = mask_to_rotated_box(mask)
+    tight = mask_to_rotated_box(mask, fit=True, keep=0.9)
+    loose_area, tight_area = cv2.contourArea(loose.astype(np.float32)), cv2.contourArea(tight.astype(np.float32))
+    assert tight_area < 0.75 * loose_area
+    kept = np.count_nonzero(polygon_to_mask(tight, mask.shape) & mask) / mask.sum()
+    assert 0.85 <= kept <= 0.97
+    with pytest.raises(InputError, match="keep"):
+        mask_to_rotated_box(mask, fit=True, keep=0.0)
+
+
+def test_iou_boxes_known_values_and_vectorised():
+    assert iou_boxes([0, 0, 10, 10], [5, 0, 10, 10]) == pytest.approx(50 / 150)
+    assert iou_boxes([0, 0, 10, 10], [20, 20, 5, 5]) == 0.0
+    assert iou_boxes([0, 0, 10, 10], [0, 0, 10, 10]) == pytest.approx(1.0)
+    assert iou_boxes([0, 0, 10, 10], [5, 0, 10, 10], bounds=(12, 10)) == pytest.approx(50 / 120)
+    many = iou_boxes([[0, 0, 10, 10], [0, 0, 4, 4]], [[5, 0, 10, 10], [0, 0, 2, 2]])
+    np.testing.assert_allclose(many, [50 / 150, 4 / 16])
+
+
+def test_iou_boxes_matches_got10k_rect_iou():
+    from got10k.utils.metrics import rect_iou
+
+    rng = np.random.default_rng(2)
+    first = rng.uniform([-50, -50, 0, 0], [300, 200, 150, 150], size=(200, 4))
+    second = first + rng.normal(0, 30, size=(200, 4))
+    second[:, 2:] = np.abs(second[:, 2:])
+    np.testing.assert_allclose(iou_boxes(first, second), rect_iou(first.copy(), second.copy()), atol=1e-12)
+    np.testing.assert_allclose(iou_boxes(first, second, bounds=(320, 240)),
+                               rect_iou(first.copy(), second.copy(), bound=(320, 240)), atol=1e-12)
+
+
+def test_iou_polygons_matches_vot_toolkit():
+    from vot.region.raster import calculate_overlap
+    from vot.region.shapes import Polygon
+
+    def vot(a, b, bounds=None):
+        return calculate_overlap(Polygon([tuple(p) for p in a]), Polygon([tuple(p) for p in b]), bounds)
+
+    a, b = box_to_polygon([0, 0, 10, 10]), box_to_polygon([5, 0, 10, 10])
+    assert iou_polygons(a, b) == vot(a, b) == pytest.approx(66 / 176)
+    assert iou_polygons(a, b, bounds=(12, 10)) == vot(a, b, (12, 10))
+    far = box_to_polygon([100, 100, 10, 10])
+    assert iou_polygons(a, far, bounds=(50, 50)) == vot(a, far, (50, 50))
+    rng = np.random.default_rng(3)
+    for _ in range(10):
+        polys = [cv2.boxPoints((tuple(rng.uniform(30, 70, 2)), tuple(rng.uniform(10, 40, 2)), rng.uniform(0, 90)))
+                 for _ in range(2)]
+        # cv2.fillPoly and VOT's scanline filler differ by a pixel on some slanted edges.
+        assert iou_polygons(*polys, bounds=(80, 80)) == pytest.approx(vot(*polys, (80, 80)), abs=0.02)
+
+
+def test_iou_masks():
+    a = davis_mask("blackswan", 0)
+    b = davis_mask("blackswan", 1)
+    expected = np.logical_and(a, b).sum() / np.logical_or(a, b).sum()
+    assert iou_masks(a, b) == pytest.approx(expected)
+    assert 0.5 < iou_masks(a, b) < 1.0
+    empty = np.zeros_like(a)
+    assert iou_masks(empty, empty) == 1.0
+    assert iou_masks(a, empty) == 0.0
+    with pytest.raises(InputError, match="shapes"):
+        iou_masks(a, a[:10])
+
+
+def test_vot_mask_rle_example_and_round_trip():
+    patch = np.zeros((30, 30), dtype=bool)
+    patch[20:23, 10:14] = [[False, True, False, False], [False, False, True, True], [True, True, True, True]]
+    patch[20, 10] = True
+    text = encode_vot_mask(patch)
+    assert text.startswith("m10,20,4,3,0,")
+    np.testing.assert_array_equal(decode_vot_mask(text, patch.shape), patch)
+    for sequence, frame in (("blackswan", 0), ("bmx-trees", 40), ("cows", 5)):
+        mask = davis_mask(sequence, frame)
+        np.testing.assert_array_equal(decode_vot_mask(encode_vot_mask(mask), mask.shape), mask)
+
+
+def test_vot_mask_encoding_matches_vot_toolkit():
+    from vot.region.io import create_mask_from_string
+    from vot.region.shapes import Mask
+
+    masks = [davis_mask("blackswan", 0), davis_mask("car-roundabout", 12), np.zeros((40, 50), dtype=bool)]
+    single = np.zeros((40, 50), dtype=bool)
+    single[39, 49] = True
+    masks.append(single)
+    for mask in masks:
+        theirs = str(Mask(mask.astype(np.uint8), optimize=True))
+        assert encode_vot_mask(mask) == theirs
+        # The toolkit's raw decoder: its Mask(optimize=True) reader empties one-pixel-wide masks.
+        patch, (x0, y0) = create_mask_from_string(encode_vot_mask(mask)[1:].split(","))
+        rebuilt = np.zeros(mask.shape, dtype=bool)
+        rebuilt[y0:y0 + patch.shape[0], x0:x0 + patch.shape[1]] = patch > 0
+        np.testing.assert_array_equal(rebuilt, mask)
+        np.testing.assert_array_equal(decode_vot_mask(theirs, mask.shape), mask)
+
+
+def test_decode_clips_to_frame_and_rejects_bad_runs():
+    mask = decode_vot_mask("m8,8,4,2,0,8", (10, 10))
+    assert mask.sum() == 4 and mask[8:10, 8:10].all()
+    with pytest.raises(InputError, match="m1,1,2,2,1,1"):
+        decode_vot_mask("m1,1,2,2,1,1", (10, 10))
+    with pytest.raises(InputError):
+        decode_vot_mask("m1,1,2,x,1", (10, 10))
+
+
+def test_parse_region_kinds():
+    np.testing.assert_array_equal(parse_region("1.5,2,30,40"), [1.5, 2, 30, 40])
+    np.testing.assert_array_equal(parse_region("1\t2\t30\t40\n"), [1, 2, 30, 40])
+    np.testing.assert_array_equal(parse_region("1 2, 30 40"), [1, 2, 30, 40])
+    assert parse_region("1,2,3,4,5,6,7,8").shape == (4, 2)
+    mask = parse_region("m2,3,2,2,0,4", shape=(10, 10))
+    assert mask.dtype == bool and mask.sum() == 4 and mask[3:5, 2:4].all()
+    with pytest.raises(InputError, match="frame size"):
+        parse_region("m2,3,2,2,0,4")
+    with pytest.raises(InputError, match="1,2,3"):
+        parse_region("1,2,3")
+    with pytest.raises(InputError, match="abc"):
+        parse_region("abc,1,2,3")
+
+
+def test_region_to_mask_dispatch():
+    shape = (40, 50)
+    box = np.array([5, 6, 10, 8])
+    np.testing.assert_array_equal(region_to_mask(box, shape), box_to_mask(box, shape))
+    polygon = box_to_polygon(box)
+    np.testing.assert_array_equal(region_to_mask(polygon, shape), polygon_to_mask(polygon, shape))
+    np.testing.assert_array_equal(region_to_mask(polygon.ravel(), shape), polygon_to_mask(polygon, shape))
+    mask = box_to_mask(box, shape)
+    np.testing.assert_array_equal(region_to_mask(mask.astype(np.uint8), shape), mask)
+    with pytest.raises(InputError, match="does not match"):
+        region_to_mask(mask, (41, 50))
+
+
+def test_check_box_names_bad_values():
+    np.testing.assert_array_equal(check_box([1, 2, 3, 4], (10, 10)), [1, 2, 3, 4])
+    np.testing.assert_array_equal(check_box([-5, -5, 8, 8], (10, 10)), [-5, -5, 8, 8])
+    with pytest.raises(InputError, match=r"init box .*nan"):
+        check_box([1, float("nan"), 3, 4], (10, 10), name="init box")
+    with pytest.raises(InputError, match=r"w=0.*\[1.0, 2.0, 0.0, 4.0\]"):
+        check_box([1, 2, 0, 4], (10, 10))
+    with pytest.raises(InputError, match=r"h=-4"):
+        check_box([1, 2, 3, -4], (10, 10))
+    with pytest.raises(InputError, match=r"\[20.0, 2.0, 3.0, 4.0\].*outside the 10x10"):
+        check_box([20, 2, 3, 4], (10, 10))
+    with pytest.raises(InputError, match="4 numbers"):
+        check_box([1, 2, 3], (10, 10))

@@ -1,0 +1,115 @@
+"""The tracker end to end on real DAVIS frames, its determinism and its input checks."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from samn_tracker.config import preset
+from samn_tracker.errors import InputError
+from samn_tracker.sequences import davis_sequence
+from samn_tracker.tracker import SAMNTracker
+
+from conftest import read_boxes
+
+SMALL = preset("lite").replace(crop_size=128)
+
+
+@pytest.fixture(scope="module")
+def tracker() -> SAMNTracker:
+    return SAMNTracker(SMALL, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def car(davis_root):
+    seq = davis_sequence(davis_root, "car-roundabout")
+    return [seq.image(i) for i in range(6)], read_boxes(davis_root, "car-roundabout"), seq
+
+
+def run(tracker, frames, region):
+    preds = [tracker.initialize(frames[0], region)]
+    preds += [tracker.track(f) for f in frames[1:]]
+    return preds
+
+
+def test_tracks_real_frames_with_a_box_and_reports_consistent_outputs(tracker, car):
+    frames, boxes, _ = car
+    preds = run(tracker, frames, boxes[0])
+    h, w = frames[0].shape[:2]
+    for p in preds:
+        assert p.mask.shape == (h, w) and p.mask.dtype == bool
+        assert p.box.shape == (4,) and np.all(np.isfinite(p.box)) and p.box[2] > 0 and p.box[3] > 0
+        assert p.polygon.shape == (4, 2)
+        assert 0.0 <= p.confidence <= 1.0
+        assert p.probability.shape == (h, w)
+    # The first prediction is the initialisation: inside the (slightly dilated) given box.
+    x, y, bw, bh = boxes[0]
+    ys, xs = np.nonzero(preds[0].mask)
+    assert xs.min() >= x - 0.1 * bw and xs.max() <= x + 1.1 * bw
+    assert set(tracker.timings) >= {"crop", "query_encoder", "dcf", "memory_read", "decoder",
+                                    "memory_write"}
+
+
+def test_same_seed_gives_identical_results_and_reinitialisation_resets(tracker, car):
+    frames, boxes, _ = car
+    first = run(tracker, frames, boxes[0])
+    again = run(tracker, frames, boxes[0])
+    other = SAMNTracker(SMALL, device="cpu", seed=0)
+    third = run(other, frames, boxes[0])
+    for a, b, c in zip(first, again, third):
+        np.testing.assert_array_equal(a.mask, b.mask)
+        np.testing.assert_array_equal(a.mask, c.mask)
+        np.testing.assert_allclose(a.box, c.box)
+        assert a.confidence == pytest.approx(c.confidence)
+
+
+def test_mask_and_polygon_initialisations(tracker, car, davis_root):
+    frames, boxes, seq = car
+    gt = seq.groundtruth[0]
+    pred = tracker.initialize(frames[0], gt)
+    np.testing.assert_array_equal(pred.mask, gt)
+    x, y, w, h = boxes[0]
+    polygon = np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]])
+    assert tracker.initialize(frames[0], polygon.reshape(-1)).mask.any()
+    assert tracker.track(frames[1]).box.shape == (4,)
+
+
+@pytest.mark.parametrize("region, words", [
+    (np.array([10, 10, 0, 20]), "box"),
+    (np.array([5000, 5000, 20, 20]), "box"),
+    (np.array([np.nan, 1, 2, 3]), "box"),
+    (np.array([1, 2, 3]), "region"),
+])
+def test_bad_initial_regions_name_the_input(tracker, car, region, words):
+    frames, _, _ = car
+    with pytest.raises(InputError, match=words):
+        tracker.initialize(frames[0], region)
+
+
+def test_empty_or_misshaped_mask_is_refused(tracker, car):
+    frames, _, _ = car
+    h, w = frames[0].shape[:2]
+    with pytest.raises(InputError, match="empty"):
+        tracker.initialize(frames[0], np.zeros((h, w), bool))
+    with pytest.raises(InputError, match="shape"):
+        tracker.initialize(frames[0], np.ones((h // 2, w), bool))
+
+
+def test_grayscale_and_rgba_frames_are_accepted(tracker, car):
+    frames, boxes, _ = car
+    gray = frames[0].mean(axis=2).astype(np.uint8)
+    rgba = np.dstack([frames[1], np.full(frames[1].shape[:2], 255, np.uint8)])
+    tracker.initialize(gray, boxes[0])
+    assert tracker.track(rgba).mask.shape == gray.shape
+
+
+def test_uncertain_frames_do_not_enter_the_memories(car):
+    frames, boxes, _ = car
+    cfg = SMALL.replace(**{"uncertainty.threshold": 0.0, "memory.interval": 1})
+    t = SAMNTracker(cfg, device="cpu")
+    t.initialize(frames[0], boxes[0])
+    first = t.track(frames[1])            # empty queue: accepted, memorised
+    assert not first.uncertain
+    later = [t.track(f) for f in frames[2:]]
+    # With threshold 0 every later frame is uncertain: no new sampled memory entries.
+    assert all(p.uncertain for p in later)
+    assert [e.frame for e in t._state.memory.entries()] == [0, 1]
