@@ -5,7 +5,7 @@ import argparse
 import re
 from pathlib import Path
 
-from samn_tracker.benchmarks.runner import Shard, TrackerFactory, parse_overrides, samn_factory
+from samn_tracker.benchmarks.runner import TrackerFactory, parse_overrides, samn_factory
 from samn_tracker.errors import InputError
 
 
@@ -45,8 +45,3 @@ def select(sequences: list, names: list[str] | None, source: Path) -> list:
     if unknown:
         raise InputError(f"sequences not in {source}: {', '.join(unknown)}")
     return [known[n] for n in names]
-
-
-def is_reporting_rank(shard: Shard) -> bool:
-    """Only rank 0 scores and packs submissions, after the other ranks' results are in."""
-    return shard.rank == 0

@@ -36,6 +36,8 @@ Params = tuple[Tensor, ...]
 INIT_WEIGHT_FLOOR = 0.25
 # Gauss-Newton steps that raise the objective are halved at most this many times.
 MAX_STEP_HALVINGS = 4
+# Narrower labels would vanish between cells for tiny targets.
+MIN_LABEL_SIGMA = 0.25
 _TINY = 1e-30
 
 
@@ -50,18 +52,42 @@ def gaussian_labels(centers: Tensor, sigma: float, size: tuple[int, int]) -> Ten
 
 
 def label_sigma(cfg: DCFConfig, target_size: tuple[float, float]) -> float:
-    """Isotropic label width in cells: ``sigma_factor * sqrt(w h)`` as in ATOM."""
+    """Isotropic label width in cells: ``sigma_factor * sqrt(w h)`` as in ATOM (floored)."""
     w, h = (float(v) for v in target_size)
     if not (math.isfinite(w) and math.isfinite(h) and w > 0 and h > 0):
         raise InputError(f"target_size must be two positive numbers of cells, got {target_size!r}")
-    return cfg.sigma_factor * math.sqrt(w * h)
+    return max(cfg.sigma_factor * math.sqrt(w * h), MIN_LABEL_SIGMA)
+
+
+def correlate_taps(taps: Tensor, height: int, width: int) -> Tensor:
+    """Sum per-tap maps (N, k*k, H*W) into the (N, H, W) response.
+
+    ``taps[:, a*k + b, p]`` is filter tap (a, b) applied at cell p; output cell (i, j)
+    takes tap (a, b) from cell (i + a - k // 2, j + b - k // 2). Each tap map is shifted
+    by padding (negative = cropping), whose backward is as cheap as its forward; this
+    matmul-then-shift form is several times faster than ``conv2d`` with one output channel.
+    """
+    k = math.isqrt(taps.shape[1])
+    c = k // 2
+    maps = taps.view(taps.shape[0], k * k, height, width).unbind(1)
+    return sum(F.pad(maps[a * k + b], (c - b, b - c, c - a, a - c)) for a in range(k) for b in range(k))
 
 
 def apply_filter(z: Tensor, filt: Tensor) -> Tensor:
     """Correlate (N, D, H, W) projected features with a (D, k, k) filter -> (N, H, W)."""
-    k = filt.shape[-1]
-    padded = F.pad(z, (k // 2, (k - 1) // 2, k // 2, (k - 1) // 2))
-    return F.conv2d(padded, filt[None])[:, 0]
+    n, d, height, width = z.shape
+    taps = torch.matmul(filt.reshape(d, -1).T, z.reshape(n, d, -1))
+    return correlate_taps(taps, height, width)
+
+
+def project_and_filter(x: Tensor, proj: Tensor, filt: Tensor, height: int, width: int) -> Tensor:
+    """``apply_filter(P x, f)`` for flattened (N, C, H*W) features.
+
+    Folding the filter into the projection first (k*k x C instead of D x C) makes the
+    products with the wide raw features four times cheaper for D = 64, k = 4.
+    """
+    combined = filt.reshape(filt.shape[0], -1).T @ proj
+    return correlate_taps(torch.matmul(combined, x), height, width)
 
 
 def project(x: Tensor, proj: Tensor) -> Tensor:
@@ -170,7 +196,7 @@ class SpatialMemory:
             raise InputError(f"{name} must be (N, {self.feature_dim}, H, W), got {tuple(feat.shape)}")
         if not torch.isfinite(feat).all():
             raise InputError(f"{name} contains NaN or infinite values")
-        return feat.float()
+        return feat.detach().float()
 
     # --- first frame -------------------------------------------------------------
     def initialize(self, feats: Tensor, centers: Tensor, target_size: tuple[float, float]) -> None:
@@ -192,8 +218,10 @@ class SpatialMemory:
         sqrt_w = weights.sqrt()[:, None, None]
         reg_f, reg_p = math.sqrt(cfg.reg_filter), math.sqrt(cfg.reg_proj)
 
+        flat = feats.flatten(2)
+
         def residual(f: Tensor, p: Tensor) -> Tensor:
-            data = (apply_filter(project(feats, p), f) - labels) * sqrt_w
+            data = (project_and_filter(flat, p, f, height, width) - labels) * sqrt_w
             return torch.cat([data.flatten(), reg_f * f.flatten(), reg_p * p.flatten()])
 
         params: Params = (filt, proj)
@@ -232,7 +260,7 @@ class SpatialMemory:
         if feat.shape[0] != 1:
             raise InputError(f"feat must hold one sample, got {feat.shape[0]}")
         with torch.no_grad():
-            return apply_filter(project(feat, proj), self.filter)[0]
+            return project_and_filter(feat.flatten(2), proj, self.filter, *feat.shape[2:])[0]
 
     @staticmethod
     def locate(response: Tensor) -> tuple[float, float, float]:

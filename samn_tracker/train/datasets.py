@@ -18,8 +18,6 @@ from PIL import Image
 
 from samn_tracker.errors import InputError
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
-
 
 @dataclass
 class Clip:
@@ -51,14 +49,6 @@ def require_file(path: Path | str, what: str) -> Path:
     return path
 
 
-def read_rgb(path: Path) -> np.ndarray:
-    """RGB uint8 image; grayscale and 16-bit files become 8-bit RGB."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise InputError(f"cannot read image {path} (missing or not an image)")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
 def read_label_png(path: Path) -> np.ndarray:
     """Per-pixel object ids of a palette (or grayscale) annotation PNG, as uint8 HxW."""
     try:
@@ -77,15 +67,6 @@ def read_binary_mask(path: Path) -> np.ndarray:
     if mask is None:
         raise InputError(f"cannot read mask {path} (missing or not an image)")
     return mask > (127 if mask.max() > 1 else 0)
-
-
-def tight_box(mask: np.ndarray) -> np.ndarray | None:
-    """x, y, w, h of the pixels of a mask (inclusive extent), None when empty."""
-    ys = np.flatnonzero(mask.any(axis=1))
-    if ys.size == 0:
-        return None
-    xs = np.flatnonzero(mask.any(axis=0))
-    return np.array([xs[0], ys[0], xs[-1] - xs[0] + 1, ys[-1] - ys[0] + 1], dtype=np.float64)
 
 
 def check_same_size(image: np.ndarray, mask: np.ndarray, image_path: Path, mask_path: Path) -> None:

@@ -17,7 +17,8 @@ from torch.utils.data import Dataset
 
 from samn_tracker.crops import CropWindow, crop_image, crop_mask, window_around
 from samn_tracker.errors import InputError
-from samn_tracker.train.datasets import Clip, ClipSource, tight_box
+from samn_tracker.regions import mask_to_box
+from samn_tracker.train.datasets import Clip, ClipSource
 
 
 @dataclass
@@ -62,13 +63,13 @@ def make_crop_sample(clip: Clip, crop_size: int, search_factor: float, rng: np.r
                      centre_jitter: float = 0.25, scale_jitter: float = 0.25) -> CropSample:
     """Crop the three frames; a frame whose object is absent is cropped where the last
     visible box was (its target mask is then empty)."""
-    box0 = tight_box(clip.masks[0])
+    box0 = mask_to_box(clip.masks[0])
     if box0 is None:
         raise InputError(f"clip {clip.name or '?'}: the object is not visible in frame 0")
     first = window_around(box0, search_factor, crop_size)
     windows, box = [first], box0
     for mask in clip.masks[1:]:
-        visible = tight_box(mask)
+        visible = mask_to_box(mask)
         box = visible if visible is not None else box
         windows.append(first if clip.box_init else
                        jittered_window(box, search_factor, crop_size, rng, centre_jitter, scale_jitter))
@@ -80,12 +81,6 @@ def make_crop_sample(clip: Clip, crop_size: int, search_factor: float, rng: np.r
         masks=torch.from_numpy(masks).float().unsqueeze(1),
         memory_mask0=torch.from_numpy(np.asarray(memory0, dtype=np.float32))[None],
     )
-
-
-def collate_crop_samples(samples: list[CropSample]) -> CropSample:
-    """DataLoader ``collate_fn``: a batch is a CropSample with a leading batch axis."""
-    return CropSample(*(torch.stack([getattr(s, f) for s in samples])
-                        for f in ("images", "masks", "memory_mask0")))
 
 
 class ClipDataset(Dataset):

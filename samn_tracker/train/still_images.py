@@ -16,8 +16,9 @@ import cv2
 import numpy as np
 
 from samn_tracker.errors import InputError
-from samn_tracker.train.datasets import (IMAGE_SUFFIXES, Clip, check_same_size, read_binary_mask,
-                                         read_label_png, read_rgb, require_dir, require_file)
+from samn_tracker.sequences import IMAGE_SUFFIXES, read_image
+from samn_tracker.train.datasets import (Clip, check_same_size, read_binary_mask, read_label_png,
+                                         require_dir, require_file)
 
 
 @dataclass
@@ -236,7 +237,7 @@ class CocoInstances(StillImageSource):
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray, str]:
         obj = self.objects[index]
         image_path = self.images_dir / obj.file_name
-        image = read_rgb(image_path)
+        image = read_image(image_path)
         if image.shape[:2] != (obj.height, obj.width):
             raise InputError(f"{image_path} is {image.shape[1]}x{image.shape[0]}, the json says "
                              f"{obj.width}x{obj.height}")
@@ -257,11 +258,8 @@ class SaliencyFolders(StillImageSource):
         self.min_area = min_area
         self.augmentation = augmentation or ViewAugmentation()
         masks = {p.stem: p for p in masks_dir.iterdir() if p.suffix.lower() in self.MASK_SUFFIXES}
-        images: dict[str, Path] = {}
-        for p in sorted(images_dir.iterdir(), key=lambda p: IMAGE_SUFFIXES.index(p.suffix.lower())
-                        if p.suffix.lower() in IMAGE_SUFFIXES else len(IMAGE_SUFFIXES)):
-            if p.suffix.lower() in IMAGE_SUFFIXES and masks.get(p.stem) != p:
-                images.setdefault(p.stem, p)
+        images = {p.stem: p for p in images_dir.iterdir()
+                  if p.suffix.lower() in IMAGE_SUFFIXES and p != masks.get(p.stem)}
         self.pairs = [(images[s], masks[s]) for s in sorted(images.keys() & masks.keys())]
         if not self.pairs:
             raise InputError(f"no image in {images_dir} has a mask with the same name in {masks_dir}")
@@ -271,7 +269,7 @@ class SaliencyFolders(StillImageSource):
 
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray, str]:
         image_path, mask_path = self.pairs[index]
-        image, mask = read_rgb(image_path), read_binary_mask(mask_path)
+        image, mask = read_image(image_path), read_binary_mask(mask_path)
         check_same_size(image, mask, image_path, mask_path)
         return image, mask, image_path.stem
 
@@ -304,6 +302,6 @@ class PascalVOCObjects(StillImageSource):
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray, str]:
         stem, object_id = self.objects[index]
         image_path, label_path = self.images_dir / f"{stem}.jpg", self.labels_dir / f"{stem}.png"
-        image, labels = read_rgb(image_path), read_label_png(label_path)
+        image, labels = read_image(image_path), read_label_png(label_path)
         check_same_size(image, labels, image_path, label_path)
         return image, labels == object_id, f"{stem}#{object_id}"

@@ -15,8 +15,10 @@ import cv2
 import numpy as np
 
 from samn_tracker.errors import InputError
-from samn_tracker.train.datasets import Clip, read_rgb, require_file
+from samn_tracker.sequences import read_image
+from samn_tracker.train.datasets import Clip, require_file
 from samn_tracker.train.still_images import ViewAugmentation, photometric
+from samn_tracker.train.video_clips import refuse_eval_photos
 
 
 @dataclass
@@ -74,6 +76,16 @@ def similarity(centre: np.ndarray, angle_deg: float, scale: float, pivot: float)
     return matrix
 
 
+def paste(frame: np.ndarray, texture: np.ndarray, alpha: np.ndarray,
+          placement: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Alpha-blend a placed shape over a frame; returns the frame and the shape's alpha."""
+    h, w = frame.shape[:2]
+    a = cv2.warpAffine(alpha, placement, (w, h), flags=cv2.INTER_LINEAR)
+    tex = cv2.warpAffine(texture, placement, (w, h), flags=cv2.INTER_LINEAR).astype(np.float32)
+    blended = frame.astype(np.float32) * (1 - a[..., None]) + tex * a[..., None]
+    return np.clip(blended + 0.5, 0, 255).astype(np.uint8), a
+
+
 class SyntheticClips:
     """``count`` procedural clips built from ``photos`` (any RGB images)."""
 
@@ -84,6 +96,7 @@ class SyntheticClips:
         if count < 1:
             raise InputError(f"SyntheticClips count must be positive, got {count}")
         self.photos = [require_file(p, "synthetic-clip photo") for p in photos]
+        refuse_eval_photos(self.photos)
         self.count = count
         self.frame_size = frame_size
         self.motion = motion or SyntheticMotion()
@@ -93,7 +106,7 @@ class SyntheticClips:
         return self.count
 
     def photo(self, rng: np.random.Generator) -> np.ndarray:
-        return read_rgb(self.photos[int(rng.integers(len(self.photos)))])
+        return read_image(self.photos[int(rng.integers(len(self.photos)))])
 
     def moving_object(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
         """Texture, alpha and the three frame placements of one shape."""
@@ -115,20 +128,18 @@ class SyntheticClips:
         h, w = self.frame_size
         m = self.motion
         background = random_patch(self.photo(rng), w, h, rng)
-        objects = [self.moving_object(rng) for _ in range(int(rng.integers(0, m.max_distractors + 1)))]
+        distractors = [self.moving_object(rng) for _ in range(int(rng.integers(0, m.max_distractors + 1)))]
         target = self.moving_object(rng)
         shake = rng.uniform(-m.camera_shift, m.camera_shift, (3, 2)) * (w, h)
         frames, masks = [], []
         for t in range(3):
             camera = np.float64([[1, 0, shake[t, 0]], [0, 1, shake[t, 1]]])
             frame = cv2.warpAffine(background, camera, (w, h), borderMode=cv2.BORDER_REFLECT_101)
-            frame = frame.astype(np.float32)
-            for texture, alpha, placements in objects + [target]:
-                a = cv2.warpAffine(alpha, placements[t], (w, h), flags=cv2.INTER_LINEAR)[..., None]
-                tex = cv2.warpAffine(texture, placements[t], (w, h), flags=cv2.INTER_LINEAR)
-                frame = frame * (1 - a) + tex.astype(np.float32) * a
-            frames.append(photometric(np.clip(frame, 0, 255).astype(np.uint8), rng, self.photometric))
-            masks.append(a[..., 0] >= 0.5)
+            for texture, alpha, placements in distractors:
+                frame, _ = paste(frame, texture, alpha, placements[t])
+            frame, target_alpha = paste(frame, target[0], target[1], target[2][t])
+            frames.append(photometric(frame, rng, self.photometric))
+            masks.append(target_alpha >= 0.5)
         if not masks[0].any():
             raise InputError(f"synthetic clip {index}: empty target (frame size {w}x{h} too small)")
         return Clip(frames, masks, name=f"synthetic-{index}")

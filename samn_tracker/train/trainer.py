@@ -227,6 +227,8 @@ def train(cfg: TrainConfig, dataset, resume: bool = False, progress: bool = True
         while step < cfg.steps:
             if sampler is not None:
                 sampler.set_epoch(epoch)
+            if hasattr(dataset, "set_epoch"):
+                dataset.set_epoch(epoch)
             for batch in loader:
                 if step >= cfg.steps:
                     break
@@ -242,7 +244,7 @@ def train(cfg: TrainConfig, dataset, resume: bool = False, progress: bool = True
                 loss.backward()
                 optimiser.step()
                 step += 1
-                losses.append(float(loss))
+                losses.append(float(loss.detach()))
                 iou = float(batch_iou(outputs[-1].detach(), batch["masks"][:, 2]))
                 if log is not None and step % cfg.log_every == 0:
                     log.writerow([step, f"{losses[-1]:.5f}", f"{iou:.4f}",

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from samn_tracker.errors import InputError
-from samn_tracker.train.datasets import (Clip, read_label_png, read_rgb, require_dir,
-                                         require_file)
+from samn_tracker.sequences import read_image
+from samn_tracker.train.datasets import Clip, read_label_png, require_dir, require_file
 
 VOID = 255
 
@@ -72,28 +72,36 @@ class VideoClipSource:
         ids, areas = np.unique(labels, return_counts=True)
         return [int(i) for i, a in zip(ids, areas) if i > 0 and a >= self.min_pixels]
 
-    def clip(self, index: int, rng: np.random.Generator) -> Clip:
-        video = self.videos[index]
+    def first_frame(self, video: AnnotatedVideo,
+                    rng: np.random.Generator) -> tuple[int, np.ndarray, list[int]]:
+        """A random start frame (leaving room for two more) with a visible object; when
+        random tries miss, one of the frames that show an object at all."""
         count = len(video.frames)
-        for attempt in range(self.attempts + count):
-            g1, g2 = frame_gaps(count, self.max_gap, rng)
-            if attempt < self.attempts:
-                first = int(rng.integers(0, count - g1 - g2))
-            else:  # random starts found no object: scan every start in order
-                first = min(attempt - self.attempts, count - 1 - g1 - g2)
-            labels0 = self.labels(video, first)
-            objects = self.visible_objects(labels0)
+        for _ in range(self.attempts):
+            first = int(rng.integers(0, max(count - 2, 1)))
+            labels = self.labels(video, first)
+            objects = self.visible_objects(labels)
             if objects:
-                break
-        else:
+                return first, labels, objects
+        showing = [i for i in range(count) if self.visible_objects(self.labels(video, i))]
+        if not showing:
             raise InputError(f"video {video.name}: no object of at least {self.min_pixels} "
                              f"pixels in any annotation of {video.annotations[0].parent}")
+        with_room = [i for i in showing if i < count - 2] or showing
+        first = with_room[int(rng.integers(len(with_room)))]
+        labels = self.labels(video, first)
+        return first, labels, self.visible_objects(labels)
+
+    def clip(self, index: int, rng: np.random.Generator) -> Clip:
+        video = self.videos[index]
+        first, labels0, objects = self.first_frame(video, rng)
         object_id = objects[int(rng.integers(len(objects)))]
+        g1, g2 = frame_gaps(len(video.frames) - first, self.max_gap, rng)
         positions = [first, first + g1, first + g1 + g2]
         labels = [labels0] + [self.labels(video, p) for p in positions[1:]]
         frames = []
         for position, label in zip(positions, labels):
-            image = read_rgb(video.frames[position])
+            image = read_image(video.frames[position])
             if image.shape[:2] != label.shape:
                 raise InputError(f"annotation {video.annotations[position]} does not match the "
                                  f"size of {video.frames[position]}")
@@ -137,6 +145,27 @@ def read_splits(root: Path | str) -> dict[str, str]:
 def davis16_train_sequences(root: Path | str) -> list[str]:
     """The sequences ``splits.txt`` allows for training; eval sequences are never listed."""
     return sorted(name for name, split in read_splits(root).items() if split == "train")
+
+
+def davis16_train_photos(root: Path | str, resolution: str = "480p") -> list[Path]:
+    """Frames of the training sequences only: photos for ``SyntheticClips``."""
+    root = Path(root)
+    return [p for name in davis16_train_sequences(root)
+            for p in sorted(require_dir(root / "JPEGImages" / resolution / name, "DAVIS frames")
+                            .glob("*.jpg"))]
+
+
+def refuse_eval_photos(photos: list[Path]) -> None:
+    """No training photo may come from an eval sequence of a tree with a ``splits.txt``
+    (the sequence is the photo's folder name)."""
+    held_out = set()
+    for folder in {Path(p).parent for p in photos}:
+        root = next((a for a in folder.parents if (a / "splits.txt").is_file()), None)
+        if root is not None and read_splits(root).get(folder.name) == "eval":
+            held_out.add(str(folder))
+    if held_out:
+        raise InputError(f"photos from eval sequences cannot be used for training: "
+                         f"{', '.join(sorted(held_out))}")
 
 
 def refuse_eval_sequences(root: Path, sequences: list[str]) -> None:

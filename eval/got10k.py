@@ -1,0 +1,7 @@
+"""Run SAMN on got10k: same as `samn eval got10k` (see docs/benchmarks.md)."""
+import sys
+
+from samn_tracker.benchmarks.got10k import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,7 @@
+"""Benchmark runs, submissions and scores: GOT-10k, TrackingNet, DAVIS 2016/2017.
+
+``runner`` tracks sequences resumably (and sharded under torchrun); ``box_measures`` and
+``davis_measures`` implement the official measures; ``got10k``, ``trackingnet`` and
+``davis`` are the adapters (each with a ``main(argv)``); ``reports`` makes the tables and
+plots. See docs/benchmarks.md for the commands on the real datasets.
+"""

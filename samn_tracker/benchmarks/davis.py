@@ -1,0 +1,307 @@
+"""DAVIS 2016 / 2017 semi-supervised: result PNGs in the official layout, J&F scores, zip.
+
+Each object of the first annotation is tracked from its mask by its own pass of the
+tracker over the video; the passes are merged per pixel: a pixel is background unless
+some object's mask covers it, and then it belongs to the covering object with the highest
+foreground probability (the mask alone, later objects winning ties, when a tracker gives
+no probability). Results: ``<out>/<year>-<split>/<tracker>/<seq>/<frame>.png`` (palette PNGs
+of object ids with the file names of the ground truth), timings in ``times/<tracker>/``,
+the Codalab zip ``<tracker>.zip`` with the sequence folders at its root.
+
+Annotations: DAVIS 2017 PNGs hold object ids (255 = void, read as background); DAVIS
+2016 PNGs are 0/255 binary masks, read as object 1 wherever nonzero. The official 2017
+evaluation reads 0/255 masks as void with no object, so a 0/255 mask with ``--year
+2017`` is an error here instead of a silent zero.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from samn_tracker.benchmarks import atomic, davis_measures, options
+from samn_tracker.benchmarks.reports import Summary, summary_path
+from samn_tracker.benchmarks.runner import (BenchmarkSequence, SequenceRun, Shard, run_sequences,
+                                            wait_for_all)
+from samn_tracker.errors import InputError
+from samn_tracker.sequences import list_frames
+
+YEARS = (2016, 2017)
+VOID = 255
+
+
+def palette() -> list[int]:
+    """The PASCAL VOC / DAVIS colour map: bits of the index spread over R, G, B."""
+    colours = []
+    for index in range(256):
+        r = g = b = 0
+        code = index
+        for bit in range(8):
+            r |= ((code >> 0) & 1) << (7 - bit)
+            g |= ((code >> 1) & 1) << (7 - bit)
+            b |= ((code >> 2) & 1) << (7 - bit)
+            code >>= 3
+        colours += [r, g, b]
+    return colours
+
+
+PALETTE = palette()
+
+
+def read_annotation(path: Path, year: int) -> np.ndarray:
+    """Object-id map (uint8, 0 = background) of a ground-truth or result PNG."""
+    try:
+        with Image.open(path) as image:
+            values = np.array(image)
+            is_palette = image.mode == "P"
+    except OSError as err:
+        raise InputError(f"cannot read DAVIS mask {path}: {err}") from None
+    if values.ndim != 2:
+        raise InputError(f"DAVIS masks are single-channel (palette or grayscale) PNGs; {path} has "
+                         f"shape {values.shape}")
+    if year == 2016:
+        return (values > 0).astype(np.uint8)
+    present = set(np.unique(values).tolist())
+    if not is_palette and VOID in present and present <= {0, VOID}:
+        raise InputError(f"{path} is a 0/255 binary mask (DAVIS 2016 style); score it with --year 2016")
+    ids = values.astype(np.uint8)
+    ids[values == VOID] = 0
+    return ids
+
+
+def list_file_names(path: Path) -> list[str]:
+    """Sequence names of an ImageSets list: one name per line (2017) or frame paths (2016)."""
+    names: list[str] = []
+    for line in path.read_text().splitlines():
+        fields = line.split()
+        if not fields:
+            continue
+        name = Path(fields[0]).parent.name if "/" in fields[0] else fields[0]
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def sequence_names(root: Path, year: int, split: str, resolution: str = "480p") -> list[str]:
+    candidates = [root / "ImageSets" / str(year) / f"{split}.txt"]
+    if year == 2016:
+        candidates.append(root / "ImageSets" / resolution / f"{split}.txt")
+    for path in candidates:
+        if path.is_file():
+            return list_file_names(path)
+    raise InputError(f"DAVIS sequence list not found: {' or '.join(map(str, candidates))} "
+                     "(or name the sequences with --sequences)")
+
+
+def frame_files(root: Path, name: str, resolution: str) -> list[Path]:
+    return list_frames(root / "JPEGImages" / resolution / name, suffixes=(".jpg",))
+
+
+def annotation_file(root: Path, name: str, resolution: str, frame: Path) -> Path:
+    return root / "Annotations" / resolution / name / f"{frame.stem}.png"
+
+
+def load_sequences(root: Path, year: int, names: Sequence[str], resolution: str = "480p") -> list[BenchmarkSequence]:
+    """Frames and one initial mask per object of the first annotation."""
+    sequences = []
+    for name in names:
+        frames = frame_files(root, name, resolution)
+        first = annotation_file(root, name, resolution, frames[0])
+        if not first.is_file():
+            raise InputError(f"first-frame annotation missing: {first}")
+        ids = read_annotation(first, year)
+        object_ids = [int(i) for i in np.unique(ids) if i != 0]
+        if not object_ids:
+            raise InputError(f"first-frame annotation {first} contains no object")
+        sequences.append(BenchmarkSequence(name=name, frames=frames, targets=[ids == k for k in object_ids],
+                                           target_ids=object_ids))
+    return sequences
+
+
+def foreground_scores(prediction: Any) -> np.ndarray:
+    """uint8 map: 0 off the mask, 1..255 the quantised foreground probability on it (255 if none)."""
+    mask = np.asarray(prediction.mask, dtype=bool)
+    probability = getattr(prediction, "probability", None)
+    if probability is None:
+        return mask.astype(np.uint8) * np.uint8(255)
+    quantised = np.clip(np.round(np.asarray(probability, dtype=np.float32) * 255), 1, 255).astype(np.uint8)
+    return np.where(mask, quantised, np.uint8(0))
+
+
+def merge_objects(scores: Sequence[np.ndarray], object_ids: Sequence[int]) -> np.ndarray:
+    """Id map: each pixel goes to the object of highest score among those covering it; ties
+    go to the later object; uncovered pixels are background."""
+    stack = np.stack(scores)
+    last_best = len(scores) - 1 - np.argmax(stack[::-1], axis=0)
+    ids = np.asarray(object_ids, dtype=np.uint8)[last_best]
+    return np.where(stack.max(axis=0) > 0, ids, np.uint8(0))
+
+
+def write_png(path: Path, ids: np.ndarray) -> None:
+    image = Image.fromarray(ids.astype(np.uint8), mode="P")
+    image.putpalette(PALETTE)
+    image.save(path)
+
+
+class DavisWriter:
+    """Writes a sequence's PNG folder atomically (it marks the sequence finished) after its timings."""
+
+    def __init__(self, masks_dir: Path, times_dir: Path):
+        self.masks_dir, self.times_dir = Path(masks_dir), Path(times_dir)
+
+    def is_done(self, sequence: BenchmarkSequence) -> bool:
+        return (self.masks_dir / sequence.name).is_dir()
+
+    def keep(self, prediction: Any) -> np.ndarray:
+        return foreground_scores(prediction)
+
+    def write(self, run: SequenceRun) -> None:
+        sequence = run.sequence
+        times = np.stack([t.times for t in run.targets], axis=1)
+        atomic.write_text(self.times_dir / f"{sequence.name}.txt",
+                          "".join(",".join(f"{t:.8f}" for t in row) + "\n" for row in times))
+        first = np.zeros(sequence.targets[0].shape, dtype=np.uint8)
+        for mask, object_id in zip(sequence.targets, sequence.target_ids):
+            first[mask] = object_id
+        with atomic.directory(self.masks_dir / sequence.name) as folder:
+            for index, frame in enumerate(sequence.frames):
+                ids = first if index == 0 else merge_objects(
+                    [t.outputs[index] for t in run.targets], sequence.target_ids)
+                write_png(folder / f"{frame.stem}.png", ids)
+
+
+@dataclass
+class DavisResult:
+    scores: davis_measures.DavisScores
+    objects: list[davis_measures.ObjectScores]
+    fps: float
+
+
+def has_full_annotations(root: Path, name: str, resolution: str) -> bool:
+    frames = frame_files(root, name, resolution)
+    return all(annotation_file(root, name, resolution, f).is_file() for f in frames)
+
+
+def score(root: Path, year: int, names: Sequence[str], masks_dir: Path, resolution: str = "480p",
+          times_dir: Optional[Path] = None) -> DavisResult:
+    """J and F of every object (1..K, K = largest id of the first annotation) on frames 1..N-2."""
+    objects: list[davis_measures.ObjectScores] = []
+    for name in names:
+        frames = frame_files(root, name, resolution)
+        gt = []
+        for frame in frames:
+            path = annotation_file(root, name, resolution, frame)
+            if not path.is_file():
+                raise InputError(f"ground truth missing (test split?): {path}")
+            gt.append(read_annotation(path, year))
+        count = int(gt[0].max())
+        pred: list[Optional[np.ndarray]] = [None] * len(frames)
+        for index in range(1, len(frames) - 1):
+            path = Path(masks_dir) / name / f"{frames[index].stem}.png"
+            if not path.is_file():
+                raise InputError(f"result mask missing: {path}")
+            pred[index] = read_annotation(path, year)
+            if pred[index].shape != gt[index].shape:
+                raise InputError(f"{path} is {pred[index].shape}, the ground truth {gt[index].shape}")
+            if pred[index].max() > count:
+                raise InputError(f"{path} holds object id {pred[index].max()} but {name} has {count} objects")
+        objects += davis_measures.score_sequence(name, pred, gt, list(range(1, count + 1)))
+    return DavisResult(scores=davis_measures.summarize(objects), objects=objects,
+                       fps=_fps(times_dir, names) if times_dir else -1.0)
+
+
+def _fps(times_dir: Path, names: Sequence[str]) -> float:
+    seconds = calls = 0.0
+    for name in names:
+        path = Path(times_dir) / f"{name}.txt"
+        if path.is_file():
+            times = np.loadtxt(path, delimiter=",", ndmin=2)
+            seconds, calls = seconds + float(times.sum()), calls + times.size
+    return calls / seconds if seconds > 0 else -1.0
+
+
+def per_object_table(objects: Sequence[davis_measures.ObjectScores]) -> pd.DataFrame:
+    """Rows ``<seq>_<k>`` with J-Mean and F-Mean, as the official per-sequence CSV."""
+    rows = {o.name: {"J-Mean": float(np.nanmean(o.j)), "F-Mean": float(np.nanmean(o.f))} for o in objects}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("Sequence")
+
+
+def summary(year: int, split: str, tracker: str, result: DavisResult) -> Summary:
+    s = result.scores
+    return Summary(benchmark=f"davis{year}", split=split, tracker=tracker,
+                   scores={"J&F": s.jf_mean, "J-Mean": s.j.mean, "J-Recall": s.j.recall,
+                           "J-Decay": s.j.decay, "F-Mean": s.f.mean, "F-Recall": s.f.recall,
+                           "F-Decay": s.f.decay, "FPS": result.fps})
+
+
+def submission_zip(masks_dir: Path, names: Sequence[str]) -> Path:
+    """``<masks_dir>.zip`` with ``<seq>/<frame>.png`` at the root (Codalab layout)."""
+    masks_dir = Path(masks_dir)
+    members = []
+    for name in names:
+        files = sorted((masks_dir / name).glob("*.png"))
+        if not files:
+            raise InputError(f"cannot pack the submission: no result PNGs in {masks_dir / name}")
+        members += [(f, f"{name}/{f.name}") for f in files]
+    path = masks_dir.with_suffix(".zip")
+    atomic.write_zip(path, members)
+    return path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="samn eval davis", description="Run SAMN on DAVIS 2016/2017 (semi-supervised): palette "
+        "PNG results, J&F / J / F mean, recall and decay, and the Codalab zip. Resumable; shard "
+        "with torchrun.")
+    parser.add_argument("--root", type=Path, required=True,
+                        help="DAVIS root (holds JPEGImages/, Annotations/, ImageSets/)")
+    parser.add_argument("--year", type=int, choices=YEARS, default=2017)
+    parser.add_argument("--split", default="val", help="ImageSets list name (default: val)")
+    parser.add_argument("--resolution", default="480p", help="480p or Full-Resolution")
+    parser.add_argument("--out", type=Path, default=Path("results/davis"), help="default: results/davis")
+    parser.add_argument("--score-only", action="store_true", help="do not track, only score / pack")
+    options.add_tracker_arguments(parser)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except InputError as err:
+        print(f"samn eval davis: error: {err}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    name = options.tracker_name(args)
+    names = args.sequences or sequence_names(args.root, args.year, args.split, args.resolution)
+    split_dir = args.out / f"{args.year}-{args.split}"
+    masks_dir, times_dir = split_dir / name, split_dir / "times" / name
+    sequences = load_sequences(args.root, args.year, names, args.resolution)
+    writer = DavisWriter(masks_dir, times_dir)
+    shard = Shard.from_env()
+    if not args.score_only:
+        run_sequences(sequences, options.tracker_factory(args), writer, shard, args.device,
+                      progress=not args.no_progress)
+    if shard.rank != 0:
+        return 0
+    wait_for_all(sequences, writer)
+    print(f"submission: {submission_zip(masks_dir, names)}")
+    if not all(has_full_annotations(args.root, n, args.resolution) for n in names):
+        return 0  # test-dev / test-challenge: scored by the server
+    result = score(args.root, args.year, names, masks_dir, args.resolution, times_dir)
+    summary(args.year, args.split, name, result).save(summary_path(split_dir, name))
+    table = per_object_table(result.objects)
+    atomic.write_text(split_dir / "summaries" / f"{name}-per-object.csv", table.to_csv())
+    s = result.scores
+    print(f"{name} on DAVIS {args.year} {args.split} ({len(names)} sequences, {s.objects} objects): "
+          f"J&F {s.jf_mean:.3f}  J {s.j.mean:.3f} (recall {s.j.recall:.3f}, decay {s.j.decay:.3f})  "
+          f"F {s.f.mean:.3f} (recall {s.f.recall:.3f}, decay {s.f.decay:.3f})  fps {result.fps:.1f}")
+    return 0

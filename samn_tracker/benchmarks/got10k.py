@@ -1,0 +1,282 @@
+"""GOT-10k: runs in the ``got10k`` toolkit's result layout, AO / SR scores, test-server zip.
+
+Results go to ``<out>/<subset>/GOT-10k/<tracker>/<seq>/<seq>_001.txt`` (``%.3f`` boxes,
+comma separated, row 0 = the given box) and ``<seq>_time.txt`` (seconds per frame), which
+is exactly what ``ExperimentGOT10k(root, subset, result_dir=<out>/<subset>)`` writes and
+reads; so its ``report`` works on our runs and our scores equal its AO / SR. The tracker
+is seeded and deterministic, so one repetition is run (the toolkit does the same for
+``is_deterministic`` trackers). ``--toolkit`` runs through ``ExperimentGOT10k`` itself.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import io
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from samn_tracker.benchmarks import atomic, box_measures, options
+from samn_tracker.benchmarks.reports import Summary, summary_path
+from samn_tracker.benchmarks.runner import (BenchmarkSequence, SequenceRun, Shard, Tracker,
+                                            run_sequences, wait_for_all)
+from samn_tracker.errors import InputError
+from samn_tracker.sequences import list_frames
+
+TOOLKIT_FOLDER = "GOT-10k"
+SUBSETS = ("val", "test")
+
+
+def read_boxes(path: Path) -> np.ndarray:
+    """Comma-separated x,y,w,h rows as (N, 4)."""
+    try:
+        boxes = np.loadtxt(path, delimiter=",", ndmin=2)
+    except (OSError, ValueError) as err:
+        raise InputError(f"cannot read boxes from {path}: {err}") from None
+    if boxes.shape[1] != 4:
+        raise InputError(f"{path}: expected 4 comma-separated numbers per line, got {boxes.shape[1]}")
+    return boxes
+
+
+def sequence_names(root: Path, subset: str) -> list[str]:
+    if subset not in SUBSETS:
+        raise InputError(f"GOT-10k subset must be one of {SUBSETS}, got {subset!r}")
+    list_file = Path(root) / subset / "list.txt"
+    if not list_file.is_file():
+        raise InputError(f"GOT-10k sequence list not found: {list_file}")
+    return [line.strip() for line in list_file.read_text().splitlines() if line.strip()]
+
+
+def load_sequences(root: Path, subset: str) -> list[BenchmarkSequence]:
+    """Frames (``*.jpg`` in order) and the first ground-truth box of every listed sequence."""
+    sequences = []
+    for name in sequence_names(root, subset):
+        folder = Path(root) / subset / name
+        frames = list_frames(folder, suffixes=(".jpg",))
+        first = read_boxes(folder / "groundtruth.txt")[0]
+        sequences.append(BenchmarkSequence(name=name, frames=frames, targets=[first]))
+    return sequences
+
+
+class Got10kWriter:
+    """Writes ``<seq>_time.txt`` then ``<seq>_001.txt``; the latter marks a finished sequence."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+
+    def record_file(self, name: str) -> Path:
+        return self.run_dir / name / f"{name}_001.txt"
+
+    def time_file(self, name: str) -> Path:
+        return self.run_dir / name / f"{name}_time.txt"
+
+    def is_done(self, sequence: BenchmarkSequence) -> bool:
+        return self.record_file(sequence.name).is_file()
+
+    def keep(self, prediction: Any) -> np.ndarray:
+        return np.array(prediction.box, dtype=np.float64)
+
+    def write(self, run: SequenceRun) -> None:
+        (target,) = run.targets
+        boxes = np.stack(target.outputs)
+        boxes[0] = run.sequence.targets[0]
+        name = run.sequence.name
+        atomic.write_text(self.time_file(name), _savetxt(target.times[:, None], "%.8f"))
+        atomic.write_text(self.record_file(name), _savetxt(boxes, "%.3f"))
+
+
+def _savetxt(array: np.ndarray, fmt: str) -> str:
+    buffer = io.StringIO()
+    np.savetxt(buffer, array, fmt=fmt, delimiter=",")
+    return buffer.getvalue()
+
+
+@dataclass
+class Got10kResult:
+    scores: box_measures.Got10kScores
+    fps: float
+    per_sequence: dict[str, dict[str, float]]
+
+
+def read_resolution(meta_file: Path) -> tuple[float, float]:
+    """(W, H) from a GOT-10k ``meta_info.ini`` (``resolution: (1920, 1080)``)."""
+    if not meta_file.is_file():
+        raise InputError(f"GOT-10k meta file not found (needed for the image bounds): {meta_file}")
+    for line in meta_file.read_text().splitlines()[1:]:
+        key, _, value = line.partition(": ")
+        if key.strip() == "resolution":
+            try:
+                width, height = ast.literal_eval(value.strip())
+                return float(width), float(height)
+            except (ValueError, SyntaxError, TypeError):
+                break
+    raise InputError(f"{meta_file} has no valid 'resolution: (W, H)' line")
+
+
+def score(root: Path, run_dir: Path, subset: str = "val",
+          names: Optional[Sequence[str]] = None) -> Got10kResult:
+    """AO / SR0.5 / SR0.75 / fps as ``ExperimentGOT10k.report`` computes them (all repetitions)."""
+    if subset == "test":
+        raise InputError("the GOT-10k test ground truth is withheld: submit the zip to the server")
+    pooled, times, per_sequence = [], [], {}
+    for name in names or sequence_names(root, subset):
+        folder = Path(root) / subset / name
+        gt = read_boxes(folder / "groundtruth.txt")
+        cover = _read_label(folder / "cover.label", len(gt))
+        bounds = read_resolution(folder / "meta_info.ini")
+        records = sorted((Path(run_dir) / name).glob(f"{glob_escape(name)}_[0-9]*.txt"))
+        if not records:
+            raise InputError(f"no results for sequence {name} in {Path(run_dir) / name}")
+        ious = []
+        for record in records:
+            boxes = read_boxes(record)
+            if boxes.shape != gt.shape:
+                raise InputError(f"{record} has {len(boxes)} boxes for {len(gt)} frames")
+            ious.append(box_measures.got10k_sequence_ious(boxes, gt, cover, bounds))
+        ious = np.concatenate(ious)
+        time_file = Path(run_dir) / name / f"{name}_time.txt"
+        if not time_file.is_file():
+            raise InputError(f"timing file missing: {time_file}")
+        seq_times = np.loadtxt(time_file, delimiter=",", ndmin=1).reshape(-1)
+        pooled.append(ious)
+        times.append(seq_times)
+        per_sequence[name] = {"AO": float(ious.mean()) if ious.size else float("nan"),
+                              "SR0.5": float(np.mean(ious > 0.5)) if ious.size else float("nan"),
+                              "FPS": box_measures.got10k_fps([seq_times]), "frames": len(gt) - 1}
+    return Got10kResult(scores=box_measures.got10k_scores(pooled), fps=box_measures.got10k_fps(times),
+                        per_sequence=per_sequence)
+
+
+def glob_escape(name: str) -> str:
+    return re.sub(r"([\[\]*?])", r"[\1]", name)
+
+
+def _read_label(path: Path, frames: int) -> np.ndarray:
+    if not path.is_file():
+        raise InputError(f"GOT-10k label file not found: {path}")
+    values = np.loadtxt(path, ndmin=1).reshape(-1)
+    if values.size != frames:
+        raise InputError(f"{path} has {values.size} entries for {frames} frames")
+    return values
+
+
+def submission_zip(root: Path, run_dir: Path, subset: str = "test") -> Path:
+    """``<run_dir>.zip`` with the sequence folders at the zip root, as the server wants."""
+    run_dir = Path(run_dir)
+    members = []
+    for name in sequence_names(root, subset):
+        files = sorted((run_dir / name).glob(f"{glob_escape(name)}_*.txt"))
+        if not any(f.name == f"{name}_001.txt" for f in files):
+            raise InputError(f"cannot pack the submission: no results for {name} in {run_dir / name}")
+        members += [(f, f"{name}/{f.name}") for f in files]
+    path = run_dir.with_suffix(".zip")
+    atomic.write_zip(path, members)
+    return path
+
+
+def summary(tracker: str, subset: str, result: Got10kResult) -> Summary:
+    s = result.scores
+    return Summary(benchmark="got10k", split=subset, tracker=tracker,
+                   scores={"AO": s.ao, "SR0.5": s.sr50, "SR0.75": s.sr75, "FPS": result.fps},
+                   curves={"success": s.success_curve.tolist(),
+                           "success_x": box_measures.GOT10K_THRESHOLDS.tolist()})
+
+
+# ----------------------------------------------------------------------- toolkit adapter
+def toolkit_tracker(tracker: Tracker, name: str):
+    """Our tracker as a ``got10k.trackers.Tracker`` (PIL images in, ``x,y,w,h`` boxes out)."""
+    from got10k.trackers import Tracker as ToolkitTracker
+
+    class Adapter(ToolkitTracker):
+        def __init__(self) -> None:
+            super().__init__(name=name, is_deterministic=True)
+
+        def init(self, image, box) -> None:
+            tracker.initialize(np.asarray(image), np.asarray(box, dtype=np.float64))
+
+        def update(self, image) -> np.ndarray:
+            return np.array(tracker.track(np.asarray(image)).box, dtype=np.float64)
+
+    return Adapter()
+
+
+def run_toolkit(root: Path, subset: str, out: Path, tracker: Tracker, name: str):
+    """``ExperimentGOT10k.run`` + ``report`` with the workarounds its 2019 code needs.
+
+    Absolute result / report folders (its test report ``chdir``s into relative ones) and a
+    folder per subset (val and test otherwise share one and the zip holds both). Returns
+    the toolkit's performance dict (val) or None (test: it writes ``<tracker>.zip``).
+    """
+    from got10k.experiments import ExperimentGOT10k
+
+    split_dir = (Path(out) / subset).resolve()
+    experiment = ExperimentGOT10k(str(Path(root).resolve()), subset=subset, result_dir=str(split_dir),
+                                  report_dir=str(split_dir / "reports"))
+    adapter = toolkit_tracker(tracker, name)
+    experiment.run(adapter)
+    return experiment.report([name])
+
+
+# ----------------------------------------------------------------------- command line
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="samn eval got10k", description="Run SAMN on GOT-10k val or test; val: AO/SR0.5/SR0.75/fps "
+        "and success plot; test: the server zip. Resumable; shard with torchrun.")
+    parser.add_argument("--root", type=Path, required=True, help="GOT-10k root (holds val/ and test/)")
+    parser.add_argument("--subset", choices=SUBSETS, default="val")
+    parser.add_argument("--out", type=Path, default=Path("results/got10k"), help="default: results/got10k")
+    parser.add_argument("--toolkit", action="store_true",
+                        help="run and report through got10k's ExperimentGOT10k (one process)")
+    parser.add_argument("--score-only", action="store_true", help="do not track, only score / pack")
+    options.add_tracker_arguments(parser)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except InputError as err:
+        print(f"samn eval got10k: error: {err}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    name = options.tracker_name(args)
+    split_dir = args.out / args.subset
+    run_dir = split_dir / TOOLKIT_FOLDER / name
+    if args.toolkit:
+        tracker = options.tracker_factory(args)(Shard().device(args.device))
+        performance = run_toolkit(args.root, args.subset, args.out, tracker, name)
+        if performance is not None:
+            overall = performance[name]["overall"]
+            print(f"{name}: AO {overall['ao']:.3f}  SR0.5 {overall['sr']:.3f}  "
+                  f"SR0.75 {overall['succ_curve'][75]:.3f}  fps {overall['speed_fps']:.1f}")
+        return 0
+    sequences = options.select(load_sequences(args.root, args.subset), args.sequences,
+                               args.root / args.subset)
+    writer = Got10kWriter(run_dir)
+    shard = Shard.from_env()
+    if not args.score_only:
+        run_sequences(sequences, options.tracker_factory(args), writer, shard, args.device,
+                      progress=not args.no_progress)
+    if shard.rank != 0:
+        return 0
+    wait_for_all(sequences, writer)
+    if args.subset == "test":
+        if args.sequences:
+            print(f"results in {run_dir} (no zip: --sequences given, the server needs all 180)")
+            return 0
+        print(f"submission: {submission_zip(args.root, run_dir, args.subset)}")
+        return 0
+    result = score(args.root, run_dir, args.subset, [s.name for s in sequences])
+    result_summary = summary(name, args.subset, result)
+    result_summary.save(summary_path(split_dir, name))
+    s = result.scores
+    print(f"{name} on GOT-10k {args.subset} ({len(sequences)} sequences, {s.frames} frames): "
+          f"AO {s.ao:.3f}  SR0.5 {s.sr50:.3f}  SR0.75 {s.sr75:.3f}  fps {result.fps:.1f}")
+    return 0

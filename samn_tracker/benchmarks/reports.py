@@ -1,0 +1,194 @@
+"""Tables (Markdown / LaTeX / CSV) and success plots (PNG / PDF) of several trackers side by side.
+
+Every scored run leaves a small JSON summary (benchmark, split, tracker, scores, success
+curve) under ``<out>/.../summaries/``; ``samn report`` collects summaries and writes one
+table per benchmark and split, success plots for the box benchmarks, and a DAVIS table
+laid out like the paper's Table VII (J&F, J, F per dataset).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterable, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from samn_tracker.errors import InputError
+
+BENCHMARKS = ("got10k", "trackingnet", "davis2016", "davis2017")
+# How scores are shown: multiplier and decimals (GOT-10k as its toolkit, DAVIS in percent).
+DISPLAY = {"got10k": (1.0, 3), "trackingnet": (1.0, 1), "davis2016": (100.0, 1), "davis2017": (100.0, 1)}
+TITLES = {"got10k": "GOT-10k", "trackingnet": "TrackingNet", "davis2016": "DAVIS 2016",
+          "davis2017": "DAVIS 2017"}
+TABLE_VII_MEASURES = ("J&F", "J-Mean", "F-Mean")
+
+
+@dataclass
+class Summary:
+    """Scores of one tracker on one benchmark split, in display order."""
+
+    benchmark: str
+    split: str
+    tracker: str
+    scores: dict[str, float]
+    curves: dict[str, list[float]] = field(default_factory=dict)  # "success" over "success_x"
+
+    def save(self, path: Path) -> None:
+        from samn_tracker.benchmarks.atomic import write_text
+
+        write_text(Path(path), json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> "Summary":
+        try:
+            data = json.loads(Path(path).read_text())
+            summary = cls(**data)
+        except (OSError, json.JSONDecodeError, TypeError) as err:
+            raise InputError(f"not a benchmark summary: {path} ({err})") from None
+        if summary.benchmark not in BENCHMARKS:
+            raise InputError(f"{path}: unknown benchmark {summary.benchmark!r}")
+        return summary
+
+
+def summary_path(split_dir: Path, tracker: str) -> Path:
+    return Path(split_dir) / "summaries" / f"{tracker}.json"
+
+
+def find_summaries(paths: Iterable[Path]) -> list[Summary]:
+    """Summaries from JSON files and from ``summaries/*.json`` anywhere below folders."""
+    files: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*.json") if p.parent.name == "summaries")
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise InputError(f"no such file or folder: {path}")
+    if not files:
+        raise InputError(f"no summaries found in {', '.join(map(str, paths))}")
+    return [Summary.load(f) for f in files]
+
+
+def scores_table(summaries: Sequence[Summary]) -> pd.DataFrame:
+    """One row per tracker, one column per score, in display units."""
+    scale, decimals = DISPLAY[summaries[0].benchmark]
+    rows = {s.tracker: {k: _shown(k, v, scale) for k, v in s.scores.items()} for s in summaries}
+    return pd.DataFrame.from_dict(rows, orient="index").round(decimals).rename_axis("Tracker")
+
+
+def table_vii(summaries: Sequence[Summary]) -> pd.DataFrame:
+    """DAVIS results with (dataset, measure) columns: J&F, J-Mean, F-Mean per dataset, in %."""
+    columns = {}
+    for s in sorted(summaries, key=lambda s: (s.benchmark, s.split)):
+        dataset = f"{TITLES[s.benchmark]} {s.split}"
+        for measure in TABLE_VII_MEASURES:
+            columns.setdefault((dataset, measure), {})[s.tracker] = 100 * s.scores[measure]
+    table = pd.DataFrame(columns).round(1)
+    table.columns = pd.MultiIndex.from_tuples(table.columns)
+    return table.rename_axis("Tracker")
+
+
+def _shown(key: str, value: float, scale: float) -> float:
+    return value if key == "FPS" else value * scale
+
+
+def markdown(table: pd.DataFrame) -> str:
+    """GitHub Markdown table (multi-level columns joined with a space)."""
+    headers = [" ".join(map(str, c)) if isinstance(c, tuple) else str(c) for c in table.columns]
+    lines = ["| " + " | ".join([str(table.index.name or "")] + headers) + " |",
+             "|" + "---|" * (len(headers) + 1)]
+    for name, row in table.iterrows():
+        cells = ["" if pd.isna(v) else f"{v:g}" for v in row]
+        lines.append("| " + " | ".join([str(name)] + cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_table(table: pd.DataFrame, stem: Path, caption: str) -> None:
+    """``stem``.csv, .md and .tex (booktabs)."""
+    from samn_tracker.benchmarks.atomic import write_text
+
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    write_text(stem.with_suffix(".csv"), table.to_csv())
+    write_text(stem.with_suffix(".md"), f"**{caption}**\n\n" + markdown(table))
+    latex = table.style.format(precision=_decimals(table)).to_latex(
+        caption=caption, hrules=True, multicol_align="c", position="t")
+    write_text(stem.with_suffix(".tex"), latex)
+
+
+def _decimals(table: pd.DataFrame) -> int:
+    values = table.to_numpy(dtype=float).ravel()
+    values = values[np.isfinite(values)]
+    return 3 if values.size and np.nanmax(np.abs(values)) <= 1.0 else 1
+
+
+def success_plot(summaries: Sequence[Summary], stem: Path, title: str) -> list[Path]:
+    """Success curves with the headline score in the legend, as PNG and PDF."""
+    benchmark = summaries[0].benchmark
+    key = "AO" if benchmark == "got10k" else "Success"
+    ranked = sorted(summaries, key=lambda s: s.scores[key], reverse=True)
+    figure = Figure(figsize=(5, 4))
+    axes = figure.add_subplot()
+    for s in ranked:
+        if "success" not in s.curves:
+            raise InputError(f"summary of {s.tracker} on {benchmark} {s.split} has no success curve")
+        axes.plot(s.curves["success_x"], s.curves["success"], label=f"{s.tracker} [{s.scores[key]:.3f}]")
+    axes.set(xlabel="Overlap threshold", ylabel="Success rate", xlim=(0, 1), ylim=(0, 1), title=title)
+    axes.grid(True)
+    axes.legend(loc="lower left", fontsize=8)
+    figure.tight_layout()
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
+    for path in paths:
+        figure.savefig(path, dpi=200)
+    return paths
+
+
+def write_report(summaries: Sequence[Summary], out: Path) -> list[Path]:
+    """All tables and plots for ``summaries`` under ``out``; returns the files written."""
+    out = Path(out)
+    written: list[Path] = []
+    groups: dict[tuple[str, str], dict[str, Summary]] = {}
+    for s in summaries:
+        groups.setdefault((s.benchmark, s.split), {})[s.tracker] = s  # a later file wins
+    for (benchmark, split), by_tracker in sorted(groups.items()):
+        group = list(by_tracker.values())
+        stem = out / f"{benchmark}_{split}"
+        caption = f"{TITLES[benchmark]} {split}"
+        table = scores_table(group)
+        write_table(table, stem, caption)
+        written += [stem.with_suffix(s) for s in (".csv", ".md", ".tex")]
+        print(f"{caption}\n\n{markdown(table)}")
+        if benchmark in ("got10k", "trackingnet"):
+            written += success_plot(group, out / f"{benchmark}_{split}_success",
+                                    f"Success plots on {caption}")
+    davis = [s for (b, _), g in groups.items() if b.startswith("davis") for s in g.values()]
+    if davis:
+        table = table_vii(davis)
+        write_table(table, out / "davis_table_vii", "DAVIS (semi-supervised): J&F, J, F (%)")
+        written += [(out / "davis_table_vii").with_suffix(s) for s in (".csv", ".md", ".tex")]
+        print(f"DAVIS (Table VII layout)\n\n{markdown(table)}")
+    return written
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="samn report", description="Tables (Markdown/LaTeX/CSV) and success plots (PNG/PDF) "
+        "of several trackers from benchmark summaries.")
+    parser.add_argument("inputs", nargs="*", default=["results"], type=Path,
+                        help="summary JSON files or folders searched for summaries/*.json "
+                             "(default: results)")
+    parser.add_argument("--out", type=Path, default=Path("results/reports"),
+                        help="output folder (default: results/reports)")
+    args = parser.parse_args(argv)
+    try:
+        written = write_report(find_summaries(args.inputs), args.out)
+    except InputError as err:
+        print(f"samn report: error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {len(written)} files to {args.out}")
+    return 0

@@ -1,0 +1,211 @@
+"""TrackingNet: runs over a split, the evaluation-server zip, and local scores of splits with GT.
+
+Dataset layout (per split, e.g. ``TEST``, ``TRAIN_0``): ``frames/<seq>/0.jpg, 1.jpg, ...``
+and ``anno/<seq>.txt`` (``x,y,w,h`` per frame; TEST has the first frame only). Results:
+``<out>/<split>/<tracker>/<seq>.txt`` with one ``x,y,w,h`` line per frame including
+frame 0 (the given box), ``times/<seq>.txt`` with seconds per frame; the submission zip
+``<out>/<split>/<tracker>.zip`` holds the ``<seq>.txt`` files at its root.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from samn_tracker.benchmarks import atomic, box_measures, options
+from samn_tracker.benchmarks.got10k import read_boxes
+from samn_tracker.benchmarks.reports import Summary, summary_path
+from samn_tracker.benchmarks.runner import (BenchmarkSequence, SequenceRun, Shard, run_sequences,
+                                            wait_for_all)
+from samn_tracker.errors import InputError
+from samn_tracker.sequences import list_frames
+
+
+def sequence_names(split_dir: Path) -> list[str]:
+    anno = Path(split_dir) / "anno"
+    if not anno.is_dir():
+        raise InputError(f"TrackingNet annotation folder not found: {anno}")
+    names = sorted(p.stem for p in anno.glob("*.txt"))
+    if not names:
+        raise InputError(f"no <sequence>.txt annotations in {anno}")
+    return names
+
+
+def load_sequences(split_dir: Path) -> list[BenchmarkSequence]:
+    """Frames ``0.jpg ...`` and the first annotated box of every sequence of the split."""
+    split_dir = Path(split_dir)
+    sequences = []
+    for name in sequence_names(split_dir):
+        frames = list_frames(split_dir / "frames" / name, suffixes=(".jpg",))
+        if frames[0].stem != "0":
+            raise InputError(f"TrackingNet frames start at 0.jpg; {frames[0]} is the first file")
+        first = read_boxes(split_dir / "anno" / f"{name}.txt")[0]
+        sequences.append(BenchmarkSequence(name=name, frames=frames, targets=[first]))
+    return sequences
+
+
+class TrackingNetWriter:
+    """``<seq>.txt`` (the finished-marker, written last) and ``times/<seq>.txt``."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+
+    def result_file(self, name: str) -> Path:
+        return self.run_dir / f"{name}.txt"
+
+    def time_file(self, name: str) -> Path:
+        return self.run_dir / "times" / f"{name}.txt"
+
+    def is_done(self, sequence: BenchmarkSequence) -> bool:
+        return self.result_file(sequence.name).is_file()
+
+    def keep(self, prediction: Any) -> np.ndarray:
+        return np.array(prediction.box, dtype=np.float64)
+
+    def write(self, run: SequenceRun) -> None:
+        (target,) = run.targets
+        boxes = np.stack(target.outputs)
+        boxes[0] = run.sequence.targets[0]
+        name = run.sequence.name
+        atomic.write_text(self.time_file(name), "".join(f"{t:.8f}\n" for t in target.times))
+        atomic.write_text(self.result_file(name), "".join(
+            ",".join(f"{v:.3f}" for v in box) + "\n" for box in boxes))
+
+
+def submission_zip(run_dir: Path, names: Sequence[str]) -> Path:
+    """``<run_dir>.zip`` with one ``<seq>.txt`` per sequence at the zip root."""
+    run_dir = Path(run_dir)
+    missing = [n for n in names if not (run_dir / f"{n}.txt").is_file()]
+    if missing:
+        raise InputError(f"cannot pack the submission: {len(missing)} sequences have no results "
+                         f"in {run_dir} (first: {missing[0]})")
+    path = run_dir.with_suffix(".zip")
+    atomic.write_zip(path, [(run_dir / f"{n}.txt", f"{n}.txt") for n in names])
+    return path
+
+
+@dataclass
+class TrackingNetResult:
+    scores: box_measures.TrackingNetScores
+    fps: float
+    missing: list[str]
+
+
+def _predictions(results: Path, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """Boxes per sequence from a results folder or a submission zip (matched by file name)."""
+    found = {}
+    if results.is_file():
+        with zipfile.ZipFile(results) as archive:
+            entries = {Path(n).name: n for n in archive.namelist() if n.endswith(".txt")}
+            for name in names:
+                if f"{name}.txt" in entries:
+                    text = archive.read(entries[f"{name}.txt"]).decode()
+                    found[name] = read_boxes(io.StringIO(text)) if text.strip() else np.zeros((0, 4))
+    elif results.is_dir():
+        for name in names:
+            if (results / f"{name}.txt").is_file():
+                found[name] = read_boxes(results / f"{name}.txt")
+    else:
+        raise InputError(f"TrackingNet results not found: {results}")
+    return found
+
+
+def score(split_dir: Path, results: Path, names: Optional[Sequence[str]] = None) -> TrackingNetResult:
+    """Success / precision / normalised precision like the server; missing sequences score zero."""
+    split_dir, results = Path(split_dir), Path(results)
+    names = list(names or sequence_names(split_dir))
+    predictions = _predictions(results, names)
+    pairs = []
+    for name in names:
+        gt = read_boxes(split_dir / "anno" / f"{name}.txt")
+        if len(gt) < 2:
+            raise InputError(f"{split_dir / 'anno' / (name + '.txt')} holds only the first frame: "
+                             "this split's ground truth is withheld (submit the zip to the server)")
+        pairs.append((predictions.get(name), gt))
+    seconds = frames = 0.0
+    if results.is_dir():
+        for name in names:
+            time_file = results / "times" / f"{name}.txt"
+            if time_file.is_file():
+                times = np.loadtxt(time_file, ndmin=1)
+                seconds, frames = seconds + float(times.sum()), frames + times.size
+    return TrackingNetResult(scores=box_measures.trackingnet_scores(pairs),
+                             fps=frames / seconds if seconds > 0 else -1.0,
+                             missing=[n for n in names if n not in predictions])
+
+
+def summary(tracker: str, split: str, result: TrackingNetResult) -> Summary:
+    s = result.scores
+    return Summary(benchmark="trackingnet", split=split, tracker=tracker,
+                   scores={"Success": s.success, "Precision": s.precision,
+                           "Norm. Precision": s.norm_precision, "FPS": result.fps},
+                   curves={"success": s.success_curve.tolist(),
+                           "success_x": box_measures.TN_SUCCESS_THRESHOLDS.tolist()})
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="samn eval trackingnet", description="Run SAMN on a TrackingNet split: TEST -> the "
+        "server zip; a split with full annotations -> Success / Precision / Norm. Precision. "
+        "Resumable; shard with torchrun.")
+    parser.add_argument("--root", type=Path, required=True, help="TrackingNet root (holds TEST/, TRAIN_0/...)")
+    parser.add_argument("--split", default="TEST", help="split folder name (default: TEST)")
+    parser.add_argument("--out", type=Path, default=Path("results/trackingnet"),
+                        help="default: results/trackingnet")
+    parser.add_argument("--score-only", action="store_true", help="do not track, only score / pack")
+    parser.add_argument("--score-zip", type=Path,
+                        help="score this submission zip against the split's annotations and exit")
+    options.add_tracker_arguments(parser)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except InputError as err:
+        print(f"samn eval trackingnet: error: {err}", file=sys.stderr)
+        return 2
+
+
+def _print_scores(label: str, result: TrackingNetResult) -> None:
+    s = result.scores
+    print(f"{label}: Success {s.success:.2f}  Precision {s.precision:.2f}  "
+          f"Norm. Precision {s.norm_precision:.2f}  Coverage {s.coverage:.2f}  fps {result.fps:.1f}")
+    if result.missing:
+        print(f"  {len(result.missing)} sequences without results scored as zero "
+              f"(first: {result.missing[0]})")
+
+
+def _run(args: argparse.Namespace) -> int:
+    split_dir = args.root / args.split
+    if args.score_zip:
+        _print_scores(str(args.score_zip), score(split_dir, args.score_zip, args.sequences))
+        return 0
+    name = options.tracker_name(args)
+    out_dir = args.out / args.split
+    run_dir = out_dir / name
+    sequences = options.select(load_sequences(split_dir), args.sequences, split_dir)
+    writer = TrackingNetWriter(run_dir)
+    shard = Shard.from_env()
+    if not args.score_only:
+        run_sequences(sequences, options.tracker_factory(args), writer, shard, args.device,
+                      progress=not args.no_progress)
+    if shard.rank != 0:
+        return 0
+    wait_for_all(sequences, writer)
+    names = [s.name for s in sequences]
+    if not args.sequences:
+        print(f"submission: {submission_zip(run_dir, names)}")
+    if any(len(read_boxes(split_dir / "anno" / f"{n}.txt")) < 2 for n in names):
+        return 0  # TEST: ground truth withheld
+    result = score(split_dir, run_dir, names)
+    summary(name, args.split, result).save(summary_path(out_dir, name))
+    _print_scores(f"{name} on TrackingNet {args.split} ({len(names)} sequences)", result)
+    return 0

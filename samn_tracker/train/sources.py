@@ -1,0 +1,60 @@
+"""Training sources named on the command line: ``kind:arg[:arg...]``.
+
+    davis:ROOT[:YEAR[:SPLIT]]      DAVIS 2016/2017 videos (default 2017, train)
+    ytvos:ROOT[:SPLIT]             YouTube-VOS 2018/2019
+    coco:IMAGES_DIR:INSTANCES_JSON COCO instances (still images, 3 augmented views)
+    saliency:IMAGES_DIR:MASKS_DIR  ECSSD / MSRA10K / DUTS image + mask folders
+    voc:ROOT[:SPLIT]               PASCAL VOC SegmentationObject
+    synthetic:PHOTOS_DIR[:COUNT]   procedural objects on real photos (eval sequences of a
+                                   splits.txt above PHOTOS_DIR are left out)
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from samn_tracker.errors import InputError
+from samn_tracker.train.datasets import ClipSource
+from samn_tracker.train.still_images import CocoInstances, PascalVOCObjects, SaliencyFolders
+from samn_tracker.train.synthetic import SyntheticClips
+from samn_tracker.train.video_clips import DAVISVideos, YouTubeVOS, read_splits
+
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def _photos(folder: str) -> list[Path]:
+    """Photos under ``folder``, leaving out the sequences a ``splits.txt`` above them keeps
+    for evaluation (so a DAVIS tree can be given whole)."""
+    here = Path(folder).resolve()
+    root = next((a for a in (here, *here.parents) if (a / "splits.txt").is_file()), None)
+    held_out = {n for n, split in read_splits(root).items() if split == "eval"} if root else set()
+    photos = sorted(p for p in Path(folder).rglob("*")
+                    if p.suffix.lower() in PHOTO_SUFFIXES and p.parent.name not in held_out)
+    if not photos:
+        raise InputError(f"synthetic source: no photos (*.jpg, *.png) under {folder}")
+    return photos
+
+
+def build_source(spec: str, root_dir: Path | None = None) -> ClipSource:
+    """A clip source from its spec; relative paths are taken from ``root_dir`` when given."""
+    kind, _, rest = spec.partition(":")
+    args = rest.split(":") if rest else []
+    if root_dir is not None and args and not Path(args[0]).is_absolute():
+        args[0] = str(root_dir / args[0])
+    try:
+        if kind == "davis":
+            year = int(args[1]) if len(args) > 1 else 2017
+            return DAVISVideos(args[0], year=year, split=args[2] if len(args) > 2 else "train")
+        if kind == "ytvos":
+            return YouTubeVOS(args[0], split=args[1] if len(args) > 1 else "train")
+        if kind == "coco":
+            return CocoInstances(args[0], args[1])
+        if kind == "saliency":
+            return SaliencyFolders(args[0], args[1])
+        if kind == "voc":
+            return PascalVOCObjects(args[0], split=args[1] if len(args) > 1 else "train")
+        if kind == "synthetic":
+            return SyntheticClips(_photos(args[0]), count=int(args[1]) if len(args) > 1 else 1000)
+    except IndexError:
+        raise InputError(f"training source {spec!r} lacks an argument; see `samn train --help`") from None
+    raise InputError(f"unknown training source kind {kind!r} in {spec!r}; known: davis, ytvos, "
+                     "coco, saliency, voc, synthetic")

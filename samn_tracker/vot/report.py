@@ -1,0 +1,296 @@
+"""EAO / A / R tables and plots from VOT toolkit output, for several trackers.
+
+Inputs are the JSON files written by ``vot analysis --format json`` (EAO, accuracy,
+robustness, EAO curves: taken as the toolkit computed them) and, for the per-attribute
+plot, the raw reset-based results of a workspace. The toolkit has no per-attribute
+reset-based measure, so ``attribute_measures`` computes it with the toolkit's own
+overlap and validity rules restricted to the frames carrying a tag; over a tag that
+covers every frame it equals the toolkit's A and cumulative failures (tested).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+from samn_tracker.errors import InputError
+
+ATTRIBUTES = ("camera_motion", "illum_change", "occlusion", "size_change", "motion_change", "empty")
+BURNIN = 10  # frames ignored after each (re-)initialisation, as the toolkit's AR analysis
+
+_SUPERVISED = "vot.analysis.supervised."
+_MULTISTART = "vot.analysis.multistart."
+
+
+@dataclass
+class ExperimentResult:
+    """One tracker on one experiment, as reported by ``vot analysis``."""
+
+    tracker: str
+    experiment: str
+    kind: str                                  # "reset" or "anchor"
+    eao: Optional[float] = None
+    accuracy: Optional[float] = None
+    robustness: Optional[float] = None         # reset: mean failures; anchor: tracked fraction
+    failures: Optional[float] = None           # reset: cumulative failures (when analysed)
+    eao_curve: list[float] = field(default_factory=list)
+    eao_interval: Optional[tuple[int, int]] = None
+
+
+def load_analysis(path: Path | str) -> list[ExperimentResult]:
+    """Results of every tracker and reset/anchor experiment in one analysis JSON."""
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text())
+        trackers = list(document["trackers"])
+        experiments = document["results"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise InputError(f"{path} is not a `vot analysis --format json` file: {error}") from None
+    results = []
+    for name, experiment in experiments.items():
+        analyses = experiment["parameters"]["analyses"]
+        for index, tracker in enumerate(trackers):
+            record = ExperimentResult(tracker, name, kind="")
+            for analysis, values in zip(analyses, experiment["results"]):
+                _apply(record, analysis, values[index] if values else None)
+            if record.kind:
+                results.append(record)
+    return results
+
+
+def _apply(record: ExperimentResult, analysis: dict, value) -> None:
+    kind = analysis["type"]
+    if value is None:
+        return
+    if kind.startswith(_SUPERVISED):
+        record.kind = "reset"
+    elif kind.startswith(_MULTISTART):
+        record.kind = "anchor"
+    short = kind.rsplit(".", 1)[-1]
+    if short == "AverageAccuracyRobustness":
+        record.accuracy, record.robustness = float(value[0]), float(value[1])
+    elif short == "EAOScore":
+        record.eao = float(value[0])
+        record.eao_interval = (int(analysis["low"]), int(analysis["high"]))
+    elif short == "EAOCurve":
+        record.eao_curve = [float(v) for v in value[0]]
+    elif short == "CumulativeFailureCount":
+        record.failures = float(value[0])
+
+
+def summary_table(results: Sequence[ExperimentResult]) -> pd.DataFrame:
+    """Trackers as rows; (experiment, EAO/A/R) as columns."""
+    rows: dict[str, dict] = {}
+    for r in results:
+        row = rows.setdefault(r.tracker, {})
+        row[(r.experiment, "EAO")] = r.eao
+        row[(r.experiment, "A")] = r.accuracy
+        row[(r.experiment, "R")] = r.robustness
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.columns = pd.MultiIndex.from_tuples(table.columns, names=["experiment", "measure"])
+    table.index.name = "tracker"
+    return table
+
+
+def to_markdown(table: pd.DataFrame, digits: int = 3) -> str:
+    """GitHub Markdown without the optional ``tabulate`` dependency."""
+    headers = [table.index.name or ""] + [" ".join(map(str, c)) if isinstance(c, tuple) else str(c)
+                                          for c in table.columns]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for index, row in table.iterrows():
+        cells = ["" if v is None or (isinstance(v, float) and math.isnan(v))
+                 else f"{v:.{digits}f}" if isinstance(v, (float, np.floating)) else str(v) for v in row]
+        lines.append("| " + " | ".join([str(index)] + cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _workspace_objects(workspace_dir: Path, experiment_name: str):
+    from vot.workspace import Workspace
+
+    workspace = Workspace.load(str(workspace_dir))
+    if experiment_name not in workspace.stack.experiments:
+        raise InputError(f"experiment {experiment_name!r} is not in the stack of {workspace_dir} "
+                         f"(has {', '.join(workspace.stack.experiments)})")
+    experiment = workspace.stack.experiments[experiment_name]
+    from vot.experiment.multirun import SupervisedExperiment
+
+    if not isinstance(experiment, SupervisedExperiment):
+        raise InputError(f"experiment {experiment_name!r} is not reset-based; per-attribute "
+                         "measures are defined for reset-based experiments")
+    return workspace, experiment
+
+
+def attribute_measures(workspace_dir: Path | str, tracker: str, experiment_name: str = "baseline",
+                       attributes: Sequence[Optional[str]] = ATTRIBUTES) -> pd.DataFrame:
+    """Per-attribute accuracy and failures of one tracker's reset-based results.
+
+    For sequence s and attribute t (N_st tagged frames): A_st = mean over repetitions of
+    the mean overlap over tagged frames that the toolkit's accuracy counts (not unknown,
+    not a failure, not within ``BURNIN`` frames of an initialisation; 0 if none),
+    F_st = mean over repetitions of the failures on tagged frames. Returned per
+    attribute: accuracy = sum_s A_st N_st / sum_s N_st, failures = sum_s F_st, frames,
+    and failures per 100 tagged frames. ``empty`` = frames without any of the other
+    VOT attributes; ``None`` = every frame.
+    """
+    from vot.analysis import is_special
+    from vot.region import calculate_overlaps
+    from vot.tracker import Trajectory
+
+    workspace, experiment = _workspace_objects(Path(workspace_dir), experiment_name)
+    entry = workspace.registry[tracker]
+    sequences = experiment.transform(list(workspace.dataset))
+    totals = {t: [0.0, 0.0, 0] for t in attributes}   # sum A*N, sum F, sum N
+    for sequence in sequences:
+        trajectories = experiment.gather(entry, sequence)
+        if not trajectories:
+            raise InputError(f"no {experiment_name} results of {tracker} for sequence {sequence.name}")
+        tags = [set(sequence.tags(i)) for i in range(len(sequence))]
+        groundtruth = sequence.groundtruth()
+        runs = []
+        for trajectory in trajectories:
+            regions = trajectory.regions()
+            overlaps = np.asarray(calculate_overlaps(regions, groundtruth, sequence.size))
+            valid = np.ones(len(regions), dtype=bool)
+            failed = np.zeros(len(regions), dtype=bool)
+            for i, region in enumerate(regions):
+                if is_special(region, Trajectory.UNKNOWN):
+                    valid[i] = False
+                elif is_special(region, Trajectory.INITIALIZATION):
+                    valid[i:i + BURNIN] = False
+                elif is_special(region, Trajectory.FAILURE):
+                    valid[i] = False
+                    failed[i] = True
+            runs.append((overlaps, valid, failed))
+        for attribute in attributes:
+            tagged = np.array([_has(attribute, t) for t in tags], dtype=bool)
+            count = int(tagged.sum())
+            if count == 0:
+                continue
+            accuracy = np.mean([o[v & tagged].mean() if (v & tagged).any() else 0.0 for o, v, _ in runs])
+            failures = np.mean([(f & tagged).sum() for _, _, f in runs])
+            total = totals[attribute]
+            total[0] += accuracy * count
+            total[1] += failures
+            total[2] += count
+    rows = []
+    for attribute, (weighted, failures, frames) in totals.items():
+        rows.append({"attribute": attribute or "all", "accuracy": weighted / frames if frames else np.nan,
+                     "failures": failures, "frames": frames,
+                     "failures_per_100": 100.0 * failures / frames if frames else np.nan})
+    return pd.DataFrame(rows).set_index("attribute")
+
+
+def _has(attribute: Optional[str], tags: set) -> bool:
+    if attribute is None:
+        return True
+    if attribute == "empty" and "empty" not in tags:
+        return not (tags & set(ATTRIBUTES))
+    return attribute in tags
+
+
+def plot_eao_curves(results: Sequence[ExperimentResult], experiment: str, out: Path) -> list[Path]:
+    """EAO curve of each tracker on ``experiment`` with the EAO interval shaded."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    chosen = [r for r in results if r.experiment == experiment and r.eao_curve]
+    if not chosen:
+        raise InputError(f"no EAO curve for experiment {experiment!r} in the analysis files")
+    figure, axes = plt.subplots(figsize=(5, 3.5))
+    for r in chosen:
+        label = f"{r.tracker} [{r.eao:.3f}]" if r.eao is not None else r.tracker
+        axes.plot(np.arange(len(r.eao_curve)), r.eao_curve, label=label)
+    interval = next((r.eao_interval for r in chosen if r.eao_interval), None)
+    if interval:
+        axes.axvspan(*interval, color="0.9", zorder=0)
+    axes.set(xlabel="Sequence length", ylabel="Expected overlap", title=f"EAO curve ({experiment})",
+             ylim=(0, 1))
+    axes.legend(fontsize="small")
+    return _save(figure, out / f"eao_curve_{experiment}")
+
+
+def plot_attributes(measures: dict[str, pd.DataFrame], out: Path, name: str = "attributes") -> list[Path]:
+    """Per-attribute accuracy and failures (per 100 frames) for several trackers (Fig. 11 style)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    attributes = list(next(iter(measures.values())).index)
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    width = 0.8 / len(measures)
+    x = np.arange(len(attributes))
+    for k, (tracker, table) in enumerate(measures.items()):
+        table = table.reindex(attributes)
+        left.bar(x + k * width, table["accuracy"], width, label=tracker)
+        right.bar(x + k * width, table["failures_per_100"], width, label=tracker)
+    for axes, ylabel in ((left, "Accuracy"), (right, "Failures per 100 frames")):
+        axes.set_xticks(x + width * (len(measures) - 1) / 2)
+        axes.set_xticklabels([a.replace("_", " ") for a in attributes], rotation=30, ha="right")
+        axes.set_ylabel(ylabel)
+    left.set_ylim(0, 1)
+    left.legend(fontsize="small")
+    figure.tight_layout()
+    return _save(figure, out / name)
+
+
+def _save(figure, stem: Path) -> list[Path]:
+    import matplotlib.pyplot as plt
+
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
+    for path in paths:
+        figure.savefig(path, dpi=150, bbox_inches="tight")
+    plt.close(figure)
+    return paths
+
+
+def write_table(table: pd.DataFrame, out: Path, name: str = "table") -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{name}.md", out / f"{name}.tex", out / f"{name}.csv"]
+    paths[0].write_text(to_markdown(table))
+    paths[1].write_text(table.to_latex(float_format="%.3f", na_rep="--", multicolumn_format="c"))
+    table.to_csv(paths[2])
+    return paths
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description="EAO/A/R table, EAO curves and per-attribute "
+                                     "plot from `vot analysis --format json` output")
+    parser.add_argument("analysis", nargs="+", type=Path, help="analysis JSON file(s)")
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument("--workspace", type=Path,
+                        help="workspace with the raw results, for the per-attribute plot")
+    parser.add_argument("--attribute-experiment", default="baseline",
+                        help="reset-based experiment for the per-attribute plot")
+    parser.add_argument("--trackers", help="comma-separated subset and order of trackers")
+    args = parser.parse_args(argv)
+    results = [r for path in args.analysis for r in load_analysis(path)]
+    if args.trackers:
+        order = args.trackers.split(",")
+        results = sorted((r for r in results if r.tracker in order), key=lambda r: order.index(r.tracker))
+    if not results:
+        raise InputError("no reset-based or anchor-based results in " + ", ".join(map(str, args.analysis)))
+    written = write_table(summary_table(results), args.out)
+    for experiment in dict.fromkeys(r.experiment for r in results if r.eao_curve):
+        written += plot_eao_curves(results, experiment, args.out)
+    if args.workspace:
+        trackers = list(dict.fromkeys(r.tracker for r in results))
+        measures = {t: attribute_measures(args.workspace, t, args.attribute_experiment) for t in trackers}
+        for tracker, table in measures.items():
+            table.to_csv(args.out / f"attributes_{tracker}.csv")
+            written.append(args.out / f"attributes_{tracker}.csv")
+        written += plot_attributes(measures, args.out)
+    for path in written:
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

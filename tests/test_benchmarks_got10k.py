@@ -1,0 +1,173 @@
+"""GOT-10k end to end on a small dataset in the official layout, built from real DAVIS frames.
+
+The real SAMN tracker (lite, 128-pixel crops) runs through our runner and through the
+got10k toolkit; AO / SR are checked against ``ExperimentGOT10k.report``; the test-server
+zip and resuming are checked file by file.
+"""
+import json
+import os
+import re
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from samn_tracker.benchmarks import got10k
+from samn_tracker.benchmarks.runner import Shard, run_sequences, samn_factory
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "davis16"
+SEQUENCES = ["blackswan", "car-shadow"]
+FRAMES = 5
+FAST = ["--set", "crop_size=128", "--set", "dcf.augment=False", "--no-progress", "--seed", "0"]
+BOX_LINE = re.compile(r"^-?\d+\.\d{3},-?\d+\.\d{3},-?\d+\.\d{3},-?\d+\.\d{3}$")
+
+pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"real test data not found at {DATA}")
+
+
+def make_got10k(root: Path, subset: str) -> list[str]:
+    """``<root>/<subset>/`` with list.txt and one folder per sequence, as GOT-10k ships it."""
+    names = []
+    for index, source in enumerate(SEQUENCES, start=1):
+        name = f"GOT-10k_{subset.capitalize()}_{index:06d}"
+        folder = root / subset / name
+        folder.mkdir(parents=True)
+        for frame in range(FRAMES):
+            os.symlink(DATA / "JPEGImages" / "480p" / source / f"{frame:05d}.jpg", folder / f"{frame + 1:08d}.jpg")
+        boxes = (DATA / "boxes" / f"{source}.txt").read_text().splitlines()[:FRAMES]
+        (folder / "groundtruth.txt").write_text("\n".join(boxes if subset == "val" else boxes[:1]) + "\n")
+        if subset == "val":
+            cover = [8] * FRAMES
+            cover[2] = 0  # one fully occluded frame: not scored
+            (folder / "cover.label").write_text("\n".join(map(str, cover)) + "\n")
+            (folder / "absence.label").write_text("0\n" * FRAMES)
+            (folder / "cut_by_image.label").write_text("0\n" * FRAMES)
+            (folder / "meta_info.ini").write_text(
+                "[METAINFO]\nurl: https://example.org\nobject_class: animal\nresolution: (854, 480)\n")
+        names.append(name)
+    (root / subset / "list.txt").write_text("\n".join(names) + "\n")
+    return names
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("GOT-10k")
+    return root, make_got10k(root, "val"), make_got10k(root, "test")
+
+
+@pytest.fixture(scope="module")
+def val_run(dataset, tmp_path_factory):
+    root, names, _ = dataset
+    out = tmp_path_factory.mktemp("results")
+    assert got10k.main(["--root", str(root), "--subset", "val", "--out", str(out),
+                        "--tracker-name", "samn", *FAST]) == 0
+    return out
+
+
+def test_val_results_have_the_toolkit_layout_line_by_line(dataset, val_run):
+    root, names, _ = dataset
+    run_dir = val_run / "val" / "GOT-10k" / "samn"
+    for name in names:
+        lines = (run_dir / name / f"{name}_001.txt").read_text().splitlines()
+        assert len(lines) == FRAMES and all(BOX_LINE.match(line) for line in lines)
+        first_gt = [float(v) for v in (root / "val" / name / "groundtruth.txt").read_text().split()[0].split(",")]
+        assert [float(v) for v in lines[0].split(",")] == first_gt
+        times = (run_dir / name / f"{name}_time.txt").read_text().splitlines()
+        assert len(times) == FRAMES and all(float(t) > 0 for t in times)
+        assert sorted(p.name for p in (run_dir / name).iterdir()) == [f"{name}_001.txt", f"{name}_time.txt"]
+
+
+def test_scores_equal_the_got10k_toolkit_report(dataset, val_run):
+    from got10k.experiments import ExperimentGOT10k
+
+    root, _, _ = dataset
+    summary = json.loads((val_run / "val" / "summaries" / "samn.json").read_text())
+    experiment = ExperimentGOT10k(str(root), subset="val", result_dir=str(val_run / "val"),
+                                  report_dir=str(val_run / "toolkit_reports"))
+    overall = experiment.report(["samn"])["samn"]["overall"]
+    assert summary["scores"]["AO"] == pytest.approx(overall["ao"], abs=1e-12)
+    assert summary["scores"]["SR0.5"] == pytest.approx(overall["sr"], abs=1e-12)
+    assert summary["scores"]["SR0.75"] == pytest.approx(overall["succ_curve"][75], abs=1e-12)
+    assert summary["scores"]["FPS"] == pytest.approx(overall["speed_fps"], rel=1e-9)
+    assert summary["curves"]["success"] == pytest.approx(overall["succ_curve"], abs=1e-12)
+    result = got10k.score(root, val_run / "val" / "GOT-10k" / "samn")
+    assert result.scores.frames == 2 * (FRAMES - 1) - 2  # frame 0 and the cover-0 frame left out
+
+
+def test_toolkit_adapter_gives_the_same_boxes_as_our_runner(dataset, val_run, tmp_path):
+    root, names, _ = dataset
+    tracker = samn_factory("lite", overrides={"crop_size": 128, "dcf.augment": False})("cpu")
+    performance = got10k.run_toolkit(root, "val", tmp_path, tracker, "samn")
+    assert set(performance) == {"samn"}
+    for name in names:
+        ours = np.loadtxt(val_run / "val" / "GOT-10k" / "samn" / name / f"{name}_001.txt", delimiter=",")
+        theirs = np.loadtxt(tmp_path / "val" / "GOT-10k" / "samn" / name / f"{name}_001.txt", delimiter=",")
+        assert np.allclose(ours, theirs, atol=1e-3)
+    assert (tmp_path / "val" / "reports" / "GOT-10k" / "samn" / "performance.json").is_file()
+
+
+def test_test_subset_writes_the_server_zip(dataset, tmp_path):
+    root, _, names = dataset
+    assert got10k.main(["--root", str(root), "--subset", "test", "--out", str(tmp_path),
+                        "--tracker-name", "samn", *FAST]) == 0
+    archive = tmp_path / "test" / "GOT-10k" / "samn.zip"
+    with zipfile.ZipFile(archive) as z:
+        entries = sorted(z.namelist())
+        assert entries == sorted(f"{n}/{n}_{kind}.txt" for n in names for kind in ("001", "time"))
+        for name in names:
+            lines = z.read(f"{name}/{name}_001.txt").decode().splitlines()
+            assert len(lines) == FRAMES and all(BOX_LINE.match(line) for line in lines)
+            assert len(z.read(f"{name}/{name}_time.txt").decode().splitlines()) == FRAMES
+
+
+class Interrupting:
+    """The real tracker, interrupted like Ctrl-C after ``calls`` track() calls."""
+
+    def __init__(self, tracker, calls):
+        self.tracker, self.calls = tracker, calls
+
+    def initialize(self, image, region):
+        return self.tracker.initialize(image, region)
+
+    def track(self, image):
+        self.calls -= 1
+        if self.calls < 0:
+            raise KeyboardInterrupt
+        return self.tracker.track(image)
+
+
+def test_resume_skips_finished_sequences_and_redoes_interrupted_ones(dataset, tmp_path):
+    root, names, _ = dataset
+    sequences = got10k.load_sequences(root, "val")
+    writer = got10k.Got10kWriter(tmp_path / "samn")
+    tracker = samn_factory("lite", overrides={"crop_size": 128, "dcf.augment": False})("cpu")
+    with pytest.raises(KeyboardInterrupt):  # stops in the middle of the second sequence
+        run_sequences(sequences, lambda device: Interrupting(tracker, FRAMES + 1), writer, Shard(),
+                      progress=False)
+    first = writer.record_file(names[0])
+    assert first.is_file() and not writer.record_file(names[1]).exists()
+    assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".")], "temporary files left behind"
+    # a timing file alone (or a stray temporary file) does not make a sequence finished
+    writer.time_file(names[1]).parent.mkdir(parents=True, exist_ok=True)
+    writer.time_file(names[1]).write_text("0.1\n")
+    (writer.run_dir / names[1] / f".{names[1]}_001.txt.abc.tmp").write_text("1,2")
+    stamp = first.stat().st_mtime_ns
+    built = []
+    fps = run_sequences(sequences, lambda device: built.append(device) or tracker, writer, Shard(),
+                        progress=False)
+    assert list(fps) == [names[1]] and built == ["cpu"]
+    assert first.stat().st_mtime_ns == stamp
+    assert len(writer.record_file(names[1]).read_text().splitlines()) == FRAMES
+    # everything done: the tracker is not even built
+    assert run_sequences(sequences, lambda device: pytest.fail("tracker built"), writer, Shard(),
+                         progress=False) == {}
+
+
+def test_shards_split_the_sequences_between_ranks(dataset, tmp_path):
+    root, names, _ = dataset
+    sequences = got10k.load_sequences(root, "val")
+    writer = got10k.Got10kWriter(tmp_path / "samn")
+    tracker = samn_factory("lite", overrides={"crop_size": 128, "dcf.augment": False})("cpu")
+    fps = run_sequences(sequences, lambda device: tracker, writer, Shard(rank=1, world=2), progress=False)
+    assert list(fps) == [names[1]] and fps[names[1]] > 0
+    assert not writer.record_file(names[0]).exists()

@@ -1,0 +1,218 @@
+"""Spatial memory (online DCF): solver correctness, sample bookkeeping, augmentation and
+localisation on real DAVIS frames with hand-made (network-free) features."""
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from samn_tracker.config import DCFConfig
+from samn_tracker.crops import crop_image, window_around
+from samn_tracker.errors import InputError
+from samn_tracker.model.spatial_memory import INIT_WEIGHT_FLOOR, SpatialMemory, augment_first_frame
+from samn_tracker.sequences import read_image
+from tests.conftest import read_boxes
+
+STRIDE = 16
+CROP = 256
+
+
+def cell_features(crop: np.ndarray) -> torch.Tensor:
+    """(1, 21, H/16, W/16) features: a 9-bin gradient-orientation histogram and the mean
+    colour of each quarter of every 16x16 cell, the way HOG/colour DCFs see an image."""
+    img = crop.astype(np.float32) / 255.0
+    gray = img.mean(axis=2)
+    gx = cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3)
+    magnitude = np.hypot(gx, gy)
+    bins = (np.mod(np.arctan2(gy, gx), np.pi) / np.pi * 9).astype(int) % 9
+    h, w = gray.shape
+    hog = np.stack([magnitude * (bins == b) for b in range(9)])
+    hog = hog.reshape(9, h // STRIDE, STRIDE, w // STRIDE, STRIDE).mean(axis=(2, 4))
+    colour = img.transpose(2, 0, 1).reshape(3, h // STRIDE, 2, STRIDE // 2, w // STRIDE, 2, STRIDE // 2)
+    colour = colour.mean(axis=(3, 6)).transpose(0, 2, 4, 1, 3).reshape(12, h // STRIDE, w // STRIDE)
+    return torch.from_numpy(np.concatenate([4.0 * hog, colour]))[None].float()
+
+
+def pixel_to_cell(u: float) -> float:
+    return (u - (STRIDE - 1) / 2.0) / STRIDE
+
+
+def first_frame_samples(davis_root, name: str = "car-roundabout", count: int = 27):
+    """Augmented first-frame features, their target centres and the target size (cells)."""
+    box = read_boxes(davis_root, name)[0]
+    window = window_around(box, 4.0, CROP)
+    crop = crop_image(read_image(davis_root / "JPEGImages" / "480p" / name / "00000.jpg"), window)
+    half = (CROP - 1) / 2.0
+    crops, centres = augment_first_frame(crop, (half, half), np.random.default_rng(0), count)
+    feats = torch.cat([cell_features(c) for c in crops])
+    cells = torch.tensor([[pixel_to_cell(u), pixel_to_cell(v)] for u, v in centres])
+    size = (box[2] * window.scale / STRIDE, box[3] * window.scale / STRIDE)
+    return feats, cells, size, window
+
+
+def reference_objective(sm: SpatialMemory, feats, centres, size, filt, proj) -> torch.Tensor:
+    """The documented objective written out independently: 1x1 conv projection, filter
+    as conv2d with k//2 cells of padding before and (k-1)//2 after, uniform weights."""
+    k = filt.shape[-1]
+    z = F.conv2d(feats.double(), proj[:, :, None, None])
+    out = F.conv2d(F.pad(z, (k // 2, (k - 1) // 2, k // 2, (k - 1) // 2)), filt[None])[:, 0]
+    labels = gaussian(centres, sm.cfg.sigma_factor * math.sqrt(size[0] * size[1]), out.shape[1:])
+    data = (out - labels).square().sum(dim=(1, 2)).mean()
+    return data + sm.cfg.reg_filter * filt.square().sum() + sm.cfg.reg_proj * proj.square().sum()
+
+
+def gaussian(centres: torch.Tensor, sigma: float, shape) -> torch.Tensor:
+    ys, xs = torch.meshgrid(torch.arange(shape[0]), torch.arange(shape[1]), indexing="ij")
+    d2 = (xs[None] - centres[:, 0, None, None]) ** 2 + (ys[None] - centres[:, 1, None, None]) ** 2
+    return torch.exp(-d2.double() / (2 * sigma ** 2))
+
+
+def test_filter_cg_reaches_closed_form_ridge_solution(davis_root):
+    feats, centres, size, _ = first_frame_samples(davis_root, count=4)
+    feats = feats[:, :, 3:12, 2:13]  # a small problem: 4 samples of 9x11 cells
+    centres = centres - torch.tensor([2.0, 3.0])
+    cfg = DCFConfig(proj_dim=3, filter_size=4, init_gn_iters=0, update_cg_iters=200, update_interval=1)
+    sm = SpatialMemory(cfg, feats.shape[1])
+    sm.initialize(feats, centres, size)  # no GN: P from PCA, f = 0
+    proj = sm.projection.double()
+    assert sm.step()
+
+    # Normal equations of sum_n w_n ||A_n f - y_n||^2 + reg ||f||^2 from an explicit im2col.
+    k, (n, _, h, w) = cfg.filter_size, feats.shape
+    z = F.pad(torch.einsum("dc,nchw->ndhw", proj, feats.double()), (k // 2, (k - 1) // 2) * 2)
+    design = torch.stack([z[:, :, i:i + k, j:j + k].reshape(n, -1) for i in range(h) for j in range(w)], 1)
+    labels = gaussian(centres, cfg.sigma_factor * math.sqrt(size[0] * size[1]), (h, w)).reshape(n, -1)
+    gram = torch.einsum("npa,npb->ab", design, design) / n + cfg.reg_filter * torch.eye(design.shape[2])
+    rhs = torch.einsum("npa,np->a", design, labels) / n
+    expected = torch.linalg.solve(gram, rhs)
+
+    got = sm.filter.double().reshape(-1)
+    assert torch.linalg.norm(got - expected) < 1e-3 * torch.linalg.norm(expected)
+    # The response is that same linear map applied to a sample, on the feature grid.
+    assert torch.allclose(sm.response(feats[:1]).double().reshape(-1), design[0] @ expected, atol=1e-4)
+
+
+def test_joint_gauss_newton_descends_to_a_stationary_point(davis_root):
+    feats, centres, size, _ = first_frame_samples(davis_root, count=6)
+    objectives, grads = [], []
+    for iters in (0, 1, 2, 3, 4, 6, 10, 16):
+        cfg = DCFConfig(proj_dim=8, init_gn_iters=iters, init_cg_iters=20)
+        sm = SpatialMemory(cfg, feats.shape[1])
+        sm.initialize(feats, centres, size)
+        filt = sm.filter.double().requires_grad_()
+        proj = sm.projection.double().requires_grad_()
+        loss = reference_objective(sm, feats, centres, size, filt, proj)
+        grad = torch.autograd.grad(loss, (filt, proj))
+        objectives.append(loss.item())
+        grads.append(float(torch.sqrt(sum(g.square().sum() for g in grad))))
+    assert all(b <= a * (1 + 1e-6) for a, b in zip(objectives, objectives[1:])), objectives
+    assert objectives[-1] < 0.5 * objectives[0]
+    assert grads[-1] < 0.02 * grads[0], grads
+
+
+def test_trained_on_frame0_finds_the_target_in_frame5(davis_root):
+    name = "car-roundabout"
+    feats, centres, size, window0 = first_frame_samples(davis_root, name)
+    sm = SpatialMemory(DCFConfig(), feats.shape[1])
+    sm.initialize(feats, centres, size)
+
+    # Search frame 5 in a crop deliberately off the target, so a filter that just
+    # favours the crop centre would fail.
+    x, y, w, h = read_boxes(davis_root, name)[5]
+    offset = 3 * STRIDE / window0.scale
+    window = window_around(np.array([x + offset, y - 0.6 * offset, w, h]), 4.0, CROP)
+    window = type(window0)(window.cx, window.cy, window0.side, CROP)
+    frame = read_image(davis_root / "JPEGImages" / "480p" / name / "00005.jpg")
+    response = sm.response(cell_features(crop_image(frame, window)))
+    cx, cy, peak = sm.locate(response)
+
+    tx, ty = (pixel_to_cell(v) for v in window.to_crop(x + (w - 1) / 2, y + (h - 1) / 2))
+    assert math.hypot(tx - (CROP // STRIDE - 1) / 2, ty - (CROP // STRIDE - 1) / 2) > 2.5
+    assert math.hypot(cx - tx, cy - ty) < 1.5, ((cx, cy), (tx, ty))
+    assert peak == pytest.approx(float(response.max()))
+    assert peak > 0.3
+
+
+def test_locate_refines_to_sub_cell_peak():
+    cols = torch.arange(12.0)
+    response = torch.exp(-((cols[None] - 6.3) ** 2 + (cols[:, None] - 4.8) ** 2) / 8)
+    x, y, peak = SpatialMemory.locate(response)
+    assert abs(x - 6.3) < 0.1 and abs(y - 4.8) < 0.1
+    assert peak == pytest.approx(float(response.max()))
+
+
+def test_sample_memory_bookkeeping():
+    gen = torch.Generator().manual_seed(1)
+    feats = torch.randn(3, 5, 8, 8, generator=gen)
+    cfg = DCFConfig(proj_dim=4, memory_size=12, learning_rate=0.2, update_interval=3,
+                    init_gn_iters=1, init_cg_iters=5)
+    sm = SpatialMemory(cfg, 5)
+    sm.initialize(feats, torch.full((3, 2), 3.5), (2.0, 2.0))
+    assert torch.allclose(sm.weights, torch.full((3,), 1 / 3))
+    proj = sm.projection.clone()
+    updated = []
+    for t in range(20):
+        before = sm.filter.clone()
+        sm.add_sample(torch.randn(1, 5, 8, 8, generator=gen), (3.0 + t % 3, 4.0), (2.0, 2.5))
+        weights = sm.weights
+        assert sm.num_samples == min(3 + t + 1, cfg.memory_size)
+        assert float(weights.sum()) == pytest.approx(1.0, abs=1e-5)
+        assert float(weights[:3].sum()) >= INIT_WEIGHT_FLOOR - 1e-6
+        # Older later-frame samples sit one decay factor apart (the floor rescales them
+        # all alike): a full memory evicts the oldest sample, never a recent one.
+        later = weights[3:].sort(descending=True).values
+        assert torch.allclose(later[2:] / later[1:-1], torch.full_like(later[2:], 1 - cfg.learning_rate))
+        did = sm.step()
+        updated.append(did)
+        assert did == (not torch.equal(before, sm.filter))
+    assert updated == [(t + 1) % 3 == 0 for t in range(20)]
+    assert torch.equal(proj, sm.projection)  # P stays frozen after the first frame
+
+
+def test_rejects_bad_input():
+    sm = SpatialMemory(DCFConfig(proj_dim=4), 5)
+    with pytest.raises(RuntimeError):
+        sm.response(torch.zeros(1, 5, 4, 4))
+    with pytest.raises(InputError, match="feats"):
+        sm.initialize(torch.zeros(2, 6, 4, 4), torch.zeros(2, 2), (1.0, 1.0))
+    with pytest.raises(InputError, match="target_size"):
+        sm.initialize(torch.zeros(2, 5, 4, 4), torch.zeros(2, 2), (0.0, 1.0))
+    with pytest.raises(InputError, match="crop"):
+        augment_first_frame(np.zeros((8, 8), np.uint8), (3.0, 3.0), np.random.default_rng(0))
+
+
+def test_augmented_centres_follow_the_target(davis_root):
+    box = read_boxes(davis_root, "blackswan")[0]
+    window = window_around(box, 4.0, 128)
+    crop = crop_image(read_image(davis_root / "JPEGImages" / "480p" / "blackswan" / "00000.jpg"), window)
+    centre = (70.0, 55.0)
+    marker = np.array([255, 0, 255], np.uint8)
+    crop[50:61, 65:76] = marker  # an 11x11 patch nothing in the image looks like
+    crops, centres = augment_first_frame(crop, centre, np.random.default_rng(0), count=40)
+    assert len(crops) == len(centres) == 40
+    assert np.array_equal(crops[0], crop) and centres[0] == centre
+    assert centres[1] == (127 - 70.0, 55.0)
+    assert np.array_equal(crops[1], crop[:, ::-1])
+    for image, (u, v) in zip(crops, centres):
+        assert image.shape == crop.shape and image.dtype == np.uint8
+        pixel = image[int(round(v)), int(round(u))].astype(int)
+        assert np.abs(pixel - marker).max() < 40, (u, v, pixel)
+    assert len({(round(u), round(v)) for u, v in centres}) > 10  # shifts and rotations move it
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_matches_cpu():
+    gen = torch.Generator().manual_seed(2)
+    feats = torch.randn(5, 16, 10, 10, generator=gen).relu()
+    centres = torch.full((5, 2), 4.5)
+    results = []
+    for device in ("cpu", "cuda"):
+        sm = SpatialMemory(DCFConfig(proj_dim=8), 16)
+        sm.initialize(feats.to(device), centres.to(device), (3.0, 3.0))
+        results.append(sm.response(feats[:1].to(device)).cpu())
+    assert torch.allclose(results[0], results[1], atol=1e-3)

@@ -1,0 +1,193 @@
+"""`vot evaluate` + `vot analysis` (subprocesses, offline) with the real SAMN tracker on
+local VOT-layout stacks built from DAVIS 2016: a reset-based box experiment and an
+anchor-based mask experiment, then the report script on the toolkit's output."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+vot = pytest.importorskip("vot")
+from vot.analysis import is_special  # noqa: E402
+from vot.dataset import load_dataset  # noqa: E402
+from vot.region import Mask, Polygon, calculate_overlaps  # noqa: E402
+from vot.stack import Stack  # noqa: E402
+from vot.tracker import Trajectory  # noqa: E402
+from vot.tracker.results import Results  # noqa: E402
+from vot.workspace.storage import LocalStorage  # noqa: E402
+
+from samn_tracker.vot import STACKS_DIR  # noqa: E402
+from samn_tracker.vot import experiments as ours  # noqa: E402
+from samn_tracker.vot.local_stack import LocalStackOptions, build_local_stack  # noqa: E402
+from samn_tracker.vot.report import attribute_measures, load_analysis  # noqa: E402
+from samn_tracker.vot.report import main as report_main  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+DAVIS = REPO.parent / "shared" / "data" / "davis16"
+SEQUENCES = ["car-shadow", "blackswan"]
+FRAMES = 15
+
+STACK = """
+title: test stack
+experiments:
+  baseline:
+    type: samn_tracker.vot.experiments.SupervisedExperiment
+    repetitions: 1
+    skip_initialize: 5
+    analyses:
+      - type: supervised_average_ar
+        sensitivity: 30
+      - type: cumulative_failures
+      - type: supervised_eao_score
+        low: 2
+        high: 12
+      - type: supervised_eao_curve
+  anchors:
+    type: samn_tracker.vot.experiments.MultiStartExperiment
+    analyses:
+      - type: multistart_eao_score
+        low: 2
+        high: 12
+      - type: multistart_eao_curve
+        high: 12
+      - type: multistart_average_ar
+"""
+
+TRACKERS = f"""
+[samn]
+label = SAMN test
+protocol = traxpython
+command = samn_tracker.vot.trax_server
+paths = {REPO}
+timeout = 120
+env_SAMN_VOT_PRESET = lite
+env_SAMN_VOT_CONFIG = crop_size=96,use_dcf=False
+"""
+
+
+def _vot(*args: str, cwd: Path) -> str:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    done = subprocess.run([sys.executable, "-m", "vot", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout + done.stderr
+
+
+@pytest.fixture(scope="module")
+def workspaces(tmp_path_factory):
+    if not (DAVIS / "JPEGImages").is_dir():
+        pytest.skip(f"DAVIS test data not found in {DAVIS}")
+    root = tmp_path_factory.mktemp("vot")
+    spaces = {}
+    for groundtruth in ("box", "mask"):
+        ws = root / groundtruth
+        build_local_stack(DAVIS, ws / "sequences", LocalStackOptions(
+            groundtruth=groundtruth, sequences=SEQUENCES, max_frames=FRAMES, anchor_spacing=10))
+        for name in SEQUENCES:  # a tag on every frame: its per-attribute values = the overall ones
+            (ws / "sequences" / name / "whole.tag").write_text("1\n" * FRAMES)
+        (ws / "stack.yaml").write_text(STACK)
+        (ws / "trackers.ini").write_text(TRACKERS)
+        (ws / "config.yaml").write_text("registry:\n- ./trackers.ini\nstack: stack.yaml\nsequences: sequences\n")
+        experiment = "baseline" if groundtruth == "box" else "anchors"
+        log = _vot("evaluate", "--workspace", str(ws), "--experiments", experiment, "samn", cwd=ws)
+        assert "error" not in log.lower(), log
+        _vot("analysis", "--workspace", str(ws), "--experiments", experiment, "--format", "json",
+             "--name", "test", "samn", cwd=ws)
+        spaces[groundtruth] = ws
+    return spaces
+
+
+def _trajectories(ws: Path, experiment: str, name: str):
+    results = Results(LocalStorage(str(ws / "results" / "samn" / experiment / name)))
+    stems = sorted({p.name.split(".")[0] for p in (ws / "results" / "samn" / experiment / name).glob("*.bin")})
+    return {stem: Trajectory.read(results, stem) for stem in stems}
+
+
+def test_reset_based_box_experiment(workspaces):
+    ws = workspaces["box"]
+    dataset = load_dataset(str(ws / "sequences"))
+    total_failures = 0
+    for name in SEQUENCES:
+        runs = _trajectories(ws, "baseline", name)
+        assert list(runs) == [f"{name}_001"]
+        regions = runs[f"{name}_001"].regions()
+        assert len(regions) == FRAMES and is_special(regions[0], Trajectory.INITIALIZATION)
+        failures = [i for i, r in enumerate(regions) if is_special(r, Trajectory.FAILURE)]
+        for f in failures:  # re-initialised skip_initialize = 5 frames after each failure
+            if f + 5 < FRAMES:
+                assert is_special(regions[f + 5], Trajectory.INITIALIZATION)
+        tracked = [r for r in regions if not is_special(r)]
+        assert tracked and all(isinstance(r, Polygon) for r in tracked)
+        overlaps = np.array(calculate_overlaps(regions, dataset[name].groundtruth(), dataset[name].size))
+        assert np.all((overlaps >= 0) & (overlaps <= 1))
+        confidence = (ws / "results" / "samn" / "baseline" / name / f"{name}_001_confidence.value").read_text().split()
+        assert len(confidence) == len(tracked) + len(failures)
+        total_failures += len(failures)
+
+    [record] = load_analysis(ws / "analysis" / "test.json")
+    assert record.kind == "reset" and record.failures == total_failures
+    assert 0 <= record.eao <= 1 and 0 <= record.accuracy <= 1 and record.robustness >= 0
+    assert len(record.eao_curve) >= 12 and all(0 <= v <= 1 for v in record.eao_curve)
+
+    # our per-attribute measure over a tag on every frame equals the toolkit's A and failures
+    measures = attribute_measures(ws, "samn", "baseline", attributes=[None, "whole", "empty", "size_change"])
+    for row in ("all", "whole"):
+        assert measures.loc[row, "accuracy"] == pytest.approx(record.accuracy, abs=1e-9)
+        assert measures.loc[row, "failures"] == pytest.approx(record.failures, abs=1e-9)
+        assert measures.loc[row, "frames"] == FRAMES * len(SEQUENCES)
+    assert measures.loc["empty", "frames"] <= FRAMES * len(SEQUENCES)
+
+
+def test_anchor_based_mask_experiment(workspaces):
+    ws = workspaces["mask"]
+    for name in SEQUENCES:
+        runs = _trajectories(ws, "anchors", name)
+        assert sorted(runs) == [f"{name}_00000000", f"{name}_00000010"]
+        assert len(runs[f"{name}_00000000"]) == FRAMES and len(runs[f"{name}_00000010"]) == 11
+        for trajectory in runs.values():
+            regions = trajectory.regions()
+            assert is_special(regions[0], Trajectory.INITIALIZATION)
+            assert all(isinstance(r, Mask) for r in regions[1:])
+    [record] = load_analysis(ws / "analysis" / "test.json")
+    assert record.kind == "anchor"
+    assert 0 <= record.eao <= 1 and 0 <= record.accuracy <= 1 and 0 <= record.robustness <= 1
+
+
+def test_report_files(workspaces, tmp_path):
+    box, mask = workspaces["box"], workspaces["mask"]
+    assert report_main([str(box / "analysis" / "test.json"), str(mask / "analysis" / "test.json"),
+                        "--out", str(tmp_path), "--workspace", str(box)]) == 0
+    table = (tmp_path / "table.csv").read_text()
+    assert "baseline" in table and "anchors" in table and "samn" in table
+    assert "| samn |" in (tmp_path / "table.md").read_text()
+    assert "\\begin{tabular}" in (tmp_path / "table.tex").read_text()
+    for stem in ("eao_curve_baseline", "eao_curve_anchors", "attributes"):
+        for suffix in (".png", ".pdf"):
+            assert (tmp_path / (stem + suffix)).stat().st_size > 1000
+    attributes = (tmp_path / "attributes_samn.csv").read_text()
+    assert "size_change" in attributes and "empty" in attributes
+
+
+@pytest.mark.parametrize("stack", sorted(p.name for p in STACKS_DIR.glob("*.yaml")))
+def test_shipped_stacks_use_working_experiments(stack):
+    loaded = Stack.read(str(STACKS_DIR / stack))
+    kinds = {type(e) for e in loaded}
+    assert kinds & {ours.SupervisedExperiment, ours.MultiStartExperiment}
+    for experiment in loaded:
+        assert experiment.analyses and all(a.compatible(experiment) for a in experiment.analyses)
+
+
+def test_shipped_stack_parameters_match_the_toolkit():
+    toolkit = Path(vot.__file__).parent / "stack"
+    pairs = {"vot2016": "vot2016/rgb", "vot2017": "vot2017", "vot2018": "vot2018/shortterm",
+             "vot2019": "vot2019/shortterm", "vot2020": "vot2020/shortterm"}
+    for ours_name, theirs in pairs.items():
+        mine, official = Stack.read(str(STACKS_DIR / f"{ours_name}.yaml")), Stack.read(str(toolkit / f"{theirs}.yaml"))
+        assert mine.dataset == official.dataset
+        assert list(mine.experiments) == list(official.experiments)
+        for key in official.experiments:
+            a, b = mine.experiments[key].dump(), official.experiments[key].dump()
+            assert json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)

@@ -1,0 +1,135 @@
+"""TraX server: real SAMN tracker over the TraX protocol, re-initialisation in one
+process, output kinds, and clear errors (not hangs) on malformed input."""
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+trax = pytest.importorskip("trax")
+from trax.client import Client  # noqa: E402
+from trax.image import FileImage  # noqa: E402
+from trax.region import Mask, Polygon, Rectangle, Region  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+DAVIS = REPO.parent / "shared" / "data" / "davis16"
+SEQ = "car-shadow"
+FAST_CONFIG = "crop_size=96,use_dcf=False"
+TIMEOUT = 60
+
+
+def _frame(i: int) -> Path:
+    return DAVIS / "JPEGImages" / "480p" / SEQ / f"{i:05d}.jpg"
+
+
+@pytest.fixture(autouse=True)
+def _need_data():
+    if not _frame(0).is_file():
+        pytest.skip(f"DAVIS test data not found in {DAVIS}")
+
+
+class Session:
+    """A TraX server process and a client; a watchdog kills the server after TIMEOUT s,
+    so a hang fails the test instead of blocking it."""
+
+    def __init__(self, tmp_path: Path, output: str = "auto"):
+        env = dict(os.environ, PYTHONPATH=str(REPO), SAMN_VOT_CONFIG=FAST_CONFIG,
+                   SAMN_VOT_OUTPUT=output, PYTHONUNBUFFERED="1")
+        self.stderr_path = tmp_path / "stderr.txt"
+        self._stderr = open(self.stderr_path, "w")
+        self.process = subprocess.Popen([sys.executable, "-m", "samn_tracker.vot.trax_server"],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=self._stderr, env=env, cwd=tmp_path)
+        self._timer = threading.Timer(TIMEOUT, self.process.kill)
+        self._timer.start()
+        self.log: list[str] = []
+        self.client = Client(stream=(self.process.stdin.fileno(), self.process.stdout.fileno()),
+                             log=self.log.append)
+
+    def initialize(self, image: Path, region):
+        return self.client.initialize({"color": FileImage.create(str(image))}, [(region, {})], {})
+
+    def frame(self, image: Path):
+        return self.client.frame({"color": FileImage.create(str(image))}, {}, [])
+
+    def close(self) -> int:
+        try:
+            self.process.wait(TIMEOUT)
+        finally:
+            self._timer.cancel()
+            self._stderr.close()
+        return self.process.returncode
+
+    @property
+    def stderr(self) -> str:
+        return self.stderr_path.read_text()
+
+
+def _gt_box(i: int) -> np.ndarray:
+    return np.loadtxt(DAVIS / "boxes" / f"{SEQ}.txt", delimiter=",")[i]
+
+
+def test_reinitialise_in_one_process_with_each_region_kind(tmp_path):
+    session = Session(tmp_path)
+    x, y, w, h = _gt_box(0)
+    objects, _ = session.initialize(_frame(0), Rectangle.create(x, y, w, h))
+    region, properties = objects[0]
+    assert region.type == Region.POLYGON and len(list(region)) == 4
+    assert np.isfinite(float(properties.get("confidence")))
+    objects, _ = session.frame(_frame(1))
+    assert objects[0][0].type == Region.POLYGON
+    # re-initialise the same process with a polygon, then with a mask (auto -> mask output)
+    x, y, w, h = _gt_box(2)
+    objects, _ = session.initialize(_frame(2), Polygon.create([(x, y), (x + w, y), (x + w, y + h), (x, y + h)]))
+    assert objects[0][0].type == Region.POLYGON
+    from PIL import Image
+    mask = (np.asarray(Image.open(DAVIS / "Annotations" / "480p" / SEQ / "00003.png")) > 0).astype(np.uint8)
+    objects, _ = session.initialize(_frame(3), Mask.create(np.ascontiguousarray(mask)))
+    assert objects[0][0].type == Region.MASK
+    objects, _ = session.frame(_frame(4))
+    out = objects[0][0]
+    assert out.type == Region.MASK
+    ox, oy = out.offset()
+    height, width = out.array().shape
+    assert 0 <= ox and ox + width <= 854 and 0 <= oy and oy + height <= 480
+    session.client.quit()
+    assert session.close() == 0
+
+
+def test_rectangle_output_kind(tmp_path):
+    session = Session(tmp_path, output="rectangle")
+    x, y, w, h = _gt_box(0)
+    objects, _ = session.initialize(_frame(0), Rectangle.create(x, y, w, h))
+    assert objects[0][0].type == Region.RECTANGLE
+    session.client.quit()
+    assert session.close() == 0
+
+
+def _unreadable(tmp_path: Path) -> Path:
+    path = tmp_path / "broken.jpg"
+    path.write_text("not an image")
+    return path
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("empty rectangle", "no area"),
+    ("rectangle outside", "outside"),
+    ("empty mask", "no pixel"),
+    ("unreadable image", "cannot decode"),
+])
+def test_malformed_input_gives_clear_error_and_exit(tmp_path, case, expected):
+    session = Session(tmp_path)
+    image = _unreadable(tmp_path) if case == "unreadable image" else _frame(0)
+    region = {
+        "empty rectangle": Rectangle.create(100, 100, 0, 0),
+        "rectangle outside": Rectangle.create(5000, 5000, 20, 20),
+        "empty mask": Mask.create(np.zeros((5, 5), dtype=np.uint8), 10, 10),
+        "unreadable image": Rectangle.create(100, 100, 50, 50),
+    }[case]
+    with pytest.raises(trax.TraxException, match=expected):
+        session.initialize(image, region)
+    assert session.close() == 1
+    assert "samn trax server: error:" in session.stderr and expected in session.stderr
