@@ -7,6 +7,7 @@ zip and resuming are checked file by file.
 import json
 import os
 import re
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -18,17 +19,17 @@ from samn_tracker.benchmarks.runner import Shard, run_sequences, samn_factory
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "davis16"
 SEQUENCES = ["blackswan", "car-shadow"]
-FRAMES = 5
+FRAMES = 4
 FAST = ["--set", "crop_size=128", "--set", "dcf.augment=False", "--no-progress", "--seed", "0"]
 BOX_LINE = re.compile(r"^-?\d+\.\d{3},-?\d+\.\d{3},-?\d+\.\d{3},-?\d+\.\d{3}$")
 
 pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"real test data not found at {DATA}")
 
 
-def make_got10k(root: Path, subset: str) -> list[str]:
+def make_got10k(root: Path, subset: str, sources=SEQUENCES) -> list[str]:
     """``<root>/<subset>/`` with list.txt and one folder per sequence, as GOT-10k ships it."""
     names = []
-    for index, source in enumerate(SEQUENCES, start=1):
+    for index, source in enumerate(sources, start=1):
         name = f"GOT-10k_{subset.capitalize()}_{index:06d}"
         folder = root / subset / name
         folder.mkdir(parents=True)
@@ -52,7 +53,7 @@ def make_got10k(root: Path, subset: str) -> list[str]:
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp("GOT-10k")
-    return root, make_got10k(root, "val"), make_got10k(root, "test")
+    return root, make_got10k(root, "val"), make_got10k(root, "test", SEQUENCES[:1])
 
 
 @pytest.fixture(scope="module")
@@ -94,8 +95,9 @@ def test_scores_equal_the_got10k_toolkit_report(dataset, val_run):
     assert result.scores.frames == 2 * (FRAMES - 1) - 2  # frame 0 and the cover-0 frame left out
 
 
-def test_toolkit_adapter_gives_the_same_boxes_as_our_runner(dataset, val_run, tmp_path):
-    root, names, _ = dataset
+def test_toolkit_adapter_gives_the_same_boxes_as_our_runner(val_run, tmp_path):
+    root = tmp_path / "GOT-10k"
+    names = make_got10k(root, "val", SEQUENCES[:1])  # the same first sequence, alone
     tracker = samn_factory("lite", overrides={"crop_size": 128, "dcf.augment": False})("cpu")
     performance = got10k.run_toolkit(root, "val", tmp_path, tracker, "samn")
     assert set(performance) == {"samn"}
@@ -136,20 +138,19 @@ class Interrupting:
         return self.tracker.track(image)
 
 
-def test_resume_skips_finished_sequences_and_redoes_interrupted_ones(dataset, tmp_path):
+def test_resume_skips_finished_sequences_and_redoes_interrupted_ones(dataset, val_run, tmp_path):
     root, names, _ = dataset
     sequences = got10k.load_sequences(root, "val")
+    shutil.copytree(val_run / "val" / "GOT-10k" / "samn", tmp_path / "samn")
     writer = got10k.Got10kWriter(tmp_path / "samn")
+    first, second = writer.record_file(names[0]), writer.record_file(names[1])
+    second.unlink()
     tracker = samn_factory("lite", overrides={"crop_size": 128, "dcf.augment": False})("cpu")
-    with pytest.raises(KeyboardInterrupt):  # stops in the middle of the second sequence
-        run_sequences(sequences, lambda device: Interrupting(tracker, FRAMES + 1), writer, Shard(),
-                      progress=False)
-    first = writer.record_file(names[0])
-    assert first.is_file() and not writer.record_file(names[1]).exists()
-    assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".")], "temporary files left behind"
-    # a timing file alone (or a stray temporary file) does not make a sequence finished
-    writer.time_file(names[1]).parent.mkdir(parents=True, exist_ok=True)
-    writer.time_file(names[1]).write_text("0.1\n")
+    with pytest.raises(KeyboardInterrupt):  # Ctrl-C in the middle of the second sequence
+        run_sequences(sequences, lambda device: Interrupting(tracker, 1), writer, Shard(), progress=False)
+    assert first.is_file() and not second.exists()
+    # the timing file alone, or a stray temporary file, does not make a sequence finished
+    assert writer.time_file(names[1]).is_file()
     (writer.run_dir / names[1] / f".{names[1]}_001.txt.abc.tmp").write_text("1,2")
     stamp = first.stat().st_mtime_ns
     built = []
@@ -157,17 +158,19 @@ def test_resume_skips_finished_sequences_and_redoes_interrupted_ones(dataset, tm
                         progress=False)
     assert list(fps) == [names[1]] and built == ["cpu"]
     assert first.stat().st_mtime_ns == stamp
-    assert len(writer.record_file(names[1]).read_text().splitlines()) == FRAMES
+    assert len(second.read_text().splitlines()) == FRAMES
     # everything done: the tracker is not even built
     assert run_sequences(sequences, lambda device: pytest.fail("tracker built"), writer, Shard(),
                          progress=False) == {}
 
 
-def test_shards_split_the_sequences_between_ranks(dataset, tmp_path):
+def test_each_rank_tracks_only_its_share(dataset, val_run, tmp_path):
     root, names, _ = dataset
     sequences = got10k.load_sequences(root, "val")
+    shutil.copytree(val_run / "val" / "GOT-10k" / "samn", tmp_path / "samn")
     writer = got10k.Got10kWriter(tmp_path / "samn")
-    tracker = samn_factory("lite", overrides={"crop_size": 128, "dcf.augment": False})("cpu")
-    fps = run_sequences(sequences, lambda device: tracker, writer, Shard(rank=1, world=2), progress=False)
-    assert list(fps) == [names[1]] and fps[names[1]] > 0
+    writer.record_file(names[0]).unlink()  # rank 0's sequence is missing, rank 1's is done
+    assert Shard(rank=1, world=2).take(sequences) == sequences[1:]
+    assert run_sequences(sequences, lambda device: pytest.fail("tracker built"), writer,
+                         Shard(rank=1, world=2), progress=False) == {}
     assert not writer.record_file(names[0]).exists()

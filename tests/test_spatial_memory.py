@@ -146,30 +146,35 @@ def test_locate_refines_to_sub_cell_peak():
     assert peak == pytest.approx(float(response.max()))
 
 
-def test_sample_memory_bookkeeping():
+@pytest.mark.parametrize("learning_rate", [0.05, 0.2])
+def test_sample_memory_bookkeeping(learning_rate):
     gen = torch.Generator().manual_seed(1)
     feats = torch.randn(3, 5, 8, 8, generator=gen)
-    cfg = DCFConfig(proj_dim=4, memory_size=12, learning_rate=0.2, update_interval=3,
+    cfg = DCFConfig(proj_dim=4, memory_size=12, learning_rate=learning_rate, update_interval=3,
                     init_gn_iters=1, init_cg_iters=5)
     sm = SpatialMemory(cfg, 5)
     sm.initialize(feats, torch.full((3, 2), 3.5), (2.0, 2.0))
     assert torch.allclose(sm.weights, torch.full((3,), 1 / 3))
     proj = sm.projection.clone()
-    updated = []
+    updated, floored = [], []
     for t in range(20):
         before = sm.filter.clone()
         sm.add_sample(torch.randn(1, 5, 8, 8, generator=gen), (3.0 + t % 3, 4.0), (2.0, 2.5))
         weights = sm.weights
+        if t == 0:
+            assert float(weights[3]) == pytest.approx(learning_rate)
         assert sm.num_samples == min(3 + t + 1, cfg.memory_size)
         assert float(weights.sum()) == pytest.approx(1.0, abs=1e-5)
         assert float(weights[:3].sum()) >= INIT_WEIGHT_FLOOR - 1e-6
-        # Older later-frame samples sit one decay factor apart (the floor rescales them
-        # all alike): a full memory evicts the oldest sample, never a recent one.
+        floored.append(float(weights[:3].sum()) == pytest.approx(INIT_WEIGHT_FLOOR))
+        # Later-frame samples sit one decay factor apart: a full memory evicts the
+        # oldest sample, never a recent one.
         later = weights[3:].sort(descending=True).values
-        assert torch.allclose(later[2:] / later[1:-1], torch.full_like(later[2:], 1 - cfg.learning_rate))
+        assert torch.allclose(later[1:] / later[:-1], torch.full_like(later[1:], 1 - learning_rate))
         did = sm.step()
         updated.append(did)
         assert did == (not torch.equal(before, sm.filter))
+    assert any(floored) == (learning_rate > 0.1)
     assert updated == [(t + 1) % 3 == 0 for t in range(20)]
     assert torch.equal(proj, sm.projection)  # P stays frozen after the first frame
 

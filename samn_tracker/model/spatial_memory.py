@@ -124,16 +124,25 @@ def conjugate_gradient(apply_a: Callable[[Params], Params], b: Params, iters: in
 def gauss_newton_step(residual_fn: Callable[..., Tensor], params: Params, cg_iters: int) -> Params:
     """One Gauss-Newton iteration on ``||residual_fn(*params)||^2``.
 
-    Solves ``J^T J d = -J^T r`` by CG with ``J v`` from forward-mode and ``J^T u`` from
-    reverse-mode autograd, then halves the step while it would raise the objective.
+    Solves ``J^T J d = -J^T r`` by CG, then halves the step while it would raise the
+    objective. ``J^T u`` is a backward pass; ``J v`` is the double-backward trick of
+    ATOM (differentiate ``J^T u``, linear in a dummy ``u``, with respect to ``u``), which
+    reuses one recorded graph for every CG iteration.
     """
-    residual, vjp_fn = torch.func.vjp(residual_fn, *params)
-    rhs = tuple(-g for g in vjp_fn(residual))
+    leaves = tuple(p.detach().requires_grad_() for p in params)
+    with torch.enable_grad():
+        residual = residual_fn(*leaves)
+        dummy = torch.zeros_like(residual, requires_grad=True)
+        jt_dummy = torch.autograd.grad(residual, leaves, dummy, create_graph=True)
+
+    def jt(u: Tensor) -> Params:
+        return torch.autograd.grad(residual, leaves, u, retain_graph=True)
 
     def normal_matrix(v: Params) -> Params:
-        _, jv = torch.func.jvp(residual_fn, params, v)
-        return vjp_fn(jv)
+        return jt(torch.autograd.grad(jt_dummy, dummy, v, retain_graph=True)[0])
 
+    residual = residual.detach()
+    rhs = tuple(-g for g in jt(residual))
     step = conjugate_gradient(normal_matrix, rhs, cg_iters)
     start = float(residual.square().sum())
     scale = 1.0
@@ -163,6 +172,7 @@ class SpatialMemory:
         self._weights: Tensor | None = None
         self._count = 0
         self._num_init = 0
+        self._newest: int | None = None  # slot of the latest add_sample
         self._steps = 0
 
     # --- state -------------------------------------------------------------------
@@ -237,6 +247,7 @@ class SpatialMemory:
         self._labels[:n] = labels
         self._weights[:n] = weights
         self._count = self._num_init = n
+        self._newest = None
         self._steps = 0
 
     def _initial_projection(self, feats: Tensor) -> Tensor:
@@ -283,7 +294,8 @@ class SpatialMemory:
         return ix + dx, iy + dy, peak
 
     def add_sample(self, feat: Tensor, center: tuple[float, float], target_size: tuple[float, float]) -> None:
-        """Store a tracked frame's sample with weight ``learning_rate``; older ones decay.
+        """Store a tracked frame's sample with weight ``learning_rate``; older ones decay by
+        ``1 - learning_rate`` per sample and all are renormalised.
 
         When the memory is full the lightest later-frame sample (the oldest) is replaced;
         first-frame samples keep at least ``INIT_WEIGHT_FLOOR`` of the total weight.
@@ -304,12 +316,16 @@ class SpatialMemory:
             self._count += 1
         else:
             slot = n_init + int(torch.argmin(weights[n_init:]))
+        # The newest sample outweighs the previous newest by 1 / (1 - lr); with no
+        # eviction or floor this is exactly "new = lr, old *= 1 - lr" (as in ATOM).
+        new = lr if self._newest is None else float(weights[self._newest])
         weights[: self._count] *= 1.0 - lr
-        weights[slot] = lr
+        weights[slot] = new
         weights[: self._count] /= weights[: self._count].sum()
         if weights[:n_init].sum() < INIT_WEIGHT_FLOOR:
             weights[n_init: self._count] *= (1.0 - INIT_WEIGHT_FLOOR) / weights[n_init: self._count].sum()
             weights[:n_init] = INIT_WEIGHT_FLOOR / n_init
+        self._newest = slot
         with torch.no_grad():
             samples[slot] = project(feat, proj)[0]
         centre = torch.tensor([[cx, cy]], device=proj.device)

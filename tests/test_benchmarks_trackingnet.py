@@ -1,0 +1,92 @@
+"""TrackingNet end to end on small TEST / TRAIN_0 splits in the official layout (real frames)."""
+import io
+import os
+import re
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from samn_tracker.benchmarks import box_measures, trackingnet
+from samn_tracker.errors import InputError
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "davis16"
+SOURCES = {"-3TIfnTSM6c_2": "bmx-trees", "a1qoB1eERn0_0": "car-roundabout"}
+FRAMES = 4
+FAST = ["--set", "crop_size=128", "--set", "dcf.augment=False", "--no-progress", "--tracker-name", "samn"]
+BOX_LINE = re.compile(r"^-?\d+\.\d{3},-?\d+\.\d{3},-?\d+\.\d{3},-?\d+\.\d{3}$")
+
+pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"real test data not found at {DATA}")
+
+
+def make_split(root: Path, split: str, full_annotations: bool) -> Path:
+    """``<root>/<split>/frames/<seq>/0.jpg ...`` and ``anno/<seq>.txt`` (TEST: first line only)."""
+    split_dir = root / split
+    for name, source in SOURCES.items():
+        frames = split_dir / "frames" / name
+        frames.mkdir(parents=True)
+        for i in range(FRAMES):
+            os.symlink(DATA / "JPEGImages" / "480p" / source / f"{i:05d}.jpg", frames / f"{i}.jpg")
+        boxes = (DATA / "boxes" / f"{source}.txt").read_text().splitlines()[:FRAMES]
+        (split_dir / "anno").mkdir(exist_ok=True)
+        (split_dir / "anno" / f"{name}.txt").write_text("\n".join(boxes if full_annotations else boxes[:1]) + "\n")
+    return split_dir
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("TrackingNet")
+    make_split(root, "TEST", full_annotations=False)
+    make_split(root, "TRAIN_0", full_annotations=True)
+    return root
+
+
+def test_test_split_gives_a_zip_of_one_box_per_frame(root, tmp_path, capsys):
+    assert trackingnet.main(["--root", str(root), "--split", "TEST", "--out", str(tmp_path), *FAST]) == 0
+    with zipfile.ZipFile(tmp_path / "TEST" / "samn.zip") as archive:
+        assert sorted(archive.namelist()) == sorted(f"{name}.txt" for name in SOURCES)
+        for name in SOURCES:
+            lines = archive.read(f"{name}.txt").decode().splitlines()
+            assert len(lines) == FRAMES and all(BOX_LINE.match(line) for line in lines)
+            given = (root / "TEST" / "anno" / f"{name}.txt").read_text().split()[0]
+            assert [float(v) for v in lines[0].split(",")] == [float(v) for v in given.split(",")]
+    assert not (tmp_path / "TEST" / "summaries").exists()  # TEST ground truth is withheld
+    with pytest.raises(InputError, match="withheld"):
+        trackingnet.score(root / "TEST", tmp_path / "TEST" / "samn")
+    # running again resumes: nothing left to track, the zip is rewritten identically
+    before = (tmp_path / "TEST" / "samn.zip").read_bytes()
+    capsys.readouterr()
+    assert trackingnet.main(["--root", str(root), "--split", "TEST", "--out", str(tmp_path), *FAST]) == 0
+    assert "2 of 2 sequences already done" in capsys.readouterr().err
+    with zipfile.ZipFile(tmp_path / "TEST" / "samn.zip") as a, zipfile.ZipFile(io.BytesIO(before)) as b:
+        assert {n: a.read(n) for n in a.namelist()} == {n: b.read(n) for n in b.namelist()}
+
+
+def test_split_with_ground_truth_is_scored_like_the_server(root, tmp_path):
+    assert trackingnet.main(["--root", str(root), "--split", "TRAIN_0", "--out", str(tmp_path), *FAST]) == 0
+    run_dir = tmp_path / "TRAIN_0" / "samn"
+    result = trackingnet.score(root / "TRAIN_0", run_dir)
+    pairs = [(np.loadtxt(run_dir / f"{n}.txt", delimiter=","),
+              np.loadtxt(root / "TRAIN_0" / "anno" / f"{n}.txt", delimiter=",")) for n in SOURCES]
+    expected = box_measures.trackingnet_scores(pairs)
+    assert result.scores.success == pytest.approx(expected.success)
+    assert 0 <= result.scores.success <= 100 and result.scores.coverage == 100.0
+    assert result.fps > 0 and result.missing == []
+    from_zip = trackingnet.score(root / "TRAIN_0", tmp_path / "TRAIN_0" / "samn.zip")
+    assert from_zip.scores.success == pytest.approx(result.scores.success)
+    assert from_zip.scores.norm_precision == pytest.approx(result.scores.norm_precision)
+    summary = (tmp_path / "TRAIN_0" / "summaries" / "samn.json").read_text()
+    assert '"Norm. Precision"' in summary
+    # a sequence without results scores zero (frame 0 excepted), as on the server
+    (run_dir / f"{next(iter(SOURCES))}.txt").unlink()
+    partial = trackingnet.score(root / "TRAIN_0", run_dir)
+    assert partial.missing == [next(iter(SOURCES))]
+    assert partial.scores.success < result.scores.success
+
+
+def test_missing_frames_are_named(tmp_path):
+    split = make_split(tmp_path, "TEST", full_annotations=False)
+    (split / "frames" / "a1qoB1eERn0_0" / "2.jpg").unlink()
+    with pytest.raises(InputError, match="2.jpg"):
+        trackingnet.load_sequences(split)

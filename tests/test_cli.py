@@ -1,0 +1,46 @@
+"""`samn track` on a real sequence: the files a user gets, and errors for bad input."""
+from __future__ import annotations
+
+import shutil
+
+import cv2
+import numpy as np
+
+from samn_tracker.cli import main
+
+from conftest import read_boxes
+
+
+def test_track_a_frames_folder_writes_boxes_masks_and_overlay(davis_root, tmp_path, capsys):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    src = davis_root / "JPEGImages" / "480p" / "car-shadow"
+    for i in range(5):
+        shutil.copy(src / f"{i:05d}.jpg", frames / f"{i:05d}.jpg")
+    box = read_boxes(davis_root, "car-shadow")[0]
+    out = tmp_path / "out"
+    code = main(["track", str(frames), "--box", ",".join(str(v) for v in box), "--out", str(out),
+                 "--device", "cpu"])
+    assert code == 0
+    boxes = np.loadtxt(out / "boxes.txt", delimiter=",")
+    assert boxes.shape == (5, 4) and np.all(boxes[:, 2:] > 0)
+    assert np.loadtxt(out / "polygons.txt", delimiter=",").shape == (5, 8)
+    conf = np.loadtxt(out / "confidence.txt")
+    assert conf.shape == (5,) and np.all((conf >= 0) & (conf <= 1))
+    masks = sorted((out / "masks").glob("*.png"))
+    assert [m.name for m in masks] == [f"{i:05d}.png" for i in range(5)]
+    first = cv2.imread(str(masks[0]), cv2.IMREAD_GRAYSCALE)
+    assert first.shape == (480, 854) and set(np.unique(first)) <= {0, 255} and first.any()
+    video = cv2.VideoCapture(str(out / "overlay.mp4"))
+    assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 5
+    assert "fps" in capsys.readouterr().out
+
+
+def test_track_reports_bad_input_clearly(davis_root, tmp_path, capsys):
+    seq = davis_root / "JPEGImages" / "480p" / "car-shadow"
+    assert main(["track", str(seq), "--box", "1,2,3", "--out", str(tmp_path)]) == 2
+    assert "--box needs 4 numbers" in capsys.readouterr().err
+    assert main(["track", str(seq), "--box", "9000,9000,10,10", "--out", str(tmp_path)]) == 2
+    assert "9000" in capsys.readouterr().err
+    assert main(["track", str(tmp_path / "missing"), "--box", "1,2,3,4", "--out", str(tmp_path)]) == 2
+    assert "missing" in capsys.readouterr().err
