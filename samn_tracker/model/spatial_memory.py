@@ -141,10 +141,9 @@ def gauss_newton_step(residual_fn: Callable[..., Tensor], params: Params, cg_ite
     def normal_matrix(v: Params) -> Params:
         return jt(torch.autograd.grad(jt_dummy, dummy, v, retain_graph=True)[0])
 
-    residual = residual.detach()
-    rhs = tuple(-g for g in jt(residual))
+    rhs = tuple(-g for g in jt(residual.detach()))
     step = conjugate_gradient(normal_matrix, rhs, cg_iters)
-    start = float(residual.square().sum())
+    start = float(residual.detach().square().sum())
     scale = 1.0
     with torch.no_grad():
         for _ in range(MAX_STEP_HALVINGS + 1):

@@ -1,0 +1,177 @@
+"""DAVIS 2016 / 2017 end to end on small datasets in the official layout (real frames and masks)."""
+import json
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from samn_tracker.benchmarks import davis
+from samn_tracker.errors import InputError
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "davis16"
+SEQUENCES = ["blackswan", "car-shadow"]
+FRAMES = 4
+FAST = ["--set", "crop_size=128", "--set", "dcf.augment=False", "--no-progress", "--tracker-name", "samn"]
+
+pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"real test data not found at {DATA}")
+
+
+def link_frames(root: Path, name: str, source: str) -> None:
+    folder = root / "JPEGImages" / "480p" / name
+    folder.mkdir(parents=True)
+    for i in range(FRAMES):
+        os.symlink(DATA / "JPEGImages" / "480p" / source / f"{i:05d}.jpg", folder / f"{i:05d}.jpg")
+
+
+def make_davis2016(root: Path) -> Path:
+    """DAVIS 2016 layout: 0/255 grayscale masks, ImageSets/2016/val.txt."""
+    for name in SEQUENCES:
+        link_frames(root, name, name)
+        folder = root / "Annotations" / "480p" / name
+        folder.mkdir(parents=True)
+        for i in range(FRAMES):
+            os.symlink(DATA / "Annotations" / "480p" / name / f"{i:05d}.png", folder / f"{i:05d}.png")
+    (root / "ImageSets" / "2016").mkdir(parents=True)
+    (root / "ImageSets" / "2016" / "val.txt").write_text("\n".join(SEQUENCES) + "\n")
+    return root
+
+
+def two_objects(mask: np.ndarray) -> np.ndarray:
+    """A 2017-style id map from a real mask: left half object 1, right half object 2, a void band."""
+    ids = np.zeros(mask.shape, np.uint8)
+    split = int(np.median(np.nonzero(mask)[1]))
+    ids[:, :split][mask[:, :split]] = 1
+    ids[:, split:][mask[:, split:]] = 2
+    ids[:4, :] = 255
+    return ids
+
+
+def make_davis2017(root: Path) -> Path:
+    """DAVIS 2017 layout: palette PNGs of object ids (255 = void), ImageSets/2017/val.txt."""
+    link_frames(root, "swans", "blackswan")
+    folder = root / "Annotations" / "480p" / "swans"
+    folder.mkdir(parents=True)
+    for i in range(FRAMES):
+        mask = np.array(Image.open(DATA / "Annotations" / "480p" / "blackswan" / f"{i:05d}.png")) > 0
+        davis.write_png(folder / f"{i:05d}.png", two_objects(mask))
+    (root / "ImageSets" / "2017").mkdir(parents=True)
+    (root / "ImageSets" / "2017" / "val.txt").write_text("swans\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def run2016(tmp_path_factory):
+    root = make_davis2016(tmp_path_factory.mktemp("DAVIS2016"))
+    out = tmp_path_factory.mktemp("results")
+    assert davis.main(["--root", str(root), "--year", "2016", "--split", "val", "--out", str(out), *FAST]) == 0
+    return root, out / "2016-val"
+
+
+def test_2016_results_are_palette_pngs_named_like_the_ground_truth(run2016):
+    root, split_dir = run2016
+    for name in SEQUENCES:
+        gt_files = sorted(p.name for p in (root / "Annotations" / "480p" / name).iterdir())
+        results = sorted((split_dir / "samn" / name).iterdir())
+        assert [p.name for p in results] == gt_files
+        for path in results:
+            with Image.open(path) as image:
+                assert image.mode == "P" and image.size == (854, 480)
+                assert set(np.unique(np.array(image))) <= {0, 1}
+        first = np.array(Image.open(results[0]))
+        assert np.array_equal(first == 1, np.array(Image.open(root / "Annotations/480p" / name / "00000.png")) > 0)
+        assert len((split_dir / "times" / "samn" / f"{name}.txt").read_text().splitlines()) == FRAMES
+
+
+def test_2016_scores_and_the_ground_truth_as_result(run2016, tmp_path):
+    root, split_dir = run2016
+    result = davis.score(root, 2016, SEQUENCES, split_dir / "samn")
+    assert result.scores.objects == 2
+    assert [o.name for o in result.objects] == ["blackswan_1", "car-shadow_1"]
+    assert all(len(o.j) == FRAMES - 2 for o in result.objects)  # first and last frame not scored
+    summary = json.loads((split_dir / "summaries" / "samn.json").read_text())
+    assert summary["benchmark"] == "davis2016" and summary["scores"]["J&F"] == result.scores.jf_mean
+    csv = (split_dir / "summaries" / "samn-per-object.csv").read_text().splitlines()
+    assert csv[0] == "Sequence,J-Mean,F-Mean" and csv[1].startswith("blackswan_1,")
+    for name in SEQUENCES:  # the ground truth itself, written as results, scores perfectly
+        (tmp_path / name).mkdir()
+        for png in (root / "Annotations" / "480p" / name).iterdir():
+            davis.write_png(tmp_path / name / png.name, davis.read_annotation(png, 2016))
+    perfect = davis.score(root, 2016, SEQUENCES, tmp_path)
+    assert perfect.scores.jf_mean == 1.0 and perfect.scores.j.decay == 0.0
+
+
+def test_2016_zip_and_resume(run2016, capsys):
+    root, split_dir = run2016
+    with zipfile.ZipFile(split_dir / "samn.zip") as archive:
+        expected = {f"{n}/{i:05d}.png" for n in SEQUENCES for i in range(FRAMES)}
+        assert set(archive.namelist()) == expected
+    (split_dir / "samn" / ".car-shadow.abc.tmp").mkdir()  # a half-written sequence folder
+    stamp = (split_dir / "samn" / "blackswan" / "00001.png").stat().st_mtime_ns
+    capsys.readouterr()
+    assert davis.main(["--root", str(root), "--year", "2016", "--out", str(split_dir.parent), *FAST]) == 0
+    assert "2 of 2 sequences already done" in capsys.readouterr().err
+    assert (split_dir / "samn" / "blackswan" / "00001.png").stat().st_mtime_ns == stamp
+
+
+def test_2017_two_objects_tracked_separately_and_merged(tmp_path):
+    root = make_davis2017(tmp_path / "DAVIS")
+    assert davis.main(["--root", str(root), "--year", "2017", "--out", str(tmp_path / "out"), *FAST]) == 0
+    results = tmp_path / "out" / "2017-val" / "samn" / "swans"
+    first = np.array(Image.open(results / "00000.png"))
+    gt = davis.read_annotation(root / "Annotations" / "480p" / "swans" / "00000.png", 2017)
+    assert np.array_equal(first, gt) and set(np.unique(gt)) == {0, 1, 2}
+    for path in sorted(results.iterdir()):
+        assert set(np.unique(np.array(Image.open(path)))) <= {0, 1, 2}
+    times = np.loadtxt(tmp_path / "out" / "2017-val" / "times" / "samn" / "swans.txt", delimiter=",")
+    assert times.shape == (FRAMES, 2)  # one column per object
+    result = davis.score(root, 2017, ["swans"], results.parent)
+    assert [o.name for o in result.objects] == ["swans_1", "swans_2"]
+
+
+def test_annotation_reading_follows_the_year(tmp_path):
+    binary = np.zeros((8, 8), np.uint8)
+    binary[2:5, 2:5] = 255
+    Image.fromarray(binary).save(tmp_path / "binary.png")
+    assert davis.read_annotation(tmp_path / "binary.png", 2016).max() == 1
+    with pytest.raises(InputError, match="--year 2016"):
+        davis.read_annotation(tmp_path / "binary.png", 2017)
+    ids = np.zeros((8, 8), np.uint8)
+    ids[0, :] = 255
+    ids[3, 3] = 2
+    davis.write_png(tmp_path / "ids.png", ids)
+    read = davis.read_annotation(tmp_path / "ids.png", 2017)
+    assert read[0].max() == 0 and read[3, 3] == 2  # void is background
+
+
+def test_result_ids_beyond_the_objects_are_rejected(tmp_path):
+    root = make_davis2017(tmp_path / "DAVIS")
+    results = tmp_path / "res" / "swans"
+    results.mkdir(parents=True)
+    for png in (root / "Annotations" / "480p" / "swans").iterdir():
+        ids = davis.read_annotation(png, 2017)
+        ids[0, 0] = 3
+        davis.write_png(results / png.name, ids)
+    with pytest.raises(InputError, match="object id 3"):
+        davis.score(root, 2017, ["swans"], results.parent)
+
+
+@dataclass
+class Stub:
+    mask: np.ndarray
+    probability: np.ndarray | None = None
+
+
+def test_merge_takes_the_most_probable_covering_object():
+    a = Stub(np.array([[1, 1, 0]], bool), np.array([[0.9, 0.6, 0.9]], np.float32))
+    b = Stub(np.array([[1, 1, 0]], bool), np.array([[0.7, 0.8, 0.1]], np.float32))
+    scores = [davis.foreground_scores(p) for p in (a, b)]
+    # pixel 0: object 1 more probable; pixel 1: object 2; pixel 2: no mask covers it
+    assert davis.merge_objects(scores, [1, 2]).tolist() == [[1, 2, 0]]
+    # without probabilities the later object wins where masks overlap
+    scores = [davis.foreground_scores(Stub(p.mask)) for p in (a, b)]
+    assert davis.merge_objects(scores, [1, 2]).tolist() == [[2, 2, 0]]
+    assert davis.merge_objects(scores, [4, 7]).tolist() == [[7, 7, 0]]
