@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from samn_tracker.config import DCFConfig
-from samn_tracker.crops import crop_image, window_around
+from samn_tracker.crops import CropWindow, crop_image, window_around
 from samn_tracker.errors import InputError
 from samn_tracker.model.spatial_memory import INIT_WEIGHT_FLOOR, SpatialMemory, augment_first_frame
 from samn_tracker.sequences import read_image
@@ -100,7 +100,7 @@ def test_filter_cg_reaches_closed_form_ridge_solution(davis_root):
 def test_joint_gauss_newton_descends_to_a_stationary_point(davis_root):
     feats, centres, size, _ = first_frame_samples(davis_root, count=6)
     objectives, grads = [], []
-    for iters in (0, 1, 2, 3, 4, 6, 10, 16):
+    for iters in (0, 1, 2, 4, 8, 16):
         cfg = DCFConfig(proj_dim=8, init_gn_iters=iters, init_cg_iters=20)
         sm = SpatialMemory(cfg, feats.shape[1])
         sm.initialize(feats, centres, size)
@@ -115,27 +115,28 @@ def test_joint_gauss_newton_descends_to_a_stationary_point(davis_root):
     assert grads[-1] < 0.02 * grads[0], grads
 
 
-def test_trained_on_frame0_finds_the_target_in_frame5(davis_root):
-    name = "car-roundabout"
+@pytest.mark.parametrize("name", ["car-roundabout", "blackswan"])
+def test_trained_on_frame0_finds_the_target_in_frame5(davis_root, name):
     feats, centres, size, window0 = first_frame_samples(davis_root, name)
     sm = SpatialMemory(DCFConfig(), feats.shape[1])
     sm.initialize(feats, centres, size)
+    cx, cy, _ = sm.locate(sm.response(feats[:1]))
+    assert math.hypot(cx - centres[0, 0], cy - centres[0, 1]) < 0.5  # even kernel, no offset
 
-    # Search frame 5 in a crop deliberately off the target, so a filter that just
+    # Search frame 5 in crops deliberately off the target, so a filter that just
     # favours the crop centre would fail.
     x, y, w, h = read_boxes(davis_root, name)[5]
-    offset = 3 * STRIDE / window0.scale
-    window = window_around(np.array([x + offset, y - 0.6 * offset, w, h]), 4.0, CROP)
-    window = type(window0)(window.cx, window.cy, window0.side, CROP)
     frame = read_image(davis_root / "JPEGImages" / "480p" / name / "00005.jpg")
-    response = sm.response(cell_features(crop_image(frame, window)))
-    cx, cy, peak = sm.locate(response)
-
-    tx, ty = (pixel_to_cell(v) for v in window.to_crop(x + (w - 1) / 2, y + (h - 1) / 2))
-    assert math.hypot(tx - (CROP // STRIDE - 1) / 2, ty - (CROP // STRIDE - 1) / 2) > 2.5
-    assert math.hypot(cx - tx, cy - ty) < 1.5, ((cx, cy), (tx, ty))
-    assert peak == pytest.approx(float(response.max()))
-    assert peak > 0.3
+    for sign in (1, -1):
+        offset = sign * 3 * STRIDE / window0.scale
+        window = CropWindow(x + (w - 1) / 2 + offset, y + (h - 1) / 2 - 0.6 * offset, window0.side, CROP)
+        response = sm.response(cell_features(crop_image(frame, window)))
+        cx, cy, peak = sm.locate(response)
+        tx, ty = (pixel_to_cell(v) for v in window.to_crop(x + (w - 1) / 2, y + (h - 1) / 2))
+        assert math.hypot(tx - (CROP // STRIDE - 1) / 2, ty - (CROP // STRIDE - 1) / 2) > 3
+        assert math.hypot(cx - tx, cy - ty) < 1.5, ((cx, cy), (tx, ty))
+        assert peak == pytest.approx(float(response.max()))
+        assert peak > 0.2
 
 
 def test_locate_refines_to_sub_cell_peak():

@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
-import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -97,33 +96,43 @@ def _shown(key: str, value: float, scale: float) -> float:
     return value if key == "FPS" else value * scale
 
 
-def markdown(table: pd.DataFrame) -> str:
-    """GitHub Markdown table (multi-level columns joined with a space)."""
+def _formats(table: pd.DataFrame, decimals: int) -> dict:
+    """Column -> format string: ``decimals`` places, FPS always one."""
+    return {c: "{:.1f}" if _measure(c) == "FPS" else f"{{:.{decimals}f}}" for c in table.columns}
+
+
+def _measure(column) -> str:
+    return column[-1] if isinstance(column, tuple) else column
+
+
+def markdown(table: pd.DataFrame, decimals: int) -> str:
+    """GitHub Markdown table (multi-level columns joined with a space, missing values as -)."""
+    formats = _formats(table, decimals)
     headers = [" ".join(map(str, c)) if isinstance(c, tuple) else str(c) for c in table.columns]
     lines = ["| " + " | ".join([str(table.index.name or "")] + headers) + " |",
              "|" + "---|" * (len(headers) + 1)]
     for name, row in table.iterrows():
-        cells = ["" if pd.isna(v) else f"{v:g}" for v in row]
+        cells = ["-" if pd.isna(v) else formats[c].format(v) for c, v in row.items()]
         lines.append("| " + " | ".join([str(name)] + cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-def write_table(table: pd.DataFrame, stem: Path, caption: str) -> None:
-    """``stem``.csv, .md and .tex (booktabs)."""
+def latex(table: pd.DataFrame, decimals: int, caption: str) -> str:
+    """booktabs table with LaTeX-escaped headers (``J&F``) and centred multi-level headers."""
+    styler = table.rename_axis(None).style.format(_formats(table, decimals), na_rep="--")
+    styler = styler.format_index(escape="latex", axis=1).format_index(escape="latex", axis=0)
+    return styler.to_latex(caption=caption.replace("%", "\\%").replace("&", "\\&"), hrules=True,
+                           multicol_align="c", position="t")
+
+
+def write_table(table: pd.DataFrame, stem: Path, caption: str, decimals: int) -> None:
+    """``stem``.csv, .md and .tex."""
     from samn_tracker.benchmarks.atomic import write_text
 
     stem.parent.mkdir(parents=True, exist_ok=True)
     write_text(stem.with_suffix(".csv"), table.to_csv())
-    write_text(stem.with_suffix(".md"), f"**{caption}**\n\n" + markdown(table))
-    latex = table.style.format(precision=_decimals(table)).to_latex(
-        caption=caption, hrules=True, multicol_align="c", position="t")
-    write_text(stem.with_suffix(".tex"), latex)
-
-
-def _decimals(table: pd.DataFrame) -> int:
-    values = table.to_numpy(dtype=float).ravel()
-    values = values[np.isfinite(values)]
-    return 3 if values.size and np.nanmax(np.abs(values)) <= 1.0 else 1
+    write_text(stem.with_suffix(".md"), f"**{caption}**\n\n" + markdown(table, decimals))
+    write_text(stem.with_suffix(".tex"), latex(table, decimals, caption))
 
 
 def success_plot(summaries: Sequence[Summary], stem: Path, title: str) -> list[Path]:
@@ -160,18 +169,19 @@ def write_report(summaries: Sequence[Summary], out: Path) -> list[Path]:
         stem = out / f"{benchmark}_{split}"
         caption = f"{TITLES[benchmark]} {split}"
         table = scores_table(group)
-        write_table(table, stem, caption)
+        decimals = DISPLAY[benchmark][1]
+        write_table(table, stem, caption, decimals)
         written += [stem.with_suffix(s) for s in (".csv", ".md", ".tex")]
-        print(f"{caption}\n\n{markdown(table)}")
+        print(f"{caption}\n\n{markdown(table, decimals)}")
         if benchmark in ("got10k", "trackingnet"):
             written += success_plot(group, out / f"{benchmark}_{split}_success",
                                     f"Success plots on {caption}")
     davis = [s for (b, _), g in groups.items() if b.startswith("davis") for s in g.values()]
     if davis:
         table = table_vii(davis)
-        write_table(table, out / "davis_table_vii", "DAVIS (semi-supervised): J&F, J, F (%)")
+        write_table(table, out / "davis_table_vii", "DAVIS (semi-supervised): J&F, J, F (%)", 1)
         written += [(out / "davis_table_vii").with_suffix(s) for s in (".csv", ".md", ".tex")]
-        print(f"DAVIS (Table VII layout)\n\n{markdown(table)}")
+        print(f"DAVIS (Table VII layout)\n\n{markdown(table, 1)}")
     return written
 
 

@@ -7,8 +7,9 @@ jointly by Gauss-Newton on
     sum_k w_k ||f * (P x_k) - y_k||^2 + reg_filter ||f||^2 + reg_proj ||P||^2,
 
 each Gauss-Newton system solved by conjugate gradient, with the Jacobian products from
-torch autograd (``torch.func.jvp`` / ``vjp``). P is then frozen, samples are kept
-projected, and f is refined by a few CG iterations every ``update_interval`` frames.
+torch autograd (backward for ``J^T u``, double backward for ``J v``). P is then frozen,
+samples are kept projected, and f is refined by a few CG iterations every
+``update_interval`` frames.
 
 The response grid equals the feature grid: the filter is applied after padding
 ``k // 2`` cells before and ``(k - 1) // 2`` after, so output cell (i, j) sums

@@ -1,0 +1,70 @@
+"""Report tables and plots from summaries produced by the real scoring functions."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from samn_tracker.benchmarks import box_measures, davis, davis_measures, got10k, reports, trackingnet
+
+
+def got10k_summary(tracker: str, ious: list[float]) -> reports.Summary:
+    result = got10k.Got10kResult(scores=box_measures.got10k_scores(np.array(ious)), fps=20.0, per_sequence={})
+    return got10k.summary(tracker, "val", result)
+
+
+def davis_summary(year: int, tracker: str, shift: int) -> reports.Summary:
+    gt = np.zeros((40, 40), np.uint8)
+    gt[10:20, 10:20] = 1
+    pred = np.roll(gt, shift, axis=1)
+    objects = davis_measures.score_sequence("s", [pred] * 3, [gt] * 3, [1])
+    return davis.summary(year, "val", tracker, davis.DavisResult(davis_measures.summarize(objects), objects, 5.0))
+
+
+@pytest.fixture
+def summaries():
+    gt = np.tile([10.0, 10, 20, 20], (3, 1))
+    pred = gt + [[0, 0, 0, 0], [2, 0, 0, 0], [0, 5, 0, 0]]
+    tn = trackingnet.summary("a", "TRAIN_0", trackingnet.TrackingNetResult(
+        box_measures.trackingnet_scores([(pred, gt)]), fps=12.0, missing=[]))
+    return [got10k_summary("a", [0.9, 0.6, 0.4]), got10k_summary("b", [0.3, 0.8]), tn,
+            davis_summary(2016, "a", 2), davis_summary(2017, "a", 4), davis_summary(2016, "b", 0)]
+
+
+def test_summaries_round_trip_and_are_found_in_folders(summaries, tmp_path):
+    for s in summaries[:2]:
+        s.save(reports.summary_path(tmp_path / "got10k" / "val", s.tracker))
+    found = reports.find_summaries([tmp_path])
+    assert sorted(s.tracker for s in found) == ["a", "b"]
+    assert found[0].scores == summaries[0].scores
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(reports.InputError, match="bad.json"):
+        reports.find_summaries([tmp_path / "bad.json"])
+
+
+def test_report_writes_tables_and_plots_side_by_side(summaries, tmp_path):
+    written = reports.write_report(summaries, tmp_path)
+    assert all(p.is_file() and p.stat().st_size > 0 for p in written)
+    table = pd.read_csv(tmp_path / "got10k_val.csv", index_col=0)
+    assert list(table.columns) == ["AO", "SR0.5", "SR0.75", "FPS"]
+    assert table.loc["a", "AO"] == pytest.approx(round((0.9 + 0.6 + 0.4) / 3, 3))
+    assert table.loc["b", "SR0.5"] == pytest.approx(0.5)
+    markdown = (tmp_path / "got10k_val.md").read_text().splitlines()
+    assert markdown[2] == "| Tracker | AO | SR0.5 | SR0.75 | FPS |" and markdown[4].startswith("| a | 0.633 |")
+    assert "\\toprule" in (tmp_path / "got10k_val.tex").read_text()
+    assert (tmp_path / "got10k_val_success.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "got10k_val_success.pdf").read_bytes()[:4] == b"%PDF"
+    assert (tmp_path / "trackingnet_TRAIN_0_success.png").is_file()
+    vii = pd.read_csv(tmp_path / "davis_table_vii.csv", header=[0, 1], index_col=0)
+    assert ("DAVIS 2016 val", "J&F") in vii.columns and ("DAVIS 2017 val", "F-Mean") in vii.columns
+    assert vii.loc["b", ("DAVIS 2016 val", "J-Mean")] == 100.0  # b is the ground truth itself
+    assert np.isnan(vii.loc["b", ("DAVIS 2017 val", "J&F")])
+    assert "\\multicolumn{3}{c}{DAVIS 2016 val}" in (tmp_path / "davis_table_vii.tex").read_text()
+
+
+def test_report_command(summaries, tmp_path, capsys):
+    for s in summaries:
+        s.save(reports.summary_path(tmp_path / "results" / s.benchmark / s.split, s.tracker))
+    assert reports.main([str(tmp_path / "results"), "--out", str(tmp_path / "out")]) == 0
+    assert "GOT-10k val" in capsys.readouterr().out
+    assert (tmp_path / "out" / "davis2017_val.md").is_file()
+    assert reports.main([str(tmp_path / "empty"), "--out", str(tmp_path / "out")]) == 2
+    assert "no such file or folder" in capsys.readouterr().err

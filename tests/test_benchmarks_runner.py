@@ -1,0 +1,78 @@
+"""Runner plumbing: torchrun sharding, config overrides, atomic files (no tracking here;
+the end-to-end resume / interrupt tests with the real tracker are in test_benchmarks_got10k)."""
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from samn_tracker.benchmarks import atomic
+from samn_tracker.benchmarks.runner import (BenchmarkSequence, SequenceRun, Shard, TargetRun,
+                                            parse_overrides, samn_factory)
+from samn_tracker.errors import InputError
+
+
+def test_shard_reads_torchrun_environment(monkeypatch):
+    monkeypatch.setenv("RANK", "2")
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    shard = Shard.from_env()
+    assert shard == Shard(rank=2, world=3, local_rank=1)
+    assert shard.take(list(range(8))) == [2, 5]
+    expected = "cuda:1" if torch.cuda.is_available() else "cpu"
+    assert shard.device("auto") == expected
+    assert shard.device("cpu") == "cpu"
+
+
+def test_shard_defaults_to_one_process_and_rejects_bad_values(monkeypatch):
+    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(key, raising=False)
+    assert Shard.from_env() == Shard(0, 1, 0)
+    monkeypatch.setenv("RANK", "2")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(InputError, match="RANK=2"):
+        Shard.from_env()
+    monkeypatch.setenv("RANK", "first")
+    with pytest.raises(InputError, match="'first'"):
+        Shard.from_env()
+
+
+def test_config_overrides_are_python_literals():
+    assert parse_overrides(["memory.interval=10", "dcf.augment=False", "spatial_map=distance",
+                            "uncertainty.threshold=3.5"]) == {
+        "memory.interval": 10, "dcf.augment": False, "spatial_map": "distance", "uncertainty.threshold": 3.5}
+    with pytest.raises(InputError, match="key=value"):
+        parse_overrides(["crop_size"])
+    with pytest.raises(InputError, match="no_such_field"):
+        samn_factory("lite", overrides={"no_such_field": 1})("cpu")
+
+
+def test_fps_counts_tracker_calls_of_all_targets():
+    sequence = BenchmarkSequence(name="s", frames=[], targets=[])
+    run = SequenceRun(sequence, [TargetRun([], np.array([0.5, 0.5])), TargetRun([], np.array([1.0, 1.0]))])
+    assert run.fps == pytest.approx(4 / 3)
+
+
+def test_atomic_text_never_leaves_a_partial_file(tmp_path, monkeypatch):
+    target = tmp_path / "a" / "result.txt"
+    atomic.write_text(target, "old\n")
+
+    def broken_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError, match="disk full"):
+        atomic.write_text(target, "new\n")
+    assert target.read_text() == "old\n"
+    assert os.listdir(target.parent) == ["result.txt"]
+
+
+def test_atomic_directory_appears_only_when_complete(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        with atomic.directory(tmp_path / "seq") as folder:
+            (folder / "00000.png").write_bytes(b"x")
+            raise KeyboardInterrupt
+    assert os.listdir(tmp_path) == []
+    with atomic.directory(tmp_path / "seq") as folder:
+        (folder / "00000.png").write_bytes(b"x")
+    assert os.listdir(tmp_path) == ["seq"] and os.listdir(tmp_path / "seq") == ["00000.png"]
