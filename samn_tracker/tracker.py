@@ -97,7 +97,7 @@ class SAMNTracker:
                           "decoder are untrained (ImageNet backbones only); masks are not meaningful",
                           stacklevel=2)
         self.weights = path
-        self.net.eval().to(self.device)
+        self.net.eval().to(self.device).prepare_for_inference()
         self.timings: dict[str, float] = {}
         self._state: Optional[_TargetState] = None
 
@@ -113,6 +113,11 @@ class SAMNTracker:
                              "(checkpoint, config)")
 
     # ------------------------------------------------------------------ API
+    @property
+    def memory_entries(self) -> int:
+        """Frames in the appearance memory now (0 before ``initialize``)."""
+        return 0 if self._state is None else len(self._state.memory)
+
     @torch.no_grad()
     def initialize(self, image: np.ndarray, region) -> Prediction:
         """Start tracking the object given by a box (4,), a polygon (N, 2) / (2N,) or a mask."""
@@ -184,8 +189,9 @@ class SAMNTracker:
 
         with self._timed("memory_read"):
             keys, values = state.memory.keys_values()
+            readout = self.net.read(query, keys, values)
         with self._timed("decoder"):
-            logits = self.net.segment(query, keys, values, spatial, cfg.crop_size)
+            logits = self.net.decode(readout, query, spatial, cfg.crop_size)
             crop_prob = foreground_probability(logits)
         with self._timed("postprocess"):
             prob = paste_back(crop_prob[0, 0].float().cpu().numpy(), seg_window, shape)

@@ -5,6 +5,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+
+# One intra-op thread: the suite's cost is many small ops, where a second thread
+# mostly spins, and on a shared 2-core machine it collapses under contention.
+torch.set_num_threads(1)
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "davis16"
 

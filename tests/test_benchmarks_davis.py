@@ -147,6 +147,20 @@ def test_annotation_reading_follows_the_year(tmp_path):
     assert read[0].max() == 0 and read[3, 3] == 2  # void is background
 
 
+def test_sequence_lists_of_both_releases(tmp_path):
+    (tmp_path / "ImageSets" / "480p").mkdir(parents=True)
+    (tmp_path / "ImageSets" / "480p" / "val.txt").write_text(  # the DAVIS 2016 download
+        "/JPEGImages/480p/blackswan/00000.jpg /Annotations/480p/blackswan/00000.png\n"
+        "/JPEGImages/480p/blackswan/00001.jpg /Annotations/480p/blackswan/00001.png\n"
+        "/JPEGImages/480p/cows/00000.jpg /Annotations/480p/cows/00000.png\n")
+    assert davis.sequence_names(tmp_path, 2016, "val") == ["blackswan", "cows"]
+    (tmp_path / "ImageSets" / "2017").mkdir()
+    (tmp_path / "ImageSets" / "2017" / "val.txt").write_text("bike-packing\nblackswan\n")
+    assert davis.sequence_names(tmp_path, 2017, "val") == ["bike-packing", "blackswan"]
+    with pytest.raises(InputError, match="test-dev.txt"):
+        davis.sequence_names(tmp_path, 2017, "test-dev")
+
+
 def test_result_ids_beyond_the_objects_are_rejected(tmp_path):
     root = make_davis2017(tmp_path / "DAVIS")
     results = tmp_path / "res" / "swans"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from samn_tracker.benchmarks import atomic
+from samn_tracker.benchmarks import atomic, cli
 from samn_tracker.benchmarks.runner import (BenchmarkSequence, SequenceRun, Shard, TargetRun,
                                             parse_overrides, samn_factory)
 from samn_tracker.errors import InputError
@@ -19,7 +19,7 @@ def test_shard_reads_torchrun_environment(monkeypatch):
     shard = Shard.from_env()
     assert shard == Shard(rank=2, world=3, local_rank=1)
     assert shard.take(list(range(8))) == [2, 5]
-    expected = "cuda:1" if torch.cuda.is_available() else "cpu"
+    expected = f"cuda:{1 % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu"
     assert shard.device("auto") == expected
     assert shard.device("cpu") == "cpu"
 
@@ -76,3 +76,11 @@ def test_atomic_directory_appears_only_when_complete(tmp_path):
     with atomic.directory(tmp_path / "seq") as folder:
         (folder / "00000.png").write_bytes(b"x")
     assert os.listdir(tmp_path) == ["seq"] and os.listdir(tmp_path / "seq") == ["00000.png"]
+
+
+def test_eval_command_dispatches_to_the_benchmarks(capsys):
+    assert cli.main([]) == 2
+    assert "got10k|trackingnet|davis" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["davis", "--help"])
+    assert exit_info.value.code == 0 and "--year" in capsys.readouterr().out

@@ -63,9 +63,17 @@ def test_test_split_gives_a_zip_of_one_box_per_frame(root, tmp_path, capsys):
         assert {n: a.read(n) for n in a.namelist()} == {n: b.read(n) for n in b.namelist()}
 
 
-def test_split_with_ground_truth_is_scored_like_the_server(root, tmp_path):
-    assert trackingnet.main(["--root", str(root), "--split", "TRAIN_0", "--out", str(tmp_path), *FAST]) == 0
+def test_split_with_ground_truth_is_scored_like_the_server_after_all_ranks(root, tmp_path, monkeypatch):
+    command = ["--root", str(root), "--split", "TRAIN_0", "--out", str(tmp_path), *FAST]
     run_dir = tmp_path / "TRAIN_0" / "samn"
+    names = sorted(SOURCES)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")  # as torchrun starts it: rank 1 tracks the second sequence only
+    assert trackingnet.main(command) == 0
+    assert sorted(p.name for p in run_dir.glob("*.txt")) == [f"{names[1]}.txt"]
+    assert not (tmp_path / "TRAIN_0" / "summaries").exists()
+    monkeypatch.setenv("RANK", "0")  # rank 0 tracks its share, then scores all
+    assert trackingnet.main(command) == 0
     result = trackingnet.score(root / "TRAIN_0", run_dir)
     pairs = [(np.loadtxt(run_dir / f"{n}.txt", delimiter=","),
               np.loadtxt(root / "TRAIN_0" / "anno" / f"{n}.txt", delimiter=",")) for n in SOURCES]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Optional
 
 import cv2
 import numpy as np
@@ -113,11 +114,12 @@ class ObjectScores:
         return f"{self.sequence}_{self.object_id}"
 
 
-def score_sequence(name: str, pred_ids: list[np.ndarray], gt_ids: list[np.ndarray],
+def score_sequence(name: str, pred_ids: list[Optional[np.ndarray]], gt_ids: list[np.ndarray],
                    object_ids: list[int], tolerance: float = BOUNDARY_TOLERANCE) -> list[ObjectScores]:
     """J and F of every object on frames 1..N-2 of id maps (0 = background, k = object k).
 
-    ``pred_ids`` and ``gt_ids`` hold all N frames; frame 0 and N-1 are skipped.
+    ``pred_ids`` and ``gt_ids`` hold all N frames; frames 0 and N-1 are skipped (their
+    predictions may be None).
     """
     if len(pred_ids) != len(gt_ids):
         raise InputError(f"{name}: {len(pred_ids)} result frames for {len(gt_ids)} annotated frames")

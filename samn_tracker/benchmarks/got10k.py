@@ -16,7 +16,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import IO, Any, Optional, Sequence
 
 import numpy as np
 
@@ -31,8 +31,8 @@ TOOLKIT_FOLDER = "GOT-10k"
 SUBSETS = ("val", "test")
 
 
-def read_boxes(path: Path) -> np.ndarray:
-    """Comma-separated x,y,w,h rows as (N, 4)."""
+def read_boxes(path: Path | IO[str]) -> np.ndarray:
+    """Comma-separated x,y,w,h rows as (N, 4) from a file or an open text stream."""
     try:
         boxes = np.loadtxt(path, delimiter=",", ndmin=2)
     except (OSError, ValueError) as err:

@@ -93,11 +93,14 @@ class Shard:
         return list(items[self.rank::self.world])
 
     def device(self, requested: str = "auto") -> str:
-        """``auto``/``cuda`` -> ``cuda:LOCAL_RANK`` when CUDA is present, else what was asked."""
+        """``auto``/``cuda`` -> this rank's GPU when CUDA is present, else what was asked.
+
+        Ranks beyond the GPU count share GPUs round-robin (several processes per GPU).
+        """
         import torch
 
         if requested in ("auto", "cuda") and torch.cuda.is_available():
-            return f"cuda:{self.local_rank}"
+            return f"cuda:{self.local_rank % torch.cuda.device_count()}"
         return "cpu" if requested == "auto" else requested
 
 
@@ -179,7 +182,7 @@ def run_sequences(sequences: Sequence[BenchmarkSequence], tracker_factory: Track
 
 
 def wait_for_all(sequences: Sequence[BenchmarkSequence], writer: ResultWriter,
-                 poll_seconds: float = 10.0) -> None:
+                 poll_seconds: float = 5.0) -> None:
     """Block until every sequence has results (rank 0 waiting for the other ranks' shares)."""
     missing = [s for s in sequences if not writer.is_done(s)]
     if missing:

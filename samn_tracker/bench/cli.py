@@ -1,0 +1,170 @@
+"""``samn bench``: argument parsing and the order of work; the measuring lives in the
+sibling modules (runs, accuracy, long_video, probes)."""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+import cv2
+import torch
+
+from samn_tracker.bench.accuracy import accuracy
+from samn_tracker.bench.long_video import long_benchmark, plot_long
+from samn_tracker.bench.probes import machine_description
+from samn_tracker.bench.report import bench_markdown, long_markdown
+from samn_tracker.bench.runs import EVAL_SEQUENCES, load_sequence, run_sequence, speed_summary, warm_up
+from samn_tracker.bench.trackers import SAMN_PRESETS, TRACKER_NAMES, build_tracker
+from samn_tracker.benchmarks.atomic import write_text
+from samn_tracker.benchmarks.runner import parse_overrides
+from samn_tracker.errors import InputError
+
+DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "davis16"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="samn bench",
+        description="Per-stage speed, peak memory and accuracy of SAMN (lite, paper) and OpenCV "
+                    "CSRT / KCF on the same frames; --long N: per-frame cost against video length "
+                    "with and without the memory cap. Writes JSON + Markdown (and a PNG) to --out.")
+    p.add_argument("--trackers", default="samn_lite,samn_paper,csrt,kcf",
+                   help=f"comma-separated, from {', '.join(TRACKER_NAMES)}")
+    p.add_argument("--sequences", default=",".join(EVAL_SEQUENCES),
+                   help="comma-separated DAVIS sequence names (default: the eval split)")
+    p.add_argument("--data", default=str(DEFAULT_DATA), help="DAVIS root with boxes/<seq>.txt")
+    p.add_argument("--max-frames", type=int, help="use at most this many frames of each sequence")
+    p.add_argument("--device", default="auto", help="SAMN device: auto, cpu, cuda, cuda:N")
+    p.add_argument("--weights", action="append", default=[], metavar="[PRESET=]PATH",
+                   help="checkpoint for SAMN; PRESET=PATH (lite=..., paper=...) for one preset only")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                   help="SAMN config override, e.g. crop_size=192 or memory.last_frame=False")
+    p.add_argument("--repeat", type=int, default=1, help="timed passes per tracker (report the spread)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed frames before timing each tracker")
+    p.add_argument("--threads", type=int, help="torch and OpenCV CPU threads (default: library defaults)")
+    p.add_argument("--long", type=int, metavar="N", help="long-video mode: loop the first sequence to N frames")
+    p.add_argument("--cap", type=int, default=10, help="memory.max_entries of the capped long run")
+    p.add_argument("--out", default="results/bench", help="output folder")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def split_names(text: str, allowed: Optional[Sequence[str]], what: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise InputError(f"no {what} given")
+    unknown = [n for n in names if allowed is not None and n not in allowed]
+    if unknown:
+        raise InputError(f"unknown {what} {', '.join(unknown)}; choose from {', '.join(allowed)}")
+    return names
+
+
+def weights_for(items: Sequence[str], tracker: str) -> Optional[str]:
+    """The checkpoint of ``samn_<preset>`` from ``--weights`` (a bare PATH applies to all)."""
+    preset = SAMN_PRESETS.get(tracker)
+    chosen = None
+    for item in items:
+        key, sep, path = item.partition("=")
+        if not sep:
+            chosen = chosen or item
+        elif key not in SAMN_PRESETS.values():
+            raise InputError(f"--weights {item!r}: {key!r} is not a preset ({', '.join(SAMN_PRESETS.values())})")
+        elif key == preset:
+            chosen = path
+    return chosen
+
+
+def meta(args: argparse.Namespace, device: str) -> dict:
+    return {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "command": ["samn", "bench", *args.argv],
+            "machine": machine_description(torch.device(device)), "opencv": cv2.__version__,
+            "opencv_threads": cv2.getNumThreads()}
+
+
+def samn_device(args: argparse.Namespace) -> str:
+    from samn_tracker.tracker import resolve_device
+
+    return str(resolve_device(args.device))
+
+
+def run_bench(args: argparse.Namespace) -> dict:
+    trackers = split_names(args.trackers, TRACKER_NAMES, "tracker")
+    names = split_names(args.sequences, None, "sequence")
+    overrides = parse_overrides(args.overrides)
+    sequences = [load_sequence(Path(args.data), n, args.max_frames) for n in names]
+    info = meta(args, samn_device(args))
+    info.update(sequences=names, repeat=args.repeat, warmup=args.warmup,
+                frames_per_pass=sum(len(s.frames) - 1 for s in sequences), overrides=overrides)
+    result = {"meta": info, "trackers": {}}
+    for name in trackers:
+        gc.collect()
+        tracker = build_tracker(name, args.device, weights_for(args.weights, name), overrides)
+        warm_up(tracker, sequences[0], args.warmup)
+        passes = []
+        for rep in range(args.repeat):
+            keep = rep == 0  # accuracy from the first pass; the tracker is deterministic
+            passes.append([run_sequence(tracker, s, keep_masks=keep, progress=not args.no_progress)
+                           for s in sequences])
+        result["trackers"][name] = {"details": tracker.details,
+                                    "speed": speed_summary(passes, tracker.stages),
+                                    "accuracy": accuracy(passes[0], sequences)}
+        del tracker, passes
+    fps = {n: e["speed"]["fps"] for n, e in result["trackers"].items()}
+    result["ratios"] = {f"{n} fps / csrt fps": fps[n] / fps["csrt"]
+                        for n in fps if n.startswith("samn") and "csrt" in fps}
+    return result
+
+
+def run_long_mode(args: argparse.Namespace) -> dict:
+    if args.long < 10:
+        raise InputError(f"--long {args.long}: needs at least 10 frames")
+    samn = [n for n in split_names(args.trackers, TRACKER_NAMES, "tracker") if n in SAMN_PRESETS]
+    name = samn[0] if samn else "samn_lite"
+    seq_name = split_names(args.sequences, None, "sequence")[0]
+    seq = load_sequence(Path(args.data), seq_name, args.max_frames)
+    overrides = parse_overrides(args.overrides)
+    info = meta(args, samn_device(args))
+    info.update(tracker=name, sequence=seq_name, source_frames=len(seq.frames), frames=args.long,
+                overrides=overrides)
+
+    def make(max_entries: Optional[int]):
+        gc.collect()
+        return build_tracker(name, args.device, weights_for(args.weights, name),
+                             {**overrides, "memory.max_entries": max_entries})
+
+    return {"meta": info, **long_benchmark(make, seq, args.long, args.cap, not args.no_progress)}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    args.argv = argv
+    try:
+        for flag in ("repeat", "cap"):
+            if getattr(args, flag) < 1:
+                raise InputError(f"--{flag} must be at least 1, got {getattr(args, flag)}")
+        if args.threads is not None:
+            if args.threads < 1:
+                raise InputError(f"--threads must be at least 1, got {args.threads}")
+            torch.set_num_threads(args.threads)
+            cv2.setNumThreads(args.threads)
+        out = Path(args.out)
+        if args.long is not None:
+            result = run_long_mode(args)
+            stem, table = "long", long_markdown(result)
+            out.mkdir(parents=True, exist_ok=True)
+            plot_long(result, out / "long.png")
+        else:
+            result = run_bench(args)
+            stem, table = "bench", bench_markdown(result)
+    except InputError as err:
+        print(f"samn bench: error: {err}", file=sys.stderr)
+        return 2
+    write_text(out / f"{stem}.json", json.dumps(result, indent=1))
+    write_text(out / f"{stem}.md", table)
+    print(table)
+    print(f"wrote {out / (stem + '.json')} and {out / (stem + '.md')}")
+    return 0

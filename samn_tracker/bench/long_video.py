@@ -1,0 +1,125 @@
+"""Long-video mode: a real sequence played forth and back to N frames, once with the
+appearance memory capped and once without, recording per-frame time and memory.
+
+Without a cap the memory gains an entry every ``memory.interval`` frames and the read
+(attention over all stored positions) grows linearly; with the cap it stays bounded,
+so the per-frame time late in the video should match the time early on. The median
+over a window around frame ~100 and over the last frames makes that claim checkable
+from the JSON despite frame-to-frame noise.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+from tqdm import tqdm
+
+from samn_tracker.bench.probes import Stopwatch, cuda_allocated_mb, current_rss_mb
+from samn_tracker.bench.runs import BenchSequence
+from samn_tracker.bench.trackers import SamnBench
+from samn_tracker.benchmarks.box_measures import box_iou
+
+EARLY_FRAME = 100
+TOLERANCE = 0.10
+
+
+def ping_pong(source_length: int, length: int) -> np.ndarray:
+    """Frame indices 0, 1, ..., n-1, n-2, ..., 1, 0, 1, ... of length ``length``."""
+    if source_length < 2:
+        return np.zeros(length, dtype=np.int64)
+    period = 2 * (source_length - 1)
+    phase = np.arange(length) % period
+    return np.where(phase < source_length, phase, period - phase)
+
+
+def windows(length: int) -> dict[str, list[int]]:
+    """[start, end) frame ranges: around frame ~100 (earlier for short runs) and the last frames."""
+    width = max(3, min(50, length // 6))
+    centre = min(EARLY_FRAME, length // 3)
+    start = max(1, centre - width // 2)
+    return {"early": [start, start + width], "late": [length - width, length]}
+
+
+def run_long(tracker: SamnBench, seq: BenchSequence, length: int, progress: bool = True) -> dict:
+    """Per-frame records of one tracker over the looped sequence (frame 0 initialises)."""
+    order = ping_pong(len(seq.frames), length)
+    watch = Stopwatch(tracker.device)
+    bounds = seq.size
+    tracker.initialize(seq.frames[0], seq.boxes[0])
+    frame_ms, rss, cuda, entries, ious = [], [], [], [], []
+    for index in tqdm(order[1:], desc=f"{tracker.name} long", disable=not progress or None):
+        with watch:
+            out = tracker.track(seq.frames[index])
+        frame_ms.append(1e3 * watch.last)
+        rss.append(current_rss_mb())
+        cuda.append(cuda_allocated_mb(tracker.device))
+        entries.append(tracker.memory_entries)
+        gt = seq.boxes[index]
+        ious.append(float(box_iou(out.box, gt, bounds)[0]) if gt[2] * gt[3] > 0 else float("nan"))
+    return {"frame_ms": frame_ms, "rss_mb": rss, "cuda_mb": cuda, "memory_entries": entries, "iou": ious}
+
+
+def summarise(records: dict, spans: dict[str, list[int]]) -> dict:
+    def window(values: list[float], name: str) -> float:
+        start, end = spans[name]
+        return float(np.median(values[start - 1:end - 1]))  # records start at frame 1
+
+    early, late = window(records["frame_ms"], "early"), window(records["frame_ms"], "late")
+    iou = np.asarray(records["iou"])
+    return {"early": {"frames": spans["early"], "median_ms": early},
+            "late": {"frames": spans["late"], "median_ms": late},
+            "late_over_early": late / early,
+            "rss_mb": {"early": window(records["rss_mb"], "early"), "late": window(records["rss_mb"], "late"),
+                       "max": float(max(records["rss_mb"]))},
+            "cuda_mb_max": float(max(records["cuda_mb"])),
+            "memory_entries_last": int(records["memory_entries"][-1]),
+            "mean_iou": float(np.nanmean(iou)) if np.isfinite(iou).any() else None}
+
+
+def long_benchmark(make_tracker: Callable[[int | None], SamnBench], seq: BenchSequence, length: int,
+                   cap: int, progress: bool = True) -> dict:
+    """Capped run first, so the uncapped run's allocator high-water mark does not hide its RSS."""
+    spans = windows(length)
+    runs = {}
+    for name, max_entries in (("cap", cap), ("no_cap", None)):
+        tracker = make_tracker(max_entries)
+        records = run_long(tracker, seq, length, progress)
+        runs[name] = {"memory_max_entries": max_entries, **summarise(records, spans),
+                      "details": tracker.details, "per_frame": records}
+        del tracker
+    ratio = runs["cap"]["late_over_early"]
+    claim = {"text": f"with the cap, per-frame time at frame ~{spans['late'][1]} is within "
+                     f"{TOLERANCE:.0%} of frame ~{sum(spans['early']) // 2}",
+             "ratio": ratio, "holds": bool(ratio <= 1 + TOLERANCE)}
+    return {"windows": spans, "runs": runs, "claim": claim}
+
+
+def plot_long(result: dict, path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_time, ax_mem) = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True)
+    on_cuda = any(max(r["per_frame"]["cuda_mb"]) > 0 for r in result["runs"].values())
+    for name, run in result["runs"].items():
+        records = run["per_frame"]
+        frames = np.arange(1, len(records["frame_ms"]) + 1)
+        times = np.asarray(records["frame_ms"])
+        width = max(1, min(25, len(times) // 10))
+        smooth = np.array([np.median(times[max(0, i - width):i + width + 1]) for i in range(len(times))])
+        label = f"{name} (max entries {run['memory_max_entries']})"
+        line, = ax_time.plot(frames, smooth, label=label)
+        ax_time.plot(frames, times, color=line.get_color(), alpha=0.2, linewidth=0.5)
+        ax_mem.plot(frames, records["cuda_mb" if on_cuda else "rss_mb"], color=line.get_color(), label=label)
+    for span in result["windows"].values():
+        ax_time.axvspan(*span, color="grey", alpha=0.15)
+    ax_time.set_ylabel("ms per frame (running median)")
+    ax_time.legend()
+    ax_mem.set_ylabel("CUDA allocated MB" if on_cuda else "process RSS MB")
+    ax_mem.set_xlabel("frame")
+    fig.suptitle(f"{result['meta']['tracker']} on {result['meta']['sequence']} looped to "
+                 f"{result['meta']['frames']} frames ({result['meta']['machine']['device']})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,89 @@
+"""Clocks and memory gauges that mean the same thing on CPU and CUDA.
+
+CUDA kernels run asynchronously, so every clock reading is preceded by a device
+synchronisation; on CPU that is a no-op. Process memory is read from
+``/proc/self/statm`` (current RSS, so a peak can be taken over a chosen span) with
+``resource.getrusage`` as the fallback; GPU memory from the CUDA caching allocator.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import time
+from typing import Callable
+
+import torch
+
+MB = 1024.0 * 1024.0
+
+
+def synchroniser(device: torch.device) -> Callable[[], None]:
+    if device.type == "cuda":
+        return lambda: torch.cuda.synchronize(device)
+    return lambda: None
+
+
+class Stopwatch:
+    """``with watch: ...`` adds the synchronised wall time of the block to ``watch.last``."""
+
+    def __init__(self, device: torch.device):
+        self.sync = synchroniser(device)
+        self.last = 0.0
+        self._start = 0.0
+
+    def __enter__(self) -> "Stopwatch":
+        self.sync()
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.sync()
+        self.last = time.perf_counter() - self._start
+
+
+def current_rss_mb() -> float:
+    """Resident set size now; the lifetime peak where /proc is unavailable."""
+    try:
+        with open("/proc/self/statm") as handle:
+            pages = int(handle.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / MB
+    except (OSError, ValueError, IndexError):
+        return lifetime_peak_rss_mb()
+
+
+def lifetime_peak_rss_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / MB if platform.system() == "Darwin" else peak / 1024.0  # bytes vs KiB
+
+
+def cuda_allocated_mb(device: torch.device) -> float:
+    return torch.cuda.memory_allocated(device) / MB if device.type == "cuda" else 0.0
+
+
+def reset_cuda_peak(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def cuda_peak_mb(device: torch.device) -> float:
+    return torch.cuda.max_memory_allocated(device) / MB if device.type == "cuda" else 0.0
+
+
+def machine_description(device: torch.device) -> dict:
+    """What a reader needs to compare timings across runs."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            names = [line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    info = {"cpu": cpu, "cpu_count": os.cpu_count(), "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(), "device": str(device),
+            "platform": platform.platform()}
+    if hasattr(os, "getloadavg"):
+        info["load_average_1_5_15"] = [round(v, 2) for v in os.getloadavg()]
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info

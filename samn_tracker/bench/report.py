@@ -1,0 +1,75 @@
+"""Markdown tables of a benchmark result (the JSON is the record; this is for reading)."""
+from __future__ import annotations
+
+from typing import Optional
+
+from samn_tracker.tracker import STAGES
+
+
+def _num(value: Optional[float], digits: int = 1) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def machine_line(machine: dict) -> str:
+    where = machine.get("gpu") or f"{machine['cpu']}, {machine['cpu_count']} cores"
+    load = machine.get("load_average_1_5_15")
+    return (f"Device `{machine['device']}` ({where}); torch {machine['torch']}, "
+            f"{machine['torch_threads']} threads" + (f"; load average before the run {load}" if load else ""))
+
+
+def bench_markdown(result: dict) -> str:
+    trackers = result["trackers"]
+    speed_rows, accuracy_rows = [], []
+    for name, entry in trackers.items():
+        s, a = entry["speed"], entry["accuracy"]
+        stages = [_num(s["stages_ms"].get(stage)) for stage in (*STAGES, "other")] \
+            if s["stages_ms"] else ["–"] * (len(STAGES) + 1)
+        speed_rows.append([name, f"{s['fps']:.1f} [{s['fps_min']:.1f}–{s['fps_max']:.1f}]",
+                           _num(s["ms_per_frame"]["mean"]), _num(s["ms_per_frame"]["p90"]),
+                           _num(s["init_ms"], 0), *stages, _num(s["rss_peak_mb"], 0),
+                           _num(s["cuda_peak_mb"], 0) if s["cuda_peak_mb"] else "–"])
+        accuracy_rows.append([name, _num(a["ao"], 3), _num(a["sr50"], 3), _num(a["success_auc"], 3),
+                              _num(a["mean_iou"], 3), _num(a["jf"], 3), _num(a["j"], 3), _num(a["f"], 3),
+                              str(s["lost_frames"])])
+    meta = result["meta"]
+    lines = [f"# samn bench ({meta['date']})", "", machine_line(meta["machine"]) + ".",
+             f"Sequences: {', '.join(meta['sequences'])}; {meta['frames_per_pass']} tracked frames per "
+             f"pass; {meta['repeat']} timed pass(es) after {meta['warmup']} warm-up frame(s).", "",
+             "## Speed (ms per frame; stages from `SAMNTracker.timings`)", ""]
+    lines += _table(["tracker", "fps median [min–max]", "mean ms", "p90 ms", "init ms",
+                     *STAGES, "other", "peak RSS MB", "peak CUDA MB"], speed_rows)
+    lines += ["", "## Accuracy (box init on frame 0)", ""]
+    lines += _table(["tracker", "AO", "SR0.5", "success AUC", "mean IoU", "J&F", "J", "F", "lost frames"],
+                    accuracy_rows)
+    if result.get("ratios"):
+        lines += [""] + [f"- {k}: {v:.2f}" for k, v in result["ratios"].items()]
+    untrained = [n for n, e in trackers.items() if e["details"].get("trained") is False]
+    if untrained:
+        lines += ["", f"Untrained heads ({', '.join(untrained)}): their accuracy is meaningless, speed is not."]
+    return "\n".join(lines) + "\n"
+
+
+def long_markdown(result: dict) -> str:
+    meta = result["meta"]
+    rows = []
+    for name, run in result["runs"].items():
+        rows.append([name, str(run["memory_max_entries"]), _num(run["early"]["median_ms"]),
+                     _num(run["late"]["median_ms"]), _num(run["late_over_early"], 3),
+                     _num(run["rss_mb"]["early"], 0), _num(run["rss_mb"]["late"], 0),
+                     str(run["memory_entries_last"])])
+    lines = [f"# samn bench --long {meta['frames']} ({meta['date']})", "",
+             machine_line(meta["machine"]) + ".",
+             f"{meta['tracker']} on {meta['sequence']} looped forth and back to {meta['frames']} frames; "
+             f"median per-frame time over frames {result['windows']['early']} and {result['windows']['late']}.",
+             ""]
+    lines += _table(["run", "max entries", "early ms", "late ms", "late / early", "RSS MB early",
+                     "RSS MB late", "memory entries at end"], rows)
+    claim = result["claim"]
+    lines += ["", f"Claim: {claim['text']} — **{'holds' if claim['holds'] else 'does not hold'}** "
+                  f"(ratio {claim['ratio']:.3f})."]
+    return "\n".join(lines) + "\n"

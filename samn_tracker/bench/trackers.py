@@ -1,0 +1,123 @@
+"""The trackers the benchmark compares, behind one small interface.
+
+SAMN reports its own per-stage times (``SAMNTracker.timings``); OpenCV's trackers are
+timed as a whole. Every tracker gets RGB frames and a box on frame 0, as a user would
+give it, and answers a box (and a mask when it segments).
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional, Protocol
+
+import cv2
+import numpy as np
+import torch
+
+from samn_tracker.errors import InputError
+from samn_tracker.tracker import STAGES
+
+SAMN_PRESETS = {"samn_lite": "lite", "samn_paper": "paper"}
+OPENCV_TRACKERS = {"csrt": "TrackerCSRT_create", "kcf": "TrackerKCF_create"}
+TRACKER_NAMES = tuple(SAMN_PRESETS) + tuple(OPENCV_TRACKERS)
+
+
+@dataclass
+class Output:
+    box: np.ndarray               # (4,) x, y, w, h
+    mask: Optional[np.ndarray]    # bool HxW, None for box trackers
+    lost: bool = False            # the tracker said it lost the target
+
+
+class BenchTracker(Protocol):
+    name: str
+    device: torch.device
+    stages: tuple[str, ...]       # names of ``stage_times`` (empty: not split)
+    stage_times: dict[str, float]
+    details: dict                 # config, weights, ... for the JSON
+
+    def initialize(self, image: np.ndarray, box: np.ndarray) -> Output: ...
+    def track(self, image: np.ndarray) -> Output: ...
+
+
+class SamnBench:
+    def __init__(self, name: str, config, weights: Optional[str | Path], device: str):
+        from samn_tracker.tracker import SAMNTracker
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            self.tracker = SAMNTracker(config, weights=weights, device=device)
+        self.name = name
+        self.device = self.tracker.device
+        self.stages = STAGES
+        self.stage_times: dict[str, float] = {}
+        cfg = self.tracker.cfg
+        self.details = {"preset": cfg.name, "crop_size": cfg.crop_size, "backbone": cfg.model.backbone,
+                        "memory_max_entries": cfg.memory.max_entries,
+                        "weights": None if self.tracker.weights is None else str(self.tracker.weights),
+                        "trained": self.tracker.weights is not None,
+                        "warnings": [str(w.message) for w in caught]}
+
+    def initialize(self, image: np.ndarray, box: np.ndarray) -> Output:
+        pred = self.tracker.initialize(image, box)
+        self.stage_times = dict(self.tracker.timings)
+        return Output(pred.box, pred.mask)
+
+    def track(self, image: np.ndarray) -> Output:
+        pred = self.tracker.track(image)
+        self.stage_times = dict(self.tracker.timings)
+        return Output(pred.box, pred.mask)
+
+    @property
+    def memory_entries(self) -> int:
+        return self.tracker.memory_entries
+
+
+class OpenCVBench:
+    """CSRT / KCF from opencv-contrib. A frame it reports as lost keeps the previous box."""
+
+    def __init__(self, name: str):
+        create: Callable = getattr(cv2, OPENCV_TRACKERS[name], None)
+        if create is None:
+            raise InputError(f"OpenCV {cv2.__version__} has no {OPENCV_TRACKERS[name]}: "
+                             "install opencv-contrib-python(-headless)")
+        self._create = create
+        self._tracker = None
+        self._box = np.zeros(4)
+        self.name = name
+        self.device = torch.device("cpu")
+        self.stages: tuple[str, ...] = ()
+        self.stage_times: dict[str, float] = {}
+        self.details = {"opencv": cv2.__version__}
+
+    def initialize(self, image: np.ndarray, box: np.ndarray) -> Output:
+        self._tracker = self._create()  # a fresh tracker per sequence, as OpenCV expects
+        x, y, w, h = (int(round(v)) for v in box)
+        self._tracker.init(cv2.cvtColor(image, cv2.COLOR_RGB2BGR), (x, y, max(w, 1), max(h, 1)))
+        self._box = np.array([x, y, max(w, 1), max(h, 1)], dtype=np.float64)
+        return Output(self._box.copy(), None)
+
+    def track(self, image: np.ndarray) -> Output:
+        ok, rect = self._tracker.update(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        if ok:
+            self._box = np.asarray(rect, dtype=np.float64)
+        return Output(self._box.copy(), None, lost=not ok)
+
+
+def build_tracker(name: str, device: str = "auto", weights: Optional[str] = None,
+                  overrides: Optional[dict] = None) -> BenchTracker:
+    """``samn_lite`` / ``samn_paper`` (config ``overrides`` as dotted keys) / ``csrt`` / ``kcf``."""
+    if name in SAMN_PRESETS:
+        from samn_tracker.config import preset
+
+        config = preset(SAMN_PRESETS[name])
+        if overrides:
+            try:
+                config = config.replace(**overrides)
+            except KeyError as err:
+                raise InputError(f"--set: {err.args[0]}") from None
+        return SamnBench(name, config, weights, device)
+    if name in OPENCV_TRACKERS:
+        return OpenCVBench(name)
+    raise InputError(f"unknown tracker {name!r}; choose from {', '.join(TRACKER_NAMES)}")
