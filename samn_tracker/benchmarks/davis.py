@@ -16,7 +16,6 @@ evaluation reads 0/255 masks as void with no object, so a 0/255 mask with ``--ye
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -271,12 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return _run(args)
-    except InputError as err:
-        print(f"samn eval davis: error: {err}", file=sys.stderr)
-        return 2
+    return options.run_command("samn eval davis", build_parser(), _run, argv)
 
 
 def _run(args: argparse.Namespace) -> int:

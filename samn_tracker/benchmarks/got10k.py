@@ -13,7 +13,6 @@ import argparse
 import ast
 import io
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Optional, Sequence
@@ -237,12 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return _run(args)
-    except InputError as err:
-        print(f"samn eval got10k: error: {err}", file=sys.stderr)
-        return 2
+    return options.run_command("samn eval got10k", build_parser(), _run, argv)
 
 
 def _run(args: argparse.Namespace) -> int:

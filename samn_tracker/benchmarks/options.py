@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from pathlib import Path
+from typing import Callable, Optional, Sequence
 
 from samn_tracker.benchmarks.runner import TrackerFactory, parse_overrides, samn_factory
 from samn_tracker.errors import InputError
@@ -45,3 +47,14 @@ def select(sequences: list, names: list[str] | None, source: Path) -> list:
     if unknown:
         raise InputError(f"sequences not in {source}: {', '.join(unknown)}")
     return [known[n] for n in names]
+
+
+def run_command(command: str, parser: argparse.ArgumentParser,
+                run: Callable[[argparse.Namespace], int], argv: Optional[Sequence[str]]) -> int:
+    """Parse, run, and turn bad input into one clear line on stderr and exit status 2."""
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except InputError as err:
+        print(f"{command}: error: {err}", file=sys.stderr)
+        return 2

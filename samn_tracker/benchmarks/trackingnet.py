@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,12 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return _run(args)
-    except InputError as err:
-        print(f"samn eval trackingnet: error: {err}", file=sys.stderr)
-        return 2
+    return options.run_command("samn eval trackingnet", build_parser(), _run, argv)
 
 
 def _print_scores(label: str, result: TrackingNetResult) -> None:
