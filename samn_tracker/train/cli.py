@@ -80,6 +80,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except InputError as err:
         print(f"samn train: error: {err}", file=sys.stderr)
         return 2
+    if summary["interrupted"]:
+        print(f"interrupted at step {summary['steps']}; saved {summary['checkpoint']} "
+              "(continue with --resume)", file=sys.stderr)
+        return 130
     losses = summary["losses"]
     if losses:
         print(f"{summary['steps']} steps, last loss {losses[-1]:.4f} -> {summary['checkpoint']}")

@@ -16,10 +16,13 @@ import csv
 import dataclasses
 import json
 import os
+import signal
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import torch
 import torch.distributed as dist
@@ -173,6 +176,23 @@ def collate(samples) -> dict[str, torch.Tensor]:
             for name in ("images", "masks", "memory_mask0")}
 
 
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def interrupt_on_sigterm() -> Iterator[None]:
+    """Schedulers stop (preempt) jobs with SIGTERM: treat it like Ctrl-C, so the run saves."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def train(cfg: TrainConfig, dataset, resume: bool = False, progress: bool = True) -> dict:
     """Run ``cfg.steps`` optimiser steps over ``dataset`` (a ``ClipDataset``); returns a summary."""
     from tqdm import tqdm
@@ -223,38 +243,42 @@ def train(cfg: TrainConfig, dataset, resume: bool = False, progress: bool = True
     losses: list[float] = []
     bar = tqdm(total=cfg.steps, initial=step, unit="step", disable=not (progress and ddp.main))
     epoch = 0
+    interrupted = False
     try:
-        while step < cfg.steps:
-            if sampler is not None:
-                sampler.set_epoch(epoch)
-            if hasattr(dataset, "set_epoch"):
-                dataset.set_epoch(epoch)
-            for batch in loader:
-                if step >= cfg.steps:
-                    break
-                start = time.perf_counter()
-                batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-                maps = [spatial_maps(batch["masks"][:, t], tracker_cfg.dcf.sigma_factor, generator)
-                        for t in (1, 2)]
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                    outputs = model(batch["images"], batch["memory_mask0"], maps)
-                    loss = sum(segmentation_loss(o, batch["masks"][:, t], cfg.iou_weight)
-                               for t, o in zip((1, 2), outputs))
-                optimiser.zero_grad(set_to_none=True)
-                loss.backward()
-                optimiser.step()
-                step += 1
-                losses.append(float(loss.detach()))
-                iou = float(batch_iou(outputs[-1].detach(), batch["masks"][:, 2]))
-                if log is not None and step % cfg.log_every == 0:
-                    log.writerow([step, f"{losses[-1]:.5f}", f"{iou:.4f}",
-                                  f"{time.perf_counter() - start:.3f}"])
-                    log_file.flush()
-                bar.update()
-                bar.set_postfix(loss=f"{losses[-1]:.3f}", iou=f"{iou:.2f}")
-                if ddp.main and step % cfg.checkpoint_every == 0:
-                    _save(last, net, tracker_cfg, cfg, step, optimiser)
-            epoch += 1
+        with interrupt_on_sigterm():
+            while step < cfg.steps:
+                if sampler is not None:
+                    sampler.set_epoch(epoch)
+                if hasattr(dataset, "set_epoch"):
+                    dataset.set_epoch(epoch)
+                for batch in loader:
+                    if step >= cfg.steps:
+                        break
+                    start = time.perf_counter()
+                    batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+                    maps = [spatial_maps(batch["masks"][:, t], tracker_cfg.dcf.sigma_factor, generator)
+                            for t in (1, 2)]
+                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                        outputs = model(batch["images"], batch["memory_mask0"], maps)
+                        loss = sum(segmentation_loss(o, batch["masks"][:, t], cfg.iou_weight)
+                                   for t, o in zip((1, 2), outputs))
+                    optimiser.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimiser.step()
+                    step += 1
+                    losses.append(float(loss.detach()))
+                    iou = float(batch_iou(outputs[-1].detach(), batch["masks"][:, 2]))
+                    if log is not None and step % cfg.log_every == 0:
+                        log.writerow([step, f"{losses[-1]:.5f}", f"{iou:.4f}",
+                                      f"{time.perf_counter() - start:.3f}"])
+                        log_file.flush()
+                    bar.update()
+                    bar.set_postfix(loss=f"{losses[-1]:.3f}", iou=f"{iou:.2f}")
+                    if ddp.main and step % cfg.checkpoint_every == 0:
+                        _save(last, net, tracker_cfg, cfg, step, optimiser)
+                epoch += 1
+    except KeyboardInterrupt:
+        interrupted = True
     finally:
         bar.close()
         if ddp.main:
@@ -263,7 +287,7 @@ def train(cfg: TrainConfig, dataset, resume: bool = False, progress: bool = True
             log_file.close()
         if ddp.world > 1:
             dist.destroy_process_group()
-    return {"steps": step, "losses": losses, "checkpoint": str(last)}
+    return {"steps": step, "losses": losses, "checkpoint": str(last), "interrupted": interrupted}
 
 
 def _save(path: Path, net: SAMNNetwork, tracker_cfg: TrackerConfig, cfg: TrainConfig, step: int,
