@@ -28,7 +28,7 @@ from samn_tracker.errors import InputError
 from samn_tracker.model.appearance_memory import AppearanceMemory, MemoryEntry
 from samn_tracker.model.decoder import foreground_probability
 from samn_tracker.model.encoders import QueryFeatures
-from samn_tracker.model.network import SAMNNetwork
+from samn_tracker.model.network import PRECISIONS, SAMNNetwork
 from samn_tracker.model.spatial_memory import SpatialMemory, augment_first_frame
 from samn_tracker.sequences import to_rgb
 from samn_tracker.weights import builtin_checkpoint, load_checkpoint
@@ -77,8 +77,10 @@ class SAMNTracker:
     """Segmentation tracker with an appearance memory (AMN) and a spatial memory (SMN)."""
 
     def __init__(self, config: TrackerConfig | str = "lite", weights: str | Path | None = None,
-                 device: str = "auto", seed: int = 0):
+                 device: str = "auto", seed: int = 0, precision: str = "fp32"):
         self.cfg = preset(config) if isinstance(config, str) else config
+        if precision not in PRECISIONS:
+            raise InputError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
         if self.cfg.crop_size % STRIDE:
             raise InputError(f"crop_size {self.cfg.crop_size} must be a multiple of {STRIDE}")
         self.device = resolve_device(device)
@@ -97,7 +99,8 @@ class SAMNTracker:
                           "decoder are untrained (ImageNet backbones only); masks are not meaningful",
                           stacklevel=2)
         self.weights = path
-        self.net.eval().to(self.device).prepare_for_inference()
+        self.net.eval().to(self.device).prepare_for_inference(precision=precision)
+        self.precision = precision
         self.timings: dict[str, float] = {}
         self._state: Optional[_TargetState] = None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -22,6 +23,7 @@ from samn_tracker.bench.trackers import SAMN_PRESETS, TRACKER_NAMES, build_track
 from samn_tracker.benchmarks.atomic import write_text
 from samn_tracker.benchmarks.runner import parse_overrides
 from samn_tracker.errors import InputError
+from samn_tracker.weights import DownloadError
 
 DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "davis16"
 
@@ -43,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="checkpoint for SAMN; PRESET=PATH (lite=..., paper=...) for one preset only")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                    help="SAMN config override, e.g. crop_size=192 or memory.last_frame=False")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
+                   help="SAMN network precision (autocast; bf16 uses AMX on recent Xeons)")
     p.add_argument("--repeat", type=int, default=1, help="timed passes per tracker (report the spread)")
     p.add_argument("--warmup", type=int, default=3, help="untimed frames before timing each tracker")
     p.add_argument("--threads", type=int, help="torch and OpenCV CPU threads (default: library defaults)")
@@ -96,12 +100,18 @@ def run_bench(args: argparse.Namespace) -> dict:
     overrides = parse_overrides(args.overrides)
     sequences = [load_sequence(Path(args.data), n, args.max_frames) for n in names]
     info = meta(args, samn_device(args))
-    info.update(sequences=names, repeat=args.repeat, warmup=args.warmup,
+    info.update(sequences=names, repeat=args.repeat, warmup=args.warmup, precision=args.precision,
                 frames_per_pass=sum(len(s.frames) - 1 for s in sequences), overrides=overrides)
-    result = {"meta": info, "trackers": {}}
+    result = {"meta": info, "trackers": {}, "skipped": {}}
     for name in trackers:
         gc.collect()
-        tracker = build_tracker(name, args.device, weights_for(args.weights, name), overrides)
+        try:
+            tracker = build_tracker(name, args.device, weights_for(args.weights, name), overrides,
+                                    args.precision)
+        except DownloadError as err:  # e.g. ResNet-50 ImageNet weights offline: run the others
+            result["skipped"][name] = str(err)
+            print(f"samn bench: skipping {name}: {err}", file=sys.stderr)
+            continue
         warm_up(tracker, sequences[0], args.warmup)
         passes = []
         for rep in range(args.repeat):
@@ -128,12 +138,13 @@ def run_long_mode(args: argparse.Namespace) -> dict:
     overrides = parse_overrides(args.overrides)
     info = meta(args, samn_device(args))
     info.update(tracker=name, sequence=seq_name, source_frames=len(seq.frames), frames=args.long,
+                precision=args.precision,
                 overrides=overrides)
 
     def make(max_entries: Optional[int]):
         gc.collect()
         return build_tracker(name, args.device, weights_for(args.weights, name),
-                             {**overrides, "memory.max_entries": max_entries})
+                             {**overrides, "memory.max_entries": max_entries}, args.precision)
 
     return {"meta": info, **long_benchmark(make, seq, args.long, args.cap, not args.no_progress)}
 
@@ -156,7 +167,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             result = run_long_mode(args)
             stem, table = "long", long_markdown(result)
             out.mkdir(parents=True, exist_ok=True)
-            plot_long(result, out / "long.png")
+            partial = out / ".long.png.tmp.png"
+            plot_long(result, partial)
+            os.replace(partial, out / "long.png")
         else:
             result = run_bench(args)
             stem, table = "bench", bench_markdown(result)

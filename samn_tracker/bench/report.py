@@ -39,7 +39,8 @@ def bench_markdown(result: dict) -> str:
     meta = result["meta"]
     lines = [f"# samn bench ({meta['date']})", "", machine_line(meta["machine"]) + ".",
              f"Sequences: {', '.join(meta['sequences'])}; {meta['frames_per_pass']} tracked frames per "
-             f"pass; {meta['repeat']} timed pass(es) after {meta['warmup']} warm-up frame(s).", "",
+             f"pass; {meta['repeat']} timed pass(es) after {meta['warmup']} warm-up frame(s); "
+             f"SAMN precision {meta['precision']}.", "",
              "## Speed (ms per frame; stages from `SAMNTracker.timings`)", ""]
     lines += _table(["tracker", "fps median [min–max]", "mean ms", "p90 ms", "init ms",
                      *STAGES, "other", "peak RSS MB", "peak CUDA MB"], speed_rows)
@@ -48,6 +49,8 @@ def bench_markdown(result: dict) -> str:
                     accuracy_rows)
     if result.get("ratios"):
         lines += [""] + [f"- {k}: {v:.2f}" for k, v in result["ratios"].items()]
+    for name, reason in result.get("skipped", {}).items():
+        lines += ["", f"Skipped {name}: {reason}"]
     untrained = [n for n, e in trackers.items() if e["details"].get("trained") is False]
     if untrained:
         lines += ["", f"Untrained heads ({', '.join(untrained)}): their accuracy is meaningless, speed is not."]
@@ -65,7 +68,7 @@ def long_markdown(result: dict) -> str:
     lines = [f"# samn bench --long {meta['frames']} ({meta['date']})", "",
              machine_line(meta["machine"]) + ".",
              f"{meta['tracker']} on {meta['sequence']} looped forth and back to {meta['frames']} frames; "
-             f"median per-frame time over frames {result['windows']['early']} and {result['windows']['late']}.",
+             f"median per-frame time over frames [{result['windows']['early'][0]}, {result['windows']['early'][1]}) and [{result['windows']['late'][0]}, {result['windows']['late'][1]}).",
              ""]
     lines += _table(["run", "max entries", "early ms", "late ms", "late / early", "RSS MB early",
                      "RSS MB late", "memory entries at end"], rows)

@@ -42,18 +42,20 @@ class BenchTracker(Protocol):
 
 
 class SamnBench:
-    def __init__(self, name: str, config, weights: Optional[str | Path], device: str):
+    def __init__(self, name: str, config, weights: Optional[str | Path], device: str,
+                 precision: str = "fp32"):
         from samn_tracker.tracker import SAMNTracker
 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            self.tracker = SAMNTracker(config, weights=weights, device=device)
+            self.tracker = SAMNTracker(config, weights=weights, device=device, precision=precision)
         self.name = name
         self.device = self.tracker.device
         self.stages = STAGES
         self.stage_times: dict[str, float] = {}
         cfg = self.tracker.cfg
         self.details = {"preset": cfg.name, "crop_size": cfg.crop_size, "backbone": cfg.model.backbone,
+                        "precision": precision, "device": str(self.device),
                         "memory_max_entries": cfg.memory.max_entries,
                         "weights": None if self.tracker.weights is None else str(self.tracker.weights),
                         "trained": self.tracker.weights is not None,
@@ -106,7 +108,7 @@ class OpenCVBench:
 
 
 def build_tracker(name: str, device: str = "auto", weights: Optional[str] = None,
-                  overrides: Optional[dict] = None) -> BenchTracker:
+                  overrides: Optional[dict] = None, precision: str = "fp32") -> BenchTracker:
     """``samn_lite`` / ``samn_paper`` (config ``overrides`` as dotted keys) / ``csrt`` / ``kcf``."""
     if name in SAMN_PRESETS:
         from samn_tracker.config import preset
@@ -117,7 +119,7 @@ def build_tracker(name: str, device: str = "auto", weights: Optional[str] = None
                 config = config.replace(**overrides)
             except KeyError as err:
                 raise InputError(f"--set: {err.args[0]}") from None
-        return SamnBench(name, config, weights, device)
+        return SamnBench(name, config, weights, device, precision)
     if name in OPENCV_TRACKERS:
         return OpenCVBench(name)
     raise InputError(f"unknown tracker {name!r}; choose from {', '.join(TRACKER_NAMES)}")

@@ -1,0 +1,149 @@
+"""`samn bench` on real DAVIS frames: its JSON / Markdown / PNG outputs, the long-video mode,
+and the inference preparation (BatchNorm folding, channels-last, reduced precision) it measures."""
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from samn_tracker.bench import main
+from samn_tracker.bench.long_video import ping_pong, windows
+from samn_tracker.config import preset
+from samn_tracker.model.decoder import foreground_probability
+from samn_tracker.model.network import SAMNNetwork
+from samn_tracker.tracker import STAGES
+
+TINY = ["--set", "crop_size=64", "--no-progress", "--threads", "1"]
+
+
+def bench_args(davis_root, out, *extra):
+    return ["--data", str(davis_root), "--sequences", "car-shadow", "--out", str(out), *TINY, *extra]
+
+
+@pytest.fixture(scope="module")
+def bench_result(davis_root, tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # untrained-heads warning
+        code = main(bench_args(davis_root, out, "--trackers", "samn_lite,csrt,kcf",
+                               "--max-frames", "6", "--repeat", "2", "--warmup", "1"))
+    assert code == 0
+    return json.loads((out / "bench.json").read_text()), (out / "bench.md").read_text()
+
+
+def test_bench_reports_speed_per_stage_memory_and_accuracy_for_every_tracker(bench_result):
+    result, table = bench_result
+    assert set(result["trackers"]) == {"samn_lite", "csrt", "kcf"}
+    assert result["meta"]["frames_per_pass"] == 5 and result["meta"]["sequences"] == ["car-shadow"]
+    for name, entry in result["trackers"].items():
+        speed, acc = entry["speed"], entry["accuracy"]
+        assert speed["fps"] > 0 and len(speed["fps_per_pass"]) == 2
+        assert speed["fps_min"] <= speed["fps"] <= speed["fps_max"]
+        assert speed["ms_per_frame"]["min"] <= speed["ms_per_frame"]["mean"] <= speed["ms_per_frame"]["max"]
+        assert speed["rss_peak_mb"] > 0
+        for key in ("ao", "sr50", "success_auc", "mean_iou"):
+            assert 0.0 <= acc[key] <= 1.0, (name, key)
+        assert 0.0 <= acc["sequences"]["car-shadow"]["mean_iou"] <= 1.0
+        assert f"| {name} |" in table
+    # Box trackers initialised on the ground-truth box stay on a slowly moving car for 5 frames.
+    assert result["trackers"]["csrt"]["accuracy"]["ao"] > 0.5
+
+
+def test_samn_stage_times_add_up_to_the_frame_time_and_masks_get_j_and_f(bench_result):
+    result, _ = bench_result
+    samn = result["trackers"]["samn_lite"]
+    stages = samn["speed"]["stages_ms"]
+    assert set(stages) == set(STAGES) | {"other"}
+    assert all(stages[s] >= 0 for s in STAGES)
+    total = sum(stages[s] for s in STAGES)
+    assert 0.5 * samn["speed"]["ms_per_frame"]["mean"] <= total <= samn["speed"]["ms_per_frame"]["mean"]
+    for key in ("jf", "j", "f"):
+        assert 0.0 <= samn["accuracy"][key] <= 1.0
+    assert result["trackers"]["csrt"]["accuracy"]["jf"] is None
+    assert result["trackers"]["csrt"]["speed"]["stages_ms"] == {}
+    assert samn["details"]["crop_size"] == 64 and samn["details"]["trained"] in (True, False)
+    assert set(result["ratios"]) == {"samn_lite fps / csrt fps"}
+
+
+def test_long_mode_writes_plot_and_checks_the_flat_time_claim(davis_root, tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        code = main(bench_args(davis_root, tmp_path, "--long", "60", "--cap", "2"))
+    assert code == 0
+    assert (tmp_path / "long.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    result = json.loads((tmp_path / "long.json").read_text())
+    assert result["windows"] == windows(60)
+    cap, free = result["runs"]["cap"], result["runs"]["no_cap"]
+    for run in (cap, free):
+        assert len(run["per_frame"]["frame_ms"]) == 59 and min(run["per_frame"]["frame_ms"]) > 0
+        assert run["early"]["median_ms"] > 0 and run["late"]["median_ms"] > 0
+    # First frame + last frame + at most 2 sampled entries, against one entry per 5 frames.
+    assert max(cap["per_frame"]["memory_entries"]) <= 4
+    assert free["memory_entries_last"] >= 59 // 5
+    claim = result["claim"]
+    assert claim["ratio"] == pytest.approx(cap["late"]["median_ms"] / cap["early"]["median_ms"])
+    assert claim["holds"] == (claim["ratio"] <= 1.1)
+    assert "Claim:" in (tmp_path / "long.md").read_text()
+
+
+def test_looped_video_goes_forth_and_back_and_windows_fit_short_runs():
+    assert ping_pong(4, 10).tolist() == [0, 1, 2, 3, 2, 1, 0, 1, 2, 3]
+    assert windows(3000) == {"early": [75, 125], "late": [2950, 3000]}
+    spans = windows(60)
+    assert 1 <= spans["early"][0] < spans["early"][1] <= spans["late"][0] and spans["late"][1] == 60
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--trackers", "samn_lite,siamrpn"], "unknown tracker siamrpn"),
+    (["--weights", "huge=model.pth", "--trackers", "samn_lite"], "'huge' is not a preset"),
+    (["--set", "memory.size=3", "--trackers", "samn_lite"], "memory.size"),
+    (["--sequences", "no-such-seq", "--trackers", "kcf"], "no-such-seq"),
+])
+def test_bad_arguments_fail_with_a_message_naming_the_value(davis_root, tmp_path, capsys, argv, message):
+    assert main(bench_args(davis_root, tmp_path, "--max-frames", "3", *argv)) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "bench.json").exists()
+
+
+def _outputs(net, images, masks):
+    with torch.inference_mode():
+        query = net.encode_query(images)
+        key, value = net.encode_memory(images, masks)
+        logits = net.segment(query, key.flatten(2), value.flatten(2), None, images.shape[-1])
+    return query, key, foreground_probability(logits)
+
+
+@pytest.mark.parametrize("backbone", ["efficientnet_lite0", "resnet50"])
+def test_inference_preparation_folds_batchnorm_without_changing_outputs(backbone):
+    cfg = preset("lite").model if backbone == "efficientnet_lite0" else preset("paper").model
+    cfg.pretrained_backbone = backbone == "efficientnet_lite0"  # no ResNet download in tests
+    torch.manual_seed(0)
+    net = SAMNNetwork(cfg).eval()
+    images, masks = torch.rand(2, 3, 64, 64), (torch.rand(2, 1, 64, 64) > 0.5).float()
+    reference = _outputs(net, images, masks)
+    net.prepare_for_inference()
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert len(norms) == 2  # only the two stems' norms stay
+    prepared = _outputs(net, images, masks)
+    assert prepared[0].s16.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(prepared[0].s16, reference[0].s16, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(prepared[1], reference[1], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(prepared[2], reference[2], rtol=1e-4, atol=1e-4)
+
+
+def test_bf16_inference_keeps_float32_outputs_within_the_stated_tolerance():
+    torch.manual_seed(0)
+    net = SAMNNetwork(preset("lite").model).eval()
+    images, masks = torch.rand(1, 3, 64, 64), (torch.rand(1, 1, 64, 64) > 0.5).float()
+    reference = _outputs(net.prepare_for_inference(), images, masks)[2]
+    probability = _outputs(net.prepare_for_inference(precision="bf16"), images, masks)[2]
+    assert probability.dtype == torch.float32
+    # docs/benchmark.md states the tolerance: mean |dp| < 0.01, max < 0.1 on random inputs.
+    difference = (probability - reference).abs()
+    assert float(difference.mean()) < 0.01 and float(difference.max()) < 0.1
+    assert not torch.equal(probability, reference)  # it really ran in reduced precision
+    with pytest.raises(ValueError, match="precision"):
+        net.prepare_for_inference(precision="int4")
