@@ -124,7 +124,18 @@ class SyntheticClips:
                                  (side - 1) / 2.0) for t in range(3)]
         return texture, alpha, placements
 
-    def clip(self, index: int, rng: np.random.Generator) -> Clip:
+    def clip(self, index: int, rng: np.random.Generator, attempts: int = 10) -> Clip:
+        """A clip whose target is visible in frame 0; a random shape that ends up with no
+        pixel (rare: thin shapes, strong shrink) is drawn again."""
+        for _ in range(attempts):
+            frames, masks = self._draw(rng)
+            if masks[0].any():
+                return Clip(frames, masks, name=f"synthetic-{index}")
+        h, w = self.frame_size
+        raise InputError(f"synthetic clip {index}: empty target after {attempts} draws "
+                         f"(frame size {w}x{h} too small)")
+
+    def _draw(self, rng: np.random.Generator) -> tuple[list[np.ndarray], list[np.ndarray]]:
         h, w = self.frame_size
         m = self.motion
         background = random_patch(self.photo(rng), w, h, rng)
@@ -140,6 +151,4 @@ class SyntheticClips:
             frame, target_alpha = paste(frame, target[0], target[1], target[2][t])
             frames.append(photometric(frame, rng, self.photometric))
             masks.append(target_alpha >= 0.5)
-        if not masks[0].any():
-            raise InputError(f"synthetic clip {index}: empty target (frame size {w}x{h} too small)")
-        return Clip(frames, masks, name=f"synthetic-{index}")
+        return frames, masks
