@@ -65,12 +65,24 @@ class UncertaintyConfig:
 
 
 @dataclass
+class MaskCheckConfig:
+    """Beyond the paper: a mask whose box jumps away from the DCF peak (more than
+    ``max_centre_shift`` x sqrt(w h) of the previous target) or whose box area changes
+    by more than ``max_area_change`` in one frame is treated as a segmentation failure."""
+
+    enabled: bool = True
+    max_centre_shift: float = 0.5
+    max_area_change: float = 1.5
+
+
+@dataclass
 class TrackerConfig:
     name: str = "paper"
     model: ModelConfig = field(default_factory=ModelConfig)
     dcf: DCFConfig = field(default_factory=DCFConfig)
     memory: MemoryConfig = field(default_factory=MemoryConfig)
     uncertainty: UncertaintyConfig = field(default_factory=UncertaintyConfig)
+    mask_check: MaskCheckConfig = field(default_factory=MaskCheckConfig)
     crop_size: int = 384
     search_factor: float = 4.0
     dcf_search_factor: float = 4.5
@@ -78,9 +90,11 @@ class TrackerConfig:
     spatial_map: Literal["dcf", "distance"] = "dcf"
     box_to_segmentation: bool = True
     box_init_dilation: float = 0.1
+    box_init_min_fill: float = 0.3
     rotated_box_fit: bool = False
     rotated_box_keep: float = 0.9
     mask_threshold: float = 0.5
+    mask_min_component: float = 0.3
     size_update_rate: float = 0.5
 
     def replace(self, **changes: Any) -> "TrackerConfig":
@@ -104,7 +118,7 @@ class TrackerConfig:
     @classmethod
     def from_dict(cls, data: dict) -> "TrackerConfig":
         nested = {"model": ModelConfig, "dcf": DCFConfig, "memory": MemoryConfig,
-                  "uncertainty": UncertaintyConfig}
+                  "uncertainty": UncertaintyConfig, "mask_check": MaskCheckConfig}
         kwargs = {k: (nested[k](**v) if k in nested else v) for k, v in data.items()}
         return cls(**kwargs)
 

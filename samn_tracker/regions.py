@@ -83,6 +83,17 @@ def mask_to_box(mask: np.ndarray) -> np.ndarray | None:
     return np.array([cols[0], rows[0], cols[-1] - cols[0] + 1, rows[-1] - rows[0] + 1], dtype=np.float64)
 
 
+def main_components(mask: np.ndarray, min_fraction: float) -> np.ndarray:
+    """The largest 8-connected component and every component of at least
+    ``min_fraction`` of its area: drops stray blobs, keeps an object split by an occluder."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if count <= 2:
+        return mask.astype(bool)
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    keep = np.flatnonzero(areas >= min_fraction * areas.max()) + 1
+    return np.isin(labels, keep)
+
+
 def mask_centroid(mask: np.ndarray) -> tuple[float, float] | None:
     """Mean pixel position ``(x, y)`` of the mask; None if empty."""
     ys, xs = np.nonzero(mask)

@@ -8,7 +8,6 @@ memories.
 """
 from __future__ import annotations
 
-import math
 import time
 import warnings
 from collections import deque
@@ -199,15 +198,19 @@ class SAMNTracker:
         with self._timed("postprocess"):
             prob = paste_back(crop_prob[0, 0].float().cpu().numpy(), seg_window, shape)
             mask = prob > cfg.mask_threshold
+            if cfg.mask_min_component > 0:
+                mask = regions.main_components(mask, cfg.mask_min_component)
 
         uncertain = self._is_uncertain(peak) if cfg.use_dcf else False
         if not uncertain and cfg.use_dcf:
             state.queue.append(peak)
-        label_centre = self._update_state(mask, centre)
+        trusted = self._mask_agrees(mask, centre)
+        label_centre = self._update_state(mask if trusted else None, centre)
 
         if not uncertain:
             with self._timed("memory_write"):
-                self._write_memory(crops[:1], crop_prob, state.frame)
+                if trusted:
+                    self._write_memory(crops[:1], crop_prob, state.frame)
             with self._timed("dcf"):
                 if state.dcf is not None and label_centre is not None:
                     lx, ly = dcf_window.to_crop(*label_centre)
@@ -218,7 +221,7 @@ class SAMNTracker:
         confidence = float(np.clip(peak, 0.0, 1.0)) if cfg.use_dcf else float(
             prob[mask].mean() if mask.any() else 0.0)
         with self._timed("postprocess"):
-            return self._prediction(mask, state.box, prob, confidence, uncertain)
+            return self._prediction(mask, state.box, prob, confidence, uncertain, trusted)
 
     # ------------------------------------------------------------ internals
     def _initial_mask(self, region, shape: tuple[int, int]) -> tuple[np.ndarray, bool]:
@@ -262,8 +265,8 @@ class SAMNTracker:
         d = self.cfg.box_init_dilation
         grown = np.array([x - d * w / 2, y - d * h / 2, w * (1 + d), h * (1 + d)])
         refined = (prob > self.cfg.mask_threshold) & regions.box_to_mask(grown, shape)
-        # A refinement that lost most of the box is a failure of the network, not a mask.
-        if refined.sum() < 0.1 * w * h:
+        # A refinement that fills little of the box is a failure of the network, not a mask.
+        if refined.sum() < self.cfg.box_init_min_fill * w * h:
             return None
         return refined
 
@@ -330,10 +333,29 @@ class SAMNTracker:
             return True
         return float(np.mean(self._state.queue)) / peak > u.threshold
 
-    def _update_state(self, mask: np.ndarray, dcf_centre) -> Optional[tuple[float, float]]:
-        """New target box; returns the DCF label centre (the mask's centroid)."""
-        state = self._state
+    def _mask_agrees(self, mask: np.ndarray, dcf_centre) -> bool:
+        """Whether the mask is plausible next to the previous target and the DCF's peak."""
         box = regions.mask_to_box(mask)
+        check = self.cfg.mask_check
+        if not check.enabled:
+            return True
+        if box is None:
+            return False
+        w, h = self._state.box[2:]
+        ratio = box[2] * box[3] / max(w * h, 1e-6)
+        if not 1.0 / check.max_area_change <= ratio <= check.max_area_change:
+            return False
+        if dcf_centre is None:
+            return True
+        cx, cy = box[0] + (box[2] - 1) / 2.0, box[1] + (box[3] - 1) / 2.0
+        shift = float(np.hypot(cx - dcf_centre[0], cy - dcf_centre[1]))
+        return shift <= check.max_centre_shift * float(np.sqrt(w * h))
+
+    def _update_state(self, mask: Optional[np.ndarray], dcf_centre) -> Optional[tuple[float, float]]:
+        """New target box; returns the DCF label centre (the mask's centroid, or the DCF's
+        own peak when there is no usable mask)."""
+        state = self._state
+        box = None if mask is None else regions.mask_to_box(mask)
         x, y, w, h = state.box
         if box is None:
             if dcf_centre is None:
@@ -359,8 +381,10 @@ class SAMNTracker:
             self._state.memory.set_last(entry)
 
     def _prediction(self, mask: np.ndarray, state_box: np.ndarray, prob: np.ndarray,
-                    confidence: float, uncertain: bool) -> Prediction:
-        box = regions.mask_to_box(mask)
+                    confidence: float, uncertain: bool, trusted: bool = True) -> Prediction:
+        """Box and rotated box from the mask, or from the tracker's state when the mask
+        was not trusted."""
+        box = regions.mask_to_box(mask) if trusted else None
         if box is None:
             box = np.asarray(state_box, dtype=np.float64)
             polygon = regions.box_to_polygon(box)

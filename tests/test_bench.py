@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import warnings
 
-import numpy as np
 import pytest
 import torch
 
@@ -71,7 +70,10 @@ def test_samn_stage_times_add_up_to_the_frame_time_and_masks_get_j_and_f(bench_r
 def test_long_mode_writes_plot_and_checks_the_flat_time_claim(davis_root, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        code = main(bench_args(davis_root, tmp_path, "--long", "60", "--cap", "2"))
+        # Every frame must reach the memory for the growth to show, whatever the masks
+        # at this tiny crop look like: the plausibility check is off here.
+        code = main(bench_args(davis_root, tmp_path, "--long", "60", "--cap", "2",
+                               "--set", "mask_check.enabled=False"))
     assert code == 0
     assert (tmp_path / "long.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     result = json.loads((tmp_path / "long.json").read_text())

@@ -259,3 +259,16 @@ def test_check_box_names_bad_values():
         check_box([20, 2, 3, 4], (10, 10))
     with pytest.raises(InputError, match="4 numbers"):
         check_box([1, 2, 3], (10, 10))
+
+
+def test_main_components_drop_specks_and_keep_a_split_object():
+    from samn_tracker.regions import main_components
+    mask = np.zeros((60, 80), bool)
+    mask[10:30, 10:30] = True      # 400 px
+    mask[10:30, 40:55] = True      # 300 px: same object behind an occluder
+    mask[50:53, 70:73] = True      # 9 px speck
+    kept = main_components(mask, 0.3)
+    assert kept[10:30, 10:30].all() and kept[10:30, 40:55].all()
+    assert not kept[50:53, 70:73].any()
+    assert kept.sum() == 700
+    assert not main_components(np.zeros((5, 5), bool), 0.3).any()

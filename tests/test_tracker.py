@@ -104,7 +104,8 @@ def test_grayscale_and_rgba_frames_are_accepted(tracker, car):
 
 def test_uncertain_frames_do_not_enter_the_memories(car):
     frames, boxes, _ = car
-    cfg = SMALL.replace(**{"uncertainty.threshold": 0.0, "memory.interval": 1})
+    cfg = SMALL.replace(**{"uncertainty.threshold": 0.0, "memory.interval": 1,
+                           "mask_check.enabled": False})
     t = SAMNTracker(cfg, device="cpu")
     t.initialize(frames[0], boxes[0])
     first = t.track(frames[1])            # empty queue: accepted, memorised
@@ -113,3 +114,20 @@ def test_uncertain_frames_do_not_enter_the_memories(car):
     # With threshold 0 every later frame is uncertain: no new sampled memory entries.
     assert all(p.uncertain for p in later)
     assert [e.frame for e in t._state.memory.entries()] == [0, 1]
+
+
+def test_masks_that_jump_or_change_size_abruptly_are_not_trusted(tracker, car):
+    frames, boxes, _ = car
+    tracker.initialize(frames[0], boxes[0])
+    h, w = frames[0].shape[:2]
+    x, y, bw, bh = tracker._state.box
+    centre = (x + (bw - 1) / 2, y + (bh - 1) / 2)
+
+    def mask_of(box):
+        from samn_tracker.regions import box_to_mask
+        return box_to_mask(np.array(box), (h, w))
+
+    assert tracker._mask_agrees(mask_of([x + 5, y + 3, bw, bh]), centre)
+    assert not tracker._mask_agrees(mask_of([x + 2 * bw, y, bw, bh]), centre)      # jumped
+    assert not tracker._mask_agrees(mask_of([x, y, 2 * bw, 2 * bh]), centre)       # 4x area
+    assert not tracker._mask_agrees(np.zeros((h, w), bool), centre)                # empty
