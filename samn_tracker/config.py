@@ -5,9 +5,10 @@ public code differs from the paper is a field here; defaults follow the paper.
 """
 from __future__ import annotations
 
+import ast
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional
+from typing import Any, Iterable, Literal, Optional
 
 
 @dataclass
@@ -137,6 +138,23 @@ def lite() -> TrackerConfig:
         crop_size=256,
         dcf_search_factor=4.0,
     )
+
+
+def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
+    """``["memory.interval=10", "dcf.augment=False"]`` -> overrides for ``TrackerConfig.replace``;
+    values are Python literals, anything else is a string."""
+    from samn_tracker.errors import InputError
+
+    overrides: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = (part.strip() for part in item.partition("="))
+        if not sep or not key:
+            raise InputError(f"config override {item!r} must look like key=value")
+        try:
+            overrides[key] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            overrides[key] = text
+    return overrides
 
 
 PRESETS = {"paper": paper, "lite": lite}

@@ -8,7 +8,8 @@ import torch
 
 from samn_tracker.benchmarks import atomic, cli
 from samn_tracker.benchmarks.runner import (BenchmarkSequence, SequenceRun, Shard, TargetRun,
-                                            parse_overrides, samn_factory)
+                                            samn_factory)
+from samn_tracker.config import parse_overrides
 from samn_tracker.errors import InputError
 
 

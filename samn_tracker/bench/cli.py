@@ -21,7 +21,7 @@ from samn_tracker.bench.report import bench_markdown, long_markdown
 from samn_tracker.bench.runs import EVAL_SEQUENCES, load_sequence, run_sequence, speed_summary, warm_up
 from samn_tracker.bench.trackers import SAMN_PRESETS, TRACKER_NAMES, build_tracker
 from samn_tracker.benchmarks.atomic import write_text
-from samn_tracker.benchmarks.runner import parse_overrides
+from samn_tracker.config import parse_overrides
 from samn_tracker.errors import InputError
 from samn_tracker.weights import DownloadError
 

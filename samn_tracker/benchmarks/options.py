@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from samn_tracker.benchmarks.runner import TrackerFactory, parse_overrides, samn_factory
+from samn_tracker.benchmarks.runner import TrackerFactory, samn_factory
+from samn_tracker.config import parse_overrides
 from samn_tracker.errors import InputError
 
 

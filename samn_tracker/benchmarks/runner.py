@@ -9,7 +9,6 @@ at most the sequence in progress, and re-running the same command resumes.
 """
 from __future__ import annotations
 
-import ast
 import os
 import sys
 import time
@@ -102,20 +101,6 @@ class Shard:
         if requested in ("auto", "cuda") and torch.cuda.is_available():
             return f"cuda:{self.local_rank % torch.cuda.device_count()}"
         return "cpu" if requested == "auto" else requested
-
-
-def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
-    """``["memory.interval=10", "crop_size=128"]`` -> config overrides with Python literals."""
-    overrides = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        if not sep or not key:
-            raise InputError(f"config override {item!r} must look like key=value")
-        try:
-            overrides[key] = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            overrides[key] = text
-    return overrides
 
 
 def samn_factory(preset: str = "lite", weights: Optional[str] = None, overrides: Optional[dict] = None,

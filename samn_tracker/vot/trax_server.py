@@ -15,7 +15,6 @@ of the preset, e.g. ``crop_size=128,memory.interval=5``).
 from __future__ import annotations
 
 import argparse
-import ast
 import os
 import sys
 import traceback
@@ -24,6 +23,7 @@ from typing import Any, Literal, Optional
 
 import numpy as np
 
+from samn_tracker.config import parse_overrides
 from samn_tracker.errors import InputError
 
 OutputKind = Literal["auto", "mask", "polygon", "rectangle"]
@@ -37,20 +37,6 @@ class ServerOptions:
     device: str = "auto"
     output: OutputKind = "auto"   # auto: mask if initialised with a mask, else polygon
     overrides: dict[str, Any] = field(default_factory=dict)
-
-
-def parse_overrides(text: str) -> dict[str, Any]:
-    """``"crop_size=128,memory.interval=5"`` -> ``{"crop_size": 128, "memory.interval": 5}``."""
-    overrides: dict[str, Any] = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise InputError(f"config override {item!r} is not of the form field=value")
-        try:
-            overrides[key.strip()] = ast.literal_eval(value.strip())
-        except (ValueError, SyntaxError):
-            overrides[key.strip()] = value.strip()
-    return overrides
 
 
 def region_from_trax(region, shape: tuple[int, int]) -> np.ndarray:
@@ -164,7 +150,7 @@ def options_from_args(argv: Optional[list[str]] = None) -> ServerOptions:
     if args.output not in OUTPUT_KINDS:
         parser.error(f"SAMN_VOT_OUTPUT={args.output!r}: choose one of {', '.join(OUTPUT_KINDS)}")
     return ServerOptions(preset=args.preset, weights=args.weights, device=args.device,
-                         output=args.output, overrides=parse_overrides(args.config))
+                         output=args.output, overrides=parse_overrides(filter(None, args.config.split(","))))
 
 
 def build_tracker(options: ServerOptions):
