@@ -1,21 +1,21 @@
 """Overlay videos and mask PNGs for people to look at."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from samn_tracker.atomic import replacing
 
 MASK_COLOUR = np.array([255, 64, 64], dtype=np.float32)  # RGB
 
 
 def write_mask_png(path: Path, mask: np.ndarray) -> None:
     """0/255 single-channel PNG, written atomically."""
-    tmp = path.with_name(path.stem + ".tmp.png")
-    if not cv2.imwrite(str(tmp), mask.astype(np.uint8) * 255):
-        raise OSError(f"could not write {path}")
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        if not cv2.imwrite(str(tmp), mask.astype(np.uint8) * 255):
+            raise OSError(f"could not write {path}")
 
 
 def draw_prediction(image: np.ndarray, prediction) -> np.ndarray:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from samn_tracker.atomic import replacing
 from samn_tracker.config import TrackerConfig
 from samn_tracker.errors import InputError
 
@@ -78,18 +78,12 @@ def fetch(spec: WeightFile, directory: Path | None = None, progress: bool = True
     target = directory / spec.name
     if target.is_file() and _hash_matches(sha256_file(target), spec.sha256):
         return target
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{spec.name}.", suffix=".part")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out:
+    with replacing(target) as tmp:
+        with open(tmp, "wb") as out:
             actual = _download(spec, out, target, progress)
         if not _hash_matches(actual, spec.sha256):
             raise InputError(f"download of {spec.url} has sha256 {actual}, "
                              f"expected {spec.sha256}; the file was discarded")
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
     return target
 
 
@@ -120,14 +114,8 @@ def save_checkpoint(path: str | Path, state_dict: dict[str, torch.Tensor],
     payload = {"state_dict": state_dict,
                "config": config.to_dict() if config is not None else None,
                "meta": meta}
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with replacing(path) as tmp:
+        torch.save(payload, tmp)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from samn_tracker.benchmarks import atomic, cli
+from samn_tracker import atomic
+from samn_tracker.benchmarks import cli
 from samn_tracker.benchmarks.runner import (BenchmarkSequence, SequenceRun, Shard, TargetRun,
                                             samn_factory)
 from samn_tracker.config import parse_overrides

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ from samn_tracker.bench.probes import machine_description
 from samn_tracker.bench.report import bench_markdown, long_markdown
 from samn_tracker.bench.runs import EVAL_SEQUENCES, load_sequence, run_sequence, speed_summary, warm_up
 from samn_tracker.bench.trackers import SAMN_PRESETS, TRACKER_NAMES, build_tracker
-from samn_tracker.benchmarks.atomic import write_text
+from samn_tracker.atomic import replacing, write_text
 from samn_tracker.config import parse_overrides
 from samn_tracker.errors import InputError
 from samn_tracker.weights import DownloadError
@@ -166,10 +165,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.long is not None:
             result = run_long_mode(args)
             stem, table = "long", long_markdown(result)
-            out.mkdir(parents=True, exist_ok=True)
-            partial = out / ".long.png.tmp.png"
-            plot_long(result, partial)
-            os.replace(partial, out / "long.png")
+            with replacing(out / "long.png") as partial:
+                plot_long(result, partial)
         else:
             result = run_bench(args)
             stem, table = "bench", bench_markdown(result)

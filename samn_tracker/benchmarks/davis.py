@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from samn_tracker.benchmarks import atomic, davis_measures, options
+from samn_tracker import atomic
+from samn_tracker.benchmarks import davis_measures, options
 from samn_tracker.benchmarks.reports import Summary, summary_path
 from samn_tracker.benchmarks.runner import (BenchmarkSequence, SequenceRun, Shard, run_sequences,
                                             wait_for_all)

@@ -19,7 +19,8 @@ from typing import IO, Any, Optional, Sequence
 
 import numpy as np
 
-from samn_tracker.benchmarks import atomic, box_measures, options
+from samn_tracker import atomic
+from samn_tracker.benchmarks import box_measures, options
 from samn_tracker.benchmarks.reports import Summary, summary_path
 from samn_tracker.benchmarks.runner import (BenchmarkSequence, SequenceRun, Shard, Tracker,
                                             run_sequences, wait_for_all)

@@ -38,7 +38,7 @@ class Summary:
     curves: dict[str, list[float]] = field(default_factory=dict)  # "success" over "success_x"
 
     def save(self, path: Path) -> None:
-        from samn_tracker.benchmarks.atomic import write_text
+        from samn_tracker.atomic import write_text
 
         write_text(Path(path), json.dumps(asdict(self), indent=2) + "\n")
 
@@ -127,7 +127,7 @@ def latex(table: pd.DataFrame, decimals: int, caption: str) -> str:
 
 def write_table(table: pd.DataFrame, stem: Path, caption: str, decimals: int) -> None:
     """``stem``.csv, .md and .tex."""
-    from samn_tracker.benchmarks.atomic import write_text
+    from samn_tracker.atomic import write_text
 
     stem.parent.mkdir(parents=True, exist_ok=True)
     write_text(stem.with_suffix(".csv"), table.to_csv())

@@ -17,7 +17,8 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from samn_tracker.benchmarks import atomic, box_measures, options
+from samn_tracker import atomic
+from samn_tracker.benchmarks import box_measures, options
 from samn_tracker.benchmarks.got10k import read_boxes
 from samn_tracker.benchmarks.reports import Summary, summary_path
 from samn_tracker.benchmarks.runner import (BenchmarkSequence, SequenceRun, Shard, run_sequences,

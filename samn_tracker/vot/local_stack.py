@@ -14,7 +14,6 @@ forward if at least half of the sequence lies ahead, else backward.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Literal, Optional, Sequence
 import numpy as np
 from PIL import Image
 
+from samn_tracker.atomic import write_text
 from samn_tracker.errors import InputError
 
 GroundTruth = Literal["box", "mask"]
@@ -84,9 +84,7 @@ def _mask_line(png: Path) -> str:
 
 
 def _write_lines(path: Path, lines: Sequence[str]) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, path)
+    write_text(path, "\n".join(lines) + "\n")
 
 
 def build_sequence(davis_root: Path, name: str, out: Path, options: LocalStackOptions) -> Path:

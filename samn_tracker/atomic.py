@@ -15,17 +15,33 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 
-def write_text(path: Path, text: str) -> None:
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextmanager
+def replacing(path: Path | str) -> Iterator[Path]:
+    """A temporary file beside ``path`` (same suffix, for writers that look at it) that
+    replaces ``path`` when the block ends without error, and is removed otherwise.
+    The result gets the permissions a plain ``open`` would give (mkstemp's are 0600)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{path.suffix}")
+    os.close(fd)
+    tmp = Path(name)
     try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text(path: Path | str, text: str) -> None:
+    with replacing(path) as tmp:
+        tmp.write_text(text)
 
 
 @contextmanager
@@ -44,17 +60,9 @@ def directory(path: Path) -> Iterator[Path]:
         raise
 
 
-def write_zip(path: Path, members: Iterable[tuple[Path, str]]) -> None:
+def write_zip(path: Path | str, members: Iterable[tuple[Path, str]]) -> None:
     """Zip ``(file, name inside the zip)`` pairs into ``path`` atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with replacing(path) as tmp:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             for file, name in members:
                 archive.write(file, name)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
