@@ -27,8 +27,7 @@ from PIL import Image
 from samn_tracker import atomic
 from samn_tracker.benchmarks import davis_measures, options
 from samn_tracker.benchmarks.reports import Summary, summary_path
-from samn_tracker.benchmarks.runner import (BenchmarkSequence, SequenceRun, Shard, run_sequences,
-                                            wait_for_all)
+from samn_tracker.benchmarks.runner import BenchmarkSequence, SequenceRun
 from samn_tracker.errors import InputError
 from samn_tracker.sequences import list_frames
 
@@ -281,13 +280,8 @@ def _run(args: argparse.Namespace) -> int:
     masks_dir, times_dir = split_dir / name, split_dir / "times" / name
     sequences = load_sequences(args.root, args.year, names, args.resolution)
     writer = DavisWriter(masks_dir, times_dir)
-    shard = Shard.from_env()
-    if not args.score_only:
-        run_sequences(sequences, options.tracker_factory(args), writer, shard, args.device,
-                      progress=not args.no_progress)
-    if shard.rank != 0:
+    if not options.run_shard(args, sequences, writer):
         return 0
-    wait_for_all(sequences, writer)
     print(f"submission: {submission_zip(masks_dir, names)}")
     if not all(has_full_annotations(args.root, n, args.resolution) for n in names):
         return 0  # test-dev / test-challenge: scored by the server

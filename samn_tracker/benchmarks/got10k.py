@@ -22,8 +22,7 @@ import numpy as np
 from samn_tracker import atomic
 from samn_tracker.benchmarks import box_measures, options
 from samn_tracker.benchmarks.reports import Summary, summary_path
-from samn_tracker.benchmarks.runner import (BenchmarkSequence, SequenceRun, Shard, Tracker,
-                                            run_sequences, wait_for_all)
+from samn_tracker.benchmarks.runner import BenchmarkSequence, SequenceRun, Shard, Tracker
 from samn_tracker.errors import InputError
 from samn_tracker.sequences import list_frames
 
@@ -255,13 +254,8 @@ def _run(args: argparse.Namespace) -> int:
     sequences = options.select(load_sequences(args.root, args.subset), args.sequences,
                                args.root / args.subset)
     writer = Got10kWriter(run_dir)
-    shard = Shard.from_env()
-    if not args.score_only:
-        run_sequences(sequences, options.tracker_factory(args), writer, shard, args.device,
-                      progress=not args.no_progress)
-    if shard.rank != 0:
+    if not options.run_shard(args, sequences, writer):
         return 0
-    wait_for_all(sequences, writer)
     if args.subset == "test":
         if args.sequences:
             print(f"results in {run_dir} (no zip: --sequences given, the server needs all 180)")

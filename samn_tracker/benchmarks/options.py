@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from samn_tracker.benchmarks.runner import TrackerFactory, samn_factory
+from samn_tracker.benchmarks.runner import (ResultWriter, Shard, TrackerFactory, run_sequences,
+                                            samn_factory, wait_for_all)
 from samn_tracker.config import parse_overrides
 from samn_tracker.errors import InputError
 
@@ -59,3 +60,16 @@ def run_command(command: str, parser: argparse.ArgumentParser,
     except InputError as err:
         print(f"{command}: error: {err}", file=sys.stderr)
         return 2
+
+
+def run_shard(args: argparse.Namespace, sequences: list, writer: ResultWriter) -> bool:
+    """Track this rank's share of ``sequences`` (unless ``--score-only``); returns True on
+    rank 0 once every rank's results exist, False on the other ranks."""
+    shard = Shard.from_env()
+    if not args.score_only:
+        run_sequences(sequences, tracker_factory(args), writer, shard, args.device,
+                      progress=not args.no_progress)
+    if shard.rank != 0:
+        return False
+    wait_for_all(sequences, writer)
+    return True

@@ -21,8 +21,7 @@ from samn_tracker import atomic
 from samn_tracker.benchmarks import box_measures, options
 from samn_tracker.benchmarks.got10k import read_boxes
 from samn_tracker.benchmarks.reports import Summary, summary_path
-from samn_tracker.benchmarks.runner import (BenchmarkSequence, SequenceRun, Shard, run_sequences,
-                                            wait_for_all)
+from samn_tracker.benchmarks.runner import BenchmarkSequence, SequenceRun
 from samn_tracker.errors import InputError
 from samn_tracker.sequences import list_frames
 
@@ -188,13 +187,8 @@ def _run(args: argparse.Namespace) -> int:
     run_dir = out_dir / name
     sequences = options.select(load_sequences(split_dir), args.sequences, split_dir)
     writer = TrackingNetWriter(run_dir)
-    shard = Shard.from_env()
-    if not args.score_only:
-        run_sequences(sequences, options.tracker_factory(args), writer, shard, args.device,
-                      progress=not args.no_progress)
-    if shard.rank != 0:
+    if not options.run_shard(args, sequences, writer):
         return 0
-    wait_for_all(sequences, writer)
     names = [s.name for s in sequences]
     if not args.sequences:
         print(f"submission: {submission_zip(run_dir, names)}")
