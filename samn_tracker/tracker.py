@@ -84,13 +84,14 @@ class SAMNTracker:
             raise InputError(f"crop_size {self.cfg.crop_size} must be a multiple of {STRIDE}")
         self.device = resolve_device(device)
         self.seed = seed
-        torch.manual_seed(seed)
         checkpoint = None
         path = Path(weights) if weights is not None else builtin_checkpoint(self.cfg.name)
         if path is not None:
             checkpoint = load_checkpoint(path)
             self._check_model_config(checkpoint, path)
-        self.net = SAMNNetwork(self.cfg.model)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)  # untrained heads are the same for the same seed
+            self.net = SAMNNetwork(self.cfg.model)
         if checkpoint is not None:
             self.net.load_trained(checkpoint["state_dict"])
         else:
@@ -150,7 +151,7 @@ class SAMNTracker:
                 memory.set_first(self._entry(crop, crop_fg, frame=0))
 
         if self.cfg.use_dcf:
-            state.dcf = self._init_dcf(image, box0, query, window, rng, generator)
+            state.dcf = self._init_dcf(image, box0, rng, generator)
         return self._prediction(mask0, box0, mask0.astype(np.float32), confidence=1.0,
                                 uncertain=False)
 
@@ -270,8 +271,7 @@ class SAMNTracker:
             return None
         return refined
 
-    def _init_dcf(self, image: np.ndarray, box: np.ndarray, query: QueryFeatures,
-                  seg_window: CropWindow, rng: np.random.Generator,
+    def _init_dcf(self, image: np.ndarray, box: np.ndarray, rng: np.random.Generator,
                   generator: torch.Generator) -> SpatialMemory:
         window = window_around(box, self.cfg.dcf_search_factor, self.cfg.crop_size)
         crop = crop_image(image, window)
