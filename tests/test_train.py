@@ -3,6 +3,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 from samn_tracker.train.cli import main as train_main
 from samn_tracker.weights import load_checkpoint
@@ -42,3 +47,23 @@ def test_training_refuses_eval_sequences_and_unknown_options(davis_root, tmp_pat
     assert not (tmp_path / "log.csv").exists()
     assert train_main(["--config", "lite_cpu", "--set", "no_such_option=1"]) == 2
     assert "KEY=VALUE" in capsys.readouterr().err
+
+
+def test_sigterm_saves_the_step_reached(davis_root, tmp_path):
+    out = tmp_path / "run"
+    sources = json.dumps([f"davis:{davis_root}:2016:train"])
+    cmd = [sys.executable, "-m", "samn_tracker.train.cli", "--config", "lite_cpu", "--samples", "64",
+           "--set", f"sources={sources}", "source_weights=[]", "crop_size=64", "batch_size=1",
+           "workers=0", f"out_dir={out}", "checkpoint_every=1000", "steps=100000"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    log = out / "log.csv"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (not log.exists() or len(read_losses(log)) < 3):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "--resume" in err
+    done = load_checkpoint(out / "last.pth")["meta"]["step"]
+    assert done >= 3 and done == len(read_losses(log))
