@@ -86,7 +86,7 @@ def run_track(args: argparse.Namespace) -> int:
     (out / "masks").mkdir(parents=True, exist_ok=True)
     total = len(sequence) if args.max_frames is None else min(len(sequence), args.max_frames)
     overlay = None if args.no_video else OverlayWriter(out / "overlay.mp4", first.shape[:2],
-                                                       fps=getattr(sequence, "fps", None) or 30.0)
+                                                       fps=sequence.fps or 30.0)
     done, track_time = 0, 0.0
     with open(out / "boxes.txt", "w") as boxes, open(out / "polygons.txt", "w") as polygons, \
             open(out / "confidence.txt", "w") as confidences:

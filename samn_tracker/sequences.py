@@ -91,6 +91,8 @@ class Sequence:
     tags: dict[str, np.ndarray] = field(default_factory=dict)
     video_frames: int = 0
     """Number of decodable frames of ``video`` (counted by ``video_file``)."""
+    fps: float | None = None
+    """Frame rate of ``video`` as the container states it (None for image folders)."""
 
     def __len__(self) -> int:
         return len(self.frames) if self.frames is not None else self.video_frames
@@ -174,13 +176,14 @@ def video_file(path: str | Path) -> Sequence:
     if not path.is_file():
         raise InputError(f"video file not found: {path}")
     capture = _open_video(path)
+    fps = capture.get(cv2.CAP_PROP_FPS) or None
     count = 0
     while capture.grab():
         count += 1
     capture.release()
     if count == 0:
         raise InputError(f"video has no decodable frames (corrupt or unsupported codec): {path}")
-    return Sequence(name=path.stem, frames=None, video=path, video_frames=count)
+    return Sequence(name=path.stem, frames=None, video=path, video_frames=count, fps=fps)
 
 
 def _natural_key(path: Path) -> list:

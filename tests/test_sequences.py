@@ -149,6 +149,7 @@ def test_video_file_round_trip(davis, tmp_path, fourcc, suffix):
     writer.release()
     sequence = open_sequence(path)
     assert sequence.video == path and len(sequence) == 6 and sequence.size == (320, 240)
+    assert sequence.fps == pytest.approx(10)
     decoded = list(sequence)
     assert len(decoded) == 6
     for original, frame in zip(frames, decoded):
