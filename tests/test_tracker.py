@@ -131,3 +131,15 @@ def test_masks_that_jump_or_change_size_abruptly_are_not_trusted(tracker, car):
     assert not tracker._mask_agrees(mask_of([x + 2 * bw, y, bw, bh]), centre)      # jumped
     assert not tracker._mask_agrees(mask_of([x, y, 2 * bw, 2 * bh]), centre)       # 4x area
     assert not tracker._mask_agrees(np.zeros((h, w), bool), centre)                # empty
+
+
+def test_paper_preset_runs_end_to_end_with_resnet50(car):
+    # No ImageNet download here: a randomly initialised ResNet-50 exercises the same path.
+    frames, boxes, _ = car
+    cfg = preset("paper").replace(crop_size=64, **{"model.pretrained_backbone": False,
+                                                    "dcf.augment": False})
+    with pytest.warns(UserWarning, match="untrained"):
+        t = SAMNTracker(cfg, device="cpu")
+    assert t.net.query_encoder.backbone.channels["s16"] == 1024
+    preds = run(t, frames[:3], boxes[0])
+    assert all(p.mask.shape == frames[0].shape[:2] and p.box.shape == (4,) for p in preds)
