@@ -76,6 +76,11 @@ def region_to_trax(prediction, kind: str):
 
     if kind == "mask":
         mask = np.asarray(prediction.mask, dtype=bool)
+        if not mask.any():
+            # VOT has no "target absent" answer, and the toolkit's anchor-based analysis
+            # divides by zero on a run of empty masks: report the box the tracker holds.
+            from samn_tracker.regions import box_to_mask
+            mask = box_to_mask(prediction.box, mask.shape)
         rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
         if rows.size == 0:
             return Mask.create(np.zeros((1, 1), dtype=np.uint8), 0, 0)
