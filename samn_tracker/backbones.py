@@ -9,11 +9,10 @@ the layers past stride 16 are not built and their keys are ignored on load.
 from __future__ import annotations
 
 from pathlib import Path
-import torch
 from torch import Tensor, nn
 
 from samn_tracker.errors import InputError
-from samn_tracker.weights import RESNET50_IMAGENET, fetch
+from samn_tracker.weights import RESNET50_IMAGENET, fetch, read_torch_file
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -242,12 +241,7 @@ def _imagenet_path(name: str) -> Path:
 
 def read_state_dict(path: str | Path) -> dict[str, Tensor]:
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"backbone weights file not found: {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for a damaged file
-        raise InputError(f"cannot read backbone weights {path}: {exc}") from exc
+    state = read_torch_file(path, "backbone weights")
     if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
         raise InputError(f"{path} is not a state dict of tensors")
     return state

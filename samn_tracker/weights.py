@@ -118,16 +118,21 @@ def save_checkpoint(path: str | Path, state_dict: dict[str, torch.Tensor],
         torch.save(payload, tmp)
 
 
+def read_torch_file(path: Path, what: str) -> Any:
+    """``torch.load`` of tensors only (no pickled code), with errors naming the file."""
+    if not path.is_file():
+        raise InputError(f"{what} not found: {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for a damaged file
+        raise InputError(f"cannot read {what} {path}: {exc}") from exc
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a checkpoint written by ``save_checkpoint``; a bare state dict is accepted
     too (config None, meta empty)."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"checkpoint not found: {path}")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for a damaged file
-        raise InputError(f"cannot read checkpoint {path}: {exc}") from exc
+    data = read_torch_file(path, "checkpoint")
     if isinstance(data, dict) and isinstance(data.get("state_dict"), dict):
         return {"state_dict": data["state_dict"], "config": data.get("config"),
                 "meta": data.get("meta") or {}}
