@@ -143,7 +143,7 @@ def test_resume_skips_finished_sequences_and_redoes_interrupted_ones(dataset, va
     sequences = got10k.load_sequences(root, "val")
     shutil.copytree(val_run / "val" / "GOT-10k" / "samn", tmp_path / "samn")
     writer = got10k.Got10kWriter(tmp_path / "samn")
-    first, second = writer.record_file(names[0]), writer.record_file(names[1])
+    first, second = writer.result_file(names[0]), writer.result_file(names[1])
     second.unlink()
     tracker = samn_factory("lite", overrides={"crop_size": 128, "dcf.augment": False})("cpu")
     with pytest.raises(KeyboardInterrupt):  # Ctrl-C in the middle of the second sequence
@@ -169,8 +169,8 @@ def test_each_rank_tracks_only_its_share(dataset, val_run, tmp_path):
     sequences = got10k.load_sequences(root, "val")
     shutil.copytree(val_run / "val" / "GOT-10k" / "samn", tmp_path / "samn")
     writer = got10k.Got10kWriter(tmp_path / "samn")
-    writer.record_file(names[0]).unlink()  # rank 0's sequence is missing, rank 1's is done
+    writer.result_file(names[0]).unlink()  # rank 0's sequence is missing, rank 1's is done
     assert Shard(rank=1, world=2).take(sequences) == sequences[1:]
     assert run_sequences(sequences, lambda device: pytest.fail("tracker built"), writer,
                          Shard(rank=1, world=2), progress=False) == {}
-    assert not writer.record_file(names[0]).exists()
+    assert not writer.result_file(names[0]).exists()

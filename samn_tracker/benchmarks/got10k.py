@@ -11,18 +11,17 @@ from __future__ import annotations
 
 import argparse
 import ast
-import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Optional, Sequence
+from typing import IO, Optional, Sequence
 
 import numpy as np
 
 from samn_tracker import atomic
 from samn_tracker.benchmarks import box_measures, options
 from samn_tracker.benchmarks.reports import Summary, summary_path
-from samn_tracker.benchmarks.runner import BenchmarkSequence, SequenceRun, Shard, Tracker
+from samn_tracker.benchmarks.runner import BenchmarkSequence, BoxWriter, Shard, Tracker
 from samn_tracker.errors import InputError
 from samn_tracker.sequences import list_frames
 
@@ -61,37 +60,14 @@ def load_sequences(root: Path, subset: str) -> list[BenchmarkSequence]:
     return sequences
 
 
-class Got10kWriter:
-    """Writes ``<seq>_time.txt`` then ``<seq>_001.txt``; the latter marks a finished sequence."""
+class Got10kWriter(BoxWriter):
+    """The got10k toolkit's layout: ``<seq>/<seq>_001.txt`` and ``<seq>/<seq>_time.txt``."""
 
-    def __init__(self, run_dir: Path):
-        self.run_dir = Path(run_dir)
-
-    def record_file(self, name: str) -> Path:
+    def result_file(self, name: str) -> Path:
         return self.run_dir / name / f"{name}_001.txt"
 
     def time_file(self, name: str) -> Path:
         return self.run_dir / name / f"{name}_time.txt"
-
-    def is_done(self, sequence: BenchmarkSequence) -> bool:
-        return self.record_file(sequence.name).is_file()
-
-    def keep(self, prediction: Any) -> np.ndarray:
-        return np.array(prediction.box, dtype=np.float64)
-
-    def write(self, run: SequenceRun) -> None:
-        (target,) = run.targets
-        boxes = np.stack(target.outputs)
-        boxes[0] = run.sequence.targets[0]
-        name = run.sequence.name
-        atomic.write_text(self.time_file(name), _savetxt(target.times[:, None], "%.8f"))
-        atomic.write_text(self.record_file(name), _savetxt(boxes, "%.3f"))
-
-
-def _savetxt(array: np.ndarray, fmt: str) -> str:
-    buffer = io.StringIO()
-    np.savetxt(buffer, array, fmt=fmt, delimiter=",")
-    return buffer.getvalue()
 
 
 @dataclass

@@ -19,6 +19,7 @@ from typing import Any, Callable, Optional, Protocol, Sequence
 import numpy as np
 from tqdm import tqdm
 
+from samn_tracker import atomic
 from samn_tracker.errors import InputError
 from samn_tracker.sequences import read_image
 
@@ -175,3 +176,33 @@ def wait_for_all(sequences: Sequence[BenchmarkSequence], writer: ResultWriter,
     while missing:
         time.sleep(poll_seconds)
         missing = [s for s in missing if not writer.is_done(s)]
+
+
+class BoxWriter:
+    """Per-sequence ``x,y,w,h`` rows (``%.3f``, row 0 = the given box) and per-frame
+    seconds (``%.8f``). The box file is written last, so it marks a finished sequence;
+    subclasses say where the two files go."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+
+    def result_file(self, name: str) -> Path:
+        raise NotImplementedError
+
+    def time_file(self, name: str) -> Path:
+        raise NotImplementedError
+
+    def is_done(self, sequence: BenchmarkSequence) -> bool:
+        return self.result_file(sequence.name).is_file()
+
+    def keep(self, prediction: Any) -> np.ndarray:
+        return np.array(prediction.box, dtype=np.float64)
+
+    def write(self, run: SequenceRun) -> None:
+        (target,) = run.targets
+        boxes = np.stack(target.outputs)
+        boxes[0] = run.sequence.targets[0]
+        name = run.sequence.name
+        atomic.write_text(self.time_file(name), "".join(f"{t:.8f}\n" for t in target.times))
+        atomic.write_text(self.result_file(name), "".join(
+            ",".join(f"{v:.3f}" for v in box) + "\n" for box in boxes))

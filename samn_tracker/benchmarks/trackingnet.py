@@ -13,7 +13,7 @@ import io
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -21,7 +21,7 @@ from samn_tracker import atomic
 from samn_tracker.benchmarks import box_measures, options
 from samn_tracker.benchmarks.got10k import read_boxes
 from samn_tracker.benchmarks.reports import Summary, summary_path
-from samn_tracker.benchmarks.runner import BenchmarkSequence, SequenceRun
+from samn_tracker.benchmarks.runner import BenchmarkSequence, BoxWriter
 from samn_tracker.errors import InputError
 from samn_tracker.sequences import list_frames
 
@@ -49,32 +49,14 @@ def load_sequences(split_dir: Path) -> list[BenchmarkSequence]:
     return sequences
 
 
-class TrackingNetWriter:
-    """``<seq>.txt`` (the finished-marker, written last) and ``times/<seq>.txt``."""
-
-    def __init__(self, run_dir: Path):
-        self.run_dir = Path(run_dir)
+class TrackingNetWriter(BoxWriter):
+    """``<seq>.txt`` (what the server reads) and ``times/<seq>.txt``."""
 
     def result_file(self, name: str) -> Path:
         return self.run_dir / f"{name}.txt"
 
     def time_file(self, name: str) -> Path:
         return self.run_dir / "times" / f"{name}.txt"
-
-    def is_done(self, sequence: BenchmarkSequence) -> bool:
-        return self.result_file(sequence.name).is_file()
-
-    def keep(self, prediction: Any) -> np.ndarray:
-        return np.array(prediction.box, dtype=np.float64)
-
-    def write(self, run: SequenceRun) -> None:
-        (target,) = run.targets
-        boxes = np.stack(target.outputs)
-        boxes[0] = run.sequence.targets[0]
-        name = run.sequence.name
-        atomic.write_text(self.time_file(name), "".join(f"{t:.8f}\n" for t in target.times))
-        atomic.write_text(self.result_file(name), "".join(
-            ",".join(f"{v:.3f}" for v in box) + "\n" for box in boxes))
 
 
 def submission_zip(run_dir: Path, names: Sequence[str]) -> Path:
