@@ -1,7 +1,7 @@
-"""Run SAMN on got10k: same as `samn eval got10k` (see docs/benchmarks.md)."""
+"""Run SAMN on got10k: same as `samn eval got10k` (see docs/evaluation.md)."""
 import sys
 
-from samn_tracker.benchmarks.got10k import main
+from samn_tracker.evaluation.got10k import main
 
 if __name__ == "__main__":
     sys.exit(main())

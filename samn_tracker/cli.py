@@ -14,9 +14,9 @@ from samn_tracker.errors import InputError
 
 # Subcommands whose code lives in their own module: name -> (module, help).
 DELEGATED = {
-    "eval": ("samn_tracker.benchmarks.cli", "run GOT-10k / TrackingNet / DAVIS (see docs/benchmarks.md)"),
+    "eval": ("samn_tracker.evaluation.cli", "run GOT-10k / TrackingNet / DAVIS (see docs/evaluation.md)"),
     "report": ("samn_tracker.reporting", "tables and plots from results (got10k, trackingnet, davis, vot)"),
-    "bench": ("samn_tracker.bench", "speed / memory / accuracy benchmark, JSON + Markdown"),
+    "bench": ("samn_tracker.speed", "speed / memory / accuracy benchmark, JSON + Markdown"),
     "train": ("samn_tracker.train.cli", "train the network (both stages of the paper)"),
 }
 

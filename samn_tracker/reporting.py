@@ -11,5 +11,5 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if argv[:1] == ["vot"]:
         from samn_tracker.vot.report import main as vot_report
         return vot_report(argv[1:])
-    from samn_tracker.benchmarks.reports import main as benchmark_report
+    from samn_tracker.evaluation.reports import main as benchmark_report
     return benchmark_report(argv)

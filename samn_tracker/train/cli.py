@@ -14,6 +14,7 @@ from typing import Optional, Sequence
 
 from samn_tracker.errors import InputError
 from samn_tracker.train.sources import __doc__ as SOURCES_HELP
+from samn_tracker.train.held_out import held_out_names
 from samn_tracker.train.trainer import TrainConfig, export_checkpoint, train
 
 CONFIGS = Path(__file__).parent / "configs"
@@ -69,7 +70,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         cfg = apply_overrides(TrainConfig.from_json(resolve_config(args.config)), args.set)
         if not cfg.sources:
             raise InputError("no training sources: set `sources` in the config or with --set")
-        sources = [build_source(s, args.data_root) for s in cfg.sources]
+        held_out = held_out_names(cfg.held_out)
+        sources = [build_source(s, args.data_root, held_out) for s in cfg.sources]
         dataset = ClipDataset(sources, cfg.source_weights or None, crop_size=cfg.crop_size,
                               search_factor=cfg.search_factor, length=args.samples, seed=cfg.seed,
                               box_init_prob=cfg.box_init_fraction)

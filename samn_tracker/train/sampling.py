@@ -109,8 +109,12 @@ class ClipDataset(Dataset):
         self.scale_jitter = scale_jitter
 
     def set_epoch(self, epoch: int) -> None:
-        """New draws for every epoch (call it like DistributedSampler.set_epoch)."""
+        """New draws for every epoch (call it like DistributedSampler.set_epoch); sources
+        with a schedule (growing frame gaps) follow it."""
         self.epoch = epoch
+        for source in self.sources:
+            if hasattr(source, "set_epoch"):
+                source.set_epoch(epoch)
 
     def __len__(self) -> int:
         return self.length

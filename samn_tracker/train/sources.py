@@ -1,6 +1,12 @@
 """Training sources named on the command line: ``kind:arg[:arg...]``.
 
-    davis:ROOT[:YEAR[:SPLIT]]      DAVIS 2016/2017 videos (default 2017, train)
+    davis:ROOT[:YEAR[:SPLIT[:GAPS]]]  DAVIS 2016/2017 videos (default 2017, train); GAPS
+                                   "3-20": largest frame gap 3, growing by one per
+                                   epoch up to 20 (default 5)
+    davis-stills:ROOT[:YEAR[:SPLIT]]  every annotated frame of those videos as a still
+                                   image, three strongly augmented views
+    davis-paste:ROOT[:YEAR[:SPLIT[:COUNT]]]  objects of those frames pasted over frames of
+                                   other videos, with distractors and occluders
     ytvos:ROOT[:SPLIT]             YouTube-VOS 2018/2019
     coco:IMAGES_DIR:INSTANCES_JSON COCO instances (still images, 3 augmented views)
     saliency:IMAGES_DIR:MASKS_DIR  ECSSD / MSRA10K / DUTS image + mask folders
@@ -13,7 +19,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from samn_tracker.errors import InputError
+from samn_tracker.train.composites import CutAndPaste, VideoFrameStills
 from samn_tracker.train.datasets import ClipSource
+from samn_tracker.train.held_out import refuse_held_out
 from samn_tracker.train.still_images import CocoInstances, PascalVOCObjects, SaliencyFolders
 from samn_tracker.train.synthetic import SyntheticClips
 from samn_tracker.train.video_clips import DAVISVideos, YouTubeVOS, read_splits
@@ -21,7 +29,7 @@ from samn_tracker.train.video_clips import DAVISVideos, YouTubeVOS, read_splits
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
-def _photos(folder: str) -> list[Path]:
+def _photos(folder: str, held_out: frozenset[str]) -> list[Path]:
     """Photos under ``folder``, leaving out the sequences a ``splits.txt`` above them keeps
     for evaluation (so a DAVIS tree can be given whole)."""
     here = Path(folder).resolve()
@@ -31,19 +39,45 @@ def _photos(folder: str) -> list[Path]:
                     if p.suffix.lower() in PHOTO_SUFFIXES and p.parent.name not in held_out)
     if not photos:
         raise InputError(f"synthetic source: no photos (*.jpg, *.png) under {folder}")
+    refuse_held_out({p.parent.name for p in photos}, held_out, f"synthetic source {folder}")
     return photos
 
 
-def build_source(spec: str, root_dir: Path | None = None) -> ClipSource:
-    """A clip source from its spec; relative paths are taken from ``root_dir`` when given."""
+def _gaps(text: str) -> tuple[int, int]:
+    first, _, final = text.partition("-")
+    try:
+        gaps = int(first), int(final or first)
+    except ValueError:
+        raise InputError(f"frame gaps {text!r} must look like 5 or 3-20") from None
+    if min(gaps) < 1 or gaps[1] < gaps[0]:
+        raise InputError(f"frame gaps {text!r}: need 1 <= first <= final")
+    return gaps
+
+
+def _davis(args: list[str], held_out: frozenset[str]) -> DAVISVideos:
+    year = int(args[1]) if len(args) > 1 else 2017
+    split = args[2] if len(args) > 2 else "train"
+    max_gap, final = _gaps(args[3]) if len(args) > 3 else (5, 5)
+    return DAVISVideos(args[0], year=year, split=split, held_out=held_out, max_gap=max_gap,
+                       max_gap_final=final)
+
+
+def build_source(spec: str, root_dir: Path | None = None,
+                 held_out: frozenset[str] = frozenset()) -> ClipSource:
+    """A clip source from its spec; relative paths are taken from ``root_dir`` when given.
+    Sequences named in ``held_out`` are refused by every source."""
     kind, _, rest = spec.partition(":")
     args = rest.split(":") if rest else []
     if root_dir is not None and args and not Path(args[0]).is_absolute():
         args[0] = str(root_dir / args[0])
     try:
         if kind == "davis":
-            year = int(args[1]) if len(args) > 1 else 2017
-            return DAVISVideos(args[0], year=year, split=args[2] if len(args) > 2 else "train")
+            return _davis(args, held_out)
+        if kind == "davis-stills":
+            return VideoFrameStills(_davis(args[:3], held_out))
+        if kind == "davis-paste":
+            count = int(args[3]) if len(args) > 3 else 10_000
+            return CutAndPaste(_davis(args[:3], held_out), count)
         if kind == "ytvos":
             return YouTubeVOS(args[0], split=args[1] if len(args) > 1 else "train")
         if kind == "coco":
@@ -53,8 +87,9 @@ def build_source(spec: str, root_dir: Path | None = None) -> ClipSource:
         if kind == "voc":
             return PascalVOCObjects(args[0], split=args[1] if len(args) > 1 else "train")
         if kind == "synthetic":
-            return SyntheticClips(_photos(args[0]), count=int(args[1]) if len(args) > 1 else 1000)
+            return SyntheticClips(_photos(args[0], held_out),
+                                  count=int(args[1]) if len(args) > 1 else 1000)
     except IndexError:
         raise InputError(f"training source {spec!r} lacks an argument; see `samn train --help`") from None
-    raise InputError(f"unknown training source kind {kind!r} in {spec!r}; known: davis, ytvos, "
-                     "coco, saliency, voc, synthetic")
+    raise InputError(f"unknown training source kind {kind!r} in {spec!r}; known: davis, "
+                     "davis-stills, davis-paste, ytvos, coco, saliency, voc, synthetic")

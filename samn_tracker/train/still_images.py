@@ -34,8 +34,17 @@ class ViewAugmentation:
     blur_prob: float = 0.3
     blur_sigma: tuple[float, float] = (0.5, 1.5)
     brightness: float = 0.2
+    contrast: float = 0.0
+    saturation: float = 0.0
     min_visible: float = 0.5
     attempts: int = 10
+
+
+STRONG_AUGMENTATION = ViewAugmentation(rotation_deg=25.0, scale_range=(0.7, 1.4), translation=0.15,
+                                       shear_deg=12.0, blur_prob=0.3, brightness=0.3, contrast=0.3,
+                                       saturation=0.4)
+"""For sources with few scenes: larger pose and colour changes, so the network learns
+to match an object rather than to recognise a scene."""
 
 
 @dataclass
@@ -76,11 +85,19 @@ def warp_view(image: np.ndarray, mask: np.ndarray, matrix: np.ndarray) -> tuple[
 
 
 def photometric(image: np.ndarray, rng: np.random.Generator, aug: ViewAugmentation) -> np.ndarray:
-    """Gaussian blur (sometimes) and a brightness factor: camera effects, not motion."""
+    """Gaussian blur (sometimes), brightness, contrast and saturation factors: camera
+    effects, not motion."""
     if rng.random() < aug.blur_prob:
         image = cv2.GaussianBlur(image, (0, 0), rng.uniform(*aug.blur_sigma))
     factor = 1.0 + rng.uniform(-aug.brightness, aug.brightness)
-    return np.clip(image.astype(np.float32) * factor, 0, 255).astype(np.uint8)
+    image = image.astype(np.float32) * factor
+    if aug.contrast > 0:
+        mean = image.mean()
+        image = (image - mean) * (1.0 + rng.uniform(-aug.contrast, aug.contrast)) + mean
+    if aug.saturation > 0:
+        grey = image.mean(axis=2, keepdims=True)
+        image = (image - grey) * (1.0 + rng.uniform(-aug.saturation, aug.saturation)) + grey
+    return np.clip(image, 0, 255).astype(np.uint8)
 
 
 def augment_views(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator,

@@ -33,8 +33,10 @@ from samn_tracker.backbones import freeze_batchnorm
 from samn_tracker.config import TrackerConfig, preset
 from samn_tracker.model.decoder import foreground_probability
 from samn_tracker.model.network import SAMNNetwork
+from samn_tracker.train.curves import plot_training_log
 from samn_tracker.train.losses import batch_iou, segmentation_loss
-from samn_tracker.weights import load_checkpoint, save_checkpoint
+from samn_tracker.errors import InputError
+from samn_tracker.weights import BUILTIN_CHECKPOINTS_DIR, load_checkpoint, save_checkpoint
 
 STRIDE = 16
 
@@ -63,6 +65,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     amp: bool = True
+    held_out: list[str] = field(default_factory=list)
 
     @classmethod
     def from_json(cls, path: str | Path) -> "TrainConfig":
@@ -74,33 +77,44 @@ class TrainConfig:
 
 
 def spatial_maps(masks: torch.Tensor, sigma_factor: float, generator: torch.Generator) -> torch.Tensor:
-    """Synthetic DCF responses (B, 1, S/16, S/16) for target masks (B, 1, S, S)."""
+    """Synthetic DCF responses (B, 1, S/16, S/16) for target masks (B, 1, S, S), computed
+    for the whole batch on the masks' device (random draws come from ``generator``)."""
     b, _, s, _ = masks.shape
+    device = masks.device
     cells = s // STRIDE
-    coords = (torch.arange(cells, dtype=torch.float32) + 0.5) * STRIDE - 0.5
-    maps = torch.zeros(b, 1, cells, cells)
-    for i in range(b):
-        m = masks[i, 0].cpu()
-        ys, xs = torch.nonzero(m > 0.5, as_tuple=True)
-        if len(xs) == 0:
-            continue
-        cx, cy = xs.float().mean(), ys.float().mean()
-        w = (xs.max() - xs.min() + 1).float()
-        h = (ys.max() - ys.min() + 1).float()
-        jitter = (torch.rand(2, generator=generator) * 2 - 1) * STRIDE
-        peak = 0.3 + 0.7 * torch.rand(1, generator=generator)
-        maps[i, 0] = peak * _gaussian(coords, cx + jitter[0], cy + jitter[1], w * sigma_factor,
-                                      h * sigma_factor)
-        if torch.rand(1, generator=generator) < 0.3:
-            dx, dy = torch.rand(2, generator=generator) * s
-            maps[i, 0] += 0.5 * peak * _gaussian(coords, dx, dy, w * sigma_factor, h * sigma_factor)
-    return maps.clamp(0, 1).to(masks.device)
+    coords = (torch.arange(cells, dtype=torch.float32, device=device) + 0.5) * STRIDE - 0.5
+    pixels = torch.arange(s, dtype=torch.float32, device=device)
+    fg = (masks[:, 0] > 0.5).float()
+    cols, rows = fg.amax(1), fg.amax(2)                      # (B, S): any pixel per column / row
+    area = fg.sum((1, 2))
+    present = area > 0
+    cx = (fg.sum(1) * pixels).sum(1) / area.clamp(min=1)
+    cy = (fg.sum(2) * pixels).sum(1) / area.clamp(min=1)
+    w = _extent(cols, pixels)
+    h = _extent(rows, pixels)
+    draws = torch.rand(b, 6, generator=generator).to(device)
+    jitter = (draws[:, 0:2] * 2 - 1) * STRIDE
+    peak = 0.3 + 0.7 * draws[:, 2]
+    maps = peak[:, None, None] * _gaussian(coords, cx + jitter[:, 0], cy + jitter[:, 1],
+                                           w * sigma_factor, h * sigma_factor)
+    distractor = (draws[:, 3] < 0.3).float()
+    maps = maps + (0.5 * peak * distractor)[:, None, None] * _gaussian(
+        coords, draws[:, 4] * s, draws[:, 5] * s, w * sigma_factor, h * sigma_factor)
+    return (maps * present[:, None, None]).clamp(0, 1).unsqueeze(1)
+
+
+def _extent(occupied: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
+    """Width of the occupied span of each row of ``occupied`` (B, S), in pixels."""
+    first = torch.where(occupied > 0, pixels, torch.full_like(pixels, float("inf"))).amin(1)
+    last = torch.where(occupied > 0, pixels, torch.full_like(pixels, -1.0)).amax(1)
+    return (last - first + 1).clamp(min=1)
 
 
 def _gaussian(coords: torch.Tensor, cx, cy, sx, sy) -> torch.Tensor:
-    gx = torch.exp(-0.5 * ((coords - cx) / sx.clamp(min=STRIDE / 2)) ** 2)
-    gy = torch.exp(-0.5 * ((coords - cy) / sy.clamp(min=STRIDE / 2)) ** 2)
-    return gy[:, None] * gx[None, :]
+    """(B, n, n) separable Gaussians on the cell centres ``coords`` (n,)."""
+    gx = torch.exp(-0.5 * ((coords[None] - cx[:, None]) / sx.clamp(min=STRIDE / 2)[:, None]) ** 2)
+    gy = torch.exp(-0.5 * ((coords[None] - cy[:, None]) / sy.clamp(min=STRIDE / 2)[:, None]) ** 2)
+    return gy[:, :, None] * gx[:, None, :]
 
 
 class ClipModel(nn.Module):
@@ -166,9 +180,13 @@ def setup_distributed(device: torch.device) -> _Distributed:
 
 
 def pick_device(name: str, local_rank: int) -> torch.device:
+    """``auto``: this rank's GPU if there is one; ``cuda`` alone also means this rank's GPU."""
     if name == "auto":
         return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    device = torch.device(name)
+    if device.type == "cuda" and device.index is None:
+        return torch.device("cuda", local_rank)
+    return device
 
 
 def collate(samples) -> dict[str, torch.Tensor]:
@@ -178,6 +196,13 @@ def collate(samples) -> dict[str, torch.Tensor]:
 
 def _raise_interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
+
+
+def _worker_ignores_interrupts(worker_id: int) -> None:
+    """A SIGTERM or Ctrl-C sent to the whole process group is the main process's to
+    handle: it saves and shuts the workers down, so they must not die first."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @contextmanager
@@ -221,6 +246,8 @@ def train(cfg: TrainConfig, dataset, resume: bool = False, progress: bool = True
     optimiser = torch.optim.Adam(params, lr=cfg.lr)
     if optimiser_state is not None:
         optimiser.load_state_dict(optimiser_state)
+        for group in optimiser.param_groups:  # a resumed run may lower the rate with --set lr=
+            group["lr"] = cfg.lr
     model: nn.Module = ClipModel(net)
     if ddp.world > 1:
         model = nn.parallel.DistributedDataParallel(
@@ -230,7 +257,7 @@ def train(cfg: TrainConfig, dataset, resume: bool = False, progress: bool = True
     sampler = DistributedSampler(dataset, ddp.world, ddp.rank, seed=cfg.seed) if ddp.world > 1 else None
     loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=sampler is None,
                         sampler=sampler, num_workers=cfg.workers, collate_fn=collate,
-                        drop_last=True, persistent_workers=cfg.workers > 0,
+                        drop_last=True, worker_init_fn=_worker_ignores_interrupts,
                         generator=torch.Generator().manual_seed(cfg.seed + step))
     generator = torch.Generator().manual_seed(cfg.seed + 1000 * ddp.rank + step)
     use_amp = cfg.amp and device.type == "cuda"
@@ -285,6 +312,8 @@ def train(cfg: TrainConfig, dataset, resume: bool = False, progress: bool = True
             _save(last, net, tracker_cfg, cfg, step, optimiser)
         if log_file is not None:
             log_file.close()
+            if step > 0:
+                plot_training_log(out / "log.csv", out / "curve.png", title=str(out))
         if ddp.world > 1:
             dist.destroy_process_group()
     return {"steps": step, "losses": losses, "checkpoint": str(last), "interrupted": interrupted}
@@ -298,8 +327,14 @@ def _save(path: Path, net: SAMNNetwork, tracker_cfg: TrackerConfig, cfg: TrainCo
 
 
 def export_checkpoint(source: str | Path, dest: str | Path) -> None:
-    """Shippable checkpoint: trained weights and config, no optimiser state."""
+    """Shippable checkpoint: trained weights and config, no optimiser state. A checkpoint
+    written into the package (the built-in weights) must come from a run that held out
+    the DAVIS 2016 val sequences, which the built-in model is scored on."""
     ckpt = load_checkpoint(source)
+    held_out = (ckpt["meta"].get("train") or {}).get("held_out") or []
+    if Path(dest).resolve().parent == BUILTIN_CHECKPOINTS_DIR.resolve() and "davis2016-val" not in held_out:
+        raise InputError(f"{source} was trained without held_out=[\"davis2016-val\"]; it cannot "
+                         f"become a built-in checkpoint in {BUILTIN_CHECKPOINTS_DIR}")
     config = TrackerConfig.from_dict(ckpt["config"]) if ckpt["config"] else None
     save_checkpoint(dest, ckpt["state_dict"], config, step=ckpt["meta"].get("step"),
                     train=ckpt["meta"].get("train"))

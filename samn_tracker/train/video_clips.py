@@ -13,7 +13,9 @@ import numpy as np
 
 from samn_tracker.errors import InputError
 from samn_tracker.sequences import read_image
-from samn_tracker.train.datasets import Clip, read_label_png, require_dir, require_file
+from samn_tracker.train.datasets import (Clip, read_any_object, read_label_png, require_dir,
+                                         require_file)
+from samn_tracker.train.held_out import refuse_held_out
 
 VOID = 255
 
@@ -47,23 +49,33 @@ def frame_gaps(count: int, max_gap: int, rng: np.random.Generator) -> tuple[int,
 
 
 class VideoClipSource:
-    """Samples are videos; each call picks frames, then an object visible in the first."""
+    """Samples are videos; each call picks frames, then an object visible in the first.
 
-    def __init__(self, videos: list[AnnotatedVideo], max_gap: int, min_pixels: int, attempts: int = 10):
+    The largest frame gap starts at ``max_gap`` and grows by one per epoch up to
+    ``max_gap_final``: near frames first, then the larger motions of real tracking.
+    """
+
+    def __init__(self, videos: list[AnnotatedVideo], max_gap: int, min_pixels: int, attempts: int = 10,
+                 max_gap_final: int | None = None):
         if not videos:
             raise InputError("no annotated video to sample clips from")
         self.videos = videos
+        self.first_max_gap = max_gap
         self.max_gap = max_gap
+        self.max_gap_final = max(max_gap, max_gap_final or max_gap)
         self.min_pixels = min_pixels
         self.attempts = attempts
 
     def __len__(self) -> int:
         return len(self.videos)
 
+    def set_epoch(self, epoch: int) -> None:
+        self.max_gap = min(self.first_max_gap + epoch, self.max_gap_final)
+
     def labels(self, video: AnnotatedVideo, position: int) -> np.ndarray:
-        labels = read_label_png(video.annotations[position])
         if video.binary:
-            return (labels > 0).astype(np.uint8)
+            return read_any_object(video.annotations[position]).astype(np.uint8)
+        labels = read_label_png(video.annotations[position])
         labels = labels.copy()
         labels[labels == VOID] = 0
         return labels
@@ -206,7 +218,8 @@ class DAVISVideos(VideoClipSource):
 
     def __init__(self, root: Path | str, year: int = 2017, split: str = "train",
                  sequences: list[str] | None = None, resolution: str = "480p",
-                 max_gap: int = 5, min_pixels: int = 100):
+                 max_gap: int = 5, min_pixels: int = 100, held_out: frozenset[str] = frozenset(),
+                 max_gap_final: int | None = None):
         if year not in (2016, 2017):
             raise InputError(f"DAVIS year must be 2016 or 2017, got {year}")
         root = require_dir(root, "DAVIS root")
@@ -215,5 +228,6 @@ class DAVISVideos(VideoClipSource):
         names = list(sequences) if sequences is not None else split_sequences(root, year, split,
                                                                               resolution)
         refuse_eval_sequences(root, names)
+        refuse_held_out(names, held_out, f"DAVIS source {root}")
         videos = [annotated_video(n, images / n, annotations / n, binary=year == 2016) for n in names]
-        super().__init__(videos, max_gap, min_pixels)
+        super().__init__(videos, max_gap, min_pixels, max_gap_final=max_gap_final)

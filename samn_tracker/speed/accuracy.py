@@ -10,9 +10,9 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from samn_tracker.bench.runs import BenchSequence, SequenceRun
-from samn_tracker.benchmarks.box_measures import got10k_scores, got10k_sequence_ious, otb_scores
-from samn_tracker.benchmarks.davis_measures import ObjectScores, score_sequence, summarize
+from samn_tracker.speed.runs import BenchSequence, SequenceRun
+from samn_tracker.evaluation.box_measures import got10k_scores, got10k_sequence_ious, otb_scores
+from samn_tracker.evaluation.davis_measures import ObjectScores, score_sequence, summarize
 
 
 def box_ious(run: SequenceRun, seq: BenchSequence) -> np.ndarray:

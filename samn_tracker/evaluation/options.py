@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from samn_tracker.benchmarks.runner import (ResultWriter, Shard, TrackerFactory, run_sequences,
+from samn_tracker.evaluation.runner import (ResultWriter, Shard, TrackerFactory, run_sequences,
                                             samn_factory, wait_for_all)
 from samn_tracker.config import parse_overrides
 from samn_tracker.errors import InputError

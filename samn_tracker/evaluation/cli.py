@@ -6,9 +6,9 @@ import sys
 from typing import Optional, Sequence
 
 ADAPTERS = {
-    "got10k": "samn_tracker.benchmarks.got10k",
-    "trackingnet": "samn_tracker.benchmarks.trackingnet",
-    "davis": "samn_tracker.benchmarks.davis",
+    "got10k": "samn_tracker.evaluation.got10k",
+    "trackingnet": "samn_tracker.evaluation.trackingnet",
+    "davis": "samn_tracker.evaluation.davis",
 }
 
 

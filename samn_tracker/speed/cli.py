@@ -13,12 +13,12 @@ from typing import Optional, Sequence
 import cv2
 import torch
 
-from samn_tracker.bench.accuracy import accuracy
-from samn_tracker.bench.long_video import long_benchmark, plot_long
-from samn_tracker.bench.probes import machine_description
-from samn_tracker.bench.report import bench_markdown, long_markdown
-from samn_tracker.bench.runs import EVAL_SEQUENCES, load_sequence, run_sequence, speed_summary, warm_up
-from samn_tracker.bench.trackers import SAMN_PRESETS, TRACKER_NAMES, build_tracker
+from samn_tracker.speed.accuracy import accuracy
+from samn_tracker.speed.long_video import long_benchmark, plot_long
+from samn_tracker.speed.probes import machine_description
+from samn_tracker.speed.report import bench_markdown, long_markdown
+from samn_tracker.speed.runs import EVAL_SEQUENCES, load_sequence, run_sequence, speed_summary, warm_up
+from samn_tracker.speed.trackers import SAMN_PRESETS, TRACKER_NAMES, build_tracker
 from samn_tracker.atomic import replacing, write_text
 from samn_tracker.config import parse_overrides
 from samn_tracker.errors import InputError

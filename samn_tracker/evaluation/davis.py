@@ -25,9 +25,9 @@ import pandas as pd
 from PIL import Image
 
 from samn_tracker import atomic
-from samn_tracker.benchmarks import davis_measures, options
-from samn_tracker.benchmarks.reports import Summary, summary_path
-from samn_tracker.benchmarks.runner import BenchmarkSequence, SequenceRun
+from samn_tracker.evaluation import davis_measures, options
+from samn_tracker.evaluation.reports import Summary, summary_path
+from samn_tracker.evaluation.runner import BenchmarkSequence, SequenceRun
 from samn_tracker.errors import InputError
 from samn_tracker.sequences import list_frames
 

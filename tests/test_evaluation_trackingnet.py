@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from samn_tracker.benchmarks import box_measures, trackingnet
+from samn_tracker.evaluation import box_measures, trackingnet
 from samn_tracker.errors import InputError
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "davis16"

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
 
-from samn_tracker.benchmarks import box_measures as bm
-from samn_tracker.benchmarks import davis_measures as dm
+from samn_tracker.evaluation import box_measures as bm
+from samn_tracker.evaluation import davis_measures as dm
 from samn_tracker.errors import InputError
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from samn_tracker.benchmarks import got10k
-from samn_tracker.benchmarks.runner import Shard, run_sequences, samn_factory
+from samn_tracker.evaluation import got10k
+from samn_tracker.evaluation.runner import Shard, run_sequences, samn_factory
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "davis16"
 SEQUENCES = ["blackswan", "car-shadow"]

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from samn_tracker.benchmarks import box_measures, davis, davis_measures, got10k, reports, trackingnet
+from samn_tracker.evaluation import box_measures, davis, davis_measures, got10k, reports, trackingnet
 
 
 def got10k_summary(tracker: str, ious: list[float]) -> reports.Summary:

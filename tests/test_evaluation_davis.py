@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from samn_tracker.benchmarks import davis
+from samn_tracker.evaluation import davis
 from samn_tracker.errors import InputError
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "davis16"

@@ -19,9 +19,9 @@ from typing import IO, Optional, Sequence
 import numpy as np
 
 from samn_tracker import atomic
-from samn_tracker.benchmarks import box_measures, options
-from samn_tracker.benchmarks.reports import Summary, summary_path
-from samn_tracker.benchmarks.runner import BenchmarkSequence, BoxWriter, Shard, Tracker
+from samn_tracker.evaluation import box_measures, options
+from samn_tracker.evaluation.reports import Summary, summary_path
+from samn_tracker.evaluation.runner import BenchmarkSequence, BoxWriter, Shard, Tracker
 from samn_tracker.errors import InputError
 from samn_tracker.sequences import list_frames
 

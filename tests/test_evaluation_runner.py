@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from samn_tracker import atomic
-from samn_tracker.benchmarks import cli
-from samn_tracker.benchmarks.runner import (BenchmarkSequence, SequenceRun, Shard, TargetRun,
+from samn_tracker.evaluation import cli
+from samn_tracker.evaluation.runner import (BenchmarkSequence, SequenceRun, Shard, TargetRun,
                                             samn_factory)
 from samn_tracker.config import parse_overrides
 from samn_tracker.errors import InputError

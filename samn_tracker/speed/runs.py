@@ -12,8 +12,8 @@ from typing import Optional, Sequence
 import numpy as np
 from tqdm import tqdm
 
-from samn_tracker.bench.probes import Stopwatch, cuda_peak_mb, current_rss_mb, reset_cuda_peak
-from samn_tracker.bench.trackers import BenchTracker
+from samn_tracker.speed.probes import Stopwatch, cuda_peak_mb, current_rss_mb, reset_cuda_peak
+from samn_tracker.speed.trackers import BenchTracker
 from samn_tracker.errors import InputError
 from samn_tracker.regions import mask_to_box
 from samn_tracker.sequences import davis_sequence

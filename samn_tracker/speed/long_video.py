@@ -14,10 +14,10 @@ from typing import Callable
 import numpy as np
 from tqdm import tqdm
 
-from samn_tracker.bench.probes import Stopwatch, cuda_allocated_mb, current_rss_mb
-from samn_tracker.bench.runs import BenchSequence
-from samn_tracker.bench.trackers import SamnBench
-from samn_tracker.benchmarks.box_measures import box_iou
+from samn_tracker.speed.probes import Stopwatch, cuda_allocated_mb, current_rss_mb
+from samn_tracker.speed.runs import BenchSequence
+from samn_tracker.speed.trackers import SamnBench
+from samn_tracker.evaluation.box_measures import box_iou
 
 EARLY_FRAME = 100
 TOLERANCE = 0.10

@@ -3,5 +3,5 @@
 ``runner`` tracks sequences resumably (and sharded under torchrun); ``box_measures`` and
 ``davis_measures`` implement the official measures; ``got10k``, ``trackingnet`` and
 ``davis`` are the adapters (each with a ``main(argv)``); ``reports`` makes the tables and
-plots. See docs/benchmarks.md for the commands on the real datasets.
+plots. See docs/evaluation.md for the commands on the real datasets.
 """

@@ -18,10 +18,10 @@ from typing import Optional, Sequence
 import numpy as np
 
 from samn_tracker import atomic
-from samn_tracker.benchmarks import box_measures, options
-from samn_tracker.benchmarks.got10k import read_boxes
-from samn_tracker.benchmarks.reports import Summary, summary_path
-from samn_tracker.benchmarks.runner import BenchmarkSequence, BoxWriter
+from samn_tracker.evaluation import box_measures, options
+from samn_tracker.evaluation.got10k import read_boxes
+from samn_tracker.evaluation.reports import Summary, summary_path
+from samn_tracker.evaluation.runner import BenchmarkSequence, BoxWriter
 from samn_tracker.errors import InputError
 from samn_tracker.sequences import list_frames
 

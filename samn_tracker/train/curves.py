@@ -1,0 +1,46 @@
+"""The training curve (loss and frame-2 IoU per step) as a PNG, from ``log.csv``."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from samn_tracker.atomic import replacing
+
+
+def smooth(values: np.ndarray, window: int) -> np.ndarray:
+    """Running mean over ``window`` steps (shorter at the start)."""
+    cumulative = np.cumsum(np.insert(values, 0, 0.0))
+    counts = np.minimum(np.arange(1, len(values) + 1), window)
+    return (cumulative[1:] - cumulative[np.arange(1, len(values) + 1) - counts]) / counts
+
+
+def plot_training_log(log_csv: str | Path, png: str | Path, title: str = "") -> Path:
+    """Loss and IoU per step, raw and smoothed; one figure with two panels."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    log = pd.read_csv(log_csv).drop_duplicates("step", keep="last").sort_values("step")
+    window = max(1, len(log) // 50)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, column, label in ((axes[0], "loss", "loss (BCE + soft IoU)"),
+                              (axes[1], "iou", "IoU of frame 2 (training batches)")):
+        values = log[column].to_numpy(dtype=float)
+        ax.plot(log["step"], values, color="0.8", linewidth=0.5)
+        ax.plot(log["step"], smooth(values, window), color="C0", linewidth=1.5,
+                label=f"mean of {window} steps")
+        ax.set_xlabel("step")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best", fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    png = Path(png)
+    with replacing(png) as tmp:
+        fig.savefig(tmp, dpi=120, format=png.suffix.lstrip(".") or "png")
+    plt.close(fig)
+    return png
