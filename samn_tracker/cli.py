@@ -3,22 +3,48 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
-import time
+from itertools import chain, islice
 from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
 
+from samn_tracker.build import build_tracker, tracker_config
 from samn_tracker.errors import InputError
+from samn_tracker.exits import guarded
+from samn_tracker.help_format import DefaultsFormat, ExamplesFormat
+from samn_tracker.settings import add_set_option
 
 # Subcommands whose code lives in their own module: name -> (module, help).
 DELEGATED = {
-    "eval": ("samn_tracker.evaluation.cli", "run GOT-10k / TrackingNet / DAVIS (see docs/evaluation.md)"),
-    "report": ("samn_tracker.reporting", "tables and plots from results (got10k, trackingnet, davis, vot)"),
+    "eval": ("samn_tracker.evaluation.cli", "run GOT-10k / TrackingNet / DAVIS: resumable, shardable"),
+    "report": ("samn_tracker.reports.cli", "tables and plots from results (got10k, trackingnet, davis, vot, bench)"),
+    "vot": ("samn_tracker.vot.cli", "VOT toolkit workspaces and the local DAVIS stacks"),
     "bench": ("samn_tracker.speed", "speed / memory / accuracy benchmark, JSON + Markdown"),
     "train": ("samn_tracker.train.cli", "train the network (both stages of the paper)"),
+    "doctor": ("samn_tracker.doctor", "check the environment: torch, OpenCV contrib, VOT toolkit, weights, disk"),
 }
+
+EXAMPLES = """examples:
+  samn track video.mp4 --box 120,80,200,150 --out results/video
+  samn eval davis --root DAVIS --year 2016 --sequences blackswan
+  samn bench --data DAVIS --trackers samn_lite,csrt --max-frames 20
+  samn doctor
+
+Each command has its own help: samn <command> --help."""
+
+TRACK_EXAMPLES = """examples:
+  samn track frames/ --box 127,73,383,312 --out results/blackswan
+  samn track video.mp4 --box=-50,-40,200,150 --out results/video --no-video
+  samn track DAVIS/JPEGImages/480p/cows --mask cows_00000.png --out results/cows --overwrite
+  samn track vot2018/ball1 --out results/ball1 --max-frames 50       (box from groundtruth.txt)
+
+The results appear in --out only once every frame is written; until then they are in
+OUT.partial, whose run.json says whether the run is running, interrupted or failed.
+Boxes are x,y,w,h in frame pixels, not clipped to the frame: a target leaving the
+view may get a negative x."""
 
 
 def parse_numbers(text: str, name: str) -> np.ndarray:
@@ -31,23 +57,35 @@ def parse_numbers(text: str, name: str) -> np.ndarray:
 
 def add_track_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("track", help="track one object in a video or a folder of frames",
+                       formatter_class=DefaultsFormat, epilog=TRACK_EXAMPLES,
                        description="Track the object given on the first frame; writes boxes.txt, "
-                                   "polygons.txt, confidence.txt, masks/*.png and overlay.mp4 to --out.")
+                                   "polygons.txt, confidence.txt, masks/*.png, overlay.mp4 and "
+                                   "run.json to --out.")
     p.add_argument("source", help="video file, folder of frames, or a VOT / GOT-10k / OTB / DAVIS sequence folder")
     init = p.add_mutually_exclusive_group()
-    init.add_argument("--box", help="x,y,w,h of the target on the first frame (pixels)")
+    init.add_argument("--box", help="x,y,w,h of the target on the first frame (pixels; may be negative, "
+                                    "the part outside the frame is clipped); default: the sequence's "
+                                    "ground truth")
     init.add_argument("--polygon", help="x1,y1,x2,y2,... polygon on the first frame")
     init.add_argument("--mask", help="PNG mask of the target on the first frame (nonzero = object)")
-    p.add_argument("--preset", default="lite", choices=["lite", "paper"])
+    p.add_argument("--preset", default="lite", choices=["lite", "paper"],
+                   help="lite: EfficientNet-Lite0, for a CPU, weights built in; paper: ResNet-50 as in "
+                        "the paper, for a GPU (downloads ImageNet weights on first use)")
     p.add_argument("--weights", help="checkpoint (.pth); default: the built-in one of the preset")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--max-frames", type=int, help="stop after this many frames")
+    p.add_argument("--device", default="auto", help="auto (cuda when present), cpu, cuda or cuda:N")
+    add_set_option(p)
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
+                   help="network precision (bf16 / fp16 run under autocast)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the first-frame augmentations")
+    p.add_argument("--out", required=True, help="output folder (must be new or empty, or use --overwrite)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the results already in --out once the new run is complete")
+    p.add_argument("--max-frames", type=int, help="stop after this many frames (at least 1); default: all")
     p.add_argument("--no-video", action="store_true", help="do not write overlay.mp4")
 
 
 def initial_region(args: argparse.Namespace, sequence, first: np.ndarray):
-    from samn_tracker.sequences import read_image
+    from samn_tracker.datasets import read_image
 
     if args.box:
         values = parse_numbers(args.box, "--box")
@@ -70,57 +108,108 @@ def initial_region(args: argparse.Namespace, sequence, first: np.ndarray):
     raise InputError(f"{args.source} has no ground truth for frame 0: give --box, --polygon or --mask")
 
 
+def check_start(region, shape: tuple[int, int]) -> None:
+    """The tracker's checks of the first region, made before anything is written, and a
+    note when a box or polygon reaches outside the frame (tracking starts from its part
+    inside)."""
+    from samn_tracker import regions
+
+    values = np.asarray(region)
+    if values.dtype == bool:
+        if not values.any():
+            raise InputError("the initial mask is empty")
+        return
+    what = "initial box" if values.size == 4 else "initial polygon"
+    values = values.astype(np.float64)
+    box = values.reshape(4) if values.size == 4 else regions.polygon_to_box(values.reshape(-1, 2))
+    regions.check_box(box, shape, name=what)
+    if values.size != 4 and not regions.polygon_to_mask(values.reshape(-1, 2), shape).any():
+        raise InputError(f"{what} {values.tolist()} covers no pixel of the image")
+    height, width = shape
+    x0, y0 = max(box[0], 0.0), max(box[1], 0.0)
+    inside = np.array([x0, y0, min(box[0] + box[2], width) - x0, min(box[1] + box[3], height) - y0])
+    if not np.array_equal(inside, box):
+        print(f"samn track: note: the {what} {numbers(box)} reaches outside the {width}x{height} "
+              f"frame; tracking starts from its part inside, {numbers(inside)}", file=sys.stderr)
+
+
+def numbers(values: np.ndarray) -> str:
+    return ",".join(f"{v:g}" for v in values)
+
+
+def speed_text(frames: int, seconds: float) -> str:
+    """Frames per second of ``track`` calls; frame 0 is initialisation, so a 1-frame run
+    has nothing to time."""
+    if frames < 2 or seconds <= 0:
+        return "initialisation only, no fps"
+    return f"{(frames - 1) / seconds:.1f} fps"
+
+
+@guarded("samn track", on_interrupt="before tracking started; nothing was written")
 def run_track(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+    from samn_tracker.datasets import open_sequence
+    from samn_tracker.run_folder import RunFolder, check_destination
 
-    from samn_tracker.sequences import open_sequence
-    from samn_tracker.tracker import SAMNTracker
-    from samn_tracker.visualize import OverlayWriter, write_mask_png
-
+    if args.max_frames is not None and args.max_frames < 1:
+        raise InputError(f"--max-frames must be at least 1, got {args.max_frames}")
     sequence = open_sequence(args.source)
     frames = iter(sequence)
     first = next(frames)
     region = initial_region(args, sequence, first)
-    tracker = SAMNTracker(args.preset, weights=args.weights, device=args.device)
+    check_start(region, first.shape[:2])
+    config = tracker_config(args.preset, args.overrides)
     out = Path(args.out)
-    (out / "masks").mkdir(parents=True, exist_ok=True)
+    check_destination(out, args.overwrite)
+    tracker = build_tracker(config, args.weights, device=args.device, precision=args.precision,
+                            seed=args.seed)
     total = len(sequence) if args.max_frames is None else min(len(sequence), args.max_frames)
-    overlay = None if args.no_video else OverlayWriter(out / "overlay.mp4", first.shape[:2],
-                                                       fps=sequence.fps or 30.0)
-    done, track_time = 0, 0.0
-    with open(out / "boxes.txt", "w") as boxes, open(out / "polygons.txt", "w") as polygons, \
-            open(out / "confidence.txt", "w") as confidences:
-        bar = tqdm(total=total, unit="frame", desc=sequence.name)
-        try:
-            image = first
-            while done < total:
-                start = time.perf_counter()
-                pred = tracker.initialize(image, region) if done == 0 else tracker.track(image)
-                if done:  # frame 0 is initialisation, not tracking
-                    track_time += time.perf_counter() - start
-                boxes.write(",".join(f"{v:.2f}" for v in pred.box) + "\n")
-                polygons.write(",".join(f"{v:.2f}" for v in pred.polygon.reshape(-1)) + "\n")
-                confidences.write(f"{pred.confidence:.4f}\n")
-                write_mask_png(out / "masks" / f"{done:05d}.png", pred.mask)
-                if overlay is not None:
-                    overlay.write(image, pred)
-                done += 1
-                bar.update()
-                if done < total:
-                    image = next(frames)
-        except KeyboardInterrupt:
-            print(f"\ninterrupted: {done} frames written to {out}", file=sys.stderr)
-        finally:
-            bar.close()
-            if overlay is not None:
-                overlay.close()
-    fps = (done - 1) / track_time if done > 1 and track_time > 0 else float("nan")
-    print(f"{sequence.name}: {done} frames, {fps:.1f} fps on {tracker.device} -> {out}")
+    with RunFolder(out, args.invocation) as run:
+        track_time = write_track(run, tracker, sequence, first, frames, region, total,
+                                 video=not args.no_video)
+    frame_word = "frame" if run.frames == 1 else "frames"
+    print(f"{sequence.name}: {run.frames} {frame_word}, {speed_text(run.frames, track_time)} "
+          f"on {tracker.device} -> {out}")
     return 0
 
 
+def write_track(run, tracker, sequence, first: np.ndarray, frames, region, total: int,
+                video: bool) -> float:
+    """Track ``total`` frames from ``first`` into ``run.path``, each written whole
+    (``run.frame``); returns the seconds spent in ``track`` calls."""
+    from tqdm import tqdm
+
+    from samn_tracker.tracking_loop import track_frames
+    from samn_tracker.visualize import OverlayWriter, write_mask_png
+
+    folder = run.path
+    (folder / "masks").mkdir()
+    overlay = OverlayWriter(folder / "overlay.mp4", first.shape[:2], fps=sequence.fps or 30.0) if video else None
+    track_time = 0.0
+    with open(folder / "boxes.txt", "w") as boxes, open(folder / "polygons.txt", "w") as polygons, \
+            open(folder / "confidence.txt", "w") as confidences, \
+            tqdm(total=total, unit="frame", desc=sequence.name) as bar:
+        try:
+            for step in track_frames(tracker, islice(chain([first], frames), total), region):
+                pred = step.output
+                if step.index:  # frame 0 is initialisation, not tracking
+                    track_time += step.seconds
+                with run.frame():
+                    boxes.write(",".join(f"{v:.2f}" for v in pred.box) + "\n")
+                    polygons.write(",".join(f"{v:.2f}" for v in pred.polygon.reshape(-1)) + "\n")
+                    confidences.write(f"{pred.confidence:.4f}\n")
+                    write_mask_png(folder / "masks" / f"{step.index:05d}.png", pred.mask)
+                    if overlay is not None:
+                        overlay.write(step.image, pred)
+                bar.update()
+        finally:
+            if overlay is not None:
+                overlay.close()
+    return track_time
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="samn", description=__doc__)
+    parser = argparse.ArgumentParser(prog="samn", description=__doc__, epilog=EXAMPLES,
+                                     formatter_class=ExamplesFormat)
     sub = parser.add_subparsers(dest="command", required=True)
     add_track_parser(sub)
     for name, (_, help_text) in DELEGATED.items():
@@ -128,18 +217,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+COORDINATE_OPTIONS = ("--box", "--polygon")
+NEGATIVE_NUMBER = re.compile(r"-\.?\d")
+
+
+def attach_negative_values(argv: Sequence[str]) -> list[str]:
+    """``--box -50,-40,200,150`` -> ``--box=-50,-40,200,150``: argparse reads a value that
+    starts with "-" (and is not one plain number) as an option, but negative coordinates
+    are legal."""
+    joined: list[str] = []
+    for item in argv:
+        if joined and joined[-1] in COORDINATE_OPTIONS and NEGATIVE_NUMBER.match(item):
+            joined[-1] = f"{joined[-1]}={item}"
+        else:
+            joined.append(item)
+    return joined
+
+
+@guarded("samn")
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
     if argv and argv[0] in DELEGATED:
         module = importlib.import_module(DELEGATED[argv[0]][0])
         return module.main(argv[1:])
-    args = parser.parse_args(argv)
-    try:
-        return run_track(args)
-    except InputError as err:
-        print(f"samn: error: {err}", file=sys.stderr)
-        return 2
+    args = build_parser().parse_args(attach_negative_values(argv))
+    args.invocation = ["samn", *argv]
+    return run_track(args)
 
 
 if __name__ == "__main__":

@@ -1,58 +1,66 @@
 """Typed configuration of the SAMN tracker and its two presets.
 
 Every switch of the paper's ablations (Table VIII) and every place where the authors'
-public code differs from the paper is a field here; defaults follow the paper.
+public code differs from the paper is a field here; defaults follow the paper. Each
+field declares the values it allows (``samn_tracker.settings``), so a variant is checked
+when it is made.
 """
 from __future__ import annotations
 
-import ast
-import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Literal, Optional
+from typing import Literal, Optional
+
+from samn_tracker.errors import InputError
+from samn_tracker.feature_grid import STRIDE
+from samn_tracker.settings import Checked, parse_overrides, setting
+
+__all__ = ["TrackerConfig", "ModelConfig", "DCFConfig", "MemoryConfig", "UncertaintyConfig",
+           "MaskCheckConfig", "paper", "lite", "preset", "parse_overrides", "PRESETS"]
 
 
 @dataclass
-class ModelConfig:
+class ModelConfig(Checked):
     """Network shape. ``key_dim``/``value_dim`` default to C/8 and C/2 of the backbone."""
 
     backbone: Literal["resnet50", "efficientnet_lite0"] = "resnet50"
-    key_dim: int = 128
-    value_dim: int = 512
-    decoder_dim: int = 256
+    key_dim: int = setting(128, gt=0)
+    value_dim: int = setting(512, gt=0)
+    decoder_dim: int = setting(256, gt=0)
     spatial_fusion: Literal["sum", "cat", "none"] = "sum"
     pretrained_backbone: bool = True
 
 
 @dataclass
-class DCFConfig:
+class DCFConfig(Checked):
     """Online correlation filter (spatial memory), ATOM-style."""
 
-    proj_dim: int = 64
-    filter_size: int = 4
-    reg_filter: float = 0.1
-    reg_proj: float = 1e-4
-    sigma_factor: float = 0.25
-    init_gn_iters: int = 6
-    init_cg_iters: int = 10
-    update_cg_iters: int = 5
-    update_interval: int = 10
-    memory_size: int = 250
-    learning_rate: float = 0.0075
+    proj_dim: int = setting(64, gt=0)
+    filter_size: int = setting(4, gt=0)
+    reg_filter: float = setting(0.1, ge=0)
+    reg_proj: float = setting(1e-4, ge=0)
+    sigma_factor: float = setting(0.25, gt=0)
+    init_gn_iters: int = setting(6, ge=0)
+    init_cg_iters: int = setting(10, ge=0)
+    update_cg_iters: int = setting(5, ge=0)
+    update_interval: int = setting(10, ge=1)
+    memory_size: int = setting(250, ge=2)
+    learning_rate: float = setting(0.0075, ge=0, le=1)
     augment: bool = True
 
 
 @dataclass
-class MemoryConfig:
-    """Appearance-memory policy; ``max_entries`` bounds the sampled entries (None = paper)."""
+class MemoryConfig(Checked):
+    """Appearance-memory policy; ``max_entries`` bounds the sampled entries (None = paper).
+    ``interval`` 0 samples no frame (only the first and, with ``last_frame``, the last)."""
 
-    interval: int = 5
+    interval: int = setting(5, ge=0)
     last_frame: bool = True
     keep_first: bool = True
-    max_entries: Optional[int] = None
+    max_entries: Optional[int] = setting(None, ge=0)
 
 
 @dataclass
-class UncertaintyConfig:
+class UncertaintyConfig(Checked):
     """Filter that keeps uncertain frames out of both memories.
 
     ``rule="ratio"`` is U_t = mean(queue) / peak_t (the authors' code); a frame with
@@ -61,67 +69,55 @@ class UncertaintyConfig:
 
     enabled: bool = True
     rule: Literal["ratio"] = "ratio"
-    threshold: float = 10.0
-    queue_length: int = 25
+    threshold: float = setting(10.0, ge=0)
+    queue_length: int = setting(25, ge=1)
 
 
 @dataclass
-class MaskCheckConfig:
+class MaskCheckConfig(Checked):
     """Beyond the paper: a mask whose box jumps away from the DCF peak (more than
     ``max_centre_shift`` x sqrt(w h) of the previous target) or whose box area changes
     by more than ``max_area_change`` in one frame is treated as a segmentation failure."""
 
     enabled: bool = True
-    max_centre_shift: float = 0.5
-    max_area_change: float = 1.5
+    max_centre_shift: float = setting(0.5, ge=0)
+    max_area_change: float = setting(1.5, ge=1)
 
 
 @dataclass
-class TrackerConfig:
+class TrackerConfig(Checked):
+    """The whole tracker; ``replace(**{"memory.interval": 10})`` makes a checked variant."""
+
     name: str = "paper"
     model: ModelConfig = field(default_factory=ModelConfig)
     dcf: DCFConfig = field(default_factory=DCFConfig)
     memory: MemoryConfig = field(default_factory=MemoryConfig)
     uncertainty: UncertaintyConfig = field(default_factory=UncertaintyConfig)
     mask_check: MaskCheckConfig = field(default_factory=MaskCheckConfig)
-    crop_size: int = 384
-    search_factor: float = 4.0
-    dcf_search_factor: float = 4.5
+    crop_size: int = setting(384, gt=0, multiple_of=STRIDE)
+    search_factor: float = setting(4.0, gt=0)
+    dcf_search_factor: float = setting(4.5, gt=0)
     use_dcf: bool = True
     spatial_map: Literal["dcf", "distance"] = "dcf"
     box_to_segmentation: bool = True
-    box_init_dilation: float = 0.1
-    box_init_min_fill: float = 0.3
+    box_init_dilation: float = setting(0.1, ge=0)
+    box_init_min_fill: float = setting(0.3, ge=0, le=1)
     rotated_box_fit: bool = False
-    rotated_box_keep: float = 0.9
-    mask_threshold: float = 0.5
-    mask_min_component: float = 0.3
-    size_update_rate: float = 0.5
-
-    def replace(self, **changes: Any) -> "TrackerConfig":
-        """Copy with dotted overrides, e.g. ``replace(**{"memory.interval": 10})``."""
-        cfg = dataclasses.replace(self)
-        for key, value in changes.items():
-            target: Any = cfg
-            *path, last = key.split(".")
-            for part in path:
-                sub = dataclasses.replace(getattr(target, part))
-                setattr(target, part, sub)
-                target = sub
-            if not hasattr(target, last):
-                raise KeyError(f"unknown config field {key!r}")
-            setattr(target, last, value)
-        return cfg
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+    rotated_box_keep: float = setting(0.9, gt=0, le=1)
+    mask_threshold: float = setting(0.5, ge=0, le=1)
+    mask_min_component: float = setting(0.3, ge=0, le=1)
+    size_update_rate: float = setting(0.5, ge=0, le=1)
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrackerConfig":
-        nested = {"model": ModelConfig, "dcf": DCFConfig, "memory": MemoryConfig,
-                  "uncertainty": UncertaintyConfig, "mask_check": MaskCheckConfig}
-        kwargs = {k: (nested[k](**v) if k in nested else v) for k, v in data.items()}
-        return cls(**kwargs)
+        """The inverse of ``to_dict`` (a checkpoint's stored config), checked."""
+        changes: dict = {}
+        for key, value in data.items():
+            if isinstance(value, dict):
+                changes.update({f"{key}.{k}": v for k, v in value.items()})
+            else:
+                changes[key] = value
+        return cls().replace(**changes)
 
 
 def paper() -> TrackerConfig:
@@ -140,23 +136,6 @@ def lite() -> TrackerConfig:
     )
 
 
-def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
-    """``["memory.interval=10", "dcf.augment=False"]`` -> overrides for ``TrackerConfig.replace``;
-    values are Python literals, anything else is a string."""
-    from samn_tracker.errors import InputError
-
-    overrides: dict[str, Any] = {}
-    for item in items:
-        key, sep, text = (part.strip() for part in item.partition("="))
-        if not sep or not key:
-            raise InputError(f"config override {item!r} must look like key=value")
-        try:
-            overrides[key] = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            overrides[key] = text
-    return overrides
-
-
 PRESETS = {"paper": paper, "lite": lite}
 
 
@@ -164,4 +143,4 @@ def preset(name: str) -> TrackerConfig:
     try:
         return PRESETS[name]()
     except KeyError:
-        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}") from None
+        raise InputError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}") from None

@@ -157,7 +157,7 @@ def mask_to_rotated_box(mask: np.ndarray, fit: bool = False, keep: float = 0.9) 
     ``_fit_rectangle``), which trims thin protrusions. None if the mask is empty.
     """
     if not 0.0 < keep <= 1.0:
-        raise InputError(f"keep must be in (0, 1], got {keep}")
+        raise ValueError(f"keep must be in (0, 1], got {keep}")
     contour = _largest_contour(np.asarray(mask, dtype=bool))
     if contour is None:
         return None
@@ -196,40 +196,6 @@ def _clip_boxes(boxes: np.ndarray, bounds) -> np.ndarray:
     w = np.clip(boxes[:, 2], 0, width - x)
     h = np.clip(boxes[:, 3], 0, height - y)
     return np.stack([x, y, w, h], axis=1)
-
-
-def iou_polygons(a, b, bounds: tuple[int, int] | None = None) -> float:
-    """Rasterised IoU of two polygons with VOT's rules (``calculate_overlap``).
-
-    The raster window is the union of both rounded bounding boxes, clipped to
-    ``[0, W-1] x [0, H-1]`` when ``bounds = (W, H)``. A degenerate union window counts
-    as two empty regions (1.0); a degenerate clipped window as no overlap (0.0).
-    """
-    first, second = _as_polygon(a), _as_polygon(b)
-    both = np.round(np.concatenate([first, second]))
-    left, top = both.min(axis=0).astype(int)
-    right, bottom = both.max(axis=0).astype(int)
-    if left >= right or top >= bottom:
-        return 1.0
-    if bounds is not None:
-        left, top = max(left, 0), max(top, 0)
-        right, bottom = min(right, int(bounds[0]) - 1), min(bottom, int(bounds[1]) - 1)
-        if left >= right or top >= bottom:
-            return 0.0
-    shape = (bottom - top + 1, right - left + 1)
-    mask_a = _fill_polygon(first, shape, offset=(left, top))
-    mask_b = _fill_polygon(second, shape, offset=(left, top))
-    union = np.count_nonzero(mask_a | mask_b)
-    return np.count_nonzero(mask_a & mask_b) / union if union else 0.0
-
-
-def iou_masks(a: np.ndarray, b: np.ndarray) -> float:
-    """Pixel IoU of two same-size masks; two empty masks are identical (1.0), as in DAVIS and VOT."""
-    first, second = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
-    if first.shape != second.shape:
-        raise InputError(f"masks of different shapes cannot be compared: {first.shape} vs {second.shape}")
-    union = np.count_nonzero(first | second)
-    return np.count_nonzero(first & second) / union if union else 1.0
 
 
 def encode_vot_mask(mask: np.ndarray) -> str:
@@ -296,18 +262,6 @@ def parse_region(text: str, shape: tuple[int, int] | None = None) -> Region:
     if len(values) >= 6 and len(values) % 2 == 0:
         return values.reshape(-1, 2)
     raise InputError(f"region must have 4 numbers (box) or an even number >= 6 (polygon): {body[:60]!r}")
-
-
-def region_to_mask(region, shape: tuple[int, int]) -> np.ndarray:
-    """Bool mask of a box (4,), a polygon ((N, 2) or flat (2N,)) or a mask of size ``shape``."""
-    array = np.asarray(region)
-    if array.dtype == bool or (array.ndim == 2 and array.shape[1] != 2):
-        if array.shape != tuple(int(s) for s in shape):
-            raise InputError(f"mask of shape {array.shape} does not match the frame {tuple(shape)}")
-        return array.astype(bool)
-    if array.size == 4:
-        return box_to_mask(array, shape)
-    return polygon_to_mask(array, shape)
 
 
 def check_box(box, shape: tuple[int, int], name: str = "box") -> np.ndarray:

@@ -1,16 +1,15 @@
 """The tracker API every adapter calls: ``initialize(image, region)`` / ``track(image)``.
 
-One frame: crop around the current estimate (segmentation crop and, when its factor
-differs, the DCF crop, batched through the query encoder), locate the target with the
-spatial memory (DCF), read the appearance memory, decode the mask, map it back to the
-frame, then decide through the uncertainty filter whether the frame may update both
-memories.
+One frame (``track``): crop around the current estimate (segmentation crop and, when its
+factor differs, the DCF crop, batched through the query encoder), locate the target with
+the spatial memory (DCF), read the appearance memory, decode the mask, map it back to the
+frame, then let the ``MemoryManager`` decide what the frame writes into both memories.
+Adapters build a tracker with ``samn_tracker.build_tracker``.
 """
 from __future__ import annotations
 
 import time
 import warnings
-from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,16 +22,18 @@ import torch.nn.functional as F
 from samn_tracker import regions
 from samn_tracker.config import TrackerConfig, preset
 from samn_tracker.crops import CropWindow, crop_image, crop_mask, paste_back, window_around
+from samn_tracker.devices import pick_device, synchroniser
 from samn_tracker.errors import InputError
-from samn_tracker.model.appearance_memory import AppearanceMemory, MemoryEntry
+from samn_tracker.feature_grid import STRIDE, cell_to_pixel, gaussians, pixel_to_cell
+from samn_tracker.memory_manager import MemoryManager
+from samn_tracker.model.appearance_memory import MemoryEntry
 from samn_tracker.model.decoder import foreground_probability
 from samn_tracker.model.encoders import QueryFeatures
 from samn_tracker.model.network import PRECISIONS, SAMNNetwork
 from samn_tracker.model.spatial_memory import SpatialMemory, augment_first_frame
-from samn_tracker.sequences import to_rgb
+from samn_tracker.datasets import to_rgb
 from samn_tracker.weights import builtin_checkpoint, load_checkpoint
 
-STRIDE = 16
 STAGES = ("crop", "query_encoder", "dcf", "memory_read", "decoder", "memory_write", "postprocess")
 
 
@@ -46,43 +47,16 @@ class Prediction:
     probability: Optional[np.ndarray] = None  # float32 HxW foreground probability
 
 
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError(f"device {device!r} requested but CUDA is not available")
-    return torch.device(device)
-
-
-def gaussian_map(size: int, centre: tuple[float, float], sigma: tuple[float, float],
-                 device: torch.device) -> torch.Tensor:
-    """(1, 1, size, size) Gaussian at ``centre`` (x, y) in feature cells."""
-    ys = torch.arange(size, device=device, dtype=torch.float32).view(-1, 1)
-    xs = torch.arange(size, device=device, dtype=torch.float32).view(1, -1)
-    g = torch.exp(-0.5 * (((xs - centre[0]) / sigma[0]) ** 2 + ((ys - centre[1]) / sigma[1]) ** 2))
-    return g.view(1, 1, size, size)
-
-
-def pixel_to_cell(u: float) -> float:
-    """Crop pixel coordinate -> stride-16 feature cell coordinate (cell j centred at 16j + 7.5)."""
-    return (u + 0.5) / STRIDE - 0.5
-
-
-def cell_to_pixel(c: float) -> float:
-    return (c + 0.5) * STRIDE - 0.5
-
-
 class SAMNTracker:
     """Segmentation tracker with an appearance memory (AMN) and a spatial memory (SMN)."""
 
     def __init__(self, config: TrackerConfig | str = "lite", weights: str | Path | None = None,
-                 device: str = "auto", seed: int = 0, precision: str = "fp32"):
+                 device: str | torch.device = "auto", seed: int = 0, precision: str = "fp32"):
         self.cfg = preset(config) if isinstance(config, str) else config
         if precision not in PRECISIONS:
             raise InputError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
-        if self.cfg.crop_size % STRIDE:
-            raise InputError(f"crop_size {self.cfg.crop_size} must be a multiple of {STRIDE}")
-        self.device = resolve_device(device)
+        self.device = pick_device(device)
+        self._sync = synchroniser(self.device)
         self.seed = seed
         checkpoint = None
         path = Path(weights) if weights is not None else builtin_checkpoint(self.cfg.name)
@@ -117,6 +91,11 @@ class SAMNTracker:
 
     # ------------------------------------------------------------------ API
     @property
+    def memory(self) -> Optional[MemoryManager]:
+        """The current target's memories and their update policy (None before ``initialize``)."""
+        return None if self._state is None else self._state.memory
+
+    @property
     def memory_entries(self) -> int:
         """Frames in the appearance memory now (0 before ``initialize``)."""
         return 0 if self._state is None else len(self._state.memory)
@@ -135,20 +114,17 @@ class SAMNTracker:
         window = window_around(box0, self.cfg.search_factor, self.cfg.crop_size)
         crop = self._to_tensor(crop_image(image, window))
         query = self.net.encode_query(crop)
-        memory = AppearanceMemory(keep_first=self.cfg.memory.keep_first,
-                                  max_entries=self.cfg.memory.max_entries)
         crop_fg = torch.from_numpy(crop_mask(mask0, window)).to(self.device)[None, None]
-        memory.set_first(self._entry(crop, crop_fg, frame=0))
-        state = _TargetState(box=box0.astype(np.float64), memory=memory,
-                             queue=deque(maxlen=self.cfg.uncertainty.queue_length))
+        memory = MemoryManager(self.cfg, self._entry(crop, crop_fg, frame=0))
+        state = _TargetState(box=box0.astype(np.float64), memory=memory)
         self._state = state
 
         if is_box and self.cfg.box_to_segmentation:
-            refined = self._box_to_segmentation(query, window, box0, shape, state)
+            refined = self._box_to_segmentation(query, window, box0, shape, memory)
             if refined is not None:
                 mask0 = refined
                 crop_fg = torch.from_numpy(crop_mask(mask0, window)).to(self.device)[None, None]
-                memory.set_first(self._entry(crop, crop_fg, frame=0))
+                memory.replace_first(self._entry(crop, crop_fg, frame=0))
 
         if self.cfg.use_dcf:
             state.dcf = self._init_dcf(image, box0, rng, generator)
@@ -191,7 +167,7 @@ class SAMNTracker:
                 spatial = self._distance_map(state.box, seg_window)
 
         with self._timed("memory_read"):
-            keys, values = state.memory.keys_values()
+            keys, values = state.memory.read()
             readout = self.net.read(query, keys, values)
         with self._timed("decoder"):
             logits = self.net.decode(readout, query, spatial, cfg.crop_size)
@@ -202,19 +178,17 @@ class SAMNTracker:
             if cfg.mask_min_component > 0:
                 mask = regions.main_components(mask, cfg.mask_min_component)
 
-        uncertain = self._is_uncertain(peak) if cfg.use_dcf else False
-        if not uncertain and cfg.use_dcf:
-            state.queue.append(peak)
-        trusted = self._mask_agrees(mask, centre)
-        label_centre = self._update_state(mask if trusted else None, centre)
+        decision = state.memory.decide(state.frame, peak, mask, state.box, centre)
+        state.box = self._next_box(mask if decision.trusted else None, centre)
 
-        if not uncertain:
+        if not decision.uncertain:
             with self._timed("memory_write"):
-                if trusted:
-                    self._write_memory(crops[:1], crop_prob, state.frame)
+                if decision.appearance is not None:
+                    state.memory.memorise(self._entry(crops[:1], crop_prob, state.frame),
+                                          decision.appearance)
             with self._timed("dcf"):
-                if state.dcf is not None and label_centre is not None:
-                    lx, ly = dcf_window.to_crop(*label_centre)
+                if state.dcf is not None and decision.dcf_label is not None:
+                    lx, ly = dcf_window.to_crop(*decision.dcf_label)
                     state.dcf.add_sample(dcf_feat, (pixel_to_cell(lx), pixel_to_cell(ly)),
                                          self._size_in_cells(dcf_window))
                     state.dcf.step()
@@ -222,7 +196,8 @@ class SAMNTracker:
         confidence = float(np.clip(peak, 0.0, 1.0)) if cfg.use_dcf else float(
             prob[mask].mean() if mask.any() else 0.0)
         with self._timed("postprocess"):
-            return self._prediction(mask, state.box, prob, confidence, uncertain, trusted)
+            return self._prediction(mask, state.box, prob, confidence, decision.uncertain,
+                                    decision.trusted)
 
     # ------------------------------------------------------------ internals
     def _initial_mask(self, region, shape: tuple[int, int]) -> tuple[np.ndarray, bool]:
@@ -256,9 +231,9 @@ class SAMNTracker:
         return MemoryEntry(key.flatten(2)[0], value.flatten(2)[0], frame)
 
     def _box_to_segmentation(self, query: QueryFeatures, window: CropWindow, box: np.ndarray,
-                             shape: tuple[int, int], state: "_TargetState") -> Optional[np.ndarray]:
+                             shape: tuple[int, int], memory: MemoryManager) -> Optional[np.ndarray]:
         """Segment the first frame from the box memory; keep the result inside a dilated box."""
-        keys, values = state.memory.keys_values()
+        keys, values = memory.read()
         logits = self.net.segment(query, keys, values, self._distance_map(box, window),
                                   self.cfg.crop_size)
         prob = paste_back(foreground_probability(logits)[0, 0].float().cpu().numpy(), window, shape)
@@ -322,63 +297,23 @@ class SAMNTracker:
         u, v = window.to_crop(x + (w - 1) / 2.0, y + (h - 1) / 2.0)
         sigma = self.cfg.dcf.sigma_factor
         size = (max(w * window.scale / STRIDE * sigma, 0.5), max(h * window.scale / STRIDE * sigma, 0.5))
-        return gaussian_map(self.cfg.crop_size // STRIDE, (pixel_to_cell(u), pixel_to_cell(v)),
-                            size, self.device)
+        cells = torch.arange(self.cfg.crop_size // STRIDE, device=self.device, dtype=torch.float32)
+        return gaussians(cells, cells, pixel_to_cell(u), pixel_to_cell(v), *size)[None]
 
-    def _is_uncertain(self, peak: float) -> bool:
-        u = self.cfg.uncertainty
-        if not u.enabled or not self._state.queue:
-            return False
-        if peak <= 0:
-            return True
-        return float(np.mean(self._state.queue)) / peak > u.threshold
-
-    def _mask_agrees(self, mask: np.ndarray, dcf_centre) -> bool:
-        """Whether the mask is plausible next to the previous target and the DCF's peak."""
-        box = regions.mask_to_box(mask)
-        check = self.cfg.mask_check
-        if not check.enabled:
-            return True
-        if box is None:
-            return False
-        w, h = self._state.box[2:]
-        ratio = box[2] * box[3] / max(w * h, 1e-6)
-        if not 1.0 / check.max_area_change <= ratio <= check.max_area_change:
-            return False
-        if dcf_centre is None:
-            return True
-        cx, cy = box[0] + (box[2] - 1) / 2.0, box[1] + (box[3] - 1) / 2.0
-        shift = float(np.hypot(cx - dcf_centre[0], cy - dcf_centre[1]))
-        return shift <= check.max_centre_shift * float(np.sqrt(w * h))
-
-    def _update_state(self, mask: Optional[np.ndarray], dcf_centre) -> Optional[tuple[float, float]]:
-        """New target box; returns the DCF label centre (the mask's centroid, or the DCF's
-        own peak when there is no usable mask)."""
-        state = self._state
+    def _next_box(self, mask: Optional[np.ndarray], dcf_centre) -> np.ndarray:
+        """The target box after this frame: the mask's box (size smoothed), or the previous
+        box moved to the DCF's peak when there is no usable mask."""
         box = None if mask is None else regions.mask_to_box(mask)
-        x, y, w, h = state.box
+        x, y, w, h = self._state.box
         if box is None:
             if dcf_centre is None:
-                return None
+                return self._state.box
             cx, cy = dcf_centre
-            state.box = np.array([cx - (w - 1) / 2.0, cy - (h - 1) / 2.0, w, h])
-            return dcf_centre
+            return np.array([cx - (w - 1) / 2.0, cy - (h - 1) / 2.0, w, h])
         r = self.cfg.size_update_rate
         nw, nh = (1 - r) * w + r * box[2], (1 - r) * h + r * box[3]
         bx, by = box[0] + (box[2] - 1) / 2.0, box[1] + (box[3] - 1) / 2.0
-        state.box = np.array([bx - (nw - 1) / 2.0, by - (nh - 1) / 2.0, nw, nh])
-        return regions.mask_centroid(mask)
-
-    def _write_memory(self, crop: torch.Tensor, crop_prob: torch.Tensor, frame: int) -> None:
-        mem_cfg = self.cfg.memory
-        sample = mem_cfg.interval > 0 and frame % mem_cfg.interval == 0
-        if not (sample or mem_cfg.last_frame):
-            return
-        entry = self._entry(crop, crop_prob, frame)
-        if sample:
-            self._state.memory.add_sampled(entry)
-        else:
-            self._state.memory.set_last(entry)
+        return np.array([bx - (nw - 1) / 2.0, by - (nh - 1) / 2.0, nw, nh])
 
     def _prediction(self, mask: np.ndarray, state_box: np.ndarray, prob: np.ndarray,
                     confidence: float, uncertain: bool, trusted: bool = True) -> Prediction:
@@ -398,21 +333,18 @@ class SAMNTracker:
 
     @contextmanager
     def _timed(self, stage: str) -> Iterator[None]:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
+        self._sync()
         start = time.perf_counter()
         try:
             yield
         finally:
-            if self.device.type == "cuda":
-                torch.cuda.synchronize(self.device)
+            self._sync()
             self.timings[stage] += time.perf_counter() - start
 
 
 @dataclass
 class _TargetState:
     box: np.ndarray
-    memory: AppearanceMemory
-    queue: deque
+    memory: MemoryManager
     dcf: Optional[SpatialMemory] = None
     frame: int = 0

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from samn_tracker.atomic import replacing
 from samn_tracker.config import TrackerConfig
-from samn_tracker.errors import InputError
+from samn_tracker.errors import DownloadError, InputError
 
 CHUNK = 1 << 20
 
@@ -42,10 +42,6 @@ RESNET50_IMAGENET = WeightFile(
 )
 
 BUILTIN_CHECKPOINTS_DIR = Path(__file__).parent / "checkpoints"
-
-
-class DownloadError(RuntimeError):
-    """A weight file could not be downloaded (no network, server error)."""
 
 
 def cache_dir() -> Path:

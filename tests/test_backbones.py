@@ -105,7 +105,7 @@ def test_resnet50_pretrained_downloads_through_weights_cache(resnet_file, tmp_pa
 
 
 def test_unknown_backbone_and_unreadable_weights(tmp_path):
-    with pytest.raises(InputError, match="mobilenet"):
+    with pytest.raises(ValueError, match="mobilenet"):
         build_backbone("mobilenet")
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"not a torch file")

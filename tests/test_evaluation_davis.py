@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from samn_tracker.datasets.davis import read_annotation
 from samn_tracker.evaluation import davis
 from samn_tracker.errors import InputError
 
@@ -99,7 +100,7 @@ def test_2016_scores_and_the_ground_truth_as_result(run2016, tmp_path):
     for name in SEQUENCES:  # the ground truth itself, written as results, scores perfectly
         (tmp_path / name).mkdir()
         for png in (root / "Annotations" / "480p" / name).iterdir():
-            davis.write_png(tmp_path / name / png.name, davis.read_annotation(png, 2016))
+            davis.write_png(tmp_path / name / png.name, read_annotation(png, 2016))
     perfect = davis.score(root, 2016, SEQUENCES, tmp_path)
     assert perfect.scores.jf_mean == 1.0 and perfect.scores.j.decay == 0.0
 
@@ -122,7 +123,7 @@ def test_2017_two_objects_tracked_separately_and_merged(tmp_path):
     assert davis.main(["--root", str(root), "--year", "2017", "--out", str(tmp_path / "out"), *FAST]) == 0
     results = tmp_path / "out" / "2017-val" / "samn" / "swans"
     first = np.array(Image.open(results / "00000.png"))
-    gt = davis.read_annotation(root / "Annotations" / "480p" / "swans" / "00000.png", 2017)
+    gt = read_annotation(root / "Annotations" / "480p" / "swans" / "00000.png", 2017)
     assert np.array_equal(first, gt) and set(np.unique(gt)) == {0, 1, 2}
     for path in sorted(results.iterdir()):
         assert set(np.unique(np.array(Image.open(path)))) <= {0, 1, 2}
@@ -132,41 +133,12 @@ def test_2017_two_objects_tracked_separately_and_merged(tmp_path):
     assert [o.name for o in result.objects] == ["swans_1", "swans_2"]
 
 
-def test_annotation_reading_follows_the_year(tmp_path):
-    binary = np.zeros((8, 8), np.uint8)
-    binary[2:5, 2:5] = 255
-    Image.fromarray(binary).save(tmp_path / "binary.png")
-    assert davis.read_annotation(tmp_path / "binary.png", 2016).max() == 1
-    with pytest.raises(InputError, match="--year 2016"):
-        davis.read_annotation(tmp_path / "binary.png", 2017)
-    ids = np.zeros((8, 8), np.uint8)
-    ids[0, :] = 255
-    ids[3, 3] = 2
-    davis.write_png(tmp_path / "ids.png", ids)
-    read = davis.read_annotation(tmp_path / "ids.png", 2017)
-    assert read[0].max() == 0 and read[3, 3] == 2  # void is background
-
-
-def test_sequence_lists_of_both_releases(tmp_path):
-    (tmp_path / "ImageSets" / "480p").mkdir(parents=True)
-    (tmp_path / "ImageSets" / "480p" / "val.txt").write_text(  # the DAVIS 2016 download
-        "/JPEGImages/480p/blackswan/00000.jpg /Annotations/480p/blackswan/00000.png\n"
-        "/JPEGImages/480p/blackswan/00001.jpg /Annotations/480p/blackswan/00001.png\n"
-        "/JPEGImages/480p/cows/00000.jpg /Annotations/480p/cows/00000.png\n")
-    assert davis.sequence_names(tmp_path, 2016, "val") == ["blackswan", "cows"]
-    (tmp_path / "ImageSets" / "2017").mkdir()
-    (tmp_path / "ImageSets" / "2017" / "val.txt").write_text("bike-packing\nblackswan\n")
-    assert davis.sequence_names(tmp_path, 2017, "val") == ["bike-packing", "blackswan"]
-    with pytest.raises(InputError, match="test-dev.txt"):
-        davis.sequence_names(tmp_path, 2017, "test-dev")
-
-
 def test_result_ids_beyond_the_objects_are_rejected(tmp_path):
     root = make_davis2017(tmp_path / "DAVIS")
     results = tmp_path / "res" / "swans"
     results.mkdir(parents=True)
     for png in (root / "Annotations" / "480p" / "swans").iterdir():
-        ids = davis.read_annotation(png, 2017)
+        ids = read_annotation(png, 2017)
         ids[0, 0] = 3
         davis.write_png(results / png.name, ids)
     with pytest.raises(InputError, match="object id 3"):

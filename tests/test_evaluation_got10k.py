@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from samn_tracker.evaluation import got10k
-from samn_tracker.evaluation.runner import Shard, run_sequences, samn_factory
+from samn_tracker.devices import Rank
+from samn_tracker.evaluation.runner import run_sequences, samn_factory
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "davis16"
 SEQUENCES = ["blackswan", "car-shadow"]
@@ -147,20 +148,20 @@ def test_resume_skips_finished_sequences_and_redoes_interrupted_ones(dataset, va
     second.unlink()
     tracker = samn_factory("lite", overrides={"crop_size": 128, "dcf.augment": False})("cpu")
     with pytest.raises(KeyboardInterrupt):  # Ctrl-C in the middle of the second sequence
-        run_sequences(sequences, lambda device: Interrupting(tracker, 1), writer, Shard(), progress=False)
+        run_sequences(sequences, lambda device: Interrupting(tracker, 1), writer, Rank(), progress=False)
     assert first.is_file() and not second.exists()
     # the timing file alone, or a stray temporary file, does not make a sequence finished
     assert writer.time_file(names[1]).is_file()
     (writer.run_dir / names[1] / f".{names[1]}_001.txt.abc.tmp").write_text("1,2")
     stamp = first.stat().st_mtime_ns
     built = []
-    fps = run_sequences(sequences, lambda device: built.append(device) or tracker, writer, Shard(),
+    fps = run_sequences(sequences, lambda device: built.append(device) or tracker, writer, Rank(),
                         progress=False)
     assert list(fps) == [names[1]] and built == ["cpu"]
     assert first.stat().st_mtime_ns == stamp
     assert len(second.read_text().splitlines()) == FRAMES
     # everything done: the tracker is not even built
-    assert run_sequences(sequences, lambda device: pytest.fail("tracker built"), writer, Shard(),
+    assert run_sequences(sequences, lambda device: pytest.fail("tracker built"), writer, Rank(),
                          progress=False) == {}
 
 
@@ -170,7 +171,7 @@ def test_each_rank_tracks_only_its_share(dataset, val_run, tmp_path):
     shutil.copytree(val_run / "val" / "GOT-10k" / "samn", tmp_path / "samn")
     writer = got10k.Got10kWriter(tmp_path / "samn")
     writer.result_file(names[0]).unlink()  # rank 0's sequence is missing, rank 1's is done
-    assert Shard(rank=1, world=2).take(sequences) == sequences[1:]
+    assert Rank(rank=1, world=2).take(sequences) == sequences[1:]
     assert run_sequences(sequences, lambda device: pytest.fail("tracker built"), writer,
-                         Shard(rank=1, world=2), progress=False) == {}
+                         Rank(rank=1, world=2), progress=False) == {}
     assert not writer.result_file(names[0]).exists()

@@ -8,8 +8,8 @@ import torch
 
 from samn_tracker import atomic
 from samn_tracker.evaluation import cli
-from samn_tracker.evaluation.runner import (BenchmarkSequence, SequenceRun, Shard, TargetRun,
-                                            samn_factory)
+from samn_tracker.devices import Rank
+from samn_tracker.evaluation.runner import BenchmarkSequence, SequenceRun, TargetRun, samn_factory
 from samn_tracker.config import parse_overrides
 from samn_tracker.errors import InputError
 
@@ -18,32 +18,32 @@ def test_shard_reads_torchrun_environment(monkeypatch):
     monkeypatch.setenv("RANK", "2")
     monkeypatch.setenv("WORLD_SIZE", "3")
     monkeypatch.setenv("LOCAL_RANK", "1")
-    shard = Shard.from_env()
-    assert shard == Shard(rank=2, world=3, local_rank=1)
+    shard = Rank.from_env()
+    assert shard == Rank(rank=2, world=3, local_rank=1)
     assert shard.take(list(range(8))) == [2, 5]
     expected = f"cuda:{1 % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu"
-    assert shard.device("auto") == expected
-    assert shard.device("cpu") == "cpu"
+    assert shard.device("auto") == torch.device(expected)
+    assert shard.device("cpu") == torch.device("cpu")
 
 
 def test_shard_defaults_to_one_process_and_rejects_bad_values(monkeypatch):
     for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
         monkeypatch.delenv(key, raising=False)
-    assert Shard.from_env() == Shard(0, 1, 0)
+    assert Rank.from_env() == Rank(0, 1, 0)
     monkeypatch.setenv("RANK", "2")
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(InputError, match="RANK=2"):
-        Shard.from_env()
+        Rank.from_env()
     monkeypatch.setenv("RANK", "first")
     with pytest.raises(InputError, match="'first'"):
-        Shard.from_env()
+        Rank.from_env()
 
 
 def test_config_overrides_are_python_literals():
     assert parse_overrides(["memory.interval=10", "dcf.augment=False", "spatial_map=distance",
                             "uncertainty.threshold=3.5"]) == {
         "memory.interval": 10, "dcf.augment": False, "spatial_map": "distance", "uncertainty.threshold": 3.5}
-    with pytest.raises(InputError, match="key=value"):
+    with pytest.raises(InputError, match="KEY=VALUE"):
         parse_overrides(["crop_size"])
     with pytest.raises(InputError, match="no_such_field"):
         samn_factory("lite", overrides={"no_such_field": 1})("cpu")

@@ -14,18 +14,19 @@ from samn_tracker.regions import (
     decode_vot_mask,
     encode_vot_mask,
     iou_boxes,
-    iou_masks,
-    iou_polygons,
     mask_centroid,
     mask_to_box,
     mask_to_rotated_box,
     parse_region,
     polygon_to_box,
     polygon_to_mask,
-    region_to_mask,
 )
 
 DAVIS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "davis16"
+
+
+def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
+    return np.count_nonzero(a & b) / np.count_nonzero(a | b)
 
 
 def davis_mask(sequence: str, frame: int) -> np.ndarray:
@@ -111,7 +112,7 @@ def test_rotated_rectangle_is_recovered(angle):
     assert np.abs(found_centre - centre).max() < 1.0
     assert np.abs(found_size - size).max() < 2.0
     assert min(abs(found_angle - angle % 180), 180 - abs(found_angle - angle % 180)) < 1.5
-    assert iou_masks(polygon_to_mask(mask_to_rotated_box(mask), mask.shape), mask) > 0.95
+    assert mask_iou(polygon_to_mask(mask_to_rotated_box(mask), mask.shape), mask) > 0.95
 
 
 def test_fit_trims_a_protrusion_and_keeps_most_of_the_mask():
@@ -123,7 +124,7 @@ def test_fit_trims_a_protrusion_and_keeps_most_of_the_mask():
     assert tight_area < 0.75 * loose_area
     kept = np.count_nonzero(polygon_to_mask(tight, mask.shape) & mask) / mask.sum()
     assert 0.85 <= kept <= 0.97
-    with pytest.raises(InputError, match="keep"):
+    with pytest.raises(ValueError, match="keep"):
         mask_to_rotated_box(mask, fit=True, keep=0.0)
 
 
@@ -146,39 +147,6 @@ def test_iou_boxes_matches_got10k_rect_iou():
     np.testing.assert_allclose(iou_boxes(first, second), rect_iou(first.copy(), second.copy()), atol=1e-12)
     np.testing.assert_allclose(iou_boxes(first, second, bounds=(320, 240)),
                                rect_iou(first.copy(), second.copy(), bound=(320, 240)), atol=1e-12)
-
-
-def test_iou_polygons_matches_vot_toolkit():
-    from vot.region.raster import calculate_overlap
-    from vot.region.shapes import Polygon
-
-    def vot(a, b, bounds=None):
-        return calculate_overlap(Polygon([tuple(p) for p in a]), Polygon([tuple(p) for p in b]), bounds)
-
-    a, b = box_to_polygon([0, 0, 10, 10]), box_to_polygon([5, 0, 10, 10])
-    assert iou_polygons(a, b) == vot(a, b) == pytest.approx(66 / 176)
-    assert iou_polygons(a, b, bounds=(12, 10)) == vot(a, b, (12, 10))
-    far = box_to_polygon([100, 100, 10, 10])
-    assert iou_polygons(a, far, bounds=(50, 50)) == vot(a, far, (50, 50))
-    rng = np.random.default_rng(3)
-    for _ in range(10):
-        polys = [cv2.boxPoints((tuple(rng.uniform(30, 70, 2)), tuple(rng.uniform(10, 40, 2)), rng.uniform(0, 90)))
-                 for _ in range(2)]
-        # cv2.fillPoly and VOT's scanline filler differ by a pixel on some slanted edges.
-        assert iou_polygons(*polys, bounds=(80, 80)) == pytest.approx(vot(*polys, (80, 80)), abs=0.02)
-
-
-def test_iou_masks():
-    a = davis_mask("blackswan", 0)
-    b = davis_mask("blackswan", 1)
-    expected = np.logical_and(a, b).sum() / np.logical_or(a, b).sum()
-    assert iou_masks(a, b) == pytest.approx(expected)
-    assert 0.5 < iou_masks(a, b) < 1.0
-    empty = np.zeros_like(a)
-    assert iou_masks(empty, empty) == 1.0
-    assert iou_masks(a, empty) == 0.0
-    with pytest.raises(InputError, match="shapes"):
-        iou_masks(a, a[:10])
 
 
 def test_vot_mask_rle_example_and_round_trip():
@@ -234,19 +202,6 @@ def test_parse_region_kinds():
         parse_region("1,2,3")
     with pytest.raises(InputError, match="abc"):
         parse_region("abc,1,2,3")
-
-
-def test_region_to_mask_dispatch():
-    shape = (40, 50)
-    box = np.array([5, 6, 10, 8])
-    np.testing.assert_array_equal(region_to_mask(box, shape), box_to_mask(box, shape))
-    polygon = box_to_polygon(box)
-    np.testing.assert_array_equal(region_to_mask(polygon, shape), polygon_to_mask(polygon, shape))
-    np.testing.assert_array_equal(region_to_mask(polygon.ravel(), shape), polygon_to_mask(polygon, shape))
-    mask = box_to_mask(box, shape)
-    np.testing.assert_array_equal(region_to_mask(mask.astype(np.uint8), shape), mask)
-    with pytest.raises(InputError, match="does not match"):
-        region_to_mask(mask, (41, 50))
 
 
 def test_check_box_names_bad_values():

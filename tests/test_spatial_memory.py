@@ -12,9 +12,8 @@ import torch.nn.functional as F
 
 from samn_tracker.config import DCFConfig
 from samn_tracker.crops import CropWindow, crop_image, window_around
-from samn_tracker.errors import InputError
 from samn_tracker.model.spatial_memory import INIT_WEIGHT_FLOOR, SpatialMemory, augment_first_frame
-from samn_tracker.sequences import read_image
+from samn_tracker.datasets import read_image
 from tests.conftest import read_boxes
 
 STRIDE = 16
@@ -184,11 +183,11 @@ def test_rejects_bad_input():
     sm = SpatialMemory(DCFConfig(proj_dim=4), 5)
     with pytest.raises(RuntimeError):
         sm.response(torch.zeros(1, 5, 4, 4))
-    with pytest.raises(InputError, match="feats"):
+    with pytest.raises(ValueError, match="feats"):
         sm.initialize(torch.zeros(2, 6, 4, 4), torch.zeros(2, 2), (1.0, 1.0))
-    with pytest.raises(InputError, match="target_size"):
+    with pytest.raises(ValueError, match="target_size"):
         sm.initialize(torch.zeros(2, 5, 4, 4), torch.zeros(2, 2), (0.0, 1.0))
-    with pytest.raises(InputError, match="crop"):
+    with pytest.raises(ValueError, match="crop"):
         augment_first_frame(np.zeros((8, 8), np.uint8), (3.0, 3.0), np.random.default_rng(0))
 
 

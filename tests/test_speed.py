@@ -8,7 +8,10 @@ import warnings
 import pytest
 import torch
 
+from samn_tracker.datasets.roots import DATA_VARIABLE
+from samn_tracker.reports.cli import main as report_main
 from samn_tracker.speed import main
+from samn_tracker.speed.cli import build_parser, sequences_of
 from samn_tracker.speed.long_video import ping_pong, windows
 from samn_tracker.config import preset
 from samn_tracker.model.decoder import foreground_probability
@@ -49,6 +52,24 @@ def test_bench_reports_speed_per_stage_memory_and_accuracy_for_every_tracker(ben
         assert f"| {name} |" in table
     # Box trackers initialised on the ground-truth box stay on a slowly moving car for 5 frames.
     assert result["trackers"]["csrt"]["accuracy"]["ao"] > 0.5
+
+
+def test_report_bench_writes_the_same_table_again(bench_result, tmp_path):
+    result, table = bench_result
+    (tmp_path / "bench.json").write_text(json.dumps(result, indent=1))
+    assert report_main(["bench", str(tmp_path / "bench.json")]) == 0
+    assert (tmp_path / "bench.md").read_text() == table
+
+
+def test_sequences_default_to_the_eval_split_of_the_data_folder(davis_root, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv(DATA_VARIABLE, raising=False)
+    args = build_parser().parse_args(["--out", str(tmp_path)])
+    assert main(["--out", str(tmp_path), "--trackers", "kcf"]) == 2
+    assert f"give --data DIR or set {DATA_VARIABLE}" in capsys.readouterr().err
+    monkeypatch.setenv(DATA_VARIABLE, str(davis_root))
+    assert sequences_of(args) == (davis_root, ["blackswan", "bmx-trees", "car-roundabout", "car-shadow"])
+    args = build_parser().parse_args(["--split", "train"])
+    assert sequences_of(args)[1] == ["breakdance", "camel", "cows", "dance-twirl"]
 
 
 def test_samn_stage_times_add_up_to_the_frame_time_and_masks_get_j_and_f(bench_result):

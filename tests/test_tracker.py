@@ -6,7 +6,7 @@ import pytest
 
 from samn_tracker.config import preset
 from samn_tracker.errors import InputError
-from samn_tracker.sequences import davis_sequence
+from samn_tracker.datasets.davis import davis_sequence
 from samn_tracker.tracker import SAMNTracker
 
 from conftest import read_boxes
@@ -113,24 +113,25 @@ def test_uncertain_frames_do_not_enter_the_memories(car):
     later = [t.track(f) for f in frames[2:]]
     # With threshold 0 every later frame is uncertain: no new sampled memory entries.
     assert all(p.uncertain for p in later)
-    assert [e.frame for e in t._state.memory.entries()] == [0, 1]
+    assert [e.frame for e in t.memory.appearance.entries()] == [0, 1]
 
 
 def test_masks_that_jump_or_change_size_abruptly_are_not_trusted(tracker, car):
     frames, boxes, _ = car
-    tracker.initialize(frames[0], boxes[0])
+    previous = tracker.initialize(frames[0], boxes[0]).box
     h, w = frames[0].shape[:2]
-    x, y, bw, bh = tracker._state.box
+    x, y, bw, bh = previous
     centre = (x + (bw - 1) / 2, y + (bh - 1) / 2)
 
     def mask_of(box):
         from samn_tracker.regions import box_to_mask
         return box_to_mask(np.array(box), (h, w))
 
-    assert tracker._mask_agrees(mask_of([x + 5, y + 3, bw, bh]), centre)
-    assert not tracker._mask_agrees(mask_of([x + 2 * bw, y, bw, bh]), centre)      # jumped
-    assert not tracker._mask_agrees(mask_of([x, y, 2 * bw, 2 * bh]), centre)       # 4x area
-    assert not tracker._mask_agrees(np.zeros((h, w), bool), centre)                # empty
+    policy = tracker.memory
+    assert policy.mask_agrees(mask_of([x + 5, y + 3, bw, bh]), previous, centre)
+    assert not policy.mask_agrees(mask_of([x + 2 * bw, y, bw, bh]), previous, centre)      # jumped
+    assert not policy.mask_agrees(mask_of([x, y, 2 * bw, 2 * bh]), previous, centre)       # 4x area
+    assert not policy.mask_agrees(np.zeros((h, w), bool), previous, centre)                # empty
 
 
 def test_paper_preset_runs_end_to_end_with_resnet50(car):

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from samn_tracker.train.cli import main as train_main
 from samn_tracker.weights import load_checkpoint
 
@@ -22,9 +24,10 @@ def test_smoke_training_reduces_the_loss_and_resumes(davis_root, tmp_path):
     out = tmp_path / "run"
     sources = json.dumps([f"davis:{davis_root}:2016:train"])
     common = ["--config", "lite_cpu", "--samples", "64", "--set", f"sources={sources}",
-              "source_weights=[]", "crop_size=64", "batch_size=2", "lr=0.001", "workers=0",
-              f"out_dir={out}", "checkpoint_every=10"]
-    assert train_main(common + ["steps=40"]) == 0
+              "--set", "source_weights=[]", "--set", "crop_size=64", "--set", "batch_size=2",
+              "--set", "lr=0.001", "--set", "workers=0", "--set", f"out_dir={out}",
+              "--set", "checkpoint_every=10"]
+    assert train_main(common + ["--set", "steps=40"]) == 0
     losses = read_losses(out / "log.csv")
     assert len(losses) == 40
     assert sum(losses[-10:]) / 10 < 0.6 * sum(losses[:10]) / 10
@@ -32,7 +35,7 @@ def test_smoke_training_reduces_the_loss_and_resumes(davis_root, tmp_path):
     assert ckpt["meta"]["step"] == 40 and ckpt["config"]["model"]["backbone"] == "efficientnet_lite0"
 
     export = tmp_path / "lite.pth"
-    assert train_main(common + ["steps=45", "--resume", "--export", str(export)]) == 0
+    assert train_main(common + ["--set", "steps=45", "--resume", "--export", str(export)]) == 0
     assert len(read_losses(out / "log.csv")) == 45
     shipped = load_checkpoint(export)
     assert "optimiser" not in shipped["meta"] and shipped["meta"]["step"] == 45
@@ -42,19 +45,46 @@ def test_smoke_training_reduces_the_loss_and_resumes(davis_root, tmp_path):
 def test_training_refuses_eval_sequences_and_unknown_options(davis_root, tmp_path, capsys):
     bad = json.dumps([f"davis:{davis_root}:2016:eval"])
     assert train_main(["--config", "lite_cpu", "--set", f"sources={bad}",
-                       f"out_dir={tmp_path}"]) == 2
+                       "--set", f"out_dir={tmp_path}"]) == 2
     assert "blackswan" in capsys.readouterr().err
+    assert not (tmp_path / "log.csv").exists()
+    # All eight shared sequences are DAVIS 2016 *val*: a recipe that holds that set out
+    # refuses even the four its splits.txt calls train, in every kind of source.
+    for kind in ("davis", "davis-stills", "davis-paste"):
+        shared_train = json.dumps([f"{kind}:{davis_root}:2016:train"])
+        assert train_main(["--config", "lite_cpu", "--set", f"sources={shared_train}",
+                           "--set", 'held_out=["davis2016-val"]', "--set", f"out_dir={tmp_path}"]) == 2
+        err = capsys.readouterr().err
+        assert "breakdance" in err and "held-out" in err
     assert not (tmp_path / "log.csv").exists()
     assert train_main(["--config", "lite_cpu", "--set", "no_such_option=1"]) == 2
     assert "KEY=VALUE" in capsys.readouterr().err
+
+
+def test_only_a_run_that_held_out_davis16_val_becomes_the_builtin_checkpoint(davis_root, tmp_path):
+    from samn_tracker.errors import InputError
+    from samn_tracker.train.trainer import export_checkpoint
+    from samn_tracker.weights import BUILTIN_CHECKPOINTS_DIR
+
+    out = tmp_path / "run"
+    sources = json.dumps([f"davis:{davis_root}:2016:train"])
+    assert train_main(["--config", "lite_cpu", "--samples", "8", "--set", f"sources={sources}",
+                       "--set", "source_weights=[]", "--set", "crop_size=64", "--set", "steps=1",
+                       "--set", "batch_size=1", "--set", f"out_dir={out}"]) == 0
+    builtin = BUILTIN_CHECKPOINTS_DIR / "refused-by-test.pth"
+    with pytest.raises(InputError, match="davis2016-val"):
+        export_checkpoint(out / "last.pth", builtin)
+    assert not builtin.exists()
+    export_checkpoint(out / "last.pth", tmp_path / "elsewhere.pth")  # outside the package: fine
 
 
 def test_sigterm_saves_the_step_reached(davis_root, tmp_path):
     out = tmp_path / "run"
     sources = json.dumps([f"davis:{davis_root}:2016:train"])
     cmd = [sys.executable, "-m", "samn_tracker.train.cli", "--config", "lite_cpu", "--samples", "64",
-           "--set", f"sources={sources}", "source_weights=[]", "crop_size=64", "batch_size=1",
-           "workers=0", f"out_dir={out}", "checkpoint_every=1000", "steps=100000"]
+           "--set", f"sources={sources}", "--set", "source_weights=[]", "--set", "crop_size=64",
+           "--set", "batch_size=1", "--set", "workers=0", "--set", f"out_dir={out}",
+           "--set", "checkpoint_every=1000", "--set", "steps=100000"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     log = out / "log.csv"

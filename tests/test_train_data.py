@@ -13,9 +13,9 @@ import torch
 from PIL import Image
 
 from samn_tracker.errors import InputError
-from samn_tracker.regions import iou_masks, mask_to_box
-from samn_tracker.sequences import read_image
-from samn_tracker.train.datasets import Clip
+from samn_tracker.regions import mask_to_box
+from samn_tracker.datasets import read_image
+from samn_tracker.train.clips import Clip
 from samn_tracker.train.sampling import ClipDataset, make_crop_sample
 from samn_tracker.train.still_images import (CocoInstances, PascalVOCObjects, SaliencyFolders,
                                              ViewAugmentation, augment_views, decode_coco_rle,
@@ -27,6 +27,10 @@ from samn_tracker.train.video_clips import (DAVISVideos, YouTubeVOS, davis16_tra
 SEQ = "cows"  # a train sequence: a dark animal on grass, so colours tell object from background
 EVAL = {"blackswan", "bmx-trees", "car-roundabout", "car-shadow"}
 NO_PHOTOMETRY = ViewAugmentation(blur_prob=0.0, brightness=0.0)
+
+
+def iou_masks(a: np.ndarray, b: np.ndarray) -> float:
+    return np.count_nonzero(a & b) / np.count_nonzero(a | b)
 
 
 def frame(root: Path, seq: str, i: int) -> Path:

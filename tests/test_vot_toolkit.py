@@ -22,8 +22,8 @@ from vot.workspace.storage import LocalStorage  # noqa: E402
 from samn_tracker.vot import STACKS_DIR  # noqa: E402
 from samn_tracker.vot import experiments as ours  # noqa: E402
 from samn_tracker.vot.local_stack import LocalStackOptions, build_local_stack  # noqa: E402
-from samn_tracker.vot.report import attribute_measures, load_analysis  # noqa: E402
-from samn_tracker.vot.report import main as report_main  # noqa: E402
+from samn_tracker.reports.vot import attribute_measures, load_analysis  # noqa: E402
+from samn_tracker.reports.vot import main as report_main  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DAVIS = REPO.parent / "shared" / "data" / "davis16"
@@ -64,7 +64,7 @@ command = samn_tracker.vot.trax_server
 paths = {REPO}
 timeout = 120
 env_SAMN_VOT_PRESET = lite
-env_SAMN_VOT_CONFIG = crop_size=96,use_dcf=False
+env_SAMN_VOT_CONFIG = crop_size=96 use_dcf=False
 """
 
 

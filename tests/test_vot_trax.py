@@ -17,7 +17,7 @@ from trax.region import Mask, Polygon, Rectangle, Region  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 DAVIS = REPO.parent / "shared" / "data" / "davis16"
 SEQ = "car-shadow"
-FAST_CONFIG = "crop_size=96,use_dcf=False"
+FAST_CONFIG = "crop_size=96 use_dcf=False"
 TIMEOUT = 60
 
 

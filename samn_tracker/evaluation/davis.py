@@ -8,10 +8,7 @@ no probability). Results: ``<out>/<year>-<split>/<tracker>/<seq>/<frame>.png`` (
 of object ids with the file names of the ground truth), timings in ``times/<tracker>/``,
 the Codalab zip ``<tracker>.zip`` with the sequence folders at its root.
 
-Annotations: DAVIS 2017 PNGs hold object ids (255 = void, read as background); DAVIS
-2016 PNGs are 0/255 binary masks, read as object 1 wherever nonzero. The official 2017
-evaluation reads 0/255 masks as void with no object, so a 0/255 mask with ``--year
-2017`` is an error here instead of a silent zero.
+Frames, annotations and split lists are read by ``samn_tracker.datasets.davis``.
 """
 from __future__ import annotations
 
@@ -25,14 +22,13 @@ import pandas as pd
 from PIL import Image
 
 from samn_tracker import atomic
+from samn_tracker.datasets.davis import (YEARS, annotation_file, frame_files, object_ids, read_annotation,
+                                         sequence_names)
 from samn_tracker.evaluation import davis_measures, options
-from samn_tracker.evaluation.reports import Summary, summary_path
 from samn_tracker.evaluation.runner import BenchmarkSequence, SequenceRun
+from samn_tracker.evaluation.summaries import Summary, summary_path
 from samn_tracker.errors import InputError
-from samn_tracker.sequences import list_frames
-
-YEARS = (2016, 2017)
-VOID = 255
+from samn_tracker.help_format import ExamplesFormat
 
 
 def palette() -> list[int]:
@@ -53,59 +49,6 @@ def palette() -> list[int]:
 PALETTE = palette()
 
 
-def read_annotation(path: Path, year: int) -> np.ndarray:
-    """Object-id map (uint8, 0 = background) of a ground-truth or result PNG."""
-    try:
-        with Image.open(path) as image:
-            values = np.array(image)
-            is_palette = image.mode == "P"
-    except OSError as err:
-        raise InputError(f"cannot read DAVIS mask {path}: {err}") from None
-    if values.ndim != 2:
-        raise InputError(f"DAVIS masks are single-channel (palette or grayscale) PNGs; {path} has "
-                         f"shape {values.shape}")
-    if year == 2016:
-        return (values > 0).astype(np.uint8)
-    present = set(np.unique(values).tolist())
-    if not is_palette and VOID in present and present <= {0, VOID}:
-        raise InputError(f"{path} is a 0/255 binary mask (DAVIS 2016 style); score it with --year 2016")
-    ids = values.astype(np.uint8)
-    ids[values == VOID] = 0
-    return ids
-
-
-def list_file_names(path: Path) -> list[str]:
-    """Sequence names of an ImageSets list: one name per line (2017) or frame paths (2016)."""
-    names: list[str] = []
-    for line in path.read_text().splitlines():
-        fields = line.split()
-        if not fields:
-            continue
-        name = Path(fields[0]).parent.name if "/" in fields[0] else fields[0]
-        if name not in names:
-            names.append(name)
-    return names
-
-
-def sequence_names(root: Path, year: int, split: str, resolution: str = "480p") -> list[str]:
-    candidates = [root / "ImageSets" / str(year) / f"{split}.txt"]
-    if year == 2016:
-        candidates.append(root / "ImageSets" / resolution / f"{split}.txt")
-    for path in candidates:
-        if path.is_file():
-            return list_file_names(path)
-    raise InputError(f"DAVIS sequence list not found: {' or '.join(map(str, candidates))} "
-                     "(or name the sequences with --sequences)")
-
-
-def frame_files(root: Path, name: str, resolution: str) -> list[Path]:
-    return list_frames(root / "JPEGImages" / resolution / name, suffixes=(".jpg",))
-
-
-def annotation_file(root: Path, name: str, resolution: str, frame: Path) -> Path:
-    return root / "Annotations" / resolution / name / f"{frame.stem}.png"
-
-
 def load_sequences(root: Path, year: int, names: Sequence[str], resolution: str = "480p") -> list[BenchmarkSequence]:
     """Frames and one initial mask per object of the first annotation."""
     sequences = []
@@ -115,11 +58,11 @@ def load_sequences(root: Path, year: int, names: Sequence[str], resolution: str 
         if not first.is_file():
             raise InputError(f"first-frame annotation missing: {first}")
         ids = read_annotation(first, year)
-        object_ids = [int(i) for i in np.unique(ids) if i != 0]
-        if not object_ids:
+        objects = object_ids(ids)
+        if not objects:
             raise InputError(f"first-frame annotation {first} contains no object")
-        sequences.append(BenchmarkSequence(name=name, frames=frames, targets=[ids == k for k in object_ids],
-                                           target_ids=object_ids))
+        sequences.append(BenchmarkSequence(name=name, frames=frames, targets=[ids == k for k in objects],
+                                           target_ids=objects))
     return sequences
 
 
@@ -255,7 +198,11 @@ def submission_zip(masks_dir: Path, names: Sequence[str]) -> Path:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="samn eval davis", description="Run SAMN on DAVIS 2016/2017 (semi-supervised): palette "
+        prog="samn eval davis", formatter_class=ExamplesFormat, epilog="examples:\n"
+        "  samn eval davis --root /data/DAVIS2017 --year 2017 --split val\n"
+        "  samn eval davis --root /data/DAVIS2017 --year 2017 --split test-dev   (the Codalab zip)\n"
+        "  samn eval davis --root ../shared/data/davis16 --year 2016 --split eval   (splits.txt)",
+        description="Run SAMN on DAVIS 2016/2017 (semi-supervised): palette "
         "PNG results, J&F / J / F mean, recall and decay, and the Codalab zip. Resumable; shard "
         "with torchrun.")
     parser.add_argument("--root", type=Path, required=True,

@@ -14,39 +14,21 @@ import ast
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
 from samn_tracker import atomic
+from samn_tracker.datasets import list_frames
+from samn_tracker.datasets.got10k import SUBSETS, sequence_names
+from samn_tracker.datasets.groundtruth import read_boxes
 from samn_tracker.evaluation import box_measures, options
-from samn_tracker.evaluation.reports import Summary, summary_path
-from samn_tracker.evaluation.runner import BenchmarkSequence, BoxWriter, Shard, Tracker
+from samn_tracker.evaluation.runner import BenchmarkSequence, BoxWriter, Tracker
+from samn_tracker.evaluation.summaries import Summary, summary_path
 from samn_tracker.errors import InputError
-from samn_tracker.sequences import list_frames
+from samn_tracker.help_format import ExamplesFormat
 
 TOOLKIT_FOLDER = "GOT-10k"
-SUBSETS = ("val", "test")
-
-
-def read_boxes(path: Path | IO[str]) -> np.ndarray:
-    """Comma-separated x,y,w,h rows as (N, 4) from a file or an open text stream."""
-    try:
-        boxes = np.loadtxt(path, delimiter=",", ndmin=2)
-    except (OSError, ValueError) as err:
-        raise InputError(f"cannot read boxes from {path}: {err}") from None
-    if boxes.shape[1] != 4:
-        raise InputError(f"{path}: expected 4 comma-separated numbers per line, got {boxes.shape[1]}")
-    return boxes
-
-
-def sequence_names(root: Path, subset: str) -> list[str]:
-    if subset not in SUBSETS:
-        raise InputError(f"GOT-10k subset must be one of {SUBSETS}, got {subset!r}")
-    list_file = Path(root) / subset / "list.txt"
-    if not list_file.is_file():
-        raise InputError(f"GOT-10k sequence list not found: {list_file}")
-    return [line.strip() for line in list_file.read_text().splitlines() if line.strip()]
 
 
 def load_sequences(root: Path, subset: str) -> list[BenchmarkSequence]:
@@ -199,7 +181,11 @@ def run_toolkit(root: Path, subset: str, out: Path, tracker: Tracker, name: str)
 # ----------------------------------------------------------------------- command line
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="samn eval got10k", description="Run SAMN on GOT-10k val or test; val: AO/SR0.5/SR0.75/fps "
+        prog="samn eval got10k", formatter_class=ExamplesFormat, epilog="examples:\n"
+        "  samn eval got10k --root /data/GOT-10k --subset val\n"
+        "  samn eval got10k --root /data/GOT-10k --subset test --preset paper --device cuda   (the server zip)\n"
+        "  torchrun --nproc_per_node 4 -m samn_tracker.evaluation.cli got10k --root /data/GOT-10k",
+        description="Run SAMN on GOT-10k val or test; val: AO/SR0.5/SR0.75/fps "
         "and success plot; test: the server zip. Resumable; shard with torchrun.")
     parser.add_argument("--root", type=Path, required=True, help="GOT-10k root (holds val/ and test/)")
     parser.add_argument("--subset", choices=SUBSETS, default="val")
@@ -220,7 +206,7 @@ def _run(args: argparse.Namespace) -> int:
     split_dir = args.out / args.subset
     run_dir = split_dir / TOOLKIT_FOLDER / name
     if args.toolkit:
-        tracker = options.tracker_factory(args)(Shard().device(args.device))
+        tracker = options.tracker_factory(args)(args.device)
         performance = run_toolkit(args.root, args.subset, args.out, tracker, name)
         if performance is not None:
             overall = performance[name]["overall"]

@@ -3,22 +3,24 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from samn_tracker.evaluation.runner import (ResultWriter, Shard, TrackerFactory, run_sequences,
-                                            samn_factory, wait_for_all)
-from samn_tracker.config import parse_overrides
+from samn_tracker.devices import Rank
+from samn_tracker.evaluation.runner import ResultWriter, TrackerFactory, run_sequences, samn_factory, wait_for_all
 from samn_tracker.errors import InputError
+from samn_tracker.exits import guarded
+from samn_tracker.model.network import PRECISIONS
+from samn_tracker.settings import add_set_option
 
 
 def add_tracker_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", default="lite", choices=["lite", "paper"],
                         help="tracker configuration (default: lite)")
     parser.add_argument("--weights", help="checkpoint (.pth); default: the preset's built-in one")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="config override, e.g. --set memory.interval=10 (repeatable)")
+    add_set_option(parser)
+    parser.add_argument("--precision", default="fp32", choices=list(PRECISIONS),
+                        help="network precision (fp32; bf16 / fp16 under autocast)")
     parser.add_argument("--device", default="auto",
                         help="auto (cuda:LOCAL_RANK when CUDA is present, else cpu), cpu, cuda:N")
     parser.add_argument("--seed", type=int, default=0)
@@ -37,7 +39,7 @@ def tracker_name(args: argparse.Namespace) -> str:
 
 
 def tracker_factory(args: argparse.Namespace) -> TrackerFactory:
-    return samn_factory(args.preset, args.weights, parse_overrides(args.overrides), args.seed)
+    return samn_factory(args.preset, args.weights, args.overrides, args.seed, args.precision)
 
 
 def select(sequences: list, names: list[str] | None, source: Path) -> list:
@@ -51,21 +53,19 @@ def select(sequences: list, names: list[str] | None, source: Path) -> list:
     return [known[n] for n in names]
 
 
+RESUME_HINT = "(finished sequences are kept: run the same command to resume)"
+
+
 def run_command(command: str, parser: argparse.ArgumentParser,
                 run: Callable[[argparse.Namespace], int], argv: Optional[Sequence[str]]) -> int:
-    """Parse, run, and turn bad input into one clear line on stderr and exit status 2."""
-    args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except InputError as err:
-        print(f"{command}: error: {err}", file=sys.stderr)
-        return 2
+    """Parse and run; bad input and Ctrl-C end as one line each (``samn_tracker.exits``)."""
+    return guarded(command, on_interrupt=RESUME_HINT)(lambda: run(parser.parse_args(argv)))()
 
 
 def run_shard(args: argparse.Namespace, sequences: list, writer: ResultWriter) -> bool:
     """Track this rank's share of ``sequences`` (unless ``--score-only``); returns True on
     rank 0 once every rank's results exist, False on the other ranks."""
-    shard = Shard.from_env()
+    shard = Rank.from_env()
     if not args.score_only:
         run_sequences(sequences, tracker_factory(args), writer, shard, args.device,
                       progress=not args.no_progress)

@@ -9,7 +9,6 @@ at most the sequence in progress, and re-running the same command resumes.
 """
 from __future__ import annotations
 
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -20,8 +19,10 @@ import numpy as np
 from tqdm import tqdm
 
 from samn_tracker import atomic
-from samn_tracker.errors import InputError
-from samn_tracker.sequences import read_image
+from samn_tracker.build import Overrides, build_tracker, tracker_config
+from samn_tracker.datasets import read_image
+from samn_tracker.devices import Rank
+from samn_tracker.tracking_loop import track_frames
 
 
 class Tracker(Protocol):
@@ -68,59 +69,13 @@ class ResultWriter(Protocol):
     def write(self, run: SequenceRun) -> None: ...
 
 
-@dataclass(frozen=True)
-class Shard:
-    """This process's place among ``world`` processes (torchrun's environment variables)."""
-
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @classmethod
-    def from_env(cls) -> "Shard":
-        try:
-            shard = cls(rank=int(os.environ.get("RANK", 0)), world=int(os.environ.get("WORLD_SIZE", 1)),
-                        local_rank=int(os.environ.get("LOCAL_RANK", 0)))
-        except ValueError:
-            raise InputError("RANK, WORLD_SIZE and LOCAL_RANK must be integers "
-                             f"(got {os.environ.get('RANK')!r}, {os.environ.get('WORLD_SIZE')!r}, "
-                             f"{os.environ.get('LOCAL_RANK')!r})") from None
-        if not 0 <= shard.rank < shard.world:
-            raise InputError(f"RANK={shard.rank} is outside WORLD_SIZE={shard.world}")
-        return shard
-
-    def take(self, items: Sequence) -> list:
-        return list(items[self.rank::self.world])
-
-    def device(self, requested: str = "auto") -> str:
-        """``auto``/``cuda`` -> this rank's GPU when CUDA is present, else what was asked.
-
-        Ranks beyond the GPU count share GPUs round-robin (several processes per GPU).
-        """
-        import torch
-
-        if requested in ("auto", "cuda") and torch.cuda.is_available():
-            return f"cuda:{self.local_rank % torch.cuda.device_count()}"
-        return "cpu" if requested == "auto" else requested
-
-
-def samn_factory(preset: str = "lite", weights: Optional[str] = None, overrides: Optional[dict] = None,
-                 seed: int = 0) -> TrackerFactory:
-    """Factory of the SAMN tracker: the network is built once and re-initialised per sequence."""
-
-    def build(device: str) -> Tracker:
-        from samn_tracker.config import preset as make_preset
-        from samn_tracker.tracker import SAMNTracker
-
-        config = make_preset(preset)
-        if overrides:
-            try:
-                config = config.replace(**overrides)
-            except KeyError as err:
-                raise InputError(str(err.args[0])) from None
-        return SAMNTracker(config, weights=weights, device=device, seed=seed)
-
-    return build
+def samn_factory(preset: str = "lite", weights: Optional[str] = None, overrides: Overrides = (),
+                 seed: int = 0, precision: str = "fp32") -> TrackerFactory:
+    """Factory of the SAMN tracker (through the front door): the network is built once per
+    process and re-initialised per sequence. The settings are checked now, before any
+    sequence is read."""
+    config = tracker_config(preset, overrides)
+    return lambda device: build_tracker(config, weights, device=device, precision=precision, seed=seed)
 
 
 def track_sequence(tracker: Tracker, sequence: BenchmarkSequence, keep: Callable[[Any], Any],
@@ -129,22 +84,19 @@ def track_sequence(tracker: Tracker, sequence: BenchmarkSequence, keep: Callable
     targets = []
     for region in sequence.targets:
         outputs, times = [], np.zeros(len(sequence.frames))
-        for index, path in enumerate(sequence.frames):
-            image = read_image(path)
-            start = time.perf_counter()
-            prediction = tracker.initialize(image, region) if index == 0 else tracker.track(image)
-            times[index] = time.perf_counter() - start
-            outputs.append(keep(prediction))
+        for step in track_frames(tracker, (read_image(p) for p in sequence.frames), region):
+            times[step.index] = step.seconds
+            outputs.append(keep(step.output))
             on_frame()
         targets.append(TargetRun(outputs=outputs, times=times))
     return SequenceRun(sequence=sequence, targets=targets)
 
 
 def run_sequences(sequences: Sequence[BenchmarkSequence], tracker_factory: TrackerFactory,
-                  writer: ResultWriter, shard: Optional[Shard] = None, device: str = "auto",
+                  writer: ResultWriter, shard: Optional[Rank] = None, device: str = "auto",
                   progress: bool = True) -> dict[str, float]:
     """Track this shard's unfinished sequences; returns the fps of each sequence tracked now."""
-    shard = shard or Shard.from_env()
+    shard = shard or Rank.from_env()
     mine = shard.take(sequences)
     todo = [s for s in mine if not writer.is_done(s)]
     prefix = f"[rank {shard.rank}/{shard.world}] " if shard.world > 1 else ""
@@ -154,7 +106,7 @@ def run_sequences(sequences: Sequence[BenchmarkSequence], tracker_factory: Track
     fps: dict[str, float] = {}
     if not todo:
         return fps
-    tracker = tracker_factory(shard.device(device))
+    tracker = tracker_factory(str(shard.device(device)))
     total = sum(len(s.frames) * len(s.targets) for s in todo)
     with tqdm(total=total, unit="frame", desc=f"{prefix}tracking", disable=not progress,
               dynamic_ncols=True) as bar:

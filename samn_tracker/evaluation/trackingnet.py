@@ -18,22 +18,13 @@ from typing import Optional, Sequence
 import numpy as np
 
 from samn_tracker import atomic
+from samn_tracker.datasets.groundtruth import read_boxes
+from samn_tracker.datasets.trackingnet import annotation_file, frame_files, sequence_names
 from samn_tracker.evaluation import box_measures, options
-from samn_tracker.evaluation.got10k import read_boxes
-from samn_tracker.evaluation.reports import Summary, summary_path
 from samn_tracker.evaluation.runner import BenchmarkSequence, BoxWriter
+from samn_tracker.evaluation.summaries import Summary, summary_path
 from samn_tracker.errors import InputError
-from samn_tracker.sequences import list_frames
-
-
-def sequence_names(split_dir: Path) -> list[str]:
-    anno = Path(split_dir) / "anno"
-    if not anno.is_dir():
-        raise InputError(f"TrackingNet annotation folder not found: {anno}")
-    names = sorted(p.stem for p in anno.glob("*.txt"))
-    if not names:
-        raise InputError(f"no <sequence>.txt annotations in {anno}")
-    return names
+from samn_tracker.help_format import ExamplesFormat
 
 
 def load_sequences(split_dir: Path) -> list[BenchmarkSequence]:
@@ -41,10 +32,8 @@ def load_sequences(split_dir: Path) -> list[BenchmarkSequence]:
     split_dir = Path(split_dir)
     sequences = []
     for name in sequence_names(split_dir):
-        frames = list_frames(split_dir / "frames" / name, suffixes=(".jpg",))
-        if frames[0].stem != "0":
-            raise InputError(f"TrackingNet frames start at 0.jpg; {frames[0]} is the first file")
-        first = read_boxes(split_dir / "anno" / f"{name}.txt")[0]
+        frames = frame_files(split_dir, name)
+        first = read_boxes(annotation_file(split_dir, name))[0]
         sequences.append(BenchmarkSequence(name=name, frames=frames, targets=[first]))
     return sequences
 
@@ -104,7 +93,7 @@ def score(split_dir: Path, results: Path, names: Optional[Sequence[str]] = None)
     predictions = _predictions(results, names)
     pairs = []
     for name in names:
-        gt = read_boxes(split_dir / "anno" / f"{name}.txt")
+        gt = read_boxes(annotation_file(split_dir, name))
         if len(gt) < 2:
             raise InputError(f"{split_dir / 'anno' / (name + '.txt')} holds only the first frame: "
                              "this split's ground truth is withheld (submit the zip to the server)")
@@ -132,7 +121,11 @@ def summary(tracker: str, split: str, result: TrackingNetResult) -> Summary:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="samn eval trackingnet", description="Run SAMN on a TrackingNet split: TEST -> the "
+        prog="samn eval trackingnet", formatter_class=ExamplesFormat, epilog="examples:\n"
+        "  samn eval trackingnet --root /data/TrackingNet --split TEST   (the server zip)\n"
+        "  samn eval trackingnet --root /data/TrackingNet --split TRAIN_0 --sequences NAME1 NAME2\n"
+        "  samn eval trackingnet --root /data/TrackingNet --split TEST --score-zip results.zip",
+        description="Run SAMN on a TrackingNet split: TEST -> the "
         "server zip; a split with full annotations -> Success / Precision / Norm. Precision. "
         "Resumable; shard with torchrun.")
     parser.add_argument("--root", type=Path, required=True, help="TrackingNet root (holds TEST/, TRAIN_0/...)")
@@ -174,7 +167,7 @@ def _run(args: argparse.Namespace) -> int:
     names = [s.name for s in sequences]
     if not args.sequences:
         print(f"submission: {submission_zip(run_dir, names)}")
-    if any(len(read_boxes(split_dir / "anno" / f"{n}.txt")) < 2 for n in names):
+    if any(len(read_boxes(annotation_file(split_dir, n))) < 2 for n in names):
         return 0  # TEST: ground truth withheld
     result = score(split_dir, run_dir, names)
     summary(name, args.split, result).save(summary_path(out_dir, name))

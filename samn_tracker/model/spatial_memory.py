@@ -28,7 +28,6 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from samn_tracker.config import DCFConfig
-from samn_tracker.errors import InputError
 
 Params = tuple[Tensor, ...]
 
@@ -56,7 +55,7 @@ def label_sigma(cfg: DCFConfig, target_size: tuple[float, float]) -> float:
     """Isotropic label width in cells: ``sigma_factor * sqrt(w h)`` as in ATOM (floored)."""
     w, h = (float(v) for v in target_size)
     if not (math.isfinite(w) and math.isfinite(h) and w > 0 and h > 0):
-        raise InputError(f"target_size must be two positive numbers of cells, got {target_size!r}")
+        raise ValueError(f"target_size must be two positive numbers of cells, got {target_size!r}")
     return max(cfg.sigma_factor * math.sqrt(w * h), MIN_LABEL_SIGMA)
 
 
@@ -160,7 +159,7 @@ class SpatialMemory:
 
     def __init__(self, cfg: DCFConfig, feature_dim: int, generator: torch.Generator | None = None):
         if feature_dim <= 0 or cfg.proj_dim <= 0 or cfg.filter_size <= 0:
-            raise InputError(f"feature_dim, proj_dim and filter_size must be positive, got "
+            raise ValueError(f"feature_dim, proj_dim and filter_size must be positive, got "
                              f"{feature_dim}, {cfg.proj_dim}, {cfg.filter_size}")
         self.cfg = cfg
         self.feature_dim = feature_dim
@@ -203,9 +202,9 @@ class SpatialMemory:
 
     def _check_feat(self, feat: Tensor, name: str) -> Tensor:
         if feat.ndim != 4 or feat.shape[1] != self.feature_dim:
-            raise InputError(f"{name} must be (N, {self.feature_dim}, H, W), got {tuple(feat.shape)}")
+            raise ValueError(f"{name} must be (N, {self.feature_dim}, H, W), got {tuple(feat.shape)}")
         if not torch.isfinite(feat).all():
-            raise InputError(f"{name} contains NaN or infinite values")
+            raise ValueError(f"{name} contains NaN or infinite values")
         return feat.detach().float()
 
     # --- first frame -------------------------------------------------------------
@@ -217,9 +216,9 @@ class SpatialMemory:
         device = feats.device
         centers = torch.as_tensor(centers, dtype=torch.float32, device=device)
         if centers.shape != (n, 2) or not torch.isfinite(centers).all():
-            raise InputError(f"centers must be ({n}, 2) finite (x, y) cells, got {tuple(centers.shape)}")
+            raise ValueError(f"centers must be ({n}, 2) finite (x, y) cells, got {tuple(centers.shape)}")
         if not 0 < n < cfg.memory_size:
-            raise InputError(f"need 1 to memory_size - 1 = {cfg.memory_size - 1} first-frame samples, got {n}")
+            raise ValueError(f"need 1 to memory_size - 1 = {cfg.memory_size - 1} first-frame samples, got {n}")
         labels = gaussian_labels(centers, label_sigma(cfg, target_size), (height, width))
         weights = torch.full((n,), 1.0 / n, device=device)
 
@@ -269,7 +268,7 @@ class SpatialMemory:
         proj = self.projection
         feat = self._check_feat(feat.to(proj.device), "feat")
         if feat.shape[0] != 1:
-            raise InputError(f"feat must hold one sample, got {feat.shape[0]}")
+            raise ValueError(f"feat must hold one sample, got {feat.shape[0]}")
         with torch.no_grad():
             return project_and_filter(feat.flatten(2), proj, self.filter, *feat.shape[2:])[0]
 
@@ -277,7 +276,7 @@ class SpatialMemory:
     def locate(response: Tensor) -> tuple[float, float, float]:
         """Peak (x, y) in cells, refined by a parabola through the neighbours, and its score."""
         if response.ndim != 2 or response.numel() == 0:
-            raise InputError(f"response must be a non-empty (H, W) map, got {tuple(response.shape)}")
+            raise ValueError(f"response must be a non-empty (H, W) map, got {tuple(response.shape)}")
         height, width = response.shape
         index = int(torch.argmax(response))
         iy, ix = divmod(index, width)
@@ -304,11 +303,11 @@ class SpatialMemory:
         samples, labels, weights = self._samples, self._labels, self._weights
         feat = self._check_feat(feat.to(proj.device), "feat")
         if feat.shape[0] != 1 or feat.shape[2:] != samples.shape[2:]:
-            raise InputError(f"feat must be (1, {self.feature_dim}, {samples.shape[2]}, {samples.shape[3]}) "
+            raise ValueError(f"feat must be (1, {self.feature_dim}, {samples.shape[2]}, {samples.shape[3]}) "
                              f"like the first-frame samples, got {tuple(feat.shape)}")
         cx, cy = (float(v) for v in center)
         if not (math.isfinite(cx) and math.isfinite(cy)):
-            raise InputError(f"center must be finite (x, y) cells, got {center!r}")
+            raise ValueError(f"center must be finite (x, y) cells, got {center!r}")
         lr = self.cfg.learning_rate
         n_init = self._num_init
         if self._count < self.cfg.memory_size:
@@ -365,13 +364,13 @@ def augment_first_frame(crop: np.ndarray, center: tuple[float, float], rng: np.r
     """
     if not isinstance(crop, np.ndarray) or crop.ndim != 3 or crop.shape[2] != 3 or crop.dtype != np.uint8:
         shape = getattr(crop, "shape", None)
-        raise InputError(f"crop must be an HxWx3 uint8 RGB array, got shape {shape}")
+        raise ValueError(f"crop must be an HxWx3 uint8 RGB array, got shape {shape}")
     if count < 1:
-        raise InputError(f"count must be at least 1, got {count}")
+        raise ValueError(f"count must be at least 1, got {count}")
     height, width = crop.shape[:2]
     cx, cy = (float(v) for v in center)
     if not (0 <= cx <= width - 1 and 0 <= cy <= height - 1):
-        raise InputError(f"center {center!r} lies outside the {width}x{height} crop")
+        raise ValueError(f"center {center!r} lies outside the {width}x{height} crop")
 
     mid = ((width - 1) / 2.0, (height - 1) / 2.0)
 

@@ -10,17 +10,17 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from samn_tracker.speed.runs import BenchSequence, SequenceRun
+from samn_tracker.speed.runs import BenchSequence, TimedRun
 from samn_tracker.evaluation.box_measures import got10k_scores, got10k_sequence_ious, otb_scores
 from samn_tracker.evaluation.davis_measures import ObjectScores, score_sequence, summarize
 
 
-def box_ious(run: SequenceRun, seq: BenchSequence) -> np.ndarray:
+def box_ious(run: TimedRun, seq: BenchSequence) -> np.ndarray:
     cover = seq.boxes[:, 2] * seq.boxes[:, 3] > 0
     return got10k_sequence_ious(run.boxes, seq.boxes, cover=cover, bounds=seq.size)
 
 
-def mask_scores(run: SequenceRun, seq: BenchSequence) -> Optional[ObjectScores]:
+def mask_scores(run: TimedRun, seq: BenchSequence) -> Optional[ObjectScores]:
     if run.masks is None or seq.masks is None or len(seq.masks) < 3:
         return None
     ids = [m.astype(np.uint8) for m in run.masks]
@@ -28,7 +28,7 @@ def mask_scores(run: SequenceRun, seq: BenchSequence) -> Optional[ObjectScores]:
     return score_sequence(seq.name, ids, gt_ids, [1])[0]
 
 
-def accuracy(runs: Sequence[SequenceRun], sequences: Sequence[BenchSequence]) -> dict:
+def accuracy(runs: Sequence[TimedRun], sequences: Sequence[BenchSequence]) -> dict:
     """Benchmark-level measures and the same per sequence."""
     per_sequence, ious, objects = {}, [], []
     for run, seq in zip(runs, sequences):

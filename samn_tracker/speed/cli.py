@@ -14,17 +14,20 @@ import cv2
 import torch
 
 from samn_tracker.speed.accuracy import accuracy
-from samn_tracker.speed.long_video import long_benchmark, plot_long
+from samn_tracker.speed.long_video import long_benchmark
 from samn_tracker.speed.probes import machine_description
-from samn_tracker.speed.report import bench_markdown, long_markdown
-from samn_tracker.speed.runs import EVAL_SEQUENCES, load_sequence, run_sequence, speed_summary, warm_up
-from samn_tracker.speed.trackers import SAMN_PRESETS, TRACKER_NAMES, build_tracker
+from samn_tracker.speed.runs import load_sequence, run_sequence, speed_summary, warm_up
+from samn_tracker.speed.trackers import SAMN_PRESETS, TRACKER_NAMES, bench_tracker
 from samn_tracker.atomic import replacing, write_text
-from samn_tracker.config import parse_overrides
+from samn_tracker.build import tracker_config
+from samn_tracker.devices import Rank
+from samn_tracker.settings import add_set_option, parse_overrides
+from samn_tracker.datasets.davis import sequence_names
+from samn_tracker.datasets.roots import DATA_VARIABLE, data_root
 from samn_tracker.errors import InputError
+from samn_tracker.exits import guarded
+from samn_tracker.reports.speed import bench_markdown, long_markdown, plot_long
 from samn_tracker.weights import DownloadError
-
-DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "davis16"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,15 +38,15 @@ def build_parser() -> argparse.ArgumentParser:
                     "with and without the memory cap. Writes JSON + Markdown (and a PNG) to --out.")
     p.add_argument("--trackers", default="samn_lite,samn_paper,csrt,kcf",
                    help=f"comma-separated, from {', '.join(TRACKER_NAMES)}")
-    p.add_argument("--sequences", default=",".join(EVAL_SEQUENCES),
-                   help="comma-separated DAVIS sequence names (default: the eval split)")
-    p.add_argument("--data", default=str(DEFAULT_DATA), help="DAVIS root with boxes/<seq>.txt")
+    p.add_argument("--sequences", help="comma-separated DAVIS sequence names (default: those of --split)")
+    p.add_argument("--split", default="eval",
+                   help="split of --data measured without --sequences (splits.txt or ImageSets; default: eval)")
+    p.add_argument("--data", help=f"DAVIS root with boxes/<seq>.txt (default: ${DATA_VARIABLE})")
     p.add_argument("--max-frames", type=int, help="use at most this many frames of each sequence")
     p.add_argument("--device", default="auto", help="SAMN device: auto, cpu, cuda, cuda:N")
     p.add_argument("--weights", action="append", default=[], metavar="[PRESET=]PATH",
                    help="checkpoint for SAMN; PRESET=PATH (lite=..., paper=...) for one preset only")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
-                   help="SAMN config override, e.g. crop_size=192 or memory.last_frame=False")
+    add_set_option(p, example="crop_size=192 memory.last_frame=False")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
                    help="SAMN network precision (autocast; bf16 uses AMX on recent Xeons)")
     p.add_argument("--repeat", type=int, default=1, help="timed passes per tracker (report the spread)")
@@ -81,6 +84,14 @@ def weights_for(items: Sequence[str], tracker: str) -> Optional[str]:
     return chosen
 
 
+def sequences_of(args: argparse.Namespace) -> tuple[Path, list[str]]:
+    """The DAVIS root and the sequences to measure on it."""
+    root = data_root(args.data, "--data")
+    if args.sequences is None:
+        return root, sequence_names(root, 2016, args.split)
+    return root, split_names(args.sequences, None, "sequence")
+
+
 def meta(args: argparse.Namespace, device: str) -> dict:
     return {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "command": ["samn", "bench", *args.argv],
             "machine": machine_description(torch.device(device)), "opencv": cv2.__version__,
@@ -88,16 +99,23 @@ def meta(args: argparse.Namespace, device: str) -> dict:
 
 
 def samn_device(args: argparse.Namespace) -> str:
-    from samn_tracker.tracker import resolve_device
+    return str(Rank.from_env().device(args.device))
 
-    return str(resolve_device(args.device))
+
+def checked_overrides(args: argparse.Namespace, trackers: Sequence[str]) -> dict:
+    """The ``--set`` settings, checked against every SAMN preset measured before any work."""
+    overrides = parse_overrides(args.overrides)
+    for name in trackers:
+        if name in SAMN_PRESETS:
+            tracker_config(SAMN_PRESETS[name], overrides)
+    return overrides
 
 
 def run_bench(args: argparse.Namespace) -> dict:
     trackers = split_names(args.trackers, TRACKER_NAMES, "tracker")
-    names = split_names(args.sequences, None, "sequence")
-    overrides = parse_overrides(args.overrides)
-    sequences = [load_sequence(Path(args.data), n, args.max_frames) for n in names]
+    root, names = sequences_of(args)
+    overrides = checked_overrides(args, trackers)
+    sequences = [load_sequence(root, n, args.max_frames) for n in names]
     info = meta(args, samn_device(args))
     info.update(sequences=names, repeat=args.repeat, warmup=args.warmup, precision=args.precision,
                 frames_per_pass=sum(len(s.frames) - 1 for s in sequences), overrides=overrides)
@@ -105,7 +123,7 @@ def run_bench(args: argparse.Namespace) -> dict:
     for name in trackers:
         gc.collect()
         try:
-            tracker = build_tracker(name, args.device, weights_for(args.weights, name), overrides,
+            tracker = bench_tracker(name, args.device, weights_for(args.weights, name), overrides,
                                     args.precision)
         except DownloadError as err:  # e.g. ResNet-50 ImageNet weights offline: run the others
             result["skipped"][name] = str(err)
@@ -132,9 +150,10 @@ def run_long_mode(args: argparse.Namespace) -> dict:
         raise InputError(f"--long {args.long}: needs at least 10 frames")
     samn = [n for n in split_names(args.trackers, TRACKER_NAMES, "tracker") if n in SAMN_PRESETS]
     name = samn[0] if samn else "samn_lite"
-    seq_name = split_names(args.sequences, None, "sequence")[0]
-    seq = load_sequence(Path(args.data), seq_name, args.max_frames)
-    overrides = parse_overrides(args.overrides)
+    root, names = sequences_of(args)
+    seq_name = names[0]
+    seq = load_sequence(root, seq_name, args.max_frames)
+    overrides = checked_overrides(args, [name])
     info = meta(args, samn_device(args))
     info.update(tracker=name, sequence=seq_name, source_frames=len(seq.frames), frames=args.long,
                 precision=args.precision,
@@ -142,37 +161,34 @@ def run_long_mode(args: argparse.Namespace) -> dict:
 
     def make(max_entries: Optional[int]):
         gc.collect()
-        return build_tracker(name, args.device, weights_for(args.weights, name),
+        return bench_tracker(name, args.device, weights_for(args.weights, name),
                              {**overrides, "memory.max_entries": max_entries}, args.precision)
 
     return {"meta": info, **long_benchmark(make, seq, args.long, args.cap, not args.no_progress)}
 
 
+@guarded("samn bench", on_interrupt="(nothing written: the results are written at the end)")
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.argv = argv
-    try:
-        for flag in ("repeat", "cap"):
-            if getattr(args, flag) < 1:
-                raise InputError(f"--{flag} must be at least 1, got {getattr(args, flag)}")
-        if args.threads is not None:
-            if args.threads < 1:
-                raise InputError(f"--threads must be at least 1, got {args.threads}")
-            torch.set_num_threads(args.threads)
-            cv2.setNumThreads(args.threads)
-        out = Path(args.out)
-        if args.long is not None:
-            result = run_long_mode(args)
-            stem, table = "long", long_markdown(result)
-            with replacing(out / "long.png") as partial:
-                plot_long(result, partial)
-        else:
-            result = run_bench(args)
-            stem, table = "bench", bench_markdown(result)
-    except InputError as err:
-        print(f"samn bench: error: {err}", file=sys.stderr)
-        return 2
+    for flag in ("repeat", "cap"):
+        if getattr(args, flag) < 1:
+            raise InputError(f"--{flag} must be at least 1, got {getattr(args, flag)}")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise InputError(f"--threads must be at least 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
+        cv2.setNumThreads(args.threads)
+    out = Path(args.out)
+    if args.long is not None:
+        result = run_long_mode(args)
+        stem, table = "long", long_markdown(result)
+        with replacing(out / "long.png") as partial:
+            plot_long(result, partial)
+    else:
+        result = run_bench(args)
+        stem, table = "bench", bench_markdown(result)
     write_text(out / f"{stem}.json", json.dumps(result, indent=1))
     write_text(out / f"{stem}.md", table)
     print(table)

@@ -14,10 +14,11 @@ from typing import Callable
 import numpy as np
 from tqdm import tqdm
 
-from samn_tracker.speed.probes import Stopwatch, cuda_allocated_mb, current_rss_mb
+from samn_tracker.speed.probes import cuda_allocated_mb, current_rss_mb
 from samn_tracker.speed.runs import BenchSequence
 from samn_tracker.speed.trackers import SamnBench
 from samn_tracker.evaluation.box_measures import box_iou
+from samn_tracker.tracking_loop import track_frames
 
 EARLY_FRAME = 100
 TOLERANCE = 0.10
@@ -43,14 +44,13 @@ def windows(length: int) -> dict[str, list[int]]:
 def run_long(tracker: SamnBench, seq: BenchSequence, length: int, progress: bool = True) -> dict:
     """Per-frame records of one tracker over the looped sequence (frame 0 initialises)."""
     order = ping_pong(len(seq.frames), length)
-    watch = Stopwatch(tracker.device)
     bounds = seq.size
-    tracker.initialize(seq.frames[0], seq.boxes[0])
+    steps = track_frames(tracker, (seq.frames[i] for i in order), seq.boxes[0])
+    next(steps)  # frame 0 initialises
     frame_ms, rss, cuda, entries, ious = [], [], [], [], []
-    for index in tqdm(order[1:], desc=f"{tracker.name} long", disable=not progress or None):
-        with watch:
-            out = tracker.track(seq.frames[index])
-        frame_ms.append(1e3 * watch.last)
+    for step in tqdm(steps, total=length - 1, desc=f"{tracker.name} long", disable=not progress or None):
+        index, out = order[step.index], step.output
+        frame_ms.append(1e3 * step.seconds)
         rss.append(current_rss_mb())
         cuda.append(cuda_allocated_mb(tracker.device))
         entries.append(tracker.memory_entries)
@@ -93,33 +93,3 @@ def long_benchmark(make_tracker: Callable[[int | None], SamnBench], seq: BenchSe
              "ratio": ratio, "holds": bool(ratio <= 1 + TOLERANCE)}
     return {"windows": spans, "runs": runs, "claim": claim}
 
-
-def plot_long(result: dict, path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax_time, ax_mem) = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True)
-    on_cuda = any(max(r["per_frame"]["cuda_mb"]) > 0 for r in result["runs"].values())
-    for name, run in result["runs"].items():
-        records = run["per_frame"]
-        frames = np.arange(1, len(records["frame_ms"]) + 1)
-        times = np.asarray(records["frame_ms"])
-        width = max(1, min(25, len(times) // 10))
-        smooth = np.array([np.median(times[max(0, i - width):i + width + 1]) for i in range(len(times))])
-        label = f"{name} (max entries {run['memory_max_entries']})"
-        line, = ax_time.plot(frames, smooth, label=label)
-        ax_time.plot(frames, times, color=line.get_color(), alpha=0.2, linewidth=0.5)
-        ax_mem.plot(frames, records["cuda_mb" if on_cuda else "rss_mb"], color=line.get_color(), label=label)
-    for span in result["windows"].values():
-        ax_time.axvspan(*span, color="grey", alpha=0.15)
-    ax_time.set_ylabel("ms per frame (running median)")
-    ax_time.legend()
-    ax_mem.set_ylabel("CUDA allocated MB" if on_cuda else "process RSS MB")
-    ax_mem.set_xlabel("frame")
-    fig.suptitle(f"{result['meta']['tracker']} on {result['meta']['sequence']} looped to "
-                 f"{result['meta']['frames']} frames ({result['meta']['machine']['device']})")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)

@@ -1,45 +1,18 @@
-"""Clocks and memory gauges that mean the same thing on CPU and CUDA.
+"""Memory gauges and machine facts that mean the same thing on CPU and CUDA.
 
-CUDA kernels run asynchronously, so every clock reading is preceded by a device
-synchronisation; on CPU that is a no-op. Process memory is read from
-``/proc/self/statm`` (current RSS, so a peak can be taken over a chosen span) with
-``resource.getrusage`` as the fallback; GPU memory from the CUDA caching allocator.
+Process memory is read from ``/proc/self/statm`` (current RSS, so a peak can be taken
+over a chosen span) with ``resource.getrusage`` as the fallback; GPU memory from the CUDA
+caching allocator. Clocks are ``samn_tracker.tracking_loop``'s (synchronised on CUDA).
 """
 from __future__ import annotations
 
 import os
 import platform
 import resource
-import time
-from typing import Callable
 
 import torch
 
 MB = 1024.0 * 1024.0
-
-
-def synchroniser(device: torch.device) -> Callable[[], None]:
-    if device.type == "cuda":
-        return lambda: torch.cuda.synchronize(device)
-    return lambda: None
-
-
-class Stopwatch:
-    """``with watch: ...`` adds the synchronised wall time of the block to ``watch.last``."""
-
-    def __init__(self, device: torch.device):
-        self.sync = synchroniser(device)
-        self.last = 0.0
-        self._start = 0.0
-
-    def __enter__(self) -> "Stopwatch":
-        self.sync()
-        self._start = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.sync()
-        self.last = time.perf_counter() - self._start
 
 
 def current_rss_mb() -> float:

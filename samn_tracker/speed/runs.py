@@ -12,13 +12,13 @@ from typing import Optional, Sequence
 import numpy as np
 from tqdm import tqdm
 
-from samn_tracker.speed.probes import Stopwatch, cuda_peak_mb, current_rss_mb, reset_cuda_peak
+from samn_tracker.speed.probes import cuda_peak_mb, current_rss_mb, reset_cuda_peak
 from samn_tracker.speed.trackers import BenchTracker
+from samn_tracker.datasets.davis import boxes_file, davis_sequence
+from samn_tracker.datasets.groundtruth import read_boxes
 from samn_tracker.errors import InputError
 from samn_tracker.regions import mask_to_box
-from samn_tracker.sequences import davis_sequence
-
-EVAL_SEQUENCES = ("blackswan", "bmx-trees", "car-roundabout", "car-shadow")
+from samn_tracker.tracking_loop import track_frames
 
 
 @dataclass
@@ -47,9 +47,9 @@ def load_sequence(root: Path, name: str, max_frames: Optional[int] = None) -> Be
     masks = None
     if seq.groundtruth is not None and all(m is not None for m in seq.groundtruth[:count]):
         masks = [np.asarray(m, dtype=bool) for m in seq.groundtruth[:count]]
-    box_file = root / "boxes" / f"{name}.txt"
+    box_file = boxes_file(root, name)
     if box_file.is_file():
-        boxes = np.loadtxt(box_file, delimiter=",", ndmin=2)[:count]
+        boxes = read_boxes(box_file)[:count]
     elif masks is not None:
         boxes = np.array([mask_to_box(m) if m.any() else np.zeros(4) for m in masks])
     else:
@@ -60,7 +60,9 @@ def load_sequence(root: Path, name: str, max_frames: Optional[int] = None) -> Be
 
 
 @dataclass
-class SequenceRun:
+class TimedRun:
+    """One timed pass of a tracker over a sequence: per-frame and per-stage times, outputs, memory."""
+
     name: str
     init_s: float
     frame_s: np.ndarray                              # per tracked frame 1..N-1
@@ -74,23 +76,21 @@ class SequenceRun:
 
 
 def run_sequence(tracker: BenchTracker, seq: BenchSequence, keep_masks: bool = True,
-                 progress: bool = True) -> SequenceRun:
+                 progress: bool = True) -> TimedRun:
     """Initialise on frame 0 with the ground-truth box and track the rest, timing each call."""
-    watch = Stopwatch(tracker.device)
     reset_cuda_peak(tracker.device)
     rss_peak = current_rss_mb()
-    with watch:
-        out = tracker.initialize(seq.frames[0], seq.boxes[0])
-    init_s = watch.last
+    steps = track_frames(tracker, seq.frames, seq.boxes[0])
+    first = next(steps)
+    init_s, out = first.seconds, first.output
     boxes, masks = [out.box], [out.mask]
     frame_s = np.zeros(len(seq.frames) - 1)
     stage_s = {s: np.zeros(len(frame_s)) for s in tracker.stages}
     lost = 0
-    for i, image in enumerate(tqdm(seq.frames[1:], desc=f"{tracker.name} {seq.name}", leave=False,
-                                   disable=not progress or None)):
-        with watch:
-            out = tracker.track(image)
-        frame_s[i] = watch.last
+    for step in tqdm(steps, total=len(frame_s), desc=f"{tracker.name} {seq.name}", leave=False,
+                     disable=not progress or None):
+        i, out = step.index - 1, step.output
+        frame_s[i] = step.seconds
         for stage in tracker.stages:
             stage_s[stage][i] = tracker.stage_times.get(stage, 0.0)
         boxes.append(out.box)
@@ -99,7 +99,7 @@ def run_sequence(tracker: BenchTracker, seq: BenchSequence, keep_masks: bool = T
         lost += out.lost
         rss_peak = max(rss_peak, current_rss_mb())
     has_masks = keep_masks and all(m is not None for m in masks)
-    return SequenceRun(seq.name, init_s, frame_s, stage_s, np.asarray(boxes, dtype=np.float64),
+    return TimedRun(seq.name, init_s, frame_s, stage_s, np.asarray(boxes, dtype=np.float64),
                        masks if has_masks else None, lost, rss_peak, cuda_peak_mb(tracker.device))
 
 
@@ -112,7 +112,7 @@ def warm_up(tracker: BenchTracker, seq: BenchSequence, frames: int) -> None:
     run_sequence(tracker, short, keep_masks=False, progress=False)
 
 
-def speed_summary(runs: Sequence[Sequence[SequenceRun]], stages: Sequence[str]) -> dict:
+def speed_summary(runs: Sequence[Sequence[TimedRun]], stages: Sequence[str]) -> dict:
     """Speed of repeated passes (``runs[rep][seq]``): fps per pass and its spread, per-frame
     time statistics pooled over passes, and the mean time per stage."""
     per_pass = [sum(len(r.frame_s) for r in rep) / max(sum(float(r.frame_s.sum()) for r in rep), 1e-12)

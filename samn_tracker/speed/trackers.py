@@ -1,8 +1,9 @@
 """The trackers the benchmark compares, behind one small interface.
 
-SAMN reports its own per-stage times (``SAMNTracker.timings``); OpenCV's trackers are
-timed as a whole. Every tracker gets RGB frames and a box on frame 0, as a user would
-give it, and answers a box (and a mask when it segments).
+SAMN is built through the front door (``samn_tracker.build_tracker``) and reports its
+own per-stage times (``SAMNTracker.timings``); OpenCV's trackers are timed as a whole.
+Every tracker gets RGB frames and a box on frame 0, as a user would give it, and answers
+a box (and a mask when it segments).
 """
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ import cv2
 import numpy as np
 import torch
 
+from samn_tracker.build import Overrides, build_tracker
 from samn_tracker.errors import InputError
+from samn_tracker.opencv_contrib import CONTRIB_FIX, contrib_factory, missing_contrib
 from samn_tracker.tracker import STAGES
 
 SAMN_PRESETS = {"samn_lite": "lite", "samn_paper": "paper"}
@@ -42,13 +45,11 @@ class BenchTracker(Protocol):
 
 
 class SamnBench:
-    def __init__(self, name: str, config, weights: Optional[str | Path], device: str,
+    def __init__(self, name: str, weights: Optional[str | Path], overrides: Overrides, device: str,
                  precision: str = "fp32"):
-        from samn_tracker.tracker import SAMNTracker
-
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            self.tracker = SAMNTracker(config, weights=weights, device=device, precision=precision)
+            self.tracker = build_tracker(SAMN_PRESETS[name], weights, overrides, device, precision)
         self.name = name
         self.device = self.tracker.device
         self.stages = STAGES
@@ -80,10 +81,9 @@ class OpenCVBench:
     """CSRT / KCF from opencv-contrib. A frame it reports as lost keeps the previous box."""
 
     def __init__(self, name: str):
-        create: Callable = getattr(cv2, OPENCV_TRACKERS[name], None)
+        create: Optional[Callable] = contrib_factory(name)
         if create is None:
-            raise InputError(f"OpenCV {cv2.__version__} has no {OPENCV_TRACKERS[name]}: "
-                             "install opencv-contrib-python(-headless)")
+            raise InputError(f"{missing_contrib(name)}; fix: {CONTRIB_FIX}")
         self._create = create
         self._tracker = None
         self._box = np.zeros(4)
@@ -107,19 +107,12 @@ class OpenCVBench:
         return Output(self._box.copy(), None, lost=not ok)
 
 
-def build_tracker(name: str, device: str = "auto", weights: Optional[str] = None,
-                  overrides: Optional[dict] = None, precision: str = "fp32") -> BenchTracker:
-    """``samn_lite`` / ``samn_paper`` (config ``overrides`` as dotted keys) / ``csrt`` / ``kcf``."""
+def bench_tracker(name: str, device: str = "auto", weights: Optional[str] = None,
+                  overrides: Overrides = (), precision: str = "fp32") -> BenchTracker:
+    """``samn_lite`` / ``samn_paper`` (with ``overrides``: ``KEY=VALUE`` strings or dotted
+    keys) / ``csrt`` / ``kcf``."""
     if name in SAMN_PRESETS:
-        from samn_tracker.config import preset
-
-        config = preset(SAMN_PRESETS[name])
-        if overrides:
-            try:
-                config = config.replace(**overrides)
-            except KeyError as err:
-                raise InputError(f"--set: {err.args[0]}") from None
-        return SamnBench(name, config, weights, device, precision)
+        return SamnBench(name, weights, overrides, device, precision)
     if name in OPENCV_TRACKERS:
         return OpenCVBench(name)
     raise InputError(f"unknown tracker {name!r}; choose from {', '.join(TRACKER_NAMES)}")

@@ -6,13 +6,13 @@ Single process: ``samn train --config lite_cpu``. Several GPUs / nodes:
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
 from samn_tracker.errors import InputError
+from samn_tracker.exits import guarded
+from samn_tracker.settings import add_set_option, parse_overrides
 from samn_tracker.train.sources import __doc__ as SOURCES_HELP
 from samn_tracker.train.held_out import held_out_names
 from samn_tracker.train.trainer import TrainConfig, export_checkpoint, train
@@ -32,26 +32,11 @@ def resolve_config(name: str) -> Path:
     raise InputError(f"training config {name!r} is neither a file nor one of {known}")
 
 
-def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
-    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
-    changes = {}
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep or key not in fields:
-            raise InputError(f"--set {item!r}: expected KEY=VALUE with KEY one of {sorted(fields)}")
-        try:
-            changes[key] = json.loads(value)
-        except json.JSONDecodeError:
-            changes[key] = value
-    return dataclasses.replace(cfg, **changes)
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="samn train", description=__doc__ + "\nSources:\n" + SOURCES_HELP,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True, help="JSON file or shipped config name")
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                   help='override config fields, e.g. steps=50 sources=\'["davis:DAVIS:2017"]\'')
+    add_set_option(p, dest="set", example='steps=50 sources=\'["davis:DAVIS:2017"]\'')
     p.add_argument("--data-root", type=Path,
                    help="folder that relative source paths are taken from (default: the cwd)")
     p.add_argument("--resume", action="store_true", help="continue from OUT_DIR/last.pth")
@@ -60,32 +45,26 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@guarded("samn train", on_interrupt="before training started")
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from samn_tracker.config import preset
     from samn_tracker.train.sampling import ClipDataset
     from samn_tracker.train.sources import build_source
 
     args = build_parser().parse_args(argv)
-    try:
-        cfg = apply_overrides(TrainConfig.from_json(resolve_config(args.config)), args.set)
-        if not cfg.sources:
-            raise InputError("no training sources: set `sources` in the config or with --set")
-        held_out = held_out_names(cfg.held_out)
-        sources = [build_source(s, args.data_root, held_out) for s in cfg.sources]
-        dataset = ClipDataset(sources, cfg.source_weights or None, crop_size=cfg.crop_size,
-                              search_factor=cfg.search_factor, length=args.samples, seed=cfg.seed,
-                              box_init_prob=cfg.box_init_fraction)
-        preset(cfg.preset)
-        summary = train(cfg, dataset, resume=args.resume)
-        if args.export:
-            export_checkpoint(summary["checkpoint"], args.export)
-    except InputError as err:
-        print(f"samn train: error: {err}", file=sys.stderr)
-        return 2
+    cfg = TrainConfig.from_json(resolve_config(args.config)).replace(**parse_overrides(args.set))
+    if not cfg.sources:
+        raise InputError("no training sources: set `sources` in the config or with --set")
+    held_out = held_out_names(cfg.held_out)
+    sources = [build_source(s, args.data_root, held_out) for s in cfg.sources]
+    dataset = ClipDataset(sources, cfg.source_weights or None, crop_size=cfg.crop_size,
+                          search_factor=cfg.search_factor, length=args.samples, seed=cfg.seed,
+                          box_init_prob=cfg.box_init_fraction)
+    summary = train(cfg, dataset, resume=args.resume)
+    if args.export:
+        export_checkpoint(summary["checkpoint"], args.export)
     if summary["interrupted"]:
-        print(f"interrupted at step {summary['steps']}; saved {summary['checkpoint']} "
-              "(continue with --resume)", file=sys.stderr)
-        return 130
+        raise KeyboardInterrupt(f"at step {summary['steps']}; saved {summary['checkpoint']} "
+                                "(continue with --resume)")
     losses = summary["losses"]
     if losses:
         print(f"{summary['steps']} steps, last loss {losses[-1]:.4f} -> {summary['checkpoint']}")

@@ -19,8 +19,8 @@ import cv2
 import numpy as np
 
 from samn_tracker.errors import InputError
-from samn_tracker.sequences import read_image
-from samn_tracker.train.datasets import Clip
+from samn_tracker.datasets import read_image
+from samn_tracker.train.clips import Clip
 from samn_tracker.train.still_images import STRONG_AUGMENTATION, ViewAugmentation, augment_views, photometric
 from samn_tracker.train.video_clips import VideoClipSource
 

@@ -18,7 +18,7 @@ from torch.utils.data import Dataset
 from samn_tracker.crops import CropWindow, crop_image, crop_mask, window_around
 from samn_tracker.errors import InputError
 from samn_tracker.regions import mask_to_box
-from samn_tracker.train.datasets import Clip, ClipSource
+from samn_tracker.train.clips import Clip, ClipSource
 
 
 @dataclass

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from samn_tracker.datasets.splits import read_splits
 from samn_tracker.errors import InputError
 from samn_tracker.train.composites import CutAndPaste, VideoFrameStills
-from samn_tracker.train.datasets import ClipSource
+from samn_tracker.train.clips import ClipSource
 from samn_tracker.train.held_out import refuse_held_out
 from samn_tracker.train.still_images import CocoInstances, PascalVOCObjects, SaliencyFolders
 from samn_tracker.train.synthetic import SyntheticClips
-from samn_tracker.train.video_clips import DAVISVideos, YouTubeVOS, read_splits
+from samn_tracker.train.video_clips import DAVISVideos, YouTubeVOS
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 

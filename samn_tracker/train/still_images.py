@@ -16,8 +16,8 @@ import cv2
 import numpy as np
 
 from samn_tracker.errors import InputError
-from samn_tracker.sequences import IMAGE_SUFFIXES, read_image
-from samn_tracker.train.datasets import (Clip, check_same_size, read_binary_mask, read_label_png,
+from samn_tracker.datasets import IMAGE_SUFFIXES, read_image
+from samn_tracker.train.clips import (Clip, check_same_size, read_binary_mask, read_label_png,
                                          require_dir, require_file)
 
 

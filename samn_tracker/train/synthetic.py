@@ -15,8 +15,8 @@ import cv2
 import numpy as np
 
 from samn_tracker.errors import InputError
-from samn_tracker.sequences import read_image
-from samn_tracker.train.datasets import Clip, require_file
+from samn_tracker.datasets import read_image
+from samn_tracker.train.clips import Clip, require_file
 from samn_tracker.train.still_images import ViewAugmentation, photometric
 from samn_tracker.train.video_clips import refuse_eval_photos
 

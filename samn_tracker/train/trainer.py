@@ -15,14 +15,13 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
-import os
 import signal
 import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator, Literal, Optional
 
 import torch
 import torch.distributed as dist
@@ -31,37 +30,40 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from samn_tracker.backbones import freeze_batchnorm
 from samn_tracker.config import TrackerConfig, preset
+from samn_tracker.devices import Rank
+from samn_tracker.feature_grid import STRIDE, cell_to_pixel, gaussians
 from samn_tracker.model.decoder import foreground_probability
 from samn_tracker.model.network import SAMNNetwork
 from samn_tracker.train.curves import plot_training_log
 from samn_tracker.train.losses import batch_iou, segmentation_loss
-from samn_tracker.errors import InputError
+from samn_tracker.errors import InputError, SettingError
+from samn_tracker.settings import Checked, replace_settings, setting
 from samn_tracker.weights import BUILTIN_CHECKPOINTS_DIR, load_checkpoint, save_checkpoint
 
-STRIDE = 16
 
 
 @dataclass
-class TrainConfig:
-    """Everything a training run needs; saved with every checkpoint."""
+class TrainConfig(Checked):
+    """Everything a training run needs; saved with every checkpoint. Checked like the
+    tracker's config: each field declares the values it allows."""
 
-    stage: int = 1
-    preset: str = "lite"
+    stage: Literal[1, 2] = 1
+    preset: Literal["lite", "paper"] = "lite"
     sources: list[str] = field(default_factory=list)
     source_weights: list[float] = field(default_factory=list)
     out_dir: str = "results/train"
     init_weights: Optional[str] = None
-    steps: int = 1000
-    batch_size: int = 4
-    lr: float = 1e-5
-    iou_weight: float = 1.0
-    crop_size: int = 384
-    search_factor: float = 4.0
-    box_init_fraction: float = 0.01
+    steps: int = setting(1000, ge=0)
+    batch_size: int = setting(4, ge=1)
+    lr: float = setting(1e-5, gt=0)
+    iou_weight: float = setting(1.0, ge=0)
+    crop_size: int = setting(384, gt=0, multiple_of=STRIDE)
+    search_factor: float = setting(4.0, gt=0)
+    box_init_fraction: float = setting(0.01, ge=0, le=1)
     train_backbones: bool = True
-    workers: int = 2
-    checkpoint_every: int = 200
-    log_every: int = 1
+    workers: int = setting(2, ge=0)
+    checkpoint_every: int = setting(200, ge=1)
+    log_every: int = setting(1, ge=1)
     seed: int = 0
     device: str = "auto"
     amp: bool = True
@@ -69,11 +71,17 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, path: str | Path) -> "TrainConfig":
-        data = json.loads(Path(path).read_text())
-        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ValueError(f"{path}: unknown training options {sorted(unknown)}")
-        return cls(**data)
+        """The defaults with the file's fields applied; bad JSON or a bad field is an InputError."""
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise InputError(f"{path}: cannot read a training config: {err}") from None
+        if not isinstance(data, dict):
+            raise InputError(f"{path}: a training config is a JSON object of fields, got {type(data).__name__}")
+        try:
+            return replace_settings(cls(), data)
+        except SettingError as err:
+            raise err.within(str(path)) from None
 
 
 def spatial_maps(masks: torch.Tensor, sigma_factor: float, generator: torch.Generator) -> torch.Tensor:
@@ -81,8 +89,7 @@ def spatial_maps(masks: torch.Tensor, sigma_factor: float, generator: torch.Gene
     for the whole batch on the masks' device (random draws come from ``generator``)."""
     b, _, s, _ = masks.shape
     device = masks.device
-    cells = s // STRIDE
-    coords = (torch.arange(cells, dtype=torch.float32, device=device) + 0.5) * STRIDE - 0.5
+    coords = cell_to_pixel(torch.arange(s // STRIDE, dtype=torch.float32, device=device))
     pixels = torch.arange(s, dtype=torch.float32, device=device)
     fg = (masks[:, 0] > 0.5).float()
     cols, rows = fg.amax(1), fg.amax(2)                      # (B, S): any pixel per column / row
@@ -111,10 +118,10 @@ def _extent(occupied: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
 
 
 def _gaussian(coords: torch.Tensor, cx, cy, sx, sy) -> torch.Tensor:
-    """(B, n, n) separable Gaussians on the cell centres ``coords`` (n,)."""
-    gx = torch.exp(-0.5 * ((coords[None] - cx[:, None]) / sx.clamp(min=STRIDE / 2)[:, None]) ** 2)
-    gy = torch.exp(-0.5 * ((coords[None] - cy[:, None]) / sy.clamp(min=STRIDE / 2)[:, None]) ** 2)
-    return gy[:, :, None] * gx[:, None, :]
+    """(B, n, n) Gaussians on the cell centres ``coords`` (n,) in crop pixels, at least
+    half a cell wide, as the tracker's spatial maps are."""
+    return gaussians(coords, coords, cx[:, None], cy[:, None],
+                     sx.clamp(min=STRIDE / 2)[:, None], sy.clamp(min=STRIDE / 2)[:, None])
 
 
 class ClipModel(nn.Module):
@@ -160,33 +167,12 @@ def configure_trainable(net: SAMNNetwork, cfg: TrainConfig) -> list[nn.Parameter
     return [p for p in net.parameters() if p.requires_grad]
 
 
-@dataclass
-class _Distributed:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def setup_distributed(device: torch.device) -> _Distributed:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return _Distributed()
+def setup_distributed(device: torch.device, rank: Rank) -> Rank:
+    """Join the process group when ``torchrun`` started several processes."""
+    if rank.world <= 1:
+        return Rank()
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return _Distributed(dist.get_rank(), world, int(os.environ.get("LOCAL_RANK", "0")))
-
-
-def pick_device(name: str, local_rank: int) -> torch.device:
-    """``auto``: this rank's GPU if there is one; ``cuda`` alone also means this rank's GPU."""
-    if name == "auto":
-        return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and device.index is None:
-        return torch.device("cuda", local_rank)
-    return device
+    return Rank(dist.get_rank(), rank.world, rank.local_rank)
 
 
 def collate(samples) -> dict[str, torch.Tensor]:
@@ -222,11 +208,11 @@ def train(cfg: TrainConfig, dataset, resume: bool = False, progress: bool = True
     """Run ``cfg.steps`` optimiser steps over ``dataset`` (a ``ClipDataset``); returns a summary."""
     from tqdm import tqdm
 
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    device = pick_device(cfg.device, local_rank)
+    rank = Rank.from_env()
+    device = rank.device(cfg.device)
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    ddp = setup_distributed(device)
+    ddp = setup_distributed(device, rank)
     torch.manual_seed(cfg.seed)
     tracker_cfg: TrackerConfig = preset(cfg.preset)
     net = SAMNNetwork(tracker_cfg.model)
@@ -261,14 +247,14 @@ def train(cfg: TrainConfig, dataset, resume: bool = False, progress: bool = True
                         generator=torch.Generator().manual_seed(cfg.seed + step))
     generator = torch.Generator().manual_seed(cfg.seed + 1000 * ddp.rank + step)
     use_amp = cfg.amp and device.type == "cuda"
-    if ddp.main:
+    if ddp.rank == 0:
         out.mkdir(parents=True, exist_ok=True)
-    log_file = open(out / "log.csv", "a", newline="") if ddp.main else None
+    log_file = open(out / "log.csv", "a", newline="") if ddp.rank == 0 else None
     log = csv.writer(log_file) if log_file else None
     if log_file is not None and log_file.tell() == 0:
         log.writerow(["step", "loss", "iou", "seconds"])
     losses: list[float] = []
-    bar = tqdm(total=cfg.steps, initial=step, unit="step", disable=not (progress and ddp.main))
+    bar = tqdm(total=cfg.steps, initial=step, unit="step", disable=not (progress and ddp.rank == 0))
     epoch = 0
     interrupted = False
     try:
@@ -301,14 +287,14 @@ def train(cfg: TrainConfig, dataset, resume: bool = False, progress: bool = True
                         log_file.flush()
                     bar.update()
                     bar.set_postfix(loss=f"{losses[-1]:.3f}", iou=f"{iou:.2f}")
-                    if ddp.main and step % cfg.checkpoint_every == 0:
+                    if ddp.rank == 0 and step % cfg.checkpoint_every == 0:
                         _save(last, net, tracker_cfg, cfg, step, optimiser)
                 epoch += 1
     except KeyboardInterrupt:
         interrupted = True
     finally:
         bar.close()
-        if ddp.main:
+        if ddp.rank == 0:
             _save(last, net, tracker_cfg, cfg, step, optimiser)
         if log_file is not None:
             log_file.close()

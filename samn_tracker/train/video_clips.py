@@ -11,13 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
+from samn_tracker.datasets import davis, read_image
+from samn_tracker.datasets.splits import SPLITS_FILE, read_splits
 from samn_tracker.errors import InputError
-from samn_tracker.sequences import read_image
-from samn_tracker.train.datasets import (Clip, read_any_object, read_label_png, require_dir,
-                                         require_file)
+from samn_tracker.train.clips import Clip, require_dir
 from samn_tracker.train.held_out import refuse_held_out
-
-VOID = 255
 
 
 @dataclass
@@ -73,12 +71,7 @@ class VideoClipSource:
         self.max_gap = min(self.first_max_gap + epoch, self.max_gap_final)
 
     def labels(self, video: AnnotatedVideo, position: int) -> np.ndarray:
-        if video.binary:
-            return read_any_object(video.annotations[position]).astype(np.uint8)
-        labels = read_label_png(video.annotations[position])
-        labels = labels.copy()
-        labels[labels == VOID] = 0
-        return labels
+        return davis.read_annotation(video.annotations[position], 2016 if video.binary else 2017)
 
     def visible_objects(self, labels: np.ndarray) -> list[int]:
         ids, areas = np.unique(labels, return_counts=True)
@@ -140,20 +133,6 @@ class YouTubeVOS(VideoClipSource):
         super().__init__(videos, max_gap, min_pixels)
 
 
-def read_splits(root: Path | str) -> dict[str, str]:
-    """``splits.txt`` of the shared test data: ``<split> <sequence>`` lines, # comments."""
-    path = require_file(Path(root) / "splits.txt", "sequence split list")
-    splits = {}
-    for line in path.read_text().splitlines():
-        words = line.split("#", 1)[0].split()
-        if not words:
-            continue
-        if len(words) != 2:
-            raise InputError(f"{path}: expected '<split> <sequence>', got {line!r}")
-        splits[words[1]] = words[0]
-    return splits
-
-
 def davis16_train_sequences(root: Path | str) -> list[str]:
     """The sequences ``splits.txt`` allows for training; eval sequences are never listed."""
     return sorted(name for name, split in read_splits(root).items() if split == "train")
@@ -161,10 +140,7 @@ def davis16_train_sequences(root: Path | str) -> list[str]:
 
 def davis16_train_photos(root: Path | str, resolution: str = "480p") -> list[Path]:
     """Frames of the training sequences only: photos for ``SyntheticClips``."""
-    root = Path(root)
-    return [p for name in davis16_train_sequences(root)
-            for p in sorted(require_dir(root / "JPEGImages" / resolution / name, "DAVIS frames")
-                            .glob("*.jpg"))]
+    return [p for name in davis16_train_sequences(root) for p in davis.frame_files(root, name, resolution)]
 
 
 def refuse_eval_photos(photos: list[Path]) -> None:
@@ -172,7 +148,7 @@ def refuse_eval_photos(photos: list[Path]) -> None:
     (the sequence is the photo's folder name)."""
     held_out = set()
     for folder in {Path(p).parent for p in photos}:
-        root = next((a for a in folder.parents if (a / "splits.txt").is_file()), None)
+        root = next((a for a in folder.parents if (a / SPLITS_FILE).is_file()), None)
         if root is not None and read_splits(root).get(folder.name) == "eval":
             held_out.add(str(folder))
     if held_out:
@@ -182,33 +158,13 @@ def refuse_eval_photos(photos: list[Path]) -> None:
 
 def refuse_eval_sequences(root: Path, sequences: list[str]) -> None:
     """Training must never see a sequence that ``root/splits.txt`` keeps for evaluation."""
-    if not (root / "splits.txt").is_file():
+    if not (root / SPLITS_FILE).is_file():
         return
     splits = read_splits(root)
     held_out = [s for s in sequences if splits.get(s) == "eval"]
     if held_out:
-        raise InputError(f"{root / 'splits.txt'} marks {', '.join(held_out)} as eval sequences; "
+        raise InputError(f"{root / SPLITS_FILE} marks {', '.join(held_out)} as eval sequences; "
                          "they cannot be used for training")
-
-
-def split_sequences(root: Path, year: int, split: str, resolution: str) -> list[str]:
-    """Sequence names of an official DAVIS split file, or of the shared ``splits.txt``."""
-    candidates = [root / "ImageSets" / str(year) / f"{split}.txt",
-                  root / "ImageSets" / resolution / f"{split}.txt"]
-    for path in candidates:
-        if path.is_file():
-            names = []
-            for line in path.read_text().splitlines():
-                first = line.split()[0] if line.split() else ""
-                # 2016 lists frame paths "/JPEGImages/480p/<seq>/00000.jpg ..."; 2017 names.
-                name = Path(first).parent.name if "/" in first else first
-                if name and name not in names:
-                    names.append(name)
-            return names
-    if (root / "splits.txt").is_file():
-        return [name for name, s in read_splits(root).items() if s == split]
-    tried = ", ".join(str(p) for p in candidates + [root / "splits.txt"])
-    raise InputError(f"no DAVIS split file for split {split!r}; tried {tried}")
 
 
 class DAVISVideos(VideoClipSource):
@@ -220,13 +176,13 @@ class DAVISVideos(VideoClipSource):
                  sequences: list[str] | None = None, resolution: str = "480p",
                  max_gap: int = 5, min_pixels: int = 100, held_out: frozenset[str] = frozenset(),
                  max_gap_final: int | None = None):
-        if year not in (2016, 2017):
+        if year not in davis.YEARS:
             raise InputError(f"DAVIS year must be 2016 or 2017, got {year}")
         root = require_dir(root, "DAVIS root")
         images = require_dir(root / "JPEGImages" / resolution, "DAVIS frames")
         annotations = require_dir(root / "Annotations" / resolution, "DAVIS annotations")
-        names = list(sequences) if sequences is not None else split_sequences(root, year, split,
-                                                                              resolution)
+        names = list(sequences) if sequences is not None else davis.sequence_names(root, year, split,
+                                                                               resolution)
         refuse_eval_sequences(root, names)
         refuse_held_out(names, held_out, f"DAVIS source {root}")
         videos = [annotated_video(n, images / n, annotations / n, binary=year == 2016) for n in names]

@@ -1,4 +1,4 @@
-"""Build VOT-layout sequences from the DAVIS 2016 folder in ../shared/data/davis16.
+"""Build VOT-layout sequences from a DAVIS 2016 folder with box ground truth (``boxes/``).
 
 The local stacks (``local_box``, ``local_mask``) run the reset-based and anchor-based
 experiments offline on real video. ``box`` ground truth is the per-frame ``x,y,w,h`` of
@@ -23,7 +23,13 @@ import numpy as np
 from PIL import Image
 
 from samn_tracker.atomic import write_text
+from samn_tracker.datasets import davis
+from samn_tracker.datasets.groundtruth import read_boxes
+from samn_tracker.datasets.roots import DATA_VARIABLE, data_root
+from samn_tracker.datasets.splits import SPLITS_FILE, names_in_split
 from samn_tracker.errors import InputError
+from samn_tracker.regions import encode_vot_mask
+from samn_tracker.exits import guarded
 
 GroundTruth = Literal["box", "mask"]
 SIZE_CHANGE_RATIO = 1.2      # sqrt-area change vs. 5 frames earlier
@@ -64,23 +70,11 @@ def anchors(length: int, spacing: int) -> np.ndarray:
     return values
 
 
-def _read_boxes(path: Path) -> np.ndarray:
-    if not path.is_file():
-        raise InputError(f"missing box ground truth {path}")
-    return np.loadtxt(path, delimiter=",", ndmin=2).astype(float)
-
-
 def _mask_line(png: Path) -> str:
     """VOT RLE line (``m<x0>,<y0>,<w>,<h>,<runs>``) of a DAVIS annotation."""
-    from vot.region.io import encode_mask
-
     if not png.is_file():
         raise InputError(f"missing DAVIS annotation {png}")
-    mask = np.asarray(Image.open(png)) > 0
-    if mask.ndim == 3:
-        mask = mask.any(axis=2)
-    offset, runs = encode_mask(mask)
-    return "m" + ",".join(str(int(v)) for v in [*offset, *runs])
+    return encode_vot_mask(davis.read_annotation(png, 2016) > 0)
 
 
 def _write_lines(path: Path, lines: Sequence[str]) -> None:
@@ -89,14 +83,13 @@ def _write_lines(path: Path, lines: Sequence[str]) -> None:
 
 def build_sequence(davis_root: Path, name: str, out: Path, options: LocalStackOptions) -> Path:
     """Write one VOT sequence folder ``out/name``; returns its path."""
-    frames_dir = davis_root / "JPEGImages" / "480p" / name
-    frames = sorted(frames_dir.glob("*.jpg"))
-    if not frames:
-        raise InputError(f"no frames in {frames_dir}")
-    boxes = _read_boxes(davis_root / "boxes" / f"{name}.txt")
+    frames = davis.frame_files(davis_root, name)
+    boxes_file = davis.boxes_file(davis_root, name)
+    if not boxes_file.is_file():
+        raise InputError(f"missing box ground truth {boxes_file}")
+    boxes = read_boxes(boxes_file)
     if len(boxes) != len(frames):
-        raise InputError(f"{davis_root / 'boxes' / (name + '.txt')} has {len(boxes)} lines "
-                         f"for {len(frames)} frames")
+        raise InputError(f"{boxes_file} has {len(boxes)} lines for {len(frames)} frames")
     if options.max_frames is not None:
         frames, boxes = frames[:options.max_frames], boxes[:options.max_frames]
     target = out / name
@@ -114,8 +107,7 @@ def build_sequence(davis_root: Path, name: str, out: Path, options: LocalStackOp
     if options.groundtruth == "box":
         lines = [",".join(f"{v:g}" for v in b) for b in boxes]
     else:
-        annotations = davis_root / "Annotations" / "480p" / name
-        lines = [_mask_line(annotations / (f.stem + ".png")) for f in frames]
+        lines = [_mask_line(davis.annotation_file(davis_root, name, "480p", f)) for f in frames]
     _write_lines(target / "groundtruth.txt", lines)
     if options.tags:
         for tag, flags in derived_tags(boxes).items():
@@ -130,11 +122,9 @@ def build_sequence(davis_root: Path, name: str, out: Path, options: LocalStackOp
 def eval_split(davis_root: Path) -> list[str]:
     """Names marked ``eval`` in ``splits.txt`` (all sequences if there is no such file):
     the local stacks measure, they never score a sequence used for training."""
-    splits = davis_root / "splits.txt"
-    if not splits.is_file():
-        return sorted(p.name for p in (davis_root / "JPEGImages" / "480p").iterdir() if p.is_dir())
-    rows = [line.split() for line in splits.read_text().splitlines() if line.strip() and not line.startswith("#")]
-    return [name for split, name in rows if split == "eval"]
+    if not (davis_root / SPLITS_FILE).is_file():
+        return davis.sequence_folders(davis_root)
+    return names_in_split(davis_root, "eval")
 
 
 def build_local_stack(davis_root: Path | str, out: Path | str,
@@ -151,9 +141,10 @@ def build_local_stack(davis_root: Path | str, out: Path | str,
     return built
 
 
+@guarded("samn vot local-stack")
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--davis", required=True, type=Path, help="DAVIS 2016 folder")
+    parser = argparse.ArgumentParser(prog="samn vot local-stack", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--davis", type=Path, help=f"DAVIS 2016 folder with boxes/ (default: ${DATA_VARIABLE})")
     parser.add_argument("--out", required=True, type=Path,
                         help="sequences folder of a workspace, e.g. vot_workspace/local_box/sequences")
     parser.add_argument("--groundtruth", choices=["box", "mask"], default="box")
@@ -168,10 +159,6 @@ def main(argv: Optional[list[str]] = None) -> int:
         sequences=args.sequences.split(",") if args.sequences else None,
         max_frames=args.max_frames, anchor_spacing=args.anchor_spacing,
         tags=not args.no_tags, copy=args.copy)
-    built = build_local_stack(args.davis, args.out, options)
+    built = build_local_stack(data_root(args.davis, "--davis"), args.out, options)
     print(f"wrote {len(built)} sequences to {args.out}")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -9,13 +9,15 @@ process exits with status 1 instead of leaving the toolkit waiting.
 
 Options default to environment variables so ``trackers.ini`` entries can set them with
 ``env_SAMN_VOT_*`` keys: ``SAMN_VOT_PRESET``, ``SAMN_VOT_WEIGHTS``, ``SAMN_VOT_DEVICE``,
-``SAMN_VOT_OUTPUT`` and ``SAMN_VOT_CONFIG`` (comma-separated ``field=value`` overrides
-of the preset, e.g. ``crop_size=128,memory.interval=5``).
+``SAMN_VOT_OUTPUT`` and ``SAMN_VOT_CONFIG``: settings of the preset in the ``KEY=VALUE``
+grammar of every ``--set`` option, separated by spaces (shell quoting), e.g.
+``crop_size=128 memory.interval=5``; ``--set`` on the command line adds to them.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -23,8 +25,9 @@ from typing import Any, Literal, Optional
 
 import numpy as np
 
-from samn_tracker.config import parse_overrides
 from samn_tracker.errors import InputError
+from samn_tracker.exits import guarded
+from samn_tracker.settings import add_set_option, parse_overrides
 
 OutputKind = Literal["auto", "mask", "polygon", "rectangle"]
 OUTPUT_KINDS = ("auto", "mask", "polygon", "rectangle")
@@ -93,7 +96,7 @@ def region_to_trax(prediction, kind: str):
 
 
 def _image(request) -> np.ndarray:
-    from samn_tracker.sequences import read_image
+    from samn_tracker.datasets import read_image
 
     images = request.image
     channel = images.get("color") if isinstance(images, dict) else images
@@ -149,29 +152,30 @@ def options_from_args(argv: Optional[list[str]] = None) -> ServerOptions:
     parser.add_argument("--weights", default=env.get("SAMN_VOT_WEIGHTS") or None)
     parser.add_argument("--device", default=env.get("SAMN_VOT_DEVICE", "auto"))
     parser.add_argument("--output", choices=OUTPUT_KINDS, default=env.get("SAMN_VOT_OUTPUT", "auto"))
-    parser.add_argument("--config", default=env.get("SAMN_VOT_CONFIG", ""),
-                        help="comma-separated field=value overrides of the preset")
+    add_set_option(parser)
+    try:
+        parser.set_defaults(overrides=shlex.split(env.get("SAMN_VOT_CONFIG", "")))
+    except ValueError as err:
+        raise InputError(f"SAMN_VOT_CONFIG={env['SAMN_VOT_CONFIG']!r} cannot be split into "
+                         f"KEY=VALUE items: {err}") from None
     args = parser.parse_args(argv)
     if args.output not in OUTPUT_KINDS:
         parser.error(f"SAMN_VOT_OUTPUT={args.output!r}: choose one of {', '.join(OUTPUT_KINDS)}")
     return ServerOptions(preset=args.preset, weights=args.weights, device=args.device,
-                         output=args.output, overrides=parse_overrides(filter(None, args.config.split(","))))
+                         output=args.output, overrides=parse_overrides(args.overrides))
 
 
-def build_tracker(options: ServerOptions):
-    from samn_tracker.config import preset
-    from samn_tracker.tracker import SAMNTracker
+def tracker_for(options: ServerOptions):
+    from samn_tracker.build import build_tracker as front_door
 
-    config = preset(options.preset)
-    if options.overrides:
-        config = config.replace(**options.overrides)
-    return SAMNTracker(config, weights=options.weights, device=options.device)
+    return front_door(options.preset, options.weights, options.overrides, options.device)
 
 
+@guarded("samn trax server")
 def main(argv: Optional[list[str]] = None) -> int:
     try:
         options = options_from_args(argv)
-        tracker = build_tracker(options)
+        tracker = tracker_for(options)
     except (InputError, ValueError, KeyError, OSError) as error:
         print(f"samn trax server: cannot start: {error}", file=sys.stderr, flush=True)
         return 1

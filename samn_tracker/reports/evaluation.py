@@ -8,9 +8,6 @@ laid out like the paper's Table VII (J&F, J, F per dataset).
 from __future__ import annotations
 
 import argparse
-import json
-import sys
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
@@ -18,44 +15,14 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from samn_tracker.errors import InputError
+from samn_tracker.exits import guarded
+from samn_tracker.evaluation.summaries import Summary
 
-BENCHMARKS = ("got10k", "trackingnet", "davis2016", "davis2017")
 # How scores are shown: multiplier and decimals (GOT-10k as its toolkit, DAVIS in percent).
 DISPLAY = {"got10k": (1.0, 3), "trackingnet": (1.0, 1), "davis2016": (100.0, 1), "davis2017": (100.0, 1)}
 TITLES = {"got10k": "GOT-10k", "trackingnet": "TrackingNet", "davis2016": "DAVIS 2016",
           "davis2017": "DAVIS 2017"}
 TABLE_VII_MEASURES = ("J&F", "J-Mean", "F-Mean")
-
-
-@dataclass
-class Summary:
-    """Scores of one tracker on one benchmark split, in display order."""
-
-    benchmark: str
-    split: str
-    tracker: str
-    scores: dict[str, float]
-    curves: dict[str, list[float]] = field(default_factory=dict)  # "success" over "success_x"
-
-    def save(self, path: Path) -> None:
-        from samn_tracker.atomic import write_text
-
-        write_text(Path(path), json.dumps(asdict(self), indent=2) + "\n")
-
-    @classmethod
-    def load(cls, path: Path) -> "Summary":
-        try:
-            data = json.loads(Path(path).read_text())
-            summary = cls(**data)
-        except (OSError, json.JSONDecodeError, TypeError) as err:
-            raise InputError(f"not a benchmark summary: {path} ({err})") from None
-        if summary.benchmark not in BENCHMARKS:
-            raise InputError(f"{path}: unknown benchmark {summary.benchmark!r}")
-        return summary
-
-
-def summary_path(split_dir: Path, tracker: str) -> Path:
-    return Path(split_dir) / "summaries" / f"{tracker}.json"
 
 
 def find_summaries(paths: Iterable[Path]) -> list[Summary]:
@@ -185,20 +152,18 @@ def write_report(summaries: Sequence[Summary], out: Path) -> list[Path]:
     return written
 
 
+@guarded("samn report")
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(
         prog="samn report", description="Tables (Markdown/LaTeX/CSV) and success plots (PNG/PDF) "
-        "of several trackers from benchmark summaries.")
+        "of several trackers from benchmark summaries; `samn report vot ...` and `samn report bench ...` "
+        "make the VOT and speed reports.")
     parser.add_argument("inputs", nargs="*", default=["results"], type=Path,
                         help="summary JSON files or folders searched for summaries/*.json "
                              "(default: results)")
     parser.add_argument("--out", type=Path, default=Path("results/reports"),
                         help="output folder (default: results/reports)")
     args = parser.parse_args(argv)
-    try:
-        written = write_report(find_summaries(args.inputs), args.out)
-    except InputError as err:
-        print(f"samn report: error: {err}", file=sys.stderr)
-        return 2
+    written = write_report(find_summaries(args.inputs), args.out)
     print(f"wrote {len(written)} files to {args.out}")
     return 0

@@ -1,8 +1,17 @@
-"""Markdown tables of a benchmark result (the JSON is the record; this is for reading)."""
+"""``samn bench`` reports: Markdown tables of a result and the long-video plot (the JSON
+is the record; these are for reading)."""
 from __future__ import annotations
 
-from typing import Optional
+import argparse
+import json
+from pathlib import Path
+from typing import Optional, Sequence
 
+import numpy as np
+
+from samn_tracker.atomic import replacing, write_text
+from samn_tracker.errors import InputError
+from samn_tracker.exits import guarded
 from samn_tracker.tracker import STAGES
 
 
@@ -76,3 +85,56 @@ def long_markdown(result: dict) -> str:
     lines += ["", f"Claim: {claim['text']} — **{'holds' if claim['holds'] else 'does not hold'}** "
                   f"(ratio {claim['ratio']:.3f})."]
     return "\n".join(lines) + "\n"
+
+
+def plot_long(result: dict, path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_time, ax_mem) = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True)
+    on_cuda = any(max(r["per_frame"]["cuda_mb"]) > 0 for r in result["runs"].values())
+    for name, run in result["runs"].items():
+        records = run["per_frame"]
+        frames = np.arange(1, len(records["frame_ms"]) + 1)
+        times = np.asarray(records["frame_ms"])
+        width = max(1, min(25, len(times) // 10))
+        smooth = np.array([np.median(times[max(0, i - width):i + width + 1]) for i in range(len(times))])
+        label = f"{name} (max entries {run['memory_max_entries']})"
+        line, = ax_time.plot(frames, smooth, label=label)
+        ax_time.plot(frames, times, color=line.get_color(), alpha=0.2, linewidth=0.5)
+        ax_mem.plot(frames, records["cuda_mb" if on_cuda else "rss_mb"], color=line.get_color(), label=label)
+    for span in result["windows"].values():
+        ax_time.axvspan(*span, color="grey", alpha=0.15)
+    ax_time.set_ylabel("ms per frame (running median)")
+    ax_time.legend()
+    ax_mem.set_ylabel("CUDA allocated MB" if on_cuda else "process RSS MB")
+    ax_mem.set_xlabel("frame")
+    fig.suptitle(f"{result['meta']['tracker']} on {result['meta']['sequence']} looped to "
+                 f"{result['meta']['frames']} frames ({result['meta']['machine']['device']})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+@guarded("samn report bench")
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="samn report bench", description="Write again the Markdown table (and, for long.json, the "
+        "plot) of a `samn bench` result, next to its JSON.")
+    parser.add_argument("result", type=Path, help="bench.json or long.json written by samn bench")
+    args = parser.parse_args(argv)
+    try:
+        result = json.loads(args.result.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise InputError(f"not a samn bench result: {args.result} ({err})") from None
+    stem = args.result.with_suffix("")
+    if "runs" in result:
+        write_text(stem.with_suffix(".md"), long_markdown(result))
+        with replacing(stem.with_suffix(".png")) as partial:
+            plot_long(result, partial)
+    else:
+        write_text(stem.with_suffix(".md"), bench_markdown(result))
+    print(f"wrote {stem}.md")
+    return 0

@@ -1,4 +1,5 @@
-"""Sequence readers on real DAVIS frames rearranged into each benchmark layout under tmp_path."""
+"""Dataset readers and split lists on real DAVIS frames rearranged into each benchmark layout
+under tmp_path."""
 import shutil
 from pathlib import Path
 
@@ -8,16 +9,14 @@ import pytest
 from PIL import Image
 
 from samn_tracker.errors import InputError
+from samn_tracker.evaluation.davis import write_png
 from samn_tracker.regions import encode_vot_mask, mask_to_box
-from samn_tracker.sequences import (
-    davis_objects,
-    davis_sequence,
-    frames_dir,
-    open_sequence,
-    read_image,
-    to_rgb,
-    video_file,
-)
+from samn_tracker.datasets import got10k, open_sequence, read_image, splits, to_rgb, trackingnet
+from samn_tracker.datasets.davis import davis_sequence, object_ids, read_annotation, sequence_names
+from samn_tracker.datasets.frames import frames_dir
+from samn_tracker.datasets.groundtruth import read_boxes
+from samn_tracker.datasets.roots import DATA_VARIABLE, data_root
+from samn_tracker.datasets.video import video_file
 
 DAVIS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "davis16"
 NAME = "blackswan"
@@ -76,10 +75,9 @@ def test_davis_2017_palette_objects(davis, tmp_path):
     palette = Image.fromarray(ids, mode="P")
     palette.putpalette([0, 0, 0, 128, 0, 0, 0, 128, 0] + [0] * 759)
     palette.save(annotations / "00000.png")
-    objects, maps = davis_objects(tmp_path, NAME)
-    assert objects == [1, 2]
-    np.testing.assert_array_equal(maps[0], ids)
-    assert maps[1] is None and maps[2] is None
+    first = read_annotation(annotations / "00000.png", 2017)
+    assert object_ids(first) == [1, 2]
+    np.testing.assert_array_equal(first, np.where(ids == 255, 0, ids))  # void is background
     sequence = davis_sequence(tmp_path, NAME)
     np.testing.assert_array_equal(sequence.groundtruth[0], ids == 1)
     assert sequence.groundtruth[1:] == [None, None]
@@ -220,3 +218,116 @@ def test_vot_layout_with_masks_polygons_and_tags(davis, tmp_path):
     (tmp_path / "groundtruth.txt").write_text("1,2,100\n0,0,0,0\n0,0,0,0\n")
     with pytest.raises(InputError, match="groundtruth.txt line 1"):
         open_sequence(tmp_path)
+
+
+# --- DAVIS annotations and split lists ------------------------------------------------
+
+def test_annotation_reading_follows_the_year(tmp_path):
+    binary = np.zeros((8, 8), np.uint8)
+    binary[2:5, 2:5] = 255
+    Image.fromarray(binary).save(tmp_path / "binary.png")
+    assert read_annotation(tmp_path / "binary.png", 2016).max() == 1
+    with pytest.raises(InputError, match="--year 2016"):
+        read_annotation(tmp_path / "binary.png", 2017)
+    ids = np.zeros((8, 8), np.uint8)
+    ids[0, :] = 255
+    ids[3, 3] = 2
+    write_png(tmp_path / "ids.png", ids)
+    read = read_annotation(tmp_path / "ids.png", 2017)
+    assert read[0].max() == 0 and read[3, 3] == 2  # void is background
+
+
+def test_sequence_lists_of_both_releases(tmp_path):
+    (tmp_path / "ImageSets" / "480p").mkdir(parents=True)
+    (tmp_path / "ImageSets" / "480p" / "val.txt").write_text(  # the DAVIS 2016 download
+        "/JPEGImages/480p/blackswan/00000.jpg /Annotations/480p/blackswan/00000.png\n"
+        "/JPEGImages/480p/blackswan/00001.jpg /Annotations/480p/blackswan/00001.png\n"
+        "/JPEGImages/480p/cows/00000.jpg /Annotations/480p/cows/00000.png\n")
+    assert sequence_names(tmp_path, 2016, "val") == ["blackswan", "cows"]
+    (tmp_path / "ImageSets" / "2017").mkdir()
+    (tmp_path / "ImageSets" / "2017" / "val.txt").write_text("bike-packing\nblackswan\n")
+    assert sequence_names(tmp_path, 2017, "val") == ["bike-packing", "blackswan"]
+    with pytest.raises(InputError, match="test-dev.txt"):
+        sequence_names(tmp_path, 2017, "test-dev")
+
+
+def test_davis_2016_la_masks_are_thresholded_at_127(tmp_path):
+    grey = np.zeros((6, 6), np.uint8)
+    grey[1:3, 1:3] = 255
+    grey[4, 4] = 100  # anti-aliasing grey below the threshold
+    alpha = np.full((6, 6), 255, np.uint8)
+    Image.fromarray(np.stack([grey, alpha], axis=2), mode="LA").save(tmp_path / "la.png")
+    expected = (grey > 127).astype(np.uint8)
+    np.testing.assert_array_equal(read_annotation(tmp_path / "la.png", 2016), expected)
+    np.testing.assert_array_equal(read_annotation(tmp_path / "la.png"), expected)
+    with pytest.raises(InputError, match="la.png"):
+        read_annotation(tmp_path / "la.png", 2017)
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(InputError, match="broken.png"):
+        read_annotation(tmp_path / "broken.png", 2016)
+
+
+def test_real_davis_2016_annotations_read_alike_everywhere(davis):
+    png = davis / "Annotations" / "480p" / NAME / "00010.png"
+    raw = np.array(Image.open(png))
+    for year in (2016, None):
+        np.testing.assert_array_equal(read_annotation(png, year), (raw > 0).astype(np.uint8))
+    assert object_ids(read_annotation(png, 2016)) == [1]
+
+
+def test_shared_split_list(davis):
+    assert sequence_names(davis, 2016, "eval") == ["blackswan", "bmx-trees", "car-roundabout", "car-shadow"]
+    assert splits.names_in_split(davis, "train") == ["breakdance", "camel", "cows", "dance-twirl"]
+    assert set(splits.read_splits(davis).values()) == {"train", "eval"}
+    with pytest.raises(InputError, match="splits.txt has no sequence in split 'val'"):
+        sequence_names(davis, 2016, "val")
+
+
+def test_split_files_share_their_comment_rules(tmp_path):
+    (tmp_path / "splits.txt").write_text("# split sequence\ntrain a  # first\n\n   # indented comment\neval b\n")
+    assert splits.read_splits(tmp_path) == {"a": "train", "b": "eval"}
+    (tmp_path / "list.txt").write_text("# GOT-10k style\nGOT-10k_Val_000001\n\nGOT-10k_Val_000002 # note\n")
+    assert splits.read_name_list(tmp_path / "list.txt") == ["GOT-10k_Val_000001", "GOT-10k_Val_000002"]
+    (tmp_path / "splits.txt").write_text("train a extra\n")
+    with pytest.raises(InputError, match="splits.txt: expected '<split> <sequence>'"):
+        splits.read_splits(tmp_path)
+    with pytest.raises(InputError, match="missing.txt"):
+        splits.read_name_list(tmp_path / "missing.txt")
+
+
+def test_got10k_and_trackingnet_lists(tmp_path):
+    (tmp_path / "val").mkdir()
+    (tmp_path / "val" / "list.txt").write_text("GOT-10k_Val_000002\nGOT-10k_Val_000001\n")
+    assert got10k.sequence_names(tmp_path, "val") == ["GOT-10k_Val_000002", "GOT-10k_Val_000001"]
+    with pytest.raises(InputError, match="subset"):
+        got10k.sequence_names(tmp_path, "train")
+    with pytest.raises(InputError, match="test/list.txt"):
+        got10k.sequence_names(tmp_path, "test")
+    (tmp_path / "TEST" / "anno").mkdir(parents=True)
+    for name in ("b", "a"):
+        (tmp_path / "TEST" / "anno" / f"{name}.txt").write_text("1,2,3,4\n")
+    assert trackingnet.sequence_names(tmp_path / "TEST") == ["a", "b"]
+    (tmp_path / "TEST" / "frames" / "a").mkdir(parents=True)
+    Image.new("RGB", (4, 4)).save(tmp_path / "TEST" / "frames" / "a" / "1.jpg")
+    with pytest.raises(InputError, match="start at 0.jpg"):
+        trackingnet.frame_files(tmp_path / "TEST", "a")
+
+
+def test_box_files(tmp_path):
+    (tmp_path / "boxes.txt").write_text("1,2,3,4\n5,6,7,8\n")
+    np.testing.assert_array_equal(read_boxes(tmp_path / "boxes.txt"), [[1, 2, 3, 4], [5, 6, 7, 8]])
+    (tmp_path / "three.txt").write_text("1,2,3\n")
+    with pytest.raises(InputError, match="three.txt"):
+        read_boxes(tmp_path / "three.txt")
+
+
+def test_data_root_comes_from_the_option_or_the_environment(tmp_path, monkeypatch):
+    monkeypatch.delenv(DATA_VARIABLE, raising=False)
+    with pytest.raises(InputError, match=f"give --data DIR or set {DATA_VARIABLE}"):
+        data_root(None, "--data")
+    assert data_root(tmp_path, "--data") == tmp_path
+    monkeypatch.setenv(DATA_VARIABLE, str(tmp_path))
+    assert data_root(None, "--data") == tmp_path
+    monkeypatch.setenv(DATA_VARIABLE, str(tmp_path / "gone"))
+    with pytest.raises(InputError, match=r"gone \(from \$SAMN_DATA\)"):
+        data_root(None, "--data")

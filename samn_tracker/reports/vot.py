@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from samn_tracker.errors import InputError
+from samn_tracker.exits import guarded
 
 ATTRIBUTES = ("camera_motion", "illum_change", "occlusion", "size_change", "motion_change", "empty")
 BURNIN = 10  # frames ignored after each (re-)initialisation, as the toolkit's AR analysis
@@ -260,9 +261,10 @@ def write_table(table: pd.DataFrame, out: Path, name: str = "table") -> list[Pat
     return paths
 
 
+@guarded("samn report vot")
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description="EAO/A/R table, EAO curves and per-attribute "
-                                     "plot from `vot analysis --format json` output")
+    parser = argparse.ArgumentParser(prog="samn report vot", description="EAO/A/R table, EAO curves and "
+                                     "per-attribute plot from `vot analysis --format json` output")
     parser.add_argument("analysis", nargs="+", type=Path, help="analysis JSON file(s)")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--workspace", type=Path,
@@ -290,7 +292,3 @@ def main(argv: Optional[list[str]] = None) -> int:
     for path in written:
         print(path)
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

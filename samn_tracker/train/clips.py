@@ -61,18 +61,6 @@ def read_label_png(path: Path) -> np.ndarray:
         raise InputError(f"cannot read annotation {path}: {error}") from None
 
 
-def read_any_object(path: Path) -> np.ndarray:
-    """Foreground of a DAVIS 2016 annotation: any non-zero id of a palette or grey PNG,
-    or grey > 127 for the few masks stored with an alpha channel (LA)."""
-    try:
-        with Image.open(path) as image:
-            if image.mode in ("P", "L"):
-                return np.array(image, dtype=np.uint8) > 0
-            return np.array(image.convert("L"), dtype=np.uint8) > 127
-    except (OSError, SyntaxError) as error:
-        raise InputError(f"cannot read annotation {path}: {error}") from None
-
-
 def read_binary_mask(path: Path) -> np.ndarray:
     """Foreground of a 0/255 (or 0/1) mask image, any bit depth or channel count."""
     mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)

@@ -3,15 +3,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from samn_tracker.evaluation import box_measures, davis, davis_measures, got10k, reports, trackingnet
+from samn_tracker.evaluation import box_measures, davis, davis_measures, got10k, trackingnet
+from samn_tracker.evaluation.summaries import Summary, summary_path
+from samn_tracker.reports import evaluation as reports
 
 
-def got10k_summary(tracker: str, ious: list[float]) -> reports.Summary:
+def got10k_summary(tracker: str, ious: list[float]) -> Summary:
     result = got10k.Got10kResult(scores=box_measures.got10k_scores(np.array(ious)), fps=20.0, per_sequence={})
     return got10k.summary(tracker, "val", result)
 
 
-def davis_summary(year: int, tracker: str, shift: int) -> reports.Summary:
+def davis_summary(year: int, tracker: str, shift: int) -> Summary:
     gt = np.zeros((40, 40), np.uint8)
     gt[10:20, 10:20] = 1
     pred = np.roll(gt, shift, axis=1)
@@ -31,7 +33,7 @@ def summaries():
 
 def test_summaries_round_trip_and_are_found_in_folders(summaries, tmp_path):
     for s in summaries[:2]:
-        s.save(reports.summary_path(tmp_path / "got10k" / "val", s.tracker))
+        s.save(summary_path(tmp_path / "got10k" / "val", s.tracker))
     found = reports.find_summaries([tmp_path])
     assert sorted(s.tracker for s in found) == ["a", "b"]
     assert found[0].scores == summaries[0].scores
@@ -62,7 +64,7 @@ def test_report_writes_tables_and_plots_side_by_side(summaries, tmp_path):
 
 def test_report_command(summaries, tmp_path, capsys):
     for s in summaries:
-        s.save(reports.summary_path(tmp_path / "results" / s.benchmark / s.split, s.tracker))
+        s.save(summary_path(tmp_path / "results" / s.benchmark / s.split, s.tracker))
     assert reports.main([str(tmp_path / "results"), "--out", str(tmp_path / "out")]) == 0
     assert "GOT-10k val" in capsys.readouterr().out
     assert (tmp_path / "out" / "davis2017_val.md").is_file()

@@ -1,0 +1,37 @@
+"""The one front door: every adapter (``samn track``, ``samn eval``, ``samn bench``, the
+TraX server, the GOT-10k toolkit adapter) builds its tracker here, so a preset, its
+``KEY=VALUE`` settings, the weights, the device (this rank's GPU under ``torchrun``), the
+precision and the seed mean the same thing on every command.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable, Mapping, Optional, Union
+
+from samn_tracker.config import TrackerConfig, preset as make_preset
+from samn_tracker.settings import parse_overrides
+
+if TYPE_CHECKING:
+    from samn_tracker.tracker import SAMNTracker
+
+Overrides = Union[Iterable[str], Mapping[str, object]]
+
+
+def tracker_config(preset: Union[str, TrackerConfig] = "lite", overrides: Overrides = ()) -> TrackerConfig:
+    """The preset (a name or a config) with ``overrides`` (``"KEY=VALUE"`` strings or a
+    dotted mapping) applied and checked."""
+    config = make_preset(preset) if isinstance(preset, str) else preset
+    changes = dict(overrides) if isinstance(overrides, Mapping) else parse_overrides(overrides)
+    return config.replace(**changes) if changes else config
+
+
+def build_tracker(preset: Union[str, TrackerConfig] = "lite", weights: Optional[Union[str, Path]] = None,
+                  overrides: Overrides = (), device: str = "auto", precision: str = "fp32",
+                  seed: int = 0) -> "SAMNTracker":
+    """A ready ``SAMNTracker``; bad settings raise ``SettingError`` before anything is built."""
+    from samn_tracker.devices import Rank
+    from samn_tracker.tracker import SAMNTracker
+
+    config = tracker_config(preset, overrides)
+    return SAMNTracker(config, weights=weights, device=Rank.from_env().device(device),
+                       seed=seed, precision=precision)

@@ -1,0 +1,102 @@
+"""DAVIS 2016 / 2017: ``JPEGImages/<resolution>/<seq>/*.jpg``, ``Annotations/<resolution>/<seq>/*.png``,
+split lists in ``ImageSets/`` (or the shared data's ``splits.txt``) and, in the shared
+data, box ground truth ``boxes/<seq>.txt``.
+
+Annotations: DAVIS 2017 PNGs hold object ids (palette; 255 = void, read as background).
+DAVIS 2016 PNGs are 0/255 masks, read as object 1 wherever non-zero; a few PNGs of the
+full 2016 release carry an alpha channel (LA), whose grey is thresholded at 127. The
+official 2017 evaluation reads 0/255 masks as void with no object, so a 0/255 grayscale
+mask read as 2017 is an error here instead of a silent zero.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+from PIL import Image
+
+from samn_tracker.datasets import splits
+from samn_tracker.datasets.images import list_frames
+from samn_tracker.datasets.sequence import Sequence
+from samn_tracker.errors import InputError
+
+YEARS = (2016, 2017)
+VOID = 255
+
+
+def frame_files(root: Path | str, name: str, resolution: str = "480p") -> list[Path]:
+    return list_frames(Path(root) / "JPEGImages" / resolution / name, suffixes=(".jpg",))
+
+
+def annotation_file(root: Path | str, name: str, resolution: str, frame: Path) -> Path:
+    return Path(root) / "Annotations" / resolution / name / f"{frame.stem}.png"
+
+
+def boxes_file(root: Path | str, name: str) -> Path:
+    """``x,y,w,h`` per frame: the shared data's box ground truth (not part of DAVIS)."""
+    return Path(root) / "boxes" / f"{name}.txt"
+
+
+def sequence_folders(root: Path | str, resolution: str = "480p") -> list[str]:
+    """Every sequence that has a frame folder, sorted."""
+    return sorted(p.name for p in (Path(root) / "JPEGImages" / resolution).iterdir() if p.is_dir())
+
+
+def read_annotation(path: Path, year: Optional[int] = None) -> np.ndarray:
+    """Object-id map (uint8, 0 = background) of a ground-truth or result PNG. ``year``
+    2016: 0/1; 2017: object ids; None: ids of a palette PNG, else read as 2016."""
+    try:
+        with Image.open(path) as image:
+            mode = image.mode
+            values = np.array(image.convert("L") if mode in ("LA", "RGB", "RGBA") else image)
+    except (OSError, SyntaxError) as err:
+        raise InputError(f"cannot read DAVIS annotation {path}: {err}") from None
+    if year == 2016 or (year is None and mode != "P"):
+        if mode in ("LA", "RGB", "RGBA"):
+            return (values > 127).astype(np.uint8)
+        return (values > 0).astype(np.uint8)
+    if values.ndim != 2 or mode in ("LA", "RGB", "RGBA"):
+        raise InputError(f"DAVIS masks are single-channel (palette or grayscale) PNGs; {path} is {mode}")
+    present = set(np.unique(values).tolist())
+    if mode != "P" and VOID in present and present <= {0, VOID}:
+        raise InputError(f"{path} is a 0/255 binary mask (DAVIS 2016 style); score it with --year 2016")
+    ids = values.astype(np.uint8)
+    ids[values == VOID] = 0
+    return ids
+
+
+def object_ids(annotation: np.ndarray) -> list[int]:
+    return [int(i) for i in np.unique(annotation) if i != 0]
+
+
+def sequence_names(root: Path | str, year: int, split: str, resolution: str = "480p") -> list[str]:
+    """Names of an official list (``ImageSets/<year>/<split>.txt``, or the 2016 download's
+    ``ImageSets/<resolution>/<split>.txt``), else of ``splits.txt``."""
+    root = Path(root)
+    candidates = [root / "ImageSets" / str(year) / f"{split}.txt",
+                  root / "ImageSets" / resolution / f"{split}.txt"]
+    for path in candidates:
+        if path.is_file():
+            return splits.read_name_list(path)
+    if (root / splits.SPLITS_FILE).is_file():
+        return splits.names_in_split(root, split)
+    tried = " or ".join(map(str, candidates + [root / splits.SPLITS_FILE]))
+    raise InputError(f"DAVIS sequence list not found: {tried} (or name the sequences)")
+
+
+def davis_sequence(root: Path | str, name: str, resolution: str = "480p") -> Sequence:
+    """Frames with object 1 as bool masks (DAVIS 2016: every foreground pixel); None on
+    frames without an annotation PNG."""
+    root = Path(root)
+    frames = frame_files(root, name, resolution)
+    folder = root / "Annotations" / resolution / name
+    if not folder.is_dir():
+        raise InputError(f"DAVIS annotation folder not found: {folder}")
+    if not any(folder.glob("*.png")):
+        raise InputError(f"no annotation PNGs in {folder}")
+    groundtruth = []
+    for frame in frames:
+        path = annotation_file(root, name, resolution, frame)
+        groundtruth.append(read_annotation(path) == 1 if path.is_file() else None)
+    return Sequence(name=name, frames=frames, video=None, groundtruth=groundtruth)

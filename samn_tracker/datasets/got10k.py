@@ -1,0 +1,40 @@
+"""GOT-10k: ``<subset>/list.txt`` and one folder per sequence (frames, ``groundtruth.txt``,
+``*.label`` tags)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from samn_tracker.datasets.groundtruth import frame_shape, read_groundtruth, read_tags
+from samn_tracker.datasets.images import list_frames
+from samn_tracker.datasets.sequence import Sequence
+from samn_tracker.datasets.splits import read_name_list
+from samn_tracker.errors import InputError
+
+SUBSETS = ("val", "test")
+
+
+def got10k_sequence(path: str | Path) -> Sequence:
+    """GOT-10k layout: ``00000001.jpg ...``, ``groundtruth.txt`` (one line for test
+    sequences) and ``absence.label`` / ``cover.label`` / ``cut_by_image.label`` tags."""
+    path = Path(path)
+    frames = list_frames(path)
+    groundtruth_file = path / "groundtruth.txt"
+    if not groundtruth_file.is_file():
+        raise InputError(f"GOT-10k sequence has no groundtruth.txt: {path}")
+    groundtruth = read_groundtruth(groundtruth_file, len(frames), frame_shape(frames))
+    tags = read_tags(path, len(frames))
+    for index in np.flatnonzero(tags.get("absence", np.zeros(0))):
+        groundtruth[index] = None
+    return Sequence(name=path.name, frames=frames, video=None, groundtruth=groundtruth, tags=tags)
+
+
+def sequence_names(root: Path | str, subset: str) -> list[str]:
+    """The sequences of ``<root>/<subset>/list.txt``."""
+    if subset not in SUBSETS:
+        raise InputError(f"GOT-10k subset must be one of {SUBSETS}, got {subset!r}")
+    list_file = Path(root) / subset / "list.txt"
+    if not list_file.is_file():
+        raise InputError(f"GOT-10k sequence list not found: {list_file}")
+    return read_name_list(list_file)

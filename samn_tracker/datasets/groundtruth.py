@@ -1,0 +1,82 @@
+"""Ground-truth files shared by the layouts: one region per line, per-frame tags,
+key=value metadata and comma-separated box files."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+
+from samn_tracker.datasets.images import read_image
+from samn_tracker.errors import InputError
+from samn_tracker.regions import parse_region
+
+
+def read_groundtruth(file: Path, num_frames: int, shape: tuple[int, int], partial: bool = True) -> list:
+    """One region per line; with ``partial`` a shorter file (GOT-10k test: first frame
+    only) leaves the remaining frames None."""
+    lines = [line for line in file.read_text().splitlines() if line.strip()]
+    if len(lines) > num_frames or (not partial and len(lines) != num_frames):
+        raise InputError(f"{file} has {len(lines)} regions but the sequence has {num_frames} frames")
+    regions = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            regions.append(_present(parse_region(line, shape)))
+        except InputError as err:
+            raise InputError(f"{file} line {number}: {err}") from err
+    return regions + [None] * (num_frames - len(regions))
+
+
+def _present(region: np.ndarray) -> np.ndarray | None:
+    """None for boxes/polygons that carry no target (NaN or zero size); masks stay, even empty."""
+    if region.dtype == bool:
+        return region
+    if region.ndim == 2:
+        extent = region.max(axis=0) - region.min(axis=0)
+    else:
+        extent = region[2:]
+    if not np.all(np.isfinite(region)) or np.any(extent <= 0):
+        return None
+    return region
+
+
+def read_tags(folder: Path, num_frames: int) -> dict[str, np.ndarray]:
+    """``*.tag`` / ``*.label`` (ints) and ``*.value`` (floats) files, zero-padded to the length."""
+    tags = {}
+    for file in sorted(folder.iterdir()):
+        if file.suffix not in (".tag", ".label", ".value") or not file.is_file():
+            continue
+        try:
+            values = [float(line) for line in file.read_text().split()]
+        except ValueError as err:
+            raise InputError(f"tag file must hold one number per line: {file}") from err
+        if len(values) > num_frames:
+            raise InputError(f"{file} has {len(values)} entries but the sequence has {num_frames} frames")
+        array = np.zeros(num_frames, dtype=np.float64 if file.suffix == ".value" else np.int64)
+        array[:len(values)] = values
+        tags[file.stem] = array
+    return tags
+
+
+def frame_shape(frames: list[Path]) -> tuple[int, int]:
+    return read_image(frames[0]).shape[:2]
+
+
+def read_metadata(file: Path) -> dict[str, str]:
+    metadata = {}
+    for line in file.read_text().splitlines():
+        if "=" in line:
+            key, value = line.split("=", 1)
+            metadata[key.strip()] = value.strip()
+    return metadata
+
+
+def read_boxes(path: Path | IO[str]) -> np.ndarray:
+    """Comma-separated x,y,w,h rows as (N, 4) from a file or an open text stream."""
+    try:
+        boxes = np.loadtxt(path, delimiter=",", ndmin=2)
+    except (OSError, ValueError) as err:
+        raise InputError(f"cannot read boxes from {path}: {err}") from None
+    if boxes.shape[1] != 4:
+        raise InputError(f"{path}: expected 4 comma-separated numbers per line, got {boxes.shape[1]}")
+    return boxes

@@ -1,0 +1,99 @@
+"""Image files as RGB uint8 arrays, and the frame files of a folder in frame order."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from samn_tracker.errors import InputError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+_NUMBERED = re.compile(r"^(.*?)(\d+)$")
+
+
+def to_rgb(array: np.ndarray, name: str = "image") -> np.ndarray:
+    """RGB uint8 ``H x W x 3`` from gray, gray+1, RGB or RGBA arrays of 8/16-bit, bool or float.
+
+    16-bit values are scaled by 1/257; floats are taken as [0, 1] when their maximum is
+    at most 1, else as [0, 255]. Alpha is dropped (not composited), as trackers see the
+    colour channels only.
+    """
+    image = np.asarray(array)
+    if image.size == 0:
+        raise InputError(f"{name} is empty (shape {image.shape})")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    elif image.ndim == 3 and image.shape[2] == 4:
+        image = image[:, :, :3]
+    elif not (image.ndim == 3 and image.shape[2] == 3):
+        raise InputError(f"{name} must be H x W, H x W x 3 or H x W x 4, got shape {image.shape}")
+    return np.ascontiguousarray(_to_uint8(image, name))
+
+
+def _to_uint8(image: np.ndarray, name: str) -> np.ndarray:
+    if image.dtype == np.uint8:
+        return image
+    if image.dtype == bool:
+        return image.astype(np.uint8) * 255
+    if image.dtype == np.uint16:
+        return np.round(image / 257.0).astype(np.uint8)
+    if np.issubdtype(image.dtype, np.floating):
+        if not np.all(np.isfinite(image)):
+            raise InputError(f"{name} has NaN or infinite pixel values")
+        scale = 255.0 if image.max() <= 1.0 else 1.0
+        return np.round(np.clip(image * scale, 0, 255)).astype(np.uint8)
+    if np.issubdtype(image.dtype, np.integer) and image.min() >= 0 and image.max() <= 255:
+        return image.astype(np.uint8)
+    raise InputError(f"{name} has unsupported pixel type {image.dtype} "
+                     f"(range {image.min()}..{image.max()}); expected uint8, uint16, bool or float")
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read an image file as RGB uint8 (gray, RGBA and 16-bit files are converted)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"image file not found: {path}")
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise InputError(f"cannot decode image file (corrupt or unsupported format): {path}")
+    if image.ndim == 3 and image.shape[2] == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    elif image.ndim == 3 and image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
+    return to_rgb(image, str(path))
+
+
+def _natural_key(path: Path) -> list:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
+
+
+def list_frames(folder: str | Path, suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> list[Path]:
+    """Image files of a folder in frame order; numbered frames must have no gaps.
+
+    Names like ``00001.jpg`` or ``img0001.png`` sharing a prefix are ordered by number
+    and a missing number raises InputError naming the missing file; other names are
+    sorted naturally.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"frame folder not found: {folder}")
+    paths = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes]
+    if not paths:
+        raise InputError(f"no image files ({', '.join(suffixes)}) in {folder}")
+    matches = [_NUMBERED.match(p.stem) for p in paths]
+    prefixes = {m.group(1) if m else None for m in matches}
+    if len(prefixes) != 1 or None in prefixes:
+        return sorted(paths, key=_natural_key)
+    numbered = sorted(zip((int(m.group(2)) for m in matches), paths, matches), key=lambda t: t[0])
+    for (number, path, match), (next_number, _, _) in zip(numbered, numbered[1:]):
+        if next_number == number:
+            raise InputError(f"two files for frame {number} in {folder}: {path.name} and another")
+        if next_number != number + 1:
+            digits = len(match.group(2))
+            missing = f"{match.group(1)}{number + 1:0{digits}d}{path.suffix}"
+            raise InputError(f"missing frame {missing} in {folder} (frames jump from {path.name})")
+    return [path for _, path, _ in numbered]

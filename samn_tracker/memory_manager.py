@@ -1,0 +1,117 @@
+"""What enters the two memories, and when (the role of Cutie's ``MemoryManager``).
+
+After each tracked frame the tracker reports the DCF's peak, the decoded mask and where
+the target was; ``decide`` answers with the paper's interaction rules and this
+project's additions:
+
+* **uncertainty gate**: U_t = mean(queue of recent accepted peaks) / peak_t above the
+  threshold keeps the frame out of both memories (and its peak out of the queue);
+* **mask plausibility** (beyond the paper): a mask whose box jumps away from the DCF's
+  peak, or whose area changes too fast, is neither used for the box nor memorised;
+* **appearance writes**: every ``memory.interval``-th frame is sampled into the memory,
+  other frames replace the temporary "last frame" entry (``memory.last_frame``);
+* **DCF samples**: labelled at the mask's centroid, or at the DCF's own peak when
+  there is no usable mask.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Literal, Optional
+
+import numpy as np
+import torch
+
+from samn_tracker import regions
+from samn_tracker.config import TrackerConfig
+from samn_tracker.model.appearance_memory import AppearanceMemory, MemoryEntry
+
+Write = Literal["sampled", "last"]
+Point = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The policy's answer for one frame."""
+
+    uncertain: bool               # kept out of both memories
+    trusted: bool                 # the mask is plausible: it sets the box
+    appearance: Optional[Write]   # how the frame enters the appearance memory (None: not)
+    dcf_label: Optional[Point]    # frame (x, y) of the DCF's new sample (None: no update)
+
+
+class MemoryManager:
+    """The appearance memory of one target, the queue of accepted DCF peaks, and the rules
+    that decide what is written to them and to the DCF."""
+
+    def __init__(self, cfg: TrackerConfig, first: MemoryEntry):
+        self.cfg = cfg
+        self.appearance = AppearanceMemory(keep_first=cfg.memory.keep_first,
+                                           max_entries=cfg.memory.max_entries)
+        self.appearance.set_first(first)
+        self.peaks: deque[float] = deque(maxlen=cfg.uncertainty.queue_length)
+
+    def __len__(self) -> int:
+        return len(self.appearance)
+
+    def read(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys (1, dk, N) and values (1, dv, N) of every stored frame."""
+        return self.appearance.keys_values()
+
+    def replace_first(self, entry: MemoryEntry) -> None:
+        """Box-to-segmentation: the refined first mask replaces the box mask."""
+        self.appearance.set_first(entry)
+
+    def decide(self, frame: int, peak: float, mask: np.ndarray, previous_box: np.ndarray,
+               dcf_centre: Optional[Point]) -> Decision:
+        """Apply the rules to one tracked frame (records an accepted peak)."""
+        use_dcf = self.cfg.use_dcf
+        uncertain = self.is_uncertain(peak) if use_dcf else False
+        if use_dcf and not uncertain:
+            self.peaks.append(peak)
+        trusted = self.mask_agrees(mask, previous_box, dcf_centre)
+        if uncertain:
+            return Decision(True, trusted, None, None)
+        usable = trusted and regions.mask_to_box(mask) is not None
+        label = regions.mask_centroid(mask) if usable else dcf_centre
+        return Decision(False, trusted, self.appearance_write(frame) if trusted else None,
+                        label if use_dcf else None)
+
+    def is_uncertain(self, peak: float) -> bool:
+        u = self.cfg.uncertainty
+        if not u.enabled or not self.peaks:
+            return False
+        if peak <= 0:
+            return True
+        return float(np.mean(self.peaks)) / peak > u.threshold
+
+    def mask_agrees(self, mask: np.ndarray, previous_box: np.ndarray, dcf_centre: Optional[Point]) -> bool:
+        """Whether the mask is plausible next to the previous target and the DCF's peak."""
+        box = regions.mask_to_box(mask)
+        check = self.cfg.mask_check
+        if not check.enabled:
+            return True
+        if box is None:
+            return False
+        w, h = previous_box[2:]
+        ratio = box[2] * box[3] / max(w * h, 1e-6)
+        if not 1.0 / check.max_area_change <= ratio <= check.max_area_change:
+            return False
+        if dcf_centre is None:
+            return True
+        cx, cy = box[0] + (box[2] - 1) / 2.0, box[1] + (box[3] - 1) / 2.0
+        shift = float(np.hypot(cx - dcf_centre[0], cy - dcf_centre[1]))
+        return shift <= check.max_centre_shift * float(np.sqrt(w * h))
+
+    def appearance_write(self, frame: int) -> Optional[Write]:
+        """Sampled every ``interval`` frames, else the temporary last-frame entry (if kept)."""
+        memory = self.cfg.memory
+        if memory.interval > 0 and frame % memory.interval == 0:
+            return "sampled"
+        return "last" if memory.last_frame else None
+
+    def memorise(self, entry: MemoryEntry, write: Write) -> None:
+        if write == "sampled":
+            self.appearance.add_sampled(entry)
+        else:
+            self.appearance.set_last(entry)

@@ -1,0 +1,124 @@
+"""Result folders that are complete or visibly not.
+
+A run writes into ``<out>.partial`` beside ``<out>`` and renames it to ``<out>`` only
+once every frame is written, so ``<out>`` never holds a half run nor stale files from an
+earlier one. ``run.json`` in the folder records the command, the package version, the
+frames written and the status: ``running`` while it works, then ``complete``,
+``interrupted`` (Ctrl-C) or ``failed`` (with the error). An interrupted or failed run
+leaves ``<out>.partial`` with its ``run.json`` saying so; the next run replaces it.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional, Sequence
+
+from samn_tracker import atomic
+from samn_tracker.errors import InputError
+
+STATUS_FILE = "run.json"
+RESULT_MARKERS = (STATUS_FILE, "boxes.txt")  # what a folder written by `samn track` holds
+
+
+def partial_path(out: Path) -> Path:
+    return out.with_name(out.name + ".partial")
+
+
+def _nearest_existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def check_destination(out: Path, overwrite: bool) -> None:
+    """Raise InputError, before anything is written, if ``out`` cannot receive a run:
+    a file, a folder that holds something else, an earlier result without
+    ``overwrite``, or a place this process cannot write to."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} is a file; give a folder")
+    if out.is_dir() and any(out.iterdir()):
+        if not any((out / marker).exists() for marker in RESULT_MARKERS):
+            raise InputError(f"--out {out} is a folder with other files in it (no {STATUS_FILE}); "
+                             "give a new or empty folder")
+        if not overwrite:
+            raise InputError(f"--out {out} already holds results; add --overwrite to replace them")
+    parent = _nearest_existing(out.resolve().parent)
+    if not parent.is_dir():
+        raise InputError(f"cannot create --out {out}: {parent} is a file")
+    try:
+        Path(tempfile.mkdtemp(dir=parent, prefix=".samn-write-test-")).rmdir()
+    except OSError as err:
+        raise InputError(f"cannot write to {parent} for --out {out}: {err.strerror}") from None
+
+
+class RunFolder:
+    """``with RunFolder(out, command) as run:`` write each frame into ``run.path`` inside
+    ``with run.frame():``; the block's end decides the status and, when complete, moves
+    the folder into place."""
+
+    def __init__(self, out: Path, command: Sequence[str]):
+        self.out = Path(out)
+        self.path = partial_path(self.out)
+        self.command = list(command)
+        self.frames = 0
+
+    def write_status(self, status: str, error: Optional[str] = None) -> None:
+        from samn_tracker import __version__
+
+        record = {"command": self.command, "version": __version__, "frames": self.frames,
+                  "status": status, "time": time.strftime("%Y-%m-%d %H:%M:%S")}
+        if error is not None:
+            record["error"] = error
+        atomic.write_text(self.path / STATUS_FILE, json.dumps(record, indent=1) + "\n")
+
+    @contextmanager
+    def frame(self) -> Iterator[None]:
+        """Write one frame's files whole, then count it: a Ctrl-C during the writes takes
+        effect after them, so every file holds the same number of frames."""
+        interrupted = []
+        previous = signal.signal(signal.SIGINT, lambda signum, stack: interrupted.append(signum))
+        try:
+            yield
+            self.frames += 1
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        if interrupted:
+            raise KeyboardInterrupt
+
+    def __enter__(self) -> "RunFolder":
+        if self.path.exists():
+            shutil.rmtree(self.path)  # an earlier interrupted or failed attempt
+        self.path.mkdir(parents=True)
+        self.write_status("running")
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        if kind is None:
+            self.write_status("complete")
+            self._move_into_place()
+        elif issubclass(kind, KeyboardInterrupt):
+            self.write_status("interrupted")
+            raise KeyboardInterrupt(f"after {self.frames} frames; partial results in {self.path} "
+                                    f"({STATUS_FILE}: interrupted)") from None
+        else:
+            self.write_status("failed", error=str(error))
+            if isinstance(error, InputError):
+                raise InputError(f"{error} ({self.frames} frames written to {self.path}, "
+                                 f"{STATUS_FILE}: failed)") from None
+
+    def _move_into_place(self) -> None:
+        """Replace ``out`` (empty, or an earlier result the user chose to overwrite)."""
+        previous = None
+        if self.out.exists():
+            previous = self.out.with_name(self.out.name + ".replaced")
+            if previous.exists():
+                shutil.rmtree(previous)
+            self.out.rename(previous)
+        self.path.rename(self.out)
+        if previous is not None:
+            shutil.rmtree(previous)

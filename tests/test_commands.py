@@ -1,0 +1,167 @@
+"""Every command ends the same way (one line, exit 2 / 130, no traceback), each command's
+help stands on its own, and ``samn doctor`` reports the OpenCV package clash with its fix."""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from samn_tracker import cli, doctor
+from samn_tracker.errors import DownloadError, InputError
+from samn_tracker.exits import guarded
+from samn_tracker.opencv_contrib import CONTRIB_FIX
+
+from test_track_runs import ENV, one_line, samn, samn_command
+
+
+def raising(error: BaseException):
+    @guarded("samn test", on_interrupt="(run it again)")
+    def main() -> int:
+        raise error
+    return main
+
+
+def test_one_wrapper_turns_errors_into_one_line_and_a_status(capsys):
+    cases = [(InputError("bad box"), 2, "samn test: error: bad box"),
+             (DownloadError("put it at X"), 2, "samn test: error: put it at X"),
+             (PermissionError(13, "Permission denied", "/x"), 1, "samn test: error: [Errno 13] Permission denied: '/x'"),
+             (KeyboardInterrupt(), 130, "samn test: interrupted (run it again)"),
+             (KeyboardInterrupt("after 3 frames"), 130, "samn test: interrupted after 3 frames")]
+    for error, status, line in cases:
+        assert raising(error)() == status
+        assert capsys.readouterr().err == line + "\n"
+
+
+def test_top_level_help_has_examples_and_no_docs_links():
+    text = cli.build_parser().format_help()
+    assert "examples:" in text and "docs/" not in text
+    for name in ("track", "eval", "report", "bench", "train", "doctor"):
+        assert name in text
+
+
+def track_parser() -> argparse.ArgumentParser:
+    parser = cli.build_parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return sub.choices["track"]
+
+
+def test_track_help_describes_every_option_with_its_default():
+    parser = track_parser()
+    for action in parser._actions:
+        assert action.help, f"{action.option_strings or action.dest} has no description"
+    text = parser.format_help()
+    assert "(default: lite)" in text and "(default: auto)" in text
+    assert "examples:" in text and "docs/" not in text
+
+
+def test_negative_box_values_reach_the_box_option():
+    assert cli.attach_negative_values(["track", "v.mp4", "--box", "-50,-40,200,150", "--out", "o"]) == \
+        ["track", "v.mp4", "--box=-50,-40,200,150", "--out", "o"]
+    args = track_parser().parse_args(cli.attach_negative_values(["v.mp4", "--polygon", "-.5,1,2,3,4,5",
+                                                                 "--out", "o"]))
+    assert args.polygon == "-.5,1,2,3,4,5"
+
+
+def test_eval_help_lists_the_benchmarks_and_rejects_others():
+    shown = samn("eval", "--help")
+    assert shown.returncode == 0
+    for name in ("got10k", "trackingnet", "davis", "examples:"):
+        assert name in shown.stdout
+    unknown = samn("eval", "foo")
+    assert unknown.returncode == 2
+    assert one_line(unknown.stderr) == \
+        "samn eval: error: unknown benchmark 'foo'; choose from got10k, trackingnet, davis"
+
+
+@pytest.mark.parametrize("args, prog", [
+    (["bench", "--repeat", "0"], "samn bench"),
+    (["train", "--config", "no-such-config"], "samn train"),
+    (["report", "vot", "no-such-analysis.json", "--out", "r"], "samn report vot"),
+    (["eval", "got10k", "--root", "no-such-root", "--score-only"], "samn eval got10k"),
+])
+def test_every_command_reports_bad_input_in_one_line(args, prog, tmp_path):
+    result = subprocess.run(samn_command(*args), capture_output=True, text=True, env=ENV, cwd=tmp_path,
+                            timeout=120)
+    assert result.returncode == 2
+    assert one_line(result.stderr).startswith(f"{prog}: error: ")
+
+
+def test_report_vot_help_names_its_program():
+    assert samn("report", "vot", "--help").stdout.startswith("usage: samn report vot")
+
+
+def read_stderr_into(process: subprocess.Popen, chunks: list[bytes]) -> threading.Thread:
+    def read() -> None:
+        while chunk := os.read(process.stderr.fileno(), 4096):
+            chunks.append(chunk)
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_eval_interrupted_while_tracking_is_one_line(davis_root, tmp_path):
+    env = {key: value for key, value in ENV.items() if key != "TQDM_DISABLE"}  # the bar says tracking began
+    process = subprocess.Popen(samn_command("eval", "davis", "--root", davis_root, "--year", 2016,
+                                            "--sequences", "blackswan", "--out", tmp_path / "davis"),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    chunks: list[bytes] = []
+    reader = read_stderr_into(process, chunks)
+    deadline = time.monotonic() + 120
+    while b"tracking:" not in b"".join(chunks):
+        assert time.monotonic() < deadline and process.poll() is None, b"".join(chunks)
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    process.wait(timeout=60)
+    reader.join(timeout=10)
+    stderr = b"".join(chunks).decode()
+    assert process.returncode == 130
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+    assert stderr.splitlines()[-1] == ("samn eval davis: interrupted (finished sequences are kept: "
+                                       "run the same command to resume)")
+
+
+def test_bench_names_the_exact_fix_when_csrt_is_missing(monkeypatch):
+    from samn_tracker.speed import trackers
+
+    monkeypatch.setattr(trackers, "contrib_factory", lambda name: None)
+    with pytest.raises(InputError, match="TrackerCSRT_create") as caught:
+        trackers.OpenCVBench("csrt")
+    assert CONTRIB_FIX in str(caught.value)
+
+
+def doctor_lines(result: subprocess.CompletedProcess) -> dict[str, str]:
+    assert "Traceback" not in result.stderr + result.stdout
+    items = {}
+    for line in result.stdout.splitlines():
+        status, item, *_ = line.split()
+        if status in ("ok", "warn", "FAIL"):
+            items[item] = line
+    assert set(items) == set(doctor.CHECKS), result.stdout
+    return items
+
+
+def test_doctor_checks_every_item():
+    result = samn("doctor")
+    items = doctor_lines(result)
+    failed = [line for line in items.values() if line.startswith("FAIL")]
+    assert result.returncode == (1 if failed else 0), result.stdout
+    assert items["torch"].startswith("ok")
+
+
+def test_doctor_reports_the_opencv_clash_with_its_fix(tmp_path):
+    """opencv-python installed over opencv-contrib-python-headless: a cv2 without CSRT / KCF."""
+    fake = tmp_path / "cv2"
+    fake.mkdir()
+    (fake / "__init__.py").write_text('__version__ = "4.9.0"  # like opencv-python: no contrib trackers\n')
+    path = os.pathsep.join([str(tmp_path), str(Path(__file__).resolve().parents[1])])
+    result = samn("doctor", env={"PYTHONPATH": path})
+    assert result.returncode == 1
+    opencv = doctor_lines(result)["opencv"]
+    assert opencv.startswith("FAIL") and "TrackerCSRT_create" in opencv
+    assert opencv.endswith(f"Fix: {CONTRIB_FIX}")

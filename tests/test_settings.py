@@ -1,0 +1,126 @@
+"""Checked settings: every bad KEY=VALUE fails where it is given, with one line naming the key,
+the value and what is allowed; every command turns it into exit status 2."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from samn_tracker import SettingError, preset
+from samn_tracker.config import PRESETS, TrackerConfig, parse_overrides
+from samn_tracker.errors import InputError
+from samn_tracker.train.trainer import TrainConfig
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED = sorted((REPO / "samn_tracker" / "train" / "configs").glob("*.json"))
+
+
+@pytest.mark.parametrize("items, key, value, allowed", [
+    (["memory.interval=abc", "crop_size=-5"], "memory.interval", "'abc'", "an integer"),
+    (["crop_size=-5"], "crop_size", "-5", "> 0 and a multiple of 16"),
+    (["crop_size=200"], "crop_size", "200", "a multiple of 16"),
+    (["spatial_map=gauss"], "spatial_map", "'gauss'", "one of 'dcf', 'distance'"),
+    (["dcf.augment=1"], "dcf.augment", "1", "True or False"),
+    (["mask_threshold=1.5"], "mask_threshold", "1.5", "<= 1"),
+    (["memory.max_entries=-1"], "memory.max_entries", "-1", "an integer or None >= 0"),
+    (["memory=3"], "memory", "3", "a group of settings"),
+    (["memory.interval.x=1"], "memory.interval.x", "1", "no sub-setting"),
+    (["uncertainty.queue_length=0"], "uncertainty.queue_length", "0", ">= 1"),
+])
+def test_bad_values_name_the_key_the_value_and_what_is_allowed(items, key, value, allowed):
+    with pytest.raises(SettingError) as caught:
+        preset("lite").replace(**parse_overrides(items))
+    message = str(caught.value)
+    assert "\n" not in message and caught.value.key == key
+    assert f"{key}={value}" in message and allowed in message
+
+
+def test_unknown_keys_list_the_known_ones_of_their_group():
+    with pytest.raises(SettingError, match=r"'memory\.intervall'.*memory\.interval, memory\.last_frame"):
+        preset("lite").replace(**{"memory.intervall": 3})
+    with pytest.raises(InputError, match="no_such_field"):
+        TrackerConfig(crop_size=96).replace(no_such_field=1)
+
+
+def test_a_config_is_checked_whenever_it_is_built():
+    with pytest.raises(SettingError, match="crop_size=100"):
+        TrackerConfig(crop_size=100)
+    with pytest.raises(SettingError, match="model.backbone='vgg'"):
+        TrackerConfig.from_dict({**preset("lite").to_dict(), "model": {"backbone": "vgg"}})
+    good = preset("paper").replace(**{"memory.interval": 10, "memory.max_entries": None, "search_factor": 4})
+    assert good.memory.interval == 10 and preset("paper").memory.interval == 5
+    assert TrackerConfig.from_dict(good.to_dict()) == good
+
+
+def test_presets_and_shipped_training_configs_validate():
+    for make in PRESETS.values():
+        make()
+    assert SHIPPED
+    for path in SHIPPED:
+        TrainConfig.from_json(path)
+
+
+def test_training_config_files_are_checked_and_named(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"steps": "many"}')
+    with pytest.raises(SettingError, match=r"bad\.json: setting steps='many' .* an integer"):
+        TrainConfig.from_json(bad)
+    bad.write_text('{"stepz": 3}')
+    with pytest.raises(SettingError, match="unknown setting 'stepz'"):
+        TrainConfig.from_json(bad)
+    bad.write_text('{"steps": 3')
+    with pytest.raises(InputError, match="bad.json"):
+        TrainConfig.from_json(bad)
+    with pytest.raises(SettingError, match=r"source_weights=\['a'\] is not allowed: expected a list of numbers"):
+        TrainConfig().replace(source_weights=["a"])
+
+
+def test_one_grammar_python_or_json_literals_else_strings():
+    parsed = parse_overrides(["a=10", "b=False", "c=true", "d=null", 'e=["davis:x", "y"]', "f=cuda:1",
+                              "g = 3.5 ", "a=11"])
+    assert parsed == {"a": 11, "b": False, "c": True, "d": None, "e": ["davis:x", "y"], "f": "cuda:1",
+                      "g": 3.5}
+    with pytest.raises(InputError, match="KEY=VALUE"):
+        parse_overrides(["crop_size"])
+
+
+def test_trax_server_reads_the_same_grammar_from_its_variable(monkeypatch):
+    from samn_tracker.vot.trax_server import options_from_args
+
+    monkeypatch.setenv("SAMN_VOT_CONFIG", "crop_size=96 'memory.interval=10' use_dcf=False")
+    options = options_from_args(["--set", "memory.interval=3"])
+    assert options.overrides == {"crop_size": 96, "memory.interval": 3, "use_dcf": False}
+
+
+def run_cli(*argv: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    return subprocess.run([sys.executable, "-m", *argv], capture_output=True, text=True, cwd=cwd,
+                          env=env, timeout=300)
+
+
+def test_track_set_with_a_bad_value_exits_2_with_one_line(tmp_path):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(2):
+        cv2.imwrite(str(frames / f"{i:05d}.jpg"), np.full((64, 64, 3), 40 * i, np.uint8))
+    result = run_cli("samn_tracker.cli", "track", str(frames), "--box", "10,10,20,20", "--out",
+                     str(tmp_path / "out"), "--set", "memory.interval=abc", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    assert "memory.interval='abc'" in lines[0] and "an integer" in lines[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_train_set_with_a_bad_value_exits_2_with_one_line(tmp_path):
+    result = run_cli("samn_tracker.train.cli", "--config", "lite_cpu", "--set", "steps=10",
+                     "--set", "lr=-1", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    assert "lr=-1" in lines[0] and "> 0" in lines[0]

@@ -1,0 +1,214 @@
+"""`samn track` as a user runs it (a subprocess): a result folder is complete or visibly
+not, bad input and Ctrl-C end in one line with the documented exit status, never a
+traceback."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import read_boxes
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+BLACKSWAN_BOX = "127,73,383,312"
+
+
+def samn_command(*args) -> list[str]:
+    return [sys.executable, "-m", "samn_tracker.cli", *map(str, args)]
+
+
+def samn(*args, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(samn_command(*args), capture_output=True, text=True, timeout=300,
+                          env={**ENV, **(env or {})})
+
+
+def one_line(stderr: str) -> str:
+    """The single message line of ``stderr`` (progress bars are off)."""
+    assert "Traceback" not in stderr, stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+def run_record(folder: Path) -> dict:
+    return json.loads((folder / "run.json").read_text())
+
+
+def partial(out: Path) -> Path:
+    return out.with_name(out.name + ".partial")
+
+
+@pytest.fixture(scope="module")
+def blackswan(davis_root) -> Path:
+    return davis_root / "JPEGImages" / "480p" / "blackswan"
+
+
+def test_complete_runs_replace_earlier_ones_only_when_asked(blackswan, tmp_path):
+    out = tmp_path / "out"
+    first = samn("track", blackswan, "--box", "-50,-40,200,150", "--out", out, "--max-frames", 2, "--no-video")
+    assert first.returncode == 0, first.stderr
+    note = one_line(first.stderr)
+    assert "samn track: note:" in note and "0,0,150,110" in note
+    record = run_record(out)
+    assert record["status"] == "complete" and record["frames"] == 2
+    assert record["command"][:2] == ["samn", "track"] and "version" in record
+    assert not partial(out).exists()
+
+    again = samn("track", blackswan, "--box", BLACKSWAN_BOX, "--out", out, "--max-frames", 1)
+    assert again.returncode == 2
+    assert "--overwrite" in one_line(again.stderr)
+    assert len(list((out / "masks").glob("*.png"))) == 2
+
+    replaced = samn("track", blackswan, "--box", BLACKSWAN_BOX, "--out", out, "--max-frames", 1,
+                    "--overwrite", "--no-video")
+    assert replaced.returncode == 0, replaced.stderr
+    assert sorted(p.name for p in (out / "masks").iterdir()) == ["00000.png"]
+    assert len((out / "boxes.txt").read_text().splitlines()) == 1
+    assert run_record(out)["frames"] == 1
+    assert "nan" not in replaced.stdout and "no fps" in replaced.stdout
+
+
+def write_zero_mask(path: Path) -> Path:
+    cv2.imwrite(str(path), np.zeros((480, 854), np.uint8))
+    return path
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--box", "9000,9000,10,10"], "entirely outside"),
+    (["--box", "100,100,0,50"], "no area"),
+    (["--box", "100,100,-20,50"], "no area"),
+    (["--box", "nan,100,20,50"], "NaN"),
+    (["--box", BLACKSWAN_BOX, "--max-frames", "0"], "--max-frames must be at least 1"),
+    (["--mask", "ZERO_MASK"], "empty"),
+])
+def test_bad_input_is_one_line_and_writes_nothing(blackswan, tmp_path, args, expected):
+    args = [str(write_zero_mask(tmp_path / "zero.png")) if a == "ZERO_MASK" else a for a in args]
+    out = tmp_path / "out"
+    result = samn("track", blackswan, *args, "--out", out)
+    assert result.returncode == 2
+    line = one_line(result.stderr)
+    assert line.startswith("samn track: error:") and expected in line
+    assert not out.exists() and not partial(out).exists()
+
+
+def unwritable_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o500)
+    if not os.access(folder, os.W_OK):
+        return folder / "out"
+    if Path("/sys").is_dir():  # root may write anywhere but in /sys
+        return Path("/sys/samn-track-test/out")
+    pytest.skip("no folder this process cannot write to")
+
+
+def test_an_unusable_out_is_one_line(blackswan, tmp_path):
+    file = tmp_path / "a-file"
+    file.write_text("keep me")
+    for out, expected in [(file, "is a file"), (unwritable_folder(tmp_path), "cannot write to")]:
+        result = samn("track", blackswan, "--box", BLACKSWAN_BOX, "--out", out)
+        assert result.returncode == 2
+        assert expected in one_line(result.stderr)
+    assert file.read_text() == "keep me"
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def offline(cache: Path, proxy_port: int) -> dict:
+    """No network: every HTTPS request goes to a local port (refused, or never answered)."""
+    proxy = f"http://127.0.0.1:{proxy_port}"
+    return {"SAMN_CACHE": str(cache), "https_proxy": proxy, "HTTPS_PROXY": proxy, "no_proxy": "",
+            "NO_PROXY": ""}
+
+
+def test_paper_preset_offline_says_where_to_put_the_weights(blackswan, tmp_path):
+    out = tmp_path / "out"
+    result = samn("track", blackswan, "--box", BLACKSWAN_BOX, "--out", out, "--preset", "paper",
+                  env=offline(tmp_path / "cache", closed_port()))
+    assert result.returncode == 2
+    line = one_line(result.stderr)
+    assert "resnet50-19c8e357.pth" in line and str(tmp_path / "cache") in line
+    assert not out.exists() and not partial(out).exists()
+
+
+def frames_with_corrupt_frame(davis_root: Path, folder: Path, good: int) -> Path:
+    folder.mkdir()
+    source = davis_root / "JPEGImages" / "480p" / "car-shadow"
+    for i in range(good):
+        (folder / f"{i:05d}.jpg").symlink_to(source / f"{i:05d}.jpg")
+    (folder / f"{good:05d}.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    return folder
+
+
+def test_a_failure_midway_leaves_a_partial_folder_marked_failed(davis_root, tmp_path):
+    frames = frames_with_corrupt_frame(davis_root, tmp_path / "frames", good=2)
+    box = ",".join(str(v) for v in read_boxes(davis_root, "car-shadow")[0])
+    out = tmp_path / "out"
+    result = samn("track", frames, "--box", box, "--out", out, "--no-video")
+    assert result.returncode == 2
+    line = one_line(result.stderr)
+    assert "00002.jpg" in line and str(partial(out)) in line
+    assert not out.exists()
+    record = run_record(partial(out))
+    assert record["status"] == "failed" and record["frames"] == 2 and "00002.jpg" in record["error"]
+    assert len(list((partial(out) / "masks").glob("*.png"))) == 2
+
+
+def wait_for(condition, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_ctrl_c_during_tracking_keeps_a_marked_partial_folder(blackswan, tmp_path):
+    out = tmp_path / "out"
+    process = subprocess.Popen(samn_command("track", blackswan, "--box", BLACKSWAN_BOX, "--out", out,
+                                            "--no-video"),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    wait_for(lambda: len(list((partial(out) / "masks").glob("*.png"))) >= 2)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    line = one_line(stderr)
+    assert line.startswith("samn track: interrupted after ") and str(partial(out)) in line
+    assert not out.exists()
+    record = run_record(partial(out))
+    frames = record["frames"]
+    assert record["status"] == "interrupted" and f"after {frames} frames" in line
+    assert len(list((partial(out) / "masks").glob("*.png"))) == frames
+    assert len((partial(out) / "boxes.txt").read_text().splitlines()) == frames
+
+
+def test_ctrl_c_while_the_model_loads_is_one_line(blackswan, tmp_path):
+    """The paper preset fetches its backbone weights while it loads; a proxy that never
+    answers holds it there until the interrupt."""
+    out = tmp_path / "out"
+    with socket.socket() as proxy:
+        proxy.bind(("127.0.0.1", 0))
+        proxy.listen(1)
+        proxy.settimeout(120)
+        env = {**ENV, **offline(tmp_path / "cache", proxy.getsockname()[1])}
+        process = subprocess.Popen(samn_command("track", blackswan, "--box", BLACKSWAN_BOX, "--out", out,
+                                                "--preset", "paper"),
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        connection, _ = proxy.accept()
+        with connection:
+            process.send_signal(signal.SIGINT)
+            _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert one_line(stderr) == "samn track: interrupted before tracking started; nothing was written"
+    assert not out.exists() and not partial(out).exists()
