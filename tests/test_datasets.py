@@ -331,3 +331,25 @@ def test_data_root_comes_from_the_option_or_the_environment(tmp_path, monkeypatc
     monkeypatch.setenv(DATA_VARIABLE, str(tmp_path / "gone"))
     with pytest.raises(InputError, match=r"gone \(from \$SAMN_DATA\)"):
         data_root(None, "--data")
+
+
+def test_box_ground_truth_without_a_boxes_folder_is_the_tight_mask_box(davis, tmp_path):
+    """The full DAVIS release has no boxes/: the boxes derived from its masks are the
+    ones the shared data ships, so box benchmarks and the local VOT stack run on it."""
+    from samn_tracker.datasets.davis import box_groundtruth, frame_files
+    from samn_tracker.vot.local_stack import eval_split
+
+    release = tmp_path / "DAVIS"
+    for part in ("JPEGImages", "Annotations"):
+        (release / part).mkdir(parents=True)
+        (release / part / "480p").symlink_to(davis / part / "480p")
+    for name in ("blackswan", "car-shadow"):
+        shipped = read_boxes(davis / "boxes" / f"{name}.txt")
+        derived = box_groundtruth(release, name, frame_files(release, name))
+        np.testing.assert_array_equal(derived, shipped)
+    assert eval_split(release) == sorted(p.name for p in (davis / "JPEGImages" / "480p").iterdir())
+    (release / "ImageSets" / "480p").mkdir(parents=True)
+    (release / "ImageSets" / "480p" / "val.txt").write_text(
+        "/JPEGImages/480p/camel/00000.jpg /Annotations/480p/camel/00000.png\n"
+        "/JPEGImages/480p/cows/00000.jpg /Annotations/480p/cows/00000.png\n")
+    assert eval_split(release) == ["camel", "cows"]

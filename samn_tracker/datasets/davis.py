@@ -17,9 +17,11 @@ import numpy as np
 from PIL import Image
 
 from samn_tracker.datasets import splits
+from samn_tracker.datasets.groundtruth import read_boxes
 from samn_tracker.datasets.images import list_frames
 from samn_tracker.datasets.sequence import Sequence
 from samn_tracker.errors import InputError
+from samn_tracker.regions import mask_to_box
 
 YEARS = (2016, 2017)
 VOID = 255
@@ -36,6 +38,23 @@ def annotation_file(root: Path | str, name: str, resolution: str, frame: Path) -
 def boxes_file(root: Path | str, name: str) -> Path:
     """``x,y,w,h`` per frame: the shared data's box ground truth (not part of DAVIS)."""
     return Path(root) / "boxes" / f"{name}.txt"
+
+
+def box_groundtruth(root: Path | str, name: str, frames: list[Path],
+                    resolution: str = "480p") -> np.ndarray:
+    """(N, 4) ``x,y,w,h`` per frame: ``boxes/<name>.txt`` where the data has it, else the
+    tight box of each frame's mask (the same convention), zeros where the object is absent."""
+    path = boxes_file(root, name)
+    if path.is_file():
+        return read_boxes(path)
+    boxes = []
+    for frame in frames:
+        annotation = annotation_file(root, name, resolution, frame)
+        if not annotation.is_file():
+            raise InputError(f"no box ground truth for {name}: neither {path} nor {annotation}")
+        box = mask_to_box(read_annotation(annotation) > 0)
+        boxes.append(np.zeros(4) if box is None else box)
+    return np.asarray(boxes, dtype=np.float64)
 
 
 def sequence_folders(root: Path | str, resolution: str = "480p") -> list[str]:

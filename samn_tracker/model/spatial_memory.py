@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from samn_tracker.config import DCFConfig
+from samn_tracker.feature_grid import gaussians
 
 Params = tuple[Tensor, ...]
 
@@ -46,9 +47,7 @@ def gaussian_labels(centers: Tensor, sigma: float, size: tuple[int, int]) -> Ten
     height, width = size
     ys = torch.arange(height, dtype=torch.float32, device=centers.device)
     xs = torch.arange(width, dtype=torch.float32, device=centers.device)
-    gy = torch.exp(-0.5 * ((ys[None, :] - centers[:, 1:2]) / sigma) ** 2)
-    gx = torch.exp(-0.5 * ((xs[None, :] - centers[:, 0:1]) / sigma) ** 2)
-    return gy[:, :, None] * gx[:, None, :]
+    return gaussians(xs, ys, centers[:, 0:1], centers[:, 1:2], sigma, sigma)
 
 
 def label_sigma(cfg: DCFConfig, target_size: tuple[float, float]) -> float:

@@ -14,10 +14,8 @@ from tqdm import tqdm
 
 from samn_tracker.speed.probes import cuda_peak_mb, current_rss_mb, reset_cuda_peak
 from samn_tracker.speed.trackers import BenchTracker
-from samn_tracker.datasets.davis import boxes_file, davis_sequence
-from samn_tracker.datasets.groundtruth import read_boxes
+from samn_tracker.datasets.davis import box_groundtruth, boxes_file, davis_sequence
 from samn_tracker.errors import InputError
-from samn_tracker.regions import mask_to_box
 from samn_tracker.tracking_loop import track_frames
 
 
@@ -47,15 +45,10 @@ def load_sequence(root: Path, name: str, max_frames: Optional[int] = None) -> Be
     masks = None
     if seq.groundtruth is not None and all(m is not None for m in seq.groundtruth[:count]):
         masks = [np.asarray(m, dtype=bool) for m in seq.groundtruth[:count]]
-    box_file = boxes_file(root, name)
-    if box_file.is_file():
-        boxes = read_boxes(box_file)[:count]
-    elif masks is not None:
-        boxes = np.array([mask_to_box(m) if m.any() else np.zeros(4) for m in masks])
-    else:
-        raise InputError(f"{name}: neither {box_file} nor masks give a box ground truth")
+    boxes = box_groundtruth(root, name, seq.frames[:count])[:count]
     if len(boxes) < count or boxes[0, 2] <= 0 or boxes[0, 3] <= 0:
-        raise InputError(f"{box_file}: {len(boxes)} boxes for {count} frames, or no target on frame 0")
+        raise InputError(f"{boxes_file(root, name)}: {len(boxes)} boxes for {count} frames, or no "
+                         "target on frame 0")
     return BenchSequence(name, frames, boxes.astype(np.float64), masks)
 
 

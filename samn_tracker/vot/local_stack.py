@@ -24,7 +24,6 @@ from PIL import Image
 
 from samn_tracker.atomic import write_text
 from samn_tracker.datasets import davis
-from samn_tracker.datasets.groundtruth import read_boxes
 from samn_tracker.datasets.roots import DATA_VARIABLE, data_root
 from samn_tracker.datasets.splits import SPLITS_FILE, names_in_split
 from samn_tracker.errors import InputError
@@ -84,12 +83,10 @@ def _write_lines(path: Path, lines: Sequence[str]) -> None:
 def build_sequence(davis_root: Path, name: str, out: Path, options: LocalStackOptions) -> Path:
     """Write one VOT sequence folder ``out/name``; returns its path."""
     frames = davis.frame_files(davis_root, name)
-    boxes_file = davis.boxes_file(davis_root, name)
-    if not boxes_file.is_file():
-        raise InputError(f"missing box ground truth {boxes_file}")
-    boxes = read_boxes(boxes_file)
+    boxes = davis.box_groundtruth(davis_root, name, frames)
     if len(boxes) != len(frames):
-        raise InputError(f"{boxes_file} has {len(boxes)} lines for {len(frames)} frames")
+        raise InputError(f"{davis.boxes_file(davis_root, name)} has {len(boxes)} lines for "
+                         f"{len(frames)} frames")
     if options.max_frames is not None:
         frames, boxes = frames[:options.max_frames], boxes[:options.max_frames]
     target = out / name
@@ -120,11 +117,14 @@ def build_sequence(davis_root: Path, name: str, out: Path, options: LocalStackOp
 
 
 def eval_split(davis_root: Path) -> list[str]:
-    """Names marked ``eval`` in ``splits.txt`` (all sequences if there is no such file):
-    the local stacks measure, they never score a sequence used for training."""
-    if not (davis_root / SPLITS_FILE).is_file():
-        return davis.sequence_folders(davis_root)
-    return names_in_split(davis_root, "eval")
+    """Names marked ``eval`` in ``splits.txt``, else the official ``val`` list of a full
+    DAVIS 2016 release, else every sequence: the local stacks measure, they never score
+    a sequence used for training."""
+    if (davis_root / SPLITS_FILE).is_file():
+        return names_in_split(davis_root, "eval")
+    if (davis_root / "ImageSets" / "480p" / "val.txt").is_file():
+        return davis.sequence_names(davis_root, 2016, "val")
+    return davis.sequence_folders(davis_root)
 
 
 def build_local_stack(davis_root: Path | str, out: Path | str,
