@@ -34,6 +34,8 @@ def plot_training_log(log_csv: str | Path, png: str | Path, title: str = "") -> 
                 label=f"mean of {window} steps")
         ax.set_xlabel("step")
         ax.set_ylabel(label)
+        if column == "loss":
+            ax.set_yscale("log")  # the first steps' loss is ten times the rest
         ax.grid(alpha=0.3)
         ax.legend(loc="best", fontsize=8)
     if title:
