@@ -34,12 +34,11 @@ from samn_tracker.devices import Rank
 from samn_tracker.feature_grid import STRIDE, cell_to_pixel, gaussians
 from samn_tracker.model.decoder import foreground_probability
 from samn_tracker.model.network import SAMNNetwork
-from samn_tracker.train.curves import plot_training_log
-from samn_tracker.train.losses import batch_iou, segmentation_loss
 from samn_tracker.errors import InputError, SettingError
 from samn_tracker.settings import Checked, replace_settings, setting
+from samn_tracker.train.curves import plot_training_log
+from samn_tracker.train.losses import batch_iou, segmentation_loss
 from samn_tracker.weights import BUILTIN_CHECKPOINTS_DIR, load_checkpoint, save_checkpoint
-
 
 
 @dataclass
