@@ -178,6 +178,7 @@ def write_track(run, tracker, sequence, first: np.ndarray, frames, region, total
     (``run.frame``); returns the seconds spent in ``track`` calls."""
     from tqdm import tqdm
 
+    from samn_tracker.datasets.prefetch import prefetched
     from samn_tracker.tracking_loop import track_frames
     from samn_tracker.visualize import OverlayWriter, write_mask_png
 
@@ -189,7 +190,8 @@ def write_track(run, tracker, sequence, first: np.ndarray, frames, region, total
             open(folder / "confidence.txt", "w") as confidences, \
             tqdm(total=total, unit="frame", desc=sequence.name) as bar:
         try:
-            for step in track_frames(tracker, islice(chain([first], frames), total), region):
+            ahead = prefetched(islice(chain([first], frames), total), pin=tracker.device.type == "cuda")
+            for step in track_frames(tracker, ahead, region):
                 pred = step.output
                 if step.index:  # frame 0 is initialisation, not tracking
                     track_time += step.seconds

@@ -107,6 +107,7 @@ class TrackerConfig(Checked):
     mask_threshold: float = setting(0.5, ge=0, le=1)
     mask_min_component: float = setting(0.3, ge=0, le=1)
     size_update_rate: float = setting(0.5, ge=0, le=1)
+    frame_ops: Literal["auto", "opencv", "torch"] = "auto"  # crops / paste-back (frame_ops.py)
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrackerConfig":

@@ -51,10 +51,10 @@ def window_around(box: np.ndarray, factor: float, out_size: int) -> CropWindow:
 
 
 def crop_image(image: np.ndarray, window: CropWindow) -> np.ndarray:
-    """Resample the window of an HxWxC (or HxW) image; outside the frame repeats the border."""
-    interp = cv2.INTER_LINEAR if window.scale >= 1 else cv2.INTER_AREA
+    """Resample the window of an HxWxC (or HxW) image bilinearly (``warpAffine`` has no
+    area averaging: INTER_AREA gives the same pixels); outside the frame repeats the border."""
     return cv2.warpAffine(image, window.affine(), (window.out_size, window.out_size),
-                          flags=interp, borderMode=cv2.BORDER_REPLICATE)
+                          flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def crop_mask(mask: np.ndarray, window: CropWindow) -> np.ndarray:

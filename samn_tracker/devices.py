@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+import numpy as np
 import torch
 
 from samn_tracker.errors import InputError
@@ -70,3 +71,16 @@ def synchroniser(device: torch.device | None) -> Callable[[], None]:
     if device is not None and device.type == "cuda":
         return lambda: torch.cuda.synchronize(device)
     return lambda: None
+
+
+def to_host(*tensors: torch.Tensor) -> list[np.ndarray]:
+    """Float32 numpy copies of ``tensors``, read back in one device-to-host transfer (one
+    wait for the device instead of one per tensor)."""
+    if not tensors:
+        return []
+    flat = torch.cat([t.detach().reshape(-1).float() for t in tensors]).cpu().numpy()
+    out, start = [], 0
+    for t in tensors:
+        out.append(flat[start:start + t.numel()].reshape(t.shape))
+        start += t.numel()
+    return out

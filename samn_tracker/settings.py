@@ -197,3 +197,14 @@ def add_set_option(parser: argparse.ArgumentParser, dest: str = "overrides", exa
     (one value each, so a positional argument after it is never taken for a setting)."""
     parser.add_argument("--set", dest=dest, action="append", default=[], metavar="KEY=VALUE",
                         help=f"change a setting, e.g. --set {example} (repeat --set for several)")
+
+
+def positive_int(text: str) -> int:
+    """argparse type of counts such as ``--batch``: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value

@@ -1,19 +1,19 @@
 """The tracker API every adapter calls: ``initialize(image, region)`` / ``track(image)``.
 
-One frame (``track``): crop around the current estimate (segmentation crop and, when its
-factor differs, the DCF crop, batched through the query encoder), locate the target with
-the spatial memory (DCF), read the appearance memory, decode the mask, map it back to the
-frame, then let the ``MemoryManager`` decide what the frame writes into both memories.
+One frame (``step``): crop around the current estimate (segmentation crop and, when its
+factor differs, the DCF crop), run the query encoder, locate the target with the spatial
+memory (DCF), read the appearance memory, decode the mask, map it back to the frame, then
+let the ``MemoryManager`` decide what the frame writes into both memories. ``step`` takes
+any number of ``Target``s, each with its own image, memories and DCF, and runs the
+network once for all of them (batched evaluation); ``initialize`` / ``track`` keep one.
 Adapters build a tracker with ``samn_tracker.build_tracker``.
 """
 from __future__ import annotations
 
-import time
 import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -21,8 +21,9 @@ import torch.nn.functional as F
 
 from samn_tracker import regions
 from samn_tracker.config import TrackerConfig, preset
-from samn_tracker.crops import CropWindow, crop_image, crop_mask, paste_back, window_around
-from samn_tracker.devices import pick_device, synchroniser
+from samn_tracker.crops import CropWindow, crop_image, crop_mask, window_around
+from samn_tracker.devices import pick_device
+from samn_tracker.frame_ops import frame_ops, image_to_tensor
 from samn_tracker.errors import InputError
 from samn_tracker.feature_grid import STRIDE, cell_to_pixel, gaussians, pixel_to_cell
 from samn_tracker.memory_manager import MemoryManager
@@ -31,6 +32,7 @@ from samn_tracker.model.decoder import foreground_probability
 from samn_tracker.model.encoders import QueryFeatures
 from samn_tracker.model.network import PRECISIONS, SAMNNetwork
 from samn_tracker.model.spatial_memory import SpatialMemory, augment_first_frame
+from samn_tracker.stage_clock import StageClock
 from samn_tracker.datasets import to_rgb
 from samn_tracker.weights import builtin_checkpoint, load_checkpoint
 
@@ -56,7 +58,6 @@ class SAMNTracker:
         if precision not in PRECISIONS:
             raise InputError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
         self.device = pick_device(device)
-        self._sync = synchroniser(self.device)
         self.seed = seed
         checkpoint = None
         path = Path(weights) if weights is not None else builtin_checkpoint(self.cfg.name)
@@ -75,8 +76,9 @@ class SAMNTracker:
         self.weights = path
         self.net.eval().to(self.device).prepare_for_inference(precision=precision)
         self.precision = precision
-        self.timings: dict[str, float] = {}
-        self._state: Optional[_TargetState] = None
+        self.frames = frame_ops(self.cfg.frame_ops, self.device)
+        self._clock = StageClock(self.device, STAGES)
+        self._target: Optional[Target] = None
 
     def _check_model_config(self, checkpoint: dict, path: Path) -> None:
         stored = (checkpoint.get("config") or {}).get("model")
@@ -91,19 +93,34 @@ class SAMNTracker:
 
     # ------------------------------------------------------------------ API
     @property
+    def timings(self) -> dict[str, float]:
+        """Seconds per stage (``STAGES``) of the last ``start`` / ``step`` call."""
+        return self._clock.times()
+
+    @property
     def memory(self) -> Optional[MemoryManager]:
         """The current target's memories and their update policy (None before ``initialize``)."""
-        return None if self._state is None else self._state.memory
+        return None if self._target is None else self._target.memory
 
     @property
     def memory_entries(self) -> int:
         """Frames in the appearance memory now (0 before ``initialize``)."""
-        return 0 if self._state is None else len(self._state.memory)
+        return 0 if self._target is None else len(self._target.memory)
 
-    @torch.no_grad()
     def initialize(self, image: np.ndarray, region) -> Prediction:
         """Start tracking the object given by a box (4,), a polygon (N, 2) / (2N,) or a mask."""
-        self.timings = dict.fromkeys(STAGES, 0.0)
+        self._target, prediction = self.start(image, region)
+        return prediction
+
+    def track(self, image: np.ndarray) -> Prediction:
+        if self._target is None:
+            raise RuntimeError("track() called before initialize()")
+        return self.step([self._target], [image])[0]
+
+    @torch.no_grad()
+    def start(self, image: np.ndarray, region) -> tuple["Target", Prediction]:
+        """A new target from its first frame and region; ``step`` tracks it further."""
+        self._clock.reset()
         image = to_rgb(image, "initialisation image")
         shape = image.shape[:2]
         mask0, is_box = self._initial_mask(region, shape)
@@ -112,92 +129,114 @@ class SAMNTracker:
         generator = torch.Generator().manual_seed(self.seed)
 
         window = window_around(box0, self.cfg.search_factor, self.cfg.crop_size)
-        crop = self._to_tensor(crop_image(image, window))
+        crop = self.frames.crop(self.frames.load(image), window)
         query = self.net.encode_query(crop)
         crop_fg = torch.from_numpy(crop_mask(mask0, window)).to(self.device)[None, None]
-        memory = MemoryManager(self.cfg, self._entry(crop, crop_fg, frame=0))
-        state = _TargetState(box=box0.astype(np.float64), memory=memory)
-        self._state = state
+        memory = MemoryManager(self.cfg, self._entries(crop, crop_fg, [0])[0])
+        target = Target(box=box0.astype(np.float64), memory=memory)
 
         if is_box and self.cfg.box_to_segmentation:
             refined = self._box_to_segmentation(query, window, box0, shape, memory)
             if refined is not None:
                 mask0 = refined
                 crop_fg = torch.from_numpy(crop_mask(mask0, window)).to(self.device)[None, None]
-                memory.replace_first(self._entry(crop, crop_fg, frame=0))
+                memory.replace_first(self._entries(crop, crop_fg, [0])[0])
 
         if self.cfg.use_dcf:
-            state.dcf = self._init_dcf(image, box0, rng, generator)
-        return self._prediction(mask0, box0, mask0.astype(np.float32), confidence=1.0,
-                                uncertain=False)
+            target.dcf = self._init_dcf(image, box0, rng, generator)
+        return target, self._prediction(mask0, box0, mask0.astype(np.float32), confidence=1.0,
+                                        uncertain=False)
 
     @torch.no_grad()
-    def track(self, image: np.ndarray) -> Prediction:
-        if self._state is None:
-            raise RuntimeError("track() called before initialize()")
-        self.timings = dict.fromkeys(STAGES, 0.0)
-        state = self._state
-        state.frame += 1
-        image = to_rgb(image, f"frame {state.frame}")
-        shape = image.shape[:2]
+    def step(self, targets: Sequence["Target"], images: Sequence[np.ndarray]) -> list[Prediction]:
+        """Track each target one frame further, in its own image (the same or different
+        videos). Targets keep separate memories and DCFs; the encoders and the decoder run
+        once on the whole batch, so a target's result does not depend on its batch-mates
+        beyond float rounding. ``timings`` hold the whole batch's stage times."""
+        if len(targets) != len(images):
+            raise ValueError(f"{len(targets)} targets but {len(images)} images")
+        self._clock.reset()
         cfg = self.cfg
+        frames = []
+        for target, image in zip(targets, images):
+            target.frame += 1
+            frames.append(to_rgb(image, f"frame {target.frame}"))
 
-        with self._timed("crop"):
-            seg_window = window_around(state.box, cfg.search_factor, cfg.crop_size)
-            windows = [seg_window]
-            if cfg.use_dcf and cfg.dcf_search_factor != cfg.search_factor:
-                windows.append(window_around(state.box, cfg.dcf_search_factor, cfg.crop_size))
-            crops = torch.cat([self._to_tensor(crop_image(image, w)) for w in windows])
-        with self._timed("query_encoder"):
+        with self._clock.stage("crop"):
+            windows = [self._windows(target.box) for target in targets]
+            loaded = [self.frames.load(image) for image in frames]
+            crops = torch.cat([self.frames.crop(frame, w) for frame, group in zip(loaded, windows)
+                               for w in group])
+        per_target = len(windows[0])
+        with self._clock.stage("query_encoder"):
             batch = self.net.encode_query(crops)
-            query = batch.select(0) if len(windows) > 1 else batch
-        dcf_window = windows[-1]
-        dcf_feat = batch.s16[-1:]
+            query = batch.every(per_target)
+        dcf_feats = batch.s16[per_target - 1::per_target]
+        seg_crops = crops[::per_target]
 
-        peak, centre = 0.0, None
-        spatial = None
-        with self._timed("dcf"):
-            if cfg.use_dcf and state.dcf is not None:
-                response = state.dcf.response(dcf_feat)
-                cx, cy, peak = state.dcf.locate(response)
-                centre = dcf_window.to_frame(cell_to_pixel(cx), cell_to_pixel(cy))
-                if cfg.spatial_map == "dcf":
-                    spatial = self._resample_response(response, dcf_window, seg_window)
-            if spatial is None:
-                spatial = self._distance_map(state.box, seg_window)
+        located, spatial = [], []
+        with self._clock.stage("dcf"):
+            for i, (target, (seg_window, *_)) in enumerate(zip(targets, windows)):
+                dcf_window = windows[i][-1]
+                spatial_map = None
+                if cfg.use_dcf and target.dcf is not None:
+                    response = target.dcf.response(dcf_feats[i:i + 1])
+                    located.append(SpatialMemory.peak_values(response))
+                    if cfg.spatial_map == "dcf":
+                        spatial_map = self._resample_response(response, dcf_window, seg_window)
+                spatial.append(self._distance_map(target.box, seg_window) if spatial_map is None
+                               else spatial_map)
 
-        with self._timed("memory_read"):
-            keys, values = state.memory.read()
-            readout = self.net.read(query, keys, values)
-        with self._timed("decoder"):
-            logits = self.net.decode(readout, query, spatial, cfg.crop_size)
+        with self._clock.stage("memory_read"):
+            readout = torch.cat([self.net.read(query.select(i), *target.memory.read())
+                                 for i, target in enumerate(targets)])
+        with self._clock.stage("decoder"):
+            logits = self.net.decode(readout, query, torch.cat(spatial), cfg.crop_size)
             crop_prob = foreground_probability(logits)
-        with self._timed("postprocess"):
-            prob = paste_back(crop_prob[0, 0].float().cpu().numpy(), seg_window, shape)
-            mask = prob > cfg.mask_threshold
-            if cfg.mask_min_component > 0:
-                mask = regions.main_components(mask, cfg.mask_min_component)
+        with self._clock.stage("postprocess"):
+            probs, peak_host = self.frames.to_frames(crop_prob[:, 0], [w[0] for w in windows],
+                                                     [image.shape[:2] for image in frames], located)
+            peaks, centres = [0.0] * len(targets), [None] * len(targets)
+            for i, values in enumerate(peak_host):
+                cx, cy, peaks[i] = SpatialMemory.locate_values(values, dcf_feats.shape[2:])
+                centres[i] = windows[i][-1].to_frame(cell_to_pixel(cx), cell_to_pixel(cy))
+            masks = []
+            for prob in probs:
+                mask = prob > cfg.mask_threshold
+                if cfg.mask_min_component > 0:
+                    mask = regions.main_components(mask, cfg.mask_min_component)
+                masks.append(mask)
 
-        decision = state.memory.decide(state.frame, peak, mask, state.box, centre)
-        state.box = self._next_box(mask if decision.trusted else None, centre)
+        decisions = []
+        for target, mask, peak, centre in zip(targets, masks, peaks, centres):
+            decision = target.memory.decide(target.frame, peak, mask, target.box, centre)
+            target.box = self._next_box(target, mask if decision.trusted else None, centre)
+            decisions.append(decision)
 
-        if not decision.uncertain:
-            with self._timed("memory_write"):
-                if decision.appearance is not None:
-                    state.memory.memorise(self._entry(crops[:1], crop_prob, state.frame),
-                                          decision.appearance)
-            with self._timed("dcf"):
-                if state.dcf is not None and decision.dcf_label is not None:
+        writers = [i for i, d in enumerate(decisions) if not d.uncertain and d.appearance is not None]
+        if writers:
+            with self._clock.stage("memory_write"):
+                entries = self._entries(seg_crops[writers], crop_prob[writers],
+                                        [targets[i].frame for i in writers])
+                for i, entry in zip(writers, entries):
+                    targets[i].memory.memorise(entry, decisions[i].appearance)
+        with self._clock.stage("dcf"):
+            for i, (target, decision) in enumerate(zip(targets, decisions)):
+                if not decision.uncertain and target.dcf is not None and decision.dcf_label is not None:
+                    dcf_window = windows[i][-1]
                     lx, ly = dcf_window.to_crop(*decision.dcf_label)
-                    state.dcf.add_sample(dcf_feat, (pixel_to_cell(lx), pixel_to_cell(ly)),
-                                         self._size_in_cells(dcf_window))
-                    state.dcf.step()
+                    target.dcf.add_sample(dcf_feats[i:i + 1], (pixel_to_cell(lx), pixel_to_cell(ly)),
+                                          self._size_in_cells(dcf_window, target.box))
+                    target.dcf.step()
 
-        confidence = float(np.clip(peak, 0.0, 1.0)) if cfg.use_dcf else float(
-            prob[mask].mean() if mask.any() else 0.0)
-        with self._timed("postprocess"):
-            return self._prediction(mask, state.box, prob, confidence, decision.uncertain,
-                                    decision.trusted)
+        predictions = []
+        with self._clock.stage("postprocess"):
+            for target, mask, prob, peak, decision in zip(targets, masks, probs, peaks, decisions):
+                confidence = float(np.clip(peak, 0.0, 1.0)) if cfg.use_dcf else float(
+                    prob[mask].mean() if mask.any() else 0.0)
+                predictions.append(self._prediction(mask, target.box, prob, confidence,
+                                                    decision.uncertain, decision.trusted))
+        return predictions
 
     # ------------------------------------------------------------ internals
     def _initial_mask(self, region, shape: tuple[int, int]) -> tuple[np.ndarray, bool]:
@@ -222,13 +261,22 @@ class SAMNTracker:
             raise InputError(f"initial polygon {polygon.tolist()} covers no pixel of the image")
         return mask, True
 
-    def _to_tensor(self, crop: np.ndarray) -> torch.Tensor:
-        t = torch.from_numpy(np.ascontiguousarray(crop)).to(self.device)
-        return t.permute(2, 0, 1)[None].float().div_(255.0)
+    def _windows(self, box: np.ndarray) -> list[CropWindow]:
+        """The segmentation crop, and the DCF crop when its factor differs."""
+        cfg = self.cfg
+        windows = [window_around(box, cfg.search_factor, cfg.crop_size)]
+        if cfg.use_dcf and cfg.dcf_search_factor != cfg.search_factor:
+            windows.append(window_around(box, cfg.dcf_search_factor, cfg.crop_size))
+        return windows
 
-    def _entry(self, crop: torch.Tensor, foreground: torch.Tensor, frame: int) -> MemoryEntry:
-        key, value = self.net.encode_memory(crop, foreground)
-        return MemoryEntry(key.flatten(2)[0], value.flatten(2)[0], frame)
+    def _entries(self, crops: torch.Tensor, foreground: torch.Tensor, frames: list[int]) -> list[MemoryEntry]:
+        """Memory entries of crops (B, 3, S, S) with their foreground (B, 1, S, S), one pass."""
+        keys, values = self.net.encode_memory(crops, foreground)
+        if len(frames) == 1:
+            return [MemoryEntry(keys.flatten(2)[0], values.flatten(2)[0], frames[0])]
+        # Copies, so that an entry does not keep its batch-mates' features alive.
+        return [MemoryEntry(k.clone(), v.clone(), frame)
+                for k, v, frame in zip(keys.flatten(2), values.flatten(2), frames)]
 
     def _box_to_segmentation(self, query: QueryFeatures, window: CropWindow, box: np.ndarray,
                              shape: tuple[int, int], memory: MemoryManager) -> Optional[np.ndarray]:
@@ -236,7 +284,7 @@ class SAMNTracker:
         keys, values = memory.read()
         logits = self.net.segment(query, keys, values, self._distance_map(box, window),
                                   self.cfg.crop_size)
-        prob = paste_back(foreground_probability(logits)[0, 0].float().cpu().numpy(), window, shape)
+        (prob,), _ = self.frames.to_frames(foreground_probability(logits)[:, 0], [window], [shape])
         x, y, w, h = box
         d = self.cfg.box_init_dilation
         grown = np.array([x - d * w / 2, y - d * h / 2, w * (1 + d), h * (1 + d)])
@@ -255,7 +303,7 @@ class SAMNTracker:
             crops, centres = augment_first_frame(crop, (half, half), rng)
         else:
             crops, centres = [crop], [(half, half)]
-        batch = torch.cat([self._to_tensor(c) for c in crops])
+        batch = torch.cat([image_to_tensor(c, self.device) for c in crops])
         feats = torch.cat([self.net.encode_query(batch[i:i + 8]).s16
                            for i in range(0, len(batch), 8)])
         cells = torch.tensor([[pixel_to_cell(u), pixel_to_cell(v)] for u, v in centres],
@@ -264,9 +312,9 @@ class SAMNTracker:
         dcf.initialize(feats, cells, self._size_in_cells(window, box))
         return dcf
 
-    def _size_in_cells(self, window: CropWindow, box: Optional[np.ndarray] = None) -> tuple[float, float]:
-        b = self._state.box if box is None else box
-        return (max(b[2] * window.scale / STRIDE, 1e-3), max(b[3] * window.scale / STRIDE, 1e-3))
+    @staticmethod
+    def _size_in_cells(window: CropWindow, box: np.ndarray) -> tuple[float, float]:
+        return (max(box[2] * window.scale / STRIDE, 1e-3), max(box[3] * window.scale / STRIDE, 1e-3))
 
     def _resample_response(self, response: torch.Tensor, source: CropWindow,
                            target: CropWindow) -> torch.Tensor:
@@ -300,14 +348,14 @@ class SAMNTracker:
         cells = torch.arange(self.cfg.crop_size // STRIDE, device=self.device, dtype=torch.float32)
         return gaussians(cells, cells, pixel_to_cell(u), pixel_to_cell(v), *size)[None]
 
-    def _next_box(self, mask: Optional[np.ndarray], dcf_centre) -> np.ndarray:
+    def _next_box(self, target: "Target", mask: Optional[np.ndarray], dcf_centre) -> np.ndarray:
         """The target box after this frame: the mask's box (size smoothed), or the previous
         box moved to the DCF's peak when there is no usable mask."""
         box = None if mask is None else regions.mask_to_box(mask)
-        x, y, w, h = self._state.box
+        x, y, w, h = target.box
         if box is None:
             if dcf_centre is None:
-                return self._state.box
+                return target.box
             cx, cy = dcf_centre
             return np.array([cx - (w - 1) / 2.0, cy - (h - 1) / 2.0, w, h])
         r = self.cfg.size_update_rate
@@ -331,19 +379,11 @@ class SAMNTracker:
         return Prediction(mask=mask, box=box, polygon=polygon, confidence=confidence,
                           uncertain=uncertain, probability=prob)
 
-    @contextmanager
-    def _timed(self, stage: str) -> Iterator[None]:
-        self._sync()
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self._sync()
-            self.timings[stage] += time.perf_counter() - start
-
 
 @dataclass
-class _TargetState:
+class Target:
+    """One tracked object: where it is, its two memories, and how many frames it has seen."""
+
     box: np.ndarray
     memory: MemoryManager
     dcf: Optional[SpatialMemory] = None

@@ -96,6 +96,26 @@ def test_scores_equal_the_got10k_toolkit_report(dataset, val_run):
     assert result.scores.frames == 2 * (FRAMES - 1) - 2  # frame 0 and the cover-0 frame left out
 
 
+def test_batched_run_writes_what_the_one_at_a_time_run_wrote(dataset, val_run, tmp_path):
+    root, names, _ = dataset
+    assert got10k.main(["--root", str(root), "--subset", "val", "--out", str(tmp_path),
+                        "--tracker-name", "samn", "--batch", "2", *FAST]) == 0
+    for name in names:
+        ours = np.loadtxt(val_run / "val" / "GOT-10k" / "samn" / name / f"{name}_001.txt", delimiter=",")
+        batched = np.loadtxt(tmp_path / "val" / "GOT-10k" / "samn" / name / f"{name}_001.txt", delimiter=",")
+        assert np.allclose(ours, batched, atol=0.5)
+        times = np.loadtxt(tmp_path / "val" / "GOT-10k" / "samn" / name / f"{name}_time.txt")
+        assert len(times) == FRAMES and (times > 0).all()
+
+
+def test_batch_must_be_positive(dataset, tmp_path, capsys):
+    root, _, _ = dataset
+    with pytest.raises(SystemExit) as stop:
+        got10k.main(["--root", str(root), "--subset", "val", "--out", str(tmp_path), "--batch", "0", *FAST])
+    assert stop.value.code == 2
+    assert "--batch: must be at least 1, got 0" in capsys.readouterr().err
+
+
 def test_toolkit_adapter_gives_the_same_boxes_as_our_runner(val_run, tmp_path):
     root = tmp_path / "GOT-10k"
     names = make_got10k(root, "val", SEQUENCES[:1])  # the same first sequence, alone

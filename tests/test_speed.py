@@ -31,7 +31,7 @@ def bench_result(davis_root, tmp_path_factory):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # untrained-heads warning
         code = main(bench_args(davis_root, out, "--trackers", "samn_lite,csrt,kcf",
-                               "--max-frames", "6", "--repeat", "2", "--warmup", "1"))
+                               "--max-frames", "6", "--repeat", "2", "--warmup", "1", "--batch", "3"))
     assert code == 0
     return json.loads((out / "bench.json").read_text()), (out / "bench.md").read_text()
 
@@ -52,6 +52,18 @@ def test_bench_reports_speed_per_stage_memory_and_accuracy_for_every_tracker(ben
         assert f"| {name} |" in table
     # Box trackers initialised on the ground-truth box stay on a slowly moving car for 5 frames.
     assert result["trackers"]["csrt"]["accuracy"]["ao"] > 0.5
+
+
+def test_batch_tracks_copies_in_lockstep_with_the_accuracy_of_one_at_a_time(bench_result):
+    result, table = bench_result
+    batched = result["trackers"]["samn_lite"]["batched"]
+    assert (batched["batch"], batched["videos"], batched["tracked_frames"]) == (3, 3, 15)
+    assert batched["frames_per_s"] > batched["frames_per_s_with_init"] > 0
+    for key, change in batched["change_from_one_at_a_time"].items():
+        assert abs(change) < 0.01, key
+    assert batched["accuracy"]["ao"] == pytest.approx(result["trackers"]["samn_lite"]["accuracy"]["ao"], abs=0.01)
+    assert "batched" not in result["trackers"]["csrt"]
+    assert "## Lockstep" in table and "| samn_lite | 3 | 3 |" in table
 
 
 def test_report_bench_writes_the_same_table_again(bench_result, tmp_path):

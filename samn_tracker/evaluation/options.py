@@ -11,7 +11,7 @@ from samn_tracker.evaluation.runner import ResultWriter, TrackerFactory, run_seq
 from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded
 from samn_tracker.model.network import PRECISIONS
-from samn_tracker.settings import add_set_option
+from samn_tracker.settings import add_set_option, positive_int
 
 
 def add_tracker_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,6 +24,9 @@ def add_tracker_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto",
                         help="auto (cuda:LOCAL_RANK when CUDA is present, else cpu), cpu, cuda:N")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch", type=positive_int, default=1, metavar="N",
+                        help="track N targets in lockstep, one batched network pass per frame "
+                             "(faster on a GPU; results equal up to float rounding)")
     parser.add_argument("--tracker-name",
                         help="name of the results folder and of the table row (default: samn_<preset>)")
     parser.add_argument("--sequences", nargs="+", metavar="NAME",
@@ -68,7 +71,7 @@ def run_shard(args: argparse.Namespace, sequences: list, writer: ResultWriter) -
     shard = Rank.from_env()
     if not args.score_only:
         run_sequences(sequences, tracker_factory(args), writer, shard, args.device,
-                      progress=not args.no_progress)
+                      progress=not args.no_progress, batch=args.batch)
     if shard.rank != 0:
         return False
     wait_for_all(sequences, writer)

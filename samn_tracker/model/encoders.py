@@ -20,7 +20,13 @@ class QueryFeatures:
     s4: torch.Tensor
 
     def select(self, index: int) -> "QueryFeatures":
-        pick = slice(index, index + 1)
+        return self._take(slice(index, index + 1))
+
+    def every(self, step: int) -> "QueryFeatures":
+        """Crops 0, step, 2 step, ...: the segmentation crops when each target also has a DCF crop."""
+        return self._take(slice(None, None, step))
+
+    def _take(self, pick: slice) -> "QueryFeatures":
         return QueryFeatures(self.key[pick], self.value[pick], self.s16[pick], self.s8[pick],
                              self.s4[pick])
 

@@ -11,6 +11,11 @@ torch autograd (backward for ``J^T u``, double backward for ``J v``). P is then 
 samples are kept projected, and f is refined by a few CG iterations every
 ``update_interval`` frames.
 
+Nothing in a tracked frame waits for the device: the response and its peak stay there
+(``peak_values`` gathers the five numbers ``locate_values`` needs, read back with the
+frame's other outputs), the sample weights are bookkeeping kept on the host, and the
+solver picks its step length with tensor ops instead of comparing Python floats.
+
 The response grid equals the feature grid: the filter is applied after padding
 ``k // 2`` cells before and ``(k - 1) // 2`` after, so output cell (i, j) sums
 ``f[:, a, b] * z[:, i + a - k // 2, j + b - k // 2]``. Labels live on that same grid,
@@ -123,8 +128,8 @@ def conjugate_gradient(apply_a: Callable[[Params], Params], b: Params, iters: in
 def gauss_newton_step(residual_fn: Callable[..., Tensor], params: Params, cg_iters: int) -> Params:
     """One Gauss-Newton iteration on ``||residual_fn(*params)||^2``.
 
-    Solves ``J^T J d = -J^T r`` by CG, then halves the step while it would raise the
-    objective. ``J^T u`` is a backward pass; ``J v`` is the double-backward trick of
+    Solves ``J^T J d = -J^T r`` by CG, then takes the longest of the step and its halvings
+    that does not raise the objective (none: the parameters stay). ``J^T u`` is a backward pass; ``J v`` is the double-backward trick of
     ATOM (differentiate ``J^T u``, linear in a dummy ``u``, with respect to ``u``), which
     reuses one recorded graph for every CG iteration.
     """
@@ -142,15 +147,15 @@ def gauss_newton_step(residual_fn: Callable[..., Tensor], params: Params, cg_ite
 
     rhs = tuple(-g for g in jt(residual.detach()))
     step = conjugate_gradient(normal_matrix, rhs, cg_iters)
-    start = float(residual.detach().square().sum())
-    scale = 1.0
+    start = residual.detach().square().sum()
     with torch.no_grad():
-        for _ in range(MAX_STEP_HALVINGS + 1):
-            candidate = tuple(p + scale * d for p, d in zip(params, step))
-            if float(residual_fn(*candidate).square().sum()) <= start:
-                return candidate
-            scale *= 0.5
-    return params
+        candidates = [tuple(p + 0.5 ** halvings * d for p, d in zip(params, step))
+                      for halvings in range(MAX_STEP_HALVINGS + 1)]
+        chosen = params
+        for candidate in reversed(candidates):  # the longest step that does not raise it wins
+            better = residual_fn(*candidate).square().sum() <= start
+            chosen = tuple(torch.where(better, c, p) for c, p in zip(candidate, chosen))
+    return chosen
 
 
 class SpatialMemory:
@@ -167,7 +172,7 @@ class SpatialMemory:
         self._filter: Tensor | None = None
         self._samples: Tensor | None = None  # (memory_size, D, H, W), projected by the frozen P
         self._labels: Tensor | None = None
-        self._weights: Tensor | None = None
+        self._weights: Tensor | None = None  # on the host: read every frame, tiny
         self._count = 0
         self._num_init = 0
         self._newest: int | None = None  # slot of the latest add_sample
@@ -199,10 +204,11 @@ class SpatialMemory:
             raise RuntimeError("SpatialMemory.initialize must be called first")
         return value
 
-    def _check_feat(self, feat: Tensor, name: str) -> Tensor:
+    def _check_feat(self, feat: Tensor, name: str, finite: bool = False) -> Tensor:
+        """Shape check; ``finite`` also checks the values (first frame only: it waits for the device)."""
         if feat.ndim != 4 or feat.shape[1] != self.feature_dim:
             raise ValueError(f"{name} must be (N, {self.feature_dim}, H, W), got {tuple(feat.shape)}")
-        if not torch.isfinite(feat).all():
+        if finite and not torch.isfinite(feat).all():
             raise ValueError(f"{name} contains NaN or infinite values")
         return feat.detach().float()
 
@@ -210,7 +216,7 @@ class SpatialMemory:
     def initialize(self, feats: Tensor, centers: Tensor, target_size: tuple[float, float]) -> None:
         """Fit P and f jointly on the first-frame samples and store them as the memory's base."""
         cfg = self.cfg
-        feats = self._check_feat(feats, "feats")
+        feats = self._check_feat(feats, "feats", finite=True)
         n, _, height, width = feats.shape
         device = feats.device
         centers = torch.as_tensor(centers, dtype=torch.float32, device=device)
@@ -239,11 +245,11 @@ class SpatialMemory:
 
         self._samples = torch.zeros(cfg.memory_size, proj.shape[0], height, width, device=device)
         self._labels = torch.zeros(cfg.memory_size, height, width, device=device)
-        self._weights = torch.zeros(cfg.memory_size, device=device)
+        self._weights = torch.zeros(cfg.memory_size)
         with torch.no_grad():
             self._samples[:n] = project(feats, self._proj)
         self._labels[:n] = labels
-        self._weights[:n] = weights
+        self._weights[:n] = weights.cpu()
         self._count = self._num_init = n
         self._newest = None
         self._steps = 0
@@ -272,14 +278,25 @@ class SpatialMemory:
             return project_and_filter(feat.flatten(2), proj, self.filter, *feat.shape[2:])[0]
 
     @staticmethod
-    def locate(response: Tensor) -> tuple[float, float, float]:
-        """Peak (x, y) in cells, refined by a parabola through the neighbours, and its score."""
+    def peak_values(response: Tensor) -> Tensor:
+        """(6,) on the response's device, without waiting for it: the argmax's flat index,
+        its score and the scores left, right, above and below it (clamped at the borders)."""
         if response.ndim != 2 or response.numel() == 0:
             raise ValueError(f"response must be a non-empty (H, W) map, got {tuple(response.shape)}")
-        height, width = response.shape
-        index = int(torch.argmax(response))
-        iy, ix = divmod(index, width)
-        peak = float(response[iy, ix])
+        width = response.shape[1]
+        flat = response.flatten()
+        index = torch.argmax(flat)
+        offsets = torch.tensor([0, -1, 1, -width, width], device=flat.device)
+        around = flat[(index + offsets).clamp(0, flat.numel() - 1)]
+        return torch.cat([index.to(flat.dtype)[None], around])
+
+    @staticmethod
+    def locate_values(values, shape: tuple[int, int]) -> tuple[float, float, float]:
+        """Peak (x, y) in cells, refined by a parabola through the neighbours, and its score,
+        from ``peak_values`` read back to the host."""
+        height, width = shape
+        index, peak, left, right, above, below = (float(v) for v in values)
+        iy, ix = divmod(int(index), width)
 
         def offset(before: float, after: float) -> float:
             curvature = before - 2.0 * peak + after
@@ -287,9 +304,14 @@ class SpatialMemory:
                 return 0.0
             return float(np.clip(0.5 * (before - after) / curvature, -0.5, 0.5))
 
-        dx = offset(float(response[iy, ix - 1]), float(response[iy, ix + 1])) if 0 < ix < width - 1 else 0.0
-        dy = offset(float(response[iy - 1, ix]), float(response[iy + 1, ix])) if 0 < iy < height - 1 else 0.0
+        dx = offset(left, right) if 0 < ix < width - 1 else 0.0
+        dy = offset(above, below) if 0 < iy < height - 1 else 0.0
         return ix + dx, iy + dy, peak
+
+    @classmethod
+    def locate(cls, response: Tensor) -> tuple[float, float, float]:
+        """``locate_values`` of ``peak_values``, read back now."""
+        return cls.locate_values(cls.peak_values(response).cpu(), tuple(response.shape))
 
     def add_sample(self, feat: Tensor, center: tuple[float, float], target_size: tuple[float, float]) -> None:
         """Store a tracked frame's sample with weight ``learning_rate``; older ones decay by
@@ -313,7 +335,7 @@ class SpatialMemory:
             slot = self._count
             self._count += 1
         else:
-            slot = n_init + int(torch.argmin(weights[n_init:]))
+            slot = n_init + int(torch.argmin(weights[n_init:]))  # host tensor: no wait
         # The newest sample outweighs the previous newest by 1 / (1 - lr); with no
         # eviction or floor this is exactly "new = lr, old *= 1 - lr" (as in ATOM).
         new = lr if self._newest is None else float(weights[self._newest])
@@ -326,8 +348,11 @@ class SpatialMemory:
         self._newest = slot
         with torch.no_grad():
             samples[slot] = project(feat, proj)[0]
-        centre = torch.tensor([[cx, cy]], device=proj.device)
-        labels[slot] = gaussian_labels(centre, label_sigma(self.cfg, target_size), tuple(samples.shape[2:]))[0]
+        sigma = label_sigma(self.cfg, target_size)
+        height, width = samples.shape[2:]
+        cells = (torch.arange(width, dtype=torch.float32, device=proj.device),
+                 torch.arange(height, dtype=torch.float32, device=proj.device))
+        labels[slot] = gaussians(*cells, cx, cy, sigma, sigma)[0]  # numbers, not a host tensor to copy
 
     def step(self) -> bool:
         """Count an accepted frame; every ``update_interval`` of them refine f by CG (P frozen)."""
@@ -342,7 +367,7 @@ class SpatialMemory:
         n = self._count
         z = self._samples[:n]
         labels = self._labels[:n]
-        sqrt_w = self._weights[:n].sqrt()[:, None, None]
+        sqrt_w = self._weights[:n].sqrt().to(z.device, non_blocking=True)[:, None, None]
         reg_f = math.sqrt(self.cfg.reg_filter)
 
         def residual(f: Tensor) -> Tensor:

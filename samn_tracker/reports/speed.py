@@ -56,6 +56,17 @@ def bench_markdown(result: dict) -> str:
     lines += ["", "## Accuracy (box init on frame 0)", ""]
     lines += _table(["tracker", "AO", "SR0.5", "success AUC", "mean IoU", "J&F", "J", "F", "lost frames"],
                     accuracy_rows)
+    batched = []
+    for name, entry in trackers.items():
+        if "batched" in entry:
+            b, change = entry["batched"], entry["batched"]["change_from_one_at_a_time"]
+            batched.append([name, str(b["batch"]), str(b["videos"]), _num(b["frames_per_s"]),
+                            _num(entry["speed"]["fps"]), _num(b["accuracy"]["ao"], 3), _num(change["ao"], 4),
+                            _num(b["accuracy"]["jf"], 3), _num(change["jf"], 4)])
+    if batched:
+        lines += ["", "## Lockstep (`--batch`: one batched network pass per frame for all videos)", ""]
+        lines += _table(["tracker", "batch", "videos", "frames/s in all", "fps one at a time", "AO",
+                         "AO change", "J&F", "J&F change"], batched)
     if result.get("ratios"):
         lines += [""] + [f"- {k}: {v:.2f}" for k, v in result["ratios"].items()]
     for name, reason in result.get("skipped", {}).items():

@@ -14,6 +14,7 @@ import cv2
 import torch
 
 from samn_tracker.speed.accuracy import accuracy
+from samn_tracker.speed.batched import batched_throughput
 from samn_tracker.speed.long_video import long_benchmark
 from samn_tracker.speed.probes import machine_description
 from samn_tracker.speed.runs import load_sequence, run_sequence, speed_summary, warm_up
@@ -21,7 +22,7 @@ from samn_tracker.speed.trackers import SAMN_PRESETS, TRACKER_NAMES, bench_track
 from samn_tracker.atomic import replacing, write_text
 from samn_tracker.build import tracker_config
 from samn_tracker.devices import Rank
-from samn_tracker.settings import add_set_option, parse_overrides
+from samn_tracker.settings import add_set_option, parse_overrides, positive_int
 from samn_tracker.datasets.davis import sequence_names
 from samn_tracker.datasets.roots import DATA_VARIABLE, data_root
 from samn_tracker.errors import InputError
@@ -51,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="SAMN network precision (autocast; bf16 uses AMX on recent Xeons)")
     p.add_argument("--repeat", type=int, default=1, help="timed passes per tracker (report the spread)")
     p.add_argument("--warmup", type=int, default=3, help="untimed frames before timing each tracker")
+    p.add_argument("--batch", type=positive_int, default=1, metavar="N",
+                   help="also track N videos in lockstep with SAMN (the sequences repeated to fill "
+                        "the batch) and report aggregate frames/s")
     p.add_argument("--threads", type=int, help="torch and OpenCV CPU threads (default: library defaults)")
     p.add_argument("--long", type=int, metavar="N", help="long-video mode: loop the first sequence to N frames")
     p.add_argument("--cap", type=int, default=10, help="memory.max_entries of the capped long run")
@@ -135,9 +139,12 @@ def run_bench(args: argparse.Namespace) -> dict:
             keep = rep == 0  # accuracy from the first pass; the tracker is deterministic
             passes.append([run_sequence(tracker, s, keep_masks=keep, progress=not args.no_progress)
                            for s in sequences])
-        result["trackers"][name] = {"details": tracker.details,
-                                    "speed": speed_summary(passes, tracker.stages),
-                                    "accuracy": accuracy(passes[0], sequences)}
+        entry = {"details": tracker.details, "speed": speed_summary(passes, tracker.stages),
+                 "accuracy": accuracy(passes[0], sequences)}
+        if args.batch > 1 and name in SAMN_PRESETS:
+            entry["batched"] = batched_throughput(tracker.tracker, sequences, args.batch,
+                                                  entry["accuracy"], progress=not args.no_progress)
+        result["trackers"][name] = entry
         del tracker, passes
     fps = {n: e["speed"]["fps"] for n, e in result["trackers"].items()}
     result["ratios"] = {f"{n} fps / csrt fps": fps[n] / fps["csrt"]

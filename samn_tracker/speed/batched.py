@@ -1,0 +1,53 @@
+"""``samn bench --batch N``: aggregate throughput of N targets tracked in lockstep.
+
+The measured sequences are repeated in turn until there are N videos, so that a batch
+of 32 can be filled from the four eval sequences; frames are decoded before the clock
+starts. Throughput counts tracked frames over the time spent in batched steps (like the
+one-at-a-time fps, initialisations are not in it); the whole run's rate is reported too.
+Accuracy comes from each sequence's first copy and is set next to the
+one-at-a-time pass of the same run: batching must not change it beyond float rounding.
+"""
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+import numpy as np
+from tqdm import tqdm
+
+from samn_tracker.devices import synchroniser
+from samn_tracker.speed.accuracy import accuracy
+from samn_tracker.speed.runs import BenchSequence, TimedRun
+from samn_tracker.tracking_loop import track_lockstep
+
+COMPARED = ("ao", "sr50", "mean_iou", "success_auc", "jf")
+
+
+def batched_throughput(tracker, sequences: Sequence[BenchSequence], batch: int, alone: dict,
+                       progress: bool = True) -> dict:
+    """Track ``max(batch, len(sequences))`` videos ``batch`` at a time with a SAMN tracker
+    (``start`` / ``step``); ``alone`` is the one-at-a-time accuracy of the same sequences."""
+    videos = [sequences[i % len(sequences)] for i in range(max(batch, len(sequences)))]
+    outputs: list[list] = [[] for _ in videos]
+    frames = sum(len(s.frames) for s in videos)
+    step_seconds = 0.0
+    sync = synchroniser(tracker.device)
+    sync()
+    start = time.perf_counter()
+    with tqdm(total=frames, desc=f"batch {batch}", leave=False, disable=not progress or None) as bar:
+        for video, step in track_lockstep(tracker, ((s.frames, s.boxes[0]) for s in videos), batch):
+            outputs[video].append(step.output)
+            step_seconds += step.seconds if step.index else 0.0
+            bar.update(1)
+    sync()
+    seconds = time.perf_counter() - start
+    runs = [TimedRun(s.name, 0.0, np.zeros(len(s.frames) - 1), {}, np.array([o.box for o in out]),
+                     [o.mask for o in out], 0, 0.0) for s, out in zip(sequences, outputs)]
+    together = accuracy(runs, sequences)
+    tracked = frames - len(videos)
+    return {"batch": batch, "videos": len(videos), "tracked_frames": tracked,
+            "frames_per_s": tracked / step_seconds, "seconds_with_init": seconds,
+            "frames_per_s_with_init": frames / seconds,
+            "accuracy": {k: together[k] for k in COMPARED},
+            "change_from_one_at_a_time": {k: None if together[k] is None or alone[k] is None
+                                          else together[k] - alone[k] for k in COMPARED}}

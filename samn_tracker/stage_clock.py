@@ -1,0 +1,51 @@
+"""Per-stage times of one tracker call, without making the device wait.
+
+On a CPU a stage is timed with the wall clock. On CUDA it is bracketed by two events on
+the current stream and the elapsed times are read only when asked for (after the call),
+so timing adds no synchronisation inside the step: the GPU-resident step stays resident.
+"""
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from typing import Iterator, Sequence
+
+import torch
+
+
+class StageClock:
+    def __init__(self, device: torch.device, stages: Sequence[str]):
+        self.stages = tuple(stages)
+        self._cuda = device.type == "cuda"
+        self._seconds: dict[str, float] = dict.fromkeys(self.stages, 0.0)
+        self._events: list[tuple[str, object, object]] = []
+
+    def reset(self) -> None:
+        self._seconds = dict.fromkeys(self.stages, 0.0)
+        self._events = []
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        if self._cuda:
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            try:
+                yield
+            finally:
+                end.record()
+                self._events.append((name, start, end))
+            return
+        begin = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._seconds[name] += time.perf_counter() - begin
+
+    def times(self) -> dict[str, float]:
+        """Seconds per stage since ``reset`` (waits for the last recorded CUDA event)."""
+        if self._events:
+            self._events[-1][2].synchronize()
+            for name, start, end in self._events:
+                self._seconds[name] += start.elapsed_time(end) / 1000.0
+            self._events = []
+        return dict(self._seconds)

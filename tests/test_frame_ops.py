@@ -1,0 +1,100 @@
+"""The device-resident crop / paste-back (``frame_ops="torch"``, the CUDA default) against
+OpenCV's (the CPU default), on real frames, run here on the CPU."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from samn_tracker import build_tracker
+from samn_tracker.crops import CropWindow
+from samn_tracker.datasets.davis import davis_sequence
+from samn_tracker.devices import to_host
+from samn_tracker.frame_ops import DeviceFrames, HostFrames, frame_ops
+
+CPU = torch.device("cpu")
+WINDOWS = [
+    CropWindow(400.0, 200.0, 100.0, 256),    # enlarges
+    CropWindow(400.3, 199.7, 700.0, 256),    # shrinks
+    CropWindow(20.0, 30.0, 300.0, 256),      # hangs over the top-left corner
+    CropWindow(850.0, 470.0, 1000.0, 128),   # mostly outside, bottom-right
+]
+
+
+@pytest.fixture(scope="module")
+def frame(davis_root):
+    return davis_sequence(davis_root, "car-shadow").image(0)
+
+
+@pytest.mark.parametrize("window", WINDOWS, ids=["enlarge", "shrink", "corner", "outside"])
+def test_device_crops_equal_opencv_up_to_uint8_rounding(frame, window):
+    host, device = HostFrames(CPU), DeviceFrames(CPU)
+    ours = device.crop(device.load(frame), window)
+    theirs = host.crop(host.load(frame), window)
+    assert ours.shape == theirs.shape == (1, 3, window.out_size, window.out_size)
+    difference = (ours - theirs).abs() * 255
+    assert float(difference.max()) <= 0.51   # OpenCV rounds to uint8
+    assert float(difference.mean()) < 0.3
+
+
+@pytest.mark.parametrize("window", WINDOWS[:3], ids=["enlarge", "shrink", "corner"])
+def test_device_paste_back_equals_opencv(window):
+    smooth = torch.nn.functional.avg_pool2d(torch.rand(1, 1, 256, 256, generator=torch.Generator().manual_seed(0)),
+                                            9, 1, 4)[0]
+    peak = torch.tensor([1.0, 2.0, 3.0])
+    (ours,), (extra,) = DeviceFrames(CPU).to_frames(smooth, [window], [(480, 854)], [peak])
+    (theirs,), _ = HostFrames(CPU).to_frames(smooth, [window], [(480, 854)])
+    assert ours.shape == theirs.shape == (480, 854)
+    assert np.abs(ours - theirs).max() < 1e-4
+    assert (theirs > 0).sum() > 1000 and (theirs == 0).sum() > 1000  # the crop and outside it
+    assert extra.tolist() == [1.0, 2.0, 3.0]
+
+
+def test_to_host_reads_back_every_tensor_in_its_shape():
+    a, b = torch.arange(6.0).view(2, 3), torch.tensor([7, 8], dtype=torch.int64)
+    host_a, host_b = to_host(a, b)
+    assert host_a.shape == (2, 3) and host_a.tolist() == a.tolist()
+    assert host_b.dtype == np.float32 and host_b.tolist() == [7.0, 8.0]
+    assert to_host() == []
+
+
+def test_auto_puts_frames_on_the_device_only_for_a_gpu():
+    assert isinstance(frame_ops("auto", CPU), HostFrames)
+    assert isinstance(frame_ops("auto", torch.device("cuda")), DeviceFrames)
+    assert isinstance(frame_ops("torch", CPU), DeviceFrames)
+    assert isinstance(frame_ops("opencv", torch.device("cuda")), HostFrames)
+
+
+def test_tracker_with_device_frame_ops_tracks_as_well_on_the_cpu(davis_root):
+    sequence = davis_sequence(davis_root, "car-shadow")
+    truth = sequence.groundtruth
+    results = {}
+    for ops in ("opencv", "torch"):
+        tracker = build_tracker("lite", device="cpu", overrides=[f"frame_ops={ops}"])
+        tracker.initialize(sequence.image(0), truth[0])
+        outputs = [tracker.track(sequence.image(i)) for i in range(1, 15)]
+        results[ops] = outputs, [(o.mask & truth[i]).sum() / (o.mask | truth[i]).sum()
+                                 for i, o in enumerate(outputs, start=1)]
+    (host, host_iou), (device, device_iou) = results["opencv"], results["torch"]
+    first = (host[0].mask & device[0].mask).sum() / (host[0].mask | device[0].mask).sum()
+    assert first > 0.98 and np.allclose(host[0].box, device[0].box, atol=2)
+    assert np.mean(device_iou) > 0.8
+    assert abs(np.mean(device_iou) - np.mean(host_iou)) < 0.03
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_gpu_resident_step_tracks_like_the_cpu_and_times_its_stages(davis_root):
+    sequence = davis_sequence(davis_root, "car-shadow")
+    truth = sequence.groundtruth
+    ious = {}
+    for device in ("cpu", "cuda"):
+        tracker = build_tracker("lite", device=device)
+        tracker.initialize(sequence.image(0), truth[0])
+        outputs = [tracker.track(sequence.image(i)) for i in range(1, 15)]
+        ious[device] = np.mean([(o.mask & truth[i]).sum() / (o.mask | truth[i]).sum()
+                                for i, o in enumerate(outputs, start=1)])
+        if device == "cuda":
+            assert isinstance(tracker.frames, DeviceFrames)
+            times = tracker.timings
+            assert times["query_encoder"] > 0 and times["decoder"] > 0
+    assert abs(ious["cuda"] - ious["cpu"]) < 0.03

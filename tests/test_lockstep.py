@@ -1,0 +1,98 @@
+"""Batched tracking: targets stepped together give what they give one at a time.
+
+The shipped ``lite`` weights segment these sequences, so memory writes happen and are
+batched too; the videos have different lengths, so a finished video hands its slot on.
+"""
+from __future__ import annotations
+
+from itertools import islice
+
+import numpy as np
+import pytest
+
+from samn_tracker import build_tracker
+from samn_tracker.datasets.davis import davis_sequence
+from samn_tracker.evaluation.runner import BenchmarkSequence, track_batched
+from samn_tracker.tracking_loop import track_frames, track_lockstep
+
+VIDEOS = (("blackswan", 9), ("car-shadow", 5), ("cows", 7))
+
+
+def read_frames(sequence, count):
+    return (sequence.image(i) for i in range(count))
+
+
+def videos(root):
+    for name, count in VIDEOS:
+        sequence = davis_sequence(root, name)
+        yield read_frames(sequence, count), sequence.groundtruth[0]
+
+
+def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
+    return (a & b).sum() / max((a | b).sum(), 1)
+
+
+@pytest.fixture(scope="module")
+def tracker():
+    return build_tracker("lite", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def one_at_a_time(tracker, davis_root):
+    return [[step.output for step in track_frames(tracker, frames, region)]
+            for frames, region in videos(davis_root)]
+
+
+def test_lockstep_equals_one_at_a_time(tracker, one_at_a_time, davis_root):
+    batched = [[] for _ in VIDEOS]
+    order = []
+    for video, step in track_lockstep(tracker, videos(davis_root), batch=2):
+        assert step.index == len(batched[video])  # each video's frames in order
+        assert step.seconds > 0
+        batched[video].append(step.output)
+        order.append(video)
+    assert [len(outputs) for outputs in batched] == [frames for _, frames in VIDEOS]
+    # two videos share each step; cows takes car-shadow's slot as soon as it ends
+    assert order[:13] == [0, 1] + [0, 1] * 4 + [2] + [0, 2]
+    for alone, together in zip(one_at_a_time, batched):
+        for a, b in zip(alone, together):
+            assert a.mask.any()
+            assert mask_iou(a.mask, b.mask) > 0.99
+            assert np.allclose(a.box, b.box, atol=0.5)
+            assert a.uncertain == b.uncertain
+            assert b.confidence == pytest.approx(a.confidence, abs=1e-3)
+
+
+def test_batches_larger_than_the_work_are_fine(tracker, one_at_a_time, davis_root):
+    steps = list(track_lockstep(tracker, islice(videos(davis_root), 1), batch=8))
+    assert [s.index for _, s in steps] == list(range(VIDEOS[0][1]))
+    assert np.allclose(steps[-1][1].output.box, one_at_a_time[0][-1].box, atol=0.5)
+    with pytest.raises(ValueError, match="batch"):
+        next(track_lockstep(tracker, videos(davis_root), batch=0))
+
+
+class Counter:
+    """Answers each target's frame number: enough to see which call got which frame."""
+
+    def start(self, image, region):
+        target = {"region": region, "frame": 0}
+        return target, (region, 0)
+
+    def step(self, targets, images):
+        for target in targets:
+            target["frame"] += 1
+        return [(t["region"], t["frame"]) for t in targets]
+
+
+def test_sequences_with_several_targets_come_out_whole(monkeypatch):
+    import samn_tracker.evaluation.runner as runner
+
+    monkeypatch.setattr(runner, "read_image", lambda path: np.zeros((4, 4, 3), np.uint8))
+    two = BenchmarkSequence("two", ["f0", "f1", "f2"], targets=["a", "b"], target_ids=[1, 2])
+    one = BenchmarkSequence("one", ["f0", "f1"], targets=["c"])
+    runs = list(track_batched(Counter(), [two, one], keep=lambda output: output, batch=2))
+    assert [run.sequence.name for run in runs] == ["two", "one"]
+    assert [t.outputs for t in runs[0].targets] == [[("a", 0), ("a", 1), ("a", 2)],
+                                                    [("b", 0), ("b", 1), ("b", 2)]]
+    assert runs[1].targets[0].outputs == [("c", 0), ("c", 1)]
+    assert all(len(t.times) == len(t.outputs) for run in runs for t in run.targets)

@@ -1,0 +1,53 @@
+"""Frames read ahead by a background thread arrive in order, errors arrive where they
+happened, and closing early stops the reader."""
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from samn_tracker.datasets import read_image
+from samn_tracker.datasets.prefetch import prefetched
+
+
+def test_frames_arrive_in_order_and_equal_to_reading_them_in_turn(davis_root):
+    paths = sorted((davis_root / "JPEGImages" / "480p" / "blackswan").glob("*.jpg"))[:12]
+    ahead = list(prefetched((read_image(p) for p in paths), depth=3))
+    assert len(ahead) == len(paths)
+    for path, image in zip(paths, ahead):
+        assert np.array_equal(image, read_image(path))
+
+
+def test_a_reading_error_is_raised_at_its_frame():
+    def frames():
+        yield np.zeros((2, 2, 3), np.uint8)
+        raise OSError("frame 1 is unreadable")
+
+    ahead = prefetched(frames())
+    assert next(ahead).shape == (2, 2, 3)
+    with pytest.raises(OSError, match="frame 1 is unreadable"):
+        next(ahead)
+
+
+def test_reading_runs_ahead_and_stops_when_the_consumer_stops():
+    read = []
+
+    def frames():
+        for i in range(1000):
+            read.append(i)
+            yield np.full((1, 1, 3), i % 256, np.uint8)
+
+    ahead = prefetched(frames(), depth=2)
+    assert int(next(ahead)[0, 0, 0]) == 0
+    time.sleep(0.2)
+    assert 2 <= len(read) <= 4  # one taken, up to ``depth`` waiting, one being made
+    ahead.close()
+    assert not any(t.name == "frame-reader" and t.is_alive() for t in threading.enumerate())
+    assert len(read) <= 5
+
+
+def test_depth_must_be_positive():
+    with pytest.raises(ValueError, match="depth"):
+        next(prefetched(iter([]), depth=0))
