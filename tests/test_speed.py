@@ -176,7 +176,7 @@ def test_bf16_inference_keeps_float32_outputs_within_the_stated_tolerance():
     reference = _outputs(net.prepare_for_inference(), images, masks)[2]
     probability = _outputs(net.prepare_for_inference(precision="bf16"), images, masks)[2]
     assert probability.dtype == torch.float32
-    # docs/speed.md states the tolerance: mean |dp| < 0.01, max < 0.1 on random inputs.
+    # docs/bench.md states the tolerance: mean |dp| < 0.01, max < 0.1 on random inputs.
     difference = (probability - reference).abs()
     assert float(difference.mean()) < 0.01 and float(difference.max()) < 0.1
     assert not torch.equal(probability, reference)  # it really ran in reduced precision

@@ -19,7 +19,7 @@ from samn_tracker.train.clips import Clip
 from samn_tracker.train.sampling import ClipDataset, make_crop_sample
 from samn_tracker.train.still_images import (CocoInstances, PascalVOCObjects, SaliencyFolders,
                                              ViewAugmentation, augment_views, decode_coco_rle,
-                                             polygons_to_mask)
+                                             photometric, polygons_to_mask)
 from samn_tracker.train.synthetic import SyntheticClips
 from samn_tracker.train.video_clips import (DAVISVideos, YouTubeVOS, davis16_train_photos,
                                             davis16_train_sequences)
@@ -258,6 +258,22 @@ def test_views_are_affine_images_of_the_original(cows) -> None:
         assert iou_masks(mask_back > 0, mask & seen) > 0.85
         error = np.abs(image_back.astype(float) - image.astype(float))[inner & seen].mean()
         assert error < 12
+
+
+def test_photometric_is_brightness_then_contrast_then_saturation(cows) -> None:
+    image = cv2.cvtColor(cows[0][0], cv2.COLOR_BGR2RGB)
+    aug = ViewAugmentation(blur_prob=0.0, brightness=0.3, contrast=0.3, saturation=0.3)
+    for seed in range(4):
+        ours = photometric(image, np.random.default_rng(seed), aug).astype(float)
+        rng = np.random.default_rng(seed)
+        rng.random()  # the blur draw
+        f, c, s = (1.0 + rng.uniform(-0.3, 0.3) for _ in range(3))
+        x = image.astype(float) * f
+        x = (x - x.mean()) * c + x.mean()
+        grey = x.mean(axis=2, keepdims=True)
+        expected = np.clip((x - grey) * s + grey, 0, 255)
+        assert np.abs(ours - expected).max() <= 1.0  # uint8 truncation only
+        assert np.abs(ours - image).mean() > 1.0     # it did change the image
 
 
 # --- videos -------------------------------------------------------------------------

@@ -74,8 +74,8 @@ class VideoClipSource:
         return davis.read_annotation(video.annotations[position], 2016 if video.binary else 2017)
 
     def visible_objects(self, labels: np.ndarray) -> list[int]:
-        ids, areas = np.unique(labels, return_counts=True)
-        return [int(i) for i, a in zip(ids, areas) if i > 0 and a >= self.min_pixels]
+        areas = np.bincount(labels.ravel())  # uint8 ids: a count, not the sort of np.unique
+        return [i for i in range(1, len(areas)) if areas[i] >= self.min_pixels]
 
     def first_frame(self, video: AnnotatedVideo,
                     rng: np.random.Generator) -> tuple[int, np.ndarray, list[int]]:
