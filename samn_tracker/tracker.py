@@ -156,12 +156,34 @@ class SAMNTracker:
         if len(targets) != len(images):
             raise ValueError(f"{len(targets)} targets but {len(images)} images")
         self._clock.reset()
-        cfg = self.cfg
         frames = []
         for target, image in zip(targets, images):
             target.frame += 1
             frames.append(to_rgb(image, f"frame {target.frame}"))
+        batch = self._encode(targets, frames)
+        spatial, located = self._locate(targets, batch)
+        with self._clock.stage("memory_read"):
+            readout = torch.cat([self.net.read(batch.query.select(i), *target.memory.read())
+                                 for i, target in enumerate(targets)])
+        with self._clock.stage("decoder"):
+            logits = self.net.decode(readout, batch.query, spatial, self.cfg.crop_size)
+            crop_prob = foreground_probability(logits)
+        with self._clock.stage("postprocess"):
+            probs, masks, peaks, centres = self._to_frames(crop_prob, frames, batch, located)
+        decisions = []
+        for target, mask, peak, centre in zip(targets, masks, peaks, centres):
+            decision = target.memory.decide(target.frame, peak, mask, target.box, centre)
+            target.box = self._next_box(target, mask if decision.trusted else None, centre)
+            decisions.append(decision)
+        self._write(targets, decisions, batch, crop_prob)
+        with self._clock.stage("postprocess"):
+            return [self._prediction(mask, target.box, prob, self._confidence(peak, mask, prob),
+                                     decision.uncertain, decision.trusted)
+                    for target, mask, prob, peak, decision in zip(targets, masks, probs, peaks, decisions)]
 
+    # ------------------------------------------------------------ internals
+    def _encode(self, targets: Sequence["Target"], frames: list[np.ndarray]) -> "_Batch":
+        """Crop every target's search region(s) and run the query encoder once on all."""
         with self._clock.stage("crop"):
             windows = [self._windows(target.box) for target in targets]
             loaded = [self.frames.load(image) for image in frames]
@@ -169,76 +191,71 @@ class SAMNTracker:
                                for w in group])
         per_target = len(windows[0])
         with self._clock.stage("query_encoder"):
-            batch = self.net.encode_query(crops)
-            query = batch.every(per_target)
-        dcf_feats = batch.s16[per_target - 1::per_target]
-        seg_crops = crops[::per_target]
+            features = self.net.encode_query(crops)
+        return _Batch(windows, crops[::per_target], features.every(per_target),
+                      features.s16[per_target - 1::per_target])
 
+    def _locate(self, targets: Sequence["Target"], batch: "_Batch") -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Each target's DCF response: the spatial maps for the decoder, and the peak
+        values read back later with the masks (nothing here waits for the device)."""
         located, spatial = [], []
         with self._clock.stage("dcf"):
-            for i, (target, (seg_window, *_)) in enumerate(zip(targets, windows)):
-                dcf_window = windows[i][-1]
+            for i, target in enumerate(targets):
+                seg_window, dcf_window = batch.windows[i][0], batch.windows[i][-1]
                 spatial_map = None
-                if cfg.use_dcf and target.dcf is not None:
-                    response = target.dcf.response(dcf_feats[i:i + 1])
+                if self.cfg.use_dcf and target.dcf is not None:
+                    response = target.dcf.response(batch.dcf_features[i:i + 1])
                     located.append(SpatialMemory.peak_values(response))
-                    if cfg.spatial_map == "dcf":
+                    if self.cfg.spatial_map == "dcf":
                         spatial_map = self._resample_response(response, dcf_window, seg_window)
                 spatial.append(self._distance_map(target.box, seg_window) if spatial_map is None
                                else spatial_map)
+        return torch.cat(spatial), located
 
-        with self._clock.stage("memory_read"):
-            readout = torch.cat([self.net.read(query.select(i), *target.memory.read())
-                                 for i, target in enumerate(targets)])
-        with self._clock.stage("decoder"):
-            logits = self.net.decode(readout, query, torch.cat(spatial), cfg.crop_size)
-            crop_prob = foreground_probability(logits)
-        with self._clock.stage("postprocess"):
-            probs, peak_host = self.frames.to_frames(crop_prob[:, 0], [w[0] for w in windows],
-                                                     [image.shape[:2] for image in frames], located)
-            peaks, centres = [0.0] * len(targets), [None] * len(targets)
-            for i, values in enumerate(peak_host):
-                cx, cy, peaks[i] = SpatialMemory.locate_values(values, dcf_feats.shape[2:])
-                centres[i] = windows[i][-1].to_frame(cell_to_pixel(cx), cell_to_pixel(cy))
-            masks = []
-            for prob in probs:
-                mask = prob > cfg.mask_threshold
-                if cfg.mask_min_component > 0:
-                    mask = regions.main_components(mask, cfg.mask_min_component)
-                masks.append(mask)
+    def _to_frames(self, crop_prob: torch.Tensor, frames: list[np.ndarray], batch: "_Batch",
+                   located: list[torch.Tensor]) -> tuple[list, list, list, list]:
+        """The one read-back: full-frame probabilities, masks, DCF peaks and their frame points."""
+        probs, peak_values = self.frames.to_frames(crop_prob[:, 0], [w[0] for w in batch.windows],
+                                                   [image.shape[:2] for image in frames], located)
+        peaks, centres = [0.0] * len(frames), [None] * len(frames)
+        for i, values in enumerate(peak_values):
+            cx, cy, peaks[i] = SpatialMemory.locate_values(values, batch.dcf_features.shape[2:])
+            centres[i] = batch.windows[i][-1].to_frame(cell_to_pixel(cx), cell_to_pixel(cy))
+        masks = []
+        for prob in probs:
+            mask = prob > self.cfg.mask_threshold
+            if self.cfg.mask_min_component > 0:
+                mask = regions.main_components(mask, self.cfg.mask_min_component)
+            masks.append(mask)
+        return probs, masks, peaks, centres
 
-        decisions = []
-        for target, mask, peak, centre in zip(targets, masks, peaks, centres):
-            decision = target.memory.decide(target.frame, peak, mask, target.box, centre)
-            target.box = self._next_box(target, mask if decision.trusted else None, centre)
-            decisions.append(decision)
-
+    def _write(self, targets: Sequence["Target"], decisions: list, batch: "_Batch",
+               crop_prob: torch.Tensor) -> None:
+        """What the memory manager decided: appearance entries (one memory-encoder pass for
+        every target that writes), then DCF samples and refits."""
         writers = [i for i, d in enumerate(decisions) if not d.uncertain and d.appearance is not None]
         if writers:
             with self._clock.stage("memory_write"):
-                entries = self._entries(seg_crops[writers], crop_prob[writers],
+                entries = self._entries(batch.seg_crops[writers], crop_prob[writers],
                                         [targets[i].frame for i in writers])
                 for i, entry in zip(writers, entries):
                     targets[i].memory.memorise(entry, decisions[i].appearance)
         with self._clock.stage("dcf"):
             for i, (target, decision) in enumerate(zip(targets, decisions)):
-                if not decision.uncertain and target.dcf is not None and decision.dcf_label is not None:
-                    dcf_window = windows[i][-1]
-                    lx, ly = dcf_window.to_crop(*decision.dcf_label)
-                    target.dcf.add_sample(dcf_feats[i:i + 1], (pixel_to_cell(lx), pixel_to_cell(ly)),
-                                          self._size_in_cells(dcf_window, target.box))
-                    target.dcf.step()
+                if decision.uncertain or target.dcf is None or decision.dcf_label is None:
+                    continue
+                dcf_window = batch.windows[i][-1]
+                lx, ly = dcf_window.to_crop(*decision.dcf_label)
+                target.dcf.add_sample(batch.dcf_features[i:i + 1], (pixel_to_cell(lx), pixel_to_cell(ly)),
+                                      self._size_in_cells(dcf_window, target.box))
+                target.dcf.step()
 
-        predictions = []
-        with self._clock.stage("postprocess"):
-            for target, mask, prob, peak, decision in zip(targets, masks, probs, peaks, decisions):
-                confidence = float(np.clip(peak, 0.0, 1.0)) if cfg.use_dcf else float(
-                    prob[mask].mean() if mask.any() else 0.0)
-                predictions.append(self._prediction(mask, target.box, prob, confidence,
-                                                    decision.uncertain, decision.trusted))
-        return predictions
+    def _confidence(self, peak: float, mask: np.ndarray, prob: np.ndarray) -> float:
+        """The DCF's peak (clipped to [0, 1]), or without a DCF the mask's mean probability."""
+        if self.cfg.use_dcf:
+            return float(np.clip(peak, 0.0, 1.0))
+        return float(prob[mask].mean() if mask.any() else 0.0)
 
-    # ------------------------------------------------------------ internals
     def _initial_mask(self, region, shape: tuple[int, int]) -> tuple[np.ndarray, bool]:
         arr = np.asarray(region)
         if arr.dtype == bool or (arr.ndim == 2 and arr.shape == shape and arr.shape[1] != 2):
@@ -378,6 +395,16 @@ class SAMNTracker:
                 polygon = regions.box_to_polygon(box)
         return Prediction(mask=mask, box=box, polygon=polygon, confidence=confidence,
                           uncertain=uncertain, probability=prob)
+
+
+@dataclass
+class _Batch:
+    """One step's crops and query features for all its targets."""
+
+    windows: list[list[CropWindow]]  # per target: segmentation crop (and DCF crop)
+    seg_crops: torch.Tensor          # (B, 3, S, S)
+    query: QueryFeatures             # of the segmentation crops
+    dcf_features: torch.Tensor       # (B, C, H16, W16) of the DCF crops
 
 
 @dataclass
