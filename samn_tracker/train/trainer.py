@@ -243,6 +243,7 @@ def train(cfg: TrainConfig, dataset, resume: bool = False, progress: bool = True
     loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=sampler is None,
                         sampler=sampler, num_workers=cfg.workers, collate_fn=collate,
                         drop_last=True, worker_init_fn=_worker_ignores_interrupts,
+                        pin_memory=device.type == "cuda",  # the non_blocking copies below need it
                         generator=torch.Generator().manual_seed(cfg.seed + step))
     generator = torch.Generator().manual_seed(cfg.seed + 1000 * ddp.rank + step)
     use_amp = cfg.amp and device.type == "cuda"
