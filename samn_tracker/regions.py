@@ -83,23 +83,45 @@ def mask_to_box(mask: np.ndarray) -> np.ndarray | None:
     return np.array([cols[0], rows[0], cols[-1] - cols[0] + 1, rows[-1] - rows[0] + 1], dtype=np.float64)
 
 
+def _bounds(mask: np.ndarray) -> tuple[slice, slice] | None:
+    """Rows and columns of the mask's bounding box; None if empty. Work on a mask is done
+    inside it: a tracked object covers a fraction of the frame."""
+    rows = np.flatnonzero(np.any(mask, axis=1))
+    if len(rows) == 0:
+        return None
+    cols = np.flatnonzero(np.any(mask, axis=0))
+    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+
+
 def main_components(mask: np.ndarray, min_fraction: float) -> np.ndarray:
     """The largest 8-connected component and every component of at least
     ``min_fraction`` of its area: drops stray blobs, keeps an object split by an occluder."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    bounds = _bounds(mask)
+    if bounds is None:
+        return mask.astype(bool)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask[bounds].astype(np.uint8), connectivity=8)
     if count <= 2:
         return mask.astype(bool)
     areas = stats[1:, cv2.CC_STAT_AREA]
-    keep = np.flatnonzero(areas >= min_fraction * areas.max()) + 1
-    return np.isin(labels, keep)
+    keep = np.zeros(count, dtype=bool)
+    keep[1:] = areas >= min_fraction * areas.max()
+    kept = np.zeros(mask.shape, dtype=bool)
+    kept[bounds] = keep[labels]
+    return kept
 
 
 def mask_centroid(mask: np.ndarray) -> tuple[float, float] | None:
     """Mean pixel position ``(x, y)`` of the mask; None if empty."""
-    ys, xs = np.nonzero(mask)
-    if len(xs) == 0:
+    bounds = _bounds(mask)
+    if bounds is None:
         return None
-    return float(xs.mean()), float(ys.mean())
+    inner = mask[bounds]
+    columns, rows = inner.sum(axis=0), inner.sum(axis=1)  # pixels per column / row
+    count = columns.sum()
+    # integer moments divided once: the same numbers as the mean of every pixel's position
+    x = np.arange(bounds[1].start, bounds[1].stop) @ columns / count
+    y = np.arange(bounds[0].start, bounds[0].stop) @ rows / count
+    return float(x), float(y)
 
 
 def _largest_contour(mask: np.ndarray) -> np.ndarray | None:

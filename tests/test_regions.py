@@ -230,3 +230,24 @@ def test_main_components_drop_specks_and_keep_a_split_object():
     assert not kept[50:53, 70:73].any()
     assert kept.sum() == 700
     assert not main_components(np.zeros((5, 5), bool), 0.3).any()
+
+
+def test_components_and_centroid_inside_the_bounding_box_equal_the_whole_frame_definitions():
+    """Both work on the mask's bounding box only; the answers are those of the definitions."""
+    from samn_tracker.regions import main_components
+
+    def components_everywhere(mask, fraction):
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+        if count <= 2:
+            return mask
+        areas = stats[1:, cv2.CC_STAT_AREA]
+        return np.isin(labels, np.flatnonzero(areas >= fraction * areas.max()) + 1)
+
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        noise = rng.random((int(rng.integers(5, 200)), int(rng.integers(5, 200))))
+        mask = cv2.GaussianBlur(noise, (0, 0), float(rng.uniform(0.5, 5))) > rng.uniform(0.45, 0.6)
+        assert np.array_equal(main_components(mask, 0.3), components_everywhere(mask, 0.3))
+        ys, xs = np.nonzero(mask)
+        expected = (float(xs.mean()), float(ys.mean())) if len(xs) else None
+        assert mask_centroid(mask) == expected
