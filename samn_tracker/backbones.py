@@ -31,6 +31,10 @@ class Backbone(nn.Module):
     def forward_from_stem(self, y: Tensor) -> dict[str, Tensor]:
         raise NotImplementedError
 
+    def blocks(self) -> list[nn.Module]:
+        """The residual blocks in forward order (the last ones are what fine-tuning unfreezes)."""
+        raise NotImplementedError
+
     def forward(self, x: Tensor) -> dict[str, Tensor]:
         return self.forward_from_stem(self.stem_conv(x))
 
@@ -128,6 +132,9 @@ class ResNet50(Backbone):
     def stem_conv(self) -> nn.Conv2d:
         return self.conv1
 
+    def blocks(self) -> list[nn.Module]:
+        return [*self.layer1, *self.layer2, *self.layer3]
+
     def forward_from_stem(self, y: Tensor) -> dict[str, Tensor]:
         s4 = self.layer1(self.maxpool(self.relu(self.bn1(y))))
         s8 = self.layer2(s4)
@@ -208,6 +215,9 @@ class EfficientNetLite0(Backbone):
     @property
     def stem_conv(self) -> nn.Conv2d:
         return self._conv_stem
+
+    def blocks(self) -> list[nn.Module]:
+        return list(self._blocks)
 
     def forward_from_stem(self, y: Tensor) -> dict[str, Tensor]:
         x = self.act(self._bn0(y))

@@ -42,6 +42,34 @@ def test_smoke_training_reduces_the_loss_and_resumes(davis_root, tmp_path):
     assert not any(k.startswith("query_encoder.backbone.") for k in shipped["state_dict"])
 
 
+def test_backbone_tail_trains_and_ships_only_the_last_blocks(davis_root, tmp_path, capsys):
+    import torch
+
+    from samn_tracker.config import preset
+    from samn_tracker.model.network import SAMNNetwork
+
+    out = tmp_path / "run"
+    sources = json.dumps([f"davis:{davis_root}:2016:train"])
+    common = ["--config", "lite_cpu", "--samples", "16", "--set", f"sources={sources}",
+              "--set", "source_weights=[]", "--set", "crop_size=64", "--set", "batch_size=2",
+              "--set", "workers=0", "--set", f"out_dir={out}", "--set", "train_backbones=False"]
+    assert train_main(common + ["--set", "steps=2"]) == 0
+    assert train_main(common + ["--set", "steps=4", "--set", "train_backbone_tail=2", "--resume"]) == 0
+    assert "Adam's moments start afresh" in capsys.readouterr().err  # more parameters train now
+    state = load_checkpoint(out / "last.pth")["state_dict"]
+    backbone_keys = {k.split(".")[0] + "." + k.split(".")[3] for k in state if ".backbone." in k}
+    assert backbone_keys == {"query_encoder.9", "query_encoder.10", "memory_encoder.9", "memory_encoder.10"}
+    imagenet, loaded = SAMNNetwork(preset("lite").model), SAMNNetwork(preset("lite").model)
+    loaded.load_trained(state)
+    key = "query_encoder.backbone._blocks.10._project_conv.weight"
+    assert not torch.equal(state[key], imagenet.state_dict()[key])  # it trained
+    assert torch.equal(loaded.state_dict()[key], state[key])       # and a tracker loads it
+    frozen = "query_encoder.backbone._blocks.8._project_conv.weight"
+    assert torch.equal(loaded.state_dict()[frozen], imagenet.state_dict()[frozen])
+    assert train_main(common + ["--set", "steps=5", "--set", "train_backbone_tail=12", "--resume"]) == 2
+    assert "train_backbone_tail=12 is not allowed: expected at most 11" in capsys.readouterr().err
+
+
 def test_training_refuses_eval_sequences_and_unknown_options(davis_root, tmp_path, capsys):
     bad = json.dumps([f"davis:{davis_root}:2016:eval"])
     assert train_main(["--config", "lite_cpu", "--set", f"sources={bad}",

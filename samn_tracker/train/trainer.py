@@ -16,6 +16,7 @@ import csv
 import dataclasses
 import json
 import signal
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -60,6 +61,7 @@ class TrainConfig(Checked):
     search_factor: float = setting(4.0, gt=0)
     box_init_fraction: float = setting(0.01, ge=0, le=1)
     train_backbones: bool = True
+    train_backbone_tail: int = setting(0, ge=0)  # last N backbone blocks train anyway (both encoders)
     workers: int = setting(2, ge=0)
     checkpoint_every: int = setting(200, ge=1)
     log_every: int = setting(1, ge=1)
@@ -151,7 +153,8 @@ class ClipModel(nn.Module):
 
 
 def configure_trainable(net: SAMNNetwork, cfg: TrainConfig) -> list[nn.Parameter]:
-    """Stage 1 trains everything (backbones optional); stage 2 freezes both encoders."""
+    """Stage 1 trains everything (backbones optional, or only their last
+    ``train_backbone_tail`` blocks); stage 2 freezes both encoders."""
     for p in net.parameters():
         p.requires_grad_(True)
     if cfg.stage == 2:
@@ -162,8 +165,34 @@ def configure_trainable(net: SAMNNetwork, cfg: TrainConfig) -> list[nn.Parameter
         for module in (net.query_encoder.backbone, net.memory_encoder.backbone):
             for p in module.parameters():
                 p.requires_grad_(False)
+        for block in backbone_tail(net, cfg.train_backbone_tail):
+            for p in block.parameters():
+                p.requires_grad_(True)
     freeze_batchnorm(net)
     return [p for p in net.parameters() if p.requires_grad]
+
+
+def backbone_tail(net: SAMNNetwork, count: int) -> list[nn.Module]:
+    """The last ``count`` blocks of both encoders' backbones."""
+    blocks = len(net.query_encoder.backbone.blocks())
+    if count > blocks:
+        raise SettingError("train_backbone_tail", count,
+                           f"at most {blocks}, the blocks of the {net.cfg.backbone} backbone")
+    if count == 0:
+        return []
+    return [block for encoder in (net.query_encoder, net.memory_encoder)
+            for block in encoder.backbone.blocks()[-count:]]
+
+
+def trained_weights(net: SAMNNetwork, cfg: TrainConfig) -> dict[str, torch.Tensor]:
+    """What a checkpoint of this run holds: everything that trained (the heads, and the
+    backbones or their tail when those train too)."""
+    if cfg.train_backbones and cfg.stage == 1:
+        return net.state_dict()
+    tail = {id(block) for block in backbone_tail(net, cfg.train_backbone_tail)}
+    prefixes = tuple(f"{name}." for name, module in net.named_modules() if id(module) in tail)
+    state = net.state_dict()
+    return {**net.trained_state_dict(), **{k: v for k, v in state.items() if k.startswith(prefixes)}}
 
 
 def setup_distributed(device: torch.device, rank: Rank) -> Rank:
@@ -230,7 +259,11 @@ def train(cfg: TrainConfig, dataset, resume: bool = False, progress: bool = True
     params = configure_trainable(net, cfg)
     optimiser = torch.optim.Adam(params, lr=cfg.lr)
     if optimiser_state is not None:
-        optimiser.load_state_dict(optimiser_state)
+        try:
+            optimiser.load_state_dict(optimiser_state)
+        except ValueError:  # other trainable parameters than the saved run (train_backbone_tail)
+            print("samn train: the trainable parameters changed since the checkpoint; Adam's "
+                  "moments start afresh", file=sys.stderr)
         for group in optimiser.param_groups:  # a resumed run may lower the rate with --set lr=
             group["lr"] = cfg.lr
     model: nn.Module = ClipModel(net)
@@ -307,8 +340,7 @@ def train(cfg: TrainConfig, dataset, resume: bool = False, progress: bool = True
 
 def _save(path: Path, net: SAMNNetwork, tracker_cfg: TrackerConfig, cfg: TrainConfig, step: int,
           optimiser: torch.optim.Optimizer) -> None:
-    state = net.state_dict() if cfg.train_backbones and cfg.stage == 1 else net.trained_state_dict()
-    save_checkpoint(path, state, tracker_cfg, step=step, train=dataclasses.asdict(cfg),
+    save_checkpoint(path, trained_weights(net, cfg), tracker_cfg, step=step, train=dataclasses.asdict(cfg),
                     optimiser=optimiser.state_dict())
 
 
