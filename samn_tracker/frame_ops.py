@@ -24,7 +24,7 @@ FrameOpsName = Literal["auto", "opencv", "torch"]
 
 def image_to_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
     """HxWx3 uint8 -> (1, 3, H, W) float in [0, 1] on ``device``; asynchronous when the
-    array lies in pinned memory (``datasets.frames.prefetched(pin=True)``)."""
+    array lies in pinned memory (``datasets.prefetch.prefetched(pin=True)``)."""
     t = torch.from_numpy(np.ascontiguousarray(image)).to(device, non_blocking=True)
     return t.permute(2, 0, 1)[None].float().div_(255.0)
 
@@ -66,7 +66,7 @@ class DeviceFrames:
         for centre, size in ((window.cx, frame.shape[3]), (window.cy, frame.shape[2])):
             frame_pixels = (crop_pixels - half) / window.scale + centre
             axes.append(frame_pixels / max(size - 1, 1) * 2 - 1)
-        return F.grid_sample(frame, _grid(*axes), mode="bilinear", padding_mode="border",
+        return F.grid_sample(frame, sampling_grid(*axes), mode="bilinear", padding_mode="border",
                              align_corners=True)
 
     def to_frames(self, crop_values: torch.Tensor, windows: Sequence[CropWindow],
@@ -85,11 +85,11 @@ class DeviceFrames:
         for centre, length in ((window.cx, shape[1]), (window.cy, shape[0])):
             frame_pixels = torch.arange(length, dtype=torch.float32, device=values.device)
             axes.append(((frame_pixels - centre) * window.scale + half) / (size - 1) * 2 - 1)
-        return F.grid_sample(values[None, None].float(), _grid(*axes), mode="bilinear",
+        return F.grid_sample(values[None, None].float(), sampling_grid(*axes), mode="bilinear",
                              padding_mode="zeros", align_corners=True)[0, 0]
 
 
-def _grid(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def sampling_grid(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """(1, len(y), len(x), 2) sampling grid of ``grid_sample`` from its two axes in [-1, 1]."""
     gy, gx = torch.meshgrid(y, x, indexing="ij")
     return torch.stack([gx, gy], dim=-1)[None]

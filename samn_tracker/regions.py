@@ -74,15 +74,6 @@ def polygon_to_mask(poly, shape: tuple[int, int]) -> np.ndarray:
     return _fill_polygon(_as_polygon(poly), shape)
 
 
-def mask_to_box(mask: np.ndarray) -> np.ndarray | None:
-    """Tight box with inclusive pixel extent (``w = x_max - x_min + 1``); None if empty."""
-    rows = np.flatnonzero(np.any(mask, axis=1))
-    if len(rows) == 0:
-        return None
-    cols = np.flatnonzero(np.any(mask, axis=0))
-    return np.array([cols[0], rows[0], cols[-1] - cols[0] + 1, rows[-1] - rows[0] + 1], dtype=np.float64)
-
-
 def _bounds(mask: np.ndarray) -> tuple[slice, slice] | None:
     """Rows and columns of the mask's bounding box; None if empty. Work on a mask is done
     inside it: a tracked object covers a fraction of the frame."""
@@ -91,6 +82,15 @@ def _bounds(mask: np.ndarray) -> tuple[slice, slice] | None:
         return None
     cols = np.flatnonzero(np.any(mask, axis=0))
     return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+
+
+def mask_to_box(mask: np.ndarray) -> np.ndarray | None:
+    """Tight box with inclusive pixel extent (``w = x_max - x_min + 1``); None if empty."""
+    bounds = _bounds(mask)
+    if bounds is None:
+        return None
+    rows, cols = bounds
+    return np.array([cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start], dtype=np.float64)
 
 
 def main_components(mask: np.ndarray, min_fraction: float) -> np.ndarray:

@@ -23,7 +23,7 @@ from samn_tracker import regions
 from samn_tracker.config import TrackerConfig, preset
 from samn_tracker.crops import CropWindow, crop_image, crop_mask, window_around
 from samn_tracker.devices import pick_device
-from samn_tracker.frame_ops import frame_ops, image_to_tensor
+from samn_tracker.frame_ops import frame_ops, image_to_tensor, sampling_grid
 from samn_tracker.errors import InputError
 from samn_tracker.feature_grid import STRIDE, cell_to_pixel, gaussians, pixel_to_cell
 from samn_tracker.memory_manager import MemoryManager
@@ -352,9 +352,7 @@ class SAMNTracker:
             offset = source_cell(0.0, axis)
             step = source_cell(1.0, axis) - offset
             axes.append((offset + step * cells) / (n - 1) * 2 - 1)
-        gy, gx = torch.meshgrid(axes[1], axes[0], indexing="ij")
-        grid = torch.stack([gx, gy], dim=-1)[None]
-        return F.grid_sample(response, grid, align_corners=True, padding_mode="zeros")
+        return F.grid_sample(response, sampling_grid(*axes), align_corners=True, padding_mode="zeros")
 
     def _distance_map(self, box: np.ndarray, window: CropWindow) -> torch.Tensor:
         """Gaussian around the box centre: the spatial map without a DCF (authors' code)."""

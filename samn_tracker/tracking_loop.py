@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 import numpy as np
 
@@ -28,15 +28,22 @@ class Step:
     seconds: float      # wall time of that call
 
 
+def _timed(sync: Callable[[], None], call: Callable[[], Any]) -> tuple[Any, float]:
+    """``call()`` and its wall time, with queued device work finished on both sides."""
+    sync()
+    start = time.perf_counter()
+    result = call()
+    sync()
+    return result, time.perf_counter() - start
+
+
 def track_frames(tracker, frames: Iterable[np.ndarray], region) -> Iterator[Step]:
     """``tracker.initialize(frame 0, region)``, then ``tracker.track`` on every later frame."""
     sync = synchroniser(getattr(tracker, "device", None))
     for index, image in enumerate(frames):
-        sync()
-        start = time.perf_counter()
-        output = tracker.initialize(image, region) if index == 0 else tracker.track(image)
-        sync()
-        yield Step(index, image, output, time.perf_counter() - start)
+        output, seconds = _timed(sync, lambda: tracker.initialize(image, region) if index == 0
+                                 else tracker.track(image))
+        yield Step(index, image, output, seconds)
 
 
 @dataclass
@@ -60,14 +67,6 @@ def track_lockstep(tracker, videos: Iterable[tuple[Iterable[np.ndarray], Any]],
     sync = synchroniser(getattr(tracker, "device", None))
     pending = enumerate(videos)
     slots: list[_Slot] = []
-
-    def timed(call):
-        sync()
-        start = time.perf_counter()
-        result = call()
-        sync()
-        return result, time.perf_counter() - start
-
     while True:
         while len(slots) < batch and (job := next(pending, None)) is not None:
             video, (frames, region) = job
@@ -75,7 +74,7 @@ def track_lockstep(tracker, videos: Iterable[tuple[Iterable[np.ndarray], Any]],
             first = next(frames, None)
             if first is None:
                 continue
-            (target, output), seconds = timed(lambda: tracker.start(first, region))
+            (target, output), seconds = _timed(sync, lambda: tracker.start(first, region))
             slots.append(_Slot(video, frames, target))
             yield video, Step(0, first, output, seconds)
         for slot in slots:
@@ -86,7 +85,8 @@ def track_lockstep(tracker, videos: Iterable[tuple[Iterable[np.ndarray], Any]],
             continue  # fill the freed slots first
         if not slots:
             return
-        outputs, seconds = timed(lambda: tracker.step([s.target for s in slots], [s.image for s in slots]))
+        outputs, seconds = _timed(sync, lambda: tracker.step([s.target for s in slots],
+                                                             [s.image for s in slots]))
         for slot, output in zip(slots, outputs):
             slot.index += 1
             yield slot.video, Step(slot.index, slot.image, output, seconds / len(slots))

@@ -47,12 +47,19 @@ MIN_LABEL_SIGMA = 0.25
 _TINY = 1e-30
 
 
-def gaussian_labels(centers: Tensor, sigma: float, size: tuple[int, int]) -> Tensor:
-    """(N, H, W) Gaussians of peak 1 at ``centers`` (N, 2) given as (x, y) in cells."""
+def gaussian_labels(centers: Tensor | tuple[float, float], sigma: float, size: tuple[int, int],
+                    device: torch.device | None = None) -> Tensor:
+    """(N, H, W) Gaussians of peak 1 at ``centers`` given as (x, y) in cells: an (N, 2)
+    tensor, or one pair of numbers (N = 1) for a label made on ``device`` without copying
+    a host tensor there."""
+    if isinstance(centers, Tensor):
+        cx, cy, device = centers[:, 0:1], centers[:, 1:2], centers.device
+    else:
+        cx, cy = centers
     height, width = size
-    ys = torch.arange(height, dtype=torch.float32, device=centers.device)
-    xs = torch.arange(width, dtype=torch.float32, device=centers.device)
-    return gaussians(xs, ys, centers[:, 0:1], centers[:, 1:2], sigma, sigma)
+    ys = torch.arange(height, dtype=torch.float32, device=device)
+    xs = torch.arange(width, dtype=torch.float32, device=device)
+    return gaussians(xs, ys, cx, cy, sigma, sigma)
 
 
 def label_sigma(cfg: DCFConfig, target_size: tuple[float, float]) -> float:
@@ -129,9 +136,10 @@ def gauss_newton_step(residual_fn: Callable[..., Tensor], params: Params, cg_ite
     """One Gauss-Newton iteration on ``||residual_fn(*params)||^2``.
 
     Solves ``J^T J d = -J^T r`` by CG, then takes the longest of the step and its halvings
-    that does not raise the objective (none: the parameters stay). ``J^T u`` is a backward pass; ``J v`` is the double-backward trick of
-    ATOM (differentiate ``J^T u``, linear in a dummy ``u``, with respect to ``u``), which
-    reuses one recorded graph for every CG iteration.
+    that does not raise the objective (none: the parameters stay). ``J^T u`` is a backward
+    pass; ``J v`` is the double-backward trick of ATOM (differentiate ``J^T u``, linear in a
+    dummy ``u``, with respect to ``u``), which reuses one recorded graph for every CG
+    iteration.
     """
     leaves = tuple(p.detach().requires_grad_() for p in params)
     with torch.enable_grad():
@@ -348,11 +356,8 @@ class SpatialMemory:
         self._newest = slot
         with torch.no_grad():
             samples[slot] = project(feat, proj)[0]
-        sigma = label_sigma(self.cfg, target_size)
-        height, width = samples.shape[2:]
-        cells = (torch.arange(width, dtype=torch.float32, device=proj.device),
-                 torch.arange(height, dtype=torch.float32, device=proj.device))
-        labels[slot] = gaussians(*cells, cx, cy, sigma, sigma)[0]  # numbers, not a host tensor to copy
+        labels[slot] = gaussian_labels((cx, cy), label_sigma(self.cfg, target_size),
+                                       tuple(samples.shape[2:]), device=proj.device)[0]
 
     def step(self) -> bool:
         """Count an accepted frame; every ``update_interval`` of them refine f by CG (P frozen)."""
