@@ -51,10 +51,13 @@ class DCFConfig(Checked):
 @dataclass
 class MemoryConfig(Checked):
     """Appearance-memory policy; ``max_entries`` bounds the sampled entries (None = paper).
-    ``interval`` 0 samples no frame (only the first and, with ``last_frame``, the last)."""
+    ``interval`` 0 samples no frame (only the first and, with ``last_frame``, the last).
+    ``last_frame_interval`` k > 1 refreshes the temporary last-frame entry on every k-th
+    frame only (1 = every frame, the paper): each refresh is a memory-encoder pass."""
 
     interval: int = setting(5, ge=0)
     last_frame: bool = True
+    last_frame_interval: int = setting(1, ge=1)
     keep_first: bool = True
     max_entries: Optional[int] = setting(None, ge=0)
 

@@ -9,7 +9,8 @@ project's additions:
 * **mask plausibility** (beyond the paper): a mask whose box jumps away from the DCF's
   peak, or whose area changes too fast, is neither used for the box nor memorised;
 * **appearance writes**: every ``memory.interval``-th frame is sampled into the memory,
-  other frames replace the temporary "last frame" entry (``memory.last_frame``);
+  other frames replace the temporary "last frame" entry (``memory.last_frame``; every
+  ``memory.last_frame_interval``-th frame only, to save memory-encoder passes);
 * **DCF samples**: labelled at the mask's centroid, or at the DCF's own peak when
   there is no usable mask.
 """
@@ -104,11 +105,12 @@ class MemoryManager:
         return shift <= check.max_centre_shift * float(np.sqrt(w * h))
 
     def appearance_write(self, frame: int) -> Optional[Write]:
-        """Sampled every ``interval`` frames, else the temporary last-frame entry (if kept)."""
+        """Sampled every ``interval`` frames, else the temporary last-frame entry (if kept,
+        on every ``last_frame_interval``-th frame)."""
         memory = self.cfg.memory
         if memory.interval > 0 and frame % memory.interval == 0:
             return "sampled"
-        return "last" if memory.last_frame else None
+        return "last" if memory.last_frame and frame % memory.last_frame_interval == 0 else None
 
     def memorise(self, entry: MemoryEntry, write: Write) -> None:
         if write == "sampled":

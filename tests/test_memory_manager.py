@@ -60,14 +60,17 @@ def test_implausible_masks_are_not_memorised_and_the_dcf_learns_at_its_own_peak(
     assert unchecked.trusted and unchecked.dcf_label == CENTRE
 
 
-@pytest.mark.parametrize("interval, last_frame, expected", [
-    (5, True, {5: "sampled", 10: "sampled", 3: "last"}),
-    (5, False, {5: "sampled", 3: None}),
-    (0, True, {5: "last", 10: "last"}),
-    (0, False, {5: None}),
+@pytest.mark.parametrize("interval, last_frame, last_every, expected", [
+    (5, True, 1, {5: "sampled", 10: "sampled", 3: "last"}),
+    (5, False, 1, {5: "sampled", 3: None}),
+    (0, True, 1, {5: "last", 10: "last"}),
+    (0, False, 1, {5: None}),
+    (5, True, 2, {5: "sampled", 6: "last", 7: None, 8: "last", 9: None, 10: "sampled"}),
+    (5, False, 2, {6: None, 10: "sampled"}),
 ])
-def test_sampled_every_interval_frames_else_the_temporary_last_entry(interval, last_frame, expected):
-    m = manager(**{"memory.interval": interval, "memory.last_frame": last_frame})
+def test_sampled_every_interval_frames_else_the_temporary_last_entry(interval, last_frame, last_every, expected):
+    m = manager(**{"memory.interval": interval, "memory.last_frame": last_frame,
+                   "memory.last_frame_interval": last_every})
     assert {frame: m.appearance_write(frame) for frame in expected} == expected
 
 

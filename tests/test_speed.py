@@ -12,7 +12,7 @@ from samn_tracker.datasets.roots import DATA_VARIABLE
 from samn_tracker.reports.cli import main as report_main
 from samn_tracker.speed import main
 from samn_tracker.speed.cli import build_parser, sequences_of
-from samn_tracker.speed.long_video import ping_pong, windows
+from samn_tracker.speed.long_video import loop_period, ping_pong, windows
 from samn_tracker.config import preset
 from samn_tracker.model.decoder import foreground_probability
 from samn_tracker.model.network import SAMNNetwork
@@ -110,7 +110,8 @@ def test_long_mode_writes_plot_and_checks_the_flat_time_claim(davis_root, tmp_pa
     assert code == 0
     assert (tmp_path / "long.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     result = json.loads((tmp_path / "long.json").read_text())
-    assert result["windows"] == windows(60)
+    assert result["loop_period"] == loop_period(result["meta"]["source_frames"])
+    assert result["windows"] == windows(60, result["loop_period"])
     cap, free = result["runs"]["cap"], result["runs"]["no_cap"]
     for run in (cap, free):
         assert len(run["per_frame"]["frame_ms"]) == 59 and min(run["per_frame"]["frame_ms"]) > 0
@@ -121,14 +122,28 @@ def test_long_mode_writes_plot_and_checks_the_flat_time_claim(davis_root, tmp_pa
     claim = result["claim"]
     assert claim["ratio"] == pytest.approx(cap["late"]["median_ms"] / cap["early"]["median_ms"])
     assert claim["holds"] == (claim["ratio"] <= 1.1)
-    assert "Claim:" in (tmp_path / "long.md").read_text()
+    # Per-stage times explain the frame times: on frames that wrote, the write stage took time.
+    records = cap["per_frame"]
+    assert set(records["stage_ms"]) >= {"query_encoder", "memory_write", "dcf"}
+    assert all(len(v) == 59 for v in records["stage_ms"].values())
+    assert max(records["stage_ms"]["memory_write"]) > 0 and min(records["stage_ms"]["query_encoder"]) > 0
+    assert cap["stage_ms"]["query_encoder"]["early_median"] > 0
+    assert cap["late_over_early_mean"] == pytest.approx(cap["late"]["mean_ms"] / cap["early"]["mean_ms"])
+    markdown = (tmp_path / "long.md").read_text()
+    assert "Claim:" in markdown and "| memory_write |" in markdown
 
 
 def test_looped_video_goes_forth_and_back_and_windows_fit_short_runs():
     assert ping_pong(4, 10).tolist() == [0, 1, 2, 3, 2, 1, 0, 1, 2, 3]
     assert windows(3000) == {"early": [75, 125], "late": [2950, 3000]}
+    # Looped 50 frames (period 98): the late window is whole loops after the early one.
+    assert windows(3000, 98) == {"early": [75, 125], "late": [2917, 2967]}
+    order = ping_pong(50, 3000)
+    assert order[75:125].tolist() == order[2917:2967].tolist()
     spans = windows(60)
     assert 1 <= spans["early"][0] < spans["early"][1] <= spans["late"][0] and spans["late"][1] == 60
+    # Too short for a whole loop between the windows: the last frames.
+    assert windows(60, 98) == windows(60)
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -78,23 +78,34 @@ def bench_markdown(result: dict) -> str:
 
 
 def long_markdown(result: dict) -> str:
-    meta = result["meta"]
+    meta, spans = result["meta"], result["windows"]
+    period = result.get("loop_period", 0)  # absent in results of older versions
+    aligned = period > 0 and (spans["late"][0] - spans["early"][0]) % period == 0
     rows = []
     for name, run in result["runs"].items():
         rows.append([name, str(run["memory_max_entries"]), _num(run["early"]["median_ms"]),
                      _num(run["late"]["median_ms"]), _num(run["late_over_early"], 3),
+                     _num(run.get("late_over_early_mean"), 3),
                      _num(run["rss_mb"]["early"], 0), _num(run["rss_mb"]["late"], 0),
                      str(run["memory_entries_last"])])
     lines = [f"# samn bench --long {meta['frames']} ({meta['date']})", "",
              machine_line(meta["machine"]) + ".",
              f"{meta['tracker']} on {meta['sequence']} looped forth and back to {meta['frames']} frames; "
-             f"median per-frame time over frames [{result['windows']['early'][0]}, {result['windows']['early'][1]}) and [{result['windows']['late'][0]}, {result['windows']['late'][1]}).",
+             f"per-frame time over frames [{spans['early'][0]}, {spans['early'][1]}) and "
+             f"[{spans['late'][0]}, {spans['late'][1]})"
+             + (" (the same source frames, whole loops apart)." if aligned else "."),
              ""]
-    lines += _table(["run", "max entries", "early ms", "late ms", "late / early", "RSS MB early",
-                     "RSS MB late", "memory entries at end"], rows)
+    lines += _table(["run", "max entries", "early median ms", "late median ms", "late / early",
+                     "late / early (means)", "RSS MB early", "RSS MB late", "memory entries at end"], rows)
+    stages = result["runs"]["cap"].get("stage_ms")  # absent in results of older versions
+    if stages:
+        lines += ["", "Capped run, per stage (median / mean ms per frame; a stage a frame skips counts 0):", ""]
+        lines += _table(["stage", "early median", "late median", "early mean", "late mean"],
+                        [[name, _num(s["early_median"], 2), _num(s["late_median"], 2),
+                          _num(s["early_mean"], 2), _num(s["late_mean"], 2)] for name, s in stages.items()])
     claim = result["claim"]
     lines += ["", f"Claim: {claim['text']} — **{'holds' if claim['holds'] else 'does not hold'}** "
-                  f"(ratio {claim['ratio']:.3f})."]
+                  f"(ratio of medians {claim['ratio']:.3f})."]
     return "\n".join(lines) + "\n"
 
 
