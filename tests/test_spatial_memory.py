@@ -12,8 +12,7 @@ import torch.nn.functional as F
 
 from samn_tracker.config import DCFConfig
 from samn_tracker.crops import CropWindow, crop_image, window_around
-from samn_tracker.model.spatial_memory import (INIT_WEIGHT_FLOOR, SpatialMemory, apply_filter, augment_first_frame,
-                                               filter_update, gauss_newton_step)
+from samn_tracker.model.spatial_memory import INIT_WEIGHT_FLOOR, SpatialMemory, augment_first_frame
 from samn_tracker.datasets import read_image
 from tests.conftest import read_boxes
 
@@ -95,32 +94,6 @@ def test_filter_cg_reaches_closed_form_ridge_solution(davis_root):
     assert torch.linalg.norm(got - expected) < 1e-3 * torch.linalg.norm(expected)
     # The response is that same linear map applied to a sample, on the feature grid.
     assert torch.allclose(sm.response(feats[:1]).double().reshape(-1), design[0] @ expected, atol=1e-4)
-
-
-@pytest.mark.parametrize("cg_iters", [1, 5])
-def test_filter_update_is_the_autograd_gauss_newton_step(davis_root, cg_iters):
-    """The refit's direct normal-matrix form takes the same step as the generic solver."""
-    feats, centres, size, _ = first_frame_samples(davis_root, count=6)
-    cfg = DCFConfig(proj_dim=8, init_gn_iters=1, init_cg_iters=3)
-    sm = SpatialMemory(cfg, feats.shape[1])
-    sm.initialize(feats, centres, size)  # a filter far from the optimum: one short GN iteration
-    z = torch.einsum("dc,nchw->ndhw", sm.projection, feats)
-    labels = gaussian(centres, cfg.sigma_factor * math.sqrt(size[0] * size[1]), z.shape[2:]).float()
-    weights = torch.linspace(0.5, 1.5, len(z)) / len(z)
-    sqrt_w = weights.sqrt()[:, None, None]
-
-    def residual(f):
-        return torch.cat([((apply_filter(z, f) - labels) * sqrt_w).flatten(), math.sqrt(cfg.reg_filter) * f.flatten()])
-
-    (expected,) = gauss_newton_step(residual, (sm.filter,), cg_iters)
-    got = filter_update(z, labels, weights, sm.filter, cfg.reg_filter, cg_iters)
-    assert not torch.equal(expected, sm.filter)
-    # Float32 CG in another order of operations: equal up to rounding, which CG amplifies.
-    assert float((got - expected).abs().max()) <= 1e-4 * float(expected.abs().max())
-    assert float(residual(got).square().sum()) == pytest.approx(float(residual(expected).square().sum()), rel=1e-5)
-    # A step that raises the objective is not taken: from the optimum, a zero-iteration CG
-    # step is zero, and the filter stays where it is.
-    assert torch.equal(filter_update(z, labels, weights, got, cfg.reg_filter, 0), got)
 
 
 def test_joint_gauss_newton_descends_to_a_stationary_point(davis_root):
