@@ -10,10 +10,12 @@ Adapters build a tracker with ``samn_tracker.build_tracker``.
 """
 from __future__ import annotations
 
+import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -26,7 +28,7 @@ from samn_tracker.devices import pick_device
 from samn_tracker.frame_ops import frame_ops, image_to_tensor, sampling_grid
 from samn_tracker.errors import InputError
 from samn_tracker.feature_grid import STRIDE, cell_to_pixel, gaussians, pixel_to_cell
-from samn_tracker.memory_manager import MemoryManager
+from samn_tracker.memory_manager import Decision, MemoryManager
 from samn_tracker.model.appearance_memory import MemoryEntry
 from samn_tracker.model.decoder import foreground_probability
 from samn_tracker.model.encoders import QueryFeatures
@@ -37,6 +39,7 @@ from samn_tracker.datasets import to_rgb
 from samn_tracker.weights import builtin_checkpoint, load_checkpoint
 
 STAGES = ("crop", "query_encoder", "dcf", "memory_read", "decoder", "memory_write", "postprocess")
+MAX_HOST_THREADS = 8  # host_threads=0 on a GPU: one per core, at most this many
 
 
 @dataclass
@@ -78,6 +81,10 @@ class SAMNTracker:
         self.precision = precision
         self.frames = frame_ops(self.cfg.frame_ops, self.device)
         self._clock = StageClock(self.device, STAGES)
+        # On a CPU the network already keeps the cores busy: the host work stays on this thread.
+        self._host_threads = self.cfg.host_threads or (
+            min(MAX_HOST_THREADS, os.cpu_count() or 1) if self.device.type == "cuda" else 1)
+        self._host_pool: Optional[ThreadPoolExecutor] = None
         self._target: Optional[Target] = None
 
     def _check_model_config(self, checkpoint: dict, path: Path) -> None:
@@ -169,17 +176,10 @@ class SAMNTracker:
             logits = self.net.decode(readout, batch.query, spatial, self.cfg.crop_size)
             crop_prob = foreground_probability(logits)
         with self._clock.stage("postprocess"):
-            probs, masks, peaks, centres = self._to_frames(crop_prob, frames, batch, located)
-        decisions = []
-        for target, mask, peak, centre in zip(targets, masks, peaks, centres):
-            decision = target.memory.decide(target.frame, peak, mask, target.box, centre)
-            target.box = self._next_box(target, mask if decision.trusted else None, centre)
-            decisions.append(decision)
-        self._write(targets, decisions, batch, crop_prob)
-        with self._clock.stage("postprocess"):
-            return [self._prediction(mask, target.box, prob, self._confidence(peak, mask, prob),
-                                     decision.uncertain, decision.trusted)
-                    for target, mask, prob, peak, decision in zip(targets, masks, probs, peaks, decisions)]
+            probs, peaks, centres = self._to_frames(crop_prob, frames, batch, located)
+            finished = self._on_host(self._finish, targets, probs, peaks, centres)
+        self._write(targets, [decision for decision, _ in finished], batch, crop_prob)
+        return [prediction for _, prediction in finished]
 
     # ------------------------------------------------------------ internals
     def _encode(self, targets: Sequence["Target"], frames: list[np.ndarray]) -> "_Batch":
@@ -213,21 +213,38 @@ class SAMNTracker:
         return torch.cat(spatial), located
 
     def _to_frames(self, crop_prob: torch.Tensor, frames: list[np.ndarray], batch: "_Batch",
-                   located: list[torch.Tensor]) -> tuple[list, list, list, list]:
-        """The one read-back: full-frame probabilities, masks, DCF peaks and their frame points."""
+                   located: list[torch.Tensor]) -> tuple[list, list, list]:
+        """The one read-back: full-frame probabilities, DCF peaks and their frame points."""
         probs, peak_values = self.frames.to_frames(crop_prob[:, 0], [w[0] for w in batch.windows],
                                                    [image.shape[:2] for image in frames], located)
         peaks, centres = [0.0] * len(frames), [None] * len(frames)
         for i, values in enumerate(peak_values):
             cx, cy, peaks[i] = SpatialMemory.locate_values(values, batch.dcf_features.shape[2:])
             centres[i] = batch.windows[i][-1].to_frame(cell_to_pixel(cx), cell_to_pixel(cy))
-        masks = []
-        for prob in probs:
-            mask = prob > self.cfg.mask_threshold
-            if self.cfg.mask_min_component > 0:
-                mask = regions.main_components(mask, self.cfg.mask_min_component)
-            masks.append(mask)
-        return probs, masks, peaks, centres
+        return probs, peaks, centres
+
+    def _on_host(self, work: Callable, *per_target: Sequence) -> list:
+        """``work`` for each target; a batch's targets in parallel threads (``host_threads``):
+        the host work of a target touches only that target, and NumPy and OpenCV release the
+        GIL, so a batched step on a GPU does not wait for it target by target."""
+        if len(per_target[0]) <= 1 or self._host_threads <= 1:
+            return list(map(work, *per_target))
+        if self._host_pool is None:
+            self._host_pool = ThreadPoolExecutor(self._host_threads, thread_name_prefix="samn-host")
+        return list(self._host_pool.map(work, *per_target))
+
+    def _finish(self, target: "Target", prob: np.ndarray, peak: float,
+                centre: Optional[tuple[float, float]]) -> tuple[Decision, Prediction]:
+        """One target's frame after the read-back: its mask, the memory policy's decision,
+        the new box and the prediction."""
+        mask = prob > self.cfg.mask_threshold
+        if self.cfg.mask_min_component > 0:
+            mask = regions.main_components(mask, self.cfg.mask_min_component)
+        decision = target.memory.decide(target.frame, peak, mask, target.box, centre)
+        target.box = self._next_box(target, mask if decision.trusted else None, centre)
+        prediction = self._prediction(mask, target.box, prob, self._confidence(peak, mask, prob),
+                                      decision.uncertain, decision.trusted)
+        return decision, prediction
 
     def _write(self, targets: Sequence["Target"], decisions: list, batch: "_Batch",
                crop_prob: torch.Tensor) -> None:

@@ -63,6 +63,21 @@ def test_lockstep_equals_one_at_a_time(tracker, one_at_a_time, davis_root):
             assert b.confidence == pytest.approx(a.confidence, abs=1e-3)
 
 
+def test_host_work_in_threads_gives_the_same_outputs_as_on_the_calling_thread(davis_root):
+    """Per-target host work (masks, policy, boxes) in a pool changes nothing, bit for bit."""
+    runs = {}
+    for threads in (1, 3):
+        tracker = build_tracker("lite", overrides={"host_threads": threads}, device="cpu")
+        runs[threads] = [(video, step.output) for video, step in
+                         track_lockstep(tracker, videos(davis_root), batch=3)]
+        assert (tracker._host_pool is None) == (threads == 1)
+    assert [v for v, _ in runs[1]] == [v for v, _ in runs[3]]
+    for (_, a), (_, b) in zip(runs[1], runs[3]):
+        assert np.array_equal(a.mask, b.mask) and np.array_equal(a.box, b.box)
+        assert np.array_equal(a.polygon, b.polygon) and a.confidence == b.confidence
+        assert a.uncertain == b.uncertain
+
+
 def test_batches_larger_than_the_work_are_fine(tracker, one_at_a_time, davis_root):
     steps = list(track_lockstep(tracker, islice(videos(davis_root), 1), batch=8))
     assert [s.index for _, s in steps] == list(range(VIDEOS[0][1]))
