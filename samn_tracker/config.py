@@ -111,9 +111,9 @@ class TrackerConfig(Checked):
     mask_min_component: float = setting(0.3, ge=0, le=1)
     size_update_rate: float = setting(0.5, ge=0, le=1)
     frame_ops: Literal["auto", "opencv", "torch"] = "auto"  # crops / paste-back (frame_ops.py)
-    # Threads for a batched step's per-target host work (masks, policy, boxes); 0 = auto:
-    # one per core (at most 8) when the network runs on a GPU, the calling thread on a CPU.
-    host_threads: int = setting(0, ge=0)
+    # Threads for a batched step's per-target host work (masks, policy, boxes); 1 = the
+    # calling thread (on a CPU more was slower; docs/bench.md).
+    host_threads: int = setting(1, ge=1)
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrackerConfig":

@@ -10,7 +10,6 @@ Adapters build a tracker with ``samn_tracker.build_tracker``.
 """
 from __future__ import annotations
 
-import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -39,7 +38,6 @@ from samn_tracker.datasets import to_rgb
 from samn_tracker.weights import builtin_checkpoint, load_checkpoint
 
 STAGES = ("crop", "query_encoder", "dcf", "memory_read", "decoder", "memory_write", "postprocess")
-MAX_HOST_THREADS = 8  # host_threads=0 on a GPU: one per core, at most this many
 
 
 @dataclass
@@ -81,9 +79,6 @@ class SAMNTracker:
         self.precision = precision
         self.frames = frame_ops(self.cfg.frame_ops, self.device)
         self._clock = StageClock(self.device, STAGES)
-        # On a CPU the network already keeps the cores busy: the host work stays on this thread.
-        self._host_threads = self.cfg.host_threads or (
-            min(MAX_HOST_THREADS, os.cpu_count() or 1) if self.device.type == "cuda" else 1)
         self._host_pool: Optional[ThreadPoolExecutor] = None
         self._target: Optional[Target] = None
 
@@ -224,13 +219,14 @@ class SAMNTracker:
         return probs, peaks, centres
 
     def _on_host(self, work: Callable, *per_target: Sequence) -> list:
-        """``work`` for each target; a batch's targets in parallel threads (``host_threads``):
-        the host work of a target touches only that target, and NumPy and OpenCV release the
-        GIL, so a batched step on a GPU does not wait for it target by target."""
-        if len(per_target[0]) <= 1 or self._host_threads <= 1:
+        """``work`` for each target; with ``host_threads`` > 1 a batch's targets in parallel
+        threads (the host work of a target touches only that target). Opt-in: on a CPU it
+        made this work slower (docs/bench.md); meant for a GPU host with idle cores."""
+        threads = self.cfg.host_threads
+        if len(per_target[0]) <= 1 or threads <= 1:
             return list(map(work, *per_target))
         if self._host_pool is None:
-            self._host_pool = ThreadPoolExecutor(self._host_threads, thread_name_prefix="samn-host")
+            self._host_pool = ThreadPoolExecutor(threads, thread_name_prefix="samn-host")
         return list(self._host_pool.map(work, *per_target))
 
     def _finish(self, target: "Target", prob: np.ndarray, peak: float,

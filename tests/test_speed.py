@@ -63,6 +63,11 @@ def test_batch_tracks_copies_in_lockstep_with_the_accuracy_of_one_at_a_time(benc
         assert abs(change) < 0.01, key
     assert batched["accuracy"]["ao"] == pytest.approx(result["trackers"]["samn_lite"]["accuracy"]["ao"], abs=0.01)
     assert "batched" not in result["trackers"]["csrt"]
+    # Stage times of the batched steps, per tracked frame: every stage ran, and together
+    # they account for the step time (the rest is input checks and bookkeeping).
+    stages = batched["stages_ms_per_frame"]
+    assert set(stages) == set(STAGES) and min(v for k, v in stages.items() if k != "memory_write") > 0
+    assert sum(stages.values()) <= 1e3 / batched["frames_per_s"] * 1.001
     assert "## Lockstep" in table and "| samn_lite | 3 | 3 |" in table
 
 

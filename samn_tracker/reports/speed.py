@@ -60,13 +60,14 @@ def bench_markdown(result: dict) -> str:
     for name, entry in trackers.items():
         if "batched" in entry:
             b, change = entry["batched"], entry["batched"]["change_from_one_at_a_time"]
+            host = b.get("stages_ms_per_frame", {}).get("postprocess")  # absent in older results
             batched.append([name, str(b["batch"]), str(b["videos"]), _num(b["frames_per_s"]),
-                            _num(entry["speed"]["fps"]), _num(b["accuracy"]["ao"], 3), _num(change["ao"], 4),
-                            _num(b["accuracy"]["jf"], 3), _num(change["jf"], 4)])
+                            _num(entry["speed"]["fps"]), _num(host, 2), _num(b["accuracy"]["ao"], 3),
+                            _num(change["ao"], 4), _num(b["accuracy"]["jf"], 3), _num(change["jf"], 4)])
     if batched:
         lines += ["", "## Lockstep (`--batch`: one batched network pass per frame for all videos)", ""]
-        lines += _table(["tracker", "batch", "videos", "frames/s in all", "fps one at a time", "AO",
-                         "AO change", "J&F", "J&F change"], batched)
+        lines += _table(["tracker", "batch", "videos", "frames/s in all", "fps one at a time",
+                         "host ms per frame (postprocess)", "AO", "AO change", "J&F", "J&F change"], batched)
     if result.get("ratios"):
         lines += [""] + [f"- {k}: {v:.2f}" for k, v in result["ratios"].items()]
     for name, reason in result.get("skipped", {}).items():

@@ -6,6 +6,8 @@ starts. Throughput counts tracked frames over the time spent in batched steps (l
 one-at-a-time fps, initialisations are not in it); the whole run's rate is reported too.
 Accuracy comes from each sequence's first copy and is set next to the
 one-at-a-time pass of the same run: batching must not change it beyond float rounding.
+Stage times (``SAMNTracker.timings`` of every batched step) are given per tracked frame,
+so the share of the per-target host work (``postprocess``) can be read next to the network's.
 """
 from __future__ import annotations
 
@@ -18,9 +20,27 @@ from tqdm import tqdm
 from samn_tracker.devices import synchroniser
 from samn_tracker.speed.accuracy import accuracy
 from samn_tracker.speed.runs import BenchSequence, TimedRun
+from samn_tracker.tracker import STAGES
 from samn_tracker.tracking_loop import track_lockstep
 
 COMPARED = ("ao", "sr50", "mean_iou", "success_auc", "jf")
+
+
+class _StepStages:
+    """The tracker, with the stage times of its batched steps summed (initialisations not)."""
+
+    def __init__(self, tracker):
+        self.tracker, self.device = tracker, tracker.device
+        self.seconds = dict.fromkeys(STAGES, 0.0)
+
+    def start(self, image, region):
+        return self.tracker.start(image, region)
+
+    def step(self, targets, images):
+        outputs = self.tracker.step(targets, images)
+        for name, seconds in self.tracker.timings.items():
+            self.seconds[name] += seconds
+        return outputs
 
 
 def batched_throughput(tracker, sequences: Sequence[BenchSequence], batch: int, alone: dict,
@@ -32,10 +52,11 @@ def batched_throughput(tracker, sequences: Sequence[BenchSequence], batch: int, 
     frames = sum(len(s.frames) for s in videos)
     step_seconds = 0.0
     sync = synchroniser(tracker.device)
+    timed = _StepStages(tracker)
     sync()
     start = time.perf_counter()
     with tqdm(total=frames, desc=f"batch {batch}", leave=False, disable=not progress or None) as bar:
-        for video, step in track_lockstep(tracker, ((s.frames, s.boxes[0]) for s in videos), batch):
+        for video, step in track_lockstep(timed, ((s.frames, s.boxes[0]) for s in videos), batch):
             outputs[video].append(step.output)
             step_seconds += step.seconds if step.index else 0.0
             bar.update(1)
@@ -48,6 +69,7 @@ def batched_throughput(tracker, sequences: Sequence[BenchSequence], batch: int, 
     return {"batch": batch, "videos": len(videos), "tracked_frames": tracked,
             "frames_per_s": tracked / step_seconds, "seconds_with_init": seconds,
             "frames_per_s_with_init": frames / seconds,
+            "stages_ms_per_frame": {name: 1e3 * t / tracked for name, t in timed.seconds.items()},
             "accuracy": {k: together[k] for k in COMPARED},
             "change_from_one_at_a_time": {k: None if together[k] is None or alone[k] is None
                                           else together[k] - alone[k] for k in COMPARED}}
