@@ -32,9 +32,9 @@ TOLERANCE = 0.10
 
 def ping_pong(source_length: int, length: int) -> np.ndarray:
     """Frame indices 0, 1, ..., n-1, n-2, ..., 1, 0, 1, ... of length ``length``."""
-    if source_length < 2:
-        return np.zeros(length, dtype=np.int64)
     period = loop_period(source_length)
+    if period == 0:
+        return np.zeros(length, dtype=np.int64)
     phase = np.arange(length) % period
     return np.where(phase < source_length, phase, period - phase)
 
