@@ -53,13 +53,16 @@ class MemoryConfig(Checked):
     """Appearance-memory policy; ``max_entries`` bounds the sampled entries (None = paper).
     ``interval`` 0 samples no frame (only the first and, with ``last_frame``, the last).
     ``last_frame_interval`` k > 1 refreshes the temporary last-frame entry on every k-th
-    frame only (1 = every frame, the paper): each refresh is a memory-encoder pass."""
+    frame only (1 = every frame, the paper): each refresh is a memory-encoder pass.
+    ``read`` False gives the decoder zeros in place of the memory read on tracked frames (an
+    ablation: what the appearance memory adds to the query's own features)."""
 
     interval: int = setting(5, ge=0)
     last_frame: bool = True
     last_frame_interval: int = setting(1, ge=1)
     keep_first: bool = True
     max_entries: Optional[int] = setting(None, ge=0)
+    read: bool = True
 
 
 @dataclass
@@ -101,7 +104,9 @@ class TrackerConfig(Checked):
     search_factor: float = setting(4.0, gt=0)
     dcf_search_factor: float = setting(4.5, gt=0)
     use_dcf: bool = True
-    spatial_map: Literal["dcf", "distance"] = "dcf"
+    # "none": a zero map on tracked frames (an ablation: the decoder without the spatial
+    # memory; the DCF still locates the target for the memory policy and the fallback box)
+    spatial_map: Literal["dcf", "distance", "none"] = "dcf"
     box_to_segmentation: bool = True
     box_init_dilation: float = setting(0.1, ge=0)
     box_init_min_fill: float = setting(0.3, ge=0, le=1)

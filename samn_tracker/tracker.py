@@ -167,6 +167,8 @@ class SAMNTracker:
         with self._clock.stage("memory_read"):
             readout = torch.cat([self.net.read(batch.query.select(i), *target.memory.read())
                                  for i, target in enumerate(targets)])
+            if not self.cfg.memory.read:
+                readout[:, :self.cfg.model.value_dim] = 0
         with self._clock.stage("decoder"):
             logits = self.net.decode(readout, batch.query, spatial, self.cfg.crop_size)
             crop_prob = foreground_probability(logits)
@@ -203,8 +205,11 @@ class SAMNTracker:
                     located.append(SpatialMemory.peak_values(response))
                     if self.cfg.spatial_map == "dcf":
                         spatial_map = self._resample_response(response, dcf_window, seg_window)
-                spatial.append(self._distance_map(target.box, seg_window) if spatial_map is None
-                               else spatial_map)
+                if spatial_map is None:
+                    spatial_map = self._distance_map(target.box, seg_window)
+                    if self.cfg.spatial_map == "none":
+                        spatial_map = torch.zeros_like(spatial_map)
+                spatial.append(spatial_map)
         return torch.cat(spatial), located
 
     def _to_frames(self, crop_prob: torch.Tensor, frames: list[np.ndarray], batch: "_Batch",

@@ -144,3 +144,35 @@ def test_paper_preset_runs_end_to_end_with_resnet50(car):
     assert t.net.query_encoder.backbone.channels["s16"] == 1024
     preds = run(t, frames[:3], boxes[0])
     assert all(p.mask.shape == frames[0].shape[:2] and p.box.shape == (4,) for p in preds)
+
+
+def test_memory_ablations_remove_what_they_name(car):
+    """``memory.read=False``: the decoder gets no memory read, so what the memory holds does
+    not matter; ``spatial_map="none"``: the decoder gets a zero map while the DCF still runs."""
+    from samn_tracker.model.appearance_memory import MemoryEntry
+
+    frames, boxes, _ = car
+
+    def probabilities(cfg, scale_first_value):
+        tracker = SAMNTracker(cfg, device="cpu")
+        tracker.initialize(frames[0], boxes[0])
+        memory = tracker.memory.appearance
+        memory.set_first(MemoryEntry(memory.first.key, memory.first.value * scale_first_value, 0))
+        return [tracker.track(f).probability for f in frames[1:3]]
+
+    ablated = SMALL.replace(**{"memory.read": False})
+    for a, b in zip(probabilities(ablated, 1.0), probabilities(ablated, 5.0)):
+        np.testing.assert_array_equal(a, b)
+    changed = [not np.allclose(a, b, atol=1e-3)
+               for a, b in zip(probabilities(SMALL, 1.0), probabilities(SMALL, 5.0))]
+    assert any(changed)
+
+    tracker = SAMNTracker(SMALL.replace(spatial_map="none"), device="cpu")
+    maps = []
+    decode = tracker.net.decode
+    tracker.net.decode = lambda readout, query, spatial_map, size: (
+        maps.append(spatial_map), decode(readout, query, spatial_map, size))[1]
+    run(tracker, frames[:3], boxes[0])
+    tracked = maps[1:]  # maps[0]: the first frame's box-to-segmentation, from the box itself
+    assert len(tracked) == 2 and all(m.abs().max() == 0 for m in tracked) and maps[0].max() > 0
+    assert tracker._target.dcf is not None and tracker.timings["dcf"] > 0

@@ -87,6 +87,9 @@ def test_training_refuses_eval_sequences_and_unknown_options(davis_root, tmp_pat
     assert not (tmp_path / "log.csv").exists()
     assert train_main(["--config", "lite_cpu", "--set", "no_such_option=1"]) == 2
     assert "KEY=VALUE" in capsys.readouterr().err
+    for bad_value in ("centre_jitter=-0.5", "query_value_dropout=1.5"):
+        assert train_main(["--config", "lite_cpu", "--set", bad_value]) == 2
+        assert bad_value in capsys.readouterr().err
 
 
 def test_only_a_run_that_held_out_davis16_val_becomes_the_builtin_checkpoint(davis_root, tmp_path):
@@ -125,3 +128,35 @@ def test_sigterm_saves_the_step_reached(davis_root, tmp_path):
     assert "--resume" in err
     done = load_checkpoint(out / "last.pth")["meta"]["step"]
     assert done >= 3 and done == len(read_losses(log))
+
+
+def test_query_value_dropout_makes_the_decoder_segment_from_the_memory_read(davis_root):
+    """With the query value dropped, a frame's logits no longer depend on the query value
+    head (only on the memory read and the skips); kept, they do."""
+    import torch
+
+    from samn_tracker.config import preset
+    from samn_tracker.datasets.davis import annotation_file, frame_files, read_annotation
+    from samn_tracker.datasets.images import read_image
+    from samn_tracker.model.network import SAMNNetwork
+    from samn_tracker.train.trainer import ClipModel
+
+    files = frame_files(davis_root, "cows")
+    crop = (slice(100, 228), slice(160, 288))  # 128 x 128 over the cow's left edge
+    images = torch.stack([torch.from_numpy(read_image(files[i])[crop].copy()).permute(2, 0, 1).float() / 255
+                          for i in (0, 3, 6)])[None]
+    mask0 = read_annotation(annotation_file(davis_root, "cows", "480p", files[0]))[crop] > 0
+    mask0 = torch.from_numpy(mask0.copy()).float()[None, None]
+    maps = [torch.zeros(1, 1, 8, 8)] * 2
+    torch.manual_seed(0)
+    net = SAMNNetwork(preset("lite").model).eval()
+    model = ClipModel(net)
+    dropped, kept = [torch.zeros(1)] * 2, [torch.ones(1)] * 2
+    with torch.no_grad():
+        before = {name: model(images, mask0, maps, keep) for name, keep in
+                  (("dropped", dropped), ("kept", kept))}
+        net.query_encoder.value.weight.mul_(3.0)
+        after = {name: model(images, mask0, maps, keep) for name, keep in
+                 (("dropped", dropped), ("kept", kept))}
+    assert torch.allclose(before["dropped"][0], after["dropped"][0], atol=1e-5)
+    assert not torch.allclose(before["kept"][0], after["kept"][0], atol=1e-3)

@@ -58,7 +58,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     sources = [build_source(s, args.data_root, held_out) for s in cfg.sources]
     dataset = ClipDataset(sources, cfg.source_weights or None, crop_size=cfg.crop_size,
                           search_factor=cfg.search_factor, length=args.samples, seed=cfg.seed,
-                          box_init_prob=cfg.box_init_fraction)
+                          box_init_prob=cfg.box_init_fraction, centre_jitter=cfg.centre_jitter,
+                          scale_jitter=cfg.scale_jitter)
     summary = train(cfg, dataset, resume=args.resume)
     if args.export:
         export_checkpoint(summary["checkpoint"], args.export)

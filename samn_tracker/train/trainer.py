@@ -60,6 +60,15 @@ class TrainConfig(Checked):
     crop_size: int = setting(384, gt=0, multiple_of=STRIDE)
     search_factor: float = setting(4.0, gt=0)
     box_init_fraction: float = setting(0.01, ge=0, le=1)
+    # Frames 1-2 are cropped around the true box moved by up to centre_jitter x sqrt(w h) per
+    # axis and scaled by exp(N(0, scale_jitter)): where the tracker's previous estimate may be.
+    centre_jitter: float = setting(0.25, ge=0)
+    scale_jitter: float = setting(0.25, ge=0)
+    # Fraction of segmented frames whose query value is zeroed in the read-out, so that the
+    # decoder must segment from the appearance memory (without it the lite decoder learnt to
+    # segment the salient object near the crop centre and hardly reads the memory:
+    # docs/training.md, "What the two memories add").
+    query_value_dropout: float = setting(0.0, ge=0, le=1)
     train_backbones: bool = True
     train_backbone_tail: int = setting(0, ge=0)  # last N backbone blocks train anyway (both encoders)
     workers: int = setting(2, ge=0)
@@ -135,15 +144,21 @@ class ClipModel(nn.Module):
         super().__init__()
         self.net = net
 
-    def forward(self, images: torch.Tensor, memory_mask0: torch.Tensor,
-                maps: list[torch.Tensor]) -> list[torch.Tensor]:
+    def forward(self, images: torch.Tensor, memory_mask0: torch.Tensor, maps: list[torch.Tensor],
+                value_keep: Optional[list[torch.Tensor]] = None) -> list[torch.Tensor]:
+        """``value_keep``: per frame, (B,) factors for the query-value half of the read-out."""
         net, size = self.net, images.shape[-1]
         key, value = net.encode_memory(images[:, 0], memory_mask0)
         keys, values = [key.flatten(2)], [value.flatten(2)]
         outputs = []
-        for t, spatial in zip((1, 2), maps):
+        for i, (t, spatial) in enumerate(zip((1, 2), maps)):
             query = net.encode_query(images[:, t])
-            logits = net.segment(query, torch.cat(keys, 2), torch.cat(values, 2), spatial, size)
+            readout = net.read(query, torch.cat(keys, 2), torch.cat(values, 2))
+            if value_keep is not None:
+                dv = query.value.shape[1]
+                keep = value_keep[i].to(readout.dtype)[:, None, None, None]
+                readout = torch.cat([readout[:, :-dv], readout[:, -dv:] * keep], dim=1)
+            logits = net.decode(readout, query, spatial, size)
             outputs.append(logits)
             if t == 1:
                 key, value = net.encode_memory(images[:, t], foreground_probability(logits))
@@ -304,8 +319,12 @@ def train(cfg: TrainConfig, dataset, resume: bool = False, progress: bool = True
                     batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
                     maps = [spatial_maps(batch["masks"][:, t], tracker_cfg.dcf.sigma_factor, generator)
                             for t in (1, 2)]
+                    value_keep = None
+                    if cfg.query_value_dropout > 0:
+                        value_keep = [(torch.rand(len(batch["images"]), generator=generator)
+                                       >= cfg.query_value_dropout).float().to(device) for _ in maps]
                     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                        outputs = model(batch["images"], batch["memory_mask0"], maps)
+                        outputs = model(batch["images"], batch["memory_mask0"], maps, value_keep)
                         loss = sum(segmentation_loss(o, batch["masks"][:, t], cfg.iou_weight)
                                    for t, o in zip((1, 2), outputs))
                     optimiser.zero_grad(set_to_none=True)
