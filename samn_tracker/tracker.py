@@ -165,10 +165,9 @@ class SAMNTracker:
         batch = self._encode(targets, frames)
         spatial, located = self._locate(targets, batch)
         with self._clock.stage("memory_read"):
-            readout = torch.cat([self.net.read(batch.query.select(i), *target.memory.read())
+            read_weight = None if self.cfg.memory.read else 0.0
+            readout = torch.cat([self.net.read(batch.query.select(i), *target.memory.read(), read_weight)
                                  for i, target in enumerate(targets)])
-            if not self.cfg.memory.read:
-                readout[:, :self.cfg.model.value_dim] = 0
         with self._clock.stage("decoder"):
             logits = self.net.decode(readout, batch.query, spatial, self.cfg.crop_size)
             crop_prob = foreground_probability(logits)

@@ -64,12 +64,22 @@ class SAMNNetwork(nn.Module):
         """Read the memory (keys (B, dk, N), values (B, dv, N)) and decode logits."""
         return self.decode(self.read(query, memory_keys, memory_values), query, spatial_map, out_size)
 
-    def read(self, query: QueryFeatures, memory_keys: torch.Tensor,
-             memory_values: torch.Tensor) -> torch.Tensor:
-        """Read-out R = concat(V_read, V_query) (B, 2 dv, H16, W16); separate so it can be timed."""
+    def read(self, query: QueryFeatures, memory_keys: torch.Tensor, memory_values: torch.Tensor,
+             read_weight: Optional[torch.Tensor | float] = None,
+             value_weight: Optional[torch.Tensor | float] = None) -> torch.Tensor:
+        """Read-out R = concat(V_read, V_query) (B, 2 dv, H16, W16); separate so it can be timed.
+
+        ``read_weight`` / ``value_weight`` (a number, or (B,) per sample) scale one half:
+        the ablation without the memory read, and training's query-value dropout.
+        """
         with self._autocast():
-            read = read_memory(query.key, memory_keys, memory_values)
-        return torch.cat([read.float(), query.value], dim=1)
+            read = read_memory(query.key, memory_keys, memory_values).float()
+        value = query.value
+        if read_weight is not None:
+            read = read * _per_sample(read_weight, read)
+        if value_weight is not None:
+            value = value * _per_sample(value_weight, value)
+        return torch.cat([read, value], dim=1)
 
     def decode(self, readout: torch.Tensor, query: QueryFeatures,
                spatial_map: Optional[torch.Tensor], out_size: int) -> torch.Tensor:
@@ -115,6 +125,13 @@ class SAMNNetwork(nn.Module):
         if missing or unexpected:
             raise ValueError(f"checkpoint does not match the network: missing {missing[:5]}, "
                              f"unexpected {unexpected[:5]}")
+
+
+def _per_sample(weight: torch.Tensor | float, like: torch.Tensor) -> torch.Tensor | float:
+    """A number as it is; (B,) weights shaped to scale a (B, C, H, W) tensor."""
+    if not isinstance(weight, torch.Tensor):
+        return weight
+    return weight.to(like.dtype)[:, None, None, None]
 
 
 def _fold_batchnorm(module: nn.Module, keep: nn.Module) -> None:

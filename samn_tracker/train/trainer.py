@@ -153,11 +153,8 @@ class ClipModel(nn.Module):
         outputs = []
         for i, (t, spatial) in enumerate(zip((1, 2), maps)):
             query = net.encode_query(images[:, t])
-            readout = net.read(query, torch.cat(keys, 2), torch.cat(values, 2))
-            if value_keep is not None:
-                dv = query.value.shape[1]
-                keep = value_keep[i].to(readout.dtype)[:, None, None, None]
-                readout = torch.cat([readout[:, :-dv], readout[:, -dv:] * keep], dim=1)
+            readout = net.read(query, torch.cat(keys, 2), torch.cat(values, 2),
+                               value_weight=None if value_keep is None else value_keep[i])
             logits = net.decode(readout, query, spatial, size)
             outputs.append(logits)
             if t == 1:
