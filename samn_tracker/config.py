@@ -117,8 +117,12 @@ class TrackerConfig(Checked):
     size_update_rate: float = setting(0.5, ge=0, le=1)
     frame_ops: Literal["auto", "opencv", "torch"] = "auto"  # crops / paste-back (frame_ops.py)
     # Threads for a batched step's per-target host work (masks, policy, boxes); 1 = the
-    # calling thread (on a CPU more was slower; docs/bench.md).
+    # calling thread (on a 2-core CPU more was slower, on a 16-core GPU host 8 were 15%
+    # faster at --batch 32; docs/bench.md).
     host_threads: int = setting(1, ge=1)
+    # On CUDA, replay the encoders and the decoder from CUDA graphs (model/graphs.py);
+    # ignored on a CPU.
+    cuda_graphs: bool = True
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrackerConfig":

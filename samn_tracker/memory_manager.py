@@ -63,18 +63,19 @@ class MemoryManager:
         """Box-to-segmentation: the refined first mask replaces the box mask."""
         self.appearance.set_first(entry)
 
-    def decide(self, frame: int, peak: float, mask: np.ndarray, previous_box: np.ndarray,
-               dcf_centre: Optional[Point]) -> Decision:
-        """Apply the rules to one tracked frame (records an accepted peak)."""
+    def decide(self, frame: int, peak: float, mask: np.ndarray, mask_box: Optional[np.ndarray],
+               previous_box: np.ndarray, dcf_centre: Optional[Point]) -> Decision:
+        """Apply the rules to one tracked frame (records an accepted peak). ``mask_box`` is
+        ``regions.mask_to_box(mask)``, which the caller has already worked out."""
         use_dcf = self.cfg.use_dcf
         uncertain = self.is_uncertain(peak) if use_dcf else False
         if use_dcf and not uncertain:
             self.peaks.append(peak)
-        trusted = self.mask_agrees(mask, previous_box, dcf_centre)
+        trusted = self.mask_agrees(mask_box, previous_box, dcf_centre)
         if uncertain:
             return Decision(True, trusted, None, None)
-        usable = trusted and regions.mask_to_box(mask) is not None
-        label = regions.mask_centroid(mask) if usable else dcf_centre
+        usable = trusted and mask_box is not None
+        label = regions.mask_centroid(mask, mask_box) if usable else dcf_centre
         return Decision(False, trusted, self.appearance_write(frame) if trusted else None,
                         label if use_dcf else None)
 
@@ -86,9 +87,10 @@ class MemoryManager:
             return True
         return float(np.mean(self.peaks)) / peak > u.threshold
 
-    def mask_agrees(self, mask: np.ndarray, previous_box: np.ndarray, dcf_centre: Optional[Point]) -> bool:
-        """Whether the mask is plausible next to the previous target and the DCF's peak."""
-        box = regions.mask_to_box(mask)
+    def mask_agrees(self, box: Optional[np.ndarray], previous_box: np.ndarray,
+                    dcf_centre: Optional[Point]) -> bool:
+        """Whether a mask with this box (None: empty) is plausible next to the previous
+        target and the DCF's peak."""
         check = self.cfg.mask_check
         if not check.enabled:
             return True

@@ -76,6 +76,8 @@ class SAMNTracker:
                           stacklevel=2)
         self.weights = path
         self.net.eval().to(self.device).prepare_for_inference(precision=precision)
+        if self.cfg.cuda_graphs and self.device.type == "cuda":
+            self.net.use_cuda_graphs()
         self.precision = precision
         self.frames = frame_ops(self.cfg.frame_ops, self.device)
         self._clock = StageClock(self.device, STAGES)
@@ -147,7 +149,7 @@ class SAMNTracker:
         if self.cfg.use_dcf:
             target.dcf = self._init_dcf(image, box0, rng, generator)
         return target, self._prediction(mask0, box0, mask0.astype(np.float32), confidence=1.0,
-                                        uncertain=False)
+                                        uncertain=False, mask_box=regions.mask_to_box(mask0))
 
     @torch.no_grad()
     def step(self, targets: Sequence["Target"], images: Sequence[np.ndarray]) -> list[Prediction]:
@@ -191,20 +193,20 @@ class SAMNTracker:
         return _Batch(windows, crops[::per_target], features.every(per_target),
                       features.s16[per_target - 1::per_target])
 
-    def _locate(self, targets: Sequence["Target"], batch: "_Batch") -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Each target's DCF response: the spatial maps for the decoder, and the peak
-        values read back later with the masks (nothing here waits for the device)."""
-        located, spatial = [], []
+    def _locate(self, targets: Sequence["Target"], batch: "_Batch") -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """The spatial maps for the decoder, and every target's DCF peak values (B, 6), read
+        back later with the masks (nothing here waits for the device). All targets' DCF
+        responses come from one batched product."""
+        located, spatial = None, []
         with self._clock.stage("dcf"):
+            if self.cfg.use_dcf:  # every target has a DCF then (``start``)
+                responses = SpatialMemory.responses([t.dcf for t in targets], batch.dcf_features)
+                located = SpatialMemory.peak_values(responses)
             for i, target in enumerate(targets):
                 seg_window, dcf_window = batch.windows[i][0], batch.windows[i][-1]
-                spatial_map = None
-                if self.cfg.use_dcf and target.dcf is not None:
-                    response = target.dcf.response(batch.dcf_features[i:i + 1])
-                    located.append(SpatialMemory.peak_values(response))
-                    if self.cfg.spatial_map == "dcf":
-                        spatial_map = self._resample_response(response, dcf_window, seg_window)
-                if spatial_map is None:
+                if located is not None and self.cfg.spatial_map == "dcf":
+                    spatial_map = self._resample_response(responses[i], dcf_window, seg_window)
+                else:
                     spatial_map = self._distance_map(target.box, seg_window)
                     if self.cfg.spatial_map == "none":
                         spatial_map = torch.zeros_like(spatial_map)
@@ -212,20 +214,21 @@ class SAMNTracker:
         return torch.cat(spatial), located
 
     def _to_frames(self, crop_prob: torch.Tensor, frames: list[np.ndarray], batch: "_Batch",
-                   located: list[torch.Tensor]) -> tuple[list, list, list]:
+                   located: Optional[torch.Tensor]) -> tuple[list, list, list]:
         """The one read-back: full-frame probabilities, DCF peaks and their frame points."""
         probs, peak_values = self.frames.to_frames(crop_prob[:, 0], [w[0] for w in batch.windows],
-                                                   [image.shape[:2] for image in frames], located)
+                                                   [image.shape[:2] for image in frames],
+                                                   () if located is None else (located,))
         peaks, centres = [0.0] * len(frames), [None] * len(frames)
-        for i, values in enumerate(peak_values):
+        for i, values in enumerate(peak_values[0] if peak_values else ()):
             cx, cy, peaks[i] = SpatialMemory.locate_values(values, batch.dcf_features.shape[2:])
             centres[i] = batch.windows[i][-1].to_frame(cell_to_pixel(cx), cell_to_pixel(cy))
         return probs, peaks, centres
 
     def _on_host(self, work: Callable, *per_target: Sequence) -> list:
         """``work`` for each target; with ``host_threads`` > 1 a batch's targets in parallel
-        threads (the host work of a target touches only that target). Opt-in: on a CPU it
-        made this work slower (docs/bench.md); meant for a GPU host with idle cores."""
+        threads (the host work of a target touches only that target). Opt-in: on a 2-core CPU
+        it made this work slower, on a GPU host with idle cores it pays (docs/bench.md)."""
         threads = self.cfg.host_threads
         if len(per_target[0]) <= 1 or threads <= 1:
             return list(map(work, *per_target))
@@ -236,14 +239,16 @@ class SAMNTracker:
     def _finish(self, target: "Target", prob: np.ndarray, peak: float,
                 centre: Optional[tuple[float, float]]) -> tuple[Decision, Prediction]:
         """One target's frame after the read-back: its mask, the memory policy's decision,
-        the new box and the prediction."""
+        the new box and the prediction (the mask's box worked out once for all of them)."""
         mask = prob > self.cfg.mask_threshold
         if self.cfg.mask_min_component > 0:
-            mask = regions.main_components(mask, self.cfg.mask_min_component)
-        decision = target.memory.decide(target.frame, peak, mask, target.box, centre)
-        target.box = self._next_box(target, mask if decision.trusted else None, centre)
+            mask, mask_box = regions.main_components(mask, self.cfg.mask_min_component)
+        else:
+            mask_box = regions.mask_to_box(mask)
+        decision = target.memory.decide(target.frame, peak, mask, mask_box, target.box, centre)
+        target.box = self._next_box(target, mask_box if decision.trusted else None, centre)
         prediction = self._prediction(mask, target.box, prob, self._confidence(peak, mask, prob),
-                                      decision.uncertain, decision.trusted)
+                                      decision.uncertain, mask_box if decision.trusted else None)
         return decision, prediction
 
     def _write(self, targets: Sequence["Target"], decisions: list, batch: "_Batch",
@@ -258,6 +263,7 @@ class SAMNTracker:
                 for i, entry in zip(writers, entries):
                     targets[i].memory.memorise(entry, decisions[i].appearance)
         with self._clock.stage("dcf"):
+            learning = []
             for i, (target, decision) in enumerate(zip(targets, decisions)):
                 if decision.uncertain or target.dcf is None or decision.dcf_label is None:
                     continue
@@ -265,7 +271,8 @@ class SAMNTracker:
                 lx, ly = dcf_window.to_crop(*decision.dcf_label)
                 target.dcf.add_sample(batch.dcf_features[i:i + 1], (pixel_to_cell(lx), pixel_to_cell(ly)),
                                       self._size_in_cells(dcf_window, target.box))
-                target.dcf.step()
+                learning.append(target.dcf)
+            SpatialMemory.step_all(learning)  # the refits that fall due, in one batched solve
 
     def _confidence(self, peak: float, mask: np.ndarray, prob: np.ndarray) -> float:
         """The DCF's peak (clipped to [0, 1]), or without a DCF the mask's mean probability."""
@@ -380,32 +387,32 @@ class SAMNTracker:
         cells = torch.arange(self.cfg.crop_size // STRIDE, device=self.device, dtype=torch.float32)
         return gaussians(cells, cells, pixel_to_cell(u), pixel_to_cell(v), *size)[None]
 
-    def _next_box(self, target: "Target", mask: Optional[np.ndarray], dcf_centre) -> np.ndarray:
-        """The target box after this frame: the mask's box (size smoothed), or the previous
-        box moved to the DCF's peak when there is no usable mask."""
-        box = None if mask is None else regions.mask_to_box(mask)
+    def _next_box(self, target: "Target", mask_box: Optional[np.ndarray], dcf_centre) -> np.ndarray:
+        """The target box after this frame: the box of a usable mask (size smoothed), or the
+        previous box moved to the DCF's peak when there is none."""
         x, y, w, h = target.box
-        if box is None:
+        if mask_box is None:
             if dcf_centre is None:
                 return target.box
             cx, cy = dcf_centre
             return np.array([cx - (w - 1) / 2.0, cy - (h - 1) / 2.0, w, h])
+        box = mask_box
         r = self.cfg.size_update_rate
         nw, nh = (1 - r) * w + r * box[2], (1 - r) * h + r * box[3]
         bx, by = box[0] + (box[2] - 1) / 2.0, box[1] + (box[3] - 1) / 2.0
         return np.array([bx - (nw - 1) / 2.0, by - (nh - 1) / 2.0, nw, nh])
 
     def _prediction(self, mask: np.ndarray, state_box: np.ndarray, prob: np.ndarray,
-                    confidence: float, uncertain: bool, trusted: bool = True) -> Prediction:
-        """Box and rotated box from the mask, or from the tracker's state when the mask
-        was not trusted."""
-        box = regions.mask_to_box(mask) if trusted else None
-        if box is None:
+                    confidence: float, uncertain: bool, mask_box: Optional[np.ndarray]) -> Prediction:
+        """Box and rotated box from the mask (``mask_box``: its box when the mask is trusted),
+        or from the tracker's state when it is not."""
+        if mask_box is None:
             box = np.asarray(state_box, dtype=np.float64)
             polygon = regions.box_to_polygon(box)
         else:
+            box = mask_box
             polygon = regions.mask_to_rotated_box(mask, fit=self.cfg.rotated_box_fit,
-                                                  keep=self.cfg.rotated_box_keep)
+                                                  keep=self.cfg.rotated_box_keep, box=mask_box)
             if polygon is None:
                 polygon = regions.box_to_polygon(box)
         return Prediction(mask=mask, box=box, polygon=polygon, confidence=confidence,

@@ -9,7 +9,7 @@ import torch
 from samn_tracker.config import preset
 from samn_tracker.memory_manager import MemoryManager
 from samn_tracker.model.appearance_memory import MemoryEntry
-from samn_tracker.regions import box_to_mask, mask_centroid
+from samn_tracker.regions import box_to_mask, mask_centroid, mask_to_box
 
 SHAPE = (100, 120)
 BOX = np.array([40.0, 30.0, 20.0, 16.0])
@@ -28,35 +28,39 @@ def mask_at(dx: float = 0.0, scale: float = 1.0) -> np.ndarray:
     return box_to_mask(np.array([BOX[0] + dx, BOX[1], BOX[2] * scale, BOX[3] * scale]), SHAPE)
 
 
+def decide(m: MemoryManager, frame: int, peak: float, mask: np.ndarray, centre):
+    return m.decide(frame, peak, mask, mask_to_box(mask), BOX, centre)
+
+
 def test_uncertain_frames_write_nothing_and_their_peaks_stay_out_of_the_queue():
     m = manager(**{"uncertainty.threshold": 2.0})
-    first = m.decide(1, 0.8, mask_at(), BOX, CENTRE)          # empty queue: accepted
+    first = decide(m, 1, 0.8, mask_at(), CENTRE)          # empty queue: accepted
     assert not first.uncertain and first.appearance == "last" and first.dcf_label is not None
-    low = m.decide(2, 0.3, mask_at(), BOX, CENTRE)            # 0.8 / 0.3 > 2
+    low = decide(m, 2, 0.3, mask_at(), CENTRE)            # 0.8 / 0.3 > 2
     assert low.uncertain and low.appearance is None and low.dcf_label is None
     assert list(m.peaks) == [0.8]
-    assert m.decide(3, 0.0, mask_at(), BOX, CENTRE).uncertain
-    assert not m.decide(4, 0.5, mask_at(), BOX, CENTRE).uncertain
+    assert decide(m, 3, 0.0, mask_at(), CENTRE).uncertain
+    assert not decide(m, 4, 0.5, mask_at(), CENTRE).uncertain
     assert list(m.peaks) == [0.8, 0.5]
 
 
 def test_without_the_dcf_or_the_gate_no_frame_is_uncertain():
     no_dcf = manager(use_dcf=False)
-    decision = no_dcf.decide(1, 0.0, mask_at(), BOX, None)
+    decision = decide(no_dcf, 1, 0.0, mask_at(), None)
     assert not decision.uncertain and decision.dcf_label is None and not no_dcf.peaks
     no_gate = manager(**{"uncertainty.enabled": False})
-    no_gate.decide(1, 1.0, mask_at(), BOX, CENTRE)
-    assert not no_gate.decide(2, 1e-6, mask_at(), BOX, CENTRE).uncertain
+    decide(no_gate, 1, 1.0, mask_at(), CENTRE)
+    assert not decide(no_gate, 2, 1e-6, mask_at(), CENTRE).uncertain
 
 
 def test_implausible_masks_are_not_memorised_and_the_dcf_learns_at_its_own_peak():
     m = manager()
-    trusted = m.decide(1, 1.0, mask_at(dx=3), BOX, CENTRE)
+    trusted = decide(m, 1, 1.0, mask_at(dx=3), CENTRE)
     assert trusted.trusted and trusted.dcf_label == mask_centroid(mask_at(dx=3))
     for mask in (mask_at(dx=3 * BOX[2]), mask_at(scale=2.0), np.zeros(SHAPE, bool)):
-        decision = m.decide(2, 1.0, mask, BOX, CENTRE)
+        decision = decide(m, 2, 1.0, mask, CENTRE)
         assert not decision.trusted and decision.appearance is None and decision.dcf_label == CENTRE
-    unchecked = manager(**{"mask_check.enabled": False}).decide(1, 1.0, np.zeros(SHAPE, bool), BOX, CENTRE)
+    unchecked = decide(manager(**{"mask_check.enabled": False}), 1, 1.0, np.zeros(SHAPE, bool), CENTRE)
     assert unchecked.trusted and unchecked.dcf_label == CENTRE
 
 
@@ -77,7 +81,7 @@ def test_sampled_every_interval_frames_else_the_temporary_last_entry(interval, l
 def test_writes_follow_the_decision_and_the_memory_policy():
     m = manager(**{"memory.interval": 2, "memory.max_entries": 1, "memory.keep_first": True})
     for frame in range(1, 6):
-        decision = m.decide(frame, 1.0, mask_at(), BOX, CENTRE)
+        decision = decide(m, frame, 1.0, mask_at(), CENTRE)
         m.memorise(entry(frame), decision.appearance)
     assert [e.frame for e in m.appearance.entries()] == [0, 4, 5]
     assert len(m) == 3

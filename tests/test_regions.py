@@ -225,11 +225,13 @@ def test_main_components_drop_specks_and_keep_a_split_object():
     mask[10:30, 10:30] = True      # 400 px
     mask[10:30, 40:55] = True      # 300 px: same object behind an occluder
     mask[50:53, 70:73] = True      # 9 px speck
-    kept = main_components(mask, 0.3)
+    kept, box = main_components(mask, 0.3)
     assert kept[10:30, 10:30].all() and kept[10:30, 40:55].all()
     assert not kept[50:53, 70:73].any()
     assert kept.sum() == 700
-    assert not main_components(np.zeros((5, 5), bool), 0.3).any()
+    assert box.tolist() == [10, 10, 45, 20]  # the speck's pixels are out of the box too
+    empty, none = main_components(np.zeros((5, 5), bool), 0.3)
+    assert not empty.any() and none is None
 
 
 def test_components_and_centroid_inside_the_bounding_box_equal_the_whole_frame_definitions():
@@ -247,7 +249,10 @@ def test_components_and_centroid_inside_the_bounding_box_equal_the_whole_frame_d
     for _ in range(100):
         noise = rng.random((int(rng.integers(5, 200)), int(rng.integers(5, 200))))
         mask = cv2.GaussianBlur(noise, (0, 0), float(rng.uniform(0.5, 5))) > rng.uniform(0.45, 0.6)
-        assert np.array_equal(main_components(mask, 0.3), components_everywhere(mask, 0.3))
+        kept, box = main_components(mask, 0.3)
+        assert np.array_equal(kept, components_everywhere(mask, 0.3))
+        expected_box = mask_to_box(kept)
+        assert (box is None and expected_box is None) or np.array_equal(box, expected_box)
         ys, xs = np.nonzero(mask)
         expected = (float(xs.mean()), float(ys.mean())) if len(xs) else None
         assert mask_centroid(mask) == expected

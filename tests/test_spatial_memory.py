@@ -221,3 +221,49 @@ def test_cuda_matches_cpu():
         sm.initialize(feats.to(device), centres.to(device), (3.0, 3.0))
         results.append(sm.response(feats[:1].to(device)).cpu())
     assert torch.allclose(results[0], results[1], atol=1e-3)
+
+
+def test_batched_responses_equal_each_memory_alone(davis_root):
+    """A lockstep step scores every target's DCF in one product: each row must be what
+    that memory gives alone, and the peak values row by row those of the single maps."""
+    memories, rows = [], []
+    for name in ("car-roundabout", "blackswan"):
+        feats, centres, size, _ = first_frame_samples(davis_root, name, count=6)
+        sm = SpatialMemory(DCFConfig(), feats.shape[1])
+        sm.initialize(feats, centres, size)
+        memories.append(sm)
+        rows.append(feats[1:2])
+    together = SpatialMemory.responses(memories, torch.cat(rows))
+    for i, (sm, feat) in enumerate(zip(memories, rows)):
+        alone = sm.response(feat)
+        torch.testing.assert_close(together[i], alone, rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(SpatialMemory.peak_values(together)[i], SpatialMemory.peak_values(alone))
+    with pytest.raises(ValueError, match="memories"):
+        SpatialMemory.responses(memories, rows[0])
+
+
+def test_refits_due_together_match_each_refit_alone(davis_root):
+    """Lockstep targets whose refit falls due on the same frame are refined by one batched
+    solve (samples padded with zero weight to the largest count); each filter must come
+    out as its own refit would make it, and a memory not yet due is left alone."""
+    cfg = DCFConfig(update_interval=2)
+    fitted = {}
+    for together in (False, True):
+        memories = []
+        for name, extra in (("car-roundabout", 1), ("blackswan", 4), ("bmx-trees", 0)):
+            feats, centres, size, _ = first_frame_samples(davis_root, name, count=6)
+            sm = SpatialMemory(cfg, feats.shape[1])
+            sm.initialize(feats, centres, size)
+            for i in range(extra):  # different sample counts
+                sm.add_sample(feats[i + 1:i + 2], tuple(centres[i + 1].tolist()), size)
+            memories.append(sm)
+        assert SpatialMemory.step_all(memories[:2]) == []  # the third is a step behind
+        if together:
+            due = SpatialMemory.step_all(memories)
+        else:
+            due = [sm for sm in memories if sm.step()]
+        assert due == memories[:2]
+        fitted[together] = [sm.filter for sm in memories]
+    for alone, batched in zip(fitted[False], fitted[True]):
+        torch.testing.assert_close(batched, alone, rtol=1e-4, atol=1e-6)
+    assert not torch.equal(fitted[True][0], fitted[True][1])

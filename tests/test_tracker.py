@@ -127,11 +127,14 @@ def test_masks_that_jump_or_change_size_abruptly_are_not_trusted(tracker, car):
         from samn_tracker.regions import box_to_mask
         return box_to_mask(np.array(box), (h, w))
 
-    policy = tracker.memory
-    assert policy.mask_agrees(mask_of([x + 5, y + 3, bw, bh]), previous, centre)
-    assert not policy.mask_agrees(mask_of([x + 2 * bw, y, bw, bh]), previous, centre)      # jumped
-    assert not policy.mask_agrees(mask_of([x, y, 2 * bw, 2 * bh]), previous, centre)       # 4x area
-    assert not policy.mask_agrees(np.zeros((h, w), bool), previous, centre)                # empty
+    def agrees(mask):
+        from samn_tracker.regions import mask_to_box
+        return tracker.memory.mask_agrees(mask_to_box(mask), previous, centre)
+
+    assert agrees(mask_of([x + 5, y + 3, bw, bh]))
+    assert not agrees(mask_of([x + 2 * bw, y, bw, bh]))      # jumped
+    assert not agrees(mask_of([x, y, 2 * bw, 2 * bh]))       # 4x area
+    assert not agrees(np.zeros((h, w), bool))                # empty
 
 
 def test_paper_preset_runs_end_to_end_with_resnet50(car):

@@ -18,6 +18,7 @@ from samn_tracker.config import ModelConfig
 from samn_tracker.model.appearance_memory import read_memory
 from samn_tracker.model.decoder import Decoder
 from samn_tracker.model.encoders import MemoryEncoder, QueryEncoder, QueryFeatures
+from samn_tracker.model.graphs import BatchBuckets
 
 BACKBONE_PREFIXES = ("query_encoder.backbone.", "memory_encoder.backbone.")
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -40,24 +41,51 @@ class SAMNNetwork(nn.Module):
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         self.inference_dtype: Optional[torch.dtype] = None
+        self._graphs: dict[str, BatchBuckets] = {}
 
     def normalise(self, images: torch.Tensor) -> torch.Tensor:
         """RGB in [0, 1] -> ImageNet-normalised."""
         return (images - self.mean) / self.std
 
     def encode_query(self, images: torch.Tensor) -> QueryFeatures:
-        with self._autocast():
-            feats = self.query_encoder(self.normalise(images))
-        if self.inference_dtype is None:
-            return feats
-        return QueryFeatures(feats.key.float(), feats.value.float(), feats.s16.float(),
-                             feats.s8.float(), feats.s4.float())
+        return QueryFeatures(*self._run("query", images))
 
     def encode_memory(self, images: torch.Tensor, foreground: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Key (B, dk, H16, W16) and value (B, dv, H16, W16) of frames with their masks."""
+        return self._run("memory", images, foreground)
+
+    def _query_pass(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        with self._autocast():
+            feats = self.query_encoder(self.normalise(images))
+        out = (feats.key, feats.value, feats.s16, feats.s8, feats.s4)
+        return out if self.inference_dtype is None else tuple(t.float() for t in out)
+
+    def _memory_pass(self, images: torch.Tensor, foreground: torch.Tensor) -> tuple[torch.Tensor, ...]:
         with self._autocast():
             key, value = self.memory_encoder(self.normalise(images), foreground)
         return key.float(), value.float()
+
+    def _decoder_pass(self, readout: torch.Tensor, spatial_map: Optional[torch.Tensor], s8: torch.Tensor,
+                      s4: torch.Tensor, out_size: int) -> tuple[torch.Tensor]:
+        with self._autocast():
+            logits = self.decoder(readout, spatial_map, s8, s4, out_size)
+        return (logits.float(),)
+
+    def _run(self, name: str, *inputs: torch.Tensor, **options) -> tuple[torch.Tensor, ...]:
+        """Pass ``name`` eagerly, or replayed from its CUDA graphs after ``use_cuda_graphs``."""
+        graphed = self._graphs.get(name)
+        if graphed is not None:
+            return graphed(*inputs, **options)
+        return getattr(self, f"_{name}_pass")(*inputs, **options)
+
+    def use_cuda_graphs(self) -> "SAMNNetwork":
+        """Replay the encoders and the decoder from CUDA graphs (``model/graphs.py``): one
+        kernel launch per pass instead of hundreds. For a prepared network on a GPU."""
+        if self.mean.device.type != "cuda" or self.training:
+            raise RuntimeError("CUDA graphs need an eval-mode network on a CUDA device")
+        self._graphs = {name: BatchBuckets(getattr(self, f"_{name}_pass"))
+                        for name in ("query", "memory", "decoder")}
+        return self
 
     def segment(self, query: QueryFeatures, memory_keys: torch.Tensor, memory_values: torch.Tensor,
                 spatial_map: Optional[torch.Tensor], out_size: int) -> torch.Tensor:
@@ -83,15 +111,17 @@ class SAMNNetwork(nn.Module):
 
     def decode(self, readout: torch.Tensor, query: QueryFeatures,
                spatial_map: Optional[torch.Tensor], out_size: int) -> torch.Tensor:
-        with self._autocast():
-            logits = self.decoder(readout, spatial_map, query.s8, query.s4, out_size)
-        return logits.float()
+        if spatial_map is None:  # no map (the tracker always gives one): eager, graphs take tensors
+            return self._decoder_pass(readout, None, query.s8, query.s4, out_size)[0]
+        return self._run("decoder", readout, spatial_map, query.s8, query.s4, out_size=out_size)[0]
 
     def _autocast(self) -> ContextManager:
         """Reduced-precision compute chosen by ``prepare_for_inference``; outputs stay float32."""
         if self.inference_dtype is None:
             return nullcontext()
-        return torch.autocast(self.mean.device.type, dtype=self.inference_dtype)
+        # No weight-cast cache: it would outlive a CUDA graph's capture (and each call
+        # opens its own context, so it saved nothing).
+        return torch.autocast(self.mean.device.type, dtype=self.inference_dtype, cache_enabled=False)
 
     def prepare_for_inference(self, channels_last: bool = True, precision: str = "fp32") -> "SAMNNetwork":
         """Fold the backbones' BatchNorms into their convs and use channels-last tensors.

@@ -24,7 +24,7 @@ which is why an even kernel still puts the peak on the target cell.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -107,39 +107,55 @@ def project(x: Tensor, proj: Tensor) -> Tensor:
     return torch.matmul(proj, x.flatten(2)).view(n, -1, height, width)
 
 
-def _dot(a: Params, b: Params) -> Tensor:
+def _dot(a: Params, b: Params, batched: bool = False) -> Tensor:
+    """Inner product of two parameter tuples; ``batched``: one per leading row, (B,)."""
+    if batched:
+        return sum((u * v).flatten(1).sum(1) for u, v in zip(a, b))
     return sum((u * v).sum() for u, v in zip(a, b))
 
 
-def conjugate_gradient(apply_a: Callable[[Params], Params], b: Params, iters: int) -> Params:
+def _rows(s: Tensor, like: Tensor) -> Tensor:
+    """A scalar as it is; per-row values (B,) shaped to broadcast over a (B, ...) tensor."""
+    return s if s.ndim == 0 else s.view(-1, *[1] * (like.ndim - 1))
+
+
+def _scale(s: Tensor, t: Tensor) -> Tensor:
+    return _rows(s, t) * t
+
+
+def conjugate_gradient(apply_a: Callable[[Params], Params], b: Params, iters: int,
+                       batched: bool = False) -> Params:
     """Approximately solve A x = b (A symmetric positive definite) from x = 0.
 
     Divisions are clamped instead of branching on small residuals, so the loop never
-    waits for the GPU.
+    waits for the GPU. ``batched``: A is block-diagonal over the leading dimension of every
+    parameter (independent problems, one per row), each row with its own step lengths.
     """
     x = tuple(torch.zeros_like(v) for v in b)
     r = b
     p = b
-    rs = _dot(r, r)
+    rs = _dot(r, r, batched)
     for _ in range(iters):
         ap = apply_a(p)
-        alpha = rs / _dot(p, ap).clamp_min(_TINY)
-        x = tuple(xi + alpha * pi for xi, pi in zip(x, p))
-        r = tuple(ri - alpha * api for ri, api in zip(r, ap))
-        rs_new = _dot(r, r)
-        p = tuple(ri + (rs_new / rs.clamp_min(_TINY)) * pi for ri, pi in zip(r, p))
+        alpha = rs / _dot(p, ap, batched).clamp_min(_TINY)
+        x = tuple(xi + _scale(alpha, pi) for xi, pi in zip(x, p))
+        r = tuple(ri - _scale(alpha, api) for ri, api in zip(r, ap))
+        rs_new = _dot(r, r, batched)
+        p = tuple(ri + _scale(rs_new / rs.clamp_min(_TINY), pi) for ri, pi in zip(r, p))
         rs = rs_new
     return x
 
 
-def gauss_newton_step(residual_fn: Callable[..., Tensor], params: Params, cg_iters: int) -> Params:
+def gauss_newton_step(residual_fn: Callable[..., Tensor], params: Params, cg_iters: int,
+                      batched: bool = False) -> Params:
     """One Gauss-Newton iteration on ``||residual_fn(*params)||^2``.
 
     Solves ``J^T J d = -J^T r`` by CG, then takes the longest of the step and its halvings
     that does not raise the objective (none: the parameters stay). ``J^T u`` is a backward
     pass; ``J v`` is the double-backward trick of ATOM (differentiate ``J^T u``, linear in a
     dummy ``u``, with respect to ``u``), which reuses one recorded graph for every CG
-    iteration.
+    iteration. ``batched``: B independent problems, the residual (B, M) with row b
+    depending on row b of every parameter only; each row is solved and line-searched alone.
     """
     leaves = tuple(p.detach().requires_grad_() for p in params)
     with torch.enable_grad():
@@ -153,16 +169,19 @@ def gauss_newton_step(residual_fn: Callable[..., Tensor], params: Params, cg_ite
     def normal_matrix(v: Params) -> Params:
         return jt(torch.autograd.grad(jt_dummy, dummy, v, retain_graph=True)[0])
 
+    def objective(r: Tensor) -> Tensor:
+        return r.square().sum(1) if batched else r.square().sum()
+
     rhs = tuple(-g for g in jt(residual.detach()))
-    step = conjugate_gradient(normal_matrix, rhs, cg_iters)
-    start = residual.detach().square().sum()
+    step = conjugate_gradient(normal_matrix, rhs, cg_iters, batched)
+    start = objective(residual.detach())
     with torch.no_grad():
         candidates = [tuple(p + 0.5 ** halvings * d for p, d in zip(params, step))
                       for halvings in range(MAX_STEP_HALVINGS + 1)]
         chosen = params
         for candidate in reversed(candidates):  # the longest step that does not raise it wins
-            better = residual_fn(*candidate).square().sum() <= start
-            chosen = tuple(torch.where(better, c, p) for c, p in zip(candidate, chosen))
+            better = objective(residual_fn(*candidate)) <= start
+            chosen = tuple(torch.where(_rows(better, c), c, p) for c, p in zip(candidate, chosen))
     return chosen
 
 
@@ -178,6 +197,7 @@ class SpatialMemory:
         self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
         self._proj: Tensor | None = None
         self._filter: Tensor | None = None
+        self._scorer: Tensor | None = None  # (k*k, C): the filter folded into P (see _set_filter)
         self._samples: Tensor | None = None  # (memory_size, D, H, W), projected by the frozen P
         self._labels: Tensor | None = None
         self._weights: Tensor | None = None  # on the host: read every frame, tiny
@@ -249,7 +269,8 @@ class SpatialMemory:
         params: Params = (filt, proj)
         for _ in range(cfg.init_gn_iters):
             params = gauss_newton_step(residual, params, cfg.init_cg_iters)
-        self._filter, self._proj = (t.detach() for t in params)
+        filt, self._proj = (t.detach() for t in params)
+        self._set_filter(filt)
 
         self._samples = torch.zeros(cfg.memory_size, proj.shape[0], height, width, device=device)
         self._labels = torch.zeros(cfg.memory_size, height, width, device=device)
@@ -276,27 +297,46 @@ class SpatialMemory:
         return proj
 
     # --- tracking ----------------------------------------------------------------
+    def _set_filter(self, filt: Tensor) -> None:
+        """Keep f and, for the per-frame response, f folded into P (``project_and_filter``):
+        it changes only when f does, so frames do not recompute it."""
+        self._filter = filt
+        self._scorer = filt.reshape(filt.shape[0], -1).T @ self.projection
+
     def response(self, feat: Tensor) -> Tensor:
         """(H, W) filter scores for one (1, C, H, W) feature map, aligned with its grid."""
-        proj = self.projection
-        feat = self._check_feat(feat.to(proj.device), "feat")
         if feat.shape[0] != 1:
             raise ValueError(f"feat must hold one sample, got {feat.shape[0]}")
-        with torch.no_grad():
-            return project_and_filter(feat.flatten(2), proj, self.filter, *feat.shape[2:])[0]
+        return self.responses([self], feat)[0]
 
     @staticmethod
-    def peak_values(response: Tensor) -> Tensor:
-        """(6,) on the response's device, without waiting for it: the argmax's flat index,
-        its score and the scores left, right, above and below it (clamped at the borders)."""
-        if response.ndim != 2 or response.numel() == 0:
-            raise ValueError(f"response must be a non-empty (H, W) map, got {tuple(response.shape)}")
-        width = response.shape[1]
-        flat = response.flatten()
-        index = torch.argmax(flat)
+    def responses(memories: Sequence["SpatialMemory"], feats: Tensor) -> Tensor:
+        """(B, H, W): each memory's scores on its own row of ``feats`` (B, C, H, W), in one
+        batched product (a lockstep step scores all its targets at once)."""
+        if len(memories) != feats.shape[0]:
+            raise ValueError(f"{len(memories)} memories for {feats.shape[0]} feature maps")
+        first = memories[0]
+        feats = first._check_feat(feats.to(first.projection.device), "feats")
+        scorers = torch.stack([m._require(m._scorer) for m in memories])
+        with torch.no_grad():
+            return correlate_taps(torch.bmm(scorers, feats.flatten(2)), *feats.shape[2:])
+
+    @staticmethod
+    def peak_values(responses: Tensor) -> Tensor:
+        """(B, 6) for (B, H, W) responses ((6,) for one (H, W) map), on their device, without
+        waiting for it: the argmax's flat index, its score and the scores left, right, above
+        and below it (clamped at the borders)."""
+        if responses.ndim not in (2, 3) or responses.numel() == 0:
+            raise ValueError(f"responses must be non-empty (H, W) or (B, H, W) maps, got "
+                             f"{tuple(responses.shape)}")
+        if responses.ndim == 2:
+            return SpatialMemory.peak_values(responses[None])[0]
+        width = responses.shape[2]
+        flat = responses.flatten(1)
+        index = torch.argmax(flat, dim=1, keepdim=True)
         offsets = torch.tensor([0, -1, 1, -width, width], device=flat.device)
-        around = flat[(index + offsets).clamp(0, flat.numel() - 1)]
-        return torch.cat([index.to(flat.dtype)[None], around])
+        around = flat.gather(1, (index + offsets).clamp(0, flat.shape[1] - 1))
+        return torch.cat([index.to(flat.dtype), around], dim=1)
 
     @staticmethod
     def locate_values(values, shape: tuple[int, int]) -> tuple[float, float, float]:
@@ -361,12 +401,26 @@ class SpatialMemory:
 
     def step(self) -> bool:
         """Count an accepted frame; every ``update_interval`` of them refine f by CG (P frozen)."""
-        self._require(self._filter)
-        self._steps += 1
-        if self.cfg.update_interval <= 0 or self._steps % self.cfg.update_interval:
-            return False
-        self._update_filter(self.cfg.update_cg_iters)
-        return True
+        return bool(SpatialMemory.step_all([self]))
+
+    @staticmethod
+    def step_all(memories: Sequence["SpatialMemory"]) -> list["SpatialMemory"]:
+        """``step`` for several memories (a lockstep step's targets): those whose refit is
+        due are refined together, by one batched solve. Returns them. A lone memory keeps
+        its own solve: the batched one rounds differently (filters within ~1e-5), and
+        one-at-a-time tracking stays what it was bit for bit."""
+        due = []
+        for memory in memories:
+            memory._require(memory._filter)
+            memory._steps += 1
+            interval = memory.cfg.update_interval
+            if interval > 0 and memory._steps % interval == 0:
+                due.append(memory)
+        if len(due) == 1:
+            due[0]._update_filter(due[0].cfg.update_cg_iters)
+        elif due:
+            SpatialMemory._update_filters(due)
+        return due
 
     def _update_filter(self, cg_iters: int) -> None:
         n = self._count
@@ -379,7 +433,35 @@ class SpatialMemory:
             data = (apply_filter(z, f) - labels) * sqrt_w
             return torch.cat([data.flatten(), reg_f * f.flatten()])
 
-        (self._filter,) = (t.detach() for t in gauss_newton_step(residual, (self._filter,), cg_iters))
+        (filt,) = gauss_newton_step(residual, (self._filter,), cg_iters)
+        self._set_filter(filt.detach())
+
+    @staticmethod
+    def _update_filters(memories: Sequence["SpatialMemory"]) -> None:
+        """``_update_filter`` of every memory as one batched problem: each memory's samples
+        padded to the largest count with zero weight (they add nothing to its objective)."""
+        cfg = memories[0].cfg
+        n = max(m._count for m in memories)
+        z = torch.stack([m._samples[:n] for m in memories])        # (B, n, D, H, W)
+        labels = torch.stack([m._labels[:n] for m in memories])    # (B, n, H, W)
+        weights = torch.zeros(len(memories), n)
+        for row, m in zip(weights, memories):
+            row[:m._count] = m._weights[:m._count]
+        sqrt_w = weights.sqrt().to(z.device, non_blocking=True)[:, :, None, None]
+        reg_f = math.sqrt(cfg.reg_filter)
+        batch, _, dim, height, width = z.shape
+
+        def residual(f: Tensor) -> Tensor:
+            taps = torch.matmul(f.reshape(batch, dim, -1).transpose(1, 2)[:, None],
+                                z.reshape(batch, n, dim, -1))
+            scores = correlate_taps(taps.flatten(0, 1), height, width).view(batch, n, height, width)
+            data = (scores - labels) * sqrt_w
+            return torch.cat([data.flatten(1), reg_f * f.flatten(1)], dim=1)
+
+        filters = torch.stack([m._filter for m in memories])
+        (fitted,) = gauss_newton_step(residual, (filters,), cfg.update_cg_iters, batched=True)
+        for memory, filt in zip(memories, fitted.detach()):
+            memory._set_filter(filt)
 
 
 def augment_first_frame(crop: np.ndarray, center: tuple[float, float], rng: np.random.Generator,

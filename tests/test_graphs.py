@@ -1,0 +1,98 @@
+"""CUDA graphs of the network's passes: the padding to power-of-two batches (checked on
+any device with an eager runner), and graph replay against eager passes (CUDA only)."""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+import torch
+
+from samn_tracker import build_tracker
+from samn_tracker.config import preset
+from samn_tracker.datasets.davis import davis_sequence
+from samn_tracker.model.graphs import BatchBuckets, pad_rows, padded_size
+from samn_tracker.model.network import SAMNNetwork
+
+
+def eager(fn, example, options):
+    return functools.partial(fn, **options)
+
+
+@pytest.fixture(scope="module")
+def lite_net():
+    torch.manual_seed(0)
+    return SAMNNetwork(preset("lite").model).eval().prepare_for_inference()
+
+
+def test_padded_sizes_and_rows():
+    assert [padded_size(n) for n in (1, 2, 3, 4, 5, 17, 32)] == [1, 2, 4, 4, 8, 32, 32]
+    with pytest.raises(ValueError):
+        padded_size(0)
+    x = torch.arange(6.0).view(3, 2)
+    assert pad_rows(x, 3) is x
+    assert pad_rows(x, 4).tolist() == [[0, 1], [2, 3], [4, 5], [4, 5]]
+
+
+def test_padded_batches_give_the_rows_of_the_plain_passes(lite_net):
+    """Rows do not mix: a batch of 3 padded to 4 gives the same features and logits as
+    the plain batch of 3, and one runner serves every batch that pads to the same size."""
+    buckets = {name: BatchBuckets(getattr(lite_net, f"_{name}_pass"), eager)
+               for name in ("query", "memory", "decoder")}
+    crops = torch.rand(3, 3, 128, 128, generator=torch.Generator().manual_seed(1))
+    masks = (torch.rand(3, 1, 128, 128, generator=torch.Generator().manual_seed(2)) > 0.5).float()
+    with torch.no_grad():
+        plain_query = lite_net._query_pass(crops)
+        padded_query = buckets["query"](crops)
+        for plain, padded in zip(plain_query, padded_query):
+            assert padded.shape == plain.shape
+            torch.testing.assert_close(padded, plain, rtol=1e-5, atol=1e-5)
+        for plain, padded in zip(lite_net._memory_pass(crops, masks), buckets["memory"](crops, masks)):
+            torch.testing.assert_close(padded, plain, rtol=1e-5, atol=1e-5)
+        key, value, _, s8, s4 = plain_query
+        readout = torch.cat([value, value], dim=1)
+        spatial = torch.rand(3, 1, 8, 8)
+        (plain,) = lite_net._decoder_pass(readout, spatial, s8, s4, 128)
+        (padded,) = buckets["decoder"](readout, spatial, s8, s4, out_size=128)
+        torch.testing.assert_close(padded, plain, rtol=1e-5, atol=1e-5)
+        buckets["query"](crops[:1])
+        buckets["query"](torch.cat([crops, crops[:1]]))
+    assert len(buckets["query"].runners) == 2  # batches 3 and 4 share the padded size 4
+    assert len(buckets["decoder"].runners) == 1
+
+
+def test_cuda_graphs_need_a_gpu():
+    with pytest.raises(RuntimeError, match="CUDA"):
+        SAMNNetwork(preset("lite").model).eval().use_cuda_graphs()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_graph_replay_equals_the_eager_passes():
+    net = SAMNNetwork(preset("lite").model).eval().cuda().prepare_for_inference()
+    crops = torch.rand(2, 3, 128, 128, device="cuda")
+    with torch.no_grad():
+        eager_query = net.encode_query(crops)
+        net.use_cuda_graphs()
+        first = net.encode_query(crops)
+        second = net.encode_query(crops.flip(0))  # a replay must not overwrite what came back
+        for name in ("key", "value", "s16", "s8", "s4"):
+            torch.testing.assert_close(getattr(first, name), getattr(eager_query, name), rtol=1e-4, atol=1e-4)
+            torch.testing.assert_close(getattr(second, name), getattr(eager_query, name).flip(0),
+                                       rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_tracker_with_graphs_tracks_like_without(davis_root):
+    """Replayed passes differ from eager ones by rounding only (TF32 convolutions pick
+    their algorithms per shape), so both track the car as well as each other."""
+    sequence = davis_sequence(davis_root, "car-shadow")
+    truth = sequence.groundtruth
+    ious = {}
+    for graphs in (False, True):
+        tracker = build_tracker("lite", device="cuda", overrides={"cuda_graphs": graphs})
+        tracker.initialize(sequence.image(0), truth[0])
+        outputs = [tracker.track(sequence.image(i)) for i in range(1, 15)]
+        ious[graphs] = np.mean([(o.mask & truth[i]).sum() / (o.mask | truth[i]).sum()
+                                for i, o in enumerate(outputs, start=1)])
+        assert bool(tracker.net._graphs) == graphs
+    assert ious[True] > 0.8 and abs(ious[True] - ious[False]) < 0.03, ious
