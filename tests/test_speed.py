@@ -31,13 +31,14 @@ def bench_result(davis_root, tmp_path_factory):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # untrained-heads warning
         code = main(bench_args(davis_root, out, "--trackers", "samn_lite,csrt,kcf",
-                               "--max-frames", "6", "--repeat", "2", "--warmup", "1", "--batch", "3"))
+                               "--max-frames", "6", "--repeat", "2", "--warmup", "1", "--batch", "3",
+                               "--profile", "3"))
     assert code == 0
-    return json.loads((out / "bench.json").read_text()), (out / "bench.md").read_text()
+    return json.loads((out / "bench.json").read_text()), (out / "bench.md").read_text(), out
 
 
 def test_bench_reports_speed_per_stage_memory_and_accuracy_for_every_tracker(bench_result):
-    result, table = bench_result
+    result, table, _ = bench_result
     assert set(result["trackers"]) == {"samn_lite", "csrt", "kcf"}
     assert result["meta"]["frames_per_pass"] == 5 and result["meta"]["sequences"] == ["car-shadow"]
     for name, entry in result["trackers"].items():
@@ -55,7 +56,7 @@ def test_bench_reports_speed_per_stage_memory_and_accuracy_for_every_tracker(ben
 
 
 def test_batch_tracks_copies_in_lockstep_with_the_accuracy_of_one_at_a_time(bench_result):
-    result, table = bench_result
+    result, table, _ = bench_result
     batched = result["trackers"]["samn_lite"]["batched"]
     assert (batched["batch"], batched["videos"], batched["tracked_frames"]) == (3, 3, 15)
     assert batched["frames_per_s"] > batched["frames_per_s_with_init"] > 0
@@ -72,7 +73,7 @@ def test_batch_tracks_copies_in_lockstep_with_the_accuracy_of_one_at_a_time(benc
 
 
 def test_report_bench_writes_the_same_table_again(bench_result, tmp_path):
-    result, table = bench_result
+    result, table, _ = bench_result
     (tmp_path / "bench.json").write_text(json.dumps(result, indent=1))
     assert report_main(["bench", str(tmp_path / "bench.json")]) == 0
     assert (tmp_path / "bench.md").read_text() == table
@@ -90,7 +91,7 @@ def test_sequences_default_to_the_eval_split_of_the_data_folder(davis_root, tmp_
 
 
 def test_samn_stage_times_add_up_to_the_frame_time_and_masks_get_j_and_f(bench_result):
-    result, _ = bench_result
+    result, _, _ = bench_result
     samn = result["trackers"]["samn_lite"]
     stages = samn["speed"]["stages_ms"]
     assert set(stages) == set(STAGES) | {"other"}
@@ -103,6 +104,22 @@ def test_samn_stage_times_add_up_to_the_frame_time_and_masks_get_j_and_f(bench_r
     assert result["trackers"]["csrt"]["speed"]["stages_ms"] == {}
     assert samn["details"]["crop_size"] == 64 and samn["details"]["trained"] in (True, False)
     assert set(result["ratios"]) == {"samn_lite fps / csrt fps"}
+
+
+def test_profile_counts_what_each_frame_asks_of_the_machine(bench_result):
+    """``--profile 3``: three frames after the warm-up one, under torch.profiler, for the
+    SAMN preset only; on a CPU nothing is launched on a device, and the host's top
+    operators are the network's convolutions."""
+    result, table, out = bench_result
+    profile = result["trackers"]["samn_lite"]["profile"]
+    assert profile["sequence"] == "car-shadow" and profile["frames"] == 3 and profile["warmup"] == 1
+    assert profile["launches_per_frame"] == 0 and profile["device_busy_ms_per_frame"] == 0
+    names = [name for name, _ in profile["top_host_ms_per_frame"]]
+    assert any("conv" in name for name in names[:5]), names
+    assert all(ms >= 0 for _, ms in profile["top_host_ms_per_frame"])
+    assert "profile" not in result["trackers"]["csrt"]
+    assert "## Profile" in table
+    assert "Self CPU" in (out / "profile_samn_lite.txt").read_text()
 
 
 def test_long_mode_writes_plot_and_checks_the_flat_time_claim(davis_root, tmp_path):

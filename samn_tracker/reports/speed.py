@@ -68,6 +68,15 @@ def bench_markdown(result: dict) -> str:
         lines += ["", "## Lockstep (`--batch`: one batched network pass per frame for all videos)", ""]
         lines += _table(["tracker", "batch", "videos", "frames/s in all", "fps one at a time",
                          "host ms per frame (postprocess)", "AO", "AO change", "J&F", "J&F change"], batched)
+    profiled = [[name, e["profile"]["sequence"], str(e["profile"]["frames"]),
+                 _num(e["profile"]["launches_per_frame"]), _num(e["profile"]["device_busy_ms_per_frame"], 2),
+                 _num(sum(e["profile"]["waits_per_frame"].values())),
+                 _num(sum(e["profile"]["copies_per_frame"].values()))]
+                for name, e in trackers.items() if "profile" in e]
+    if profiled:
+        lines += ["", "## Profile (`--profile`: per tracked frame, under torch.profiler)", ""]
+        lines += _table(["tracker", "sequence", "frames", "launches", "device busy ms", "waits",
+                         "copies"], profiled)
     if result.get("ratios"):
         lines += [""] + [f"- {k}: {v:.2f}" for k, v in result["ratios"].items()]
     for name, reason in result.get("skipped", {}).items():

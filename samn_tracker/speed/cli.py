@@ -17,6 +17,7 @@ from samn_tracker.speed.accuracy import accuracy
 from samn_tracker.speed.batched import batched_throughput
 from samn_tracker.speed.long_video import long_benchmark
 from samn_tracker.speed.probes import machine_description
+from samn_tracker.speed.profiling import profile_frames
 from samn_tracker.speed.runs import load_sequence, run_sequence, speed_summary, warm_up
 from samn_tracker.speed.trackers import SAMN_PRESETS, TRACKER_NAMES, bench_tracker
 from samn_tracker.atomic import replacing, write_text
@@ -55,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=positive_int, default=1, metavar="N",
                    help="also track N videos in lockstep with SAMN (the sequences repeated to fill "
                         "the batch) and report aggregate frames/s")
+    p.add_argument("--profile", type=positive_int, metavar="N",
+                   help="also profile N tracked frames of the first sequence per SAMN preset "
+                        "(torch.profiler: launches, copies, waits and device time per frame; "
+                        "tables in profile_<tracker>.txt)")
     p.add_argument("--threads", type=int, help="torch and OpenCV CPU threads (default: library defaults)")
     p.add_argument("--long", type=int, metavar="N", help="long-video mode: loop the first sequence to N frames")
     p.add_argument("--cap", type=int, default=10, help="memory.max_entries of the capped long run")
@@ -115,7 +120,7 @@ def checked_overrides(args: argparse.Namespace, trackers: Sequence[str]) -> dict
     return overrides
 
 
-def run_bench(args: argparse.Namespace) -> dict:
+def run_bench(args: argparse.Namespace, out: Path) -> dict:
     trackers = split_names(args.trackers, TRACKER_NAMES, "tracker")
     root, names = sequences_of(args)
     overrides = checked_overrides(args, trackers)
@@ -144,6 +149,9 @@ def run_bench(args: argparse.Namespace) -> dict:
         if args.batch > 1 and name in SAMN_PRESETS:
             entry["batched"] = batched_throughput(tracker.tracker, sequences, args.batch,
                                                   entry["accuracy"], progress=not args.no_progress)
+        if args.profile and name in SAMN_PRESETS:
+            entry["profile"], tables = profile_frames(tracker, sequences[0], args.profile, args.warmup)
+            write_text(out / f"profile_{name}.txt", tables)
         result["trackers"][name] = entry
         del tracker, passes
     fps = {n: e["speed"]["fps"] for n, e in result["trackers"].items()}
@@ -194,7 +202,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         with replacing(out / "long.png") as partial:
             plot_long(result, partial)
     else:
-        result = run_bench(args)
+        result = run_bench(args, out)
         stem, table = "bench", bench_markdown(result)
     write_text(out / f"{stem}.json", json.dumps(result, indent=1))
     write_text(out / f"{stem}.md", table)
