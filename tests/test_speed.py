@@ -219,3 +219,12 @@ def test_bf16_inference_keeps_float32_outputs_within_the_stated_tolerance():
     assert not torch.equal(probability, reference)  # it really ran in reduced precision
     with pytest.raises(ValueError, match="precision"):
         net.prepare_for_inference(precision="int4")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (page-locked memory)")
+def test_frames_for_a_gpu_bench_are_page_locked(davis_root):
+    from samn_tracker.speed.runs import load_sequence
+    plain = load_sequence(davis_root, "car-shadow", 3)
+    pinned = load_sequence(davis_root, "car-shadow", 3, pin=True)
+    assert all(torch.from_numpy(f).is_pinned() for f in pinned.frames)
+    assert all((a == b).all() for a, b in zip(plain.frames, pinned.frames))

@@ -23,6 +23,7 @@ which is why an even kernel still puts the peak on the target cell.
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable, Sequence
 
@@ -185,6 +186,14 @@ def gauss_newton_step(residual_fn: Callable[..., Tensor], params: Params, cg_ite
     return chosen
 
 
+@functools.lru_cache(maxsize=16)
+def _neighbour_offsets(width: int, device: torch.device) -> Tensor:
+    """Flat offsets of a cell and its left, right, upper and lower neighbours, made once per
+    grid width and device: a tensor built from host numbers on every frame would be a
+    host-to-device copy from pageable memory, which waits for the GPU's queue to drain."""
+    return torch.tensor([0, -1, 1, -width, width], device=device)
+
+
 class SpatialMemory:
     """Online correlation filter over query-encoder features with a weighted sample memory."""
 
@@ -331,10 +340,9 @@ class SpatialMemory:
                              f"{tuple(responses.shape)}")
         if responses.ndim == 2:
             return SpatialMemory.peak_values(responses[None])[0]
-        width = responses.shape[2]
         flat = responses.flatten(1)
         index = torch.argmax(flat, dim=1, keepdim=True)
-        offsets = torch.tensor([0, -1, 1, -width, width], device=flat.device)
+        offsets = _neighbour_offsets(responses.shape[2], flat.device)
         around = flat.gather(1, (index + offsets).clamp(0, flat.shape[1] - 1))
         return torch.cat([index.to(flat.dtype), around], dim=1)
 

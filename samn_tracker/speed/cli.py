@@ -124,8 +124,10 @@ def run_bench(args: argparse.Namespace, out: Path) -> dict:
     trackers = split_names(args.trackers, TRACKER_NAMES, "tracker")
     root, names = sequences_of(args)
     overrides = checked_overrides(args, trackers)
-    sequences = [load_sequence(root, n, args.max_frames) for n in names]
-    info = meta(args, samn_device(args))
+    device = samn_device(args)
+    pin = torch.device(device).type == "cuda"
+    sequences = [load_sequence(root, n, args.max_frames, pin=pin) for n in names]
+    info = meta(args, device)
     info.update(sequences=names, repeat=args.repeat, warmup=args.warmup, precision=args.precision,
                 frames_per_pass=sum(len(s.frames) - 1 for s in sequences), overrides=overrides)
     result = {"meta": info, "trackers": {}, "skipped": {}}
@@ -167,9 +169,10 @@ def run_long_mode(args: argparse.Namespace) -> dict:
     name = samn[0] if samn else "samn_lite"
     root, names = sequences_of(args)
     seq_name = names[0]
-    seq = load_sequence(root, seq_name, args.max_frames)
+    device = samn_device(args)
+    seq = load_sequence(root, seq_name, args.max_frames, pin=torch.device(device).type == "cuda")
     overrides = checked_overrides(args, [name])
-    info = meta(args, samn_device(args))
+    info = meta(args, device)
     info.update(tracker=name, sequence=seq_name, source_frames=len(seq.frames), frames=args.long,
                 precision=args.precision,
                 overrides=overrides)

@@ -15,6 +15,7 @@ from tqdm import tqdm
 from samn_tracker.speed.probes import cuda_peak_mb, current_rss_mb, reset_cuda_peak
 from samn_tracker.speed.trackers import BenchTracker
 from samn_tracker.datasets.davis import box_groundtruth, boxes_file, davis_sequence
+from samn_tracker.datasets.prefetch import pinned
 from samn_tracker.errors import InputError
 from samn_tracker.tracking_loop import track_frames
 
@@ -32,8 +33,10 @@ class BenchSequence:
         return w, h
 
 
-def load_sequence(root: Path, name: str, max_frames: Optional[int] = None) -> BenchSequence:
-    """A DAVIS sequence with ``boxes/<name>.txt`` as box ground truth (mask boxes without it)."""
+def load_sequence(root: Path, name: str, max_frames: Optional[int] = None, pin: bool = False) -> BenchSequence:
+    """A DAVIS sequence with ``boxes/<name>.txt`` as box ground truth (mask boxes without it).
+    ``pin``: frames in page-locked memory, where ``samn eval``'s reader puts them for a GPU
+    (an upload from pageable memory waits for the GPU's queue to drain)."""
     root = Path(root)
     if not (root / "JPEGImages").is_dir():
         raise InputError(f"{root} is not a DAVIS root (no JPEGImages/ folder)")
@@ -41,7 +44,7 @@ def load_sequence(root: Path, name: str, max_frames: Optional[int] = None) -> Be
     count = len(seq) if max_frames is None else min(len(seq), max_frames)
     if count < 2:
         raise InputError(f"{name}: need at least 2 frames to track, got {count} (--max-frames)")
-    frames = [seq.image(i) for i in range(count)]
+    frames = [pinned(seq.image(i)) if pin else seq.image(i) for i in range(count)]
     masks = None
     if seq.groundtruth is not None and all(m is not None for m in seq.groundtruth[:count]):
         masks = [np.asarray(m, dtype=bool) for m in seq.groundtruth[:count]]
