@@ -28,6 +28,11 @@ class ModelConfig(Checked):
     decoder_dim: int = setting(256, gt=0)
     spatial_fusion: Literal["sum", "cat", "none"] = "sum"
     pretrained_backbone: bool = True
+    # What the memory read matches: the learned key heads, or ("backbone") the frozen
+    # backbone's stride-16 features of query and memory frame, by cosine / key_temperature
+    # (the learned keys of the built-in weights do not follow the object: docs/training.md).
+    key_source: Literal["learned", "backbone"] = "learned"
+    key_temperature: float = setting(0.05, gt=0)
 
 
 @dataclass

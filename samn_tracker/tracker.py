@@ -89,11 +89,14 @@ class SAMNTracker:
         if stored is None:
             return
         ours = self.cfg.to_dict()["model"]
-        shape_keys = ("backbone", "key_dim", "value_dim", "decoder_dim", "spatial_fusion")
-        diff = {k: (stored.get(k), ours[k]) for k in shape_keys if stored.get(k) != ours[k]}
+        # the network's shape, and what its memory keys are (a checkpoint that predates a
+        # field was made with that field's default)
+        must_match = ("backbone", "key_dim", "value_dim", "decoder_dim", "spatial_fusion", "key_source")
+        diff = {k: (stored[k], ours[k]) for k in must_match if k in stored and stored[k] != ours[k]}
         if diff:
+            fix = " ".join(f"--set model.{k}={stored}" for k, (stored, _) in diff.items())
             raise InputError(f"weights {path} were trained for another model: {diff} "
-                             "(checkpoint, config)")
+                             f"(checkpoint, config); to use them: {fix}")
 
     # ------------------------------------------------------------------ API
     @property
@@ -136,7 +139,7 @@ class SAMNTracker:
         crop = self.frames.crop(self.frames.load(image), window)
         query = self.net.encode_query(crop)
         crop_fg = torch.from_numpy(crop_mask(mask0, window)).to(self.device)[None, None]
-        memory = MemoryManager(self.cfg, self._entries(crop, crop_fg, [0])[0])
+        memory = MemoryManager(self.cfg, self._entries(crop, crop_fg, [0], query.s16)[0])
         target = Target(box=box0.astype(np.float64), memory=memory)
 
         if is_box and self.cfg.box_to_segmentation:
@@ -144,7 +147,7 @@ class SAMNTracker:
             if refined is not None:
                 mask0 = refined
                 crop_fg = torch.from_numpy(crop_mask(mask0, window)).to(self.device)[None, None]
-                memory.replace_first(self._entries(crop, crop_fg, [0])[0])
+                memory.replace_first(self._entries(crop, crop_fg, [0], query.s16)[0])
 
         if self.cfg.use_dcf:
             target.dcf = self._init_dcf(image, box0, rng, generator)
@@ -259,7 +262,7 @@ class SAMNTracker:
         if writers:
             with self._clock.stage("memory_write"):
                 entries = self._entries(batch.seg_crops[writers], crop_prob[writers],
-                                        [targets[i].frame for i in writers])
+                                        [targets[i].frame for i in writers], batch.query.s16[writers])
                 for i, entry in zip(writers, entries):
                     targets[i].memory.memorise(entry, decisions[i].appearance)
         with self._clock.stage("dcf"):
@@ -310,9 +313,12 @@ class SAMNTracker:
             windows.append(window_around(box, cfg.dcf_search_factor, cfg.crop_size))
         return windows
 
-    def _entries(self, crops: torch.Tensor, foreground: torch.Tensor, frames: list[int]) -> list[MemoryEntry]:
-        """Memory entries of crops (B, 3, S, S) with their foreground (B, 1, S, S), one pass."""
+    def _entries(self, crops: torch.Tensor, foreground: torch.Tensor, frames: list[int],
+                 s16: torch.Tensor) -> list[MemoryEntry]:
+        """Memory entries of crops (B, 3, S, S) with their foreground (B, 1, S, S), one pass
+        (``s16``: the crops' query-encoder backbone features, the keys of ``key_source="backbone"``)."""
         keys, values = self.net.encode_memory(crops, foreground)
+        keys = self.net.memory_key(keys, s16)
         if len(frames) == 1:
             return [MemoryEntry(keys.flatten(2)[0], values.flatten(2)[0], frames[0])]
         # Copies, so that an entry does not keep its batch-mates' features alive.

@@ -81,3 +81,23 @@ def test_lite_network_shapes_on_a_crop():
     assert torch.isfinite(logits).all()
     trained = net.trained_state_dict()
     assert trained and not any(k.startswith("query_encoder.backbone.") for k in trained)
+
+
+def test_backbone_keys_read_by_cosine_over_the_temperature():
+    """``key_source="backbone"``: the read's weights are softmax(cos(f_query, f_memory) / T) of the
+    backbone's stride-16 features, whatever their length; the key heads play no part."""
+    torch.manual_seed(0)
+    cfg = preset("lite").model.replace(key_source="backbone", key_temperature=0.1, pretrained_backbone=False)
+    net = SAMNNetwork(cfg).eval()
+    q_feats, m_feats = 3.0 * torch.randn(1, 112, 4, 5), torch.randn(1, 112, 6)
+    values = torch.randn(1, 7, 6)
+    keys = net.feature_key(m_feats[..., None]).flatten(2)
+    got = read_memory(net.feature_key(q_feats), keys, values)
+    cos = torch.einsum("bkn,bkm->bnm", torch.nn.functional.normalize(m_feats, dim=1),
+                       torch.nn.functional.normalize(q_feats.flatten(2), dim=1))
+    expected = torch.einsum("bvn,bnm->bvm", values, (cos / 0.1).softmax(dim=1)).reshape(1, 7, 4, 5)
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
+    from samn_tracker.model.encoders import QueryFeatures
+    query = QueryFeatures(torch.randn(1, 32, 4, 5), torch.randn(1, 128, 4, 5), q_feats, None, None)
+    assert torch.equal(net.query_key(query), net.feature_key(q_feats))
+    assert torch.equal(net.memory_key(torch.randn(1, 32, 4, 5), q_feats), net.feature_key(q_feats))

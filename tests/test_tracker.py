@@ -179,3 +179,26 @@ def test_memory_ablations_remove_what_they_name(car):
     tracked = maps[1:]  # maps[0]: the first frame's box-to-segmentation, from the box itself
     assert len(tracked) == 2 and all(m.abs().max() == 0 for m in tracked) and maps[0].max() > 0
     assert tracker._target.dcf is not None and tracker.timings["dcf"] > 0
+
+
+def test_backbone_keys_store_the_frames_own_features_and_weights_must_match(car, tmp_path):
+    """With ``model.key_source=backbone`` every memory entry is keyed by the backbone features of
+    its crop (112 channels for Lite0), and the tracker still follows the car; weights
+    trained for one kind of key refuse the other."""
+    import torch
+    from samn_tracker import build_tracker
+    from samn_tracker.weights import builtin_checkpoint, load_checkpoint
+    frames, boxes, seq = car
+    truth = seq.groundtruth
+    tracker = build_tracker("lite", overrides={"model.key_source": "backbone"})
+    tracker.initialize(frames[0], truth[0])
+    outputs = [tracker.track(f) for f in frames[1:]]
+    assert all(e.key.shape[0] == 112 for e in tracker.memory.appearance.entries())
+    ious = [(o.mask & t).sum() / max((o.mask | t).sum(), 1) for o, t in zip(outputs, truth[1:])]
+    assert np.mean(ious) > 0.5, ious
+    checkpoint = load_checkpoint(builtin_checkpoint("lite"))
+    checkpoint.setdefault("config", {}).setdefault("model", {})["key_source"] = "backbone"
+    torch.save(checkpoint, tmp_path / "bb.pth")
+    with pytest.raises(InputError, match="key_source"):
+        build_tracker("lite", weights=tmp_path / "bb.pth")
+    build_tracker("lite", weights=tmp_path / "bb.pth", overrides={"model.key_source": "backbone"})

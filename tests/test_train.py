@@ -160,3 +160,30 @@ def test_query_value_dropout_makes_the_decoder_segment_from_the_memory_read(davi
                  (("dropped", dropped), ("kept", kept))}
     assert torch.allclose(before["dropped"][0], after["dropped"][0], atol=1e-5)
     assert not torch.allclose(before["kept"][0], after["kept"][0], atol=1e-3)
+
+
+def test_backbone_keys_train_the_decoder_and_leave_the_key_heads_out(davis_root):
+    """``key_source=backbone`` (TrainConfig / ModelConfig): the clip model reads the memory by the
+    backbone's features of frame 0 and frame 1, so the loss reaches the decoder and the
+    value heads but not the key heads."""
+    import torch
+
+    from samn_tracker.config import preset
+    from samn_tracker.datasets.davis import annotation_file, frame_files, read_annotation
+    from samn_tracker.datasets.images import read_image
+    from samn_tracker.model.network import SAMNNetwork
+    from samn_tracker.train.trainer import ClipModel
+
+    files = frame_files(davis_root, "cows")
+    crop = (slice(100, 228), slice(160, 288))
+    images = torch.stack([torch.from_numpy(read_image(files[i])[crop].copy()).permute(2, 0, 1).float() / 255
+                          for i in (0, 3, 6)])[None]
+    mask0 = read_annotation(annotation_file(davis_root, "cows", "480p", files[0]))[crop] > 0
+    mask0 = torch.from_numpy(mask0.copy()).float()[None, None]
+    torch.manual_seed(0)
+    net = SAMNNetwork(preset("lite").model.replace(key_source="backbone"))
+    outputs = ClipModel(net)(images, mask0, [torch.zeros(1, 1, 8, 8)] * 2)
+    sum(o.square().mean() for o in outputs).backward()
+    assert net.query_encoder.key.weight.grad is None and net.memory_encoder.key.weight.grad is None
+    assert net.memory_encoder.value.weight.grad.abs().sum() > 0
+    assert net.decoder.parameters().__next__().grad is not None

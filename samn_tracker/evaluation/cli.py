@@ -17,12 +17,15 @@ ADAPTERS = {
                     "TrackingNet TEST (the server zip) or an annotated split (Success, Precision)"),
     "davis": ("samn_tracker.evaluation.davis",
               "DAVIS 2016 / 2017 semi-supervised (J&F, J, F) and the Codalab zip"),
+    "keys": ("samn_tracker.evaluation.key_quality",
+             "DAVIS: how well the memory read's keys carry a mask to a new frame (no decoder)"),
 }
 
 EXAMPLES = """examples:
   samn eval got10k --root /data/GOT-10k --subset val
   samn eval trackingnet --root /data/TrackingNet --split TEST --preset paper --device cuda
   samn eval davis --root /data/DAVIS --year 2016 --sequences blackswan bmx-trees
+  samn eval keys --root /data/DAVIS --year 2016 --split val
   torchrun --nproc_per_node 4 -m samn_tracker.evaluation.cli got10k --root /data/GOT-10k
 
 Results are written per sequence as each one finishes: an interrupted run keeps the

@@ -5,11 +5,13 @@ query encoder's stride-16 features.
 """
 from __future__ import annotations
 
+import math
 from contextlib import nullcontext
 from pathlib import Path
 from typing import ContextManager, Optional
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
@@ -101,13 +103,29 @@ class SAMNNetwork(nn.Module):
         the ablation without the memory read, and training's query-value dropout.
         """
         with self._autocast():
-            read = read_memory(query.key, memory_keys, memory_values).float()
+            read = read_memory(self.query_key(query), memory_keys, memory_values).float()
         value = query.value
         if read_weight is not None:
             read = read * _per_sample(read_weight, read)
         if value_weight is not None:
             value = value * _per_sample(value_weight, value)
         return torch.cat([read, value], dim=1)
+
+    def query_key(self, query: QueryFeatures) -> torch.Tensor:
+        """What the query frame reads the memory with (``ModelConfig.key_source``)."""
+        return query.key if self.cfg.key_source == "learned" else self.feature_key(query.s16)
+
+    def memory_key(self, encoded: torch.Tensor, s16: torch.Tensor) -> torch.Tensor:
+        """The key a memory frame is stored under: the memory encoder's ``encoded`` key, or
+        with ``key_source="backbone"`` the frame's own backbone features ``s16`` (as the query
+        encoder saw the same crop)."""
+        return encoded if self.cfg.key_source == "learned" else self.feature_key(s16)
+
+    def feature_key(self, s16: torch.Tensor) -> torch.Tensor:
+        """Unit-length backbone features, scaled so that the read's softmax(q.k / sqrt(d))
+        is softmax(cosine / key_temperature)."""
+        scale = s16.shape[1] ** 0.25 / math.sqrt(self.cfg.key_temperature)
+        return F.normalize(s16.float(), dim=1) * scale
 
     def decode(self, readout: torch.Tensor, query: QueryFeatures,
                spatial_map: Optional[torch.Tensor], out_size: int) -> torch.Tensor:

@@ -69,6 +69,9 @@ class TrainConfig(Checked):
     # segment the salient object near the crop centre and hardly reads the memory:
     # docs/training.md, "What the two memories add").
     query_value_dropout: float = setting(0.0, ge=0, le=1)
+    # The model's memory keys (ModelConfig.key_source): "backbone" reads by the frozen backbone's
+    # features; the learned key heads then go unused.
+    key_source: Literal["learned", "backbone"] = "learned"
     train_backbones: bool = True
     train_backbone_tail: int = setting(0, ge=0)  # last N backbone blocks train anyway (both encoders)
     workers: int = setting(2, ge=0)
@@ -149,6 +152,8 @@ class ClipModel(nn.Module):
         """``value_keep``: per frame, (B,) factors for the query-value half of the read-out."""
         net, size = self.net, images.shape[-1]
         key, value = net.encode_memory(images[:, 0], memory_mask0)
+        if net.cfg.key_source == "backbone":  # frame 0's backbone features: one more query pass
+            key = net.memory_key(key, net.encode_query(images[:, 0]).s16)
         keys, values = [key.flatten(2)], [value.flatten(2)]
         outputs = []
         for i, (t, spatial) in enumerate(zip((1, 2), maps)):
@@ -159,7 +164,7 @@ class ClipModel(nn.Module):
             outputs.append(logits)
             if t == 1:
                 key, value = net.encode_memory(images[:, t], foreground_probability(logits))
-                keys.append(key.flatten(2))
+                keys.append(net.memory_key(key, query.s16).flatten(2))
                 values.append(value.flatten(2))
         return outputs
 
@@ -254,7 +259,7 @@ def train(cfg: TrainConfig, dataset, resume: bool = False, progress: bool = True
         torch.cuda.set_device(device)
     ddp = setup_distributed(device, rank)
     torch.manual_seed(cfg.seed)
-    tracker_cfg: TrackerConfig = preset(cfg.preset)
+    tracker_cfg: TrackerConfig = preset(cfg.preset).replace(**{"model.key_source": cfg.key_source})
     net = SAMNNetwork(tracker_cfg.model)
     out = Path(cfg.out_dir)
     last = out / "last.pth"
