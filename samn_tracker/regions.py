@@ -88,13 +88,15 @@ def _bounds(mask: np.ndarray, box: np.ndarray | None = None) -> tuple[slice, sli
     return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
 
 
+def _box_of(rows: slice, cols: slice) -> np.ndarray:
+    """The ``mask_to_box`` box of the rows and columns of a bounding box."""
+    return np.array([cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start], dtype=np.float64)
+
+
 def mask_to_box(mask: np.ndarray) -> np.ndarray | None:
     """Tight box with inclusive pixel extent (``w = x_max - x_min + 1``); None if empty."""
     bounds = _bounds(mask)
-    if bounds is None:
-        return None
-    rows, cols = bounds
-    return np.array([cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start], dtype=np.float64)
+    return None if bounds is None else _box_of(*bounds)
 
 
 def main_components(mask: np.ndarray, min_fraction: float) -> tuple[np.ndarray, np.ndarray | None]:
@@ -117,16 +119,13 @@ def main_components(mask: np.ndarray, min_fraction: float) -> tuple[np.ndarray, 
         areas = stats[1:, cv2.CC_STAT_AREA]
         keep[1:] = areas >= min_fraction * areas.max()
     if count <= 2 or keep[1:].all():
-        rows, cols = bounds
-        return mask, np.array([cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start],
-                              dtype=np.float64)
+        return mask, _box_of(*bounds)
     kept = np.zeros(mask.shape, dtype=bool)
     kept[bounds] = np.take(keep, labels)
     x, y, w, h = (stats[keep, i] for i in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH,
                                            cv2.CC_STAT_HEIGHT))
-    left, top = x.min(), y.min()
-    box = [bounds[1].start + left, bounds[0].start + top, (x + w).max() - left, (y + h).max() - top]
-    return kept, np.array(box, dtype=np.float64)
+    top, left = bounds[0].start, bounds[1].start
+    return kept, _box_of(slice(top + y.min(), top + (y + h).max()), slice(left + x.min(), left + (x + w).max()))
 
 
 def mask_centroid(mask: np.ndarray, box: np.ndarray | None = None) -> tuple[float, float] | None:

@@ -27,11 +27,10 @@ from tqdm import tqdm
 
 from samn_tracker import build_tracker, regions
 from samn_tracker.atomic import write_text
-from samn_tracker.crops import crop_image, crop_mask, window_around
+from samn_tracker.crops import crop_mask, window_around
 from samn_tracker.datasets.davis import davis_sequence, sequence_names
 from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded
-from samn_tracker.frame_ops import image_to_tensor
 from samn_tracker.model.appearance_memory import read_memory
 from samn_tracker.settings import add_set_option, positive_int
 
@@ -63,13 +62,15 @@ class KeyProbe:
     """The reads of one network on crops around the ground truth."""
 
     def __init__(self, tracker):
-        self.net, self.device, self.size = tracker.net, tracker.device, tracker.cfg.crop_size
+        self.tracker, self.net = tracker, tracker.net
 
     def crops(self, images: list[np.ndarray], masks: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-        windows = [window_around(regions.mask_to_box(m), 4.0, self.size) for m in masks]
-        x = torch.cat([image_to_tensor(crop_image(i, w), self.device) for i, w in zip(images, windows)])
+        """Search-region crops around each mask's box, made as the tracker makes them."""
+        cfg, frames = self.tracker.cfg, self.tracker.frames
+        windows = [window_around(regions.mask_to_box(m), cfg.search_factor, cfg.crop_size) for m in masks]
+        x = torch.cat([frames.crop(frames.load(i), w) for i, w in zip(images, windows)])
         m = torch.stack([torch.from_numpy(crop_mask(mask, w)) for mask, w in zip(masks, windows)])
-        return x, m[:, None].float().to(self.device)
+        return x, m[:, None].float().to(self.tracker.device)
 
     @torch.no_grad()
     def scores(self, images: list[np.ndarray], masks: list[np.ndarray]) -> dict[str, float]:

@@ -86,10 +86,19 @@ def correlate_taps(taps: Tensor, height: int, width: int) -> Tensor:
 
 
 def apply_filter(z: Tensor, filt: Tensor) -> Tensor:
-    """Correlate (N, D, H, W) projected features with a (D, k, k) filter -> (N, H, W)."""
-    n, d, height, width = z.shape
-    taps = torch.matmul(filt.reshape(d, -1).T, z.reshape(n, d, -1))
-    return correlate_taps(taps, height, width)
+    """Correlate (N, D, H, W) projected features with a (D, k, k) filter -> (N, H, W); or
+    (B, N, D, H, W) features with B filters (B, D, k, k) -> (B, N, H, W), each its own."""
+    *lead, n, d, height, width = z.shape
+    weights = filt.reshape(*lead, d, -1).transpose(-1, -2)  # (..., k*k, D)
+    if lead:
+        weights = weights[:, None]
+    taps = torch.matmul(weights, z.reshape(*lead, n, d, -1))
+    return correlate_taps(taps.reshape(-1, *taps.shape[-2:]), height, width).view(*lead, n, height, width)
+
+
+def fold_filter(filt: Tensor, proj: Tensor) -> Tensor:
+    """The (D, k, k) filter folded into the (D, C) projection: (k*k, C) taps on raw features."""
+    return filt.reshape(filt.shape[0], -1).T @ proj
 
 
 def project_and_filter(x: Tensor, proj: Tensor, filt: Tensor, height: int, width: int) -> Tensor:
@@ -98,8 +107,7 @@ def project_and_filter(x: Tensor, proj: Tensor, filt: Tensor, height: int, width
     Folding the filter into the projection first (k*k x C instead of D x C) makes the
     products with the wide raw features four times cheaper for D = 64, k = 4.
     """
-    combined = filt.reshape(filt.shape[0], -1).T @ proj
-    return correlate_taps(torch.matmul(combined, x), height, width)
+    return correlate_taps(torch.matmul(fold_filter(filt, proj), x), height, width)
 
 
 def project(x: Tensor, proj: Tensor) -> Tensor:
@@ -310,7 +318,7 @@ class SpatialMemory:
         """Keep f and, for the per-frame response, f folded into P (``project_and_filter``):
         it changes only when f does, so frames do not recompute it."""
         self._filter = filt
-        self._scorer = filt.reshape(filt.shape[0], -1).T @ self.projection
+        self._scorer = fold_filter(filt, self.projection)
 
     def response(self, feat: Tensor) -> Tensor:
         """(H, W) filter scores for one (1, C, H, W) feature map, aligned with its grid."""
@@ -457,13 +465,9 @@ class SpatialMemory:
             row[:m._count] = m._weights[:m._count]
         sqrt_w = weights.sqrt().to(z.device, non_blocking=True)[:, :, None, None]
         reg_f = math.sqrt(cfg.reg_filter)
-        batch, _, dim, height, width = z.shape
 
         def residual(f: Tensor) -> Tensor:
-            taps = torch.matmul(f.reshape(batch, dim, -1).transpose(1, 2)[:, None],
-                                z.reshape(batch, n, dim, -1))
-            scores = correlate_taps(taps.flatten(0, 1), height, width).view(batch, n, height, width)
-            data = (scores - labels) * sqrt_w
+            data = (apply_filter(z, f) - labels) * sqrt_w
             return torch.cat([data.flatten(1), reg_f * f.flatten(1)], dim=1)
 
         filters = torch.stack([m._filter for m in memories])

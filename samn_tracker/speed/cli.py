@@ -101,14 +101,14 @@ def sequences_of(args: argparse.Namespace) -> tuple[Path, list[str]]:
     return root, split_names(args.sequences, None, "sequence")
 
 
-def meta(args: argparse.Namespace, device: str) -> dict:
+def meta(args: argparse.Namespace, device: torch.device) -> dict:
     return {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "command": ["samn", "bench", *args.argv],
-            "machine": machine_description(torch.device(device)), "opencv": cv2.__version__,
+            "machine": machine_description(device), "opencv": cv2.__version__,
             "opencv_threads": cv2.getNumThreads()}
 
 
-def samn_device(args: argparse.Namespace) -> str:
-    return str(Rank.from_env().device(args.device))
+def samn_device(args: argparse.Namespace) -> torch.device:
+    return Rank.from_env().device(args.device)
 
 
 def checked_overrides(args: argparse.Namespace, trackers: Sequence[str]) -> dict:
@@ -125,8 +125,7 @@ def run_bench(args: argparse.Namespace, out: Path) -> dict:
     root, names = sequences_of(args)
     overrides = checked_overrides(args, trackers)
     device = samn_device(args)
-    pin = torch.device(device).type == "cuda"
-    sequences = [load_sequence(root, n, args.max_frames, pin=pin) for n in names]
+    sequences = [load_sequence(root, n, args.max_frames, pin=device.type == "cuda") for n in names]
     info = meta(args, device)
     info.update(sequences=names, repeat=args.repeat, warmup=args.warmup, precision=args.precision,
                 frames_per_pass=sum(len(s.frames) - 1 for s in sequences), overrides=overrides)
@@ -170,7 +169,7 @@ def run_long_mode(args: argparse.Namespace) -> dict:
     root, names = sequences_of(args)
     seq_name = names[0]
     device = samn_device(args)
-    seq = load_sequence(root, seq_name, args.max_frames, pin=torch.device(device).type == "cuda")
+    seq = load_sequence(root, seq_name, args.max_frames, pin=device.type == "cuda")
     overrides = checked_overrides(args, [name])
     info = meta(args, device)
     info.update(tracker=name, sequence=seq_name, source_frames=len(seq.frames), frames=args.long,
