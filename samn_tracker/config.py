@@ -109,12 +109,9 @@ class TrackerConfig(Checked):
     search_factor: float = setting(4.0, gt=0)
     dcf_search_factor: float = setting(4.5, gt=0)
     use_dcf: bool = True
-    # What the decoder's spatial map is: "dcf" the DCF response (the paper), "distance" a
-    # Gaussian at the box centre, "mask" the previous frame's mask on the crop's grid (for
-    # weights trained with it), "none" a zero map (an ablation: the decoder without the
-    # spatial memory). The DCF, when used, still locates the target for the memory policy
-    # and the fallback box.
-    spatial_map: Literal["dcf", "distance", "mask", "none"] = "dcf"
+    # "none": a zero map on tracked frames (an ablation: the decoder without the spatial
+    # memory; the DCF still locates the target for the memory policy and the fallback box)
+    spatial_map: Literal["dcf", "distance", "none"] = "dcf"
     box_to_segmentation: bool = True
     box_init_dilation: float = setting(0.1, ge=0)
     box_init_min_fill: float = setting(0.3, ge=0, le=1)

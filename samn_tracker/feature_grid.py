@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Union
 
-import numpy as np
-
 if TYPE_CHECKING:
     from torch import Tensor
 
@@ -36,19 +34,3 @@ def gaussians(xs: "Tensor", ys: "Tensor", cx: Union["Tensor", float], cy: Union[
     gx = (-0.5 * ((xs[None, :] - cx) / sx) ** 2).exp()
     gy = (-0.5 * ((ys[None, :] - cy) / sy) ** 2).exp()
     return gy[:, :, None] * gx[:, None, :]
-
-
-def cell_coverage(crop_mask: np.ndarray) -> np.ndarray:
-    """(S/16, S/16) fraction of each feature cell's pixels that an (S, S) crop mask covers."""
-    n = crop_mask.shape[0] // STRIDE
-    return crop_mask.reshape(n, STRIDE, n, STRIDE).mean(axis=(1, 3), dtype=np.float32)
-
-
-def mask_map(crop_mask: np.ndarray) -> np.ndarray:
-    """The spatial map of ``spatial_map="mask"``: the previous mask's cell coverage grown by
-    one cell (the largest coverage among each cell's 3x3 neighbours). Grown, so that it says
-    where the target is without fixing its outline: a decoder that copied an outline would
-    keep every part a mask once lost (measured: masks that shrink frame by frame)."""
-    cells = np.pad(cell_coverage(crop_mask), 1)
-    n = len(cells) - 2
-    return np.max([cells[dy:dy + n, dx:dx + n] for dy in range(3) for dx in range(3)], axis=0)

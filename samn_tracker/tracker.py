@@ -26,7 +26,7 @@ from samn_tracker.crops import CropWindow, crop_image, crop_mask, window_around
 from samn_tracker.devices import pick_device
 from samn_tracker.frame_ops import frame_ops, image_to_tensor, sampling_grid
 from samn_tracker.errors import InputError
-from samn_tracker.feature_grid import STRIDE, cell_to_pixel, gaussians, mask_map, pixel_to_cell
+from samn_tracker.feature_grid import STRIDE, cell_to_pixel, gaussians, pixel_to_cell
 from samn_tracker.memory_manager import Decision, MemoryManager
 from samn_tracker.model.appearance_memory import MemoryEntry
 from samn_tracker.model.decoder import foreground_probability
@@ -85,14 +85,7 @@ class SAMNTracker:
         self._target: Optional[Target] = None
 
     def _check_model_config(self, checkpoint: dict, path: Path) -> None:
-        config = checkpoint.get("config") or {}
-        # A decoder trained on DCF responses reads a previous mask as noise, and the other way
-        # round; a zero map ("none") is the ablation of either.
-        trained_map, our_map = config.get("spatial_map", "dcf"), self.cfg.spatial_map
-        if "mask" in (trained_map, our_map) and our_map not in (trained_map, "none"):
-            raise InputError(f"weights {path} were trained with spatial_map={trained_map}, not "
-                             f"{our_map}; to use them: --set spatial_map={trained_map}")
-        stored = config.get("model")
+        stored = (checkpoint.get("config") or {}).get("model")
         if stored is None:
             return
         ours = self.cfg.to_dict()["model"]
@@ -158,7 +151,6 @@ class SAMNTracker:
 
         if self.cfg.use_dcf:
             target.dcf = self._init_dcf(image, box0, rng, generator)
-        target.mask = mask0
         return target, self._prediction(mask0, box0, mask0.astype(np.float32), confidence=1.0,
                                         uncertain=False, mask_box=regions.mask_to_box(mask0))
 
@@ -217,9 +209,6 @@ class SAMNTracker:
                 seg_window, dcf_window = batch.windows[i][0], batch.windows[i][-1]
                 if located is not None and self.cfg.spatial_map == "dcf":
                     spatial_map = self._resample_response(responses[i], dcf_window, seg_window)
-                elif self.cfg.spatial_map == "mask":
-                    coverage = mask_map(crop_mask(target.mask, seg_window))
-                    spatial_map = torch.from_numpy(coverage).to(self.device)[None, None]
                 else:
                     spatial_map = self._distance_map(target.box, seg_window)
                     if self.cfg.spatial_map == "none":
@@ -260,7 +249,6 @@ class SAMNTracker:
         else:
             mask_box = regions.mask_to_box(mask)
         decision = target.memory.decide(target.frame, peak, mask, mask_box, target.box, centre)
-        target.mask = mask
         target.box = self._next_box(target, mask_box if decision.trusted else None, centre)
         prediction = self._prediction(mask, target.box, prob, self._confidence(peak, mask, prob),
                                       decision.uncertain, mask_box if decision.trusted else None)
@@ -449,11 +437,9 @@ class _Batch:
 
 @dataclass
 class Target:
-    """One tracked object: where it is, its last mask, its two memories, and how many
-    frames it has seen."""
+    """One tracked object: where it is, its two memories, and how many frames it has seen."""
 
     box: np.ndarray
     memory: MemoryManager
     dcf: Optional[SpatialMemory] = None
     frame: int = 0
-    mask: Optional[np.ndarray] = None  # bool HxW, the last frame's (the spatial map "mask")

@@ -181,40 +181,6 @@ def test_memory_ablations_remove_what_they_name(car):
     assert tracker._target.dcf is not None and tracker.timings["dcf"] > 0
 
 
-def test_mask_map_is_the_previous_mask_on_the_crop_grid(car, tmp_path):
-    """``spatial_map="mask"``: the decoder's map on frame t is frame t-1's output mask on the
-    feature grid of frame t's segmentation crop (``mask_map``); weights trained on one kind of
-    map refuse the other."""
-    from samn_tracker.crops import crop_mask
-    from samn_tracker.feature_grid import mask_map
-
-    import torch
-    from samn_tracker.weights import builtin_checkpoint, load_checkpoint
-
-    frames, boxes, _ = car
-    checkpoint = load_checkpoint(builtin_checkpoint("lite"))
-    with pytest.raises(InputError, match="--set spatial_map=dcf"):
-        SAMNTracker(SMALL.replace(spatial_map="mask"), weights=builtin_checkpoint("lite"), device="cpu")
-    checkpoint.setdefault("config", {})["spatial_map"] = "mask"
-    torch.save(checkpoint, tmp_path / "mask.pth")
-    with pytest.raises(InputError, match="--set spatial_map=mask"):
-        SAMNTracker(SMALL, weights=tmp_path / "mask.pth", device="cpu")
-    tracker = SAMNTracker(SMALL.replace(spatial_map="mask"), weights=tmp_path / "mask.pth", device="cpu")
-    maps = []
-    decode = tracker.net.decode
-    tracker.net.decode = lambda readout, query, spatial_map, size: (
-        maps.append(spatial_map), decode(readout, query, spatial_map, size))[1]
-    previous = tracker.initialize(frames[0], boxes[0]).mask
-    covered = []
-    for frame in frames[1:4]:
-        window = tracker._windows(tracker._target.box)[0]
-        expected = mask_map(crop_mask(previous, window))
-        previous = tracker.track(frame).mask
-        np.testing.assert_allclose(maps[-1][0, 0].numpy(), expected)
-        covered.append(expected.sum())
-    assert covered[0] > 1  # the first frame's mask
-
-
 def test_backbone_keys_store_the_frames_own_features_and_weights_must_match(car, tmp_path):
     """With ``model.key_source=backbone`` every memory entry is keyed by the backbone features of
     its crop (112 channels for Lite0), and the tracker still follows the car; weights

@@ -13,7 +13,6 @@ import torch
 from PIL import Image
 
 from samn_tracker.errors import InputError
-from samn_tracker.feature_grid import cell_coverage, mask_map
 from samn_tracker.regions import mask_to_box
 from samn_tracker.datasets import read_image
 from samn_tracker.train.clips import Clip
@@ -446,46 +445,6 @@ def test_crop_sample_shapes_and_placement(davis_root: Path) -> None:
             centre, side = crop_box_centre_size(jittered.masks[t, 0].numpy() > 0)
             assert np.abs(centre - middle).max() <= 0.25 * side + 1.5
         assert not torch.equal(jittered.images[1:], exact.images[1:])
-
-
-def test_priors_are_the_frames_masks_on_the_grid_misplaced_or_dropped(davis_root: Path) -> None:
-    """``spatial_map="mask"`` trains on each frame's own mask as the tracker's map shows it
-    (``mask_map`` of the crop): exact without jitter, displaced with it, with the errors of
-    a tracked mask when asked, and empty when dropped."""
-    clip = davis_clip(davis_root)
-    size, n = 128, 8
-
-    def sample(seed=0, **priors):
-        return make_crop_sample(clip, size, 4.0, np.random.default_rng(seed), **priors)
-
-    exact = sample(prior_jitter=0, prior_drop=0)
-    assert exact.priors.shape == (2, 1, n, n)
-    for t in (1, 2):
-        assert torch.allclose(exact.priors[t - 1, 0], grown_cells(exact.masks[t, 0]), atol=0.05)
-        assert exact.priors[t - 1].sum() > 1
-    moved = [sample(seed, prior_jitter=0.3, prior_drop=0) for seed in range(4)]
-    assert all(torch.equal(m.masks, sample(seed).masks) for seed, m in enumerate(moved))  # drawn last
-    assert all((m.priors[:, 0] - torch.stack([grown_cells(m.masks[t, 0]) for t in (1, 2)])).abs().max() > 0.2
-               for m in moved)
-    wrong = [sample(seed, prior_jitter=0, prior_drop=0, prior_errors=1.0) for seed in range(4)]
-    assert all(not torch.allclose(w.priors, exact.priors, atol=0.05) for w in wrong)
-    dropped = sample(prior_drop=1.0)
-    assert dropped.priors.abs().max() == 0 and dropped.masks[1:].max() == 1
-
-
-def grown_cells(mask: torch.Tensor) -> torch.Tensor:
-    """Cell coverage of a (S, S) mask, then the 3x3 maximum: ``mask_map`` by other means."""
-    n = mask.shape[0] // 16
-    cells = mask.reshape(n, 16, n, 16).mean((1, 3))
-    return torch.nn.functional.max_pool2d(cells[None, None], 3, stride=1, padding=1)[0, 0]
-
-
-def test_mask_map_is_the_cell_coverage_grown_by_one_cell() -> None:
-    mask = np.zeros((64, 64), dtype=np.float32)
-    mask[:16, :16] = 1.0
-    mask[48:, 40:48] = 1.0
-    np.testing.assert_array_equal(cell_coverage(mask), [[1, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0.5, 0]])
-    np.testing.assert_array_equal(mask_map(mask), [[1, 1, 0, 0], [1, 1, 0, 0], [0, 0.5, 0.5, 0.5], [0, 0.5, 0.5, 0.5]])
 
 
 def test_box_init_samples(davis_root: Path) -> None:

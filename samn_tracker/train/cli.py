@@ -59,8 +59,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     dataset = ClipDataset(sources, cfg.source_weights or None, crop_size=cfg.crop_size,
                           search_factor=cfg.search_factor, length=args.samples, seed=cfg.seed,
                           box_init_prob=cfg.box_init_fraction, centre_jitter=cfg.centre_jitter,
-                          scale_jitter=cfg.scale_jitter, prior_jitter=cfg.prior_jitter,
-                          prior_drop=cfg.prior_drop, prior_errors=cfg.prior_errors)
+                          scale_jitter=cfg.scale_jitter)
     summary = train(cfg, dataset, resume=args.resume)
     if args.export:
         export_checkpoint(summary["checkpoint"], args.export)

@@ -17,7 +17,6 @@ from torch.utils.data import Dataset
 
 from samn_tracker.crops import CropWindow, crop_image, crop_mask, window_around
 from samn_tracker.errors import InputError
-from samn_tracker.feature_grid import mask_map
 from samn_tracker.regions import mask_to_box
 from samn_tracker.train.clips import Clip, ClipSource
 
@@ -27,7 +26,6 @@ class CropSample:
     images: torch.Tensor  # (3, 3, S, S) float RGB in [0, 1], not normalised
     masks: torch.Tensor  # (3, 1, S, S) float {0, 1}
     memory_mask0: torch.Tensor  # (1, S, S): GT mask of frame 0, or its filled GT box
-    priors: torch.Tensor  # (2, 1, S/16, S/16): frames 1-2's masks on their grids, misplaced
 
 
 def box_init_clip(clip: Clip) -> Clip:
@@ -61,47 +59,10 @@ def box_in_crop(box: np.ndarray, window: CropWindow) -> np.ndarray:
     return rect
 
 
-def prior_maps(masks: list[np.ndarray], windows: list[CropWindow], rng: np.random.Generator,
-               jitter: float, drop: float, errors: float) -> np.ndarray:
-    """(len, 1, S/16, S/16) what the tracker's ``spatial_map="mask"`` would give: the
-    frame's own mask (at test time the previous frame's, one frame of motion and the
-    tracker's errors away) misplaced, by a crop moved by up to ``jitter`` x a quarter of its
-    side (the target's size at search factor 4) and scaled by exp(N(0, jitter / 2)). Drawn
-    from the frame itself, not from the clip's previous frame, because clips move more
-    between frames than a video does (gaps of up to 20 frames, independently augmented
-    stills). The tracker's own errors, each with probability ``errors``: a stray blob (a
-    copy of the mask one to two target sizes away, as a mask that leaked onto a neighbour)
-    and a missing part (the cells beyond a random line through the mask); with probability
-    ``drop`` the map is empty, as after a lost frame."""
-    maps = []
-    for mask, window in zip(masks, windows):
-        size = window.side / 4.0
-        shift = rng.uniform(-jitter, jitter, 2) * size
-        moved = CropWindow(window.cx + shift[0], window.cy + shift[1],
-                           window.side * math.exp(rng.normal() * jitter / 2), window.out_size)
-        cells = mask_map(crop_mask(mask, moved))
-        if rng.random() < errors:
-            angle, distance = rng.uniform(0, 2 * math.pi), rng.uniform(1, 2) * size
-            stray = CropWindow(moved.cx + distance * math.cos(angle), moved.cy + distance * math.sin(angle),
-                               moved.side, moved.out_size)
-            cells = np.maximum(cells, rng.uniform(0.5, 1) * mask_map(crop_mask(mask, stray)))
-        if rng.random() < errors:
-            n = len(cells)
-            angle, offset = rng.uniform(0, 2 * math.pi), rng.uniform(-0.5, 0.5) * size * n / window.side
-            v, u = np.mgrid[:n, :n] - (n - 1) / 2
-            cells = cells * ((u * math.cos(angle) + v * math.sin(angle)) < offset)
-        keep = rng.random() >= drop
-        maps.append(cells * keep)
-    return np.stack(maps)[:, None].astype(np.float32)
-
-
 def make_crop_sample(clip: Clip, crop_size: int, search_factor: float, rng: np.random.Generator,
-                     centre_jitter: float = 0.25, scale_jitter: float = 0.25,
-                     prior_jitter: float = 0.15, prior_drop: float = 0.05,
-                     prior_errors: float = 0.0) -> CropSample:
+                     centre_jitter: float = 0.25, scale_jitter: float = 0.25) -> CropSample:
     """Crop the three frames; a frame whose object is absent is cropped where the last
-    visible box was (its target mask is then empty). The priors are drawn last, so the
-    crops of a sample do not depend on them."""
+    visible box was (its target mask is then empty)."""
     box0 = mask_to_box(clip.masks[0])
     if box0 is None:
         raise InputError(f"clip {clip.name or '?'}: the object is not visible in frame 0")
@@ -115,12 +76,10 @@ def make_crop_sample(clip: Clip, crop_size: int, search_factor: float, rng: np.r
     images = np.stack([crop_image(f, w) for f, w in zip(clip.frames, windows)])
     masks = np.stack([crop_mask(m, w) >= 0.5 for m, w in zip(clip.masks, windows)])
     memory0 = box_in_crop(box0, first) if clip.box_init else masks[0]
-    priors = prior_maps(clip.masks[1:], windows[1:], rng, prior_jitter, prior_drop, prior_errors)
     return CropSample(
         images=torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255.0),
         masks=torch.from_numpy(masks).float().unsqueeze(1),
         memory_mask0=torch.from_numpy(np.asarray(memory0, dtype=np.float32))[None],
-        priors=torch.from_numpy(priors),
     )
 
 
@@ -131,8 +90,7 @@ class ClipDataset(Dataset):
     def __init__(self, sources: Sequence[ClipSource], weights: Sequence[float] | None = None,
                  crop_size: int = 256, search_factor: float = 4.0, length: int | None = None,
                  seed: int = 0, box_init_prob: float = 0.01, centre_jitter: float = 0.25,
-                 scale_jitter: float = 0.25, prior_jitter: float = 0.15, prior_drop: float = 0.05,
-                 prior_errors: float = 0.0):
+                 scale_jitter: float = 0.25):
         if not sources:
             raise InputError("ClipDataset needs at least one clip source")
         weights = [1.0] * len(sources) if weights is None else [float(w) for w in weights]
@@ -149,9 +107,6 @@ class ClipDataset(Dataset):
         self.box_init_prob = box_init_prob
         self.centre_jitter = centre_jitter
         self.scale_jitter = scale_jitter
-        self.prior_jitter = prior_jitter
-        self.prior_drop = prior_drop
-        self.prior_errors = prior_errors
 
     def set_epoch(self, epoch: int) -> None:
         """New draws for every epoch (call it like DistributedSampler.set_epoch); sources
@@ -175,5 +130,5 @@ class ClipDataset(Dataset):
 
     def __getitem__(self, index: int) -> CropSample:
         clip, rng = self.clip(index)
-        return make_crop_sample(clip, self.crop_size, self.search_factor, rng, self.centre_jitter,
-                                self.scale_jitter, self.prior_jitter, self.prior_drop, self.prior_errors)
+        return make_crop_sample(clip, self.crop_size, self.search_factor, rng,
+                                self.centre_jitter, self.scale_jitter)

@@ -72,14 +72,6 @@ class TrainConfig(Checked):
     # The model's memory keys (ModelConfig.key_source): "backbone" reads by the frozen backbone's
     # features; the learned key heads then go unused.
     key_source: Literal["learned", "backbone"] = "learned"
-    # What the decoder's spatial map is (TrackerConfig.spatial_map): "dcf" trains on drawn DCF
-    # responses, "mask" on the frame's own mask on the grid, misplaced by up to prior_jitter,
-    # with a stray blob and a missing part each in a prior_errors fraction of frames, and
-    # empty in a prior_drop fraction (sampling.prior_maps).
-    spatial_map: Literal["dcf", "mask"] = "dcf"
-    prior_jitter: float = setting(0.15, ge=0)
-    prior_drop: float = setting(0.05, ge=0, le=1)
-    prior_errors: float = setting(0.0, ge=0, le=1)
     train_backbones: bool = True
     train_backbone_tail: int = setting(0, ge=0)  # last N backbone blocks train anyway (both encoders)
     workers: int = setting(2, ge=0)
@@ -230,7 +222,7 @@ def setup_distributed(device: torch.device, rank: Rank) -> Rank:
 
 def collate(samples) -> dict[str, torch.Tensor]:
     return {name: torch.stack([getattr(s, name) for s in samples])
-            for name in ("images", "masks", "memory_mask0", "priors")}
+            for name in ("images", "masks", "memory_mask0")}
 
 
 def _raise_interrupt(signum, frame) -> None:
@@ -267,8 +259,7 @@ def train(cfg: TrainConfig, dataset, resume: bool = False, progress: bool = True
         torch.cuda.set_device(device)
     ddp = setup_distributed(device, rank)
     torch.manual_seed(cfg.seed)
-    tracker_cfg: TrackerConfig = preset(cfg.preset).replace(
-        **{"model.key_source": cfg.key_source, "spatial_map": cfg.spatial_map})
+    tracker_cfg: TrackerConfig = preset(cfg.preset).replace(**{"model.key_source": cfg.key_source})
     net = SAMNNetwork(tracker_cfg.model)
     out = Path(cfg.out_dir)
     last = out / "last.pth"
@@ -328,11 +319,8 @@ def train(cfg: TrainConfig, dataset, resume: bool = False, progress: bool = True
                         break
                     start = time.perf_counter()
                     batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-                    if cfg.spatial_map == "mask":
-                        maps = [batch["priors"][:, i] for i in (0, 1)]
-                    else:
-                        maps = [spatial_maps(batch["masks"][:, t], tracker_cfg.dcf.sigma_factor, generator)
-                                for t in (1, 2)]
+                    maps = [spatial_maps(batch["masks"][:, t], tracker_cfg.dcf.sigma_factor, generator)
+                            for t in (1, 2)]
                     value_keep = None
                     if cfg.query_value_dropout > 0:
                         value_keep = [(torch.rand(len(batch["images"]), generator=generator)
