@@ -164,18 +164,18 @@ def run_track(args: argparse.Namespace) -> int:
                             seed=args.seed)
     total = len(sequence) if args.max_frames is None else min(len(sequence), args.max_frames)
     with RunFolder(out, args.invocation) as run:
-        track_time = write_track(run, tracker, sequence, first, frames, region, total,
-                                 video=not args.no_video)
+        start_time, track_time = write_track(run, tracker, sequence, first, frames, region, total,
+                                             video=not args.no_video)
     frame_word = "frame" if run.frames == 1 else "frames"
     print(f"{sequence.name}: {run.frames} {frame_word}, {speed_text(run.frames, track_time)} "
-          f"on {tracker.device} -> {out}")
+          f"(initialisation {start_time:.1f} s) on {tracker.device} -> {out}")
     return 0
 
 
 def write_track(run, tracker, sequence, first: np.ndarray, frames, region, total: int,
                 video: bool) -> float:
     """Track ``total`` frames from ``first`` into ``run.path``, each written whole
-    (``run.frame``); returns the seconds spent in ``track`` calls."""
+    (``run.frame``); returns the seconds of the ``initialize`` call and of the ``track`` calls."""
     from tqdm import tqdm
 
     from samn_tracker.datasets.prefetch import prefetched
@@ -185,16 +185,21 @@ def write_track(run, tracker, sequence, first: np.ndarray, frames, region, total
     folder = run.path
     (folder / "masks").mkdir()
     overlay = OverlayWriter(folder / "overlay.mp4", first.shape[:2], fps=sequence.fps or 30.0) if video else None
-    track_time = 0.0
+    start_time = track_time = 0.0
     with open(folder / "boxes.txt", "w") as boxes, open(folder / "polygons.txt", "w") as polygons, \
             open(folder / "confidence.txt", "w") as confidences, \
             tqdm(total=total, unit="frame", desc=sequence.name) as bar:
         try:
+            if tracker.cfg.tuning.steps:
+                bar.set_postfix_str(f"tuning the decoder on the first frame ({tracker.cfg.tuning.steps} steps)")
             ahead = prefetched(islice(chain([first], frames), total), pin=tracker.device.type == "cuda")
             for step in track_frames(tracker, ahead, region):
                 pred = step.output
                 if step.index:  # frame 0 is initialisation, not tracking
                     track_time += step.seconds
+                else:
+                    start_time = step.seconds
+                    bar.set_postfix_str("")
                 with run.frame():
                     boxes.write(",".join(f"{v:.2f}" for v in pred.box) + "\n")
                     polygons.write(",".join(f"{v:.2f}" for v in pred.polygon.reshape(-1)) + "\n")
@@ -206,7 +211,7 @@ def write_track(run, tracker, sequence, first: np.ndarray, frames, region, total
         finally:
             if overlay is not None:
                 overlay.close()
-    return track_time
+    return start_time, track_time
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -50,6 +50,17 @@ def window_around(box: np.ndarray, factor: float, out_size: int) -> CropWindow:
     return CropWindow(x + (w - 1) / 2.0, y + (h - 1) / 2.0, max(side, 1.0), out_size)
 
 
+def jittered_window(box: np.ndarray, search_factor: float, crop_size: int, rng: np.random.Generator,
+                    centre_jitter: float, scale_jitter: float) -> CropWindow:
+    """Crop as the tracker would place it from an imperfect estimate: centre moved by up
+    to ``centre_jitter`` x sqrt(w h) per axis, side scaled by exp(N(0, scale_jitter))."""
+    truth = window_around(box, search_factor, crop_size)
+    size = math.sqrt(max(box[2], 1.0) * max(box[3], 1.0))
+    dx, dy = rng.uniform(-centre_jitter, centre_jitter, 2) * size
+    side = truth.side * math.exp(rng.normal() * scale_jitter)
+    return CropWindow(truth.cx + dx, truth.cy + dy, side, crop_size)
+
+
 def crop_image(image: np.ndarray, window: CropWindow) -> np.ndarray:
     """Resample the window of an HxWxC (or HxW) image bilinearly (``warpAffine`` has no
     area averaging: INTER_AREA gives the same pixels); outside the frame repeats the border."""

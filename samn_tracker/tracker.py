@@ -22,7 +22,8 @@ import torch.nn.functional as F
 
 from samn_tracker import regions
 from samn_tracker.config import TrackerConfig, preset
-from samn_tracker.crops import CropWindow, crop_image, crop_mask, window_around
+from samn_tracker.crops import CropWindow, crop_image, crop_mask, jittered_window, window_around
+from samn_tracker.decoder_tuning import DecoderWeights, TuningViews, tune_decoder
 from samn_tracker.devices import pick_device
 from samn_tracker.frame_ops import frame_ops, image_to_tensor, sampling_grid
 from samn_tracker.errors import InputError
@@ -136,12 +137,14 @@ class SAMNTracker:
         generator = torch.Generator().manual_seed(self.seed)
 
         window = window_around(box0, self.cfg.search_factor, self.cfg.crop_size)
-        crop = self.frames.crop(self.frames.load(image), window)
+        loaded = self.frames.load(image)
+        crop = self.frames.crop(loaded, window)
         query = self.net.encode_query(crop)
         crop_fg = torch.from_numpy(crop_mask(mask0, window)).to(self.device)[None, None]
         memory = MemoryManager(self.cfg, self._entries(crop, crop_fg, [0], query.s16)[0])
         target = Target(box=box0.astype(np.float64), memory=memory)
 
+        refined = None
         if is_box and self.cfg.box_to_segmentation:
             refined = self._box_to_segmentation(query, window, box0, shape, memory)
             if refined is not None:
@@ -151,6 +154,8 @@ class SAMNTracker:
 
         if self.cfg.use_dcf:
             target.dcf = self._init_dcf(image, box0, rng, generator)
+        if self.cfg.tuning.steps > 0 and (not is_box or (self.cfg.tuning.from_box and refined is not None)):
+            target.decoder = self._tune_decoder(loaded, mask0, box0, memory)
         return target, self._prediction(mask0, box0, mask0.astype(np.float32), confidence=1.0,
                                         uncertain=False, mask_box=regions.mask_to_box(mask0))
 
@@ -174,7 +179,7 @@ class SAMNTracker:
             readout = torch.cat([self.net.read(batch.query.select(i), *target.memory.read(), read_weight)
                                  for i, target in enumerate(targets)])
         with self._clock.stage("decoder"):
-            logits = self.net.decode(readout, batch.query, spatial, self.cfg.crop_size)
+            logits = self._decode(targets, readout, batch.query, spatial)
             crop_prob = foreground_probability(logits)
         with self._clock.stage("postprocess"):
             probs, peaks, centres = self._to_frames(crop_prob, frames, batch, located)
@@ -215,6 +220,38 @@ class SAMNTracker:
                         spatial_map = torch.zeros_like(spatial_map)
                 spatial.append(spatial_map)
         return torch.cat(spatial), located
+
+    def _decode(self, targets: Sequence["Target"], readout: torch.Tensor, query: QueryFeatures,
+                spatial: torch.Tensor) -> torch.Tensor:
+        """The shared decoder once for the batch, or each target's tuned decoder on its row."""
+        size = self.cfg.crop_size
+        if all(target.decoder is None for target in targets):
+            return self.net.decode(readout, query, spatial, size)
+        return torch.cat([self.net.decode(readout[i:i + 1], query.select(i), spatial[i:i + 1], size,
+                                          weights=target.decoder) for i, target in enumerate(targets)])
+
+    def _tune_decoder(self, loaded, mask: np.ndarray, box: np.ndarray,
+                      memory: MemoryManager) -> DecoderWeights:
+        """This target's decoder: the trained one tuned on crops of its first frame, placed
+        as later crops will be, each segmented from the first frame's memory."""
+        cfg = self.cfg.tuning
+        rng = np.random.default_rng([self.seed, 1])
+        windows = [window_around(box, self.cfg.search_factor, self.cfg.crop_size)]
+        windows += [jittered_window(box, self.cfg.search_factor, self.cfg.crop_size, rng,
+                                    cfg.centre_jitter, cfg.scale_jitter) for _ in range(cfg.views - 1)]
+        crops = torch.cat([self.frames.crop(loaded, w) for w in windows])
+        masks = torch.from_numpy(np.stack([crop_mask(mask, w) >= 0.5 for w in windows])).float()[:, None]
+        maps = torch.cat([self._distance_map(box, w) for w in windows])
+        masks = masks.to(self.device)
+        if cfg.flip:
+            for tensor in (crops, masks, maps):
+                tensor[1::2] = tensor[1::2].flip(-1)
+        query = self.net.encode_query(crops)
+        keys, values = memory.read()
+        views = TuningViews(
+            readout=torch.cat([self.net.read(query.select(i), keys, values) for i in range(len(windows))]),
+            spatial_map=maps, s8=query.s8, s4=query.s4, masks=masks)
+        return tune_decoder(self.net.decoder, views, cfg, torch.Generator().manual_seed(self.seed))
 
     def _to_frames(self, crop_prob: torch.Tensor, frames: list[np.ndarray], batch: "_Batch",
                    located: Optional[torch.Tensor]) -> tuple[list, list, list]:
@@ -437,9 +474,11 @@ class _Batch:
 
 @dataclass
 class Target:
-    """One tracked object: where it is, its two memories, and how many frames it has seen."""
+    """One tracked object: where it is, its two memories, its decoder when tuned, and how
+    many frames it has seen."""
 
     box: np.ndarray
     memory: MemoryManager
     dcf: Optional[SpatialMemory] = None
     frame: int = 0
+    decoder: Optional[DecoderWeights] = None  # tuned on the first frame (``TuningConfig``)

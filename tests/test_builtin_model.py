@@ -3,7 +3,9 @@
 The two cars are DAVIS 2016 *val* sequences, held out of the shipped recipe. The
 previous built-in weights (trained on four scenes) reached a mask IoU of 0.09 / 0.11
 and a box IoU of 0.50 / 0.58 on these frames; untrained heads reach less. The floors
-sit well above both, below what the shipped weights reach (docs/training.md).
+sit well above both, below what the shipped weights reach (docs/training.md). They
+measure the offline training, so first-frame tuning is off there: tuned on the first
+frame, even untrained heads segment a car this easy (mask IoU 0.84 on car-shadow).
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ SEQUENCES = ("car-shadow", "car-roundabout")
 FRAMES = 25
 MASK_IOU_FLOOR = 0.60
 BOX_IOU_FLOOR = 0.70
+OFFLINE = {"tuning.steps": 0}
 
 
 def mean_ious(tracker, root, name: str) -> tuple[float, float]:
@@ -44,7 +47,7 @@ def test_shipped_weights_hold_out_davis16_val():
 
 @pytest.mark.parametrize("name", SEQUENCES)
 def test_shipped_weights_segment_unseen_sequences(davis_root, name):
-    mask_iou, box_iou = mean_ious(build_tracker("lite", device="cpu"), davis_root, name)
+    mask_iou, box_iou = mean_ious(build_tracker("lite", device="cpu", overrides=OFFLINE), davis_root, name)
     assert mask_iou >= MASK_IOU_FLOOR and box_iou >= BOX_IOU_FLOOR, (mask_iou, box_iou)
 
 
@@ -53,6 +56,6 @@ def test_untrained_heads_stay_below_the_floor(davis_root, tmp_path):
     config = preset("lite")
     untrained = tmp_path / "untrained.pth"
     save_checkpoint(untrained, SAMNNetwork(config.model).trained_state_dict(), config)
-    mask_iou, _ = mean_ious(build_tracker("lite", weights=untrained, device="cpu"), davis_root,
-                            SEQUENCES[0])
+    mask_iou, _ = mean_ious(build_tracker("lite", weights=untrained, device="cpu", overrides=OFFLINE),
+                            davis_root, SEQUENCES[0])
     assert mask_iou < MASK_IOU_FLOOR

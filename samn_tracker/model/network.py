@@ -13,6 +13,7 @@ from typing import ContextManager, Optional
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.func import functional_call
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from samn_tracker.backbones import IMAGENET_MEAN, IMAGENET_STD, build_backbone
@@ -128,7 +129,14 @@ class SAMNNetwork(nn.Module):
         return F.normalize(s16.float(), dim=1) * scale
 
     def decode(self, readout: torch.Tensor, query: QueryFeatures,
-               spatial_map: Optional[torch.Tensor], out_size: int) -> torch.Tensor:
+               spatial_map: Optional[torch.Tensor], out_size: int,
+               weights: Optional[dict[str, torch.Tensor]] = None) -> torch.Tensor:
+        """Logits (B, 2, S, S); ``weights``: a target's own decoder (``decoder_tuning``), run
+        eagerly in place of the shared one."""
+        if weights is not None:
+            with self._autocast():
+                logits = functional_call(self.decoder, weights, (readout, spatial_map, query.s8, query.s4, out_size))
+            return logits.float()
         if spatial_map is None:  # no map (the tracker always gives one): eager, graphs take tensors
             return self._decoder_pass(readout, None, query.s8, query.s4, out_size)[0]
         return self._run("decoder", readout, spatial_map, query.s8, query.s4, out_size=out_size)[0]

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from samn_tracker.crops import CropWindow, crop_image, crop_mask, window_around
+from samn_tracker.crops import CropWindow, crop_image, crop_mask, jittered_window, window_around
 from samn_tracker.errors import InputError
 from samn_tracker.regions import mask_to_box
 from samn_tracker.train.clips import Clip, ClipSource
@@ -32,17 +32,6 @@ def box_init_clip(clip: Clip) -> Clip:
     """Box-to-segmentation sample: frame 0 three times; its box is memorised, its mask
     is the target."""
     return Clip([clip.frames[0]] * 3, [clip.masks[0]] * 3, box_init=True, name=clip.name)
-
-
-def jittered_window(box: np.ndarray, search_factor: float, crop_size: int, rng: np.random.Generator,
-                    centre_jitter: float, scale_jitter: float) -> CropWindow:
-    """Crop as the tracker would place it from an imperfect estimate: centre moved by up
-    to ``centre_jitter`` x sqrt(w h) per axis, side scaled by exp(N(0, scale_jitter))."""
-    truth = window_around(box, search_factor, crop_size)
-    size = math.sqrt(max(box[2], 1.0) * max(box[3], 1.0))
-    dx, dy = rng.uniform(-centre_jitter, centre_jitter, 2) * size
-    side = truth.side * math.exp(rng.normal() * scale_jitter)
-    return CropWindow(truth.cx + dx, truth.cy + dy, side, crop_size)
 
 
 def box_in_crop(box: np.ndarray, window: CropWindow) -> np.ndarray:

@@ -1,0 +1,83 @@
+"""First-frame tuning of the decoder: it learns the first frame, leaves the shared decoder
+alone, and each target tracks with its own weights."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from samn_tracker.config import TuningConfig, preset
+from samn_tracker.datasets.davis import davis_sequence
+from samn_tracker.decoder_tuning import TuningViews, tune_decoder
+from samn_tracker.model.decoder import Decoder
+from samn_tracker.tracker import SAMNTracker
+from samn_tracker.train.losses import segmentation_loss
+
+SMALL = preset("lite").replace(crop_size=128)
+
+
+def test_tuning_fits_its_views_on_a_copy_and_repeats_for_a_seed() -> None:
+    torch.manual_seed(0)
+    decoder = Decoder(in_dim=16, skip8_dim=8, skip4_dim=8, dim=8)
+    before = {k: v.clone() for k, v in decoder.state_dict().items()}
+    masks = torch.zeros(6, 1, 32, 32)
+    masks[:, :, 8:24, 10:20] = 1.0
+    views = TuningViews(torch.randn(6, 16, 2, 2), torch.rand(6, 1, 2, 2), torch.randn(6, 8, 4, 4),
+                        torch.randn(6, 8, 8, 8), masks)
+
+    @torch.no_grad()
+    def loss(weights=None) -> float:
+        args = (views.readout, views.spatial_map, views.s8, views.s4, 32)
+        logits = decoder(*args) if weights is None else torch.func.functional_call(decoder, weights, args)
+        return float(segmentation_loss(logits, views.masks))
+
+    cfg = TuningConfig(steps=30, lr=1e-2, batch=3)
+    tuned = tune_decoder(decoder, views, cfg, torch.Generator().manual_seed(0))
+    assert loss(tuned) < 0.5 * loss()
+    assert all(torch.equal(v, before[k]) for k, v in decoder.state_dict().items())
+    again = tune_decoder(decoder, views, cfg, torch.Generator().manual_seed(0))
+    assert all(torch.equal(tuned[k], again[k]) for k in tuned)
+
+
+@pytest.fixture(scope="module")
+def car(davis_root):
+    sequence = davis_sequence(davis_root, "car-shadow")
+    return [sequence.image(i) for i in range(5)], sequence.groundtruth
+
+
+def test_each_target_tracks_with_its_own_tuned_decoder(car) -> None:
+    """Tuned weights differ from the trained ones and change the masks; the shared decoder
+    is the same after tracking; ``steps=0`` is the trained decoder for every target."""
+    frames, truth = car
+    tracker = SAMNTracker(SMALL.replace(**{"tuning.steps": 10}), device="cpu")
+    shared = {k: v.clone() for k, v in tracker.net.decoder.state_dict().items()}
+    tracker.initialize(frames[0], truth[0])
+    tuned = [tracker.track(f).probability for f in frames[1:]]
+    own = tracker._target.decoder
+    assert own is not None and any(not torch.equal(own[k], shared[k]) for k in shared)
+    assert all(torch.equal(v, shared[k]) for k, v in tracker.net.decoder.state_dict().items())
+
+    plain = SAMNTracker(SMALL.replace(**{"tuning.steps": 0}), device="cpu")
+    plain.initialize(frames[0], truth[0])
+    assert plain._target.decoder is None
+    untuned = [plain.track(f).probability for f in frames[1:]]
+    assert any(np.abs(a - b).max() > 0.05 for a, b in zip(tuned, untuned))
+
+
+def test_boxes_are_tuned_on_only_when_asked_and_refined(car) -> None:
+    """A box gives no true mask: by default its target keeps the trained decoder; with
+    ``from_box`` it is tuned on box-to-segmentation's mask, unless that failed (here: it
+    must fill the whole box) and left a rectangle."""
+    frames, truth = car
+    ys, xs = np.nonzero(truth[0])
+    box = [xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1]
+    lite = preset("lite")  # the crop box-to-segmentation was trained at
+
+    def decoder(**settings):
+        tracker = SAMNTracker(lite.replace(**{"tuning.steps": 5, **settings}), device="cpu")
+        tracker.initialize(frames[0], box)
+        return tracker._target.decoder
+
+    assert decoder() is None
+    assert decoder(**{"tuning.from_box": True}) is not None
+    assert decoder(**{"tuning.from_box": True, "box_init_min_fill": 1.0}) is None
