@@ -69,9 +69,11 @@ class SAMNNetwork(nn.Module):
         return key.float(), value.float()
 
     def _decoder_pass(self, readout: torch.Tensor, spatial_map: Optional[torch.Tensor], s8: torch.Tensor,
-                      s4: torch.Tensor, out_size: int) -> tuple[torch.Tensor]:
+                      s4: torch.Tensor, out_size: int,
+                      weights: Optional[dict[str, torch.Tensor]] = None) -> tuple[torch.Tensor]:
+        inputs = (readout, spatial_map, s8, s4, out_size)
         with self._autocast():
-            logits = self.decoder(readout, spatial_map, s8, s4, out_size)
+            logits = self.decoder(*inputs) if weights is None else functional_call(self.decoder, weights, inputs)
         return (logits.float(),)
 
     def _run(self, name: str, *inputs: torch.Tensor, **options) -> tuple[torch.Tensor, ...]:
@@ -131,14 +133,10 @@ class SAMNNetwork(nn.Module):
     def decode(self, readout: torch.Tensor, query: QueryFeatures,
                spatial_map: Optional[torch.Tensor], out_size: int,
                weights: Optional[dict[str, torch.Tensor]] = None) -> torch.Tensor:
-        """Logits (B, 2, S, S); ``weights``: a target's own decoder (``decoder_tuning``), run
-        eagerly in place of the shared one."""
-        if weights is not None:
-            with self._autocast():
-                logits = functional_call(self.decoder, weights, (readout, spatial_map, query.s8, query.s4, out_size))
-            return logits.float()
-        if spatial_map is None:  # no map (the tracker always gives one): eager, graphs take tensors
-            return self._decoder_pass(readout, None, query.s8, query.s4, out_size)[0]
+        """Logits (B, 2, S, S); ``weights``: a target's own decoder (``decoder_tuning``) in place
+        of the shared one."""
+        if spatial_map is None or weights is not None:  # eager: a graph takes tensors and replays the shared weights
+            return self._decoder_pass(readout, spatial_map, query.s8, query.s4, out_size, weights)[0]
         return self._run("decoder", readout, spatial_map, query.s8, query.s4, out_size=out_size)[0]
 
     def _autocast(self) -> ContextManager:
