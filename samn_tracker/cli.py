@@ -178,6 +178,7 @@ def write_track(run, tracker, sequence, first: np.ndarray, frames, region, total
     (``run.frame``); returns the seconds of the ``initialize`` call and of the ``track`` calls."""
     from tqdm import tqdm
 
+    from samn_tracker import regions
     from samn_tracker.datasets.prefetch import prefetched
     from samn_tracker.tracking_loop import track_frames
     from samn_tracker.visualize import OverlayWriter, write_mask_png
@@ -190,8 +191,9 @@ def write_track(run, tracker, sequence, first: np.ndarray, frames, region, total
             open(folder / "confidence.txt", "w") as confidences, \
             tqdm(total=total, unit="frame", desc=sequence.name) as bar:
         try:
-            if tracker.cfg.tuning.steps:
-                bar.set_postfix_str(f"tuning the decoder on the first frame ({tracker.cfg.tuning.steps} steps)")
+            tuning = tracker.cfg.tuning
+            if tuning.steps and (regions.is_mask(region, first.shape[:2]) or tuning.from_box):
+                bar.set_postfix_str(f"tuning the decoder on the first frame ({tuning.steps} steps)")
             ahead = prefetched(islice(chain([first], frames), total), pin=tracker.device.type == "cuda")
             for step in track_frames(tracker, ahead, region):
                 pred = step.output

@@ -53,6 +53,13 @@ def _rounded_box(box) -> tuple[int, int, int, int]:
     return x, y, w, h
 
 
+def is_mask(region, shape: tuple[int, int]) -> bool:
+    """Whether a first region is a mask (bool, or H x W of the frame) rather than a box or a
+    polygon ((N, 2) points)."""
+    arr = np.asarray(region)
+    return arr.dtype == bool or (arr.ndim == 2 and arr.shape == tuple(shape) and arr.shape[1] != 2)
+
+
 def box_to_mask(box, shape: tuple[int, int]) -> np.ndarray:
     """Pixels ``round(x) .. round(x)+round(w)-1`` (same for y), clipped to the frame."""
     height, width = int(shape[0]), int(shape[1])

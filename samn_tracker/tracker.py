@@ -322,7 +322,7 @@ class SAMNTracker:
 
     def _initial_mask(self, region, shape: tuple[int, int]) -> tuple[np.ndarray, bool]:
         arr = np.asarray(region)
-        if arr.dtype == bool or (arr.ndim == 2 and arr.shape == shape and arr.shape[1] != 2):
+        if regions.is_mask(arr, shape):
             if arr.shape != shape:
                 raise InputError(f"initial mask has shape {arr.shape}, the image is {shape}")
             mask = arr.astype(bool)

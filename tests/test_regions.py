@@ -14,6 +14,7 @@ from samn_tracker.regions import (
     decode_vot_mask,
     encode_vot_mask,
     iou_boxes,
+    is_mask,
     mask_centroid,
     mask_to_box,
     mask_to_rotated_box,
@@ -256,3 +257,13 @@ def test_components_and_centroid_inside_the_bounding_box_equal_the_whole_frame_d
         ys, xs = np.nonzero(mask)
         expected = (float(xs.mean()), float(ys.mean())) if len(xs) else None
         assert mask_centroid(mask) == expected
+
+
+def test_first_regions_are_told_apart_as_masks_or_boxes_and_polygons():
+    shape = (6, 8)
+    assert is_mask(np.zeros(shape, dtype=bool), shape)
+    assert is_mask(np.zeros(shape, dtype=np.uint8), shape)
+    assert is_mask(np.zeros((3, 3), dtype=bool), shape)  # a mask, refused later for its size
+    assert not is_mask([1, 2, 3, 4], shape)
+    assert not is_mask(np.array([[0, 0], [4, 0], [4, 4]], dtype=float), shape)
+    assert not is_mask(np.zeros((6, 2)), (6, 2))  # H x 2 reads as points
