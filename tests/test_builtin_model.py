@@ -59,3 +59,19 @@ def test_untrained_heads_stay_below_the_floor(davis_root, tmp_path):
     mask_iou, _ = mean_ious(build_tracker("lite", weights=untrained, device="cpu", overrides=OFFLINE),
                             davis_root, SEQUENCES[0])
     assert mask_iou < MASK_IOU_FLOOR
+
+
+def test_first_frame_tuning_lifts_the_masks_of_an_unseen_sequence(davis_root):
+    """The default (tuned on the first mask) against the offline decoder on 20 frames of
+    blackswan, a held-out val sequence: 0.87 against 0.79 mask IoU when this was written."""
+    def mask_iou(overrides) -> float:
+        sequence = davis_sequence(davis_root, "blackswan")
+        truth = sequence.groundtruth
+        tracker = build_tracker("lite", device="cpu", overrides=overrides)
+        tracker.initialize(sequence.image(0), truth[0])
+        outputs = [tracker.track(sequence.image(i)) for i in range(1, 21)]
+        return float(np.mean([(o.mask & t).sum() / max((o.mask | t).sum(), 1)
+                              for o, t in zip(outputs, truth[1:21])]))
+
+    tuned, offline = mask_iou({}), mask_iou(OFFLINE)
+    assert tuned > 0.83 and tuned > offline + 0.04, (tuned, offline)
