@@ -173,7 +173,7 @@ def run_track(args: argparse.Namespace) -> int:
 
 
 def write_track(run, tracker, sequence, first: np.ndarray, frames, region, total: int,
-                video: bool) -> float:
+                video: bool) -> tuple[float, float]:
     """Track ``total`` frames from ``first`` into ``run.path``, each written whole
     (``run.frame``); returns the seconds of the ``initialize`` call and of the ``track`` calls."""
     from tqdm import tqdm
@@ -191,9 +191,8 @@ def write_track(run, tracker, sequence, first: np.ndarray, frames, region, total
             open(folder / "confidence.txt", "w") as confidences, \
             tqdm(total=total, unit="frame", desc=sequence.name) as bar:
         try:
-            tuning = tracker.cfg.tuning
-            if tuning.steps and (regions.is_mask(region, first.shape[:2]) or tuning.from_box):
-                bar.set_postfix_str(f"tuning the decoder on the first frame ({tuning.steps} steps)")
+            if tracker.tunes(given_mask=regions.is_mask(region, first.shape[:2])):
+                bar.set_postfix_str(f"tuning the decoder on the first frame ({tracker.cfg.tuning.steps} steps)")
             ahead = prefetched(islice(chain([first], frames), total), pin=tracker.device.type == "cuda")
             for step in track_frames(tracker, ahead, region):
                 pred = step.output

@@ -125,6 +125,12 @@ class SAMNTracker:
             raise RuntimeError("track() called before initialize()")
         return self.step([self._target], [image])[0]
 
+    def tunes(self, given_mask: bool) -> bool:
+        """Whether ``start`` tunes a decoder for a target given by a mask, or (``given_mask``
+        False) by a box or polygon: then only with ``tuning.from_box``, and only if
+        box-to-segmentation refines it."""
+        return self.cfg.tuning.steps > 0 and (given_mask or self.cfg.tuning.from_box)
+
     @torch.no_grad()
     def start(self, image: np.ndarray, region) -> tuple["Target", Prediction]:
         """A new target from its first frame and region; ``step`` tracks it further."""
@@ -154,7 +160,7 @@ class SAMNTracker:
 
         if self.cfg.use_dcf:
             target.dcf = self._init_dcf(image, box0, rng, generator)
-        if self.cfg.tuning.steps > 0 and (not is_box or (self.cfg.tuning.from_box and refined is not None)):
+        if self.tunes(given_mask=not is_box) and (not is_box or refined is not None):
             target.decoder = self._tune_decoder(loaded, mask0, box0, memory)
         return target, self._prediction(mask0, box0, mask0.astype(np.float32), confidence=1.0,
                                         uncertain=False, mask_box=regions.mask_to_box(mask0))
