@@ -123,11 +123,12 @@ def test_sigterm_saves_the_step_reached(davis_root, tmp_path):
     while time.monotonic() < deadline and (not log.exists() or len(read_losses(log)) < 3):
         time.sleep(0.2)
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=60)
+    said, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "--resume" in err
     done = load_checkpoint(out / "last.pth")["meta"]["step"]
     assert done >= 3 and done == len(read_losses(log))
+    assert f"this run: {done} steps in " in said and "waiting for data" in said
 
 
 def test_query_value_dropout_makes_the_decoder_segment_from_the_memory_read(davis_root):

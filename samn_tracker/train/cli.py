@@ -63,6 +63,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     summary = train(cfg, dataset, resume=args.resume)
     if args.export:
         export_checkpoint(summary["checkpoint"], args.export)
+    if summary["run_steps"]:
+        print(speed_line(summary))
     if summary["interrupted"]:
         raise KeyboardInterrupt(f"at step {summary['steps']}; saved {summary['checkpoint']} "
                                 "(continue with --resume)")
@@ -70,6 +72,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if losses:
         print(f"{summary['steps']} steps, last loss {losses[-1]:.4f} -> {summary['checkpoint']}")
     return 0
+
+
+def speed_line(summary: dict) -> str:
+    """How fast this run went, and how much of it the loop waited for the data workers
+    (a large share means more ``workers``, not a faster device, would help)."""
+    steps, seconds = summary["run_steps"], summary["seconds"]
+    share = summary["data_wait_seconds"] / seconds if seconds > 0 else 0.0
+    return (f"this run: {steps} steps in {seconds:.1f} s, {steps / max(seconds, 1e-9):.2f} steps/s, "
+            f"{100 * share:.0f}% of it waiting for data")
 
 
 if __name__ == "__main__":

@@ -307,6 +307,9 @@ def train(cfg: TrainConfig, dataset, resume: bool = False, progress: bool = True
     bar = tqdm(total=cfg.steps, initial=step, unit="step", disable=not (progress and ddp.rank == 0))
     epoch = 0
     interrupted = False
+    first_step = step
+    run_start = waiting_since = time.perf_counter()
+    data_wait = 0.0  # seconds the loop waited for the loader: what a starved GPU shows
     try:
         with interrupt_on_sigterm():
             while step < cfg.steps:
@@ -318,6 +321,7 @@ def train(cfg: TrainConfig, dataset, resume: bool = False, progress: bool = True
                     if step >= cfg.steps:
                         break
                     start = time.perf_counter()
+                    data_wait += start - waiting_since
                     batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
                     maps = [spatial_maps(batch["masks"][:, t], tracker_cfg.dcf.sigma_factor, generator)
                             for t in (1, 2)]
@@ -343,10 +347,12 @@ def train(cfg: TrainConfig, dataset, resume: bool = False, progress: bool = True
                     bar.set_postfix(loss=f"{losses[-1]:.3f}", iou=f"{iou:.2f}")
                     if ddp.rank == 0 and step % cfg.checkpoint_every == 0:
                         _save(last, net, tracker_cfg, cfg, step, optimiser)
+                    waiting_since = time.perf_counter()
                 epoch += 1
     except KeyboardInterrupt:
         interrupted = True
     finally:
+        seconds = time.perf_counter() - run_start
         bar.close()
         if ddp.rank == 0:
             _save(last, net, tracker_cfg, cfg, step, optimiser)
@@ -356,7 +362,8 @@ def train(cfg: TrainConfig, dataset, resume: bool = False, progress: bool = True
                 plot_training_log(out / "log.csv", out / "curve.png", title=str(out))
         if ddp.world > 1:
             dist.destroy_process_group()
-    return {"steps": step, "losses": losses, "checkpoint": str(last), "interrupted": interrupted}
+    return {"steps": step, "losses": losses, "checkpoint": str(last), "interrupted": interrupted,
+            "run_steps": step - first_step, "seconds": seconds, "data_wait_seconds": data_wait}
 
 
 def _save(path: Path, net: SAMNNetwork, tracker_cfg: TrackerConfig, cfg: TrainConfig, step: int,
