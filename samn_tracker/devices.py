@@ -23,17 +23,19 @@ class Rank:
     rank: int = 0
     world: int = 1
     local_rank: int = 0
+    local_world: int = 1  # processes on this node, which share its cores
 
     @classmethod
     def from_env(cls) -> "Rank":
         env = os.environ
         try:
             rank = cls(rank=int(env.get("RANK", 0)), world=int(env.get("WORLD_SIZE", 1)),
-                       local_rank=int(env.get("LOCAL_RANK", 0)))
+                       local_rank=int(env.get("LOCAL_RANK", 0)),
+                       local_world=int(env.get("LOCAL_WORLD_SIZE", 1)))
         except ValueError:
-            raise InputError("RANK, WORLD_SIZE and LOCAL_RANK must be integers "
+            raise InputError("RANK, WORLD_SIZE, LOCAL_RANK and LOCAL_WORLD_SIZE must be integers "
                              f"(got {env.get('RANK')!r}, {env.get('WORLD_SIZE')!r}, "
-                             f"{env.get('LOCAL_RANK')!r})") from None
+                             f"{env.get('LOCAL_RANK')!r}, {env.get('LOCAL_WORLD_SIZE')!r})") from None
         if not 0 <= rank.rank < rank.world:
             raise InputError(f"RANK={rank.rank} is outside WORLD_SIZE={rank.world}")
         return rank

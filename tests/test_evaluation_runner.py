@@ -18,8 +18,9 @@ def test_shard_reads_torchrun_environment(monkeypatch):
     monkeypatch.setenv("RANK", "2")
     monkeypatch.setenv("WORLD_SIZE", "3")
     monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
     shard = Rank.from_env()
-    assert shard == Rank(rank=2, world=3, local_rank=1)
+    assert shard == Rank(rank=2, world=3, local_rank=1, local_world=2)
     assert shard.take(list(range(8))) == [2, 5]
     expected = f"cuda:{1 % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu"
     assert shard.device("auto") == torch.device(expected)
@@ -27,7 +28,7 @@ def test_shard_reads_torchrun_environment(monkeypatch):
 
 
 def test_shard_defaults_to_one_process_and_rejects_bad_values(monkeypatch):
-    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE"):
         monkeypatch.delenv(key, raising=False)
     assert Rank.from_env() == Rank(0, 1, 0)
     monkeypatch.setenv("RANK", "2")

@@ -188,3 +188,17 @@ def test_backbone_keys_train_the_decoder_and_leave_the_key_heads_out(davis_root)
     assert net.query_encoder.key.weight.grad is None and net.memory_encoder.key.weight.grad is None
     assert net.memory_encoder.value.weight.grad.abs().sum() > 0
     assert net.decoder.parameters().__next__().grad is not None
+
+
+def test_data_workers_feed_a_gpu_from_the_spare_cores_and_leave_a_cpu_to_the_step():
+    import torch
+
+    from samn_tracker.train.trainer import data_workers
+
+    cpu, gpu = torch.device("cpu"), torch.device("cuda", 0)
+    assert data_workers(3, gpu, 1, 16) == 3 and data_workers(0, gpu, 1, 16) == 0  # as asked
+    assert data_workers(None, cpu, 1, 16) == 0
+    assert data_workers(None, gpu, 1, 16) == 14         # the H100 machine's 16 cores
+    assert data_workers(None, gpu, 8, 16) == 1          # torchrun: eight ranks share them
+    assert data_workers(None, gpu, 1, 64) == 16         # at most 16 per rank
+    assert data_workers(None, gpu, 1, 2) == 0 and data_workers(None, gpu, 1, None) == 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import os
 import signal
 import sys
 import threading
@@ -74,7 +75,10 @@ class TrainConfig(Checked):
     key_source: Literal["learned", "backbone"] = "learned"
     train_backbones: bool = True
     train_backbone_tail: int = setting(0, ge=0)  # last N backbone blocks train anyway (both encoders)
-    workers: int = setting(2, ge=0)
+    # DataLoader processes; None: on a GPU the host's cores less two, shared among this node's
+    # ranks (at most 16 each: the step, not the data, is the limit there); on a CPU none, since
+    # the step already uses the cores (data_workers).
+    workers: Optional[int] = setting(None, ge=0)
     checkpoint_every: int = setting(200, ge=1)
     log_every: int = setting(1, ge=1)
     seed: int = 0
@@ -217,7 +221,18 @@ def setup_distributed(device: torch.device, rank: Rank) -> Rank:
     if rank.world <= 1:
         return Rank()
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return Rank(dist.get_rank(), rank.world, rank.local_rank)
+    return dataclasses.replace(rank, rank=dist.get_rank())
+
+
+def data_workers(requested: Optional[int], device: torch.device, local_world: int,
+                 cores: Optional[int]) -> int:
+    """The DataLoader processes of one rank: ``requested``, or when None what keeps a GPU fed
+    (measured on an H100: 14 workers at 2-4% of the time waiting for data)."""
+    if requested is not None:
+        return requested
+    if device.type != "cuda":
+        return 0
+    return max(0, min(16, ((cores or 1) - 2) // max(local_world, 1)))
 
 
 def collate(samples) -> dict[str, torch.Tensor]:
@@ -291,7 +306,8 @@ def train(cfg: TrainConfig, dataset, resume: bool = False, progress: bool = True
 
     sampler = DistributedSampler(dataset, ddp.world, ddp.rank, seed=cfg.seed) if ddp.world > 1 else None
     loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=sampler is None,
-                        sampler=sampler, num_workers=cfg.workers, collate_fn=collate,
+                        sampler=sampler, collate_fn=collate,
+                        num_workers=data_workers(cfg.workers, device, rank.local_world, os.cpu_count()),
                         drop_last=True, worker_init_fn=_worker_ignores_interrupts,
                         pin_memory=device.type == "cuda",  # the non_blocking copies below need it
                         generator=torch.Generator().manual_seed(cfg.seed + step))
