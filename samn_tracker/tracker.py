@@ -127,8 +127,8 @@ class SAMNTracker:
 
     def tunes(self, given_mask: bool) -> bool:
         """Whether ``start`` tunes a decoder for a target given by a mask, or (``given_mask``
-        False) by a box or polygon: then only with ``tuning.from_box``, and only if
-        box-to-segmentation refines it."""
+        False) by a box or polygon: then only with ``tuning.from_box``. For a box ``start``
+        also needs box-to-segmentation to refine it, which only ``start`` learns."""
         return self.cfg.tuning.steps > 0 and (given_mask or self.cfg.tuning.from_box)
 
     @torch.no_grad()
