@@ -62,7 +62,9 @@ class Decoder(nn.Module):
         elif spatial_map is not None and self.fusion == "cat":
             x = self.fuse(torch.cat([x, spatial_map], dim=1))
         x = self.refine4(s4, self.refine8(s8, x))
-        logits = self.pred(F.relu(x))
+        # Two channels upsample ~4x faster from a contiguous tensor than channels-last
+        # (on a CPU, where channels-last bilinear works per pixel), to the same numbers.
+        logits = self.pred(F.relu(x)).contiguous()
         return F.interpolate(logits, size=(out_size, out_size), mode="bilinear",
                              align_corners=False)
 
