@@ -10,7 +10,7 @@ fixed-point weights): under one grey level in a crop, 1e-5 in a pasted probabili
 """
 from __future__ import annotations
 
-from typing import Literal, Sequence
+from typing import Iterable, Literal, Sequence
 
 import numpy as np
 import torch
@@ -41,6 +41,10 @@ class HostFrames:
     def crop(self, frame: np.ndarray, window: CropWindow) -> torch.Tensor:
         return image_to_tensor(crop_image(frame, window), self.device)
 
+    def crops(self, images: Sequence[np.ndarray], windows: Sequence[Sequence[CropWindow]]) -> torch.Tensor:
+        """Every image's crops, image by image: (sum of the windows, 3, S, S)."""
+        return torch.cat([self.crop(image, w) for image, group in zip(images, windows) for w in group])
+
     def to_frames(self, crop_values: torch.Tensor, windows: Sequence[CropWindow],
                   shapes: Sequence[tuple[int, int]], extra: Sequence[torch.Tensor] = ()
                   ) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -50,7 +54,12 @@ class HostFrames:
 
 
 class DeviceFrames:
-    """``grid_sample`` crops and paste-back on the tracker's device."""
+    """``grid_sample`` crops and paste-back on the tracker's device.
+
+    A lockstep batch is cropped and pasted back per frame size, not per target: one
+    upload, one ``grid_sample`` per crop of a target, one per paste-back, whatever the
+    batch size. The sampling positions are worked out on the host (a few numbers per
+    target) and go up in one asynchronous copy."""
 
     def __init__(self, device: torch.device):
         self.device = device
@@ -60,33 +69,94 @@ class DeviceFrames:
 
     def crop(self, frame: torch.Tensor, window: CropWindow) -> torch.Tensor:
         """(1, 3, S, S): each crop pixel samples the frame; outside it repeats the border."""
-        half = (window.out_size - 1) / 2.0
-        crop_pixels = torch.arange(window.out_size, dtype=torch.float32, device=self.device)
+        return self._crop(frame, [window])
+
+    def crops(self, images: Sequence[np.ndarray], windows: Sequence[Sequence[CropWindow]]) -> torch.Tensor:
+        """``HostFrames.crops`` on the device."""
+        per_image = len(windows[0])
+        groups = _same_shape(image.shape for image in images)
+        parts = []
+        for members in groups:
+            uploads = [torch.from_numpy(np.ascontiguousarray(images[i])).to(self.device, non_blocking=True)
+                       for i in members]
+            frames = torch.stack(uploads).permute(0, 3, 1, 2).float().div_(255.0)
+            crops = [self._crop(frames, [windows[i][k] for i in members]) for k in range(per_image)]
+            parts.append(crops[0][:, None] if per_image == 1 else torch.stack(crops, dim=1))
+        return _in_order(parts, groups).flatten(0, 1)
+
+    def _crop(self, frames: torch.Tensor, windows: Sequence[CropWindow]) -> torch.Tensor:
+        """(n, 3, S, S) from n frames of one size, a window each."""
+        height, width = frames.shape[2:]
+        size = windows[0].out_size
+        crop_pixels = np.arange(size, dtype=np.float32)[None]
+        half = (size - 1) / 2.0
         axes = []
-        for centre, size in ((window.cx, frame.shape[3]), (window.cy, frame.shape[2])):
-            frame_pixels = (crop_pixels - half) / window.scale + centre
-            axes.append(frame_pixels / max(size - 1, 1) * 2 - 1)
-        return F.grid_sample(frame, sampling_grid(*axes), mode="bilinear", padding_mode="border",
+        for centres, length in (([w.cx for w in windows], width), ([w.cy for w in windows], height)):
+            frame_pixels = (crop_pixels - half) / _column([w.scale for w in windows]) + _column(centres)
+            axes.append(frame_pixels / max(length - 1, 1) * 2 - 1)
+        return F.grid_sample(frames, self._grid(*axes), mode="bilinear", padding_mode="border",
                              align_corners=True)
 
     def to_frames(self, crop_values: torch.Tensor, windows: Sequence[CropWindow],
                   shapes: Sequence[tuple[int, int]], extra: Sequence[torch.Tensor] = ()
                   ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        pasted = [self._paste(values, window, shape)
-                  for values, window, shape in zip(crop_values, windows, shapes)]
+        groups = _same_shape(shapes)
+        rows = crop_values.split(1)
+        pasted = [self._paste(crop_values if len(groups) == 1 else torch.cat([rows[i] for i in members]),
+                              [windows[i] for i in members], shapes[members[0]])
+                  for members in groups]
         host = to_host(*pasted, *extra)
-        return host[:len(pasted)], host[len(pasted):]
+        frames = [None] * len(windows)
+        for members, maps in zip(groups, host):
+            for i, values in zip(members, maps):
+                frames[i] = values
+        return frames, host[len(pasted):]
 
-    def _paste(self, values: torch.Tensor, window: CropWindow, shape: tuple[int, int]) -> torch.Tensor:
-        """(S, S) -> (H, W): every frame pixel samples the crop; zero outside it."""
+    def _paste(self, values: torch.Tensor, windows: Sequence[CropWindow],
+               shape: tuple[int, int]) -> torch.Tensor:
+        """(n, S, S) -> (n, H, W): every frame pixel samples its crop; zero outside it."""
         size = values.shape[-1]
-        half = (window.out_size - 1) / 2.0
+        half = (windows[0].out_size - 1) / 2.0
         axes = []
-        for centre, length in ((window.cx, shape[1]), (window.cy, shape[0])):
-            frame_pixels = torch.arange(length, dtype=torch.float32, device=values.device)
-            axes.append(((frame_pixels - centre) * window.scale + half) / (size - 1) * 2 - 1)
-        return F.grid_sample(values[None, None].float(), sampling_grid(*axes), mode="bilinear",
-                             padding_mode="zeros", align_corners=True)[0, 0]
+        for centres, length in (([w.cx for w in windows], shape[1]), ([w.cy for w in windows], shape[0])):
+            frame_pixels = np.arange(length, dtype=np.float32)[None]
+            axes.append(((frame_pixels - _column(centres)) * _column([w.scale for w in windows]) + half)
+                        / (size - 1) * 2 - 1)
+        return F.grid_sample(values[:, None].float(), self._grid(*axes), mode="bilinear",
+                             padding_mode="zeros", align_corners=True)[:, 0]
+
+    def _grid(self, x: np.ndarray, y: np.ndarray) -> torch.Tensor:
+        """(n, len(y), len(x), 2) sampling grids from host axes (n, W) and (n, H), sent up in one copy."""
+        n, width = x.shape
+        both = torch.from_numpy(np.concatenate([x, y], axis=1))
+        if self.device.type == "cuda":
+            both = both.pin_memory()
+        x, y = both.to(self.device, non_blocking=True).split([width, y.shape[1]], dim=1)
+        return torch.stack([x[:, None, :].expand(n, y.shape[1], width),
+                            y[:, :, None].expand(n, y.shape[1], width)], dim=-1)
+
+
+def _column(values: Sequence[float]) -> np.ndarray:
+    """(n, 1) float32: one number per target, broadcast along an axis. The axes are float32
+    arithmetic, as torch's on the device, so a CPU gives the same crops as before batching."""
+    return np.array(values, dtype=np.float32)[:, None]
+
+
+def _in_order(parts: Sequence[torch.Tensor], groups: Sequence[Sequence[int]]) -> torch.Tensor:
+    """The rows of ``parts`` (one tensor per group of ``_same_shape``) back in target order,
+    by views and at most one concatenation (no index tensor to send to the device)."""
+    if len(parts) == 1:
+        return parts[0]
+    rows = {i: row for part, members in zip(parts, groups) for i, row in zip(members, part.split(1))}
+    return torch.cat([rows[i] for i in range(len(rows))])
+
+
+def _same_shape(shapes: Iterable[tuple[int, ...]]) -> list[list[int]]:
+    """Indices grouped by shape, groups in order of first appearance."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, shape in enumerate(shapes):
+        groups.setdefault(tuple(shape), []).append(i)
+    return list(groups.values())
 
 
 def sampling_grid(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

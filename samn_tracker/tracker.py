@@ -198,9 +198,7 @@ class SAMNTracker:
         """Crop every target's search region(s) and run the query encoder once on all."""
         with self._clock.stage("crop"):
             windows = [self._windows(target.box) for target in targets]
-            loaded = [self.frames.load(image) for image in frames]
-            crops = torch.cat([self.frames.crop(frame, w) for frame, group in zip(loaded, windows)
-                               for w in group])
+            crops = self.frames.crops(frames, windows)
         per_target = len(windows[0])
         with self._clock.stage("query_encoder"):
             features = self.net.encode_query(crops)

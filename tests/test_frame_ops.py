@@ -50,6 +50,32 @@ def test_device_paste_back_equals_opencv(window):
     assert extra.tolist() == [1.0, 2.0, 3.0]
 
 
+def test_a_batch_of_frames_is_cropped_and_pasted_back_as_each_frame_alone(frame):
+    # A lockstep batch: two frame sizes interleaved, two windows per target (the paper
+    # preset's segmentation and DCF crops); one grid_sample per size and crop index.
+    small = np.ascontiguousarray(frame[:400, :700])
+    images = [frame, small, frame[:, ::-1].copy(), small[::-1].copy()]
+    windows = [[WINDOWS[i % 3], WINDOWS[(i + 1) % 3]] for i in range(4)]  # one crop size
+    device = DeviceFrames(CPU)
+    alone = torch.cat([device.crop(device.load(image), w) for image, pair in zip(images, windows) for w in pair])
+    batched = device.crops(images, windows)
+    assert batched.shape == (8, 3, 256, 256) and torch.equal(batched, alone)
+    host = HostFrames(CPU).crops(images, windows)
+    assert float((batched - host).abs().max()) * 255 <= 0.51
+
+    values = torch.nn.functional.avg_pool2d(torch.rand(4, 1, 256, 256, generator=torch.Generator().manual_seed(1)),
+                                            9, 1, 4)[:, 0]
+    seg = [pair[0] for pair in windows]
+    shapes = [image.shape[:2] for image in images]
+    pasted, (peaks,) = device.to_frames(values, seg, shapes, [torch.arange(4.0)])
+    assert [p.shape for p in pasted] == [(480, 854), (400, 700)] * 2 and peaks.tolist() == [0, 1, 2, 3]
+    for i in range(4):
+        (one,), _ = device.to_frames(values[i:i + 1], [seg[i]], [shapes[i]])
+        assert np.array_equal(pasted[i], one)
+    (opencv,), _ = HostFrames(CPU).to_frames(values[:1], seg[:1], shapes[:1])
+    assert np.abs(pasted[0] - opencv).max() < 1e-4
+
+
 def test_to_host_reads_back_every_tensor_in_its_shape():
     a, b = torch.arange(6.0).view(2, 3), torch.tensor([7, 8], dtype=torch.int64)
     host_a, host_b = to_host(a, b)

@@ -63,6 +63,21 @@ def test_lockstep_equals_one_at_a_time(tracker, one_at_a_time, davis_root):
             assert b.confidence == pytest.approx(a.confidence, abs=1e-3)
 
 
+def test_lockstep_with_device_frame_ops_equals_one_at_a_time(davis_root):
+    """The GPU's crop and paste-back path (batched across targets), run on the CPU."""
+    tracker = build_tracker("lite", device="cpu", overrides=["frame_ops=torch", "tuning.steps=0"])
+    alone = [[step.output for step in track_frames(tracker, frames, region)]
+             for frames, region in videos(davis_root)]
+    batched = [[] for _ in VIDEOS]
+    for video, step in track_lockstep(tracker, videos(davis_root), batch=3):
+        batched[video].append(step.output)
+    for one, together in zip(alone, batched):
+        assert len(one) == len(together)
+        for a, b in zip(one, together):
+            assert a.mask.any() and mask_iou(a.mask, b.mask) > 0.99
+            assert np.allclose(a.box, b.box, atol=0.5)
+
+
 def test_host_work_in_threads_gives_the_same_outputs_as_on_the_calling_thread(davis_root):
     """Per-target host work (masks, policy, boxes) in a pool changes nothing, bit for bit."""
     runs = {}
