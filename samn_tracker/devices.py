@@ -75,14 +75,55 @@ def synchroniser(device: torch.device | None) -> Callable[[], None]:
     return lambda: None
 
 
-def to_host(*tensors: torch.Tensor) -> list[np.ndarray]:
-    """Float32 numpy copies of ``tensors``, read back in one device-to-host transfer (one
-    wait for the device instead of one per tensor)."""
-    if not tensors:
-        return []
-    flat = torch.cat([t.detach().reshape(-1).float() for t in tensors]).cpu().numpy()
-    out, start = [], 0
-    for t in tensors:
-        out.append(flat[start:start + t.numel()].reshape(t.shape))
-        start += t.numel()
-    return out
+def to_device(host: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A host tensor on ``device`` without the host waiting for the device's queue: CUDA
+    copies from pageable memory only after the work queued before them, so the copy goes
+    through page-locked memory instead (what lets two lockstep groups overlap)."""
+    if device.type == "cuda":
+        host = host.pin_memory()
+    return host.to(device, non_blocking=True)
+
+
+def take_rows(tensor: torch.Tensor, rows: Sequence[int]) -> torch.Tensor:
+    """``tensor[rows]`` (same values) with the index sent by ``to_device``; all rows in
+    order are the tensor itself."""
+    if list(rows) == list(range(tensor.shape[0])):
+        return tensor
+    return tensor.index_select(0, to_device(torch.tensor(rows, dtype=torch.long), tensor.device))
+
+
+class ReadBack:
+    """Float32 numpy copies of tensors, read back in one device-to-host transfer (one wait
+    for the device instead of one per tensor). The transfer is queued now, behind the
+    device work already issued, and ``wait`` gives the arrays: on CUDA it goes to
+    page-locked memory without stopping the host, so the host can issue more work
+    (another lockstep group's step) before it waits; on a CPU there is nothing to wait for."""
+
+    def __init__(self, *tensors: torch.Tensor):
+        self._shapes = [t.shape for t in tensors]
+        self._done: torch.cuda.Event | None = None
+        if not tensors:
+            self._flat = None
+            return
+        flat = torch.cat([t.detach().reshape(-1).float() for t in tensors])
+        if flat.is_cuda:
+            self._flat = torch.empty(flat.shape, dtype=torch.float32, pin_memory=True)
+            self._flat.copy_(flat, non_blocking=True)
+            self._done = torch.cuda.Event()
+            self._done.record()
+        else:
+            self._flat = flat.cpu()
+
+    def wait(self) -> list[np.ndarray]:
+        if self._flat is None:
+            return []
+        flat = self._flat.numpy()
+        if self._done is not None:
+            self._done.synchronize()
+            flat = flat.copy()  # out of page-locked memory: callers keep these arrays
+        out, start = [], 0
+        for shape in self._shapes:
+            count = int(np.prod(shape))
+            out.append(flat[start:start + count].reshape(shape))
+            start += count
+        return out

@@ -10,14 +10,15 @@ fixed-point weights): under one grey level in a crop, 1e-5 in a pasted probabili
 """
 from __future__ import annotations
 
-from typing import Iterable, Literal, Sequence
+from dataclasses import dataclass
+from typing import Callable, Iterable, Literal, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from samn_tracker.crops import CropWindow, crop_image, paste_back
-from samn_tracker.devices import to_host
+from samn_tracker.devices import ReadBack, to_device
 
 FrameOpsName = Literal["auto", "opencv", "torch"]
 
@@ -46,11 +47,13 @@ class HostFrames:
         return torch.cat([self.crop(image, w) for image, group in zip(images, windows) for w in group])
 
     def to_frames(self, crop_values: torch.Tensor, windows: Sequence[CropWindow],
-                  shapes: Sequence[tuple[int, int]], extra: Sequence[torch.Tensor] = ()
-                  ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+                  shapes: Sequence[tuple[int, int]], extra: Sequence[torch.Tensor] = ()) -> "Pasted":
         """Per-crop maps (B, S, S) pasted into their frames, and ``extra`` read back with them."""
-        host, *rest = to_host(crop_values, *extra)
-        return [paste_back(v, w, shape) for v, w, shape in zip(host, windows, shapes)], rest
+
+        def paste(host: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+            return [paste_back(v, w, shape) for v, w, shape in zip(host[0], windows, shapes)], host[1:]
+
+        return Pasted(ReadBack(crop_values, *extra), paste)
 
 
 class DeviceFrames:
@@ -98,19 +101,21 @@ class DeviceFrames:
                              align_corners=True)
 
     def to_frames(self, crop_values: torch.Tensor, windows: Sequence[CropWindow],
-                  shapes: Sequence[tuple[int, int]], extra: Sequence[torch.Tensor] = ()
-                  ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+                  shapes: Sequence[tuple[int, int]], extra: Sequence[torch.Tensor] = ()) -> "Pasted":
         groups = _same_shape(shapes)
         rows = crop_values.split(1)
         pasted = [self._paste(crop_values if len(groups) == 1 else torch.cat([rows[i] for i in members]),
                               [windows[i] for i in members], shapes[members[0]])
                   for members in groups]
-        host = to_host(*pasted, *extra)
-        frames = [None] * len(windows)
-        for members, maps in zip(groups, host):
-            for i, values in zip(members, maps):
-                frames[i] = values
-        return frames, host[len(pasted):]
+
+        def in_order(host: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+            frames = [None] * len(windows)
+            for members, maps in zip(groups, host):
+                for i, values in zip(members, maps):
+                    frames[i] = values
+            return frames, host[len(pasted):]
+
+        return Pasted(ReadBack(*pasted, *extra), in_order)
 
     def _paste(self, values: torch.Tensor, windows: Sequence[CropWindow],
                shape: tuple[int, int]) -> torch.Tensor:
@@ -128,12 +133,22 @@ class DeviceFrames:
     def _grid(self, x: np.ndarray, y: np.ndarray) -> torch.Tensor:
         """(n, len(y), len(x), 2) sampling grids from host axes (n, W) and (n, H), sent up in one copy."""
         n, width = x.shape
-        both = torch.from_numpy(np.concatenate([x, y], axis=1))
-        if self.device.type == "cuda":
-            both = both.pin_memory()
-        x, y = both.to(self.device, non_blocking=True).split([width, y.shape[1]], dim=1)
+        both = to_device(torch.from_numpy(np.concatenate([x, y], axis=1)), self.device)
+        x, y = both.split([width, y.shape[1]], dim=1)
         return torch.stack([x[:, None, :].expand(n, y.shape[1], width),
                             y[:, :, None].expand(n, y.shape[1], width)], dim=-1)
+
+
+@dataclass
+class Pasted:
+    """``to_frames``'s maps and extras on their way to the host: the read-back is queued
+    when ``to_frames`` returns, ``wait`` gives (maps in their frames, extras)."""
+
+    read_back: ReadBack
+    finish: Callable[[list[np.ndarray]], tuple[list[np.ndarray], list[np.ndarray]]]
+
+    def wait(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        return self.finish(self.read_back.wait())
 
 
 def _column(values: Sequence[float]) -> np.ndarray:

@@ -20,10 +20,6 @@ class StageClock:
         self._seconds: dict[str, float] = dict.fromkeys(self.stages, 0.0)
         self._events: list[tuple[str, object, object]] = []
 
-    def reset(self) -> None:
-        self._seconds = dict.fromkeys(self.stages, 0.0)
-        self._events = []
-
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
         if self._cuda:

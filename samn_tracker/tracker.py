@@ -24,8 +24,8 @@ from samn_tracker import regions
 from samn_tracker.config import TrackerConfig, preset
 from samn_tracker.crops import CropWindow, crop_image, crop_mask, jittered_window, window_around
 from samn_tracker.decoder_tuning import DecoderWeights, TuningViews, tune_decoder
-from samn_tracker.devices import pick_device
-from samn_tracker.frame_ops import frame_ops, image_to_tensor, sampling_grid
+from samn_tracker.devices import pick_device, take_rows
+from samn_tracker.frame_ops import Pasted, frame_ops, image_to_tensor, sampling_grid
 from samn_tracker.errors import InputError
 from samn_tracker.feature_grid import STRIDE, cell_to_pixel, gaussians, pixel_to_cell
 from samn_tracker.memory_manager import Decision, MemoryManager
@@ -102,7 +102,8 @@ class SAMNTracker:
     # ------------------------------------------------------------------ API
     @property
     def timings(self) -> dict[str, float]:
-        """Seconds per stage (``STAGES``) of the last ``start`` / ``step`` call."""
+        """Seconds per stage (``STAGES``) of the last ``start`` / ``step`` call (of the last
+        ``finish``, with its ``launch``)."""
         return self._clock.times()
 
     @property
@@ -134,7 +135,7 @@ class SAMNTracker:
     @torch.no_grad()
     def start(self, image: np.ndarray, region) -> tuple["Target", Prediction]:
         """A new target from its first frame and region; ``step`` tracks it further."""
-        self._clock.reset()
+        self._clock = StageClock(self.device, STAGES)
         image = to_rgb(image, "initialisation image")
         shape = image.shape[:2]
         mask0, is_box = self._initial_mask(region, shape)
@@ -165,15 +166,24 @@ class SAMNTracker:
         return target, self._prediction(mask0, box0, mask0.astype(np.float32), confidence=1.0,
                                         uncertain=False, mask_box=regions.mask_to_box(mask0))
 
-    @torch.no_grad()
     def step(self, targets: Sequence["Target"], images: Sequence[np.ndarray]) -> list[Prediction]:
         """Track each target one frame further, in its own image (the same or different
         videos). Targets keep separate memories and DCFs; the encoders and the decoder run
         once on the whole batch, so a target's result does not depend on its batch-mates
         beyond float rounding. ``timings`` hold the whole batch's stage times."""
+        return self.finish(self.launch(targets, images))
+
+    @torch.no_grad()
+    def launch(self, targets: Sequence["Target"], images: Sequence[np.ndarray]) -> "Launched":
+        """The first half of ``step``: crops, query encoder, DCF scores, memory read, decoder
+        and paste-back issued, and their read-back queued. On a GPU it returns without
+        waiting for any of it, so a second group of targets can be launched before this one
+        is finished: the host work of one group then overlaps the device work of the other
+        (``track_lockstep(..., groups=2)``). ``finish`` completes it; a target may be in one
+        launched step at a time."""
         if len(targets) != len(images):
             raise ValueError(f"{len(targets)} targets but {len(images)} images")
-        self._clock.reset()
+        self._clock = StageClock(self.device, STAGES)
         frames = []
         for target, image in zip(targets, images):
             target.frame += 1
@@ -188,9 +198,21 @@ class SAMNTracker:
             logits = self._decode(targets, readout, batch.query, spatial)
             crop_prob = foreground_probability(logits)
         with self._clock.stage("postprocess"):
-            probs, peaks, centres = self._to_frames(crop_prob, frames, batch, located)
+            pasted = self.frames.to_frames(crop_prob[:, 0], [w[0] for w in batch.windows],
+                                           [image.shape[:2] for image in frames],
+                                           () if located is None else (located,))
+        return Launched(list(targets), batch, crop_prob, pasted, self._clock)
+
+    @torch.no_grad()
+    def finish(self, launched: "Launched") -> list[Prediction]:
+        """The second half of ``step``: waits for the launched step's read-back, does each
+        target's host work (mask, memory policy, box) and issues the memory writes."""
+        self._clock = launched.clock
+        targets, batch = launched.targets, launched.batch
+        with self._clock.stage("postprocess"):
+            probs, peaks, centres = self._landed(launched.pasted, batch)
             finished = self._on_host(self._finish, targets, probs, peaks, centres)
-        self._write(targets, [decision for decision, _ in finished], batch, crop_prob)
+        self._write(targets, [decision for decision, _ in finished], batch, launched.crop_prob)
         return [prediction for _, prediction in finished]
 
     # ------------------------------------------------------------ internals
@@ -257,13 +279,10 @@ class SAMNTracker:
             spatial_map=maps, s8=query.s8, s4=query.s4, masks=masks)
         return tune_decoder(self.net.decoder, views, cfg, torch.Generator().manual_seed(self.seed))
 
-    def _to_frames(self, crop_prob: torch.Tensor, frames: list[np.ndarray], batch: "_Batch",
-                   located: Optional[torch.Tensor]) -> tuple[list, list, list]:
+    def _landed(self, pasted: Pasted, batch: "_Batch") -> tuple[list, list, list]:
         """The one read-back: full-frame probabilities, DCF peaks and their frame points."""
-        probs, peak_values = self.frames.to_frames(crop_prob[:, 0], [w[0] for w in batch.windows],
-                                                   [image.shape[:2] for image in frames],
-                                                   () if located is None else (located,))
-        peaks, centres = [0.0] * len(frames), [None] * len(frames)
+        probs, peak_values = pasted.wait()
+        peaks, centres = [0.0] * len(probs), [None] * len(probs)
         for i, values in enumerate(peak_values[0] if peak_values else ()):
             cx, cy, peaks[i] = SpatialMemory.locate_values(values, batch.dcf_features.shape[2:])
             centres[i] = batch.windows[i][-1].to_frame(cell_to_pixel(cx), cell_to_pixel(cy))
@@ -302,8 +321,8 @@ class SAMNTracker:
         writers = [i for i, d in enumerate(decisions) if not d.uncertain and d.appearance is not None]
         if writers:
             with self._clock.stage("memory_write"):
-                entries = self._entries(batch.seg_crops[writers], crop_prob[writers],
-                                        [targets[i].frame for i in writers], batch.query.s16[writers])
+                entries = self._entries(take_rows(batch.seg_crops, writers), take_rows(crop_prob, writers),
+                                        [targets[i].frame for i in writers], take_rows(batch.query.s16, writers))
                 for i, entry in zip(writers, entries):
                     targets[i].memory.memorise(entry, decisions[i].appearance)
         with self._clock.stage("dcf"):
@@ -372,7 +391,7 @@ class SAMNTracker:
         keys, values = memory.read()
         logits = self.net.segment(query, keys, values, self._distance_map(box, window),
                                   self.cfg.crop_size)
-        (prob,), _ = self.frames.to_frames(foreground_probability(logits)[:, 0], [window], [shape])
+        (prob,), _ = self.frames.to_frames(foreground_probability(logits)[:, 0], [window], [shape]).wait()
         x, y, w, h = box
         d = self.cfg.box_init_dilation
         grown = np.array([x - d * w / 2, y - d * h / 2, w * (1 + d), h * (1 + d)])
@@ -474,6 +493,18 @@ class _Batch:
     seg_crops: torch.Tensor          # (B, 3, S, S)
     query: QueryFeatures             # of the segmentation crops
     dcf_features: torch.Tensor       # (B, C, H16, W16) of the DCF crops
+
+
+@dataclass
+class Launched:
+    """A step between ``launch`` and ``finish``: its targets, what ``finish`` still needs of
+    the device work, and its stage clock."""
+
+    targets: list["Target"]
+    batch: _Batch
+    crop_prob: torch.Tensor  # (B, 1, S, S): the memory writes' masks
+    pasted: Pasted
+    clock: StageClock
 
 
 @dataclass

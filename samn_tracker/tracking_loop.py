@@ -8,6 +8,8 @@ synchronised before the clock stops.
 ``track_lockstep`` does the same for many videos at once: up to ``batch`` of them advance
 together, one batched ``tracker.step`` per frame, and a video that ends hands its slot to
 the next one. A frame's time there is the batched call's time divided among its videos.
+Split into ``groups``, the batch's groups are stepped in turn so that one group's host
+work overlaps another's device work.
 """
 from __future__ import annotations
 
@@ -56,38 +58,79 @@ class _Slot:
 
 
 def track_lockstep(tracker, videos: Iterable[tuple[Iterable[np.ndarray], Any]],
-                   batch: int) -> Iterator[tuple[int, Step]]:
+                   batch: int, groups: int = 1) -> Iterator[tuple[int, Step]]:
     """Track every (frames, region) of ``videos``, ``batch`` at a time, with
     ``tracker.start`` / ``tracker.step``; yields (video number, step) as frames finish.
 
     The steps of one video come in order; those of different videos interleave. A video
-    that ends is replaced before the next batched step, so batches stay full."""
+    that ends is replaced before the next batched step, so batches stay full.
+
+    With ``groups`` > 1 the batch is split into that many groups, stepped in turn with
+    ``tracker.launch`` / ``tracker.finish``: a group is launched before the group ahead of
+    it is finished, so that group's host work overlaps the device work of the one just
+    launched. A step's seconds are then the wall time of the tracker's calls since the
+    previous step finished: they still add up to the time spent tracking."""
     if batch < 1:
         raise ValueError(f"batch must be at least 1, got {batch}")
+    if not 1 <= groups <= batch:
+        raise ValueError(f"groups must be between 1 and the batch ({batch}), got {groups}")
+    launch, finish = _halves(tracker, groups)
     sync = synchroniser(getattr(tracker, "device", None))
     pending = enumerate(videos)
-    slots: list[_Slot] = []
+    sizes = [batch // groups + (g < batch % groups) for g in range(groups)]
+    slots: list[list[_Slot]] = [[] for _ in range(groups)]
+    launched: list[Optional[tuple[Any, list[_Slot]]]] = [None] * groups
+    unattributed = 0.0  # seconds in tracker calls since the last finished step
+
+    def timed(call: Callable[[], Any]) -> Any:
+        nonlocal unattributed
+        start = time.perf_counter()
+        result = call()
+        unattributed += time.perf_counter() - start
+        return result
+
+    g = 0
     while True:
-        while len(slots) < batch and (job := next(pending, None)) is not None:
+        if launched[g] is not None:
+            (handle, members), launched[g] = launched[g], None
+            outputs = timed(lambda: finish(handle))
+            if all(entry is None for entry in launched):
+                timed(sync)  # nothing to overlap with: this step's device work ends here
+            seconds, unattributed = unattributed, 0.0
+            for slot, output in zip(members, outputs):
+                slot.index += 1
+                yield slot.video, Step(slot.index, slot.image, output, seconds / len(members))
+                slot.image = None
+        group = slots[g]
+        while len(group) < sizes[g] and (job := next(pending, None)) is not None:
             video, (frames, region) = job
             frames = iter(frames)
             first = next(frames, None)
             if first is None:
                 continue
+            timed(sync)  # work of steps in flight is theirs, not this initialisation's
             (target, output), seconds = _timed(sync, lambda: tracker.start(first, region))
-            slots.append(_Slot(video, frames, target))
+            group.append(_Slot(video, frames, target))
             yield video, Step(0, first, output, seconds)
-        for slot in slots:
+        for slot in group:
             if slot.image is None:
                 slot.image = next(slot.frames, None)
-        if any(slot.image is None for slot in slots):
-            slots = [slot for slot in slots if slot.image is not None]
+        if any(slot.image is None for slot in group):
+            slots[g] = [slot for slot in group if slot.image is not None]
             continue  # fill the freed slots first
-        if not slots:
+        if group:
+            handle = timed(lambda: launch([s.target for s in group], [s.image for s in group]))
+            launched[g] = handle, list(group)
+        elif not any(slots) and all(entry is None for entry in launched):
             return
-        outputs, seconds = _timed(sync, lambda: tracker.step([s.target for s in slots],
-                                                             [s.image for s in slots]))
-        for slot, output in zip(slots, outputs):
-            slot.index += 1
-            yield slot.video, Step(slot.index, slot.image, output, seconds / len(slots))
-            slot.image = None
+        g = (g + 1) % groups
+
+
+def _halves(tracker, groups: int) -> tuple[Callable, Callable]:
+    """The tracker's ``launch`` and ``finish``; for one group a tracker with only ``step``
+    will do (it is launched and finished in one call)."""
+    if hasattr(tracker, "launch") and hasattr(tracker, "finish"):
+        return tracker.launch, tracker.finish
+    if groups > 1:
+        raise ValueError(f"{type(tracker).__name__} has no launch / finish to step groups in turn")
+    return tracker.step, lambda outputs: outputs

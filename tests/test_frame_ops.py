@@ -9,7 +9,7 @@ import torch
 from samn_tracker import build_tracker
 from samn_tracker.crops import CropWindow
 from samn_tracker.datasets.davis import davis_sequence
-from samn_tracker.devices import to_host
+from samn_tracker.devices import ReadBack, take_rows
 from samn_tracker.frame_ops import DeviceFrames, HostFrames, frame_ops
 
 CPU = torch.device("cpu")
@@ -42,8 +42,8 @@ def test_device_paste_back_equals_opencv(window):
     smooth = torch.nn.functional.avg_pool2d(torch.rand(1, 1, 256, 256, generator=torch.Generator().manual_seed(0)),
                                             9, 1, 4)[0]
     peak = torch.tensor([1.0, 2.0, 3.0])
-    (ours,), (extra,) = DeviceFrames(CPU).to_frames(smooth, [window], [(480, 854)], [peak])
-    (theirs,), _ = HostFrames(CPU).to_frames(smooth, [window], [(480, 854)])
+    (ours,), (extra,) = DeviceFrames(CPU).to_frames(smooth, [window], [(480, 854)], [peak]).wait()
+    (theirs,), _ = HostFrames(CPU).to_frames(smooth, [window], [(480, 854)]).wait()
     assert ours.shape == theirs.shape == (480, 854)
     assert np.abs(ours - theirs).max() < 1e-4
     assert (theirs > 0).sum() > 1000 and (theirs == 0).sum() > 1000  # the crop and outside it
@@ -67,21 +67,27 @@ def test_a_batch_of_frames_is_cropped_and_pasted_back_as_each_frame_alone(frame)
                                             9, 1, 4)[:, 0]
     seg = [pair[0] for pair in windows]
     shapes = [image.shape[:2] for image in images]
-    pasted, (peaks,) = device.to_frames(values, seg, shapes, [torch.arange(4.0)])
+    pasted, (peaks,) = device.to_frames(values, seg, shapes, [torch.arange(4.0)]).wait()
     assert [p.shape for p in pasted] == [(480, 854), (400, 700)] * 2 and peaks.tolist() == [0, 1, 2, 3]
     for i in range(4):
-        (one,), _ = device.to_frames(values[i:i + 1], [seg[i]], [shapes[i]])
+        (one,), _ = device.to_frames(values[i:i + 1], [seg[i]], [shapes[i]]).wait()
         assert np.array_equal(pasted[i], one)
-    (opencv,), _ = HostFrames(CPU).to_frames(values[:1], seg[:1], shapes[:1])
+    (opencv,), _ = HostFrames(CPU).to_frames(values[:1], seg[:1], shapes[:1]).wait()
     assert np.abs(pasted[0] - opencv).max() < 1e-4
 
 
-def test_to_host_reads_back_every_tensor_in_its_shape():
+def test_read_back_gives_every_tensor_in_its_shape():
     a, b = torch.arange(6.0).view(2, 3), torch.tensor([7, 8], dtype=torch.int64)
-    host_a, host_b = to_host(a, b)
+    host_a, host_b = ReadBack(a, b).wait()
     assert host_a.shape == (2, 3) and host_a.tolist() == a.tolist()
     assert host_b.dtype == np.float32 and host_b.tolist() == [7.0, 8.0]
-    assert to_host() == []
+    assert ReadBack().wait() == []
+
+
+def test_rows_are_taken_as_indexing_takes_them():
+    t = torch.arange(12.0).view(4, 3)
+    assert take_rows(t, [0, 1, 2, 3]) is t  # all of them, in order: no copy
+    assert torch.equal(take_rows(t, [3, 1]), t[[3, 1]])
 
 
 def test_auto_puts_frames_on_the_device_only_for_a_gpu():

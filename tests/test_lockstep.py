@@ -63,6 +63,22 @@ def test_lockstep_equals_one_at_a_time(tracker, one_at_a_time, davis_root):
             assert b.confidence == pytest.approx(a.confidence, abs=1e-3)
 
 
+def test_groups_stepped_in_turn_equal_one_at_a_time(tracker, one_at_a_time, davis_root):
+    """Two groups (of 2 and 1 videos) launched and finished in turn: each group's host work
+    would overlap the other's device work on a GPU; the results are those of lockstep."""
+    batched = [[] for _ in VIDEOS]
+    for video, step in track_lockstep(tracker, videos(davis_root), batch=3, groups=2):
+        assert step.index == len(batched[video]) and step.seconds > 0
+        batched[video].append(step.output)
+    assert [len(outputs) for outputs in batched] == [frames for _, frames in VIDEOS]
+    for alone, together in zip(one_at_a_time, batched):
+        for a, b in zip(alone, together):
+            assert mask_iou(a.mask, b.mask) > 0.99 and np.allclose(a.box, b.box, atol=0.5)
+            assert a.uncertain == b.uncertain
+    with pytest.raises(ValueError, match="groups"):
+        next(track_lockstep(tracker, videos(davis_root), batch=2, groups=3))
+
+
 def test_lockstep_with_device_frame_ops_equals_one_at_a_time(davis_root):
     """The GPU's crop and paste-back path (batched across targets), run on the CPU."""
     tracker = build_tracker("lite", device="cpu", overrides=["frame_ops=torch", "tuning.steps=0"])
@@ -126,3 +142,34 @@ def test_sequences_with_several_targets_come_out_whole(monkeypatch):
                                                     [("b", 0), ("b", 1), ("b", 2)]]
     assert runs[1].targets[0].outputs == [("c", 0), ("c", 1)]
     assert all(len(t.times) == len(t.outputs) for run in runs for t in run.targets)
+
+
+class Halves(Counter):
+    """``Counter`` stepped in two halves; a target is never in two launched steps at once."""
+
+    def __init__(self):
+        self.in_flight: set[int] = set()
+
+    def launch(self, targets, images):
+        ids = {id(t) for t in targets}
+        assert not ids & self.in_flight
+        self.in_flight |= ids
+        return targets, images
+
+    def finish(self, launched):
+        targets, images = launched
+        self.in_flight -= {id(t) for t in targets}
+        return self.step(targets, images)
+
+
+def test_groups_take_turns_and_keep_every_video_whole():
+    videos = [(iter([np.zeros(1)] * n), f"v{n}") for n in (4, 2, 3, 5)]
+    steps = list(track_lockstep(Halves(), videos, batch=3, groups=2))
+    per_video = {}
+    for video, step in steps:
+        per_video.setdefault(video, []).append(step.output)
+    assert per_video == {v: [(f"v{n}", i) for i in range(n)] for v, n in enumerate((4, 2, 3, 5))}
+    # group 0 (videos 0, 1) and group 1 (video 2) alternate; video 3 takes video 1's slot
+    assert [v for v, s in steps if s.index == 1][:3] == [0, 1, 2]
+    with pytest.raises(ValueError, match="launch / finish"):
+        next(track_lockstep(Counter(), iter(videos), batch=2, groups=2))

@@ -173,6 +173,7 @@ def test_looped_video_goes_forth_and_back_and_windows_fit_short_runs():
     (["--weights", "huge=model.pth", "--trackers", "samn_lite"], "'huge' is not a preset"),
     (["--set", "memory.size=3", "--trackers", "samn_lite"], "memory.size"),
     (["--sequences", "no-such-seq", "--trackers", "kcf"], "no-such-seq"),
+    (["--batch", "2", "--groups", "3", "--trackers", "samn_lite"], "--groups 3 needs a --batch of at least 3"),
 ])
 def test_bad_arguments_fail_with_a_message_naming_the_value(davis_root, tmp_path, capsys, argv, message):
     assert main(bench_args(davis_root, tmp_path, "--max-frames", "3", *argv)) == 2

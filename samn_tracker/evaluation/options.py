@@ -27,6 +27,9 @@ def add_tracker_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch", type=positive_int, default=1, metavar="N",
                         help="track N targets in lockstep, one batched network pass per frame "
                              "(faster on a GPU; results equal up to float rounding)")
+    parser.add_argument("--groups", type=positive_int, default=1, metavar="G",
+                        help="with --batch: step the batch as G groups in turn, so that one group's "
+                             "host work overlaps another's device work (for a GPU; default 1)")
     parser.add_argument("--tracker-name",
                         help="name of the results folder and of the table row (default: samn_<preset>)")
     parser.add_argument("--sequences", nargs="+", metavar="NAME",
@@ -69,9 +72,11 @@ def run_shard(args: argparse.Namespace, sequences: list, writer: ResultWriter) -
     """Track this rank's share of ``sequences`` (unless ``--score-only``); returns True on
     rank 0 once every rank's results exist, False on the other ranks."""
     shard = Rank.from_env()
+    if args.groups > args.batch:
+        raise InputError(f"--groups {args.groups} needs a --batch of at least {args.groups}")
     if not args.score_only:
         run_sequences(sequences, tracker_factory(args), writer, shard, args.device,
-                      progress=not args.no_progress, batch=args.batch)
+                      progress=not args.no_progress, batch=args.batch, groups=args.groups)
     if shard.rank != 0:
         return False
     wait_for_all(sequences, writer)

@@ -106,14 +106,16 @@ def track_sequence(tracker: Tracker, sequence: BenchmarkSequence, keep: Callable
 
 
 def track_batched(tracker, sequences: Sequence[BenchmarkSequence], keep: Callable[[Any], Any],
-                  batch: int, on_frame: Callable[[], None] = lambda: None) -> Iterator[SequenceRun]:
-    """Track every target of ``sequences``, ``batch`` targets in lockstep (the tracker needs
-    ``start`` / ``step``); yields each sequence as soon as all its targets are done."""
+                  batch: int, on_frame: Callable[[], None] = lambda: None,
+                  groups: int = 1) -> Iterator[SequenceRun]:
+    """Track every target of ``sequences``, ``batch`` targets in lockstep, in ``groups``
+    (``track_lockstep``; the tracker needs ``start`` / ``step``, or ``launch`` / ``finish``
+    for several groups); yields each sequence as soon as all its targets are done."""
     jobs = [(sequence, region) for sequence in sequences for region in sequence.targets]
     runs = [TargetRun(outputs=[], times=np.zeros(len(sequence.frames))) for sequence, _ in jobs]
     left = {id(sequence): len(sequence.targets) for sequence in sequences}
     videos = ((read_ahead(tracker, sequence), region) for sequence, region in jobs)
-    for video, step in track_lockstep(tracker, videos, batch):
+    for video, step in track_lockstep(tracker, videos, batch, groups):
         sequence, run = jobs[video][0], runs[video]
         run.times[step.index] = step.seconds
         run.outputs.append(keep(step.output))
@@ -126,9 +128,9 @@ def track_batched(tracker, sequences: Sequence[BenchmarkSequence], keep: Callabl
 
 def run_sequences(sequences: Sequence[BenchmarkSequence], tracker_factory: TrackerFactory,
                   writer: ResultWriter, shard: Optional[Rank] = None, device: str = "auto",
-                  progress: bool = True, batch: int = 1) -> dict[str, float]:
-    """Track this shard's unfinished sequences (``batch`` targets at a time); returns the
-    fps of each sequence tracked now."""
+                  progress: bool = True, batch: int = 1, groups: int = 1) -> dict[str, float]:
+    """Track this shard's unfinished sequences (``batch`` targets at a time, in ``groups``);
+    returns the fps of each sequence tracked now."""
     shard = shard or Rank.from_env()
     mine = shard.take(sequences)
     todo = [s for s in mine if not writer.is_done(s)]
@@ -149,7 +151,7 @@ def run_sequences(sequences: Sequence[BenchmarkSequence], tracker_factory: Track
                 yield track_sequence(tracker, sequence, writer.keep, on_frame=lambda: bar.update(1))
 
         runs = one_at_a_time() if batch == 1 else track_batched(
-            tracker, todo, writer.keep, batch, on_frame=lambda: bar.update(1))
+            tracker, todo, writer.keep, batch, on_frame=lambda: bar.update(1), groups=groups)
         started = time.perf_counter()
         for run in runs:
             writer.write(run)

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from samn_tracker.config import DCFConfig
+from samn_tracker.devices import to_device
 from samn_tracker.feature_grid import gaussians
 
 Params = tuple[Tensor, ...]
@@ -442,7 +443,7 @@ class SpatialMemory:
         n = self._count
         z = self._samples[:n]
         labels = self._labels[:n]
-        sqrt_w = self._weights[:n].sqrt().to(z.device, non_blocking=True)[:, None, None]
+        sqrt_w = to_device(self._weights[:n].sqrt(), z.device)[:, None, None]
         reg_f = math.sqrt(self.cfg.reg_filter)
 
         def residual(f: Tensor) -> Tensor:
@@ -463,7 +464,7 @@ class SpatialMemory:
         weights = torch.zeros(len(memories), n)
         for row, m in zip(weights, memories):
             row[:m._count] = m._weights[:m._count]
-        sqrt_w = weights.sqrt().to(z.device, non_blocking=True)[:, :, None, None]
+        sqrt_w = to_device(weights.sqrt(), z.device)[:, :, None, None]
         reg_f = math.sqrt(cfg.reg_filter)
 
         def residual(f: Tensor) -> Tensor:

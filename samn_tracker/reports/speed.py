@@ -61,7 +61,9 @@ def bench_markdown(result: dict) -> str:
         if "batched" in entry:
             b, change = entry["batched"], entry["batched"]["change_from_one_at_a_time"]
             host = b.get("stages_ms_per_frame", {}).get("postprocess")  # absent in older results
-            batched.append([name, str(b["batch"]), str(b["videos"]), _num(b["frames_per_s"]),
+            groups = b.get("groups", 1)  # absent in older results
+            size = str(b["batch"]) + (f" ({groups} groups)" if groups > 1 else "")
+            batched.append([name, size, str(b["videos"]), _num(b["frames_per_s"]),
                             _num(entry["speed"]["fps"]), _num(host, 2), _num(b["accuracy"]["ao"], 3),
                             _num(change["ao"], 4), _num(b["accuracy"]["jf"], 3), _num(change["jf"], 4)])
     if batched:

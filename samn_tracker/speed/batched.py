@@ -27,26 +27,38 @@ COMPARED = ("ao", "sr50", "mean_iou", "success_auc", "jf")
 
 
 class _StepStages:
-    """The tracker, with the stage times of its batched steps summed (initialisations not)."""
+    """The tracker, keeping the stage clocks of its batched steps (initialisations not).
+    They are read after the run: reading a CUDA clock waits for its step's device work,
+    which between steps would stop the groups of ``--groups`` from overlapping."""
 
     def __init__(self, tracker):
         self.tracker, self.device = tracker, tracker.device
-        self.seconds = dict.fromkeys(STAGES, 0.0)
+        self.clocks = []
 
     def start(self, image, region):
         return self.tracker.start(image, region)
 
-    def step(self, targets, images):
-        outputs = self.tracker.step(targets, images)
-        for name, seconds in self.tracker.timings.items():
-            self.seconds[name] += seconds
-        return outputs
+    def launch(self, targets, images):
+        launched = self.tracker.launch(targets, images)
+        self.clocks.append(launched.clock)
+        return launched
+
+    def finish(self, launched):
+        return self.tracker.finish(launched)
+
+    def seconds(self) -> dict[str, float]:
+        totals = dict.fromkeys(STAGES, 0.0)
+        for clock in self.clocks:
+            for name, seconds in clock.times().items():
+                totals[name] += seconds
+        return totals
 
 
 def batched_throughput(tracker, sequences: Sequence[BenchSequence], batch: int, alone: dict,
-                       progress: bool = True) -> dict:
+                       progress: bool = True, groups: int = 1) -> dict:
     """Track ``max(batch, len(sequences))`` videos ``batch`` at a time with a SAMN tracker
-    (``start`` / ``step``); ``alone`` is the one-at-a-time accuracy of the same sequences."""
+    (``start`` / ``launch`` / ``finish``), in ``groups`` that overlap (``track_lockstep``);
+    ``alone`` is the one-at-a-time accuracy of the same sequences."""
     videos = [sequences[i % len(sequences)] for i in range(max(batch, len(sequences)))]
     outputs: list[list] = [[] for _ in videos]
     frames = sum(len(s.frames) for s in videos)
@@ -56,7 +68,7 @@ def batched_throughput(tracker, sequences: Sequence[BenchSequence], batch: int, 
     sync()
     start = time.perf_counter()
     with tqdm(total=frames, desc=f"batch {batch}", leave=False, disable=not progress or None) as bar:
-        for video, step in track_lockstep(timed, ((s.frames, s.boxes[0]) for s in videos), batch):
+        for video, step in track_lockstep(timed, ((s.frames, s.boxes[0]) for s in videos), batch, groups):
             outputs[video].append(step.output)
             step_seconds += step.seconds if step.index else 0.0
             bar.update(1)
@@ -66,10 +78,10 @@ def batched_throughput(tracker, sequences: Sequence[BenchSequence], batch: int, 
                      [o.mask for o in out], 0, 0.0) for s, out in zip(sequences, outputs)]
     together = accuracy(runs, sequences)
     tracked = frames - len(videos)
-    return {"batch": batch, "videos": len(videos), "tracked_frames": tracked,
+    return {"batch": batch, "groups": groups, "videos": len(videos), "tracked_frames": tracked,
             "frames_per_s": tracked / step_seconds, "seconds_with_init": seconds,
             "frames_per_s_with_init": frames / seconds,
-            "stages_ms_per_frame": {name: 1e3 * t / tracked for name, t in timed.seconds.items()},
+            "stages_ms_per_frame": {name: 1e3 * t / tracked for name, t in timed.seconds().items()},
             "accuracy": {k: together[k] for k in COMPARED},
             "change_from_one_at_a_time": {k: None if together[k] is None or alone[k] is None
                                           else together[k] - alone[k] for k in COMPARED}}

@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=positive_int, default=1, metavar="N",
                    help="also track N videos in lockstep with SAMN (the sequences repeated to fill "
                         "the batch) and report aggregate frames/s")
+    p.add_argument("--groups", type=positive_int, default=1, metavar="G",
+                   help="with --batch: step the batch as G groups in turn, so that one group's host "
+                        "work overlaps the device work of another (for a GPU; default 1)")
     p.add_argument("--profile", type=positive_int, metavar="N",
                    help="also profile N tracked frames of the first sequence per SAMN preset "
                         "(torch.profiler: launches, copies, waits and device time per frame; "
@@ -122,6 +125,8 @@ def checked_overrides(args: argparse.Namespace, trackers: Sequence[str]) -> dict
 
 def run_bench(args: argparse.Namespace, out: Path) -> dict:
     trackers = split_names(args.trackers, TRACKER_NAMES, "tracker")
+    if args.groups > args.batch:
+        raise InputError(f"--groups {args.groups} needs a --batch of at least {args.groups}")
     root, names = sequences_of(args)
     overrides = checked_overrides(args, trackers)
     device = samn_device(args)
@@ -149,7 +154,8 @@ def run_bench(args: argparse.Namespace, out: Path) -> dict:
                  "accuracy": accuracy(passes[0], sequences)}
         if args.batch > 1 and name in SAMN_PRESETS:
             entry["batched"] = batched_throughput(tracker.tracker, sequences, args.batch,
-                                                  entry["accuracy"], progress=not args.no_progress)
+                                                  entry["accuracy"], progress=not args.no_progress,
+                                                  groups=args.groups)
         if args.profile and name in SAMN_PRESETS:
             entry["profile"], tables = profile_frames(tracker, sequences[0], args.profile, args.warmup)
             write_text(out / f"profile_{name}.txt", tables)
