@@ -130,20 +130,6 @@ class Counter:
         return [(t["region"], t["frame"]) for t in targets]
 
 
-def test_sequences_with_several_targets_come_out_whole(monkeypatch):
-    import samn_tracker.evaluation.runner as runner
-
-    monkeypatch.setattr(runner, "read_image", lambda path: np.zeros((4, 4, 3), np.uint8))
-    two = BenchmarkSequence("two", ["f0", "f1", "f2"], targets=["a", "b"], target_ids=[1, 2])
-    one = BenchmarkSequence("one", ["f0", "f1"], targets=["c"])
-    runs = list(track_batched(Counter(), [two, one], keep=lambda output: output, batch=2))
-    assert [run.sequence.name for run in runs] == ["two", "one"]
-    assert [t.outputs for t in runs[0].targets] == [[("a", 0), ("a", 1), ("a", 2)],
-                                                    [("b", 0), ("b", 1), ("b", 2)]]
-    assert runs[1].targets[0].outputs == [("c", 0), ("c", 1)]
-    assert all(len(t.times) == len(t.outputs) for run in runs for t in run.targets)
-
-
 class Halves(Counter):
     """``Counter`` stepped in two halves; a target is never in two launched steps at once."""
 
@@ -160,6 +146,22 @@ class Halves(Counter):
         targets, images = launched
         self.in_flight -= {id(t) for t in targets}
         return self.step(targets, images)
+
+
+@pytest.mark.parametrize("tracker_class, groups", [(Counter, 1), (Halves, 2)])
+def test_sequences_with_several_targets_come_out_whole(monkeypatch, tracker_class, groups):
+    import samn_tracker.evaluation.runner as runner
+
+    monkeypatch.setattr(runner, "read_image", lambda path: np.zeros((4, 4, 3), np.uint8))
+    two = BenchmarkSequence("two", ["f0", "f1", "f2"], targets=["a", "b"], target_ids=[1, 2])
+    one = BenchmarkSequence("one", ["f0", "f1"], targets=["c"])
+    runs = list(track_batched(tracker_class(), [two, one], keep=lambda output: output,
+                              batch=2, groups=groups))
+    assert [run.sequence.name for run in runs] == ["two", "one"]
+    assert [t.outputs for t in runs[0].targets] == [[("a", 0), ("a", 1), ("a", 2)],
+                                                    [("b", 0), ("b", 1), ("b", 2)]]
+    assert runs[1].targets[0].outputs == [("c", 0), ("c", 1)]
+    assert all(len(t.times) == len(t.outputs) for run in runs for t in run.targets)
 
 
 def test_groups_take_turns_and_keep_every_video_whole():
