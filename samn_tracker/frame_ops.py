@@ -97,7 +97,7 @@ class DeviceFrames:
         for centres, length in (([w.cx for w in windows], width), ([w.cy for w in windows], height)):
             frame_pixels = (crop_pixels - half) / _column([w.scale for w in windows]) + _column(centres)
             axes.append(frame_pixels / max(length - 1, 1) * 2 - 1)
-        return F.grid_sample(frames, self._grid(*axes), mode="bilinear", padding_mode="border",
+        return F.grid_sample(frames, sampling_grids(*axes, self.device), mode="bilinear", padding_mode="border",
                              align_corners=True)
 
     def to_frames(self, crop_values: torch.Tensor, windows: Sequence[CropWindow],
@@ -127,17 +127,8 @@ class DeviceFrames:
             frame_pixels = np.arange(length, dtype=np.float32)[None]
             axes.append(((frame_pixels - _column(centres)) * _column([w.scale for w in windows]) + half)
                         / (size - 1) * 2 - 1)
-        return F.grid_sample(values[:, None].float(), self._grid(*axes), mode="bilinear",
+        return F.grid_sample(values[:, None].float(), sampling_grids(*axes, self.device), mode="bilinear",
                              padding_mode="zeros", align_corners=True)[:, 0]
-
-    def _grid(self, x: np.ndarray, y: np.ndarray) -> torch.Tensor:
-        """(n, len(y), len(x), 2) sampling grids from host axes (n, W) and (n, H), sent up in one copy."""
-        n, width = x.shape
-        both = to_device(torch.from_numpy(np.concatenate([x, y], axis=1)), self.device)
-        x, y = both.split([width, y.shape[1]], dim=1)
-        return torch.stack([x[:, None, :].expand(n, y.shape[1], width),
-                            y[:, :, None].expand(n, y.shape[1], width)], dim=-1)
-
 
 @dataclass
 class Pasted:
@@ -174,10 +165,14 @@ def _same_shape(shapes: Iterable[tuple[int, ...]]) -> list[list[int]]:
     return list(groups.values())
 
 
-def sampling_grid(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """(1, len(y), len(x), 2) sampling grid of ``grid_sample`` from its two axes in [-1, 1]."""
-    gy, gx = torch.meshgrid(y, x, indexing="ij")
-    return torch.stack([gx, gy], dim=-1)[None]
+def sampling_grids(x: np.ndarray, y: np.ndarray, device: torch.device) -> torch.Tensor:
+    """(n, len(y), len(x), 2) ``grid_sample`` grids from host axes (n, W) and (n, H) in
+    [-1, 1], sent to ``device`` in one copy that does not wait for it (``to_device``)."""
+    n, width = x.shape
+    height = y.shape[1]
+    both = to_device(torch.from_numpy(np.concatenate([x, y], axis=1)), device)
+    x, y = both.split([width, height], dim=1)
+    return torch.stack([x[:, None, :].expand(n, height, width), y[:, :, None].expand(n, height, width)], dim=-1)
 
 
 def frame_ops(name: FrameOpsName, device: torch.device) -> HostFrames | DeviceFrames:

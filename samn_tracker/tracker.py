@@ -25,7 +25,7 @@ from samn_tracker.config import TrackerConfig, preset
 from samn_tracker.crops import CropWindow, crop_image, crop_mask, jittered_window, window_around
 from samn_tracker.decoder_tuning import DecoderWeights, TuningViews, tune_decoder
 from samn_tracker.devices import pick_device, take_rows
-from samn_tracker.frame_ops import Pasted, frame_ops, image_to_tensor, sampling_grid
+from samn_tracker.frame_ops import Pasted, frame_ops, image_to_tensor, sampling_grids
 from samn_tracker.errors import InputError
 from samn_tracker.feature_grid import STRIDE, cell_to_pixel, gaussians, pixel_to_cell
 from samn_tracker.memory_manager import Decision, MemoryManager
@@ -231,21 +231,17 @@ class SAMNTracker:
         """The spatial maps for the decoder, and every target's DCF peak values (B, 6), read
         back later with the masks (nothing here waits for the device). All targets' DCF
         responses come from one batched product."""
-        located, spatial = None, []
         with self._clock.stage("dcf"):
-            if self.cfg.use_dcf:  # every target has a DCF then (``start``)
+            if self.cfg.use_dcf and self.cfg.spatial_map == "dcf":  # every target has a DCF (``start``)
                 responses = SpatialMemory.responses([t.dcf for t in targets], batch.dcf_features)
-                located = SpatialMemory.peak_values(responses)
-            for i, target in enumerate(targets):
-                seg_window, dcf_window = batch.windows[i][0], batch.windows[i][-1]
-                if located is not None and self.cfg.spatial_map == "dcf":
-                    spatial_map = self._resample_response(responses[i], dcf_window, seg_window)
-                else:
-                    spatial_map = self._distance_map(target.box, seg_window)
-                    if self.cfg.spatial_map == "none":
-                        spatial_map = torch.zeros_like(spatial_map)
-                spatial.append(spatial_map)
-        return torch.cat(spatial), located
+                return self._resample_responses(responses, batch.windows), SpatialMemory.peak_values(responses)
+            located = None
+            if self.cfg.use_dcf:
+                located = SpatialMemory.peak_values(
+                    SpatialMemory.responses([t.dcf for t in targets], batch.dcf_features))
+            spatial = torch.cat([self._distance_map(target.box, windows[0])
+                                 for target, windows in zip(targets, batch.windows)])
+            return (torch.zeros_like(spatial) if self.cfg.spatial_map == "none" else spatial), located
 
     def _decode(self, targets: Sequence["Target"], readout: torch.Tensor, query: QueryFeatures,
                 spatial: torch.Tensor) -> torch.Tensor:
@@ -423,26 +419,32 @@ class SAMNTracker:
     def _size_in_cells(window: CropWindow, box: np.ndarray) -> tuple[float, float]:
         return (max(box[2] * window.scale / STRIDE, 1e-3), max(box[3] * window.scale / STRIDE, 1e-3))
 
-    def _resample_response(self, response: torch.Tensor, source: CropWindow,
-                           target: CropWindow) -> torch.Tensor:
-        """DCF response (on the DCF crop's grid) on the segmentation crop's grid, in [0, 1]."""
-        response = response.clamp(0.0, 1.0)[None, None]
-        if source == target:
-            return response
-
-        def source_cell(j: float, axis: int) -> float:
-            u = cell_to_pixel(j)
-            frame = target.to_frame(u, u)[axis]
-            return pixel_to_cell(source.to_crop(frame, frame)[axis])
-
-        n = response.shape[-1]
-        cells = torch.arange(self.cfg.crop_size // STRIDE, device=response.device, dtype=torch.float32)
+    def _resample_responses(self, responses: torch.Tensor, windows: Sequence[Sequence[CropWindow]]) -> torch.Tensor:
+        """(B, 1, S16, S16): each DCF response (on its DCF crop's grid) on its segmentation
+        crop's grid, in [0, 1]; one ``grid_sample`` for all targets, the sampling positions
+        worked out on the host. A target has a separate DCF crop in every step or in none."""
+        responses = responses.clamp(0.0, 1.0)[:, None]
+        if windows[0][0] == windows[0][-1]:
+            return responses
+        n = responses.shape[-1]
+        cells = np.arange(self.cfg.crop_size // STRIDE, dtype=np.float32)[None]
         axes = []
         for axis in (0, 1):
-            offset = source_cell(0.0, axis)
-            step = source_cell(1.0, axis) - offset
-            axes.append((offset + step * cells) / (n - 1) * 2 - 1)
-        return F.grid_sample(response, sampling_grid(*axes), align_corners=True, padding_mode="zeros")
+            offsets, steps = [], []
+            for group in windows:
+                target, source = group[0], group[-1]
+
+                def source_cell(j: float) -> float:
+                    u = cell_to_pixel(j)
+                    frame = target.to_frame(u, u)[axis]
+                    return pixel_to_cell(source.to_crop(frame, frame)[axis])
+
+                offsets.append(source_cell(0.0))
+                steps.append(source_cell(1.0) - offsets[-1])
+            column = [np.array(v, dtype=np.float32)[:, None] for v in (offsets, steps)]
+            axes.append((column[0] + column[1] * cells) / (n - 1) * 2 - 1)
+        return F.grid_sample(responses, sampling_grids(*axes, responses.device), align_corners=True,
+                             padding_mode="zeros")
 
     def _distance_map(self, box: np.ndarray, window: CropWindow) -> torch.Tensor:
         """Gaussian around the box centre: the spatial map without a DCF (authors' code)."""

@@ -12,7 +12,8 @@ import torch.nn.functional as F
 
 from samn_tracker.config import DCFConfig
 from samn_tracker.crops import CropWindow, crop_image, window_around
-from samn_tracker.model.spatial_memory import INIT_WEIGHT_FLOOR, SpatialMemory, augment_first_frame
+from samn_tracker.model.spatial_memory import (INIT_WEIGHT_FLOOR, SpatialMemory, augment_first_frame, correlate_taps,
+                                               correlate_taps_folded)
 from samn_tracker.datasets import read_image
 from tests.conftest import read_boxes
 
@@ -136,6 +137,16 @@ def test_trained_on_frame0_finds_the_target_in_frame5(davis_root, name):
         assert math.hypot(cx - tx, cy - ty) < 1.5, ((cx, cy), (tx, ty))
         assert peak == pytest.approx(float(response.max()))
         assert peak > 0.2
+
+
+@pytest.mark.parametrize("k", [3, 4, 5])
+def test_folded_tap_sum_is_the_padded_sum_bit_for_bit(k):
+    """The per-frame response's fold and the refit's padded sum add the same numbers in the
+    same order: one tracker, one set of numbers, whichever computed a response."""
+    g = torch.Generator().manual_seed(k)
+    for n, (h, w) in ((1, (16, 16)), (7, (17, 23))):
+        taps = torch.randn(n, k * k, h * w, generator=g)
+        assert torch.equal(correlate_taps_folded(taps, h, w), correlate_taps(taps, h, w))
 
 
 def test_locate_refines_to_sub_cell_peak():

@@ -86,6 +86,19 @@ def correlate_taps(taps: Tensor, height: int, width: int) -> Tensor:
     return sum(F.pad(maps[a * k + b], (c - b, b - c, c - a, a - c)) for a in range(k) for b in range(k))
 
 
+def correlate_taps_folded(taps: Tensor, height: int, width: int) -> Tensor:
+    """``correlate_taps`` by one ``F.fold`` of the spatially reversed tap maps: the same sums,
+    added in the same tap order, so the same numbers on a CPU. Three operations instead of
+    ``2 k**2 - 1`` (one launch each on a GPU), for the per-frame response; the refit keeps
+    the padded sum, whose backward over its hundreds of maps is faster than fold's."""
+    n, kk, _ = taps.shape
+    k = math.isqrt(kk)
+    pad = k - 1 - k // 2  # the reversed maps' padding that lands tap (a, b) on (i + a - k//2, ...)
+    size = (height + k // 2 - pad, width + k // 2 - pad)  # one more row and column for even k
+    maps = taps.view(n, kk, height, width).flip(-2, -1).reshape(n, kk, height * width)
+    return F.fold(maps, size, k, padding=pad)[:, 0].flip(-2, -1)[:, :height, :width]
+
+
 def apply_filter(z: Tensor, filt: Tensor) -> Tensor:
     """Correlate (N, D, H, W) projected features with a (D, k, k) filter -> (N, H, W); or
     (B, N, D, H, W) features with B filters (B, D, k, k) -> (B, N, H, W), each its own."""
@@ -337,7 +350,7 @@ class SpatialMemory:
         feats = first._check_feat(feats.to(first.projection.device), "feats")
         scorers = torch.stack([m._require(m._scorer) for m in memories])
         with torch.no_grad():
-            return correlate_taps(torch.bmm(scorers, feats.flatten(2)), *feats.shape[2:])
+            return correlate_taps_folded(torch.bmm(scorers, feats.flatten(2)), *feats.shape[2:])
 
     @staticmethod
     def peak_values(responses: Tensor) -> Tensor:
