@@ -114,6 +114,8 @@ def test_profile_counts_what_each_frame_asks_of_the_machine(bench_result):
     profile = result["trackers"]["samn_lite"]["profile"]
     assert profile["sequence"] == "car-shadow" and profile["frames"] == 3 and profile["warmup"] == 1
     assert profile["launches_per_frame"] == 0 and profile["device_busy_ms_per_frame"] == 0
+    # crops, DCF, memory read, paste-back, host work: dozens of operators, not the passes' hundreds
+    assert 20 < profile["operators_outside_passes_per_frame"] < 400
     names = [name for name, _ in profile["top_host_ms_per_frame"]]
     assert any("conv" in name for name in names[:5]), names
     assert all(ms >= 0 for _, ms in profile["top_host_ms_per_frame"])

@@ -73,12 +73,13 @@ def bench_markdown(result: dict) -> str:
     profiled = [[name, e["profile"]["sequence"], str(e["profile"]["frames"]),
                  _num(e["profile"]["launches_per_frame"]), _num(e["profile"]["device_busy_ms_per_frame"], 2),
                  _num(sum(e["profile"]["waits_per_frame"].values())),
-                 _num(sum(e["profile"]["copies_per_frame"].values()))]
+                 _num(sum(e["profile"]["copies_per_frame"].values())),
+                 _num(e["profile"].get("operators_outside_passes_per_frame"))]  # absent in older results
                 for name, e in trackers.items() if "profile" in e]
     if profiled:
         lines += ["", "## Profile (`--profile`: per tracked frame, under torch.profiler)", ""]
         lines += _table(["tracker", "sequence", "frames", "launches", "device busy ms", "waits",
-                         "copies"], profiled)
+                         "copies", "operators outside the network passes"], profiled)
     if result.get("ratios"):
         lines += [""] + [f"- {k}: {v:.2f}" for k, v in result["ratios"].items()]
     for name, reason in result.get("skipped", {}).items():

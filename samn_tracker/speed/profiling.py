@@ -2,21 +2,25 @@
 
 Stage times say where a frame's time goes, not why: on a GPU the question is whether the
 device computes or waits for the host to launch work. This counts, per tracked frame,
-kernel and graph launches, host-device copies and waits, the device's busy time, and
-lists the operators that take the host's and the device's time (the figures behind
+kernel and graph launches, host-device copies and waits, the operators issued outside the
+network passes (on any device; on a GPU nearly each is a launch), the device's busy time,
+and lists the operators that take the host's and the device's time (the figures behind
 docs/bench.md's "launches were the cost").
 """
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
+from typing import Iterator
 
 from torch.autograd import DeviceType
-from torch.profiler import ProfilerActivity, profile
+from torch.profiler import ProfilerActivity, profile, record_function
 
 from samn_tracker.devices import synchroniser
 from samn_tracker.speed.runs import BenchSequence
 from samn_tracker.speed.trackers import SamnBench
 
+PASS = "samn network pass"
 LAUNCHES = ("cudaLaunchKernel", "cudaLaunchKernelExC", "cuLaunchKernel", "cudaGraphLaunch")
 TOP = 10
 
@@ -36,11 +40,12 @@ def profile_frames(tracker: SamnBench, seq: BenchSequence, frames: int, warmup: 
     sync = synchroniser(tracker.device)
     sync()
     start = time.perf_counter()
-    with profile(activities=activities) as prof:
+    with profile(activities=activities) as prof, _marked_passes(tracker.tracker.net):
         for image in seq.frames[warmup + 1:warmup + 1 + count]:
             tracker.track(image)
         sync()
     seconds = time.perf_counter() - start
+    operators = _operators_outside_passes(prof.events())
     events = prof.key_averages()
     device = [e for e in events if e.device_type == DeviceType.CUDA]
 
@@ -56,6 +61,7 @@ def profile_frames(tracker: SamnBench, seq: BenchSequence, frames: int, warmup: 
         "wall_ms_per_frame_profiled": 1e3 * seconds / count,  # the profiler adds its own cost
         "device_busy_ms_per_frame": sum(e.self_device_time_total for e in device) / 1e3 / count,
         "launches_per_frame": sum(e.count for e in events if e.key in LAUNCHES) / count,
+        "operators_outside_passes_per_frame": operators / count,
         "copies_per_frame": per_frame(lambda key: key.startswith("Memcpy")),
         "waits_per_frame": per_frame(lambda key: "Synchronize" in key),
         "top_host_ms_per_frame": top([e for e in events if e.device_type == DeviceType.CPU], "self_cpu_time_total"),
@@ -65,3 +71,35 @@ def profile_frames(tracker: SamnBench, seq: BenchSequence, frames: int, warmup: 
     if cuda:
         tables += "\n" + events.table(sort_by="self_cuda_time_total", row_limit=30)
     return summary, tables
+
+
+@contextmanager
+def _marked_passes(net) -> Iterator[None]:
+    """Each network pass (``SAMNNetwork._run``) under a profiler range named ``PASS``, for
+    the profiled frames only: outside them a pass pays nothing for it."""
+    run = net._run
+
+    def marked(*args, **kwargs):
+        with record_function(PASS):
+            return run(*args, **kwargs)
+
+    net._run = marked
+    try:
+        yield
+    finally:
+        del net._run
+
+
+def _operators_outside_passes(events) -> int:
+    """Top-level ATen operators issued outside the network passes: on a GPU those passes
+    replay as CUDA graphs, and nearly every other operator is a kernel launch or a copy of
+    its own, so this counts the per-frame work the host issues, on any device."""
+    def counted(event) -> bool:
+        parent = event.cpu_parent
+        while parent is not None:
+            if parent.name == PASS or parent.name.startswith("aten::"):
+                return False
+            parent = parent.cpu_parent
+        return True
+
+    return sum(1 for e in events if e.name.startswith("aten::") and counted(e))
