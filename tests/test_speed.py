@@ -122,6 +122,13 @@ def test_profile_counts_what_each_frame_asks_of_the_machine(bench_result):
     assert "profile" not in result["trackers"]["csrt"]
     assert "## Profile" in table
     assert "Self CPU" in (out / "profile_samn_lite.txt").read_text()
+    # --batch 3: three lockstep steps of three targets each; per tracked frame a step's
+    # batched operators are shared, so fewer than one target alone issues
+    lockstep = result["trackers"]["samn_lite"]["batched"]["profile"]
+    assert (lockstep["batch"], lockstep["groups"], lockstep["frames"]) == (3, 1, 9)
+    assert 10 < lockstep["operators_outside_passes_per_frame"] < profile["operators_outside_passes_per_frame"]
+    assert "| samn_lite | lockstep, batch 3 | 9 |" in table
+    assert "Self CPU" in (out / "profile_samn_lite_batch3.txt").read_text()
 
 
 def test_long_mode_writes_plot_and_checks_the_flat_time_claim(davis_root, tmp_path):

@@ -70,15 +70,21 @@ def bench_markdown(result: dict) -> str:
         lines += ["", "## Lockstep (`--batch`: one batched network pass per frame for all videos)", ""]
         lines += _table(["tracker", "batch", "videos", "frames/s in all", "fps one at a time",
                          "host ms per frame (postprocess)", "AO", "AO change", "J&F", "J&F change"], batched)
-    profiled = [[name, e["profile"]["sequence"], str(e["profile"]["frames"]),
-                 _num(e["profile"]["launches_per_frame"]), _num(e["profile"]["device_busy_ms_per_frame"], 2),
-                 _num(sum(e["profile"]["waits_per_frame"].values())),
-                 _num(sum(e["profile"]["copies_per_frame"].values())),
-                 _num(e["profile"].get("operators_outside_passes_per_frame"))]  # absent in older results
-                for name, e in trackers.items() if "profile" in e]
+    profiled = []
+    for name, e in trackers.items():
+        runs = [(e["profile"]["sequence"], e["profile"])] if "profile" in e else []
+        if "profile" in e.get("batched", {}):
+            lockstep = e["batched"]["profile"]
+            groups = f", {lockstep['groups']} groups" if lockstep["groups"] > 1 else ""
+            runs.append((f"lockstep, batch {lockstep['batch']}{groups}", lockstep))
+        profiled += [[name, what, str(p["frames"]), _num(p["launches_per_frame"]),
+                      _num(p["device_busy_ms_per_frame"], 2), _num(sum(p["waits_per_frame"].values())),
+                      _num(sum(p["copies_per_frame"].values())),
+                      _num(p.get("operators_outside_passes_per_frame"))]  # absent in older results
+                     for what, p in runs]
     if profiled:
         lines += ["", "## Profile (`--profile`: per tracked frame, under torch.profiler)", ""]
-        lines += _table(["tracker", "sequence", "frames", "launches", "device busy ms", "waits",
+        lines += _table(["tracker", "frames of", "frames", "launches", "device busy ms", "waits",
                          "copies", "operators outside the network passes"], profiled)
     if result.get("ratios"):
         lines += [""] + [f"- {k}: {v:.2f}" for k, v in result["ratios"].items()]

@@ -17,7 +17,7 @@ from samn_tracker.speed.accuracy import accuracy
 from samn_tracker.speed.batched import batched_throughput
 from samn_tracker.speed.long_video import long_benchmark
 from samn_tracker.speed.probes import machine_description
-from samn_tracker.speed.profiling import profile_frames
+from samn_tracker.speed.profiling import profile_frames, profile_lockstep
 from samn_tracker.speed.runs import load_sequence, run_sequence, speed_summary, warm_up
 from samn_tracker.speed.trackers import SAMN_PRESETS, TRACKER_NAMES, bench_tracker
 from samn_tracker.atomic import replacing, write_text
@@ -61,8 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "work overlaps the device work of another (for a GPU; default 1)")
     p.add_argument("--profile", type=positive_int, metavar="N",
                    help="also profile N tracked frames of the first sequence per SAMN preset "
-                        "(torch.profiler: launches, copies, waits and device time per frame; "
-                        "tables in profile_<tracker>.txt)")
+                        "(torch.profiler: launches, copies, waits, operators and device time per "
+                        "frame; tables in profile_<tracker>.txt), and with --batch N lockstep steps")
     p.add_argument("--threads", type=int, help="torch and OpenCV CPU threads (default: library defaults)")
     p.add_argument("--long", type=int, metavar="N", help="long-video mode: loop the first sequence to N frames")
     p.add_argument("--cap", type=int, default=10, help="memory.max_entries of the capped long run")
@@ -159,6 +159,10 @@ def run_bench(args: argparse.Namespace, out: Path) -> dict:
         if args.profile and name in SAMN_PRESETS:
             entry["profile"], tables = profile_frames(tracker, sequences[0], args.profile, args.warmup)
             write_text(out / f"profile_{name}.txt", tables)
+            if args.batch > 1:
+                entry["batched"]["profile"], tables = profile_lockstep(
+                    tracker.tracker, sequences, args.batch, args.groups, args.profile, args.warmup)
+                write_text(out / f"profile_{name}_batch{args.batch}.txt", tables)
         result["trackers"][name] = entry
         del tracker, passes
     fps = {n: e["speed"]["fps"] for n, e in result["trackers"].items()}

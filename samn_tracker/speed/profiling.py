@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile, record_function
@@ -19,6 +19,7 @@ from torch.profiler import ProfilerActivity, profile, record_function
 from samn_tracker.devices import synchroniser
 from samn_tracker.speed.runs import BenchSequence
 from samn_tracker.speed.trackers import SamnBench
+from samn_tracker.tracking_loop import track_lockstep
 
 PASS = "samn network pass"
 LAUNCHES = ("cudaLaunchKernel", "cudaLaunchKernelExC", "cuLaunchKernel", "cudaGraphLaunch")
@@ -35,16 +36,73 @@ def profile_frames(tracker: SamnBench, seq: BenchSequence, frames: int, warmup: 
     tracker.initialize(seq.frames[0], seq.boxes[0])
     for image in seq.frames[1:warmup + 1]:
         tracker.track(image)
-    cuda = tracker.device.type == "cuda"
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
     sync = synchroniser(tracker.device)
     sync()
     start = time.perf_counter()
-    with profile(activities=activities) as prof, _marked_passes(tracker.tracker.net):
+    with _profiler(tracker.device) as prof, _marked_passes(tracker.tracker.net):
         for image in seq.frames[warmup + 1:warmup + 1 + count]:
             tracker.track(image)
         sync()
-    seconds = time.perf_counter() - start
+    summary, tables = _summary(prof, count, time.perf_counter() - start)
+    return {"sequence": seq.name, "frames": count, "warmup": warmup, **summary}, tables
+
+
+def profile_lockstep(tracker, sequences: Sequence[BenchSequence], batch: int, groups: int,
+                     steps: int, warmup: int) -> tuple[dict, str]:
+    """``profile_frames`` for lockstep: ``batch`` videos (the sequences repeated) stepped in
+    ``groups``, profiled from the ``warmup``-th step of the first video for ``steps`` more
+    of its steps, per tracked frame (those the window's ``finish`` calls complete; with
+    several groups the window's ends cut a group's step in two, so use a few steps)."""
+    counted = _FinishCount(tracker)
+    videos = [sequences[i % len(sequences)] for i in range(batch)]
+    sync = synchroniser(tracker.device)
+    prof = _profiler(tracker.device)
+    window = None
+    with _marked_passes(tracker.net):
+        for video, step in track_lockstep(counted, ((s.frames, s.boxes[0]) for s in videos), batch, groups):
+            if video != 0 or step.index not in (warmup, warmup + steps):
+                continue
+            sync()
+            if window is None:
+                prof.start()
+                window = (counted.finished, time.perf_counter())
+            else:
+                break
+        if window is None:
+            raise ValueError(f"{videos[0].name}: {len(videos[0].frames)} frames leave no step to "
+                             f"profile after {warmup} warm-up step(s)")
+        sync()
+        prof.stop()
+    frames = counted.finished - window[0]
+    summary, tables = _summary(prof, frames, time.perf_counter() - window[1])
+    return {"batch": batch, "groups": groups, "frames": frames, "warmup": warmup, **summary}, tables
+
+
+class _FinishCount:
+    """The tracker, counting the targets its ``finish`` calls complete."""
+
+    def __init__(self, tracker):
+        self.tracker, self.device, self.finished = tracker, tracker.device, 0
+
+    def start(self, image, region):
+        return self.tracker.start(image, region)
+
+    def launch(self, targets, images):
+        return self.tracker.launch(targets, images)
+
+    def finish(self, launched):
+        self.finished += len(launched.targets)
+        return self.tracker.finish(launched)
+
+
+def _profiler(device) -> profile:
+    cuda = device.type == "cuda"
+    return profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else []))
+
+
+def _summary(prof: profile, count: int, seconds: float) -> tuple[dict, str]:
+    """Per tracked frame: launches, operators outside the passes, copies, waits, device time,
+    the top operators; and the profiler's tables."""
     operators = _operators_outside_passes(prof.events())
     events = prof.key_averages()
     device = [e for e in events if e.device_type == DeviceType.CUDA]
@@ -57,7 +115,6 @@ def profile_frames(tracker: SamnBench, seq: BenchSequence, frames: int, warmup: 
         return [[e.key, getattr(e, field) / 1e3 / count] for e in rows]
 
     summary = {
-        "sequence": seq.name, "frames": count, "warmup": warmup,
         "wall_ms_per_frame_profiled": 1e3 * seconds / count,  # the profiler adds its own cost
         "device_busy_ms_per_frame": sum(e.self_device_time_total for e in device) / 1e3 / count,
         "launches_per_frame": sum(e.count for e in events if e.key in LAUNCHES) / count,
@@ -68,7 +125,7 @@ def profile_frames(tracker: SamnBench, seq: BenchSequence, frames: int, warmup: 
         "top_device_ms_per_frame": top(device, "self_device_time_total"),
     }
     tables = events.table(sort_by="self_cpu_time_total", row_limit=30)
-    if cuda:
+    if device:
         tables += "\n" + events.table(sort_by="self_cuda_time_total", row_limit=30)
     return summary, tables
 
