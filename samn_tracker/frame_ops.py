@@ -97,8 +97,8 @@ class DeviceFrames:
         for centres, length in (([w.cx for w in windows], width), ([w.cy for w in windows], height)):
             frame_pixels = (crop_pixels - half) / _column([w.scale for w in windows]) + _column(centres)
             axes.append(frame_pixels / max(length - 1, 1) * 2 - 1)
-        return F.grid_sample(frames, sampling_grids(*axes, self.device), mode="bilinear", padding_mode="border",
-                             align_corners=True)
+        return F.grid_sample(frames, sampling_grids(*axes, self.device), mode="bilinear",
+                             padding_mode="border", align_corners=True)
 
     def to_frames(self, crop_values: torch.Tensor, windows: Sequence[CropWindow],
                   shapes: Sequence[tuple[int, int]], extra: Sequence[torch.Tensor] = ()) -> "Pasted":
@@ -129,6 +129,7 @@ class DeviceFrames:
                         / (size - 1) * 2 - 1)
         return F.grid_sample(values[:, None].float(), sampling_grids(*axes, self.device), mode="bilinear",
                              padding_mode="zeros", align_corners=True)[:, 0]
+
 
 @dataclass
 class Pasted:
