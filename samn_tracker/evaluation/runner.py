@@ -159,7 +159,8 @@ def run_sequences(sequences: Sequence[BenchmarkSequence], tracker_factory: Track
             bar.write(f"{prefix}{run.sequence.name}: {run.fps:.1f} fps")
     if batch > 1:
         frames = sum(len(s.frames) * len(s.targets) for s in todo)
-        print(f"{prefix}batch {batch}: {frames / (time.perf_counter() - started):.1f} frames/s "
+        in_groups = f" in {groups} groups" if groups > 1 else ""
+        print(f"{prefix}batch {batch}{in_groups}: {frames / (time.perf_counter() - started):.1f} frames/s "
               "in all (reading frames included)", file=sys.stderr)
     return fps
 
