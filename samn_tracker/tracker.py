@@ -232,13 +232,12 @@ class SAMNTracker:
         back later with the masks (nothing here waits for the device). All targets' DCF
         responses come from one batched product."""
         with self._clock.stage("dcf"):
-            if self.cfg.use_dcf and self.cfg.spatial_map == "dcf":  # every target has a DCF (``start``)
+            responses = located = None
+            if self.cfg.use_dcf:  # every target has a DCF then (``start``)
                 responses = SpatialMemory.responses([t.dcf for t in targets], batch.dcf_features)
-                return self._resample_responses(responses, batch.windows), SpatialMemory.peak_values(responses)
-            located = None
-            if self.cfg.use_dcf:
-                located = SpatialMemory.peak_values(
-                    SpatialMemory.responses([t.dcf for t in targets], batch.dcf_features))
+                located = SpatialMemory.peak_values(responses)
+            if responses is not None and self.cfg.spatial_map == "dcf":
+                return self._resample_responses(responses, batch.windows), located
             spatial = torch.cat([self._distance_map(target.box, windows[0])
                                  for target, windows in zip(targets, batch.windows)])
             return (torch.zeros_like(spatial) if self.cfg.spatial_map == "none" else spatial), located
@@ -426,21 +425,18 @@ class SAMNTracker:
         responses = responses.clamp(0.0, 1.0)[:, None]
         if windows[0][0] == windows[0][-1]:
             return responses
+        def source_cell(group: Sequence[CropWindow], j: float, axis: int) -> float:
+            """Where cell ``j`` of the segmentation crop lies on the DCF crop's grid."""
+            u = cell_to_pixel(j)
+            frame = group[0].to_frame(u, u)[axis]
+            return pixel_to_cell(group[-1].to_crop(frame, frame)[axis])
+
         n = responses.shape[-1]
         cells = np.arange(self.cfg.crop_size // STRIDE, dtype=np.float32)[None]
         axes = []
         for axis in (0, 1):
-            offsets, steps = [], []
-            for group in windows:
-                target, source = group[0], group[-1]
-
-                def source_cell(j: float) -> float:
-                    u = cell_to_pixel(j)
-                    frame = target.to_frame(u, u)[axis]
-                    return pixel_to_cell(source.to_crop(frame, frame)[axis])
-
-                offsets.append(source_cell(0.0))
-                steps.append(source_cell(1.0) - offsets[-1])
+            offsets = [source_cell(group, 0.0, axis) for group in windows]
+            steps = [source_cell(group, 1.0, axis) - offset for group, offset in zip(windows, offsets)]
             column = [np.array(v, dtype=np.float32)[:, None] for v in (offsets, steps)]
             axes.append((column[0] + column[1] * cells) / (n - 1) * 2 - 1)
         return F.grid_sample(responses, sampling_grids(*axes, responses.device), align_corners=True,
