@@ -26,24 +26,26 @@ from samn_tracker.tracking_loop import track_lockstep
 COMPARED = ("ao", "sr50", "mean_iou", "success_auc", "jf")
 
 
-class _StepStages:
-    """The tracker, keeping the stage clocks of its batched steps (initialisations not).
-    They are read after the run: reading a CUDA clock waits for its step's device work,
-    which between steps would stop the groups of ``--groups`` from overlapping."""
+class RecordedSteps:
+    """The tracker, recording the batched steps it finishes (initialisations not): their
+    stage clocks and how many targets they moved. The clocks are read after the run:
+    reading a CUDA clock waits for its step's device work, which between steps would stop
+    the groups of ``--groups`` from overlapping."""
 
     def __init__(self, tracker):
         self.tracker, self.device = tracker, tracker.device
         self.clocks = []
+        self.finished = 0  # targets moved a frame on
 
     def start(self, image, region):
         return self.tracker.start(image, region)
 
     def launch(self, targets, images):
-        launched = self.tracker.launch(targets, images)
-        self.clocks.append(launched.clock)
-        return launched
+        return self.tracker.launch(targets, images)
 
     def finish(self, launched):
+        self.clocks.append(launched.clock)
+        self.finished += len(launched.targets)
         return self.tracker.finish(launched)
 
     def seconds(self) -> dict[str, float]:
@@ -64,11 +66,11 @@ def batched_throughput(tracker, sequences: Sequence[BenchSequence], batch: int, 
     frames = sum(len(s.frames) for s in videos)
     step_seconds = 0.0
     sync = synchroniser(tracker.device)
-    timed = _StepStages(tracker)
+    recorded = RecordedSteps(tracker)
     sync()
     start = time.perf_counter()
     with tqdm(total=frames, desc=f"batch {batch}", leave=False, disable=not progress or None) as bar:
-        for video, step in track_lockstep(timed, ((s.frames, s.boxes[0]) for s in videos), batch, groups):
+        for video, step in track_lockstep(recorded, ((s.frames, s.boxes[0]) for s in videos), batch, groups):
             outputs[video].append(step.output)
             step_seconds += step.seconds if step.index else 0.0
             bar.update(1)
@@ -81,7 +83,7 @@ def batched_throughput(tracker, sequences: Sequence[BenchSequence], batch: int, 
     return {"batch": batch, "groups": groups, "videos": len(videos), "tracked_frames": tracked,
             "frames_per_s": tracked / step_seconds, "seconds_with_init": seconds,
             "frames_per_s_with_init": frames / seconds,
-            "stages_ms_per_frame": {name: 1e3 * t / tracked for name, t in timed.seconds().items()},
+            "stages_ms_per_frame": {name: 1e3 * t / tracked for name, t in recorded.seconds().items()},
             "accuracy": {k: together[k] for k in COMPARED},
             "change_from_one_at_a_time": {k: None if together[k] is None or alone[k] is None
                                           else together[k] - alone[k] for k in COMPARED}}

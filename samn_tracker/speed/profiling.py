@@ -17,6 +17,7 @@ from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile, record_function
 
 from samn_tracker.devices import synchroniser
+from samn_tracker.speed.batched import RecordedSteps
 from samn_tracker.speed.runs import BenchSequence
 from samn_tracker.speed.trackers import SamnBench
 from samn_tracker.tracking_loop import track_lockstep
@@ -53,7 +54,7 @@ def profile_lockstep(tracker, sequences: Sequence[BenchSequence], batch: int, gr
     ``groups``, profiled from the ``warmup``-th step of the first video for ``steps`` more
     of its steps, per tracked frame (those the window's ``finish`` calls complete; with
     several groups the window's ends cut a group's step in two, so use a few steps)."""
-    counted = _FinishCount(tracker)
+    counted = RecordedSteps(tracker)
     videos = [sequences[i % len(sequences)] for i in range(batch)]
     sync = synchroniser(tracker.device)
     prof = _profiler(tracker.device)
@@ -76,23 +77,6 @@ def profile_lockstep(tracker, sequences: Sequence[BenchSequence], batch: int, gr
     frames = counted.finished - window[0]
     summary, tables = _summary(prof, frames, time.perf_counter() - window[1])
     return {"batch": batch, "groups": groups, "frames": frames, "warmup": warmup, **summary}, tables
-
-
-class _FinishCount:
-    """The tracker, counting the targets its ``finish`` calls complete."""
-
-    def __init__(self, tracker):
-        self.tracker, self.device, self.finished = tracker, tracker.device, 0
-
-    def start(self, image, region):
-        return self.tracker.start(image, region)
-
-    def launch(self, targets, images):
-        return self.tracker.launch(targets, images)
-
-    def finish(self, launched):
-        self.finished += len(launched.targets)
-        return self.tracker.finish(launched)
 
 
 def _profiler(device) -> profile:
