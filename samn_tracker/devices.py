@@ -84,14 +84,6 @@ def to_device(host: torch.Tensor, device: torch.device) -> torch.Tensor:
     return host.to(device, non_blocking=True)
 
 
-def take_rows(tensor: torch.Tensor, rows: Sequence[int]) -> torch.Tensor:
-    """``tensor[rows]`` (same values) with the index sent by ``to_device``; all rows in
-    order are the tensor itself."""
-    if list(rows) == list(range(tensor.shape[0])):
-        return tensor
-    return tensor.index_select(0, to_device(torch.tensor(rows, dtype=torch.long), tensor.device))
-
-
 class ReadBack:
     """Float32 numpy copies of tensors, read back in one device-to-host transfer (one wait
     for the device instead of one per tensor). The transfer is queued now, behind the

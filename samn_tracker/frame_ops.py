@@ -11,12 +11,13 @@ fixed-point weights): under one grey level in a crop, 1e-5 in a pasted probabili
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterable, Literal, Sequence
+from typing import Callable, Literal, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from samn_tracker.batch_rows import grouped, in_order
 from samn_tracker.crops import CropWindow, crop_image, paste_back
 from samn_tracker.devices import ReadBack, to_device
 
@@ -77,7 +78,7 @@ class DeviceFrames:
     def crops(self, images: Sequence[np.ndarray], windows: Sequence[Sequence[CropWindow]]) -> torch.Tensor:
         """``HostFrames.crops`` on the device."""
         per_image = len(windows[0])
-        groups = _same_shape(image.shape for image in images)
+        groups = grouped(tuple(image.shape) for image in images)
         parts = []
         for members in groups:
             uploads = [torch.from_numpy(np.ascontiguousarray(images[i])).to(self.device, non_blocking=True)
@@ -85,7 +86,7 @@ class DeviceFrames:
             frames = torch.stack(uploads).permute(0, 3, 1, 2).float().div_(255.0)
             crops = [self._crop(frames, [windows[i][k] for i in members]) for k in range(per_image)]
             parts.append(crops[0][:, None] if per_image == 1 else torch.stack(crops, dim=1))
-        return _in_order(parts, groups).flatten(0, 1)
+        return in_order(parts, groups).flatten(0, 1)
 
     def _crop(self, frames: torch.Tensor, windows: Sequence[CropWindow]) -> torch.Tensor:
         """(n, 3, S, S) from n frames of one size, a window each."""
@@ -102,7 +103,7 @@ class DeviceFrames:
 
     def to_frames(self, crop_values: torch.Tensor, windows: Sequence[CropWindow],
                   shapes: Sequence[tuple[int, int]], extra: Sequence[torch.Tensor] = ()) -> "Pasted":
-        groups = _same_shape(shapes)
+        groups = grouped(tuple(shape) for shape in shapes)
         rows = crop_values.split(1)
         pasted = [self._paste(crop_values if len(groups) == 1 else torch.cat([rows[i] for i in members]),
                               [windows[i] for i in members], shapes[members[0]])
@@ -147,23 +148,6 @@ def _column(values: Sequence[float]) -> np.ndarray:
     """(n, 1) float32: one number per target, broadcast along an axis. The axes are float32
     arithmetic, as torch's on the device, so a CPU gives the same crops as before batching."""
     return np.array(values, dtype=np.float32)[:, None]
-
-
-def _in_order(parts: Sequence[torch.Tensor], groups: Sequence[Sequence[int]]) -> torch.Tensor:
-    """The rows of ``parts`` (one tensor per group of ``_same_shape``) back in target order,
-    by views and at most one concatenation (no index tensor to send to the device)."""
-    if len(parts) == 1:
-        return parts[0]
-    rows = {i: row for part, members in zip(parts, groups) for i, row in zip(members, part.split(1))}
-    return torch.cat([rows[i] for i in range(len(rows))])
-
-
-def _same_shape(shapes: Iterable[tuple[int, ...]]) -> list[list[int]]:
-    """Indices grouped by shape, groups in order of first appearance."""
-    groups: dict[tuple[int, ...], list[int]] = {}
-    for i, shape in enumerate(shapes):
-        groups.setdefault(tuple(shape), []).append(i)
-    return list(groups.values())
 
 
 def sampling_grids(x: np.ndarray, y: np.ndarray, device: torch.device) -> torch.Tensor:

@@ -24,7 +24,8 @@ from samn_tracker import regions
 from samn_tracker.config import TrackerConfig, preset
 from samn_tracker.crops import CropWindow, crop_image, crop_mask, jittered_window, window_around
 from samn_tracker.decoder_tuning import DecoderWeights, TuningViews, tune_decoder
-from samn_tracker.devices import pick_device, take_rows
+from samn_tracker.batch_rows import take_rows
+from samn_tracker.devices import pick_device
 from samn_tracker.frame_ops import Pasted, frame_ops, image_to_tensor, sampling_grids
 from samn_tracker.errors import InputError
 from samn_tracker.feature_grid import STRIDE, cell_to_pixel, gaussians, pixel_to_cell
@@ -192,8 +193,7 @@ class SAMNTracker:
         spatial, located = self._locate(targets, batch)
         with self._clock.stage("memory_read"):
             read_weight = None if self.cfg.memory.read else 0.0
-            readout = torch.cat([self.net.read(batch.query.select(i), *target.memory.read(), read_weight)
-                                 for i, target in enumerate(targets)])
+            readout = self.net.read_each(batch.query, [target.memory.read() for target in targets], read_weight)
         with self._clock.stage("decoder"):
             logits = self._decode(targets, readout, batch.query, spatial)
             crop_prob = foreground_probability(logits)
@@ -321,16 +321,15 @@ class SAMNTracker:
                 for i, entry in zip(writers, entries):
                     targets[i].memory.memorise(entry, decisions[i].appearance)
         with self._clock.stage("dcf"):
-            learning = []
-            for i, (target, decision) in enumerate(zip(targets, decisions)):
-                if decision.uncertain or target.dcf is None or decision.dcf_label is None:
-                    continue
-                dcf_window = batch.windows[i][-1]
-                lx, ly = dcf_window.to_crop(*decision.dcf_label)
-                target.dcf.add_sample(batch.dcf_features[i:i + 1], (pixel_to_cell(lx), pixel_to_cell(ly)),
-                                      self._size_in_cells(dcf_window, target.box))
-                learning.append(target.dcf)
-            SpatialMemory.step_all(learning)  # the refits that fall due, in one batched solve
+            learners = [i for i, (target, decision) in enumerate(zip(targets, decisions))
+                        if not decision.uncertain and target.dcf is not None and decision.dcf_label is not None]
+            if learners:
+                windows = [batch.windows[i][-1] for i in learners]
+                labels = [window.to_crop(*decisions[i].dcf_label) for i, window in zip(learners, windows)]
+                SpatialMemory.add_samples([targets[i].dcf for i in learners], take_rows(batch.dcf_features, learners),
+                                          [(pixel_to_cell(lx), pixel_to_cell(ly)) for lx, ly in labels],
+                                          [self._size_in_cells(w, targets[i].box) for i, w in zip(learners, windows)])
+            SpatialMemory.step_all([targets[i].dcf for i in learners])  # due refits: one batched solve
 
     def _confidence(self, peak: float, mask: np.ndarray, prob: np.ndarray) -> float:
         """The DCF's peak (clipped to [0, 1]), or without a DCF the mask's mean probability."""

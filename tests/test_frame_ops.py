@@ -9,7 +9,8 @@ import torch
 from samn_tracker import build_tracker
 from samn_tracker.crops import CropWindow
 from samn_tracker.datasets.davis import davis_sequence
-from samn_tracker.devices import ReadBack, take_rows
+from samn_tracker.batch_rows import take_rows
+from samn_tracker.devices import ReadBack
 from samn_tracker.frame_ops import DeviceFrames, HostFrames, frame_ops
 
 CPU = torch.device("cpu")

@@ -1,8 +1,9 @@
+import pytest
 import torch
 
 from samn_tracker.config import preset
-from samn_tracker.model.appearance_memory import (AppearanceMemory, MemoryEntry, read_memory,
-                                                  read_memory_reference)
+from samn_tracker.model.appearance_memory import (AppearanceMemory, MemoryEntry, read_memories,
+                                                  read_memory, read_memory_reference)
 from samn_tracker.model.decoder import Decoder
 from samn_tracker.model.network import SAMNNetwork
 
@@ -26,6 +27,38 @@ def test_read_of_a_single_matching_key_returns_its_value():
     q[0, 0] = 1.0
     out = read_memory(q, k, v)
     torch.testing.assert_close(out.flatten(), v[0, :, 1])
+
+
+def test_each_target_reads_its_own_memory_as_if_alone(davis_root):
+    """A lockstep step reads every target's memory in one attention per memory length: each
+    row must be what that target's read alone gives (shipped lite model, real frames,
+    memories of 1, 2, 2 and 3 frames: two targets share a length, rows stay in order)."""
+    import cv2
+
+    from samn_tracker.build import build_tracker
+    from samn_tracker.datasets import read_image
+
+    net = build_tracker("lite", device="cpu").net
+    frames = sorted((davis_root / "JPEGImages" / "480p" / "car-shadow").glob("*.jpg"))[:8]
+    crops = torch.stack([torch.from_numpy(cv2.resize(read_image(f), (256, 256))).permute(2, 0, 1).float() / 255
+                         for f in frames])
+    with torch.no_grad():
+        query = net.encode_query(crops[:4])
+        keys, values = net.encode_memory(crops[4:], torch.rand(4, 1, 256, 256, generator=torch.Generator().manual_seed(0)))
+        keys = net.memory_key(keys, query.s16).flatten(2)
+        values = values.flatten(2)
+        lengths = (1, 2, 2, 3)
+        memories = [(keys[:n].transpose(0, 1).reshape(1, keys.shape[1], -1),
+                     values[:n].transpose(0, 1).reshape(1, values.shape[1], -1)) for n in lengths]
+        memories[2] = (memories[2][0].flip(-1), memories[2][1].flip(-1))  # same length, another memory
+        together = net.read_each(query, memories)
+        for i, memory in enumerate(memories):
+            assert torch.equal(together[i:i + 1], net.read(query.select(i), *memory))
+        rows = torch.cat([read_memory(net.query_key(query)[i:i + 1], *m) for i, m in enumerate(memories)])
+        assert torch.equal(read_memories(net.query_key(query), memories), rows)
+    assert not torch.equal(together[1], together[2])
+    with pytest.raises(ValueError, match="3 memories"):
+        read_memories(net.query_key(query), memories[:3])
 
 
 def _entry(frame):

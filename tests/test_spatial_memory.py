@@ -253,6 +253,39 @@ def test_batched_responses_equal_each_memory_alone(davis_root):
         SpatialMemory.responses(memories, rows[0])
 
 
+def test_samples_added_together_equal_each_added_alone(davis_root):
+    """A lockstep step adds its targets' DCF samples with one projection and one set of
+    labels: each memory must hold what adding its sample alone gives (the same slots,
+    weights, projected samples and labels), and so refit to the same filter."""
+    cfg = DCFConfig(update_interval=1)
+    held = {}
+    for together in (False, True):
+        memories, rows, centres, sizes = [], [], [], []
+        for name, count in (("car-roundabout", 6), ("blackswan", 5), ("bmx-trees", 6)):
+            feats, cells, size, _ = first_frame_samples(davis_root, name, count=count)
+            sm = SpatialMemory(cfg, feats.shape[1])
+            sm.initialize(feats[:4], cells[:4], size)
+            memories.append(sm)
+            rows.append(feats[4:5])
+            centres.append(tuple(cells[4].tolist()))
+            sizes.append(tuple(float(v) * 1.1 for v in size))
+        if together:
+            SpatialMemory.add_samples(memories, torch.cat(rows), centres, sizes)
+        else:
+            for sm, row, centre, size in zip(memories, rows, centres, sizes):
+                sm.add_sample(row, centre, size)
+        SpatialMemory.step_all(memories)
+        held[together] = [(sm.num_samples, sm.weights, sm._samples, sm._labels, sm.filter) for sm in memories]
+    for alone, batched in zip(held[False], held[True]):
+        assert alone[0] == batched[0] == 5
+        for a, b in zip(alone[1:], batched[1:]):
+            torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="3 memories, 2 centres"):
+        SpatialMemory.add_samples(memories, torch.cat(rows), centres[:2], sizes)
+    with pytest.raises(ValueError, match="feat must be"):
+        SpatialMemory.add_samples(memories, torch.cat(rows[:2]), centres, sizes)
+
+
 def test_refits_due_together_match_each_refit_alone(davis_root):
     """Lockstep targets whose refit falls due on the same frame are refined by one batched
     solve (samples padded with zero weight to the largest count); each filter must come

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 import torch.nn.functional as F
+
+from samn_tracker.batch_rows import grouped, in_order, take_rows
 
 
 def read_memory(query_key: torch.Tensor, memory_keys: torch.Tensor,
@@ -23,6 +25,23 @@ def read_memory(query_key: torch.Tensor, memory_keys: torch.Tensor,
     v = memory_values.transpose(1, 2)
     out = F.scaled_dot_product_attention(q, k, v)
     return out.transpose(1, 2).reshape(b, -1, h, w)
+
+
+def read_memories(query_key: torch.Tensor,
+                  memories: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    """``read_memory`` with each row of ``query_key`` reading its own memory (keys (1, dk, N),
+    values (1, dv, N), N per memory). Rows whose memories are equally long are read in one
+    batched attention: a lockstep step's targets, whose memories grow at the same frames,
+    mostly share a few lengths, so there are few reads however many targets."""
+    if len(memories) != query_key.shape[0]:
+        raise ValueError(f"{query_key.shape[0]} query rows but {len(memories)} memories")
+    groups = grouped(keys.shape[-1] for keys, _ in memories)
+    parts = []
+    for rows in groups:
+        keys, values = ((memories[rows[0]][k] if len(rows) == 1 else torch.cat([memories[i][k] for i in rows]))
+                        for k in (0, 1))
+        parts.append(read_memory(take_rows(query_key, rows), keys, values))
+    return in_order(parts, groups)
 
 
 def read_memory_reference(query_key: torch.Tensor, memory_keys: torch.Tensor,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from contextlib import nullcontext
 from pathlib import Path
-from typing import ContextManager, Optional
+from typing import ContextManager, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -18,7 +18,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from samn_tracker.backbones import IMAGENET_MEAN, IMAGENET_STD, build_backbone
 from samn_tracker.config import ModelConfig
-from samn_tracker.model.appearance_memory import read_memory
+from samn_tracker.model.appearance_memory import read_memories, read_memory
 from samn_tracker.model.decoder import Decoder
 from samn_tracker.model.encoders import MemoryEncoder, QueryEncoder, QueryFeatures
 from samn_tracker.model.graphs import BatchBuckets
@@ -107,7 +107,19 @@ class SAMNNetwork(nn.Module):
         """
         with self._autocast():
             read = read_memory(self.query_key(query), memory_keys, memory_values).float()
-        value = query.value
+        return self._readout(read, query.value, read_weight, value_weight)
+
+    def read_each(self, query: QueryFeatures, memories: Sequence[tuple[torch.Tensor, torch.Tensor]],
+                  read_weight: Optional[float] = None) -> torch.Tensor:
+        """``read`` with each query row reading its own memory ((1, dk, N), (1, dv, N)): a
+        lockstep step's targets, read in one attention per memory length (``read_memories``)."""
+        with self._autocast():
+            read = read_memories(self.query_key(query), memories).float()
+        return self._readout(read, query.value, read_weight)
+
+    @staticmethod
+    def _readout(read: torch.Tensor, value: torch.Tensor, read_weight: Optional[torch.Tensor | float],
+                 value_weight: Optional[torch.Tensor | float] = None) -> torch.Tensor:
         if read_weight is not None:
             read = read * _per_sample(read_weight, read)
         if value_weight is not None:

@@ -49,11 +49,11 @@ MIN_LABEL_SIGMA = 0.25
 _TINY = 1e-30
 
 
-def gaussian_labels(centers: Tensor | tuple[float, float], sigma: float, size: tuple[int, int],
+def gaussian_labels(centers: Tensor | tuple[float, float], sigma: float | Tensor, size: tuple[int, int],
                     device: torch.device | None = None) -> Tensor:
     """(N, H, W) Gaussians of peak 1 at ``centers`` given as (x, y) in cells: an (N, 2)
     tensor, or one pair of numbers (N = 1) for a label made on ``device`` without copying
-    a host tensor there."""
+    a host tensor there. ``sigma``: one width, or an (N, 1) tensor of widths."""
     if isinstance(centers, Tensor):
         cx, cy, device = centers[:, 0:1], centers[:, 1:2], centers.device
     else:
@@ -62,6 +62,13 @@ def gaussian_labels(centers: Tensor | tuple[float, float], sigma: float, size: t
     ys = torch.arange(height, dtype=torch.float32, device=device)
     xs = torch.arange(width, dtype=torch.float32, device=device)
     return gaussians(xs, ys, cx, cy, sigma, sigma)
+
+
+def _finite_centre(center: tuple[float, float]) -> tuple[float, float]:
+    cx, cy = (float(v) for v in center)
+    if not (math.isfinite(cx) and math.isfinite(cy)):
+        raise ValueError(f"center must be finite (x, y) cells, got {center!r}")
+    return cx, cy
 
 
 def label_sigma(cfg: DCFConfig, target_size: tuple[float, float]) -> float:
@@ -399,14 +406,46 @@ class SpatialMemory:
         first-frame samples keep at least ``INIT_WEIGHT_FLOOR`` of the total weight.
         """
         proj = self.projection
-        samples, labels, weights = self._samples, self._labels, self._weights
-        feat = self._check_feat(feat.to(proj.device), "feat")
-        if feat.shape[0] != 1 or feat.shape[2:] != samples.shape[2:]:
-            raise ValueError(f"feat must be (1, {self.feature_dim}, {samples.shape[2]}, {samples.shape[3]}) "
-                             f"like the first-frame samples, got {tuple(feat.shape)}")
-        cx, cy = (float(v) for v in center)
-        if not (math.isfinite(cx) and math.isfinite(cy)):
-            raise ValueError(f"center must be finite (x, y) cells, got {center!r}")
+        feat = self._check_sample_feats(feat.to(proj.device), 1)
+        cx, cy = _finite_centre(center)
+        with torch.no_grad():
+            sample = project(feat, proj)[0]
+        self._store(sample, gaussian_labels((cx, cy), label_sigma(self.cfg, target_size),
+                                            tuple(feat.shape[2:]), device=proj.device)[0])
+
+    @staticmethod
+    def add_samples(memories: Sequence["SpatialMemory"], feats: Tensor,
+                    centers: Sequence[tuple[float, float]], target_sizes: Sequence[tuple[float, float]]) -> None:
+        """``add_sample`` for several memories, row i of ``feats`` (B, C, H, W) to memory i
+        (a lockstep step's targets): one batched projection and one set of labels for all,
+        sent with one copy. Labels agree with ``add_sample``'s to float rounding."""
+        if len(memories) == 1:
+            return memories[0].add_sample(feats, centers[0], target_sizes[0])
+        if not len(memories) == len(centers) == len(target_sizes):
+            raise ValueError(f"{len(memories)} memories, {len(centers)} centres, {len(target_sizes)} sizes")
+        first = memories[0]
+        device = first.projection.device
+        feats = first._check_sample_feats(feats.to(device), len(memories))
+        geometry = to_device(torch.tensor([(*_finite_centre(c), label_sigma(m.cfg, size))
+                                           for m, c, size in zip(memories, centers, target_sizes)],
+                                          dtype=torch.float32), device)
+        with torch.no_grad():
+            samples = torch.matmul(torch.stack([m.projection for m in memories]), feats.flatten(2))
+        labels = gaussian_labels(geometry[:, :2], geometry[:, 2:], tuple(feats.shape[2:]))
+        for memory, sample, label in zip(memories, samples.view(len(memories), -1, *feats.shape[2:]), labels):
+            memory._store(sample, label)
+
+    def _check_sample_feats(self, feats: Tensor, rows: int) -> Tensor:
+        feats = self._check_feat(feats, "feat")
+        samples = self._samples
+        if feats.shape[0] != rows or feats.shape[2:] != samples.shape[2:]:
+            raise ValueError(f"feat must be ({rows}, {self.feature_dim}, {samples.shape[2]}, {samples.shape[3]}) "
+                             f"like the first-frame samples, got {tuple(feats.shape)}")
+        return feats
+
+    def _store(self, sample: Tensor, label: Tensor) -> None:
+        """Put a projected sample and its label in a slot and reweigh (``add_sample``)."""
+        weights = self._weights
         lr = self.cfg.learning_rate
         n_init = self._num_init
         if self._count < self.cfg.memory_size:
@@ -424,10 +463,8 @@ class SpatialMemory:
             weights[n_init: self._count] *= (1.0 - INIT_WEIGHT_FLOOR) / weights[n_init: self._count].sum()
             weights[:n_init] = INIT_WEIGHT_FLOOR / n_init
         self._newest = slot
-        with torch.no_grad():
-            samples[slot] = project(feat, proj)[0]
-        labels[slot] = gaussian_labels((cx, cy), label_sigma(self.cfg, target_size),
-                                       tuple(samples.shape[2:]), device=proj.device)[0]
+        self._samples[slot] = sample
+        self._labels[slot] = label
 
     def step(self) -> bool:
         """Count an accepted frame; every ``update_interval`` of them refine f by CG (P frozen)."""
