@@ -89,7 +89,7 @@ def _summary(prof: profile, count: int, seconds: float) -> tuple[dict, str]:
     the top operators; and the profiler's tables."""
     operators = _operators_outside_passes(prof.events())
     events = prof.key_averages()
-    device = [e for e in events if e.device_type == DeviceType.CUDA]
+    device = _device_work(events)
 
     def per_frame(matching) -> dict[str, float]:
         return {e.key: e.count / count for e in events if matching(e.key)}
@@ -129,6 +129,12 @@ def _marked_passes(net) -> Iterator[None]:
         yield
     finally:
         del net._run
+
+
+def _device_work(events) -> list:
+    """The device rows of ``key_averages``: kernels, copies and operators, not the ``PASS``
+    ranges, whose device time is that of the kernels inside them (counted once already)."""
+    return [e for e in events if e.device_type == DeviceType.CUDA and e.key != PASS]
 
 
 def _operators_outside_passes(events) -> int:
