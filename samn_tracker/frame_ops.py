@@ -103,33 +103,53 @@ class DeviceFrames:
 
     def to_frames(self, crop_values: torch.Tensor, windows: Sequence[CropWindow],
                   shapes: Sequence[tuple[int, int]], extra: Sequence[torch.Tensor] = ()) -> "Pasted":
+        """Only the frame rows a crop reaches are sampled and read back: outside them a
+        paste-back is exactly zero, so each map is rebuilt on the host from its rows."""
         groups = grouped(tuple(shape) for shape in shapes)
         rows = crop_values.split(1)
-        pasted = [self._paste(crop_values if len(groups) == 1 else torch.cat([rows[i] for i in members]),
-                              [windows[i] for i in members], shapes[members[0]])
-                  for members in groups]
+        pasted = [part for members in groups
+                  for part in self._paste(crop_values if len(groups) == 1 else torch.cat([rows[i] for i in members]),
+                                          [windows[i] for i in members], shapes[members[0]])]
+        order = [i for members in groups for i in members]
+        firsts = [first for first, _ in pasted]
 
         def in_order(host: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
             frames = [None] * len(windows)
-            for members, maps in zip(groups, host):
-                for i, values in zip(members, maps):
-                    frames[i] = values
+            for i, first, block in zip(order, firsts, host):
+                if len(block) == shapes[i][0]:  # the crop reaches every row (large targets)
+                    frames[i] = block
+                    continue
+                frames[i] = np.zeros(shapes[i], dtype=np.float32)
+                frames[i][first:first + len(block)] = block
             return frames, host[len(pasted):]
 
-        return Pasted(ReadBack(*pasted, *extra), in_order)
+        return Pasted(ReadBack(*(block for _, block in pasted), *extra), in_order)
 
     def _paste(self, values: torch.Tensor, windows: Sequence[CropWindow],
-               shape: tuple[int, int]) -> torch.Tensor:
-        """(n, S, S) -> (n, H, W): every frame pixel samples its crop; zero outside it."""
+               shape: tuple[int, int]) -> list[tuple[int, torch.Tensor]]:
+        """(n, S, S) crops of frames of ``shape`` -> per crop (first row, (rows, W) map): the
+        frame rows whose pixels sample the crop within two crop pixels of its edge (bilinear
+        sampling reaches one pixel out; beyond it the zero padding gives exactly 0). One
+        ``grid_sample`` samples a block of the largest such height for every crop, each
+        block placed over its crop's rows; the sampling positions are those of the whole
+        frame, so the values are the same."""
         size = values.shape[-1]
         half = (windows[0].out_size - 1) / 2.0
-        axes = []
-        for centres, length in (([w.cx for w in windows], shape[1]), ([w.cy for w in windows], shape[0])):
-            frame_pixels = np.arange(length, dtype=np.float32)[None]
-            axes.append(((frame_pixels - _column(centres)) * _column([w.scale for w in windows]) + half)
-                        / (size - 1) * 2 - 1)
-        return F.grid_sample(values[:, None].float(), sampling_grids(*axes, self.device), mode="bilinear",
-                             padding_mode="zeros", align_corners=True)[:, 0]
+        height, width = shape
+        scales = _column([w.scale for w in windows])
+        x, y = ((np.arange(length, dtype=np.float32)[None] - _column(centres)) * scales + half
+                for centres, length in (([w.cx for w in windows], width), ([w.cy for w in windows], height)))
+        near = (y >= -2) & (y <= size + 1)  # y: crop rows sampled by the frame's rows
+        reached = near.any(axis=1)
+        first = np.where(reached, near.argmax(axis=1), 0)
+        end = np.where(reached, height - near[:, ::-1].argmax(axis=1), 0)
+        block = max(int((end - first).max()), 1)
+        top = np.minimum(first, height - block)
+        y = np.stack([y[i, t:t + block] for i, t in enumerate(top)])
+        maps = F.grid_sample(values[:, None].float(),
+                             sampling_grids(*(c / (size - 1) * 2 - 1 for c in (x, y)), self.device),
+                             mode="bilinear", padding_mode="zeros", align_corners=True)[:, 0]
+        return [(int(f), maps[i, f - t:e - t]) for i, (f, e, t) in enumerate(zip(first, end, top))]
 
 
 @dataclass

@@ -77,6 +77,40 @@ def test_a_batch_of_frames_is_cropped_and_pasted_back_as_each_frame_alone(frame)
     assert np.abs(pasted[0] - opencv).max() < 1e-4
 
 
+def test_only_the_rows_a_crop_reaches_are_pasted_and_read_back(davis_root):
+    """The device paste-back samples and reads back a block of rows per crop; the frames
+    rebuilt from them must equal pasting into the whole frame, bit for bit: crops of
+    different heights in one batch (the block is the tallest), one over the frame's top
+    edge, one over its bottom, one that misses the frame (all zero), real DAVIS masks."""
+    import torch.nn.functional as F
+
+    from samn_tracker.frame_ops import sampling_grids
+
+    import cv2
+
+    masks = [cv2.resize((cv2.imread(str(davis_root / "Annotations" / "480p" / name / "00000.png"), 0) > 0)
+                        .astype(np.float32), (256, 256), interpolation=cv2.INTER_AREA)
+             for name in ("blackswan", "car-shadow")]
+    # soft edges, and non-zero up to the crop's border (a background probability too)
+    values = F.avg_pool2d(torch.from_numpy(np.stack([m for m in masks for m in (m, 1 - m)] * 2)[:6])[:, None],
+                          9, 1, 4)[:, 0] * 0.9 + 0.05
+    windows = [CropWindow(400.0, 200.0, 100.0, 256), CropWindow(400.3, 199.7, 700.0, 256),
+               CropWindow(20.0, 30.0, 300.0, 256), CropWindow(300.0, 470.0, 200.0, 256),
+               CropWindow(500.0, -900.0, 300.0, 256), CropWindow(427.0, 240.0, 400.0, 256)]
+    shape = (480, 854)
+    pasted, _ = DeviceFrames(CPU).to_frames(values, windows, [shape] * len(windows)).wait()
+    for window, value, ours in zip(windows, values, pasted):
+        axes = [((np.arange(n, dtype=np.float32)[None] - np.float32(c)) * np.float32(window.scale) + 127.5)
+                / 255 * 2 - 1 for c, n in ((window.cx, shape[1]), (window.cy, shape[0]))]
+        whole = F.grid_sample(value[None, None], sampling_grids(*axes, CPU), mode="bilinear",
+                              padding_mode="zeros", align_corners=True)[0, 0].numpy()
+        assert ours.shape == shape and np.array_equal(ours, whole)
+    assert not pasted[4].any() and all(p.any() for i, p in enumerate(pasted) if i != 4)
+    reached = [np.flatnonzero(p.any(axis=1)) for p in pasted[:4]]
+    assert reached[0][0] > 0 and reached[0][-1] < 479      # a crop inside: rows in between
+    assert reached[2][0] == 0 and reached[3][-1] == 479    # over the top, over the bottom
+
+
 def test_read_back_gives_every_tensor_in_its_shape():
     a, b = torch.arange(6.0).view(2, 3), torch.tensor([7, 8], dtype=torch.int64)
     host_a, host_b = ReadBack(a, b).wait()
