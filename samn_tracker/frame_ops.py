@@ -113,7 +113,7 @@ class DeviceFrames:
         order = [i for members in groups for i in members]
         firsts = [first for first, _ in pasted]
 
-        def in_order(host: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        def rebuilt(host: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
             frames = [None] * len(windows)
             for i, first, block in zip(order, firsts, host):
                 if len(block) == shapes[i][0]:  # the crop reaches every row (large targets)
@@ -123,7 +123,7 @@ class DeviceFrames:
                 frames[i][first:first + len(block)] = block
             return frames, host[len(pasted):]
 
-        return Pasted(ReadBack(*(block for _, block in pasted), *extra), in_order)
+        return Pasted(ReadBack(*(block for _, block in pasted), *extra), rebuilt)
 
     def _paste(self, values: torch.Tensor, windows: Sequence[CropWindow],
                shape: tuple[int, int]) -> list[tuple[int, torch.Tensor]]:
