@@ -193,7 +193,8 @@ class SAMNTracker:
         spatial, located = self._locate(targets, batch)
         with self._clock.stage("memory_read"):
             read_weight = None if self.cfg.memory.read else 0.0
-            readout = self.net.read_each(batch.query, [target.memory.read() for target in targets], read_weight)
+            readout = self.net.read_each(batch.query, [target.memory.appearance for target in targets],
+                                         read_weight)
         with self._clock.stage("decoder"):
             logits = self._decode(targets, readout, batch.query, spatial)
             crop_prob = foreground_probability(logits)
@@ -317,7 +318,8 @@ class SAMNTracker:
         if writers:
             with self._clock.stage("memory_write"):
                 entries = self._entries(take_rows(batch.seg_crops, writers), take_rows(crop_prob, writers),
-                                        [targets[i].frame for i in writers], take_rows(batch.query.s16, writers))
+                                        [targets[i].frame for i in writers], take_rows(batch.query.s16, writers),
+                                        [decisions[i].appearance == "sampled" for i in writers])
                 for i, entry in zip(writers, entries):
                     targets[i].memory.memorise(entry, decisions[i].appearance)
         with self._clock.stage("dcf"):
@@ -368,16 +370,19 @@ class SAMNTracker:
         return windows
 
     def _entries(self, crops: torch.Tensor, foreground: torch.Tensor, frames: list[int],
-                 s16: torch.Tensor) -> list[MemoryEntry]:
+                 s16: torch.Tensor, lasting: Optional[Sequence[bool]] = None) -> list[MemoryEntry]:
         """Memory entries of crops (B, 3, S, S) with their foreground (B, 1, S, S), one pass
-        (``s16``: the crops' query-encoder backbone features, the keys of ``key_source="backbone"``)."""
+        (``s16``: the crops' query-encoder backbone features, the keys of ``key_source="backbone"``).
+        Of a batch, the ``lasting`` entries (sampled ones, kept for the video) are copies, so
+        that they do not keep their batch-mates' features alive; the others (last-frame
+        entries, replaced at the next write) stay views of the pass's output."""
         keys, values = self.net.encode_memory(crops, foreground)
         keys = self.net.memory_key(keys, s16)
         if len(frames) == 1:
             return [MemoryEntry(keys.flatten(2)[0], values.flatten(2)[0], frames[0])]
-        # Copies, so that an entry does not keep its batch-mates' features alive.
-        return [MemoryEntry(k.clone(), v.clone(), frame)
-                for k, v, frame in zip(keys.flatten(2), values.flatten(2), frames)]
+        lasting = [True] * len(frames) if lasting is None else lasting
+        return [MemoryEntry(k.clone(), v.clone(), frame) if keep else MemoryEntry(k, v, frame)
+                for k, v, frame, keep in zip(keys.flatten(2), values.flatten(2), frames, lasting)]
 
     def _box_to_segmentation(self, query: QueryFeatures, window: CropWindow, box: np.ndarray,
                              shape: tuple[int, int], memory: MemoryManager) -> Optional[np.ndarray]:

@@ -175,3 +175,22 @@ def test_groups_take_turns_and_keep_every_video_whole():
     assert [v for v, s in steps if s.index == 1][:3] == [0, 1, 2]
     with pytest.raises(ValueError, match="launch / finish"):
         next(track_lockstep(Counter(), iter(videos), batch=2, groups=2))
+
+
+def test_sampled_entries_of_a_batch_hold_only_their_own_features(davis_root):
+    """A batched memory write encodes every writer in one pass. An entry kept for the
+    video (sampled) is its own copy, so it does not keep its batch-mates' features
+    alive; a last-frame entry, replaced at the next write, may stay a view of the pass."""
+    tracker = build_tracker("lite", device="cpu", overrides={"memory.interval": 2})
+    targets = [tracker.start(next(iter(frames)), region)[0] for frames, region in islice(videos(davis_root), 2)]
+    sequences = [davis_sequence(davis_root, name) for name, _ in VIDEOS[:2]]
+    for index in range(1, 5):
+        tracker.step(targets, [sequence.image(index) for sequence in sequences])
+    sampled = [entry for target in targets for entry in target.memory.appearance.sampled]
+    assert sampled, "frames 2 and 4 are sampled"
+    for entry in sampled:
+        for tensor in (entry.key, entry.value):
+            assert tensor.untyped_storage().nbytes() == tensor.numel() * tensor.element_size()
+    lasts = [target.memory.appearance.last for target in targets if target.memory.appearance.last is not None]
+    assert any(entry.key.untyped_storage().nbytes() > entry.key.numel() * entry.key.element_size()
+               for entry in lasts)

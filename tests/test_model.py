@@ -1,5 +1,6 @@
 import pytest
 import torch
+import torch.nn.functional as F
 
 from samn_tracker.config import preset
 from samn_tracker.model.appearance_memory import (AppearanceMemory, MemoryEntry, read_memories,
@@ -30,35 +31,49 @@ def test_read_of_a_single_matching_key_returns_its_value():
 
 
 def test_each_target_reads_its_own_memory_as_if_alone(davis_root):
-    """A lockstep step reads every target's memory in one attention per memory length: each
-    row must be what that target's read alone gives (shipped lite model, real frames,
-    memories of 1, 2, 2 and 3 frames: two targets share a length, rows stay in order)."""
+    """A lockstep step reads every target's memory in one attention per memory layout: each
+    row must be what that target's read alone gives (shipped lite model, real frames;
+    memories of 1, 2, 2 and 3 entries, the two of 2 entries alike in layout only, and two of
+    entries of unequal sizes; rows stay in order)."""
     import cv2
 
     from samn_tracker.build import build_tracker
     from samn_tracker.datasets import read_image
 
     net = build_tracker("lite", device="cpu").net
-    frames = sorted((davis_root / "JPEGImages" / "480p" / "car-shadow").glob("*.jpg"))[:8]
-    crops = torch.stack([torch.from_numpy(cv2.resize(read_image(f), (256, 256))).permute(2, 0, 1).float() / 255
-                         for f in frames])
+    frames = sorted((davis_root / "JPEGImages" / "480p" / "car-shadow").glob("*.jpg"))[:10]
+    images = [torch.from_numpy(read_image(f)).permute(2, 0, 1).float()[None] / 255 for f in frames]
+    crops = torch.cat([F.interpolate(image, size=(256, 256), mode="bilinear") for image in images])
+    small = F.interpolate(images[9], size=(128, 128), mode="bilinear")
+    masks = torch.rand(4, 1, 256, 256, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        query = net.encode_query(crops[:4])
-        keys, values = net.encode_memory(crops[4:], torch.rand(4, 1, 256, 256, generator=torch.Generator().manual_seed(0)))
-        keys = net.memory_key(keys, query.s16).flatten(2)
+        query = net.encode_query(crops[:6])
+        keys, values = net.encode_memory(crops[6:], masks)
+        keys = net.memory_key(keys, net.encode_query(crops[6:]).s16).flatten(2)
         values = values.flatten(2)
-        lengths = (1, 2, 2, 3)
-        memories = [(keys[:n].transpose(0, 1).reshape(1, keys.shape[1], -1),
-                     values[:n].transpose(0, 1).reshape(1, values.shape[1], -1)) for n in lengths]
-        memories[2] = (memories[2][0].flip(-1), memories[2][1].flip(-1))  # same length, another memory
+        small_key, small_value = net.encode_memory(small, masks[:1, :, ::2, ::2])
+        small_entry = MemoryEntry(net.memory_key(small_key, net.encode_query(small).s16).flatten(2)[0],
+                                  small_value.flatten(2)[0], 9)
+        entry = [MemoryEntry(k, v, i) for i, (k, v) in enumerate(zip(keys, values))]
+        layouts = ([entry[0]], [entry[0], entry[1]], [entry[2], entry[3]], [entry[0], entry[1], entry[2]],
+                   [entry[3], small_entry], [entry[1], small_entry])
+        memories = []
+        for entries in layouts:
+            memory = AppearanceMemory()
+            memory.set_first(entries[0])
+            for later in entries[1:]:
+                memory.add_sampled(later)
+            memories.append(memory)
+        assert memories[1].layout() == memories[2].layout() == (256, 256)
+        assert memories[4].layout() == memories[5].layout() == (256, 64)
         together = net.read_each(query, memories)
         for i, memory in enumerate(memories):
-            assert torch.equal(together[i:i + 1], net.read(query.select(i), *memory))
-        rows = torch.cat([read_memory(net.query_key(query)[i:i + 1], *m) for i, m in enumerate(memories)])
+            assert torch.equal(together[i:i + 1], net.read(query.select(i), *memory.keys_values()))
+        rows = torch.cat([read_memory(net.query_key(query)[i:i + 1], *m.keys_values()) for i, m in enumerate(memories)])
         assert torch.equal(read_memories(net.query_key(query), memories), rows)
     assert not torch.equal(together[1], together[2])
-    with pytest.raises(ValueError, match="3 memories"):
-        read_memories(net.query_key(query), memories[:3])
+    with pytest.raises(ValueError, match="5 memories"):
+        read_memories(net.query_key(query), memories[:5])
 
 
 def _entry(frame):

@@ -27,21 +27,33 @@ def read_memory(query_key: torch.Tensor, memory_keys: torch.Tensor,
     return out.transpose(1, 2).reshape(b, -1, h, w)
 
 
-def read_memories(query_key: torch.Tensor,
-                  memories: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
-    """``read_memory`` with each row of ``query_key`` reading its own memory (keys (1, dk, N),
-    values (1, dv, N), N per memory). Rows whose memories are equally long are read in one
-    batched attention: a lockstep step's targets, whose memories grow at the same frames,
-    mostly share a few lengths, so there are few reads however many targets."""
+def read_memories(query_key: torch.Tensor, memories: Sequence["AppearanceMemory"]) -> torch.Tensor:
+    """``read_memory`` with each row of ``query_key`` reading its own memory. Rows whose
+    memories hold entries of the same sizes are read in one batched attention: a lockstep
+    step's targets, whose memories grow at the same frames, mostly share a few layouts, so
+    there are few reads however many targets. Such a group's keys and values are gathered
+    from the entries in one copy each (a memory read alone uses its cached concatenation)."""
     if len(memories) != query_key.shape[0]:
         raise ValueError(f"{query_key.shape[0]} query rows but {len(memories)} memories")
-    groups = grouped(keys.shape[-1] for keys, _ in memories)
+    groups = grouped(memory.layout() for memory in memories)
     parts = []
     for rows in groups:
-        keys, values = ((memories[rows[0]][k] if len(rows) == 1 else torch.cat([memories[i][k] for i in rows]))
-                        for k in (0, 1))
+        if len(rows) == 1:
+            keys, values = memories[rows[0]].keys_values()
+        else:
+            keys, values = (_stacked([memories[i] for i in rows], field) for field in ("key", "value"))
         parts.append(read_memory(take_rows(query_key, rows), keys, values))
     return in_order(parts, groups)
+
+
+def _stacked(memories: Sequence["AppearanceMemory"], field: str) -> torch.Tensor:
+    """(G, d, N) of memories with one layout of equal-sized entries: each row the
+    concatenation ``keys_values`` makes, all in one copy."""
+    tensors = [getattr(entry, field) for memory in memories for entry in memory.entries()]
+    count, (d, size) = len(memories), tensors[0].shape
+    if any(t.shape != tensors[0].shape for t in tensors):  # entries of different sizes
+        return torch.stack([torch.cat([getattr(e, field) for e in m.entries()], dim=1) for m in memories])
+    return torch.stack(tensors).view(count, -1, d, size).transpose(1, 2).reshape(count, d, -1)
 
 
 def read_memory_reference(query_key: torch.Tensor, memory_keys: torch.Tensor,
@@ -98,6 +110,10 @@ class AppearanceMemory:
 
     def __len__(self) -> int:
         return len(self.entries())
+
+    def layout(self) -> tuple[int, ...]:
+        """Positions per entry, in read order: memories of one layout read together."""
+        return tuple(entry.key.shape[1] for entry in self.entries())
 
     def keys_values(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Keys (1, dk, N) and values (1, dv, N) of all entries."""

@@ -18,7 +18,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from samn_tracker.backbones import IMAGENET_MEAN, IMAGENET_STD, build_backbone
 from samn_tracker.config import ModelConfig
-from samn_tracker.model.appearance_memory import read_memories, read_memory
+from samn_tracker.model.appearance_memory import AppearanceMemory, read_memories, read_memory
 from samn_tracker.model.decoder import Decoder
 from samn_tracker.model.encoders import MemoryEncoder, QueryEncoder, QueryFeatures
 from samn_tracker.model.graphs import BatchBuckets
@@ -109,10 +109,10 @@ class SAMNNetwork(nn.Module):
             read = read_memory(self.query_key(query), memory_keys, memory_values).float()
         return self._readout(read, query.value, read_weight, value_weight)
 
-    def read_each(self, query: QueryFeatures, memories: Sequence[tuple[torch.Tensor, torch.Tensor]],
+    def read_each(self, query: QueryFeatures, memories: Sequence[AppearanceMemory],
                   read_weight: Optional[float] = None) -> torch.Tensor:
-        """``read`` with each query row reading its own memory ((1, dk, N), (1, dv, N)): a
-        lockstep step's targets, read in one attention per memory length (``read_memories``)."""
+        """``read`` with each query row reading its own memory: a lockstep step's targets,
+        read in one attention per memory layout (``read_memories``)."""
         with self._autocast():
             read = read_memories(self.query_key(query), memories).float()
         return self._readout(read, query.value, read_weight)
