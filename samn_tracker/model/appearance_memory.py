@@ -47,13 +47,11 @@ def read_memories(query_key: torch.Tensor, memories: Sequence["AppearanceMemory"
 
 
 def _stacked(memories: Sequence["AppearanceMemory"], field: str) -> torch.Tensor:
-    """(G, d, N) of memories with one layout of equal-sized entries: each row the
-    concatenation ``keys_values`` makes, all in one copy."""
+    """(G, d, N) of memories of one layout: each row the concatenation ``keys_values``
+    makes, gathered with one concatenation and one copy for the group."""
     tensors = [getattr(entry, field) for memory in memories for entry in memory.entries()]
-    count, (d, size) = len(memories), tensors[0].shape
-    if any(t.shape != tensors[0].shape for t in tensors):  # entries of different sizes
-        return torch.stack([torch.cat([getattr(e, field) for e in m.entries()], dim=1) for m in memories])
-    return torch.stack(tensors).view(count, -1, d, size).transpose(1, 2).reshape(count, d, -1)
+    flat = torch.cat(tensors, dim=1)  # (d, G N): memory after memory
+    return flat.view(flat.shape[0], len(memories), -1).transpose(0, 1).contiguous()
 
 
 def read_memory_reference(query_key: torch.Tensor, memory_keys: torch.Tensor,
