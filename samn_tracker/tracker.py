@@ -149,7 +149,7 @@ class SAMNTracker:
         crop = self.frames.crop(loaded, window)
         query = self.net.encode_query(crop)
         crop_fg = torch.from_numpy(crop_mask(mask0, window)).to(self.device)[None, None]
-        memory = MemoryManager(self.cfg, self._entries(crop, crop_fg, [0], query.s16)[0])
+        memory = MemoryManager(self.cfg, self._entries(crop, crop_fg, [0], query.s16, [True])[0])
         target = Target(box=box0.astype(np.float64), memory=memory)
 
         refined = None
@@ -158,7 +158,7 @@ class SAMNTracker:
             if refined is not None:
                 mask0 = refined
                 crop_fg = torch.from_numpy(crop_mask(mask0, window)).to(self.device)[None, None]
-                memory.replace_first(self._entries(crop, crop_fg, [0], query.s16)[0])
+                memory.replace_first(self._entries(crop, crop_fg, [0], query.s16, [True])[0])
 
         if self.cfg.use_dcf:
             target.dcf = self._init_dcf(image, box0, rng, generator)
@@ -370,7 +370,7 @@ class SAMNTracker:
         return windows
 
     def _entries(self, crops: torch.Tensor, foreground: torch.Tensor, frames: list[int],
-                 s16: torch.Tensor, lasting: Optional[Sequence[bool]] = None) -> list[MemoryEntry]:
+                 s16: torch.Tensor, lasting: Sequence[bool]) -> list[MemoryEntry]:
         """Memory entries of crops (B, 3, S, S) with their foreground (B, 1, S, S), one pass
         (``s16``: the crops' query-encoder backbone features, the keys of ``key_source="backbone"``).
         Of a batch, the ``lasting`` entries (sampled ones, kept for the video) are copies, so
@@ -380,7 +380,6 @@ class SAMNTracker:
         keys = self.net.memory_key(keys, s16)
         if len(frames) == 1:
             return [MemoryEntry(keys.flatten(2)[0], values.flatten(2)[0], frames[0])]
-        lasting = [True] * len(frames) if lasting is None else lasting
         return [MemoryEntry(k.clone(), v.clone(), frame) if keep else MemoryEntry(k, v, frame)
                 for k, v, frame, keep in zip(keys.flatten(2), values.flatten(2), frames, lasting)]
 
