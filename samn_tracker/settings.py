@@ -208,3 +208,16 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def add_groups_option(parser: argparse.ArgumentParser) -> None:
+    """``--groups G`` beside ``--batch``, the same on every command that steps a lockstep batch."""
+    parser.add_argument("--groups", type=positive_int, default=1, metavar="G",
+                        help="with --batch: step the batch as G groups in turn, so that one group's "
+                             "host work overlaps another's device work (for a GPU; default 1)")
+
+
+def check_groups(batch: int, groups: int) -> None:
+    """A bad ``--groups`` for its ``--batch``: an ``InputError`` before any work starts."""
+    if groups > batch:
+        raise InputError(f"--groups {groups} needs a --batch of at least {groups}")

@@ -11,7 +11,7 @@ from samn_tracker.evaluation.runner import ResultWriter, TrackerFactory, run_seq
 from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded
 from samn_tracker.model.network import PRECISIONS
-from samn_tracker.settings import add_set_option, positive_int
+from samn_tracker.settings import add_groups_option, add_set_option, check_groups, positive_int
 
 
 def add_tracker_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,9 +27,7 @@ def add_tracker_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch", type=positive_int, default=1, metavar="N",
                         help="track N targets in lockstep, one batched network pass per frame "
                              "(faster on a GPU; results equal up to float rounding)")
-    parser.add_argument("--groups", type=positive_int, default=1, metavar="G",
-                        help="with --batch: step the batch as G groups in turn, so that one group's "
-                             "host work overlaps another's device work (for a GPU; default 1)")
+    add_groups_option(parser)
     parser.add_argument("--tracker-name",
                         help="name of the results folder and of the table row (default: samn_<preset>)")
     parser.add_argument("--sequences", nargs="+", metavar="NAME",
@@ -72,8 +70,7 @@ def run_shard(args: argparse.Namespace, sequences: list, writer: ResultWriter) -
     """Track this rank's share of ``sequences`` (unless ``--score-only``); returns True on
     rank 0 once every rank's results exist, False on the other ranks."""
     shard = Rank.from_env()
-    if args.groups > args.batch:
-        raise InputError(f"--groups {args.groups} needs a --batch of at least {args.groups}")
+    check_groups(args.batch, args.groups)
     if not args.score_only:
         run_sequences(sequences, tracker_factory(args), writer, shard, args.device,
                       progress=not args.no_progress, batch=args.batch, groups=args.groups)

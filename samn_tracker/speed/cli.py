@@ -23,7 +23,7 @@ from samn_tracker.speed.trackers import SAMN_PRESETS, TRACKER_NAMES, bench_track
 from samn_tracker.atomic import replacing, write_text
 from samn_tracker.build import tracker_config
 from samn_tracker.devices import Rank
-from samn_tracker.settings import add_set_option, parse_overrides, positive_int
+from samn_tracker.settings import add_groups_option, add_set_option, check_groups, parse_overrides, positive_int
 from samn_tracker.datasets.davis import sequence_names
 from samn_tracker.datasets.roots import DATA_VARIABLE, data_root
 from samn_tracker.errors import InputError
@@ -56,9 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=positive_int, default=1, metavar="N",
                    help="also track N videos in lockstep with SAMN (the sequences repeated to fill "
                         "the batch) and report aggregate frames/s")
-    p.add_argument("--groups", type=positive_int, default=1, metavar="G",
-                   help="with --batch: step the batch as G groups in turn, so that one group's host "
-                        "work overlaps the device work of another (for a GPU; default 1)")
+    add_groups_option(p)
     p.add_argument("--profile", type=positive_int, metavar="N",
                    help="also profile N tracked frames of the first sequence per SAMN preset "
                         "(torch.profiler: launches, copies, waits, operators and device time per "
@@ -125,8 +123,7 @@ def checked_overrides(args: argparse.Namespace, trackers: Sequence[str]) -> dict
 
 def run_bench(args: argparse.Namespace, out: Path) -> dict:
     trackers = split_names(args.trackers, TRACKER_NAMES, "tracker")
-    if args.groups > args.batch:
-        raise InputError(f"--groups {args.groups} needs a --batch of at least {args.groups}")
+    check_groups(args.batch, args.groups)
     root, names = sequences_of(args)
     overrides = checked_overrides(args, trackers)
     device = samn_device(args)
