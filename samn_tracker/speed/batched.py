@@ -56,12 +56,17 @@ class RecordedSteps:
         return totals
 
 
+def lockstep_videos(sequences: Sequence[BenchSequence], batch: int) -> list[BenchSequence]:
+    """The sequences repeated in turn to fill a batch (at least each of them once)."""
+    return [sequences[i % len(sequences)] for i in range(max(batch, len(sequences)))]
+
+
 def batched_throughput(tracker, sequences: Sequence[BenchSequence], batch: int, alone: dict,
                        progress: bool = True, groups: int = 1) -> dict:
     """Track ``max(batch, len(sequences))`` videos ``batch`` at a time with a SAMN tracker
     (``start`` / ``launch`` / ``finish``), in ``groups`` that overlap (``track_lockstep``);
     ``alone`` is the one-at-a-time accuracy of the same sequences."""
-    videos = [sequences[i % len(sequences)] for i in range(max(batch, len(sequences)))]
+    videos = lockstep_videos(sequences, batch)
     # Box and mask of each sequence's first copy, all that accuracy needs: a prediction also
     # holds its full-frame probability, and keeping every one (a batch of 32 at 480p: some
     # 3 GB) would time the host's memory growth, not the tracker.

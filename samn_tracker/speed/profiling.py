@@ -17,7 +17,7 @@ from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile, record_function
 
 from samn_tracker.devices import synchroniser
-from samn_tracker.speed.batched import RecordedSteps
+from samn_tracker.speed.batched import RecordedSteps, lockstep_videos
 from samn_tracker.speed.runs import BenchSequence
 from samn_tracker.speed.trackers import SamnBench
 from samn_tracker.tracking_loop import track_lockstep
@@ -55,7 +55,7 @@ def profile_lockstep(tracker, sequences: Sequence[BenchSequence], batch: int, gr
     of its steps, per tracked frame (those the window's ``finish`` calls complete; with
     several groups the window's ends cut a group's step in two, so use a few steps)."""
     counted = RecordedSteps(tracker)
-    videos = [sequences[i % len(sequences)] for i in range(batch)]
+    videos = lockstep_videos(sequences, batch)
     sync = synchroniser(tracker.device)
     prof = _profiler(tracker.device)
     window = None
