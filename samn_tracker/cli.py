@@ -24,6 +24,7 @@ DELEGATED = {
     "vot": ("samn_tracker.vot.cli", "VOT toolkit workspaces and the local DAVIS stacks"),
     "bench": ("samn_tracker.speed", "speed / memory / accuracy benchmark, JSON + Markdown"),
     "train": ("samn_tracker.train.cli", "train the network (both stages of the paper)"),
+    "distill": ("samn_tracker.train.distill", "train the light memory pass (memory_pass=query) from a trained network"),
     "doctor": ("samn_tracker.doctor", "check the environment: torch, OpenCV contrib, VOT toolkit, weights, disk"),
 }
 

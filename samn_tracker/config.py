@@ -33,6 +33,10 @@ class ModelConfig(Checked):
     # (the learned keys of the built-in weights do not follow the object: docs/training.md).
     key_source: Literal["learned", "backbone"] = "learned"
     key_temperature: float = setting(0.05, gt=0)
+    # How a frame is memorised: the memory encoder's own backbone pass over the frame and
+    # its mask (the paper), or ("query") a small mask branch on the query encoder's features
+    # of the same crop, distilled from the former (``samn distill``; docs/bench.md).
+    memory_pass: Literal["backbone", "query"] = "backbone"
 
 
 @dataclass
@@ -174,7 +178,7 @@ def lite() -> TrackerConfig:
     return TrackerConfig(
         name="lite",
         model=ModelConfig(backbone="efficientnet_lite0", key_dim=32, value_dim=128,
-                          decoder_dim=32),
+                          decoder_dim=32, memory_pass="query"),
         crop_size=256,
         dcf_search_factor=4.0,
         tuning=TuningConfig(steps=80),

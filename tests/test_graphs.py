@@ -37,17 +37,13 @@ def test_padded_sizes_and_rows():
 def test_padded_batches_give_the_rows_of_the_plain_passes(lite_net):
     """Rows do not mix: a batch of 3 padded to 4 gives the same features and logits as
     the plain batch of 3, and one runner serves every batch that pads to the same size."""
-    buckets = {name: BatchBuckets(getattr(lite_net, f"_{name}_pass"), eager)
-               for name in ("query", "memory", "decoder")}
+    buckets = {name: BatchBuckets(getattr(lite_net, f"_{name}_pass"), eager) for name in ("query", "decoder")}
     crops = torch.rand(3, 3, 128, 128, generator=torch.Generator().manual_seed(1))
-    masks = (torch.rand(3, 1, 128, 128, generator=torch.Generator().manual_seed(2)) > 0.5).float()
     with torch.no_grad():
         plain_query = lite_net._query_pass(crops)
         padded_query = buckets["query"](crops)
         for plain, padded in zip(plain_query, padded_query):
             assert padded.shape == plain.shape
-            torch.testing.assert_close(padded, plain, rtol=1e-5, atol=1e-5)
-        for plain, padded in zip(lite_net._memory_pass(crops, masks), buckets["memory"](crops, masks)):
             torch.testing.assert_close(padded, plain, rtol=1e-5, atol=1e-5)
         key, value, _, s8, s4 = plain_query
         readout = torch.cat([value, value], dim=1)
@@ -64,6 +60,22 @@ def test_padded_batches_give_the_rows_of_the_plain_passes(lite_net):
 def test_cuda_graphs_need_a_gpu():
     with pytest.raises(RuntimeError, match="CUDA"):
         SAMNNetwork(preset("lite").model).eval().use_cuda_graphs()
+
+
+@pytest.mark.parametrize("memory_pass", ["backbone", "query"])
+def test_padded_memory_passes_give_the_rows_of_the_plain_pass(memory_pass):
+    """The memory pass pads its inputs, (crops, masks) or (masks, query features), by rows too."""
+    torch.manual_seed(0)
+    net = SAMNNetwork(preset("lite").replace(**{"model.memory_pass": memory_pass}).model).eval()
+    net.prepare_for_inference()
+    crops = torch.rand(3, 3, 128, 128, generator=torch.Generator().manual_seed(1))
+    masks = (torch.rand(3, 1, 128, 128, generator=torch.Generator().manual_seed(2)) > 0.5).float()
+    with torch.no_grad():
+        inputs = (crops, masks) if memory_pass == "backbone" else (masks, net.encode_query(crops).s16)
+        padded = BatchBuckets(net._memory_pass, eager)(*inputs)
+        for plain, row_padded in zip(net._memory_pass(*inputs), padded):
+            assert row_padded.shape == plain.shape
+            torch.testing.assert_close(row_padded, plain, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -163,12 +163,13 @@ def test_memory_ablations_remove_what_they_name(car):
         memory.set_first(MemoryEntry(memory.first.key, memory.first.value * scale_first_value, 0))
         return [tracker.track(f).probability for f in frames[1:3]]
 
-    ablated = SMALL.replace(**{"memory.read": False})
+    lite = preset("lite")  # the crop the weights were trained at: at SMALL's the car is lost
+    ablated = lite.replace(**{"memory.read": False})
     for a, b in zip(probabilities(ablated, 1.0), probabilities(ablated, 5.0)):
         np.testing.assert_array_equal(a, b)
-    changed = [not np.allclose(a, b, atol=1e-3)
-               for a, b in zip(probabilities(SMALL, 1.0), probabilities(SMALL, 5.0))]
-    assert any(changed)
+    changed = [not np.allclose(a, b, atol=0.1)
+               for a, b in zip(probabilities(lite, 1.0), probabilities(lite, 5.0))]
+    assert all(changed)
 
     tracker = SAMNTracker(SMALL.replace(spatial_map="none"), device="cpu")
     maps = []
@@ -196,7 +197,7 @@ def test_backbone_keys_store_the_frames_own_features_and_weights_must_match(car,
     assert all(e.key.shape[0] == 112 for e in tracker.memory.appearance.entries())
     ious = [(o.mask & t).sum() / max((o.mask | t).sum(), 1) for o, t in zip(outputs, truth[1:])]
     assert np.mean(ious) > 0.5, ious
-    checkpoint = load_checkpoint(builtin_checkpoint("lite"))
+    checkpoint = load_checkpoint(builtin_checkpoint("lite", preset("lite").model.memory_pass))
     checkpoint.setdefault("config", {}).setdefault("model", {})["key_source"] = "backbone"
     torch.save(checkpoint, tmp_path / "bb.pth")
     with pytest.raises(InputError, match="key_source"):

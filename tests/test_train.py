@@ -59,7 +59,8 @@ def test_backbone_tail_trains_and_ships_only_the_last_blocks(davis_root, tmp_pat
     state = load_checkpoint(out / "last.pth")["state_dict"]
     backbone_keys = {k.split(".")[0] + "." + k.split(".")[3] for k in state if ".backbone." in k}
     assert backbone_keys == {"query_encoder.9", "query_encoder.10", "memory_encoder.9", "memory_encoder.10"}
-    imagenet, loaded = SAMNNetwork(preset("lite").model), SAMNNetwork(preset("lite").model)
+    trained = preset("lite").replace(**{"model.memory_pass": "backbone"}).model  # what samn train trains
+    imagenet, loaded = SAMNNetwork(trained), SAMNNetwork(trained)
     loaded.load_trained(state)
     key = "query_encoder.backbone._blocks.10._project_conv.weight"
     assert not torch.equal(state[key], imagenet.state_dict()[key])  # it trained
@@ -68,6 +69,33 @@ def test_backbone_tail_trains_and_ships_only_the_last_blocks(davis_root, tmp_pat
     assert torch.equal(loaded.state_dict()[frozen], imagenet.state_dict()[frozen])
     assert train_main(common + ["--set", "steps=5", "--set", "train_backbone_tail=12", "--resume"]) == 2
     assert "train_backbone_tail=12 is not allowed: expected at most 11" in capsys.readouterr().err
+
+
+def test_the_query_memory_pass_trains_end_to_end_without_a_memory_backbone(davis_root, tmp_path):
+    """``memory_pass=query``: the light memory pass trains with the decoder (frame 1 is
+    memorised from its query features), and its checkpoint loads into a tracker."""
+    import torch
+
+    from samn_tracker.config import TrackerConfig
+    from samn_tracker.model.network import SAMNNetwork
+    from samn_tracker.tracker import SAMNTracker
+
+    out = tmp_path / "run"
+    sources = json.dumps([f"davis:{davis_root}:2016:train"])
+    assert train_main(["--config", "lite_cpu", "--samples", "8", "--set", f"sources={sources}",
+                       "--set", "source_weights=[]", "--set", "crop_size=64", "--set", "batch_size=2",
+                       "--set", "workers=0", "--set", f"out_dir={out}", "--set", "train_backbones=False",
+                       "--set", "memory_pass=query", "--set", "steps=3", "--set", "lr=0.01"]) == 0
+    ckpt = load_checkpoint(out / "last.pth")
+    config = TrackerConfig.from_dict(ckpt["config"])
+    assert config.model.memory_pass == "query"
+    state = ckpt["state_dict"]
+    assert "memory_encoder.fuse.0.weight" in state and not any(".backbone." in k for k in state)
+    torch.manual_seed(0)  # the run's seed: the weights it started from
+    start = SAMNNetwork(config.model).state_dict()["memory_encoder.fuse.0.weight"]
+    assert not torch.equal(state["memory_encoder.fuse.0.weight"], start)  # it trained
+    tracker = SAMNTracker(config, weights=out / "last.pth", device="cpu")
+    assert torch.equal(tracker.net.memory_encoder.fuse[0].weight, state["memory_encoder.fuse.0.weight"])
 
 
 def test_training_refuses_eval_sequences_and_unknown_options(davis_root, tmp_path, capsys):

@@ -125,5 +125,8 @@ def test_builtin_checkpoint(tmp_path, monkeypatch):
     assert builtin_checkpoint("lite") is None
     save_checkpoint(tmp_path / "lite.pth", {"w": torch.ones(1)})
     assert builtin_checkpoint("lite") == tmp_path / "lite.pth"
+    assert builtin_checkpoint("lite", "query") is None
+    save_checkpoint(tmp_path / "lite-query.pth", {"w": torch.ones(1)})
+    assert builtin_checkpoint("lite", "query") == tmp_path / "lite-query.pth"
     with pytest.raises(InputError):
         builtin_checkpoint("../lite")

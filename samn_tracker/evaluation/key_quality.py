@@ -77,7 +77,7 @@ class KeyProbe:
         """Frames (memory, memory, query) with their masks: each row's soft IoU."""
         x, m = self.crops(images, masks)
         query = self.net.encode_query(x)
-        encoded, _ = self.net.encode_memory(x[:2], m[:2])
+        encoded, _ = self.net.encode_memory(x[:2], m[:2], query.s16[:2])
         pooled = F.adaptive_avg_pool2d(m, query.s16.shape[-2:])
         carried = pooled[:2].flatten(1).reshape(1, 1, -1)  # (1, 1, 2 h w)
         truth = pooled[2, 0]

@@ -1,4 +1,5 @@
-"""Query and memory encoders: separate backbones with key/value heads at stride 16."""
+"""Query and memory encoders with key/value heads at stride 16: the memory encoder runs a
+backbone of its own on the frame and its mask, or reuses the query encoder's features."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -69,8 +70,46 @@ class MemoryEncoder(nn.Module):
         self.key = _head(channels, key_dim)
         self.value = _head(channels, value_dim)
 
-    def forward(self, images: torch.Tensor, foreground: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def features(self, images: torch.Tensor, foreground: torch.Tensor) -> torch.Tensor:
+        """The backbone's stride-16 features of the frame with its mask."""
         stem = (self.backbone.stem_conv(images) + self.fg_stem(foreground)
                 + self.bg_stem(1.0 - foreground))
-        s16 = self.backbone.forward_from_stem(stem)["s16"]
+        return self.backbone.forward_from_stem(stem)["s16"]
+
+    def forward(self, images: torch.Tensor, foreground: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        s16 = self.features(images, foreground)
         return self.key(s16), self.value(s16)
+
+
+class QueryReuseMemoryEncoder(nn.Module):
+    """A memory pass without a backbone of its own (``ModelConfig.memory_pass="query"``).
+
+    A memorised frame has just been seen by the query encoder, so its stride-16 backbone
+    features exist; what ``MemoryEncoder``'s second backbone pass adds to them is the mask.
+    A small branch brings the foreground to stride 16, a residual block predicts how the
+    mask changes the features (``s16 + fuse([s16, mask])``), and heads shaped like the
+    memory encoder's read the result. Trained by distillation from a ``MemoryEncoder``
+    (``samn distill``); a sixth of its cost on a CPU.
+    """
+
+    def __init__(self, channels: int, key_dim: int, value_dim: int, mask_channels: int = 32,
+                 hidden: int = 64):
+        super().__init__()
+        self.mask = nn.Sequential(
+            nn.AvgPool2d(4),
+            nn.Conv2d(1, 16, kernel_size=3, stride=2, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(16, mask_channels, kernel_size=3, stride=2, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(mask_channels, mask_channels, kernel_size=3, padding=1))
+        self.fuse = nn.Sequential(
+            nn.Conv2d(channels + mask_channels, hidden, kernel_size=3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, channels, kernel_size=3, padding=1))
+        self.key = _head(channels, key_dim)
+        self.value = _head(channels, value_dim)
+
+    def features(self, foreground: torch.Tensor, s16: torch.Tensor) -> torch.Tensor:
+        """The stand-in for ``MemoryEncoder``'s backbone features (what distillation matches)."""
+        return s16 + self.fuse(torch.cat([s16, self.mask(foreground)], dim=1))
+
+    def forward(self, foreground: torch.Tensor, s16: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        feats = self.features(foreground, s16)
+        return self.key(feats), self.value(feats)

@@ -20,7 +20,7 @@ from samn_tracker.backbones import IMAGENET_MEAN, IMAGENET_STD, build_backbone
 from samn_tracker.config import ModelConfig
 from samn_tracker.model.appearance_memory import AppearanceMemory, read_memories, read_memory
 from samn_tracker.model.decoder import Decoder
-from samn_tracker.model.encoders import MemoryEncoder, QueryEncoder, QueryFeatures
+from samn_tracker.model.encoders import MemoryEncoder, QueryEncoder, QueryFeatures, QueryReuseMemoryEncoder
 from samn_tracker.model.graphs import BatchBuckets
 
 BACKBONE_PREFIXES = ("query_encoder.backbone.", "memory_encoder.backbone.")
@@ -37,8 +37,9 @@ class SAMNNetwork(nn.Module):
             return build_backbone(cfg.backbone, pretrained=pretrained, weights_path=backbone_weights)
 
         self.query_encoder = QueryEncoder(backbone(), cfg.key_dim, cfg.value_dim)
-        self.memory_encoder = MemoryEncoder(backbone(), cfg.key_dim, cfg.value_dim)
         channels = self.query_encoder.backbone.channels
+        self.memory_encoder = (MemoryEncoder(backbone(), cfg.key_dim, cfg.value_dim) if cfg.memory_pass == "backbone"
+                               else QueryReuseMemoryEncoder(channels["s16"], cfg.key_dim, cfg.value_dim))
         self.decoder = Decoder(2 * cfg.value_dim, channels["s8"], channels["s4"], cfg.decoder_dim,
                                cfg.spatial_fusion)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
@@ -53,9 +54,16 @@ class SAMNNetwork(nn.Module):
     def encode_query(self, images: torch.Tensor) -> QueryFeatures:
         return QueryFeatures(*self._run("query", images))
 
-    def encode_memory(self, images: torch.Tensor, foreground: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Key (B, dk, H16, W16) and value (B, dv, H16, W16) of frames with their masks."""
-        return self._run("memory", images, foreground)
+    def encode_memory(self, images: torch.Tensor, foreground: torch.Tensor,
+                      s16: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Key (B, dk, H16, W16) and value (B, dv, H16, W16) of frames with their masks.
+        ``s16``: the frames' query-encoder backbone features where the caller has them,
+        which ``memory_pass="query"`` reads instead of encoding the frames again."""
+        if self.cfg.memory_pass == "backbone":
+            return self._run("memory", images, foreground)
+        if s16 is None:
+            s16 = self.encode_query(images).s16
+        return self._run("memory", foreground, s16)
 
     def _query_pass(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
         with self._autocast():
@@ -63,9 +71,13 @@ class SAMNNetwork(nn.Module):
         out = (feats.key, feats.value, feats.s16, feats.s8, feats.s4)
         return out if self.inference_dtype is None else tuple(t.float() for t in out)
 
-    def _memory_pass(self, images: torch.Tensor, foreground: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def _memory_pass(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """(images, foreground) through the memory encoder's backbone, or (foreground, s16)."""
+        if self.cfg.memory_pass == "backbone":
+            images, foreground = inputs
+            inputs = (self.normalise(images), foreground)
         with self._autocast():
-            key, value = self.memory_encoder(self.normalise(images), foreground)
+            key, value = self.memory_encoder(*inputs)
         return key.float(), value.float()
 
     def _decoder_pass(self, readout: torch.Tensor, spatial_map: Optional[torch.Tensor], s8: torch.Tensor,
@@ -174,11 +186,16 @@ class SAMNNetwork(nn.Module):
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
         self.inference_dtype = PRECISIONS[precision]
-        for encoder in (self.query_encoder, self.memory_encoder):
-            _fold_batchnorm(encoder.backbone, keep=encoder.backbone.stem_conv)
+        for backbone in self.backbones():
+            _fold_batchnorm(backbone, keep=backbone.stem_conv)
         if channels_last:
             self.to(memory_format=torch.channels_last)
         return self
+
+    def backbones(self) -> list[nn.Module]:
+        """The query encoder's backbone, and the memory encoder's where it has one."""
+        return [encoder.backbone for encoder in (self.query_encoder, self.memory_encoder)
+                if hasattr(encoder, "backbone")]
 
     def trained_state_dict(self) -> dict[str, torch.Tensor]:
         """Parameters that are not the backbones' ImageNet weights (what a checkpoint ships)."""

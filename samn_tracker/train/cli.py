@@ -37,29 +37,40 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True, help="JSON file or shipped config name")
     add_set_option(p, dest="set", example='steps=50 sources=\'["davis:DAVIS:2017"]\'')
+    add_run_options(p)
+    return p
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """The options of a run over training clips (``samn train``, ``samn distill``)."""
     p.add_argument("--data-root", type=Path,
                    help="folder that relative source paths are taken from (default: the cwd)")
     p.add_argument("--resume", action="store_true", help="continue from OUT_DIR/last.pth")
     p.add_argument("--export", type=Path, help="write a shippable checkpoint (no optimiser) here at the end")
     p.add_argument("--samples", type=int, default=100_000, help="clips drawn per epoch")
-    return p
+
+
+def clip_dataset(specs: Sequence[str], weights: Sequence[float], held_out: Sequence[str],
+                 data_root: Optional[Path], samples: int, seed: int, **cropping):
+    """The ``ClipDataset`` of source specs, refusing the named held-out sets."""
+    from samn_tracker.train.sampling import ClipDataset
+    from samn_tracker.train.sources import build_source
+
+    if not specs:
+        raise InputError("no training sources: set `sources` in the config or with --set")
+    names = held_out_names(held_out)
+    sources = [build_source(s, data_root, names) for s in specs]
+    return ClipDataset(sources, weights or None, length=samples, seed=seed, **cropping)
 
 
 @guarded("samn train", on_interrupt="before training started")
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from samn_tracker.train.sampling import ClipDataset
-    from samn_tracker.train.sources import build_source
-
     args = build_parser().parse_args(argv)
     cfg = TrainConfig.from_json(resolve_config(args.config)).replace(**parse_overrides(args.set))
-    if not cfg.sources:
-        raise InputError("no training sources: set `sources` in the config or with --set")
-    held_out = held_out_names(cfg.held_out)
-    sources = [build_source(s, args.data_root, held_out) for s in cfg.sources]
-    dataset = ClipDataset(sources, cfg.source_weights or None, crop_size=cfg.crop_size,
-                          search_factor=cfg.search_factor, length=args.samples, seed=cfg.seed,
-                          box_init_prob=cfg.box_init_fraction, centre_jitter=cfg.centre_jitter,
-                          scale_jitter=cfg.scale_jitter)
+    dataset = clip_dataset(cfg.sources, cfg.source_weights, cfg.held_out, args.data_root, args.samples,
+                           cfg.seed, crop_size=cfg.crop_size, search_factor=cfg.search_factor,
+                           box_init_prob=cfg.box_init_fraction, centre_jitter=cfg.centre_jitter,
+                           scale_jitter=cfg.scale_jitter)
     summary = train(cfg, dataset, resume=args.resume)
     if args.export:
         export_checkpoint(summary["checkpoint"], args.export)

@@ -1,7 +1,8 @@
-"""The training curve (loss and frame-2 IoU per step) as a PNG, from ``log.csv``."""
+"""Training curves (by default loss and frame-2 IoU per step) as a PNG, from ``log.csv``."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -16,8 +17,14 @@ def smooth(values: np.ndarray, window: int) -> np.ndarray:
     return (cumulative[1:] - cumulative[np.arange(1, len(values) + 1) - counts]) / counts
 
 
-def plot_training_log(log_csv: str | Path, png: str | Path, title: str = "") -> Path:
-    """Loss and IoU per step, raw and smoothed; one figure with two panels."""
+# (column of log.csv, axis label, log scale): what ``samn train`` logs
+TRAIN_PANELS = (("loss", "loss (BCE + soft IoU)", True),  # the first steps' loss is ten times the rest
+                ("iou", "IoU of frame 2 (training batches)", False))
+
+
+def plot_training_log(log_csv: str | Path, png: str | Path, title: str = "",
+                      panels: Sequence[tuple[str, str, bool]] = TRAIN_PANELS) -> Path:
+    """Each panel's column per step, raw and smoothed; one figure, panels side by side."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -25,17 +32,16 @@ def plot_training_log(log_csv: str | Path, png: str | Path, title: str = "") -> 
 
     log = pd.read_csv(log_csv).drop_duplicates("step", keep="last").sort_values("step")
     window = max(1, len(log) // 50)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for ax, column, label in ((axes[0], "loss", "loss (BCE + soft IoU)"),
-                              (axes[1], "iou", "IoU of frame 2 (training batches)")):
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
+    for ax, (column, label, log_scale) in zip(axes[0], panels):
         values = log[column].to_numpy(dtype=float)
         ax.plot(log["step"], values, color="0.8", linewidth=0.5)
         ax.plot(log["step"], smooth(values, window), color="C0", linewidth=1.5,
                 label=f"mean of {window} steps")
         ax.set_xlabel("step")
         ax.set_ylabel(label)
-        if column == "loss":
-            ax.set_yscale("log")  # the first steps' loss is ten times the rest
+        if log_scale:
+            ax.set_yscale("log")
         ax.grid(alpha=0.3)
         ax.legend(loc="best", fontsize=8)
     if title:

@@ -73,6 +73,10 @@ class TrainConfig(Checked):
     # The model's memory keys (ModelConfig.key_source): "backbone" reads by the frozen backbone's
     # features; the learned key heads then go unused.
     key_source: Literal["learned", "backbone"] = "learned"
+    # How frames are memorised (ModelConfig.memory_pass): the memory encoder's own backbone (the
+    # paper), or "query", the light pass on the query features, trained here end to end
+    # (``samn distill`` makes one from a trained network instead: how lite's default was made).
+    memory_pass: Literal["backbone", "query"] = "backbone"
     train_backbones: bool = True
     train_backbone_tail: int = setting(0, ge=0)  # last N backbone blocks train anyway (both encoders)
     # DataLoader processes; None: on a GPU the host's cores less two, shared among this node's
@@ -167,7 +171,7 @@ class ClipModel(nn.Module):
             logits = net.decode(readout, query, spatial, size)
             outputs.append(logits)
             if t == 1:
-                key, value = net.encode_memory(images[:, t], foreground_probability(logits))
+                key, value = net.encode_memory(images[:, t], foreground_probability(logits), query.s16)
                 keys.append(net.memory_key(key, query.s16).flatten(2))
                 values.append(value.flatten(2))
         return outputs
@@ -183,7 +187,7 @@ def configure_trainable(net: SAMNNetwork, cfg: TrainConfig) -> list[nn.Parameter
             for p in module.parameters():
                 p.requires_grad_(False)
     elif not cfg.train_backbones:
-        for module in (net.query_encoder.backbone, net.memory_encoder.backbone):
+        for module in net.backbones():
             for p in module.parameters():
                 p.requires_grad_(False)
         for block in backbone_tail(net, cfg.train_backbone_tail):
@@ -194,15 +198,14 @@ def configure_trainable(net: SAMNNetwork, cfg: TrainConfig) -> list[nn.Parameter
 
 
 def backbone_tail(net: SAMNNetwork, count: int) -> list[nn.Module]:
-    """The last ``count`` blocks of both encoders' backbones."""
+    """The last ``count`` blocks of the backbones (the memory encoder's too where it has one)."""
     blocks = len(net.query_encoder.backbone.blocks())
     if count > blocks:
         raise SettingError("train_backbone_tail", count,
                            f"at most {blocks}, the blocks of the {net.cfg.backbone} backbone")
     if count == 0:
         return []
-    return [block for encoder in (net.query_encoder, net.memory_encoder)
-            for block in encoder.backbone.blocks()[-count:]]
+    return [block for backbone in net.backbones() for block in backbone.blocks()[-count:]]
 
 
 def trained_weights(net: SAMNNetwork, cfg: TrainConfig) -> dict[str, torch.Tensor]:
@@ -244,7 +247,7 @@ def _raise_interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
-def _worker_ignores_interrupts(worker_id: int) -> None:
+def worker_ignores_interrupts(worker_id: int) -> None:
     """A SIGTERM or Ctrl-C sent to the whole process group is the main process's to
     handle: it saves and shuts the workers down, so they must not die first."""
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -274,7 +277,8 @@ def train(cfg: TrainConfig, dataset, resume: bool = False, progress: bool = True
         torch.cuda.set_device(device)
     ddp = setup_distributed(device, rank)
     torch.manual_seed(cfg.seed)
-    tracker_cfg: TrackerConfig = preset(cfg.preset).replace(**{"model.key_source": cfg.key_source})
+    tracker_cfg: TrackerConfig = preset(cfg.preset).replace(**{"model.key_source": cfg.key_source,
+                                                               "model.memory_pass": cfg.memory_pass})
     net = SAMNNetwork(tracker_cfg.model)
     out = Path(cfg.out_dir)
     last = out / "last.pth"
@@ -308,7 +312,7 @@ def train(cfg: TrainConfig, dataset, resume: bool = False, progress: bool = True
     loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=sampler is None,
                         sampler=sampler, collate_fn=collate,
                         num_workers=data_workers(cfg.workers, device, rank.local_world, os.cpu_count()),
-                        drop_last=True, worker_init_fn=_worker_ignores_interrupts,
+                        drop_last=True, worker_init_fn=worker_ignores_interrupts,
                         pin_memory=device.type == "cuda",  # the non_blocking copies below need it
                         generator=torch.Generator().manual_seed(cfg.seed + step))
     generator = torch.Generator().manual_seed(cfg.seed + 1000 * ddp.rank + step)
