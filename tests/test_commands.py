@@ -41,7 +41,7 @@ def test_one_wrapper_turns_errors_into_one_line_and_a_status(capsys):
 def test_top_level_help_has_examples_and_no_docs_links():
     text = cli.build_parser().format_help()
     assert "examples:" in text and "docs/" not in text
-    for name in ("track", "eval", "report", "bench", "train", "doctor"):
+    for name in ("track", "eval", "report", "bench", "train", "distill", "doctor"):
         assert name in text
 
 
@@ -82,6 +82,8 @@ def test_eval_help_lists_the_benchmarks_and_rejects_others():
 @pytest.mark.parametrize("args, prog", [
     (["bench", "--repeat", "0"], "samn bench"),
     (["train", "--config", "no-such-config"], "samn train"),
+    (["distill", "--set", "steps=-1"], "samn distill"),
+    (["distill"], "samn distill"),  # no DAVIS/ in the working folder
     (["report", "vot", "no-such-analysis.json", "--out", "r"], "samn report vot"),
     (["eval", "got10k", "--root", "no-such-root", "--score-only"], "samn eval got10k"),
 ])

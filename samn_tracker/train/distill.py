@@ -10,7 +10,8 @@ train``: per clip, frame 0 with its memory mask (the ground truth or its filled 
 first frames are memorised) and frames 1-2 with their masks softened, grown or shrunk, as
 the tracker memorises its own probabilities.
 
-    samn distill --data-root ../shared/data --set steps=2000 --export lite_query.pth
+    samn distill --data-root /data/davis16_full --set steps=1200 --export lite_query.pth
+    (--data-root: the folder that holds DAVIS/, the full DAVIS 2016 release; docs/training.md)
 """
 from __future__ import annotations
 
@@ -222,7 +223,9 @@ def distill(cfg: DistillConfig, dataset, resume: bool = False, progress: bool = 
 
 
 def build_parser() -> argparse.ArgumentParser:
+    defaults = "\n".join(f"  {key} = {value!r}" for key, value in DistillConfig().to_dict().items())
     p = argparse.ArgumentParser(prog="samn distill", description=__doc__,
+                                epilog=f"settings (--set KEY=VALUE) and their defaults:\n{defaults}",
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     add_set_option(p, dest="set", example="steps=500 teacher=run/last.pth")
     add_run_options(p)
