@@ -78,6 +78,21 @@ def test_sampled_every_interval_frames_else_the_temporary_last_entry(interval, l
     assert {frame: m.appearance_write(frame) for frame in expected} == expected
 
 
+def test_lite_bounds_its_memory_beyond_the_longest_davis_video_and_paper_does_not():
+    """``lite`` keeps at most 20 sampled entries: all of a 104-frame video's (DAVIS's longest,
+    sampled every 5th frame), the 20 newest of a longer one; ``paper`` keeps every one."""
+    def sampled_after(config_name: str, frames: int) -> list[int]:
+        m = MemoryManager(preset(config_name), entry(0))
+        for frame in range(1, frames):
+            decision = decide(m, frame, 1.0, mask_at(), CENTRE)
+            m.memorise(entry(frame), decision.appearance)
+        return [e.frame for e in m.appearance.sampled]
+
+    assert sampled_after("lite", 104) == list(range(5, 104, 5))  # 20 entries, none evicted
+    assert sampled_after("lite", 300) == list(range(200, 300, 5))
+    assert len(sampled_after("paper", 300)) == 59
+
+
 def test_writes_follow_the_decision_and_the_memory_policy():
     m = manager(**{"memory.interval": 2, "memory.max_entries": 1, "memory.keep_first": True})
     for frame in range(1, 6):
