@@ -72,10 +72,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                            box_init_prob=cfg.box_init_fraction, centre_jitter=cfg.centre_jitter,
                            scale_jitter=cfg.scale_jitter)
     summary = train(cfg, dataset, resume=args.resume)
-    if args.export:
-        export_checkpoint(summary["checkpoint"], args.export)
     if summary["run_steps"]:
         print(speed_line(summary))
+    return end_of_run(summary, args.export)
+
+
+def end_of_run(summary: dict, export: Optional[Path]) -> int:
+    """How a run over training clips ends (``samn train``, ``samn distill``): the export if
+    asked for, then an interruption as one line (exit 130) or the last loss (exit 0)."""
+    if export:
+        export_checkpoint(summary["checkpoint"], export)
     if summary["interrupted"]:
         raise KeyboardInterrupt(f"at step {summary['steps']}; saved {summary['checkpoint']} "
                                 "(continue with --resume)")

@@ -36,8 +36,8 @@ from samn_tracker.model.encoders import QueryReuseMemoryEncoder
 from samn_tracker.model.network import SAMNNetwork
 from samn_tracker.settings import Checked, add_set_option, parse_overrides, setting
 from samn_tracker.train.curves import plot_training_log
-from samn_tracker.train.cli import add_run_options, clip_dataset
-from samn_tracker.train.trainer import collate, export_checkpoint, interrupt_on_sigterm, worker_ignores_interrupts
+from samn_tracker.train.cli import add_run_options, clip_dataset, end_of_run
+from samn_tracker.train.trainer import collate, interrupt_on_sigterm, worker_ignores_interrupts
 from samn_tracker.weights import builtin_checkpoint, load_checkpoint, save_checkpoint
 
 # What the student matches, each error relative to the teacher output's variance.
@@ -240,15 +240,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     dataset = clip_dataset(cfg.sources, cfg.source_weights, cfg.held_out, args.data_root, args.samples,
                            cfg.seed, crop_size=crop.crop_size, search_factor=crop.search_factor,
                            box_init_prob=cfg.box_init_fraction)
-    summary = distill(cfg, dataset, resume=args.resume)
-    if args.export:
-        export_checkpoint(summary["checkpoint"], args.export)
-    if summary["interrupted"]:
-        raise KeyboardInterrupt(f"at step {summary['steps']}; saved {summary['checkpoint']} "
-                                "(continue with --resume)")
-    if summary["losses"]:
-        print(f"{summary['steps']} steps, last loss {summary['losses'][-1]:.4f} -> {summary['checkpoint']}")
-    return 0
+    return end_of_run(distill(cfg, dataset, resume=args.resume), args.export)
 
 
 if __name__ == "__main__":
