@@ -19,6 +19,17 @@ def test_attention_read_equals_naive_reference():
     torch.testing.assert_close(fast, read_memory_reference(q, k, v), rtol=1e-4, atol=1e-5)
 
 
+def test_a_sharp_read_equals_the_reference_in_double_precision():
+    # Logits spread over hundreds, as a trained read's are: most weights underflow, many of
+    # them to subnormals, and the read must still be the softmax read.
+    g = torch.Generator().manual_seed(1)
+    q = 6 * torch.randn(1, 16, 6, 6, generator=g)
+    k = 6 * torch.randn(1, 16, 700, generator=g)
+    v = torch.randn(1, 8, 700, generator=g)
+    reference = read_memory_reference(q.double(), k.double(), v.double())
+    torch.testing.assert_close(read_memory(q, k, v).double(), reference, rtol=1e-4, atol=1e-5)
+
+
 def test_read_of_a_single_matching_key_returns_its_value():
     # A memory key far more similar to the query than the others receives all the weight.
     k = torch.zeros(1, 4, 3)
