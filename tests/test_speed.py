@@ -181,6 +181,15 @@ def test_long_mode_writes_plot_and_checks_the_flat_time_claim(davis_root, tmp_pa
     assert "Claim:" in markdown and "| memory_write |" in markdown
 
 
+def test_the_capped_long_run_uses_the_trackers_own_cap_unless_given_one():
+    from samn_tracker.config import preset
+    from samn_tracker.speed.cli import FALLBACK_CAP, long_cap
+
+    assert long_cap(None, preset("lite")) == preset("lite").memory.max_entries == 20
+    assert long_cap(None, preset("paper")) == FALLBACK_CAP  # the paper's memory is unbounded
+    assert long_cap(3, preset("lite")) == 3
+
+
 def test_looped_video_goes_forth_and_back_and_windows_fit_short_runs():
     assert ping_pong(4, 10).tolist() == [0, 1, 2, 3, 2, 1, 0, 1, 2, 3]
     assert windows(3000) == {"early": [75, 125], "late": [2950, 3000]}

@@ -22,6 +22,7 @@ from samn_tracker.speed.runs import load_sequence, run_sequence, speed_summary, 
 from samn_tracker.speed.trackers import SAMN_PRESETS, TRACKER_NAMES, bench_tracker
 from samn_tracker.atomic import replacing, write_text
 from samn_tracker.build import tracker_config
+from samn_tracker.config import TrackerConfig, preset
 from samn_tracker.devices import Rank
 from samn_tracker.settings import add_groups_option, add_set_option, check_groups, parse_overrides, positive_int
 from samn_tracker.datasets.davis import sequence_names
@@ -30,6 +31,9 @@ from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded
 from samn_tracker.reports.speed import bench_markdown, long_markdown, plot_long
 from samn_tracker.weights import DownloadError
+
+LITE_CAP = preset("lite").memory.max_entries
+FALLBACK_CAP = 10  # the capped long run of a preset whose memory is unbounded (paper)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "frame; tables in profile_<tracker>.txt), and with --batch N lockstep steps")
     p.add_argument("--threads", type=int, help="torch and OpenCV CPU threads (default: library defaults)")
     p.add_argument("--long", type=int, metavar="N", help="long-video mode: loop the first sequence to N frames")
-    p.add_argument("--cap", type=int, default=10, help="memory.max_entries of the capped long run")
+    p.add_argument("--cap", type=int, help="memory.max_entries of the capped long run (default: the "
+                                           f"preset's own cap, lite {LITE_CAP}, or {FALLBACK_CAP})")
     p.add_argument("--out", default="results/bench", help="output folder")
     p.add_argument("--no-progress", action="store_true")
     return p
@@ -188,7 +193,14 @@ def run_long_mode(args: argparse.Namespace) -> dict:
         return bench_tracker(name, args.device, weights_for(args.weights, name),
                              {**overrides, "memory.max_entries": max_entries}, args.precision)
 
-    return {"meta": info, **long_benchmark(make, seq, args.long, args.cap, not args.no_progress)}
+    cap = long_cap(args.cap, tracker_config(SAMN_PRESETS[name], overrides))
+    return {"meta": info, **long_benchmark(make, seq, args.long, cap, not args.no_progress)}
+
+
+def long_cap(cap: Optional[int], config: TrackerConfig) -> int:
+    """The capped long run's ``memory.max_entries``: ``--cap``, else the tracker's own cap
+    (what a user of that preset runs with), else ``FALLBACK_CAP``."""
+    return cap or config.memory.max_entries or FALLBACK_CAP
 
 
 @guarded("samn bench", on_interrupt="(nothing written: the results are written at the end)")
@@ -197,7 +209,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = argv
     for flag in ("repeat", "cap"):
-        if getattr(args, flag) < 1:
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
             raise InputError(f"--{flag} must be at least 1, got {getattr(args, flag)}")
     if args.threads is not None:
         if args.threads < 1:
