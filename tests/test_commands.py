@@ -17,7 +17,7 @@ from samn_tracker.errors import DownloadError, InputError
 from samn_tracker.exits import guarded
 from samn_tracker.opencv_contrib import CONTRIB_FIX
 
-from test_track_runs import ENV, one_line, samn, samn_command
+from test_track_runs import ENV, interruptible, one_line, samn, samn_command
 
 
 def raising(error: BaseException):
@@ -111,7 +111,7 @@ def test_eval_interrupted_while_tracking_is_one_line(davis_root, tmp_path):
     env = {key: value for key, value in ENV.items() if key != "TQDM_DISABLE"}  # the bar says tracking began
     process = subprocess.Popen(samn_command("eval", "davis", "--root", davis_root, "--year", 2016,
                                             "--sequences", "blackswan", "--out", tmp_path / "davis"),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, preexec_fn=interruptible)
     chunks: list[bytes] = []
     reader = read_stderr_into(process, chunks)
     deadline = time.monotonic() + 120

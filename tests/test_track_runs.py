@@ -26,6 +26,13 @@ def samn_command(*args) -> list[str]:
     return [sys.executable, "-m", "samn_tracker.cli", *map(str, args)]
 
 
+def interruptible() -> None:
+    """``preexec_fn`` of a child that a test interrupts: Ctrl-C as a terminal delivers it. A
+    suite started in the background (``pytest &``) has SIGINT ignored, which a child inherits,
+    and Python then installs no KeyboardInterrupt handler."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def samn(*args, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(samn_command(*args), capture_output=True, text=True, timeout=300,
                           env={**ENV, **(env or {})})
@@ -178,7 +185,8 @@ def test_ctrl_c_during_tracking_keeps_a_marked_partial_folder(blackswan, tmp_pat
     out = tmp_path / "out"
     process = subprocess.Popen(samn_command("track", blackswan, "--box", BLACKSWAN_BOX, "--out", out,
                                             "--no-video"),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+                               preexec_fn=interruptible)
     wait_for(lambda: len(list((partial(out) / "masks").glob("*.png"))) >= 2)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
@@ -204,7 +212,8 @@ def test_ctrl_c_while_the_model_loads_is_one_line(blackswan, tmp_path):
         env = {**ENV, **offline(tmp_path / "cache", proxy.getsockname()[1])}
         process = subprocess.Popen(samn_command("track", blackswan, "--box", BLACKSWAN_BOX, "--out", out,
                                                 "--preset", "paper"),
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                   preexec_fn=interruptible)
         connection, _ = proxy.accept()
         with connection:
             process.send_signal(signal.SIGINT)
