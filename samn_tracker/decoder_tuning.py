@@ -9,7 +9,9 @@ is a decoder forward and backward on ``batch`` crops.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 import torch
 from torch import Tensor, nn
@@ -39,7 +41,7 @@ def tune_decoder(decoder: nn.Module, views: TuningViews, cfg: TuningConfig,
     weights = {name: p.detach().clone().requires_grad_() for name, p in decoder.named_parameters()}
     optimiser = torch.optim.Adam(weights.values(), lr=cfg.lr)
     size = views.masks.shape[-1]
-    with torch.enable_grad():
+    with torch.enable_grad(), _subnormals_flushed():
         for _ in range(cfg.steps):
             pick = torch.randperm(len(views.masks), generator=generator)[:cfg.batch].to(views.masks.device)
             logits = functional_call(decoder, weights, (views.readout[pick], views.spatial_map[pick],
@@ -49,3 +51,21 @@ def tune_decoder(decoder: nn.Module, views: TuningViews, cfg: TuningConfig,
             loss.backward()
             optimiser.step()
     return {name: w.detach() for name, w in weights.items()}
+
+
+@contextmanager
+def _subnormals_flushed() -> Iterator[None]:
+    """Flush subnormal floats to zero on this thread (a CPU's backward runs on it; other
+    torch threads keep their mode), then put the mode back. The gradients of confidently
+    classified pixels are subnormal, and x86 computes with those ~100x slower: on one
+    thread this makes ``lite``'s tuning a fifth shorter. A flushed value is under 1.2e-38,
+    far below what an Adam step resolves."""
+    tiny = torch.tensor(torch.finfo(torch.float32).tiny)
+    was_flushing = bool(tiny / 2 == 0)  # half the smallest normal float is subnormal
+    if not torch.set_flush_denormal(True):  # no such mode on this CPU
+        yield
+        return
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(was_flushing)

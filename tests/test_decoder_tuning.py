@@ -39,6 +39,27 @@ def test_tuning_fits_its_views_on_a_copy_and_repeats_for_a_seed() -> None:
     assert all(torch.equal(tuned[k], again[k]) for k in tuned)
 
 
+def flushes_subnormals() -> bool:
+    return bool(torch.tensor(torch.finfo(torch.float32).tiny) / 2 == 0)
+
+
+@pytest.mark.parametrize("flushing", [False, True])
+def test_tuning_leaves_the_callers_subnormal_mode_as_it_found_it(flushing) -> None:
+    """Tuning flushes subnormals while it runs (they slow its backward); whoever embeds the
+    tracker keeps the floating-point mode they had, either way."""
+    torch.manual_seed(0)
+    decoder = Decoder(in_dim=16, skip8_dim=8, skip4_dim=8, dim=8)
+    views = TuningViews(torch.randn(4, 16, 2, 2), torch.rand(4, 1, 2, 2), torch.randn(4, 8, 4, 4),
+                        torch.randn(4, 8, 8, 8), (torch.rand(4, 1, 32, 32) > 0.5).float())
+    if not torch.set_flush_denormal(flushing):
+        pytest.skip("this CPU has no flush-to-zero mode")
+    try:
+        tune_decoder(decoder, views, TuningConfig(steps=2, batch=2), torch.Generator().manual_seed(0))
+        assert flushes_subnormals() is flushing
+    finally:
+        torch.set_flush_denormal(False)
+
+
 @pytest.fixture(scope="module")
 def car(davis_root):
     sequence = davis_sequence(davis_root, "car-shadow")
