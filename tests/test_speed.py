@@ -13,6 +13,7 @@ from samn_tracker.reports.cli import main as report_main
 from samn_tracker.speed import main
 from samn_tracker.speed.cli import build_parser, sequences_of
 from samn_tracker.speed.long_video import loop_period, ping_pong, windows
+from samn_tracker.speed.targets import judged_targets
 from samn_tracker.config import preset
 from samn_tracker.model.decoder import foreground_probability
 from samn_tracker.model.network import SAMNNetwork
@@ -188,6 +189,44 @@ def test_the_capped_long_run_uses_the_trackers_own_cap_unless_given_one():
     assert long_cap(None, preset("lite")) == preset("lite").memory.max_entries == 20
     assert long_cap(None, preset("paper")) == FALLBACK_CAP  # the paper's memory is unbounded
     assert long_cap(3, preset("lite")) == 3
+
+
+def _targets_of(device="cpu", threads=1, overrides=None, max_frames=None, batch=None, fps=30.0):
+    entry = {"speed": {"fps": fps}}
+    if batch is not None:
+        entry["batched"] = {"batch": batch, "frames_per_s": 1200.0}
+    result = {"meta": {"machine": {"device": device, "torch_threads": threads},
+                       "overrides": overrides or {}, "max_frames": max_frames},
+              "trackers": {"samn_lite": entry}}
+    return {row["target"]: row for row in judged_targets(result)}
+
+
+def test_speed_targets_are_judged_only_under_their_conditions():
+    def lite_cpu(**run):
+        return _targets_of(**run)["lite on one CPU thread"]
+
+    assert lite_cpu()["status"] == "met" and lite_cpu()["fps"] == 30.0
+    assert lite_cpu(fps=27.9)["status"] == "not met"
+    assert lite_cpu(threads=2)["why"] == "the run used 2 CPU threads"
+    assert lite_cpu(overrides={"host_threads": 2, "frame_ops": "torch"})["status"] == "met"
+    assert lite_cpu(overrides={"crop_size": 128})["why"] == "--set crop_size changes what is computed"
+    assert lite_cpu(max_frames=10)["why"] == "--max-frames shortened the sequences"
+    gpu = _targets_of(device="cuda:0", batch=32)
+    assert gpu["lite, 32 videos in lockstep on one GPU"]["status"] == "met"
+    assert gpu["lite, 32 videos in lockstep on one GPU"]["fps"] == 1200.0
+    assert gpu["paper on one GPU"]["why"] == "samn_paper was not measured"
+    assert gpu["lite on one CPU thread"]["why"] == "the run was on cuda"
+    assert _targets_of(device="cuda:0", batch=8)["lite, 32 videos in lockstep on one GPU"]["why"] == \
+        "the run had no --batch 32"
+
+
+def test_bench_lists_the_targets_it_could_not_judge_and_why(bench_result):
+    result, table, _ = bench_result
+    rows = {row["target"]: row for row in result["targets"]}
+    assert rows["lite on one CPU thread"]["status"] == "not judged"
+    assert rows["lite on one CPU thread"]["why"] == "--max-frames shortened the sequences"
+    assert rows["paper on one GPU"]["why"] == "samn_paper was not measured"
+    assert "## Targets" in table and "not judged: --max-frames shortened the sequences" in table
 
 
 def test_looped_video_goes_forth_and_back_and_windows_fit_short_runs():

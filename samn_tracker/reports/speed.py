@@ -86,6 +86,9 @@ def bench_markdown(result: dict) -> str:
         lines += ["", "## Profile (`--profile`: per tracked frame, under torch.profiler)", ""]
         lines += _table(["tracker", "frames of", "frames", "launches", "device busy ms", "waits",
                          "copies", "operators outside the network passes"], profiled)
+    if result.get("targets"):  # absent in older results
+        lines += ["", "## Targets (issue 10; judged only where the run has their conditions)", ""]
+        lines += _table(["target", "needs", "measured", "status"], [_target_row(t) for t in result["targets"]])
     if result.get("ratios"):
         lines += [""] + [f"- {k}: {v:.2f}" for k, v in result["ratios"].items()]
     for name, reason in result.get("skipped", {}).items():
@@ -94,6 +97,14 @@ def bench_markdown(result: dict) -> str:
     if untrained:
         lines += ["", f"Untrained heads ({', '.join(untrained)}): their accuracy is meaningless, speed is not."]
     return "\n".join(lines) + "\n"
+
+
+def _target_row(target: dict) -> list[str]:
+    unit = "fps" if target["batch"] == 1 else "frames/s in all"
+    status = target["status"] if "why" not in target else f"{target['status']}: {target['why']}"
+    met = {"met": "**met**"}.get(status, status)
+    return [f"{target['target']} (`{target['tracker']}`)", f">= {target['min_fps']:g} {unit}",
+            _num(target.get("fps")), met]
 
 
 def long_markdown(result: dict) -> str:

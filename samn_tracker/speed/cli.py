@@ -19,6 +19,7 @@ from samn_tracker.speed.long_video import long_benchmark
 from samn_tracker.speed.probes import machine_description
 from samn_tracker.speed.profiling import profile_frames, profile_lockstep
 from samn_tracker.speed.runs import load_sequence, run_sequence, speed_summary, warm_up
+from samn_tracker.speed.targets import judged_targets
 from samn_tracker.speed.trackers import SAMN_PRESETS, TRACKER_NAMES, bench_tracker
 from samn_tracker.atomic import replacing, write_text
 from samn_tracker.build import tracker_config
@@ -135,7 +136,8 @@ def run_bench(args: argparse.Namespace, out: Path) -> dict:
     sequences = [load_sequence(root, n, args.max_frames, pin=device.type == "cuda") for n in names]
     info = meta(args, device)
     info.update(sequences=names, repeat=args.repeat, warmup=args.warmup, precision=args.precision,
-                frames_per_pass=sum(len(s.frames) - 1 for s in sequences), overrides=overrides)
+                frames_per_pass=sum(len(s.frames) - 1 for s in sequences), overrides=overrides,
+                max_frames=args.max_frames)
     result = {"meta": info, "trackers": {}, "skipped": {}}
     for name in trackers:
         gc.collect()
@@ -170,6 +172,7 @@ def run_bench(args: argparse.Namespace, out: Path) -> dict:
     fps = {n: e["speed"]["fps"] for n, e in result["trackers"].items()}
     result["ratios"] = {f"{n} fps / csrt fps": fps[n] / fps["csrt"]
                         for n in fps if n.startswith("samn") and "csrt" in fps}
+    result["targets"] = judged_targets(result)
     return result
 
 
