@@ -186,9 +186,8 @@ class SAMNNetwork(nn.Module):
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
         self.inference_dtype = PRECISIONS[precision]
-        _fold_batchnorm(self.query_encoder.backbone, keep=None)
-        if isinstance(self.memory_encoder, MemoryEncoder):
-            _fold_batchnorm(self.memory_encoder.backbone, keep=self.memory_encoder.backbone.stem_conv)
+        for backbone in self.backbones():
+            _fold_batchnorm(backbone, keep=None if backbone is self.query_encoder.backbone else backbone.stem_conv)
         if channels_last:
             self.to(memory_format=torch.channels_last)
         return self
