@@ -194,8 +194,9 @@ def distill(cfg: DistillConfig, dataset, resume: bool = False, progress: bool = 
                         break
                     start = time.perf_counter()
                     images, masks = crops_of(batch, generator, cfg.soft_fraction)
-                    s16, teacher = distiller.targets(images.to(device), masks.to(device))
-                    errors = relative_errors(distiller.outputs(masks.to(device), s16), teacher)
+                    masks = masks.to(device)
+                    s16, teacher = distiller.targets(images.to(device), masks)
+                    errors = relative_errors(distiller.outputs(masks, s16), teacher)
                     loss = sum(errors.values())
                     optimiser.zero_grad(set_to_none=True)
                     loss.backward()
