@@ -39,7 +39,6 @@ class SpeedTarget:
         meta = result["meta"]
         device, threads = meta["machine"]["device"].split(":")[0], meta["machine"]["torch_threads"]
         entry = result["trackers"].get(self.tracker)
-        changed = sorted(set(meta["overrides"]) - IMPLEMENTATION_SETTINGS)
         if entry is None:
             return f"{self.tracker} was not measured"
         if device != self.device:
@@ -50,6 +49,7 @@ class SpeedTarget:
             return f"the run had no --batch {self.batch}"
         if meta.get("max_frames") is not None:
             return "--max-frames shortened the sequences"
+        changed = sorted(set(meta["overrides"]) - IMPLEMENTATION_SETTINGS)
         if changed:
             return f"--set {', '.join(changed)} changes what is computed"
         return None
