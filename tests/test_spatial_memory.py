@@ -12,8 +12,9 @@ import torch.nn.functional as F
 
 from samn_tracker.config import DCFConfig
 from samn_tracker.crops import CropWindow, crop_image, window_around
-from samn_tracker.model.spatial_memory import (INIT_WEIGHT_FLOOR, SpatialMemory, augment_first_frame, correlate_taps,
-                                               correlate_taps_folded)
+from samn_tracker.model.spatial_memory import (INIT_WEIGHT_FLOOR, SpatialMemory, apply_filter, augment_first_frame,
+                                               correlate_taps, correlate_taps_folded, filter_adjoint,
+                                               gauss_newton_step, refit_filters)
 from samn_tracker.datasets import read_image
 from tests.conftest import read_boxes
 
@@ -147,6 +148,53 @@ def test_folded_tap_sum_is_the_padded_sum_bit_for_bit(k):
     for n, (h, w) in ((1, (16, 16)), (7, (17, 23))):
         taps = torch.randn(n, k * k, h * w, generator=g)
         assert torch.equal(correlate_taps_folded(taps, h, w), correlate_taps(taps, h, w))
+
+
+@pytest.mark.parametrize("k", [1, 3, 4, 5])
+def test_filter_adjoint_is_the_transpose_of_apply_filter(k):
+    """<g, f> = <u, f * z> for every filter f, samples z and maps u: the refit's J^T, with
+    the zero padding of an even kernel on the same sides as the filter's."""
+    g = torch.Generator().manual_seed(k)
+    samples = torch.randn(2, 3, 5, 7, 6, generator=g, dtype=torch.float64)
+    maps = torch.randn(2, 3, 7, 6, generator=g, dtype=torch.float64)
+    adjoint = filter_adjoint(samples, maps, k)
+    assert adjoint.shape == (2, 5, k, k)
+    for _ in range(3):
+        filters = torch.randn(2, 5, k, k, generator=g, dtype=torch.float64)
+        forward = (maps * apply_filter(samples, filters)).flatten(1).sum(1)
+        torch.testing.assert_close((adjoint * filters).flatten(1).sum(1), forward, rtol=1e-12, atol=1e-12)
+
+
+def test_refit_is_the_gauss_newton_step_on_real_samples(davis_root):
+    """The written-out refit takes the step that autograd's Gauss-Newton takes on the same
+    objective (real first-frame samples of two videos, unequal weights, a filter that is not
+    yet the minimum), one problem per row. In float64: five CG iterations on this problem
+    amplify float32 rounding to ~1e-4 either way, which would hide a wrong step."""
+    cfg = DCFConfig(proj_dim=8)
+    rows = []
+    for name in ("car-roundabout", "blackswan"):
+        feats, centres, size, _ = first_frame_samples(davis_root, name, count=6)
+        sm = SpatialMemory(cfg, feats.shape[1])
+        sm.initialize(feats, centres, size)
+        for i in range(3):
+            sm.add_sample(feats[i:i + 1], tuple((centres[i] + 0.5).tolist()), size)
+        rows.append(sm)
+    n = rows[0].num_samples
+    samples = torch.stack([sm._samples[:n] for sm in rows]).double()
+    labels = torch.stack([sm._labels[:n] for sm in rows]).double()
+    weights = torch.stack([sm.weights for sm in rows]).double()
+    start = torch.stack([0.5 * sm.filter for sm in rows]).double()
+    fitted = refit_filters(samples, labels, weights, start, cfg.reg_filter, cfg.update_cg_iters)
+    for row in range(2):
+        sqrt_w = weights[row].sqrt()[:, None, None]
+
+        def residual(f):
+            data = (apply_filter(samples[row], f) - labels[row]) * sqrt_w
+            return torch.cat([data.flatten(), math.sqrt(cfg.reg_filter) * f.flatten()])
+
+        (expected,) = gauss_newton_step(residual, (start[row],), cfg.update_cg_iters)
+        assert not torch.allclose(expected, start[row])
+        torch.testing.assert_close(fitted[row], expected, rtol=1e-9, atol=1e-12)
 
 
 def test_locate_refines_to_sub_cell_peak():

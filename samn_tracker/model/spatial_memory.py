@@ -8,8 +8,10 @@ jointly by Gauss-Newton on
 
 each Gauss-Newton system solved by conjugate gradient, with the Jacobian products from
 torch autograd (backward for ``J^T u``, double backward for ``J v``). P is then frozen,
-samples are kept projected, and f is refined by a few CG iterations every
-``update_interval`` frames.
+samples are kept projected, and f is refined by one Gauss-Newton step of a few CG
+iterations every ``update_interval`` frames. With P frozen the objective is quadratic in
+f, so the refit (``refit_filters``) applies its normal matrix directly, the filter and its
+adjoint, rather than through autograd's recorded graph.
 
 Nothing in a tracked frame waits for the device: the response and its peak stay there
 (``peak_values`` gathers the five numbers ``locate_values`` needs, read back with the
@@ -96,8 +98,9 @@ def correlate_taps(taps: Tensor, height: int, width: int) -> Tensor:
 def correlate_taps_folded(taps: Tensor, height: int, width: int) -> Tensor:
     """``correlate_taps`` by one ``F.fold`` of the spatially reversed tap maps: the same sums,
     added in the same tap order, so the same numbers on a CPU. Three operations instead of
-    ``2 k**2 - 1`` (one launch each on a GPU), for the per-frame response; the refit keeps
-    the padded sum, whose backward over its hundreds of maps is faster than fold's."""
+    ``2 k**2 - 1`` (one launch each on a GPU), for the per-frame response and a GPU's
+    refit; the first frame's fit keeps the padded sum, whose backward over its hundreds of
+    maps is faster than fold's."""
     n, kk, _ = taps.shape
     k = math.isqrt(kk)
     pad = k - 1 - k // 2  # the reversed maps' padding that lands tap (a, b) on (i + a - k//2, ...)
@@ -108,13 +111,17 @@ def correlate_taps_folded(taps: Tensor, height: int, width: int) -> Tensor:
 
 def apply_filter(z: Tensor, filt: Tensor) -> Tensor:
     """Correlate (N, D, H, W) projected features with a (D, k, k) filter -> (N, H, W); or
-    (B, N, D, H, W) features with B filters (B, D, k, k) -> (B, N, H, W), each its own."""
+    (B, N, D, H, W) features with B filters (B, D, k, k) -> (B, N, H, W), each its own.
+    The tap maps are summed by ``F.fold`` on a GPU (three launches instead of ``2 k**2 - 1``)
+    and padded and added on a CPU, where that is twice as fast for a refit's hundreds of
+    maps; the two give the same numbers."""
     *lead, n, d, height, width = z.shape
     weights = filt.reshape(*lead, d, -1).transpose(-1, -2)  # (..., k*k, D)
     if lead:
         weights = weights[:, None]
     taps = torch.matmul(weights, z.reshape(*lead, n, d, -1))
-    return correlate_taps(taps.reshape(-1, *taps.shape[-2:]), height, width).view(*lead, n, height, width)
+    tap_sum = correlate_taps_folded if taps.is_cuda else correlate_taps
+    return tap_sum(taps.reshape(-1, *taps.shape[-2:]), height, width).view(*lead, n, height, width)
 
 
 def fold_filter(filt: Tensor, proj: Tensor) -> Tensor:
@@ -176,16 +183,15 @@ def conjugate_gradient(apply_a: Callable[[Params], Params], b: Params, iters: in
     return x
 
 
-def gauss_newton_step(residual_fn: Callable[..., Tensor], params: Params, cg_iters: int,
-                      batched: bool = False) -> Params:
+def gauss_newton_step(residual_fn: Callable[..., Tensor], params: Params, cg_iters: int) -> Params:
     """One Gauss-Newton iteration on ``||residual_fn(*params)||^2``.
 
     Solves ``J^T J d = -J^T r`` by CG, then takes the longest of the step and its halvings
     that does not raise the objective (none: the parameters stay). ``J^T u`` is a backward
     pass; ``J v`` is the double-backward trick of ATOM (differentiate ``J^T u``, linear in a
     dummy ``u``, with respect to ``u``), which reuses one recorded graph for every CG
-    iteration. ``batched``: B independent problems, the residual (B, M) with row b
-    depending on row b of every parameter only; each row is solved and line-searched alone.
+    iteration. It fits P and f jointly on the first frame; ``refit_filters`` is the same
+    step for f alone, written out.
     """
     leaves = tuple(p.detach().requires_grad_() for p in params)
     with torch.enable_grad():
@@ -200,10 +206,10 @@ def gauss_newton_step(residual_fn: Callable[..., Tensor], params: Params, cg_ite
         return jt(torch.autograd.grad(jt_dummy, dummy, v, retain_graph=True)[0])
 
     def objective(r: Tensor) -> Tensor:
-        return r.square().sum(1) if batched else r.square().sum()
+        return r.square().sum()
 
     rhs = tuple(-g for g in jt(residual.detach()))
-    step = conjugate_gradient(normal_matrix, rhs, cg_iters, batched)
+    step = conjugate_gradient(normal_matrix, rhs, cg_iters)
     start = objective(residual.detach())
     with torch.no_grad():
         candidates = [tuple(p + 0.5 ** halvings * d for p, d in zip(params, step))
@@ -211,7 +217,7 @@ def gauss_newton_step(residual_fn: Callable[..., Tensor], params: Params, cg_ite
         chosen = params
         for candidate in reversed(candidates):  # the longest step that does not raise it wins
             better = objective(residual_fn(*candidate)) <= start
-            chosen = tuple(torch.where(_rows(better, c), c, p) for c, p in zip(candidate, chosen))
+            chosen = tuple(torch.where(better, c, p) for c, p in zip(candidate, chosen))
     return chosen
 
 
@@ -473,9 +479,7 @@ class SpatialMemory:
     @staticmethod
     def step_all(memories: Sequence["SpatialMemory"]) -> list["SpatialMemory"]:
         """``step`` for several memories (a lockstep step's targets): those whose refit is
-        due are refined together, by one batched solve. Returns them. A lone memory keeps
-        its own solve: the batched one rounds differently (filters within ~1e-5), and
-        one-at-a-time tracking stays what it was bit for bit."""
+        due are refined together, by one batched solve (``refit_filters``). Returns them."""
         due = []
         for memory in memories:
             memory._require(memory._filter)
@@ -483,30 +487,15 @@ class SpatialMemory:
             interval = memory.cfg.update_interval
             if interval > 0 and memory._steps % interval == 0:
                 due.append(memory)
-        if len(due) == 1:
-            due[0]._update_filter(due[0].cfg.update_cg_iters)
-        elif due:
+        if due:
             SpatialMemory._update_filters(due)
         return due
 
-    def _update_filter(self, cg_iters: int) -> None:
-        n = self._count
-        z = self._samples[:n]
-        labels = self._labels[:n]
-        sqrt_w = to_device(self._weights[:n].sqrt(), z.device)[:, None, None]
-        reg_f = math.sqrt(self.cfg.reg_filter)
-
-        def residual(f: Tensor) -> Tensor:
-            data = (apply_filter(z, f) - labels) * sqrt_w
-            return torch.cat([data.flatten(), reg_f * f.flatten()])
-
-        (filt,) = gauss_newton_step(residual, (self._filter,), cg_iters)
-        self._set_filter(filt.detach())
-
     @staticmethod
     def _update_filters(memories: Sequence["SpatialMemory"]) -> None:
-        """``_update_filter`` of every memory as one batched problem: each memory's samples
-        padded to the largest count with zero weight (they add nothing to its objective)."""
+        """Refine the filters of ``memories`` (P frozen), all in one batched solve: each
+        memory's samples padded to the largest count with zero weight (they add nothing to
+        its objective)."""
         cfg = memories[0].cfg
         n = max(m._count for m in memories)
         z = torch.stack([m._samples[:n] for m in memories])        # (B, n, D, H, W)
@@ -514,17 +503,60 @@ class SpatialMemory:
         weights = torch.zeros(len(memories), n)
         for row, m in zip(weights, memories):
             row[:m._count] = m._weights[:m._count]
-        sqrt_w = to_device(weights.sqrt(), z.device)[:, :, None, None]
-        reg_f = math.sqrt(cfg.reg_filter)
-
-        def residual(f: Tensor) -> Tensor:
-            data = (apply_filter(z, f) - labels) * sqrt_w
-            return torch.cat([data.flatten(1), reg_f * f.flatten(1)], dim=1)
-
         filters = torch.stack([m._filter for m in memories])
-        (fitted,) = gauss_newton_step(residual, (filters,), cfg.update_cg_iters, batched=True)
-        for memory, filt in zip(memories, fitted.detach()):
+        fitted = refit_filters(z, labels, to_device(weights, z.device), filters, cfg.reg_filter,
+                               cfg.update_cg_iters)
+        for memory, filt in zip(memories, fitted):
             memory._set_filter(filt)
+
+
+def refit_filters(samples: Tensor, labels: Tensor, weights: Tensor, filters: Tensor, reg: float,
+                  cg_iters: int) -> Tensor:
+    """One Gauss-Newton step on each row's ``sum_n w_n ||f * z_n - y_n||^2 + reg ||f||^2``:
+    ``gauss_newton_step`` for a problem that is linear in f, written out.
+
+    Samples (B, n, D, H, W), labels (B, n, H, W), weights (B, n), filters (B, D, k, k).
+    The normal matrix is applied as ``J^T (w J v) + reg v``: the filter applied
+    (``apply_filter``), then its adjoint (``filter_adjoint``), a few operations per CG
+    iteration where autograd's double backward recorded and replayed hundreds. The line
+    search is the same rule, longest of the step and its halvings that does not raise the
+    objective, read off the exact quadratic along the step d:
+    ``E(f + t d) - E(f) = 2 t (r . J d) + t^2 |J d|^2``.
+    """
+    k = filters.shape[-1]
+    w = weights[:, :, None, None]
+    error = apply_filter(samples, filters) - labels                 # r without sqrt(w)
+
+    def normal_matrix(v: Params) -> Params:
+        (u,) = v
+        return (filter_adjoint(samples, w * apply_filter(samples, u), k) + reg * u,)
+
+    gradient = filter_adjoint(samples, w * error, k) + reg * filters   # J^T r
+    (step,) = conjugate_gradient(normal_matrix, (-gradient,), cg_iters, batched=True)
+    along = apply_filter(samples, step)                             # J d without sqrt(w)
+    slope = (w * error * along).flatten(1).sum(1) + reg * (filters * step).flatten(1).sum(1)
+    curvature = (w * along.square()).flatten(1).sum(1) + reg * step.square().flatten(1).sum(1)
+    lengths = 0.5 ** torch.arange(MAX_STEP_HALVINGS + 1, device=filters.device, dtype=filters.dtype)
+    change = 2 * lengths * slope[:, None] + lengths.square() * curvature[:, None]  # (B, halvings)
+    # the longest length whose change is not positive; 0 where none is
+    chosen = torch.where(change <= 0, lengths, torch.zeros_like(lengths)).amax(1)
+    return filters + _rows(chosen, step) * step
+
+
+def filter_adjoint(samples: Tensor, maps: Tensor, k: int) -> Tensor:
+    """The transpose of ``apply_filter`` in the filter: (B, n, D, H, W) samples z and
+    (B, n, H, W) maps u -> (B, D, k, k) g with ``<g, f> = sum_n <u_n, f * z_n>`` for every
+    filter f. Tap (a, b) reads the sample at (i + a - k//2, j + b - k//2) for output cell
+    (i, j), so its adjoint reads u at p - (a - k//2, b - k//2): windows of u padded the
+    other way round (a strided view, copied once), taps in reverse order."""
+    batch, n, d, height, width = samples.shape
+    c = k // 2
+    padded = F.pad(maps.reshape(batch * n, height, width), (k - 1 - c, c, k - 1 - c, c))
+    sample, rows, cols = padded.stride()
+    windows = padded.as_strided((batch, n, k, k, height, width), (n * sample, sample, rows, cols, rows, cols))
+    reversed_taps = torch.matmul(windows.reshape(batch, n, k * k, height * width),
+                                 samples.flatten(3).transpose(-1, -2)).sum(1)  # (B, k^2, D)
+    return reversed_taps.flip(1).transpose(1, 2).reshape(batch, d, k, k)
 
 
 def augment_first_frame(crop: np.ndarray, center: tuple[float, float], rng: np.random.Generator,
