@@ -12,6 +12,7 @@ from samn_tracker.datasets.roots import DATA_VARIABLE
 from samn_tracker.reports.cli import main as report_main
 from samn_tracker.speed import main
 from samn_tracker.speed.cli import build_parser, sequences_of
+from samn_tracker.speed.against import compare_runs
 from samn_tracker.speed.long_video import loop_period, ping_pong, windows
 from samn_tracker.speed.targets import judged_targets
 from samn_tracker.config import preset
@@ -227,6 +228,72 @@ def test_bench_lists_the_targets_it_could_not_judge_and_why(bench_result):
     assert rows["lite on one CPU thread"]["why"] == "--max-frames shortened the sequences"
     assert rows["paper on one GPU"]["why"] == "samn_paper was not measured"
     assert "## Targets" in table and "not judged: --max-frames shortened the sequences" in table
+
+
+def test_against_an_earlier_run_gives_the_speedup_and_whether_accuracy_moved(bench_result, davis_root, tmp_path):
+    """The same frames tracked again: every measure is identical, each tracker's fps is set
+    beside the earlier one, and a tracker the new run left out is named; both runs name their code."""
+    earlier, _, earlier_out = bench_result
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # untrained-heads warning
+        assert main(bench_args(davis_root, tmp_path, "--trackers", "samn_lite,kcf", "--max-frames", "6",
+                               "--warmup", "1", "--against", str(earlier_out))) == 0
+    result = json.loads((tmp_path / "bench.json").read_text())
+    against = result["against"]
+    assert against["source"] == str(earlier_out / "bench.json") and against["date"] == earlier["meta"]["date"]
+    assert against["code"] == earlier["meta"]["code"] and set(result["meta"]["code"]) == {"version", "commit"}
+    assert list(against["trackers"]) == ["samn_lite", "kcf"] and against["only_before"] == ["csrt"]
+    for name, entry in against["trackers"].items():
+        assert entry["verdict"] == "identical" and entry["conditions_differ"] == []
+        assert entry["fps"]["before"] == earlier["trackers"][name]["speed"]["fps"]
+        assert entry["fps"]["ratio"] == pytest.approx(entry["fps"]["now"] / entry["fps"]["before"])
+        assert entry["accuracy"]["ao"]["change"] == 0.0
+    table = (tmp_path / "bench.md").read_text()
+    assert f"## Against {earlier_out / 'bench.json'}" in table
+    assert "| samn_lite |" in table.split("## Against")[1] and "**identical**" in table
+    assert "Measured only in the earlier run: csrt." in table
+
+
+def _bench_json(ao=0.7, jf=0.6, iou=0.8, threads=1, sequences=("blackswan",), overrides=None, sha="ab"):
+    accuracy = {"ao": ao, "sr50": 0.9, "sr75": 0.5, "success_auc": 0.7, "mean_iou": iou, "jf": jf, "j": jf,
+                "f": jf, "sequences": {name: {"mean_iou": iou} for name in sequences}}
+    details = {"preset": "lite", "crop_size": 256, "backbone": "efficientnet_lite0",
+               "weights": f"/checkout-{sha}/lite-query.pth", "weights_sha256": sha}
+    return {"meta": {"date": "d", "sequences": list(sequences), "frames_per_pass": 10, "max_frames": None,
+                     "precision": "fp32", "overrides": overrides or {},
+                     "machine": {"cpu": "x", "device": "cpu", "torch_threads": threads}},
+            "trackers": {"samn_lite": {"details": details, "accuracy": accuracy,
+                                       "speed": {"fps": 30.0, "stages_ms": {"decoder": 3.0}}}}}
+
+
+def test_accuracy_verdicts_against_an_earlier_run():
+    def verdict(tolerance=0.005, **now):
+        against = compare_runs(_bench_json(**now), _bench_json(), "earlier.json", tolerance)
+        entry = against["trackers"]["samn_lite"]
+        return entry["verdict"], entry["conditions_differ"], against["speed_conditions_differ"]
+
+    assert verdict() == ("identical", [], [])
+    assert verdict(iou=0.81)[0] == "within tolerance"  # a sequence moved, AO and J&F did not
+    assert verdict(ao=0.704, jf=0.596)[0] == "within tolerance"
+    assert verdict(ao=0.69)[0] == "changed" and verdict(jf=0.61)[0] == "changed"
+    assert verdict(ao=0.69, tolerance=0.02)[0] == "within tolerance"
+    assert verdict(sequences=("blackswan", "dog")) == ("not comparable", ["sequences"], [])
+    assert verdict(overrides={"memory.interval": 2})[1] == ["overrides"]
+    assert verdict(sha="cd")[1] == ["weights"]
+    # another thread count: rounding may differ but the frames are the same; speeds do not compare
+    assert verdict(threads=2, ao=0.701) == ("within tolerance", [], ["the torch thread count"])
+
+
+def test_against_rejects_what_is_not_an_earlier_bench_run(davis_root, tmp_path, capsys):
+    (tmp_path / "long.json").write_text(json.dumps({"meta": {}, "runs": {}}))
+    for target, message in ((tmp_path / "missing", "not a samn bench result"),
+                            (tmp_path / "long.json", "a --long result")):
+        assert main(bench_args(davis_root, tmp_path / "out", "--trackers", "kcf", "--max-frames", "3",
+                               "--against", str(target))) == 2
+        assert message in capsys.readouterr().err
+    assert main(bench_args(davis_root, tmp_path / "out", "--long", "20", "--against", str(tmp_path))) == 2
+    assert "does not apply to --long" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 def test_looped_video_goes_forth_and_back_and_windows_fit_short_runs():

@@ -89,6 +89,8 @@ def bench_markdown(result: dict) -> str:
     if result.get("targets"):  # absent in older results
         lines += ["", "## Targets (issue 10; judged only where the run has their conditions)", ""]
         lines += _table(["target", "needs", "measured", "status"], [_target_row(t) for t in result["targets"]])
+    if "against" in result:
+        lines += ["", *_against_lines(result["against"])]
     if result.get("ratios"):
         lines += [""] + [f"- {k}: {v:.2f}" for k, v in result["ratios"].items()]
     for name, reason in result.get("skipped", {}).items():
@@ -97,6 +99,36 @@ def bench_markdown(result: dict) -> str:
     if untrained:
         lines += ["", f"Untrained heads ({', '.join(untrained)}): their accuracy is meaningless, speed is not."]
     return "\n".join(lines) + "\n"
+
+
+def _against_lines(against: dict) -> list[str]:
+    """``--against``: the earlier run named, then a row per tracker measured in both."""
+    code = (against.get("code") or {}).get("commit")
+    lines = [f"## Against {against['source']} ({against['date']}" + (f", code {code}" if code else "") + ")", ""]
+    rows = []
+    for name, t in against["trackers"].items():
+        ao, jf = t["accuracy"]["ao"], t["accuracy"]["jf"]
+        worst = max(t["sequences"].items(), key=lambda item: abs(item[1]["change"] or 0.0), default=None)
+        moved = "–" if worst is None or not worst[1]["change"] else f"{worst[0]} {worst[1]['change']:+.3f}"
+        verdict = t["verdict"] + (f" ({', '.join(t['conditions_differ'])} differ)" if t["conditions_differ"] else "")
+        rows.append([name, _num(t["fps"]["before"]), _num(t["fps"]["now"]), f"{t['fps']['ratio']:.2f}x",
+                     _moved(ao), _moved(jf), moved, {"identical": "**identical**"}.get(verdict, verdict)])
+    lines += _table(["tracker", "fps before", "fps now", "now / before", "AO before → now", "J&F before → now",
+                     "largest change of a sequence's mean IoU", "accuracy"], rows)
+    lines += ["", f"Accuracy: identical = every measure equal; within tolerance = AO and J&F moved by at "
+                  f"most {against['tolerance']:g}."]
+    if against["speed_conditions_differ"]:
+        lines += [f"The speeds are not comparable: {', '.join(against['speed_conditions_differ'])} differ."]
+    for key, what in (("only_now", "only in this run"), ("only_before", "only in the earlier run")):
+        if against[key]:
+            lines += [f"Measured {what}: {', '.join(against[key])}."]
+    return lines
+
+
+def _moved(measure: dict) -> str:
+    if measure["change"] is None:
+        return "–"
+    return f"{measure['before']:.3f} → {measure['now']:.3f} ({measure['change']:+.3f})"
 
 
 def _target_row(target: dict) -> list[str]:

@@ -14,9 +14,10 @@ import cv2
 import torch
 
 from samn_tracker.speed.accuracy import accuracy
+from samn_tracker.speed.against import compare_runs, load_earlier
 from samn_tracker.speed.batched import batched_throughput
 from samn_tracker.speed.long_video import long_benchmark
-from samn_tracker.speed.probes import machine_description
+from samn_tracker.speed.probes import code_description, machine_description
 from samn_tracker.speed.profiling import profile_frames, profile_lockstep
 from samn_tracker.speed.runs import load_sequence, run_sequence, speed_summary, warm_up
 from samn_tracker.speed.targets import judged_targets
@@ -35,6 +36,10 @@ from samn_tracker.weights import DownloadError
 
 LITE_CAP = preset("lite").memory.max_entries
 FALLBACK_CAP = 10  # the capped long run of a preset whose memory is unbounded (paper)
+# --against: AO / J&F changes this small count as unchanged. Float rounding alone (another
+# thread count, OpenCV or torch crops) has moved the four eval sequences' AO by up to 0.02
+# (docs/bench.md), so a change above this is a reason to look, not proof of a regression.
+DEFAULT_TOLERANCE = 0.005
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,6 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--long", type=int, metavar="N", help="long-video mode: loop the first sequence to N frames")
     p.add_argument("--cap", type=int, help="memory.max_entries of the capped long run (default: the "
                                            f"preset's own cap, lite {LITE_CAP}, or {FALLBACK_CAP})")
+    p.add_argument("--against", type=Path, metavar="EARLIER",
+                   help="an earlier run's bench.json (or its folder): add how much faster each tracker "
+                        "is now and whether its accuracy changed (e.g. the same command on the previous code)")
+    p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
+                   help="with --against: AO and J&F changes up to this count as unchanged")
     p.add_argument("--out", default="results/bench", help="output folder")
     p.add_argument("--no-progress", action="store_true")
     return p
@@ -110,7 +120,7 @@ def sequences_of(args: argparse.Namespace) -> tuple[Path, list[str]]:
 
 def meta(args: argparse.Namespace, device: torch.device) -> dict:
     return {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "command": ["samn", "bench", *args.argv],
-            "machine": machine_description(device), "opencv": cv2.__version__,
+            "code": code_description(), "machine": machine_description(device), "opencv": cv2.__version__,
             "opencv_threads": cv2.getNumThreads()}
 
 
@@ -130,6 +140,7 @@ def checked_overrides(args: argparse.Namespace, trackers: Sequence[str]) -> dict
 def run_bench(args: argparse.Namespace, out: Path) -> dict:
     trackers = split_names(args.trackers, TRACKER_NAMES, "tracker")
     check_groups(args.batch, args.groups)
+    earlier = load_earlier(args.against) if args.against is not None else None  # before any work
     root, names = sequences_of(args)
     overrides = checked_overrides(args, trackers)
     device = samn_device(args)
@@ -173,6 +184,8 @@ def run_bench(args: argparse.Namespace, out: Path) -> dict:
     result["ratios"] = {f"{n} fps / csrt fps": fps[n] / fps["csrt"]
                         for n in fps if n.startswith("samn") and "csrt" in fps}
     result["targets"] = judged_targets(result)
+    if earlier is not None:
+        result["against"] = compare_runs(result, *earlier, args.tolerance)
     return result
 
 
@@ -211,6 +224,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.argv = argv
+    if args.long is not None and args.against is not None:
+        raise InputError("--against compares two bench runs; it does not apply to --long")
+    if not args.tolerance >= 0:
+        raise InputError(f"--tolerance must be a number >= 0, got {args.tolerance}")
     for flag in ("repeat", "cap"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             raise InputError(f"--{flag} must be at least 1, got {getattr(args, flag)}")

@@ -9,8 +9,13 @@ from __future__ import annotations
 import os
 import platform
 import resource
+import subprocess
+from pathlib import Path
+from typing import Optional
 
 import torch
+
+from samn_tracker import __version__
 
 MB = 1024.0 * 1024.0
 
@@ -60,3 +65,24 @@ def machine_description(device: torch.device) -> dict:
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info
+
+
+def code_description() -> dict:
+    """Which code ran: the package version and, from a git checkout, its commit (with
+    ``+changes`` when tracked files differ from it), so that two results say what they compare."""
+    return {"version": __version__, "commit": _git_commit(Path(__file__).resolve().parents[2])}
+
+
+def _git_commit(folder: Path) -> Optional[str]:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+
+    try:
+        if Path(git("rev-parse", "--show-toplevel")).resolve() != folder:
+            return None  # an installed copy inside some other repository
+        commit = git("rev-parse", "--short", "HEAD")
+        changed = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return None  # not a checkout (an installed wheel), or no git
+    return commit + ("+changes" if changed else "")

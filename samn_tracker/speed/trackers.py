@@ -20,6 +20,7 @@ from samn_tracker.build import Overrides, build_tracker
 from samn_tracker.errors import InputError
 from samn_tracker.opencv_contrib import CONTRIB_FIX, contrib_factory, missing_contrib
 from samn_tracker.tracker import STAGES
+from samn_tracker.weights import sha256_file
 
 SAMN_PRESETS = {"samn_lite": "lite", "samn_paper": "paper"}
 OPENCV_TRACKERS = {"csrt": "TrackerCSRT_create", "kcf": "TrackerKCF_create"}
@@ -59,6 +60,7 @@ class SamnBench:
                         "precision": precision, "device": str(self.device),
                         "memory_max_entries": cfg.memory.max_entries,
                         "weights": None if self.tracker.weights is None else str(self.tracker.weights),
+                        "weights_sha256": None if self.tracker.weights is None else sha256_file(self.tracker.weights),
                         "trained": self.tracker.weights is not None,
                         "warnings": [str(w.message) for w in caught]}
 
