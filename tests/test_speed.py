@@ -254,6 +254,46 @@ def test_against_an_earlier_run_gives_the_speedup_and_whether_accuracy_moved(ben
     assert "Measured only in the earlier run: csrt." in table
 
 
+def test_an_interrupted_bench_keeps_finished_trackers_and_the_same_command_resumes(davis_root, tmp_path,
+                                                                                   monkeypatch, capsys):
+    import samn_tracker.speed.cli as bench_cli
+
+    argv = bench_args(davis_root, tmp_path, "--trackers", "kcf,csrt", "--max-frames", "4", "--warmup", "1")
+    measure = bench_cli.measure_tracker
+
+    def interrupted_in_csrt(name, *rest):
+        if name == "csrt":
+            raise KeyboardInterrupt
+        return measure(name, *rest)
+
+    monkeypatch.setattr(bench_cli, "measure_tracker", interrupted_in_csrt)
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    assert "interrupted during csrt; the finished trackers (kcf) are kept in" in err
+    assert "run the same command to resume" in err and not (tmp_path / "bench.json").exists()
+    partial = (tmp_path / "bench.partial.json").read_text()
+    kept = json.loads(partial)["trackers"]
+    assert list(kept) == ["kcf"]
+
+    monkeypatch.setattr(bench_cli, "measure_tracker", measure)
+    assert main(argv) == 0
+    assert "kcf kept from the interrupted run" in capsys.readouterr().err
+    result = json.loads((tmp_path / "bench.json").read_text())
+    assert result["trackers"]["kcf"] == kept["kcf"] and "csrt" in result["trackers"]
+    assert list(result["meta"]["kept_from_interrupted_run"]) == ["kcf"]
+    assert "Kept from an interrupted run of the same command and code: kcf (measured" in \
+        (tmp_path / "bench.md").read_text()
+    assert not (tmp_path / "bench.partial.json").exists()  # complete: nothing left to resume
+
+    # another command (here two passes) measures afresh
+    (tmp_path / "bench.partial.json").write_text(partial)
+    assert main([*argv, "--repeat", "2"]) == 0
+    assert "not resuming from" in capsys.readouterr().err
+    result = json.loads((tmp_path / "bench.json").read_text())
+    assert result["meta"]["kept_from_interrupted_run"] == {}
+    assert len(result["trackers"]["kcf"]["speed"]["fps_per_pass"]) == 2
+
+
 def _bench_json(ao=0.7, jf=0.6, iou=0.8, threads=1, sequences=("blackswan",), overrides=None, sha="ab"):
     accuracy = {"ao": ao, "sr50": 0.9, "sr75": 0.5, "success_auc": 0.7, "mean_iou": iou, "jf": jf, "j": jf,
                 "f": jf, "sequences": {name: {"mean_iou": iou} for name in sequences}}

@@ -49,8 +49,12 @@ def bench_markdown(result: dict) -> str:
     lines = [f"# samn bench ({meta['date']})", "", machine_line(meta["machine"]) + ".",
              f"Sequences: {', '.join(meta['sequences'])}; {meta['frames_per_pass']} tracked frames per "
              f"pass; {meta['repeat']} timed pass(es) after {meta['warmup']} warm-up frame(s); "
-             f"SAMN precision {meta['precision']}.", "",
-             "## Speed (ms per frame; stages from `SAMNTracker.timings`)", ""]
+             f"SAMN precision {meta['precision']}."]
+    kept = meta.get("kept_from_interrupted_run")  # absent in older results
+    if kept:
+        lines.append("Kept from an interrupted run of the same command and code: "
+                     + ", ".join(f"{name} (measured {date})" for name, date in kept.items()) + ".")
+    lines += ["", "## Speed (ms per frame; stages from `SAMNTracker.timings`)", ""]
     lines += _table(["tracker", "fps median [min–max]", "mean ms", "p90 ms", "init ms",
                      *STAGES, "other", "peak RSS MB", "peak CUDA MB"], speed_rows)
     lines += ["", "## Accuracy (box init on frame 0)", ""]

@@ -19,6 +19,7 @@ from samn_tracker.speed.batched import batched_throughput
 from samn_tracker.speed.long_video import long_benchmark
 from samn_tracker.speed.probes import code_description, machine_description
 from samn_tracker.speed.profiling import profile_frames, profile_lockstep
+from samn_tracker.speed.resume import KeptTrackers, forget_kept
 from samn_tracker.speed.runs import load_sequence, run_sequence, speed_summary, warm_up
 from samn_tracker.speed.targets import judged_targets
 from samn_tracker.speed.trackers import SAMN_PRESETS, TRACKER_NAMES, bench_tracker
@@ -47,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="samn bench",
         description="Per-stage speed, peak memory and accuracy of SAMN (lite, paper) and OpenCV "
                     "CSRT / KCF on the same frames; --long N: per-frame cost against video length "
-                    "with and without the memory cap. Writes JSON + Markdown (and a PNG) to --out.")
+                    "with and without the memory cap. Writes JSON + Markdown (and a PNG) to --out. "
+                    "Interrupted, it keeps the trackers it finished; the same command resumes.")
     p.add_argument("--trackers", default="samn_lite,samn_paper,csrt,kcf",
                    help=f"comma-separated, from {', '.join(TRACKER_NAMES)}")
     p.add_argument("--sequences", help="comma-separated DAVIS sequence names (default: those of --split)")
@@ -148,38 +150,28 @@ def run_bench(args: argparse.Namespace, out: Path) -> dict:
     info = meta(args, device)
     info.update(sequences=names, repeat=args.repeat, warmup=args.warmup, precision=args.precision,
                 frames_per_pass=sum(len(s.frames) - 1 for s in sequences), overrides=overrides,
-                max_frames=args.max_frames)
+                max_frames=args.max_frames, kept_from_interrupted_run={})
     result = {"meta": info, "trackers": {}, "skipped": {}}
+    kept = KeptTrackers(out, info)
+    if kept.ignored:
+        print(f"samn bench: not resuming from {kept.path}: {kept.ignored}", file=sys.stderr)
     for name in trackers:
-        gc.collect()
+        if name in kept.entries:
+            print(f"samn bench: {name} kept from the interrupted run (measured {kept.dates[name]})",
+                  file=sys.stderr)
+            result["trackers"][name] = kept.entries[name]
+            info["kept_from_interrupted_run"][name] = kept.dates[name]
+            continue
         try:
-            tracker = bench_tracker(name, args.device, weights_for(args.weights, name), overrides,
-                                    args.precision)
+            entry = measure_tracker(name, args, overrides, sequences, out)
         except DownloadError as err:  # e.g. ResNet-50 ImageNet weights offline: run the others
             result["skipped"][name] = str(err)
             print(f"samn bench: skipping {name}: {err}", file=sys.stderr)
             continue
-        warm_up(tracker, sequences[0], args.warmup)
-        passes = []
-        for rep in range(args.repeat):
-            keep = rep == 0  # accuracy from the first pass; the tracker is deterministic
-            passes.append([run_sequence(tracker, s, keep_masks=keep, progress=not args.no_progress)
-                           for s in sequences])
-        entry = {"details": tracker.details, "speed": speed_summary(passes, tracker.stages),
-                 "accuracy": accuracy(passes[0], sequences)}
-        if args.batch > 1 and name in SAMN_PRESETS:
-            entry["batched"] = batched_throughput(tracker.tracker, sequences, args.batch,
-                                                  entry["accuracy"], progress=not args.no_progress,
-                                                  groups=args.groups)
-        if args.profile and name in SAMN_PRESETS:
-            entry["profile"], tables = profile_frames(tracker, sequences[0], args.profile, args.warmup)
-            write_text(out / f"profile_{name}.txt", tables)
-            if args.batch > 1:
-                entry["batched"]["profile"], tables = profile_lockstep(
-                    tracker.tracker, sequences, args.batch, args.groups, args.profile, args.warmup)
-                write_text(out / f"profile_{name}_batch{args.batch}.txt", tables)
+        except KeyboardInterrupt:
+            raise kept.interrupted(name) from None
         result["trackers"][name] = entry
-        del tracker, passes
+        kept.keep(name, entry, time.strftime("%Y-%m-%d %H:%M:%S"))
     fps = {n: e["speed"]["fps"] for n, e in result["trackers"].items()}
     result["ratios"] = {f"{n} fps / csrt fps": fps[n] / fps["csrt"]
                         for n in fps if n.startswith("samn") and "csrt" in fps}
@@ -187,6 +179,33 @@ def run_bench(args: argparse.Namespace, out: Path) -> dict:
     if earlier is not None:
         result["against"] = compare_runs(result, *earlier, args.tolerance)
     return result
+
+
+def measure_tracker(name: str, args: argparse.Namespace, overrides: dict, sequences: list, out: Path) -> dict:
+    """One tracker's entry: speed over ``--repeat`` passes, accuracy of the first, and with
+    ``--batch`` / ``--profile`` the lockstep throughput and the profiles."""
+    gc.collect()
+    tracker = bench_tracker(name, args.device, weights_for(args.weights, name), overrides, args.precision)
+    warm_up(tracker, sequences[0], args.warmup)
+    passes = []
+    for rep in range(args.repeat):
+        keep = rep == 0  # accuracy from the first pass; the tracker is deterministic
+        passes.append([run_sequence(tracker, s, keep_masks=keep, progress=not args.no_progress)
+                       for s in sequences])
+    entry = {"details": tracker.details, "speed": speed_summary(passes, tracker.stages),
+             "accuracy": accuracy(passes[0], sequences)}
+    if args.batch > 1 and name in SAMN_PRESETS:
+        entry["batched"] = batched_throughput(tracker.tracker, sequences, args.batch,
+                                              entry["accuracy"], progress=not args.no_progress,
+                                              groups=args.groups)
+    if args.profile and name in SAMN_PRESETS:
+        entry["profile"], tables = profile_frames(tracker, sequences[0], args.profile, args.warmup)
+        write_text(out / f"profile_{name}.txt", tables)
+        if args.batch > 1:
+            entry["batched"]["profile"], tables = profile_lockstep(
+                tracker.tracker, sequences, args.batch, args.groups, args.profile, args.warmup)
+            write_text(out / f"profile_{name}_batch{args.batch}.txt", tables)
+    return entry
 
 
 def run_long_mode(args: argparse.Namespace) -> dict:
@@ -219,7 +238,7 @@ def long_cap(cap: Optional[int], config: TrackerConfig) -> int:
     return cap or config.memory.max_entries or FALLBACK_CAP
 
 
-@guarded("samn bench", on_interrupt="(nothing written: the results are written at the end)")
+@guarded("samn bench", on_interrupt="(nothing written)")
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
@@ -247,6 +266,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         stem, table = "bench", bench_markdown(result)
     write_text(out / f"{stem}.json", json.dumps(result, indent=1))
     write_text(out / f"{stem}.md", table)
+    if stem == "bench":
+        forget_kept(out)
     print(table)
     print(f"wrote {out / (stem + '.json')} and {out / (stem + '.md')}")
     return 0

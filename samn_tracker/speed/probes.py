@@ -6,6 +6,7 @@ caching allocator. Clocks are ``samn_tracker.tracking_loop``'s (synchronised on 
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import resource
@@ -68,21 +69,24 @@ def machine_description(device: torch.device) -> dict:
 
 
 def code_description() -> dict:
-    """Which code ran: the package version and, from a git checkout, its commit (with
-    ``+changes`` when tracked files differ from it), so that two results say what they compare."""
+    """Which code ran: the package version and, from a git checkout, its commit, with
+    ``+changes.<hash>`` when tracked files differ from it (the hash of that difference, so two
+    runs of one commit with other edits do not pass for the same code)."""
     return {"version": __version__, "commit": _git_commit(Path(__file__).resolve().parents[2])}
 
 
 def _git_commit(folder: Path) -> Optional[str]:
     def git(*args: str) -> str:
         return subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True,
-                              timeout=10, check=True).stdout.strip()
+                              timeout=30, check=True).stdout
 
     try:
-        if Path(git("rev-parse", "--show-toplevel")).resolve() != folder:
+        if Path(git("rev-parse", "--show-toplevel").strip()).resolve() != folder:
             return None  # an installed copy inside some other repository
-        commit = git("rev-parse", "--short", "HEAD")
-        changed = git("status", "--porcelain", "--untracked-files=no")
+        commit = git("rev-parse", "--short", "HEAD").strip()
+        changes = git("diff", "HEAD", "--no-ext-diff")
     except (OSError, subprocess.SubprocessError):
         return None  # not a checkout (an installed wheel), or no git
-    return commit + ("+changes" if changed else "")
+    if not changes:
+        return commit
+    return f"{commit}+changes.{hashlib.sha256(changes.encode()).hexdigest()[:8]}"
