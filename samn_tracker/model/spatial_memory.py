@@ -498,8 +498,8 @@ class SpatialMemory:
         its objective)."""
         cfg = memories[0].cfg
         n = max(m._count for m in memories)
-        z = torch.stack([m._samples[:n] for m in memories])        # (B, n, D, H, W)
-        labels = torch.stack([m._labels[:n] for m in memories])    # (B, n, H, W)
+        z = _rows_of([m._samples[:n] for m in memories])           # (B, n, D, H, W)
+        labels = _rows_of([m._labels[:n] for m in memories])       # (B, n, H, W)
         weights = torch.zeros(len(memories), n)
         for row, m in zip(weights, memories):
             row[:m._count] = m._weights[:m._count]
@@ -508,6 +508,12 @@ class SpatialMemory:
                                cfg.update_cg_iters)
         for memory, filt in zip(memories, fitted):
             memory._set_filter(filt)
+
+
+def _rows_of(tensors: Sequence[Tensor]) -> Tensor:
+    """``torch.stack``, but a view for one tensor: a lone memory's samples (up to 16 MB for
+    ``lite``) are not copied for every refit."""
+    return tensors[0][None] if len(tensors) == 1 else torch.stack(tensors)
 
 
 def refit_filters(samples: Tensor, labels: Tensor, weights: Tensor, filters: Tensor, reg: float,
