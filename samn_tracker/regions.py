@@ -119,20 +119,29 @@ def main_components(mask: np.ndarray, min_fraction: float) -> tuple[np.ndarray, 
     # 16-bit labels when they cannot overflow (an 8-connected component needs a 2x2 cell
     # of its own at least): half the memory traffic, twice as fast as 32-bit.
     most = -(-inner.shape[0] // 2) * -(-inner.shape[1] // 2)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(
-        inner.view(np.uint8), connectivity=8, ltype=cv2.CV_16U if most < 2 ** 16 else cv2.CV_32S)
-    keep = np.zeros(count, dtype=bool)
-    if count > 2:
-        areas = stats[1:, cv2.CC_STAT_AREA]
-        keep[1:] = areas >= min_fraction * areas.max()
-    if count <= 2 or keep[1:].all():
+    count, labels = cv2.connectedComponents(inner.view(np.uint8), connectivity=8,
+                                            ltype=cv2.CV_16U if most < 2 ** 16 else cv2.CV_32S)
+    if count <= 2:
         return mask, _box_of(*bounds)
+    areas = _label_areas(labels, count)[1:]
+    keep = np.concatenate([[False], areas >= min_fraction * areas.max()])
+    if keep[1:].all():
+        return mask, _box_of(*bounds)
+    kept_inner = np.take(keep, labels)
     kept = np.zeros(mask.shape, dtype=bool)
-    kept[bounds] = np.take(keep, labels)
-    x, y, w, h = (stats[keep, i] for i in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH,
-                                           cv2.CC_STAT_HEIGHT))
+    kept[bounds] = kept_inner
+    rows, cols = _bounds(kept_inner)
     top, left = bounds[0].start, bounds[1].start
-    return kept, _box_of(slice(top + y.min(), top + (y + h).max()), slice(left + x.min(), left + (x + w).max()))
+    return kept, _box_of(slice(top + rows.start, top + rows.stop), slice(left + cols.start, left + cols.stop))
+
+
+def _label_areas(labels: np.ndarray, count: int) -> np.ndarray:
+    """Pixels per label. OpenCV's per-component statistics took several times the labelling
+    (0.43 against 0.05 ms on a tracked DAVIS mask); a histogram of 16-bit labels (float
+    counts, exact below 2**24 pixels) takes a third of ``np.bincount``, which 32-bit labels need."""
+    if labels.dtype == np.uint16:
+        return cv2.calcHist([labels], [0], None, [count], [0, count]).ravel()
+    return np.bincount(labels.ravel(), minlength=count)
 
 
 def mask_centroid(mask: np.ndarray, box: np.ndarray | None = None) -> tuple[float, float] | None:

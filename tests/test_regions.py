@@ -233,6 +233,12 @@ def test_main_components_drop_specks_and_keep_a_split_object():
     assert box.tolist() == [10, 10, 45, 20]  # the speck's pixels are out of the box too
     empty, none = main_components(np.zeros((5, 5), bool), 0.3)
     assert not empty.any() and none is None
+    # A box of over 2**16 2x2 cells takes 32-bit labels, counted another way: the same rule.
+    large = np.zeros((1080, 1920), bool)
+    large[100:900, 200:1000] = True     # the object
+    large[1000:1010, 1800:1810] = True  # a speck far away
+    kept, box = main_components(large, 0.3)
+    assert kept.sum() == 800 * 800 and box.tolist() == [200, 100, 800, 800]
 
 
 def test_components_and_centroid_inside_the_bounding_box_equal_the_whole_frame_definitions():
