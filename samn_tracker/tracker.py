@@ -10,6 +10,7 @@ Adapters build a tracker with ``samn_tracker.build_tracker``.
 """
 from __future__ import annotations
 
+import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -40,6 +41,17 @@ from samn_tracker.datasets import to_rgb
 from samn_tracker.weights import builtin_checkpoint, load_checkpoint
 
 STAGES = ("crop", "query_encoder", "dcf", "memory_read", "decoder", "memory_write", "postprocess")
+MAX_AUTO_HOST_THREADS = 8
+
+
+def host_threads_for(setting: int, device: torch.device, cores: Optional[int] = None) -> int:
+    """The ``host_threads`` setting resolved: a positive number as it is; 0 is 1 on a CPU and
+    half the host's ``cores`` (``os.cpu_count()``), at most ``MAX_AUTO_HOST_THREADS``, beside a GPU."""
+    if setting > 0:
+        return setting
+    if device.type != "cuda":
+        return 1
+    return max(1, min(MAX_AUTO_HOST_THREADS, (cores or os.cpu_count() or 2) // 2))
 
 
 @dataclass
@@ -82,6 +94,7 @@ class SAMNTracker:
             self.net.use_cuda_graphs()
         self.precision = precision
         self.frames = frame_ops(self.cfg.frame_ops, self.device)
+        self.host_threads = host_threads_for(self.cfg.host_threads, self.device)
         self._clock = StageClock(self.device, STAGES)
         self._host_pool: Optional[ThreadPoolExecutor] = None
         self._target: Optional[Target] = None
@@ -290,9 +303,9 @@ class SAMNTracker:
 
     def _on_host(self, work: Callable, *per_target: Sequence) -> list:
         """``work`` for each target; with ``host_threads`` > 1 a batch's targets in parallel
-        threads (the host work of a target touches only that target). Opt-in: on a 2-core CPU
-        it made this work slower, on a GPU host with idle cores it pays (docs/bench.md)."""
-        threads = self.cfg.host_threads
+        threads (the host work of a target touches only that target): by default beside a
+        GPU, whose host has idle cores, not on a CPU, where it made this work slower."""
+        threads = self.host_threads
         if len(per_target[0]) <= 1 or threads <= 1:
             return list(map(work, *per_target))
         if self._host_pool is None:

@@ -9,6 +9,7 @@ from itertools import islice
 
 import numpy as np
 import pytest
+import torch
 
 from samn_tracker import build_tracker
 from samn_tracker.datasets.davis import davis_sequence
@@ -107,6 +108,17 @@ def test_host_work_in_threads_gives_the_same_outputs_as_on_the_calling_thread(da
         assert np.array_equal(a.mask, b.mask) and np.array_equal(a.box, b.box)
         assert np.array_equal(a.polygon, b.polygon) and a.confidence == b.confidence
         assert a.uncertain == b.uncertain
+
+
+def test_host_threads_by_default_beside_a_gpu_only():
+    from samn_tracker.tracker import MAX_AUTO_HOST_THREADS, host_threads_for
+
+    cpu, gpu = torch.device("cpu"), torch.device("cuda", 0)
+    assert host_threads_for(0, cpu, cores=64) == 1
+    assert host_threads_for(0, gpu, cores=16) == 8 == MAX_AUTO_HOST_THREADS
+    assert host_threads_for(0, gpu, cores=6) == 3 and host_threads_for(0, gpu, cores=1) == 1
+    assert host_threads_for(0, gpu, cores=128) == MAX_AUTO_HOST_THREADS
+    assert host_threads_for(5, cpu) == 5 and host_threads_for(1, gpu, cores=16) == 1  # as set
 
 
 def test_batches_larger_than_the_work_are_fine(tracker, one_at_a_time, davis_root):
