@@ -237,7 +237,7 @@ def test_against_an_earlier_run_gives_the_speedup_and_whether_accuracy_moved(ben
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # untrained-heads warning
         assert main(bench_args(davis_root, tmp_path, "--trackers", "samn_lite,kcf", "--max-frames", "6",
-                               "--warmup", "1", "--against", str(earlier_out))) == 0
+                               "--warmup", "1", "--batch", "3", "--against", str(earlier_out))) == 0
     result = json.loads((tmp_path / "bench.json").read_text())
     against = result["against"]
     assert against["source"] == str(earlier_out / "bench.json") and against["date"] == earlier["meta"]["date"]
@@ -252,6 +252,7 @@ def test_against_an_earlier_run_gives_the_speedup_and_whether_accuracy_moved(ben
     assert f"## Against {earlier_out / 'bench.json'}" in table
     assert "| samn_lite |" in table.split("## Against")[1] and "**identical**" in table
     assert "Measured only in the earlier run: csrt." in table
+    assert against["trackers"]["samn_lite"]["lockstep"]["batch"] == 3 and "lockstep frames/s before" in table
 
 
 def test_an_interrupted_bench_keeps_finished_trackers_and_the_same_command_resumes(davis_root, tmp_path,
@@ -322,6 +323,14 @@ def test_accuracy_verdicts_against_an_earlier_run():
     assert verdict(sha="cd")[1] == ["weights"]
     # another thread count: rounding may differ but the frames are the same; speeds do not compare
     assert verdict(threads=2, ao=0.701) == ("within tolerance", [], ["the torch thread count"])
+    # lockstep throughput set side by side only where both runs had the same --batch
+    now, before = _bench_json(), _bench_json()
+    now["trackers"]["samn_lite"]["batched"] = {"batch": 32, "frames_per_s": 450.0}
+    before["trackers"]["samn_lite"]["batched"] = {"batch": 32, "frames_per_s": 300.0}
+    entry = compare_runs(now, before, "earlier.json", 0.005)["trackers"]["samn_lite"]
+    assert entry["lockstep"] == {"batch": 32, "before": 300.0, "now": 450.0, "ratio": 1.5}
+    before["trackers"]["samn_lite"]["batched"]["batch"] = 8
+    assert "lockstep" not in compare_runs(now, before, "earlier.json", 0.005)["trackers"]["samn_lite"]
 
 
 def test_against_rejects_what_is_not_an_earlier_bench_run(davis_root, tmp_path, capsys):

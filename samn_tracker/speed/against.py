@@ -41,7 +41,8 @@ def load_earlier(path: Path) -> tuple[dict, Path]:
 
 def compare_runs(now: dict, before: dict, source: Path, tolerance: float) -> dict:
     """Every tracker measured in both runs: fps before and now, their ratio, stage times,
-    the accuracy measures and per-sequence mean IoU with their changes, and a verdict:
+    lockstep frames/s where both ran the same ``--batch``, the accuracy measures and
+    per-sequence mean IoU with their changes, and a verdict:
     ``identical`` (every measure equal), ``within tolerance`` (AO and J&F changed by at most
     ``tolerance``), ``changed``, or ``not comparable`` (other frames, weights or settings)."""
     frames_differ = _differences(now["meta"], before["meta"], FRAMES_CONDITIONS)
@@ -63,6 +64,11 @@ def compare_runs(now: dict, before: dict, source: Path, tolerance: float) -> dic
                           for seq, entry in a["accuracy"]["sequences"].items()},
             "conditions_differ": differ,
         }
+        lockstep = [e.get("batched") for e in (b, a)]
+        if all(lockstep) and lockstep[0]["batch"] == lockstep[1]["batch"]:  # the same --batch in both
+            trackers[name]["lockstep"] = {"batch": lockstep[1]["batch"],
+                                          "before": lockstep[0]["frames_per_s"], "now": lockstep[1]["frames_per_s"],
+                                          "ratio": lockstep[1]["frames_per_s"] / lockstep[0]["frames_per_s"]}
         trackers[name]["verdict"] = _verdict(trackers[name], tolerance)
     return {"source": str(source), "date": before["meta"].get("date"), "code": before["meta"].get("code"),
             "tolerance": tolerance, "speed_conditions_differ": speed_differ, "trackers": trackers,
