@@ -119,12 +119,12 @@ def _against_lines(against: dict) -> list[str]:
                      _moved(ao), _moved(jf), moved, {"identical": "**identical**"}.get(verdict, verdict)])
     lines += _table(["tracker", "fps before", "fps now", "now / before", "AO before → now", "J&F before → now",
                      "largest change of a sequence's mean IoU", "accuracy"], rows)
-    lines += ["", f"Accuracy: identical = every measure equal; within tolerance = AO and J&F moved by at "
-                  f"most {against['tolerance']:g}."]
     lockstep = [[name, str(t["lockstep"]["batch"]), _num(t["lockstep"]["before"]), _num(t["lockstep"]["now"]),
                  f"{t['lockstep']['ratio']:.2f}x"] for name, t in against["trackers"].items() if "lockstep" in t]
     if lockstep:
         lines += [""] + _table(["tracker", "batch", "lockstep frames/s before", "now", "now / before"], lockstep)
+    lines += ["", f"Accuracy: identical = every measure equal; within tolerance = AO and J&F moved by at "
+                  f"most {against['tolerance']:g}."]
     if against["speed_conditions_differ"]:
         lines += [f"The speeds are not comparable: {', '.join(against['speed_conditions_differ'])} differ."]
     for key, what in (("only_now", "only in this run"), ("only_before", "only in the earlier run")):
