@@ -81,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="an earlier run's bench.json (or its folder): add how much faster each tracker "
                         "is now and whether its accuracy changed (e.g. the same command on the previous code)")
     p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
-                   help="with --against: AO and J&F changes up to this count as unchanged")
+                   help=f"with --against: AO and J&F changes up to this count as unchanged "
+                        f"(default {DEFAULT_TOLERANCE})")
     p.add_argument("--out", default="results/bench", help="output folder")
     p.add_argument("--no-progress", action="store_true")
     return p
