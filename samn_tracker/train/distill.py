@@ -16,10 +16,8 @@ the tracker memorises its own probabilities.
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Optional, Sequence
@@ -37,7 +35,8 @@ from samn_tracker.model.network import SAMNNetwork
 from samn_tracker.settings import Checked, add_set_option, parse_overrides, setting
 from samn_tracker.train.curves import plot_training_log
 from samn_tracker.train.cli import add_run_options, clip_dataset, end_of_run
-from samn_tracker.train.trainer import collate, interrupt_on_sigterm, worker_ignores_interrupts
+from samn_tracker.train.run_loop import RunFiles, StepResult, run_steps, worker_ignores_interrupts
+from samn_tracker.train.trainer import collate
 from samn_tracker.weights import builtin_checkpoint, load_checkpoint, save_checkpoint
 
 # What the student matches, each error relative to the teacher output's variance.
@@ -150,8 +149,6 @@ def crops_of(batch: dict[str, torch.Tensor], generator: torch.Generator,
 def distill(cfg: DistillConfig, dataset, resume: bool = False, progress: bool = True) -> dict:
     """Run ``cfg.steps`` optimiser steps; the checkpoint at ``out_dir/last.pth`` is a
     complete tracker checkpoint at every save."""
-    from tqdm import tqdm
-
     device = pick_device(cfg.device)
     torch.manual_seed(cfg.seed)
     distiller = Distiller(cfg, device)
@@ -166,8 +163,8 @@ def distill(cfg: DistillConfig, dataset, resume: bool = False, progress: bool = 
         optimiser.load_state_dict(ckpt["meta"]["optimiser"])
         step = ckpt["meta"]["step"]
 
-    def save() -> None:
-        save_checkpoint(last, distiller.state_dict(), distiller.tracker_cfg, step=step,
+    def save(at: int) -> None:
+        save_checkpoint(last, distiller.state_dict(), distiller.tracker_cfg, step=at,
                         train={"distill": dataclasses.asdict(cfg), "held_out": cfg.held_out,
                                "teacher": str(distiller.teacher_path)},
                         optimiser=optimiser.state_dict())
@@ -176,51 +173,27 @@ def distill(cfg: DistillConfig, dataset, resume: bool = False, progress: bool = 
                         num_workers=1, drop_last=True, worker_init_fn=worker_ignores_interrupts,
                         generator=torch.Generator().manual_seed(cfg.seed + step))
     generator = torch.Generator().manual_seed(cfg.seed + step)
-    out.mkdir(parents=True, exist_ok=True)
-    log_file = open(out / "log.csv", "a", newline="")
-    log = csv.writer(log_file)
-    if log_file.tell() == 0:
-        log.writerow(["step", "loss", *TARGETS, "seconds"])
-    bar = tqdm(total=cfg.steps, initial=step, unit="step", disable=not progress)
-    losses: list[float] = []
-    interrupted = False
-    epoch = 0
-    try:
-        with interrupt_on_sigterm():
-            while step < cfg.steps:
-                dataset.set_epoch(epoch)
-                for batch in loader:
-                    if step >= cfg.steps:
-                        break
-                    start = time.perf_counter()
-                    images, masks = crops_of(batch, generator, cfg.soft_fraction)
-                    masks = masks.to(device)
-                    s16, teacher = distiller.targets(images.to(device), masks)
-                    errors = relative_errors(distiller.outputs(masks, s16), teacher)
-                    loss = sum(errors.values())
-                    optimiser.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimiser.step()
-                    step += 1
-                    losses.append(float(loss.detach()))
-                    log.writerow([step, f"{losses[-1]:.5f}", *(f"{float(e.detach()):.5f}" for e in errors.values()),
-                                  f"{time.perf_counter() - start:.3f}"])
-                    log_file.flush()
-                    bar.update()
-                    bar.set_postfix({name: f"{float(e.detach()):.3f}" for name, e in errors.items()})
-                    if step % cfg.checkpoint_every == 0:
-                        save()
-                epoch += 1
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        bar.close()
-        save()
-        log_file.close()
-        if step > 0:
-            plot_training_log(out / "log.csv", out / "curve.png", title=str(out),
-                              panels=[(name, f"{name}: error / teacher variance", True) for name in TARGETS])
-    return {"steps": step, "losses": losses, "checkpoint": str(last), "interrupted": interrupted}
+
+    def train_step(batch: dict[str, torch.Tensor]) -> StepResult:
+        images, masks = crops_of(batch, generator, cfg.soft_fraction)
+        masks = masks.to(device)
+        s16, teacher = distiller.targets(images.to(device), masks)
+        errors = relative_errors(distiller.outputs(masks, s16), teacher)
+        loss = sum(errors.values())
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        values = {name: float(e.detach()) for name, e in errors.items()}
+        return StepResult(float(loss.detach()), [f"{v:.5f}" for v in values.values()],
+                          {name: f"{v:.3f}" for name, v in values.items()})
+
+    def plot(log: Path, curve: Path) -> None:
+        plot_training_log(log, curve, title=str(out),
+                          panels=[(name, f"{name}: error / teacher variance", True) for name in TARGETS])
+
+    run = run_steps(loader, step, cfg.steps, train_step, RunFiles(out, TARGETS, save, plot), cfg.checkpoint_every,
+                    start_epoch=dataset.set_epoch, progress=progress)
+    return {"steps": run.steps, "losses": run.losses, "checkpoint": str(last), "interrupted": run.interrupted}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,18 +12,13 @@ to one cell), a random peak height, and sometimes a weaker distractor peak.
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import os
-import signal
 import sys
-import threading
-import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Literal, Optional
+from typing import Literal, Optional
 
 import torch
 import torch.distributed as dist
@@ -40,6 +35,7 @@ from samn_tracker.errors import InputError, SettingError
 from samn_tracker.settings import Checked, replace_settings, setting
 from samn_tracker.train.curves import plot_training_log
 from samn_tracker.train.losses import batch_iou, segmentation_loss
+from samn_tracker.train.run_loop import RunFiles, StepResult, run_steps, worker_ignores_interrupts
 from samn_tracker.weights import BUILTIN_CHECKPOINTS_DIR, load_checkpoint, save_checkpoint
 
 
@@ -243,34 +239,8 @@ def collate(samples) -> dict[str, torch.Tensor]:
             for name in ("images", "masks", "memory_mask0")}
 
 
-def _raise_interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
-
-
-def worker_ignores_interrupts(worker_id: int) -> None:
-    """A SIGTERM or Ctrl-C sent to the whole process group is the main process's to
-    handle: it saves and shuts the workers down, so they must not die first."""
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-@contextmanager
-def interrupt_on_sigterm() -> Iterator[None]:
-    """Schedulers stop (preempt) jobs with SIGTERM: treat it like Ctrl-C, so the run saves."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def train(cfg: TrainConfig, dataset, resume: bool = False, progress: bool = True) -> dict:
     """Run ``cfg.steps`` optimiser steps over ``dataset`` (a ``ClipDataset``); returns a summary."""
-    from tqdm import tqdm
-
     rank = Rank.from_env()
     device = rank.device(cfg.device)
     if device.type == "cuda":
@@ -317,73 +287,40 @@ def train(cfg: TrainConfig, dataset, resume: bool = False, progress: bool = True
                         generator=torch.Generator().manual_seed(cfg.seed + step))
     generator = torch.Generator().manual_seed(cfg.seed + 1000 * ddp.rank + step)
     use_amp = cfg.amp and device.type == "cuda"
-    if ddp.rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
-    log_file = open(out / "log.csv", "a", newline="") if ddp.rank == 0 else None
-    log = csv.writer(log_file) if log_file else None
-    if log_file is not None and log_file.tell() == 0:
-        log.writerow(["step", "loss", "iou", "seconds"])
-    losses: list[float] = []
-    bar = tqdm(total=cfg.steps, initial=step, unit="step", disable=not (progress and ddp.rank == 0))
-    epoch = 0
-    interrupted = False
-    first_step = step
-    run_start = waiting_since = time.perf_counter()
-    data_wait = 0.0  # seconds the loop waited for the loader: what a starved GPU shows
+
+    def train_step(batch: dict[str, torch.Tensor]) -> StepResult:
+        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+        maps = [spatial_maps(batch["masks"][:, t], tracker_cfg.dcf.sigma_factor, generator) for t in (1, 2)]
+        value_keep = None
+        if cfg.query_value_dropout > 0:
+            value_keep = [(torch.rand(len(batch["images"]), generator=generator)
+                           >= cfg.query_value_dropout).float().to(device) for _ in maps]
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+            outputs = model(batch["images"], batch["memory_mask0"], maps, value_keep)
+            loss = sum(segmentation_loss(o, batch["masks"][:, t], cfg.iou_weight)
+                       for t, o in zip((1, 2), outputs))
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        value, iou = float(loss.detach()), float(batch_iou(outputs[-1].detach(), batch["masks"][:, 2]))
+        return StepResult(value, [f"{iou:.4f}"], {"loss": f"{value:.3f}", "iou": f"{iou:.2f}"})
+
+    def start_epoch(epoch: int) -> None:
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        if hasattr(dataset, "set_epoch"):
+            dataset.set_epoch(epoch)
+
+    files = RunFiles(out, ["iou"], save=lambda at: _save(last, net, tracker_cfg, cfg, at, optimiser),
+                     plot=lambda log, curve: plot_training_log(log, curve, title=str(out)), writes=ddp.rank == 0)
     try:
-        with interrupt_on_sigterm():
-            while step < cfg.steps:
-                if sampler is not None:
-                    sampler.set_epoch(epoch)
-                if hasattr(dataset, "set_epoch"):
-                    dataset.set_epoch(epoch)
-                for batch in loader:
-                    if step >= cfg.steps:
-                        break
-                    start = time.perf_counter()
-                    data_wait += start - waiting_since
-                    batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-                    maps = [spatial_maps(batch["masks"][:, t], tracker_cfg.dcf.sigma_factor, generator)
-                            for t in (1, 2)]
-                    value_keep = None
-                    if cfg.query_value_dropout > 0:
-                        value_keep = [(torch.rand(len(batch["images"]), generator=generator)
-                                       >= cfg.query_value_dropout).float().to(device) for _ in maps]
-                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                        outputs = model(batch["images"], batch["memory_mask0"], maps, value_keep)
-                        loss = sum(segmentation_loss(o, batch["masks"][:, t], cfg.iou_weight)
-                                   for t, o in zip((1, 2), outputs))
-                    optimiser.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimiser.step()
-                    step += 1
-                    losses.append(float(loss.detach()))
-                    iou = float(batch_iou(outputs[-1].detach(), batch["masks"][:, 2]))
-                    if log is not None and step % cfg.log_every == 0:
-                        log.writerow([step, f"{losses[-1]:.5f}", f"{iou:.4f}",
-                                      f"{time.perf_counter() - start:.3f}"])
-                        log_file.flush()
-                    bar.update()
-                    bar.set_postfix(loss=f"{losses[-1]:.3f}", iou=f"{iou:.2f}")
-                    if ddp.rank == 0 and step % cfg.checkpoint_every == 0:
-                        _save(last, net, tracker_cfg, cfg, step, optimiser)
-                    waiting_since = time.perf_counter()
-                epoch += 1
-    except KeyboardInterrupt:
-        interrupted = True
+        run = run_steps(loader, step, cfg.steps, train_step, files, cfg.checkpoint_every, cfg.log_every,
+                        start_epoch, progress)
     finally:
-        seconds = time.perf_counter() - run_start
-        bar.close()
-        if ddp.rank == 0:
-            _save(last, net, tracker_cfg, cfg, step, optimiser)
-        if log_file is not None:
-            log_file.close()
-            if step > 0:
-                plot_training_log(out / "log.csv", out / "curve.png", title=str(out))
         if ddp.world > 1:
             dist.destroy_process_group()
-    return {"steps": step, "losses": losses, "checkpoint": str(last), "interrupted": interrupted,
-            "run_steps": step - first_step, "seconds": seconds, "data_wait_seconds": data_wait}
+    return {"steps": run.steps, "losses": run.losses, "checkpoint": str(last), "interrupted": run.interrupted,
+            "run_steps": run.run_steps, "seconds": run.seconds, "data_wait_seconds": run.data_wait_seconds}
 
 
 def _save(path: Path, net: SAMNNetwork, tracker_cfg: TrackerConfig, cfg: TrainConfig, step: int,

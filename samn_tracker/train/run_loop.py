@@ -1,0 +1,129 @@
+"""The loop that ``samn train`` and ``samn distill`` share: epochs over a loader until the
+step count, a ``log.csv`` row per logged step, a progress bar, a checkpoint every
+``checkpoint_every`` steps and on the way out (Ctrl-C and a scheduler's SIGTERM included,
+so a run loses at most the steps since its last save), and the curve plot at the end.
+
+What a step does, what a checkpoint holds and what the curve shows stay with each command.
+"""
+from __future__ import annotations
+
+import csv
+import signal
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
+
+
+@dataclass
+class StepResult:
+    """What one optimiser step reports."""
+
+    loss: float
+    columns: list[str]                  # the log row's values after the loss, formatted
+    postfix: dict[str, str] = field(default_factory=dict)  # beside the progress bar
+
+
+@dataclass
+class LoopSummary:
+    steps: int                          # where the run stands (a resumed run counts the earlier steps)
+    losses: list[float]                 # of this run's steps
+    interrupted: bool
+    run_steps: int
+    seconds: float
+    data_wait_seconds: float            # time the loop waited for the loader: what a starved GPU shows
+
+
+@dataclass
+class RunFiles:
+    """Where the run writes, and whether this process writes at all (rank 0 of a
+    distributed run does; the others only step)."""
+
+    out: Path
+    columns: Sequence[str]              # the log's columns between "step", "loss" and "seconds"
+    save: Callable[[int], None]         # a checkpoint at this step
+    plot: Callable[[Path, Path], None]  # (log.csv, curve.png)
+    writes: bool = True
+
+
+def run_steps(loader: Iterable, step: int, steps: int, train_step: Callable[[dict], StepResult],
+              files: RunFiles, checkpoint_every: int, log_every: int = 1,
+              start_epoch: Callable[[int], None] = lambda epoch: None, progress: bool = True) -> LoopSummary:
+    """Step from ``step`` to ``steps`` over ``loader`` (``start_epoch(n)`` before each pass
+    over it), with the log, the bar and the checkpoints of ``files``."""
+    from tqdm import tqdm
+
+    log_file = None
+    if files.writes:
+        files.out.mkdir(parents=True, exist_ok=True)
+        log_file = open(files.out / "log.csv", "a", newline="")
+    log = csv.writer(log_file) if log_file is not None else None
+    if log is not None and log_file.tell() == 0:
+        log.writerow(["step", "loss", *files.columns, "seconds"])
+    bar = tqdm(total=steps, initial=step, unit="step", disable=not (progress and files.writes))
+    losses: list[float] = []
+    interrupted = False
+    first_step = step
+    run_start = waiting_since = time.perf_counter()
+    data_wait = 0.0
+    epoch = 0
+    try:
+        with interrupt_on_sigterm():
+            while step < steps:
+                start_epoch(epoch)
+                for batch in loader:
+                    if step >= steps:
+                        break
+                    start = time.perf_counter()
+                    data_wait += start - waiting_since
+                    result = train_step(batch)
+                    step += 1
+                    losses.append(result.loss)
+                    if log is not None and step % log_every == 0:
+                        log.writerow([step, f"{result.loss:.5f}", *result.columns,
+                                      f"{time.perf_counter() - start:.3f}"])
+                        log_file.flush()
+                    bar.update()
+                    bar.set_postfix(result.postfix)
+                    if files.writes and step % checkpoint_every == 0:
+                        files.save(step)
+                    waiting_since = time.perf_counter()
+                epoch += 1
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        seconds = time.perf_counter() - run_start
+        bar.close()
+        if files.writes:
+            files.save(step)
+        if log_file is not None:
+            log_file.close()
+            if step > 0:
+                files.plot(files.out / "log.csv", files.out / "curve.png")
+    return LoopSummary(step, losses, interrupted, step - first_step, seconds, data_wait)
+
+
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def worker_ignores_interrupts(worker_id: int) -> None:
+    """A SIGTERM or Ctrl-C sent to the whole process group is the main process's to
+    handle: it saves and shuts the workers down, so they must not die first."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextmanager
+def interrupt_on_sigterm() -> Iterator[None]:
+    """Schedulers stop (preempt) jobs with SIGTERM: treat it like Ctrl-C, so the run saves."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
