@@ -286,10 +286,14 @@ def test_an_interrupted_bench_keeps_finished_trackers_and_the_same_command_resum
         (tmp_path / "bench.md").read_text()
     assert not (tmp_path / "bench.partial.json").exists()  # complete: nothing left to resume
 
-    # another command (here two passes) measures afresh
+    # another setting (here two passes) measures afresh; a report option does not matter
     (tmp_path / "bench.partial.json").write_text(partial)
+    assert main([*argv, "--tolerance", "0.01"]) == 0
+    assert json.loads((tmp_path / "bench.json").read_text())["trackers"]["kcf"] == kept["kcf"]
+    (tmp_path / "bench.partial.json").write_text(partial)
+    capsys.readouterr()
     assert main([*argv, "--repeat", "2"]) == 0
-    assert "not resuming from" in capsys.readouterr().err
+    assert "not resuming from" in (err := capsys.readouterr().err) and "other settings made it" in err
     result = json.loads((tmp_path / "bench.json").read_text())
     assert result["meta"]["kept_from_interrupted_run"] == {}
     assert len(result["trackers"]["kcf"]["speed"]["fps_per_pass"]) == 2

@@ -41,6 +41,7 @@ FALLBACK_CAP = 10  # the capped long run of a preset whose memory is unbounded (
 # thread count, OpenCV or torch crops) has moved the four eval sequences' AO by up to 0.02
 # (docs/bench.md), so a change above this is a reason to look, not proof of a regression.
 DEFAULT_TOLERANCE = 0.005
+REPORT_OPTIONS = ("against", "tolerance", "out", "no_progress", "argv")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -140,6 +141,13 @@ def checked_overrides(args: argparse.Namespace, trackers: Sequence[str]) -> dict
     return overrides
 
 
+def measured_settings(args: argparse.Namespace) -> dict:
+    """The options that decide what a run measures (an interrupted run's trackers are kept
+    for a run with the same), not those that only change its report."""
+    return {key: str(value) if isinstance(value, Path) else value for key, value in sorted(vars(args).items())
+            if key not in REPORT_OPTIONS}
+
+
 def run_bench(args: argparse.Namespace, out: Path) -> dict:
     trackers = split_names(args.trackers, TRACKER_NAMES, "tracker")
     check_groups(args.batch, args.groups)
@@ -153,7 +161,7 @@ def run_bench(args: argparse.Namespace, out: Path) -> dict:
                 frames_per_pass=sum(len(s.frames) - 1 for s in sequences), overrides=overrides,
                 max_frames=args.max_frames, kept_from_interrupted_run={})
     result = {"meta": info, "trackers": {}, "skipped": {}}
-    kept = KeptTrackers(out, info)
+    kept = KeptTrackers(out, {**measured_settings(args), "data": str(root)}, info["code"])
     if kept.ignored:
         print(f"samn bench: not resuming from {kept.path}: {kept.ignored}", file=sys.stderr)
     for name in trackers:

@@ -2,9 +2,10 @@
 ``<out>/bench.partial.json``, and the same command on the same code picks them up again.
 
 A bench over DAVIS val with ``--repeat 3`` runs for the better part of an hour on a CPU;
-Ctrl-C in the last tracker should not cost the others. A kept entry is reused only by the
-same command line on the same code (``meta.code``, uncommitted edits included), since a
-timing or an accuracy of other code is not this run's. ``bench.json`` itself is still
+Ctrl-C in the last tracker should not cost the others. A kept entry is reused only by a run
+with the same settings on the same data and code (``meta.code``, uncommitted edits
+included), since a timing or an accuracy of other code is not this run's; options that only
+change the report (``--against``, ``--out``, ...) may differ. ``bench.json`` itself is still
 written once, complete, and the partial file is removed then.
 """
 from __future__ import annotations
@@ -20,9 +21,9 @@ PARTIAL = "bench.partial.json"
 class KeptTrackers:
     """The finished trackers of an unfinished run in ``out``."""
 
-    def __init__(self, out: Path, meta: dict):
+    def __init__(self, out: Path, settings: dict, code: dict):
         self.path = out / PARTIAL
-        self.key = {"command": meta["command"], "code": meta["code"]}
+        self.key = {"settings": settings, "code": code}
         self.entries: dict[str, dict] = {}
         self.dates: dict[str, str] = {}
         self.ignored = None  # why an earlier partial file was not used
@@ -37,8 +38,8 @@ class KeptTrackers:
             self.ignored = "it is not readable"
             return
         if key != self.key:
-            differ = [what for what in ("command", "code") if key.get(what) != self.key[what]]
-            self.ignored = f"another {' and '.join(differ)} made it"
+            differ = [what for what in ("settings", "code") if key.get(what) != self.key[what]]
+            self.ignored = f"other {' and '.join(differ)} made it"
             return
         self.entries, self.dates = entries, dates
 
