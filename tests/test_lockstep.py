@@ -119,6 +119,7 @@ def test_host_threads_by_default_beside_a_gpu_only():
     assert host_threads_for(0, gpu, cores=6) == 3 and host_threads_for(0, gpu, cores=1) == 1
     assert host_threads_for(0, gpu, cores=128) == MAX_AUTO_HOST_THREADS
     assert host_threads_for(5, cpu) == 5 and host_threads_for(1, gpu, cores=16) == 1  # as set
+    assert build_tracker("lite", device="cpu").host_threads == 1  # the default, resolved on a CPU
 
 
 def test_batches_larger_than_the_work_are_fine(tracker, one_at_a_time, davis_root):
