@@ -83,6 +83,7 @@ def add_track_parser(sub: argparse._SubParsersAction) -> None:
                    help="replace the results already in --out once the new run is complete")
     p.add_argument("--max-frames", type=int, help="stop after this many frames (at least 1); default: all")
     p.add_argument("--no-video", action="store_true", help="do not write overlay.mp4")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. in a batch job's log)")
 
 
 def initial_region(args: argparse.Namespace, sequence, first: np.ndarray):
@@ -166,7 +167,7 @@ def run_track(args: argparse.Namespace) -> int:
     total = len(sequence) if args.max_frames is None else min(len(sequence), args.max_frames)
     with RunFolder(out, args.invocation) as run:
         start_time, track_time = write_track(run, tracker, sequence, first, frames, region, total,
-                                             video=not args.no_video)
+                                             video=not args.no_video, progress=not args.no_progress)
     frame_word = "frame" if run.frames == 1 else "frames"
     print(f"{sequence.name}: {run.frames} {frame_word}, {speed_text(run.frames, track_time)} "
           f"(initialisation {start_time:.1f} s) on {tracker.device} -> {out}")
@@ -174,9 +175,10 @@ def run_track(args: argparse.Namespace) -> int:
 
 
 def write_track(run, tracker, sequence, first: np.ndarray, frames, region, total: int,
-                video: bool) -> tuple[float, float]:
+                video: bool, progress: bool) -> tuple[float, float]:
     """Track ``total`` frames from ``first`` into ``run.path``, each written whole
-    (``run.frame``); returns the seconds of the ``initialize`` call and of the ``track`` calls."""
+    (``run.frame``); returns the seconds of the ``initialize`` call and of the ``track`` calls.
+    Without ``progress`` no bar; with it tqdm's own settings hold (``TQDM_DISABLE=1`` too)."""
     from tqdm import tqdm
 
     from samn_tracker import regions
@@ -190,7 +192,7 @@ def write_track(run, tracker, sequence, first: np.ndarray, frames, region, total
     start_time = track_time = 0.0
     with open(folder / "boxes.txt", "w") as boxes, open(folder / "polygons.txt", "w") as polygons, \
             open(folder / "confidence.txt", "w") as confidences, \
-            tqdm(total=total, unit="frame", desc=sequence.name) as bar:
+            tqdm(total=total, unit="frame", desc=sequence.name, **({} if progress else {"disable": True})) as bar:
         try:
             if tracker.tunes(given_mask=regions.is_mask(region, first.shape[:2])):
                 bar.set_postfix_str(f"tuning the decoder on the first frame ({tracker.cfg.tuning.steps} steps)")

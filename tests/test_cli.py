@@ -33,7 +33,15 @@ def test_track_a_frames_folder_writes_boxes_masks_and_overlay(davis_root, tmp_pa
     assert first.shape == (480, 854) and set(np.unique(first)) <= {0, 255} and first.any()
     video = cv2.VideoCapture(str(out / "overlay.mp4"))
     assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 5
-    assert "fps" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert "fps" in printed.out and "5/5" in printed.err  # the progress bar
+
+    quiet = tmp_path / "quiet"
+    assert main(["track", str(frames), "--box", ",".join(str(v) for v in box), "--out", str(quiet),
+                 "--device", "cpu", "--no-video", "--no-progress", "--max-frames", "2"]) == 0
+    printed = capsys.readouterr()
+    assert "2/2" not in printed.err and "fps" in printed.out
+    assert np.loadtxt(quiet / "boxes.txt", delimiter=",").shape == (2, 4)
 
 
 def test_track_reports_bad_input_clearly(davis_root, tmp_path, capsys):

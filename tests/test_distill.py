@@ -106,7 +106,7 @@ def test_the_student_starts_at_the_teacher_heads_and_learns_the_mask(davis_root,
               "--set", f"out_dir={out}", "--set", "checkpoint_every=10"]
     assert distill_main(common + ["--set", "steps=30"]) == 0
     export = tmp_path / "lite_query.pth"
-    assert distill_main(common + ["--set", "steps=32", "--resume", "--export", str(export)]) == 0
+    assert distill_main(common + ["--set", "steps=32", "--resume", "--export", str(export), "--no-progress"]) == 0
     with open(out / "log.csv") as f:
         assert [int(row["step"]) for row in csv.DictReader(f)] == list(range(1, 33))
     assert (out / "curve.png").stat().st_size > 0

@@ -20,7 +20,7 @@ def read_losses(path):
         return [float(row["loss"]) for row in csv.DictReader(f)]
 
 
-def test_smoke_training_reduces_the_loss_and_resumes(davis_root, tmp_path):
+def test_smoke_training_reduces_the_loss_and_resumes(davis_root, tmp_path, capsys):
     out = tmp_path / "run"
     sources = json.dumps([f"davis:{davis_root}:2016:train"])
     common = ["--config", "lite_cpu", "--samples", "64", "--set", f"sources={sources}",
@@ -28,6 +28,7 @@ def test_smoke_training_reduces_the_loss_and_resumes(davis_root, tmp_path):
               "--set", "lr=0.001", "--set", "workers=0", "--set", f"out_dir={out}",
               "--set", "checkpoint_every=10"]
     assert train_main(common + ["--set", "steps=40"]) == 0
+    assert "40/40" in capsys.readouterr().err  # the progress bar
     losses = read_losses(out / "log.csv")
     assert len(losses) == 40
     assert sum(losses[-10:]) / 10 < 0.6 * sum(losses[:10]) / 10
@@ -35,7 +36,8 @@ def test_smoke_training_reduces_the_loss_and_resumes(davis_root, tmp_path):
     assert ckpt["meta"]["step"] == 40 and ckpt["config"]["model"]["backbone"] == "efficientnet_lite0"
 
     export = tmp_path / "lite.pth"
-    assert train_main(common + ["--set", "steps=45", "--resume", "--export", str(export)]) == 0
+    assert train_main(common + ["--set", "steps=45", "--resume", "--export", str(export), "--no-progress"]) == 0
+    assert "45/45" not in capsys.readouterr().err
     assert len(read_losses(out / "log.csv")) == 45
     shipped = load_checkpoint(export)
     assert "optimiser" not in shipped["meta"] and shipped["meta"]["step"] == 45

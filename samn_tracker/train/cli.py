@@ -48,6 +48,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue from OUT_DIR/last.pth")
     p.add_argument("--export", type=Path, help="write a shippable checkpoint (no optimiser) here at the end")
     p.add_argument("--samples", type=int, default=100_000, help="clips drawn per epoch")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (the log is written all the same)")
 
 
 def clip_dataset(specs: Sequence[str], weights: Sequence[float], held_out: Sequence[str],
@@ -71,7 +72,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                            cfg.seed, crop_size=cfg.crop_size, search_factor=cfg.search_factor,
                            box_init_prob=cfg.box_init_fraction, centre_jitter=cfg.centre_jitter,
                            scale_jitter=cfg.scale_jitter)
-    summary = train(cfg, dataset, resume=args.resume)
+    summary = train(cfg, dataset, resume=args.resume, progress=not args.no_progress)
     if summary["run_steps"]:
         print(speed_line(summary))
     return end_of_run(summary, args.export)

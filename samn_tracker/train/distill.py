@@ -214,7 +214,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     dataset = clip_dataset(cfg.sources, cfg.source_weights, cfg.held_out, args.data_root, args.samples,
                            cfg.seed, crop_size=crop.crop_size, search_factor=crop.search_factor,
                            box_init_prob=cfg.box_init_fraction)
-    return end_of_run(distill(cfg, dataset, resume=args.resume), args.export)
+    return end_of_run(distill(cfg, dataset, resume=args.resume, progress=not args.no_progress), args.export)
 
 
 if __name__ == "__main__":
