@@ -92,11 +92,18 @@ class UncertaintyConfig(Checked):
 class MaskCheckConfig(Checked):
     """Beyond the paper: a mask whose box jumps away from the DCF peak (more than
     ``max_centre_shift`` x sqrt(w h) of the previous target) or whose box area changes
-    by more than ``max_area_change`` in one frame is treated as a segmentation failure."""
+    by more than ``max_area_change`` in one frame is treated as a segmentation failure.
+
+    A target that really grows that fast (it comes towards the camera, or was only partly
+    segmented) would be refused for good, since the box it is compared with no longer
+    grows. So a mask refused only for growing is accepted after ``accept_growth_after``
+    frames in a row of such masks, each box like the one before (IoU >= 0.7) and each
+    near the DCF peak; 0 refuses them always."""
 
     enabled: bool = True
     max_centre_shift: float = setting(0.5, ge=0)
     max_area_change: float = setting(1.5, ge=1)
+    accept_growth_after: int = setting(3, ge=0)
 
 
 @dataclass

@@ -7,7 +7,8 @@ project's additions:
 * **uncertainty gate**: U_t = mean(queue of recent accepted peaks) / peak_t above the
   threshold keeps the frame out of both memories (and its peak out of the queue);
 * **mask plausibility** (beyond the paper): a mask whose box jumps away from the DCF's
-  peak, or whose area changes too fast, is neither used for the box nor memorised;
+  peak, or whose area changes too fast, is neither used for the box nor memorised
+  (unless it keeps growing alike for a few frames: the target really grew);
 * **appearance writes**: every ``memory.interval``-th frame is sampled into the memory,
   other frames replace the temporary "last frame" entry (``memory.last_frame``; every
   ``memory.last_frame_interval``-th frame only, to save memory-encoder passes);
@@ -28,6 +29,7 @@ from samn_tracker.config import TrackerConfig
 from samn_tracker.model.appearance_memory import AppearanceMemory, MemoryEntry
 
 Write = Literal["sampled", "last"]
+GROWTH_RUN_IOU = 0.7  # a refused growing mask's box this like the one before continues a run
 Point = tuple[float, float]
 
 
@@ -51,6 +53,7 @@ class MemoryManager:
                                            max_entries=cfg.memory.max_entries)
         self.appearance.set_first(first)
         self.peaks: deque[float] = deque(maxlen=cfg.uncertainty.queue_length)
+        self._grown: list[np.ndarray] = []  # boxes of the latest masks refused only for growing
 
     def __len__(self) -> int:
         return len(self.appearance)
@@ -90,21 +93,38 @@ class MemoryManager:
     def mask_agrees(self, box: Optional[np.ndarray], previous_box: np.ndarray,
                     dcf_centre: Optional[Point]) -> bool:
         """Whether a mask with this box (None: empty) is plausible next to the previous
-        target and the DCF's peak."""
+        target and the DCF's peak (``MaskCheckConfig``)."""
         check = self.cfg.mask_check
         if not check.enabled:
             return True
-        if box is None:
+        if box is None or not self._near_peak(box, previous_box, dcf_centre):
+            self._grown.clear()
             return False
-        w, h = previous_box[2:]
-        ratio = box[2] * box[3] / max(w * h, 1e-6)
-        if not 1.0 / check.max_area_change <= ratio <= check.max_area_change:
-            return False
+        ratio = box[2] * box[3] / max(previous_box[2] * previous_box[3], 1e-6)
+        if ratio <= check.max_area_change:
+            self._grown.clear()
+            return ratio >= 1.0 / check.max_area_change
+        return self._kept_growing(box)
+
+    def _near_peak(self, box: np.ndarray, previous_box: np.ndarray, dcf_centre: Optional[Point]) -> bool:
         if dcf_centre is None:
             return True
         cx, cy = box[0] + (box[2] - 1) / 2.0, box[1] + (box[3] - 1) / 2.0
         shift = float(np.hypot(cx - dcf_centre[0], cy - dcf_centre[1]))
-        return shift <= check.max_centre_shift * float(np.sqrt(w * h))
+        return shift <= self.cfg.mask_check.max_centre_shift * float(np.sqrt(previous_box[2] * previous_box[3]))
+
+    def _kept_growing(self, box: np.ndarray) -> bool:
+        """A mask refused for growing too fast: accepted once such masks, each like the one
+        before, have come ``accept_growth_after`` frames in a row."""
+        grown = self._grown
+        if grown and regions.iou_boxes(grown[-1], box) < GROWTH_RUN_IOU:
+            grown.clear()
+        grown.append(box)
+        after = self.cfg.mask_check.accept_growth_after
+        if after and len(grown) >= after:
+            grown.clear()
+            return True
+        return False
 
     def appearance_write(self, frame: int) -> Optional[Write]:
         """Sampled every ``interval`` frames, else the temporary last-frame entry (if kept,

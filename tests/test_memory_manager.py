@@ -64,6 +64,33 @@ def test_implausible_masks_are_not_memorised_and_the_dcf_learns_at_its_own_peak(
     assert unchecked.trusted and unchecked.dcf_label == CENTRE
 
 
+def centred(scale: float, dx: float = 0.0) -> np.ndarray:
+    """A mask ``scale`` times the target's sides, centred on it (moved by ``dx``)."""
+    w, h = BOX[2] * scale, BOX[3] * scale
+    return box_to_mask(np.array([CENTRE[0] + dx - (w - 1) / 2, CENTRE[1] - (h - 1) / 2, w, h]), SHAPE)
+
+
+def trusted(m: MemoryManager, masks) -> list[bool]:
+    return [decide(m, frame, 1.0, mask, CENTRE).trusted for frame, mask in enumerate(masks, 1)]
+
+
+def test_a_target_that_keeps_growing_fast_is_trusted_after_a_few_alike_masks():
+    big, bigger = centred(1.5), centred(2.2)  # 2.25x and 4.8x the area; their boxes' IoU 0.46
+    assert trusted(manager(), [big] * 4) == [False, False, True, False]
+    assert trusted(manager(**{"mask_check.accept_growth_after": 2}), [big] * 4) == [False, True, False, True]
+    # a run is of alike masks near the DCF peak, in a row
+    assert trusted(manager(), [big, big, bigger, bigger, bigger]) == [False] * 4 + [True]
+    assert trusted(manager(), [big, big, centred(1.0), big, big, big]) == [False, False, True, False, False, True]
+    assert trusted(manager(), [big, big, np.zeros(SHAPE, bool), big, big]) == [False] * 5
+    assert trusted(manager(), [big, big, centred(1.5, dx=3 * BOX[2]), big, big]) == [False] * 5
+
+
+def test_masks_that_shrink_fast_or_grow_far_from_the_peak_are_never_trusted():
+    assert not any(trusted(manager(), [centred(0.5)] * 6))
+    assert not any(trusted(manager(), [centred(1.5, dx=3 * BOX[2])] * 6))
+    assert not any(trusted(manager(**{"mask_check.accept_growth_after": 0}), [centred(1.5)] * 6))
+
+
 @pytest.mark.parametrize("interval, last_frame, last_every, expected", [
     (5, True, 1, {5: "sampled", 10: "sampled", 3: "last"}),
     (5, False, 1, {5: "sampled", 3: None}),
