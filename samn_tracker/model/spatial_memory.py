@@ -51,11 +51,12 @@ MIN_LABEL_SIGMA = 0.25
 _TINY = 1e-30
 
 
-def gaussian_labels(centers: Tensor | tuple[float, float], sigma: float | Tensor, size: tuple[int, int],
-                    device: torch.device | None = None) -> Tensor:
+def gaussian_labels(centers: Tensor | tuple[float, float], sigma: float | Tensor, size: tuple[int, int]) -> Tensor:
     """(N, H, W) Gaussians of peak 1 at ``centers`` given as (x, y) in cells: an (N, 2)
-    tensor, or one pair of numbers (N = 1) for a label made on ``device`` without copying
-    a host tensor there. ``sigma``: one width, or an (N, 1) tensor of widths."""
+    tensor (labels on its device), or one pair of numbers (N = 1, on the host: a tracked
+    frame's label is drawn there and sent with one copy). ``sigma``: one width, or an
+    (N, 1) tensor of widths."""
+    device = None
     if isinstance(centers, Tensor):
         cx, cy, device = centers[:, 0:1], centers[:, 1:2], centers.device
     else:
@@ -413,18 +414,18 @@ class SpatialMemory:
         """
         proj = self.projection
         feat = self._check_sample_feats(feat.to(proj.device), 1)
-        cx, cy = _finite_centre(center)
         with torch.no_grad():
             sample = project(feat, proj)[0]
-        self._store(sample, gaussian_labels((cx, cy), label_sigma(self.cfg, target_size),
-                                            tuple(feat.shape[2:]), device=proj.device)[0])
+        label = gaussian_labels(_finite_centre(center), label_sigma(self.cfg, target_size), tuple(feat.shape[2:]))
+        self._store(sample, to_device(label, proj.device)[0])
 
     @staticmethod
     def add_samples(memories: Sequence["SpatialMemory"], feats: Tensor,
                     centers: Sequence[tuple[float, float]], target_sizes: Sequence[tuple[float, float]]) -> None:
         """``add_sample`` for several memories, row i of ``feats`` (B, C, H, W) to memory i
-        (a lockstep step's targets): one batched projection and one set of labels for all,
-        sent with one copy. Labels agree with ``add_sample``'s to float rounding."""
+        (a lockstep step's targets): one batched projection and one set of labels for all.
+        Labels are drawn on the host and sent with one copy (a dozen small kernels fewer on
+        a GPU); they agree with ``add_sample``'s to float rounding."""
         if len(memories) == 1:
             return memories[0].add_sample(feats, centers[0], target_sizes[0])
         if not len(memories) == len(centers) == len(target_sizes):
@@ -432,12 +433,11 @@ class SpatialMemory:
         first = memories[0]
         device = first.projection.device
         feats = first._check_sample_feats(feats.to(device), len(memories))
-        geometry = to_device(torch.tensor([(*_finite_centre(c), label_sigma(m.cfg, size))
-                                           for m, c, size in zip(memories, centers, target_sizes)],
-                                          dtype=torch.float32), device)
+        geometry = torch.tensor([(*_finite_centre(c), label_sigma(m.cfg, size))
+                                 for m, c, size in zip(memories, centers, target_sizes)], dtype=torch.float32)
         with torch.no_grad():
             samples = torch.matmul(torch.stack([m.projection for m in memories]), feats.flatten(2))
-        labels = gaussian_labels(geometry[:, :2], geometry[:, 2:], tuple(feats.shape[2:]))
+        labels = to_device(gaussian_labels(geometry[:, :2], geometry[:, 2:], tuple(feats.shape[2:])), device)
         for memory, sample, label in zip(memories, samples.view(len(memories), -1, *feats.shape[2:]), labels):
             memory._store(sample, label)
 
