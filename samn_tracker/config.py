@@ -94,19 +94,16 @@ class MaskCheckConfig(Checked):
     ``max_centre_shift`` x sqrt(w h) of the previous target) or whose box area changes
     by more than ``max_area_change`` in one frame is treated as a segmentation failure.
 
-    Refusing a mask leaves the box it is compared with as it was, so a refusal could last
-    for good: a target that really grew that fast (it came towards the camera, or its
-    masks covered only part of it), or a box that grew with a wrong mask (a neighbour
-    taken in) and now refuses the target's own, smaller masks. So a mask refused for its
-    size is trusted after ``recover_after`` frames in a row of such masks, each box like
-    the one before (IoU >= 0.7) and each near the DCF peak, if it grew, or if it shrank
-    back to within 1.25x the area of one of the last 25 trusted masks; 0 refuses always.
-    """
+    A target that really grows that fast (it comes towards the camera, or was only partly
+    segmented) would be refused for good, since the box it is compared with no longer
+    grows. So a mask refused only for growing is accepted after ``accept_growth_after``
+    frames in a row of such masks, each box like the one before (IoU >= 0.7) and each
+    near the DCF peak; 0 refuses them always."""
 
     enabled: bool = True
     max_centre_shift: float = setting(0.5, ge=0)
     max_area_change: float = setting(1.5, ge=1)
-    recover_after: int = setting(3, ge=0)
+    accept_growth_after: int = setting(3, ge=0)
 
 
 @dataclass

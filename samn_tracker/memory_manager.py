@@ -8,8 +8,7 @@ project's additions:
   threshold keeps the frame out of both memories (and its peak out of the queue);
 * **mask plausibility** (beyond the paper): a mask whose box jumps away from the DCF's
   peak, or whose area changes too fast, is neither used for the box nor memorised
-  (unless, for a few frames in a row, it keeps growing alike, or shrinks back to the size
-  of a recently trusted mask: the target grew, or the box had grown with a wrong mask);
+  (unless it keeps growing alike for a few frames: the target really grew);
 * **appearance writes**: every ``memory.interval``-th frame is sampled into the memory,
   other frames replace the temporary "last frame" entry (``memory.last_frame``; every
   ``memory.last_frame_interval``-th frame only, to save memory-encoder passes);
@@ -30,9 +29,7 @@ from samn_tracker.config import TrackerConfig
 from samn_tracker.model.appearance_memory import AppearanceMemory, MemoryEntry
 
 Write = Literal["sampled", "last"]
-RUN_IOU = 0.7           # a refused mask's box this like the one before continues a run
-RECENT_TRUSTED = 25     # how many trusted masks' areas a shrinking mask may return to
-RETURN_TOLERANCE = 1.25  # ... within this factor
+GROWTH_RUN_IOU = 0.7  # a refused growing mask's box this like the one before continues a run
 Point = tuple[float, float]
 
 
@@ -56,8 +53,7 @@ class MemoryManager:
                                            max_entries=cfg.memory.max_entries)
         self.appearance.set_first(first)
         self.peaks: deque[float] = deque(maxlen=cfg.uncertainty.queue_length)
-        self._refused: list[np.ndarray] = []  # boxes of the latest refused masks that may recover
-        self._trusted_areas: deque[float] = deque(maxlen=RECENT_TRUSTED)
+        self._grown: list[np.ndarray] = []  # boxes of the latest masks refused only for growing
 
     def __len__(self) -> int:
         return len(self.appearance)
@@ -102,21 +98,13 @@ class MemoryManager:
         if not check.enabled:
             return True
         if box is None or not self._near_peak(box, previous_box, dcf_centre):
-            self._refused.clear()
+            self._grown.clear()
             return False
-        area = float(box[2] * box[3])
-        ratio = area / max(float(previous_box[2] * previous_box[3]), 1e-6)
-        if 1.0 / check.max_area_change <= ratio <= check.max_area_change:
-            self._refused.clear()
-            trusted = True
-        elif ratio > check.max_area_change or self._recently_trusted(area):
-            trusted = self._kept_alike(box)
-        else:
-            self._refused.clear()
-            trusted = False
-        if trusted:
-            self._trusted_areas.append(area)
-        return trusted
+        ratio = box[2] * box[3] / max(previous_box[2] * previous_box[3], 1e-6)
+        if ratio <= check.max_area_change:
+            self._grown.clear()
+            return ratio >= 1.0 / check.max_area_change
+        return self._kept_growing(box)
 
     def _near_peak(self, box: np.ndarray, previous_box: np.ndarray, dcf_centre: Optional[Point]) -> bool:
         if dcf_centre is None:
@@ -125,20 +113,16 @@ class MemoryManager:
         shift = float(np.hypot(cx - dcf_centre[0], cy - dcf_centre[1]))
         return shift <= self.cfg.mask_check.max_centre_shift * float(np.sqrt(previous_box[2] * previous_box[3]))
 
-    def _recently_trusted(self, area: float) -> bool:
-        """A shrinking mask back at the size of one of the latest trusted masks."""
-        return any(1.0 / RETURN_TOLERANCE <= area / earlier <= RETURN_TOLERANCE for earlier in self._trusted_areas)
-
-    def _kept_alike(self, box: np.ndarray) -> bool:
-        """A mask refused for its size that may recover: trusted once such masks, each like
-        the one before, have come ``recover_after`` frames in a row."""
-        refused = self._refused
-        if refused and regions.iou_boxes(refused[-1], box) < RUN_IOU:
-            refused.clear()
-        refused.append(box)
-        after = self.cfg.mask_check.recover_after
-        if after and len(refused) >= after:
-            refused.clear()
+    def _kept_growing(self, box: np.ndarray) -> bool:
+        """A mask refused for growing too fast: accepted once such masks, each like the one
+        before, have come ``accept_growth_after`` frames in a row."""
+        grown = self._grown
+        if grown and regions.iou_boxes(grown[-1], box) < GROWTH_RUN_IOU:
+            grown.clear()
+        grown.append(box)
+        after = self.cfg.mask_check.accept_growth_after
+        if after and len(grown) >= after:
+            grown.clear()
             return True
         return False
 
