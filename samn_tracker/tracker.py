@@ -62,6 +62,8 @@ class Prediction:
     confidence: float
     uncertain: bool           # the frame was kept out of the memories
     probability: Optional[np.ndarray] = None  # float32 HxW foreground probability
+    from_mask: bool = True    # the box is the mask's; False: the mask check refused the mask,
+                              # and the box is the previous one moved to the DCF's peak
 
 
 class SAMNTracker:
@@ -501,7 +503,7 @@ class SAMNTracker:
             if polygon is None:
                 polygon = regions.box_to_polygon(box)
         return Prediction(mask=mask, box=box, polygon=polygon, confidence=confidence,
-                          uncertain=uncertain, probability=prob)
+                          uncertain=uncertain, probability=prob, from_mask=mask_box is not None)
 
 
 @dataclass

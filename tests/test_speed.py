@@ -52,9 +52,25 @@ def test_bench_reports_speed_per_stage_memory_and_accuracy_for_every_tracker(ben
         for key in ("ao", "sr50", "success_auc", "mean_iou"):
             assert 0.0 <= acc[key] <= 1.0, (name, key)
         assert 0.0 <= acc["sequences"]["car-shadow"]["mean_iou"] <= 1.0
+        assert acc["sequences"]["car-shadow"]["lost_frames"] == speed["lost_frames"]
         assert f"| {name} |" in table
     # Box trackers initialised on the ground-truth box stay on a slowly moving car for 5 frames.
     assert result["trackers"]["csrt"]["accuracy"]["ao"] > 0.5
+
+
+def test_samn_frames_whose_mask_was_refused_count_as_lost(davis_root):
+    from samn_tracker.speed.runs import load_sequence, run_sequence
+    from samn_tracker.speed.trackers import SamnBench
+
+    seq = load_sequence(davis_root, "car-shadow", max_frames=6)
+
+    def lost(**check):
+        bench = SamnBench("samn_lite", None, {f"mask_check.{k}": v for k, v in check.items()}, "cpu")
+        return run_sequence(bench, seq, keep_masks=False, progress=False).lost_frames
+
+    assert lost(enabled=False) == 0
+    # an area that may not change at all refuses every mask
+    assert lost(max_area_change=1.0, accept_growth_after=0) == 5
 
 
 def test_batch_tracks_copies_in_lockstep_with_the_accuracy_of_one_at_a_time(bench_result):

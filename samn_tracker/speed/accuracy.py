@@ -35,7 +35,7 @@ def accuracy(runs: Sequence[TimedRun], sequences: Sequence[BenchSequence]) -> di
         seq_ious = box_ious(run, seq)
         ious.append(seq_ious)
         entry = {"frames": len(seq.frames), "mean_iou": float(seq_ious.mean()) if seq_ious.size else None,
-                 "success_auc": otb_scores([(run.boxes, seq.boxes)]).success_auc}
+                 "success_auc": otb_scores([(run.boxes, seq.boxes)]).success_auc, "lost_frames": run.lost_frames}
         scores = mask_scores(run, seq)
         if scores is not None:
             objects.append(scores)

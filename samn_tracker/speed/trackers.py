@@ -31,7 +31,8 @@ TRACKER_NAMES = tuple(SAMN_PRESETS) + tuple(OPENCV_TRACKERS)
 class Output:
     box: np.ndarray               # (4,) x, y, w, h
     mask: Optional[np.ndarray]    # bool HxW, None for box trackers
-    lost: bool = False            # the tracker said it lost the target
+    lost: bool = False            # no estimate of its own: OpenCV reported failure, or
+                                  # SAMN's mask check refused the mask (the DCF moved the box)
 
 
 class BenchTracker(Protocol):
@@ -72,7 +73,7 @@ class SamnBench:
     def track(self, image: np.ndarray) -> Output:
         pred = self.tracker.track(image)
         self.stage_times = dict(self.tracker.timings)
-        return Output(pred.box, pred.mask)
+        return Output(pred.box, pred.mask, lost=not pred.from_mask)
 
     @property
     def memory_entries(self) -> int:
