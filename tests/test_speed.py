@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import warnings
 
+import matplotlib.pyplot as plt
 import pytest
 import torch
 
@@ -90,11 +91,21 @@ def test_batch_tracks_copies_in_lockstep_with_the_accuracy_of_one_at_a_time(benc
     assert "## Lockstep" in table and "| samn_lite | 3 | 3 |" in table
 
 
-def test_report_bench_writes_the_same_table_again(bench_result, tmp_path):
-    result, table, _ = bench_result
+def test_report_bench_writes_the_same_table_and_plot_again(bench_result, tmp_path):
+    result, table, out = bench_result
     (tmp_path / "bench.json").write_text(json.dumps(result, indent=1))
     assert report_main(["bench", str(tmp_path / "bench.json")]) == 0
     assert (tmp_path / "bench.md").read_text() == table
+    for folder in (out, tmp_path):
+        assert plt.imread(folder / "bench.png").shape[:2] == (528, 1320)
+
+
+def test_bench_gives_each_trackers_iou_j_and_f_and_lost_frames_per_sequence(bench_result):
+    result, table, _ = bench_result
+    cells = {name: entry["accuracy"]["sequences"]["car-shadow"] for name, entry in result["trackers"].items()}
+    row = " | ".join(f"{c['mean_iou']:.3f} · {'–' if c.get('jf') is None else format(c['jf'], '.3f')} · "
+                     f"{c['lost_frames']}" for c in cells.values())
+    assert "| sequence | samn_lite | csrt | kcf |" in table and f"| car-shadow | {row} |" in table
 
 
 def test_sequences_default_to_the_eval_split_of_the_data_folder(davis_root, tmp_path, monkeypatch, capsys):

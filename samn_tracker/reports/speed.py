@@ -60,6 +60,8 @@ def bench_markdown(result: dict) -> str:
     lines += ["", "## Accuracy (box init on frame 0)", ""]
     lines += _table(["tracker", "AO", "SR0.5", "success AUC", "mean IoU", "J&F", "J", "F", "lost frames"],
                     accuracy_rows)
+    lines += ["", "## Per sequence (mean box IoU · J&F · lost frames)", ""]
+    lines += _table(["sequence", *trackers], _sequence_rows(trackers, meta["sequences"]))
     batched = []
     for name, entry in trackers.items():
         if "batched" in entry:
@@ -103,6 +105,63 @@ def bench_markdown(result: dict) -> str:
     if untrained:
         lines += ["", f"Untrained heads ({', '.join(untrained)}): their accuracy is meaningless, speed is not."]
     return "\n".join(lines) + "\n"
+
+
+def _sequence_rows(trackers: dict, sequences: Sequence[str]) -> list[list[str]]:
+    """One row per sequence, a cell per tracker: where a tracker fails, not only how much."""
+    def cell(entry: dict) -> str:
+        lost = entry.get("lost_frames")  # absent in older results
+        return " · ".join([_num(entry["mean_iou"], 3), _num(entry.get("jf"), 3),
+                           "–" if lost is None else str(lost)])
+
+    return [[seq, *(cell(t["accuracy"]["sequences"][seq]) for t in trackers.values())] for seq in sequences]
+
+
+def plot_bench(result: dict, path) -> None:
+    """Speed against accuracy (AO over fps, and the lockstep frames/s where measured), and
+    each sequence's mean box IoU per tracker."""
+    import matplotlib
+    import matplotlib.ticker
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    trackers, sequences = result["trackers"], result["meta"]["sequences"]
+    fig, (ax_speed, ax_seq) = plt.subplots(1, 2, figsize=(12, 4.8), gridspec_kw={"width_ratios": [1, 1.6]})
+    speeds = []
+    for name, entry in trackers.items():
+        fps, ao = entry["speed"]["fps"], entry["accuracy"]["ao"]
+        point, = ax_speed.plot(fps, ao, "o", markersize=8, label=name)
+        ax_speed.annotate(f"{fps:.0f} fps", (fps, ao), textcoords="offset points", xytext=(6, 6), fontsize=8)
+        speeds.append(fps)
+        if "batched" in entry:
+            b = entry["batched"]
+            ax_speed.plot(b["frames_per_s"], b["accuracy"]["ao"], "o", mfc="none", markersize=8,
+                          color=point.get_color(), label=f"{name}, {b['batch']} in lockstep (frames/s in all)")
+            speeds.append(b["frames_per_s"])
+    ax_speed.set_xscale("log")
+    ax_speed.set_xlim(min(speeds) / 1.5, max(speeds) * 1.5)
+    ax_speed.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax_speed.xaxis.set_minor_formatter(matplotlib.ticker.ScalarFormatter())
+    ax_speed.tick_params(axis="x", which="minor", labelsize=7)
+    ax_speed.set_xlabel("frames per second (log scale)")
+    ax_speed.set_ylabel("AO")
+    ax_speed.set_ylim(0, 1)
+    ax_speed.grid(alpha=0.3)
+    ax_speed.legend(fontsize=8)
+    width = 0.8 / len(trackers)
+    positions = np.arange(len(sequences))
+    for k, (name, entry) in enumerate(trackers.items()):
+        ious = [entry["accuracy"]["sequences"][seq]["mean_iou"] or 0.0 for seq in sequences]
+        ax_seq.bar(positions + (k - (len(trackers) - 1) / 2) * width, ious, width, label=name)
+    ax_seq.set_xticks(positions, sequences, rotation=60, ha="right", fontsize=8)
+    ax_seq.set_ylabel("mean box IoU")
+    ax_seq.set_ylim(0, 1)
+    ax_seq.legend(fontsize=8)
+    fig.suptitle(f"samn bench {result['meta']['date']} ({machine_line(result['meta']['machine'])})", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def _against_lines(against: dict) -> list[str]:
@@ -213,8 +272,8 @@ def plot_long(result: dict, path) -> None:
 @guarded("samn report bench")
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="samn report bench", description="Write again the Markdown table (and, for long.json, the "
-        "plot) of a `samn bench` result, next to its JSON.")
+        prog="samn report bench", description="Write again the Markdown tables and the plot of a "
+        "`samn bench` result (bench.json or long.json), next to its JSON.")
     parser.add_argument("result", type=Path, help="bench.json or long.json written by samn bench")
     args = parser.parse_args(argv)
     try:
@@ -228,5 +287,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             plot_long(result, partial)
     else:
         write_text(stem.with_suffix(".md"), bench_markdown(result))
-    print(f"wrote {stem}.md")
+        with replacing(stem.with_suffix(".png")) as partial:
+            plot_bench(result, partial)
+    print(f"wrote {stem}.md and {stem}.png")
     return 0

@@ -32,7 +32,7 @@ from samn_tracker.datasets.davis import sequence_names
 from samn_tracker.datasets.roots import DATA_VARIABLE, data_root
 from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded
-from samn_tracker.reports.speed import bench_markdown, long_markdown, plot_long
+from samn_tracker.reports.speed import bench_markdown, long_markdown, plot_bench, plot_long
 from samn_tracker.weights import DownloadError
 
 LITE_CAP = preset("lite").memory.max_entries
@@ -273,10 +273,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     else:
         result = run_bench(args, out)
         stem, table = "bench", bench_markdown(result)
+        with replacing(out / "bench.png") as partial:
+            plot_bench(result, partial)
     write_text(out / f"{stem}.json", json.dumps(result, indent=1))
     write_text(out / f"{stem}.md", table)
     if stem == "bench":
         forget_kept(out)
     print(table)
-    print(f"wrote {out / (stem + '.json')} and {out / (stem + '.md')}")
+    print(f"wrote {out / (stem + '.json')}, {out / (stem + '.md')} and {out / (stem + '.png')}")
     return 0
