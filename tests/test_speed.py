@@ -11,6 +11,7 @@ import torch
 
 from samn_tracker.datasets.roots import DATA_VARIABLE
 from samn_tracker.reports.cli import main as report_main
+from samn_tracker.reports.speed import plot_bench
 from samn_tracker.speed import main
 from samn_tracker.speed.cli import build_parser, sequences_of
 from samn_tracker.speed.against import compare_runs
@@ -98,6 +99,8 @@ def test_report_bench_writes_the_same_table_and_plot_again(bench_result, tmp_pat
     assert (tmp_path / "bench.md").read_text() == table
     for folder in (out, tmp_path):
         assert plt.imread(folder / "bench.png").shape[:2] == (528, 1320)
+    plot_bench(dict(result, trackers={}), tmp_path / "none.png")  # every tracker skipped: still a plot
+    assert plt.imread(tmp_path / "none.png").shape[:2] == (528, 1320)
 
 
 def test_bench_gives_each_trackers_iou_j_and_f_and_lost_frames_per_sequence(bench_result):

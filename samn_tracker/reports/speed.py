@@ -128,6 +128,11 @@ def plot_bench(result: dict, path) -> None:
 
     trackers, sequences = result["trackers"], result["meta"]["sequences"]
     fig, (ax_speed, ax_seq) = plt.subplots(1, 2, figsize=(12, 4.8), gridspec_kw={"width_ratios": [1, 1.6]})
+    fig.suptitle(f"samn bench {result['meta']['date']} ({machine_line(result['meta']['machine'])})", fontsize=9)
+    if not trackers:  # every tracker was skipped (bench.md says why)
+        fig.text(0.5, 0.5, "no tracker was measured", ha="center")
+        _save(fig, path)
+        return
     speeds = []
     for name, entry in trackers.items():
         fps, ao = entry["speed"]["fps"], entry["accuracy"]["ao"]
@@ -158,7 +163,12 @@ def plot_bench(result: dict, path) -> None:
     ax_seq.set_ylabel("mean box IoU")
     ax_seq.set_ylim(0, 1)
     ax_seq.legend(fontsize=8)
-    fig.suptitle(f"samn bench {result['meta']['date']} ({machine_line(result['meta']['machine'])})", fontsize=9)
+    _save(fig, path)
+
+
+def _save(fig, path) -> None:
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -264,9 +274,7 @@ def plot_long(result: dict, path) -> None:
     ax_mem.set_xlabel("frame")
     fig.suptitle(f"{result['meta']['tracker']} on {result['meta']['sequence']} looped to "
                  f"{result['meta']['frames']} frames ({result['meta']['machine']['device']})")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 @guarded("samn report bench")
