@@ -85,11 +85,13 @@ def to_device(host: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 
 class ReadBack:
-    """Float32 numpy copies of tensors, read back in one device-to-host transfer (one wait
+    """Float32 numpy views of tensors, read back in one device-to-host transfer (one wait
     for the device instead of one per tensor). The transfer is queued now, behind the
     device work already issued, and ``wait`` gives the arrays: on CUDA it goes to
     page-locked memory without stopping the host, so the host can issue more work
-    (another lockstep group's step) before it waits; on a CPU there is nothing to wait for."""
+    (another lockstep group's step) before it waits; on a CPU there is nothing to wait for.
+    On CUDA the arrays lie in that page-locked buffer: a caller copies out what it keeps
+    (page-locked memory is scarce), once, into the arrays it returns."""
 
     def __init__(self, *tensors: torch.Tensor):
         self._shapes = [t.shape for t in tensors]
@@ -106,13 +108,17 @@ class ReadBack:
         else:
             self._flat = flat.cpu()
 
+    @property
+    def page_locked(self) -> bool:
+        """Whether ``wait``'s arrays lie in page-locked memory (copy what you keep)."""
+        return self._done is not None
+
     def wait(self) -> list[np.ndarray]:
         if self._flat is None:
             return []
-        flat = self._flat.numpy()
         if self._done is not None:
             self._done.synchronize()
-            flat = flat.copy()  # out of page-locked memory: callers keep these arrays
+        flat = self._flat.numpy()
         out, start = [], 0
         for shape in self._shapes:
             count = int(np.prod(shape))

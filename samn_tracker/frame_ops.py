@@ -51,10 +51,13 @@ class HostFrames:
                   shapes: Sequence[tuple[int, int]], extra: Sequence[torch.Tensor] = ()) -> "Pasted":
         """Per-crop maps (B, S, S) pasted into their frames, and ``extra`` read back with them."""
 
-        def paste(host: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
-            return [paste_back(v, w, shape) for v, w, shape in zip(host[0], windows, shapes)], host[1:]
+        read_back = ReadBack(crop_values, *extra)
 
-        return Pasted(ReadBack(crop_values, *extra), paste)
+        def paste(host: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+            return ([paste_back(v, w, shape) for v, w, shape in zip(host[0], windows, shapes)],
+                    _kept(host[1:], read_back))
+
+        return Pasted(read_back, paste)
 
 
 class DeviceFrames:
@@ -112,18 +115,20 @@ class DeviceFrames:
                                           [windows[i] for i in members], shapes[members[0]])]
         order = [i for members in groups for i in members]
         firsts = [first for first, _ in pasted]
+        read_back = ReadBack(*(block for _, block in pasted), *extra)
 
         def rebuilt(host: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+            """Each map copied once out of the read-back, straight into its frame."""
             frames = [None] * len(windows)
             for i, first, block in zip(order, firsts, host):
                 if len(block) == shapes[i][0]:  # the crop reaches every row (large targets)
-                    frames[i] = block
+                    frames[i] = _kept([block], read_back)[0]
                     continue
                 frames[i] = np.zeros(shapes[i], dtype=np.float32)
                 frames[i][first:first + len(block)] = block
-            return frames, host[len(pasted):]
+            return frames, _kept(host[len(pasted):], read_back)
 
-        return Pasted(ReadBack(*(block for _, block in pasted), *extra), rebuilt)
+        return Pasted(read_back, rebuilt)
 
     def _paste(self, values: torch.Tensor, windows: Sequence[CropWindow],
                shape: tuple[int, int]) -> list[tuple[int, torch.Tensor]]:
@@ -162,6 +167,11 @@ class Pasted:
 
     def wait(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
         return self.finish(self.read_back.wait())
+
+
+def _kept(arrays: list[np.ndarray], read_back: ReadBack) -> list[np.ndarray]:
+    """``arrays`` of ``read_back`` the caller's own: copied out of page-locked memory."""
+    return [a.copy() for a in arrays] if read_back.page_locked else arrays
 
 
 def _column(values: Sequence[float]) -> np.ndarray:

@@ -166,4 +166,7 @@ def test_gpu_resident_step_tracks_like_the_cpu_and_times_its_stages(davis_root):
             assert isinstance(tracker.frames, DeviceFrames)
             times = tracker.timings
             assert times["query_encoder"] > 0 and times["decoder"] > 0
+            # the outputs are the caller's: none keeps the read-back's page-locked buffer alive
+            assert not any(torch.from_numpy(o.probability).is_pinned() for o in outputs)
+            assert len({o.probability.ctypes.data for o in outputs}) == len(outputs)
     assert abs(ious["cuda"] - ious["cpu"]) < 0.03

@@ -83,6 +83,13 @@ def test_batch_tracks_copies_in_lockstep_with_the_accuracy_of_one_at_a_time(benc
     for key, change in batched["change_from_one_at_a_time"].items():
         assert abs(change) < 0.01, key
     assert batched["accuracy"]["ao"] == pytest.approx(result["trackers"]["samn_lite"]["accuracy"]["ao"], abs=0.01)
+    # the three videos are copies of car-shadow: on a CPU each row of the batch tracks alike
+    alone, copies = result["trackers"]["samn_lite"]["accuracy"]["sequences"]["car-shadow"], \
+        batched["sequences"]["car-shadow"]
+    assert copies["copies_mean_iou"] == [copies["mean_iou"]] * 3
+    assert copies["mean_iou"] == pytest.approx(alone["mean_iou"], abs=0.01)
+    assert copies["lost_frames"] == alone["lost_frames"]
+    assert f"(3 copies: all {copies['mean_iou']:.3f}) |" in table
     assert "batched" not in result["trackers"]["csrt"]
     # Stage times of the batched steps, per tracked frame: every stage ran, and together
     # they account for the step time (the rest is input checks and bookkeeping).

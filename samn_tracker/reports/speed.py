@@ -61,7 +61,9 @@ def bench_markdown(result: dict) -> str:
     lines += _table(["tracker", "AO", "SR0.5", "success AUC", "mean IoU", "J&F", "J", "F", "lost frames"],
                     accuracy_rows)
     lines += ["", "## Per sequence (mean box IoU · J&F · lost frames)", ""]
-    lines += _table(["sequence", *trackers], _sequence_rows(trackers, meta["sequences"]))
+    lockstep = [n for n, e in trackers.items() if "sequences" in e.get("batched", {})]  # absent in older results
+    lines += _table(["sequence", *trackers, *(f"{n}, lockstep (every copy's IoU)" for n in lockstep)],
+                    _sequence_rows(trackers, lockstep, meta["sequences"]))
     batched = []
     for name, entry in trackers.items():
         if "batched" in entry:
@@ -107,14 +109,21 @@ def bench_markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _sequence_rows(trackers: dict, sequences: Sequence[str]) -> list[list[str]]:
-    """One row per sequence, a cell per tracker: where a tracker fails, not only how much."""
+def _sequence_rows(trackers: dict, lockstep: Sequence[str], sequences: Sequence[str]) -> list[list[str]]:
+    """One row per sequence, a cell per tracker: where a tracker fails, not only how much;
+    then its lockstep run's, with the mean IoU of every copy of the sequence in the batch."""
     def cell(entry: dict) -> str:
         lost = entry.get("lost_frames")  # absent in older results
         return " · ".join([_num(entry["mean_iou"], 3), _num(entry.get("jf"), 3),
                            "–" if lost is None else str(lost)])
 
-    return [[seq, *(cell(t["accuracy"]["sequences"][seq]) for t in trackers.values())] for seq in sequences]
+    def copies(entry: dict) -> str:
+        ious = entry["copies_mean_iou"]
+        spread = f"{min(ious):.3f}–{max(ious):.3f}" if max(ious) > min(ious) else f"all {ious[0]:.3f}"
+        return f"{cell(entry)} ({len(ious)} copies: {spread})"
+
+    return [[seq, *(cell(t["accuracy"]["sequences"][seq]) for t in trackers.values()),
+             *(copies(trackers[n]["batched"]["sequences"][seq]) for n in lockstep)] for seq in sequences]
 
 
 def plot_bench(result: dict, path) -> None:

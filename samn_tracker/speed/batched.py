@@ -6,6 +6,8 @@ starts. Throughput counts tracked frames over the time spent in batched steps (l
 one-at-a-time fps, initialisations are not in it); the whole run's rate is reported too.
 Accuracy comes from each sequence's first copy and is set next to the
 one-at-a-time pass of the same run: batching must not change it beyond float rounding.
+Every copy's mean box IoU is kept too: copies differ only in their place in the batch, so
+a spread among them is the batch's rounding (or a defect), not the sequence.
 Stage times (``SAMNTracker.timings`` of every batched step) are given per tracked frame,
 so the share of the per-target host work (``postprocess``) can be read next to the network's.
 """
@@ -18,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from samn_tracker.devices import synchroniser
-from samn_tracker.speed.accuracy import accuracy
+from samn_tracker.speed.accuracy import accuracy, box_ious
 from samn_tracker.speed.runs import BenchSequence, TimedRun
 from samn_tracker.tracker import STAGES
 from samn_tracker.tracking_loop import track_lockstep
@@ -71,6 +73,8 @@ def batched_throughput(tracker, sequences: Sequence[BenchSequence], batch: int, 
     # holds its full-frame probability, and keeping every one (a batch of 32 at 480p: some
     # 3 GB) would time the host's memory growth, not the tracker.
     outputs: list[list] = [[] for _ in sequences]
+    boxes: list[list] = [[] for _ in videos]
+    lost = [0] * len(sequences)
     frames = sum(len(s.frames) for s in videos)
     step_seconds = 0.0
     sync = synchroniser(tracker.device)
@@ -79,20 +83,25 @@ def batched_throughput(tracker, sequences: Sequence[BenchSequence], batch: int, 
     start = time.perf_counter()
     with tqdm(total=frames, desc=f"batch {batch}", leave=False, disable=not progress or None) as bar:
         for video, step in track_lockstep(recorded, ((s.frames, s.boxes[0]) for s in videos), batch, groups):
+            boxes[video].append(step.output.box)
             if video < len(sequences):
                 outputs[video].append((step.output.box, step.output.mask))
+                lost[video] += int(step.index > 0 and not step.output.from_mask)
             step_seconds += step.seconds if step.index else 0.0
             bar.update(1)
     sync()
     seconds = time.perf_counter() - start
     runs = [TimedRun(s.name, 0.0, np.zeros(len(s.frames) - 1), {}, np.array([box for box, _ in out]),
-                     [mask for _, mask in out], 0, 0.0) for s, out in zip(sequences, outputs)]
+                     [mask for _, mask in out], n_lost, 0.0) for s, out, n_lost in zip(sequences, outputs, lost)]
     together = accuracy(runs, sequences)
+    for video, (seq, video_boxes) in enumerate(zip(videos, boxes)):
+        copy = TimedRun(seq.name, 0.0, np.zeros(0), {}, np.array(video_boxes), None, 0, 0.0)
+        together["sequences"][seq.name].setdefault("copies_mean_iou", []).append(float(box_ious(copy, seq).mean()))
     tracked = frames - len(videos)
     return {"batch": batch, "groups": groups, "videos": len(videos), "tracked_frames": tracked,
             "frames_per_s": tracked / step_seconds, "seconds_with_init": seconds,
             "frames_per_s_with_init": frames / seconds,
             "stages_ms_per_frame": {name: 1e3 * t / tracked for name, t in recorded.seconds().items()},
-            "accuracy": {k: together[k] for k in COMPARED},
+            "accuracy": {k: together[k] for k in COMPARED}, "sequences": together["sequences"],
             "change_from_one_at_a_time": {k: None if together[k] is None or alone[k] is None
                                           else together[k] - alone[k] for k in COMPARED}}
