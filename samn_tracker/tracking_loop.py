@@ -2,8 +2,11 @@
 
 ``track_frames`` initialises on the first frame and tracks the rest, yielding each
 frame's output with the wall time of the tracker call alone: the next frame is pulled
-from ``frames`` (decoded, read from disk) before the clock starts, and CUDA work is
-synchronised before the clock stops.
+from ``frames`` (decoded, read from disk) before the clock starts. The initialisation is
+timed with CUDA work synchronised on both sides. A tracked frame is not: the device work
+a ``track`` call leaves queued (its memory writes) runs while the host starts the next
+call, whose read-back waits for it, so that call's time holds it; the last frame's clock
+stops after the device's queue is done, so the seconds add up to the tracking time.
 
 ``track_lockstep`` does the same for many videos at once: up to ``batch`` of them advance
 together, one batched ``tracker.step`` per frame, and a video that ends hands its slot to
@@ -40,12 +43,23 @@ def _timed(sync: Callable[[], None], call: Callable[[], Any]) -> tuple[Any, floa
 
 
 def track_frames(tracker, frames: Iterable[np.ndarray], region) -> Iterator[Step]:
-    """``tracker.initialize(frame 0, region)``, then ``tracker.track`` on every later frame."""
+    """``tracker.initialize(frame 0, region)``, then ``tracker.track`` on every later frame
+    (one frame read ahead, to know the last)."""
     sync = synchroniser(getattr(tracker, "device", None))
-    for index, image in enumerate(frames):
-        output, seconds = _timed(sync, lambda: tracker.initialize(image, region) if index == 0
-                                 else tracker.track(image))
+    frames = iter(frames)
+    image, index = next(frames, None), 0
+    while image is not None:
+        following = next(frames, None)
+        if index == 0:
+            output, seconds = _timed(sync, lambda: tracker.initialize(image, region))
+        else:
+            start = time.perf_counter()
+            output = tracker.track(image)
+            if following is None:
+                sync()
+            seconds = time.perf_counter() - start
         yield Step(index, image, output, seconds)
+        image, index = following, index + 1
 
 
 @dataclass

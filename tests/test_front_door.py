@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import samn_tracker
-from samn_tracker import build
+from samn_tracker import build, tracking_loop
 from samn_tracker.devices import pick_device
 from samn_tracker.errors import InputError, SettingError
 from samn_tracker.tracking_loop import track_frames
@@ -81,7 +81,7 @@ def test_device_names_mean_the_same_everywhere():
             pick_device("cuda")
 
 
-def test_the_tracking_loop_initialises_once_times_each_call_and_reads_frames_lazily():
+def test_the_tracking_loop_initialises_once_times_each_call_and_reads_one_frame_ahead(monkeypatch):
     calls, pulled = [], []
 
     class Tracker:
@@ -98,12 +98,18 @@ def test_the_tracking_loop_initialises_once_times_each_call_and_reads_frames_laz
             pulled.append(i)
             yield np.full((2, 2), i)
 
+    syncs = []
+    monkeypatch.setattr(tracking_loop, "synchroniser", lambda device: lambda: syncs.append(len(calls)))
     steps = track_frames(Tracker(), frames(), region="box")
     first = next(steps)
-    assert pulled == [0] and first.index == 0 and first.output == "first" and first.seconds >= 0
+    # one frame read ahead; the initialisation's device work finished on both sides
+    assert pulled == [0, 1] and first.index == 0 and first.output == "first" and first.seconds >= 0
+    assert syncs == [0, 1]
     rest = list(steps)
     assert [s.index for s in rest] == [1, 2] and [s.output for s in rest] == ["frame 1", "frame 2"]
     assert calls == [("init", 0, "box"), ("track", 1), ("track", 2)]
+    # a tracked frame's queued device work overlaps the next call; the last one's is waited for
+    assert syncs == [0, 1, 3]
 
 
 def test_training_draws_the_spatial_map_the_tracker_draws():
