@@ -127,6 +127,12 @@ class SAMNTracker:
         return self._clock.times()
 
     @property
+    def clock(self) -> StageClock:
+        """The last call's stage clock, to read after more calls (``times()``, which waits
+        for that call's device work, where ``timings`` would wait now)."""
+        return self._clock
+
+    @property
     def memory(self) -> Optional[MemoryManager]:
         """The current target's memories and their update policy (None before ``initialize``)."""
         return None if self._target is None else self._target.memory

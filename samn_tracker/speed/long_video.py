@@ -63,17 +63,18 @@ def run_long(tracker: SamnBench, seq: BenchSequence, length: int, progress: bool
     steps = track_frames(tracker, (seq.frames[i] for i in order), seq.boxes[0])
     next(steps)  # frame 0 initialises
     frame_ms, rss, cuda, entries, ious = [], [], [], [], []
-    stages: dict[str, list[float]] = {name: [] for name in tracker.stages}
+    timers = []  # read after the run: on a GPU, reading waits for the device
     for step in tqdm(steps, total=length - 1, desc=f"{tracker.name} long", disable=not progress or None):
         index, out = order[step.index], step.output
         frame_ms.append(1e3 * step.seconds)
-        for name in stages:
-            stages[name].append(1e3 * tracker.stage_times.get(name, 0.0))
+        timers.append(tracker.stage_timer())
         rss.append(current_rss_mb())
         cuda.append(cuda_allocated_mb(tracker.device))
         entries.append(tracker.memory_entries)
         gt = seq.boxes[index]
         ious.append(float(box_iou(out.box, gt, bounds)[0]) if gt[2] * gt[3] > 0 else float("nan"))
+    read = [timer() for timer in timers]
+    stages = {name: [1e3 * times.get(name, 0.0) for times in read] for name in tracker.stages}
     return {"frame_ms": frame_ms, "rss_mb": rss, "cuda_mb": cuda, "memory_entries": entries, "iou": ious,
             "stage_ms": stages}
 

@@ -81,19 +81,23 @@ def run_sequence(tracker: BenchTracker, seq: BenchSequence, keep_masks: bool = T
     init_s, out = first.seconds, first.output
     boxes, masks = [out.box], [out.mask]
     frame_s = np.zeros(len(seq.frames) - 1)
-    stage_s = {s: np.zeros(len(frame_s)) for s in tracker.stages}
+    timers = []  # read after the pass: on a GPU, reading waits for the device
     lost = 0
     for step in tqdm(steps, total=len(frame_s), desc=f"{tracker.name} {seq.name}", leave=False,
                      disable=not progress or None):
         i, out = step.index - 1, step.output
         frame_s[i] = step.seconds
-        for stage in tracker.stages:
-            stage_s[stage][i] = tracker.stage_times.get(stage, 0.0)
+        timers.append(tracker.stage_timer())
         boxes.append(out.box)
         if keep_masks:
             masks.append(out.mask)
         lost += out.lost
         rss_peak = max(rss_peak, current_rss_mb())
+    stage_s = {s: np.zeros(len(frame_s)) for s in tracker.stages}
+    for i, timer in enumerate(timers):
+        times = timer()
+        for stage in tracker.stages:
+            stage_s[stage][i] = times.get(stage, 0.0)
     has_masks = keep_masks and all(m is not None for m in masks)
     return TimedRun(seq.name, init_s, frame_s, stage_s, np.asarray(boxes, dtype=np.float64),
                        masks if has_masks else None, lost, rss_peak, cuda_peak_mb(tracker.device))

@@ -1,7 +1,8 @@
 """The trackers the benchmark compares, behind one small interface.
 
 SAMN is built through the front door (``samn_tracker.build_tracker``) and reports its
-own per-stage times (``SAMNTracker.timings``); OpenCV's trackers are timed as a whole.
+own per-stage times (``SAMNTracker.clock``, read after the pass so that reading them does
+not stop the device between frames); OpenCV's trackers are timed as a whole.
 Every tracker gets RGB frames and a box on frame 0, as a user would give it, and answers
 a box (and a mask when it segments).
 """
@@ -38,12 +39,15 @@ class Output:
 class BenchTracker(Protocol):
     name: str
     device: torch.device
-    stages: tuple[str, ...]       # names of ``stage_times`` (empty: not split)
-    stage_times: dict[str, float]
+    stages: tuple[str, ...]       # names of the stage times (empty: not split)
     details: dict                 # config, weights, ... for the JSON
 
     def initialize(self, image: np.ndarray, box: np.ndarray) -> Output: ...
     def track(self, image: np.ndarray) -> Output: ...
+
+    def stage_timer(self) -> Callable[[], dict[str, float]]:
+        """The last call's seconds per stage, given when called: later, so that on a GPU
+        reading them does not wait for the device between calls."""
 
 
 class SamnBench:
@@ -55,7 +59,6 @@ class SamnBench:
         self.name = name
         self.device = self.tracker.device
         self.stages = STAGES
-        self.stage_times: dict[str, float] = {}
         cfg = self.tracker.cfg
         self.details = {"preset": cfg.name, "crop_size": cfg.crop_size, "backbone": cfg.model.backbone,
                         "precision": precision, "device": str(self.device),
@@ -67,13 +70,14 @@ class SamnBench:
 
     def initialize(self, image: np.ndarray, box: np.ndarray) -> Output:
         pred = self.tracker.initialize(image, box)
-        self.stage_times = dict(self.tracker.timings)
         return Output(pred.box, pred.mask)
 
     def track(self, image: np.ndarray) -> Output:
         pred = self.tracker.track(image)
-        self.stage_times = dict(self.tracker.timings)
         return Output(pred.box, pred.mask, lost=not pred.from_mask)
+
+    def stage_timer(self) -> Callable[[], dict[str, float]]:
+        return self.tracker.clock.times
 
     @property
     def memory_entries(self) -> int:
@@ -93,7 +97,6 @@ class OpenCVBench:
         self.name = name
         self.device = torch.device("cpu")
         self.stages: tuple[str, ...] = ()
-        self.stage_times: dict[str, float] = {}
         self.details = {"opencv": cv2.__version__}
 
     def initialize(self, image: np.ndarray, box: np.ndarray) -> Output:
@@ -108,6 +111,9 @@ class OpenCVBench:
         if ok:
             self._box = np.asarray(rect, dtype=np.float64)
         return Output(self._box.copy(), None, lost=not ok)
+
+    def stage_timer(self) -> Callable[[], dict[str, float]]:
+        return dict  # not split into stages
 
 
 def bench_tracker(name: str, device: str = "auto", weights: Optional[str] = None,
