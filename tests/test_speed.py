@@ -461,3 +461,21 @@ def test_frames_for_a_gpu_bench_are_page_locked(davis_root):
     pinned = load_sequence(davis_root, "car-shadow", 3, pin=True)
     assert all(torch.from_numpy(f).is_pinned() for f in pinned.frames)
     assert all((a == b).all() for a, b in zip(plain.frames, pinned.frames))
+
+
+def test_a_warm_lockstep_pass_is_untimed_and_tracks_alike(davis_root):
+    """On CUDA the first lockstep pass makes the graphs of every batch size it meets; the
+    timed pass is the second. The warm pass is forced here on a CPU: same tracks, its own rate."""
+    from samn_tracker.build import build_tracker
+    from samn_tracker.speed.batched import batched_throughput, makes_graphs
+    from samn_tracker.speed.runs import load_sequence
+
+    tracker = build_tracker("lite", device="cpu")
+    assert not makes_graphs(tracker)  # nothing to make on a CPU: one pass by default
+    sequences = [load_sequence(davis_root, "car-shadow", 4), load_sequence(davis_root, "blackswan", 3)]
+    alone = dict.fromkeys(("ao", "sr50", "mean_iou", "success_auc", "jf"), None)
+    once = batched_throughput(tracker, sequences, 3, alone, progress=False)
+    warmed = batched_throughput(tracker, sequences, 3, alone, progress=False, warm=True)
+    assert once["frames_per_s_first_pass"] is None and warmed["frames_per_s_first_pass"] > 0
+    assert warmed["accuracy"] == once["accuracy"] and warmed["sequences"] == once["sequences"]
+    assert warmed["tracked_frames"] == once["tracked_frames"] == 3 + 2 + 3

@@ -78,6 +78,11 @@ def bench_markdown(result: dict) -> str:
         lines += ["", "## Lockstep (`--batch`: one batched network pass per frame for all videos)", ""]
         lines += _table(["tracker", "batch", "videos", "frames/s in all", "fps one at a time",
                          "host ms per frame (postprocess)", "AO", "AO change", "J&F", "J&F change"], batched)
+        first = {n: e["batched"]["frames_per_s_first_pass"] for n, e in trackers.items()
+                 if e.get("batched", {}).get("frames_per_s_first_pass")}  # absent in older results
+        if first:
+            lines += ["", "Timed after an untimed pass that made the CUDA graphs of every batch size met; "
+                      "that pass ran at " + ", ".join(f"{v:.1f} frames/s ({n})" for n, v in first.items()) + "."]
     profiled = []
     for name, e in trackers.items():
         runs = [(e["profile"]["sequence"], e["profile"])] if "profile" in e else []
