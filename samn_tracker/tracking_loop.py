@@ -44,12 +44,16 @@ def _timed(sync: Callable[[], None], call: Callable[[], Any]) -> tuple[Any, floa
 
 def track_frames(tracker, frames: Iterable[np.ndarray], region) -> Iterator[Step]:
     """``tracker.initialize(frame 0, region)``, then ``tracker.track`` on every later frame
-    (one frame read ahead, to know the last)."""
+    (one frame read ahead, to know the last). A frame that fails to read is raised after
+    the frame before it is tracked and given out, so no good frame's output is lost."""
     sync = synchroniser(getattr(tracker, "device", None))
     frames = iter(frames)
-    image, index = next(frames, None), 0
+    image, index, failure = next(frames, None), 0, None
     while image is not None:
-        following = next(frames, None)
+        try:
+            following = next(frames, None)
+        except Exception as error:  # raised once this frame is out
+            following, failure = None, error
         if index == 0:
             output, seconds = _timed(sync, lambda: tracker.initialize(image, region))
         else:
@@ -60,6 +64,8 @@ def track_frames(tracker, frames: Iterable[np.ndarray], region) -> Iterator[Step
             seconds = time.perf_counter() - start
         yield Step(index, image, output, seconds)
         image, index = following, index + 1
+    if failure is not None:
+        raise failure
 
 
 @dataclass

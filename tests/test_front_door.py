@@ -111,6 +111,15 @@ def test_the_tracking_loop_initialises_once_times_each_call_and_reads_one_frame_
     # a tracked frame's queued device work overlaps the next call; the last one's is waited for
     assert syncs == [0, 1, 3]
 
+    def unreadable_third():
+        yield from (np.full((2, 2), i) for i in range(2))
+        raise OSError("frame 2 is corrupt")
+
+    steps = track_frames(Tracker(), unreadable_third(), region="box")
+    assert [s.index for s in (next(steps), next(steps))] == [0, 1]  # frame 1 still given out
+    with pytest.raises(OSError, match="frame 2"):
+        next(steps)
+
 
 def test_training_draws_the_spatial_map_the_tracker_draws():
     """Same centre and width: the training map (crop pixels) equals the tracker's distance map
