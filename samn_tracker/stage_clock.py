@@ -3,6 +3,9 @@
 On a CPU a stage is timed with the wall clock. On CUDA it is bracketed by two events on
 the current stream and the elapsed times are read only when asked for (after the call),
 so timing adds no synchronisation inside the step: the GPU-resident step stays resident.
+Host parts are timed with the wall clock on any device: on a GPU they say where the host
+spends a step (issuing work, waiting for the read-back, its own work), which the device's
+stage times cannot.
 """
 from __future__ import annotations
 
@@ -14,11 +17,25 @@ import torch
 
 
 class StageClock:
-    def __init__(self, device: torch.device, stages: Sequence[str]):
+    def __init__(self, device: torch.device, stages: Sequence[str], host_parts: Sequence[str] = ()):
         self.stages = tuple(stages)
         self._cuda = device.type == "cuda"
         self._seconds: dict[str, float] = dict.fromkeys(self.stages, 0.0)
+        self._host: dict[str, float] = dict.fromkeys(host_parts, 0.0)
         self._events: list[tuple[str, object, object]] = []
+
+    @contextmanager
+    def host(self, part: str) -> Iterator[None]:
+        """Wall time of a host part of the call (see the module)."""
+        begin = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._host[part] += time.perf_counter() - begin
+
+    def host_times(self) -> dict[str, float]:
+        """Seconds per host part."""
+        return dict(self._host)
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:

@@ -41,6 +41,9 @@ from samn_tracker.datasets import to_rgb
 from samn_tracker.weights import builtin_checkpoint, load_checkpoint
 
 STAGES = ("crop", "query_encoder", "dcf", "memory_read", "decoder", "memory_write", "postprocess")
+# A step's host wall time: the launch (on a GPU: issuing its work), waiting for the
+# read-back, the per-target host work (mask, memory policy, boxes), the memory writes.
+HOST_PARTS = ("launch", "read_back", "host_work", "writes")
 MAX_AUTO_HOST_THREADS = 8
 
 
@@ -97,7 +100,7 @@ class SAMNTracker:
         self.precision = precision
         self.frames = frame_ops(self.cfg.frame_ops, self.device)
         self.host_threads = host_threads_for(self.cfg.host_threads, self.device)
-        self._clock = StageClock(self.device, STAGES)
+        self._clock = StageClock(self.device, STAGES, HOST_PARTS)
         self._host_pool: Optional[ThreadPoolExecutor] = None
         self._target: Optional[Target] = None
 
@@ -161,7 +164,7 @@ class SAMNTracker:
     @torch.no_grad()
     def start(self, image: np.ndarray, region) -> tuple["Target", Prediction]:
         """A new target from its first frame and region; ``step`` tracks it further."""
-        self._clock = StageClock(self.device, STAGES)
+        self._clock = StageClock(self.device, STAGES, HOST_PARTS)
         image = to_rgb(image, "initialisation image")
         shape = image.shape[:2]
         mask0, is_box = self._initial_mask(region, shape)
@@ -209,7 +212,12 @@ class SAMNTracker:
         launched step at a time."""
         if len(targets) != len(images):
             raise ValueError(f"{len(targets)} targets but {len(images)} images")
-        self._clock = StageClock(self.device, STAGES)
+        self._clock = StageClock(self.device, STAGES, HOST_PARTS)
+        with self._clock.host("launch"):
+            return self._issue(targets, images)
+
+    def _issue(self, targets: Sequence["Target"], images: Sequence[np.ndarray]) -> "Launched":
+        """``launch``'s work, on the clock it made."""
         frames = []
         for target, image in zip(targets, images):
             target.frame += 1
@@ -236,9 +244,12 @@ class SAMNTracker:
         self._clock = launched.clock
         targets, batch = launched.targets, launched.batch
         with self._clock.stage("postprocess"):
-            probs, peaks, centres = self._landed(launched.pasted, batch)
-            finished = self._on_host(self._finish, targets, probs, peaks, centres)
-        self._write(targets, [decision for decision, _ in finished], batch, launched.crop_prob)
+            with self._clock.host("read_back"):
+                probs, peaks, centres = self._landed(launched.pasted, batch)
+            with self._clock.host("host_work"):
+                finished = self._on_host(self._finish, targets, probs, peaks, centres)
+        with self._clock.host("writes"):
+            self._write(targets, [decision for decision, _ in finished], batch, launched.crop_prob)
         return [prediction for _, prediction in finished]
 
     # ------------------------------------------------------------ internals

@@ -20,7 +20,7 @@ from samn_tracker.speed.targets import judged_targets
 from samn_tracker.config import preset
 from samn_tracker.model.decoder import foreground_probability
 from samn_tracker.model.network import SAMNNetwork
-from samn_tracker.tracker import STAGES
+from samn_tracker.tracker import HOST_PARTS, STAGES
 
 TINY = ["--set", "crop_size=64", "--no-progress", "--threads", "1"]
 
@@ -130,7 +130,7 @@ def test_sequences_default_to_the_eval_split_of_the_data_folder(davis_root, tmp_
 
 
 def test_samn_stage_times_add_up_to_the_frame_time_and_masks_get_j_and_f(bench_result):
-    result, _, _ = bench_result
+    result, table, _ = bench_result
     samn = result["trackers"]["samn_lite"]
     stages = samn["speed"]["stages_ms"]
     assert set(stages) == set(STAGES) | {"other"}
@@ -141,6 +141,14 @@ def test_samn_stage_times_add_up_to_the_frame_time_and_masks_get_j_and_f(bench_r
         assert 0.0 <= samn["accuracy"][key] <= 1.0
     assert result["trackers"]["csrt"]["accuracy"]["jf"] is None
     assert result["trackers"]["csrt"]["speed"]["stages_ms"] == {}
+    # the host's wall time split into the parts of a step: on a CPU they hold the whole call
+    host = samn["speed"]["host_ms"]
+    assert set(host) == set(HOST_PARTS) and all(host[p] > 0 for p in HOST_PARTS)
+    assert 0.8 * samn["speed"]["ms_per_frame"]["mean"] <= sum(host.values()) <= samn["speed"]["ms_per_frame"]["mean"]
+    assert result["trackers"]["csrt"]["speed"]["host_ms"] == {}
+    lockstep = samn["batched"]["host_ms_per_frame"]
+    assert set(lockstep) == set(HOST_PARTS) and sum(lockstep.values()) <= 1e3 / samn["batched"]["frames_per_s"]
+    assert "## Host time per tracked frame" in table and "| samn_lite, lockstep batch 3 |" in table
     assert samn["details"]["crop_size"] == 64 and samn["details"]["trained"] in (True, False)
     assert set(result["ratios"]) == {"samn_lite fps / csrt fps"}
 

@@ -12,7 +12,7 @@ import numpy as np
 from samn_tracker.atomic import replacing, write_text
 from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded
-from samn_tracker.tracker import STAGES
+from samn_tracker.tracker import HOST_PARTS, STAGES
 
 
 def _num(value: Optional[float], digits: int = 1) -> str:
@@ -57,6 +57,12 @@ def bench_markdown(result: dict) -> str:
     lines += ["", "## Speed (ms per frame; stages from `SAMNTracker.timings`)", ""]
     lines += _table(["tracker", "fps median [min–max]", "mean ms", "p90 ms", "init ms",
                      *STAGES, "other", "peak RSS MB", "peak CUDA MB"], speed_rows)
+    host_rows = _host_rows(trackers)
+    if host_rows:
+        lines += ["", "## Host time per tracked frame (ms, wall clock: on a GPU, where the host's time goes)", ""]
+        lines += _table(["tracker", "launch (on a GPU: issuing it)", "read-back (on a CPU: the paste-back)",
+                         "host work (masks, policy, boxes)", "memory writes (on a GPU: issuing them)", "frame"],
+                        host_rows)
     lines += ["", "## Accuracy (box init on frame 0)", ""]
     lines += _table(["tracker", "AO", "SR0.5", "success AUC", "mean IoU", "J&F", "J", "F", "lost frames"],
                     accuracy_rows)
@@ -112,6 +118,21 @@ def bench_markdown(result: dict) -> str:
     if untrained:
         lines += ["", f"Untrained heads ({', '.join(untrained)}): their accuracy is meaningless, speed is not."]
     return "\n".join(lines) + "\n"
+
+
+def _host_rows(trackers: dict) -> list[list[str]]:
+    """A row per SAMN tracker one at a time, and per lockstep run (absent in older results)."""
+    rows = []
+    for name, entry in trackers.items():
+        speed, batched = entry["speed"], entry.get("batched", {})
+        if speed.get("host_ms"):
+            rows.append([name, *(_num(speed["host_ms"][p], 2) for p in HOST_PARTS),
+                         _num(speed["ms_per_frame"]["mean"], 2)])
+        if batched.get("host_ms_per_frame"):
+            rows.append([f"{name}, lockstep batch {batched['batch']}",
+                         *(_num(batched["host_ms_per_frame"][p], 2) for p in HOST_PARTS),
+                         _num(1e3 / batched["frames_per_s"], 2)])
+    return rows
 
 
 def _sequence_rows(trackers: dict, lockstep: Sequence[str], sequences: Sequence[str]) -> list[list[str]]:

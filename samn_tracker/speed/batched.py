@@ -23,7 +23,7 @@ from tqdm import tqdm
 from samn_tracker.devices import synchroniser
 from samn_tracker.speed.accuracy import accuracy, box_ious
 from samn_tracker.speed.runs import BenchSequence, TimedRun
-from samn_tracker.tracker import STAGES
+from samn_tracker.tracker import HOST_PARTS, STAGES
 from samn_tracker.tracking_loop import track_lockstep
 
 COMPARED = ("ao", "sr50", "mean_iou", "success_auc", "jf")
@@ -52,9 +52,10 @@ class RecordedSteps:
         return self.tracker.finish(launched)
 
     def seconds(self) -> dict[str, float]:
-        totals = dict.fromkeys(STAGES, 0.0)
+        """Seconds per stage and per host part over the recorded steps."""
+        totals = dict.fromkeys(STAGES + HOST_PARTS, 0.0)
         for clock in self.clocks:
-            for name, seconds in clock.times().items():
+            for name, seconds in (*clock.times().items(), *clock.host_times().items()):
                 totals[name] += seconds
         return totals
 
@@ -90,7 +91,8 @@ def batched_throughput(tracker, sequences: Sequence[BenchSequence], batch: int, 
             "frames_per_s": tracked / timed["step_seconds"], "seconds_with_init": timed["seconds"],
             "frames_per_s_with_init": timed["frames"] / timed["seconds"],
             "frames_per_s_first_pass": None if first is None else tracked / first["step_seconds"],
-            "stages_ms_per_frame": {name: 1e3 * t / tracked for name, t in timed["stage_seconds"].items()},
+            "stages_ms_per_frame": {name: 1e3 * timed["stage_seconds"][name] / tracked for name in STAGES},
+            "host_ms_per_frame": {name: 1e3 * timed["stage_seconds"][name] / tracked for name in HOST_PARTS},
             "accuracy": {k: together[k] for k in COMPARED}, "sequences": together["sequences"],
             "change_from_one_at_a_time": {k: None if together[k] is None or alone[k] is None
                                           else together[k] - alone[k] for k in COMPARED}}

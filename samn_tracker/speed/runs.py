@@ -69,6 +69,7 @@ class TimedRun:
     rss_peak_mb: float
     cuda_peak_mb: float = 0.0
     extra: dict = field(default_factory=dict)
+    host_s: dict[str, np.ndarray] = field(default_factory=dict)  # per host part, per tracked frame
 
 
 def run_sequence(tracker: BenchTracker, seq: BenchSequence, keep_masks: bool = True,
@@ -94,13 +95,15 @@ def run_sequence(tracker: BenchTracker, seq: BenchSequence, keep_masks: bool = T
         lost += out.lost
         rss_peak = max(rss_peak, current_rss_mb())
     stage_s = {s: np.zeros(len(frame_s)) for s in tracker.stages}
+    host_s = {p: np.zeros(len(frame_s)) for p in tracker.host_parts}
     for i, timer in enumerate(timers):
         times = timer()
-        for stage in tracker.stages:
-            stage_s[stage][i] = times.get(stage, 0.0)
+        for name, seconds in (*stage_s.items(), *host_s.items()):
+            seconds[i] = times.get(name, 0.0)
     has_masks = keep_masks and all(m is not None for m in masks)
     return TimedRun(seq.name, init_s, frame_s, stage_s, np.asarray(boxes, dtype=np.float64),
-                       masks if has_masks else None, lost, rss_peak, cuda_peak_mb(tracker.device))
+                       masks if has_masks else None, lost, rss_peak, cuda_peak_mb(tracker.device),
+                       host_s=host_s)
 
 
 def warm_up(tracker: BenchTracker, seq: BenchSequence, frames: int) -> None:
@@ -120,6 +123,8 @@ def speed_summary(runs: Sequence[Sequence[TimedRun]], stages: Sequence[str]) -> 
     frames = np.concatenate([r.frame_s for rep in runs for r in rep])
     stage_ms = {s: 1e3 * float(np.concatenate([r.stage_s[s] for rep in runs for r in rep]).mean())
                 for s in stages}
+    host_ms = {p: 1e3 * float(np.concatenate([r.host_s[p] for rep in runs for r in rep]).mean())
+               for p in runs[0][0].host_s}
     mean_ms = 1e3 * float(frames.mean())
     summary = {
         "fps": float(np.median(per_pass)), "fps_min": float(min(per_pass)),
@@ -130,6 +135,7 @@ def speed_summary(runs: Sequence[Sequence[TimedRun]], stages: Sequence[str]) -> 
                          "min": 1e3 * float(frames.min()), "max": 1e3 * float(frames.max())},
         "init_ms": 1e3 * float(np.mean([r.init_s for rep in runs for r in rep])),
         "stages_ms": stage_ms,
+        "host_ms": host_ms,
         "rss_peak_mb": max(r.rss_peak_mb for rep in runs for r in rep),
         "cuda_peak_mb": max(r.cuda_peak_mb for rep in runs for r in rep),
         "lost_frames": int(sum(r.lost_frames for r in runs[0])),

@@ -20,7 +20,7 @@ import torch
 from samn_tracker.build import Overrides, build_tracker
 from samn_tracker.errors import InputError
 from samn_tracker.opencv_contrib import CONTRIB_FIX, contrib_factory, missing_contrib
-from samn_tracker.tracker import STAGES
+from samn_tracker.tracker import HOST_PARTS, STAGES
 from samn_tracker.weights import sha256_file
 
 SAMN_PRESETS = {"samn_lite": "lite", "samn_paper": "paper"}
@@ -40,14 +40,15 @@ class BenchTracker(Protocol):
     name: str
     device: torch.device
     stages: tuple[str, ...]       # names of the stage times (empty: not split)
+    host_parts: tuple[str, ...]   # names of the host wall times of a call (empty: not split)
     details: dict                 # config, weights, ... for the JSON
 
     def initialize(self, image: np.ndarray, box: np.ndarray) -> Output: ...
     def track(self, image: np.ndarray) -> Output: ...
 
     def stage_timer(self) -> Callable[[], dict[str, float]]:
-        """The last call's seconds per stage, given when called: later, so that on a GPU
-        reading them does not wait for the device between calls."""
+        """The last call's seconds per stage and per host part, given when called: later,
+        so that on a GPU reading them does not wait for the device between calls."""
 
 
 class SamnBench:
@@ -58,7 +59,7 @@ class SamnBench:
             self.tracker = build_tracker(SAMN_PRESETS[name], weights, overrides, device, precision)
         self.name = name
         self.device = self.tracker.device
-        self.stages = STAGES
+        self.stages, self.host_parts = STAGES, HOST_PARTS
         cfg = self.tracker.cfg
         self.details = {"preset": cfg.name, "crop_size": cfg.crop_size, "backbone": cfg.model.backbone,
                         "precision": precision, "device": str(self.device),
@@ -77,7 +78,8 @@ class SamnBench:
         return Output(pred.box, pred.mask, lost=not pred.from_mask)
 
     def stage_timer(self) -> Callable[[], dict[str, float]]:
-        return self.tracker.clock.times
+        clock = self.tracker.clock
+        return lambda: {**clock.times(), **clock.host_times()}
 
     @property
     def memory_entries(self) -> int:
@@ -97,6 +99,7 @@ class OpenCVBench:
         self.name = name
         self.device = torch.device("cpu")
         self.stages: tuple[str, ...] = ()
+        self.host_parts: tuple[str, ...] = ()
         self.details = {"opencv": cv2.__version__}
 
     def initialize(self, image: np.ndarray, box: np.ndarray) -> Output:
