@@ -212,12 +212,14 @@ def positive_int(text: str) -> int:
 
 def add_groups_option(parser: argparse.ArgumentParser) -> None:
     """``--groups G`` beside ``--batch``, the same on every command that steps a lockstep batch."""
-    parser.add_argument("--groups", type=positive_int, default=1, metavar="G",
+    parser.add_argument("--groups", type=positive_int, default=None, metavar="G",
                         help="with --batch: step the batch as G groups in turn, so that one group's "
-                             "host work overlaps another's device work (for a GPU; default 1)")
+                             "host work overlaps another's device work (default: 2 on a GPU for a "
+                             "--batch of 8 or more, else 1)")
 
 
-def check_groups(batch: int, groups: int) -> None:
-    """A bad ``--groups`` for its ``--batch``: an ``InputError`` before any work starts."""
-    if groups > batch:
+def check_groups(batch: int, groups: Optional[int]) -> None:
+    """A bad ``--groups`` for its ``--batch``: an ``InputError`` before any work starts
+    (None: chosen by ``tracking_loop.lockstep_groups``)."""
+    if groups is not None and groups > batch:
         raise InputError(f"--groups {groups} needs a --batch of at least {groups}")

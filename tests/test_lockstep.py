@@ -13,6 +13,7 @@ import torch
 
 from samn_tracker import build_tracker
 from samn_tracker.datasets.davis import davis_sequence
+from samn_tracker.errors import InputError
 from samn_tracker.evaluation.runner import BenchmarkSequence, track_batched
 from samn_tracker.tracking_loop import track_frames, track_lockstep
 
@@ -120,6 +121,26 @@ def test_host_threads_by_default_beside_a_gpu_only():
     assert host_threads_for(0, gpu, cores=128) == MAX_AUTO_HOST_THREADS
     assert host_threads_for(5, cpu) == 5 and host_threads_for(1, gpu, cores=16) == 1  # as set
     assert build_tracker("lite", device="cpu").host_threads == 1  # the default, resolved on a CPU
+
+
+def test_two_groups_by_default_beside_a_gpu_only():
+    from types import SimpleNamespace
+
+    from samn_tracker.settings import check_groups
+    from samn_tracker.tracking_loop import AUTO_GROUPS_MIN_BATCH, lockstep_groups
+
+    def tracker(device: str, apart: bool = True):
+        halves = {"launch": None, "finish": None} if apart else {"step": None}
+        return SimpleNamespace(device=torch.device(device), **halves)
+
+    assert lockstep_groups(None, 32, tracker("cuda:0")) == 2
+    assert lockstep_groups(None, AUTO_GROUPS_MIN_BATCH - 1, tracker("cuda:0")) == 1
+    assert lockstep_groups(None, 32, tracker("cpu")) == 1                    # the same cores
+    assert lockstep_groups(None, 32, tracker("cuda:0", apart=False)) == 1    # only step()
+    assert lockstep_groups(4, 32, tracker("cpu")) == 4 and lockstep_groups(1, 32, tracker("cuda:0")) == 1
+    check_groups(2, None)  # chosen later: nothing to check yet
+    with pytest.raises(InputError, match="--groups 3 needs a --batch of at least 3"):
+        check_groups(2, 3)
 
 
 def test_batches_larger_than_the_work_are_fine(tracker, one_at_a_time, davis_root):

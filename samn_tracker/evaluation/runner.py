@@ -28,7 +28,7 @@ from samn_tracker.build import Overrides, build_tracker, tracker_config
 from samn_tracker.datasets import read_image
 from samn_tracker.datasets.prefetch import prefetched
 from samn_tracker.devices import Rank
-from samn_tracker.tracking_loop import track_frames, track_lockstep
+from samn_tracker.tracking_loop import lockstep_groups, track_frames, track_lockstep
 
 
 class Tracker(Protocol):
@@ -128,7 +128,7 @@ def track_batched(tracker, sequences: Sequence[BenchmarkSequence], keep: Callabl
 
 def run_sequences(sequences: Sequence[BenchmarkSequence], tracker_factory: TrackerFactory,
                   writer: ResultWriter, shard: Optional[Rank] = None, device: str = "auto",
-                  progress: bool = True, batch: int = 1, groups: int = 1) -> dict[str, float]:
+                  progress: bool = True, batch: int = 1, groups: Optional[int] = 1) -> dict[str, float]:
     """Track this shard's unfinished sequences (``batch`` targets at a time, in ``groups``);
     returns the fps of each sequence tracked now."""
     shard = shard or Rank.from_env()
@@ -142,6 +142,7 @@ def run_sequences(sequences: Sequence[BenchmarkSequence], tracker_factory: Track
     if not todo:
         return fps
     tracker = tracker_factory(str(shard.device(device)))
+    groups = lockstep_groups(groups, batch, tracker)
     total = sum(len(s.frames) * len(s.targets) for s in todo)
     with tqdm(total=total, unit="frame", desc=f"{prefix}tracking", disable=not progress,
               dynamic_ncols=True) as bar:

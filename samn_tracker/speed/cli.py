@@ -23,6 +23,7 @@ from samn_tracker.speed.resume import KeptTrackers, forget_kept
 from samn_tracker.speed.runs import load_sequence, run_sequence, speed_summary, warm_up
 from samn_tracker.speed.targets import judged_targets
 from samn_tracker.speed.trackers import SAMN_PRESETS, TRACKER_NAMES, bench_tracker
+from samn_tracker.tracking_loop import lockstep_groups
 from samn_tracker.atomic import replacing, write_text
 from samn_tracker.build import tracker_config
 from samn_tracker.config import TrackerConfig, preset
@@ -203,16 +204,17 @@ def measure_tracker(name: str, args: argparse.Namespace, overrides: dict, sequen
                        for s in sequences])
     entry = {"details": tracker.details, "speed": speed_summary(passes, tracker.stages),
              "accuracy": accuracy(passes[0], sequences)}
+    groups = lockstep_groups(args.groups, args.batch, tracker.tracker) if name in SAMN_PRESETS else 1
     if args.batch > 1 and name in SAMN_PRESETS:
         entry["batched"] = batched_throughput(tracker.tracker, sequences, args.batch,
                                               entry["accuracy"], progress=not args.no_progress,
-                                              groups=args.groups)
+                                              groups=groups)
     if args.profile and name in SAMN_PRESETS:
         entry["profile"], tables = profile_frames(tracker, sequences[0], args.profile, args.warmup)
         write_text(out / f"profile_{name}.txt", tables)
         if args.batch > 1:
             entry["batched"]["profile"], tables = profile_lockstep(
-                tracker.tracker, sequences, args.batch, args.groups, args.profile, args.warmup)
+                tracker.tracker, sequences, args.batch, groups, args.profile, args.warmup)
             write_text(out / f"profile_{name}_batch{args.batch}.txt", tables)
     return entry
 
