@@ -24,14 +24,9 @@ class StageClock:
         self._host: dict[str, float] = dict.fromkeys(host_parts, 0.0)
         self._events: list[tuple[str, object, object]] = []
 
-    @contextmanager
-    def host(self, part: str) -> Iterator[None]:
+    def host(self, part: str):
         """Wall time of a host part of the call (see the module)."""
-        begin = time.perf_counter()
-        try:
-            yield
-        finally:
-            self._host[part] += time.perf_counter() - begin
+        return _wall_clock(self._host, part)
 
     def host_times(self) -> dict[str, float]:
         """Seconds per host part."""
@@ -39,20 +34,17 @@ class StageClock:
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        if self._cuda:
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            try:
+        if not self._cuda:
+            with _wall_clock(self._seconds, name):
                 yield
-            finally:
-                end.record()
-                self._events.append((name, start, end))
             return
-        begin = time.perf_counter()
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
         try:
             yield
         finally:
-            self._seconds[name] += time.perf_counter() - begin
+            end.record()
+            self._events.append((name, start, end))
 
     def times(self) -> dict[str, float]:
         """Seconds per stage since ``reset`` (waits for the last recorded CUDA event)."""
@@ -62,3 +54,13 @@ class StageClock:
                 self._seconds[name] += start.elapsed_time(end) / 1000.0
             self._events = []
         return dict(self._seconds)
+
+
+@contextmanager
+def _wall_clock(seconds: dict[str, float], name: str) -> Iterator[None]:
+    """Adds the wall time of the ``with`` block to ``seconds[name]``."""
+    begin = time.perf_counter()
+    try:
+        yield
+    finally:
+        seconds[name] += time.perf_counter() - begin
