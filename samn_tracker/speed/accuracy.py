@@ -15,9 +15,10 @@ from samn_tracker.evaluation.box_measures import got10k_scores, got10k_sequence_
 from samn_tracker.evaluation.davis_measures import ObjectScores, score_sequence, summarize
 
 
-def box_ious(run: TimedRun, seq: BenchSequence) -> np.ndarray:
+def box_ious(boxes: np.ndarray, seq: BenchSequence) -> np.ndarray:
+    """GOT-10k IoUs of a run's (N, 4) boxes on ``seq``."""
     cover = seq.boxes[:, 2] * seq.boxes[:, 3] > 0
-    return got10k_sequence_ious(run.boxes, seq.boxes, cover=cover, bounds=seq.size)
+    return got10k_sequence_ious(boxes, seq.boxes, cover=cover, bounds=seq.size)
 
 
 def mask_scores(run: TimedRun, seq: BenchSequence) -> Optional[ObjectScores]:
@@ -32,7 +33,7 @@ def accuracy(runs: Sequence[TimedRun], sequences: Sequence[BenchSequence]) -> di
     """Benchmark-level measures and the same per sequence."""
     per_sequence, ious, objects = {}, [], []
     for run, seq in zip(runs, sequences):
-        seq_ious = box_ious(run, seq)
+        seq_ious = box_ious(run.boxes, seq)
         ious.append(seq_ious)
         entry = {"frames": len(seq.frames), "mean_iou": float(seq_ious.mean()) if seq_ious.size else None,
                  "success_auc": otb_scores([(run.boxes, seq.boxes)]).success_auc, "lost_frames": run.lost_frames}

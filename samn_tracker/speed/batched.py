@@ -91,8 +91,8 @@ def batched_throughput(tracker, sequences: Sequence[BenchSequence], batch: int, 
             "frames_per_s": tracked / timed["step_seconds"], "seconds_with_init": timed["seconds"],
             "frames_per_s_with_init": timed["frames"] / timed["seconds"],
             "frames_per_s_first_pass": None if first is None else tracked / first["step_seconds"],
-            "stages_ms_per_frame": {name: 1e3 * timed["stage_seconds"][name] / tracked for name in STAGES},
-            "host_ms_per_frame": {name: 1e3 * timed["stage_seconds"][name] / tracked for name in HOST_PARTS},
+            "stages_ms_per_frame": {name: 1e3 * timed["clock_seconds"][name] / tracked for name in STAGES},
+            "host_ms_per_frame": {name: 1e3 * timed["clock_seconds"][name] / tracked for name in HOST_PARTS},
             "accuracy": {k: together[k] for k in COMPARED}, "sequences": together["sequences"],
             "change_from_one_at_a_time": {k: None if together[k] is None or alone[k] is None
                                           else together[k] - alone[k] for k in COMPARED}}
@@ -126,9 +126,9 @@ def _lockstep_pass(tracker, sequences: Sequence[BenchSequence], videos: Sequence
     runs = [TimedRun(s.name, 0.0, np.zeros(len(s.frames) - 1), {}, np.array([box for box, _ in out]),
                      [mask for _, mask in out], n_lost, 0.0) for s, out, n_lost in zip(sequences, outputs, lost)]
     together = accuracy(runs, sequences)
-    for video, (seq, video_boxes) in enumerate(zip(videos, boxes)):
-        copy = TimedRun(seq.name, 0.0, np.zeros(0), {}, np.array(video_boxes), None, 0, 0.0)
-        together["sequences"][seq.name].setdefault("copies_mean_iou", []).append(float(box_ious(copy, seq).mean()))
+    for seq, video_boxes in zip(videos, boxes):
+        copy_iou = float(box_ious(np.array(video_boxes), seq).mean())
+        together["sequences"][seq.name].setdefault("copies_mean_iou", []).append(copy_iou)
     tracked = frames - len(videos)
     return {"tracked": tracked, "frames": frames, "step_seconds": step_seconds, "seconds": seconds,
-            "stage_seconds": recorded.seconds(), "accuracy": together}
+            "clock_seconds": recorded.seconds(), "accuracy": together}
