@@ -84,6 +84,12 @@ def to_device(host: torch.Tensor, device: torch.device) -> torch.Tensor:
     return host.to(device, non_blocking=True)
 
 
+def to_device_together(arrays: Sequence[np.ndarray], device: torch.device) -> list[torch.Tensor]:
+    """Float32 host arrays on ``device`` with one copy (``to_device``), as views of it."""
+    flat = to_device(torch.from_numpy(np.concatenate([a.reshape(-1) for a in arrays])), device)
+    return [part.view(a.shape) for part, a in zip(flat.split([a.size for a in arrays]), arrays)]
+
+
 class ReadBack:
     """Float32 numpy views of tensors, read back in one device-to-host transfer (one wait
     for the device instead of one per tensor). The transfer is queued now, behind the

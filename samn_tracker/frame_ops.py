@@ -78,22 +78,19 @@ class DeviceFrames:
         """(1, 3, S, S): each crop pixel samples the frame; outside it repeats the border."""
         return self._crop(frame, [window])
 
-    def crops(self, images: Sequence[np.ndarray], windows: Sequence[Sequence[CropWindow]]) -> torch.Tensor:
-        """``HostFrames.crops`` on the device."""
-        per_image = len(windows[0])
-        groups = grouped(tuple(image.shape) for image in images)
-        parts = []
-        for members in groups:
-            uploads = [torch.from_numpy(np.ascontiguousarray(images[i])).to(self.device, non_blocking=True)
-                       for i in members]
-            frames = torch.stack(uploads).permute(0, 3, 1, 2).float().div_(255.0)
-            crops = [self._crop(frames, [windows[i][k] for i in members]) for k in range(per_image)]
-            parts.append(crops[0][:, None] if per_image == 1 else torch.stack(crops, dim=1))
-        return in_order(parts, groups).flatten(0, 1)
+    @staticmethod
+    def upload(images: Sequence[np.ndarray], device: torch.device) -> torch.Tensor:
+        """(n, H, W, 3) uint8 on ``device`` from frames of one size, each sent as it lies
+        (asynchronously from pinned memory)."""
+        uploads = [torch.from_numpy(np.ascontiguousarray(image)).to(device, non_blocking=True) for image in images]
+        return uploads[0][None] if len(uploads) == 1 else torch.stack(uploads)
 
-    def _crop(self, frames: torch.Tensor, windows: Sequence[CropWindow]) -> torch.Tensor:
-        """(n, 3, S, S) from n frames of one size, a window each."""
-        height, width = frames.shape[2:]
+    @staticmethod
+    def crop_axes(windows: Sequence[CropWindow], shape: tuple[int, int]) -> np.ndarray:
+        """(n, 2, S) float32: the frame columns (row 0) and rows (row 1) that each window's
+        crop samples in a frame of ``shape``, in ``grid_sample``'s [-1, 1]: worked out on the
+        host, a few numbers per target."""
+        height, width = shape
         size = windows[0].out_size
         crop_pixels = np.arange(size, dtype=np.float32)[None]
         half = (size - 1) / 2.0
@@ -101,8 +98,19 @@ class DeviceFrames:
         for centres, length in (([w.cx for w in windows], width), ([w.cy for w in windows], height)):
             frame_pixels = (crop_pixels - half) / _column([w.scale for w in windows]) + _column(centres)
             axes.append(frame_pixels / max(length - 1, 1) * 2 - 1)
-        return F.grid_sample(frames, sampling_grids(*axes, self.device), mode="bilinear",
+        return np.stack(axes, axis=1)
+
+    @staticmethod
+    def sample_crops(frames: torch.Tensor, axes: torch.Tensor) -> torch.Tensor:
+        """(n, 3, S, S) crops of n frames (n, 3, H, W) at ``crop_axes`` (n, 2, S) on their
+        device; outside a frame repeats its border."""
+        return F.grid_sample(frames, grids_from_axes(axes[:, 0], axes[:, 1]), mode="bilinear",
                              padding_mode="border", align_corners=True)
+
+    def _crop(self, frames: torch.Tensor, windows: Sequence[CropWindow]) -> torch.Tensor:
+        """(n, 3, S, S) from n frames of one size, a window each."""
+        axes = to_device(torch.from_numpy(self.crop_axes(windows, tuple(frames.shape[2:]))), self.device)
+        return self.sample_crops(frames, axes)
 
     def to_frames(self, crop_values: torch.Tensor, windows: Sequence[CropWindow],
                   shapes: Sequence[tuple[int, int]], extra: Sequence[torch.Tensor] = ()) -> "Pasted":
@@ -183,10 +191,14 @@ def _column(values: Sequence[float]) -> np.ndarray:
 def sampling_grids(x: np.ndarray, y: np.ndarray, device: torch.device) -> torch.Tensor:
     """(n, len(y), len(x), 2) ``grid_sample`` grids from host axes (n, W) and (n, H) in
     [-1, 1], sent to ``device`` in one copy that does not wait for it (``to_device``)."""
+    both = to_device(torch.from_numpy(np.concatenate([x, y], axis=1)), device)
+    return grids_from_axes(*both.split([x.shape[1], y.shape[1]], dim=1))
+
+
+def grids_from_axes(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """(n, H, W, 2) ``grid_sample`` grids from axes (n, W) and (n, H) on the device."""
     n, width = x.shape
     height = y.shape[1]
-    both = to_device(torch.from_numpy(np.concatenate([x, y], axis=1)), device)
-    x, y = both.split([width, height], dim=1)
     return torch.stack([x[:, None, :].expand(n, height, width), y[:, :, None].expand(n, height, width)], dim=-1)
 
 

@@ -14,26 +14,28 @@ import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from samn_tracker import regions
 from samn_tracker.config import ModelConfig, TrackerConfig, preset
 from samn_tracker.crops import CropWindow, crop_image, crop_mask, jittered_window, window_around
 from samn_tracker.decoder_tuning import DecoderWeights, TuningViews, tune_decoder
-from samn_tracker.batch_rows import take_rows
-from samn_tracker.devices import pick_device
-from samn_tracker.frame_ops import Pasted, frame_ops, image_to_tensor, sampling_grids
+from samn_tracker.batch_rows import grouped, in_order, take_rows
+from samn_tracker.devices import pick_device, to_device, to_device_together
+from samn_tracker.frame_ops import DeviceFrames, Pasted, frame_ops, image_to_tensor
+from samn_tracker.front_pass import Front, SpatialOutput, front_pass, resampled_scores
 from samn_tracker.errors import InputError
 from samn_tracker.feature_grid import STRIDE, cell_to_pixel, gaussians, pixel_to_cell
 from samn_tracker.memory_manager import Decision, MemoryManager
 from samn_tracker.model.appearance_memory import MemoryEntry
 from samn_tracker.model.decoder import foreground_probability
 from samn_tracker.model.encoders import QueryFeatures
+from samn_tracker.model.graphs import BatchBuckets
 from samn_tracker.model.network import PRECISIONS, SAMNNetwork
 from samn_tracker.model.spatial_memory import SpatialMemory, augment_first_frame
 from samn_tracker.stage_clock import StageClock
@@ -95,10 +97,13 @@ class SAMNTracker:
                           stacklevel=2)
         self.weights = path
         self.net.eval().to(self.device).prepare_for_inference(precision=precision)
-        if self.cfg.cuda_graphs and self.device.type == "cuda":
+        graphs = self.cfg.cuda_graphs and self.device.type == "cuda"
+        if graphs:
             self.net.use_cuda_graphs()
         self.precision = precision
         self.frames = frame_ops(self.cfg.frame_ops, self.device)
+        front = partial(front_pass, self.net.query_pass)
+        self._front = BatchBuckets(front) if graphs else front  # with device frame operations
         self.host_threads = host_threads_for(self.cfg.host_threads, self.device)
         self._clock = StageClock(self.device, STAGES, HOST_PARTS)
         self._host_pool: Optional[ThreadPoolExecutor] = None
@@ -222,8 +227,12 @@ class SAMNTracker:
         for target, image in zip(targets, images):
             target.frame += 1
             frames.append(to_rgb(image, f"frame {target.frame}"))
-        batch = self._encode(targets, frames)
-        spatial, located = self._locate(targets, batch)
+        if isinstance(self.frames, DeviceFrames):
+            with self._clock.stage("query_encoder"):
+                batch, spatial, located = self._front_step(targets, frames)
+        else:
+            batch = self._encode(targets, frames)
+            spatial, located = self._locate(targets, batch)
         with self._clock.stage("memory_read"):
             read_weight = None if self.cfg.memory.read else 0.0
             readout = self.net.read_each(batch.query, [target.memory.appearance for target in targets],
@@ -253,6 +262,35 @@ class SAMNTracker:
         return [prediction for _, prediction in finished]
 
     # ------------------------------------------------------------ internals
+    def _front_step(self, targets: Sequence["Target"], frames: list[np.ndarray]
+                    ) -> tuple["_Batch", torch.Tensor, Optional[torch.Tensor]]:
+        """``_encode`` and ``_locate`` with device frame operations: one ``front_pass`` per
+        frame size (one CUDA graph replay on a GPU), its host numbers sent in one copy."""
+        cfg = self.cfg
+        windows = [self._windows(target.box) for target in targets]
+        per_target = len(windows[0])
+        spatial: SpatialOutput = "none"
+        if cfg.use_dcf and cfg.spatial_map == "dcf":
+            spatial = "resampled" if per_target > 1 else "same"
+        groups = grouped(image.shape for image in frames)
+        parts = []
+        for members in groups:
+            group = [windows[i] for i in members]
+            shape = frames[members[0]].shape[:2]
+            crop_axes = np.stack([DeviceFrames.crop_axes([w[j] for w in group], shape)
+                                  for j in range(per_target)], axis=1)                   # (n, k, 2, S)
+            spatial_axes = self._resample_axes(group) if spatial == "resampled" else crop_axes[:, 0, :, :0]
+            crop_axes, spatial_axes = to_device_together([crop_axes, spatial_axes], self.device)
+            scorers = SpatialMemory.scorers([targets[i].dcf for i in members]) if cfg.use_dcf else spatial_axes
+            parts.append(self._front(DeviceFrames.upload([frames[i] for i in members], self.device), crop_axes,
+                                     scorers, spatial_axes, dcf=cfg.use_dcf, spatial=spatial))
+        front = Front.of(tuple(in_order([part[j] for part in parts], groups) for j in range(len(parts[0]))),
+                         cfg.use_dcf, spatial)
+        batch = _Batch(windows, front.seg_crops, front.query, front.dcf_features)
+        if front.spatial is None:
+            return batch, self._spatial_without_dcf(targets, windows), front.peaks
+        return batch, front.spatial, front.peaks
+
     def _encode(self, targets: Sequence["Target"], frames: list[np.ndarray]) -> "_Batch":
         """Crop every target's search region(s) and run the query encoder once on all."""
         with self._clock.stage("crop"):
@@ -274,10 +312,17 @@ class SAMNTracker:
                 responses = SpatialMemory.responses([t.dcf for t in targets], batch.dcf_features)
                 located = SpatialMemory.peak_values(responses)
             if responses is not None and self.cfg.spatial_map == "dcf":
-                return self._resample_responses(responses, batch.windows), located
-            spatial = torch.cat([self._distance_map(target.box, windows[0])
-                                 for target, windows in zip(targets, batch.windows)])
-            return (torch.zeros_like(spatial) if self.cfg.spatial_map == "none" else spatial), located
+                separate = batch.windows[0][0] != batch.windows[0][-1]
+                axes = self._resample_axes(batch.windows) if separate else None
+                return resampled_scores(responses, None if axes is None else to_device(
+                    torch.from_numpy(axes), responses.device)), located
+            return self._spatial_without_dcf(targets, batch.windows), located
+
+    def _spatial_without_dcf(self, targets: Sequence["Target"], windows: Sequence[Sequence[CropWindow]]) -> torch.Tensor:
+        """The decoder's spatial map where it is not the DCF's: the distance map (authors'
+        code), or zeros (``spatial_map="none"``)."""
+        spatial = torch.cat([self._distance_map(target.box, group[0]) for target, group in zip(targets, windows)])
+        return torch.zeros_like(spatial) if self.cfg.spatial_map == "none" else spatial
 
     def _decode(self, targets: Sequence["Target"], readout: torch.Tensor, query: QueryFeatures,
                 spatial: torch.Tensor) -> torch.Tensor:
@@ -458,29 +503,25 @@ class SAMNTracker:
     def _size_in_cells(window: CropWindow, box: np.ndarray) -> tuple[float, float]:
         return (max(box[2] * window.scale / STRIDE, 1e-3), max(box[3] * window.scale / STRIDE, 1e-3))
 
-    def _resample_responses(self, responses: torch.Tensor, windows: Sequence[Sequence[CropWindow]]) -> torch.Tensor:
-        """(B, 1, S16, S16): each DCF response (on its DCF crop's grid) on its segmentation
-        crop's grid, in [0, 1]; one ``grid_sample`` for all targets, the sampling positions
-        worked out on the host. A target has a separate DCF crop in every step or in none."""
-        responses = responses.clamp(0.0, 1.0)[:, None]
-        if windows[0][0] == windows[0][-1]:
-            return responses
+    def _resample_axes(self, windows: Sequence[Sequence[CropWindow]]) -> np.ndarray:
+        """(B, 2, S16) float32: where the segmentation crop's grid cells (columns, then rows)
+        lie on the DCF crop's grid, in ``grid_sample``'s [-1, 1] (``resampled_scores``), for
+        targets with a DCF crop of their own."""
         def source_cell(group: Sequence[CropWindow], j: float, axis: int) -> float:
             """Where cell ``j`` of the segmentation crop lies on the DCF crop's grid."""
             u = cell_to_pixel(j)
             frame = group[0].to_frame(u, u)[axis]
             return pixel_to_cell(group[-1].to_crop(frame, frame)[axis])
 
-        n = responses.shape[-1]
-        cells = np.arange(self.cfg.crop_size // STRIDE, dtype=np.float32)[None]
+        n = self.cfg.crop_size // STRIDE  # both grids' cells per side
+        cells = np.arange(n, dtype=np.float32)[None]
         axes = []
         for axis in (0, 1):
             offsets = [source_cell(group, 0.0, axis) for group in windows]
             steps = [source_cell(group, 1.0, axis) - offset for group, offset in zip(windows, offsets)]
             column = [np.array(v, dtype=np.float32)[:, None] for v in (offsets, steps)]
             axes.append((column[0] + column[1] * cells) / (n - 1) * 2 - 1)
-        return F.grid_sample(responses, sampling_grids(*axes, responses.device), align_corners=True,
-                             padding_mode="zeros")
+        return np.stack(axes, axis=1)
 
     def _distance_map(self, box: np.ndarray, window: CropWindow) -> torch.Tensor:
         """Gaussian around the box centre: the spatial map without a DCF (authors' code)."""

@@ -12,6 +12,7 @@ from samn_tracker.datasets.davis import davis_sequence
 from samn_tracker.batch_rows import take_rows
 from samn_tracker.devices import ReadBack
 from samn_tracker.frame_ops import DeviceFrames, HostFrames, frame_ops
+from samn_tracker.front_pass import Front, front_pass
 
 CPU = torch.device("cpu")
 WINDOWS = [
@@ -52,17 +53,25 @@ def test_device_paste_back_equals_opencv(window):
 
 
 def test_a_batch_of_frames_is_cropped_and_pasted_back_as_each_frame_alone(frame):
-    # A lockstep batch: two frame sizes interleaved, two windows per target (the paper
-    # preset's segmentation and DCF crops); one grid_sample per size and crop index.
+    # A lockstep batch: two frame sizes interleaved, two windows per target (the `lite`
+    # preset's segmentation and DCF crops). The front pass crops the frames of one size
+    # with one grid_sample per crop index; a stand-in query encoder hands the crops back.
     small = np.ascontiguousarray(frame[:400, :700])
     images = [frame, small, frame[:, ::-1].copy(), small[::-1].copy()]
     windows = [[WINDOWS[i % 3], WINDOWS[(i + 1) % 3]] for i in range(4)]  # one crop size
     device = DeviceFrames(CPU)
-    alone = torch.cat([device.crop(device.load(image), w) for image, pair in zip(images, windows) for w in pair])
-    batched = device.crops(images, windows)
-    assert batched.shape == (8, 3, 256, 256) and torch.equal(batched, alone)
-    host = HostFrames(CPU).crops(images, windows)
-    assert float((batched - host).abs().max()) * 255 <= 0.51
+    for members in ([0, 2], [1, 3]):
+        shape = images[members[0]].shape[:2]
+        axes = np.stack([device.crop_axes([windows[i][j] for i in members], shape) for j in (0, 1)], axis=1)
+        outputs = front_pass(lambda crops: (crops,) * 5, device.upload([images[i] for i in members], CPU),
+                             torch.from_numpy(axes), torch.zeros(2, 0), torch.zeros(2, 0), dcf=False, spatial="none")
+        front = Front.of(outputs, dcf=False, spatial="none")
+        for row, i in enumerate(members):
+            seg, dcf = (device.crop(device.load(images[i]), w) for w in windows[i])
+            assert torch.equal(front.seg_crops[row], seg[0]) and torch.equal(front.query.key[row], seg[0])
+            assert torch.equal(front.dcf_features[row], dcf[0])
+            host = HostFrames(CPU).crops([images[i]], [windows[i]])
+            assert float((torch.stack([seg[0], dcf[0]]) - host).abs().max()) * 255 <= 0.51
 
     values = torch.nn.functional.avg_pool2d(torch.rand(4, 1, 256, 256, generator=torch.Generator().manual_seed(1)),
                                             9, 1, 4)[:, 0]

@@ -10,7 +10,10 @@ import torch
 
 from samn_tracker import build_tracker
 from samn_tracker.config import preset
+from samn_tracker.crops import CropWindow
 from samn_tracker.datasets.davis import davis_sequence
+from samn_tracker.frame_ops import DeviceFrames
+from samn_tracker.front_pass import Front, front_pass
 from samn_tracker.model.graphs import BatchBuckets, pad_rows, padded_size
 from samn_tracker.model.network import SAMNNetwork
 
@@ -57,6 +60,64 @@ def test_padded_batches_give_the_rows_of_the_plain_passes(lite_net):
     assert len(buckets["decoder"].runners) == 1
 
 
+def front_inputs(net, rows: int, device="cpu"):
+    """A front pass's inputs for ``rows`` targets of 120 x 160 frames: two 128-pixel crops
+    each (segmentation and DCF), folded filters, resampling axes inside [-1, 1]."""
+    generator = torch.Generator().manual_seed(3)
+    frames = torch.randint(0, 256, (rows, 120, 160, 3), dtype=torch.uint8, generator=generator)
+    windows = [[CropWindow(60.0 + 9 * i, 50.0 + 4 * i, side, 128) for side in (90.0, 100.0)] for i in range(rows)]
+    axes = np.stack([DeviceFrames.crop_axes([w[j] for w in windows], (120, 160)) for j in (0, 1)], axis=1)
+    channels = net.query_encoder.backbone.channels["s16"]
+    scorers = torch.randn(rows, 16, channels, generator=generator) * 0.05
+    spatial = torch.linspace(-0.9, 0.9, 8).expand(rows, 2, 8) * torch.rand(rows, 1, 1, generator=generator)
+    return tuple(t.to(device) for t in (frames, torch.from_numpy(axes), scorers, spatial.contiguous()))
+
+
+@pytest.mark.parametrize("dcf, spatial", [(True, "resampled"), (True, "none"), (False, "none")])
+def test_padded_front_pass_gives_the_rows_of_the_plain_pass(lite_net, dcf, spatial):
+    """The front pass (crops, query encoder, DCF scores, spatial map) padded by rows, as
+    its CUDA graphs run it, gives each row what the plain pass gives."""
+    front = functools.partial(front_pass, lite_net.query_pass)
+    inputs = front_inputs(lite_net, 3)
+    with torch.no_grad():
+        plain = front(*inputs, dcf=dcf, spatial=spatial)
+        padded = BatchBuckets(front, eager)(*inputs, dcf=dcf, spatial=spatial)
+    assert len(plain) == len(padded) == 7 + dcf + (spatial != "none")
+    for a, b in zip(plain, padded):
+        assert a.shape == b.shape and a.shape[0] == 3
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)
+    result = Front.of(plain, dcf, spatial)
+    assert result.seg_crops.shape == (3, 3, 128, 128) and result.query.s16.shape[2:] == (8, 8)
+    assert (result.peaks is None) != dcf and (result.spatial is None) == (spatial == "none")
+    if dcf:
+        assert result.peaks.shape == (3, 6)
+    if spatial != "none":
+        assert result.spatial.shape == (3, 1, 8, 8) and 0 <= float(result.spatial.min()) <= float(result.spatial.max()) <= 1
+
+
+def test_front_pass_reads_nothing_back_to_the_host(lite_net):
+    """What CUDA graph capture forbids, checked on a CPU: no value read to the host (an
+    ``.item()``, a data-dependent shape) and no tensor made from host numbers inside the
+    pass, after a first call (as the graph's warm-up passes make cached constants)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    forbidden = {"_local_scalar_dense", "nonzero", "masked_select", "unique", "lift_fresh", "lift_fresh_copy"}
+    seen = []
+
+    class Watch(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            seen.append(func._opname)
+            return func(*args, **(kwargs or {}))
+
+    inputs = front_inputs(lite_net, 2)
+    with torch.no_grad():
+        front_pass(lite_net.query_pass, *inputs, dcf=True, spatial="resampled")
+        with Watch():
+            front_pass(lite_net.query_pass, *inputs, dcf=True, spatial="resampled")
+    assert {"grid_sampler_2d", "bmm", "argmax"} <= set(seen)  # the watch saw the pass
+    assert not forbidden & set(seen)
+
+
 def test_cuda_graphs_need_a_gpu():
     with pytest.raises(RuntimeError, match="CUDA"):
         SAMNNetwork(preset("lite").model).eval().use_cuda_graphs()
@@ -91,6 +152,22 @@ def test_graph_replay_equals_the_eager_passes():
             torch.testing.assert_close(getattr(first, name), getattr(eager_query, name), rtol=1e-4, atol=1e-4)
             torch.testing.assert_close(getattr(second, name), getattr(eager_query, name).flip(0),
                                        rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_front_pass_replayed_equals_the_eager_pass():
+    net = SAMNNetwork(preset("lite").model).eval().cuda().prepare_for_inference()
+    front = functools.partial(front_pass, net.query_pass)
+    inputs = front_inputs(net, 3, "cuda")
+    with torch.no_grad():
+        plain = front(*inputs, dcf=True, spatial="resampled")
+        graphed = BatchBuckets(front)
+        first = graphed(*inputs, dcf=True, spatial="resampled")
+        flipped = graphed(*(t.flip(0) for t in inputs), dcf=True, spatial="resampled")
+    assert len(graphed.runners) == 1
+    for a, b, c in zip(plain, first, flipped):  # a replay must not overwrite what came back
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(c, a.flip(0), rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

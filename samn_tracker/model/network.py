@@ -65,6 +65,11 @@ class SAMNNetwork(nn.Module):
             s16 = self.encode_query(images).s16
         return self._run("memory", foreground, s16)
 
+    def query_pass(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The query encoder's (key, value, s16, s8, s4), run as it is: for a larger pass
+        that is replayed from a CUDA graph of its own (``front_pass``)."""
+        return self._query_pass(images)
+
     def _query_pass(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
         with self._autocast():
             feats = self.query_encoder(self.normalise(images))

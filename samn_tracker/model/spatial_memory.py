@@ -362,7 +362,16 @@ class SpatialMemory:
             raise ValueError(f"{len(memories)} memories for {feats.shape[0]} feature maps")
         first = memories[0]
         feats = first._check_feat(feats.to(first.projection.device), "feats")
-        scorers = torch.stack([m._require(m._scorer) for m in memories])
+        return SpatialMemory.scores(SpatialMemory.scorers(memories), feats)
+
+    @staticmethod
+    def scorers(memories: Sequence["SpatialMemory"]) -> Tensor:
+        """(B, k*k, C): each memory's filter folded into its projection (``fold_filter``)."""
+        return torch.stack([m._require(m._scorer) for m in memories])
+
+    @staticmethod
+    def scores(scorers: Tensor, feats: Tensor) -> Tensor:
+        """(B, H, W): folded filters (B, k*k, C) on feature maps (B, C, H, W), row by row."""
         with torch.no_grad():
             return correlate_taps_folded(torch.bmm(scorers, feats.flatten(2)), *feats.shape[2:])
 

@@ -40,7 +40,7 @@ def profile_frames(tracker: SamnBench, seq: BenchSequence, frames: int, warmup: 
     sync = synchroniser(tracker.device)
     sync()
     start = time.perf_counter()
-    with _profiler(tracker.device) as prof, _marked_passes(tracker.tracker.net):
+    with _profiler(tracker.device) as prof, _marked_passes(tracker.tracker):
         for image in seq.frames[warmup + 1:warmup + 1 + count]:
             tracker.track(image)
         sync()
@@ -59,7 +59,7 @@ def profile_lockstep(tracker, sequences: Sequence[BenchSequence], batch: int, gr
     sync = synchroniser(tracker.device)
     prof = _profiler(tracker.device)
     window = None
-    with _marked_passes(tracker.net):
+    with _marked_passes(tracker):
         for video, step in track_lockstep(counted, ((s.frames, s.boxes[0]) for s in videos), batch, groups):
             if video != 0 or step.index not in (warmup, warmup + steps):
                 continue
@@ -115,20 +115,25 @@ def _summary(prof: profile, count: int, seconds: float) -> tuple[dict, str]:
 
 
 @contextmanager
-def _marked_passes(net) -> Iterator[None]:
-    """Each network pass (``SAMNNetwork._run``) under a profiler range named ``PASS``, for
-    the profiled frames only: outside them a pass pays nothing for it."""
+def _marked_passes(tracker) -> Iterator[None]:
+    """Each network pass (``SAMNNetwork._run``) and front pass (``front_pass``: crops, query
+    encoder and DCF scores, one graph on a GPU) of a ``SAMNTracker`` under a profiler range
+    named ``PASS``, for the profiled frames only: outside them a pass pays nothing for it."""
+    net, front = tracker.net, tracker._front
     run = net._run
 
-    def marked(*args, **kwargs):
-        with record_function(PASS):
-            return run(*args, **kwargs)
+    def marked(pass_fn):
+        def call(*args, **kwargs):
+            with record_function(PASS):
+                return pass_fn(*args, **kwargs)
+        return call
 
-    net._run = marked
+    net._run, tracker._front = marked(run), marked(front)
     try:
         yield
     finally:
         del net._run
+        tracker._front = front
 
 
 def _device_work(events) -> list:
