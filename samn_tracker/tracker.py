@@ -37,7 +37,7 @@ from samn_tracker.model.decoder import foreground_probability
 from samn_tracker.model.encoders import QueryFeatures
 from samn_tracker.model.graphs import BatchBuckets
 from samn_tracker.model.network import PRECISIONS, SAMNNetwork
-from samn_tracker.model.spatial_memory import SpatialMemory, augment_first_frame
+from samn_tracker.model.spatial_memory import SpatialMemory, augment_first_frame, refit_pass
 from samn_tracker.stage_clock import StageClock
 from samn_tracker.datasets import to_rgb
 from samn_tracker.weights import builtin_checkpoint, load_checkpoint
@@ -104,6 +104,7 @@ class SAMNTracker:
         self.frames = frame_ops(self.cfg.frame_ops, self.device)
         front = partial(front_pass, self.net.query_pass)
         self._front = BatchBuckets(front) if graphs else front  # with device frame operations
+        self._refit = BatchBuckets(refit_pass) if graphs else None  # the DCF's refits
         self.host_threads = host_threads_for(self.cfg.host_threads, self.device)
         self._clock = StageClock(self.device, STAGES, HOST_PARTS)
         self._host_pool: Optional[ThreadPoolExecutor] = None
@@ -412,7 +413,7 @@ class SAMNTracker:
                 SpatialMemory.add_samples([targets[i].dcf for i in learners], take_rows(batch.dcf_features, learners),
                                           [(pixel_to_cell(lx), pixel_to_cell(ly)) for lx, ly in labels],
                                           [self._size_in_cells(w, targets[i].box) for i, w in zip(learners, windows)])
-            SpatialMemory.step_all([targets[i].dcf for i in learners])  # due refits: one batched solve
+            SpatialMemory.step_all([targets[i].dcf for i in learners], self._refit)  # due refits: one batched solve
 
     def _confidence(self, peak: float, mask: np.ndarray, prob: np.ndarray) -> float:
         """The DCF's peak (clipped to [0, 1]), or without a DCF the mask's mean probability."""

@@ -14,7 +14,8 @@ from samn_tracker.config import DCFConfig
 from samn_tracker.crops import CropWindow, crop_image, window_around
 from samn_tracker.model.spatial_memory import (INIT_WEIGHT_FLOOR, SpatialMemory, apply_filter, augment_first_frame,
                                                correlate_taps, correlate_taps_folded, filter_adjoint,
-                                               gauss_newton_step, refit_filters)
+                                               gauss_newton_step, refit_filters, refit_pass)
+from samn_tracker.model.graphs import BatchBuckets
 from samn_tracker.datasets import read_image
 from tests.conftest import read_boxes
 
@@ -359,3 +360,69 @@ def test_refits_due_together_match_each_refit_alone(davis_root):
     for alone, batched in zip(fitted[False], fitted[True]):
         torch.testing.assert_close(batched, alone, rtol=1e-4, atol=1e-6)
     assert not torch.equal(fitted[True][0], fitted[True][1])
+
+
+def memories_with_counts(davis_root, cfg: DCFConfig, extras=(("car-roundabout", 1), ("blackswan", 4), ("bmx-trees", 0))):
+    memories = []
+    for name, extra in extras:
+        feats, centres, size, _ = first_frame_samples(davis_root, name, count=6)
+        sm = SpatialMemory(cfg, feats.shape[1])
+        sm.initialize(feats, centres, size)
+        for i in range(extra):  # different sample counts
+            sm.add_sample(feats[i + 1:i + 2], tuple(centres[i + 1].tolist()), size)
+        memories.append(sm)
+    return memories
+
+
+@pytest.mark.parametrize("targets", [1, 3])
+def test_a_refit_over_every_slot_matches_the_plain_refit(davis_root, targets):
+    """With a fixed-shape runner (a CUDA graph on a GPU) the refit gets every sample slot,
+    unused ones weighing 0, and a batch padded by rows (3 -> 4); the filters must be those
+    of the plain refit over the stored samples."""
+    cfg = DCFConfig(update_interval=1, memory_size=40)
+    runner = BatchBuckets(refit_pass, lambda fn, example, options: lambda *a: fn(*a, **options))
+    fitted = {}
+    for solve in (None, runner):
+        memories = memories_with_counts(davis_root, cfg)[:targets]
+        assert SpatialMemory.step_all(memories, solve) == memories
+        fitted[solve is None] = [sm.filter for sm in memories]
+    assert len(runner.runners) == 1 and next(iter(runner.runners))[0][0][0][:2] == (1 if targets == 1 else 4, 40)
+    for plain, whole in zip(fitted[True], fitted[False]):
+        torch.testing.assert_close(whole, plain, rtol=1e-4, atol=1e-6)
+
+
+def test_the_refit_reads_nothing_back_to_the_host(davis_root):
+    """What CUDA graph capture forbids, checked on a CPU: the refit (CG and line search)
+    reads no value back to the host and makes no tensor from host numbers."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    seen = []
+
+    class Watch(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            seen.append(func._opname)
+            return func(*args, **(kwargs or {}))
+
+    cfg = DCFConfig(update_interval=1)
+    memories = memories_with_counts(davis_root, cfg, (("blackswan", 2),))
+    with Watch():
+        SpatialMemory.step_all(memories, lambda *args, **options: refit_pass(*args, **options))
+    assert {"bmm", "amax", "where"} <= set(seen)  # the watch saw the refit
+    assert not {"_local_scalar_dense", "nonzero", "masked_select", "lift_fresh", "lift_fresh_copy"} & set(seen)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_the_refit_replayed_from_a_cuda_graph_matches_the_eager_refit(davis_root):
+    cfg = DCFConfig(update_interval=1)
+    fitted = {}
+    for graphed in (False, True):
+        memories = memories_with_counts(davis_root, cfg)
+        for sm in memories:
+            for name in ("_proj", "_filter", "_scorer", "_samples", "_labels"):
+                setattr(sm, name, getattr(sm, name).cuda())
+        runner = BatchBuckets(refit_pass) if graphed else None
+        SpatialMemory.step_all(memories, runner)
+        SpatialMemory.step_all(memories, runner)  # a second replay of the same graph
+        fitted[graphed] = [sm.filter.cpu() for sm in memories]
+    for eager, replayed in zip(fitted[False], fitted[True]):
+        torch.testing.assert_close(replayed, eager, rtol=1e-4, atol=1e-6)

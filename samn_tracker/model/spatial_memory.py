@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -40,6 +40,8 @@ from samn_tracker.devices import to_device
 from samn_tracker.feature_grid import gaussians
 
 Params = tuple[Tensor, ...]
+# ``refit_pass`` or a runner of it with the same call (a CUDA graph: ``model/graphs.py``)
+Solve = Callable[..., tuple[Tensor]]
 
 # ATOM keeps the first-frame samples at no less than this share of the total weight,
 # so the filter never forgets the only verified appearance of the target.
@@ -486,9 +488,12 @@ class SpatialMemory:
         return bool(SpatialMemory.step_all([self]))
 
     @staticmethod
-    def step_all(memories: Sequence["SpatialMemory"]) -> list["SpatialMemory"]:
+    def step_all(memories: Sequence["SpatialMemory"], solve: Optional[Solve] = None) -> list["SpatialMemory"]:
         """``step`` for several memories (a lockstep step's targets): those whose refit is
-        due are refined together, by one batched solve (``refit_filters``). Returns them."""
+        due are refined together, by one batched solve (``refit_filters``). Returns them.
+        ``solve``: a fixed-shape runner of ``refit_pass`` (on CUDA its graph, one launch for
+        the refit's few hundred operators); it gets every sample slot of each memory, the
+        unused ones weighing 0, so its shapes are the same at every refit."""
         due = []
         for memory in memories:
             memory._require(memory._filter)
@@ -497,24 +502,24 @@ class SpatialMemory:
             if interval > 0 and memory._steps % interval == 0:
                 due.append(memory)
         if due:
-            SpatialMemory._update_filters(due)
+            SpatialMemory._update_filters(due, solve)
         return due
 
     @staticmethod
-    def _update_filters(memories: Sequence["SpatialMemory"]) -> None:
+    def _update_filters(memories: Sequence["SpatialMemory"], solve: Optional[Solve]) -> None:
         """Refine the filters of ``memories`` (P frozen), all in one batched solve: each
         memory's samples padded to the largest count with zero weight (they add nothing to
-        its objective)."""
+        its objective), or with ``solve`` to the memory's size."""
         cfg = memories[0].cfg
-        n = max(m._count for m in memories)
+        n = cfg.memory_size if solve is not None else max(m._count for m in memories)
         z = _rows_of([m._samples[:n] for m in memories])           # (B, n, D, H, W)
         labels = _rows_of([m._labels[:n] for m in memories])       # (B, n, H, W)
         weights = torch.zeros(len(memories), n)
         for row, m in zip(weights, memories):
             row[:m._count] = m._weights[:m._count]
         filters = torch.stack([m._filter for m in memories])
-        fitted = refit_filters(z, labels, to_device(weights, z.device), filters, cfg.reg_filter,
-                               cfg.update_cg_iters)
+        (fitted,) = (solve or refit_pass)(z, labels, to_device(weights, z.device), filters,
+                                          reg=cfg.reg_filter, cg_iters=cfg.update_cg_iters)
         for memory, filt in zip(memories, fitted):
             memory._set_filter(filt)
 
@@ -556,6 +561,13 @@ def refit_filters(samples: Tensor, labels: Tensor, weights: Tensor, filters: Ten
     # the longest length whose change is not positive; 0 where none is
     chosen = torch.where(change <= 0, lengths, torch.zeros_like(lengths)).amax(1)
     return filters + _rows(chosen, step) * step
+
+
+def refit_pass(samples: Tensor, labels: Tensor, weights: Tensor, filters: Tensor, reg: float,
+               cg_iters: int) -> tuple[Tensor]:
+    """``refit_filters`` as a pass (its result in a one-tuple), for ``model/graphs.py``'s
+    runners: nothing in it reads a value back to the host, and its rows are independent."""
+    return (refit_filters(samples, labels, weights, filters, reg, cg_iters),)
 
 
 def filter_adjoint(samples: Tensor, maps: Tensor, k: int) -> Tensor:
