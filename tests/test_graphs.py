@@ -14,7 +14,7 @@ from samn_tracker.crops import CropWindow
 from samn_tracker.datasets.davis import davis_sequence
 from samn_tracker.frame_ops import DeviceFrames
 from samn_tracker.front_pass import Front, front_pass
-from samn_tracker.model.graphs import BatchBuckets, pad_rows, padded_size
+from samn_tracker.model.graphs import BatchBuckets, PackedOutputs, pad_rows, padded_size
 from samn_tracker.model.network import SAMNNetwork
 
 
@@ -35,6 +35,26 @@ def test_padded_sizes_and_rows():
     x = torch.arange(6.0).view(3, 2)
     assert pad_rows(x, 3) is x
     assert pad_rows(x, 4).tolist() == [[0, 1], [2, 3], [4, 5], [4, 5]]
+
+
+def test_outputs_packed_into_one_buffer_come_back_equal_and_dense():
+    """A graph packs its outputs into one buffer, so a replay copies one tensor out: each
+    output comes back equal, dense in its own dimension order (channels-last features stay
+    channels-last, a strided view of every other row becomes dense), none overlapping."""
+    features = torch.randn(2, 8, 5, 5).to(memory_format=torch.channels_last)
+    every_other = torch.randn(4, 3, 6)[::2]
+    outputs = (features, every_other, torch.randn(3), torch.randn(2, 0))
+    packed = PackedOutputs(outputs)
+    assert packed.size == sum(out.numel() for out in outputs)
+    flat = torch.full((packed.size,), float("nan"))
+    packed.write(flat, outputs)
+    assert not torch.isnan(flat).any()  # every element written once: no gaps, no overlap
+    back = packed.views(flat.clone())
+    for out, view in zip(outputs, back):
+        assert torch.equal(view, out) and view.shape == out.shape
+    assert back[0].is_contiguous(memory_format=torch.channels_last) and back[1].is_contiguous()
+    with pytest.raises(ValueError, match="one dtype"):
+        PackedOutputs((features, torch.zeros(2, dtype=torch.long)))
 
 
 def test_padded_batches_give_the_rows_of_the_plain_passes(lite_net):

@@ -9,7 +9,7 @@ the padding rows are dropped: at most log2(B) + 1 graphs per pass and option set
 """
 from __future__ import annotations
 
-from typing import Callable, Hashable
+from typing import Callable, Hashable, Sequence
 
 import torch
 from torch import Tensor
@@ -30,10 +30,34 @@ def pad_rows(x: Tensor, size: int) -> Tensor:
     return x if extra == 0 else torch.cat([x, x[-1:].expand(extra, *x.shape[1:])])
 
 
+class PackedOutputs:
+    """Where a pass's outputs lie in one flat buffer, each dense in its own dimension order
+    (channels-last stays channels-last, a strided view becomes dense): a graph writes them
+    there, so a replay's outputs come out with one copy of the buffer, not one per output."""
+
+    def __init__(self, outputs: Sequence[Tensor]):
+        if len({out.dtype for out in outputs}) != 1:
+            raise ValueError(f"outputs of one dtype pack together, got {[out.dtype for out in outputs]}")
+        self.dtype = outputs[0].dtype
+        self.layouts, offset = [], 0
+        for out in outputs:
+            self.layouts.append((out.shape, torch.empty_like(out, device="meta").stride(), offset))
+            offset += out.numel()
+        self.size = offset
+
+    def write(self, flat: Tensor, outputs: Sequence[Tensor]) -> None:
+        for view, out in zip(self.views(flat), outputs):
+            view.copy_(out)
+
+    def views(self, flat: Tensor) -> tuple[Tensor, ...]:
+        return tuple(flat.as_strided(shape, stride, offset) for shape, stride, offset in self.layouts)
+
+
 class GraphedPass:
     """One CUDA graph of ``fn`` at the shapes of ``example``: inputs are copied into static
     buffers, the graph is replayed, and the outputs are returned as fresh tensors (so a
-    caller may keep them across replays, as memory entries are kept)."""
+    caller may keep them across replays, as memory entries are kept): views of one copy of
+    the buffer the graph packs them into (``PackedOutputs``) when they share a dtype."""
 
     def __init__(self, fn: Pass, example: tuple[Tensor, ...], options: dict, warmup: int = 2):
         device = example[0].device
@@ -48,12 +72,18 @@ class GraphedPass:
         # thread_local: a frame-reading thread may pin host memory while this captures
         with torch.cuda.graph(self.graph, capture_error_mode="thread_local"):
             self.outputs = fn(*self.inputs, **options)
+            self.packed = PackedOutputs(self.outputs) if len({o.dtype for o in self.outputs}) == 1 else None
+            if self.packed is not None:
+                self.flat = torch.empty(self.packed.size, dtype=self.packed.dtype, device=device)
+                self.packed.write(self.flat, self.outputs)
 
     def __call__(self, *inputs: Tensor) -> tuple[Tensor, ...]:
         for static, x in zip(self.inputs, inputs):
             static.copy_(x)
         self.graph.replay()
-        return tuple(out.clone() for out in self.outputs)
+        if self.packed is None:
+            return tuple(out.clone() for out in self.outputs)
+        return self.packed.views(self.flat.clone())
 
 
 class BatchBuckets:
