@@ -138,6 +138,22 @@ def test_front_pass_reads_nothing_back_to_the_host(lite_net):
     assert not forbidden & set(seen)
 
 
+def test_a_graph_that_cannot_be_made_runs_its_pass_eagerly_with_a_warning():
+    def refused(fn, example, options):
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    def pass_fn(x, scale):
+        return (x * scale, x.sum(1))
+
+    buckets = BatchBuckets(pass_fn, refused)
+    x = torch.arange(6.0).view(3, 2)
+    with pytest.warns(UserWarning, match=r"no CUDA graph of pass_fn at \[\(4, 2\)\] \(operation not permitted"):
+        scaled, sums = buckets(x, scale=2.0)
+    assert torch.equal(scaled, x * 2) and torch.equal(sums, x.sum(1))
+    scaled, _ = buckets(x + 1, scale=2.0)  # the eager runner is kept: no second warning, no retry
+    assert torch.equal(scaled, (x + 1) * 2) and len(buckets.runners) == 1
+
+
 def test_cuda_graphs_need_a_gpu():
     with pytest.raises(RuntimeError, match="CUDA"):
         SAMNNetwork(preset("lite").model).eval().use_cuda_graphs()

@@ -9,6 +9,8 @@ the padding rows are dropped: at most log2(B) + 1 graphs per pass and option set
 """
 from __future__ import annotations
 
+import functools
+import warnings
 from typing import Callable, Hashable, Sequence
 
 import torch
@@ -102,5 +104,17 @@ class BatchBuckets:
         key = (tuple((x.shape, x.dtype) for x in padded), tuple(sorted(options.items())))
         runner = self.runners.get(key)
         if runner is None:
-            runner = self.runners[key] = self.make(self.fn, padded, options)
+            runner = self.runners[key] = self._made(padded, options)
         return tuple(out[:n] for out in runner(*padded))
+
+    def _made(self, padded: tuple[Tensor, ...], options: dict) -> Pass:
+        """A new runner; where the graph cannot be made (an operation capture does not allow,
+        on some GPU or driver) the pass runs operator by operator, with a warning, rather
+        than the tracking stopping."""
+        try:
+            return self.make(self.fn, padded, options)
+        except RuntimeError as error:
+            name = getattr(self.fn, "__name__", None) or getattr(getattr(self.fn, "func", None), "__name__", "a pass")
+            warnings.warn(f"no CUDA graph of {name} at {[tuple(x.shape) for x in padded]} ({error}); "
+                          "it runs operator by operator", stacklevel=3)
+            return functools.partial(self.fn, **options)
