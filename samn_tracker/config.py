@@ -155,7 +155,7 @@ class TrackerConfig(Checked):
     mask_min_component: float = setting(0.3, ge=0, le=1)
     size_update_rate: float = setting(0.5, ge=0, le=1)
     frame_ops: Literal["auto", "opencv", "torch"] = "auto"  # crops / paste-back (frame_ops.py)
-    # Threads for a batched step's per-target host work (masks, policy, boxes); 1 = the
+    # Threads for a batched step's per-target host work (maps, masks, policy, boxes); 1 = the
     # calling thread; 0 = by device: 1 on a CPU (more was slower on a 2-core CPU, which also
     # runs the network) and half the host's cores, at most 8, beside a GPU (8 were 15% faster
     # at --batch 32 on a 16-core H100 host; docs/bench.md). Same outputs either way.

@@ -11,6 +11,7 @@ fixed-point weights): under one grey level in a crop, 1e-5 in a pasted probabili
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable, Literal, Sequence
 
 import numpy as np
@@ -53,8 +54,8 @@ class HostFrames:
 
         read_back = ReadBack(crop_values, *extra)
 
-        def paste(host: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
-            return ([paste_back(v, w, shape) for v, w, shape in zip(host[0], windows, shapes)],
+        def paste(host: list[np.ndarray]) -> tuple[list[MapBuilder], list[np.ndarray]]:
+            return ([partial(paste_back, v, w, shape) for v, w, shape in zip(host[0], windows, shapes)],
                     _kept(host[1:], read_back))
 
         return Pasted(read_back, paste)
@@ -125,16 +126,12 @@ class DeviceFrames:
         firsts = [first for first, _ in pasted]
         read_back = ReadBack(*(block for _, block in pasted), *extra)
 
-        def rebuilt(host: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        def rebuilt(host: list[np.ndarray]) -> tuple[list[MapBuilder], list[np.ndarray]]:
             """Each map copied once out of the read-back, straight into its frame."""
-            frames = [None] * len(windows)
+            builders = [None] * len(windows)
             for i, first, block in zip(order, firsts, host):
-                if len(block) == shapes[i][0]:  # the crop reaches every row (large targets)
-                    frames[i] = _kept([block], read_back)[0]
-                    continue
-                frames[i] = np.zeros(shapes[i], dtype=np.float32)
-                frames[i][first:first + len(block)] = block
-            return frames, _kept(host[len(pasted):], read_back)
+                builders[i] = partial(_in_frame, block, first, shapes[i], read_back.page_locked)
+            return builders, _kept(host[len(pasted):], read_back)
 
         return Pasted(read_back, rebuilt)
 
@@ -165,16 +162,36 @@ class DeviceFrames:
         return [(int(f), maps[i, f - t:e - t]) for i, (f, e, t) in enumerate(zip(first, end, top))]
 
 
+MapBuilder = Callable[[], np.ndarray]
+
+
 @dataclass
 class Pasted:
     """``to_frames``'s maps and extras on their way to the host: the read-back is queued
     when ``to_frames`` returns, ``wait`` gives (maps in their frames, extras)."""
 
     read_back: ReadBack
-    finish: Callable[[list[np.ndarray]], tuple[list[np.ndarray], list[np.ndarray]]]
+    finish: Callable[[list[np.ndarray]], tuple[list[MapBuilder], list[np.ndarray]]]
 
     def wait(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        builders, extras = self.wait_each()
+        return [build() for build in builders], extras
+
+    def wait_each(self) -> tuple[list[MapBuilder], list[np.ndarray]]:
+        """``wait`` with each map given as the function that builds it in its frame (a copy
+        of a frame's size), so that the threads doing a batch's per-target host work build
+        their own maps in parallel, not the thread that waits."""
         return self.finish(self.read_back.wait())
+
+
+def _in_frame(block: np.ndarray, first: int, shape: tuple[int, int], page_locked: bool) -> np.ndarray:
+    """A map's rows from ``first`` in a frame of ``shape``, zero elsewhere; rows of the whole
+    frame are the frame, copied out of page-locked memory (``_kept``)."""
+    if len(block) == shape[0]:  # the crop reaches every row (large targets)
+        return block.copy() if page_locked else block
+    frame = np.zeros(shape, dtype=np.float32)
+    frame[first:first + len(block)] = block
+    return frame
 
 
 def _kept(arrays: list[np.ndarray], read_back: ReadBack) -> list[np.ndarray]:

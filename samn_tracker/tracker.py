@@ -27,7 +27,7 @@ from samn_tracker.crops import CropWindow, crop_image, crop_mask, jittered_windo
 from samn_tracker.decoder_tuning import DecoderWeights, TuningViews, tune_decoder
 from samn_tracker.batch_rows import grouped, in_order, take_rows
 from samn_tracker.devices import pick_device, to_device, to_device_together
-from samn_tracker.frame_ops import DeviceFrames, Pasted, frame_ops, image_to_tensor
+from samn_tracker.frame_ops import DeviceFrames, MapBuilder, Pasted, frame_ops, image_to_tensor
 from samn_tracker.front_pass import Front, SpatialOutput, front_pass, resampled_scores
 from samn_tracker.errors import InputError
 from samn_tracker.feature_grid import STRIDE, cell_to_pixel, gaussians, pixel_to_cell
@@ -44,7 +44,8 @@ from samn_tracker.weights import builtin_checkpoint, load_checkpoint
 
 STAGES = ("crop", "query_encoder", "dcf", "memory_read", "decoder", "memory_write", "postprocess")
 # A step's host wall time: the launch (on a GPU: issuing its work), waiting for the
-# read-back, the per-target host work (mask, memory policy, boxes), the memory writes.
+# read-back, the per-target host work (the map in its frame, mask, memory policy, boxes),
+# the memory writes.
 HOST_PARTS = ("launch", "read_back", "host_work", "writes")
 MAX_AUTO_HOST_THREADS = 8
 
@@ -250,7 +251,7 @@ class SAMNTracker:
     @torch.no_grad()
     def finish(self, launched: "Launched") -> list[Prediction]:
         """The second half of ``step``: waits for the launched step's read-back, does each
-        target's host work (mask, memory policy, box) and issues the memory writes."""
+        target's host work (map, mask, memory policy, box) and issues the memory writes."""
         self._clock = launched.clock
         targets, batch = launched.targets, launched.batch
         with self._clock.stage("postprocess"):
@@ -358,8 +359,9 @@ class SAMNTracker:
         return tune_decoder(self.net.decoder, views, cfg, torch.Generator().manual_seed(self.seed))
 
     def _landed(self, pasted: Pasted, batch: "_Batch") -> tuple[list, list, list]:
-        """The one read-back: full-frame probabilities, DCF peaks and their frame points."""
-        probs, peak_values = pasted.wait()
+        """The one read-back: what builds each full-frame probability (``_finish`` does, on
+        its target's thread), DCF peaks and their frame points."""
+        probs, peak_values = pasted.wait_each()
         peaks, centres = [0.0] * len(probs), [None] * len(probs)
         for i, values in enumerate(peak_values[0] if peak_values else ()):
             cx, cy, peaks[i] = SpatialMemory.locate_values(values, batch.dcf_features.shape[2:])
@@ -377,10 +379,12 @@ class SAMNTracker:
             self._host_pool = ThreadPoolExecutor(threads, thread_name_prefix="samn-host")
         return list(self._host_pool.map(work, *per_target))
 
-    def _finish(self, target: "Target", prob: np.ndarray, peak: float,
+    def _finish(self, target: "Target", build_prob: MapBuilder, peak: float,
                 centre: Optional[tuple[float, float]]) -> tuple[Decision, Prediction]:
-        """One target's frame after the read-back: its mask, the memory policy's decision,
-        the new box and the prediction (the mask's box worked out once for all of them)."""
+        """One target's frame after the read-back: its probability map in its frame, its
+        mask, the memory policy's decision, the new box and the prediction (the mask's box
+        worked out once for all of them)."""
+        prob = build_prob()
         mask = prob > self.cfg.mask_threshold
         if self.cfg.mask_min_component > 0:
             mask, mask_box = regions.main_components(mask, self.cfg.mask_min_component)

@@ -96,11 +96,13 @@ def test_lockstep_with_device_frame_ops_equals_one_at_a_time(davis_root):
             assert np.allclose(a.box, b.box, atol=0.5)
 
 
-def test_host_work_in_threads_gives_the_same_outputs_as_on_the_calling_thread(davis_root):
-    """Per-target host work (masks, policy, boxes) in a pool changes nothing, bit for bit."""
+@pytest.mark.parametrize("frame_ops", ["opencv", "torch"])
+def test_host_work_in_threads_gives_the_same_outputs_as_on_the_calling_thread(davis_root, frame_ops):
+    """Per-target host work (each map built in its frame, masks, policy, boxes) in a pool
+    changes nothing, bit for bit."""
     runs = {}
     for threads in (1, 3):
-        tracker = build_tracker("lite", overrides={"host_threads": threads}, device="cpu")
+        tracker = build_tracker("lite", overrides={"host_threads": threads, "frame_ops": frame_ops}, device="cpu")
         runs[threads] = [(video, step.output) for video, step in
                          track_lockstep(tracker, videos(davis_root), batch=3)]
         assert (tracker._host_pool is None) == (threads == 1)
@@ -108,7 +110,7 @@ def test_host_work_in_threads_gives_the_same_outputs_as_on_the_calling_thread(da
     for (_, a), (_, b) in zip(runs[1], runs[3]):
         assert np.array_equal(a.mask, b.mask) and np.array_equal(a.box, b.box)
         assert np.array_equal(a.polygon, b.polygon) and a.confidence == b.confidence
-        assert a.uncertain == b.uncertain
+        assert np.array_equal(a.probability, b.probability) and a.uncertain == b.uncertain
 
 
 def test_host_threads_by_default_beside_a_gpu_only():

@@ -60,8 +60,8 @@ def bench_markdown(result: dict) -> str:
     host_rows = _host_rows(trackers)
     if host_rows:
         lines += ["", "## Host time per tracked frame (ms, wall clock: on a GPU, where the host's time goes)", ""]
-        lines += _table(["tracker", "launch (on a GPU: issuing it)", "read-back (on a CPU: the paste-back)",
-                         "host work (masks, policy, boxes)", "memory writes (on a GPU: issuing them)", "frame"],
+        lines += _table(["tracker", "launch (on a GPU: issuing it)", "waiting for the read-back",
+                         "host work (maps in frames, masks, policy, boxes)", "memory writes (on a GPU: issuing them)", "frame"],
                         host_rows)
     lines += ["", "## Accuracy (box init on frame 0)", ""]
     lines += _table(["tracker", "AO", "SR0.5", "success AUC", "mean IoU", "J&F", "J", "F", "lost frames"],
