@@ -335,6 +335,20 @@ def test_samples_added_together_equal_each_added_alone(davis_root):
         SpatialMemory.add_samples(memories, torch.cat(rows[:2]), centres, sizes)
 
 
+def memories_with_counts(davis_root, cfg: DCFConfig, extras=(("car-roundabout", 1), ("blackswan", 4), ("bmx-trees", 0))):
+    """Memories of the first-frame samples of DAVIS sequences, each with ``extra`` tracked
+    samples more (different sample counts)."""
+    memories = []
+    for name, extra in extras:
+        feats, centres, size, _ = first_frame_samples(davis_root, name, count=6)
+        sm = SpatialMemory(cfg, feats.shape[1])
+        sm.initialize(feats, centres, size)
+        for i in range(extra):  # different sample counts
+            sm.add_sample(feats[i + 1:i + 2], tuple(centres[i + 1].tolist()), size)
+        memories.append(sm)
+    return memories
+
+
 def test_refits_due_together_match_each_refit_alone(davis_root):
     """Lockstep targets whose refit falls due on the same frame are refined by one batched
     solve (samples padded with zero weight to the largest count); each filter must come
@@ -342,14 +356,7 @@ def test_refits_due_together_match_each_refit_alone(davis_root):
     cfg = DCFConfig(update_interval=2)
     fitted = {}
     for together in (False, True):
-        memories = []
-        for name, extra in (("car-roundabout", 1), ("blackswan", 4), ("bmx-trees", 0)):
-            feats, centres, size, _ = first_frame_samples(davis_root, name, count=6)
-            sm = SpatialMemory(cfg, feats.shape[1])
-            sm.initialize(feats, centres, size)
-            for i in range(extra):  # different sample counts
-                sm.add_sample(feats[i + 1:i + 2], tuple(centres[i + 1].tolist()), size)
-            memories.append(sm)
+        memories = memories_with_counts(davis_root, cfg)
         assert SpatialMemory.step_all(memories[:2]) == []  # the third is a step behind
         if together:
             due = SpatialMemory.step_all(memories)
@@ -360,18 +367,6 @@ def test_refits_due_together_match_each_refit_alone(davis_root):
     for alone, batched in zip(fitted[False], fitted[True]):
         torch.testing.assert_close(batched, alone, rtol=1e-4, atol=1e-6)
     assert not torch.equal(fitted[True][0], fitted[True][1])
-
-
-def memories_with_counts(davis_root, cfg: DCFConfig, extras=(("car-roundabout", 1), ("blackswan", 4), ("bmx-trees", 0))):
-    memories = []
-    for name, extra in extras:
-        feats, centres, size, _ = first_frame_samples(davis_root, name, count=6)
-        sm = SpatialMemory(cfg, feats.shape[1])
-        sm.initialize(feats, centres, size)
-        for i in range(extra):  # different sample counts
-            sm.add_sample(feats[i + 1:i + 2], tuple(centres[i + 1].tolist()), size)
-        memories.append(sm)
-    return memories
 
 
 @pytest.mark.parametrize("targets", [1, 3])
