@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from samn_tracker.batch_rows import grouped, in_order
+from samn_tracker.batch_rows import grouped
 from samn_tracker.crops import CropWindow, crop_image, paste_back
 from samn_tracker.devices import ReadBack, to_device
 
@@ -65,9 +65,9 @@ class DeviceFrames:
     """``grid_sample`` crops and paste-back on the tracker's device.
 
     A lockstep batch is cropped and pasted back per frame size, not per target: one
-    upload, one ``grid_sample`` per crop of a target, one per paste-back, whatever the
-    batch size. The sampling positions are worked out on the host (a few numbers per
-    target) and go up in one asynchronous copy."""
+    upload, one ``grid_sample`` per crop of a target (in the tracker's ``front_pass``), one
+    per paste-back, whatever the batch size. The sampling positions are worked out on the
+    host (a few numbers per target) and go up in one asynchronous copy."""
 
     def __init__(self, device: torch.device):
         self.device = device

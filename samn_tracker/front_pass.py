@@ -7,7 +7,7 @@ each target's folded filter, where the DCF map is resampled), so its shapes are 
 a frame size and batch. With device frame operations (``frame_ops="torch"``, the CUDA
 default) the tracker runs it as one pass: on CUDA replayed from one CUDA graph per frame
 size and padded batch (``model/graphs.py``), where the same work issued operator by
-operator cost some 30 launches and their Python each frame. On a CPU it runs as it is.
+operator cost some twenty launches and their Python each frame. On a CPU it runs as it is.
 """
 from __future__ import annotations
 
