@@ -13,8 +13,8 @@ from __future__ import annotations
 import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from functools import partial
+from dataclasses import dataclass, field
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -64,12 +64,22 @@ def host_threads_for(setting: int, device: torch.device, cores: Optional[int] = 
 class Prediction:
     mask: np.ndarray          # bool HxW, full frame
     box: np.ndarray           # (4,) x, y, w, h
-    polygon: np.ndarray       # (4, 2) rotated rectangle
     confidence: float
     uncertain: bool           # the frame was kept out of the memories
     probability: Optional[np.ndarray] = None  # float32 HxW foreground probability
     from_mask: bool = True    # the box is the mask's; False: the mask check refused the mask,
                               # and the box is the previous one moved to the DCF's peak
+    rotated: Optional[Callable[[], Optional[np.ndarray]]] = field(default=None, repr=False, compare=False)
+    # works out the mask's rotated rectangle (None: the box's corners are the polygon)
+
+    @cached_property
+    def polygon(self) -> np.ndarray:
+        """(4, 2) rotated rectangle: the mask's (``regions.mask_to_rotated_box``) when the box
+        is the mask's, else the box's corners. Worked out when first read (VOT's polygon
+        regions, ``samn track``'s polygons.txt): benchmarks that score boxes or masks, and
+        the threads of a batched step, never pay for its contour."""
+        polygon = self.rotated() if self.rotated is not None else None
+        return regions.box_to_polygon(self.box) if polygon is None else polygon
 
 
 class SAMNTracker:
@@ -554,19 +564,17 @@ class SAMNTracker:
 
     def _prediction(self, mask: np.ndarray, state_box: np.ndarray, prob: np.ndarray,
                     confidence: float, uncertain: bool, mask_box: Optional[np.ndarray]) -> Prediction:
-        """Box and rotated box from the mask (``mask_box``: its box when the mask is trusted),
-        or from the tracker's state when it is not."""
+        """The box from the mask (``mask_box``: its box when the mask is trusted), or from the
+        tracker's state when it is not; the mask's rotated box is worked out when read."""
+        rotated = None
         if mask_box is None:
             box = np.asarray(state_box, dtype=np.float64)
-            polygon = regions.box_to_polygon(box)
         else:
             box = mask_box
-            polygon = regions.mask_to_rotated_box(mask, fit=self.cfg.rotated_box_fit,
-                                                  keep=self.cfg.rotated_box_keep, box=mask_box)
-            if polygon is None:
-                polygon = regions.box_to_polygon(box)
-        return Prediction(mask=mask, box=box, polygon=polygon, confidence=confidence,
-                          uncertain=uncertain, probability=prob, from_mask=mask_box is not None)
+            rotated = partial(regions.mask_to_rotated_box, mask, fit=self.cfg.rotated_box_fit,
+                              keep=self.cfg.rotated_box_keep, box=mask_box)
+        return Prediction(mask=mask, box=box, confidence=confidence, uncertain=uncertain,
+                          probability=prob, from_mask=mask_box is not None, rotated=rotated)
 
 
 @dataclass

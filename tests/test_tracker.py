@@ -7,7 +7,7 @@ import pytest
 from samn_tracker.config import preset
 from samn_tracker.errors import InputError
 from samn_tracker.datasets.davis import davis_sequence
-from samn_tracker.tracker import SAMNTracker
+from samn_tracker.tracker import Prediction, SAMNTracker
 
 from conftest import read_boxes
 
@@ -47,6 +47,26 @@ def test_tracks_real_frames_with_a_box_and_reports_consistent_outputs(tracker, c
     assert xs.min() >= x - 0.1 * bw and xs.max() <= x + 1.1 * bw
     assert set(tracker.timings) >= {"crop", "query_encoder", "dcf", "memory_read", "decoder",
                                     "memory_write"}
+
+
+def test_the_rotated_box_is_worked_out_when_read_and_once(tracker, car, monkeypatch):
+    """A prediction's polygon costs a contour trace: it is worked out on first reading,
+    from the prediction's own mask, and kept; a refused mask's polygon is the box's corners."""
+    from samn_tracker import regions
+
+    frames, boxes, _ = car
+    traced = []
+    real = regions.mask_to_rotated_box
+    monkeypatch.setattr(regions, "mask_to_rotated_box", lambda *a, **k: traced.append(1) or real(*a, **k))
+    preds = run(tracker, frames, boxes[0])
+    from_mask = [p for p in preds if p.from_mask]
+    assert from_mask and not traced  # tracking traced no contour
+    first = from_mask[-1].polygon
+    assert from_mask[-1].polygon is first and len(traced) == 1
+    np.testing.assert_array_equal(first, real(from_mask[-1].mask, box=from_mask[-1].box))
+    refused = Prediction(mask=np.zeros((4, 6), bool), box=np.array([1.0, 1.0, 2.0, 2.0]), confidence=0.0,
+                         uncertain=True, from_mask=False)
+    np.testing.assert_array_equal(refused.polygon, regions.box_to_polygon(refused.box))
 
 
 def test_same_seed_gives_identical_results_and_reinitialisation_resets(tracker, car):

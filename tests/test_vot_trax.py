@@ -140,7 +140,7 @@ def test_an_empty_mask_is_reported_as_the_box_the_tracker_holds():
     from samn_tracker.vot.trax_server import region_to_trax
 
     empty = Prediction(mask=np.zeros((40, 60), bool), box=np.array([10.0, 5.0, 8.0, 6.0]),
-                       polygon=np.zeros((4, 2)), confidence=0.0, uncertain=True)
+                       confidence=0.0, uncertain=True)
     region = region_to_trax(empty, "mask")
     assert region.type == Region.MASK
     assert region.offset() == (10, 5) and region.size() == (8, 6)
