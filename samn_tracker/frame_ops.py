@@ -28,8 +28,12 @@ FrameOpsName = Literal["auto", "opencv", "torch"]
 def image_to_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
     """HxWx3 uint8 -> (1, 3, H, W) float in [0, 1] on ``device``; asynchronous when the
     array lies in pinned memory (``datasets.prefetch.prefetched(pin=True)``)."""
-    t = torch.from_numpy(np.ascontiguousarray(image)).to(device, non_blocking=True)
-    return t.permute(2, 0, 1)[None].float().div_(255.0)
+    return unit_float(torch.from_numpy(np.ascontiguousarray(image)).to(device, non_blocking=True)[None])
+
+
+def unit_float(frames: torch.Tensor) -> torch.Tensor:
+    """(n, H, W, 3) uint8 -> (n, 3, H, W) float in [0, 1], on the frames' device."""
+    return frames.permute(0, 3, 1, 2).float().div_(255.0)
 
 
 class HostFrames:

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from samn_tracker.frame_ops import DeviceFrames, grids_from_axes
+from samn_tracker.frame_ops import DeviceFrames, grids_from_axes, unit_float
 from samn_tracker.model.encoders import QueryFeatures
 from samn_tracker.model.spatial_memory import SpatialMemory
 
@@ -56,7 +56,7 @@ def front_pass(query_pass, frames: Tensor, crop_axes: Tensor, scorers: Tensor, s
     the DCF crop's grid, in [-1, 1] (for "resampled"). Rows are independent.
     Returns ``Front.of``'s tuple: seg crops, the five query features, the DCF crops'
     features, then the peaks (with ``dcf``) and the spatial map (unless "none")."""
-    images = frames.permute(0, 3, 1, 2).float().div_(255.0)
+    images = unit_float(frames)
     per_target = crop_axes.shape[1]
     crops = [DeviceFrames.sample_crops(images, crop_axes[:, j]) for j in range(per_target)]
     batch = crops[0] if per_target == 1 else torch.stack(crops, dim=1).flatten(0, 1)

@@ -59,7 +59,7 @@ class GraphedPass:
     """One CUDA graph of ``fn`` at the shapes of ``example``: inputs are copied into static
     buffers, the graph is replayed, and the outputs are returned as fresh tensors (so a
     caller may keep them across replays, as memory entries are kept): views of one copy of
-    the buffer the graph packs them into (``PackedOutputs``) when they share a dtype."""
+    the buffer the graph packs them into (``PackedOutputs``; a pass's outputs share a dtype)."""
 
     def __init__(self, fn: Pass, example: tuple[Tensor, ...], options: dict, warmup: int = 2):
         device = example[0].device
@@ -73,18 +73,15 @@ class GraphedPass:
         self.graph = torch.cuda.CUDAGraph()
         # thread_local: a frame-reading thread may pin host memory while this captures
         with torch.cuda.graph(self.graph, capture_error_mode="thread_local"):
-            self.outputs = fn(*self.inputs, **options)
-            self.packed = PackedOutputs(self.outputs) if len({o.dtype for o in self.outputs}) == 1 else None
-            if self.packed is not None:
-                self.flat = torch.empty(self.packed.size, dtype=self.packed.dtype, device=device)
-                self.packed.write(self.flat, self.outputs)
+            self.outputs = fn(*self.inputs, **options)  # kept alive: replays write them, then pack them
+            self.packed = PackedOutputs(self.outputs)
+            self.flat = torch.empty(self.packed.size, dtype=self.packed.dtype, device=device)
+            self.packed.write(self.flat, self.outputs)
 
     def __call__(self, *inputs: Tensor) -> tuple[Tensor, ...]:
         for static, x in zip(self.inputs, inputs):
             static.copy_(x)
         self.graph.replay()
-        if self.packed is None:
-            return tuple(out.clone() for out in self.outputs)
         return self.packed.views(self.flat.clone())
 
 
