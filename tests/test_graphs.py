@@ -175,17 +175,8 @@ def test_padded_memory_passes_give_the_rows_of_the_plain_pass(memory_pass):
             torch.testing.assert_close(row_padded, plain, rtol=1e-5, atol=1e-5)
 
 
-@pytest.fixture
-def ieee_fp32():
-    """Convolutions in IEEE float32 where a test compares a replay with an eager pass: a
-    graph keeps cuDNN's benchmarked algorithm, an eager pass takes its heuristic's, and
-    under TF32 (PyTorch's default for convolutions) two algorithms differ by some 1e-3."""
-    with torch.backends.cudnn.flags(enabled=True, benchmark=False, deterministic=False, allow_tf32=False):
-        yield
-
-
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_graph_replay_equals_the_eager_passes(ieee_fp32):
+def test_graph_replay_equals_the_eager_passes():
     net = SAMNNetwork(preset("lite").model).eval().cuda().prepare_for_inference()
     crops = torch.rand(2, 3, 128, 128, device="cuda")
     with torch.no_grad():
@@ -193,17 +184,18 @@ def test_graph_replay_equals_the_eager_passes(ieee_fp32):
         net.use_cuda_graphs()
         first = net.encode_query(crops)
         second = net.encode_query(crops.flip(0))  # a replay must not overwrite what came back
-    assert not torch.backends.cudnn.benchmark  # benchmark mode was the graphs' only
-    for name in ("key", "value", "s16", "s8", "s4"):
-        torch.testing.assert_close(getattr(first, name), getattr(eager_query, name), rtol=1e-4, atol=1e-4)
-        torch.testing.assert_close(getattr(second, name), getattr(eager_query, name).flip(0),
-                                   rtol=1e-4, atol=1e-4)
+        for name in ("key", "value", "s16", "s8", "s4"):
+            torch.testing.assert_close(getattr(first, name), getattr(eager_query, name), rtol=1e-4, atol=1e-4)
+            torch.testing.assert_close(getattr(second, name), getattr(eager_query, name).flip(0),
+                                       rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_front_pass_replayed_equals_the_eager_pass(ieee_fp32):
-    """Against the eager pass of the same padded batch (that padding gives each row its
-    plain result is the test above's)."""
+def test_front_pass_replayed_equals_the_eager_pass():
+    """Against the eager pass of the same padded batch: under TF32 (PyTorch's default for
+    convolutions) cuDNN picks an algorithm per shape, and 3 rows against 3 rows padded to 4
+    differed by 3e-3 on an H100. That padding gives each row its plain result is the
+    CPU test above's."""
     net = SAMNNetwork(preset("lite").model).eval().cuda().prepare_for_inference()
     front = functools.partial(front_pass, net.query_pass)
     inputs = front_inputs(net, 3, "cuda")

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import functools
 import warnings
-from contextlib import contextmanager
-from typing import Callable, Hashable, Iterator, Sequence
+from typing import Callable, Hashable, Sequence
 
 import torch
 from torch import Tensor
@@ -56,20 +55,6 @@ class PackedOutputs:
         return tuple(flat.as_strided(shape, stride, offset) for shape, stride, offset in self.layouts)
 
 
-@contextmanager
-def _benchmarked_convolutions() -> Iterator[None]:
-    """cuDNN's benchmark mode while a graph is made: the warm-up times each convolution's
-    algorithms once for the graph's shapes and the capture keeps the fastest, which every
-    replay then runs (eager passes keep cuDNN's heuristic choice). The process's own
-    setting is back afterwards."""
-    saved = torch.backends.cudnn.benchmark
-    torch.backends.cudnn.benchmark = True
-    try:
-        yield
-    finally:
-        torch.backends.cudnn.benchmark = saved
-
-
 class GraphedPass:
     """One CUDA graph of ``fn`` at the shapes of ``example``: inputs are copied into static
     buffers, the graph is replayed, and the outputs are returned as fresh tensors (so a
@@ -81,18 +66,17 @@ class GraphedPass:
         self.inputs = tuple(x.clone() for x in example)
         side = torch.cuda.Stream(device)
         side.wait_stream(torch.cuda.current_stream(device))
-        with _benchmarked_convolutions():
-            with torch.cuda.stream(side):  # library setup (cuDNN plans, workspaces) out of the graph
-                for _ in range(warmup):
-                    fn(*self.inputs, **options)
-            torch.cuda.current_stream(device).wait_stream(side)
-            self.graph = torch.cuda.CUDAGraph()
-            # thread_local: a frame-reading thread may pin host memory while this captures
-            with torch.cuda.graph(self.graph, capture_error_mode="thread_local"):
-                self.outputs = fn(*self.inputs, **options)  # kept alive: replays write them, then pack them
-                self.packed = PackedOutputs(self.outputs)
-                self.flat = torch.empty(self.packed.size, dtype=self.packed.dtype, device=device)
-                self.packed.write(self.flat, self.outputs)
+        with torch.cuda.stream(side):  # library setup (cuDNN plans, workspaces) out of the graph
+            for _ in range(warmup):
+                fn(*self.inputs, **options)
+        torch.cuda.current_stream(device).wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        # thread_local: a frame-reading thread may pin host memory while this captures
+        with torch.cuda.graph(self.graph, capture_error_mode="thread_local"):
+            self.outputs = fn(*self.inputs, **options)  # kept alive: replays write them, then pack them
+            self.packed = PackedOutputs(self.outputs)
+            self.flat = torch.empty(self.packed.size, dtype=self.packed.dtype, device=device)
+            self.packed.write(self.flat, self.outputs)
 
     def __call__(self, *inputs: Tensor) -> tuple[Tensor, ...]:
         for static, x in zip(self.inputs, inputs):
