@@ -14,7 +14,7 @@ from samn_tracker.config import DCFConfig
 from samn_tracker.crops import CropWindow, crop_image, window_around
 from samn_tracker.model.spatial_memory import (INIT_WEIGHT_FLOOR, SpatialMemory, apply_filter, augment_first_frame,
                                                correlate_taps, correlate_taps_folded, filter_adjoint,
-                                               gauss_newton_step, refit_filters, refit_pass)
+                                               gauss_newton_step, gaussian_labels, refit_filters, refit_pass)
 from samn_tracker.model.graphs import BatchBuckets
 from samn_tracker.datasets import read_image
 from tests.conftest import read_boxes
@@ -72,6 +72,19 @@ def gaussian(centres: torch.Tensor, sigma: float, shape) -> torch.Tensor:
     ys, xs = torch.meshgrid(torch.arange(shape[0]), torch.arange(shape[1]), indexing="ij")
     d2 = (xs[None] - centres[:, 0, None, None]) ** 2 + (ys[None] - centres[:, 1, None, None]) ** 2
     return torch.exp(-d2.double() / (2 * sigma ** 2))
+
+
+def test_labels_drawn_on_the_host_are_the_device_path_labels():
+    """Tracked frames' labels are drawn in numpy, the first frame's in torch: one formula."""
+    centres = np.array([[3.2, 4.1], [0.0, 7.5], [-1.5, 2.25]], dtype=np.float32)
+    widths = np.array([[1.3], [0.25], [2.0]], dtype=np.float32)
+    host = gaussian_labels(centres, widths, (9, 11))
+    assert isinstance(host, np.ndarray) and host.shape == (3, 9, 11) and host.dtype == np.float32
+    torch.testing.assert_close(torch.from_numpy(host),
+                               gaussian_labels(torch.from_numpy(centres), torch.from_numpy(widths), (9, 11)),
+                               rtol=1e-6, atol=1e-7)
+    reference = gaussian(torch.from_numpy(centres[:1]), 1.3, (9, 11)).float()
+    torch.testing.assert_close(torch.from_numpy(host[:1]), reference, rtol=1e-5, atol=1e-6)
 
 
 def test_filter_cg_reaches_closed_form_ridge_solution(davis_root):
@@ -400,8 +413,11 @@ def test_the_refit_reads_nothing_back_to_the_host(davis_root):
 
     cfg = DCFConfig(update_interval=1)
     memories = memories_with_counts(davis_root, cfg, (("blackswan", 2),))
-    with Watch():
-        SpatialMemory.step_all(memories, lambda *args, **options: refit_pass(*args, **options))
+    def watched(*args, **options):  # the solve, which a graph captures; not the making of its inputs
+        with Watch():
+            return refit_pass(*args, **options)
+
+    SpatialMemory.step_all(memories, watched)
     assert {"bmm", "amax", "where"} <= set(seen)  # the watch saw the refit
     assert not {"_local_scalar_dense", "nonzero", "masked_select", "lift_fresh", "lift_fresh_copy"} & set(seen)
 

@@ -53,20 +53,26 @@ MIN_LABEL_SIGMA = 0.25
 _TINY = 1e-30
 
 
-def gaussian_labels(centers: Tensor | tuple[float, float], sigma: float | Tensor, size: tuple[int, int]) -> Tensor:
-    """(N, H, W) Gaussians of peak 1 at ``centers`` given as (x, y) in cells: an (N, 2)
-    tensor (labels on its device), or one pair of numbers (N = 1, on the host: a tracked
-    frame's label is drawn there and sent with one copy). ``sigma``: one width, or an
-    (N, 1) tensor of widths."""
-    device = None
+def gaussian_labels(centers: Tensor | np.ndarray, sigma: float | Tensor | np.ndarray,
+                    size: tuple[int, int]) -> Tensor | np.ndarray:
+    """(N, H, W) Gaussians of peak 1 at ``centers`` given as (x, y) in cells, (N, 2): a
+    tensor (labels on its device), or a float32 array (labels drawn on the host in numpy,
+    as a tracked frame's are, then sent with one copy). ``sigma``: one width, or (N, 1)
+    widths of the centres' kind."""
     if isinstance(centers, Tensor):
-        cx, cy, device = centers[:, 0:1], centers[:, 1:2], centers.device
+        ys, xs = (torch.arange(n, dtype=torch.float32, device=centers.device) for n in size)
     else:
-        cx, cy = centers
-    height, width = size
-    ys = torch.arange(height, dtype=torch.float32, device=device)
-    xs = torch.arange(width, dtype=torch.float32, device=device)
-    return gaussians(xs, ys, cx, cy, sigma, sigma)
+        ys, xs = (np.arange(n, dtype=np.float32) for n in size)
+    return gaussians(xs, ys, centers[:, 0:1], centers[:, 1:2], sigma, sigma)
+
+
+def _host_labels(centers: Sequence[tuple[float, float]], sigmas: Sequence[float], size: tuple[int, int],
+                 device: torch.device) -> Tensor:
+    """(N, H, W) tracked frames' labels (``gaussian_labels``) drawn on the host and sent to
+    ``device`` in one copy that does not wait for it."""
+    centres = np.array([_finite_centre(c) for c in centers], dtype=np.float32)
+    widths = np.array(sigmas, dtype=np.float32)[:, None]
+    return to_device(torch.from_numpy(gaussian_labels(centres, widths, size)), device)
 
 
 def _finite_centre(center: tuple[float, float]) -> tuple[float, float]:
@@ -247,7 +253,7 @@ class SpatialMemory:
         self._scorer: Tensor | None = None  # (k*k, C): the filter folded into P (see _set_filter)
         self._samples: Tensor | None = None  # (memory_size, D, H, W), projected by the frozen P
         self._labels: Tensor | None = None
-        self._weights: Tensor | None = None  # on the host: read every frame, tiny
+        self._weights: np.ndarray | None = None  # float32 on the host, numpy: reweighed every frame, tiny
         self._count = 0
         self._num_init = 0
         self._newest: int | None = None  # slot of the latest add_sample
@@ -267,14 +273,14 @@ class SpatialMemory:
     @property
     def weights(self) -> Tensor:
         """Weights of the stored samples, first-frame samples first; they sum to 1."""
-        return self._require(self._weights)[: self._count].clone()
+        return torch.from_numpy(self._require(self._weights)[: self._count].copy())
 
     @property
     def num_samples(self) -> int:
         return self._count
 
     @staticmethod
-    def _require(value: Tensor | None) -> Tensor:
+    def _require(value: Tensor | np.ndarray | None) -> Tensor | np.ndarray:
         if value is None:
             raise RuntimeError("SpatialMemory.initialize must be called first")
         return value
@@ -321,11 +327,11 @@ class SpatialMemory:
 
         self._samples = torch.zeros(cfg.memory_size, proj.shape[0], height, width, device=device)
         self._labels = torch.zeros(cfg.memory_size, height, width, device=device)
-        self._weights = torch.zeros(cfg.memory_size)
+        self._weights = np.zeros(cfg.memory_size, dtype=np.float32)
         with torch.no_grad():
             self._samples[:n] = project(feats, self._proj)
         self._labels[:n] = labels
-        self._weights[:n] = weights.cpu()
+        self._weights[:n] = weights.cpu().numpy()
         self._count = self._num_init = n
         self._newest = None
         self._steps = 0
@@ -427,8 +433,8 @@ class SpatialMemory:
         feat = self._check_sample_feats(feat.to(proj.device), 1)
         with torch.no_grad():
             sample = project(feat, proj)[0]
-        label = gaussian_labels(_finite_centre(center), label_sigma(self.cfg, target_size), tuple(feat.shape[2:]))
-        self._store(sample, to_device(label, proj.device)[0])
+        label = _host_labels([center], [label_sigma(self.cfg, target_size)], tuple(feat.shape[2:]), proj.device)
+        self._store(sample, label[0])
 
     @staticmethod
     def add_samples(memories: Sequence["SpatialMemory"], feats: Tensor,
@@ -436,7 +442,7 @@ class SpatialMemory:
         """``add_sample`` for several memories, row i of ``feats`` (B, C, H, W) to memory i
         (a lockstep step's targets): one batched projection and one set of labels for all.
         Labels are drawn on the host and sent with one copy (a dozen small kernels fewer on
-        a GPU); they agree with ``add_sample``'s to float rounding."""
+        a GPU), as ``add_sample``'s are."""
         if len(memories) == 1:
             return memories[0].add_sample(feats, centers[0], target_sizes[0])
         if not len(memories) == len(centers) == len(target_sizes):
@@ -444,11 +450,10 @@ class SpatialMemory:
         first = memories[0]
         device = first.projection.device
         feats = first._check_sample_feats(feats.to(device), len(memories))
-        geometry = torch.tensor([(*_finite_centre(c), label_sigma(m.cfg, size))
-                                 for m, c, size in zip(memories, centers, target_sizes)], dtype=torch.float32)
         with torch.no_grad():
             samples = torch.matmul(torch.stack([m.projection for m in memories]), feats.flatten(2))
-        labels = to_device(gaussian_labels(geometry[:, :2], geometry[:, 2:], tuple(feats.shape[2:])), device)
+        labels = _host_labels(centers, [label_sigma(m.cfg, size) for m, size in zip(memories, target_sizes)],
+                              tuple(feats.shape[2:]), device)
         for memory, sample, label in zip(memories, samples.view(len(memories), -1, *feats.shape[2:]), labels):
             memory._store(sample, label)
 
@@ -469,7 +474,7 @@ class SpatialMemory:
             slot = self._count
             self._count += 1
         else:
-            slot = n_init + int(torch.argmin(weights[n_init:]))  # host tensor: no wait
+            slot = n_init + int(np.argmin(weights[n_init:]))
         # The newest sample outweighs the previous newest by 1 / (1 - lr); with no
         # eviction or floor this is exactly "new = lr, old *= 1 - lr" (as in ATOM).
         new = lr if self._newest is None else float(weights[self._newest])
@@ -514,11 +519,11 @@ class SpatialMemory:
         n = cfg.memory_size if solve is not None else max(m._count for m in memories)
         z = _rows_of([m._samples[:n] for m in memories])           # (B, n, D, H, W)
         labels = _rows_of([m._labels[:n] for m in memories])       # (B, n, H, W)
-        weights = torch.zeros(len(memories), n)
+        weights = np.zeros((len(memories), n), dtype=np.float32)
         for row, m in zip(weights, memories):
             row[:m._count] = m._weights[:m._count]
         filters = torch.stack([m._filter for m in memories])
-        (fitted,) = (solve or refit_pass)(z, labels, to_device(weights, z.device), filters,
+        (fitted,) = (solve or refit_pass)(z, labels, to_device(torch.from_numpy(weights), z.device), filters,
                                           reg=cfg.reg_filter, cg_iters=cfg.update_cg_iters)
         for memory, filt in zip(memories, fitted):
             memory._set_filter(filt)
