@@ -160,3 +160,34 @@ def test_backbone_keys_read_by_cosine_over_the_temperature():
     query = QueryFeatures(torch.randn(1, 32, 4, 5), torch.randn(1, 128, 4, 5), q_feats, None, None)
     assert torch.equal(net.query_key(query), net.feature_key(q_feats))
     assert torch.equal(net.memory_key(torch.randn(1, 32, 4, 5), q_feats), net.feature_key(q_feats))
+
+
+@pytest.mark.parametrize("backbone, memory_pass, size, exact", [("efficientnet_lite0", "query", 256, True),
+                                                                  ("resnet50", "backbone", 64, False)])
+def test_cpu_passes_in_row_chunks_give_the_rows_of_one_pass(backbone, memory_pass, size, exact):
+    """On a CPU an inference pass takes CPU_PASS_ROWS rows at a time (cache-sized). Its
+    outputs are those of one pass over every row: bit for bit at ``lite``'s crop size (else
+    tracks would move), to float rounding at sizes whose products block otherwise."""
+    from samn_tracker.model.network import CPU_PASS_ROWS
+
+    def same(a, b):
+        return torch.equal(a, b) if exact else torch.allclose(a, b, rtol=1e-5, atol=1e-6)
+
+    torch.manual_seed(0)
+    cfg = preset("lite").replace(**{"model.backbone": backbone, "model.memory_pass": memory_pass,
+                                    "model.pretrained_backbone": False}).model
+    net = SAMNNetwork(cfg).eval().prepare_for_inference()
+    rows, cells = 2 * CPU_PASS_ROWS + 1, size // 16
+    crops = torch.rand(rows, 3, size, size, generator=torch.Generator().manual_seed(1))
+    masks = (torch.rand(rows, 1, size, size, generator=torch.Generator().manual_seed(2)) > 0.5).float()
+    with torch.no_grad():
+        whole = net._query_pass(crops)
+        assert all(same(a, b) for a, b in zip(net.query_pass(crops), whole))
+        query = net.encode_query(crops)
+        assert all(same(a, b) for a, b in zip((query.key, query.value, query.s16, query.s8, query.s4), whole))
+        memory_inputs = (crops, masks) if memory_pass == "backbone" else (masks, query.s16)
+        assert all(same(a, b) for a, b in zip(net._run("memory", *memory_inputs), net._memory_pass(*memory_inputs)))
+        readout = torch.rand(rows, 2 * cfg.value_dim, cells, cells, generator=torch.Generator().manual_seed(3))
+        spatial = torch.rand(rows, 1, cells, cells, generator=torch.Generator().manual_seed(4))
+        assert same(net.decode(readout, query, spatial, size),
+                    net._decoder_pass(readout, spatial, query.s8, query.s4, size)[0])

@@ -25,6 +25,10 @@ from samn_tracker.model.graphs import BatchBuckets
 
 BACKBONE_PREFIXES = ("query_encoder.backbone.", "memory_encoder.backbone.")
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+# Rows an inference pass takes at a time on a CPU. Larger batches overflow the caches: the
+# 27 augmented crops of a `lite` start through the query encoder took 387 ms in batches of
+# 8 and 217-225 ms in batches of 2 to 4 (AMD EPYC, one thread), the same numbers bit for bit.
+CPU_PASS_ROWS = 4
 
 
 class SAMNNetwork(nn.Module):
@@ -68,7 +72,7 @@ class SAMNNetwork(nn.Module):
     def query_pass(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """The query encoder's (key, value, s16, s8, s4), run as it is: for a larger pass
         that is replayed from a CUDA graph of its own (``front_pass``)."""
-        return self._query_pass(images)
+        return self._in_row_chunks(self._query_pass, images)
 
     def _query_pass(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
         with self._autocast():
@@ -98,7 +102,21 @@ class SAMNNetwork(nn.Module):
         graphed = self._graphs.get(name)
         if graphed is not None:
             return graphed(*inputs, **options)
-        return getattr(self, f"_{name}_pass")(*inputs, **options)
+        return self._in_row_chunks(getattr(self, f"_{name}_pass"), *inputs, **options)
+
+    def _in_row_chunks(self, pass_fn, *inputs: torch.Tensor, **options) -> tuple[torch.Tensor, ...]:
+        """``pass_fn`` on chunks of at most ``CPU_PASS_ROWS`` rows when inferring on a CPU; as
+        it is on a GPU, which wants one large pass, and in training, whose BatchNorm mixes
+        rows. In eval mode rows are independent, and at the presets' crop sizes chunks of two
+        rows or more give the one pass's numbers bit for bit (tested); a pass of one row
+        multiplies its 1x1 convolutions another way (4e-8 apart), so the chunks are of
+        nearly equal sizes, never one row beside larger ones."""
+        rows = inputs[0].shape[0]
+        if self.training or inputs[0].device.type != "cpu" or rows <= CPU_PASS_ROWS:
+            return pass_fn(*inputs, **options)
+        chunks = -(-rows // CPU_PASS_ROWS)
+        parts = [pass_fn(*chunk, **options) for chunk in zip(*(x.tensor_split(chunks) for x in inputs))]
+        return tuple(torch.cat(outputs) for outputs in zip(*parts))
 
     def use_cuda_graphs(self) -> "SAMNNetwork":
         """Replay the encoders and the decoder from CUDA graphs (``model/graphs.py``): one
