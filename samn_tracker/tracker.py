@@ -108,14 +108,15 @@ class SAMNTracker:
                           stacklevel=2)
         self.weights = path
         self.net.eval().to(self.device).prepare_for_inference(precision=precision)
-        graphs = self.cfg.cuda_graphs and self.device.type == "cuda"
-        if graphs:
+        # whether the passes replay from CUDA graphs, each made on first use of its shape
+        self.cuda_graphs = self.cfg.cuda_graphs and self.device.type == "cuda"
+        if self.cuda_graphs:
             self.net.use_cuda_graphs()
         self.precision = precision
         self.frames = frame_ops(self.cfg.frame_ops, self.device)
         front = partial(front_pass, self.net.query_pass)
-        self._front = BatchBuckets(front) if graphs else front  # with device frame operations
-        self._refit = BatchBuckets(refit_pass) if graphs else None  # the DCF's refits
+        self._front = BatchBuckets(front) if self.cuda_graphs else front  # with device frame operations
+        self._refit = BatchBuckets(refit_pass) if self.cuda_graphs else None  # the DCF's refits
         self.host_threads = host_threads_for(self.cfg.host_threads, self.device)
         self._clock = StageClock(self.device, STAGES, HOST_PARTS)
         self._host_pool: Optional[ThreadPoolExecutor] = None

@@ -475,11 +475,11 @@ def test_a_warm_lockstep_pass_is_untimed_and_tracks_alike(davis_root):
     """On CUDA the first lockstep pass makes the graphs of every batch size it meets; the
     timed pass is the second. The warm pass is forced here on a CPU: same tracks, its own rate."""
     from samn_tracker.build import build_tracker
-    from samn_tracker.speed.batched import batched_throughput, makes_graphs
+    from samn_tracker.speed.batched import batched_throughput
     from samn_tracker.speed.runs import load_sequence
 
     tracker = build_tracker("lite", device="cpu")
-    assert not makes_graphs(tracker)  # nothing to make on a CPU: one pass by default
+    assert not tracker.cuda_graphs  # nothing to make on a CPU: one pass by default
     sequences = [load_sequence(davis_root, "car-shadow", 4), load_sequence(davis_root, "blackswan", 3)]
     alone = dict.fromkeys(("ao", "sr50", "mean_iou", "success_auc", "jf"), None)
     once = batched_throughput(tracker, sequences, 3, alone, progress=False)

@@ -65,11 +65,6 @@ def lockstep_videos(sequences: Sequence[BenchSequence], batch: int) -> list[Benc
     return [sequences[i % len(sequences)] for i in range(max(batch, len(sequences)))]
 
 
-def makes_graphs(tracker) -> bool:
-    """Whether the tracker's passes are replayed from CUDA graphs, made on first use."""
-    return tracker.device.type == "cuda" and tracker.cfg.cuda_graphs
-
-
 def batched_throughput(tracker, sequences: Sequence[BenchSequence], batch: int, alone: dict,
                        progress: bool = True, groups: int = 1, warm: Optional[bool] = None) -> dict:
     """Track ``max(batch, len(sequences))`` videos ``batch`` at a time with a SAMN tracker
@@ -83,7 +78,7 @@ def batched_throughput(tracker, sequences: Sequence[BenchSequence], batch: int, 
     would be a large share of the time. That pass's rate is reported beside the timed one."""
     videos = lockstep_videos(sequences, batch)
     first = _lockstep_pass(tracker, sequences, videos, batch, groups, progress) \
-        if (makes_graphs(tracker) if warm is None else warm) else None
+        if (tracker.cuda_graphs if warm is None else warm) else None
     timed = _lockstep_pass(tracker, sequences, videos, batch, groups, progress)
     together = timed["accuracy"]
     tracked = timed["tracked"]
