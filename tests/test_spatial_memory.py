@@ -315,6 +315,29 @@ def test_batched_responses_equal_each_memory_alone(davis_root):
         SpatialMemory.responses(memories, rows[0])
 
 
+def test_memories_fitted_together_equal_each_fitted_alone(davis_root):
+    """Targets started together fit their DCFs (P and f jointly) in one batched
+    Gauss-Newton solve: each memory must hold what fitting it alone gives, bit for bit on a
+    CPU (each memory's products are the same matrix products as alone)."""
+    cfg = DCFConfig(init_gn_iters=3, init_cg_iters=6)
+    problems = [first_frame_samples(davis_root, name, count=8) for name in ("car-roundabout", "blackswan", "bmx-trees")]
+    alone = []
+    for feats, cells, size, _ in problems:
+        sm = SpatialMemory(cfg, feats.shape[1])
+        sm.initialize(feats, cells, size)
+        alone.append(sm)
+    together = [SpatialMemory(cfg, problems[0][0].shape[1]) for _ in problems]
+    feats, cells = (torch.stack([problem[i] for problem in problems]) for i in (0, 1))
+    SpatialMemory.initialize_all(together, feats, cells, [problem[2] for problem in problems])
+    for a, b in zip(alone, together):
+        assert b.num_samples == a.num_samples == 8
+        for name in ("filter", "projection", "weights", "_samples", "_labels"):
+            assert torch.equal(getattr(a, name), getattr(b, name)), name
+    assert not torch.allclose(together[0].filter, together[1].filter)  # three problems, three fits
+    with pytest.raises(ValueError, match="2 memories"):
+        SpatialMemory.initialize_all(together[:2], feats, cells, [problem[2] for problem in problems])
+
+
 def test_samples_added_together_equal_each_added_alone(davis_root):
     """A lockstep step adds its targets' DCF samples with one projection and one set of
     labels: each memory must hold what adding its sample alone gives (the same slots,

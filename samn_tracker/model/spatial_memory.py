@@ -134,8 +134,9 @@ def apply_filter(z: Tensor, filt: Tensor) -> Tensor:
 
 
 def fold_filter(filt: Tensor, proj: Tensor) -> Tensor:
-    """The (D, k, k) filter folded into the (D, C) projection: (k*k, C) taps on raw features."""
-    return filt.reshape(filt.shape[0], -1).T @ proj
+    """The (D, k, k) filter folded into the (D, C) projection: (k*k, C) taps on raw features
+    (or B of each, (B, D, k, k) and (B, D, C) -> (B, k*k, C))."""
+    return filt.flatten(-2).transpose(-1, -2) @ proj
 
 
 def project_and_filter(x: Tensor, proj: Tensor, filt: Tensor, height: int, width: int) -> Tensor:
@@ -192,7 +193,8 @@ def conjugate_gradient(apply_a: Callable[[Params], Params], b: Params, iters: in
     return x
 
 
-def gauss_newton_step(residual_fn: Callable[..., Tensor], params: Params, cg_iters: int) -> Params:
+def gauss_newton_step(residual_fn: Callable[..., Tensor], params: Params, cg_iters: int,
+                      batched: bool = False) -> Params:
     """One Gauss-Newton iteration on ``||residual_fn(*params)||^2``.
 
     Solves ``J^T J d = -J^T r`` by CG, then takes the longest of the step and its halvings
@@ -200,7 +202,9 @@ def gauss_newton_step(residual_fn: Callable[..., Tensor], params: Params, cg_ite
     pass; ``J v`` is the double-backward trick of ATOM (differentiate ``J^T u``, linear in a
     dummy ``u``, with respect to ``u``), which reuses one recorded graph for every CG
     iteration. It fits P and f jointly on the first frame; ``refit_filters`` is the same
-    step for f alone, written out.
+    step for f alone, written out. ``batched``: independent problems, one per leading row
+    of every parameter and of the (B, M) residual, each with its own CG step lengths and
+    its own step length (targets started together).
     """
     leaves = tuple(p.detach().requires_grad_() for p in params)
     with torch.enable_grad():
@@ -215,10 +219,10 @@ def gauss_newton_step(residual_fn: Callable[..., Tensor], params: Params, cg_ite
         return jt(torch.autograd.grad(jt_dummy, dummy, v, retain_graph=True)[0])
 
     def objective(r: Tensor) -> Tensor:
-        return r.square().sum()
+        return r.square().sum(1) if batched else r.square().sum()
 
     rhs = tuple(-g for g in jt(residual.detach()))
-    step = conjugate_gradient(normal_matrix, rhs, cg_iters)
+    step = conjugate_gradient(normal_matrix, rhs, cg_iters, batched)
     start = objective(residual.detach())
     with torch.no_grad():
         candidates = [tuple(p + 0.5 ** halvings * d for p, d in zip(params, step))
@@ -226,7 +230,7 @@ def gauss_newton_step(residual_fn: Callable[..., Tensor], params: Params, cg_ite
         chosen = params
         for candidate in reversed(candidates):  # the longest step that does not raise it wins
             better = objective(residual_fn(*candidate)) <= start
-            chosen = tuple(torch.where(better, c, p) for c, p in zip(candidate, chosen))
+            chosen = tuple(torch.where(_rows(better, c), c, p) for c, p in zip(candidate, chosen))
     return chosen
 
 
@@ -295,58 +299,91 @@ class SpatialMemory:
 
     # --- first frame -------------------------------------------------------------
     def initialize(self, feats: Tensor, centers: Tensor, target_size: tuple[float, float]) -> None:
-        """Fit P and f jointly on the first-frame samples and store them as the memory's base."""
-        cfg = self.cfg
-        feats = self._check_feat(feats, "feats", finite=True)
-        n, _, height, width = feats.shape
+        """Fit P and f jointly on the first-frame samples (N, C, H, W) centred at ``centers``
+        (N, 2) and store them as the memory's base."""
+        SpatialMemory.initialize_all([self], feats[None], torch.as_tensor(centers)[None], [target_size])
+
+    @staticmethod
+    def initialize_all(memories: Sequence["SpatialMemory"], feats: Tensor, centers: Tensor,
+                       target_sizes: Sequence[tuple[float, float]]) -> None:
+        """``initialize`` for several memories of one config (targets started together):
+        memory i fits its samples ``feats[i]`` (B, N, C, H, W) at ``centers[i]`` (B, N, 2) in
+        one batched Gauss-Newton solve, each its own problem with its own step lengths."""
+        first = memories[0]
+        cfg = first.cfg
+        if feats.ndim != 5 or len(memories) != feats.shape[0] or len(target_sizes) != feats.shape[0]:
+            raise ValueError(f"{len(memories)} memories and {len(target_sizes)} sizes for feats of "
+                             f"shape {tuple(feats.shape)}, which must be (B, N, C, H, W), one row each")
+        batch, n = feats.shape[:2]
+        feats = first._check_feat(feats.flatten(0, 1), "feats", finite=True).view(feats.shape)
+        height, width = feats.shape[3:]
         device = feats.device
         centers = torch.as_tensor(centers, dtype=torch.float32, device=device)
-        if centers.shape != (n, 2) or not torch.isfinite(centers).all():
-            raise ValueError(f"centers must be ({n}, 2) finite (x, y) cells, got {tuple(centers.shape)}")
+        if centers.shape != (batch, n, 2) or not torch.isfinite(centers).all():
+            raise ValueError(f"centers must be ({n}, 2) finite (x, y) cells per memory, got "
+                             f"{tuple(centers.shape[1:])}")
         if not 0 < n < cfg.memory_size:
             raise ValueError(f"need 1 to memory_size - 1 = {cfg.memory_size - 1} first-frame samples, got {n}")
-        labels = gaussian_labels(centers, label_sigma(cfg, target_size), (height, width))
+        sigmas = torch.tensor([label_sigma(cfg, size) for size in target_sizes], device=device)
+        labels = gaussian_labels(centers.flatten(0, 1), sigmas.repeat_interleave(n)[:, None],
+                                 (height, width)).view(batch, n, height, width)
         weights = torch.full((n,), 1.0 / n, device=device)
 
-        proj = self._initial_projection(feats)
-        filt = torch.zeros(proj.shape[0], cfg.filter_size, cfg.filter_size, device=device)
+        # (B, C, N*H*W): a memory's products with all its samples are one matrix product,
+        # whose gradients add up in the order a lone memory's do
+        columns = feats.transpose(1, 2).reshape(batch, feats.shape[2], -1)
+        proj = SpatialMemory._initial_projections(memories, columns)
+        filt = torch.zeros(batch, proj.shape[1], cfg.filter_size, cfg.filter_size, device=device)
         sqrt_w = weights.sqrt()[:, None, None]
         reg_f, reg_p = math.sqrt(cfg.reg_filter), math.sqrt(cfg.reg_proj)
 
-        flat = feats.flatten(2)
+        def across_samples(matrices: Tensor) -> Tensor:
+            """(B, R, C) matrices on every sample's features -> (B * N, R, H*W)."""
+            products = torch.bmm(matrices, columns).view(batch, -1, n, height * width)
+            return products.transpose(1, 2).reshape(batch * n, -1, height * width)
 
         def residual(f: Tensor, p: Tensor) -> Tensor:
-            data = (project_and_filter(flat, p, f, height, width) - labels) * sqrt_w
-            return torch.cat([data.flatten(), reg_f * f.flatten(), reg_p * p.flatten()])
+            """(B, M): each memory's weighted data errors and regularisers."""
+            scores = correlate_taps(across_samples(fold_filter(f, p)), height, width).view(batch, n, height, width)
+            data = (scores - labels) * sqrt_w
+            return torch.cat([data.flatten(1), reg_f * f.flatten(1), reg_p * p.flatten(1)], dim=1)
 
         params: Params = (filt, proj)
         for _ in range(cfg.init_gn_iters):
-            params = gauss_newton_step(residual, params, cfg.init_cg_iters)
-        filt, self._proj = (t.detach() for t in params)
-        self._set_filter(filt)
-
-        self._samples = torch.zeros(cfg.memory_size, proj.shape[0], height, width, device=device)
-        self._labels = torch.zeros(cfg.memory_size, height, width, device=device)
-        self._weights = np.zeros(cfg.memory_size, dtype=np.float32)
+            params = gauss_newton_step(residual, params, cfg.init_cg_iters, batched=True)
+        filters, projections = (t.detach() for t in params)
         with torch.no_grad():
-            self._samples[:n] = project(feats, self._proj)
-        self._labels[:n] = labels
-        self._weights[:n] = weights.cpu().numpy()
-        self._count = self._num_init = n
-        self._newest = None
-        self._steps = 0
+            samples = across_samples(projections).view(batch, n, -1, height, width)
+        for memory, filt, proj, sample, label in zip(memories, filters, projections, samples, labels):
+            memory._proj = proj
+            memory._set_filter(filt)
+            memory._samples = torch.zeros(cfg.memory_size, proj.shape[0], height, width, device=device)
+            memory._labels = torch.zeros(cfg.memory_size, height, width, device=device)
+            memory._weights = np.zeros(cfg.memory_size, dtype=np.float32)
+            memory._samples[:n] = sample
+            memory._labels[:n] = label
+            memory._weights[:n] = 1.0 / n
+            memory._count = memory._num_init = n
+            memory._newest = None
+            memory._steps = 0
 
-    def _initial_projection(self, feats: Tensor) -> Tensor:
-        """Leading principal directions of the features; small random rows if C < proj_dim."""
-        channels = feats.shape[1]
-        flat = feats.transpose(0, 1).reshape(channels, -1)
-        centred = flat - flat.mean(dim=1, keepdim=True)
-        eigvecs = torch.linalg.eigh(centred @ centred.T).eigenvectors  # ascending eigenvalues
-        keep = min(self.cfg.proj_dim, channels)
-        proj = eigvecs[:, -keep:].flip(1).T.contiguous()
-        if keep < self.cfg.proj_dim:
-            extra = torch.randn(self.cfg.proj_dim - keep, channels, generator=self.generator)
-            proj = torch.cat([proj, 0.01 * extra.to(feats.device)])
+    @staticmethod
+    def _initial_projections(memories: Sequence["SpatialMemory"], columns: Tensor) -> Tensor:
+        """(B, proj_dim, C): the leading principal directions of each memory's features
+        (B, C, samples); small random rows (the memory's generator) where C < proj_dim.
+        One eigendecomposition per memory: a batched one gives other eigenvectors where
+        eigenvalues lie close (the CPU's batched solver rounds differently), so a target
+        started with others would not get the projection it gets alone."""
+        cfg = memories[0].cfg
+        channels = columns.shape[1]
+        centred = columns - columns.mean(dim=2, keepdim=True)
+        eigvecs = torch.stack([torch.linalg.eigh(gram).eigenvectors  # ascending eigenvalues
+                               for gram in centred @ centred.transpose(1, 2)])
+        keep = min(cfg.proj_dim, channels)
+        proj = eigvecs[..., -keep:].flip(-1).transpose(1, 2).contiguous()
+        if keep < cfg.proj_dim:
+            extra = torch.stack([torch.randn(cfg.proj_dim - keep, channels, generator=m.generator) for m in memories])
+            proj = torch.cat([proj, 0.01 * extra.to(columns.device)], dim=1)
         return proj
 
     # --- tracking ----------------------------------------------------------------
