@@ -27,7 +27,7 @@ from samn_tracker.crops import CropWindow, crop_image, crop_mask, jittered_windo
 from samn_tracker.decoder_tuning import DecoderWeights, TuningViews, tune_decoder
 from samn_tracker.batch_rows import grouped, in_order, take_rows
 from samn_tracker.devices import pick_device, to_device, to_device_together
-from samn_tracker.frame_ops import DeviceFrames, MapBuilder, Pasted, frame_ops, image_to_tensor
+from samn_tracker.frame_ops import DeviceFrames, MapBuilder, Pasted, frame_ops, unit_float
 from samn_tracker.front_pass import Front, SpatialOutput, front_pass, resampled_scores
 from samn_tracker.errors import InputError
 from samn_tracker.feature_grid import STRIDE, cell_to_pixel, gaussians, pixel_to_cell
@@ -48,6 +48,8 @@ STAGES = ("crop", "query_encoder", "dcf", "memory_read", "decoder", "memory_writ
 # the memory writes.
 HOST_PARTS = ("launch", "read_back", "host_work", "writes")
 MAX_AUTO_HOST_THREADS = 8
+# Rows of a query-encoder pass over first-frame DCF crops (27 augmented copies per target).
+DCF_INIT_ROWS = 8
 
 
 def host_threads_for(setting: int, device: torch.device, cores: Optional[int] = None) -> int:
@@ -179,39 +181,54 @@ class SAMNTracker:
         also needs box-to-segmentation to refine it, which only ``start`` learns."""
         return self.cfg.tuning.steps > 0 and (given_mask or self.cfg.tuning.from_box)
 
-    @torch.no_grad()
     def start(self, image: np.ndarray, region) -> tuple["Target", Prediction]:
         """A new target from its first frame and region; ``step`` tracks it further."""
+        return self.start_all([image], [region])[0]
+
+    @torch.no_grad()
+    def start_all(self, images: Sequence[np.ndarray], initial_regions: Sequence) -> list[tuple["Target", Prediction]]:
+        """``start`` for several targets, each in its own image (a lockstep batch's new
+        videos): their first-frame crops, box refinements and DCF fits each run once for all
+        of them, so that a GPU issues a start's hundreds of small operations once per batch.
+        A target's result does not depend on its batch-mates beyond float rounding (on a
+        CPU not at all)."""
+        if len(images) != len(initial_regions):
+            raise ValueError(f"{len(images)} images but {len(initial_regions)} regions")
         self._clock = StageClock(self.device, STAGES, HOST_PARTS)
-        image = to_rgb(image, "initialisation image")
-        shape = image.shape[:2]
-        mask0, is_box = self._initial_mask(region, shape)
-        box0 = regions.mask_to_box(mask0)
-        rng = np.random.default_rng(self.seed)
-        generator = torch.Generator().manual_seed(self.seed)
+        if not images:
+            return []
+        images = [to_rgb(image, "initialisation image") for image in images]
+        shapes = [image.shape[:2] for image in images]
+        given = [self._initial_mask(region, shape) for region, shape in zip(initial_regions, shapes)]
+        masks = [mask for mask, _ in given]
+        boxes = [regions.mask_to_box(mask) for mask in masks]
+        windows = [window_around(box, self.cfg.search_factor, self.cfg.crop_size) for box in boxes]
+        loaded = [self.frames.load(image) for image in images]
+        crops = torch.cat([self.frames.crop(frame, window) for frame, window in zip(loaded, windows)])
+        query = self.net.encode_query(crops)
+        first = self._first_entries(crops, query.s16, masks, windows, range(len(images)))
+        targets = [Target(box=box.astype(np.float64), memory=MemoryManager(self.cfg, entry))
+                   for box, entry in zip(boxes, first)]
 
-        window = window_around(box0, self.cfg.search_factor, self.cfg.crop_size)
-        loaded = self.frames.load(image)
-        crop = self.frames.crop(loaded, window)
-        query = self.net.encode_query(crop)
-        crop_fg = torch.from_numpy(crop_mask(mask0, window)).to(self.device)[None, None]
-        memory = MemoryManager(self.cfg, self._entries(crop, crop_fg, [0], query.s16, [True])[0])
-        target = Target(box=box0.astype(np.float64), memory=memory)
-
-        refined = None
-        if is_box and self.cfg.box_to_segmentation:
-            refined = self._box_to_segmentation(query, window, box0, shape, memory)
-            if refined is not None:
-                mask0 = refined
-                crop_fg = torch.from_numpy(crop_mask(mask0, window)).to(self.device)[None, None]
-                memory.replace_first(self._entries(crop, crop_fg, [0], query.s16, [True])[0])
+        refined = [None] * len(images)
+        if self.cfg.box_to_segmentation:
+            from_box = [i for i, (_, is_box) in enumerate(given) if is_box]
+            refined = self._boxes_to_segmentation(targets, from_box, query, windows, boxes, shapes)
+            redone = [i for i in from_box if refined[i] is not None]
+            for i in redone:
+                masks[i] = refined[i]
+            for i, entry in zip(redone, self._first_entries(crops, query.s16, masks, windows, redone)):
+                targets[i].memory.replace_first(entry)
 
         if self.cfg.use_dcf:
-            target.dcf = self._init_dcf(image, box0, rng, generator)
-        if self.tunes(given_mask=not is_box) and (not is_box or refined is not None):
-            target.decoder = self._tune_decoder(loaded, mask0, box0, memory)
-        return target, self._prediction(mask0, box0, mask0.astype(np.float32), confidence=1.0,
-                                        uncertain=False, mask_box=regions.mask_to_box(mask0))
+            self._init_dcfs(targets, images, boxes)
+        started = []
+        for target, frame, mask, box, (_, is_box), better in zip(targets, loaded, masks, boxes, given, refined):
+            if self.tunes(given_mask=not is_box) and (not is_box or better is not None):
+                target.decoder = self._tune_decoder(frame, mask, box, target.memory)
+            started.append((target, self._prediction(mask, box, mask.astype(np.float32), confidence=1.0,
+                                                      uncertain=False, mask_box=regions.mask_to_box(mask))))
+        return started
 
     def step(self, targets: Sequence["Target"], images: Sequence[np.ndarray]) -> list[Prediction]:
         """Track each target one frame further, in its own image (the same or different
@@ -481,39 +498,71 @@ class SAMNTracker:
         return [MemoryEntry(k.clone(), v.clone(), frame) if keep else MemoryEntry(k, v, frame)
                 for k, v, frame, keep in zip(keys.flatten(2), values.flatten(2), frames, lasting)]
 
-    def _box_to_segmentation(self, query: QueryFeatures, window: CropWindow, box: np.ndarray,
-                             shape: tuple[int, int], memory: MemoryManager) -> Optional[np.ndarray]:
-        """Segment the first frame from the box memory; keep the result inside a dilated box."""
-        keys, values = memory.read()
-        logits = self.net.segment(query, keys, values, self._distance_map(box, window),
-                                  self.cfg.crop_size)
-        (prob,), _ = self.frames.to_frames(foreground_probability(logits)[:, 0], [window], [shape]).wait()
-        x, y, w, h = box
+    def _first_entries(self, crops: torch.Tensor, s16: torch.Tensor, masks: Sequence[np.ndarray],
+                       windows: Sequence[CropWindow], rows: Sequence[int]) -> list[MemoryEntry]:
+        """The first-frame memory entries of targets ``rows``, each encoded on its own: a
+        tuned decoder learns from it and magnifies rounding (a memory pass of several crops
+        rounds unlike one crop's), so a target started with others gets the entry it gets alone."""
+        return [self._entries(crops[i:i + 1], to_device(torch.from_numpy(crop_mask(masks[i], windows[i]))[None, None],
+                                                        self.device), [0], s16[i:i + 1], [True])[0]
+                for i in rows]
+
+    def _boxes_to_segmentation(self, targets: Sequence["Target"], rows: Sequence[int], query: QueryFeatures,
+                               windows: Sequence[CropWindow], boxes: Sequence[np.ndarray],
+                               shapes: Sequence[tuple[int, int]]) -> list[Optional[np.ndarray]]:
+        """The first frames of the targets in ``rows`` segmented from their box memories, in
+        one pass; each result kept inside a dilated box (None where it fails, and outside
+        ``rows``)."""
+        refined: list[Optional[np.ndarray]] = [None] * len(targets)
+        if not rows:
+            return refined
+        picked = query.rows(rows)
+        readout = self.net.read_each(picked, [targets[i].memory.appearance for i in rows])
+        maps = torch.cat([self._distance_map(boxes[i], windows[i]) for i in rows])
+        logits = self.net.decode(readout, picked, maps, self.cfg.crop_size)
+        probs, _ = self.frames.to_frames(foreground_probability(logits)[:, 0], [windows[i] for i in rows],
+                                         [shapes[i] for i in rows]).wait()
         d = self.cfg.box_init_dilation
-        grown = np.array([x - d * w / 2, y - d * h / 2, w * (1 + d), h * (1 + d)])
-        refined = (prob > self.cfg.mask_threshold) & regions.box_to_mask(grown, shape)
-        # A refinement that fills little of the box is a failure of the network, not a mask.
-        if refined.sum() < self.cfg.box_init_min_fill * w * h:
-            return None
+        for i, prob in zip(rows, probs):
+            x, y, w, h = boxes[i]
+            grown = np.array([x - d * w / 2, y - d * h / 2, w * (1 + d), h * (1 + d)])
+            mask = (prob > self.cfg.mask_threshold) & regions.box_to_mask(grown, shapes[i])
+            # A refinement that fills little of the box is a failure of the network, not a mask.
+            if mask.sum() >= self.cfg.box_init_min_fill * w * h:
+                refined[i] = mask
         return refined
 
-    def _init_dcf(self, image: np.ndarray, box: np.ndarray, rng: np.random.Generator,
-                  generator: torch.Generator) -> SpatialMemory:
-        window = window_around(box, self.cfg.dcf_search_factor, self.cfg.crop_size)
-        crop = crop_image(image, window)
-        half = (self.cfg.crop_size - 1) / 2.0
-        if self.cfg.dcf.augment:
-            crops, centres = augment_first_frame(crop, (half, half), rng)
-        else:
-            crops, centres = [crop], [(half, half)]
-        batch = torch.cat([image_to_tensor(c, self.device) for c in crops])
-        feats = torch.cat([self.net.encode_query(batch[i:i + 8]).s16
-                           for i in range(0, len(batch), 8)])
+    def _init_dcfs(self, targets: Sequence["Target"], images: Sequence[np.ndarray],
+                   boxes: Sequence[np.ndarray]) -> None:
+        """Each target's DCF, fitted on augmented copies of its first DCF crop: every copy of
+        every target through the query encoder in passes of ``DCF_INIT_ROWS``, and one
+        batched fit (``SpatialMemory.initialize_all``)."""
+        cfg = self.cfg
+        windows = [window_around(box, cfg.dcf_search_factor, cfg.crop_size) for box in boxes]
+        half = (cfg.crop_size - 1) / 2.0
+        crops, centres = [], []
+        for image, window in zip(images, windows):
+            crop = crop_image(image, window)
+            if cfg.dcf.augment:
+                copies, where = augment_first_frame(crop, (half, half), np.random.default_rng(self.seed))
+            else:
+                copies, where = [crop], [(half, half)]
+            crops += copies
+            centres += where
+        # one upload; from pageable memory, since a start waits for its device work anyway and
+        # a batch's crops (tens of MB) would stay in the page-locked allocator's cache
+        batch = unit_float(torch.from_numpy(np.stack(crops)).to(self.device))
+        feats = torch.cat([self.net.encode_query(batch[i:i + DCF_INIT_ROWS]).s16
+                           for i in range(0, len(batch), DCF_INIT_ROWS)])
         cells = torch.tensor([[pixel_to_cell(u), pixel_to_cell(v)] for u, v in centres],
                              dtype=torch.float32, device=self.device)
-        dcf = SpatialMemory(self.cfg.dcf, feats.shape[1], generator=generator)
-        dcf.initialize(feats, cells, self._size_in_cells(window, box))
-        return dcf
+        dcfs = [SpatialMemory(cfg.dcf, feats.shape[1], generator=torch.Generator().manual_seed(self.seed))
+                for _ in targets]
+        SpatialMemory.initialize_all(dcfs, feats.view(len(targets), -1, *feats.shape[1:]),
+                                     cells.view(len(targets), -1, 2),
+                                     [self._size_in_cells(w, box) for w, box in zip(windows, boxes)])
+        for target, dcf in zip(targets, dcfs):
+            target.dcf = dcf
 
     @staticmethod
     def _size_in_cells(window: CropWindow, box: np.ndarray) -> tuple[float, float]:

@@ -9,13 +9,15 @@ call, whose read-back waits for it, so that call's time holds it; the last frame
 stops after the device's queue is done, so the seconds add up to the tracking time.
 
 ``track_lockstep`` does the same for many videos at once: up to ``batch`` of them advance
-together, one batched ``tracker.step`` per frame, and a video that ends hands its slot to
-the next one. A frame's time there is the batched call's time divided among its videos.
+together, one batched ``tracker.step`` per frame, and the videos that end hand their slots
+to the next ones, which start together (``tracker.start_all``). A frame's time there is the
+batched call's time divided among its videos.
 Split into ``groups``, the batch's groups are stepped in turn so that one group's host
 work overlaps another's device work.
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Optional
@@ -81,10 +83,11 @@ class _Slot:
 def track_lockstep(tracker, videos: Iterable[tuple[Iterable[np.ndarray], Any]],
                    batch: int, groups: int = 1) -> Iterator[tuple[int, Step]]:
     """Track every (frames, region) of ``videos``, ``batch`` at a time, with
-    ``tracker.start`` / ``tracker.step``; yields (video number, step) as frames finish.
+    ``tracker.start_all`` / ``tracker.step``; yields (video number, step) as frames finish.
 
-    The steps of one video come in order; those of different videos interleave. A video
-    that ends is replaced before the next batched step, so batches stay full.
+    The steps of one video come in order; those of different videos interleave. Videos
+    that end are replaced once ``REFILL_SHARE`` of their group's slots are free (or the
+    group is empty), all in one ``start_all`` call, whose time is divided among them.
 
     With ``groups`` > 1 the batch is split into that many groups, stepped in turn with
     ``tracker.launch`` / ``tracker.finish``: a group is launched before the group ahead of
@@ -99,6 +102,7 @@ def track_lockstep(tracker, videos: Iterable[tuple[Iterable[np.ndarray], Any]],
     sync = synchroniser(getattr(tracker, "device", None))
     pending = enumerate(videos)
     sizes = [batch // groups + (g < batch % groups) for g in range(groups)]
+    refill_at = [max(1, math.ceil(size * REFILL_SHARE)) for size in sizes]
     slots: list[list[_Slot]] = [[] for _ in range(groups)]
     launched: list[Optional[tuple[Any, list[_Slot]]]] = [None] * groups
     unattributed = 0.0  # seconds in tracker calls since the last finished step
@@ -123,16 +127,21 @@ def track_lockstep(tracker, videos: Iterable[tuple[Iterable[np.ndarray], Any]],
                 yield slot.video, Step(slot.index, slot.image, output, seconds / len(members))
                 slot.image = None
         group = slots[g]
-        while len(group) < sizes[g] and (job := next(pending, None)) is not None:
+        arrivals = []  # (video, its frames, its first frame, its region)
+        while sizes[g] - len(group) >= refill_at[g] and len(group) + len(arrivals) < sizes[g] \
+                and (job := next(pending, None)) is not None:
             video, (frames, region) = job
             frames = iter(frames)
             first = next(frames, None)
-            if first is None:
-                continue
-            timed(sync)  # work of steps in flight is theirs, not this initialisation's
-            (target, output), seconds = _timed(sync, lambda: tracker.start(first, region))
-            group.append(_Slot(video, frames, target))
-            yield video, Step(0, first, output, seconds)
+            if first is not None:
+                arrivals.append((video, frames, first, region))
+        if arrivals:
+            timed(sync)  # work of steps in flight is theirs, not these initialisations'
+            started, seconds = _timed(sync, lambda: tracker.start_all([a[2] for a in arrivals],
+                                                                      [a[3] for a in arrivals]))
+            for (video, frames, first, _), (target, output) in zip(arrivals, started):
+                group.append(_Slot(video, frames, target))
+                yield video, Step(0, first, output, seconds / len(arrivals))
         for slot in group:
             if slot.image is None:
                 slot.image = next(slot.frames, None)
@@ -147,6 +156,12 @@ def track_lockstep(tracker, videos: Iterable[tuple[Iterable[np.ndarray], Any]],
         g = (g + 1) % groups
 
 
+# A group refills its free slots once this share of them is free (at least one): on a GPU a
+# target's start is launches and waits (0.2-0.3 s alone on an H100), which a start of many
+# targets shares, while a step with a few slots empty costs little less than a full one.
+# Half a group keeps steps at least half full and starts targets that many at a time; at
+# a batch of 2 a free slot is refilled at once. (Chosen, not yet measured on a GPU.)
+REFILL_SHARE = 0.5
 # The smallest batch that two groups split by default beside a GPU: measured at 32 only.
 AUTO_GROUPS_MIN_BATCH = 8
 

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from itertools import islice
 
+import cv2
 import numpy as np
 import pytest
 import torch
 
-from samn_tracker import build_tracker
+from samn_tracker import build_tracker, regions
 from samn_tracker.datasets.davis import davis_sequence
 from samn_tracker.errors import InputError
 from samn_tracker.evaluation.runner import BenchmarkSequence, track_batched
@@ -156,9 +157,8 @@ def test_batches_larger_than_the_work_are_fine(tracker, one_at_a_time, davis_roo
 class Counter:
     """Answers each target's frame number: enough to see which call got which frame."""
 
-    def start(self, image, region):
-        target = {"region": region, "frame": 0}
-        return target, (region, 0)
+    def start_all(self, images, regions):
+        return [({"region": region, "frame": 0}, (region, 0)) for region in regions]
 
     def step(self, targets, images):
         for target in targets:
@@ -211,6 +211,59 @@ def test_groups_take_turns_and_keep_every_video_whole():
     assert [v for v, s in steps if s.index == 1][:3] == [0, 1, 2]
     with pytest.raises(ValueError, match="launch / finish"):
         next(track_lockstep(Counter(), iter(videos), batch=2, groups=2))
+
+
+def test_targets_started_together_equal_each_started_alone(davis_root):
+    """A lockstep batch's new videos start in one ``start_all``: one query-encoder pass
+    for their first crops, one box refinement, their DCFs' augmented crops in shared passes
+    and one batched fit. Each target (given by a box, a polygon or a mask, in frames of two
+    sizes) must start as it does alone, bit for bit on a CPU."""
+    tracker = build_tracker("lite", device="cpu", overrides={"tuning.steps": 0})
+    blackswan, cows, car = (davis_sequence(davis_root, name) for name in ("blackswan", "cows", "car-shadow"))
+    x, y, w, h = regions.mask_to_box(cows.groundtruth[0])
+    polygon = np.array([x, y, x + w, y, x + w, y + h, x, y + h], dtype=float)
+    small = cv2.resize(car.image(0), None, fx=0.75, fy=0.75)
+    starts = [(blackswan.image(0), regions.mask_to_box(blackswan.groundtruth[0])), (cows.image(0), polygon),
+              (small, cv2.resize(car.groundtruth[0].astype(np.uint8), small.shape[1::-1]) > 0)]
+    alone = [tracker.start(image, region) for image, region in starts]
+    together = tracker.start_all([image for image, _ in starts], [region for _, region in starts])
+    assert len(together) == len(starts)
+    for (a, first_a), (b, first_b) in zip(alone, together):
+        assert np.array_equal(first_a.mask, first_b.mask) and np.array_equal(first_a.box, first_b.box)
+        assert np.array_equal(a.box, b.box)
+        for name in ("filter", "projection", "weights"):
+            assert torch.equal(getattr(a.dcf, name), getattr(b.dcf, name)), name
+        (keys_a, values_a), (keys_b, values_b) = a.memory.read(), b.memory.read()
+        assert torch.equal(keys_a, keys_b) and torch.equal(values_a, values_b)
+    assert not np.array_equal(alone[1][1].mask, regions.box_to_mask((x, y, w, h), cows.image(0).shape[:2]))  # refined
+    with pytest.raises(ValueError, match="3 images but 2 regions"):
+        tracker.start_all([image for image, _ in starts], [region for _, region in starts[:2]])
+
+
+def test_videos_that_take_free_slots_together_start_together():
+    """Lockstep refills a group once half its slots are free, with one ``start_all`` call
+    whose time the started videos share."""
+    class Recording(Counter):
+        def __init__(self):
+            self.starts = []
+
+        def start_all(self, images, regions):
+            self.starts.append(list(regions))
+            return super().start_all(images, regions)
+
+    tracker = Recording()
+    videos = [(iter([np.zeros(1)] * n), f"v{i}") for i, n in enumerate((3, 3, 2, 4, 2))]
+    steps = list(track_lockstep(tracker, videos, batch=3))
+    # three at once; v2 ends first, and its slot waits (one of three is less than half) until
+    # v0 and v1 end too; then v3 and v4 start together
+    assert tracker.starts == [["v0", "v1", "v2"], ["v3", "v4"]]
+    assert [video for video, step in steps if step.index == 2] == [0, 1, 3]  # v2 and v4: two frames
+    firsts = [step.seconds for _, step in steps if step.index == 0]
+    assert len(firsts) == 5 and firsts[0] == firsts[1] == firsts[2] and firsts[3] == firsts[4]
+    per_video = {}
+    for video, step in steps:
+        per_video.setdefault(video, []).append(step.output)
+    assert per_video == {v: [(f"v{v}", i) for i in range(n)] for v, n in enumerate((3, 3, 2, 4, 2))}
 
 
 def test_sampled_entries_of_a_batch_hold_only_their_own_features(davis_root):

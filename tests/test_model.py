@@ -133,7 +133,7 @@ def test_lite_network_shapes_on_a_crop():
     with torch.no_grad():
         q = net.encode_query(crop)
         key, value = net.encode_memory(crop, torch.zeros(1, 1, 128, 128))
-        logits = net.segment(q, key.flatten(2), value.flatten(2), torch.zeros(1, 1, 8, 8), 128)
+        logits = net.decode(net.read(q, key.flatten(2), value.flatten(2)), q, torch.zeros(1, 1, 8, 8), 128)
     assert q.key.shape == (1, 32, 8, 8) and q.value.shape == (1, 128, 8, 8)
     assert key.shape == (1, 32, 8, 8) and value.shape == (1, 128, 8, 8)
     assert logits.shape == (1, 2, 128, 128)

@@ -109,7 +109,7 @@ def track_batched(tracker, sequences: Sequence[BenchmarkSequence], keep: Callabl
                   batch: int, on_frame: Callable[[], None] = lambda: None,
                   groups: int = 1) -> Iterator[SequenceRun]:
     """Track every target of ``sequences``, ``batch`` targets in lockstep, in ``groups``
-    (``track_lockstep``; the tracker needs ``start`` / ``step``, or ``launch`` / ``finish``
+    (``track_lockstep``; the tracker needs ``start_all`` / ``step``, or ``launch`` / ``finish``
     for several groups); yields each sequence as soon as all its targets are done."""
     jobs = [(sequence, region) for sequence in sequences for region in sequence.targets]
     runs = [TargetRun(outputs=[], times=np.zeros(len(sequence.frames))) for sequence, _ in jobs]

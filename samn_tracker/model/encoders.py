@@ -3,11 +3,13 @@ backbone of its own on the frame and its mask, or reuses the query encoder's fea
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 from torch import nn
 
 from samn_tracker.backbones import Backbone
+from samn_tracker.batch_rows import take_rows
 
 
 @dataclass
@@ -22,6 +24,10 @@ class QueryFeatures:
 
     def select(self, index: int) -> "QueryFeatures":
         return self._take(slice(index, index + 1))
+
+    def rows(self, rows: Sequence[int]) -> "QueryFeatures":
+        """The features of crops ``rows``, in that order (all of them: these features)."""
+        return QueryFeatures(*(take_rows(t, rows) for t in (self.key, self.value, self.s16, self.s8, self.s4)))
 
     def every(self, step: int) -> "QueryFeatures":
         """Crops 0, step, 2 step, ...: the segmentation crops when each target also has a DCF crop."""

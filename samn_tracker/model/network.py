@@ -127,11 +127,6 @@ class SAMNNetwork(nn.Module):
                         for name in ("query", "memory", "decoder")}
         return self
 
-    def segment(self, query: QueryFeatures, memory_keys: torch.Tensor, memory_values: torch.Tensor,
-                spatial_map: Optional[torch.Tensor], out_size: int) -> torch.Tensor:
-        """Read the memory (keys (B, dk, N), values (B, dv, N)) and decode logits."""
-        return self.decode(self.read(query, memory_keys, memory_values), query, spatial_map, out_size)
-
     def read(self, query: QueryFeatures, memory_keys: torch.Tensor, memory_values: torch.Tensor,
              read_weight: Optional[torch.Tensor | float] = None,
              value_weight: Optional[torch.Tensor | float] = None) -> torch.Tensor:

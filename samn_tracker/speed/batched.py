@@ -40,8 +40,8 @@ class RecordedSteps:
         self.clocks = []
         self.finished = 0  # targets moved a frame on
 
-    def start(self, image, region):
-        return self.tracker.start(image, region)
+    def start_all(self, images, regions):
+        return self.tracker.start_all(images, regions)
 
     def launch(self, targets, images):
         return self.tracker.launch(targets, images)
