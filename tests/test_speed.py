@@ -374,10 +374,14 @@ def test_accuracy_verdicts_against_an_earlier_run():
     assert verdict(threads=2, ao=0.701) == ("within tolerance", [], ["the torch thread count"])
     # lockstep throughput set side by side only where both runs had the same --batch
     now, before = _bench_json(), _bench_json()
-    now["trackers"]["samn_lite"]["batched"] = {"batch": 32, "frames_per_s": 450.0}
-    before["trackers"]["samn_lite"]["batched"] = {"batch": 32, "frames_per_s": 300.0}
+    now["trackers"]["samn_lite"]["batched"] = {"batch": 32, "frames_per_s": 450.0, "frames_per_s_with_init": 200.0}
+    before["trackers"]["samn_lite"]["batched"] = {"batch": 32, "frames_per_s": 300.0, "frames_per_s_with_init": 50.0}
     entry = compare_runs(now, before, "earlier.json", 0.005)["trackers"]["samn_lite"]
-    assert entry["lockstep"] == {"batch": 32, "before": 300.0, "now": 450.0, "ratio": 1.5}
+    assert entry["lockstep"] == {"batch": 32, "before": 300.0, "now": 450.0, "ratio": 1.5,
+                                 "with_starts": {"before": 50.0, "now": 200.0, "ratio": 4.0}}
+    del before["trackers"]["samn_lite"]["batched"]["frames_per_s_with_init"]  # an older result
+    entry = compare_runs(now, before, "earlier.json", 0.005)["trackers"]["samn_lite"]
+    assert entry["lockstep"]["with_starts"] == {"before": None, "now": 200.0, "ratio": None}
     before["trackers"]["samn_lite"]["batched"]["batch"] = 8
     assert "lockstep" not in compare_runs(now, before, "earlier.json", 0.005)["trackers"]["samn_lite"]
 
@@ -424,7 +428,7 @@ def _outputs(net, images, masks):
     with torch.inference_mode():
         query = net.encode_query(images)
         key, value = net.encode_memory(images, masks)
-        logits = net.segment(query, key.flatten(2), value.flatten(2), None, images.shape[-1])
+        logits = net.decode(net.read(query, key.flatten(2), value.flatten(2)), query, None, images.shape[-1])
     return query, key, foreground_probability(logits)
 
 

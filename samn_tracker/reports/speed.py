@@ -77,12 +77,12 @@ def bench_markdown(result: dict) -> str:
             host = b.get("stages_ms_per_frame", {}).get("postprocess")  # absent in older results
             groups = b.get("groups", 1)  # absent in older results
             size = str(b["batch"]) + (f" ({groups} groups)" if groups > 1 else "")
-            batched.append([name, size, str(b["videos"]), _num(b["frames_per_s"]),
+            batched.append([name, size, str(b["videos"]), _num(b["frames_per_s"]), _num(b.get("frames_per_s_with_init")),
                             _num(entry["speed"]["fps"]), _num(host, 2), _num(b["accuracy"]["ao"], 3),
                             _num(change["ao"], 4), _num(b["accuracy"]["jf"], 3), _num(change["jf"], 4)])
     if batched:
         lines += ["", "## Lockstep (`--batch`: one batched network pass per frame for all videos)", ""]
-        lines += _table(["tracker", "batch", "videos", "frames/s in all", "fps one at a time",
+        lines += _table(["tracker", "batch", "videos", "frames/s in all", "with the starts", "fps one at a time",
                          "host ms per frame (postprocess)", "AO", "AO change", "J&F", "J&F change"], batched)
         first = {n: e["batched"]["frames_per_s_first_pass"] for n, e in trackers.items()
                  if e.get("batched", {}).get("frames_per_s_first_pass")}  # absent in older results
@@ -223,10 +223,12 @@ def _against_lines(against: dict) -> list[str]:
                      _moved(ao), _moved(jf), moved, {"identical": "**identical**"}.get(verdict, verdict)])
     lines += _table(["tracker", "fps before", "fps now", "now / before", "AO before → now", "J&F before → now",
                      "largest change of a sequence's mean IoU", "accuracy"], rows)
-    lockstep = [[name, str(t["lockstep"]["batch"]), _num(t["lockstep"]["before"]), _num(t["lockstep"]["now"]),
-                 f"{t['lockstep']['ratio']:.2f}x"] for name, t in against["trackers"].items() if "lockstep" in t]
+    lockstep = [[name, str(t["lockstep"]["batch"]), *_rate_cells(t["lockstep"]),
+                 *_rate_cells(t["lockstep"].get("with_starts", {}))]  # absent in older results
+                for name, t in against["trackers"].items() if "lockstep" in t]
     if lockstep:
-        lines += [""] + _table(["tracker", "batch", "lockstep frames/s before", "now", "now / before"], lockstep)
+        lines += [""] + _table(["tracker", "batch", "lockstep frames/s before", "now", "now / before",
+                                "with the starts: before", "now", "now / before"], lockstep)
     lines += ["", f"Accuracy: identical = every measure equal; within tolerance = AO and J&F moved by at "
                   f"most {against['tolerance']:g}."]
     if against["speed_conditions_differ"]:
@@ -235,6 +237,11 @@ def _against_lines(against: dict) -> list[str]:
         if against[key]:
             lines += [f"Measured {what}: {', '.join(against[key])}."]
     return lines
+
+
+def _rate_cells(rates: dict) -> list[str]:
+    ratio = rates.get("ratio")
+    return [_num(rates.get("before")), _num(rates.get("now")), "–" if ratio is None else f"{ratio:.2f}x"]
 
 
 def _moved(measure: dict) -> str:

@@ -67,8 +67,9 @@ def compare_runs(now: dict, before: dict, source: Path, tolerance: float) -> dic
         lockstep = [e.get("batched") for e in (b, a)]
         if all(lockstep) and lockstep[0]["batch"] == lockstep[1]["batch"]:  # the same --batch in both
             trackers[name]["lockstep"] = {"batch": lockstep[1]["batch"],
-                                          "before": lockstep[0]["frames_per_s"], "now": lockstep[1]["frames_per_s"],
-                                          "ratio": lockstep[1]["frames_per_s"] / lockstep[0]["frames_per_s"]}
+                                          **_rates(lockstep[0]["frames_per_s"], lockstep[1]["frames_per_s"]),
+                                          "with_starts": _rates(lockstep[0].get("frames_per_s_with_init"),
+                                                                lockstep[1].get("frames_per_s_with_init"))}
         trackers[name]["verdict"] = _verdict(trackers[name], tolerance)
     return {"source": str(source), "date": before["meta"].get("date"), "code": before["meta"].get("code"),
             "tolerance": tolerance, "speed_conditions_differ": speed_differ, "trackers": trackers,
@@ -87,6 +88,11 @@ def _weights_differ(now: dict, before: dict) -> bool:
         return now["weights_sha256"] != before["weights_sha256"]
     names = [None if d.get("weights") is None else Path(d["weights"]).name for d in (now, before)]
     return names[0] != names[1]
+
+
+def _rates(before: Optional[float], now: Optional[float]) -> dict:
+    """Two frame rates and their ratio (None where a run lacks the rate: older results)."""
+    return {"before": before, "now": now, "ratio": None if before is None or now is None else now / before}
 
 
 def _change(before: Optional[float], now: Optional[float]) -> dict:
