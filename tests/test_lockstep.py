@@ -240,6 +240,25 @@ def test_targets_started_together_equal_each_started_alone(davis_root):
         tracker.start_all([image for image, _ in starts], [region for _, region in starts[:2]])
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_targets_started_together_on_a_gpu_start_as_alone(davis_root):
+    """On a GPU a start of several targets runs its passes on batches of another shape, whose
+    convolutions round otherwise (TF32, an algorithm per shape): each target's first mask and
+    DCF must still be its own start's, and its next frames tracked alike."""
+    tracker = build_tracker("lite", device="cuda", overrides={"tuning.steps": 0})
+    sequences = [davis_sequence(davis_root, name) for name, _ in VIDEOS]
+    images = [sequence.image(0) for sequence in sequences]
+    boxes = [regions.mask_to_box(sequence.groundtruth[0]) for sequence in sequences]
+    alone = [tracker.start(image, box) for image, box in zip(images, boxes)]
+    together = tracker.start_all(images, boxes)
+    for sequence, (a, first_a), (b, first_b) in zip(sequences, alone, together):
+        assert mask_iou(first_a.mask, first_b.mask) > 0.99
+        torch.testing.assert_close(b.dcf.filter, a.dcf.filter, rtol=1e-2, atol=1e-3 * float(a.dcf.filter.abs().max()))
+        for index in (1, 2, 3):
+            image = sequence.image(index)
+            assert mask_iou(tracker.step([a], [image])[0].mask, tracker.step([b], [image])[0].mask) > 0.98
+
+
 def test_videos_that_take_free_slots_together_start_together():
     """Lockstep refills a group once half its slots are free, with one ``start_all`` call
     whose time the started videos share."""
