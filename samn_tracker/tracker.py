@@ -552,7 +552,7 @@ class SAMNTracker:
         # one upload; from pageable memory, since a start waits for its device work anyway and
         # a batch's crops (tens of MB) would stay in the page-locked allocator's cache
         batch = unit_float(torch.from_numpy(np.stack(crops)).to(self.device))
-        feats = torch.cat([self.net.encode_query(batch[i:i + DCF_INIT_ROWS]).s16
+        feats = torch.cat([self.net.encode_backbone(batch[i:i + DCF_INIT_ROWS])
                            for i in range(0, len(batch), DCF_INIT_ROWS)])
         cells = torch.tensor([[pixel_to_cell(u), pixel_to_cell(v)] for u, v in centres],
                              dtype=torch.float32, device=self.device)

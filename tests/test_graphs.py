@@ -188,6 +188,7 @@ def test_graph_replay_equals_the_eager_passes():
             torch.testing.assert_close(getattr(first, name), getattr(eager_query, name), rtol=1e-4, atol=1e-4)
             torch.testing.assert_close(getattr(second, name), getattr(eager_query, name).flip(0),
                                        rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(net.encode_backbone(crops), eager_query.s16, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -142,6 +142,25 @@ def test_lite_network_shapes_on_a_crop():
     assert trained and not any(k.startswith("query_encoder.backbone.") for k in trained)
 
 
+@pytest.mark.parametrize("name", ["lite", "paper"])
+def test_the_backbone_pass_gives_the_query_passs_features_without_the_heads(name):
+    """The DCF reads only the query encoder's backbone features: its backbone pass must give
+    them bit for bit, prepared for inference as the tracker's network is (and in row chunks
+    on a CPU), and run no key or value head."""
+    torch.manual_seed(0)
+    cfg = preset(name).model.replace(pretrained_backbone=False)
+    net = SAMNNetwork(cfg).eval().prepare_for_inference()
+    crops = torch.rand(5, 3, 96, 96)
+    heads = []
+    for head in (net.query_encoder.key, net.query_encoder.value):
+        head.register_forward_hook(lambda *args: heads.append(1))
+    with torch.no_grad():
+        s16 = net.encode_backbone(crops)
+        assert not heads
+        assert torch.equal(s16, net.encode_query(crops).s16)
+    assert s16.shape == (5, net.query_encoder.backbone.channels["s16"], 6, 6)
+
+
 def test_backbone_keys_read_by_cosine_over_the_temperature():
     """``key_source="backbone"``: the read's weights are softmax(cos(f_query, f_memory) / T) of the
     backbone's stride-16 features, whatever their length; the key heads play no part."""

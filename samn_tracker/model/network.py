@@ -58,6 +58,12 @@ class SAMNNetwork(nn.Module):
     def encode_query(self, images: torch.Tensor) -> QueryFeatures:
         return QueryFeatures(*self._run("query", images))
 
+    def encode_backbone(self, images: torch.Tensor) -> torch.Tensor:
+        """The query encoder's backbone features (B, C, H16, W16) alone, without its key and
+        value heads: what the DCF reads. For a start's 27 augmented DCF crops the heads
+        would add a tenth (``lite``) to three quarters (``paper``) of the backbone's work."""
+        return self._run("backbone", images)[0]
+
     def encode_memory(self, images: torch.Tensor, foreground: torch.Tensor,
                       s16: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Key (B, dk, H16, W16) and value (B, dv, H16, W16) of frames with their masks.
@@ -66,7 +72,7 @@ class SAMNNetwork(nn.Module):
         if self.cfg.memory_pass == "backbone":
             return self._run("memory", images, foreground)
         if s16 is None:
-            s16 = self.encode_query(images).s16
+            s16 = self.encode_backbone(images)
         return self._run("memory", foreground, s16)
 
     def query_pass(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -79,6 +85,11 @@ class SAMNNetwork(nn.Module):
             feats = self.query_encoder(self.normalise(images))
         out = (feats.key, feats.value, feats.s16, feats.s8, feats.s4)
         return out if self.inference_dtype is None else tuple(t.float() for t in out)
+
+    def _backbone_pass(self, images: torch.Tensor) -> tuple[torch.Tensor]:
+        with self._autocast():
+            s16 = self.query_encoder.backbone(self.normalise(images))["s16"]
+        return (s16 if self.inference_dtype is None else s16.float(),)
 
     def _memory_pass(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """(images, foreground) through the memory encoder's backbone, or (foreground, s16)."""
@@ -119,12 +130,13 @@ class SAMNNetwork(nn.Module):
         return tuple(torch.cat(outputs) for outputs in zip(*parts))
 
     def use_cuda_graphs(self) -> "SAMNNetwork":
-        """Replay the encoders and the decoder from CUDA graphs (``model/graphs.py``): one
-        kernel launch per pass instead of hundreds. For a prepared network on a GPU."""
+        """Replay the encoders (and the query encoder's backbone alone) and the decoder from
+        CUDA graphs (``model/graphs.py``): one kernel launch per pass instead of hundreds.
+        For a prepared network on a GPU."""
         if self.mean.device.type != "cuda" or self.training:
             raise RuntimeError("CUDA graphs need an eval-mode network on a CUDA device")
         self._graphs = {name: BatchBuckets(getattr(self, f"_{name}_pass"))
-                        for name in ("query", "memory", "decoder")}
+                        for name in ("query", "backbone", "memory", "decoder")}
         return self
 
     def read(self, query: QueryFeatures, memory_keys: torch.Tensor, memory_values: torch.Tensor,

@@ -156,8 +156,8 @@ class ClipModel(nn.Module):
         """``value_keep``: per frame, (B,) factors for the query-value half of the read-out."""
         net, size = self.net, images.shape[-1]
         key, value = net.encode_memory(images[:, 0], memory_mask0)
-        if net.cfg.key_source == "backbone":  # frame 0's backbone features: one more query pass
-            key = net.memory_key(key, net.encode_query(images[:, 0]).s16)
+        if net.cfg.key_source == "backbone":  # frame 0's backbone features: one more backbone pass
+            key = net.memory_key(key, net.encode_backbone(images[:, 0]))
         keys, values = [key.flatten(2)], [value.flatten(2)]
         outputs = []
         for i, (t, spatial) in enumerate(zip((1, 2), maps)):
