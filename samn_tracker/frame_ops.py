@@ -59,7 +59,7 @@ class HostFrames:
         read_back = ReadBack(crop_values, *extra)
 
         def paste(host: list[np.ndarray]) -> tuple[list[MapBuilder], list[np.ndarray]]:
-            return ([partial(paste_back, v, w, shape) for v, w, shape in zip(host[0], windows, shapes)],
+            return ([partial(_pasted_back, v, w, shape) for v, w, shape in zip(host[0], windows, shapes)],
                     _kept(host[1:], read_back))
 
         return Pasted(read_back, paste)
@@ -166,7 +166,44 @@ class DeviceFrames:
         return [(int(f), maps[i, f - t:e - t]) for i, (f, e, t) in enumerate(zip(first, end, top))]
 
 
-MapBuilder = Callable[[], np.ndarray]
+@dataclass
+class FrameMap:
+    """A float32 map in a frame of ``shape``: its rows from ``first`` (``block``), zero
+    elsewhere, as a paste-back leaves it. The work on a tracked frame's map (its mask, a
+    mean over it) touches those rows only, and the whole frame is made only when asked for
+    (``Prediction.probability``): for a small target in a large frame most rows are zero."""
+
+    block: np.ndarray
+    first: int
+    shape: tuple[int, int]
+
+    @property
+    def rows(self) -> slice:
+        return slice(self.first, self.first + len(self.block))
+
+    def full(self) -> np.ndarray:
+        """The (H, W) map."""
+        if len(self.block) == self.shape[0]:
+            return self.block
+        frame = np.zeros(self.shape, dtype=np.float32)
+        frame[self.rows] = self.block
+        return frame
+
+    def above(self, threshold: float) -> np.ndarray:
+        """(H, W) bool: ``full() > threshold``, for ``threshold`` >= 0 (zero rows stay False)."""
+        if len(self.block) == self.shape[0]:
+            return self.block > threshold
+        mask = np.zeros(self.shape, dtype=bool)
+        mask[self.rows] = self.block > threshold
+        return mask
+
+    def mean_where(self, mask: np.ndarray) -> float:
+        """The mean of the map over a (H, W) mask that is False outside ``rows`` (``above``'s
+        masks): the same values, in the same order, as ``full()[mask]``."""
+        return float(self.block[mask[self.rows]].mean())
+
+
+MapBuilder = Callable[[], FrameMap]
 
 
 @dataclass
@@ -178,24 +215,26 @@ class Pasted:
     finish: Callable[[list[np.ndarray]], tuple[list[MapBuilder], list[np.ndarray]]]
 
     def wait(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """(maps in their frames, extras)."""
         builders, extras = self.wait_each()
-        return [build() for build in builders], extras
+        return [build().full() for build in builders], extras
 
     def wait_each(self) -> tuple[list[MapBuilder], list[np.ndarray]]:
-        """``wait`` with each map given as the function that builds it in its frame (a copy
-        of a frame's size), so that the threads doing a batch's per-target host work build
-        their own maps in parallel, not the thread that waits."""
+        """``wait`` with each map given as the function that makes its ``FrameMap`` (its
+        rows copied out of the read-back), so that the threads doing a batch's per-target
+        host work make their own maps in parallel, not the thread that waits."""
         return self.finish(self.read_back.wait())
 
 
-def _in_frame(block: np.ndarray, first: int, shape: tuple[int, int], page_locked: bool) -> np.ndarray:
-    """A map's rows from ``first`` in a frame of ``shape``, zero elsewhere; rows of the whole
-    frame are the frame, copied out of page-locked memory (``_kept``)."""
-    if len(block) == shape[0]:  # the crop reaches every row (large targets)
-        return block.copy() if page_locked else block
-    frame = np.zeros(shape, dtype=np.float32)
-    frame[first:first + len(block)] = block
-    return frame
+def _pasted_back(crop_values: np.ndarray, window: CropWindow, shape: tuple[int, int]) -> FrameMap:
+    """OpenCV's paste-back, which makes the whole frame."""
+    return FrameMap(paste_back(crop_values, window, shape), 0, shape)
+
+
+def _in_frame(block: np.ndarray, first: int, shape: tuple[int, int], page_locked: bool) -> FrameMap:
+    """A map's rows from ``first`` in a frame of ``shape``, copied out of page-locked memory
+    (``_kept``)."""
+    return FrameMap(block.copy() if page_locked else block, first, shape)
 
 
 def _kept(arrays: list[np.ndarray], read_back: ReadBack) -> list[np.ndarray]:

@@ -27,7 +27,7 @@ from samn_tracker.crops import CropWindow, crop_image, crop_mask, jittered_windo
 from samn_tracker.decoder_tuning import DecoderWeights, TuningViews, tune_decoder
 from samn_tracker.batch_rows import grouped, in_order, take_rows
 from samn_tracker.devices import pick_device, to_device, to_device_together
-from samn_tracker.frame_ops import DeviceFrames, MapBuilder, Pasted, frame_ops, unit_float
+from samn_tracker.frame_ops import DeviceFrames, FrameMap, MapBuilder, Pasted, frame_ops, unit_float
 from samn_tracker.front_pass import Front, SpatialOutput, front_pass, resampled_scores
 from samn_tracker.errors import InputError
 from samn_tracker.feature_grid import STRIDE, cell_to_pixel, gaussians, pixel_to_cell
@@ -68,11 +68,18 @@ class Prediction:
     box: np.ndarray           # (4,) x, y, w, h
     confidence: float
     uncertain: bool           # the frame was kept out of the memories
-    probability: Optional[np.ndarray] = None  # float32 HxW foreground probability
+    frame_map: Optional[FrameMap] = field(default=None, repr=False, compare=False)
+    # the foreground probability as pasted back (``probability`` makes its whole frame)
     from_mask: bool = True    # the box is the mask's; False: the mask check refused the mask,
                               # and the box is the previous one moved to the DCF's peak
     rotated: Optional[Callable[[], Optional[np.ndarray]]] = field(default=None, repr=False, compare=False)
     # works out the mask's rotated rectangle (None: the box's corners are the polygon)
+
+    @cached_property
+    def probability(self) -> Optional[np.ndarray]:
+        """float32 HxW foreground probability, made when first read: most runs keep only
+        the mask and box, and for a small target in a large frame most of it is zeros."""
+        return None if self.frame_map is None else self.frame_map.full()
 
     @cached_property
     def polygon(self) -> np.ndarray:
@@ -226,8 +233,9 @@ class SAMNTracker:
         for target, frame, mask, box, (_, is_box), better in zip(targets, loaded, masks, boxes, given, refined):
             if self.tunes(given_mask=not is_box) and (not is_box or better is not None):
                 target.decoder = self._tune_decoder(frame, mask, box, target.memory)
-            started.append((target, self._prediction(mask, box, mask.astype(np.float32), confidence=1.0,
-                                                      uncertain=False, mask_box=regions.mask_to_box(mask))))
+            started.append((target, self._prediction(mask, box, FrameMap(mask.astype(np.float32), 0, mask.shape),
+                                                      confidence=1.0, uncertain=False,
+                                                      mask_box=regions.mask_to_box(mask))))
         return started
 
     def step(self, targets: Sequence["Target"], images: Sequence[np.ndarray]) -> list[Prediction]:
@@ -413,7 +421,7 @@ class SAMNTracker:
         mask, the memory policy's decision, the new box and the prediction (the mask's box
         worked out once for all of them)."""
         prob = build_prob()
-        mask = prob > self.cfg.mask_threshold
+        mask = prob.above(self.cfg.mask_threshold)
         if self.cfg.mask_min_component > 0:
             mask, mask_box = regions.main_components(mask, self.cfg.mask_min_component)
         else:
@@ -447,11 +455,11 @@ class SAMNTracker:
                                           [self._size_in_cells(w, targets[i].box) for i, w in zip(learners, windows)])
             SpatialMemory.step_all([targets[i].dcf for i in learners], self._refit)  # due refits: one batched solve
 
-    def _confidence(self, peak: float, mask: np.ndarray, prob: np.ndarray) -> float:
+    def _confidence(self, peak: float, mask: np.ndarray, prob: FrameMap) -> float:
         """The DCF's peak (clipped to [0, 1]), or without a DCF the mask's mean probability."""
         if self.cfg.use_dcf:
             return float(np.clip(peak, 0.0, 1.0))
-        return float(prob[mask].mean() if mask.any() else 0.0)
+        return prob.mean_where(mask) if mask.any() else 0.0
 
     def _initial_mask(self, region, shape: tuple[int, int]) -> tuple[np.ndarray, bool]:
         arr = np.asarray(region)
@@ -612,7 +620,7 @@ class SAMNTracker:
         bx, by = box[0] + (box[2] - 1) / 2.0, box[1] + (box[3] - 1) / 2.0
         return np.array([bx - (nw - 1) / 2.0, by - (nh - 1) / 2.0, nw, nh])
 
-    def _prediction(self, mask: np.ndarray, state_box: np.ndarray, prob: np.ndarray,
+    def _prediction(self, mask: np.ndarray, state_box: np.ndarray, prob: FrameMap,
                     confidence: float, uncertain: bool, mask_box: Optional[np.ndarray]) -> Prediction:
         """The box from the mask (``mask_box``: its box when the mask is trusted), or from the
         tracker's state when it is not; the mask's rotated box is worked out when read."""
@@ -624,7 +632,7 @@ class SAMNTracker:
             rotated = partial(regions.mask_to_rotated_box, mask, fit=self.cfg.rotated_box_fit,
                               keep=self.cfg.rotated_box_keep, box=mask_box)
         return Prediction(mask=mask, box=box, confidence=confidence, uncertain=uncertain,
-                          probability=prob, from_mask=mask_box is not None, rotated=rotated)
+                          frame_map=prob, from_mask=mask_box is not None, rotated=rotated)
 
 
 @dataclass

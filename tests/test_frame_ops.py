@@ -119,6 +119,19 @@ def test_only_the_rows_a_crop_reaches_are_pasted_and_read_back(davis_root):
     assert reached[0][0] > 0 and reached[0][-1] < 479      # a crop inside: rows in between
     assert reached[2][0] == 0 and reached[3][-1] == 479    # over the top, over the bottom
 
+    # What the tracker works on instead of a whole frame: each map's rows. Its mask and the
+    # mean over the mask must be those of the whole frame, bit for bit.
+    builders, _ = DeviceFrames(CPU).to_frames(values, windows, [shape] * len(windows)).wait_each()
+    maps = [build() for build in builders]
+    assert len(maps[0].block) < shape[0] and all(m.shape == shape for m in maps)
+    for frame_map, whole in zip(maps, pasted):
+        assert np.array_equal(frame_map.full(), whole)
+        for threshold in (0.0, 0.5, 0.9):
+            mask = frame_map.above(threshold)
+            assert mask.dtype == bool and np.array_equal(mask, whole > threshold)
+            if mask.any():
+                assert frame_map.mean_where(mask) == float(whole[mask].mean())
+
 
 def test_read_back_gives_every_tensor_in_its_shape():
     a, b = torch.arange(6.0).view(2, 3), torch.tensor([7, 8], dtype=torch.int64)
