@@ -181,6 +181,13 @@ class FrameMap:
     def rows(self) -> slice:
         return slice(self.first, self.first + len(self.block))
 
+    @property
+    def footprint(self) -> tuple[slice, slice]:
+        """Frame rows and columns outside which the map is zero (``regions._bounds``'s
+        ``within``): its rows, all columns. (Thresholding only the columns a crop reaches
+        too was slower: numpy compares a strided view at half the speed of whole rows.)"""
+        return self.rows, slice(None)
+
     def full(self) -> np.ndarray:
         """The (H, W) map."""
         if len(self.block) == self.shape[0]:

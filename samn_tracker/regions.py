@@ -81,18 +81,24 @@ def polygon_to_mask(poly, shape: tuple[int, int]) -> np.ndarray:
     return _fill_polygon(_as_polygon(poly), shape)
 
 
-def _bounds(mask: np.ndarray, box: np.ndarray | None = None) -> tuple[slice, slice] | None:
+def _bounds(mask: np.ndarray, box: np.ndarray | None = None,
+            within: tuple[slice, slice] | None = None) -> tuple[slice, slice] | None:
     """Rows and columns of the mask's bounding box; None if empty. Work on a mask is done
     inside it: a tracked object covers a fraction of the frame. ``box``: the mask's box
-    (``mask_to_box``) when the caller already has it."""
+    (``mask_to_box``) when the caller already has it; ``within``: (rows, columns) of the frame
+    that hold every True pixel (a paste-back's footprint), searched instead of the frame."""
     if box is not None:
         x, y, w, h = (int(v) for v in box)
         return slice(y, y + h), slice(x, x + w)
+    top = left = 0
+    if within is not None:
+        top, left = (part.indices(length)[0] for part, length in zip(within, mask.shape))
+        mask = mask[within]
     rows = np.flatnonzero(np.any(mask, axis=1))
     if len(rows) == 0:
         return None
     cols = np.flatnonzero(np.any(mask[rows[0]:rows[-1] + 1], axis=0))
-    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+    return slice(top + rows[0], top + rows[-1] + 1), slice(left + cols[0], left + cols[-1] + 1)
 
 
 def _box_of(rows: slice, cols: slice) -> np.ndarray:
@@ -100,19 +106,22 @@ def _box_of(rows: slice, cols: slice) -> np.ndarray:
     return np.array([cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start], dtype=np.float64)
 
 
-def mask_to_box(mask: np.ndarray) -> np.ndarray | None:
-    """Tight box with inclusive pixel extent (``w = x_max - x_min + 1``); None if empty."""
-    bounds = _bounds(mask)
+def mask_to_box(mask: np.ndarray, within: tuple[slice, slice] | None = None) -> np.ndarray | None:
+    """Tight box with inclusive pixel extent (``w = x_max - x_min + 1``); None if empty.
+    ``within``: as ``_bounds``'s."""
+    bounds = _bounds(mask, within=within)
     return None if bounds is None else _box_of(*bounds)
 
 
-def main_components(mask: np.ndarray, min_fraction: float) -> tuple[np.ndarray, np.ndarray | None]:
+def main_components(mask: np.ndarray, min_fraction: float,
+                    within: tuple[slice, slice] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """The largest 8-connected component and every component of at least
     ``min_fraction`` of its area: drops stray blobs, keeps an object split by an occluder.
     Returns that mask and its box (``mask_to_box``, from the components' own boxes: no
-    second pass over the frame). A boolean mask with nothing to drop comes back as it is."""
+    second pass over the frame). A boolean mask with nothing to drop comes back as it is.
+    ``within``: as ``_bounds``'s."""
     mask = np.asarray(mask, dtype=bool)
-    bounds = _bounds(mask)
+    bounds = _bounds(mask, within=within)
     if bounds is None:
         return mask, None
     inner = mask[bounds]

@@ -423,9 +423,9 @@ class SAMNTracker:
         prob = build_prob()
         mask = prob.above(self.cfg.mask_threshold)
         if self.cfg.mask_min_component > 0:
-            mask, mask_box = regions.main_components(mask, self.cfg.mask_min_component)
+            mask, mask_box = regions.main_components(mask, self.cfg.mask_min_component, within=prob.footprint)
         else:
-            mask_box = regions.mask_to_box(mask)
+            mask_box = regions.mask_to_box(mask, within=prob.footprint)
         decision = target.memory.decide(target.frame, peak, mask, mask_box, target.box, centre)
         target.box = self._next_box(target, mask_box if decision.trusted else None, centre)
         prediction = self._prediction(mask, target.box, prob, self._confidence(peak, mask, prob),

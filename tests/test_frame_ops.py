@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from samn_tracker import build_tracker
+from samn_tracker import build_tracker, regions
 from samn_tracker.crops import CropWindow
 from samn_tracker.datasets.davis import davis_sequence
 from samn_tracker.batch_rows import take_rows
@@ -119,8 +119,8 @@ def test_only_the_rows_a_crop_reaches_are_pasted_and_read_back(davis_root):
     assert reached[0][0] > 0 and reached[0][-1] < 479      # a crop inside: rows in between
     assert reached[2][0] == 0 and reached[3][-1] == 479    # over the top, over the bottom
 
-    # What the tracker works on instead of a whole frame: each map's rows. Its mask and the
-    # mean over the mask must be those of the whole frame, bit for bit.
+    # What the tracker works on instead of a whole frame: each map's rows. Its mask, the mean
+    # over the mask and the mask's components and box must be those of the whole frame.
     builders, _ = DeviceFrames(CPU).to_frames(values, windows, [shape] * len(windows)).wait_each()
     maps = [build() for build in builders]
     assert len(maps[0].block) < shape[0] and all(m.shape == shape for m in maps)
@@ -131,6 +131,10 @@ def test_only_the_rows_a_crop_reaches_are_pasted_and_read_back(davis_root):
             assert mask.dtype == bool and np.array_equal(mask, whole > threshold)
             if mask.any():
                 assert frame_map.mean_where(mask) == float(whole[mask].mean())
+            kept, box = regions.main_components(mask, 0.2, within=frame_map.footprint)
+            kept_whole, box_whole = regions.main_components(mask, 0.2)
+            assert np.array_equal(kept, kept_whole) and np.array_equal(box, box_whole)
+            assert np.array_equal(regions.mask_to_box(mask, within=frame_map.footprint), regions.mask_to_box(mask))
 
 
 def test_read_back_gives_every_tensor_in_its_shape():
