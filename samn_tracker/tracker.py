@@ -198,7 +198,7 @@ class SAMNTracker:
         videos): their first-frame crops, box refinements and DCF fits each run once for all
         of them, so that a GPU issues a start's hundreds of small operations once per batch.
         A target's result does not depend on its batch-mates beyond float rounding (on a
-        CPU not at all)."""
+        CPU, bit for bit its start alone: tested)."""
         if len(images) != len(initial_regions):
             raise ValueError(f"{len(images)} images but {len(initial_regions)} regions")
         self._clock = StageClock(self.device, STAGES, HOST_PARTS)
