@@ -48,7 +48,7 @@ STAGES = ("crop", "query_encoder", "dcf", "memory_read", "decoder", "memory_writ
 # the memory writes.
 HOST_PARTS = ("launch", "read_back", "host_work", "writes")
 MAX_AUTO_HOST_THREADS = 8
-# Rows of a query-encoder pass over first-frame DCF crops (27 augmented copies per target).
+# Rows of a backbone pass over first-frame DCF crops (27 augmented copies per target).
 DCF_INIT_ROWS = 8
 
 
@@ -528,13 +528,13 @@ class SAMNTracker:
         readout = self.net.read_each(picked, [targets[i].memory.appearance for i in rows])
         maps = torch.cat([self._distance_map(boxes[i], windows[i]) for i in rows])
         logits = self.net.decode(readout, picked, maps, self.cfg.crop_size)
-        probs, _ = self.frames.to_frames(foreground_probability(logits)[:, 0], [windows[i] for i in rows],
-                                         [shapes[i] for i in rows]).wait()
+        builders, _ = self.frames.to_frames(foreground_probability(logits)[:, 0], [windows[i] for i in rows],
+                                            [shapes[i] for i in rows]).wait_each()
         d = self.cfg.box_init_dilation
-        for i, prob in zip(rows, probs):
+        for i, build in zip(rows, builders):
             x, y, w, h = boxes[i]
             grown = np.array([x - d * w / 2, y - d * h / 2, w * (1 + d), h * (1 + d)])
-            mask = (prob > self.cfg.mask_threshold) & regions.box_to_mask(grown, shapes[i])
+            mask = build().above(self.cfg.mask_threshold) & regions.box_to_mask(grown, shapes[i])
             # A refinement that fills little of the box is a failure of the network, not a mask.
             if mask.sum() >= self.cfg.box_init_min_fill * w * h:
                 refined[i] = mask
@@ -543,8 +543,8 @@ class SAMNTracker:
     def _init_dcfs(self, targets: Sequence["Target"], images: Sequence[np.ndarray],
                    boxes: Sequence[np.ndarray]) -> None:
         """Each target's DCF, fitted on augmented copies of its first DCF crop: every copy of
-        every target through the query encoder in passes of ``DCF_INIT_ROWS``, and one
-        batched fit (``SpatialMemory.initialize_all``)."""
+        every target through the query encoder's backbone in passes of ``DCF_INIT_ROWS``, and
+        one batched fit (``SpatialMemory.initialize_all``)."""
         cfg = self.cfg
         windows = [window_around(box, cfg.dcf_search_factor, cfg.crop_size) for box in boxes]
         half = (cfg.crop_size - 1) / 2.0
