@@ -32,7 +32,7 @@ from samn_tracker.front_pass import Front, SpatialOutput, front_pass, resampled_
 from samn_tracker.errors import InputError
 from samn_tracker.feature_grid import STRIDE, cell_to_pixel, gaussians, pixel_to_cell
 from samn_tracker.memory_manager import Decision, MemoryManager
-from samn_tracker.model.appearance_memory import MemoryEntry
+from samn_tracker.model.appearance_memory import AppearanceMemory, MemoryEntry, in_slots, slot_capacity
 from samn_tracker.model.decoder import foreground_probability
 from samn_tracker.model.encoders import QueryFeatures
 from samn_tracker.model.graphs import BatchBuckets
@@ -271,13 +271,16 @@ class SAMNTracker:
         else:
             batch = self._encode(targets, frames)
             spatial, located = self._locate(targets, batch)
-        with self._clock.stage("memory_read"):
-            read_weight = None if self.cfg.memory.read else 0.0
-            readout = self.net.read_each(batch.query, [target.memory.appearance for target in targets],
-                                         read_weight)
-        with self._clock.stage("decoder"):
-            logits = self._decode(targets, readout, batch.query, spatial)
-            crop_prob = foreground_probability(logits)
+        read_weight = None if self.cfg.memory.read else 0.0
+        memories = [target.memory.appearance for target in targets]
+        if isinstance(self.frames, DeviceFrames) and all(target.decoder is None for target in targets):
+            with self._clock.stage("decoder"):
+                crop_prob = self._mask_probability(memories, batch.query, spatial, read_weight)
+        else:
+            with self._clock.stage("memory_read"):
+                readout = self.net.read_each(batch.query, memories, read_weight)
+            with self._clock.stage("decoder"):
+                crop_prob = foreground_probability(self._decode(targets, readout, batch.query, spatial))
         with self._clock.stage("postprocess"):
             pasted = self.frames.to_frames(crop_prob[:, 0], [w[0] for w in batch.windows],
                                            [image.shape[:2] for image in frames],
@@ -361,6 +364,15 @@ class SAMNTracker:
         code), or zeros (``spatial_map="none"``)."""
         spatial = torch.cat([self._distance_map(target.box, group[0]) for target, group in zip(targets, windows)])
         return torch.zeros_like(spatial) if self.cfg.spatial_map == "none" else spatial
+
+    def _mask_probability(self, memories: Sequence[AppearanceMemory], query: QueryFeatures, spatial: torch.Tensor,
+                          read_weight: Optional[float]) -> torch.Tensor:
+        """The device step's memory read and decoder as one pass (``SAMNNetwork.mask_probability``),
+        every memory laid out in slots of one size (``slot_capacity``): with CUDA graphs a few
+        sizes only, so that the pass replays from a graph as the memories grow; without them
+        the longest memory's (a target alone reads exactly its entries)."""
+        keys, values, valid = in_slots(memories, slot_capacity(memories, few_sizes=self.cuda_graphs))
+        return self.net.mask_probability(query, spatial, keys, values, valid, self.cfg.crop_size, read_weight)
 
     def _decode(self, targets: Sequence["Target"], readout: torch.Tensor, query: QueryFeatures,
                 spatial: torch.Tensor) -> torch.Tensor:

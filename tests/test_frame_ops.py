@@ -178,13 +178,18 @@ def test_tracker_with_device_frame_ops_tracks_as_well_on_the_cpu(davis_root):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_gpu_resident_step_tracks_like_the_cpu_and_times_its_stages(davis_root):
+@pytest.mark.parametrize("given", ["mask", "box"])
+def test_gpu_resident_step_tracks_like_the_cpu_and_times_its_stages(davis_root, given):
+    """Given a mask, lite tunes a decoder of its own, read and decoded outside the graphs;
+    given a box, the shared decoder reads the memory in slots within one pass (timed as the
+    decoder's)."""
     sequence = davis_sequence(davis_root, "car-shadow")
     truth = sequence.groundtruth
+    region = truth[0] if given == "mask" else regions.mask_to_box(truth[0])
     ious = {}
     for device in ("cpu", "cuda"):
         tracker = build_tracker("lite", device=device)
-        tracker.initialize(sequence.image(0), truth[0])
+        tracker.initialize(sequence.image(0), region)
         outputs = [tracker.track(sequence.image(i)) for i in range(1, 15)]
         ious[device] = np.mean([(o.mask & truth[i]).sum() / (o.mask | truth[i]).sum()
                                 for i, o in enumerate(outputs, start=1)])
@@ -192,6 +197,7 @@ def test_gpu_resident_step_tracks_like_the_cpu_and_times_its_stages(davis_root):
             assert isinstance(tracker.frames, DeviceFrames)
             times = tracker.timings
             assert times["query_encoder"] > 0 and times["decoder"] > 0
+            assert (times["memory_read"] > 0) == (given == "mask")
             # the outputs are the caller's: none keeps the read-back's page-locked buffer alive
             assert not any(torch.from_numpy(o.probability).is_pinned() for o in outputs)
             assert len({o.probability.ctypes.data for o in outputs}) == len(outputs)

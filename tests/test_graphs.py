@@ -14,6 +14,8 @@ from samn_tracker.crops import CropWindow
 from samn_tracker.datasets.davis import davis_sequence
 from samn_tracker.frame_ops import DeviceFrames
 from samn_tracker.front_pass import Front, front_pass
+from samn_tracker.model.appearance_memory import AppearanceMemory, MemoryEntry, in_slots, slot_capacity
+from samn_tracker.model.decoder import foreground_probability
 from samn_tracker.model.graphs import BatchBuckets, PackedOutputs, pad_rows, padded_size
 from samn_tracker.model.network import SAMNNetwork
 
@@ -138,6 +140,72 @@ def test_front_pass_reads_nothing_back_to_the_host(lite_net):
     assert not forbidden & set(seen)
 
 
+def mask_inputs(net, lengths, device="cpu"):
+    """Query features of 128-pixel crops, one per memory of ``lengths`` entries (random
+    keys and values of the network's sizes), the spatial maps, and the memories' slots
+    stacked at their batch's capacity: a mask pass's inputs."""
+    generator = torch.Generator().manual_seed(4)
+    crops = torch.rand(len(lengths), 3, 128, 128, generator=generator)
+    with torch.no_grad():
+        query = net.encode_query(crops.to(device))
+    memories = []
+    for length in lengths:
+        memory = AppearanceMemory()
+        for i in range(length):
+            key = torch.randn(net.cfg.key_dim, 64, generator=generator)
+            entry = MemoryEntry(key.to(device), torch.randn(net.cfg.value_dim, 64, generator=generator).to(device), i)
+            if i == 0:
+                memory.set_first(entry)
+            else:
+                memory.add_sampled(entry)
+        memories.append(memory)
+    spatial = torch.rand(len(lengths), 1, 8, 8, generator=generator).to(device)
+    slots = in_slots(memories, slot_capacity(memories))
+    return query, memories, spatial, slots
+
+
+@pytest.mark.parametrize("read_weight", [None, 0.0])
+def test_padded_mask_pass_gives_each_target_its_read_and_decoder(lite_net, read_weight):
+    """The memory read, decoder and softmax as one pass (the device step's, a CUDA graph on a
+    GPU), memories of 1, 3 and 5 entries in slots for 8, padded by rows: each row is what
+    its target's own read of its entries and the decoder give."""
+    query, memories, spatial, (keys, values, valid) = mask_inputs(lite_net, (1, 3, 5))
+    assert keys.shape[2] == 8 * 64
+    with torch.no_grad():
+        (padded,) = BatchBuckets(lite_net._mask_pass, eager)(
+            query.key, query.value, query.s8, query.s4, spatial, keys, values, valid,
+            out_size=128, read_weight=read_weight)
+        assert padded.shape == (3, 1, 128, 128)
+        for i, memory in enumerate(memories):
+            readout = lite_net.read(query.select(i), *memory.keys_values(), read_weight=read_weight)
+            alone = foreground_probability(lite_net.decode(readout, query.select(i), spatial[i:i + 1], 128))
+            torch.testing.assert_close(padded[i:i + 1], alone, rtol=1e-5, atol=1e-5)
+        together = lite_net.mask_probability(query, spatial, keys, values, valid, 128, read_weight)
+    torch.testing.assert_close(together, padded, rtol=1e-5, atol=1e-5)
+    assert (float(padded[0].std()) > 0) and not torch.allclose(padded[0], padded[1], atol=1e-3)
+
+
+def test_mask_pass_reads_nothing_back_to_the_host(lite_net):
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    forbidden = {"_local_scalar_dense", "nonzero", "masked_select", "unique", "lift_fresh", "lift_fresh_copy"}
+    seen = []
+
+    class Watch(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            seen.append(func._opname)
+            return func(*args, **(kwargs or {}))
+
+    query, _, spatial, slots = mask_inputs(lite_net, (2, 3))
+    inputs = (query.key, query.value, query.s8, query.s4, spatial, *slots)
+    with torch.no_grad():
+        lite_net._mask_pass(*inputs, out_size=128, read_weight=None)
+        with Watch():
+            lite_net._mask_pass(*inputs, out_size=128, read_weight=None)
+    assert {"bmm", "convolution", "_softmax"} <= set(seen)
+    assert not forbidden & set(seen)
+
+
 def test_a_graph_that_cannot_be_made_runs_its_pass_eagerly_with_a_warning():
     def refused(fn, example, options):
         raise RuntimeError("operation not permitted when stream is capturing")
@@ -209,6 +277,28 @@ def test_front_pass_replayed_equals_the_eager_pass():
     for a, b, c in zip(plain, first, flipped):  # a replay must not overwrite what came back
         torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4)
         torch.testing.assert_close(c, a.flip(0), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_mask_pass_replayed_equals_the_eager_pass():
+    """The read and decoder from a graph (memories of 1, 3 and 5 entries in slots for 8),
+    against the same padded batch eager (TF32: see above), and against each row's read of
+    its entries alone (the fused attention with and without the slots' mask)."""
+    net = SAMNNetwork(preset("lite").model).eval().cuda().prepare_for_inference()
+    query, memories, spatial, slots = mask_inputs(net, (1, 3, 5), "cuda")
+    inputs = (query.key, query.value, query.s8, query.s4, spatial, *slots)
+    with torch.no_grad():
+        (plain,) = BatchBuckets(net._mask_pass, eager)(*inputs, out_size=128, read_weight=None)
+        graphed = BatchBuckets(net._mask_pass)
+        (first,) = graphed(*inputs, out_size=128, read_weight=None)
+        (flipped,) = graphed(*(t.flip(0) for t in inputs), out_size=128, read_weight=None)
+        alone = torch.cat([foreground_probability(net.decode(net.read(query.select(i), *m.keys_values()),
+                                                             query.select(i), spatial[i:i + 1], 128))
+                           for i, m in enumerate(memories)])
+    assert len(graphed.runners) == 1
+    torch.testing.assert_close(first, plain, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(flipped, plain.flip(0), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(first, alone, rtol=1e-3, atol=1e-3)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

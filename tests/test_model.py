@@ -3,8 +3,9 @@ import torch
 import torch.nn.functional as F
 
 from samn_tracker.config import preset
-from samn_tracker.model.appearance_memory import (AppearanceMemory, MemoryEntry, read_memories,
-                                                  read_memory, read_memory_reference)
+from samn_tracker.model.appearance_memory import (AppearanceMemory, MemoryEntry, fused_read, read_memories,
+                                                  in_slots, read_memory, read_memory_reference,
+                                                  slot_capacity)
 from samn_tracker.model.decoder import Decoder
 from samn_tracker.model.network import SAMNNetwork
 
@@ -102,6 +103,60 @@ def test_memory_cap_keeps_first_and_last_and_evicts_oldest_sampled():
     assert keys.shape == (1, 2, 12) and values.shape == (1, 4, 12)
     memory.add_sampled(_entry(20))
     assert [e.frame for e in memory.entries()] == [0, 15, 20, 16]
+
+
+def _random_memory(entries: int, max_entries=None, seed=0, keep_first=True) -> AppearanceMemory:
+    """A memory of ``entries`` entries of 12 positions, keys spread as a trained read's are."""
+    g = torch.Generator().manual_seed(seed)
+    memory = AppearanceMemory(keep_first=keep_first, max_entries=max_entries)
+    made = [MemoryEntry(6 * torch.randn(16, 12, generator=g), torch.randn(8, 12, generator=g), 5 * i)
+            for i in range(entries)]
+    memory.set_first(made[0])
+    for entry in made[1:-1]:
+        memory.add_sampled(entry)
+    if entries > 1:
+        memory.set_last(made[-1])
+    return memory
+
+
+@pytest.mark.parametrize("entries, capacity", [(1, 1), (1, 4), (3, 4), (5, 7)])
+def test_a_read_of_slots_equals_the_read_of_the_entries(entries, capacity):
+    """A memory laid out in fixed slots (the GPU step's read at a fixed size) reads as its
+    entries do: the unused slots, zero keys that would otherwise take weight, weigh nothing,
+    also where the CPU read raises tiny weights to a floor, and in the fused kernel a GPU
+    reads with (run here on the CPU)."""
+    memory = _random_memory(entries, seed=entries)
+    keys, values, valid = in_slots([memory], capacity)
+    assert keys.shape == (1, 16, 12 * capacity) and values.shape == (1, 8, 12 * capacity)
+    assert valid.shape == (1, 12 * capacity) and int(valid.sum()) == 12 * entries and bool(valid[0, :12 * entries].all())
+    direction = torch.randn(1, 16, 3, 4, generator=torch.Generator().manual_seed(9))
+    for q in (6 * direction, 0.02 * direction):  # a sharp read (weights floored on a CPU) and a flat one
+        alone = read_memory(q, *memory.keys_values())
+        torch.testing.assert_close(read_memory(q, keys, values, valid), alone, rtol=1e-6, atol=1e-6)
+        reference = read_memory_reference(q.double(), *(t.double() for t in memory.keys_values()))
+        torch.testing.assert_close(read_memory(q, keys, values, valid).double(), reference, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(fused_read(q, keys, values, valid).double(), reference, rtol=1e-4, atol=1e-5)
+    if capacity > entries:  # the flat read would give the unused slots weight
+        assert not torch.allclose(read_memory(q, keys, values), alone, rtol=1e-3, atol=1e-3)
+
+
+def test_slots_are_sized_for_the_batch_and_hold_each_memory_in_read_order():
+    capped = [_random_memory(n, max_entries=3, seed=n) for n in (1, 4)]
+    uncapped = [_random_memory(n, seed=n) for n in (1, 3, 5)]
+    assert slot_capacity(capped) == 5  # first, three sampled, last: the most it can hold
+    assert slot_capacity(uncapped[:2]) == 4 and slot_capacity(uncapped) == 8 and slot_capacity(uncapped[:1]) == 1
+    assert slot_capacity(capped + uncapped) == 8
+    assert slot_capacity(capped, few_sizes=False) == 4 and slot_capacity(uncapped, few_sizes=False) == 5
+    memories = capped + uncapped
+    keys, values, valid = in_slots(memories, 8)
+    assert keys.shape == (5, 16, 96) and values.shape == (5, 8, 96) and keys.is_contiguous()
+    for i, memory in enumerate(memories):
+        used = 12 * len(memory)
+        assert valid[i].tolist() == [True] * used + [False] * (96 - used)
+        for stacked, alone in zip((keys, values), memory.keys_values()):
+            assert torch.equal(stacked[i:i + 1, :, :used], alone) and not stacked[i, :, used:].any()
+    with pytest.raises(ValueError, match="5 entries do not fit 4 slots"):
+        in_slots(memories, 4)
 
 
 def test_code_variant_drops_first_frame_once_other_entries_exist():

@@ -5,35 +5,56 @@ import math
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from samn_tracker.batch_rows import grouped, in_order, take_rows
+from samn_tracker.devices import to_device
+from samn_tracker.model.graphs import padded_size
 
 
 SUBNORMAL_MARGIN = 70.0  # e^-70 / N stays a normal float32 for any memory under 10^7 positions
 
 
-def read_memory(query_key: torch.Tensor, memory_keys: torch.Tensor,
-                memory_values: torch.Tensor) -> torch.Tensor:
+def read_memory(query_key: torch.Tensor, memory_keys: torch.Tensor, memory_values: torch.Tensor,
+                valid: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Non-local read: ``V_mem softmax_mem(K_mem^T q / sqrt(d_k))`` for every query position.
 
     query_key (B, dk, H, W); memory_keys (B, dk, N); memory_values (B, dv, N), N = all
-    memory positions of all frames. Returns (B, dv, H, W). On a GPU it is the fused
-    ``scaled_dot_product_attention`` kernel. On a CPU it is two matrix products around a
-    softmax whose logits are raised to at least the largest minus ``SUBNORMAL_MARGIN``: a
-    read is sharp, so many of its weights would be subnormal, and x86 computes with those
-    ~100x slower. The raised weights stay under e^-70 of the largest, so no output changes,
-    and the read is 2-3x faster than the fused kernel's CPU path.
+    memory positions of all frames; ``valid`` (B, N) bool: the positions that hold entries,
+    where a memory is laid out in slots of a fixed size (``in_slots``), the others weighing
+    nothing (on a CPU under e^-70 of the largest weight, as weak logits do). Returns
+    (B, dv, H, W). On a GPU it is the fused ``scaled_dot_product_attention`` kernel. On a
+    CPU it is two matrix products around a softmax whose logits are raised to at least the
+    largest minus ``SUBNORMAL_MARGIN``: a read is sharp, so many of its weights would be
+    subnormal, and x86 computes with those ~100x slower. The raised weights stay under
+    e^-70 of the largest, so no output changes, and the read is 2-3x faster than the fused
+    kernel's CPU path.
     """
+    if query_key.device.type != "cpu":
+        return fused_read(query_key, memory_keys, memory_values, valid)
     b, dk, h, w = query_key.shape
     q = query_key.flatten(2).transpose(1, 2)                     # (B, HW, dk)
-    if query_key.device.type != "cpu":
-        out = F.scaled_dot_product_attention(q, memory_keys.transpose(1, 2), memory_values.transpose(1, 2))
-        return out.transpose(1, 2).reshape(b, -1, h, w)
-    logits = torch.bmm(q * dk ** -0.5, memory_keys)              # (B, HW, N)
+    if valid is None:
+        logits = torch.bmm(q * dk ** -0.5, memory_keys)          # (B, HW, N)
+    else:  # -inf added where no entry lies (the others' logits are the products as they are),
+        # then raised to the floor as every weak logit is: each weighs under e^-70 of the largest
+        absent = torch.zeros(valid.shape, dtype=q.dtype, device=q.device).masked_fill_(~valid, -math.inf)
+        logits = torch.baddbmm(absent[:, None], q * dk ** -0.5, memory_keys)
     logits = torch.maximum(logits, logits.amax(dim=2, keepdim=True) - SUBNORMAL_MARGIN)
     return torch.bmm(memory_values, logits.softmax(dim=2).transpose(1, 2)).reshape(b, -1, h, w)
+
+
+def fused_read(query_key: torch.Tensor, memory_keys: torch.Tensor, memory_values: torch.Tensor,
+               valid: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """``read_memory`` as a GPU computes it: ``scaled_dot_product_attention``, ``valid`` its
+    attention mask (a CPU has the kernel too, slower than ``read_memory``'s products)."""
+    b, _, h, w = query_key.shape
+    out = F.scaled_dot_product_attention(query_key.flatten(2).transpose(1, 2), memory_keys.transpose(1, 2),
+                                         memory_values.transpose(1, 2),
+                                         attn_mask=None if valid is None else valid[:, None, :])
+    return out.transpose(1, 2).reshape(b, -1, h, w)
 
 
 def read_memories(query_key: torch.Tensor, memories: Sequence["AppearanceMemory"]) -> torch.Tensor:
@@ -53,6 +74,43 @@ def read_memories(query_key: torch.Tensor, memories: Sequence["AppearanceMemory"
             keys, values = (_stacked([memories[i] for i in rows], field) for field in ("key", "value"))
         parts.append(read_memory(take_rows(query_key, rows), keys, values))
     return in_order(parts, groups)
+
+
+def slot_capacity(memories: Sequence["AppearanceMemory"], few_sizes: bool = True) -> int:
+    """Entries the slots of a batch of memories hold (``in_slots``): as many as the longest
+    memory holds, or with ``few_sizes`` (for CUDA graphs, one per shape) the most a capped
+    memory can hold, or the next power of two of the longest memory, so that the read's
+    shapes change at a few sizes only as the memories grow."""
+    longest = max(len(memory) for memory in memories)
+    if not few_sizes:
+        return longest
+    most = [memory.most_entries for memory in memories]
+    return max(most) if all(m is not None for m in most) else padded_size(longest)
+
+
+def in_slots(memories: Sequence["AppearanceMemory"], capacity: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Keys (B, dk, capacity P) and values (B, dv, capacity P) of memories whose entries
+    have P positions each, every memory's entries in read order in ``capacity`` slots and
+    the unused slots zero; and which positions hold entries, (B, capacity P) bool: a read
+    whose size does not change as the memories grow. One concatenation per field for the
+    batch, the positions' flags sent in one copy."""
+    size = capacity * memories[0].first.key.shape[1]
+    entries = [memory.entries() for memory in memories]
+    used = np.array([sum(entry.key.shape[1] for entry in group) for group in entries])
+    if used.max() > size:
+        raise ValueError(f"{max(len(group) for group in entries)} entries do not fit {capacity} slots")
+
+    def gathered(field: str) -> torch.Tensor:
+        first = getattr(entries[0][0], field)
+        zeros = first.new_zeros(first.shape[0], size - used.min())
+        parts = []
+        for group, count in zip(entries, used):
+            parts += [getattr(entry, field) for entry in group] + ([zeros[:, :size - count]] if count < size else [])
+        flat = torch.cat(parts, dim=1)  # (d, B size): memory after memory
+        return flat.view(flat.shape[0], len(memories), size).transpose(0, 1).contiguous()
+
+    valid = np.arange(size)[None] < used[:, None]
+    return gathered("key"), gathered("value"), to_device(torch.from_numpy(valid), memories[0].first.key.device)
 
 
 def _stacked(memories: Sequence["AppearanceMemory"], field: str) -> torch.Tensor:
@@ -121,6 +179,12 @@ class AppearanceMemory:
     def layout(self) -> tuple[int, ...]:
         """Positions per entry, in read order: memories of one layout read together."""
         return tuple(entry.key.shape[1] for entry in self.entries())
+
+    @property
+    def most_entries(self) -> Optional[int]:
+        """The most entries the memory can hold (None: unbounded): the first, the sampled
+        ones and the last."""
+        return None if self.max_entries is None else self.max_entries + 2
 
     def keys_values(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Keys (1, dk, N) and values (1, dv, N) of all entries."""

@@ -19,7 +19,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from samn_tracker.backbones import IMAGENET_MEAN, IMAGENET_STD, build_backbone
 from samn_tracker.config import ModelConfig
 from samn_tracker.model.appearance_memory import AppearanceMemory, read_memories, read_memory
-from samn_tracker.model.decoder import Decoder
+from samn_tracker.model.decoder import Decoder, foreground_probability
 from samn_tracker.model.encoders import MemoryEncoder, QueryEncoder, QueryFeatures, QueryReuseMemoryEncoder
 from samn_tracker.model.graphs import BatchBuckets
 
@@ -108,6 +108,18 @@ class SAMNNetwork(nn.Module):
             logits = self.decoder(*inputs) if weights is None else functional_call(self.decoder, weights, inputs)
         return (logits.float(),)
 
+    def _mask_pass(self, key: torch.Tensor, value: torch.Tensor, s8: torch.Tensor, s4: torch.Tensor,
+                   spatial_map: torch.Tensor, memory_keys: torch.Tensor, memory_values: torch.Tensor,
+                   valid: torch.Tensor, out_size: int, read_weight: Optional[float]) -> tuple[torch.Tensor]:
+        """``mask_probability``'s pass; ``key``: the query's learned key, or with
+        ``key_source="backbone"`` its backbone features, made into the key here."""
+        if self.cfg.key_source != "learned":
+            key = self.feature_key(key)
+        with self._autocast():
+            read = read_memory(key, memory_keys, memory_values, valid).float()
+        (logits,) = self._decoder_pass(self._readout(read, value, read_weight), spatial_map, s8, s4, out_size)
+        return (foreground_probability(logits),)
+
     def _run(self, name: str, *inputs: torch.Tensor, **options) -> tuple[torch.Tensor, ...]:
         """Pass ``name`` eagerly, or replayed from its CUDA graphs after ``use_cuda_graphs``."""
         graphed = self._graphs.get(name)
@@ -130,13 +142,13 @@ class SAMNNetwork(nn.Module):
         return tuple(torch.cat(outputs) for outputs in zip(*parts))
 
     def use_cuda_graphs(self) -> "SAMNNetwork":
-        """Replay the encoders (and the query encoder's backbone alone) and the decoder from
-        CUDA graphs (``model/graphs.py``): one kernel launch per pass instead of hundreds.
+        """Replay the encoders (and the query encoder's backbone alone), the decoder, and the
+        memory read with the decoder (``mask_probability``) from CUDA graphs (``model/graphs.py``): one kernel launch per pass instead of hundreds.
         For a prepared network on a GPU."""
         if self.mean.device.type != "cuda" or self.training:
             raise RuntimeError("CUDA graphs need an eval-mode network on a CUDA device")
         self._graphs = {name: BatchBuckets(getattr(self, f"_{name}_pass"))
-                        for name in ("query", "backbone", "memory", "decoder")}
+                        for name in ("query", "backbone", "memory", "decoder", "mask")}
         return self
 
     def read(self, query: QueryFeatures, memory_keys: torch.Tensor, memory_values: torch.Tensor,
@@ -158,6 +170,18 @@ class SAMNNetwork(nn.Module):
         with self._autocast():
             read = read_memories(self.query_key(query), memories).float()
         return self._readout(read, query.value, read_weight)
+
+    def mask_probability(self, query: QueryFeatures, spatial_map: torch.Tensor, memory_keys: torch.Tensor,
+                         memory_values: torch.Tensor, valid: torch.Tensor, out_size: int,
+                         read_weight: Optional[float] = None) -> torch.Tensor:
+        """The foreground probability (B, 1, S, S) of the query crops, each reading its own
+        memory laid out in slots of one size (``in_slots``: keys (B, dk, N),
+        values (B, dv, N), ``valid`` (B, N)): the read, the decoder and the softmax as one
+        pass, on a GPU one CUDA graph per padded batch and memory size. ``read_weight`` as
+        in ``read``."""
+        key = query.key if self.cfg.key_source == "learned" else query.s16
+        return self._run("mask", key, query.value, query.s8, query.s4, spatial_map, memory_keys, memory_values,
+                         valid, out_size=out_size, read_weight=read_weight)[0]
 
     @staticmethod
     def _readout(read: torch.Tensor, value: torch.Tensor, read_weight: Optional[torch.Tensor | float],
