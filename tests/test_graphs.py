@@ -117,27 +117,36 @@ def test_padded_front_pass_gives_the_rows_of_the_plain_pass(lite_net, dcf, spati
         assert result.spatial.shape == (3, 1, 8, 8) and 0 <= float(result.spatial.min()) <= float(result.spatial.max()) <= 1
 
 
-def test_front_pass_reads_nothing_back_to_the_host(lite_net):
-    """What CUDA graph capture forbids, checked on a CPU: no value read to the host (an
-    ``.item()``, a data-dependent shape) and no tensor made from host numbers inside the
-    pass, after a first call (as the graph's warm-up passes make cached constants)."""
+# What CUDA graph capture forbids: a value read to the host (an ``.item()``, a data-dependent
+# shape) and a tensor made from host numbers inside a pass.
+CAPTURE_FORBIDS = {"_local_scalar_dense", "nonzero", "masked_select", "unique", "lift_fresh", "lift_fresh_copy"}
+
+
+def operators_of_a_second_call(pass_fn) -> set[str]:
+    """The operators ``pass_fn()`` dispatches when called again (as after a graph's warm-up
+    passes, which make cached constants)."""
     from torch.utils._python_dispatch import TorchDispatchMode
 
-    forbidden = {"_local_scalar_dense", "nonzero", "masked_select", "unique", "lift_fresh", "lift_fresh_copy"}
-    seen = []
+    seen = set()
 
     class Watch(TorchDispatchMode):
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            seen.append(func._opname)
+            seen.add(func._opname)
             return func(*args, **(kwargs or {}))
 
-    inputs = front_inputs(lite_net, 2)
     with torch.no_grad():
-        front_pass(lite_net.query_pass, *inputs, dcf=True, spatial="resampled")
+        pass_fn()
         with Watch():
-            front_pass(lite_net.query_pass, *inputs, dcf=True, spatial="resampled")
-    assert {"grid_sampler_2d", "bmm", "argmax"} <= set(seen)  # the watch saw the pass
-    assert not forbidden & set(seen)
+            pass_fn()
+    return seen
+
+
+def test_front_pass_reads_nothing_back_to_the_host(lite_net):
+    """What capture forbids, checked on a CPU, after a first call."""
+    inputs = front_inputs(lite_net, 2)
+    seen = operators_of_a_second_call(lambda: front_pass(lite_net.query_pass, *inputs, dcf=True, spatial="resampled"))
+    assert {"grid_sampler_2d", "bmm", "argmax"} <= seen  # the watch saw the pass
+    assert not CAPTURE_FORBIDS & seen
 
 
 def mask_inputs(net, lengths, device="cpu"):
@@ -186,24 +195,11 @@ def test_padded_mask_pass_gives_each_target_its_read_and_decoder(lite_net, read_
 
 
 def test_mask_pass_reads_nothing_back_to_the_host(lite_net):
-    from torch.utils._python_dispatch import TorchDispatchMode
-
-    forbidden = {"_local_scalar_dense", "nonzero", "masked_select", "unique", "lift_fresh", "lift_fresh_copy"}
-    seen = []
-
-    class Watch(TorchDispatchMode):
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            seen.append(func._opname)
-            return func(*args, **(kwargs or {}))
-
     query, _, spatial, slots = mask_inputs(lite_net, (2, 3))
     inputs = (query.key, query.value, query.s8, query.s4, spatial, *slots)
-    with torch.no_grad():
-        lite_net._mask_pass(*inputs, out_size=128, read_weight=None)
-        with Watch():
-            lite_net._mask_pass(*inputs, out_size=128, read_weight=None)
-    assert {"bmm", "convolution", "_softmax"} <= set(seen)
-    assert not forbidden & set(seen)
+    seen = operators_of_a_second_call(lambda: lite_net._mask_pass(*inputs, out_size=128, read_weight=None))
+    assert {"bmm", "convolution", "_softmax"} <= seen
+    assert not CAPTURE_FORBIDS & seen
 
 
 def test_a_graph_that_cannot_be_made_runs_its_pass_eagerly_with_a_warning():
