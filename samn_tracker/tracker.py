@@ -126,6 +126,9 @@ class SAMNTracker:
         front = partial(front_pass, self.net.query_pass)
         self._front = BatchBuckets(front) if self.cuda_graphs else front  # with device frame operations
         self._refit = BatchBuckets(refit_pass) if self.cuda_graphs else None  # the DCF's refits
+        # whether the device step reads the memories at a few fixed sizes (``slot_capacity``),
+        # as its CUDA graphs need, or each batch at its longest memory's
+        self.fixed_memory_sizes = self.cuda_graphs
         self.host_threads = host_threads_for(self.cfg.host_threads, self.device)
         self._clock = StageClock(self.device, STAGES, HOST_PARTS)
         self._host_pool: Optional[ThreadPoolExecutor] = None
@@ -371,7 +374,7 @@ class SAMNTracker:
         every memory laid out in slots of one size (``slot_capacity``): with CUDA graphs a few
         sizes only, so that the pass replays from a graph as the memories grow; without them
         the longest memory's (a target alone reads exactly its entries)."""
-        keys, values, valid = in_slots(memories, slot_capacity(memories, few_sizes=self.cuda_graphs))
+        keys, values, valid = in_slots(memories, slot_capacity(memories, few_sizes=self.fixed_memory_sizes))
         return self.net.mask_probability(query, spatial, keys, values, valid, self.cfg.crop_size, read_weight)
 
     def _decode(self, targets: Sequence["Target"], readout: torch.Tensor, query: QueryFeatures,

@@ -177,6 +177,33 @@ def test_tracker_with_device_frame_ops_tracks_as_well_on_the_cpu(davis_root):
     assert abs(np.mean(device_iou) - np.mean(host_iou)) < 0.03
 
 
+def test_memories_read_at_the_graphs_fixed_sizes_track_as_at_their_own(davis_root):
+    """On a GPU the device step reads every memory in slots of a few fixed sizes (``lite``:
+    the 22 entries its cap allows), so that the read and decoder replay from CUDA graphs;
+    the same step on a CPU, at those sizes and at each memory's own, tracks alike (given a
+    box, the targets share the decoder, which reads in that pass)."""
+    sequence = davis_sequence(davis_root, "car-shadow")
+    box = regions.mask_to_box(sequence.groundtruth[0])
+    outputs, sizes = {}, {}
+    for fixed in (False, True):
+        tracker = build_tracker("lite", device="cpu", overrides=["frame_ops=torch"])
+        tracker.fixed_memory_sizes = fixed
+        read, sizes[fixed] = tracker.net.mask_probability, set()
+
+        def recorded(query, spatial, keys, *rest, read=read, seen=sizes[fixed]):
+            seen.add(keys.shape[2])
+            return read(query, spatial, keys, *rest)
+
+        tracker.net.mask_probability = recorded
+        tracker.initialize(sequence.image(0), box)
+        outputs[fixed] = [tracker.track(sequence.image(i)) for i in range(1, 21)]
+    positions = (256 // 16) ** 2
+    assert sizes[True] == {22 * positions} and len(sizes[False]) > 1 and max(sizes[False]) < 22 * positions
+    for own, fixed in zip(outputs[False], outputs[True]):
+        assert (own.mask & fixed.mask).sum() / (own.mask | fixed.mask).sum() > 0.99
+        assert np.allclose(own.box, fixed.box, atol=1.0)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("given", ["mask", "box"])
 def test_gpu_resident_step_tracks_like_the_cpu_and_times_its_stages(davis_root, given):
