@@ -155,6 +155,10 @@ def test_slots_are_sized_for_the_batch_and_hold_each_memory_in_read_order():
         assert valid[i].tolist() == [True] * used + [False] * (96 - used)
         for stacked, alone in zip((keys, values), memory.keys_values()):
             assert torch.equal(stacked[i:i + 1, :, :used], alone) and not stacked[i, :, used:].any()
+    q = torch.randn(5, 16, 3, 4, generator=torch.Generator().manual_seed(3))
+    for read in (read_memory, fused_read):  # the batch read at once, each row its own memory
+        alone = torch.cat([read_memory(q[i:i + 1], *m.keys_values()) for i, m in enumerate(memories)])
+        torch.testing.assert_close(read(q, keys, values, valid), alone, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="5 entries do not fit 4 slots"):
         in_slots(memories, 4)
 
