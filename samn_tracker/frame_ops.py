@@ -119,95 +119,105 @@ class DeviceFrames:
 
     def to_frames(self, crop_values: torch.Tensor, windows: Sequence[CropWindow],
                   shapes: Sequence[tuple[int, int]], extra: Sequence[torch.Tensor] = ()) -> "Pasted":
-        """Only the frame rows a crop reaches are sampled and read back: outside them a
-        paste-back is exactly zero, so each map is rebuilt on the host from its rows."""
+        """Only the frame rows and columns a crop reaches are sampled and read back: outside
+        them a paste-back is exactly zero, so each map is rebuilt on the host from them."""
         groups = grouped(tuple(shape) for shape in shapes)
         rows = crop_values.split(1)
         pasted = [part for members in groups
                   for part in self._paste(crop_values if len(groups) == 1 else torch.cat([rows[i] for i in members]),
                                           [windows[i] for i in members], shapes[members[0]])]
         order = [i for members in groups for i in members]
-        firsts = [first for first, _ in pasted]
-        read_back = ReadBack(*(block for _, block in pasted), *extra)
+        read_back = ReadBack(*(part.block for part in pasted), *extra)
 
         def rebuilt(host: list[np.ndarray]) -> tuple[list[MapBuilder], list[np.ndarray]]:
             """Each map copied once out of the read-back, straight into its frame."""
             builders = [None] * len(windows)
-            for i, first, block in zip(order, firsts, host):
-                builders[i] = partial(_in_frame, block, first, shapes[i], read_back.page_locked)
+            for i, part, block in zip(order, pasted, host):
+                builders[i] = partial(_in_frame, block, part, shapes[i], read_back.page_locked)
             return builders, _kept(host[len(pasted):], read_back)
 
         return Pasted(read_back, rebuilt)
 
     def _paste(self, values: torch.Tensor, windows: Sequence[CropWindow],
-               shape: tuple[int, int]) -> list[tuple[int, torch.Tensor]]:
-        """(n, S, S) crops of frames of ``shape`` -> per crop (first row, (rows, W) map): the
-        frame rows whose pixels sample the crop within two crop pixels of its edge (bilinear
-        sampling reaches one pixel out; beyond it the zero padding gives exactly 0). One
-        ``grid_sample`` samples a block of the largest such height for every crop, each
-        block placed over its crop's rows; the sampling positions are those of the whole
-        frame, so the values are the same."""
+               shape: tuple[int, int]) -> list["PastedBlock"]:
+        """(n, S, S) crops of frames of ``shape`` -> per crop the frame rows and columns whose
+        pixels sample the crop within two crop pixels of its edge (bilinear sampling reaches
+        one pixel out; beyond it the zero padding gives exactly 0). One ``grid_sample``
+        samples a block of the largest such height and width for every crop, each block
+        placed over its crop's rows and columns; the sampling positions are those of the
+        whole frame, so the values are the same. Each crop's rows of its block are read back
+        (a contiguous part of it, as wide as the block)."""
         size = values.shape[-1]
         half = (windows[0].out_size - 1) / 2.0
-        height, width = shape
         scales = _column([w.scale for w in windows])
-        x, y = ((np.arange(length, dtype=np.float32)[None] - _column(centres)) * scales + half
-                for centres, length in (([w.cx for w in windows], width), ([w.cy for w in windows], height)))
-        near = (y >= -2) & (y <= size + 1)  # y: crop rows sampled by the frame's rows
-        reached = near.any(axis=1)
-        first = np.where(reached, near.argmax(axis=1), 0)
-        end = np.where(reached, height - near[:, ::-1].argmax(axis=1), 0)
-        block = max(int((end - first).max()), 1)
-        top = np.minimum(first, height - block)
-        y = np.stack([y[i, t:t + block] for i, t in enumerate(top)])
+        axes = []
+        for centres, length in (([w.cy for w in windows], shape[0]), ([w.cx for w in windows], shape[1])):
+            crop = (np.arange(length, dtype=np.float32)[None] - _column(centres)) * scales + half
+            near = (crop >= -2) & (crop <= size + 1)  # frame rows (columns) that sample the crop
+            reached = near.any(axis=1)
+            first = np.where(reached, near.argmax(axis=1), 0)
+            end = np.where(reached, length - near[:, ::-1].argmax(axis=1), 0)
+            block = max(int((end - first).max()), 1)
+            start = np.minimum(first, length - block)
+            axes.append((np.stack([crop[i, t:t + block] for i, t in enumerate(start)]), first, end, start))
+        (y, top, bottom, y0), (x, _, _, x0) = axes
         maps = F.grid_sample(values[:, None].float(),
                              sampling_grids(*(c / (size - 1) * 2 - 1 for c in (x, y)), self.device),
                              mode="bilinear", padding_mode="zeros", align_corners=True)[:, 0]
-        return [(int(f), maps[i, f - t:e - t]) for i, (f, e, t) in enumerate(zip(first, end, top))]
+        return [PastedBlock(maps[i, t - t0:b - t0], int(t), int(left))
+                for i, (t, b, t0, left) in enumerate(zip(top, bottom, y0, x0))]
+
+
+@dataclass
+class PastedBlock:
+    """A crop pasted back on the device: the frame rows it reaches from ``top``, the block's
+    columns from ``left``."""
+
+    block: torch.Tensor
+    top: int
+    left: int
 
 
 @dataclass
 class FrameMap:
-    """A float32 map in a frame of ``shape``: its rows from ``first`` (``block``), zero
-    elsewhere, as a paste-back leaves it. The work on a tracked frame's map (its mask, a
-    mean over it) touches those rows only, and the whole frame is made only when asked for
-    (``Prediction.probability``): for a small target in a large frame most rows are zero."""
+    """A float32 map in a frame of ``shape``: ``block`` at rows from ``top`` and columns from
+    ``left``, zero elsewhere, as a paste-back leaves it. The work on a tracked frame's map
+    (its mask, a mean over it) touches the block only, and the whole frame is made only when
+    asked for (``Prediction.probability``): for a small target in a large frame most of it
+    is zero."""
 
     block: np.ndarray
-    first: int
+    top: int
     shape: tuple[int, int]
-
-    @property
-    def rows(self) -> slice:
-        return slice(self.first, self.first + len(self.block))
+    left: int = 0
 
     @property
     def footprint(self) -> tuple[slice, slice]:
         """Frame rows and columns outside which the map is zero (``regions._bounds``'s
-        ``within``): its rows, all columns. (Thresholding only the columns a crop reaches
-        too was slower: numpy compares a strided view at half the speed of whole rows.)"""
-        return self.rows, slice(None)
+        ``within``)."""
+        return (slice(self.top, self.top + self.block.shape[0]),
+                slice(self.left, self.left + self.block.shape[1]))
 
     def full(self) -> np.ndarray:
         """The (H, W) map."""
-        if len(self.block) == self.shape[0]:
+        if self.block.shape == tuple(self.shape):
             return self.block
         frame = np.zeros(self.shape, dtype=np.float32)
-        frame[self.rows] = self.block
+        frame[self.footprint] = self.block
         return frame
 
     def above(self, threshold: float) -> np.ndarray:
-        """(H, W) bool: ``full() > threshold``, for ``threshold`` >= 0 (zero rows stay False)."""
-        if len(self.block) == self.shape[0]:
+        """(H, W) bool: ``full() > threshold``, for ``threshold`` >= 0 (zero pixels stay False)."""
+        if self.block.shape == tuple(self.shape):
             return self.block > threshold
         mask = np.zeros(self.shape, dtype=bool)
-        mask[self.rows] = self.block > threshold
+        mask[self.footprint] = self.block > threshold
         return mask
 
     def mean_where(self, mask: np.ndarray) -> float:
-        """The mean of the map over a (H, W) mask that is False outside ``rows`` (``above``'s
-        masks): the same values, in the same order, as ``full()[mask]``."""
-        return float(self.block[mask[self.rows]].mean())
+        """The mean of the map over a (H, W) mask that is False outside ``footprint``
+        (``above``'s masks): the same values, in the same order, as ``full()[mask]``."""
+        return float(self.block[mask[self.footprint]].mean())
 
 
 MapBuilder = Callable[[], FrameMap]
@@ -238,10 +248,9 @@ def _pasted_back(crop_values: np.ndarray, window: CropWindow, shape: tuple[int, 
     return FrameMap(paste_back(crop_values, window, shape), 0, shape)
 
 
-def _in_frame(block: np.ndarray, first: int, shape: tuple[int, int], page_locked: bool) -> FrameMap:
-    """A map's rows from ``first`` in a frame of ``shape``, copied out of page-locked memory
-    (``_kept``)."""
-    return FrameMap(block.copy() if page_locked else block, first, shape)
+def _in_frame(block: np.ndarray, part: PastedBlock, shape: tuple[int, int], page_locked: bool) -> FrameMap:
+    """``part``'s map from its read-back block, copied out of page-locked memory (``_kept``)."""
+    return FrameMap(block.copy() if page_locked else block, part.top, shape, part.left)
 
 
 def _kept(arrays: list[np.ndarray], read_back: ReadBack) -> list[np.ndarray]:

@@ -86,11 +86,11 @@ def test_a_batch_of_frames_is_cropped_and_pasted_back_as_each_frame_alone(frame)
     assert np.abs(pasted[0] - opencv).max() < 1e-4
 
 
-def test_only_the_rows_a_crop_reaches_are_pasted_and_read_back(davis_root):
-    """The device paste-back samples and reads back a block of rows per crop; the frames
-    rebuilt from them must equal pasting into the whole frame, bit for bit: crops of
-    different heights in one batch (the block is the tallest), one over the frame's top
-    edge, one over its bottom, one that misses the frame (all zero), real DAVIS masks."""
+def test_only_the_rows_and_columns_a_crop_reaches_are_pasted_and_read_back(davis_root):
+    """The device paste-back samples a block of rows and columns per crop and reads back its
+    rows; the frames rebuilt from them must equal pasting into the whole frame, bit for bit:
+    crops of different sizes in one batch (the block is the largest), over each edge of the
+    frame, two that miss it (all zero), real DAVIS masks."""
     import torch.nn.functional as F
 
     from samn_tracker.frame_ops import sampling_grids
@@ -101,11 +101,13 @@ def test_only_the_rows_a_crop_reaches_are_pasted_and_read_back(davis_root):
                         .astype(np.float32), (256, 256), interpolation=cv2.INTER_AREA)
              for name in ("blackswan", "car-shadow")]
     # soft edges, and non-zero up to the crop's border (a background probability too)
-    values = F.avg_pool2d(torch.from_numpy(np.stack([m for m in masks for m in (m, 1 - m)] * 2)[:6])[:, None],
+    values = F.avg_pool2d(torch.from_numpy(np.stack([m for m in masks for m in (m, 1 - m)] * 3)[:9])[:, None],
                           9, 1, 4)[:, 0] * 0.9 + 0.05
     windows = [CropWindow(400.0, 200.0, 100.0, 256), CropWindow(400.3, 199.7, 700.0, 256),
                CropWindow(20.0, 30.0, 300.0, 256), CropWindow(300.0, 470.0, 200.0, 256),
-               CropWindow(500.0, -900.0, 300.0, 256), CropWindow(427.0, 240.0, 400.0, 256)]
+               CropWindow(500.0, -900.0, 300.0, 256), CropWindow(427.0, 240.0, 400.0, 256),
+               CropWindow(10.0, 240.0, 150.0, 256), CropWindow(845.0, 250.0, 120.0, 256),
+               CropWindow(-900.0, 240.0, 300.0, 256)]
     shape = (480, 854)
     pasted, _ = DeviceFrames(CPU).to_frames(values, windows, [shape] * len(windows)).wait()
     for window, value, ours in zip(windows, values, pasted):
@@ -114,16 +116,20 @@ def test_only_the_rows_a_crop_reaches_are_pasted_and_read_back(davis_root):
         whole = F.grid_sample(value[None, None], sampling_grids(*axes, CPU), mode="bilinear",
                               padding_mode="zeros", align_corners=True)[0, 0].numpy()
         assert ours.shape == shape and np.array_equal(ours, whole)
-    assert not pasted[4].any() and all(p.any() for i, p in enumerate(pasted) if i != 4)
-    reached = [np.flatnonzero(p.any(axis=1)) for p in pasted[:4]]
-    assert reached[0][0] > 0 and reached[0][-1] < 479      # a crop inside: rows in between
-    assert reached[2][0] == 0 and reached[3][-1] == 479    # over the top, over the bottom
+    missed = (4, 8)
+    assert not any(pasted[i].any() for i in missed) and all(p.any() for i, p in enumerate(pasted) if i not in missed)
+    rows = [np.flatnonzero(p.any(axis=1)) for p in pasted]
+    columns = [np.flatnonzero(p.any(axis=0)) for p in pasted]
+    assert 0 < rows[0][0] and rows[0][-1] < 479 and 0 < columns[0][0] and columns[0][-1] < 853  # inside
+    assert rows[2][0] == 0 and rows[3][-1] == 479                     # over the top, over the bottom
+    assert columns[6][0] == 0 and columns[7][-1] == 853               # over the left, over the right
 
-    # What the tracker works on instead of a whole frame: each map's rows. Its mask, the mean
+    # What the tracker works on instead of a whole frame: each map's block. Its mask, the mean
     # over the mask and the mask's components and box must be those of the whole frame.
     builders, _ = DeviceFrames(CPU).to_frames(values, windows, [shape] * len(windows)).wait_each()
     maps = [build() for build in builders]
-    assert len(maps[0].block) < shape[0] and all(m.shape == shape for m in maps)
+    assert all(m.shape == shape for m in maps)
+    assert maps[0].block.shape[0] < shape[0] and maps[0].block.shape[1] < shape[1]
     for frame_map, whole in zip(maps, pasted):
         assert np.array_equal(frame_map.full(), whole)
         for threshold in (0.0, 0.5, 0.9):
