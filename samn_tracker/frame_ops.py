@@ -123,30 +123,31 @@ class DeviceFrames:
         them a paste-back is exactly zero, so each map is rebuilt on the host from them."""
         groups = grouped(tuple(shape) for shape in shapes)
         rows = crop_values.split(1)
-        pasted = [part for members in groups
-                  for part in self._paste(crop_values if len(groups) == 1 else torch.cat([rows[i] for i in members]),
-                                          [windows[i] for i in members], shapes[members[0]])]
-        order = [i for members in groups for i in members]
-        read_back = ReadBack(*(part.block for part in pasted), *extra)
+        pasted = [self._paste(crop_values if len(groups) == 1 else torch.cat([rows[i] for i in members]),
+                              [windows[i] for i in members], shapes[members[0]]) for members in groups]
+        read_back = ReadBack(*(kept for kept, _ in pasted), *extra)
 
         def rebuilt(host: list[np.ndarray]) -> tuple[list[MapBuilder], list[np.ndarray]]:
             """Each map copied once out of the read-back, straight into its frame."""
             builders = [None] * len(windows)
-            for i, part, block in zip(order, pasted, host):
-                builders[i] = partial(_in_frame, block, part, shapes[i], read_back.page_locked)
+            for members, (_, parts), kept in zip(groups, pasted, host):
+                blocks = np.split(kept, np.cumsum([part.rows for part in parts])[:-1])
+                for i, part, block in zip(members, parts, blocks):
+                    builders[i] = partial(_in_frame, block, part, shapes[i], read_back.page_locked)
             return builders, _kept(host[len(pasted):], read_back)
 
         return Pasted(read_back, rebuilt)
 
     def _paste(self, values: torch.Tensor, windows: Sequence[CropWindow],
-               shape: tuple[int, int]) -> list["PastedBlock"]:
+               shape: tuple[int, int]) -> tuple[torch.Tensor, list["PastedBlock"]]:
         """(n, S, S) crops of frames of ``shape`` -> per crop the frame rows and columns whose
         pixels sample the crop within two crop pixels of its edge (bilinear sampling reaches
         one pixel out; beyond it the zero padding gives exactly 0). One ``grid_sample``
         samples a block of the largest such height and width for every crop, each block
         placed over its crop's rows and columns; the sampling positions are those of the
-        whole frame, so the values are the same. Each crop's rows of its block are read back
-        (a contiguous part of it, as wide as the block)."""
+        whole frame, so the values are the same. Returns each crop's rows of its block, one
+        crop after the other (gathered by one index where they are not the whole blocks),
+        and where each lies."""
         size = values.shape[-1]
         half = (windows[0].out_size - 1) / 2.0
         scales = _column([w.scale for w in windows])
@@ -164,18 +165,23 @@ class DeviceFrames:
         maps = F.grid_sample(values[:, None].float(),
                              sampling_grids(*(c / (size - 1) * 2 - 1 for c in (x, y)), self.device),
                              mode="bilinear", padding_mode="zeros", align_corners=True)[:, 0]
-        return [PastedBlock(maps[i, t - t0:b - t0], int(t), int(left))
-                for i, (t, b, t0, left) in enumerate(zip(top, bottom, y0, x0))]
+        height, width = maps.shape[1:]
+        counts, offsets = bottom - top, top - y0
+        flat = maps.reshape(-1, width)
+        if not ((counts == height) & (offsets == 0)).all():
+            index = np.concatenate([i * height + np.arange(o, o + c) for i, (o, c) in enumerate(zip(offsets, counts))])
+            flat = flat.index_select(0, to_device(torch.from_numpy(index), self.device))
+        return flat, [PastedBlock(int(t), int(left), int(c)) for t, left, c in zip(top, x0, counts)]
 
 
 @dataclass
 class PastedBlock:
-    """A crop pasted back on the device: the frame rows it reaches from ``top``, the block's
-    columns from ``left``."""
+    """Where a crop pasted back on the device lies: ``rows`` frame rows from ``top``, the
+    block's columns from ``left``."""
 
-    block: torch.Tensor
     top: int
     left: int
+    rows: int
 
 
 @dataclass
