@@ -143,8 +143,9 @@ class SAMNNetwork(nn.Module):
 
     def use_cuda_graphs(self) -> "SAMNNetwork":
         """Replay the encoders (and the query encoder's backbone alone), the decoder, and the
-        memory read with the decoder (``mask_probability``) from CUDA graphs (``model/graphs.py``): one kernel launch per pass instead of hundreds.
-        For a prepared network on a GPU."""
+        memory read with the decoder (``mask_probability``) from CUDA graphs
+        (``model/graphs.py``): one kernel launch per pass instead of hundreds. For a prepared
+        network on a GPU."""
         if self.mean.device.type != "cuda" or self.training:
             raise RuntimeError("CUDA graphs need an eval-mode network on a CUDA device")
         self._graphs = {name: BatchBuckets(getattr(self, f"_{name}_pass"))
