@@ -103,7 +103,9 @@ class BatchBuckets:
         runner = self.runners.get(key)
         if runner is None:
             runner = self.runners[key] = self._made(padded, options)
-        return tuple(out[:n] for out in runner(*padded))
+        outputs = runner(*padded)
+        # unpadded, the outputs as they are: a slice per output is host time on a GPU
+        return outputs if size == n else tuple(out[:n] for out in outputs)
 
     def _made(self, padded: tuple[Tensor, ...], options: dict) -> Pass:
         """A new runner; where the graph cannot be made (an operation capture does not allow,
