@@ -105,7 +105,7 @@ class ReadBack:
         if not tensors:
             self._flat = None
             return
-        flat = torch.cat([t.detach().reshape(-1).float() for t in tensors])
+        flat = torch.cat([_flat_float(t) for t in tensors])
         if flat.is_cuda:
             self._flat = torch.empty(flat.shape, dtype=torch.float32, pin_memory=True)
             self._flat.copy_(flat, non_blocking=True)
@@ -131,3 +131,13 @@ class ReadBack:
             out.append(flat[start:start + count].reshape(shape))
             start += count
         return out
+
+
+def _flat_float(tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor`` as a float32 vector, detached; the operators only where needed (each is
+    host time on a GPU)."""
+    if tensor.requires_grad:
+        tensor = tensor.detach()
+    if tensor.dtype != torch.float32:
+        tensor = tensor.float()
+    return tensor.reshape(-1)
