@@ -71,7 +71,9 @@ def read_memories(query_key: torch.Tensor, memories: Sequence["AppearanceMemory"
         if len(rows) == 1:
             keys, values = memories[rows[0]].keys_values()
         else:
-            keys, values = (_stacked([memories[i] for i in rows], field) for field in ("key", "value"))
+            entries = [memories[i].entries() for i in rows]
+            size = sum(memories[rows[0]].layout())
+            keys, values = (_stacked(entries, field, size) for field in ("key", "value"))
         parts.append(read_memory(take_rows(query_key, rows), keys, values))
     return in_order(parts, groups)
 
@@ -99,26 +101,24 @@ def in_slots(memories: Sequence["AppearanceMemory"], capacity: int) -> tuple[tor
     used = np.array([sum(entry.key.shape[1] for entry in group) for group in entries])
     if used.max() > size:
         raise ValueError(f"{max(len(group) for group in entries)} entries do not fit {capacity} slots")
-
-    def gathered(field: str) -> torch.Tensor:
-        first = getattr(entries[0][0], field)
-        zeros = first.new_zeros(first.shape[0], size - used.min())
-        parts = []
-        for group, count in zip(entries, used):
-            parts += [getattr(entry, field) for entry in group] + ([zeros[:, :size - count]] if count < size else [])
-        flat = torch.cat(parts, dim=1)  # (d, B size): memory after memory
-        return flat.view(flat.shape[0], len(memories), size).transpose(0, 1).contiguous()
-
     valid = np.arange(size)[None] < used[:, None]
-    return gathered("key"), gathered("value"), to_device(torch.from_numpy(valid), memories[0].first.key.device)
+    return (_stacked(entries, "key", size), _stacked(entries, "value", size),
+            to_device(torch.from_numpy(valid), memories[0].first.key.device))
 
 
-def _stacked(memories: Sequence["AppearanceMemory"], field: str) -> torch.Tensor:
-    """(G, d, N) of memories of one layout: each row the concatenation ``keys_values``
-    makes, gathered with one concatenation and one copy for the group."""
-    tensors = [getattr(entry, field) for memory in memories for entry in memory.entries()]
-    flat = torch.cat(tensors, dim=1)  # (d, G N): memory after memory
-    return flat.view(flat.shape[0], len(memories), -1).transpose(0, 1).contiguous()
+def _stacked(entries: Sequence[Sequence["MemoryEntry"]], field: str, size: int) -> torch.Tensor:
+    """(B, d, size): each memory's entries' ``field`` (d, positions) in read order, zero
+    beyond them up to ``size``, gathered with one concatenation and one copy for the batch."""
+    used = [sum(getattr(entry, field).shape[1] for entry in group) for group in entries]
+    first = getattr(entries[0][0], field)
+    zeros = first.new_zeros(first.shape[0], size - min(used)) if min(used) < size else None
+    parts = []
+    for group, count in zip(entries, used):
+        parts += [getattr(entry, field) for entry in group]
+        if count < size:
+            parts.append(zeros[:, :size - count])
+    flat = torch.cat(parts, dim=1)  # (d, B size): memory after memory
+    return flat.view(flat.shape[0], len(entries), size).transpose(0, 1).contiguous()
 
 
 def read_memory_reference(query_key: torch.Tensor, memory_keys: torch.Tensor,
