@@ -126,7 +126,7 @@ class SAMNTracker:
         front = partial(front_pass, self.net.query_pass)
         self._front = BatchBuckets(front) if self.cuda_graphs else front  # with device frame operations
         self._refit = BatchBuckets(refit_pass) if self.cuda_graphs else None  # the DCF's refits
-        # whether the device step reads the memories at a few fixed sizes (``slot_capacity``),
+        # whether the device step reads capped memories at the most they hold (``slot_capacity``),
         # as its CUDA graphs need, or each batch at its longest memory's
         self.fixed_memory_sizes = self.cuda_graphs
         self.host_threads = host_threads_for(self.cfg.host_threads, self.device)
@@ -276,7 +276,7 @@ class SAMNTracker:
             spatial, located = self._locate(targets, batch)
         read_weight = None if self.cfg.memory.read else 0.0
         memories = [target.memory.appearance for target in targets]
-        if isinstance(self.frames, DeviceFrames) and all(target.decoder is None for target in targets):
+        if self._in_one_pass(targets):
             with self._clock.stage("decoder"):
                 crop_prob = self._mask_probability(memories, batch.query, spatial, read_weight)
         else:
@@ -368,13 +368,22 @@ class SAMNTracker:
         spatial = torch.cat([self._distance_map(target.box, group[0]) for target, group in zip(targets, windows)])
         return torch.zeros_like(spatial) if self.cfg.spatial_map == "none" else spatial
 
+    def _in_one_pass(self, targets: Sequence["Target"]) -> bool:
+        """Whether the step reads the memories and decodes in one pass (``_mask_probability``):
+        with device frame operations, the shared decoder and capped memories. An uncapped
+        memory (the paper's policy) is read at its own size and then decoded: padded to a
+        few sizes for a graph, its read did up to twice its work, and `paper` at batch 1 was
+        slower on the H100 that way (docs/bench.md, 2026-11-27)."""
+        return (isinstance(self.frames, DeviceFrames) and self.cfg.memory.max_entries is not None
+                and all(target.decoder is None for target in targets))
+
     def _mask_probability(self, memories: Sequence[AppearanceMemory], query: QueryFeatures, spatial: torch.Tensor,
                           read_weight: Optional[float]) -> torch.Tensor:
         """The device step's memory read and decoder as one pass (``SAMNNetwork.mask_probability``),
-        every memory laid out in slots of one size (``slot_capacity``): with CUDA graphs a few
-        sizes only, so that the pass replays from a graph as the memories grow; without them
-        the longest memory's (a target alone reads exactly its entries)."""
-        keys, values, valid = in_slots(memories, slot_capacity(memories, few_sizes=self.fixed_memory_sizes))
+        every memory laid out in slots of one size (``slot_capacity``): with CUDA graphs the
+        most a memory can hold, so that the pass replays from one graph as the memories grow;
+        without them the longest memory's (a target alone reads exactly its entries)."""
+        keys, values, valid = in_slots(memories, slot_capacity(memories, fixed=self.fixed_memory_sizes))
         return self.net.mask_probability(query, spatial, keys, values, valid, self.cfg.crop_size, read_weight)
 
     def _decode(self, targets: Sequence["Target"], readout: torch.Tensor, query: QueryFeatures,

@@ -159,7 +159,7 @@ def mask_inputs(net, lengths, device="cpu"):
         query = net.encode_query(crops.to(device))
     memories = []
     for length in lengths:
-        memory = AppearanceMemory()
+        memory = AppearanceMemory(max_entries=6)  # slots for 8: the first, 6 sampled, the last
         for i in range(length):
             key = torch.randn(net.cfg.key_dim, 64, generator=generator)
             entry = MemoryEntry(key.to(device), torch.randn(net.cfg.value_dim, 64, generator=generator).to(device), i)

@@ -16,6 +16,7 @@ from samn_tracker import build_tracker, regions
 from samn_tracker.datasets.davis import davis_sequence
 from samn_tracker.errors import InputError
 from samn_tracker.evaluation.runner import BenchmarkSequence, track_batched
+from samn_tracker.model.spatial_memory import SpatialMemory
 from samn_tracker.tracking_loop import track_frames, track_lockstep
 
 VIDEOS = (("blackswan", 9), ("car-shadow", 5), ("cows", 7))
@@ -244,7 +245,10 @@ def test_targets_started_together_equal_each_started_alone(davis_root):
 def test_targets_started_together_on_a_gpu_start_as_alone(davis_root):
     """On a GPU a start of several targets runs its passes on batches of another shape, whose
     convolutions round otherwise (TF32, an algorithm per shape): each target's first mask and
-    DCF must still be its own start's, and its next frames tracked alike."""
+    DCF must still be its own start's, and its next frames tracked alike. The DCF is compared
+    as it scores a frame, its filter folded into its projection: both start from an
+    eigendecomposition whose vectors' signs rounding may flip (on the H100 it did), each
+    flip undone by the filter's."""
     tracker = build_tracker("lite", device="cuda", overrides={"tuning.steps": 0})
     sequences = [davis_sequence(davis_root, name) for name, _ in VIDEOS]
     images = [sequence.image(0) for sequence in sequences]
@@ -253,7 +257,8 @@ def test_targets_started_together_on_a_gpu_start_as_alone(davis_root):
     together = tracker.start_all(images, boxes)
     for sequence, (a, first_a), (b, first_b) in zip(sequences, alone, together):
         assert mask_iou(first_a.mask, first_b.mask) > 0.99
-        torch.testing.assert_close(b.dcf.filter, a.dcf.filter, rtol=1e-2, atol=1e-3 * float(a.dcf.filter.abs().max()))
+        folded_a, folded_b = (SpatialMemory.scorers([target.dcf]) for target in (a, b))
+        assert float((folded_b - folded_a).norm() / folded_a.norm()) < 0.05
         for index in (1, 2, 3):
             image = sequence.image(index)
             assert mask_iou(tracker.step([a], [image])[0].mask, tracker.step([b], [image])[0].mask) > 0.98

@@ -144,9 +144,10 @@ def test_slots_are_sized_for_the_batch_and_hold_each_memory_in_read_order():
     capped = [_random_memory(n, max_entries=3, seed=n) for n in (1, 4)]
     uncapped = [_random_memory(n, seed=n) for n in (1, 3, 5)]
     assert slot_capacity(capped) == 5  # first, three sampled, last: the most it can hold
-    assert slot_capacity(uncapped[:2]) == 4 and slot_capacity(uncapped) == 8 and slot_capacity(uncapped[:1]) == 1
-    assert slot_capacity(capped + uncapped) == 8
-    assert slot_capacity(capped, few_sizes=False) == 4 and slot_capacity(uncapped, few_sizes=False) == 5
+    assert slot_capacity(capped, fixed=False) == 4 and slot_capacity(capped[:1], fixed=False) == 1
+    for fixed in (True, False):
+        with pytest.raises(ValueError, match="uncapped"):
+            slot_capacity(capped + uncapped[:1], fixed=fixed)
     memories = capped + uncapped
     keys, values, valid = in_slots(memories, 8)
     assert keys.shape == (5, 16, 96) and values.shape == (5, 8, 96) and keys.is_contiguous()

@@ -11,7 +11,6 @@ import torch.nn.functional as F
 
 from samn_tracker.batch_rows import grouped, in_order, take_rows
 from samn_tracker.devices import to_device
-from samn_tracker.model.graphs import padded_size
 
 
 SUBNORMAL_MARGIN = 70.0  # e^-70 / N stays a normal float32 for any memory under 10^7 positions
@@ -78,16 +77,16 @@ def read_memories(query_key: torch.Tensor, memories: Sequence["AppearanceMemory"
     return in_order(parts, groups)
 
 
-def slot_capacity(memories: Sequence["AppearanceMemory"], few_sizes: bool = True) -> int:
-    """Entries the slots of a batch of memories hold (``in_slots``): as many as the longest
-    memory holds, or with ``few_sizes`` (for CUDA graphs, one per shape) the most a capped
-    memory can hold, or the next power of two of the longest memory, so that the read's
-    shapes change at a few sizes only as the memories grow."""
-    longest = max(len(memory) for memory in memories)
-    if not few_sizes:
-        return longest
+def slot_capacity(memories: Sequence["AppearanceMemory"], fixed: bool = True) -> int:
+    """Entries the slots of a batch of capped memories hold (``in_slots``): with ``fixed``
+    (for CUDA graphs, one per shape) the most a memory can hold, so that the read's shape
+    never changes as the memories grow; else as many as the longest memory holds. An
+    uncapped memory has no such size (padded to a few sizes, its read would do up to twice
+    its work: the tracker reads it at its own size)."""
     most = [memory.most_entries for memory in memories]
-    return max(most) if all(m is not None for m in most) else padded_size(longest)
+    if None in most:
+        raise ValueError("slots are for memories with max_entries; an uncapped memory is read at its own size")
+    return max(most) if fixed else max(len(memory) for memory in memories)
 
 
 def in_slots(memories: Sequence["AppearanceMemory"], capacity: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
