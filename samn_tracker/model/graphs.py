@@ -1,5 +1,5 @@
 """CUDA graphs for the network's fixed-shape passes (query encoder, memory encoder, decoder,
-and the memory read with the decoder, at a few fixed memory sizes: ``slot_capacity``).
+and the memory read with the decoder, at a capped memory's most entries: ``slot_capacity``).
 
 A tracked frame launches some 450 small kernels; on an H100 launching them costs several
 times running them (paper preset: 2.3 ms of kernels in an 8 ms frame; the query encoder
