@@ -210,6 +210,30 @@ def test_memories_read_at_the_graphs_fixed_sizes_track_as_at_their_own(davis_roo
         assert np.allclose(own.box, fixed.box, atol=1.0)
 
 
+def test_uncapped_memories_are_read_at_their_own_size(davis_root):
+    """An uncapped memory (the paper's policy) has no fixed size to lay out in slots: padded
+    to a few sizes its read did up to twice its work (slower on the H100), so the device
+    step reads each memory at its own size and then decodes, and tracks as the capped
+    memories' one pass while the memories hold the same entries."""
+    sequence = davis_sequence(davis_root, "car-shadow")
+    box = regions.mask_to_box(sequence.groundtruth[0])
+    outputs, passes = {}, {}
+    for cap in ("20", "None"):
+        tracker = build_tracker("lite", device="cpu", overrides=["frame_ops=torch", f"memory.max_entries={cap}"])
+        read, passes[cap] = tracker.net.mask_probability, []
+
+        def recorded(*args, read=read, seen=passes[cap]):
+            seen.append(args[2].shape[2])
+            return read(*args)
+
+        tracker.net.mask_probability = recorded
+        tracker.initialize(sequence.image(0), box)
+        outputs[cap] = [tracker.track(sequence.image(i)) for i in range(1, 8)]
+    assert len(passes["20"]) == 7 and passes["None"] == []
+    for capped, uncapped in zip(outputs["20"], outputs["None"]):  # fewer entries than the cap
+        assert np.array_equal(capped.mask, uncapped.mask) and np.array_equal(capped.box, uncapped.box)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("given", ["mask", "box"])
 def test_gpu_resident_step_tracks_like_the_cpu_and_times_its_stages(davis_root, given):
