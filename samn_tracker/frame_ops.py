@@ -232,20 +232,15 @@ MapBuilder = Callable[[], FrameMap]
 @dataclass
 class Pasted:
     """``to_frames``'s maps and extras on their way to the host: the read-back is queued
-    when ``to_frames`` returns, ``wait`` gives (maps in their frames, extras)."""
+    when ``to_frames`` returns, ``wait_each`` waits for it."""
 
     read_back: ReadBack
     finish: Callable[[list[np.ndarray]], tuple[list[MapBuilder], list[np.ndarray]]]
 
-    def wait(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """(maps in their frames, extras)."""
-        builders, extras = self.wait_each()
-        return [build().full() for build in builders], extras
-
     def wait_each(self) -> tuple[list[MapBuilder], list[np.ndarray]]:
-        """``wait`` with each map given as the function that makes its ``FrameMap`` (its
-        rows copied out of the read-back), so that the threads doing a batch's per-target
-        host work make their own maps in parallel, not the thread that waits."""
+        """(each map as the function that makes its ``FrameMap`` in its frame, its rows copied
+        out of the read-back; extras), so that the threads doing a batch's per-target host
+        work make their own maps in parallel, not the thread that waits."""
         return self.finish(self.read_back.wait())
 
 

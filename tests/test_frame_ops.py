@@ -39,13 +39,19 @@ def test_device_crops_equal_opencv_up_to_uint8_rounding(frame, window):
     assert float(difference.mean()) < 0.3
 
 
+def in_frames(pasted):
+    """Every pasted map as its whole frame, and the extras read back with them."""
+    builders, extras = pasted.wait_each()
+    return [build().full() for build in builders], extras
+
+
 @pytest.mark.parametrize("window", WINDOWS[:3], ids=["enlarge", "shrink", "corner"])
 def test_device_paste_back_equals_opencv(window):
     smooth = torch.nn.functional.avg_pool2d(torch.rand(1, 1, 256, 256, generator=torch.Generator().manual_seed(0)),
                                             9, 1, 4)[0]
     peak = torch.tensor([1.0, 2.0, 3.0])
-    (ours,), (extra,) = DeviceFrames(CPU).to_frames(smooth, [window], [(480, 854)], [peak]).wait()
-    (theirs,), _ = HostFrames(CPU).to_frames(smooth, [window], [(480, 854)]).wait()
+    (ours,), (extra,) = in_frames(DeviceFrames(CPU).to_frames(smooth, [window], [(480, 854)], [peak]))
+    (theirs,), _ = in_frames(HostFrames(CPU).to_frames(smooth, [window], [(480, 854)]))
     assert ours.shape == theirs.shape == (480, 854)
     assert np.abs(ours - theirs).max() < 1e-4
     assert (theirs > 0).sum() > 1000 and (theirs == 0).sum() > 1000  # the crop and outside it
@@ -77,12 +83,12 @@ def test_a_batch_of_frames_is_cropped_and_pasted_back_as_each_frame_alone(frame)
                                             9, 1, 4)[:, 0]
     seg = [pair[0] for pair in windows]
     shapes = [image.shape[:2] for image in images]
-    pasted, (peaks,) = device.to_frames(values, seg, shapes, [torch.arange(4.0)]).wait()
+    pasted, (peaks,) = in_frames(device.to_frames(values, seg, shapes, [torch.arange(4.0)]))
     assert [p.shape for p in pasted] == [(480, 854), (400, 700)] * 2 and peaks.tolist() == [0, 1, 2, 3]
     for i in range(4):
-        (one,), _ = device.to_frames(values[i:i + 1], [seg[i]], [shapes[i]]).wait()
+        (one,), _ = in_frames(device.to_frames(values[i:i + 1], [seg[i]], [shapes[i]]))
         assert np.array_equal(pasted[i], one)
-    (opencv,), _ = HostFrames(CPU).to_frames(values[:1], seg[:1], shapes[:1]).wait()
+    (opencv,), _ = in_frames(HostFrames(CPU).to_frames(values[:1], seg[:1], shapes[:1]))
     assert np.abs(pasted[0] - opencv).max() < 1e-4
 
 
@@ -109,7 +115,7 @@ def test_only_the_rows_and_columns_a_crop_reaches_are_pasted_and_read_back(davis
                CropWindow(10.0, 240.0, 150.0, 256), CropWindow(845.0, 250.0, 120.0, 256),
                CropWindow(-900.0, 240.0, 300.0, 256)]
     shape = (480, 854)
-    pasted, _ = DeviceFrames(CPU).to_frames(values, windows, [shape] * len(windows)).wait()
+    pasted, _ = in_frames(DeviceFrames(CPU).to_frames(values, windows, [shape] * len(windows)))
     for window, value, ours in zip(windows, values, pasted):
         axes = [((np.arange(n, dtype=np.float32)[None] - np.float32(c)) * np.float32(window.scale) + 127.5)
                 / 255 * 2 - 1 for c, n in ((window.cx, shape[1]), (window.cy, shape[0]))]
