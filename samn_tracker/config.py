@@ -155,6 +155,11 @@ class TrackerConfig(Checked):
     mask_min_component: float = setting(0.3, ge=0, le=1)
     size_update_rate: float = setting(0.5, ge=0, le=1)
     frame_ops: Literal["auto", "opencv", "torch"] = "auto"  # crops / paste-back (frame_ops.py)
+    # Keep each frame's foreground probability (``Prediction.probability``), which only the
+    # DAVIS results read (``samn eval davis`` turns it on). Off, a prediction is its mask and
+    # box, and a GPU reads back masks alone: a quarter of the bytes, and no host pass over
+    # the maps. Masks and boxes are the same either way.
+    probability_maps: bool = False
     # Threads for a batched step's per-target host work (maps, masks, policy, boxes); 1 = the
     # calling thread; 0 = by device: 1 on a CPU (more was slower on a 2-core CPU, which also
     # runs the network) and half the host's cores, at most 8, beside a GPU (8 were 15% faster

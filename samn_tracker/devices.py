@@ -91,28 +91,34 @@ def to_device_together(arrays: Sequence[np.ndarray], device: torch.device) -> li
 
 
 class ReadBack:
-    """Float32 numpy views of tensors, read back in one device-to-host transfer (one wait
-    for the device instead of one per tensor). The transfer is queued now, behind the
-    device work already issued, and ``wait`` gives the arrays: on CUDA it goes to
-    page-locked memory without stopping the host, so the host can issue more work
-    (another lockstep group's step) before it waits; on a CPU there is nothing to wait for.
-    On CUDA the arrays lie in that page-locked buffer: a caller copies out what it keeps
-    (page-locked memory is scarce), once, into the arrays it returns."""
+    """Numpy views of tensors, read back in one device-to-host transfer (one wait for the
+    device instead of one per tensor): bool tensors as bool, the others as float32 (a
+    mask takes a quarter of a map's bytes). The transfer is queued now, behind the device
+    work already issued, and ``wait`` gives the arrays: on CUDA it goes to page-locked
+    memory without stopping the host, so the host can issue more work (another lockstep
+    group's step) before it waits; on a CPU there is nothing to wait for. On CUDA the
+    arrays lie in that page-locked buffer: a caller copies out what it keeps (page-locked
+    memory is scarce), once, into the arrays it returns."""
 
     def __init__(self, *tensors: torch.Tensor):
         self._shapes = [t.shape for t in tensors]
+        self._is_bool = [t.dtype == torch.bool for t in tensors]
         self._done: torch.cuda.Event | None = None
         if not tensors:
-            self._flat = None
+            self._bytes = None
             return
-        flat = torch.cat([_flat_float(t) for t in tensors])
+        floats = [_flat_float(t) for t, is_bool in zip(tensors, self._is_bool) if not is_bool]
+        bools = [_flat(t) for t, is_bool in zip(tensors, self._is_bool) if is_bool]
+        self._float_count = sum(f.numel() for f in floats)
+        # the float32 values' bytes first (aligned at the buffer's start), the bools' after
+        flat = _joined([_joined(part).view(torch.uint8) for part in (floats, bools) if part])
         if flat.is_cuda:
-            self._flat = torch.empty(flat.shape, dtype=torch.float32, pin_memory=True)
-            self._flat.copy_(flat, non_blocking=True)
+            self._bytes = torch.empty(flat.shape, dtype=torch.uint8, pin_memory=True)
+            self._bytes.copy_(flat, non_blocking=True)
             self._done = torch.cuda.Event()
             self._done.record()
         else:
-            self._flat = flat.cpu()
+            self._bytes = flat.cpu()
 
     @property
     def page_locked(self) -> bool:
@@ -120,24 +126,32 @@ class ReadBack:
         return self._done is not None
 
     def wait(self) -> list[np.ndarray]:
-        if self._flat is None:
+        if self._bytes is None:
             return []
         if self._done is not None:
             self._done.synchronize()
-        flat = self._flat.numpy()
-        out, start = [], 0
-        for shape in self._shapes:
-            count = int(np.prod(shape))
-            out.append(flat[start:start + count].reshape(shape))
-            start += count
+        raw = self._bytes.numpy()
+        floats = raw[:4 * self._float_count].view(np.float32)
+        bools = raw[4 * self._float_count:].view(np.bool_)
+        out, starts = [], {False: 0, True: 0}
+        for shape, is_bool in zip(self._shapes, self._is_bool):
+            count, start = int(np.prod(shape)), starts[is_bool]
+            out.append((bools if is_bool else floats)[start:start + count].reshape(shape))
+            starts[is_bool] = start + count
         return out
 
 
 def _flat_float(tensor: torch.Tensor) -> torch.Tensor:
     """``tensor`` as a float32 vector, detached; the operators only where needed (each is
     host time on a GPU)."""
-    if tensor.requires_grad:
-        tensor = tensor.detach()
-    if tensor.dtype != torch.float32:
-        tensor = tensor.float()
-    return tensor.reshape(-1)
+    return _flat(tensor if tensor.dtype == torch.float32 else tensor.float())
+
+
+def _flat(tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor`` as a vector, detached (``_flat_float``'s operators only where needed)."""
+    return (tensor.detach() if tensor.requires_grad else tensor).reshape(-1)
+
+
+def _joined(parts: list[torch.Tensor]) -> torch.Tensor:
+    """``parts`` concatenated, without a copy for one part."""
+    return parts[0] if len(parts) == 1 else torch.cat(parts)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
-from typing import Callable, Literal, Sequence
+from typing import Callable, Literal, Optional, Sequence
 
 import numpy as np
 import torch
@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from samn_tracker.batch_rows import grouped
 from samn_tracker.crops import CropWindow, crop_image, paste_back
 from samn_tracker.devices import ReadBack, to_device
+from samn_tracker.regions import MaskCounts
 
 FrameOpsName = Literal["auto", "opencv", "torch"]
 
@@ -53,8 +54,11 @@ class HostFrames:
         return torch.cat([self.crop(image, w) for image, group in zip(images, windows) for w in group])
 
     def to_frames(self, crop_values: torch.Tensor, windows: Sequence[CropWindow],
-                  shapes: Sequence[tuple[int, int]], extra: Sequence[torch.Tensor] = ()) -> "Pasted":
-        """Per-crop maps (B, S, S) pasted into their frames, and ``extra`` read back with them."""
+                  shapes: Sequence[tuple[int, int]], extra: Sequence[torch.Tensor] = (),
+                  threshold: Optional[float] = None, values: bool = True) -> "Pasted":
+        """Per-crop maps (B, S, S) pasted into their frames, and ``extra`` read back with them.
+        ``threshold`` and ``values`` (``DeviceFrames``'s) change nothing: the whole map is
+        made on the host, and its masks there."""
 
         read_back = ReadBack(crop_values, *extra)
 
@@ -118,36 +122,50 @@ class DeviceFrames:
         return self.sample_crops(frames, axes)
 
     def to_frames(self, crop_values: torch.Tensor, windows: Sequence[CropWindow],
-                  shapes: Sequence[tuple[int, int]], extra: Sequence[torch.Tensor] = ()) -> "Pasted":
+                  shapes: Sequence[tuple[int, int]], extra: Sequence[torch.Tensor] = (),
+                  threshold: Optional[float] = None, values: bool = True) -> "Pasted":
         """Only the frame rows and columns a crop reaches are sampled and read back: outside
-        them a paste-back is exactly zero, so each map is rebuilt on the host from them."""
+        them a paste-back is exactly zero, so each map is rebuilt on the host from them.
+        With a ``threshold`` the device also makes each map's mask above it and counts its
+        pixels per row and column (``FrameMap.above``, ``counts_above``): the host then
+        makes no pass over the map for them, and without ``values`` (nothing reads the
+        probabilities) only the masks come back, a quarter of the maps' bytes."""
+        if threshold is None and not values:
+            raise ValueError("to_frames reads back the maps' values, their masks or both")
         groups = grouped(tuple(shape) for shape in shapes)
         rows = crop_values.split(1)
         pasted = [self._paste(crop_values if len(groups) == 1 else torch.cat([rows[i] for i in members]),
                               [windows[i] for i in members], shapes[members[0]]) for members in groups]
-        read_back = ReadBack(*(kept for kept, _ in pasted), *extra)
+        sent = [group.read_back_parts(threshold, values) for group in pasted]
+        read_back = ReadBack(*(part for parts in sent for part in parts), *extra)
 
         def rebuilt(host: list[np.ndarray]) -> tuple[list[MapBuilder], list[np.ndarray]]:
             """Each map copied once out of the read-back, straight into its frame."""
             builders = [None] * len(windows)
-            for members, (_, parts), kept in zip(groups, pasted, host):
-                blocks = np.split(kept, np.cumsum([part.rows for part in parts])[:-1])
-                for i, part, block in zip(members, parts, blocks):
-                    builders[i] = partial(_in_frame, block, part, shapes[i], read_back.page_locked)
-            return builders, _kept(host[len(pasted):], read_back)
+            taken = 0
+            for members, group, parts in zip(groups, pasted, sent):
+                arrays = iter(host[taken:taken + len(parts)])
+                taken += len(parts)
+                split = np.cumsum([block.rows for block in group.blocks])[:-1]
+                value_blocks = np.split(next(arrays), split) if values else [None] * len(members)
+                if threshold is None:
+                    masks = [None] * len(members)
+                else:
+                    mask_blocks, row_counts, column_counts = np.split(next(arrays), split), next(arrays), next(arrays)
+                    masks = [(threshold, *counted) for counted in zip(mask_blocks, row_counts, column_counts)]
+                for i, block, value_block, mask in zip(members, group.blocks, value_blocks, masks):
+                    builders[i] = partial(_in_frame, block, shapes[i], read_back.page_locked, value_block, mask)
+            return builders, _kept(host[taken:], read_back)
 
         return Pasted(read_back, rebuilt)
 
-    def _paste(self, values: torch.Tensor, windows: Sequence[CropWindow],
-               shape: tuple[int, int]) -> tuple[torch.Tensor, list["PastedBlock"]]:
+    def _paste(self, values: torch.Tensor, windows: Sequence[CropWindow], shape: tuple[int, int]) -> "PastedGroup":
         """(n, S, S) crops of frames of ``shape`` -> per crop the frame rows and columns whose
         pixels sample the crop within two crop pixels of its edge (bilinear sampling reaches
         one pixel out; beyond it the zero padding gives exactly 0). One ``grid_sample``
         samples a block of the largest such height and width for every crop, each block
         placed over its crop's rows and columns; the sampling positions are those of the
-        whole frame, so the values are the same. Returns each crop's rows of its block, one
-        crop after the other (gathered by one index where they are not the whole blocks),
-        and where each lies."""
+        whole frame, so the values are the same."""
         size = values.shape[-1]
         half = (windows[0].out_size - 1) / 2.0
         scales = _column([w.scale for w in windows])
@@ -165,23 +183,60 @@ class DeviceFrames:
         maps = F.grid_sample(values[:, None].float(),
                              sampling_grids(*(c / (size - 1) * 2 - 1 for c in (x, y)), self.device),
                              mode="bilinear", padding_mode="zeros", align_corners=True)[:, 0]
-        height, width = maps.shape[1:]
+        height = maps.shape[1]
         counts, offsets = bottom - top, top - y0
-        flat = maps.reshape(-1, width)
+        index = None
         if not ((counts == height) & (offsets == 0)).all():
-            index = np.concatenate([i * height + np.arange(o, o + c) for i, (o, c) in enumerate(zip(offsets, counts))])
-            flat = flat.index_select(0, to_device(torch.from_numpy(index), self.device))
-        return flat, [PastedBlock(int(t), int(left), int(c)) for t, left, c in zip(top, x0, counts)]
+            index = to_device(torch.from_numpy(np.concatenate(
+                [i * height + np.arange(o, o + c) for i, (o, c) in enumerate(zip(offsets, counts))])), self.device)
+        return PastedGroup(maps, index, [PastedBlock(int(t), int(left), int(c), int(o))
+                                         for t, left, c, o in zip(top, x0, counts, offsets)])
 
 
 @dataclass
 class PastedBlock:
     """Where a crop pasted back on the device lies: ``rows`` frame rows from ``top``, the
-    block's columns from ``left``."""
+    block's columns from ``left``; ``offset``: its first row's place in the sampled block."""
 
     top: int
     left: int
     rows: int
+    offset: int = 0
+
+
+@dataclass
+class PastedGroup:
+    """The paste-back of one frame size's crops on the device: the sampled blocks, which of
+    their rows a crop reaches (``index``; None: all), and where each crop's rows lie."""
+
+    maps: torch.Tensor            # (n, height, width)
+    index: Optional[torch.Tensor]  # rows of ``maps`` flattened to (n * height, width)
+    blocks: list[PastedBlock]
+
+    def rows(self, blocks: torch.Tensor) -> torch.Tensor:
+        """Each crop's rows of ``blocks`` (n, height, width), one crop after the other."""
+        flat = blocks.reshape(-1, blocks.shape[-1])
+        return flat if self.index is None else flat.index_select(0, self.index)
+
+    def read_back_parts(self, threshold: Optional[float], values: bool) -> list[torch.Tensor]:
+        """What comes back of the group: its rows' values; with a ``threshold`` their mask and
+        the pixels above it per sampled row (n, height) and per column (n, width), exact
+        below 2**24. A block's rows outside its crop's reach are zero, so the column counts
+        are those of the crop's rows."""
+        parts = [self.rows(self.maps)] if values else []
+        if threshold is not None:
+            above = self.maps > threshold
+            parts += [self.rows(above), above.sum(2, dtype=torch.float32), above.sum(1, dtype=torch.float32)]
+        return parts
+
+
+@dataclass
+class MaskBlock:
+    """A map's block above ``threshold``, made on the device, and its counts."""
+
+    threshold: float
+    block: np.ndarray  # bool, the map's block's shape
+    counts: MaskCounts
 
 
 @dataclass
@@ -190,40 +245,59 @@ class FrameMap:
     ``left``, zero elsewhere, as a paste-back leaves it. The work on a tracked frame's map
     (its mask, a mean over it) touches the block only, and the whole frame is made only when
     asked for (``Prediction.probability``): for a small target in a large frame most of it
-    is zero."""
+    is zero. From the device it may come with its mask (``mask``), or as that mask alone
+    (``block`` None) where nothing reads its values."""
 
-    block: np.ndarray
+    block: Optional[np.ndarray]
     top: int
     shape: tuple[int, int]
     left: int = 0
+    mask: Optional[MaskBlock] = None
 
     @property
     def footprint(self) -> tuple[slice, slice]:
         """Frame rows and columns outside which the map is zero (``regions._bounds``'s
         ``within``)."""
-        return (slice(self.top, self.top + self.block.shape[0]),
-                slice(self.left, self.left + self.block.shape[1]))
+        rows, columns = (self.mask.block if self.block is None else self.block).shape
+        return slice(self.top, self.top + rows), slice(self.left, self.left + columns)
 
     def full(self) -> np.ndarray:
         """The (H, W) map."""
-        if self.block.shape == tuple(self.shape):
-            return self.block
+        block = self._values()
+        if block.shape == tuple(self.shape):
+            return block
         frame = np.zeros(self.shape, dtype=np.float32)
-        frame[self.footprint] = self.block
+        frame[self.footprint] = block
         return frame
 
     def above(self, threshold: float) -> np.ndarray:
         """(H, W) bool: ``full() > threshold``, for ``threshold`` >= 0 (zero pixels stay False)."""
-        if self.block.shape == tuple(self.shape):
-            return self.block > threshold
+        made = self.mask is not None and self.mask.threshold == threshold
+        block = self.mask.block if made else None
+        if block is not None and block.shape == tuple(self.shape):
+            return block.copy()
         mask = np.zeros(self.shape, dtype=bool)
-        mask[self.footprint] = self.block > threshold
+        if block is not None:
+            mask[self.footprint] = block
+        else:
+            np.greater(self._values(), threshold, out=mask[self.footprint])
         return mask
+
+    def counts_above(self, threshold: float) -> Optional[MaskCounts]:
+        """The row and column counts of ``above(threshold)``, when the device made them."""
+        if self.mask is None or self.mask.threshold != threshold:
+            return None
+        return self.mask.counts
 
     def mean_where(self, mask: np.ndarray) -> float:
         """The mean of the map over a (H, W) mask that is False outside ``footprint``
         (``above``'s masks): the same values, in the same order, as ``full()[mask]``."""
-        return float(self.block[mask[self.footprint]].mean())
+        return float(self._values()[mask[self.footprint]].mean())
+
+    def _values(self) -> np.ndarray:
+        if self.block is None:
+            raise ValueError("this map's values were not read back, only its mask")
+        return self.block
 
 
 MapBuilder = Callable[[], FrameMap]
@@ -249,9 +323,19 @@ def _pasted_back(crop_values: np.ndarray, window: CropWindow, shape: tuple[int, 
     return FrameMap(paste_back(crop_values, window, shape), 0, shape)
 
 
-def _in_frame(block: np.ndarray, part: PastedBlock, shape: tuple[int, int], page_locked: bool) -> FrameMap:
-    """``part``'s map from its read-back block, copied out of page-locked memory (``_kept``)."""
-    return FrameMap(block.copy() if page_locked else block, part.top, shape, part.left)
+def _in_frame(part: PastedBlock, shape: tuple[int, int], page_locked: bool, values: Optional[np.ndarray],
+              mask: Optional[tuple[float, np.ndarray, np.ndarray, np.ndarray]]) -> FrameMap:
+    """``part``'s map from its read-back blocks (its values; its mask: a threshold, the mask's
+    block and its sampled block's row and column counts), the values copied out of
+    page-locked memory (``_kept``; ``above`` copies the mask)."""
+    made = None
+    if mask is not None:
+        threshold, block, rows, columns = mask
+        rows = rows[part.offset:part.offset + part.rows].astype(np.int64)
+        made = MaskBlock(threshold, block, MaskCounts(rows, columns.astype(np.int64), part.top, part.left))
+    if values is not None and page_locked:
+        values = values.copy()
+    return FrameMap(values, part.top, shape, part.left, made)
 
 
 def _kept(arrays: list[np.ndarray], read_back: ReadBack) -> list[np.ndarray]:

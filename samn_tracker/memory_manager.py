@@ -67,9 +67,11 @@ class MemoryManager:
         self.appearance.set_first(entry)
 
     def decide(self, frame: int, peak: float, mask: np.ndarray, mask_box: Optional[np.ndarray],
-               previous_box: np.ndarray, dcf_centre: Optional[Point]) -> Decision:
+               previous_box: np.ndarray, dcf_centre: Optional[Point],
+               counts: Optional[regions.MaskCounts] = None) -> Decision:
         """Apply the rules to one tracked frame (records an accepted peak). ``mask_box`` is
-        ``regions.mask_to_box(mask)``, which the caller has already worked out."""
+        ``regions.mask_to_box(mask)``, which the caller has already worked out; ``counts``
+        the mask's row and column counts, when known (its centroid from them)."""
         use_dcf = self.cfg.use_dcf
         uncertain = self.is_uncertain(peak) if use_dcf else False
         if use_dcf and not uncertain:
@@ -78,7 +80,10 @@ class MemoryManager:
         if uncertain:
             return Decision(True, trusted, None, None)
         usable = trusted and mask_box is not None
-        label = regions.mask_centroid(mask, mask_box) if usable else dcf_centre
+        if usable:
+            label = regions.mask_centroid(mask, mask_box) if counts is None else counts.centroid()
+        else:
+            label = dcf_centre
         return Decision(False, trusted, self.appearance_write(frame) if trusted else None,
                         label if use_dcf else None)
 

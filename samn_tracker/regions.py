@@ -16,6 +16,9 @@ Box <-> polygon conversions follow the VOT toolkit (``x .. x+w`` corners, and
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from functools import cached_property
+
 import cv2
 import numpy as np
 
@@ -106,22 +109,65 @@ def _box_of(rows: slice, cols: slice) -> np.ndarray:
     return np.array([cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start], dtype=np.float64)
 
 
-def mask_to_box(mask: np.ndarray, within: tuple[slice, slice] | None = None) -> np.ndarray | None:
+@dataclass(frozen=True)
+class MaskCounts:
+    """A mask's pixels in each frame row from ``top`` and each frame column from ``left``
+    (none outside them): its bounds and centroid without a pass over the mask. Beside a GPU
+    the device counts them with the paste-back (``frame_ops.DeviceFrames``), where
+    reductions over the mask on the host would hold its threads' shared interpreter lock."""
+
+    rows: np.ndarray     # int64
+    columns: np.ndarray  # int64
+    top: int = 0
+    left: int = 0
+
+    @classmethod
+    def of(cls, mask: np.ndarray, bounds: tuple[slice, slice]) -> "MaskCounts":
+        """The counts of ``mask`` (bool) inside ``bounds``, which hold all its pixels."""
+        inner = mask[bounds]
+        return cls(inner.sum(axis=1), inner.sum(axis=0), bounds[0].start, bounds[1].start)
+
+    @cached_property
+    def bounds(self) -> tuple[slice, slice] | None:
+        """Rows and columns of the mask's bounding box (``_bounds``); None if empty."""
+        rows = np.flatnonzero(self.rows)
+        if len(rows) == 0:
+            return None
+        cols = np.flatnonzero(self.columns)
+        return (slice(self.top + int(rows[0]), self.top + int(rows[-1]) + 1),
+                slice(self.left + int(cols[0]), self.left + int(cols[-1]) + 1))
+
+    def centroid(self) -> tuple[float, float] | None:
+        """Mean pixel position ``(x, y)``; None if empty. Integer moments divided once: the
+        same numbers as the mean of every pixel's position."""
+        bounds = self.bounds
+        if bounds is None:
+            return None
+        rows = self.rows[bounds[0].start - self.top:bounds[0].stop - self.top]
+        columns = self.columns[bounds[1].start - self.left:bounds[1].stop - self.left]
+        count = columns.sum()
+        x = np.arange(bounds[1].start, bounds[1].stop) @ columns / count
+        y = np.arange(bounds[0].start, bounds[0].stop) @ rows / count
+        return float(x), float(y)
+
+
+def mask_to_box(mask: np.ndarray, within: tuple[slice, slice] | None = None,
+                counts: MaskCounts | None = None) -> np.ndarray | None:
     """Tight box with inclusive pixel extent (``w = x_max - x_min + 1``); None if empty.
-    ``within``: as ``_bounds``'s."""
-    bounds = _bounds(mask, within=within)
+    ``within``: as ``_bounds``'s; ``counts``: the mask's, when known (no pass over it)."""
+    bounds = _bounds(mask, within=within) if counts is None else counts.bounds
     return None if bounds is None else _box_of(*bounds)
 
 
-def main_components(mask: np.ndarray, min_fraction: float,
-                    within: tuple[slice, slice] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+def main_components(mask: np.ndarray, min_fraction: float, within: tuple[slice, slice] | None = None,
+                    counts: MaskCounts | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """The largest 8-connected component and every component of at least
     ``min_fraction`` of its area: drops stray blobs, keeps an object split by an occluder.
     Returns that mask and its box (``mask_to_box``, from the components' own boxes: no
     second pass over the frame). A boolean mask with nothing to drop comes back as it is.
-    ``within``: as ``_bounds``'s."""
+    ``within`` and ``counts``: as ``mask_to_box``'s."""
     mask = np.asarray(mask, dtype=bool)
-    bounds = _bounds(mask, within=within)
+    bounds = _bounds(mask, within=within) if counts is None else counts.bounds
     if bounds is None:
         return mask, None
     inner = mask[bounds]
@@ -157,15 +203,7 @@ def mask_centroid(mask: np.ndarray, box: np.ndarray | None = None) -> tuple[floa
     """Mean pixel position ``(x, y)`` of the mask; None if empty. ``box``: the mask's box,
     when known."""
     bounds = _bounds(mask, box)
-    if bounds is None:
-        return None
-    inner = mask[bounds]
-    columns, rows = inner.sum(axis=0), inner.sum(axis=1)  # pixels per column / row
-    count = columns.sum()
-    # integer moments divided once: the same numbers as the mean of every pixel's position
-    x = np.arange(bounds[1].start, bounds[1].stop) @ columns / count
-    y = np.arange(bounds[0].start, bounds[0].stop) @ rows / count
-    return float(x), float(y)
+    return None if bounds is None else MaskCounts.of(mask, bounds).centroid()
 
 
 def _largest_contour(mask: np.ndarray, box: np.ndarray | None = None) -> np.ndarray | None:

@@ -69,7 +69,8 @@ class Prediction:
     confidence: float
     uncertain: bool           # the frame was kept out of the memories
     frame_map: Optional[FrameMap] = field(default=None, repr=False, compare=False)
-    # the foreground probability as pasted back (``probability`` makes its whole frame)
+    # the foreground probability as pasted back (``probability`` makes its whole frame;
+    # None with the ``probability_maps`` setting off)
     from_mask: bool = True    # the box is the mask's; False: the mask check refused the mask,
                               # and the box is the previous one moved to the DCF's peak
     rotated: Optional[Callable[[], Optional[np.ndarray]]] = field(default=None, repr=False, compare=False)
@@ -287,7 +288,8 @@ class SAMNTracker:
         with self._clock.stage("postprocess"):
             pasted = self.frames.to_frames(crop_prob[:, 0], [w[0] for w in batch.windows],
                                            [image.shape[:2] for image in frames],
-                                           () if located is None else (located,))
+                                           () if located is None else (located,), self.cfg.mask_threshold,
+                                           values=self.cfg.probability_maps or not self.cfg.use_dcf)
         return Launched(list(targets), batch, crop_prob, pasted, self._clock)
 
     @torch.no_grad()
@@ -443,14 +445,17 @@ class SAMNTracker:
                 centre: Optional[tuple[float, float]]) -> tuple[Decision, Prediction]:
         """One target's frame after the read-back: its probability map in its frame, its
         mask, the memory policy's decision, the new box and the prediction (the mask's box
-        worked out once for all of them)."""
+        worked out once for all of them; with device frame operations its bounds and
+        centroid from the device's counts, with no pass over the mask)."""
         prob = build_prob()
-        mask = prob.above(self.cfg.mask_threshold)
+        above = prob.above(self.cfg.mask_threshold)
+        counts = prob.counts_above(self.cfg.mask_threshold)
         if self.cfg.mask_min_component > 0:
-            mask, mask_box = regions.main_components(mask, self.cfg.mask_min_component, within=prob.footprint)
+            mask, mask_box = regions.main_components(above, self.cfg.mask_min_component, prob.footprint, counts)
         else:
-            mask_box = regions.mask_to_box(mask, within=prob.footprint)
-        decision = target.memory.decide(target.frame, peak, mask, mask_box, target.box, centre)
+            mask, mask_box = above, regions.mask_to_box(above, prob.footprint, counts)
+        decision = target.memory.decide(target.frame, peak, mask, mask_box, target.box, centre,
+                                        counts if mask is above else None)
         target.box = self._next_box(target, mask_box if decision.trusted else None, centre)
         prediction = self._prediction(mask, target.box, prob, self._confidence(peak, mask, prob),
                                       decision.uncertain, mask_box if decision.trusted else None)
@@ -656,7 +661,8 @@ class SAMNTracker:
             rotated = partial(regions.mask_to_rotated_box, mask, fit=self.cfg.rotated_box_fit,
                               keep=self.cfg.rotated_box_keep, box=mask_box)
         return Prediction(mask=mask, box=box, confidence=confidence, uncertain=uncertain,
-                          frame_map=prob, from_mask=mask_box is not None, rotated=rotated)
+                          frame_map=prob if self.cfg.probability_maps else None,
+                          from_mask=mask_box is not None, rotated=rotated)
 
 
 @dataclass

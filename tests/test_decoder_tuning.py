@@ -70,7 +70,7 @@ def test_each_target_tracks_with_its_own_tuned_decoder(car) -> None:
     """Tuned weights differ from the trained ones and change the masks; the shared decoder
     is the same after tracking; ``steps=0`` is the trained decoder for every target."""
     frames, truth = car
-    tracker = SAMNTracker(SMALL.replace(**{"tuning.steps": 10}), device="cpu")
+    tracker = SAMNTracker(SMALL.replace(**{"tuning.steps": 10, "probability_maps": True}), device="cpu")
     shared = {k: v.clone() for k, v in tracker.net.decoder.state_dict().items()}
     tracker.initialize(frames[0], truth[0])
     tuned = [tracker.track(f).probability for f in frames[1:]]
@@ -78,7 +78,7 @@ def test_each_target_tracks_with_its_own_tuned_decoder(car) -> None:
     assert own is not None and any(not torch.equal(own[k], shared[k]) for k in shared)
     assert all(torch.equal(v, shared[k]) for k, v in tracker.net.decoder.state_dict().items())
 
-    plain = SAMNTracker(SMALL.replace(**{"tuning.steps": 0}), device="cpu")
+    plain = SAMNTracker(SMALL.replace(**{"tuning.steps": 0, "probability_maps": True}), device="cpu")
     plain.initialize(frames[0], truth[0])
     assert plain._target.decoder is None
     untuned = [plain.track(f).probability for f in frames[1:]]

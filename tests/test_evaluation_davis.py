@@ -118,9 +118,14 @@ def test_2016_zip_and_resume(run2016, capsys):
     assert (split_dir / "samn" / "blackswan" / "00001.png").stat().st_mtime_ns == stamp
 
 
-def test_2017_two_objects_tracked_separately_and_merged(tmp_path):
+def test_2017_two_objects_tracked_separately_and_merged(tmp_path, monkeypatch):
     root = make_davis2017(tmp_path / "DAVIS")
+    with_probability = []  # the merge gives a pixel two objects cover to the more probable
+    keep = davis.DavisWriter.keep
+    monkeypatch.setattr(davis.DavisWriter, "keep", lambda self, prediction: (
+        with_probability.append(prediction.probability is not None), keep(self, prediction))[1])
     assert davis.main(["--root", str(root), "--year", "2017", "--out", str(tmp_path / "out"), *FAST]) == 0
+    assert with_probability == [True] * 2 * FRAMES  # every frame of each object
     results = tmp_path / "out" / "2017-val" / "samn" / "swans"
     first = np.array(Image.open(results / "00000.png"))
     gt = read_annotation(root / "Annotations" / "480p" / "swans" / "00000.png", 2017)

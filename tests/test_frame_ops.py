@@ -147,6 +147,31 @@ def test_only_the_rows_and_columns_a_crop_reaches_are_pasted_and_read_back(davis
             kept_whole, box_whole = regions.main_components(mask, 0.2)
             assert np.array_equal(kept, kept_whole) and np.array_equal(box, box_whole)
             assert np.array_equal(regions.mask_to_box(mask, within=frame_map.footprint), regions.mask_to_box(mask))
+            assert frame_map.counts_above(threshold) is None  # none asked for
+
+    # The masks made on the device, with their row and column counts: the same masks, boxes
+    # and centroids as from the maps on the host; without the values, the masks alone.
+    for threshold in (0.0, 0.5, 0.9):
+        for keep_values in (True, False):
+            builders, _ = DeviceFrames(CPU).to_frames(values, windows, [shape] * len(windows),
+                                                      threshold=threshold, values=keep_values).wait_each()
+            for build, whole in zip(builders, pasted):
+                frame_map = build()
+                mask = frame_map.above(threshold)
+                assert mask.dtype == bool and np.array_equal(mask, whole > threshold)
+                counts = frame_map.counts_above(threshold)
+                assert frame_map.counts_above(0.25) is None
+                assert np.array_equal(regions.mask_to_box(mask, counts=counts), regions.mask_to_box(mask))
+                assert counts.centroid() == regions.mask_centroid(mask)
+                kept, box = regions.main_components(mask, 0.2, counts=counts)
+                kept_whole, box_whole = regions.main_components(mask, 0.2)
+                assert np.array_equal(kept, kept_whole) and np.array_equal(box, box_whole)
+                if keep_values:
+                    assert np.array_equal(frame_map.full(), whole)
+                else:
+                    assert frame_map.block is None
+                    with pytest.raises(ValueError, match="not read back"):
+                        frame_map.full()
 
 
 def test_read_back_gives_every_tensor_in_its_shape():
@@ -251,7 +276,7 @@ def test_gpu_resident_step_tracks_like_the_cpu_and_times_its_stages(davis_root, 
     region = truth[0] if given == "mask" else regions.mask_to_box(truth[0])
     ious = {}
     for device in ("cpu", "cuda"):
-        tracker = build_tracker("lite", device=device)
+        tracker = build_tracker("lite", overrides={"probability_maps": True}, device=device)
         tracker.initialize(sequence.image(0), region)
         outputs = [tracker.track(sequence.image(i)) for i in range(1, 15)]
         ious[device] = np.mean([(o.mask & truth[i]).sum() / (o.mask | truth[i]).sum()
@@ -263,5 +288,6 @@ def test_gpu_resident_step_tracks_like_the_cpu_and_times_its_stages(davis_root, 
             assert (times["memory_read"] > 0) == (given == "mask")
             # the outputs are the caller's: none keeps the read-back's page-locked buffer alive
             assert not any(torch.from_numpy(o.probability).is_pinned() for o in outputs)
+            assert not any(torch.from_numpy(o.mask).is_pinned() for o in outputs)
             assert len({o.probability.ctypes.data for o in outputs}) == len(outputs)
     assert abs(ious["cuda"] - ious["cpu"]) < 0.03

@@ -104,7 +104,8 @@ def test_host_work_in_threads_gives_the_same_outputs_as_on_the_calling_thread(da
     changes nothing, bit for bit."""
     runs = {}
     for threads in (1, 3):
-        tracker = build_tracker("lite", overrides={"host_threads": threads, "frame_ops": frame_ops}, device="cpu")
+        tracker = build_tracker("lite", overrides={"host_threads": threads, "frame_ops": frame_ops,
+                                                    "probability_maps": True}, device="cpu")
         runs[threads] = [(video, step.output) for video, step in
                          track_lockstep(tracker, videos(davis_root), batch=3)]
         assert (tracker._host_pool is None) == (threads == 1)
@@ -113,6 +114,24 @@ def test_host_work_in_threads_gives_the_same_outputs_as_on_the_calling_thread(da
         assert np.array_equal(a.mask, b.mask) and np.array_equal(a.box, b.box)
         assert np.array_equal(a.polygon, b.polygon) and a.confidence == b.confidence
         assert np.array_equal(a.probability, b.probability) and a.uncertain == b.uncertain
+
+
+def test_masks_read_back_alone_track_as_with_their_probabilities(davis_root):
+    """With ``probability_maps`` off (the default) a device step reads back masks made on the
+    device, not the maps: masks, boxes and the memory policy's decisions are the same as
+    with the maps read back, bit for bit, in lockstep groups."""
+    runs = {}
+    for keep in (True, False):
+        tracker = build_tracker("lite", overrides={"frame_ops": "torch", "probability_maps": keep}, device="cpu")
+        runs[keep] = [(video, step.output) for video, step in
+                      track_lockstep(tracker, videos(davis_root), batch=3, groups=2)]
+    assert [v for v, _ in runs[True]] == [v for v, _ in runs[False]]
+    for (_, kept), (_, alone) in zip(runs[True], runs[False]):
+        assert np.array_equal(kept.mask, alone.mask) and np.array_equal(kept.box, alone.box)
+        assert kept.confidence == alone.confidence and kept.uncertain == alone.uncertain
+        assert kept.from_mask == alone.from_mask
+        assert alone.probability is None and kept.probability.shape == kept.mask.shape
+    assert sum(o.mask.any() for _, o in runs[False]) > 0.9 * len(runs[False])  # real masks compared
 
 
 def test_host_threads_by_default_beside_a_gpu_only():

@@ -40,7 +40,7 @@ def test_tracks_real_frames_with_a_box_and_reports_consistent_outputs(tracker, c
         assert p.box.shape == (4,) and np.all(np.isfinite(p.box)) and p.box[2] > 0 and p.box[3] > 0
         assert p.polygon.shape == (4, 2)
         assert 0.0 <= p.confidence <= 1.0
-        assert p.probability.shape == (h, w)
+        assert p.probability is None  # kept only with ``probability_maps`` (DAVIS results)
     # The first prediction is the initialisation: inside the (slightly dilated) given box.
     x, y, bw, bh = boxes[0]
     ys, xs = np.nonzero(preds[0].mask)
@@ -177,7 +177,7 @@ def test_memory_ablations_remove_what_they_name(car):
     frames, boxes, _ = car
 
     def probabilities(cfg, scale_first_value):
-        tracker = SAMNTracker(cfg, device="cpu")
+        tracker = SAMNTracker(cfg.replace(probability_maps=True), device="cpu")
         tracker.initialize(frames[0], boxes[0])
         memory = tracker.memory.appearance
         memory.set_first(MemoryEntry(memory.first.key, memory.first.value * scale_first_value, 0))

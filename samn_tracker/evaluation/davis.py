@@ -222,6 +222,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     name = options.tracker_name(args)
+    args.overrides = ["probability_maps=True", *args.overrides]  # the results quantise it
     names = args.sequences or sequence_names(args.root, args.year, args.split, args.resolution)
     split_dir = args.out / f"{args.year}-{args.split}"
     masks_dir, times_dir = split_dir / name, split_dir / "times" / name

@@ -96,9 +96,10 @@ def batched_throughput(tracker, sequences: Sequence[BenchSequence], batch: int, 
 def _lockstep_pass(tracker, sequences: Sequence[BenchSequence], videos: Sequence[BenchSequence],
                    batch: int, groups: int, progress: bool) -> dict:
     """One lockstep pass over ``videos``: its times, stage times and accuracy."""
-    # Box and mask of each sequence's first copy, all that accuracy needs: a prediction also
-    # holds its full-frame probability, and keeping every one (a batch of 32 at 480p: some
-    # 3 GB) would time the host's memory growth, not the tracker.
+    # Box and mask of each sequence's first copy, all that accuracy needs: a prediction holds
+    # a full-frame mask (and, with ``probability_maps``, its probability), and keeping every
+    # one (a batch of 32 at 480p: some 1 GB, 3 GB with probabilities) would time the host's
+    # memory growth, not the tracker.
     outputs: list[list] = [[] for _ in sequences]
     boxes: list[list] = [[] for _ in videos]
     lost = [0] * len(sequences)

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from typing import Optional
 
 # ``--set`` keys that leave a frame's work as the preset's: how the same outputs are
-# computed, or whether the backbone starts from ImageNet (offline GPU runs of ``paper``
-# need False). A run with any other setting (a smaller crop, a shorter memory) does not
-# speak for the preset.
-IMPLEMENTATION_SETTINGS = frozenset({"host_threads", "cuda_graphs", "frame_ops",
+# computed, whether the probabilities are kept beside them, or whether the backbone starts
+# from ImageNet (offline GPU runs of ``paper`` need False). A run with any other setting (a
+# smaller crop, a shorter memory) does not speak for the preset.
+IMPLEMENTATION_SETTINGS = frozenset({"host_threads", "cuda_graphs", "frame_ops", "probability_maps",
                                      "model.pretrained_backbone"})
 
 
