@@ -122,20 +122,36 @@ class MaskCounts:
     left: int = 0
 
     @classmethod
-    def of(cls, mask: np.ndarray, bounds: tuple[slice, slice]) -> "MaskCounts":
-        """The counts of ``mask`` (bool) inside ``bounds``, which hold all its pixels."""
-        inner = mask[bounds]
-        return cls(inner.sum(axis=1), inner.sum(axis=0), bounds[0].start, bounds[1].start)
+    def of(cls, mask: np.ndarray, within: tuple[slice, slice] | None = None) -> "MaskCounts":
+        """The counts of a bool ``mask``; ``within``: (rows, columns) of the frame that hold
+        all its pixels, counted instead of the frame. OpenCV's row and column sums take a
+        ninth of numpy's over bools."""
+        top = left = 0
+        if within is not None:
+            top, left = (part.indices(length)[0] for part, length in zip(within, mask.shape))
+            mask = mask[within]
+        if mask.size == 0:
+            return cls(np.zeros(mask.shape[0], np.int64), np.zeros(mask.shape[1], np.int64), top, left)
+        pixels = mask.view(np.uint8)
+        rows, columns = (cv2.reduce(pixels, axis, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel().astype(np.int64)
+                         for axis in (1, 0))
+        return cls(rows, columns, top, left)
 
     @cached_property
     def bounds(self) -> tuple[slice, slice] | None:
         """Rows and columns of the mask's bounding box (``_bounds``); None if empty."""
-        rows = np.flatnonzero(self.rows)
+        rows = self.rows.nonzero()[0]
         if len(rows) == 0:
             return None
-        cols = np.flatnonzero(self.columns)
+        cols = self.columns.nonzero()[0]
         return (slice(self.top + int(rows[0]), self.top + int(rows[-1]) + 1),
                 slice(self.left + int(cols[0]), self.left + int(cols[-1]) + 1))
+
+    @property
+    def box(self) -> np.ndarray | None:
+        """The mask's box (``mask_to_box``); None if empty."""
+        bounds = self.bounds
+        return None if bounds is None else _box_of(*bounds)
 
     def centroid(self) -> tuple[float, float] | None:
         """Mean pixel position ``(x, y)``; None if empty. Integer moments divided once: the
@@ -151,25 +167,25 @@ class MaskCounts:
         return float(x), float(y)
 
 
-def mask_to_box(mask: np.ndarray, within: tuple[slice, slice] | None = None,
-                counts: MaskCounts | None = None) -> np.ndarray | None:
+def mask_to_box(mask: np.ndarray, within: tuple[slice, slice] | None = None) -> np.ndarray | None:
     """Tight box with inclusive pixel extent (``w = x_max - x_min + 1``); None if empty.
-    ``within``: as ``_bounds``'s; ``counts``: the mask's, when known (no pass over it)."""
-    bounds = _bounds(mask, within=within) if counts is None else counts.bounds
+    ``within``: as ``_bounds``'s."""
+    bounds = _bounds(mask, within=within)
     return None if bounds is None else _box_of(*bounds)
 
 
 def main_components(mask: np.ndarray, min_fraction: float, within: tuple[slice, slice] | None = None,
-                    counts: MaskCounts | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+                    counts: MaskCounts | None = None) -> tuple[np.ndarray, MaskCounts]:
     """The largest 8-connected component and every component of at least
     ``min_fraction`` of its area: drops stray blobs, keeps an object split by an occluder.
-    Returns that mask and its box (``mask_to_box``, from the components' own boxes: no
-    second pass over the frame). A boolean mask with nothing to drop comes back as it is.
-    ``within`` and ``counts``: as ``mask_to_box``'s."""
+    Returns that mask and its counts (its box and centroid). A boolean mask with nothing to
+    drop comes back as it is. ``within``: as ``MaskCounts.of``'s; ``counts``: the mask's,
+    when known (no pass over it)."""
     mask = np.asarray(mask, dtype=bool)
-    bounds = _bounds(mask, within=within) if counts is None else counts.bounds
+    counts = MaskCounts.of(mask, within) if counts is None else counts
+    bounds = counts.bounds
     if bounds is None:
-        return mask, None
+        return mask, counts
     inner = mask[bounds]
     # 16-bit labels when they cannot overflow (an 8-connected component needs a 2x2 cell
     # of its own at least): half the memory traffic, twice as fast as 32-bit.
@@ -177,17 +193,14 @@ def main_components(mask: np.ndarray, min_fraction: float, within: tuple[slice, 
     count, labels = cv2.connectedComponents(inner.view(np.uint8), connectivity=8,
                                             ltype=cv2.CV_16U if most < 2 ** 16 else cv2.CV_32S)
     if count <= 2:
-        return mask, _box_of(*bounds)
+        return mask, counts
     areas = _label_areas(labels, count)[1:]
     keep = np.concatenate([[False], areas >= min_fraction * areas.max()])
     if keep[1:].all():
-        return mask, _box_of(*bounds)
-    kept_inner = np.take(keep, labels)
+        return mask, counts
     kept = np.zeros(mask.shape, dtype=bool)
-    kept[bounds] = kept_inner
-    rows, cols = _bounds(kept_inner)
-    top, left = bounds[0].start, bounds[1].start
-    return kept, _box_of(slice(top + rows.start, top + rows.stop), slice(left + cols.start, left + cols.stop))
+    kept[bounds] = np.take(keep, labels)
+    return kept, MaskCounts.of(kept, bounds)
 
 
 def _label_areas(labels: np.ndarray, count: int) -> np.ndarray:

@@ -444,18 +444,18 @@ class SAMNTracker:
     def _finish(self, target: "Target", build_prob: MapBuilder, peak: float,
                 centre: Optional[tuple[float, float]]) -> tuple[Decision, Prediction]:
         """One target's frame after the read-back: its probability map in its frame, its
-        mask, the memory policy's decision, the new box and the prediction (the mask's box
-        worked out once for all of them; with device frame operations its bounds and
-        centroid from the device's counts, with no pass over the mask)."""
+        mask, the memory policy's decision, the new box and the prediction. The mask's box and
+        centroid come from its row and column counts, made by the device with device frame
+        operations, else by one pass here."""
         prob = build_prob()
-        above = prob.above(self.cfg.mask_threshold)
+        mask = prob.above(self.cfg.mask_threshold)
         counts = prob.counts_above(self.cfg.mask_threshold)
         if self.cfg.mask_min_component > 0:
-            mask, mask_box = regions.main_components(above, self.cfg.mask_min_component, prob.footprint, counts)
-        else:
-            mask, mask_box = above, regions.mask_to_box(above, prob.footprint, counts)
-        decision = target.memory.decide(target.frame, peak, mask, mask_box, target.box, centre,
-                                        counts if mask is above else None)
+            mask, counts = regions.main_components(mask, self.cfg.mask_min_component, prob.footprint, counts)
+        elif counts is None:
+            counts = regions.MaskCounts.of(mask, prob.footprint)
+        mask_box = counts.box
+        decision = target.memory.decide(target.frame, peak, mask, mask_box, target.box, centre, counts)
         target.box = self._next_box(target, mask_box if decision.trusted else None, centre)
         prediction = self._prediction(mask, target.box, prob, self._confidence(peak, mask, prob),
                                       decision.uncertain, mask_box if decision.trusted else None)

@@ -226,19 +226,20 @@ def test_main_components_drop_specks_and_keep_a_split_object():
     mask[10:30, 10:30] = True      # 400 px
     mask[10:30, 40:55] = True      # 300 px: same object behind an occluder
     mask[50:53, 70:73] = True      # 9 px speck
-    kept, box = main_components(mask, 0.3)
+    kept, counts = main_components(mask, 0.3)
     assert kept[10:30, 10:30].all() and kept[10:30, 40:55].all()
     assert not kept[50:53, 70:73].any()
     assert kept.sum() == 700
-    assert box.tolist() == [10, 10, 45, 20]  # the speck's pixels are out of the box too
-    empty, none = main_components(np.zeros((5, 5), bool), 0.3)
-    assert not empty.any() and none is None
+    assert counts.box.tolist() == [10, 10, 45, 20]  # the speck's pixels are out of the box too
+    assert counts.centroid() == (21900 / 700, 19.5)  # the kept pixels' mean: (400 * 19.5 + 300 * 47) / 700
+    empty, counts = main_components(np.zeros((5, 5), bool), 0.3)
+    assert not empty.any() and counts.box is None and counts.centroid() is None
     # A box of over 2**16 2x2 cells takes 32-bit labels, counted another way: the same rule.
     large = np.zeros((1080, 1920), bool)
     large[100:900, 200:1000] = True     # the object
     large[1000:1010, 1800:1810] = True  # a speck far away
-    kept, box = main_components(large, 0.3)
-    assert kept.sum() == 800 * 800 and box.tolist() == [200, 100, 800, 800]
+    kept, counts = main_components(large, 0.3)
+    assert kept.sum() == 800 * 800 and counts.box.tolist() == [200, 100, 800, 800]
 
 
 def test_components_and_centroid_inside_the_bounding_box_equal_the_whole_frame_definitions():
@@ -256,13 +257,15 @@ def test_components_and_centroid_inside_the_bounding_box_equal_the_whole_frame_d
     for _ in range(100):
         noise = rng.random((int(rng.integers(5, 200)), int(rng.integers(5, 200))))
         mask = cv2.GaussianBlur(noise, (0, 0), float(rng.uniform(0.5, 5))) > rng.uniform(0.45, 0.6)
-        kept, box = main_components(mask, 0.3)
+        kept, counts = main_components(mask, 0.3)
         assert np.array_equal(kept, components_everywhere(mask, 0.3))
         expected_box = mask_to_box(kept)
-        assert (box is None and expected_box is None) or np.array_equal(box, expected_box)
-        ys, xs = np.nonzero(mask)
-        expected = (float(xs.mean()), float(ys.mean())) if len(xs) else None
-        assert mask_centroid(mask) == expected
+        assert (counts.box is None and expected_box is None) or np.array_equal(counts.box, expected_box)
+        for each in (mask, kept):
+            ys, xs = np.nonzero(each)
+            expected = (float(xs.mean()), float(ys.mean())) if len(xs) else None
+            assert mask_centroid(each) == expected
+        assert counts.centroid() == mask_centroid(kept)
 
 
 def test_first_regions_are_told_apart_as_masks_or_boxes_and_polygons():
