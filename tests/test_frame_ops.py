@@ -90,6 +90,14 @@ def test_a_batch_of_frames_is_cropped_and_pasted_back_as_each_frame_alone(frame)
         assert np.array_equal(pasted[i], one)
     (opencv,), _ = in_frames(HostFrames(CPU).to_frames(values[:1], seg[:1], shapes[:1]))
     assert np.abs(pasted[0] - opencv).max() < 1e-4
+    # masks alone, with their counts, from both frame sizes in one read-back with the extras
+    builders, (again,) = device.to_frames(values, seg, shapes, [torch.arange(4.0)], threshold=0.5,
+                                          values=False).wait_each()
+    assert again.tolist() == [0, 1, 2, 3]
+    for build, whole in zip(builders, pasted):
+        frame_map = build()
+        assert np.array_equal(frame_map.above(0.5), whole > 0.5) and (whole > 0.5).any()
+        assert np.array_equal(frame_map.counts_above(0.5).box, regions.mask_to_box(whole > 0.5))
 
 
 def test_only_the_rows_and_columns_a_crop_reaches_are_pasted_and_read_back(davis_root):
