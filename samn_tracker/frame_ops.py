@@ -201,7 +201,7 @@ class PastedBlock:
     top: int
     left: int
     rows: int
-    offset: int = 0
+    offset: int
 
 
 @dataclass
@@ -256,8 +256,8 @@ class FrameMap:
 
     @property
     def footprint(self) -> tuple[slice, slice]:
-        """Frame rows and columns outside which the map is zero (``regions._bounds``'s
-        ``within``)."""
+        """Frame rows and columns outside which the map is zero (the ``within`` of
+        ``regions.MaskCounts.of`` and ``main_components``)."""
         rows, columns = (self.mask.block if self.block is None else self.block).shape
         return slice(self.top, self.top + rows), slice(self.left, self.left + columns)
 

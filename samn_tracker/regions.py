@@ -112,9 +112,9 @@ def _box_of(rows: slice, cols: slice) -> np.ndarray:
 @dataclass(frozen=True)
 class MaskCounts:
     """A mask's pixels in each frame row from ``top`` and each frame column from ``left``
-    (none outside them): its bounds and centroid without a pass over the mask. Beside a GPU
-    the device counts them with the paste-back (``frame_ops.DeviceFrames``), where
-    reductions over the mask on the host would hold its threads' shared interpreter lock."""
+    (none outside them): its bounds, box and centroid without a pass over the mask. With
+    device frame operations the device counts them with the paste-back
+    (``frame_ops.DeviceFrames``); on the host ``of`` counts them in one pass."""
 
     rows: np.ndarray     # int64
     columns: np.ndarray  # int64
