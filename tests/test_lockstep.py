@@ -134,6 +134,21 @@ def test_masks_read_back_alone_track_as_with_their_probabilities(davis_root):
     assert sum(o.mask.any() for _, o in runs[False]) > 0.9 * len(runs[False])  # real masks compared
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_masks_read_back_alone_from_a_gpu_track_as_with_their_probabilities(davis_root):
+    """On CUDA the masks and their counts come back in page-locked memory beside the maps'
+    values or alone: the same tracks either way (up to the GPU's run-to-run rounding)."""
+    runs = {}
+    for keep in (True, False):
+        tracker = build_tracker("lite", overrides={"probability_maps": keep}, device="cuda")
+        runs[keep] = [(video, step.output) for video, step in
+                      track_lockstep(tracker, videos(davis_root), batch=3, groups=2)]
+    assert [v for v, _ in runs[True]] == [v for v, _ in runs[False]]
+    ious = [mask_iou(kept.mask, alone.mask) for (_, kept), (_, alone) in zip(runs[True], runs[False])]
+    assert np.mean(ious) > 0.99 and all(o.probability is None for _, o in runs[False])
+    assert all((o.probability[o.mask] > 0.5).all() for _, o in runs[True])  # the mask's pixels: its own map's
+
+
 def test_host_threads_by_default_beside_a_gpu_only():
     from samn_tracker.tracker import MAX_AUTO_HOST_THREADS, host_threads_for
 
