@@ -134,6 +134,34 @@ def test_masks_read_back_alone_track_as_with_their_probabilities(davis_root):
     assert sum(o.mask.any() for _, o in runs[False]) > 0.9 * len(runs[False])  # real masks compared
 
 
+@pytest.mark.parametrize("settings", [{}, {"use_dcf": False, "mask_min_component": 0.0}],
+                         ids=["lite", "no-dcf-no-components"])
+def test_masks_and_counts_made_on_the_device_track_as_made_on_the_host(davis_root, monkeypatch, settings):
+    """The device's masks and row and column counts against the host's from the same maps
+    (the maps' values read back, the device's masks and counts ignored): the same tracks,
+    bit for bit; without a DCF the confidence is the mean probability over the mask."""
+    from samn_tracker.frame_ops import FrameMap
+
+    def track():
+        tracker = build_tracker("lite", overrides={"frame_ops": "torch", "probability_maps": True, **settings},
+                                device="cpu")
+        return [step.output for _, step in track_lockstep(tracker, videos(davis_root), batch=3, groups=2)]
+
+    def above_on_the_host(frame_map, threshold):
+        mask = np.zeros(frame_map.shape, dtype=bool)
+        mask[frame_map.footprint] = frame_map.block > threshold
+        return mask
+
+    device_made = track()
+    monkeypatch.setattr(FrameMap, "counts_above", lambda frame_map, threshold: None)
+    monkeypatch.setattr(FrameMap, "above", above_on_the_host)
+    host_made = track()
+    for ours, theirs in zip(device_made, host_made, strict=True):
+        assert np.array_equal(ours.mask, theirs.mask) and np.array_equal(ours.box, theirs.box)
+        assert ours.confidence == theirs.confidence and ours.uncertain == theirs.uncertain
+    assert sum(o.mask.any() for o in device_made) > 0.9 * len(device_made)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_masks_read_back_alone_from_a_gpu_track_as_with_their_probabilities(davis_root):
     """On CUDA the masks and their counts come back in page-locked memory beside the maps'
