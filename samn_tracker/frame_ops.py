@@ -272,22 +272,24 @@ class FrameMap:
 
     def above(self, threshold: float) -> np.ndarray:
         """(H, W) bool: ``full() > threshold``, for ``threshold`` >= 0 (zero pixels stay False)."""
-        made = self.mask is not None and self.mask.threshold == threshold
-        block = self.mask.block if made else None
-        if block is not None and block.shape == tuple(self.shape):
-            return block.copy()
+        made = self._mask_at(threshold)
+        if made is not None and made.block.shape == tuple(self.shape):
+            return made.block.copy()
         mask = np.zeros(self.shape, dtype=bool)
-        if block is not None:
-            mask[self.footprint] = block
+        if made is not None:
+            mask[self.footprint] = made.block
         else:
             np.greater(self._values(), threshold, out=mask[self.footprint])
         return mask
 
     def counts_above(self, threshold: float) -> Optional[MaskCounts]:
         """The row and column counts of ``above(threshold)``, when the device made them."""
-        if self.mask is None or self.mask.threshold != threshold:
-            return None
-        return self.mask.counts
+        made = self._mask_at(threshold)
+        return None if made is None else made.counts
+
+    def _mask_at(self, threshold: float) -> Optional[MaskBlock]:
+        """The device's mask, when it was made at ``threshold``."""
+        return self.mask if self.mask is not None and self.mask.threshold == threshold else None
 
     def mean_where(self, mask: np.ndarray) -> float:
         """The mean of the map over a (H, W) mask that is False outside ``footprint``

@@ -66,12 +66,11 @@ class MemoryManager:
         """Box-to-segmentation: the refined first mask replaces the box mask."""
         self.appearance.set_first(entry)
 
-    def decide(self, frame: int, peak: float, mask: np.ndarray, mask_box: Optional[np.ndarray],
-               previous_box: np.ndarray, dcf_centre: Optional[Point],
-               counts: Optional[regions.MaskCounts] = None) -> Decision:
-        """Apply the rules to one tracked frame (records an accepted peak). ``mask_box`` is
-        ``regions.mask_to_box(mask)``, which the caller has already worked out; ``counts``
-        the mask's row and column counts, when known (its centroid from them)."""
+    def decide(self, frame: int, peak: float, mask: regions.MaskCounts,
+               previous_box: np.ndarray, dcf_centre: Optional[Point]) -> Decision:
+        """Apply the rules to one tracked frame (records an accepted peak). ``mask``: the
+        mask's row and column counts, which give its box and centroid."""
+        mask_box = mask.box
         use_dcf = self.cfg.use_dcf
         uncertain = self.is_uncertain(peak) if use_dcf else False
         if use_dcf and not uncertain:
@@ -79,11 +78,7 @@ class MemoryManager:
         trusted = self.mask_agrees(mask_box, previous_box, dcf_centre)
         if uncertain:
             return Decision(True, trusted, None, None)
-        usable = trusted and mask_box is not None
-        if usable:
-            label = regions.mask_centroid(mask, mask_box) if counts is None else counts.centroid()
-        else:
-            label = dcf_centre
+        label = mask.centroid() if trusted and mask_box is not None else dcf_centre
         return Decision(False, trusted, self.appearance_write(frame) if trusted else None,
                         label if use_dcf else None)
 

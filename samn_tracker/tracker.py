@@ -455,7 +455,7 @@ class SAMNTracker:
         elif counts is None:
             counts = regions.MaskCounts.of(mask, prob.footprint)
         mask_box = counts.box
-        decision = target.memory.decide(target.frame, peak, mask, mask_box, target.box, centre, counts)
+        decision = target.memory.decide(target.frame, peak, counts, target.box, centre)
         target.box = self._next_box(target, mask_box if decision.trusted else None, centre)
         prediction = self._prediction(mask, target.box, prob, self._confidence(peak, mask, prob),
                                       decision.uncertain, mask_box if decision.trusted else None)

@@ -9,7 +9,7 @@ import torch
 from samn_tracker.config import preset
 from samn_tracker.memory_manager import MemoryManager
 from samn_tracker.model.appearance_memory import MemoryEntry
-from samn_tracker.regions import box_to_mask, mask_centroid, mask_to_box
+from samn_tracker.regions import MaskCounts, box_to_mask, mask_centroid
 
 SHAPE = (100, 120)
 BOX = np.array([40.0, 30.0, 20.0, 16.0])
@@ -29,7 +29,7 @@ def mask_at(dx: float = 0.0, scale: float = 1.0) -> np.ndarray:
 
 
 def decide(m: MemoryManager, frame: int, peak: float, mask: np.ndarray, centre):
-    return m.decide(frame, peak, mask, mask_to_box(mask), BOX, centre)
+    return m.decide(frame, peak, MaskCounts.of(mask), BOX, centre)
 
 
 def test_uncertain_frames_write_nothing_and_their_peaks_stay_out_of_the_queue():
