@@ -148,6 +148,16 @@ class MaskCounts:
                 slice(self.left + int(cols[0]), self.left + int(cols[-1]) + 1))
 
     @property
+    def solid(self) -> bool:
+        """Whether the mask is every pixel of its bounding box (and not empty): one
+        component, known without labelling it."""
+        bounds = self.bounds
+        if bounds is None:
+            return False
+        rows, columns = bounds
+        return int(self.rows.sum()) == (rows.stop - rows.start) * (columns.stop - columns.start)
+
+    @property
     def box(self) -> np.ndarray | None:
         """The mask's box (``mask_to_box``); None if empty."""
         bounds = self.bounds
@@ -184,7 +194,9 @@ def main_components(mask: np.ndarray, min_fraction: float, within: tuple[slice, 
     mask = np.asarray(mask, dtype=bool)
     counts = MaskCounts.of(mask, within) if counts is None else counts
     bounds = counts.bounds
-    if bounds is None:
+    # A solid rectangle is one component: a mask that covers the frame (an untrained
+    # model's) cost 0.28 ms a frame in labels.
+    if bounds is None or counts.solid:
         return mask, counts
     inner = mask[bounds]
     # 16-bit labels when they cannot overflow (an 8-connected component needs a 2x2 cell

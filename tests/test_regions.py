@@ -8,6 +8,7 @@ from PIL import Image
 
 from samn_tracker.errors import InputError
 from samn_tracker.regions import (
+    MaskCounts,
     box_to_mask,
     box_to_polygon,
     check_box,
@@ -240,6 +241,34 @@ def test_main_components_drop_specks_and_keep_a_split_object():
     large[1000:1010, 1800:1810] = True  # a speck far away
     kept, counts = main_components(large, 0.3)
     assert kept.sum() == 800 * 800 and counts.box.tolist() == [200, 100, 800, 800]
+
+
+def test_a_mask_that_fills_its_box_is_kept_without_labelling(monkeypatch):
+    """A solid rectangle (an untrained model's mask covering the frame) is one component:
+    its counts say so and no labels are made; one pixel off and it is labelled again."""
+    from samn_tracker import regions
+
+    def no_labels(*args, **kwargs):
+        raise AssertionError("labelled a solid mask")
+
+    solid = np.zeros((48, 64), bool)
+    solid[5:40, 3:60] = True
+    counts = MaskCounts.of(solid)
+    assert counts.solid
+    with monkeypatch.context() as patch:
+        patch.setattr(regions.cv2, "connectedComponents", no_labels)
+        kept, kept_counts = regions.main_components(solid, 0.3, counts=counts)
+    assert kept is solid and kept_counts is counts
+    frame = np.ones((48, 64), bool)
+    assert MaskCounts.of(frame).solid and regions.main_components(frame, 0.3)[0] is frame
+    holed = solid.copy()
+    holed[20, 30] = False
+    speck = holed.copy()
+    speck[45, 62] = True  # far from the rectangle: dropped
+    assert not MaskCounts.of(holed).solid and not MaskCounts.of(speck).solid
+    kept, kept_counts = regions.main_components(speck, 0.3)
+    assert np.array_equal(kept, holed) and kept_counts.box.tolist() == [3, 5, 57, 35]
+    assert not MaskCounts.of(np.zeros((4, 4), bool)).solid
 
 
 def test_components_and_centroid_inside_the_bounding_box_equal_the_whole_frame_definitions():
