@@ -88,7 +88,10 @@ class MemoryManager:
             return False
         if peak <= 0:
             return True
-        return float(np.mean(self.peaks)) / peak > u.threshold
+        # np.mean's pairwise sum and division, without its Python layers: this runs per
+        # target and frame, holding the GIL that a lockstep's host threads share
+        mean = np.add.reduce(np.fromiter(self.peaks, np.float64, len(self.peaks))) / len(self.peaks)
+        return float(mean) / peak > u.threshold
 
     def mask_agrees(self, box: Optional[np.ndarray], previous_box: np.ndarray,
                     dcf_centre: Optional[Point]) -> bool:

@@ -487,7 +487,7 @@ class SAMNTracker:
     def _confidence(self, peak: float, mask: np.ndarray, prob: FrameMap) -> float:
         """The DCF's peak (clipped to [0, 1]), or without a DCF the mask's mean probability."""
         if self.cfg.use_dcf:
-            return float(np.clip(peak, 0.0, 1.0))
+            return min(max(float(peak), 0.0), 1.0)
         return prob.mean_where(mask) if mask.any() else 0.0
 
     def _initial_mask(self, region, shape: tuple[int, int]) -> tuple[np.ndarray, bool]:
