@@ -16,8 +16,7 @@ Box <-> polygon conversions follow the VOT toolkit (``x .. x+w`` corners, and
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -120,6 +119,21 @@ class MaskCounts:
     columns: np.ndarray  # int64
     top: int = 0
     left: int = 0
+    # Rows and columns of the mask's bounding box (``_bounds``); None if empty. Every use of
+    # counts reads them, so they are worked out at once: Python 3.11's cached_property
+    # takes a lock that the host threads of a lockstep would all share.
+    bounds: tuple[slice, slice] | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "bounds", self._bounding())
+
+    def _bounding(self) -> tuple[slice, slice] | None:
+        rows = self.rows.nonzero()[0]
+        if len(rows) == 0:
+            return None
+        cols = self.columns.nonzero()[0]
+        return (slice(self.top + int(rows[0]), self.top + int(rows[-1]) + 1),
+                slice(self.left + int(cols[0]), self.left + int(cols[-1]) + 1))
 
     @classmethod
     def of(cls, mask: np.ndarray, within: tuple[slice, slice] | None = None) -> "MaskCounts":
@@ -136,16 +150,6 @@ class MaskCounts:
         rows, columns = (cv2.reduce(pixels, axis, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel().astype(np.int64)
                          for axis in (1, 0))
         return cls(rows, columns, top, left)
-
-    @cached_property
-    def bounds(self) -> tuple[slice, slice] | None:
-        """Rows and columns of the mask's bounding box (``_bounds``); None if empty."""
-        rows = self.rows.nonzero()[0]
-        if len(rows) == 0:
-            return None
-        cols = self.columns.nonzero()[0]
-        return (slice(self.top + int(rows[0]), self.top + int(rows[-1]) + 1),
-                slice(self.left + int(cols[0]), self.left + int(cols[-1]) + 1))
 
     @property
     def solid(self) -> bool:
