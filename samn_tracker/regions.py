@@ -119,13 +119,17 @@ class MaskCounts:
     columns: np.ndarray  # int64
     top: int = 0
     left: int = 0
-    # Rows and columns of the mask's bounding box (``_bounds``); None if empty. Every use of
-    # counts reads them, so they are worked out at once: Python 3.11's cached_property
-    # takes a lock that the host threads of a lockstep would all share.
+    # Rows and columns of the mask's bounding box (``_bounds``) and its box (``mask_to_box``);
+    # None if empty. Every use of counts reads them (the tracker's box and its memory
+    # policy both read the box), so they are worked out once, at once: Python 3.11's
+    # cached_property takes a lock that the host threads of a lockstep would all share.
     bounds: tuple[slice, slice] | None = field(init=False, repr=False, compare=False)
+    box: np.ndarray | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "bounds", self._bounding())
+        bounds = self._bounding()
+        object.__setattr__(self, "bounds", bounds)
+        object.__setattr__(self, "box", None if bounds is None else _box_of(*bounds))
 
     def _bounding(self) -> tuple[slice, slice] | None:
         rows = self.rows.nonzero()[0]
@@ -160,12 +164,6 @@ class MaskCounts:
             return False
         rows, columns = bounds
         return int(self.rows.sum()) == (rows.stop - rows.start) * (columns.stop - columns.start)
-
-    @property
-    def box(self) -> np.ndarray | None:
-        """The mask's box (``mask_to_box``); None if empty."""
-        bounds = self.bounds
-        return None if bounds is None else _box_of(*bounds)
 
     def centroid(self) -> tuple[float, float] | None:
         """Mean pixel position ``(x, y)``; None if empty. Integer moments divided once: the
