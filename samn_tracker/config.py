@@ -160,6 +160,12 @@ class TrackerConfig(Checked):
     # box, and a GPU reads back masks alone: a quarter of the bytes, and no host pass over
     # the maps. Masks and boxes are the same either way.
     probability_maps: bool = False
+    # Where a tracked mask's stray blobs are dropped (``mask_min_component``): "host" (OpenCV's
+    # labelling, in the host work) or "device" (device_components.py, with device frame
+    # operations; elsewhere the host). The same masks either way; "device" takes the
+    # labelling out of a lockstep's host threads, at the price of ~90 more device operations
+    # a step.
+    mask_components: Literal["host", "device"] = "host"
     # Threads for a batched step's per-target host work (maps, masks, policy, boxes); 1 = the
     # calling thread; 0 = by device: 1 on a CPU (more was slower on a 2-core CPU, which also
     # runs the network) and half the host's cores, at most 8, beside a GPU (8 were 15% faster

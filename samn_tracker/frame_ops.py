@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from samn_tracker.batch_rows import grouped
 from samn_tracker.crops import CropWindow, crop_image, paste_back
+from samn_tracker.device_components import keep_main_components
 from samn_tracker.devices import ReadBack, to_device
 from samn_tracker.regions import MaskCounts
 
@@ -55,10 +56,11 @@ class HostFrames:
 
     def to_frames(self, crop_values: torch.Tensor, windows: Sequence[CropWindow],
                   shapes: Sequence[tuple[int, int]], extra: Sequence[torch.Tensor] = (),
-                  threshold: Optional[float] = None, values: bool = True) -> "Pasted":
+                  threshold: Optional[float] = None, values: bool = True,
+                  min_component: Optional[float] = None) -> "Pasted":
         """Per-crop maps (B, S, S) pasted into their frames, and ``extra`` read back with them.
-        ``threshold`` and ``values`` (``DeviceFrames``'s) change nothing: the whole map is
-        made on the host, and its masks there."""
+        ``threshold``, ``values`` and ``min_component`` (``DeviceFrames``'s) change nothing:
+        the whole map is made on the host, and its masks there."""
 
         read_back = ReadBack(crop_values, *extra)
 
@@ -123,20 +125,25 @@ class DeviceFrames:
 
     def to_frames(self, crop_values: torch.Tensor, windows: Sequence[CropWindow],
                   shapes: Sequence[tuple[int, int]], extra: Sequence[torch.Tensor] = (),
-                  threshold: Optional[float] = None, values: bool = True) -> "Pasted":
+                  threshold: Optional[float] = None, values: bool = True,
+                  min_component: Optional[float] = None) -> "Pasted":
         """Only the frame rows and columns a crop reaches are sampled and read back: outside
         them a paste-back is exactly zero, so each map is rebuilt on the host from them.
         With a ``threshold`` the device also makes each map's mask above it and counts its
         pixels per row and column (``FrameMap.above``, ``counts_above``): the host then
         makes no pass over the map for them, and without ``values`` (nothing reads the
-        probabilities) only the masks come back, a quarter of the maps' bytes."""
+        probabilities) only the masks come back, a quarter of the maps' bytes. With a
+        ``min_component`` too, each mask is its main components
+        (``device_components.keep_main_components``; ``FrameMap.components_kept``)."""
         if threshold is None and not values:
             raise ValueError("to_frames reads back the maps' values, their masks or both")
+        if min_component is not None and threshold is None:
+            raise ValueError("to_frames keeps the main components of masks it makes: give a threshold")
         groups = grouped(tuple(shape) for shape in shapes)
         rows = crop_values.split(1)
         pasted = [self._paste(crop_values if len(groups) == 1 else torch.cat([rows[i] for i in members]),
                               [windows[i] for i in members], shapes[members[0]]) for members in groups]
-        sent = [group.read_back_parts(threshold, values) for group in pasted]
+        sent = [group.read_back_parts(threshold, values, min_component) for group in pasted]
         read_back = ReadBack(*(part for parts in sent for part in parts), *extra)
 
         def rebuilt(host: list[np.ndarray]) -> tuple[list[MapBuilder], list[np.ndarray]]:
@@ -152,7 +159,8 @@ class DeviceFrames:
                     masks = [None] * len(members)
                 else:
                     mask_blocks, row_counts, column_counts = np.split(next(arrays), split), next(arrays), next(arrays)
-                    masks = [(threshold, *counted) for counted in zip(mask_blocks, row_counts, column_counts)]
+                    settled = next(arrays) if min_component is not None else np.zeros(len(members), dtype=bool)
+                    masks = [(threshold, *counted) for counted in zip(mask_blocks, row_counts, column_counts, settled)]
                 for i, block, value_block, mask in zip(members, group.blocks, value_blocks, masks):
                     builders[i] = partial(_in_frame, block, shapes[i], read_back.page_locked, value_block, mask)
             return builders, _kept(host[taken:], read_back)
@@ -218,25 +226,34 @@ class PastedGroup:
         flat = blocks.reshape(-1, blocks.shape[-1])
         return flat if self.index is None else flat.index_select(0, self.index)
 
-    def read_back_parts(self, threshold: Optional[float], values: bool) -> list[torch.Tensor]:
+    def read_back_parts(self, threshold: Optional[float], values: bool,
+                        min_component: Optional[float] = None) -> list[torch.Tensor]:
         """What comes back of the group: its rows' values; with a ``threshold`` their mask and
         the pixels above it per sampled row (n, height) and per column (n, width), exact
-        below 2**24. A block's rows outside its crop's reach are zero, so the column counts
-        are those of the crop's rows."""
+        below 2**24; with a ``min_component`` that mask's main components instead, and
+        whether each mask's labels settled (n,; where not, the mask is as it was). A block's rows outside its crop's reach are
+        zero, so the column counts are those of the crop's rows, and its components those
+        of the crop's mask."""
         parts = [self.rows(self.maps)] if values else []
         if threshold is not None:
             above = self.maps > threshold
+            if min_component is not None:
+                above, settled = keep_main_components(above, min_component)
             parts += [self.rows(above), above.sum(2, dtype=torch.float32), above.sum(1, dtype=torch.float32)]
+            if min_component is not None:
+                parts.append(settled)
         return parts
 
 
 @dataclass
 class MaskBlock:
-    """A map's block above ``threshold``, made on the device, and its counts."""
+    """A map's block above ``threshold``, made on the device, and its counts; ``components``:
+    the block is the mask's main components already (``device_components.py``)."""
 
     threshold: float
     block: np.ndarray  # bool, the map's block's shape
     counts: MaskCounts
+    components: bool = False
 
 
 @dataclass
@@ -287,6 +304,11 @@ class FrameMap:
         made = self._mask_at(threshold)
         return None if made is None else made.counts
 
+    def components_kept(self, threshold: float) -> bool:
+        """Whether ``above(threshold)`` is its main components already, kept by the device."""
+        made = self._mask_at(threshold)
+        return made is not None and made.components
+
     def _mask_at(self, threshold: float) -> Optional[MaskBlock]:
         """The device's mask, when it was made at ``threshold``."""
         return self.mask if self.mask is not None and self.mask.threshold == threshold else None
@@ -326,15 +348,16 @@ def _pasted_back(crop_values: np.ndarray, window: CropWindow, shape: tuple[int, 
 
 
 def _in_frame(part: PastedBlock, shape: tuple[int, int], page_locked: bool, values: Optional[np.ndarray],
-              mask: Optional[tuple[float, np.ndarray, np.ndarray, np.ndarray]]) -> FrameMap:
+              mask: Optional[tuple[float, np.ndarray, np.ndarray, np.ndarray, bool]]) -> FrameMap:
     """``part``'s map from its read-back blocks (its values; its mask: a threshold, the mask's
-    block and its sampled block's row and column counts), the values copied out of
-    page-locked memory (``_kept``; ``above`` copies the mask)."""
+    block, its sampled block's row and column counts, and whether it is its main components),
+    the values copied out of page-locked memory (``_kept``; ``above`` copies the mask)."""
     made = None
     if mask is not None:
-        threshold, block, rows, columns = mask
+        threshold, block, rows, columns, components = mask
         rows = rows[part.offset:part.offset + part.rows].astype(np.int64)
-        made = MaskBlock(threshold, block, MaskCounts(rows, columns.astype(np.int64), part.top, part.left))
+        made = MaskBlock(threshold, block, MaskCounts(rows, columns.astype(np.int64), part.top, part.left),
+                         bool(components))
     if values is not None and page_locked:
         values = values.copy()
     return FrameMap(values, part.top, shape, part.left, made)

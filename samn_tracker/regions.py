@@ -208,7 +208,8 @@ def main_components(mask: np.ndarray, min_fraction: float, within: tuple[slice, 
                                             ltype=cv2.CV_16U if most < 2 ** 16 else cv2.CV_32S)
     if count <= 2:
         return mask, counts
-    areas = _label_areas(labels, count)[1:]
+    # in float64 whatever the labels' type, as on the device (device_components.py)
+    areas = _label_areas(labels, count)[1:].astype(np.float64)
     keep = np.concatenate([[False], areas >= min_fraction * areas.max()])
     if keep[1:].all():
         return mask, counts

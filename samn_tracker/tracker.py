@@ -124,6 +124,9 @@ class SAMNTracker:
             self.net.use_cuda_graphs()
         self.precision = precision
         self.frames = frame_ops(self.cfg.frame_ops, self.device)
+        # the fraction the device keeps masks' main components at, where it does
+        on_device = self.cfg.mask_components == "device" and isinstance(self.frames, DeviceFrames)
+        self._components_on_device = self.cfg.mask_min_component if on_device and self.cfg.mask_min_component > 0 else None
         front = partial(front_pass, self.net.query_pass)
         self._front = BatchBuckets(front) if self.cuda_graphs else front  # with device frame operations
         self._refit = BatchBuckets(refit_pass) if self.cuda_graphs else None  # the DCF's refits
@@ -289,7 +292,8 @@ class SAMNTracker:
             pasted = self.frames.to_frames(crop_prob[:, 0], [w[0] for w in batch.windows],
                                            [image.shape[:2] for image in frames],
                                            () if located is None else (located,), self.cfg.mask_threshold,
-                                           values=self.cfg.probability_maps or not self.cfg.use_dcf)
+                                           values=self.cfg.probability_maps or not self.cfg.use_dcf,
+                                           min_component=self._components_on_device)
         return Launched(list(targets), batch, crop_prob, pasted, self._clock)
 
     @torch.no_grad()
@@ -450,7 +454,7 @@ class SAMNTracker:
         prob = build_prob()
         mask = prob.above(self.cfg.mask_threshold)
         counts = prob.counts_above(self.cfg.mask_threshold)
-        if self.cfg.mask_min_component > 0:
+        if self.cfg.mask_min_component > 0 and not prob.components_kept(self.cfg.mask_threshold):
             mask, counts = regions.main_components(mask, self.cfg.mask_min_component, prob.footprint, counts)
         elif counts is None:
             counts = regions.MaskCounts.of(mask, prob.footprint)

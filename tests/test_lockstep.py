@@ -162,6 +162,34 @@ def test_masks_and_counts_made_on_the_device_track_as_made_on_the_host(davis_roo
     assert sum(o.mask.any() for o in device_made) > 0.9 * len(device_made)
 
 
+def test_main_components_kept_on_the_device_track_as_kept_on_the_host(davis_root, monkeypatch):
+    """``mask_components="device"``: the device keeps each mask's main components and the
+    host labels only what it left (masks whose labels did not settle, the first frames):
+    the same tracks as OpenCV's labelling on the host, bit for bit. With OpenCV's frame
+    operations the host labels every mask, whatever the setting."""
+    labelled = []
+    labelling = regions.main_components
+
+    def counted(*args, **kwargs):
+        labelled.append(args[0].shape)
+        return labelling(*args, **kwargs)
+
+    monkeypatch.setattr(regions, "main_components", counted)
+    runs, calls = {}, {}
+    for frame_ops, where in (("torch", "host"), ("torch", "device"), ("opencv", "device")):
+        labelled.clear()
+        tracker = build_tracker("lite", overrides={"frame_ops": frame_ops, "mask_components": where}, device="cpu")
+        runs[frame_ops, where] = [step.output for _, step in
+                                  track_lockstep(tracker, videos(davis_root), batch=3, groups=2)]
+        calls[frame_ops, where] = len(labelled)
+    for ours, theirs in zip(runs["torch", "device"], runs["torch", "host"], strict=True):
+        assert np.array_equal(ours.mask, theirs.mask) and np.array_equal(ours.box, theirs.box)
+        assert ours.confidence == theirs.confidence and ours.uncertain == theirs.uncertain
+    assert calls["torch", "device"] < 0.2 * calls["torch", "host"]
+    assert calls["opencv", "device"] >= len(runs["opencv", "device"]) - len(VIDEOS)
+    assert sum(o.mask.any() for o in runs["torch", "device"]) > 0.9 * len(runs["torch", "device"])
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_masks_read_back_alone_from_a_gpu_track_as_with_their_probabilities(davis_root):
     """On CUDA the masks and their counts come back in page-locked memory beside the maps'
