@@ -163,8 +163,8 @@ class TrackerConfig(Checked):
     # Where a tracked mask's stray blobs are dropped (``mask_min_component``): "host" (OpenCV's
     # labelling, in the host work) or "device" (device_components.py, with device frame
     # operations; elsewhere the host). The same masks either way; "device" takes the
-    # labelling out of a lockstep's host threads, at the price of ~90 more device operations
-    # a step.
+    # labelling out of a lockstep's host threads, at the price of some 120 device operations
+    # a step (one CUDA graph with ``cuda_graphs``). Not yet measured on a GPU (docs/bench.md).
     mask_components: Literal["host", "device"] = "host"
     # Threads for a batched step's per-target host work (maps, masks, policy, boxes); 1 = the
     # calling thread; 0 = by device: 1 on a CPU (more was slower on a 2-core CPU, which also

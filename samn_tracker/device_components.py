@@ -19,9 +19,13 @@ device how it went, and a mask still changing in the last one is left to the hos
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from samn_tracker.model.graphs import BatchBuckets
 
 ROUNDS = 5
 JUMPS = 2  # how far along its chain of merged labels a label moves in a round
@@ -60,6 +64,27 @@ def keep_main_components(masks: Tensor, min_fraction: float, rounds: int = ROUND
     keep = areas >= min_fraction * areas.amax(1, keepdim=True).double()
     kept = F.pad(keep, (1, 0)).gather(1, labels).view(n, height, width)
     return torch.where(done[:, None, None], kept, masks), done
+
+
+class MainComponents:
+    """``keep_main_components`` at one fraction, for masks pasted into frames. With
+    ``graphs`` (a ``BatchBuckets`` of ``keep_main_components``: on CUDA its graphs) the
+    masks are first padded to their frame's size, so that each frame size and padded batch
+    has one shape and one graph, whatever block of it a step pastes: the labelling's hundred
+    kernels are then one launch. The padding's zeros join no component."""
+
+    def __init__(self, min_fraction: float, graphs: Optional[BatchBuckets] = None):
+        self.min_fraction = min_fraction
+        self.graphs = graphs
+
+    def __call__(self, masks: Tensor, frame: tuple[int, int]) -> tuple[Tensor, Tensor]:
+        """``keep_main_components`` of (n, h, w) masks, the blocks of frames of size ``frame``."""
+        if self.graphs is None:
+            return keep_main_components(masks, self.min_fraction)
+        height, width = masks.shape[1:]
+        canvas = F.pad(masks, (0, frame[1] - width, 0, frame[0] - height))
+        kept, settled = self.graphs(canvas, min_fraction=self.min_fraction)
+        return kept[:, :height, :width], settled
 
 
 def _run_ids(masks: Tensor, dim: int) -> tuple[Tensor, int]:

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from samn_tracker.batch_rows import grouped
 from samn_tracker.crops import CropWindow, crop_image, paste_back
-from samn_tracker.device_components import keep_main_components
+from samn_tracker.device_components import MainComponents
 from samn_tracker.devices import ReadBack, to_device
 from samn_tracker.regions import MaskCounts
 
@@ -57,9 +57,9 @@ class HostFrames:
     def to_frames(self, crop_values: torch.Tensor, windows: Sequence[CropWindow],
                   shapes: Sequence[tuple[int, int]], extra: Sequence[torch.Tensor] = (),
                   threshold: Optional[float] = None, values: bool = True,
-                  min_component: Optional[float] = None) -> "Pasted":
+                  components: Optional[MainComponents] = None) -> "Pasted":
         """Per-crop maps (B, S, S) pasted into their frames, and ``extra`` read back with them.
-        ``threshold``, ``values`` and ``min_component`` (``DeviceFrames``'s) change nothing:
+        ``threshold``, ``values`` and ``components`` (``DeviceFrames``'s) change nothing:
         the whole map is made on the host, and its masks there."""
 
         read_back = ReadBack(crop_values, *extra)
@@ -126,24 +126,23 @@ class DeviceFrames:
     def to_frames(self, crop_values: torch.Tensor, windows: Sequence[CropWindow],
                   shapes: Sequence[tuple[int, int]], extra: Sequence[torch.Tensor] = (),
                   threshold: Optional[float] = None, values: bool = True,
-                  min_component: Optional[float] = None) -> "Pasted":
+                  components: Optional[MainComponents] = None) -> "Pasted":
         """Only the frame rows and columns a crop reaches are sampled and read back: outside
         them a paste-back is exactly zero, so each map is rebuilt on the host from them.
         With a ``threshold`` the device also makes each map's mask above it and counts its
         pixels per row and column (``FrameMap.above``, ``counts_above``): the host then
         makes no pass over the map for them, and without ``values`` (nothing reads the
-        probabilities) only the masks come back, a quarter of the maps' bytes. With a
-        ``min_component`` too, each mask is its main components
-        (``device_components.keep_main_components``; ``FrameMap.components_kept``)."""
+        probabilities) only the masks come back, a quarter of the maps' bytes. With
+        ``components`` too, each mask is its main components (``FrameMap.components_kept``)."""
         if threshold is None and not values:
             raise ValueError("to_frames reads back the maps' values, their masks or both")
-        if min_component is not None and threshold is None:
+        if components is not None and threshold is None:
             raise ValueError("to_frames keeps the main components of masks it makes: give a threshold")
         groups = grouped(tuple(shape) for shape in shapes)
         rows = crop_values.split(1)
         pasted = [self._paste(crop_values if len(groups) == 1 else torch.cat([rows[i] for i in members]),
                               [windows[i] for i in members], shapes[members[0]]) for members in groups]
-        sent = [group.read_back_parts(threshold, values, min_component) for group in pasted]
+        sent = [group.read_back_parts(threshold, values, components) for group in pasted]
         read_back = ReadBack(*(part for parts in sent for part in parts), *extra)
 
         def rebuilt(host: list[np.ndarray]) -> tuple[list[MapBuilder], list[np.ndarray]]:
@@ -159,7 +158,7 @@ class DeviceFrames:
                     masks = [None] * len(members)
                 else:
                     mask_blocks, row_counts, column_counts = np.split(next(arrays), split), next(arrays), next(arrays)
-                    settled = next(arrays) if min_component is not None else np.zeros(len(members), dtype=bool)
+                    settled = next(arrays) if components is not None else np.zeros(len(members), dtype=bool)
                     masks = [(threshold, *counted) for counted in zip(mask_blocks, row_counts, column_counts, settled)]
                 for i, block, value_block, mask in zip(members, group.blocks, value_blocks, masks):
                     builders[i] = partial(_in_frame, block, shapes[i], read_back.page_locked, value_block, mask)
@@ -198,7 +197,7 @@ class DeviceFrames:
             index = to_device(torch.from_numpy(np.concatenate(
                 [i * height + np.arange(o, o + c) for i, (o, c) in enumerate(zip(offsets, counts))])), self.device)
         return PastedGroup(maps, index, [PastedBlock(int(t), int(left), int(c), int(o))
-                                         for t, left, c, o in zip(top, x0, counts, offsets)])
+                                         for t, left, c, o in zip(top, x0, counts, offsets)], tuple(shape))
 
 
 @dataclass
@@ -215,11 +214,13 @@ class PastedBlock:
 @dataclass
 class PastedGroup:
     """The paste-back of one frame size's crops on the device: the sampled blocks, which of
-    their rows a crop reaches (``index``; None: all), and where each crop's rows lie."""
+    their rows a crop reaches (``index``; None: all), where each crop's rows lie, and the
+    frames' size."""
 
     maps: torch.Tensor            # (n, height, width)
     index: Optional[torch.Tensor]  # rows of ``maps`` flattened to (n * height, width)
     blocks: list[PastedBlock]
+    frame: tuple[int, int]
 
     def rows(self, blocks: torch.Tensor) -> torch.Tensor:
         """Each crop's rows of ``blocks`` (n, height, width), one crop after the other."""
@@ -227,20 +228,20 @@ class PastedGroup:
         return flat if self.index is None else flat.index_select(0, self.index)
 
     def read_back_parts(self, threshold: Optional[float], values: bool,
-                        min_component: Optional[float] = None) -> list[torch.Tensor]:
+                        components: Optional[MainComponents] = None) -> list[torch.Tensor]:
         """What comes back of the group: its rows' values; with a ``threshold`` their mask and
         the pixels above it per sampled row (n, height) and per column (n, width), exact
-        below 2**24; with a ``min_component`` that mask's main components instead, and
+        below 2**24; with ``components`` that mask's main components instead, and
         whether each mask's labels settled (n,; where not, the mask is as it was). A block's rows outside its crop's reach are
         zero, so the column counts are those of the crop's rows, and its components those
         of the crop's mask."""
         parts = [self.rows(self.maps)] if values else []
         if threshold is not None:
             above = self.maps > threshold
-            if min_component is not None:
-                above, settled = keep_main_components(above, min_component)
+            if components is not None:
+                above, settled = components(above, self.frame)
             parts += [self.rows(above), above.sum(2, dtype=torch.float32), above.sum(1, dtype=torch.float32)]
-            if min_component is not None:
+            if components is not None:
                 parts.append(settled)
         return parts
 

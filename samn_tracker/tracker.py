@@ -25,6 +25,7 @@ from samn_tracker import regions
 from samn_tracker.config import ModelConfig, TrackerConfig, preset
 from samn_tracker.crops import CropWindow, crop_image, crop_mask, jittered_window, window_around
 from samn_tracker.decoder_tuning import DecoderWeights, TuningViews, tune_decoder
+from samn_tracker.device_components import MainComponents, keep_main_components
 from samn_tracker.batch_rows import grouped, in_order, take_rows
 from samn_tracker.devices import pick_device, to_device, to_device_together
 from samn_tracker.frame_ops import DeviceFrames, FrameMap, MapBuilder, Pasted, frame_ops, unit_float
@@ -124,9 +125,12 @@ class SAMNTracker:
             self.net.use_cuda_graphs()
         self.precision = precision
         self.frames = frame_ops(self.cfg.frame_ops, self.device)
-        # the fraction the device keeps masks' main components at, where it does
-        on_device = self.cfg.mask_components == "device" and isinstance(self.frames, DeviceFrames)
-        self._components_on_device = self.cfg.mask_min_component if on_device and self.cfg.mask_min_component > 0 else None
+        # the device keeps the masks' main components (``mask_components``), on CUDA from graphs
+        self._components: Optional[MainComponents] = None
+        if (self.cfg.mask_components == "device" and self.cfg.mask_min_component > 0
+                and isinstance(self.frames, DeviceFrames)):
+            graphs = BatchBuckets(keep_main_components) if self.cuda_graphs else None
+            self._components = MainComponents(self.cfg.mask_min_component, graphs)
         front = partial(front_pass, self.net.query_pass)
         self._front = BatchBuckets(front) if self.cuda_graphs else front  # with device frame operations
         self._refit = BatchBuckets(refit_pass) if self.cuda_graphs else None  # the DCF's refits
@@ -293,7 +297,7 @@ class SAMNTracker:
                                            [image.shape[:2] for image in frames],
                                            () if located is None else (located,), self.cfg.mask_threshold,
                                            values=self.cfg.probability_maps or not self.cfg.use_dcf,
-                                           min_component=self._components_on_device)
+                                           components=self._components)
         return Launched(list(targets), batch, crop_prob, pasted, self._clock)
 
     @torch.no_grad()
