@@ -164,7 +164,8 @@ class TrackerConfig(Checked):
     # labelling, in the host work) or "device" (device_components.py, with device frame
     # operations; elsewhere the host). The same masks either way; "device" takes the
     # labelling out of a lockstep's host threads, at the price of some 120 device operations
-    # a step (one CUDA graph with ``cuda_graphs``). Not yet measured on a GPU (docs/bench.md).
+    # a step (one CUDA graph with ``cuda_graphs``); on a CPU they cost 400x OpenCV's labelling.
+    # Not yet measured on a GPU (docs/bench.md).
     mask_components: Literal["host", "device"] = "host"
     # Threads for a batched step's per-target host work (maps, masks, policy, boxes); 1 = the
     # calling thread; 0 = by device: 1 on a CPU (more was slower on a 2-core CPU, which also
