@@ -6,6 +6,7 @@ when there are more processes than GPUs) when CUDA is present.
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -135,7 +136,7 @@ class ReadBack:
         bools = raw[4 * self._float_count:].view(np.bool_)
         out, starts = [], {False: 0, True: 0}
         for shape, is_bool in zip(self._shapes, self._is_bool):
-            count, start = int(np.prod(shape)), starts[is_bool]
+            count, start = math.prod(shape), starts[is_bool]
             out.append((bools if is_bool else floats)[start:start + count].reshape(shape))
             starts[is_bool] = start + count
         return out

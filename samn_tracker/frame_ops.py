@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
+from itertools import accumulate
 from typing import Callable, Literal, Optional, Sequence
 
 import numpy as np
@@ -152,12 +153,12 @@ class DeviceFrames:
             for members, group, parts in zip(groups, pasted, sent):
                 arrays = iter(host[taken:taken + len(parts)])
                 taken += len(parts)
-                split = np.cumsum([block.rows for block in group.blocks])[:-1]
-                value_blocks = np.split(next(arrays), split) if values else [None] * len(members)
+                ends = list(accumulate(block.rows for block in group.blocks))
+                value_blocks = _row_blocks(next(arrays), ends) if values else [None] * len(members)
                 if threshold is None:
                     masks = [None] * len(members)
                 else:
-                    mask_blocks, row_counts, column_counts = np.split(next(arrays), split), next(arrays), next(arrays)
+                    mask_blocks, row_counts, column_counts = _row_blocks(next(arrays), ends), next(arrays), next(arrays)
                     settled = next(arrays) if components is not None else np.zeros(len(members), dtype=bool)
                     masks = [(threshold, *counted) for counted in zip(mask_blocks, row_counts, column_counts, settled)]
                 for i, block, value_block, mask in zip(members, group.blocks, value_blocks, masks):
@@ -362,6 +363,12 @@ def _in_frame(part: PastedBlock, shape: tuple[int, int], page_locked: bool, valu
     if values is not None and page_locked:
         values = values.copy()
     return FrameMap(values, part.top, shape, part.left, made)
+
+
+def _row_blocks(rows: np.ndarray, ends: list[int]) -> list[np.ndarray]:
+    """``rows`` cut into consecutive blocks that end at ``ends``: ``np.split``'s views,
+    without its Python layers (a few microseconds a block, per target and step)."""
+    return [rows[start:end] for start, end in zip([0, *ends[:-1]], ends)]
 
 
 def _kept(arrays: list[np.ndarray], read_back: ReadBack) -> list[np.ndarray]:
