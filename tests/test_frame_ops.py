@@ -10,6 +10,7 @@ from samn_tracker import build_tracker, regions
 from samn_tracker.crops import CropWindow
 from samn_tracker.datasets.davis import davis_sequence
 from samn_tracker.batch_rows import take_rows
+from samn_tracker.device_components import MainComponents
 from samn_tracker.devices import ReadBack
 from samn_tracker.frame_ops import DeviceFrames, HostFrames, frame_ops
 from samn_tracker.front_pass import Front, front_pass
@@ -98,6 +99,16 @@ def test_a_batch_of_frames_is_cropped_and_pasted_back_as_each_frame_alone(frame)
         frame_map = build()
         assert np.array_equal(frame_map.above(0.5), whole > 0.5) and (whole > 0.5).any()
         assert np.array_equal(frame_map.counts_above(0.5).box, regions.mask_to_box(whole > 0.5))
+        assert not frame_map.components_kept(0.5)
+    # the masks' main components kept on the device, per frame size, with their counts
+    builders, _ = device.to_frames(values, seg, shapes, threshold=0.5, values=False,
+                                   components=MainComponents(0.3)).wait_each()
+    for build, whole in zip(builders, pasted):
+        frame_map = build()
+        kept, counts = regions.main_components(whole > 0.5, 0.3)
+        assert frame_map.components_kept(0.5) and not frame_map.components_kept(0.4)
+        assert np.array_equal(frame_map.above(0.5), kept) and kept.sum() < (whole > 0.5).sum()
+        assert np.array_equal(frame_map.counts_above(0.5).box, counts.box)
 
 
 def test_only_the_rows_and_columns_a_crop_reaches_are_pasted_and_read_back(davis_root):
