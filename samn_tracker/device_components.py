@@ -19,13 +19,13 @@ device how it went, and a mask still changing in the last one is left to the hos
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from samn_tracker.model.graphs import BatchBuckets
+from samn_tracker.model.graphs import BatchBuckets, GraphedPass, Pass
 
 ROUNDS = 5
 JUMPS = 2  # how far along its chain of merged labels a label moves in a round
@@ -67,15 +67,16 @@ def keep_main_components(masks: Tensor, min_fraction: float, rounds: int = ROUND
 
 
 class MainComponents:
-    """``keep_main_components`` at one fraction, for masks pasted into frames. With
-    ``graphs`` (a ``BatchBuckets`` of ``keep_main_components``: on CUDA its graphs) the
-    masks are first padded to their frame's size, so that each frame size and padded batch
-    has one shape and one graph, whatever block of it a step pastes: the labelling's hundred
-    kernels are then one launch. The padding's zeros join no component."""
+    """``keep_main_components`` at one fraction, for masks pasted into frames. ``graphed``
+    (on CUDA): the masks are first padded to their frame's size, so that each frame size and
+    padded batch has one shape and one CUDA graph (``BatchBuckets``; ``make``: how a bucket's
+    runner is made, eager in tests on a CPU), whatever block of it a step pastes: the
+    labelling's hundred kernels are then one launch. The padding's zeros join no component."""
 
-    def __init__(self, min_fraction: float, graphs: Optional[BatchBuckets] = None):
+    def __init__(self, min_fraction: float, graphed: bool = False,
+                 make: Callable[[Pass, tuple[Tensor, ...], dict], Pass] = GraphedPass):
         self.min_fraction = min_fraction
-        self.graphs = graphs
+        self.graphs: Optional[BatchBuckets] = BatchBuckets(keep_main_components, make) if graphed else None
 
     def __call__(self, masks: Tensor, frame: tuple[int, int]) -> tuple[Tensor, Tensor]:
         """``keep_main_components`` of (n, h, w) masks, the blocks of frames of size ``frame``."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
-from itertools import accumulate
+from itertools import accumulate, repeat
 from typing import Callable, Literal, Optional, Sequence
 
 import numpy as np
@@ -159,7 +159,7 @@ class DeviceFrames:
                     masks = [None] * len(members)
                 else:
                     mask_blocks, row_counts, column_counts = _row_blocks(next(arrays), ends), next(arrays), next(arrays)
-                    settled = next(arrays) if components is not None else np.zeros(len(members), dtype=bool)
+                    settled = next(arrays) if components is not None else repeat(False)
                     masks = [(threshold, *counted) for counted in zip(mask_blocks, row_counts, column_counts, settled)]
                 for i, block, value_block, mask in zip(members, group.blocks, value_blocks, masks):
                     builders[i] = partial(_in_frame, block, shapes[i], read_back.page_locked, value_block, mask)
@@ -232,18 +232,18 @@ class PastedGroup:
                         components: Optional[MainComponents] = None) -> list[torch.Tensor]:
         """What comes back of the group: its rows' values; with a ``threshold`` their mask and
         the pixels above it per sampled row (n, height) and per column (n, width), exact
-        below 2**24; with ``components`` that mask's main components instead, and
-        whether each mask's labels settled (n,; where not, the mask is as it was). A block's rows outside its crop's reach are
-        zero, so the column counts are those of the crop's rows, and its components those
-        of the crop's mask."""
+        below 2**24; with ``components`` that mask's main components instead, and whether
+        each mask's labels settled (n,; where not, the mask is as it was). A block's rows
+        outside its crop's reach are zero, so the column counts are those of the crop's rows,
+        and its components those of the crop's mask."""
         parts = [self.rows(self.maps)] if values else []
         if threshold is not None:
-            above = self.maps > threshold
+            above, settled = self.maps > threshold, []
             if components is not None:
-                above, settled = components(above, self.frame)
-            parts += [self.rows(above), above.sum(2, dtype=torch.float32), above.sum(1, dtype=torch.float32)]
-            if components is not None:
-                parts.append(settled)
+                above, done = components(above, self.frame)
+                settled = [done]
+            parts += [self.rows(above), above.sum(2, dtype=torch.float32), above.sum(1, dtype=torch.float32),
+                      *settled]
         return parts
 
 

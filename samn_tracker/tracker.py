@@ -25,7 +25,7 @@ from samn_tracker import regions
 from samn_tracker.config import ModelConfig, TrackerConfig, preset
 from samn_tracker.crops import CropWindow, crop_image, crop_mask, jittered_window, window_around
 from samn_tracker.decoder_tuning import DecoderWeights, TuningViews, tune_decoder
-from samn_tracker.device_components import MainComponents, keep_main_components
+from samn_tracker.device_components import MainComponents
 from samn_tracker.batch_rows import grouped, in_order, take_rows
 from samn_tracker.devices import pick_device, to_device, to_device_together
 from samn_tracker.frame_ops import DeviceFrames, FrameMap, MapBuilder, Pasted, frame_ops, unit_float
@@ -129,8 +129,7 @@ class SAMNTracker:
         self._components: Optional[MainComponents] = None
         if (self.cfg.mask_components == "device" and self.cfg.mask_min_component > 0
                 and isinstance(self.frames, DeviceFrames)):
-            graphs = BatchBuckets(keep_main_components) if self.cuda_graphs else None
-            self._components = MainComponents(self.cfg.mask_min_component, graphs)
+            self._components = MainComponents(self.cfg.mask_min_component, graphed=self.cuda_graphs)
         front = partial(front_pass, self.net.query_pass)
         self._front = BatchBuckets(front) if self.cuda_graphs else front  # with device frame operations
         self._refit = BatchBuckets(refit_pass) if self.cuda_graphs else None  # the DCF's refits

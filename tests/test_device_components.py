@@ -92,8 +92,7 @@ def test_a_gpu_keeps_the_components_a_cpu_keeps(davis_root):
     on_gpu = keep_main_components(batch.cuda(), 0.3)
     assert all(torch.equal(a, b.cpu()) for a, b in zip(on_cpu, on_gpu))
     from samn_tracker.device_components import MainComponents
-    from samn_tracker.model.graphs import BatchBuckets
-    graphed = MainComponents(0.3, BatchBuckets(keep_main_components))
+    graphed = MainComponents(0.3, graphed=True)
     block = batch[:, 20:400, 30:700]
     first = graphed(block.cuda(), (480, 854))
     again = graphed(block.flip(0).cuda(), (480, 854))  # a replay must not overwrite what came back
@@ -107,11 +106,11 @@ def test_masks_padded_to_their_frame_keep_the_components_of_the_block():
     """How a GPU runs it from graphs: the blocks padded to the frame's size, the batch to a
     power of two (here with the options bound eagerly, as on a CPU): the same masks."""
     from samn_tracker.device_components import MainComponents
-    from samn_tracker.model.graphs import BatchBuckets
 
     masks = blotchy_masks(np.random.default_rng(5), 3, (50, 70))
-    buckets = BatchBuckets(keep_main_components, lambda fn, example, options: functools.partial(fn, **options))
-    padded = MainComponents(0.3, buckets)(masks, (64, 90))
+    components = MainComponents(0.3, graphed=True, make=lambda fn, example, options: functools.partial(fn, **options))
+    padded = components(masks, (64, 90))
+    buckets = components.graphs
     assert [tuple(x.shape) for x in padded] == [(3, 50, 70), (3,)]
     assert list(buckets.runners) and all(key[0][0][0] == (4, 64, 90) for key in buckets.runners)
     assert all(torch.equal(a, b) for a, b in zip(padded, MainComponents(0.3)(masks, (64, 90))))
