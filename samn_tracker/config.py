@@ -167,6 +167,13 @@ class TrackerConfig(Checked):
     # a step (one CUDA graph with ``cuda_graphs``); on a CPU they cost 400x OpenCV's labelling.
     # Not yet measured on a GPU (docs/bench.md).
     mask_components: Literal["host", "device"] = "host"
+    # When a tracked frame's memory entries are encoded: "finish", after the host work, for
+    # the targets whose memory policy writes; "launch", with the step's device work, for
+    # every target, so that a GPU encodes them while the host works, not after it (an entry
+    # is dropped where its memory does not write); "auto": "launch" on CUDA, else "finish"
+    # (on a CPU a dropped entry is time lost). One target's entries are the same either way;
+    # a batch's pass over more crops than its writers rounds like any other batch.
+    entries_at: Literal["auto", "launch", "finish"] = "auto"
     # Threads for a batched step's per-target host work (maps, masks, policy, boxes); 1 = the
     # calling thread; 0 = by device: 1 on a CPU (more was slower on a 2-core CPU, which also
     # runs the network) and half the host's cores, at most 8, beside a GPU (8 were 15% faster

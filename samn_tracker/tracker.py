@@ -137,6 +137,9 @@ class SAMNTracker:
         # as its CUDA graphs need, or each batch at its longest memory's
         self.fixed_memory_sizes = self.cuda_graphs
         self.host_threads = host_threads_for(self.cfg.host_threads, self.device)
+        # whether ``launch`` encodes every target's memory entry (``entries_at``)
+        self.entries_at_launch = self.cfg.entries_at == "launch" or (
+            self.cfg.entries_at == "auto" and self.device.type == "cuda")
         self._clock = StageClock(self.device, STAGES, HOST_PARTS)
         self._host_pool: Optional[ThreadPoolExecutor] = None
         self._target: Optional[Target] = None
@@ -297,7 +300,11 @@ class SAMNTracker:
                                            () if located is None else (located,), self.cfg.mask_threshold,
                                            values=self.cfg.probability_maps or not self.cfg.use_dcf,
                                            components=self._components)
-        return Launched(list(targets), batch, crop_prob, pasted, self._clock)
+        encoded = None
+        if self.entries_at_launch:  # queued after the read-back, which it must not delay
+            with self._clock.stage("memory_write"):
+                encoded = self._memory_pass(batch.seg_crops, crop_prob, batch.query.s16)
+        return Launched(list(targets), batch, crop_prob, encoded, pasted, self._clock)
 
     @torch.no_grad()
     def finish(self, launched: "Launched") -> list[Prediction]:
@@ -311,7 +318,7 @@ class SAMNTracker:
             with self._clock.host("host_work"):
                 finished = self._on_host(self._finish, targets, probs, peaks, centres)
         with self._clock.host("writes"):
-            self._write(targets, [decision for decision, _ in finished], batch, launched.crop_prob)
+            self._write(targets, [decision for decision, _ in finished], launched)
         return [prediction for _, prediction in finished]
 
     # ------------------------------------------------------------ internals
@@ -468,16 +475,21 @@ class SAMNTracker:
                                       decision.uncertain, mask_box if decision.trusted else None)
         return decision, prediction
 
-    def _write(self, targets: Sequence["Target"], decisions: list, batch: "_Batch",
-               crop_prob: torch.Tensor) -> None:
-        """What the memory manager decided: appearance entries (one memory-encoder pass for
-        every target that writes), then DCF samples and refits."""
+    def _write(self, targets: Sequence["Target"], decisions: list, launched: "Launched") -> None:
+        """What the memory manager decided: appearance entries (encoded at launch, or now by
+        one memory-encoder pass for every target that writes), then DCF samples and refits."""
+        batch = launched.batch
         writers = [i for i, d in enumerate(decisions) if not d.uncertain and d.appearance is not None]
         if writers:
             with self._clock.stage("memory_write"):
-                entries = self._entries(take_rows(batch.seg_crops, writers), take_rows(crop_prob, writers),
-                                        [targets[i].frame for i in writers], take_rows(batch.query.s16, writers),
-                                        [decisions[i].appearance == "sampled" for i in writers])
+                rows, encoded = writers, launched.encoded
+                if encoded is None:
+                    rows = range(len(writers))
+                    encoded = self._memory_pass(take_rows(batch.seg_crops, writers),
+                                                take_rows(launched.crop_prob, writers),
+                                                take_rows(batch.query.s16, writers))
+                entries = self._entry_rows(encoded, rows, [targets[i].frame for i in writers],
+                                           [decisions[i].appearance == "sampled" for i in writers])
                 for i, entry in zip(writers, entries):
                     targets[i].memory.memorise(entry, decisions[i].appearance)
         with self._clock.stage("dcf"):
@@ -527,29 +539,38 @@ class SAMNTracker:
             windows.append(window_around(box, cfg.dcf_search_factor, cfg.crop_size))
         return windows
 
-    def _entries(self, crops: torch.Tensor, foreground: torch.Tensor, frames: list[int],
-                 s16: torch.Tensor, lasting: Sequence[bool]) -> list[MemoryEntry]:
-        """Memory entries of crops (B, 3, S, S) with their foreground (B, 1, S, S), one pass
-        (``s16``: the crops' query-encoder backbone features, the keys of ``key_source="backbone"``
-        and what ``memory_pass="query"`` encodes instead of the crops).
-        Of a batch, the ``lasting`` entries (sampled ones, kept for the video) are copies, so
-        that they do not keep their batch-mates' features alive; the others (last-frame
-        entries, replaced at the next write) stay views of the pass's output."""
+    def _memory_pass(self, crops: torch.Tensor, foreground: torch.Tensor,
+                     s16: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Memory keys (B, dk, P) and values (B, dv, P) of crops (B, 3, S, S) with their
+        foreground (B, 1, S, S), one pass (``s16``: the crops' query-encoder backbone
+        features, the keys of ``key_source="backbone"`` and what ``memory_pass="query"``
+        encodes instead of the crops)."""
         keys, values = self.net.encode_memory(crops, foreground, s16)
-        keys = self.net.memory_key(keys, s16)
-        if len(frames) == 1:
-            return [MemoryEntry(keys.flatten(2)[0], values.flatten(2)[0], frames[0])]
-        return [MemoryEntry(k.clone(), v.clone(), frame) if keep else MemoryEntry(k, v, frame)
-                for k, v, frame, keep in zip(keys.flatten(2), values.flatten(2), frames, lasting)]
+        return self.net.memory_key(keys, s16).flatten(2), values.flatten(2)
+
+    @staticmethod
+    def _entry_rows(encoded: tuple[torch.Tensor, torch.Tensor], rows: Sequence[int], frames: Sequence[int],
+                    lasting: Sequence[bool]) -> list[MemoryEntry]:
+        """The entries of ``rows`` of a ``_memory_pass``. Of a pass over several crops, the
+        ``lasting`` entries (sampled ones, kept for the video) are copies, so that they do not
+        keep their batch-mates' features alive; the others (last-frame entries, replaced at
+        the next write) stay views of the pass's output."""
+        keys, values = encoded
+        copied = keys.shape[0] > 1
+        return [MemoryEntry(keys[i].clone(), values[i].clone(), frame) if keep and copied
+                else MemoryEntry(keys[i], values[i], frame) for i, frame, keep in zip(rows, frames, lasting)]
 
     def _first_entries(self, crops: torch.Tensor, s16: torch.Tensor, masks: Sequence[np.ndarray],
                        windows: Sequence[CropWindow], rows: Sequence[int]) -> list[MemoryEntry]:
         """The first-frame memory entries of targets ``rows``, each encoded on its own: a
         tuned decoder learns from it and magnifies rounding (a memory pass of several crops
         rounds unlike one crop's), so a target started with others gets the entry it gets alone."""
-        return [self._entries(crops[i:i + 1], to_device(torch.from_numpy(crop_mask(masks[i], windows[i]))[None, None],
-                                                        self.device), [0], s16[i:i + 1], [True])[0]
-                for i in rows]
+        entries = []
+        for i in rows:
+            foreground = to_device(torch.from_numpy(crop_mask(masks[i], windows[i]))[None, None], self.device)
+            encoded = self._memory_pass(crops[i:i + 1], foreground, s16[i:i + 1])
+            entries += self._entry_rows(encoded, [0], [0], [True])
+        return entries
 
     def _boxes_to_segmentation(self, targets: Sequence["Target"], rows: Sequence[int], query: QueryFeatures,
                                windows: Sequence[CropWindow], boxes: Sequence[np.ndarray],
@@ -690,6 +711,7 @@ class Launched:
     targets: list["Target"]
     batch: _Batch
     crop_prob: torch.Tensor  # (B, 1, S, S): the memory writes' masks
+    encoded: Optional[tuple[torch.Tensor, torch.Tensor]]  # every target's entry (``entries_at``)
     pasted: Pasted
     clock: StageClock
 

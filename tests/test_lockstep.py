@@ -5,6 +5,7 @@ batched too; the videos have different lengths, so a finished video hands its sl
 """
 from __future__ import annotations
 
+import inspect
 from itertools import islice
 
 import cv2
@@ -17,6 +18,7 @@ from samn_tracker.datasets.davis import davis_sequence
 from samn_tracker.errors import InputError
 from samn_tracker.evaluation.runner import BenchmarkSequence, track_batched
 from samn_tracker.model.spatial_memory import SpatialMemory
+from samn_tracker.tracker import SAMNTracker
 from samn_tracker.tracking_loop import track_frames, track_lockstep
 
 VIDEOS = (("blackswan", 9), ("car-shadow", 5), ("cows", 7))
@@ -188,6 +190,53 @@ def test_main_components_kept_on_the_device_track_as_kept_on_the_host(davis_root
     assert calls["torch", "device"] < 0.2 * calls["torch", "host"]
     assert calls["opencv", "device"] >= len(runs["opencv", "device"]) - len(VIDEOS)
     assert sum(o.mask.any() for o in runs["torch", "device"]) > 0.9 * len(runs["torch", "device"])
+
+
+def test_entries_encoded_at_launch_track_as_encoded_when_written(davis_root, monkeypatch):
+    """``entries_at="launch"`` (the CUDA default) encodes every target's memory entry with the
+    step's device work, before the memory policy has decided, and drops those not written.
+    One target tracks as with its entries encoded after the host work, bit for bit. In a
+    batch whose targets do not all write, the pass holds more crops than the writers' and
+    rounds otherwise: the tracks and memories agree within float tolerance, as lockstep's
+    do with one at a time. On a CPU the default encodes only what is written."""
+    encode, rows = SAMNTracker._memory_pass, {}
+
+    def counted(self, crops, *rest):
+        caller = inspect.stack()[1].function  # who encodes: the launch, the write or the start
+        rows[caller] = rows.get(caller, 0) + crops.shape[0]
+        return encode(self, crops, *rest)
+
+    monkeypatch.setattr(SAMNTracker, "_memory_pass", counted)
+    alone, together, memories, encoded = {}, {}, {}, {}
+    frames, region = next(videos(davis_root))
+    frames = list(frames)
+    for where in ("launch", "finish"):
+        tracker = build_tracker("lite", device="cpu", overrides={  # odd frames but the fifth write nothing
+            "frame_ops": "torch", "entries_at": where, "memory.last_frame_interval": 2})
+        assert tracker.entries_at_launch == (where == "launch")
+        rows.clear()
+        alone[where] = [step.output for step in track_frames(tracker, frames, region)]
+        encoded[where] = dict(rows)
+        together[where] = [step.output for _, step in
+                           track_lockstep(tracker, videos(davis_root), batch=3, groups=2)]
+        targets = [tracker.start(next(iter(frames)), region)[0] for frames, region in islice(videos(davis_root), 2)]
+        sequences = [davis_sequence(davis_root, name) for name, _ in VIDEOS[:2]]
+        tracker.step(targets[:1], [sequences[0].image(1)])  # a frame ahead: one of the two writes
+        for index in range(2, 6):
+            tracker.step(targets, [sequences[0].image(index), sequences[1].image(index - 1)])
+        memories[where] = [entry for target in targets for entry in target.memory.appearance.entries()]
+    for ours, theirs in zip(alone["launch"], alone["finish"], strict=True):
+        assert np.array_equal(ours.mask, theirs.mask) and np.array_equal(ours.box, theirs.box)
+        assert ours.confidence == theirs.confidence and ours.uncertain == theirs.uncertain
+    assert encoded["launch"]["_issue"] == len(frames) - 1 and "_write" not in encoded["launch"]
+    assert 0 < encoded["finish"]["_write"] < len(frames) - 1 and "_issue" not in encoded["finish"]
+    for ours, theirs in zip(together["launch"], together["finish"], strict=True):
+        assert mask_iou(ours.mask, theirs.mask) > 0.99 and np.allclose(ours.box, theirs.box, atol=0.5)
+        assert ours.uncertain == theirs.uncertain
+    for ours, theirs in zip(memories["launch"], memories["finish"], strict=True):
+        assert ours.frame == theirs.frame
+        assert torch.allclose(ours.key, theirs.key, atol=1e-3) and torch.allclose(ours.value, theirs.value, atol=1e-3)
+    assert not build_tracker("lite", device="cpu").entries_at_launch
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

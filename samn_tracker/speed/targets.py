@@ -12,7 +12,8 @@ from typing import Optional
 # from ImageNet (offline GPU runs of ``paper`` need False). A run with any other setting (a
 # smaller crop, a shorter memory) does not speak for the preset.
 IMPLEMENTATION_SETTINGS = frozenset({"host_threads", "cuda_graphs", "frame_ops", "probability_maps",
-                                     "mask_components", "model.pretrained_backbone"})
+                                     "mask_components", "entries_at",
+                                     "model.pretrained_backbone"})
 
 
 @dataclass(frozen=True)
