@@ -227,13 +227,6 @@ def _label_areas(labels: np.ndarray, count: int) -> np.ndarray:
     return np.bincount(labels.ravel(), minlength=count)
 
 
-def mask_centroid(mask: np.ndarray, box: np.ndarray | None = None) -> tuple[float, float] | None:
-    """Mean pixel position ``(x, y)`` of the mask; None if empty. ``box``: the mask's box,
-    when known."""
-    bounds = _bounds(mask, box)
-    return None if bounds is None else MaskCounts.of(mask, bounds).centroid()
-
-
 def _largest_contour(mask: np.ndarray, box: np.ndarray | None = None) -> np.ndarray | None:
     """Traced inside the mask's box and a one-pixel margin, in frame coordinates: the same
     contours, in the same order, as over the whole frame."""

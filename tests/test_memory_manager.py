@@ -9,7 +9,8 @@ import torch
 from samn_tracker.config import preset
 from samn_tracker.memory_manager import MemoryManager
 from samn_tracker.model.appearance_memory import MemoryEntry
-from samn_tracker.regions import MaskCounts, box_to_mask, mask_centroid
+from samn_tracker.regions import MaskCounts, box_to_mask
+from tests.conftest import pixel_mean
 
 SHAPE = (100, 120)
 BOX = np.array([40.0, 30.0, 20.0, 16.0])
@@ -56,7 +57,7 @@ def test_without_the_dcf_or_the_gate_no_frame_is_uncertain():
 def test_implausible_masks_are_not_memorised_and_the_dcf_learns_at_its_own_peak():
     m = manager()
     trusted = decide(m, 1, 1.0, mask_at(dx=3), CENTRE)
-    assert trusted.trusted and trusted.dcf_label == mask_centroid(mask_at(dx=3))
+    assert trusted.trusted and trusted.dcf_label == pixel_mean(mask_at(dx=3))
     for mask in (mask_at(dx=3 * BOX[2]), mask_at(scale=2.0), np.zeros(SHAPE, bool)):
         decision = decide(m, 2, 1.0, mask, CENTRE)
         assert not decision.trusted and decision.appearance is None and decision.dcf_label == CENTRE

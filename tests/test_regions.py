@@ -16,13 +16,13 @@ from samn_tracker.regions import (
     encode_vot_mask,
     iou_boxes,
     is_mask,
-    mask_centroid,
     mask_to_box,
     mask_to_rotated_box,
     parse_region,
     polygon_to_box,
     polygon_to_mask,
 )
+from tests.conftest import pixel_mean
 
 DAVIS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "davis16"
 
@@ -97,13 +97,13 @@ def test_polygon_vertices_are_inclusive_pixels():
 def test_empty_masks_give_none():
     empty = np.zeros((30, 40), dtype=bool)
     assert mask_to_box(empty) is None
-    assert mask_centroid(empty) is None
+    assert MaskCounts.of(empty).centroid() is None
     assert mask_to_rotated_box(empty) is None
     assert mask_to_rotated_box(empty, fit=True) is None
 
 
 def test_centroid_of_a_box():
-    assert mask_centroid(box_to_mask([10, 20, 5, 3], (40, 40))) == (12.0, 21.0)
+    assert MaskCounts.of(box_to_mask([10, 20, 5, 3], (40, 40))).centroid() == (12.0, 21.0)
 
 
 @pytest.mark.parametrize("angle", [30.0, -20.0, 75.0])
@@ -291,10 +291,8 @@ def test_components_and_centroid_inside_the_bounding_box_equal_the_whole_frame_d
         expected_box = mask_to_box(kept)
         assert (counts.box is None and expected_box is None) or np.array_equal(counts.box, expected_box)
         for each in (mask, kept):
-            ys, xs = np.nonzero(each)
-            expected = (float(xs.mean()), float(ys.mean())) if len(xs) else None
-            assert mask_centroid(each) == expected
-        assert counts.centroid() == mask_centroid(kept)
+            assert MaskCounts.of(each).centroid() == pixel_mean(each)
+        assert counts.centroid() == pixel_mean(kept)
 
 
 def test_first_regions_are_told_apart_as_masks_or_boxes_and_polygons():
