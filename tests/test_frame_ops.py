@@ -308,6 +308,7 @@ def test_gpu_resident_step_tracks_like_the_cpu_and_times_its_stages(davis_root, 
             times = tracker.timings
             assert times["query_encoder"] > 0 and times["decoder"] > 0
             assert (times["memory_read"] > 0) == (given == "mask")
+            assert tracker.entries_at_launch and times["memory_write"] > 0  # every frame encodes at launch
             # the outputs are the caller's: none keeps the read-back's page-locked buffer alive
             assert not any(torch.from_numpy(o.probability).is_pinned() for o in outputs)
             assert not any(torch.from_numpy(o.mask).is_pinned() for o in outputs)
