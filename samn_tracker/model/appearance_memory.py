@@ -72,7 +72,7 @@ def read_memories(query_key: torch.Tensor, memories: Sequence["AppearanceMemory"
         else:
             entries = [memories[i].entries() for i in rows]
             size = sum(memories[rows[0]].layout())
-            keys, values = (_stacked(entries, field, size) for field in ("key", "value"))
+            keys, values = (_stacked(entries, field, size, [size] * len(rows)) for field in ("key", "value"))
         parts.append(read_memory(take_rows(query_key, rows), keys, values))
     return in_order(parts, groups)
 
@@ -97,18 +97,20 @@ def in_slots(memories: Sequence["AppearanceMemory"], capacity: int) -> tuple[tor
     batch, the positions' flags sent in one copy."""
     size = capacity * memories[0].first.key.shape[1]
     entries = [memory.entries() for memory in memories]
-    used = np.array([sum(entry.key.shape[1] for entry in group) for group in entries])
-    if used.max() > size:
+    used = [sum(entry.key.shape[1] for entry in group) for group in entries]
+    if max(used) > size:
         raise ValueError(f"{max(len(group) for group in entries)} entries do not fit {capacity} slots")
-    valid = np.arange(size)[None] < used[:, None]
-    return (_stacked(entries, "key", size), _stacked(entries, "value", size),
+    valid = np.arange(size)[None] < np.array(used)[:, None]
+    return (_stacked(entries, "key", size, used), _stacked(entries, "value", size, used),
             to_device(torch.from_numpy(valid), memories[0].first.key.device))
 
 
-def _stacked(entries: Sequence[Sequence["MemoryEntry"]], field: str, size: int) -> torch.Tensor:
+def _stacked(entries: Sequence[Sequence["MemoryEntry"]], field: str, size: int, used: Sequence[int]) -> torch.Tensor:
     """(B, d, size): each memory's entries' ``field`` (d, positions) in read order, zero
-    beyond them up to ``size``, gathered with one concatenation and one copy for the batch."""
-    used = [sum(getattr(entry, field).shape[1] for entry in group) for group in entries]
+    beyond them up to ``size``, gathered with one concatenation and one copy for the batch.
+    ``used``: each memory's positions (an entry's key and value have as many), counted once
+    by the caller: over a lockstep group's full memories, counting them was most of this
+    function's host time."""
     first = getattr(entries[0][0], field)
     zeros = first.new_zeros(first.shape[0], size - min(used)) if min(used) < size else None
     parts = []
