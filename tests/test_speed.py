@@ -276,13 +276,15 @@ def test_bench_lists_the_targets_it_could_not_judge_and_why(bench_result):
 
 
 def test_against_an_earlier_run_gives_the_speedup_and_whether_accuracy_moved(bench_result, davis_root, tmp_path):
-    """The same frames tracked again: every measure is identical, each tracker's fps is set
-    beside the earlier one, and a tracker the new run left out is named; both runs name their code."""
+    """The same frames tracked again, the lockstep's host work in threads: every measure is
+    identical, each tracker's fps is set beside the earlier one, the thread setting is named,
+    and a tracker the new run left out is named; both runs name their code."""
     earlier, _, earlier_out = bench_result
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # untrained-heads warning
         assert main(bench_args(davis_root, tmp_path, "--trackers", "samn_lite,kcf", "--max-frames", "6",
-                               "--warmup", "1", "--batch", "3", "--against", str(earlier_out))) == 0
+                               "--warmup", "1", "--batch", "3", "--set", "host_threads=2",
+                               "--against", str(earlier_out))) == 0
     result = json.loads((tmp_path / "bench.json").read_text())
     against = result["against"]
     assert against["source"] == str(earlier_out / "bench.json") and against["date"] == earlier["meta"]["date"]
@@ -297,6 +299,8 @@ def test_against_an_earlier_run_gives_the_speedup_and_whether_accuracy_moved(ben
     assert f"## Against {earlier_out / 'bench.json'}" in table
     assert "| samn_lite |" in table.split("## Against")[1] and "**identical**" in table
     assert "Measured only in the earlier run: csrt." in table
+    assert against["settings_differ"] == {"host_threads": {"before": None, "now": 2}}
+    assert "not what they are: `host_threads` the preset's → 2." in table
     assert against["trackers"]["samn_lite"]["lockstep"]["batch"] == 3 and "lockstep frames/s before" in table
 
 
@@ -369,6 +373,15 @@ def test_accuracy_verdicts_against_an_earlier_run():
     assert verdict(ao=0.69, tolerance=0.02)[0] == "within tolerance"
     assert verdict(sequences=("blackswan", "dog")) == ("not comparable", ["sequences"], [])
     assert verdict(overrides={"memory.interval": 2})[1] == ["overrides"]
+    # settings that change how, not what, is computed: an A/B of an implementation compares
+    assert verdict(overrides={"entries_at": "finish"}, ao=0.701) == ("within tolerance", [], [])
+    assert verdict(overrides={"entries_at": "finish", "memory.interval": 2})[1] == ["overrides"]
+    assert verdict(overrides={"model.pretrained_backbone": False})[1] == ["overrides"]
+    against = compare_runs(_bench_json(overrides={"entries_at": "finish", "memory.interval": 2}),
+                           _bench_json(overrides={"memory.interval": 2, "frame_ops": "torch"}), "earlier.json", 0.005)
+    assert against["settings_differ"] == {"entries_at": {"before": None, "now": "finish"},
+                                          "frame_ops": {"before": "torch", "now": None}}
+    assert against["trackers"]["samn_lite"]["verdict"] == "identical"
     assert verdict(sha="cd")[1] == ["weights"]
     # another thread count: rounding may differ but the frames are the same; speeds do not compare
     assert verdict(threads=2, ao=0.701) == ("within tolerance", [], ["the torch thread count"])

@@ -231,12 +231,21 @@ def _against_lines(against: dict) -> list[str]:
                                 "with the starts: before", "now", "now / before"], lockstep)
     lines += ["", f"Accuracy: identical = every measure equal; within tolerance = AO and J&F moved by at "
                   f"most {against['tolerance']:g}."]
+    settings = against.get("settings_differ") or {}  # absent in older results
+    if settings:
+        changes = "; ".join(f"`{key}` {_setting(change['before'])} → {_setting(change['now'])}"
+                            for key, change in settings.items())
+        lines += [f"Settings that change how the outputs are computed, not what they are: {changes}."]
     if against["speed_conditions_differ"]:
         lines += [f"The speeds are not comparable: {', '.join(against['speed_conditions_differ'])} differ."]
     for key, what in (("only_now", "only in this run"), ("only_before", "only in the earlier run")):
         if against[key]:
             lines += [f"Measured {what}: {', '.join(against[key])}."]
     return lines
+
+
+def _setting(value) -> str:
+    return "the preset's" if value is None else str(value)
 
 
 def _rate_cells(rates: dict) -> list[str]:

@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Optional
 
 from samn_tracker.errors import InputError
+from samn_tracker.speed.targets import SAME_OUTPUT_SETTINGS
 
 # The measures whose change decides the verdict, and those shown beside them.
 DECIDING = ("ao", "jf")
 SHOWN = ("ao", "sr50", "success_auc", "mean_iou", "jf", "j", "f")
-# What the two runs must share for their accuracy to be compared, and for their speed.
+# What the two runs must share for their accuracy to be compared (``--set`` settings apart
+# from SAME_OUTPUT_SETTINGS, which are listed instead), and for their speed.
 FRAMES_CONDITIONS = ("sequences", "frames_per_pass", "max_frames", "precision", "overrides")
 TRACKER_CONDITIONS = ("preset", "crop_size", "backbone")
 SPEED_CONDITIONS = (("cpu", "the CPU"), ("gpu", "the GPU"), ("device", "the device"),
@@ -44,8 +46,13 @@ def compare_runs(now: dict, before: dict, source: Path, tolerance: float) -> dic
     lockstep frames/s where both ran the same ``--batch``, the accuracy measures and
     per-sequence mean IoU with their changes, and a verdict:
     ``identical`` (every measure equal), ``within tolerance`` (AO and J&F changed by at most
-    ``tolerance``), ``changed``, or ``not comparable`` (other frames, weights or settings)."""
-    frames_differ = _differences(now["meta"], before["meta"], FRAMES_CONDITIONS)
+    ``tolerance``), ``changed``, or ``not comparable`` (other frames, weights or settings).
+    Settings that change only how the outputs are computed (``SAME_OUTPUT_SETTINGS``: an
+    A/B of an implementation) are listed as ``settings_differ`` and do not stop the
+    comparison."""
+    work = [{**meta, "overrides": _without_same_output(meta.get("overrides") or {})}
+            for meta in (now["meta"], before["meta"])]
+    frames_differ = _differences(*work, FRAMES_CONDITIONS)
     speed_differ = [what for key, what in SPEED_CONDITIONS
                     if now["meta"]["machine"].get(key) != before["meta"]["machine"].get(key)]
     trackers = {}
@@ -72,13 +79,27 @@ def compare_runs(now: dict, before: dict, source: Path, tolerance: float) -> dic
                                                                 lockstep[1].get("frames_per_s_with_init"))}
         trackers[name]["verdict"] = _verdict(trackers[name], tolerance)
     return {"source": str(source), "date": before["meta"].get("date"), "code": before["meta"].get("code"),
-            "tolerance": tolerance, "speed_conditions_differ": speed_differ, "trackers": trackers,
+            "tolerance": tolerance, "speed_conditions_differ": speed_differ,
+            "settings_differ": _same_output_changes(now["meta"].get("overrides") or {},
+                                                    before["meta"].get("overrides") or {}),
+            "trackers": trackers,
             "only_now": sorted(now["trackers"].keys() - before["trackers"].keys()),
             "only_before": sorted(before["trackers"].keys() - now["trackers"].keys())}
 
 
 def _differences(now: dict, before: dict, keys: tuple[str, ...]) -> list[str]:
     return [key for key in keys if now.get(key) != before.get(key)]
+
+
+def _without_same_output(overrides: dict) -> dict:
+    return {key: value for key, value in overrides.items() if key not in SAME_OUTPUT_SETTINGS}
+
+
+def _same_output_changes(now: dict, before: dict) -> dict:
+    """{key: {"before", "now"}} for each SAME_OUTPUT_SETTINGS key set otherwise in the two
+    runs (None: not set, the preset's own)."""
+    return {key: {"before": before.get(key), "now": now.get(key)}
+            for key in sorted(SAME_OUTPUT_SETTINGS & (now.keys() | before.keys())) if now.get(key) != before.get(key)}
 
 
 def _weights_differ(now: dict, before: dict) -> bool:
