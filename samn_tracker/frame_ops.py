@@ -104,13 +104,11 @@ class DeviceFrames:
         host, a few numbers per target."""
         height, width = shape
         size = windows[0].out_size
-        crop_pixels = np.arange(size, dtype=np.float32)[None]
-        half = (size - 1) / 2.0
-        axes = []
-        for centres, length in (([w.cx for w in windows], width), ([w.cy for w in windows], height)):
-            frame_pixels = (crop_pixels - half) / _column([w.scale for w in windows]) + _column(centres)
-            axes.append(frame_pixels / max(length - 1, 1) * 2 - 1)
-        return np.stack(axes, axis=1)
+        crop_pixels = np.arange(size, dtype=np.float32) - (size - 1) / 2.0
+        scales = np.array([w.scale for w in windows], dtype=np.float32)[:, None, None]
+        centres = np.array([(w.cx, w.cy) for w in windows], dtype=np.float32)[:, :, None]
+        spans = np.array([max(width - 1, 1), max(height - 1, 1)], dtype=np.float32)[:, None]
+        return (crop_pixels / scales + centres) / spans * 2 - 1
 
     @staticmethod
     def sample_crops(frames: torch.Tensor, axes: torch.Tensor) -> torch.Tensor:

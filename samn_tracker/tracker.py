@@ -337,8 +337,8 @@ class SAMNTracker:
         for members in groups:
             group = [windows[i] for i in members]
             shape = frames[members[0]].shape[:2]
-            crop_axes = np.stack([DeviceFrames.crop_axes([w[j] for w in group], shape)
-                                  for j in range(per_target)], axis=1)                   # (n, k, 2, S)
+            crop_axes = DeviceFrames.crop_axes([w for each in group for w in each], shape)
+            crop_axes = crop_axes.reshape(len(group), per_target, *crop_axes.shape[1:])    # (n, k, 2, S)
             spatial_axes = self._resample_axes(group) if spatial == "resampled" else crop_axes[:, 0, :, :0]
             crop_axes, spatial_axes = to_device_together([crop_axes, spatial_axes], self.device)
             scorers = SpatialMemory.scorers([targets[i].dcf for i in members]) if cfg.use_dcf else spatial_axes
@@ -637,21 +637,17 @@ class SAMNTracker:
         """(B, 2, S16) float32: where the segmentation crop's grid cells (columns, then rows)
         lie on the DCF crop's grid, in ``grid_sample``'s [-1, 1] (``resampled_scores``), for
         targets with a DCF crop of their own."""
-        def source_cell(group: Sequence[CropWindow], j: float, axis: int) -> float:
-            """Where cell ``j`` of the segmentation crop lies on the DCF crop's grid."""
+        def source_cells(group: Sequence[CropWindow], j: float) -> tuple[float, float]:
+            """Where cell (j, j) of the segmentation crop lies on the DCF crop's grid, (x, y)."""
             u = cell_to_pixel(j)
-            frame = group[0].to_frame(u, u)[axis]
-            return pixel_to_cell(group[-1].to_crop(frame, frame)[axis])
+            x, y = group[-1].to_crop(*group[0].to_frame(u, u))
+            return pixel_to_cell(x), pixel_to_cell(y)
 
         n = self.cfg.crop_size // STRIDE  # both grids' cells per side
-        cells = np.arange(n, dtype=np.float32)[None]
-        axes = []
-        for axis in (0, 1):
-            offsets = [source_cell(group, 0.0, axis) for group in windows]
-            steps = [source_cell(group, 1.0, axis) - offset for group, offset in zip(windows, offsets)]
-            column = [np.array(v, dtype=np.float32)[:, None] for v in (offsets, steps)]
-            axes.append((column[0] + column[1] * cells) / (n - 1) * 2 - 1)
-        return np.stack(axes, axis=1)
+        offsets = np.array([source_cells(group, 0.0) for group in windows])       # (B, 2), float64
+        steps = np.array([source_cells(group, 1.0) for group in windows]) - offsets
+        cells = np.arange(n, dtype=np.float32)
+        return (offsets.astype(np.float32)[:, :, None] + steps.astype(np.float32)[:, :, None] * cells) / (n - 1) * 2 - 1
 
     def _distance_map(self, box: np.ndarray, window: CropWindow) -> torch.Tensor:
         """Gaussian around the box centre: the spatial map without a DCF (authors' code)."""
