@@ -195,3 +195,24 @@ def test_each_rank_tracks_only_its_share(dataset, val_run, tmp_path):
     assert run_sequences(sequences, lambda device: pytest.fail("tracker built"), writer,
                          Rank(rank=1, world=2), progress=False) == {}
     assert not writer.result_file(names[0]).exists()
+
+
+def test_ranks_track_their_shares_in_lockstep(tmp_path, monkeypatch):
+    """torchrun on top of ``--batch``: each of two ranks tracks its half of four sequences in
+    lockstep, rank 0 scores once both halves exist, and every sequence's boxes are those of
+    one process tracking the four one at a time."""
+    root = tmp_path / "GOT-10k"
+    names = make_got10k(root, "val", ["blackswan", "car-shadow", "cows", "bmx-trees"])
+    args = ["--root", str(root), "--subset", "val", "--tracker-name", "samn", *FAST]
+    assert got10k.main([*args, "--out", str(tmp_path / "alone")]) == 0
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    for rank in (1, 0):  # rank 0 last: it waits for the other ranks' results before scoring
+        monkeypatch.setenv("RANK", str(rank))
+        monkeypatch.setenv("LOCAL_RANK", str(rank))
+        assert got10k.main([*args, "--out", str(tmp_path / "ranks"), "--batch", "2"]) == 0
+        done = sorted(path.name for path in (tmp_path / "ranks" / "val" / "GOT-10k" / "samn").iterdir())
+        assert done == (sorted(names[1::2]) if rank == 1 else sorted(names))
+    for name in names:
+        alone, ranked = (np.loadtxt(tmp_path / run / "val" / "GOT-10k" / "samn" / name / f"{name}_001.txt",
+                                    delimiter=",") for run in ("alone", "ranks"))
+        assert alone.shape == ranked.shape == (FRAMES, 4) and np.allclose(alone, ranked, atol=0.5)
