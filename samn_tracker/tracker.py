@@ -646,8 +646,8 @@ class SAMNTracker:
         n = self.cfg.crop_size // STRIDE  # both grids' cells per side
         offsets = np.array([source_cells(group, 0.0) for group in windows])       # (B, 2), float64
         steps = np.array([source_cells(group, 1.0) for group in windows]) - offsets
-        cells = np.arange(n, dtype=np.float32)
-        return (offsets.astype(np.float32)[:, :, None] + steps.astype(np.float32)[:, :, None] * cells) / (n - 1) * 2 - 1
+        offsets, steps = (v.astype(np.float32)[:, :, None] for v in (offsets, steps))
+        return (offsets + steps * np.arange(n, dtype=np.float32)) / (n - 1) * 2 - 1
 
     def _distance_map(self, box: np.ndarray, window: CropWindow) -> torch.Tensor:
         """Gaussian around the box centre: the spatial map without a DCF (authors' code)."""

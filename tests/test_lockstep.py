@@ -219,7 +219,7 @@ def test_entries_encoded_at_launch_track_as_encoded_when_written(davis_root, mon
         encoded[where] = dict(rows)
         together[where] = [step.output for _, step in
                            track_lockstep(tracker, videos(davis_root), batch=3, groups=2)]
-        targets = [tracker.start(next(iter(frames)), region)[0] for frames, region in islice(videos(davis_root), 2)]
+        targets = [tracker.start(next(iter(video)), first)[0] for video, first in islice(videos(davis_root), 2)]
         sequences = [davis_sequence(davis_root, name) for name, _ in VIDEOS[:2]]
         tracker.step(targets[:1], [sequences[0].image(1)])  # a frame ahead: one of the two writes
         for index in range(2, 6):
