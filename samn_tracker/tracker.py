@@ -260,12 +260,12 @@ class SAMNTracker:
 
     @torch.no_grad()
     def launch(self, targets: Sequence["Target"], images: Sequence[np.ndarray]) -> "Launched":
-        """The first half of ``step``: crops, query encoder, DCF scores, memory read, decoder
-        and paste-back issued, and their read-back queued. On a GPU it returns without
-        waiting for any of it, so a second group of targets can be launched before this one
-        is finished: the host work of one group then overlaps the device work of the other
-        (``track_lockstep(..., groups=2)``). ``finish`` completes it; a target may be in one
-        launched step at a time."""
+        """The first half of ``step``: crops, query encoder, DCF scores, the targets' DCF samples
+        of their last frame (``_learn``), memory read, decoder and paste-back issued, and their
+        read-back queued. On a GPU it returns without waiting for any of it, so a second group
+        of targets can be launched before this one is finished: the host work of one group
+        then overlaps the device work of the other (``track_lockstep(..., groups=2)``).
+        ``finish`` completes it; a target may be in one launched step at a time."""
         if len(targets) != len(images):
             raise ValueError(f"{len(targets)} targets but {len(images)} images")
         self._clock = StageClock(self.device, STAGES, HOST_PARTS)
@@ -284,6 +284,8 @@ class SAMNTracker:
         else:
             batch = self._encode(targets, frames)
             spatial, located = self._locate(targets, batch)
+        with self._clock.stage("dcf"):
+            self._learn(targets)  # the last frame's samples, behind this frame's scores
         read_weight = None if self.cfg.memory.read else 0.0
         memories = [target.memory.appearance for target in targets]
         if self._in_one_pass(targets):
@@ -309,7 +311,8 @@ class SAMNTracker:
     @torch.no_grad()
     def finish(self, launched: "Launched") -> list[Prediction]:
         """The second half of ``step``: waits for the launched step's read-back, does each
-        target's host work (map, mask, memory policy, box) and issues the memory writes."""
+        target's host work (map, mask, memory policy, box) and issues the memory writes (a
+        DCF sample waits for the target's next launch, unless its filter's refit falls due)."""
         self._clock = launched.clock
         targets, batch = launched.targets, launched.batch
         with self._clock.stage("postprocess"):
@@ -493,15 +496,34 @@ class SAMNTracker:
                 for i, entry in zip(writers, entries):
                     targets[i].memory.memorise(entry, decisions[i].appearance)
         with self._clock.stage("dcf"):
-            learners = [i for i, (target, decision) in enumerate(zip(targets, decisions))
-                        if not decision.uncertain and target.dcf is not None and decision.dcf_label is not None]
-            if learners:
-                windows = [batch.windows[i][-1] for i in learners]
-                labels = [window.to_crop(*decisions[i].dcf_label) for i, window in zip(learners, windows)]
-                SpatialMemory.add_samples([targets[i].dcf for i in learners], take_rows(batch.dcf_features, learners),
-                                          [(pixel_to_cell(lx), pixel_to_cell(ly)) for lx, ly in labels],
-                                          [self._size_in_cells(w, targets[i].box) for i, w in zip(learners, windows)])
-            SpatialMemory.step_all([targets[i].dcf for i in learners], self._refit)  # due refits: one batched solve
+            refitting = []
+            for i, (target, decision) in enumerate(zip(targets, decisions)):
+                if decision.uncertain or target.dcf is None or decision.dcf_label is None:
+                    continue
+                window = batch.windows[i][-1]
+                lx, ly = window.to_crop(*decision.dcf_label)
+                target.sample = DcfSample(batch.dcf_features, i, (pixel_to_cell(lx), pixel_to_cell(ly)),
+                                          self._size_in_cells(window, target.box))
+                if target.dcf.refit_due:  # the next frame's scores need the refitted filter
+                    refitting.append(target)
+            self._learn(refitting)
+
+    def _learn(self, targets: Sequence["Target"]) -> None:
+        """Store the waiting DCF samples of those of ``targets`` that have one (one batched
+        projection), and refit the filters that fall due (one batched solve). A tracked frame's
+        sample waits for its target's next launch, issued after that frame's DCF scores, which
+        read the filter alone: at batch 1 the device then runs the next front pass while the
+        host issues the sample, where it used to wait for the host. A sample whose step refits
+        the filter is stored at once (``_write``): the next scores need that filter."""
+        learners = [target for target in targets if target.sample is not None]
+        if not learners:
+            return
+        samples = [target.sample for target in learners]
+        SpatialMemory.add_samples([target.dcf for target in learners], DcfSample.features_of(samples),
+                                  [sample.centre for sample in samples], [sample.size for sample in samples])
+        SpatialMemory.step_all([target.dcf for target in learners], self._refit)
+        for target in learners:
+            target.sample = None
 
     def _confidence(self, peak: float, mask: np.ndarray, prob: FrameMap) -> float:
         """The DCF's peak (clipped to [0, 1]), or without a DCF the mask's mean probability."""
@@ -722,3 +744,24 @@ class Target:
     dcf: Optional[SpatialMemory] = None
     frame: int = 0
     decoder: Optional[DecoderWeights] = None  # tuned on the first frame (``TuningConfig``)
+    sample: Optional["DcfSample"] = None       # its last frame's DCF sample, not yet stored (``_learn``)
+
+
+@dataclass
+class DcfSample:
+    """A tracked frame's DCF sample on its way to the target's DCF: row ``row`` of its
+    step's DCF features, labelled at ``centre`` for a target ``size`` (both in cells)."""
+
+    features: torch.Tensor  # (B, C, H, W), the step's
+    row: int
+    centre: tuple[float, float]
+    size: tuple[float, float]
+
+    @staticmethod
+    def features_of(samples: Sequence["DcfSample"]) -> torch.Tensor:
+        """(n, C, H, W): the samples' feature rows, taken from their step's features at once
+        where they share one step (all of it, in order: no copy)."""
+        step = samples[0].features
+        if all(sample.features is step for sample in samples):
+            return take_rows(step, [sample.row for sample in samples])
+        return torch.cat([sample.features[sample.row:sample.row + 1] for sample in samples])

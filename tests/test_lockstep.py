@@ -239,6 +239,45 @@ def test_entries_encoded_at_launch_track_as_encoded_when_written(davis_root, mon
     assert not build_tracker("lite", device="cpu").entries_at_launch
 
 
+def test_dcf_samples_wait_for_the_next_launch_and_track_as_stored_at_once(davis_root):
+    """A tracked frame's DCF sample is stored with its target's next launch, behind that
+    frame's DCF scores (which read the filter alone), unless its step refits the filter, which
+    the next scores need: then at once. Two targets in lockstep track as with every sample
+    stored when its frame finishes, bit for bit on a CPU, and end with the same DCFs."""
+    sequences = [davis_sequence(davis_root, name) for name, _ in VIDEOS[:2]]
+    outputs, dcfs, waited, refitted = {}, {}, 0, 0
+    for at_once in (False, True):
+        tracker = build_tracker("lite", device="cpu", overrides={"dcf.update_interval": 3})
+        targets = [tracker.start(sequence.image(0), sequence.groundtruth[0])[0] for sequence in sequences]
+        outputs[at_once] = []
+        for index in range(1, 9):
+            waiting = [target.sample is not None for target in targets]
+            before = [target.dcf.num_samples for target in targets]
+            launched = tracker.launch(targets, [sequence.image(index) for sequence in sequences])
+            assert [target.dcf.num_samples for target in targets] == [n + w for n, w in zip(before, waiting)]
+            assert all(target.sample is None for target in targets)
+            filters = [target.dcf.filter for target in targets]
+            stored = [target.dcf.num_samples for target in targets]
+            outputs[at_once] += tracker.finish(launched)
+            for target, filt, count in zip(targets, filters, stored):
+                changed = target.dcf.filter is not filt
+                if target.sample is not None:  # waits: no refit falls due with it
+                    assert not changed and target.dcf.num_samples == count and not target.dcf.refit_due
+                    waited += not at_once
+                refitted += changed and not at_once
+                assert not changed or target.dcf.num_samples == count + 1
+            if at_once:
+                tracker._learn(targets)
+        tracker._learn(targets)
+        dcfs[at_once] = [(target.dcf.filter, target.dcf.weights, target.dcf.num_samples) for target in targets]
+    assert waited > 0 and refitted > 0
+    for ours, theirs in zip(outputs[False], outputs[True], strict=True):
+        assert np.array_equal(ours.mask, theirs.mask) and np.array_equal(ours.box, theirs.box)
+        assert ours.confidence == theirs.confidence and ours.uncertain == theirs.uncertain
+    for (filt, weights, count), (filt_b, weights_b, count_b) in zip(dcfs[False], dcfs[True]):
+        assert torch.equal(filt, filt_b) and torch.equal(weights, weights_b) and count == count_b
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_masks_read_back_alone_from_a_gpu_track_as_with_their_probabilities(davis_root):
     """On CUDA the masks and their counts come back in page-locked memory beside the maps'

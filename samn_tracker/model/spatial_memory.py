@@ -520,6 +520,12 @@ class SpatialMemory:
         self._samples[slot] = sample
         self._labels[slot] = label
 
+    @property
+    def refit_due(self) -> bool:
+        """Whether the next accepted frame (``step``) refines the filter."""
+        interval = self.cfg.update_interval
+        return interval > 0 and (self._steps + 1) % interval == 0
+
     def step(self) -> bool:
         """Count an accepted frame; every ``update_interval`` of them refine f by CG (P frozen)."""
         return bool(SpatialMemory.step_all([self]))
@@ -534,10 +540,9 @@ class SpatialMemory:
         due = []
         for memory in memories:
             memory._require(memory._filter)
-            memory._steps += 1
-            interval = memory.cfg.update_interval
-            if interval > 0 and memory._steps % interval == 0:
+            if memory.refit_due:
                 due.append(memory)
+            memory._steps += 1
         if due:
             SpatialMemory._update_filters(due, solve)
         return due
