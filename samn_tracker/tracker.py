@@ -480,7 +480,8 @@ class SAMNTracker:
 
     def _write(self, targets: Sequence["Target"], decisions: list, launched: "Launched") -> None:
         """What the memory manager decided: appearance entries (encoded at launch, or now by
-        one memory-encoder pass for every target that writes), then DCF samples and refits."""
+        one memory-encoder pass for every target that writes), then DCF samples, each left on
+        its target for the next launch (``_learn``) unless its refit falls due now."""
         batch = launched.batch
         writers = [i for i, d in enumerate(decisions) if not d.uncertain and d.appearance is not None]
         if writers:
