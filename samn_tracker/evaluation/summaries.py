@@ -13,13 +13,17 @@ BENCHMARKS = ("got10k", "trackingnet", "davis2016", "davis2017")
 
 @dataclass
 class Summary:
-    """Scores of one tracker on one benchmark split, in display order."""
+    """Scores of one tracker on one benchmark split, in display order. ``sequences``: the
+    names scored (empty in summaries written before they were recorded, and in published
+    numbers typed in by hand), so that a report can say when two rows were scored on
+    different sequences."""
 
     benchmark: str
     split: str
     tracker: str
     scores: dict[str, float]
     curves: dict[str, list[float]] = field(default_factory=dict)  # "success" over "success_x"
+    sequences: list[str] = field(default_factory=list)
 
     def save(self, path: Path) -> None:
         from samn_tracker.atomic import write_text
@@ -35,7 +39,24 @@ class Summary:
             raise InputError(f"not a benchmark summary: {path} ({err})") from None
         if summary.benchmark not in BENCHMARKS:
             raise InputError(f"{path}: unknown benchmark {summary.benchmark!r}")
+        problem = summary._problem()
+        if problem:
+            raise InputError(f"not a benchmark summary: {path} ({problem})")
         return summary
+
+    def _problem(self) -> str:
+        """What is wrong with fields a report reads, or ''."""
+        if not isinstance(self.scores, dict) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in self.scores.values()):
+            return "scores must map names to numbers"
+        if not isinstance(self.curves, dict) or not all(
+                isinstance(c, list) and all(isinstance(v, (int, float)) for v in c) for c in self.curves.values()):
+            return "curves must map names to lists of numbers"
+        if "success" in self.curves and len(self.curves["success"]) != len(self.curves.get("success_x", [])):
+            return "the success curve and success_x differ in length"
+        if not isinstance(self.sequences, list) or not all(isinstance(n, str) for n in self.sequences):
+            return "sequences must be a list of names"
+        return ""
 
 
 def summary_path(split_dir: Path, tracker: str) -> Path:
