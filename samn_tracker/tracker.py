@@ -544,7 +544,10 @@ class SAMNTracker:
         arr = arr.astype(np.float64).reshape(-1)
         if arr.size == 4:
             box = regions.check_box(arr, shape, name="initial box")
-            return regions.box_to_mask(box, shape), True
+            mask = regions.box_to_mask(box, shape)
+            if not mask.any():
+                raise InputError(f"initial box {box.tolist()} covers no pixel of the image")
+            return mask, True
         if arr.size < 6 or arr.size % 2:
             raise InputError(f"initial region {region!r} is neither a box, a polygon nor a mask")
         polygon = arr.reshape(-1, 2)

@@ -98,6 +98,7 @@ def test_mask_and_polygon_initialisations(tracker, car, davis_root):
     (np.array([5000, 5000, 20, 20]), "box"),
     (np.array([np.nan, 1, 2, 3]), "box"),
     (np.array([1, 2, 3]), "region"),
+    (np.array([100, 100, 0.4, 0.4]), "box .* covers no pixel"),
 ])
 def test_bad_initial_regions_name_the_input(tracker, car, region, words):
     frames, _, _ = car
