@@ -125,12 +125,14 @@ def check_start(region, shape: tuple[int, int]) -> None:
     values = values.astype(np.float64)
     box = values.reshape(4) if values.size == 4 else regions.polygon_to_box(values.reshape(-1, 2))
     regions.check_box(box, shape, name=what)
-    if values.size != 4 and not regions.polygon_to_mask(values.reshape(-1, 2), shape).any():
+    polygon = values.reshape(-1, 2)
+    covered = regions.box_to_mask(box, shape) if values.size == 4 else regions.polygon_to_mask(polygon, shape)
+    if not covered.any():
         raise InputError(f"{what} {values.tolist()} covers no pixel of the image")
     height, width = shape
-    x0, y0 = max(box[0], 0.0), max(box[1], 0.0)
-    inside = np.array([x0, y0, min(box[0] + box[2], width) - x0, min(box[1] + box[3], height) - y0])
-    if not np.array_equal(inside, box):
+    if box[0] < 0 or box[1] < 0 or box[0] + box[2] > width or box[1] + box[3] > height:
+        x0, y0 = max(box[0], 0.0), max(box[1], 0.0)
+        inside = np.array([x0, y0, min(box[0] + box[2], width) - x0, min(box[1] + box[3], height) - y0])
         print(f"samn track: note: the {what} {numbers(box)} reaches outside the {width}x{height} "
               f"frame; tracking starts from its part inside, {numbers(inside)}", file=sys.stderr)
 
@@ -161,6 +163,7 @@ def run_track(args: argparse.Namespace) -> int:
     check_start(region, first.shape[:2])
     config = tracker_config(args.preset, args.overrides)
     out = Path(args.out)
+    out = out if out.name not in ("", "..") else out.resolve()  # `--out .`: this folder, by its name
     check_destination(out, args.overwrite)
     tracker = build_tracker(config, args.weights, device=args.device, precision=args.precision,
                             seed=args.seed)

@@ -146,6 +146,10 @@ def check_cache() -> Finding:
 
     cache = cache_dir()
     resnet = cache / RESNET50_IMAGENET.name
+    blocking = next((p for p in (cache, *cache.parents) if p.exists()), cache)
+    if not blocking.is_dir():
+        return Finding("FAIL", f"the weight cache {cache} cannot be a folder: {blocking} is a file",
+                       "point $SAMN_CACHE at a folder (default ~/.cache/samn_tracker)")
     if not resnet.is_file():
         return Finding("warn", f"{resnet} not there yet: --preset paper downloads it on first use",
                        f"offline, download {RESNET50_IMAGENET.url} elsewhere and put it at {resnet}")

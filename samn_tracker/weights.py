@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 import re
 import urllib.error
 import urllib.request
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -119,9 +121,16 @@ def read_torch_file(path: Path, what: str) -> Any:
     if not path.is_file():
         raise InputError(f"{what} not found: {path}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # the unpickler's notes on pickle protocols
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        # torch's own text suggests loading with weights_only=False, which runs the file's code
+        raise InputError(f"cannot read {what} {path}: not a PyTorch file of tensors only "
+                         "(not a PyTorch file at all, or one that holds pickled objects)") from exc
     except Exception as exc:  # torch raises several types for a damaged file
-        raise InputError(f"cannot read {what} {path}: {exc}") from exc
+        reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        raise InputError(f"cannot read {what} {path}: not a PyTorch file, or a damaged one ({reason})") from exc
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

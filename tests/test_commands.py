@@ -167,3 +167,12 @@ def test_doctor_reports_the_opencv_clash_with_its_fix(tmp_path):
     opencv = doctor_lines(result)["opencv"]
     assert opencv.startswith("FAIL") and "TrackerCSRT_create" in opencv
     assert opencv.endswith(f"Fix: {CONTRIB_FIX}")
+
+
+def test_doctor_fails_a_weight_cache_that_is_a_file(tmp_path):
+    cache = tmp_path / "not-a-folder"
+    cache.write_text("x")
+    result = samn("doctor", env={"SAMN_CACHE": str(cache / "sub")})
+    assert result.returncode == 1
+    line = doctor_lines(result)["cache"]
+    assert line.startswith("FAIL") and f"{cache} is a file" in line and "$SAMN_CACHE" in line

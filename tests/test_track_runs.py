@@ -94,6 +94,8 @@ def write_zero_mask(path: Path) -> Path:
     (["--box", "100,100,0,50"], "no area"),
     (["--box", "100,100,-20,50"], "no area"),
     (["--box", "nan,100,20,50"], "NaN"),
+    (["--box", "100,100,0.4,0.4"], "covers no pixel"),
+    (["--box=-9.6,10,10,10"], "covers no pixel"),
     (["--box", BLACKSWAN_BOX, "--max-frames", "0"], "--max-frames must be at least 1"),
     (["--mask", "ZERO_MASK"], "empty"),
 ])
@@ -105,6 +107,47 @@ def test_bad_input_is_one_line_and_writes_nothing(blackswan, tmp_path, args, exp
     line = one_line(result.stderr)
     assert line.startswith("samn track: error:") and expected in line
     assert not out.exists() and not partial(out).exists()
+
+
+def test_out_as_the_current_folder_is_that_folder(blackswan, tmp_path):
+    here = tmp_path / "here"
+    here.mkdir()
+    result = subprocess.run(samn_command("track", blackswan, "--box", BLACKSWAN_BOX, "--out", ".",
+                                         "--max-frames", 2, "--no-video"),
+                            capture_output=True, text=True, timeout=300, env=ENV, cwd=here)
+    assert result.returncode == 0, result.stderr
+    assert run_record(here)["status"] == "complete"
+    assert len((here / "boxes.txt").read_text().splitlines()) == 2
+
+
+def test_a_frame_of_another_size_stops_the_run_naming_it(blackswan, tmp_path):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for index in range(4):
+        image = cv2.imread(str(blackswan / f"{index:05d}.jpg"))
+        if index == 2:
+            image = cv2.resize(image, (640, 360))
+        cv2.imwrite(str(frames / f"{index:05d}.jpg"), image)
+    out = tmp_path / "out"
+    result = samn("track", frames, "--box", BLACKSWAN_BOX, "--out", out, "--no-video")
+    assert result.returncode == 2
+    line = one_line(result.stderr)
+    assert "00002.jpg is 640x360" in line and "854x480" in line
+    assert run_record(partial(out))["status"] == "failed" and not out.exists()
+
+
+def test_a_truncated_jpeg_is_tracked_with_a_warning_naming_it(blackswan, tmp_path):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for index in range(3):
+        data = (blackswan / f"{index:05d}.jpg").read_bytes()
+        (frames / f"{index:05d}.jpg").write_bytes(data[: len(data) // 2] if index == 1 else data)
+    out = tmp_path / "out"
+    result = samn("track", frames, "--box", BLACKSWAN_BOX, "--out", out, "--no-video")
+    assert result.returncode == 0, result.stderr
+    assert "00001.jpg ends before its JPEG end marker" in result.stderr
+    assert "00000.jpg ends" not in result.stderr and "00002.jpg ends" not in result.stderr
+    assert run_record(out)["frames"] == 3
 
 
 def unwritable_folder(tmp_path: Path) -> Path:

@@ -118,6 +118,13 @@ def test_checkpoint_errors_name_the_file(tmp_path):
     torch.save([1, 2, 3], tmp_path / "list.pth")
     with pytest.raises(InputError, match="list.pth"):
         load_checkpoint(tmp_path / "list.pth")
+    (tmp_path / "text.pth").write_text("not a checkpoint\n")
+    torch.save({"code": print}, tmp_path / "pickled.pth")
+    for name in ("text.pth", "pickled.pth"):
+        with pytest.raises(InputError) as error:
+            load_checkpoint(tmp_path / name)
+        message = str(error.value)
+        assert name in message and "\n" not in message and "weights_only" not in message
 
 
 def test_builtin_checkpoint(tmp_path, monkeypatch):

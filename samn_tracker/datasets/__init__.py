@@ -6,8 +6,8 @@ DAVIS 2016/2017 each have a module; ``splits`` reads every split list; ``open_se
 (``layouts``) detects the layout of a path. Every reader returns a ``Sequence`` whose
 frames are read lazily as RGB uint8 and raises ``InputError`` naming the file at fault.
 """
-from samn_tracker.datasets.images import IMAGE_SUFFIXES, list_frames, read_image, to_rgb
+from samn_tracker.datasets.images import IMAGE_SUFFIXES, list_frames, read_frames, read_image, to_rgb
 from samn_tracker.datasets.layouts import open_sequence
 from samn_tracker.datasets.sequence import Sequence
 
-__all__ = ["IMAGE_SUFFIXES", "Sequence", "list_frames", "open_sequence", "read_image", "to_rgb"]
+__all__ = ["IMAGE_SUFFIXES", "Sequence", "list_frames", "open_sequence", "read_frames", "read_image", "to_rgb"]

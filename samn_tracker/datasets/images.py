@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import cv2
 import numpy as np
@@ -60,11 +62,36 @@ def read_image(path: str | Path) -> np.ndarray:
     image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if image is None:
         raise InputError(f"cannot decode image file (corrupt or unsupported format): {path}")
+    if path.suffix.lower() in (".jpg", ".jpeg") and not _ends_jpeg(path):
+        warnings.warn(f"{path} ends before its JPEG end marker (a truncated file?): "
+                      "its missing rows decode grey", stacklevel=2)
     if image.ndim == 3 and image.shape[2] == 3:
         image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     elif image.ndim == 3 and image.shape[2] == 4:
         image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
     return to_rgb(image, str(path))
+
+
+def _ends_jpeg(path: Path) -> bool:
+    """Whether the JPEG end marker (FF D9) is among the file's last bytes (some writers pad
+    after it). OpenCV decodes a truncated JPEG without an error, its missing rows grey."""
+    with open(path, "rb") as file:
+        file.seek(max(path.stat().st_size - 64, 0))
+        return b"\xff\xd9" in file.read()
+
+
+def read_frames(paths: Iterable[Path]) -> Iterator[np.ndarray]:
+    """``read_image`` of each path in turn, refusing a frame whose size differs from the
+    first's: a box or mask means nothing across frames of different sizes."""
+    size = None
+    for path in paths:
+        image = read_image(path)
+        if size is None:
+            size = image.shape[:2]
+        elif image.shape[:2] != size:
+            raise InputError(f"{path} is {image.shape[1]}x{image.shape[0]}, but the sequence's first frame "
+                             f"is {size[1]}x{size[0]}: every frame of a sequence must have one size")
+        yield image
 
 
 def _natural_key(path: Path) -> list:

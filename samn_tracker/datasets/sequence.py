@@ -16,7 +16,7 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from samn_tracker.datasets.images import read_image, to_rgb
+from samn_tracker.datasets.images import read_frames, read_image, to_rgb
 from samn_tracker.errors import InputError
 
 
@@ -49,8 +49,7 @@ class Sequence:
 
     def __iter__(self) -> Iterator[np.ndarray]:
         if self.frames is not None:
-            for path in self.frames:
-                yield read_image(path)
+            yield from read_frames(self.frames)
         else:
             yield from decode_video(self.video)
 
