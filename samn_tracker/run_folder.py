@@ -29,7 +29,8 @@ def partial_path(out: Path) -> Path:
     return out.with_name(out.name + ".partial")
 
 
-def _nearest_existing(path: Path) -> Path:
+def nearest_existing(path: Path) -> Path:
+    """``path`` or its closest ancestor that exists (where a new folder would be made)."""
     while not path.exists() and path != path.parent:
         path = path.parent
     return path
@@ -47,7 +48,7 @@ def check_destination(out: Path, overwrite: bool) -> None:
                              "give a new or empty folder")
         if not overwrite:
             raise InputError(f"--out {out} already holds results; add --overwrite to replace them")
-    parent = _nearest_existing(out.resolve().parent)
+    parent = nearest_existing(out.resolve().parent)
     if not parent.is_dir():
         raise InputError(f"cannot create --out {out}: {parent} is a file")
     try:

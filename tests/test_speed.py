@@ -11,11 +11,11 @@ import torch
 
 from samn_tracker.datasets.roots import DATA_VARIABLE
 from samn_tracker.reports.cli import main as report_main
-from samn_tracker.reports.speed import plot_bench
+from samn_tracker.reports.speed import bench_markdown, claim_line, log_ticks, plot_bench
 from samn_tracker.speed import main
 from samn_tracker.speed.cli import build_parser, sequences_of
 from samn_tracker.speed.against import compare_runs
-from samn_tracker.speed.long_video import loop_period, ping_pong, windows
+from samn_tracker.speed.long_video import judged_claim, loop_period, ping_pong, windows
 from samn_tracker.speed.targets import judged_targets
 from samn_tracker.config import preset
 from samn_tracker.model.decoder import foreground_probability
@@ -195,14 +195,16 @@ def test_device_time_counts_each_kernel_once():
     assert [row.key for row in _device_work(rows)] == ["sm90_xmma_fprop", "Memcpy DtoH"]
 
 
-def test_long_mode_writes_plot_and_checks_the_flat_time_claim(davis_root, tmp_path):
+def test_long_mode_writes_plot_and_checks_the_flat_time_claim(davis_root, tmp_path, capsys):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         # Every frame must reach the memory for the growth to show, whatever the masks
         # at this tiny crop look like: the plausibility check is off here.
         code = main(bench_args(davis_root, tmp_path, "--long", "60", "--cap", "2",
-                               "--set", "mask_check.enabled=False"))
+                               "--set", "mask_check.enabled=False", "--trackers", "kcf"))
     assert code == 0
+    assert capsys.readouterr().err == ("samn bench: note: --long measures one SAMN preset on one sequence, "
+                                       "samn_lite on car-shadow; not kcf\n")
     assert (tmp_path / "long.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     result = json.loads((tmp_path / "long.json").read_text())
     assert result["loop_period"] == loop_period(result["meta"]["source_frames"])
@@ -226,6 +228,23 @@ def test_long_mode_writes_plot_and_checks_the_flat_time_claim(davis_root, tmp_pa
     assert cap["late_over_early_mean"] == pytest.approx(cap["late"]["mean_ms"] / cap["early"]["mean_ms"])
     markdown = (tmp_path / "long.md").read_text()
     assert "Claim:" in markdown and "| memory_write |" in markdown
+    assert result["meta"]["tracker"] == "samn_lite" and "| no_cap | uncapped |" in markdown
+
+
+def test_the_long_claim_is_not_judged_where_the_cap_never_evicted_an_entry():
+    """Capped and uncapped runs are then the same run: their time ratio says nothing of the cap."""
+    def runs(cap_entries, free_entries):
+        return {name: {"late_over_early": 1.2, "per_frame": {"memory_entries": entries}}
+                for name, entries in (("cap", cap_entries), ("no_cap", free_entries))}
+
+    spans = windows(60)
+    claim = judged_claim(runs([3, 8, 13], [3, 8, 13]), spans, 20)
+    assert claim["holds"] is None and claim["ratio"] == 1.2
+    assert claim["why"] == ("the cap (20 sampled entries) was never reached (the uncapped memory held at most 13 "
+                            "entries, first and last frame included); use a longer --long or a smaller --cap")
+    assert claim_line(claim).endswith(f"— **not judged**: {claim['why']} (ratio of medians 1.200).")
+    assert judged_claim(runs([3, 4, 4], [3, 8, 13]), spans, 2)["holds"] is False
+    assert "does not hold" in claim_line({"text": "t", "ratio": 1.2, "holds": False})  # an older result
 
 
 def test_the_capped_long_run_uses_the_trackers_own_cap_unless_given_one():
@@ -399,6 +418,53 @@ def test_accuracy_verdicts_against_an_earlier_run():
     assert "lockstep" not in compare_runs(now, before, "earlier.json", 0.005)["trackers"]["samn_lite"]
 
 
+def test_settings_of_the_samn_presets_leave_an_opencv_tracker_comparable():
+    """``--set`` and ``--precision`` change only SAMN: CSRT's accuracy is judged on its own."""
+    def with_csrt(**settings):
+        result = _bench_json(**settings)
+        result["trackers"]["csrt"] = {**result["trackers"]["samn_lite"], "details": {"opencv": "4.10"}}
+        return result
+
+    now = with_csrt(overrides={"memory.interval": 2})
+    now["meta"]["precision"] = "bf16"
+    trackers = compare_runs(now, with_csrt(), "earlier.json", 0.005)["trackers"]
+    assert trackers["csrt"]["verdict"] == "identical" and trackers["csrt"]["conditions_differ"] == []
+    assert trackers["samn_lite"]["conditions_differ"] == ["precision", "overrides"]
+
+
+def test_options_that_do_nothing_here_are_named_and_repeats_measured_once(davis_root, tmp_path, capsys):
+    """A run of KCF alone: the SAMN-only options, a warm-up longer than the sequence and a
+    repeated sequence each get a note; an earlier run with no tracker in common is said so."""
+    (tmp_path / "earlier.json").write_text(json.dumps(_bench_json()))
+    assert main(bench_args(davis_root, tmp_path / "out", "--trackers", "kcf", "--sequences", "car-shadow,car-shadow",
+                           "--max-frames", "4", "--warmup", "9", "--batch", "2",
+                           "--against", str(tmp_path / "earlier.json"))) == 0
+    assert capsys.readouterr().err == (
+        "samn bench: note: sequence car-shadow given more than once; measured once\n"
+        "samn bench: note: --warmup 9: car-shadow has 4 frames, so 3 warm-up frame(s) run\n"
+        "samn bench: note: --batch, --set apply to the SAMN presets only, and none is measured (kcf)\n")
+    result = json.loads((tmp_path / "out" / "bench.json").read_text())
+    assert result["meta"]["sequences"] == ["car-shadow"] and result["meta"]["warmup"] == 3
+    assert result["meta"]["frames_per_pass"] == 3 and "batched" not in result["trackers"]["kcf"]
+    table = (tmp_path / "out" / "bench.md").read_text()
+    assert "after 3 warm-up frame(s)" in table
+    assert (f"No tracker in common with {tmp_path / 'earlier.json'} (it measured samn_lite; this run kcf)."
+            in table)
+
+
+def test_a_lockstep_of_one_copy_per_sequence_says_copy(bench_result):
+    result = json.loads(json.dumps(bench_result[0]))
+    result["trackers"]["samn_lite"]["batched"]["sequences"]["car-shadow"]["copies_mean_iou"] = [0.5]
+    assert "(1 copy: 0.500) |" in bench_markdown(result)
+
+
+def test_fps_ticks_are_one_kind_of_label_spread_over_the_axis():
+    """4 to 70 fps drawn from 2.7 to 105: 1-2-5 per decade, not matplotlib's crowded minor labels."""
+    assert log_ticks(4 / 1.5, 70 * 1.5) == [5, 10, 20, 50, 100]
+    assert log_ticks(30 / 1.5, 35 * 1.5) == [20, 30, 50]  # too few with 1-2-5
+    assert log_ticks(0.2, 0.45) == [0.2, 0.3, 0.4]
+
+
 def test_against_rejects_what_is_not_an_earlier_bench_run(davis_root, tmp_path, capsys):
     (tmp_path / "long.json").write_text(json.dumps({"meta": {}, "runs": {}}))
     for target, message in ((tmp_path / "missing", "not a samn bench result"),
@@ -430,6 +496,10 @@ def test_looped_video_goes_forth_and_back_and_windows_fit_short_runs():
     (["--set", "memory.size=3", "--trackers", "samn_lite"], "memory.size"),
     (["--sequences", "no-such-seq", "--trackers", "kcf"], "no-such-seq"),
     (["--batch", "2", "--groups", "3", "--trackers", "samn_lite"], "--groups 3 needs a --batch of at least 3"),
+    (["--warmup", "-1", "--trackers", "kcf"], "--warmup must be at least 0, got -1"),
+    (["--cap", "5", "--trackers", "kcf"], "--cap applies to --long only"),
+    (["--long", "20", "--batch", "2"], "--batch does not apply to --long"),
+    (["--long", "5"], "--long must be at least 10, got 5"),
 ])
 def test_bad_arguments_fail_with_a_message_naming_the_value(davis_root, tmp_path, capsys, argv, message):
     assert main(bench_args(davis_root, tmp_path, "--max-frames", "3", *argv)) == 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -145,6 +146,8 @@ def _sequence_rows(trackers: dict, lockstep: Sequence[str], sequences: Sequence[
 
     def copies(entry: dict) -> str:
         ious = entry["copies_mean_iou"]
+        if len(ious) == 1:
+            return f"{cell(entry)} (1 copy: {ious[0]:.3f})"
         spread = f"{min(ious):.3f}–{max(ious):.3f}" if max(ious) > min(ious) else f"all {ious[0]:.3f}"
         return f"{cell(entry)} ({len(ious)} copies: {spread})"
 
@@ -180,10 +183,11 @@ def plot_bench(result: dict, path) -> None:
                           color=point.get_color(), label=f"{name}, {b['batch']} in lockstep (frames/s in all)")
             speeds.append(b["frames_per_s"])
     ax_speed.set_xscale("log")
-    ax_speed.set_xlim(min(speeds) / 1.5, max(speeds) * 1.5)
-    ax_speed.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
-    ax_speed.xaxis.set_minor_formatter(matplotlib.ticker.ScalarFormatter())
-    ax_speed.tick_params(axis="x", which="minor", labelsize=7)
+    low, high = min(speeds) / 1.5, max(speeds) * 1.5
+    ax_speed.set_xlim(low, high)
+    ax_speed.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(log_ticks(low, high)))
+    ax_speed.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+    ax_speed.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax_speed.set_xlabel("frames per second (log scale)")
     ax_speed.set_ylabel("AO")
     ax_speed.set_ylim(0, 1)
@@ -201,6 +205,18 @@ def plot_bench(result: dict, path) -> None:
     _save(fig, path)
 
 
+def log_ticks(low: float, high: float) -> list[float]:
+    """Labelled values of a log axis from ``low`` to ``high``: 1, 2, 5 per decade, or more
+    multiples where that leaves fewer than three. One kind of label in one size: matplotlib's
+    own labels a decade larger than the minor ticks beside it, and crowds them."""
+    decades = range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
+    for multiples in ((1, 2, 5), (1, 2, 3, 5), range(1, 10)):
+        ticks = [v for k in decades for m in multiples if low <= (v := float(f"{m}e{k}")) <= high]
+        if len(ticks) >= 3:
+            break
+    return ticks
+
+
 def _save(fig, path) -> None:
     import matplotlib.pyplot as plt
 
@@ -213,6 +229,10 @@ def _against_lines(against: dict) -> list[str]:
     """``--against``: the earlier run named, then a row per tracker measured in both."""
     code = (against.get("code") or {}).get("commit")
     lines = [f"## Against {against['source']} ({against['date']}" + (f", code {code}" if code else "") + ")", ""]
+    if not against["trackers"]:
+        return lines + [f"No tracker in common with {against['source']} (it measured "
+                        f"{', '.join(against['only_before']) or 'none'}; this run "
+                        f"{', '.join(against['only_now']) or 'none'})."]
     rows = []
     for name, t in against["trackers"].items():
         ao, jf = t["accuracy"]["ao"], t["accuracy"]["jf"]
@@ -273,7 +293,7 @@ def long_markdown(result: dict) -> str:
     aligned = period > 0 and (spans["late"][0] - spans["early"][0]) % period == 0
     rows = []
     for name, run in result["runs"].items():
-        rows.append([name, str(run["memory_max_entries"]), _num(run["early"]["median_ms"]),
+        rows.append([name, _cap_text(run["memory_max_entries"]), _num(run["early"]["median_ms"]),
                      _num(run["late"]["median_ms"]), _num(run["late_over_early"], 3),
                      _num(run.get("late_over_early_mean"), 3),
                      _num(run["rss_mb"]["early"], 0), _num(run["rss_mb"]["late"], 0),
@@ -293,10 +313,20 @@ def long_markdown(result: dict) -> str:
         lines += _table(["stage", "early median", "late median", "early mean", "late mean"],
                         [[name, _num(s["early_median"], 2), _num(s["late_median"], 2),
                           _num(s["early_mean"], 2), _num(s["late_mean"], 2)] for name, s in stages.items()])
-    claim = result["claim"]
-    lines += ["", f"Claim: {claim['text']} — **{'holds' if claim['holds'] else 'does not hold'}** "
-                  f"(ratio of medians {claim['ratio']:.3f})."]
+    lines += ["", claim_line(result["claim"])]
     return "\n".join(lines) + "\n"
+
+
+def claim_line(claim: dict) -> str:
+    """The long-video claim and its verdict: holds, does not hold, or not judged and why
+    (``holds`` None; results of older versions judged every run)."""
+    verdict = {True: "holds", False: "does not hold", None: "not judged"}[claim["holds"]]
+    why = f": {claim['why']}" if claim.get("why") else ""
+    return f"Claim: {claim['text']} — **{verdict}**{why} (ratio of medians {claim['ratio']:.3f})."
+
+
+def _cap_text(max_entries: Optional[int], prefix: str = "") -> str:
+    return "uncapped" if max_entries is None else f"{prefix}{max_entries}"
 
 
 def plot_long(result: dict, path) -> None:
@@ -313,7 +343,7 @@ def plot_long(result: dict, path) -> None:
         times = np.asarray(records["frame_ms"])
         width = max(1, min(25, len(times) // 10))
         smooth = np.array([np.median(times[max(0, i - width):i + width + 1]) for i in range(len(times))])
-        label = f"{name} (max entries {run['memory_max_entries']})"
+        label = f"{name} ({_cap_text(run['memory_max_entries'], 'max entries ')})"
         line, = ax_time.plot(frames, smooth, label=label)
         ax_time.plot(frames, times, color=line.get_color(), alpha=0.2, linewidth=0.5)
         ax_mem.plot(frames, records["cuda_mb" if on_cuda else "rss_mb"], color=line.get_color(), label=label)

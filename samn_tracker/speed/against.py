@@ -16,13 +16,16 @@ from typing import Optional
 
 from samn_tracker.errors import InputError
 from samn_tracker.speed.targets import SAME_OUTPUT_SETTINGS
+from samn_tracker.speed.trackers import SAMN_PRESETS
 
 # The measures whose change decides the verdict, and those shown beside them.
 DECIDING = ("ao", "jf")
 SHOWN = ("ao", "sr50", "success_auc", "mean_iou", "jf", "j", "f")
 # What the two runs must share for their accuracy to be compared (``--set`` settings apart
-# from SAME_OUTPUT_SETTINGS, which are listed instead), and for their speed.
-FRAMES_CONDITIONS = ("sequences", "frames_per_pass", "max_frames", "precision", "overrides")
+# from SAME_OUTPUT_SETTINGS, which are listed instead), and for their speed. ``--precision``
+# and ``--set`` change only the SAMN presets: an OpenCV tracker is judged without them.
+FRAMES_CONDITIONS = ("sequences", "frames_per_pass", "max_frames")
+SAMN_CONDITIONS = ("precision", "overrides")
 TRACKER_CONDITIONS = ("preset", "crop_size", "backbone")
 SPEED_CONDITIONS = (("cpu", "the CPU"), ("gpu", "the GPU"), ("device", "the device"),
                     ("torch_threads", "the torch thread count"))
@@ -46,19 +49,22 @@ def compare_runs(now: dict, before: dict, source: Path, tolerance: float) -> dic
     lockstep frames/s where both ran the same ``--batch``, the accuracy measures and
     per-sequence mean IoU with their changes, and a verdict:
     ``identical`` (every measure equal), ``within tolerance`` (AO and J&F changed by at most
-    ``tolerance``), ``changed``, or ``not comparable`` (other frames, weights or settings).
+    ``tolerance``), ``changed``, or ``not comparable`` (other frames, weights or settings;
+    precision and ``--set`` settings only for the SAMN presets, the trackers they change).
     Settings that change only how the outputs are computed (``SAME_OUTPUT_SETTINGS``: an
     A/B of an implementation) are listed as ``settings_differ`` and do not stop the
     comparison."""
     work = [{**meta, "overrides": _without_same_output(meta.get("overrides") or {})}
             for meta in (now["meta"], before["meta"])]
     frames_differ = _differences(*work, FRAMES_CONDITIONS)
+    samn_differ = _differences(*work, SAMN_CONDITIONS)
     speed_differ = [what for key, what in SPEED_CONDITIONS
                     if now["meta"]["machine"].get(key) != before["meta"]["machine"].get(key)]
     trackers = {}
     for name in [name for name in now["trackers"] if name in before["trackers"]]:
         a, b = now["trackers"][name], before["trackers"][name]
-        differ = frames_differ + _differences(a["details"], b["details"], TRACKER_CONDITIONS)
+        differ = frames_differ + (samn_differ if name in SAMN_PRESETS else []) \
+            + _differences(a["details"], b["details"], TRACKER_CONDITIONS)
         if _weights_differ(a["details"], b["details"]):
             differ.append("weights")
         trackers[name] = {

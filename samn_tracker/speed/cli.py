@@ -20,7 +20,7 @@ from samn_tracker.speed.long_video import long_benchmark
 from samn_tracker.speed.probes import code_description, machine_description
 from samn_tracker.speed.profiling import profile_frames, profile_lockstep
 from samn_tracker.speed.resume import KeptTrackers, forget_kept
-from samn_tracker.speed.runs import load_sequence, run_sequence, speed_summary, warm_up
+from samn_tracker.speed.runs import BenchSequence, load_sequence, run_sequence, speed_summary, warm_up
 from samn_tracker.speed.targets import judged_targets
 from samn_tracker.speed.trackers import SAMN_PRESETS, TRACKER_NAMES, bench_tracker
 from samn_tracker.tracking_loop import lockstep_groups
@@ -43,6 +43,14 @@ FALLBACK_CAP = 10  # the capped long run of a preset whose memory is unbounded (
 # (docs/bench.md), so a change above this is a reason to look, not proof of a regression.
 DEFAULT_TOLERANCE = 0.005
 REPORT_OPTIONS = ("against", "tolerance", "out", "no_progress", "argv")
+# Lower bounds of the counts read as plain whole numbers, checked before any work.
+AT_LEAST = {"repeat": 1, "warmup": 0, "threads": 1, "cap": 1, "long": 10}
+# Options of one mode: given in the other, they are refused rather than ignored.
+LONG_ONLY = ("cap",)
+BENCH_ONLY = ("against", "tolerance", "repeat", "warmup", "batch", "groups", "profile")
+# Options that change only the SAMN presets: a run that measures none says so.
+SAMN_ONLY = ("batch", "groups", "profile", "overrides", "weights", "precision", "device")
+FLAGS = {"overrides": "--set"}  # options whose flag is not their name
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
                    help="SAMN network precision (autocast; bf16 uses AMX on recent Xeons)")
     p.add_argument("--repeat", type=int, default=1, help="timed passes per tracker (report the spread)")
-    p.add_argument("--warmup", type=int, default=3, help="untimed frames before timing each tracker")
+    p.add_argument("--warmup", type=int, default=3,
+                   help="untimed frames of the first sequence before timing each tracker (at most its tracked frames)")
     p.add_argument("--batch", type=positive_int, default=1, metavar="N",
                    help="also track N videos in lockstep with SAMN (the sequences repeated to fill "
                         "the batch) and report aggregate frames/s")
@@ -76,8 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "(torch.profiler: launches, copies, waits, operators and device time per "
                         "frame; tables in profile_<tracker>.txt), and with --batch N lockstep steps")
     p.add_argument("--threads", type=int, help="torch and OpenCV CPU threads (default: library defaults)")
-    p.add_argument("--long", type=int, metavar="N", help="long-video mode: loop the first sequence to N frames")
-    p.add_argument("--cap", type=int, help="memory.max_entries of the capped long run (default: the "
+    p.add_argument("--long", type=int, metavar="N",
+                   help="long-video mode (N >= 10): loop the first sequence to N frames with the first SAMN "
+                        "preset of --trackers (default samn_lite), capped and uncapped")
+    p.add_argument("--cap", type=int, help="with --long: memory.max_entries of the capped run (default: the "
                                            f"preset's own cap, lite {LITE_CAP}, or {FALLBACK_CAP})")
     p.add_argument("--against", type=Path, metavar="EARLIER",
                    help="an earlier run's bench.json (or its folder): add how much faster each tracker "
@@ -90,14 +101,56 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def flag(dest: str) -> str:
+    return FLAGS.get(dest, "--" + dest.replace("_", "-"))
+
+
+def note(text: str) -> None:
+    print(f"samn bench: note: {text}", file=sys.stderr)
+
+
+def given(args: argparse.Namespace, dests: Sequence[str]) -> list[str]:
+    """Those of ``dests`` that the command line set otherwise than by default."""
+    defaults = build_parser().parse_args([])
+    return [dest for dest in dests if getattr(args, dest) != getattr(defaults, dest)]
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """Refuse, before any work, a count below its bound and an option of the other mode."""
+    for dest, least in AT_LEAST.items():
+        if getattr(args, dest) is not None and getattr(args, dest) < least:
+            raise InputError(f"{flag(dest)} must be at least {least}, got {getattr(args, dest)}")
+    if not args.tolerance >= 0:
+        raise InputError(f"--tolerance must be a number >= 0, got {args.tolerance}")
+    if args.long is not None and given(args, BENCH_ONLY):
+        raise InputError(f"{flag(given(args, BENCH_ONLY)[0])} does not apply to --long")
+    if args.long is None and given(args, LONG_ONLY):
+        raise InputError(f"{flag(given(args, LONG_ONLY)[0])} applies to --long only")
+
+
 def split_names(text: str, allowed: Optional[Sequence[str]], what: str) -> list[str]:
+    """The names of a comma list, each once (a repeated one with a note)."""
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:
         raise InputError(f"no {what} given")
     unknown = [n for n in names if allowed is not None and n not in allowed]
     if unknown:
         raise InputError(f"unknown {what} {', '.join(unknown)}; choose from {', '.join(allowed)}")
-    return names
+    repeated = [n for n in dict.fromkeys(names) if names.count(n) > 1]
+    if repeated:
+        note(f"{what} {', '.join(repeated)} given more than once; measured once")
+    return list(dict.fromkeys(names))
+
+
+def warmup_frames(asked: int, first: BenchSequence, profiled: bool) -> int:
+    """``--warmup``, at most the tracked frames of the first sequence, where it runs (with
+    ``--profile`` one fewer, so that a frame is left to profile)."""
+    room = len(first.frames) - 1 - int(profiled)
+    if asked <= room:
+        return asked
+    left = ", one left to profile" if profiled else ""
+    note(f"--warmup {asked}: {first.name} has {len(first.frames)} frames, so {room} warm-up frame(s) run{left}")
+    return room
 
 
 def weights_for(items: Sequence[str], tracker: str) -> Optional[str]:
@@ -157,6 +210,11 @@ def run_bench(args: argparse.Namespace, out: Path) -> dict:
     overrides = checked_overrides(args, trackers)
     device = samn_device(args)
     sequences = [load_sequence(root, n, args.max_frames, pin=device.type == "cuda") for n in names]
+    samn = [name for name in trackers if name in SAMN_PRESETS]
+    args.warmup = warmup_frames(args.warmup, sequences[0], bool(args.profile and samn))
+    if not samn and given(args, SAMN_ONLY):
+        note(f"{', '.join(flag(d) for d in given(args, SAMN_ONLY))} apply to the SAMN presets only, "
+             f"and none is measured ({', '.join(trackers)})")
     info = meta(args, device)
     info.update(sequences=names, repeat=args.repeat, warmup=args.warmup, precision=args.precision,
                 frames_per_pass=sum(len(s.frames) - 1 for s in sequences), overrides=overrides,
@@ -220,12 +278,14 @@ def measure_tracker(name: str, args: argparse.Namespace, overrides: dict, sequen
 
 
 def run_long_mode(args: argparse.Namespace) -> dict:
-    if args.long < 10:
-        raise InputError(f"--long {args.long}: needs at least 10 frames")
-    samn = [n for n in split_names(args.trackers, TRACKER_NAMES, "tracker") if n in SAMN_PRESETS]
-    name = samn[0] if samn else "samn_lite"
+    trackers = split_names(args.trackers, TRACKER_NAMES, "tracker")
+    name = next((n for n in trackers if n in SAMN_PRESETS), "samn_lite")
     root, names = sequences_of(args)
     seq_name = names[0]
+    left = [n for dest, listed in (("trackers", trackers), ("sequences", names)) if given(args, [dest])
+            for n in listed if n not in (name, seq_name)]
+    if left:
+        note(f"--long measures one SAMN preset on one sequence, {name} on {seq_name}; not {', '.join(left)}")
     device = samn_device(args)
     seq = load_sequence(root, seq_name, args.max_frames, pin=device.type == "cuda")
     overrides = checked_overrides(args, [name])
@@ -253,17 +313,9 @@ def long_cap(cap: Optional[int], config: TrackerConfig) -> int:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    check_options(args)
     args.argv = argv
-    if args.long is not None and args.against is not None:
-        raise InputError("--against compares two bench runs; it does not apply to --long")
-    if not args.tolerance >= 0:
-        raise InputError(f"--tolerance must be a number >= 0, got {args.tolerance}")
-    for flag in ("repeat", "cap"):
-        if getattr(args, flag) is not None and getattr(args, flag) < 1:
-            raise InputError(f"--{flag} must be at least 1, got {getattr(args, flag)}")
     if args.threads is not None:
-        if args.threads < 1:
-            raise InputError(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)
         cv2.setNumThreads(args.threads)
     out = Path(args.out)

@@ -127,13 +127,18 @@ def eval_split(davis_root: Path) -> list[str]:
     return davis.sequence_folders(davis_root)
 
 
+def check_davis_folder(davis_root: Path | str) -> Path:
+    """``davis_root`` as a Path; InputError when it has no 480p frames (the layout read here)."""
+    davis_root = Path(davis_root)
+    if not (davis_root / "JPEGImages" / "480p").is_dir():
+        raise InputError(f"{davis_root} is not a DAVIS folder (no JPEGImages/480p)")
+    return davis_root
+
+
 def build_local_stack(davis_root: Path | str, out: Path | str,
                       options: LocalStackOptions = LocalStackOptions()) -> list[Path]:
     """Write ``out/list.txt`` and one folder per sequence (VOT layout)."""
-    davis_root, out = Path(davis_root), Path(out)
-    images = davis_root / "JPEGImages" / "480p"
-    if not images.is_dir():
-        raise InputError(f"{davis_root} is not a DAVIS folder (no JPEGImages/480p)")
+    davis_root, out = check_davis_folder(davis_root), Path(out)
     names = options.sequences or eval_split(davis_root)
     out.mkdir(parents=True, exist_ok=True)
     built = [build_sequence(davis_root, name, out, options) for name in names]

@@ -4,23 +4,42 @@
 checkout): ``config.yaml`` names the stack file inside the package, and ``trackers.ini``
 is the package's registry (``samn_tracker/vot/trackers.ini``, the file the checkout's
 top-level ``trackers.ini`` links to) without its ``paths = .`` lines, which only make a
-checkout importable. The local stacks also build their sequences from a DAVIS folder.
+checkout importable. The local stacks also build their sequences from a DAVIS folder
+(``--davis``, else ``$SAMN_DATA``, as ``samn vot local-stack``).
+
+Every input is checked before anything is written, and the workspace is built in a
+hidden folder beside ``DIR`` and moved into place whole, so a failed or interrupted run
+leaves nothing. A folder that already holds a workspace is refused unless
+``--overwrite`` is given; it is then replaced as a whole, its ``results``, ``analysis``
+and ``cache`` too (they belong to the stack and sequences replaced, and the toolkit
+would reuse them), except the ``trackers.ini`` entries the package does not define:
+the user's own trackers are kept.
 """
 from __future__ import annotations
 
 import argparse
+import re
+import shutil
+import sys
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
+from samn_tracker.datasets.roots import DATA_VARIABLE, data_root
 from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded
+from samn_tracker.run_folder import nearest_existing
 from samn_tracker.vot import STACKS_DIR
-from samn_tracker.vot.local_stack import LocalStackOptions, build_local_stack
+from samn_tracker.vot.local_stack import LocalStackOptions, build_local_stack, check_davis_folder
 
 STACKS = ("vot2016", "vot2017", "vot2018", "vot2019", "vot2020", "local_box", "local_mask")
 LOCAL_GROUNDTRUTH = {"local_box": "box", "local_mask": "mask"}
 
 REGISTRY = Path(__file__).with_name("trackers.ini")
+MARKER = "config.yaml"  # what makes a folder a workspace
+SECTION = re.compile(r"\s*\[([^\]]+)\]\s*")
 
 
 def trackers_ini(paths: Optional[str] = None) -> str:
@@ -35,30 +54,134 @@ def trackers_ini(paths: Optional[str] = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def create_workspace(directory: Path | str, stack: str, davis: Optional[Path | str] = None) -> Path:
-    """Write ``config.yaml`` and ``trackers.ini`` in ``directory``; for a local stack with
-    ``davis`` given, also its ``sequences``. Official datasets are downloaded by the
-    toolkit on first use (``vot evaluate``)."""
+def ini_sections(text: str) -> dict[str, str]:
+    """Each ``[name]`` section of an ini text with its lines as written (comments, order
+    and spacing kept, which configparser would lose)."""
+    sections: dict[str, str] = {}
+    name = None
+    for line in text.splitlines(keepends=True):
+        header = SECTION.fullmatch(line.rstrip("\n"))
+        if header:
+            name = header.group(1).strip()
+            sections[name] = ""
+        if name is not None:
+            sections[name] += line if line.endswith("\n") else line + "\n"
+    return sections
+
+
+@dataclass
+class WorkspacePlan:
+    """A checked request: nothing is written until ``write_workspace``."""
+
+    directory: Path
+    stack: str
+    davis: Optional[Path]        # the DAVIS folder a local stack's sequences come from
+    replaced: list[str]          # what the folder holds now (empty: new or empty)
+    own_entries: dict[str, str]  # trackers.ini sections of the user's, kept
+
+    def replacing_note(self) -> str:
+        """One line saying what ``--overwrite`` replaces and keeps."""
+        kept = f"; keeping its own trackers.ini entries {', '.join(self.own_entries)}" if self.own_entries else ""
+        return f"replacing the workspace in {self.directory} ({', '.join(self.replaced)}){kept}"
+
+
+def plan_workspace(directory: Path | str, stack: str, davis: Optional[Path | str] = None,
+                   overwrite: bool = False) -> WorkspacePlan:
+    """Check a request; InputError naming the value for an unknown stack, a missing or
+    unneeded DAVIS folder, or a destination that cannot take a workspace."""
     if stack not in STACKS:
         raise InputError(f"unknown stack {stack!r}; choose one of {', '.join(STACKS)}")
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "trackers.ini").write_text(trackers_ini())
-    (directory / "config.yaml").write_text(
-        f"registry:\n- ./trackers.ini\nstack: {STACKS_DIR / (stack + '.yaml')}\nsequences: sequences\n")
     if stack in LOCAL_GROUNDTRUTH:
-        if davis is None:
-            raise InputError(f"stack {stack} needs --davis (a DAVIS 2016 folder) to build its sequences")
-        build_local_stack(davis, directory / "sequences", LocalStackOptions(groundtruth=LOCAL_GROUNDTRUTH[stack]))
-    return directory
+        davis = check_davis_folder(data_root(davis, "--davis"))
+    elif davis is not None:
+        raise InputError(f"--davis is for the local stacks ({', '.join(LOCAL_GROUNDTRUTH)}); "
+                         f"the toolkit downloads {stack}'s sequences itself")
+    directory = Path(directory)
+    replaced = _held(directory, overwrite)
+    registry = directory / "trackers.ini"
+    own = ini_sections(registry.read_text()) if replaced and registry.is_file() else {}
+    package = ini_sections(REGISTRY.read_text())
+    return WorkspacePlan(directory, stack, davis, replaced,
+                         {name: text for name, text in own.items() if name not in package})
 
 
-@guarded("samn vot workspace")
+def _held(directory: Path, overwrite: bool) -> list[str]:
+    """What ``directory`` holds, for a folder that may receive a workspace."""
+    if directory.exists() and not directory.is_dir():
+        raise InputError(f"{directory} is a file; give a folder for the workspace")
+    parent = nearest_existing(directory.absolute().parent)
+    if not parent.is_dir():
+        raise InputError(f"cannot create the workspace {directory}: {parent} is a file")
+    held = sorted(e.name + "/" * e.is_dir() for e in directory.iterdir()) if directory.is_dir() else []
+    if held and not (directory / MARKER).is_file():
+        raise InputError(f"{directory} is a folder with other files in it (no {MARKER}); "
+                         "give a new or empty folder")
+    if held and not overwrite:
+        raise InputError(f"{directory} already holds a VOT workspace; add --overwrite to replace it "
+                         "(its results, analysis and cache go too)")
+    return held
+
+
+def write_workspace(plan: WorkspacePlan) -> Path:
+    """Write ``config.yaml``, ``trackers.ini`` (the user's own entries after the package's)
+    and a local stack's ``sequences``, then put them in place of the folder's content.
+    Official datasets are downloaded by the toolkit on first use (``vot evaluate``)."""
+    with _staging(plan.directory) as staging:
+        (staging / "trackers.ini").write_text("\n".join([trackers_ini(), *plan.own_entries.values()]))
+        (staging / MARKER).write_text(
+            f"registry:\n- ./trackers.ini\nstack: {STACKS_DIR / (plan.stack + '.yaml')}\nsequences: sequences\n")
+        if plan.davis is not None:
+            build_local_stack(plan.davis, staging / "sequences",
+                              LocalStackOptions(groundtruth=LOCAL_GROUNDTRUTH[plan.stack]))
+        _move_into_place(staging, plan.directory)
+    return plan.directory
+
+
+def create_workspace(directory: Path | str, stack: str, davis: Optional[Path | str] = None,
+                     overwrite: bool = False) -> Path:
+    """``plan_workspace`` then ``write_workspace``: the workspace in ``directory``."""
+    return write_workspace(plan_workspace(directory, stack, davis, overwrite))
+
+
+@contextmanager
+def _staging(directory: Path) -> Iterator[Path]:
+    """A hidden folder beside ``directory`` (the same file system, so moving it is a
+    rename), removed on the way out unless it was moved into place."""
+    parent = nearest_existing(directory.absolute().parent)
+    try:
+        staging = Path(tempfile.mkdtemp(dir=parent, prefix=f".{directory.name}.partial-"))
+    except OSError as err:
+        raise InputError(f"cannot write to {parent} for the workspace {directory}: {err.strerror}") from None
+    try:
+        yield staging
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+
+
+def _move_into_place(staging: Path, directory: Path) -> None:
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    previous = staging.with_name(staging.name + "-replaced")
+    if directory.exists():
+        directory.rename(previous)
+    staging.rename(directory)
+    if previous.exists():
+        shutil.rmtree(previous)
+
+
+@guarded("samn vot workspace", on_interrupt="(nothing written)")
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="samn vot workspace", description=__doc__.split("\n\n")[0])
-    parser.add_argument("directory", type=Path)
+    parser.add_argument("directory", type=Path, help="a new or empty folder, or a workspace with --overwrite")
     parser.add_argument("--stack", choices=STACKS, required=True)
-    parser.add_argument("--davis", type=Path, help="DAVIS 2016 folder (local stacks)")
+    parser.add_argument("--davis", type=Path,
+                        help=f"DAVIS 2016 folder the local stacks' sequences come from (default: ${DATA_VARIABLE})")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the workspace in DIRECTORY: its results, analysis and cache go too; "
+                             "trackers.ini entries of your own are kept")
     args = parser.parse_args(argv)
-    print(create_workspace(args.directory, args.stack, args.davis))
+    plan = plan_workspace(args.directory, args.stack, args.davis, args.overwrite)
+    if plan.replaced:
+        print(f"samn vot workspace: {plan.replacing_note()}", file=sys.stderr)
+    print(write_workspace(plan))
     return 0
