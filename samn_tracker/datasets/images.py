@@ -6,6 +6,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from samn_tracker.errors import InputError
 
@@ -65,6 +66,16 @@ def read_image(path: str | Path) -> np.ndarray:
     elif image.ndim == 3 and image.shape[2] == 4:
         image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
     return to_rgb(image, str(path))
+
+
+def image_shape(path: str | Path) -> tuple[int, int]:
+    """``(H, W)`` of an image file from its header, without decoding the pixels."""
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except OSError:
+        raise InputError(f"cannot read image file (missing, corrupt or unsupported format): {path}") from None
+    return height, width
 
 
 def _natural_key(path: Path) -> list:
