@@ -15,7 +15,8 @@ from samn_tracker.feature_grid import STRIDE
 from samn_tracker.settings import Checked, parse_overrides, setting
 
 __all__ = ["TrackerConfig", "ModelConfig", "DCFConfig", "MemoryConfig", "UncertaintyConfig",
-           "MaskCheckConfig", "TuningConfig", "paper", "lite", "preset", "parse_overrides", "PRESETS"]
+           "MaskCheckConfig", "TuningConfig", "paper", "lite", "preset", "parse_overrides", "PRESETS",
+           "SAME_OUTPUT_SETTINGS"]
 
 
 @dataclass
@@ -216,6 +217,13 @@ def lite() -> TrackerConfig:
 
 
 PRESETS = {"paper": paper, "lite": lite}
+
+# ``--set`` keys that change how a frame's outputs are computed, not what they are: the same
+# outputs up to float rounding, so ``samn bench --against`` compares accuracy across them, and
+# ``samn eval`` resumes a results folder across them, except ``probability_maps``: it decides
+# how ``samn eval davis`` merges the objects of a sequence.
+SAME_OUTPUT_SETTINGS = frozenset({"host_threads", "cuda_graphs", "frame_ops", "probability_maps",
+                                  "mask_components", "entries_at"})
 
 
 def preset(name: str) -> TrackerConfig:

@@ -48,13 +48,22 @@ def check_destination(out: Path, overwrite: bool) -> None:
                              "give a new or empty folder")
         if not overwrite:
             raise InputError(f"--out {out} already holds results; add --overwrite to replace them")
-    parent = nearest_existing(out.resolve().parent)
-    if not parent.is_dir():
-        raise InputError(f"cannot create --out {out}: {parent} is a file")
+    check_writable(out.resolve().parent, out)
+
+
+def check_writable(place: Path, out: Path) -> None:
+    """Raise InputError unless ``place`` (``out``, or a folder in or beside it where a run
+    writes) is a folder this process can write to, or can be made one: checked before any
+    work, so that a bad ``--out`` never ends a long run at its first write."""
+    existing = nearest_existing(Path(place).resolve())
+    if not existing.is_dir():
+        if existing == Path(out).resolve():
+            raise InputError(f"--out {out} is a file; give a folder")
+        raise InputError(f"cannot create --out {out}: {existing} is a file")
     try:
-        Path(tempfile.mkdtemp(dir=parent, prefix=".samn-write-test-")).rmdir()
+        Path(tempfile.mkdtemp(dir=existing, prefix=".samn-write-test-")).rmdir()
     except OSError as err:
-        raise InputError(f"cannot write to {parent} for --out {out}: {err.strerror}") from None
+        raise InputError(f"cannot write to {existing} for --out {out}: {err.strerror}") from None
 
 
 class RunFolder:

@@ -1,6 +1,8 @@
 """DAVIS 2016 / 2017 end to end on small datasets in the official layout (real frames and masks)."""
 import json
 import os
+import shutil
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +12,7 @@ import pytest
 from PIL import Image
 
 from samn_tracker.datasets.davis import read_annotation
-from samn_tracker.evaluation import davis
+from samn_tracker.evaluation import davis, options
 from samn_tracker.errors import InputError
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "davis16"
@@ -166,3 +168,45 @@ def test_merge_takes_the_most_probable_covering_object():
     scores = [davis.foreground_scores(Stub(p.mask)) for p in (a, b)]
     assert davis.merge_objects(scores, [1, 2]).tolist() == [[2, 2, 0]]
     assert davis.merge_objects(scores, [4, 7]).tolist() == [[7, 7, 0]]
+
+
+def test_repeated_names_are_run_and_packed_once(run2016, tmp_path, capsys):
+    root, split_dir = run2016
+    shutil.copytree(split_dir, tmp_path / "2016-val")
+    capsys.readouterr()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # zipfile warns of a duplicate name
+        assert davis.main(["--root", str(root), "--year", "2016", "--out", str(tmp_path), "--score-only",
+                           "--tracker-name", "samn", "--sequences", "blackswan", "blackswan"]) == 0
+    printed = capsys.readouterr()
+    assert "--sequences: blackswan given more than once" in printed.err
+    assert "covers 1 of the 2 sequences of DAVIS 2016 val" in printed.out
+    with zipfile.ZipFile(tmp_path / "2016-val" / "samn.zip") as archive:
+        assert sorted(archive.namelist()) == [f"blackswan/{i:05d}.png" for i in range(FRAMES)]
+    summary = json.loads((tmp_path / "2016-val" / "summaries" / "samn.json").read_text())
+    assert summary["sequences"] == ["blackswan"]
+    assert json.loads((split_dir / "summaries" / "samn.json").read_text())["sequences"] == SEQUENCES
+
+
+def test_score_only_names_the_sequences_without_results(run2016, tmp_path, monkeypatch, capsys):
+    root, split_dir = run2016
+    shutil.copytree(split_dir, tmp_path / "2016-val")
+    shutil.rmtree(tmp_path / "2016-val" / "samn" / "car-shadow")
+    monkeypatch.setattr(options, "wait_for_all", lambda *a: pytest.fail("waited for other ranks"))
+    assert davis.main(["--root", str(root), "--year", "2016", "--out", str(tmp_path), "--score-only",
+                       "--tracker-name", "samn"]) == 2
+    assert "no results for 1 of 2 sequences: car-shadow" in capsys.readouterr().err
+
+
+def test_the_record_keeps_the_probabilities_the_merge_reads(run2016, tmp_path, monkeypatch, capsys):
+    root, split_dir = run2016
+    record = json.loads((split_dir / "samn.settings.json").read_text())
+    assert record["settings"]["probability_maps"] is True
+    shutil.copytree(split_dir, tmp_path / "2016-val")
+    monkeypatch.setattr(options, "tracker_factory", lambda args: lambda device: pytest.fail("a tracker was built"))
+    assert davis.main(["--root", str(root), "--year", "2016", "--out", str(tmp_path), *FAST,
+                       "--set", "probability_maps=False"]) == 2
+    assert "--set probability_maps: False (the preset's) now, True before" in capsys.readouterr().err
+    (tmp_path / "afile").write_text("x")
+    assert davis.main(["--root", str(root), "--year", "2016", "--out", str(tmp_path / "afile"), *FAST]) == 2
+    assert "is a file; give a folder" in capsys.readouterr().err

@@ -8,13 +8,15 @@ import json
 import os
 import re
 import shutil
+import warnings
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from samn_tracker.evaluation import got10k
+from samn_tracker import weights
+from samn_tracker.evaluation import got10k, options
 from samn_tracker.devices import Rank
 from samn_tracker.evaluation.runner import run_sequences, samn_factory
 
@@ -216,3 +218,97 @@ def test_ranks_track_their_shares_in_lockstep(tmp_path, monkeypatch):
         alone, ranked = (np.loadtxt(tmp_path / run / "val" / "GOT-10k" / "samn" / name / f"{name}_001.txt",
                                     delimiter=",") for run in ("alone", "ranks"))
         assert alone.shape == ranked.shape == (FRAMES, 4) and np.allclose(alone, ranked, atol=0.5)
+
+
+def copied_run(val_run: Path, tmp_path: Path) -> Path:
+    """A copy of the val run's folder, its record and summaries: an ``--out`` to resume into."""
+    shutil.copytree(val_run / "val", tmp_path / "val", ignore=shutil.ignore_patterns("reports"))
+    return tmp_path
+
+
+def no_tracking(monkeypatch) -> None:
+    """Building a tracker fails the test: the command must stop (or find nothing to do) first."""
+    monkeypatch.setattr(options, "tracker_factory", lambda args: lambda device: pytest.fail("a tracker was built"))
+
+
+def test_score_only_names_the_sequences_without_results_instead_of_waiting(dataset, val_run, tmp_path,
+                                                                           monkeypatch, capsys):
+    root, names, _ = dataset
+    out = copied_run(val_run, tmp_path)
+    (out / "val" / "GOT-10k" / "samn" / names[1] / f"{names[1]}_001.txt").unlink()
+    monkeypatch.setattr(options, "wait_for_all", lambda *a: pytest.fail("waited for other ranks"))
+    assert got10k.main(["--root", str(root), "--subset", "val", "--out", str(out), "--tracker-name", "samn",
+                        "--score-only"]) == 2
+    assert f"no results for 1 of 2 sequences: {names[1]}" in capsys.readouterr().err
+
+
+def test_resuming_with_other_settings_or_weights_is_refused(dataset, val_run, tmp_path, monkeypatch, capsys):
+    root, names, _ = dataset
+    out = copied_run(val_run, tmp_path)
+    args = ["--root", str(root), "--subset", "val", "--out", str(out), "--tracker-name", "samn", *FAST]
+    record = out / "val" / "GOT-10k" / "samn.settings.json"
+    written = json.loads(record.read_text())
+    assert written["settings"] == {"crop_size": 128, "dcf.augment": False} and written["seed"] == 0
+    assert written["preset"] == "lite" and written["precision"] == "fp32" and len(written["weights_sha256"]) == 64
+    no_tracking(monkeypatch)
+    for changed, named in [(["--set", "use_dcf=False"], "--set use_dcf: False now, True (the preset's) before"),
+                           (["--seed", "1"], "seed: 1 now, 0 before"),
+                           (["--weights", str(weights.BUILTIN_CHECKPOINTS_DIR / "lite.pth")], "weights: lite.pth now")]:
+        capsys.readouterr()
+        assert got10k.main([*args, *changed]) == 2
+        err = capsys.readouterr().err
+        assert named in err and "another --out or --tracker-name" in err and len(err.splitlines()) == 1
+    # the same weights elsewhere, a batch, an implementation setting: the same results, resumed
+    shutil.copy(weights.BUILTIN_CHECKPOINTS_DIR / "lite-query.pth", tmp_path / "copy.pth")
+    capsys.readouterr()
+    assert got10k.main([*args, "--weights", str(tmp_path / "copy.pth"), "--batch", "2",
+                        "--set", "host_threads=1", "--set", "memory.interval=5"]) == 0
+    assert "2 of 2 sequences already done" in capsys.readouterr().err
+    assert json.loads(record.read_text()) == written
+    # a folder from before records were kept resumes as before, and gets one
+    record.unlink()
+    assert got10k.main([*args, "--set", "use_dcf=False"]) == 0
+    assert json.loads(record.read_text())["settings"]["use_dcf"] is False
+
+
+def test_a_subset_summary_names_its_sequences_and_says_what_it_covers(dataset, val_run, tmp_path, capsys):
+    root, names, _ = dataset
+    whole = json.loads((val_run / "val" / "summaries" / "samn.json").read_text())
+    assert whole["sequences"] == names
+    out = copied_run(val_run, tmp_path)
+    capsys.readouterr()
+    assert got10k.main(["--root", str(root), "--subset", "val", "--out", str(out), "--tracker-name", "samn",
+                        "--score-only", "--sequences", names[1], names[1]]) == 0
+    printed = capsys.readouterr()
+    assert f"{names[1]} given more than once" in printed.err
+    assert "the summary covers 1 of the 2 sequences of GOT-10k val" in printed.out
+    assert json.loads((out / "val" / "summaries" / "samn.json").read_text())["sequences"] == [names[1]]
+
+
+def test_out_that_cannot_be_a_folder_is_refused_before_tracking(dataset, tmp_path, monkeypatch, capsys):
+    root, _, _ = dataset
+    (tmp_path / "afile.txt").write_text("x")
+    no_tracking(monkeypatch)
+    for out, said in [(tmp_path / "afile.txt", "is a file; give a folder"),
+                      (tmp_path / "afile.txt" / "sub", "afile.txt is a file")]:
+        assert got10k.main(["--root", str(root), "--subset", "val", "--out", str(out), *FAST]) == 2
+        err = capsys.readouterr().err
+        assert said in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("subset, file, text, said", [
+    ("test", "groundtruth.txt", "0,0,0,0\n", "groundtruth.txt line 1: the initial box has no area"),
+    ("test", "groundtruth.txt", "", "groundtruth.txt is empty"),
+    ("val", "meta_info.ini", "[METAINFO]\nresolution: wide\n", "meta_info.ini has no valid 'resolution"),
+])
+def test_every_sequence_is_checked_before_any_is_tracked(tmp_path, monkeypatch, capsys, subset, file, text, said):
+    root = tmp_path / "GOT-10k"
+    names = make_got10k(root, subset)
+    (root / subset / names[-1] / file).write_text(text)  # the last sequence: found before the first is run
+    no_tracking(monkeypatch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert got10k.main(["--root", str(root), "--subset", subset, "--out", str(tmp_path / "out"), *FAST]) == 2
+    err = capsys.readouterr().err
+    assert said in err and names[-1] in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "out").exists()

@@ -1,14 +1,16 @@
 """TrackingNet end to end on small TEST / TRAIN_0 splits in the official layout (real frames)."""
 import io
+import json
 import os
 import re
+import shutil
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from samn_tracker.evaluation import box_measures, trackingnet
+from samn_tracker.evaluation import box_measures, options, trackingnet
 from samn_tracker.errors import InputError
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "davis16"
@@ -97,4 +99,69 @@ def test_missing_frames_are_named(tmp_path):
     split = make_split(tmp_path, "TEST", full_annotations=False)
     (split / "frames" / "a1qoB1eERn0_0" / "2.jpg").unlink()
     with pytest.raises(InputError, match="2.jpg"):
+        trackingnet.load_sequences(split)
+
+
+@pytest.fixture(scope="module")
+def train_run(root, tmp_path_factory):
+    out = tmp_path_factory.mktemp("results")
+    assert trackingnet.main(["--root", str(root), "--split", "TRAIN_0", "--out", str(out), *FAST]) == 0
+    return out
+
+
+def test_score_only_scores_a_sequence_without_results_as_zero_and_names_it(root, train_run, tmp_path,
+                                                                           monkeypatch, capsys):
+    shutil.copytree(train_run, tmp_path, dirs_exist_ok=True)
+    missing = sorted(SOURCES)[0]
+    (tmp_path / "TRAIN_0" / "samn" / f"{missing}.txt").unlink()
+    (tmp_path / "TRAIN_0" / "samn.zip").unlink()
+    monkeypatch.setattr(options, "wait_for_all", lambda *a: pytest.fail("waited for other ranks"))
+    capsys.readouterr()
+    assert trackingnet.main(["--root", str(root), "--split", "TRAIN_0", "--out", str(tmp_path),
+                             "--tracker-name", "samn", "--score-only"]) == 0
+    out = capsys.readouterr().out
+    assert f"1 sequences without results scored as zero, as the server does: {missing}" in out
+    assert "no submission zip: 1 sequences have no results" in out and not (tmp_path / "TRAIN_0" / "samn.zip").exists()
+    summary = json.loads((tmp_path / "TRAIN_0" / "summaries" / "samn.json").read_text())
+    assert summary["sequences"] == sorted(SOURCES)
+    # TEST has nothing to score: its zip needs every sequence, so the missing ones are named
+    assert trackingnet.main(["--root", str(root), "--split", "TEST", "--out", str(tmp_path),
+                             "--tracker-name", "samn", "--score-only"]) == 2
+    assert f"no results for 2 of 2 sequences: {', '.join(sorted(SOURCES))}" in capsys.readouterr().err
+
+
+def test_names_starting_with_a_dash_and_repeated_names(root, train_run, capsys):
+    command = ["--root", str(root), "--split", "TRAIN_0", "--out", str(train_run), "--tracker-name", "samn",
+               "--score-only"]
+    dashed = "-3TIfnTSM6c_2"
+    capsys.readouterr()
+    assert trackingnet.main([*command, f"--sequences={dashed},{dashed}", f"--sequences={dashed}"]) == 0
+    printed = capsys.readouterr()
+    assert f"--sequences: {dashed} given more than once" in printed.err
+    assert "covers 1 of the 2 sequences of TrackingNet TRAIN_0" in printed.out
+    assert json.loads((train_run / "TRAIN_0" / "summaries" / "samn.json").read_text())["sequences"] == [dashed]
+    assert "--sequences=-3TIfnTSM6c_2,NAME2" in trackingnet.build_parser().format_help()
+
+
+def test_score_zip_that_is_not_a_zip_is_one_line(root, tmp_path, capsys):
+    (tmp_path / "afile.txt").write_text("not a zip\n")
+    assert trackingnet.main(["--root", str(root), "--split", "TRAIN_0",
+                             "--score-zip", str(tmp_path / "afile.txt")]) == 2
+    err = capsys.readouterr().err
+    assert "afile.txt is not a readable zip file" in err and len(err.splitlines()) == 1
+    assert "--split TEST --score-zip" not in trackingnet.build_parser().format_help()  # TEST has no answers
+
+
+def test_out_that_is_a_file_is_refused_before_tracking(root, tmp_path, monkeypatch, capsys):
+    (tmp_path / "afile.txt").write_text("x")
+    monkeypatch.setattr(options, "tracker_factory", lambda args: lambda device: pytest.fail("a tracker was built"))
+    assert trackingnet.main(["--root", str(root), "--split", "TRAIN_0", "--out", str(tmp_path / "afile.txt"),
+                             *FAST]) == 2
+    assert "is a file; give a folder" in capsys.readouterr().err
+
+
+def test_a_zero_initial_box_is_named_before_tracking(tmp_path):
+    split = make_split(tmp_path, "TEST", full_annotations=False)
+    (split / "anno" / "a1qoB1eERn0_0.txt").write_text("10,10,0,5\n")
+    with pytest.raises(InputError, match=r"a1qoB1eERn0_0.txt line 1: the initial box has no area"):
         trackingnet.load_sequences(split)

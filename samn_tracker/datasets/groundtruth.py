@@ -2,14 +2,15 @@
 key=value metadata and comma-separated box files."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import IO
 
 import numpy as np
 
-from samn_tracker.datasets.images import read_image
+from samn_tracker.datasets.images import image_shape, read_image
 from samn_tracker.errors import InputError
-from samn_tracker.regions import parse_region
+from samn_tracker.regions import check_box, parse_region
 
 
 def read_groundtruth(file: Path, num_frames: int, shape: tuple[int, int], partial: bool = True) -> list:
@@ -74,9 +75,19 @@ def read_metadata(file: Path) -> dict[str, str]:
 def read_boxes(path: Path | IO[str]) -> np.ndarray:
     """Comma-separated x,y,w,h rows as (N, 4) from a file or an open text stream."""
     try:
-        boxes = np.loadtxt(path, delimiter=",", ndmin=2)
+        with warnings.catch_warnings():  # an empty file: numpy warns, the error below says it
+            warnings.simplefilter("ignore", UserWarning)
+            boxes = np.loadtxt(path, delimiter=",", ndmin=2)
     except (OSError, ValueError) as err:
         raise InputError(f"cannot read boxes from {path}: {err}") from None
+    if boxes.size == 0:
+        raise InputError(f"{path} is empty: expected x,y,w,h lines")
     if boxes.shape[1] != 4:
         raise InputError(f"{path}: expected 4 comma-separated numbers per line, got {boxes.shape[1]}")
     return boxes
+
+
+def initial_box(box_file: Path, first_frame: Path) -> np.ndarray:
+    """Line 1 of ``box_file`` checked as a tracker's start (finite, with area, on the first
+    frame), so that a benchmark can refuse a bad sequence before tracking any."""
+    return check_box(read_boxes(box_file)[0], image_shape(first_frame), name=f"{box_file} line 1: the initial box")

@@ -8,6 +8,7 @@ from typing import Iterable, Iterator
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from samn_tracker.errors import InputError
 
@@ -92,6 +93,16 @@ def read_frames(paths: Iterable[Path]) -> Iterator[np.ndarray]:
             raise InputError(f"{path} is {image.shape[1]}x{image.shape[0]}, but the sequence's first frame "
                              f"is {size[1]}x{size[0]}: every frame of a sequence must have one size")
         yield image
+
+
+def image_shape(path: str | Path) -> tuple[int, int]:
+    """``(H, W)`` of an image file from its header, without decoding the pixels."""
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except OSError:
+        raise InputError(f"cannot read image file (missing, corrupt or unsupported format): {path}") from None
+    return height, width
 
 
 def _natural_key(path: Path) -> list:

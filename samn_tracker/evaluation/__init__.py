@@ -2,6 +2,7 @@
 
 ``runner`` tracks sequences resumably (and sharded under torchrun); ``box_measures`` and
 ``davis_measures`` implement the official measures; ``got10k``, ``trackingnet`` and
-``davis`` are the adapters (each with a ``main(argv)``); ``reports`` makes the tables and
-plots. See docs/evaluation.md for the commands on the real datasets.
+``davis`` are the adapters (each with a ``main(argv)``); ``run_record`` keeps what made
+each results folder, so that a resumed run cannot mix settings; ``reports`` makes the
+tables and plots. See docs/evaluation.md for the commands on the real datasets.
 """

@@ -13,7 +13,7 @@ Frames, annotations and split lists are read by ``samn_tracker.datasets.davis``.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -123,6 +123,7 @@ class DavisResult:
     scores: davis_measures.DavisScores
     objects: list[davis_measures.ObjectScores]
     fps: float
+    names: list[str] = field(default_factory=list)  # the sequences scored
 
 
 def has_full_annotations(root: Path, name: str, resolution: str) -> bool:
@@ -155,7 +156,7 @@ def score(root: Path, year: int, names: Sequence[str], masks_dir: Path, resoluti
                 raise InputError(f"{path} holds object id {pred[index].max()} but {name} has {count} objects")
         objects += davis_measures.score_sequence(name, pred, gt, list(range(1, count + 1)))
     return DavisResult(scores=davis_measures.summarize(objects), objects=objects,
-                       fps=_fps(times_dir, names) if times_dir else -1.0)
+                       fps=_fps(times_dir, names) if times_dir else -1.0, names=list(names))
 
 
 def _fps(times_dir: Path, names: Sequence[str]) -> float:
@@ -179,7 +180,8 @@ def summary(year: int, split: str, tracker: str, result: DavisResult) -> Summary
     return Summary(benchmark=f"davis{year}", split=split, tracker=tracker,
                    scores={"J&F": s.jf_mean, "J-Mean": s.j.mean, "J-Recall": s.j.recall,
                            "J-Decay": s.j.decay, "F-Mean": s.f.mean, "F-Recall": s.f.recall,
-                           "F-Decay": s.f.decay, "FPS": result.fps})
+                           "F-Decay": s.f.decay, "FPS": result.fps},
+                   sequences=list(result.names))
 
 
 def submission_zip(masks_dir: Path, names: Sequence[str]) -> Path:
@@ -223,10 +225,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     name = options.tracker_name(args)
     args.overrides = ["probability_maps=True", *args.overrides]  # the results quantise it
-    names = args.sequences or sequence_names(args.root, args.year, args.split, args.resolution)
+    names = options.requested(args.sequences) or sequence_names(args.root, args.year, args.split, args.resolution)
     split_dir = args.out / f"{args.year}-{args.split}"
     masks_dir, times_dir = split_dir / name, split_dir / "times" / name
     sequences = load_sequences(args.root, args.year, names, args.resolution)
+    options.prepare(args, masks_dir)
     writer = DavisWriter(masks_dir, times_dir)
     if not options.run_shard(args, sequences, writer):
         return 0
@@ -241,4 +244,14 @@ def _run(args: argparse.Namespace) -> int:
     print(f"{name} on DAVIS {args.year} {args.split} ({len(names)} sequences, {s.objects} objects): "
           f"J&F {s.jf_mean:.3f}  J {s.j.mean:.3f} (recall {s.j.recall:.3f}, decay {s.j.decay:.3f})  "
           f"F {s.f.mean:.3f} (recall {s.f.recall:.3f}, decay {s.f.decay:.3f})  fps {result.fps:.1f}")
+    options.print_coverage(len(names), _split_size(args), f"DAVIS {args.year} {args.split}")
     return 0
+
+
+def _split_size(args: argparse.Namespace) -> Optional[int]:
+    """How many sequences ``--split`` lists; None where the root has no list for it (the
+    sequences were named by ``--sequences``)."""
+    try:
+        return len(sequence_names(args.root, args.year, args.split, args.resolution))
+    except InputError:
+        return None

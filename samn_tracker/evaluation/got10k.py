@@ -21,7 +21,7 @@ import numpy as np
 from samn_tracker import atomic
 from samn_tracker.datasets import list_frames
 from samn_tracker.datasets.got10k import SUBSETS, sequence_names
-from samn_tracker.datasets.groundtruth import read_boxes
+from samn_tracker.datasets.groundtruth import initial_box, read_boxes
 from samn_tracker.evaluation import box_measures, options
 from samn_tracker.evaluation.runner import BenchmarkSequence, BoxWriter, Tracker
 from samn_tracker.evaluation.summaries import Summary, summary_path
@@ -32,12 +32,13 @@ TOOLKIT_FOLDER = "GOT-10k"
 
 
 def load_sequences(root: Path, subset: str) -> list[BenchmarkSequence]:
-    """Frames (``*.jpg`` in order) and the first ground-truth box of every listed sequence."""
+    """Frames (``*.jpg`` in order) and the first ground-truth box of every listed sequence,
+    each box checked now (``initial_box``), before any sequence is tracked."""
     sequences = []
     for name in sequence_names(root, subset):
         folder = Path(root) / subset / name
         frames = list_frames(folder, suffixes=(".jpg",))
-        first = read_boxes(folder / "groundtruth.txt")[0]
+        first = initial_box(folder / "groundtruth.txt", frames[0])
         sequences.append(BenchmarkSequence(name=name, frames=frames, targets=[first]))
     return sequences
 
@@ -81,10 +82,7 @@ def score(root: Path, run_dir: Path, subset: str = "val",
         raise InputError("the GOT-10k test ground truth is withheld: submit the zip to the server")
     pooled, times, per_sequence = [], [], {}
     for name in names or sequence_names(root, subset):
-        folder = Path(root) / subset / name
-        gt = read_boxes(folder / "groundtruth.txt")
-        cover = _read_label(folder / "cover.label", len(gt))
-        bounds = read_resolution(folder / "meta_info.ini")
+        gt, cover, bounds = read_truth(root, subset, name)
         records = sorted((Path(run_dir) / name).glob(f"{glob_escape(name)}_[0-9]*.txt"))
         if not records:
             raise InputError(f"no results for sequence {name} in {Path(run_dir) / name}")
@@ -106,6 +104,14 @@ def score(root: Path, run_dir: Path, subset: str = "val",
                               "FPS": box_measures.got10k_fps([seq_times]), "frames": len(gt) - 1}
     return Got10kResult(scores=box_measures.got10k_scores(pooled), fps=box_measures.got10k_fps(times),
                         per_sequence=per_sequence)
+
+
+def read_truth(root: Path, subset: str, name: str) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
+    """What a val sequence is scored against: its boxes, cover labels and image bounds;
+    read once before tracking too, so that a bad file stops the run before it starts."""
+    folder = Path(root) / subset / name
+    gt = read_boxes(folder / "groundtruth.txt")
+    return gt, _read_label(folder / "cover.label", len(gt)), read_resolution(folder / "meta_info.ini")
 
 
 def glob_escape(name: str) -> str:
@@ -140,7 +146,8 @@ def summary(tracker: str, subset: str, result: Got10kResult) -> Summary:
     return Summary(benchmark="got10k", split=subset, tracker=tracker,
                    scores={"AO": s.ao, "SR0.5": s.sr50, "SR0.75": s.sr75, "FPS": result.fps},
                    curves={"success": s.success_curve.tolist(),
-                           "success_x": box_measures.GOT10K_THRESHOLDS.tolist()})
+                           "success_x": box_measures.GOT10K_THRESHOLDS.tolist()},
+                   sequences=list(result.per_sequence))
 
 
 # ----------------------------------------------------------------------- toolkit adapter
@@ -205,6 +212,12 @@ def _run(args: argparse.Namespace) -> int:
     name = options.tracker_name(args)
     split_dir = args.out / args.subset
     run_dir = split_dir / TOOLKIT_FOLDER / name
+    sequences = options.select(load_sequences(args.root, args.subset), args.sequences,
+                               args.root / args.subset)
+    if args.subset == "val":
+        for sequence in sequences:
+            read_truth(args.root, args.subset, sequence.name)
+    options.prepare(args, run_dir)
     if args.toolkit:
         tracker = options.tracker_factory(args)(args.device)
         performance = run_toolkit(args.root, args.subset, args.out, tracker, name)
@@ -213,8 +226,6 @@ def _run(args: argparse.Namespace) -> int:
             print(f"{name}: AO {overall['ao']:.3f}  SR0.5 {overall['sr']:.3f}  "
                   f"SR0.75 {overall['succ_curve'][75]:.3f}  fps {overall['speed_fps']:.1f}")
         return 0
-    sequences = options.select(load_sequences(args.root, args.subset), args.sequences,
-                               args.root / args.subset)
     writer = Got10kWriter(run_dir)
     if not options.run_shard(args, sequences, writer):
         return 0
@@ -230,4 +241,5 @@ def _run(args: argparse.Namespace) -> int:
     s = result.scores
     print(f"{name} on GOT-10k {args.subset} ({len(sequences)} sequences, {s.frames} frames): "
           f"AO {s.ao:.3f}  SR0.5 {s.sr50:.3f}  SR0.75 {s.sr75:.3f}  fps {result.fps:.1f}")
+    options.print_coverage(len(sequences), len(sequence_names(args.root, args.subset)), f"GOT-10k {args.subset}")
     return 0

@@ -3,14 +3,17 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from samn_tracker.devices import Rank
+from samn_tracker.evaluation.run_record import claim, settings_record
 from samn_tracker.evaluation.runner import ResultWriter, TrackerFactory, run_sequences, samn_factory, wait_for_all
 from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded
 from samn_tracker.model.network import PRECISIONS
+from samn_tracker.run_folder import check_writable
 from samn_tracker.settings import add_groups_option, add_set_option, check_groups, positive_int
 
 
@@ -30,8 +33,10 @@ def add_tracker_arguments(parser: argparse.ArgumentParser) -> None:
     add_groups_option(parser)
     parser.add_argument("--tracker-name",
                         help="name of the results folder and of the table row (default: samn_<preset>)")
-    parser.add_argument("--sequences", nargs="+", metavar="NAME",
-                        help="run / score only these sequences (default: the whole split)")
+    parser.add_argument("--sequences", nargs="+", action="extend", metavar="NAME",
+                        help="run / score only these sequences (default: the whole split); names may "
+                             "also be comma-separated; one starting with '-' (a TrackingNet id) needs "
+                             "the = form: --sequences=-3TIfnTSM6c_2,NAME2")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -46,15 +51,56 @@ def tracker_factory(args: argparse.Namespace) -> TrackerFactory:
     return samn_factory(args.preset, args.weights, args.overrides, args.seed, args.precision)
 
 
+def requested(names: Optional[list[str]]) -> Optional[list[str]]:
+    """The ``--sequences`` names (None: not given), commas split, each once: a name given
+    twice would be tracked twice and packed twice."""
+    if names is None:
+        return None
+    given = [n for name in names for n in name.split(",") if n]
+    if not given:
+        raise InputError("--sequences names no sequence")
+    unique = list(dict.fromkeys(given))
+    if len(unique) < len(given):
+        repeated = [n for n in unique if given.count(n) > 1]
+        print(f"--sequences: {listed(repeated)} given more than once; each is taken once", file=sys.stderr)
+    return unique
+
+
+def listed(names: Sequence[str], limit: int = 5) -> str:
+    """Names for a one-line message: the first ``limit``, then how many more."""
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
 def select(sequences: list, names: list[str] | None, source: Path) -> list:
-    """Keep the named sequences (all when ``names`` is None); unknown names raise InputError."""
-    if not names:
+    """Keep the ``--sequences`` (all when ``names`` is None); unknown names raise InputError."""
+    names = requested(names)
+    if names is None:
         return sequences
     known = {s.name: s for s in sequences}
     unknown = [n for n in names if n not in known]
     if unknown:
         raise InputError(f"sequences not in {source}: {', '.join(unknown)}")
     return [known[n] for n in names]
+
+
+def prepare(args: argparse.Namespace, run_dir: Path) -> None:
+    """Before anything is tracked or written: ``--batch`` / ``--groups`` agree, ``--out`` can
+    take ``run_dir``, and a run that tracks records its settings beside it, or is refused
+    when the folder holds results made with others (``run_record``)."""
+    check_groups(args.batch, args.groups)
+    check_writable(run_dir, args.out)
+    if not args.score_only:
+        claim(run_dir, settings_record(args))
+
+
+def print_coverage(scored: int, split_size: Optional[int], split: str) -> None:
+    """Say so when the summary covers part of the split (``--sequences``)."""
+    if split_size is None:
+        print(f"the summary covers the {scored} sequences given by --sequences, not a whole split "
+              f"(no sequence list of {split} here)")
+    elif scored < split_size:
+        print(f"the summary covers {scored} of the {split_size} sequences of {split} (--sequences)")
 
 
 RESUME_HINT = "(finished sequences are kept: run the same command to resume)"
@@ -66,15 +112,23 @@ def run_command(command: str, parser: argparse.ArgumentParser,
     return guarded(command, on_interrupt=RESUME_HINT)(lambda: run(parser.parse_args(argv)))()
 
 
-def run_shard(args: argparse.Namespace, sequences: list, writer: ResultWriter) -> bool:
+def run_shard(args: argparse.Namespace, sequences: list, writer: ResultWriter,
+              missing_score_zero: bool = False) -> bool:
     """Track this rank's share of ``sequences`` (unless ``--score-only``); returns True on
-    rank 0 once every rank's results exist, False on the other ranks."""
+    rank 0 once every rank's results exist, False on the other ranks. Rank 0 waits only for
+    ranks that track: with ``--score-only`` or alone, a sequence without results is an
+    error naming it, unless the benchmark scores it as zero (``missing_score_zero``)."""
     shard = Rank.from_env()
-    check_groups(args.batch, args.groups)
     if not args.score_only:
         run_sequences(sequences, tracker_factory(args), writer, shard, args.device,
                       progress=not args.no_progress, batch=args.batch, groups=args.groups)
     if shard.rank != 0:
         return False
-    wait_for_all(sequences, writer)
+    if shard.world > 1 and not args.score_only:
+        wait_for_all(sequences, writer)
+        return True
+    missing = [s.name for s in sequences if not writer.is_done(s)]
+    if missing and not missing_score_zero:
+        raise InputError(f"no results for {len(missing)} of {len(sequences)} sequences: {listed(missing)} "
+                         "(run without --score-only to track them)")
     return True

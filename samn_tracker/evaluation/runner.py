@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from samn_tracker import atomic
 from samn_tracker.build import Overrides, build_tracker, tracker_config
-from samn_tracker.datasets import read_image
+from samn_tracker.datasets import read_frames
 from samn_tracker.datasets.prefetch import prefetched
 from samn_tracker.devices import Rank
 from samn_tracker.tracking_loop import lockstep_groups, track_frames, track_lockstep
@@ -87,7 +87,7 @@ def samn_factory(preset: str = "lite", weights: Optional[str] = None, overrides:
 def read_ahead(tracker, sequence: BenchmarkSequence):
     """The sequence's frames, read by a background thread (into pinned memory for a GPU)."""
     device = getattr(tracker, "device", None)
-    return prefetched((read_image(p) for p in sequence.frames),
+    return prefetched(read_frames(sequence.frames),
                       pin=device is not None and torch.device(device).type == "cuda")
 
 

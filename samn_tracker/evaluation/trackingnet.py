@@ -11,14 +11,14 @@ from __future__ import annotations
 import argparse
 import io
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
 
 from samn_tracker import atomic
-from samn_tracker.datasets.groundtruth import read_boxes
+from samn_tracker.datasets.groundtruth import initial_box, read_boxes
 from samn_tracker.datasets.trackingnet import annotation_file, frame_files, sequence_names
 from samn_tracker.evaluation import box_measures, options
 from samn_tracker.evaluation.runner import BenchmarkSequence, BoxWriter
@@ -28,12 +28,13 @@ from samn_tracker.help_format import ExamplesFormat
 
 
 def load_sequences(split_dir: Path) -> list[BenchmarkSequence]:
-    """Frames ``0.jpg ...`` and the first annotated box of every sequence of the split."""
+    """Frames ``0.jpg ...`` and the first annotated box of every sequence of the split, each
+    box checked now (``initial_box``), before any sequence is tracked."""
     split_dir = Path(split_dir)
     sequences = []
     for name in sequence_names(split_dir):
         frames = frame_files(split_dir, name)
-        first = read_boxes(annotation_file(split_dir, name))[0]
+        first = initial_box(annotation_file(split_dir, name), frames[0])
         sequences.append(BenchmarkSequence(name=name, frames=frames, targets=[first]))
     return sequences
 
@@ -54,7 +55,7 @@ def submission_zip(run_dir: Path, names: Sequence[str]) -> Path:
     missing = [n for n in names if not (run_dir / f"{n}.txt").is_file()]
     if missing:
         raise InputError(f"cannot pack the submission: {len(missing)} sequences have no results "
-                         f"in {run_dir} (first: {missing[0]})")
+                         f"in {run_dir}: {options.listed(missing)}")
     path = run_dir.with_suffix(".zip")
     atomic.write_zip(path, [(run_dir / f"{n}.txt", f"{n}.txt") for n in names])
     return path
@@ -65,18 +66,22 @@ class TrackingNetResult:
     scores: box_measures.TrackingNetScores
     fps: float
     missing: list[str]
+    names: list[str] = field(default_factory=list)  # the sequences scored, the missing ones as zero
 
 
 def _predictions(results: Path, names: Sequence[str]) -> dict[str, np.ndarray]:
     """Boxes per sequence from a results folder or a submission zip (matched by file name)."""
     found = {}
     if results.is_file():
-        with zipfile.ZipFile(results) as archive:
-            entries = {Path(n).name: n for n in archive.namelist() if n.endswith(".txt")}
-            for name in names:
-                if f"{name}.txt" in entries:
-                    text = archive.read(entries[f"{name}.txt"]).decode()
-                    found[name] = read_boxes(io.StringIO(text)) if text.strip() else np.zeros((0, 4))
+        try:
+            with zipfile.ZipFile(results) as archive:
+                entries = {Path(n).name: n for n in archive.namelist() if n.endswith(".txt")}
+                for name in names:
+                    if f"{name}.txt" in entries:
+                        text = archive.read(entries[f"{name}.txt"]).decode(errors="replace")
+                        found[name] = read_boxes(io.StringIO(text)) if text.strip() else np.zeros((0, 4))
+        except zipfile.BadZipFile as err:
+            raise InputError(f"{results} is not a readable zip file ({err})") from None
     elif results.is_dir():
         for name in names:
             if (results / f"{name}.txt").is_file():
@@ -107,7 +112,7 @@ def score(split_dir: Path, results: Path, names: Optional[Sequence[str]] = None)
                 seconds, frames = seconds + float(times.sum()), frames + times.size
     return TrackingNetResult(scores=box_measures.trackingnet_scores(pairs),
                              fps=frames / seconds if seconds > 0 else -1.0,
-                             missing=[n for n in names if n not in predictions])
+                             missing=[n for n in names if n not in predictions], names=names)
 
 
 def summary(tracker: str, split: str, result: TrackingNetResult) -> Summary:
@@ -116,15 +121,16 @@ def summary(tracker: str, split: str, result: TrackingNetResult) -> Summary:
                    scores={"Success": s.success, "Precision": s.precision,
                            "Norm. Precision": s.norm_precision, "FPS": result.fps},
                    curves={"success": s.success_curve.tolist(),
-                           "success_x": box_measures.TN_SUCCESS_THRESHOLDS.tolist()})
+                           "success_x": box_measures.TN_SUCCESS_THRESHOLDS.tolist()},
+                   sequences=list(result.names))
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="samn eval trackingnet", formatter_class=ExamplesFormat, epilog="examples:\n"
         "  samn eval trackingnet --root /data/TrackingNet --split TEST   (the server zip)\n"
-        "  samn eval trackingnet --root /data/TrackingNet --split TRAIN_0 --sequences NAME1 NAME2\n"
-        "  samn eval trackingnet --root /data/TrackingNet --split TEST --score-zip results.zip",
+        "  samn eval trackingnet --root /data/TrackingNet --split TRAIN_0 --sequences=-3TIfnTSM6c_2,NAME2\n"
+        "  samn eval trackingnet --root /data/TrackingNet --split TRAIN_0 --score-zip results.zip",
         description="Run SAMN on a TrackingNet split: TEST -> the "
         "server zip; a split with full annotations -> Success / Precision / Norm. Precision. "
         "Resumable; shard with torchrun.")
@@ -148,28 +154,33 @@ def _print_scores(label: str, result: TrackingNetResult) -> None:
     print(f"{label}: Success {s.success:.2f}  Precision {s.precision:.2f}  "
           f"Norm. Precision {s.norm_precision:.2f}  Coverage {s.coverage:.2f}  fps {result.fps:.1f}")
     if result.missing:
-        print(f"  {len(result.missing)} sequences without results scored as zero "
-              f"(first: {result.missing[0]})")
+        print(f"  {len(result.missing)} sequences without results scored as zero, as the server does: "
+              f"{options.listed(result.missing)}")
 
 
 def _run(args: argparse.Namespace) -> int:
     split_dir = args.root / args.split
     if args.score_zip:
-        _print_scores(str(args.score_zip), score(split_dir, args.score_zip, args.sequences))
+        _print_scores(str(args.score_zip), score(split_dir, args.score_zip, options.requested(args.sequences)))
         return 0
     name = options.tracker_name(args)
     out_dir = args.out / args.split
     run_dir = out_dir / name
     sequences = options.select(load_sequences(split_dir), args.sequences, split_dir)
-    writer = TrackingNetWriter(run_dir)
-    if not options.run_shard(args, sequences, writer):
-        return 0
     names = [s.name for s in sequences]
+    withheld = any(len(read_boxes(annotation_file(split_dir, n))) < 2 for n in names)  # TEST
+    options.prepare(args, run_dir)
+    writer = TrackingNetWriter(run_dir)
+    if not options.run_shard(args, sequences, writer, missing_score_zero=not withheld):
+        return 0
+    missing = [s.name for s in sequences if not writer.is_done(s)]
     if not args.sequences:
-        print(f"submission: {submission_zip(run_dir, names)}")
-    if any(len(read_boxes(annotation_file(split_dir, n))) < 2 for n in names):
-        return 0  # TEST: ground truth withheld
+        print(f"submission: {submission_zip(run_dir, names)}" if not missing
+              else f"no submission zip: {len(missing)} sequences have no results")
+    if withheld:
+        return 0
     result = score(split_dir, run_dir, names)
     summary(name, args.split, result).save(summary_path(out_dir, name))
     _print_scores(f"{name} on TrackingNet {args.split} ({len(names)} sequences)", result)
+    options.print_coverage(len(names), len(sequence_names(split_dir)), f"TrackingNet {args.split}")
     return 0

@@ -7,10 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-# ``--set`` keys that change how a frame's outputs are computed, not what they are: the same
-# outputs up to float rounding, so ``--against`` compares accuracy across them.
-SAME_OUTPUT_SETTINGS = frozenset({"host_threads", "cuda_graphs", "frame_ops", "probability_maps",
-                                  "mask_components", "entries_at"})
+from samn_tracker.config import SAME_OUTPUT_SETTINGS
+
 # ``--set`` keys that leave a frame's work as the preset's: those, and whether the backbone
 # starts from ImageNet (offline GPU runs of ``paper`` need False). A run with any other
 # setting (a smaller crop, a shorter memory) does not speak for the preset.

@@ -1,0 +1,112 @@
+"""What made a results folder, kept beside it as ``<folder>.settings.json``: written when a
+run starts, checked when a run resumes into the folder. Without it an ablation given the
+baseline's ``--out`` would skip every sequence the baseline finished and score the
+baseline's results as its own.
+
+Recorded and compared: the preset, the settings ``--set`` changed (by value: setting a
+preset's own value changes nothing), the weights by their content (two copies of one file
+are the same weights), the seed and the precision. Not recorded, since results agree up to
+float rounding across them: ``--batch``, ``--groups``, ``--device`` and the ``--set`` keys
+that change how outputs are computed, not what they are (``SAME_OUTPUT_SETTINGS``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+from samn_tracker import atomic
+from samn_tracker.build import tracker_config
+from samn_tracker.config import SAME_OUTPUT_SETTINGS, preset
+from samn_tracker.errors import InputError
+from samn_tracker.weights import builtin_checkpoint, sha256_file
+
+# probability_maps decides how DAVIS merges a sequence's objects: it changes the results.
+UNRECORDED_SETTINGS = SAME_OUTPUT_SETTINGS - {"probability_maps"}
+COMPARED = ("preset", "settings", "weights_sha256", "seed", "precision")
+
+
+def record_file(run_dir: Path) -> Path:
+    """Beside the folder, not in it: a submission zip of the folder stays the results alone."""
+    return run_dir.with_name(run_dir.name + ".settings.json")
+
+
+def settings_record(args: argparse.Namespace) -> dict[str, Any]:
+    """The record of the tracker this command builds (its settings checked here)."""
+    config = tracker_config(args.preset, args.overrides)
+    weights = Path(args.weights) if args.weights else builtin_checkpoint(config.name, config.model.memory_pass)
+    if weights is not None and not weights.is_file():
+        raise InputError(f"checkpoint not found: {weights}")
+    default = _flat(preset(args.preset).to_dict())
+    settings = {key: json.loads(json.dumps(value)) for key, value in _flat(config.to_dict()).items()
+                if value != default[key] and key not in UNRECORDED_SETTINGS}
+    return {"preset": args.preset, "settings": settings,
+            "weights": None if weights is None else str(weights),
+            "weights_sha256": None if weights is None else sha256_file(weights),
+            "seed": args.seed, "precision": args.precision}
+
+
+def _flat(config: dict, prefix: str = "") -> dict[str, Any]:
+    """A config's ``to_dict`` by dotted keys, as ``--set`` names them."""
+    flat = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[prefix + key] = value
+    return flat
+
+
+def claim(run_dir: Path, record: dict[str, Any]) -> None:
+    """Record ``record`` for ``run_dir``, or raise InputError if the folder holds results
+    made otherwise. A folder without results, or whose results predate these records,
+    takes this record."""
+    file = record_file(run_dir)
+    earlier = _read(file)
+    if earlier is not None and run_dir.is_dir() and any(run_dir.iterdir()):
+        differ = differences(record, earlier)
+        if differ:
+            raise InputError(f"{run_dir} holds results made with other settings ({'; '.join(differ)}; "
+                             f"recorded in {file}): give another --out or --tracker-name")
+        return
+    atomic.write_text(file, json.dumps(record, indent=2) + "\n")
+
+
+def _read(file: Path) -> Optional[dict]:
+    if not file.is_file():
+        return None
+    try:
+        record = json.loads(file.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise InputError(f"cannot read the record of a results folder {file}: {err}") from None
+    if not isinstance(record, dict):
+        raise InputError(f"{file} is not the record of a results folder")
+    return record
+
+
+def differences(now: dict[str, Any], before: dict[str, Any]) -> list[str]:
+    """What differs between two records, one phrase each, ``now`` first."""
+    differ = []
+    for key in COMPARED:
+        if now.get(key) == before.get(key):
+            continue
+        if key == "settings":
+            settings = [now.get(key) or {}, before.get(key) or {}]
+            differ += [f"--set {name}: {_shown(now, name)} now, {_shown(before, name)} before"
+                       for name in sorted(settings[0].keys() | settings[1].keys())
+                       if settings[0].get(name) != settings[1].get(name)]
+        elif key == "weights_sha256":
+            names = [Path(r["weights"]).name if r.get("weights") else "none" for r in (now, before)]
+            differ.append(f"weights: {names[0]} now, {names[1]} before (other content)")
+        else:
+            differ.append(f"{key}: {now.get(key)} now, {before.get(key)} before")
+    return differ
+
+
+def _shown(record: dict[str, Any], name: str) -> str:
+    """A setting's value in a record: recorded, or else the preset's."""
+    settings = record.get("settings") or {}
+    if name in settings:
+        return repr(settings[name])
+    return f"{_flat(preset(record['preset']).to_dict()).get(name)!r} (the preset's)"
