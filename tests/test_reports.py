@@ -1,4 +1,11 @@
-"""Report tables and plots from summaries produced by the real scoring functions."""
+"""Report tables and plots from summaries produced by the real scoring functions, and what
+`samn report bench` refuses (in one line, before writing anything)."""
+import copy
+import dataclasses
+import json
+import warnings
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -6,6 +13,7 @@ import pytest
 from samn_tracker.evaluation import box_measures, davis, davis_measures, got10k, trackingnet
 from samn_tracker.evaluation.summaries import Summary, summary_path
 from samn_tracker.reports import evaluation as reports
+from samn_tracker.reports.cli import main as report_main
 
 
 def got10k_summary(tracker: str, ious: list[float]) -> Summary:
@@ -70,3 +78,64 @@ def test_report_command(summaries, tmp_path, capsys):
     assert (tmp_path / "out" / "davis2017_val.md").is_file()
     assert reports.main([str(tmp_path / "empty"), "--out", str(tmp_path / "out")]) == 2
     assert "no such file or folder" in capsys.readouterr().err
+
+
+def _written(path: Path, document) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document))
+    return path
+
+
+# ---------------------------------------------------------------- samn report bench: what it reads
+
+@pytest.fixture(scope="module")
+def bench_files(davis_root, tmp_path_factory):
+    """A real bench.json (CSRT, 4 frames) and long.json (lite, 30 frames, crop 64): seconds."""
+    from samn_tracker.speed import main as bench
+
+    out = tmp_path_factory.mktemp("bench")
+    common = ["--data", str(davis_root), "--sequences", "car-shadow", "--no-progress", "--threads", "1"]
+    assert bench([*common, "--trackers", "csrt", "--max-frames", "4", "--warmup", "1", "--out", str(out)]) == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert bench([*common, "--long", "30", "--cap", "2", "--set", "crop_size=64", "--out", str(out)]) == 0
+    return json.loads((out / "bench.json").read_text()), json.loads((out / "long.json").read_text()), out
+
+
+def _broken(result: dict, change) -> dict:
+    result = copy.deepcopy(result)
+    change(result)
+    return result
+
+
+def test_report_bench_reads_real_results_and_refuses_anything_else_before_writing(bench_files, summaries, tmp_path,
+                                                                                   capsys):
+    bench_result, long_result, out = bench_files
+    for name, result in (("bench", bench_result), ("long", long_result)):
+        path = _written(tmp_path / "good" / f"{name}.json", result)
+        assert report_main(["bench", str(path)]) == 0 and path.with_suffix(".md").is_file()
+    capsys.readouterr()
+    not_bench = {
+        "a GOT-10k summary": (dataclasses.asdict(summaries[0]), "missing meta"),
+        "a vot analysis": ({"trackers": {"samn": {"label": "SAMN"}}, "results": {}}, "missing meta"),
+        "an empty object": ({}, "missing meta"),
+        "no accuracy": (_broken(bench_result, lambda r: r["trackers"]["csrt"].pop("accuracy")),
+                        "missing trackers.csrt.accuracy"),
+        "no meta": (_broken(bench_result, lambda r: r.pop("meta")), "missing meta"),
+        "fps null": (_broken(bench_result, lambda r: r["trackers"]["csrt"]["speed"].update(fps=None)),
+                     "trackers.csrt.speed.fps is null, not a number"),
+        "a sequence not scored": (
+            _broken(bench_result, lambda r: r["trackers"]["csrt"]["accuracy"]["sequences"].clear()),
+            "missing trackers.csrt.accuracy.sequences.car-shadow"),
+        "long without per-frame times": (_broken(long_result, lambda r: r["runs"]["no_cap"].pop("per_frame")),
+                                         "missing runs.no_cap.per_frame"),
+    }
+    for case, (document, why) in not_bench.items():
+        path = _written(tmp_path / case.replace(" ", "_") / "bench.json", document)
+        assert report_main(["bench", str(path)]) == 2, case
+        assert capsys.readouterr().err == f"samn report bench: error: not a samn bench result: {path} ({why})\n"
+        assert [p.name for p in path.parent.iterdir()] == ["bench.json"], case  # nothing written
+    png = out / "bench.png"
+    assert report_main(["bench", str(png)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"samn report bench: error: not a samn bench result: {png} ('utf-8' codec")
