@@ -1,4 +1,11 @@
-"""Report tables and plots from summaries produced by the real scoring functions."""
+"""Report tables and plots from summaries produced by the real scoring functions, and what
+`samn report` and `samn report bench` refuse (in one line, before writing anything)."""
+import copy
+import dataclasses
+import json
+import warnings
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -6,6 +13,7 @@ import pytest
 from samn_tracker.evaluation import box_measures, davis, davis_measures, got10k, trackingnet
 from samn_tracker.evaluation.summaries import Summary, summary_path
 from samn_tracker.reports import evaluation as reports
+from samn_tracker.reports.cli import main as report_main
 
 
 def got10k_summary(tracker: str, ious: list[float]) -> Summary:
@@ -70,3 +78,130 @@ def test_report_command(summaries, tmp_path, capsys):
     assert (tmp_path / "out" / "davis2017_val.md").is_file()
     assert reports.main([str(tmp_path / "empty"), "--out", str(tmp_path / "out")]) == 2
     assert "no such file or folder" in capsys.readouterr().err
+
+
+PUBLISHED = {"benchmark": "got10k", "split": "val", "tracker": "SiamRPN++",
+             "scores": {"AO": 0.518, "SR0.5": 0.618, "SR0.75": 0.325}}  # as docs/evaluation.md says to type it
+
+
+def test_published_numbers_go_in_the_tables_and_are_left_out_of_the_plot_with_a_note(summaries, tmp_path, capsys):
+    ours = summaries[0]
+    ours.save(summary_path(tmp_path / "results" / "got10k" / "val", ours.tracker))
+    (tmp_path / "siamrpn.json").write_text(json.dumps(PUBLISHED))
+    inputs = [str(tmp_path / "results"), str(tmp_path / "siamrpn.json")]
+    assert reports.main([*inputs, "--out", str(tmp_path / "out")]) == 0
+    out, err = capsys.readouterr()
+    assert out.endswith(f"wrote 5 files to {tmp_path / 'out'}\n")
+    assert err == ("samn report: note: the summary of SiamRPN++ on GOT-10k val has no success curve; "
+                   "it is left out of got10k_val_success.png/.pdf\n")
+    assert "| SiamRPN++ | 0.518 | 0.618 | 0.325 | - |" in (tmp_path / "out" / "got10k_val.md").read_text()
+    assert (tmp_path / "out" / "got10k_val_success.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_missing_score_is_a_dash_in_tables_and_leaves_the_legend_without_a_number(summaries, tmp_path):
+    hand_typed = Summary("got10k", "val", "typed", {"SR0.5": 0.5}, summaries[1].curves)  # a curve, no AO
+    table = reports.scores_table([hand_typed, summaries[0]])
+    assert list(table.columns) == ["AO", "SR0.5", "SR0.75", "FPS"] and np.isnan(table.loc["typed", "AO"])
+    assert "| typed | - | 0.500 | - | - |" in reports.markdown(table, 3)
+    assert reports.success_plot([hand_typed, summaries[0]], tmp_path / "plot", "t")[0].is_file()
+    davis_typed = Summary("davis2016", "val", "typed", {"J&F": 0.8})
+    vii = reports.table_vii([davis_typed, summaries[3]])
+    assert vii.loc["typed", ("DAVIS 2016 val", "J&F")] == 80.0
+    assert np.isnan(vii.loc["typed", ("DAVIS 2016 val", "J-Mean")])
+
+
+def test_two_different_summaries_of_one_tracker_are_refused_naming_both(summaries, tmp_path, capsys):
+    first, other = summaries[0], got10k_summary("a", [0.1, 0.2])
+    first.save(summary_path(tmp_path / "res" / "got10k" / "val", "a"))
+    first.save(summary_path(tmp_path / "copy" / "got10k" / "val", "a"))
+    other.save(summary_path(tmp_path / "resB" / "got10k" / "val", "a"))
+    # the same file found twice, or an identical copy: one row
+    assert len(reports.find_summaries([tmp_path / "res", tmp_path / "res" / "got10k", tmp_path / "copy"])) == 1
+    assert reports.main([str(tmp_path / "res"), str(tmp_path / "resB"), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("samn report: error: two summaries of a on GOT-10k val: ") and err.count("\n") == 1
+    assert str(tmp_path / "res" / "got10k" / "val" / "summaries" / "a.json") in err
+    assert str(tmp_path / "resB" / "got10k" / "val" / "summaries" / "a.json") in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_trackers_scored_on_different_sequences_get_a_column_and_a_warning(summaries, tmp_path, capsys):
+    a = dataclasses.replace(summaries[0], sequences=["s1", "s2", "s3"])
+    b = dataclasses.replace(summaries[1], sequences=["s1", "s2"])
+    published = Summary.load(_written(tmp_path / "siamrpn.json", PUBLISHED))
+    reports.write_report([a, b, published], tmp_path / "out")
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == ("samn report: warning: on GOT-10k val the trackers were scored on different sequences: "
+                      "a (3), b (2); see the Sequences column")
+    assert "| Tracker | AO | SR0.5 | SR0.75 | FPS | Sequences |" in (tmp_path / "out" / "got10k_val.md").read_text()
+    assert "| b | 0.550 | 0.500 | 0.500 | 20.0 | 2 |" in (tmp_path / "out" / "got10k_val.md").read_text()
+    csv = pd.read_csv(tmp_path / "out" / "got10k_val.csv", index_col=0)
+    assert csv.loc["a", "Sequences"] == 3 and np.isnan(csv.loc["SiamRPN++", "Sequences"])
+    assert "& 3 \\\\" in (tmp_path / "out" / "got10k_val.tex").read_text()
+    # the same sequences, and published numbers that name none: no column, no warning
+    reports.write_report([a, dataclasses.replace(b, sequences=a.sequences), published], tmp_path / "same")
+    assert "Sequences" not in (tmp_path / "same" / "got10k_val.csv").read_text()
+    assert "warning" not in capsys.readouterr().err
+
+
+def _written(path: Path, document) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document))
+    return path
+
+
+# ---------------------------------------------------------------- samn report bench: what it reads
+
+@pytest.fixture(scope="module")
+def bench_files(davis_root, tmp_path_factory):
+    """A real bench.json (CSRT, 4 frames) and long.json (lite, 30 frames, crop 64): seconds."""
+    from samn_tracker.speed import main as bench
+
+    out = tmp_path_factory.mktemp("bench")
+    common = ["--data", str(davis_root), "--sequences", "car-shadow", "--no-progress", "--threads", "1"]
+    assert bench([*common, "--trackers", "csrt", "--max-frames", "4", "--warmup", "1", "--out", str(out)]) == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert bench([*common, "--long", "30", "--cap", "2", "--set", "crop_size=64", "--out", str(out)]) == 0
+    return json.loads((out / "bench.json").read_text()), json.loads((out / "long.json").read_text()), out
+
+
+def _broken(result: dict, change) -> dict:
+    result = copy.deepcopy(result)
+    change(result)
+    return result
+
+
+def test_report_bench_reads_real_results_and_refuses_anything_else_before_writing(bench_files, summaries, tmp_path,
+                                                                                   capsys):
+    bench_result, long_result, out = bench_files
+    for name, result in (("bench", bench_result), ("long", long_result)):
+        path = _written(tmp_path / "good" / f"{name}.json", result)
+        assert report_main(["bench", str(path)]) == 0 and path.with_suffix(".md").is_file()
+    capsys.readouterr()
+    not_bench = {
+        "a GOT-10k summary": (dataclasses.asdict(summaries[0]), "missing meta"),
+        "a vot analysis": ({"trackers": {"samn": {"label": "SAMN"}}, "results": {}}, "missing meta"),
+        "an empty object": ({}, "missing meta"),
+        "no accuracy": (_broken(bench_result, lambda r: r["trackers"]["csrt"].pop("accuracy")),
+                        "missing trackers.csrt.accuracy"),
+        "no meta": (_broken(bench_result, lambda r: r.pop("meta")), "missing meta"),
+        "fps null": (_broken(bench_result, lambda r: r["trackers"]["csrt"]["speed"].update(fps=None)),
+                     "trackers.csrt.speed.fps is null, not a number"),
+        "a sequence not scored": (
+            _broken(bench_result, lambda r: r["trackers"]["csrt"]["accuracy"]["sequences"].clear()),
+            "missing trackers.csrt.accuracy.sequences.car-shadow"),
+        "long without per-frame times": (_broken(long_result, lambda r: r["runs"]["no_cap"].pop("per_frame")),
+                                         "missing runs.no_cap.per_frame"),
+    }
+    for case, (document, why) in not_bench.items():
+        path = _written(tmp_path / case.replace(" ", "_") / "bench.json", document)
+        assert report_main(["bench", str(path)]) == 2, case
+        assert capsys.readouterr().err == f"samn report bench: error: not a samn bench result: {path} ({why})\n"
+        assert [p.name for p in path.parent.iterdir()] == ["bench.json"], case  # nothing written
+    png = out / "bench.png"
+    assert report_main(["bench", str(png)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"samn report bench: error: not a samn bench result: {png} ('utf-8' codec")
+    assert report_main([str(png)]) == 2
+    assert capsys.readouterr().err.startswith(f"samn report: error: not a benchmark summary: {png} ('utf-8' codec")

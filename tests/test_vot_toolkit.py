@@ -22,6 +22,7 @@ from vot.workspace.storage import LocalStorage  # noqa: E402
 from samn_tracker.vot import STACKS_DIR  # noqa: E402
 from samn_tracker.vot import experiments as ours  # noqa: E402
 from samn_tracker.vot.local_stack import LocalStackOptions, build_local_stack  # noqa: E402
+from samn_tracker.reports import vot as vot_report  # noqa: E402
 from samn_tracker.reports.vot import attribute_measures, load_analysis  # noqa: E402
 from samn_tracker.reports.vot import main as report_main  # noqa: E402
 
@@ -169,6 +170,97 @@ def test_report_files(workspaces, tmp_path):
             assert (tmp_path / (stem + suffix)).stat().st_size > 1000
     attributes = (tmp_path / "attributes_samn.csv").read_text()
     assert "size_change" in attributes and "empty" in attributes
+
+
+def _written(path: Path, document: dict) -> Path:
+    path.write_text(json.dumps(document))
+    return path
+
+
+def test_report_checks_every_input_before_writing(workspaces, tmp_path, capsys):
+    box = workspaces["box"]
+    no_results = tmp_path / "no_results"  # the box workspace without its results
+    no_results.mkdir()
+    for name in ("config.yaml", "stack.yaml", "trackers.ini"):
+        (no_results / name).write_text((box / name).read_text())
+    (no_results / "sequences").symlink_to(box / "sequences")
+    cases = [(["--workspace", tmp_path / "nows"],
+              f"--workspace {tmp_path / 'nows'}: not a usable VOT toolkit workspace (Workspace not initialized)"),
+             (["--trackers", "samn,nosuch"], "--trackers: no results of nosuch in the analysis files (they have samn)"),
+             (["--workspace", box, "--attribute-experiment", "nope"],
+              f"experiment 'nope' is not in the stack of {box} (has baseline, anchors)"),
+             (["--workspace", no_results], f"no baseline results of samn for sequence {SEQUENCES[0]} in the ")]
+    for extra, message in cases:
+        out = tmp_path / "out"
+        assert report_main([str(box / "analysis" / "test.json"), "--out", str(out), *map(str, extra)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"samn report vot: error: {message}") and err.count("\n") == 1, err
+        assert not out.exists(), extra
+
+
+def test_report_on_an_anchor_based_workspace_skips_the_attributes_with_a_note(workspaces, tmp_path, capsys):
+    mask = workspaces["mask"]
+    assert report_main([str(mask / "analysis" / "test.json"), "--out", str(tmp_path), "--workspace", str(mask),
+                        "--attribute-experiment", "anchors"]) == 0
+    assert capsys.readouterr().err == (f"samn report vot: note: experiment 'anchors' of {mask} is anchor-based; "
+                                       "per-attribute measures are defined for reset-based experiments, so there "
+                                       "is no attributes plot\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "eao_curve_anchors.pdf", "eao_curve_anchors.png", "table.csv", "table.md", "table.tex"]
+
+
+def test_report_refuses_a_tracker_in_two_analyses_and_flags_different_sequences(workspaces, tmp_path, capsys):
+    analysis = workspaces["box"] / "analysis" / "test.json"
+    document = json.loads(analysis.read_text())
+    fewer = dict(document, sequences={SEQUENCES[0]: document["sequences"][SEQUENCES[0]]})
+    other = _written(tmp_path / "other.json", fewer)
+    assert report_main([str(analysis), str(other), "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == (f"samn report vot: error: samn on experiment baseline is in {analysis} "
+                                       f"(2 sequences) and in {other} (1 sequence); give one of them\n")
+    assert not (tmp_path / "out").exists()
+    anchors = json.loads((workspaces["mask"] / "analysis" / "test.json").read_text())
+    renamed = dict(anchors, trackers={"samn_mask": anchors["trackers"]["samn"]},
+                   results={"baseline": anchors["results"]["anchors"]})
+    mixed = _written(tmp_path / "mixed.json", renamed)
+    assert report_main([str(analysis), str(mixed), "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == (f"samn report vot: error: experiment baseline is reset-based in {analysis} "
+                                       f"and anchor-based in {mixed}; report them separately\n")
+    # the same file twice is read once; another tracker analysed on other sequences is flagged
+    second = _written(tmp_path / "second.json", dict(fewer, trackers={"samn_b": document["trackers"]["samn"]}))
+    assert report_main([str(analysis), str(analysis), str(second), "--out", str(tmp_path / "out")]) == 0
+    assert capsys.readouterr().err == ("samn report vot: warning: on experiment baseline the trackers were analysed "
+                                       "on different sequences: samn (2), samn_b (1); see the sequences column\n")
+    table = (tmp_path / "out" / "table.md").read_text().splitlines()
+    assert table[0].endswith("| baseline sequences |") and table[2].endswith("| 2 |") and table[3].endswith("| 1 |")
+
+
+def test_attribute_plot_marks_attributes_without_frames_and_counts_failures_from_zero(workspaces, tmp_path,
+                                                                                      monkeypatch):
+    measures = {"samn": attribute_measures(workspaces["box"], "samn", "baseline")}
+    figures = []
+    monkeypatch.setattr(vot_report, "_save", lambda figure, stem: figures.append(figure) or [])
+    vot_report.plot_attributes(measures, tmp_path)
+    untagged = [a for a, frames in measures["samn"]["frames"].items() if frames == 0]
+    assert untagged[:3] == ["camera_motion", "illum_change", "occlusion"]  # DAVIS has no such labels
+    left, right = figures[0].axes
+    for axes in (left, right):
+        assert [t.get_text() for t in axes.texts] == ["no frames"] * len(untagged)
+    most = np.nanmax(measures["samn"]["failures_per_100"])
+    assert right.get_ylim() == pytest.approx((0.0, max(1.0, 1.1 * most)))
+
+
+def test_a_missing_eao_is_a_dash_in_the_table_and_no_number_in_the_legend(workspaces, tmp_path, monkeypatch):
+    document = json.loads((workspaces["box"] / "analysis" / "test.json").read_text())
+    baseline = document["results"]["baseline"]
+    score = [a["type"].endswith("EAOScore") for a in baseline["parameters"]["analyses"]].index(True)
+    baseline["results"][score] = [[float("nan")]]
+    [record] = load_analysis(_written(tmp_path / "nan.json", document))
+    assert record.eao is None
+    assert vot_report.to_markdown(vot_report.summary_table([record])).splitlines()[2].startswith("| samn | - |")
+    figures = []
+    monkeypatch.setattr(vot_report, "_save", lambda figure, stem: figures.append(figure) or [])
+    vot_report.plot_eao_curves([record], "baseline", tmp_path)
+    assert [t.get_text() for t in figures[0].axes[0].get_legend().get_texts()] == ["samn"]
 
 
 @pytest.mark.parametrize("stack", sorted(p.name for p in STACKS_DIR.glob("*.yaml")))

@@ -1,13 +1,16 @@
 """Tables (Markdown / LaTeX / CSV) and success plots (PNG / PDF) of several trackers side by side.
 
 Every scored run leaves a small JSON summary (benchmark, split, tracker, scores, success
-curve) under ``<out>/.../summaries/``; ``samn report`` collects summaries and writes one
-table per benchmark and split, success plots for the box benchmarks, and a DAVIS table
-laid out like the paper's Table VII (J&F, J, F per dataset).
+curve, sequences scored) under ``<out>/.../summaries/``; ``samn report`` collects summaries
+and writes one table per benchmark and split, success plots for the box benchmarks, and a
+DAVIS table laid out like the paper's Table VII (J&F, J, F per dataset). Published numbers
+typed by hand are summaries too: they may lack scores (shown as -), the curve (left out of
+the plot, with a note) and the sequences (not compared).
 """
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
@@ -23,28 +26,69 @@ DISPLAY = {"got10k": (1.0, 3), "trackingnet": (1.0, 1), "davis2016": (100.0, 1),
 TITLES = {"got10k": "GOT-10k", "trackingnet": "TrackingNet", "davis2016": "DAVIS 2016",
           "davis2017": "DAVIS 2017"}
 TABLE_VII_MEASURES = ("J&F", "J-Mean", "F-Mean")
+SEQUENCES = "Sequences"  # the column added when a table's trackers were scored on different sequences
 
 
 def find_summaries(paths: Iterable[Path]) -> list[Summary]:
-    """Summaries from JSON files and from ``summaries/*.json`` anywhere below folders."""
-    files: list[Path] = []
+    """Summaries from JSON files and from ``summaries/*.json`` anywhere below folders; a file
+    found twice is read once. Two different summaries of one tracker on one benchmark split
+    are refused, naming both files: a report shows one row per tracker, and which of two
+    runs it should be is the user's choice."""
+    files: dict[Path, None] = {}
     for path in map(Path, paths):
         if path.is_dir():
-            files += sorted(p for p in path.rglob("*.json") if p.parent.name == "summaries")
+            found = sorted(p for p in path.rglob("*.json") if p.parent.name == "summaries")
         elif path.is_file():
-            files.append(path)
+            found = [path]
         else:
             raise InputError(f"no such file or folder: {path}")
+        files.update((f.resolve(), None) for f in found)
     if not files:
         raise InputError(f"no summaries found in {', '.join(map(str, paths))}")
-    return [Summary.load(f) for f in files]
+    loaded: dict[tuple[str, str, str], tuple[Path, Summary]] = {}
+    for file in files:
+        summary = _load(file)
+        key = (summary.benchmark, summary.split, summary.tracker)
+        if key in loaded and loaded[key][1] != summary:
+            raise InputError(f"two summaries of {summary.tracker} on {TITLES[summary.benchmark]} {summary.split}: "
+                             f"{loaded[key][0]} and {file}; give one of them, or score one run under "
+                             "another --tracker-name")
+        loaded[key] = (file, summary)
+    return [summary for _, summary in loaded.values()]
+
+
+def _load(path: Path) -> Summary:
+    """``Summary.load``, with a file that is not text (a PNG given by mistake) refused as well."""
+    try:
+        return Summary.load(path)
+    except UnicodeDecodeError as err:
+        raise InputError(f"not a benchmark summary: {path} ({err})") from None
 
 
 def scores_table(summaries: Sequence[Summary]) -> pd.DataFrame:
-    """One row per tracker, one column per score, in display units."""
+    """One row per tracker, one column per score, in display units; a score a summary lacks is
+    NaN (a published one typed by hand may give only some). Columns in the order of the
+    summary with the most scores. A ``Sequences`` column is added when the trackers were
+    scored on different sequences (``differing_sequences``)."""
     scale, decimals = DISPLAY[summaries[0].benchmark]
+    order = max((list(s.scores) for s in summaries), key=len)
+    columns = list(dict.fromkeys(order + [k for s in summaries for k in s.scores]))
     rows = {s.tracker: {k: _shown(k, v, scale) for k, v in s.scores.items()} for s in summaries}
-    return pd.DataFrame.from_dict(rows, orient="index").round(decimals).rename_axis("Tracker")
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=columns).astype(float).round(decimals)
+    counts = differing_sequences(summaries)
+    if counts:
+        table[SEQUENCES] = pd.array([counts.get(s.tracker) for s in summaries], dtype="Int64")
+    return table.rename_axis("Tracker")
+
+
+def differing_sequences(summaries: Sequence[Summary]) -> dict[str, int]:
+    """Tracker -> number of sequences scored, when the trackers that recorded their sequences
+    did not all score the same ones; else empty. Summaries without sequences (published
+    numbers, older summaries) are not compared."""
+    recorded = {s.tracker: frozenset(s.sequences) for s in summaries if s.sequences}
+    if len(set(recorded.values())) < 2:
+        return {}
+    return {tracker: len(names) for tracker, names in recorded.items()}
 
 
 def table_vii(summaries: Sequence[Summary]) -> pd.DataFrame:
@@ -53,7 +97,7 @@ def table_vii(summaries: Sequence[Summary]) -> pd.DataFrame:
     for s in sorted(summaries, key=lambda s: (s.benchmark, s.split)):
         dataset = f"{TITLES[s.benchmark]} {s.split}"
         for measure in TABLE_VII_MEASURES:
-            columns.setdefault((dataset, measure), {})[s.tracker] = 100 * s.scores[measure]
+            columns.setdefault((dataset, measure), {})[s.tracker] = 100 * s.scores.get(measure, float("nan"))
     table = pd.DataFrame(columns).round(1)
     table.columns = pd.MultiIndex.from_tuples(table.columns)
     return table.rename_axis("Tracker")
@@ -64,8 +108,9 @@ def _shown(key: str, value: float, scale: float) -> float:
 
 
 def _formats(table: pd.DataFrame, decimals: int) -> dict:
-    """Column -> format string: ``decimals`` places, FPS always one."""
-    return {c: "{:.1f}" if _measure(c) == "FPS" else f"{{:.{decimals}f}}" for c in table.columns}
+    """Column -> format string: ``decimals`` places, FPS always one, sequence counts none."""
+    special = {"FPS": "{:.1f}", SEQUENCES: "{:.0f}"}
+    return {c: special.get(_measure(c), f"{{:.{decimals}f}}") for c in table.columns}
 
 
 def _measure(column) -> str:
@@ -103,16 +148,23 @@ def write_table(table: pd.DataFrame, stem: Path, caption: str, decimals: int) ->
 
 
 def success_plot(summaries: Sequence[Summary], stem: Path, title: str) -> list[Path]:
-    """Success curves with the headline score in the legend, as PNG and PDF."""
-    benchmark = summaries[0].benchmark
-    key = "AO" if benchmark == "got10k" else "Success"
-    ranked = sorted(summaries, key=lambda s: s.scores[key], reverse=True)
+    """Success curves ranked by the headline score, which the legend shows where the summary
+    has it, as PNG and PDF. Summaries without a curve (published numbers) are left out, each
+    with a note on stderr; no file is written when none has a curve."""
+    key = "AO" if summaries[0].benchmark == "got10k" else "Success"
+    for s in summaries:
+        if "success" not in s.curves:
+            print(f"samn report: note: the summary of {s.tracker} on {TITLES[s.benchmark]} {s.split} has "
+                  f"no success curve; it is left out of {stem.name}.png/.pdf", file=sys.stderr)
+    plotted = [s for s in summaries if "success" in s.curves]
+    if not plotted:
+        return []
+    ranked = sorted(plotted, key=lambda s: s.scores.get(key, float("-inf")), reverse=True)
     figure = Figure(figsize=(5, 4))
     axes = figure.add_subplot()
     for s in ranked:
-        if "success" not in s.curves:
-            raise InputError(f"summary of {s.tracker} on {benchmark} {s.split} has no success curve")
-        axes.plot(s.curves["success_x"], s.curves["success"], label=f"{s.tracker} [{s.scores[key]:.3f}]")
+        label = f"{s.tracker} [{s.scores[key]:.3f}]" if key in s.scores else s.tracker
+        axes.plot(s.curves["success_x"], s.curves["success"], label=label)
     axes.set(xlabel="Overlap threshold", ylabel="Success rate", xlim=(0, 1), ylim=(0, 1), title=title)
     axes.grid(True)
     axes.legend(loc="lower left", fontsize=8)
@@ -125,16 +177,22 @@ def success_plot(summaries: Sequence[Summary], stem: Path, title: str) -> list[P
 
 
 def write_report(summaries: Sequence[Summary], out: Path) -> list[Path]:
-    """All tables and plots for ``summaries`` under ``out``; returns the files written."""
+    """All tables and plots for ``summaries`` (one per tracker, benchmark and split, as
+    ``find_summaries`` gives them) under ``out``; returns the files written. A table whose
+    trackers were scored on different sequences gets a warning on stderr."""
     out = Path(out)
     written: list[Path] = []
     groups: dict[tuple[str, str], dict[str, Summary]] = {}
     for s in summaries:
-        groups.setdefault((s.benchmark, s.split), {})[s.tracker] = s  # a later file wins
+        group = groups.setdefault((s.benchmark, s.split), {})
+        if s.tracker in group:
+            raise ValueError(f"two summaries of {s.tracker} on {s.benchmark} {s.split}")
+        group[s.tracker] = s
     for (benchmark, split), by_tracker in sorted(groups.items()):
         group = list(by_tracker.values())
         stem = out / f"{benchmark}_{split}"
         caption = f"{TITLES[benchmark]} {split}"
+        _warn_differing_sequences(group, caption)
         table = scores_table(group)
         decimals = DISPLAY[benchmark][1]
         write_table(table, stem, caption, decimals)
@@ -150,6 +208,14 @@ def write_report(summaries: Sequence[Summary], out: Path) -> list[Path]:
         written += [(out / "davis_table_vii").with_suffix(s) for s in (".csv", ".md", ".tex")]
         print(f"DAVIS (Table VII layout)\n\n{markdown(table, 1)}")
     return written
+
+
+def _warn_differing_sequences(summaries: Sequence[Summary], caption: str) -> None:
+    counts = differing_sequences(summaries)
+    if counts:
+        scored = ", ".join(f"{tracker} ({n})" for tracker, n in counts.items())
+        print(f"samn report: warning: on {caption} the trackers were scored on different sequences: "
+              f"{scored}; see the {SEQUENCES} column", file=sys.stderr)
 
 
 @guarded("samn report")

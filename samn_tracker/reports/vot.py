@@ -6,12 +6,14 @@ plot, the raw reset-based results of a workspace. The toolkit has no per-attribu
 reset-based measure, so ``attribute_measures`` computes it with the toolkit's own
 overlap and validity rules restricted to the frames carrying a tag; over a tag that
 covers every frame it equals the toolkit's A and cumulative failures (tested).
+
+Every input is checked before anything is written: a report is complete or absent.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import math
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
@@ -42,27 +44,78 @@ class ExperimentResult:
     failures: Optional[float] = None           # reset: cumulative failures (when analysed)
     eao_curve: list[float] = field(default_factory=list)
     eao_interval: Optional[tuple[int, int]] = None
+    sequences: list[str] = field(default_factory=list)  # the sequences the analysis covered
 
 
 def load_analysis(path: Path | str) -> list[ExperimentResult]:
     """Results of every tracker and reset/anchor experiment in one analysis JSON."""
     path = Path(path)
     try:
-        document = json.loads(path.read_text())
+        document = json.loads(path.read_bytes())
         trackers = list(document["trackers"])
-        experiments = document["results"]
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise InputError(f"{path} is not a `vot analysis --format json` file: {error}") from None
-    results = []
-    for name, experiment in experiments.items():
-        analyses = experiment["parameters"]["analyses"]
-        for index, tracker in enumerate(trackers):
-            record = ExperimentResult(tracker, name, kind="")
-            for analysis, values in zip(analyses, experiment["results"]):
-                _apply(record, analysis, values[index] if values else None)
-            if record.kind:
-                results.append(record)
+        sequences = list(document.get("sequences") or [])
+        results = []
+        for name, experiment in document["results"].items():
+            analyses = experiment["parameters"]["analyses"]
+            for index, tracker in enumerate(trackers):
+                record = ExperimentResult(tracker, name, kind="", sequences=sequences)
+                for analysis, values in zip(analyses, experiment["results"]):
+                    _apply(record, analysis, values[index] if values else None)
+                if record.kind:
+                    results.append(record)
+    except (OSError, ValueError, KeyError, IndexError, TypeError, AttributeError) as error:
+        raise InputError(f"{path} is not a `vot analysis --format json` file "
+                         f"({type(error).__name__}: {error})") from None
     return results
+
+
+def load_analyses(paths: Sequence[Path]) -> list[ExperimentResult]:
+    """The results of several analysis files (a file given twice is read once). A tracker's
+    results on one experiment in two files are refused unless equal, naming both files, as
+    is an experiment that is reset-based in one file and anchor-based in another: one table
+    cell, one column, cannot hold both."""
+    seen: dict[tuple[str, str], tuple[Path, ExperimentResult]] = {}
+    kinds: dict[str, tuple[Path, str]] = {}
+    for path in dict.fromkeys(Path(p).resolve() for p in paths):
+        for r in load_analysis(path):
+            first, earlier = seen.setdefault((r.tracker, r.experiment), (path, r))
+            if earlier != r:
+                raise InputError(f"{r.tracker} on experiment {r.experiment} is in {first} "
+                                 f"({_count(earlier.sequences)}) and in {path} ({_count(r.sequences)}); "
+                                 "give one of them")
+            where, kind = kinds.setdefault(r.experiment, (path, r.kind))
+            if kind != r.kind:
+                raise InputError(f"experiment {r.experiment} is {kind}-based in {where} and "
+                                 f"{r.kind}-based in {path}; report them separately")
+    return [r for _, r in seen.values()]
+
+
+def _count(sequences: Sequence[str]) -> str:
+    return f"{len(sequences)} sequence" + "s" * (len(sequences) != 1)
+
+
+def select_trackers(results: Sequence[ExperimentResult], names: str) -> list[ExperimentResult]:
+    """``--trackers a,b``: their results in that order; a name without results is refused."""
+    order = [n.strip() for n in names.split(",") if n.strip()]
+    available = list(dict.fromkeys(r.tracker for r in results))
+    unknown = [n for n in order if n not in available]
+    if not order:
+        raise InputError(f"--trackers {names!r} names no tracker (the analysis files have {', '.join(available)})")
+    if unknown:
+        raise InputError(f"--trackers: no results of {', '.join(unknown)} in the analysis files "
+                         f"(they have {', '.join(available)})")
+    return sorted((r for r in results if r.tracker in order), key=lambda r: order.index(r.tracker))
+
+
+def differing_sequences(results: Sequence[ExperimentResult]) -> dict[str, dict[str, int]]:
+    """Experiment -> {tracker: sequence count} for the experiments whose trackers come from
+    analyses of different sequences (files of different workspaces or stack versions)."""
+    differing = {}
+    for experiment in dict.fromkeys(r.experiment for r in results):
+        chosen = [r for r in results if r.experiment == experiment]
+        if len({frozenset(r.sequences) for r in chosen}) > 1:
+            differing[experiment] = {r.tracker: len(r.sequences) for r in chosen}
+    return differing
 
 
 def _apply(record: ExperimentResult, analysis: dict, value) -> None:
@@ -77,7 +130,7 @@ def _apply(record: ExperimentResult, analysis: dict, value) -> None:
     if short == "AverageAccuracyRobustness":
         record.accuracy, record.robustness = float(value[0]), float(value[1])
     elif short == "EAOScore":
-        record.eao = float(value[0])
+        record.eao = None if np.isnan(value[0]) else float(value[0])
         record.eao_interval = (int(analysis["low"]), int(analysis["high"]))
     elif short == "EAOCurve":
         record.eao_curve = [float(v) for v in value[0]]
@@ -86,45 +139,61 @@ def _apply(record: ExperimentResult, analysis: dict, value) -> None:
 
 
 def summary_table(results: Sequence[ExperimentResult]) -> pd.DataFrame:
-    """Trackers as rows; (experiment, EAO/A/R) as columns."""
+    """Trackers as rows; (experiment, EAO/A/R) as columns, and (experiment, sequences), the
+    number analysed, where that experiment's trackers were analysed on different sequences."""
+    differing = differing_sequences(results)
     rows: dict[str, dict] = {}
     for r in results:
         row = rows.setdefault(r.tracker, {})
         row[(r.experiment, "EAO")] = r.eao
         row[(r.experiment, "A")] = r.accuracy
         row[(r.experiment, "R")] = r.robustness
+        if r.experiment in differing:
+            row[(r.experiment, "sequences")] = len(r.sequences)
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.columns = pd.MultiIndex.from_tuples(table.columns, names=["experiment", "measure"])
+    for column in [c for c in table.columns if c[1] == "sequences"]:
+        table[column] = table[column].astype("Int64")
     table.index.name = "tracker"
     return table
 
 
 def to_markdown(table: pd.DataFrame, digits: int = 3) -> str:
-    """GitHub Markdown without the optional ``tabulate`` dependency."""
+    """GitHub Markdown without the optional ``tabulate`` dependency; a missing value is -."""
     headers = [table.index.name or ""] + [" ".join(map(str, c)) if isinstance(c, tuple) else str(c)
                                           for c in table.columns]
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     for index, row in table.iterrows():
-        cells = ["" if v is None or (isinstance(v, float) and math.isnan(v))
-                 else f"{v:.{digits}f}" if isinstance(v, (float, np.floating)) else str(v) for v in row]
+        cells = ["-" if pd.isna(v) else f"{v:.{digits}f}" if isinstance(v, (float, np.floating)) else str(v)
+                 for v in row]
         lines.append("| " + " | ".join([str(index)] + cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-def _workspace_objects(workspace_dir: Path, experiment_name: str):
+def load_workspace(workspace_dir: Path, experiment_name: str):
+    """The toolkit's workspace and its experiment ``experiment_name``, or ``InputError``."""
+    import yaml
+    from attributee import AttributeException
+    from vot import ToolkitException
     from vot.workspace import Workspace
 
-    workspace = Workspace.load(str(workspace_dir))
+    try:
+        workspace = Workspace.load(str(workspace_dir))
+    except (ToolkitException, AttributeException, yaml.YAMLError, OSError) as error:
+        detail = " ".join(str(error).split())
+        raise InputError(f"--workspace {workspace_dir}: not a usable VOT toolkit workspace ({detail})") from None
     if experiment_name not in workspace.stack.experiments:
         raise InputError(f"experiment {experiment_name!r} is not in the stack of {workspace_dir} "
                          f"(has {', '.join(workspace.stack.experiments)})")
-    experiment = workspace.stack.experiments[experiment_name]
+    return workspace, workspace.stack.experiments[experiment_name]
+
+
+def is_reset_based(experiment) -> bool:
+    """Per-attribute measures count failures and the burn-in after each re-initialisation:
+    they exist for reset-based (supervised) experiments only, not anchor-based ones."""
     from vot.experiment.multirun import SupervisedExperiment
 
-    if not isinstance(experiment, SupervisedExperiment):
-        raise InputError(f"experiment {experiment_name!r} is not reset-based; per-attribute "
-                         "measures are defined for reset-based experiments")
-    return workspace, experiment
+    return isinstance(experiment, SupervisedExperiment)
 
 
 def attribute_measures(workspace_dir: Path | str, tracker: str, experiment_name: str = "baseline",
@@ -139,18 +208,31 @@ def attribute_measures(workspace_dir: Path | str, tracker: str, experiment_name:
     and failures per 100 tagged frames. ``empty`` = frames without any of the other
     VOT attributes; ``None`` = every frame.
     """
+    workspace, experiment = load_workspace(Path(workspace_dir), experiment_name)
+    if not is_reset_based(experiment):
+        raise InputError(f"experiment {experiment_name!r} is not reset-based; per-attribute "
+                         "measures are defined for reset-based experiments")
+    return _attribute_measures(workspace, experiment, tracker, attributes)
+
+
+def _attribute_measures(workspace, experiment, tracker: str, attributes: Sequence[Optional[str]]) -> pd.DataFrame:
+    """``attribute_measures`` on a loaded workspace and reset-based experiment."""
+    from vot import ToolkitException
     from vot.analysis import is_special
     from vot.region import calculate_overlaps
     from vot.tracker import Trajectory
 
-    workspace, experiment = _workspace_objects(Path(workspace_dir), experiment_name)
-    entry = workspace.registry[tracker]
+    try:
+        entry = workspace.registry[tracker]
+    except ToolkitException:
+        raise InputError(f"tracker {tracker!r} is not in the registry of the workspace {workspace.directory}") from None
     sequences = experiment.transform(list(workspace.dataset))
     totals = {t: [0.0, 0.0, 0] for t in attributes}   # sum A*N, sum F, sum N
     for sequence in sequences:
         trajectories = experiment.gather(entry, sequence)
         if not trajectories:
-            raise InputError(f"no {experiment_name} results of {tracker} for sequence {sequence.name}")
+            raise InputError(f"no {experiment.identifier} results of {tracker} for sequence {sequence.name} "
+                             f"in the workspace {workspace.directory}")
         tags = [set(sequence.tags(i)) for i in range(len(sequence))]
         groundtruth = sequence.groundtruth()
         runs = []
@@ -218,24 +300,35 @@ def plot_eao_curves(results: Sequence[ExperimentResult], experiment: str, out: P
 
 
 def plot_attributes(measures: dict[str, pd.DataFrame], out: Path, name: str = "attributes") -> list[Path]:
-    """Per-attribute accuracy and failures (per 100 frames) for several trackers (Fig. 11 style)."""
+    """Per-attribute accuracy and failures (per 100 frames) for several trackers (Fig. 11 style).
+    An attribute no frame carries is marked "no frames" (its bars would look like a score of
+    0); the failure axis starts at 0, and reaches at least 1 when there is no failure."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    attributes = list(next(iter(measures.values())).index)
+    first = next(iter(measures.values()))  # the frames per attribute are the workspace's, the same for all
+    attributes = list(first.index)
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
     width = 0.8 / len(measures)
     x = np.arange(len(attributes))
+    centres = x + width * (len(measures) - 1) / 2
     for k, (tracker, table) in enumerate(measures.items()):
         table = table.reindex(attributes)
         left.bar(x + k * width, table["accuracy"], width, label=tracker)
         right.bar(x + k * width, table["failures_per_100"], width, label=tracker)
+    most = max(float(np.nanmax(t["failures_per_100"], initial=0.0)) for t in measures.values())
+    right.set_ylim(0, max(1.0, 1.1 * most))
+    left.set_ylim(0, 1)
     for axes, ylabel in ((left, "Accuracy"), (right, "Failures per 100 frames")):
-        axes.set_xticks(x + width * (len(measures) - 1) / 2)
+        axes.set_xticks(centres)
+        axes.set_xlim(centres[0] - 0.5, centres[-1] + 0.5)  # NaN bars (no frames) do not widen it
         axes.set_xticklabels([a.replace("_", " ") for a in attributes], rotation=30, ha="right")
         axes.set_ylabel(ylabel)
-    left.set_ylim(0, 1)
+        for centre, frames in zip(centres, first["frames"]):
+            if frames == 0:
+                axes.text(centre, 0.02, "no frames", transform=axes.get_xaxis_transform(), rotation=90,
+                          ha="center", va="bottom", fontsize="small", color="0.4")
     left.legend(fontsize="small")
     figure.tight_layout()
     return _save(figure, out / name)
@@ -253,12 +346,32 @@ def _save(figure, stem: Path) -> list[Path]:
 
 
 def write_table(table: pd.DataFrame, out: Path, name: str = "table") -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
+    from samn_tracker.atomic import write_text
+
     paths = [out / f"{name}.md", out / f"{name}.tex", out / f"{name}.csv"]
-    paths[0].write_text(to_markdown(table))
-    paths[1].write_text(table.to_latex(float_format="%.3f", na_rep="--", multicolumn_format="c"))
-    table.to_csv(paths[2])
+    write_text(paths[0], to_markdown(table))
+    write_text(paths[1], table.to_latex(float_format="%.3f", na_rep="--", multicolumn_format="c"))
+    write_text(paths[2], table.to_csv())
     return paths
+
+
+def workspace_measures(workspace_dir: Path, experiment_name: str, trackers: Sequence[str]) -> dict[str, pd.DataFrame]:
+    """Per-attribute measures of each tracker (``--workspace``); none, with a note, when the
+    experiment is anchor-based, where they are not defined (``is_reset_based``)."""
+    workspace, experiment = load_workspace(workspace_dir, experiment_name)
+    if not is_reset_based(experiment):
+        print(f"samn report vot: note: experiment {experiment_name!r} of {workspace_dir} is anchor-based; "
+              "per-attribute measures are defined for reset-based experiments, so there is no attributes plot",
+              file=sys.stderr)
+        return {}
+    return {t: _attribute_measures(workspace, experiment, t, ATTRIBUTES) for t in trackers}
+
+
+def _warn_differing_sequences(results: Sequence[ExperimentResult]) -> None:
+    for experiment, counts in differing_sequences(results).items():
+        analysed = ", ".join(f"{tracker} ({n})" for tracker, n in counts.items())
+        print(f"samn report vot: warning: on experiment {experiment} the trackers were analysed on different "
+              f"sequences: {analysed}; see the sequences column", file=sys.stderr)
 
 
 @guarded("samn report vot")
@@ -273,21 +386,21 @@ def main(argv: Optional[list[str]] = None) -> int:
                         help="reset-based experiment for the per-attribute plot")
     parser.add_argument("--trackers", help="comma-separated subset and order of trackers")
     args = parser.parse_args(argv)
-    results = [r for path in args.analysis for r in load_analysis(path)]
-    if args.trackers:
-        order = args.trackers.split(",")
-        results = sorted((r for r in results if r.tracker in order), key=lambda r: order.index(r.tracker))
+    results = load_analyses(args.analysis)
     if not results:
         raise InputError("no reset-based or anchor-based results in " + ", ".join(map(str, args.analysis)))
+    if args.trackers:
+        results = select_trackers(results, args.trackers)
+    trackers = list(dict.fromkeys(r.tracker for r in results))
+    measures = workspace_measures(args.workspace, args.attribute_experiment, trackers) if args.workspace else {}
+    _warn_differing_sequences(results)
     written = write_table(summary_table(results), args.out)
     for experiment in dict.fromkeys(r.experiment for r in results if r.eao_curve):
         written += plot_eao_curves(results, experiment, args.out)
-    if args.workspace:
-        trackers = list(dict.fromkeys(r.tracker for r in results))
-        measures = {t: attribute_measures(args.workspace, t, args.attribute_experiment) for t in trackers}
-        for tracker, table in measures.items():
-            table.to_csv(args.out / f"attributes_{tracker}.csv")
-            written.append(args.out / f"attributes_{tracker}.csv")
+    for tracker, table in measures.items():
+        written.append(args.out / f"attributes_{tracker}.csv")
+        table.to_csv(written[-1])
+    if measures:
         written += plot_attributes(measures, args.out)
     for path in written:
         print(path)
