@@ -35,7 +35,7 @@ class Summary:
         try:
             data = json.loads(Path(path).read_text())
             summary = cls(**data)
-        except (OSError, json.JSONDecodeError, TypeError) as err:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError) as err:
             raise InputError(f"not a benchmark summary: {path} ({err})") from None
         if summary.benchmark not in BENCHMARKS:
             raise InputError(f"{path}: unknown benchmark {summary.benchmark!r}")

@@ -47,7 +47,7 @@ def find_summaries(paths: Iterable[Path]) -> list[Summary]:
         raise InputError(f"no summaries found in {', '.join(map(str, paths))}")
     loaded: dict[tuple[str, str, str], tuple[Path, Summary]] = {}
     for file in files:
-        summary = _load(file)
+        summary = Summary.load(file)
         key = (summary.benchmark, summary.split, summary.tracker)
         if key in loaded and loaded[key][1] != summary:
             raise InputError(f"two summaries of {summary.tracker} on {TITLES[summary.benchmark]} {summary.split}: "
@@ -55,14 +55,6 @@ def find_summaries(paths: Iterable[Path]) -> list[Summary]:
                              "another --tracker-name")
         loaded[key] = (file, summary)
     return [summary for _, summary in loaded.values()]
-
-
-def _load(path: Path) -> Summary:
-    """``Summary.load``, with a file that is not text (a PNG given by mistake) refused as well."""
-    try:
-        return Summary.load(path)
-    except UnicodeDecodeError as err:
-        raise InputError(f"not a benchmark summary: {path} ({err})") from None
 
 
 def scores_table(summaries: Sequence[Summary]) -> pd.DataFrame:
