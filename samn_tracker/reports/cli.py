@@ -33,12 +33,13 @@ TRACKER = {"details": dict,
 SEQUENCE = {"mean_iou": OPTIONAL}
 LONG = {"meta": {"date": str, "machine": MACHINE, "tracker": str, "sequence": str, "frames": int},
         "windows": {"early": list, "late": list}, "runs": {"cap": dict},
-        "claim": {"text": str, "holds": bool, "ratio": NUMBER}}
+        "claim": {"text": str, "holds": (bool, type(None)), "ratio": NUMBER}}  # null: not judged
 RUN = {"memory_max_entries": (int, type(None)), "early": {"median_ms": OPTIONAL}, "late": {"median_ms": OPTIONAL},
        "late_over_early": OPTIONAL, "rss_mb": {"early": OPTIONAL, "late": OPTIONAL}, "memory_entries_last": int,
        "per_frame": {"frame_ms": list, "cuda_mb": list, "rss_mb": list}}
 KINDS_OF_VALUE = {NUMBER: "a number", OPTIONAL: "a number or null", str: "text", int: "an integer",
-                  list: "a list", dict: "an object", bool: "true or false", (int, type(None)): "an integer or null"}
+                  list: "a list", dict: "an object", bool: "true or false", (int, type(None)): "an integer or null",
+                  (bool, type(None)): "true, false or null"}
 
 
 @guarded("samn report")
