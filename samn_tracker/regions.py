@@ -56,10 +56,18 @@ def _rounded_box(box) -> tuple[int, int, int, int]:
 
 
 def is_mask(region, shape: tuple[int, int]) -> bool:
-    """Whether a first region is a mask (bool, or H x W of the frame) rather than a box or a
-    polygon ((N, 2) points)."""
+    """Whether a first region is a mask (bool, or H x W of the frame, or H x W x 1/3/4 as an
+    image reader gives a mask file) rather than a box or a polygon ((N, 2) points)."""
     arr = np.asarray(region)
+    if arr.ndim == 3 and arr.shape[:2] == tuple(shape) and arr.shape[2] in (1, 3, 4):
+        return True
     return arr.dtype == bool or (arr.ndim == 2 and arr.shape == tuple(shape) and arr.shape[1] != 2)
+
+
+def mask_pixels(region) -> np.ndarray:
+    """An ``is_mask`` region as H x W bool: any non-zero colour channel (alpha ignored)."""
+    arr = np.asarray(region)
+    return arr[:, :, :3].any(axis=2) if arr.ndim == 3 else arr.astype(bool)
 
 
 def box_to_mask(box, shape: tuple[int, int]) -> np.ndarray:

@@ -67,7 +67,8 @@ def host_threads_for(setting: int, device: torch.device, cores: Optional[int] = 
 class Prediction:
     mask: np.ndarray          # bool HxW, full frame
     box: np.ndarray           # (4,) x, y, w, h
-    confidence: float
+    confidence: float         # in [0, 1]: the DCF's peak response (without a DCF, the mask's
+                              # mean probability); low when the target is lost or occluded
     uncertain: bool           # the frame was kept out of the memories
     frame_map: Optional[FrameMap] = field(default=None, repr=False, compare=False)
     # the foreground probability as pasted back (``probability`` makes its whole frame;
@@ -186,11 +187,16 @@ class SAMNTracker:
         return 0 if self._target is None else len(self._target.memory)
 
     def initialize(self, image: np.ndarray, region) -> Prediction:
-        """Start tracking the object given by a box (4,), a polygon (N, 2) / (2N,) or a mask."""
+        """Start tracking the object given by a box (4,) x, y, w, h in pixels, a polygon
+        (N, 2) / (2N,), or a mask (H x W, non-zero = object; H x W x 3 as read from a mask
+        file). ``image``: **RGB** H x W x 3 uint8, as ``datasets.read_image`` gives (OpenCV's
+        ``imread`` gives BGR: convert it); gray, RGBA, 16-bit and float [0, 1] arrays are
+        converted (``datasets.to_rgb``). Every later frame must have this frame's size."""
         self._target, prediction = self.start(image, region)
         return prediction
 
     def track(self, image: np.ndarray) -> Prediction:
+        """The object in the next frame (RGB, as ``initialize``'s)."""
         if self._target is None:
             raise RuntimeError("track() called before initialize()")
         return self.step([self._target], [image])[0]
@@ -227,8 +233,8 @@ class SAMNTracker:
         crops = torch.cat([self.frames.crop(frame, window) for frame, window in zip(loaded, windows)])
         query = self.net.encode_query(crops)
         first = self._first_entries(crops, query.s16, masks, windows, range(len(images)))
-        targets = [Target(box=box.astype(np.float64), memory=MemoryManager(self.cfg, entry))
-                   for box, entry in zip(boxes, first)]
+        targets = [Target(box=box.astype(np.float64), memory=MemoryManager(self.cfg, entry), shape=shape)
+                   for box, entry, shape in zip(boxes, first, shapes)]
 
         refined = [None] * len(images)
         if self.cfg.box_to_segmentation:
@@ -274,10 +280,13 @@ class SAMNTracker:
 
     def _issue(self, targets: Sequence["Target"], images: Sequence[np.ndarray]) -> "Launched":
         """``launch``'s work, on the clock it made."""
-        frames = []
-        for target, image in zip(targets, images):
+        frames = [to_rgb(image, f"frame {target.frame + 1}") for target, image in zip(targets, images)]
+        for target, frame in zip(targets, frames):
+            if frame.shape[:2] != target.shape:
+                raise InputError(f"frame {target.frame + 1} is {frame.shape[1]}x{frame.shape[0]}, the target's "
+                                 f"first frame {target.shape[1]}x{target.shape[0]}: a video's frames share one size")
+        for target in targets:
             target.frame += 1
-            frames.append(to_rgb(image, f"frame {target.frame}"))
         if isinstance(self.frames, DeviceFrames):
             with self._clock.stage("query_encoder"):
                 batch, spatial, located = self._front_step(targets, frames)
@@ -533,11 +542,14 @@ class SAMNTracker:
         return prob.mean_where(mask) if mask.any() else 0.0
 
     def _initial_mask(self, region, shape: tuple[int, int]) -> tuple[np.ndarray, bool]:
+        if isinstance(region, (str, bytes)):
+            raise InputError(f"initial region {region!r} is text: give numbers (a box array x, y, w, h, "
+                             "a polygon) or a mask array")
         arr = np.asarray(region)
         if regions.is_mask(arr, shape):
-            if arr.shape != shape:
+            if arr.shape[:2] != shape:
                 raise InputError(f"initial mask has shape {arr.shape}, the image is {shape}")
-            mask = arr.astype(bool)
+            mask = regions.mask_pixels(arr)
             if not mask.any():
                 raise InputError("initial mask is empty")
             return mask, False
@@ -745,6 +757,7 @@ class Target:
 
     box: np.ndarray
     memory: MemoryManager
+    shape: tuple[int, int]                     # (H, W) of its frames
     dcf: Optional[SpatialMemory] = None
     frame: int = 0
     decoder: Optional[DecoderWeights] = None  # tuned on the first frame (``TuningConfig``)

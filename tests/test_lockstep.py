@@ -367,7 +367,7 @@ class Halves(Counter):
 def test_sequences_with_several_targets_come_out_whole(monkeypatch, tracker_class, groups):
     import samn_tracker.evaluation.runner as runner
 
-    monkeypatch.setattr(runner, "read_image", lambda path: np.zeros((4, 4, 3), np.uint8))
+    monkeypatch.setattr(runner, "read_frames", lambda paths: (np.zeros((4, 4, 3), np.uint8) for _ in paths))
     two = BenchmarkSequence("two", ["f0", "f1", "f2"], targets=["a", "b"], target_ids=[1, 2])
     one = BenchmarkSequence("one", ["f0", "f1"], targets=["c"])
     runs = list(track_batched(tracker_class(), [two, one], keep=lambda output: output,

@@ -1,6 +1,7 @@
 """The tracker end to end on real DAVIS frames, its determinism and its input checks."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -104,6 +105,29 @@ def test_bad_initial_regions_name_the_input(tracker, car, region, words):
     frames, _, _ = car
     with pytest.raises(InputError, match=words):
         tracker.initialize(frames[0], region)
+
+
+def test_a_mask_read_as_a_colour_image_is_a_mask(tracker, car, davis_root):
+    """``cv2.imread`` of a mask file gives H x W x 3: the object is its non-zero pixels, the
+    same target as the one-channel mask's, not a polygon of its values."""
+    frames, _, _ = car
+    annotation = cv2.imread(str(davis_root / "Annotations" / "480p" / "car-roundabout" / "00000.png"))
+    assert annotation.ndim == 3
+    from_colour = tracker.initialize(frames[0], annotation)
+    from_gray = tracker.initialize(frames[0], annotation[:, :, 0] > 0)
+    np.testing.assert_array_equal(from_colour.box, from_gray.box)
+    np.testing.assert_array_equal(from_colour.mask, from_gray.mask)
+
+
+def test_text_regions_and_frames_of_another_size_are_refused_in_words(tracker, car):
+    frames, boxes, _ = car
+    with pytest.raises(InputError, match="is text"):
+        tracker.initialize(frames[0], "127,73,383,312")
+    tracker.initialize(frames[0], boxes[0])
+    half = frames[1][::2, ::2]
+    with pytest.raises(InputError, match=r"frame 1 is 427x240, the target's first frame 854x480"):
+        tracker.track(half)
+    assert tracker.track(frames[1]).box.shape == (4,)  # the refused frame changed nothing
 
 
 def test_empty_or_misshaped_mask_is_refused(tracker, car):
