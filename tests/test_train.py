@@ -122,6 +122,27 @@ def test_training_refuses_eval_sequences_and_unknown_options(davis_root, tmp_pat
         assert bad_value in capsys.readouterr().err
 
 
+def test_synthetic_and_saliency_sources_refuse_held_out_and_eval_sequences(davis_root, tmp_path, capsys):
+    """A copy of an eval sequence outside its tree is still refused by the held_out names,
+    a saliency pair made of an eval sequence's frames by splits.txt and by held_out."""
+    import shutil
+
+    copy = tmp_path / "copy" / "JPEGImages" / "480p"
+    shutil.copytree(davis_root / "JPEGImages" / "480p" / "blackswan", copy / "blackswan")
+    frames, masks = (davis_root / kind / "480p" / "blackswan" for kind in ("JPEGImages", "Annotations"))
+    for source, held_out, why in ((f"synthetic:{copy}:4", '["davis2016-val"]', "held_out"),
+                                  (f"saliency:{frames}:{masks}", '["davis2016-val"]', "held_out"),
+                                  (f"saliency:{frames}:{masks}", "[]", "splits.txt"),
+                                  (f"synthetic:{frames}:4", "[]", "splits.txt")):
+        assert train_main(["--config", "lite_cpu", "--samples", "8", "--set", f"sources={json.dumps([source])}",
+                           "--set", "source_weights=[]", "--set", f"held_out={held_out}",
+                           "--set", f"out_dir={tmp_path / 'run'}"]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and "blackswan" in err and why in err, err
+        assert "no photos" not in err
+    assert not (tmp_path / "run").exists()
+
+
 def test_only_a_run_that_held_out_davis16_val_becomes_the_builtin_checkpoint(davis_root, tmp_path):
     from samn_tracker.errors import InputError
     from samn_tracker.train.trainer import export_checkpoint
