@@ -253,3 +253,53 @@ def test_data_workers_feed_a_gpu_from_the_spare_cores_and_leave_a_cpu_to_the_ste
     assert data_workers(None, gpu, 8, 16) == 1          # torchrun: eight ranks share them
     assert data_workers(None, gpu, 1, 64) == 16         # at most 16 per rank
     assert data_workers(None, gpu, 1, 2) == 0 and data_workers(None, gpu, 1, None) == 0
+
+
+def loop_files(out):
+    from samn_tracker.train.run_loop import RunFiles
+
+    return RunFiles(out, ["iou"], save=lambda at: None, plot=lambda log, curve: None)
+
+
+def draw_epochs(out, step, steps, batches=3):
+    """(epoch, batch) of every step run_steps takes from ``step`` to ``steps``."""
+    from samn_tracker.train.run_loop import StepResult, run_steps
+
+    drawn, epoch = [], []
+    run_steps(list(range(batches)), step, steps, lambda b: drawn.append((epoch[-1], b)) or StepResult(0.5, ["0.1"]),
+              loop_files(out), checkpoint_every=100, start_epoch=epoch.append, progress=False)
+    return drawn
+
+
+def test_a_resumed_run_draws_the_epochs_of_an_uninterrupted_one(tmp_path):
+    """The same epoch at every step (the curriculum and sample order follow the epoch)."""
+    epochs = [e for e, _ in draw_epochs(tmp_path / "a", 0, 8)]
+    resumed = draw_epochs(tmp_path / "b", 0, 4) + draw_epochs(tmp_path / "b", 4, 8)
+    assert [e for e, _ in resumed] == epochs == [0, 0, 0, 1, 1, 1, 2, 2]
+
+
+def test_resume_drops_log_rows_a_hard_kill_left_after_the_checkpoint(tmp_path):
+    draw_epochs(tmp_path, 0, 5)
+    assert [r["step"] for r in csv.DictReader(open(tmp_path / "log.csv"))] == list("12345")
+    draw_epochs(tmp_path, 3, 6)  # the checkpoint was at step 3
+    assert [r["step"] for r in csv.DictReader(open(tmp_path / "log.csv"))] == list("123456")
+
+
+def test_run_options_are_checked_before_training(davis_root, tmp_path, capsys):
+    out = tmp_path / "run"
+    common = ["--config", "lite_cpu", "--set", f"sources={json.dumps([f'davis:{davis_root}:2016:train'])}",
+              "--set", "source_weights=[]", "--set", "crop_size=64", "--set", "batch_size=2",
+              "--set", "workers=0", "--set", f"out_dir={out}", "--no-progress", "--samples", "8"]
+    for bad, says in ((["--samples", "0"], "--samples 0"), (["--samples", "-5"], "--samples -5"),
+                      (["--export", str(tmp_path)], "is a folder"), (["--set", "steps=0"], "steps=0")):
+        assert train_main(common + bad) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and says in err, err
+    assert not out.exists()
+    assert train_main(common + ["--set", "steps=2", "--resume"]) == 0
+    assert f"no checkpoint in {out}: starting at step 0" in capsys.readouterr().err
+    assert train_main(common + ["--set", "steps=2"]) == 2  # a fresh run into a run's folder
+    assert "add --resume" in capsys.readouterr().err
+    assert train_main(common + ["--set", "steps=1", "--resume"]) == 0
+    assert "already at step 2 of 1: nothing to do" in capsys.readouterr().err
+    assert len(read_losses(out / "log.csv")) == 2

@@ -50,7 +50,7 @@ class TrainConfig(Checked):
     source_weights: list[float] = field(default_factory=list)
     out_dir: str = "results/train"
     init_weights: Optional[str] = None
-    steps: int = setting(1000, ge=0)
+    steps: int = setting(1000, ge=1)
     batch_size: int = setting(4, ge=1)
     lr: float = setting(1e-5, gt=0)
     iou_weight: float = setting(1.0, ge=0)
