@@ -303,3 +303,22 @@ def test_run_options_are_checked_before_training(davis_root, tmp_path, capsys):
     assert train_main(common + ["--set", "steps=1", "--resume"]) == 0
     assert "already at step 2 of 1: nothing to do" in capsys.readouterr().err
     assert len(read_losses(out / "log.csv")) == 2
+
+
+def test_weights_of_another_model_are_refused_with_the_setting_that_fits(davis_root, tmp_path, capsys):
+    """init_weights from the shipped query-pass model, and a resume with another memory_pass."""
+    from samn_tracker.weights import BUILTIN_CHECKPOINTS_DIR
+
+    out = tmp_path / "run"
+    common = ["--config", "lite_cpu", "--set", f"sources={json.dumps([f'davis:{davis_root}:2016:train'])}",
+              "--set", "source_weights=[]", "--set", "crop_size=64", "--set", "batch_size=2", "--samples", "8",
+              "--set", "workers=0", "--set", f"out_dir={out}", "--no-progress", "--set", "train_backbones=False"]
+    shipped = BUILTIN_CHECKPOINTS_DIR / "lite-query.pth"
+    assert train_main(common + ["--set", f"init_weights={shipped}", "--set", "steps=1"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "--set memory_pass=query" in err, err
+    assert train_main(common + ["--set", "memory_pass=query", "--set", "steps=1"]) == 0
+    capsys.readouterr()
+    assert train_main(common + ["--set", "steps=2", "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "--set memory_pass=query" in err, err
