@@ -295,6 +295,11 @@ def test_run_options_are_checked_before_training(davis_root, tmp_path, capsys):
         assert train_main(common + bad) == 2
         err = capsys.readouterr().err
         assert len(err.strip().splitlines()) == 1 and says in err, err
+    for source in (f"davis:{davis_root}:20x16", f"davis-paste:{davis_root}:2016:train:abc",
+                   f"synthetic:{davis_root}:many"):
+        assert train_main(common + ["--set", f"sources={json.dumps([source])}"]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and "is not a whole number" in err, err
     assert not out.exists()
     assert train_main(common + ["--set", "steps=2", "--resume"]) == 0
     assert f"no checkpoint in {out}: starting at step 0" in capsys.readouterr().err

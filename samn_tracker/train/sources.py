@@ -80,8 +80,15 @@ def _gaps(text: str) -> tuple[int, int]:
     return gaps
 
 
+def _integer(text: str, field: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise InputError(f"training source field {field} {text!r} is not a whole number") from None
+
+
 def _davis(args: list[str], held_out: frozenset[str]) -> DAVISVideos:
-    year = int(args[1]) if len(args) > 1 else 2017
+    year = _integer(args[1], "YEAR") if len(args) > 1 else 2017
     split = args[2] if len(args) > 2 else "train"
     max_gap, final = _gaps(args[3]) if len(args) > 3 else (5, 5)
     return DAVISVideos(args[0], year=year, split=split, held_out=held_out, max_gap=max_gap,
@@ -102,7 +109,7 @@ def build_source(spec: str, root_dir: Path | None = None,
         if kind == "davis-stills":
             return VideoFrameStills(_davis(args[:3], held_out))
         if kind == "davis-paste":
-            count = int(args[3]) if len(args) > 3 else 10_000
+            count = _integer(args[3], "COUNT") if len(args) > 3 else 10_000
             return CutAndPaste(_davis(args[:3], held_out), count)
         if kind == "ytvos":
             return YouTubeVOS(args[0], split=args[1] if len(args) > 1 else "train")
@@ -114,7 +121,7 @@ def build_source(spec: str, root_dir: Path | None = None,
             return PascalVOCObjects(args[0], split=args[1] if len(args) > 1 else "train")
         if kind == "synthetic":
             return SyntheticClips(_photos(args[0], held_out),
-                                  count=int(args[1]) if len(args) > 1 else 1000)
+                                  count=_integer(args[1], "COUNT") if len(args) > 1 else 1000)
     except IndexError:
         raise InputError(f"training source {spec!r} lacks an argument; see `samn train --help`") from None
     raise InputError(f"unknown training source kind {kind!r} in {spec!r}; known: davis, "
