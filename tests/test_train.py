@@ -327,3 +327,18 @@ def test_weights_of_another_model_are_refused_with_the_setting_that_fits(davis_r
     assert train_main(common + ["--set", "steps=2", "--resume"]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "--set memory_pass=query" in err, err
+
+
+def test_the_curve_of_a_short_run_has_whole_steps_and_a_singular_legend(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from samn_tracker.train.curves import training_figure
+
+    log = tmp_path / "log.csv"
+    log.write_text("step,loss,iou,seconds\n1,4.3,0.1,0.2\n2,3.9,0.2,0.2\n3,3.1,0.3,0.2\n")
+    fig = training_figure(log)
+    fig.canvas.draw()
+    for ax in fig.axes:
+        assert all(float(t).is_integer() for t in ax.get_xticks())
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == ["mean of 1 step"]
+    plt.close(fig)
