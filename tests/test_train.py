@@ -122,6 +122,27 @@ def test_training_refuses_eval_sequences_and_unknown_options(davis_root, tmp_pat
         assert bad_value in capsys.readouterr().err
 
 
+def test_synthetic_and_saliency_sources_refuse_held_out_and_eval_sequences(davis_root, tmp_path, capsys):
+    """A copy of an eval sequence outside its tree is still refused by the held_out names,
+    a saliency pair made of an eval sequence's frames by splits.txt and by held_out."""
+    import shutil
+
+    copy = tmp_path / "copy" / "JPEGImages" / "480p"
+    shutil.copytree(davis_root / "JPEGImages" / "480p" / "blackswan", copy / "blackswan")
+    frames, masks = (davis_root / kind / "480p" / "blackswan" for kind in ("JPEGImages", "Annotations"))
+    for source, held_out, why in ((f"synthetic:{copy}:4", '["davis2016-val"]', "held_out"),
+                                  (f"saliency:{frames}:{masks}", '["davis2016-val"]', "held_out"),
+                                  (f"saliency:{frames}:{masks}", "[]", "splits.txt"),
+                                  (f"synthetic:{frames}:4", "[]", "splits.txt")):
+        assert train_main(["--config", "lite_cpu", "--samples", "8", "--set", f"sources={json.dumps([source])}",
+                           "--set", "source_weights=[]", "--set", f"held_out={held_out}",
+                           "--set", f"out_dir={tmp_path / 'run'}"]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and "blackswan" in err and why in err, err
+        assert "no photos" not in err
+    assert not (tmp_path / "run").exists()
+
+
 def test_only_a_run_that_held_out_davis16_val_becomes_the_builtin_checkpoint(davis_root, tmp_path):
     from samn_tracker.errors import InputError
     from samn_tracker.train.trainer import export_checkpoint
@@ -232,3 +253,92 @@ def test_data_workers_feed_a_gpu_from_the_spare_cores_and_leave_a_cpu_to_the_ste
     assert data_workers(None, gpu, 8, 16) == 1          # torchrun: eight ranks share them
     assert data_workers(None, gpu, 1, 64) == 16         # at most 16 per rank
     assert data_workers(None, gpu, 1, 2) == 0 and data_workers(None, gpu, 1, None) == 0
+
+
+def loop_files(out):
+    from samn_tracker.train.run_loop import RunFiles
+
+    return RunFiles(out, ["iou"], save=lambda at: None, plot=lambda log, curve: None)
+
+
+def draw_epochs(out, step, steps, batches=3):
+    """(epoch, batch) of every step run_steps takes from ``step`` to ``steps``."""
+    from samn_tracker.train.run_loop import StepResult, run_steps
+
+    drawn, epoch = [], []
+    run_steps(list(range(batches)), step, steps, lambda b: drawn.append((epoch[-1], b)) or StepResult(0.5, ["0.1"]),
+              loop_files(out), checkpoint_every=100, start_epoch=epoch.append, progress=False)
+    return drawn
+
+
+def test_a_resumed_run_draws_the_epochs_of_an_uninterrupted_one(tmp_path):
+    """The same epoch at every step (the curriculum and sample order follow the epoch)."""
+    epochs = [e for e, _ in draw_epochs(tmp_path / "a", 0, 8)]
+    resumed = draw_epochs(tmp_path / "b", 0, 4) + draw_epochs(tmp_path / "b", 4, 8)
+    assert [e for e, _ in resumed] == epochs == [0, 0, 0, 1, 1, 1, 2, 2]
+
+
+def test_resume_drops_log_rows_a_hard_kill_left_after_the_checkpoint(tmp_path):
+    draw_epochs(tmp_path, 0, 5)
+    assert [r["step"] for r in csv.DictReader(open(tmp_path / "log.csv"))] == list("12345")
+    draw_epochs(tmp_path, 3, 6)  # the checkpoint was at step 3
+    assert [r["step"] for r in csv.DictReader(open(tmp_path / "log.csv"))] == list("123456")
+
+
+def test_run_options_are_checked_before_training(davis_root, tmp_path, capsys):
+    out = tmp_path / "run"
+    common = ["--config", "lite_cpu", "--set", f"sources={json.dumps([f'davis:{davis_root}:2016:train'])}",
+              "--set", "source_weights=[]", "--set", "crop_size=64", "--set", "batch_size=2",
+              "--set", "workers=0", "--set", f"out_dir={out}", "--no-progress", "--samples", "8"]
+    for bad, says in ((["--samples", "0"], "--samples 0"), (["--samples", "-5"], "--samples -5"),
+                      (["--export", str(tmp_path)], "is a folder"), (["--set", "steps=0"], "steps=0")):
+        assert train_main(common + bad) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and says in err, err
+    for source in (f"davis:{davis_root}:20x16", f"davis-paste:{davis_root}:2016:train:abc",
+                   f"synthetic:{davis_root}:many"):
+        assert train_main(common + ["--set", f"sources={json.dumps([source])}"]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and "is not a whole number" in err, err
+    assert not out.exists()
+    assert train_main(common + ["--set", "steps=2", "--resume"]) == 0
+    assert f"no checkpoint in {out}: starting at step 0" in capsys.readouterr().err
+    assert train_main(common + ["--set", "steps=2"]) == 2  # a fresh run into a run's folder
+    assert "add --resume" in capsys.readouterr().err
+    assert train_main(common + ["--set", "steps=1", "--resume"]) == 0
+    assert "already at step 2 of 1: nothing to do" in capsys.readouterr().err
+    assert len(read_losses(out / "log.csv")) == 2
+
+
+def test_weights_of_another_model_are_refused_with_the_setting_that_fits(davis_root, tmp_path, capsys):
+    """init_weights from the shipped query-pass model, and a resume with another memory_pass."""
+    from samn_tracker.weights import BUILTIN_CHECKPOINTS_DIR
+
+    out = tmp_path / "run"
+    common = ["--config", "lite_cpu", "--set", f"sources={json.dumps([f'davis:{davis_root}:2016:train'])}",
+              "--set", "source_weights=[]", "--set", "crop_size=64", "--set", "batch_size=2", "--samples", "8",
+              "--set", "workers=0", "--set", f"out_dir={out}", "--no-progress", "--set", "train_backbones=False"]
+    shipped = BUILTIN_CHECKPOINTS_DIR / "lite-query.pth"
+    assert train_main(common + ["--set", f"init_weights={shipped}", "--set", "steps=1"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "--set memory_pass=query" in err, err
+    assert train_main(common + ["--set", "memory_pass=query", "--set", "steps=1"]) == 0
+    capsys.readouterr()
+    assert train_main(common + ["--set", "steps=2", "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "--set memory_pass=query" in err, err
+
+
+def test_the_curve_of_a_short_run_has_whole_steps_and_a_singular_legend(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from samn_tracker.train.curves import training_figure
+
+    log = tmp_path / "log.csv"
+    log.write_text("step,loss,iou,seconds\n1,4.3,0.1,0.2\n2,3.9,0.2,0.2\n3,3.1,0.3,0.2\n")
+    fig = training_figure(log)
+    fig.canvas.draw()
+    for ax in fig.axes:
+        assert all(float(t).is_integer() for t in ax.get_xticks())
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == ["mean of 1 step"]
+    plt.close(fig)

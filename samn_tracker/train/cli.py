@@ -15,6 +15,7 @@ from samn_tracker.exits import guarded
 from samn_tracker.settings import add_set_option, parse_overrides
 from samn_tracker.train.sources import __doc__ as SOURCES_HELP
 from samn_tracker.train.held_out import held_out_names
+from samn_tracker.train.run_loop import check_out_dir
 from samn_tracker.train.trainer import TrainConfig, export_checkpoint, train
 
 CONFIGS = Path(__file__).parent / "configs"
@@ -51,6 +52,17 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar (the log is written all the same)")
 
 
+def check_run_options(args: argparse.Namespace, out_dir: str) -> None:
+    """What a run's options could get wrong, found before the sources are read and a step
+    is taken: clips per epoch, where the export goes, a fresh run into another run's folder."""
+    if args.samples < 1:
+        raise InputError(f"--samples {args.samples}: clips drawn per epoch must be at least 1")
+    if args.export is not None and args.export.is_dir():
+        raise InputError(f"--export {args.export} is a folder; give the checkpoint file to write, "
+                         f"e.g. {args.export / 'lite.pth'}")
+    check_out_dir(Path(out_dir), args.resume)
+
+
 def clip_dataset(specs: Sequence[str], weights: Sequence[float], held_out: Sequence[str],
                  data_root: Optional[Path], samples: int, seed: int, **cropping):
     """The ``ClipDataset`` of source specs, refusing the named held-out sets."""
@@ -68,6 +80,7 @@ def clip_dataset(specs: Sequence[str], weights: Sequence[float], held_out: Seque
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     cfg = TrainConfig.from_json(resolve_config(args.config)).replace(**parse_overrides(args.set))
+    check_run_options(args, cfg.out_dir)
     dataset = clip_dataset(cfg.sources, cfg.source_weights, cfg.held_out, args.data_root, args.samples,
                            cfg.seed, crop_size=cfg.crop_size, search_factor=cfg.search_factor,
                            box_init_prob=cfg.box_init_fraction, centre_jitter=cfg.centre_jitter,

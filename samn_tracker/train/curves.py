@@ -22,13 +22,15 @@ TRAIN_PANELS = (("loss", "loss (BCE + soft IoU)", True),  # the first steps' los
                 ("iou", "IoU of frame 2 (training batches)", False))
 
 
-def plot_training_log(log_csv: str | Path, png: str | Path, title: str = "",
-                      panels: Sequence[tuple[str, str, bool]] = TRAIN_PANELS) -> Path:
-    """Each panel's column per step, raw and smoothed; one figure, panels side by side."""
+def training_figure(log_csv: str | Path, title: str = "",
+                    panels: Sequence[tuple[str, str, bool]] = TRAIN_PANELS):
+    """Each panel's column per step, raw and smoothed; one figure, panels side by side,
+    whole steps on the x axis however short the run."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     log = pd.read_csv(log_csv).drop_duplicates("step", keep="last").sort_values("step")
     window = max(1, len(log) // 50)
@@ -37,7 +39,8 @@ def plot_training_log(log_csv: str | Path, png: str | Path, title: str = "",
         values = log[column].to_numpy(dtype=float)
         ax.plot(log["step"], values, color="0.8", linewidth=0.5)
         ax.plot(log["step"], smooth(values, window), color="C0", linewidth=1.5,
-                label=f"mean of {window} steps")
+                label=f"mean of {window} step{'s' if window > 1 else ''}")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("step")
         ax.set_ylabel(label)
         if log_scale:
@@ -47,6 +50,15 @@ def plot_training_log(log_csv: str | Path, png: str | Path, title: str = "",
     if title:
         fig.suptitle(title)
     fig.tight_layout()
+    return fig
+
+
+def plot_training_log(log_csv: str | Path, png: str | Path, title: str = "",
+                      panels: Sequence[tuple[str, str, bool]] = TRAIN_PANELS) -> Path:
+    """``training_figure`` as a PNG, replaced atomically."""
+    import matplotlib.pyplot as plt
+
+    fig = training_figure(log_csv, title, panels)
     png = Path(png)
     with replacing(png) as tmp:
         fig.savefig(tmp, dpi=120, format=png.suffix.lstrip(".") or "png")

@@ -34,7 +34,7 @@ from samn_tracker.model.encoders import QueryReuseMemoryEncoder
 from samn_tracker.model.network import SAMNNetwork
 from samn_tracker.settings import Checked, add_set_option, parse_overrides, setting
 from samn_tracker.train.curves import plot_training_log
-from samn_tracker.train.cli import add_run_options, clip_dataset, end_of_run
+from samn_tracker.train.cli import add_run_options, check_run_options, clip_dataset, end_of_run
 from samn_tracker.train.run_loop import RunFiles, StepResult, run_steps, worker_ignores_interrupts
 from samn_tracker.train.trainer import collate
 from samn_tracker.weights import builtin_checkpoint, load_checkpoint, save_checkpoint
@@ -54,7 +54,7 @@ class DistillConfig(Checked):
     source_weights: list[float] = field(default_factory=lambda: [0.4, 0.2, 0.4])
     held_out: list[str] = field(default_factory=lambda: ["davis2016-val"])
     out_dir: str = "results/distill/lite"
-    steps: int = setting(2000, ge=0)
+    steps: int = setting(2000, ge=1)
     batch_size: int = setting(8, ge=1)  # clips; three crops each
     lr: float = setting(1e-3, gt=0)
     soft_fraction: float = setting(0.8, ge=0, le=1)  # frames 1-2 whose mask is softened
@@ -210,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     cfg = DistillConfig().replace(**parse_overrides(args.set))
+    check_run_options(args, cfg.out_dir)
     crop = preset(cfg.preset)
     dataset = clip_dataset(cfg.sources, cfg.source_weights, cfg.held_out, args.data_root, args.samples,
                            cfg.seed, crop_size=crop.crop_size, search_factor=crop.search_factor,

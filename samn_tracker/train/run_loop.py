@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import csv
 import signal
+import sys
 import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable, Iterator, Sequence
+
+from samn_tracker.atomic import replacing
+from samn_tracker.errors import InputError
+
+RUN_FILES = ("last.pth", "log.csv")
 
 
 @dataclass
@@ -48,16 +55,46 @@ class RunFiles:
     writes: bool = True
 
 
-def run_steps(loader: Iterable, step: int, steps: int, train_step: Callable[[dict], StepResult],
+def check_out_dir(out: Path, resume: bool) -> None:
+    """A fresh run must not replace another run's checkpoint nor mix its curve into that
+    run's log; checked before any work."""
+    found = [name for name in RUN_FILES if (out / name).exists()]
+    if found and not resume:
+        raise InputError(f"{out} already holds a run ({', '.join(found)}): add --resume to continue it, "
+                         "or choose another out_dir")
+    if resume and not (out / "last.pth").exists():
+        print(f"no checkpoint in {out}: starting at step 0", file=sys.stderr)
+
+
+def drop_rows_after(log_csv: Path, step: int) -> None:
+    """The log as it was at the checkpoint: rows a hard kill left after it would be
+    written again by the resumed run (replaced atomically)."""
+    if not log_csv.exists():
+        return
+    with open(log_csv, newline="") as f:
+        rows = list(csv.reader(f))
+    kept = rows[:1] + [row for row in rows[1:] if row and int(row[0]) <= step]
+    if len(kept) == len(rows):
+        return
+    with replacing(log_csv) as tmp, open(tmp, "w", newline="") as f:
+        csv.writer(f).writerows(kept)
+
+
+def run_steps(loader: Sequence, step: int, steps: int, train_step: Callable[[dict], StepResult],
               files: RunFiles, checkpoint_every: int, log_every: int = 1,
               start_epoch: Callable[[int], None] = lambda epoch: None, progress: bool = True) -> LoopSummary:
     """Step from ``step`` to ``steps`` over ``loader`` (``start_epoch(n)`` before each pass
-    over it), with the log, the bar and the checkpoints of ``files``."""
+    over it), with the log, the bar and the checkpoints of ``files``. A resumed run goes on
+    in the epoch of its step and ends that epoch where an uninterrupted run would."""
     from tqdm import tqdm
 
+    if step >= steps:
+        print(f"already at step {step} of {steps}: nothing to do", file=sys.stderr)
+        return LoopSummary(step, [], False, 0, 0.0, 0.0)
     log_file = None
     if files.writes:
         files.out.mkdir(parents=True, exist_ok=True)
+        drop_rows_after(files.out / "log.csv", step)
         log_file = open(files.out / "log.csv", "a", newline="")
     log = csv.writer(log_file) if log_file is not None else None
     if log is not None and log_file.tell() == 0:
@@ -68,12 +105,12 @@ def run_steps(loader: Iterable, step: int, steps: int, train_step: Callable[[dic
     first_step = step
     run_start = waiting_since = time.perf_counter()
     data_wait = 0.0
-    epoch = 0
+    epoch, done = divmod(step, len(loader))
     try:
         with interrupt_on_sigterm():
             while step < steps:
                 start_epoch(epoch)
-                for batch in loader:
+                for batch in islice(loader, len(loader) - done):
                     if step >= steps:
                         break
                     start = time.perf_counter()
@@ -90,7 +127,7 @@ def run_steps(loader: Iterable, step: int, steps: int, train_step: Callable[[dic
                     if files.writes and step % checkpoint_every == 0:
                         files.save(step)
                     waiting_since = time.perf_counter()
-                epoch += 1
+                epoch, done = epoch + 1, 0
     except KeyboardInterrupt:
         interrupted = True
     finally:

@@ -11,8 +11,8 @@
     coco:IMAGES_DIR:INSTANCES_JSON COCO instances (still images, 3 augmented views)
     saliency:IMAGES_DIR:MASKS_DIR  ECSSD / MSRA10K / DUTS image + mask folders
     voc:ROOT[:SPLIT]               PASCAL VOC SegmentationObject
-    synthetic:PHOTOS_DIR[:COUNT]   procedural objects on real photos (eval sequences of a
-                                   splits.txt above PHOTOS_DIR are left out)
+    synthetic:PHOTOS_DIR[:COUNT]   procedural objects on real photos (held-out sequences and
+                                   eval ones of a splits.txt above PHOTOS_DIR are left out)
 """
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ from samn_tracker.datasets.splits import read_splits
 from samn_tracker.errors import InputError
 from samn_tracker.train.composites import CutAndPaste, VideoFrameStills
 from samn_tracker.train.clips import ClipSource
-from samn_tracker.train.held_out import refuse_held_out
 from samn_tracker.train.still_images import CocoInstances, PascalVOCObjects, SaliencyFolders
 from samn_tracker.train.synthetic import SyntheticClips
 from samn_tracker.train.video_clips import DAVISVideos, YouTubeVOS
@@ -30,18 +29,44 @@ from samn_tracker.train.video_clips import DAVISVideos, YouTubeVOS
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
-def _photos(folder: str, held_out: frozenset[str]) -> list[Path]:
-    """Photos under ``folder``, leaving out the sequences a ``splits.txt`` above them keeps
-    for evaluation (so a DAVIS tree can be given whole)."""
-    here = Path(folder).resolve()
+def _kept_out(folder: Path, held_out: frozenset[str]) -> dict[str, str]:
+    """{sequence: why training may not read it}: the config's held-out sets, then the
+    eval split of a ``splits.txt`` in ``folder`` or above it."""
+    why = {name: "in the config's held_out sets" for name in held_out}
+    here = folder.resolve()
     root = next((a for a in (here, *here.parents) if (a / "splits.txt").is_file()), None)
-    held_out = {n for n, split in read_splits(root).items() if split == "eval"} if root else set()
-    photos = sorted(p for p in Path(folder).rglob("*")
-                    if p.suffix.lower() in PHOTO_SUFFIXES and p.parent.name not in held_out)
-    if not photos:
+    if root is not None:
+        for name, split in read_splits(root).items():
+            if split == "eval" and name not in why:
+                why[name] = f"an eval sequence of {root / 'splits.txt'}"
+    return why
+
+
+def _photos(folder: str, held_out: frozenset[str]) -> list[Path]:
+    """Photos under ``folder`` (a sequence is a photo's folder), leaving out the held-out
+    and eval sequences, so a DAVIS tree can be given whole; refused when nothing is left."""
+    kept_out = _kept_out(Path(folder), held_out)
+    found = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in PHOTO_SUFFIXES)
+    if not found:
         raise InputError(f"synthetic source: no photos (*.jpg, *.png) under {folder}")
-    refuse_held_out({p.parent.name for p in photos}, held_out, f"synthetic source {folder}")
+    photos = [p for p in found if p.parent.name not in kept_out]
+    if not photos:
+        left = sorted({p.parent.name for p in found})
+        reasons = "; ".join(f"{name} ({kept_out[name]})" for name in left)
+        raise InputError(f"synthetic source: every photo under {folder} was left out, as training "
+                         f"may not read its sequences: {reasons}")
     return photos
+
+
+def _saliency(args: list[str], held_out: frozenset[str]) -> SaliencyFolders:
+    """Image and mask folders, refused when either is a held-out or eval sequence's
+    (a DAVIS frame folder is a valid saliency pair)."""
+    for folder in map(Path, args[:2]):
+        name = folder.resolve().name
+        why = _kept_out(folder, held_out).get(name)
+        if why:
+            raise InputError(f"saliency source {folder}: {name} is {why} and cannot be used for training")
+    return SaliencyFolders(args[0], args[1])
 
 
 def _gaps(text: str) -> tuple[int, int]:
@@ -55,8 +80,15 @@ def _gaps(text: str) -> tuple[int, int]:
     return gaps
 
 
+def _integer(text: str, field: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise InputError(f"training source field {field} {text!r} is not a whole number") from None
+
+
 def _davis(args: list[str], held_out: frozenset[str]) -> DAVISVideos:
-    year = int(args[1]) if len(args) > 1 else 2017
+    year = _integer(args[1], "YEAR") if len(args) > 1 else 2017
     split = args[2] if len(args) > 2 else "train"
     max_gap, final = _gaps(args[3]) if len(args) > 3 else (5, 5)
     return DAVISVideos(args[0], year=year, split=split, held_out=held_out, max_gap=max_gap,
@@ -77,19 +109,19 @@ def build_source(spec: str, root_dir: Path | None = None,
         if kind == "davis-stills":
             return VideoFrameStills(_davis(args[:3], held_out))
         if kind == "davis-paste":
-            count = int(args[3]) if len(args) > 3 else 10_000
+            count = _integer(args[3], "COUNT") if len(args) > 3 else 10_000
             return CutAndPaste(_davis(args[:3], held_out), count)
         if kind == "ytvos":
             return YouTubeVOS(args[0], split=args[1] if len(args) > 1 else "train")
         if kind == "coco":
             return CocoInstances(args[0], args[1])
         if kind == "saliency":
-            return SaliencyFolders(args[0], args[1])
+            return _saliency(args, held_out)
         if kind == "voc":
             return PascalVOCObjects(args[0], split=args[1] if len(args) > 1 else "train")
         if kind == "synthetic":
             return SyntheticClips(_photos(args[0], held_out),
-                                  count=int(args[1]) if len(args) > 1 else 1000)
+                                  count=_integer(args[1], "COUNT") if len(args) > 1 else 1000)
     except IndexError:
         raise InputError(f"training source {spec!r} lacks an argument; see `samn train --help`") from None
     raise InputError(f"unknown training source kind {kind!r} in {spec!r}; known: davis, "

@@ -26,7 +26,7 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
 from samn_tracker.backbones import freeze_batchnorm
-from samn_tracker.config import TrackerConfig, preset
+from samn_tracker.config import ModelConfig, TrackerConfig, preset
 from samn_tracker.devices import Rank
 from samn_tracker.feature_grid import STRIDE, cell_to_pixel, gaussians
 from samn_tracker.model.decoder import foreground_probability
@@ -50,7 +50,7 @@ class TrainConfig(Checked):
     source_weights: list[float] = field(default_factory=list)
     out_dir: str = "results/train"
     init_weights: Optional[str] = None
-    steps: int = setting(1000, ge=0)
+    steps: int = setting(1000, ge=1)
     batch_size: int = setting(4, ge=1)
     lr: float = setting(1e-5, gt=0)
     iou_weight: float = setting(1.0, ge=0)
@@ -255,12 +255,11 @@ def train(cfg: TrainConfig, dataset, resume: bool = False, progress: bool = True
     step = 0
     optimiser_state = None
     if resume and last.exists():
-        ckpt = load_checkpoint(last)
-        net.load_trained(ckpt["state_dict"])
+        ckpt = load_weights(net, last)
         step = ckpt["meta"]["step"]
         optimiser_state = ckpt["meta"].get("optimiser")
     elif cfg.init_weights:
-        net.load_trained(load_checkpoint(cfg.init_weights)["state_dict"])
+        load_weights(net, Path(cfg.init_weights))
     net.to(device)
     params = configure_trainable(net, cfg)
     optimiser = torch.optim.Adam(params, lr=cfg.lr)
@@ -321,6 +320,32 @@ def train(cfg: TrainConfig, dataset, resume: bool = False, progress: bool = True
             dist.destroy_process_group()
     return {"steps": run.steps, "losses": run.losses, "checkpoint": str(last), "interrupted": run.interrupted,
             "run_steps": run.run_steps, "seconds": run.seconds, "data_wait_seconds": run.data_wait_seconds}
+
+
+# what a checkpoint's network must share with the run's; the training setting that picks each
+MODEL_SETTINGS = {"backbone": "preset", "key_dim": "preset", "value_dim": "preset", "decoder_dim": "preset",
+                  "spatial_fusion": "preset", "key_source": "key_source", "memory_pass": "memory_pass"}
+
+
+def load_weights(net: SAMNNetwork, path: Path) -> dict:
+    """The checkpoint at ``path``, loaded into ``net``; one trained for another model is
+    refused in one line that names the ``--set`` which fits it, not a key list."""
+    ckpt = load_checkpoint(path)
+    stored = (ckpt.get("config") or {}).get("model")
+    if stored:
+        stored, ours = {**ModelConfig().to_dict(), **stored}, dataclasses.asdict(net.cfg)
+        diff = {k: stored[k] for k in MODEL_SETTINGS if stored[k] != ours[k]}
+        if diff:
+            presets = {preset(name).model.backbone: name for name in ("lite", "paper")}
+            fixes = sorted({f"--set {MODEL_SETTINGS[k]}={v}" if MODEL_SETTINGS[k] != "preset"
+                            else f"--set preset={presets.get(stored['backbone'], '?')}" for k, v in diff.items()})
+            raise InputError(f"{path} was trained for another model ({', '.join(f'{k}={v}' for k, v in diff.items())}); "
+                             f"to use it: {' '.join(fixes)}")
+    try:
+        net.load_trained(ckpt["state_dict"])
+    except ValueError as err:
+        raise InputError(f"{path}: {err}") from None
+    return ckpt
 
 
 def _save(path: Path, net: SAMNNetwork, tracker_cfg: TrackerConfig, cfg: TrainConfig, step: int,
