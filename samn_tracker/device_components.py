@@ -68,10 +68,14 @@ def keep_main_components(masks: Tensor, min_fraction: float, rounds: int = ROUND
 
 class MainComponents:
     """``keep_main_components`` at one fraction, for masks pasted into frames. ``graphed``
-    (on CUDA): the masks are first padded to their frame's size, so that each frame size and
-    padded batch has one shape and one CUDA graph (``BatchBuckets``; ``make``: how a bucket's
-    runner is made, eager in tests on a CPU), whatever block of it a step pastes: the
-    labelling's hundred kernels are then one launch. The padding's zeros join no component."""
+    (on CUDA): the masks' block is first padded to a canvas of a few sizes (``canvas_side``
+    of each side, at most the frame's), so that each canvas and padded batch has one shape
+    and one CUDA graph (``BatchBuckets``; ``make``: how a bucket's runner is made, eager in
+    tests on a CPU): the labelling's hundred kernels are then one launch. A canvas follows
+    the block, not the frame, so a graph's buffers grow with the crops a step pastes, not
+    with the frame: a lockstep of 32 full-HD videos would otherwise hold GBs per graph.
+    The padding's zeros join no component, and a pixel's label, its place in row order, is
+    ordered alike on any canvas: the kept masks, and whether they settled, are the same."""
 
     def __init__(self, min_fraction: float, graphed: bool = False,
                  make: Callable[[Pass, tuple[Tensor, ...], dict], Pass] = GraphedPass):
@@ -83,9 +87,18 @@ class MainComponents:
         if self.graphs is None:
             return keep_main_components(masks, self.min_fraction)
         height, width = masks.shape[1:]
-        canvas = F.pad(masks, (0, frame[1] - width, 0, frame[0] - height))
+        canvas = F.pad(masks, (0, canvas_side(width, frame[1]) - width, 0, canvas_side(height, frame[0]) - height))
         kept, settled = self.graphs(canvas, min_fraction=self.min_fraction)
         return kept[:, :height, :width], settled
+
+
+def canvas_side(length: int, frame_length: int) -> int:
+    """The canvas side that holds ``length`` pixels: the next of 64, 96, 128, 192, 256, 384,
+    ... (at most 1.5 times ``length``), or the frame's side where that is smaller."""
+    side = 64
+    while side < length:
+        side = side * 3 // 2 if side & (side - 1) == 0 else side * 4 // 3  # a power of two, then 1.5 times one
+    return min(side, frame_length)
 
 
 def _run_ids(masks: Tensor, dim: int) -> tuple[Tensor, int]:

@@ -114,3 +114,26 @@ def test_masks_padded_to_their_frame_keep_the_components_of_the_block():
     assert [tuple(x.shape) for x in padded] == [(3, 50, 70), (3,)]
     assert list(buckets.runners) and all(key[0][0][0] == (4, 64, 90) for key in buckets.runners)
     assert all(torch.equal(a, b) for a, b in zip(padded, MainComponents(0.3)(masks, (64, 90))))
+
+
+def test_a_block_is_labelled_on_a_canvas_of_its_own_size_not_its_frames():
+    """A GPU's graphs hold their canvas: a block of a full-HD frame is padded to the next
+    canvas side (64, 96, 128, 192, ...), and keeps the same components, settled or not,
+    as on the block alone or on the whole frame."""
+    from samn_tracker.device_components import MainComponents, canvas_side
+
+    assert [canvas_side(n, 4000) for n in (1, 64, 65, 97, 129, 300, 700)] == [64, 64, 96, 128, 192, 384, 768]
+    assert canvas_side(700, 480) == 480
+    line = np.zeros((70, 100), bool)
+    line[np.arange(60), np.arange(60)] = True   # does not settle in the default rounds
+    masks = torch.cat([blotchy_masks(np.random.default_rng(6), 2, (70, 100)), torch.from_numpy(line)[None]])
+    eager = functools.partial(MainComponents, 0.3, graphed=True,
+                              make=lambda fn, example, options: functools.partial(fn, **options))
+    on_canvas, on_frame = eager(), eager()
+    kept = on_canvas(masks, (1080, 1920))
+    assert [key[0][0][0] for key in on_canvas.graphs.runners] == [(4, 96, 128)]
+    alone = MainComponents(0.3)(masks, (1080, 1920))
+    whole = on_frame.graphs(torch.nn.functional.pad(masks, (0, 1920 - 100, 0, 1080 - 70)), min_fraction=0.3)
+    assert kept[1].tolist() == [True, True, False]
+    for result in (alone, (whole[0][:, :70, :100], whole[1])):
+        assert all(torch.equal(a, b) for a, b in zip(kept, result))
