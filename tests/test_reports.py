@@ -80,6 +80,23 @@ def test_report_command(summaries, tmp_path, capsys):
     assert "no such file or folder" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", [[], ["vot"]])
+@pytest.mark.parametrize("out, message", [
+    ("afile/sub", "cannot create --out {tmp}/afile/sub: {tmp}/afile is a file"),
+    ("afile", "--out {tmp}/afile is a file; give a folder"),
+])
+def test_reports_refuse_an_out_under_a_file_in_one_line_before_writing(summaries, tmp_path, capsys,
+                                                                         command, out, message):
+    summaries[0].save(summary_path(tmp_path / "results" / "got10k" / "val", "a"))
+    (tmp_path / "afile").write_text("x")
+    inputs = [str(tmp_path / "analysis.json")] if command else [str(tmp_path / "results")]
+    before = sorted(tmp_path.rglob("*"))
+    assert report_main([*command, *inputs, "--out", str(tmp_path / out)]) == 2
+    prog = " ".join(["samn report", *command])
+    assert capsys.readouterr().err == f"{prog}: error: {message.format(tmp=tmp_path)}\n"
+    assert sorted(tmp_path.rglob("*")) == before
+
+
 PUBLISHED = {"benchmark": "got10k", "split": "val", "tracker": "SiamRPN++",
              "scores": {"AO": 0.518, "SR0.5": 0.618, "SR0.75": 0.325}}  # as docs/evaluation.md says to type it
 

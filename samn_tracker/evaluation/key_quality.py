@@ -32,6 +32,7 @@ from samn_tracker.datasets.davis import davis_sequence, sequence_names
 from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded
 from samn_tracker.model.appearance_memory import read_memory
+from samn_tracker.run_folder import check_writable
 from samn_tracker.settings import add_set_option, positive_int
 
 ROWS = ("learned", "backbone", "unmoved")
@@ -108,9 +109,19 @@ def sequence_scores(probe: KeyProbe, root: Path, name: str, stride: int, gap: in
     return {"queries": len(per["learned"]), **{row: float(np.mean(v)) for row, v in per.items()}}
 
 
+def check_out(out: Optional[str]) -> None:
+    """InputError, before the evaluation, when the ``--out`` JSON file cannot be written."""
+    if out is None:
+        return
+    if Path(out).is_dir():
+        raise InputError(f"--out {out} is a folder; give the name of a JSON file")
+    check_writable(Path(out).absolute().parent, Path(out))
+
+
 @guarded("samn eval keys")
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    check_out(args.out)
     root = Path(args.root)
     names = args.sequences or sequence_names(root, args.year, args.split)
     tracker = build_tracker(args.preset, args.weights, args.overrides, args.device)

@@ -23,6 +23,7 @@ import pandas as pd
 
 from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded
+from samn_tracker.run_folder import check_writable
 
 ATTRIBUTES = ("camera_motion", "illum_change", "occlusion", "size_change", "motion_change", "empty")
 BURNIN = 10  # frames ignored after each (re-)initialisation, as the toolkit's AR analysis
@@ -386,6 +387,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                         help="reset-based experiment for the per-attribute plot")
     parser.add_argument("--trackers", help="comma-separated subset and order of trackers")
     args = parser.parse_args(argv)
+    check_writable(args.out, args.out)
     results = load_analyses(args.analysis)
     if not results:
         raise InputError("no reset-based or anchor-based results in " + ", ".join(map(str, args.analysis)))
