@@ -49,3 +49,20 @@ def test_keys_refuse_an_out_that_cannot_be_written_before_any_work(tmp_path, cap
     (tmp_path / "afile").write_text("x")
     assert main(["keys", "--root", str(tmp_path / "no-davis"), "--out", str(tmp_path / out)]) == 2
     assert capsys.readouterr().err == f"samn eval keys: error: {message.format(tmp=tmp_path)}\n"
+
+
+def test_keys_take_comma_separated_sequences_each_once_with_a_note(tmp_path, capsys, monkeypatch):
+    """The other eval commands' --sequences: commas split, a repeat scored once (the network
+    is stubbed: what is checked is which sequences get evaluated)."""
+    from types import SimpleNamespace
+
+    from samn_tracker.evaluation import key_quality
+
+    evaluated = []
+    monkeypatch.setattr(key_quality, "build_tracker", lambda *args: SimpleNamespace(net=None))
+    monkeypatch.setattr(key_quality, "sequence_scores", lambda probe, root, name, stride, gap: evaluated.append(
+        name) or {"queries": 1, "learned": 0.5, "backbone": 0.5, "unmoved": 0.5})
+    assert main(["keys", "--root", str(tmp_path), "--sequences", "blackswan,car-shadow", "blackswan",
+                 "--no-progress"]) == 0
+    assert evaluated == ["blackswan", "car-shadow"]
+    assert capsys.readouterr().err == "--sequences: blackswan given more than once; each is taken once\n"

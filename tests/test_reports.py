@@ -222,3 +222,13 @@ def test_report_bench_reads_real_results_and_refuses_anything_else_before_writin
     assert err.startswith(f"samn report bench: error: not a samn bench result: {png} ('utf-8' codec")
     assert report_main([str(png)]) == 2
     assert capsys.readouterr().err.startswith(f"samn report: error: not a benchmark summary: {png} ('utf-8' codec")
+
+
+def test_report_vot_takes_a_repeated_tracker_once_with_a_note(capsys):
+    from samn_tracker.reports.vot import ExperimentResult, select_trackers
+
+    results = [ExperimentResult(t, "baseline", "reset", eao=0.3) for t in ("samn", "csrt")]
+    chosen = select_trackers(results, "samn,csrt,samn")
+    assert [r.tracker for r in chosen] == ["samn", "csrt"]
+    assert capsys.readouterr().err == ("samn report vot: note: --trackers: samn given more than once; "
+                                       "each is taken once\n")

@@ -30,6 +30,7 @@ from samn_tracker.atomic import write_text
 from samn_tracker.crops import crop_mask, window_around
 from samn_tracker.datasets.davis import davis_sequence, sequence_names
 from samn_tracker.errors import InputError
+from samn_tracker.evaluation.options import requested
 from samn_tracker.exits import guarded
 from samn_tracker.model.appearance_memory import read_memory
 from samn_tracker.run_folder import check_writable
@@ -43,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", required=True, help="DAVIS root (JPEGImages/, Annotations/, ImageSets/)")
     p.add_argument("--year", type=int, default=2016, choices=[2016, 2017])
     p.add_argument("--split", default="val")
-    p.add_argument("--sequences", nargs="+", metavar="NAME", help="these sequences only")
+    p.add_argument("--sequences", nargs="+", action="extend", metavar="NAME",
+                   help="these sequences only; names may also be comma-separated, each is taken once")
     p.add_argument("--preset", default="lite", choices=["lite", "paper"])
     p.add_argument("--weights", help="checkpoint (.pth); default: the preset's built-in one")
     add_set_option(p, example="model.key_temperature=0.1")
@@ -123,7 +125,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     check_out(args.out)
     root = Path(args.root)
-    names = args.sequences or sequence_names(root, args.year, args.split)
+    names = requested(args.sequences) or sequence_names(root, args.year, args.split)
     tracker = build_tracker(args.preset, args.weights, args.overrides, args.device)
     probe = KeyProbe(tracker)
     results = {}

@@ -96,8 +96,14 @@ def _count(sequences: Sequence[str]) -> str:
 
 
 def select_trackers(results: Sequence[ExperimentResult], names: str) -> list[ExperimentResult]:
-    """``--trackers a,b``: their results in that order; a name without results is refused."""
-    order = [n.strip() for n in names.split(",") if n.strip()]
+    """``--trackers a,b``: their results in that order, each once (a note names repeats); a
+    name without results is refused."""
+    given = [n.strip() for n in names.split(",") if n.strip()]
+    order = list(dict.fromkeys(given))
+    if len(order) < len(given):
+        repeated = [n for n in order if given.count(n) > 1]
+        print(f"samn report vot: note: --trackers: {', '.join(repeated)} given more than once; "
+              "each is taken once", file=sys.stderr)
     available = list(dict.fromkeys(r.tracker for r in results))
     unknown = [n for n in order if n not in available]
     if not order:
