@@ -232,3 +232,26 @@ def test_report_vot_takes_a_repeated_tracker_once_with_a_note(capsys):
     assert [r.tracker for r in chosen] == ["samn", "csrt"]
     assert capsys.readouterr().err == ("samn report vot: note: --trackers: samn given more than once; "
                                        "each is taken once\n")
+
+
+def test_report_vot_shows_an_accuracy_inside_the_burn_in_as_not_measured(tmp_path, capsys, monkeypatch):
+    """A of 0 with no failure counted no frame (sequences within the burn-in): '-' and a note,
+    while an A of 0 with failures stays a measured 0; the attributes plot marks such a bar."""
+    from samn_tracker.reports import vot
+
+    short = vot.ExperimentResult("samn", "baseline", "reset", accuracy=0.0, robustness=0.0, length=10.0)
+    failing = vot.ExperimentResult("csrt", "baseline", "reset", accuracy=0.0, robustness=2.0, length=10.0)
+    marked = vot.mark_unmeasured([short, failing])
+    assert capsys.readouterr().err == ("samn report vot: note: A not measured (-) for samn on baseline "
+                                       "(10 frames per sequence): every frame lies within the burn-in of "
+                                       "10 frames after an initialisation\n")
+    rows = vot.to_markdown(vot.summary_table(marked)).splitlines()[2:]
+    assert rows == ["| samn | - | - | 0.000 |", "| csrt | - | 0.000 | 2.000 |"]
+    table = pd.DataFrame({"accuracy": [np.nan, np.nan], "failures": [0.0, 0.0], "frames": [0, 10],
+                          "failures_per_100": [np.nan, 0.0]}, index=pd.Index(["occlusion", "empty"], name="attribute"))
+    figures = []
+    monkeypatch.setattr(vot, "_save", lambda figure, stem: figures.append(figure) or [])
+    vot.plot_attributes({"samn": table}, tmp_path)
+    left, right = figures[0].axes
+    assert [t.get_text() for t in left.texts] == ["not measured", "no frames"]
+    assert [t.get_text() for t in right.texts] == ["no frames"]
