@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from samn_tracker.evaluation.cli import main
 
 
@@ -35,3 +37,32 @@ def test_keys_with_another_temperature_reads_differently(davis_root, tmp_path):
         outs.append(json.loads(out.read_text())["sequences"]["car-shadow"])
     assert outs[0]["learned"] == outs[1]["learned"] and outs[0]["unmoved"] == outs[1]["unmoved"]
     assert outs[0]["backbone"] > outs[1]["backbone"]  # a flat softmax blurs the carried mask
+
+
+@pytest.mark.parametrize("out, message", [
+    ("kdir", "--out {tmp}/kdir is a folder; give the name of a JSON file"),
+    ("afile/sub.json", "cannot create --out {tmp}/afile/sub.json: {tmp}/afile is a file"),
+])
+def test_keys_refuse_an_out_that_cannot_be_written_before_any_work(tmp_path, capsys, out, message):
+    """Checked first: a bad --out fails in one line before the network is even built."""
+    (tmp_path / "kdir").mkdir()
+    (tmp_path / "afile").write_text("x")
+    assert main(["keys", "--root", str(tmp_path / "no-davis"), "--out", str(tmp_path / out)]) == 2
+    assert capsys.readouterr().err == f"samn eval keys: error: {message.format(tmp=tmp_path)}\n"
+
+
+def test_keys_take_comma_separated_sequences_each_once_with_a_note(tmp_path, capsys, monkeypatch):
+    """The other eval commands' --sequences: commas split, a repeat scored once (the network
+    is stubbed: what is checked is which sequences get evaluated)."""
+    from types import SimpleNamespace
+
+    from samn_tracker.evaluation import key_quality
+
+    evaluated = []
+    monkeypatch.setattr(key_quality, "build_tracker", lambda *args: SimpleNamespace(net=None))
+    monkeypatch.setattr(key_quality, "sequence_scores", lambda probe, root, name, stride, gap: evaluated.append(
+        name) or {"queries": 1, "learned": 0.5, "backbone": 0.5, "unmoved": 0.5})
+    assert main(["keys", "--root", str(tmp_path), "--sequences", "blackswan,car-shadow", "blackswan",
+                 "--no-progress"]) == 0
+    assert evaluated == ["blackswan", "car-shadow"]
+    assert capsys.readouterr().err == "--sequences: blackswan given more than once; each is taken once\n"

@@ -80,6 +80,23 @@ def test_report_command(summaries, tmp_path, capsys):
     assert "no such file or folder" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", [[], ["vot"]])
+@pytest.mark.parametrize("out, message", [
+    ("afile/sub", "cannot create --out {tmp}/afile/sub: {tmp}/afile is a file"),
+    ("afile", "--out {tmp}/afile is a file; give a folder"),
+])
+def test_reports_refuse_an_out_under_a_file_in_one_line_before_writing(summaries, tmp_path, capsys,
+                                                                         command, out, message):
+    summaries[0].save(summary_path(tmp_path / "results" / "got10k" / "val", "a"))
+    (tmp_path / "afile").write_text("x")
+    inputs = [str(tmp_path / "analysis.json")] if command else [str(tmp_path / "results")]
+    before = sorted(tmp_path.rglob("*"))
+    assert report_main([*command, *inputs, "--out", str(tmp_path / out)]) == 2
+    prog = " ".join(["samn report", *command])
+    assert capsys.readouterr().err == f"{prog}: error: {message.format(tmp=tmp_path)}\n"
+    assert sorted(tmp_path.rglob("*")) == before
+
+
 PUBLISHED = {"benchmark": "got10k", "split": "val", "tracker": "SiamRPN++",
              "scores": {"AO": 0.518, "SR0.5": 0.618, "SR0.75": 0.325}}  # as docs/evaluation.md says to type it
 
@@ -205,3 +222,36 @@ def test_report_bench_reads_real_results_and_refuses_anything_else_before_writin
     assert err.startswith(f"samn report bench: error: not a samn bench result: {png} ('utf-8' codec")
     assert report_main([str(png)]) == 2
     assert capsys.readouterr().err.startswith(f"samn report: error: not a benchmark summary: {png} ('utf-8' codec")
+
+
+def test_report_vot_takes_a_repeated_tracker_once_with_a_note(capsys):
+    from samn_tracker.reports.vot import ExperimentResult, select_trackers
+
+    results = [ExperimentResult(t, "baseline", "reset", eao=0.3) for t in ("samn", "csrt")]
+    chosen = select_trackers(results, "samn,csrt,samn")
+    assert [r.tracker for r in chosen] == ["samn", "csrt"]
+    assert capsys.readouterr().err == ("samn report vot: note: --trackers: samn given more than once; "
+                                       "each is taken once\n")
+
+
+def test_report_vot_shows_an_accuracy_inside_the_burn_in_as_not_measured(tmp_path, capsys, monkeypatch):
+    """A of 0 with no failure counted no frame (sequences within the burn-in): '-' and a note,
+    while an A of 0 with failures stays a measured 0; the attributes plot marks such a bar."""
+    from samn_tracker.reports import vot
+
+    short = vot.ExperimentResult("samn", "baseline", "reset", accuracy=0.0, robustness=0.0, length=10.0)
+    failing = vot.ExperimentResult("csrt", "baseline", "reset", accuracy=0.0, robustness=2.0, length=10.0)
+    marked = vot.mark_unmeasured([short, failing])
+    assert capsys.readouterr().err == ("samn report vot: note: A not measured (-) for samn on baseline "
+                                       "(10 frames per sequence): every frame lies within the burn-in of "
+                                       "10 frames after an initialisation\n")
+    rows = vot.to_markdown(vot.summary_table(marked)).splitlines()[2:]
+    assert rows == ["| samn | - | - | 0.000 |", "| csrt | - | 0.000 | 2.000 |"]
+    table = pd.DataFrame({"accuracy": [np.nan, np.nan], "failures": [0.0, 0.0], "frames": [0, 10],
+                          "failures_per_100": [np.nan, 0.0]}, index=pd.Index(["occlusion", "empty"], name="attribute"))
+    figures = []
+    monkeypatch.setattr(vot, "_save", lambda figure, stem: figures.append(figure) or [])
+    vot.plot_attributes({"samn": table}, tmp_path)
+    left, right = figures[0].axes
+    assert [t.get_text() for t in left.texts] == ["not measured", "no frames"]
+    assert [t.get_text() for t in right.texts] == ["no frames"]

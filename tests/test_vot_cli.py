@@ -137,3 +137,83 @@ def test_local_mask_stack_from_the_environment(davis_root, tmp_path, monkeypatch
     lines = (tmp_path / "blackswan" / "groundtruth.txt").read_text().splitlines()
     assert len(lines) == 3 and all(line.startswith("m") for line in lines)
     assert len(list((tmp_path / "blackswan" / "color").iterdir())) == 3
+
+
+def small_davis(root: Path, names=("one", "two"), frames: int = 4) -> Path:
+    """A DAVIS 2016 folder of tiny sequences with masks and no boxes/ (boxes come from the masks)."""
+    from PIL import Image
+
+    for name in names:
+        (root / "JPEGImages" / "480p" / name).mkdir(parents=True)
+        (root / "Annotations" / "480p" / name).mkdir(parents=True)
+        for index in range(frames):
+            Image.new("RGB", (16, 12)).save(root / "JPEGImages" / "480p" / name / f"{index:05d}.jpg")
+            mask = Image.new("L", (16, 12))
+            mask.paste(255, (2 + index, 3, 8 + index, 9))
+            mask.save(root / "Annotations" / "480p" / name / f"{index:05d}.png")
+    return root
+
+
+def local_stack(davis: Path, out: Path, *options: str) -> int:
+    return cli.main(["vot", "local-stack", "--davis", str(davis), "--out", str(out), *options])
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--max-frames", "0"], "--max-frames must be at least 1, got 0"),
+    (["--max-frames", "-2"], "--max-frames must be at least 1, got -2"),
+    (["--anchor-spacing", "0"], "--anchor-spacing must be at least 1, got 0"),
+    (["--groundtruth", "mask", "--anchor-spacing", "-3"], "--anchor-spacing must be at least 1, got -3"),
+    (["--sequences", "one,nope"], "frame folder not found: {davis}/JPEGImages/480p/nope"),
+    (["--out", "{tmp}/afile/sub"], "cannot create --out {tmp}/afile/sub: {tmp}/afile is a file"),
+    (["--out", "{tmp}/afile"], "--out {tmp}/afile is a file; give a folder"),
+    (["--out", "{tmp}/davis"], "--out {tmp}/davis is a folder with other files in it (no list.txt)"),
+])
+def test_local_stack_refuses_bad_options_in_one_line_and_writes_nothing(tmp_path, capsys, options, message):
+    davis = small_davis(tmp_path / "davis")
+    (tmp_path / "afile").write_text("x")
+    options = [o.format(tmp=tmp_path) for o in options]
+    before = sorted(tmp_path.rglob("*"))
+    assert local_stack(davis, tmp_path / "ls", *options) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("samn vot local-stack: error: " + message.format(davis=davis, tmp=tmp_path))
+    assert err.count("\n") == 1
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_a_local_stack_that_fails_while_writing_leaves_the_earlier_one(tmp_path, capsys):
+    davis = small_davis(tmp_path / "davis")
+    out = tmp_path / "ls"
+    assert local_stack(davis, out, "--max-frames", "3") == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    (davis / "Annotations" / "480p" / "two" / "00001.png").unlink()  # found only when writing masks
+    (davis / "boxes").mkdir()
+    for name in ("one", "two"):
+        (davis / "boxes" / f"{name}.txt").write_text("1,1,4,4\n" * 4)
+    assert local_stack(davis, out, "--groundtruth", "mask") == 2
+    assert capsys.readouterr().err.startswith("samn vot local-stack: error: missing DAVIS annotation")
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["davis", "ls"]
+
+
+def test_local_stack_replaces_an_earlier_one_and_takes_each_name_once(tmp_path, capsys):
+    davis = small_davis(tmp_path / "davis")
+    out = tmp_path / "ls"
+    assert local_stack(davis, out) == 0
+    assert local_stack(davis, out, "--sequences", "two,two", "--max-frames", "3", "--anchor-spacing", "1") == 0
+    captured = capsys.readouterr()
+    assert captured.err == "--sequences: two given more than once; each is taken once\n"
+    assert captured.out.endswith(f"wrote 1 sequence to {out}\n")
+    assert sorted(p.name for p in out.iterdir()) == ["list.txt", "two"]
+    assert (out / "list.txt").read_text() == "two\n"
+    assert (out / "two" / "anchor.value").read_text().split() == ["1", "1", "-1"]
+    assert len((out / "two" / "groundtruth.txt").read_text().splitlines()) == 3  # boxes from the masks
+
+
+def test_every_local_stack_option_has_help_and_no_boxes_folder_is_needed(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["vot", "local-stack", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for option in ("--groundtruth {box,mask} groundtruth.txt", "--max-frames N keep",
+                   "--anchor-spacing N an anchor", "--no-tags write no"):
+        assert option in text
+    assert "else from the masks" in text

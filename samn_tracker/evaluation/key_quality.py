@@ -30,8 +30,10 @@ from samn_tracker.atomic import write_text
 from samn_tracker.crops import crop_mask, window_around
 from samn_tracker.datasets.davis import davis_sequence, sequence_names
 from samn_tracker.errors import InputError
+from samn_tracker.evaluation.options import requested
 from samn_tracker.exits import guarded
 from samn_tracker.model.appearance_memory import read_memory
+from samn_tracker.run_folder import check_writable
 from samn_tracker.settings import add_set_option, positive_int
 
 ROWS = ("learned", "backbone", "unmoved")
@@ -42,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", required=True, help="DAVIS root (JPEGImages/, Annotations/, ImageSets/)")
     p.add_argument("--year", type=int, default=2016, choices=[2016, 2017])
     p.add_argument("--split", default="val")
-    p.add_argument("--sequences", nargs="+", metavar="NAME", help="these sequences only")
+    p.add_argument("--sequences", nargs="+", action="extend", metavar="NAME",
+                   help="these sequences only; names may also be comma-separated, each is taken once")
     p.add_argument("--preset", default="lite", choices=["lite", "paper"])
     p.add_argument("--weights", help="checkpoint (.pth); default: the preset's built-in one")
     add_set_option(p, example="model.key_temperature=0.1")
@@ -108,11 +111,21 @@ def sequence_scores(probe: KeyProbe, root: Path, name: str, stride: int, gap: in
     return {"queries": len(per["learned"]), **{row: float(np.mean(v)) for row, v in per.items()}}
 
 
+def check_out(out: Optional[str]) -> None:
+    """InputError, before the evaluation, when the ``--out`` JSON file cannot be written."""
+    if out is None:
+        return
+    if Path(out).is_dir():
+        raise InputError(f"--out {out} is a folder; give the name of a JSON file")
+    check_writable(Path(out).absolute().parent, Path(out))
+
+
 @guarded("samn eval keys")
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    check_out(args.out)
     root = Path(args.root)
-    names = args.sequences or sequence_names(root, args.year, args.split)
+    names = requested(args.sequences) or sequence_names(root, args.year, args.split)
     tracker = build_tracker(args.preset, args.weights, args.overrides, args.device)
     probe = KeyProbe(tracker)
     results = {}

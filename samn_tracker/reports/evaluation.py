@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 
 from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded
+from samn_tracker.run_folder import check_writable
 from samn_tracker.evaluation.summaries import Summary
 
 # How scores are shown: multiplier and decimals (GOT-10k as its toolkit, DAVIS in percent).
@@ -222,6 +223,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("results/reports"),
                         help="output folder (default: results/reports)")
     args = parser.parse_args(argv)
-    written = write_report(find_summaries(args.inputs), args.out)
+    summaries = find_summaries(args.inputs)
+    check_writable(args.out, args.out)
+    written = write_report(summaries, args.out)
     print(f"wrote {len(written)} files to {args.out}")
     return 0

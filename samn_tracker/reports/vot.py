@@ -12,6 +12,7 @@ Every input is checked before anything is written: a report is complete or absen
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ import pandas as pd
 
 from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded
+from samn_tracker.run_folder import check_writable
 
 ATTRIBUTES = ("camera_motion", "illum_change", "occlusion", "size_change", "motion_change", "empty")
 BURNIN = 10  # frames ignored after each (re-)initialisation, as the toolkit's AR analysis
@@ -42,6 +44,7 @@ class ExperimentResult:
     accuracy: Optional[float] = None
     robustness: Optional[float] = None         # reset: mean failures; anchor: tracked fraction
     failures: Optional[float] = None           # reset: cumulative failures (when analysed)
+    length: Optional[float] = None             # reset: mean sequence length (frames)
     eao_curve: list[float] = field(default_factory=list)
     eao_interval: Optional[tuple[int, int]] = None
     sequences: list[str] = field(default_factory=list)  # the sequences the analysis covered
@@ -95,8 +98,14 @@ def _count(sequences: Sequence[str]) -> str:
 
 
 def select_trackers(results: Sequence[ExperimentResult], names: str) -> list[ExperimentResult]:
-    """``--trackers a,b``: their results in that order; a name without results is refused."""
-    order = [n.strip() for n in names.split(",") if n.strip()]
+    """``--trackers a,b``: their results in that order, each once (a note names repeats); a
+    name without results is refused."""
+    given = [n.strip() for n in names.split(",") if n.strip()]
+    order = list(dict.fromkeys(given))
+    if len(order) < len(given):
+        repeated = [n for n in order if given.count(n) > 1]
+        print(f"samn report vot: note: --trackers: {', '.join(repeated)} given more than once; "
+              "each is taken once", file=sys.stderr)
     available = list(dict.fromkeys(r.tracker for r in results))
     unknown = [n for n in order if n not in available]
     if not order:
@@ -129,6 +138,8 @@ def _apply(record: ExperimentResult, analysis: dict, value) -> None:
     short = kind.rsplit(".", 1)[-1]
     if short == "AverageAccuracyRobustness":
         record.accuracy, record.robustness = float(value[0]), float(value[1])
+        if record.kind == "reset":
+            record.length = float(value[3])
     elif short == "EAOScore":
         record.eao = None if np.isnan(value[0]) else float(value[0])
         record.eao_interval = (int(analysis["low"]), int(analysis["high"]))
@@ -136,6 +147,22 @@ def _apply(record: ExperimentResult, analysis: dict, value) -> None:
         record.eao_curve = [float(v) for v in value[0]]
     elif short == "CumulativeFailureCount":
         record.failures = float(value[0])
+
+
+def accuracy_unmeasured(result: ExperimentResult) -> bool:
+    """A reset-based A of 0 with no failure counts no frame: a counted frame of overlap 0
+    would have been a failure, so every frame lay within the burn-in (or was unknown)."""
+    return result.kind == "reset" and result.accuracy == 0 and result.robustness == 0
+
+
+def mark_unmeasured(results: Sequence[ExperimentResult]) -> list[ExperimentResult]:
+    """``results`` with an A that counts no frame as None (``-``, not 0), and a note saying so."""
+    unmeasured = [r for r in results if accuracy_unmeasured(r)]
+    if unmeasured:
+        which = ", ".join(f"{r.tracker} on {r.experiment} ({r.length:g} frames per sequence)" for r in unmeasured)
+        print(f"samn report vot: note: A not measured (-) for {which}: every frame lies within the burn-in "
+              f"of {BURNIN} frames after an initialisation", file=sys.stderr)
+    return [dataclasses.replace(r, accuracy=None) if accuracy_unmeasured(r) else r for r in results]
 
 
 def summary_table(results: Sequence[ExperimentResult]) -> pd.DataFrame:
@@ -204,8 +231,9 @@ def attribute_measures(workspace_dir: Path | str, tracker: str, experiment_name:
     the mean overlap over tagged frames that the toolkit's accuracy counts (not unknown,
     not a failure, not within ``BURNIN`` frames of an initialisation; 0 if none),
     F_st = mean over repetitions of the failures on tagged frames. Returned per
-    attribute: accuracy = sum_s A_st N_st / sum_s N_st, failures = sum_s F_st, frames,
-    and failures per 100 tagged frames. ``empty`` = frames without any of the other
+    attribute: accuracy = sum_s A_st N_st / sum_s N_st (NaN, not measured, when no tagged
+    frame counts: all within the burn-in), failures = sum_s F_st, frames, and failures
+    per 100 tagged frames. ``empty`` = frames without any of the other
     VOT attributes; ``None`` = every frame.
     """
     workspace, experiment = load_workspace(Path(workspace_dir), experiment_name)
@@ -227,7 +255,7 @@ def _attribute_measures(workspace, experiment, tracker: str, attributes: Sequenc
     except ToolkitException:
         raise InputError(f"tracker {tracker!r} is not in the registry of the workspace {workspace.directory}") from None
     sequences = experiment.transform(list(workspace.dataset))
-    totals = {t: [0.0, 0.0, 0] for t in attributes}   # sum A*N, sum F, sum N
+    totals = {t: [0.0, 0.0, 0, 0] for t in attributes}   # sum A*N, sum F, sum N, frames counted
     for sequence in sequences:
         trajectories = experiment.gather(entry, sequence)
         if not trajectories:
@@ -261,9 +289,10 @@ def _attribute_measures(workspace, experiment, tracker: str, attributes: Sequenc
             total[0] += accuracy * count
             total[1] += failures
             total[2] += count
+            total[3] += sum(int((v & tagged).sum()) for _, v, _ in runs)
     rows = []
-    for attribute, (weighted, failures, frames) in totals.items():
-        rows.append({"attribute": attribute or "all", "accuracy": weighted / frames if frames else np.nan,
+    for attribute, (weighted, failures, frames, counted) in totals.items():
+        rows.append({"attribute": attribute or "all", "accuracy": weighted / frames if counted else np.nan,
                      "failures": failures, "frames": frames,
                      "failures_per_100": 100.0 * failures / frames if frames else np.nan})
     return pd.DataFrame(rows).set_index("attribute")
@@ -302,7 +331,8 @@ def plot_eao_curves(results: Sequence[ExperimentResult], experiment: str, out: P
 def plot_attributes(measures: dict[str, pd.DataFrame], out: Path, name: str = "attributes") -> list[Path]:
     """Per-attribute accuracy and failures (per 100 frames) for several trackers (Fig. 11 style).
     An attribute no frame carries is marked "no frames" (its bars would look like a score of
-    0); the failure axis starts at 0, and reaches at least 1 when there is no failure."""
+    0), an accuracy that counts no frame (all within the burn-in) "not measured"; the
+    failure axis starts at 0, and reaches at least 1 when there is no failure."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -317,6 +347,9 @@ def plot_attributes(measures: dict[str, pd.DataFrame], out: Path, name: str = "a
         table = table.reindex(attributes)
         left.bar(x + k * width, table["accuracy"], width, label=tracker)
         right.bar(x + k * width, table["failures_per_100"], width, label=tracker)
+        for position, accuracy, frames in zip(x + k * width, table["accuracy"], table["frames"]):
+            if frames > 0 and np.isnan(accuracy):
+                _mark(left, position, "not measured")
     most = max(float(np.nanmax(t["failures_per_100"], initial=0.0)) for t in measures.values())
     right.set_ylim(0, max(1.0, 1.1 * most))
     left.set_ylim(0, 1)
@@ -327,11 +360,16 @@ def plot_attributes(measures: dict[str, pd.DataFrame], out: Path, name: str = "a
         axes.set_ylabel(ylabel)
         for centre, frames in zip(centres, first["frames"]):
             if frames == 0:
-                axes.text(centre, 0.02, "no frames", transform=axes.get_xaxis_transform(), rotation=90,
-                          ha="center", va="bottom", fontsize="small", color="0.4")
+                _mark(axes, centre, "no frames")
     left.legend(fontsize="small")
     figure.tight_layout()
     return _save(figure, out / name)
+
+
+def _mark(axes, x: float, text: str) -> None:
+    """Upright grey ``text`` where a bar would be, for a value that is not there."""
+    axes.text(x, 0.02, text, transform=axes.get_xaxis_transform(), rotation=90,
+              ha="center", va="bottom", fontsize="small", color="0.4")
 
 
 def _save(figure, stem: Path) -> list[Path]:
@@ -364,7 +402,14 @@ def workspace_measures(workspace_dir: Path, experiment_name: str, trackers: Sequ
               "per-attribute measures are defined for reset-based experiments, so there is no attributes plot",
               file=sys.stderr)
         return {}
-    return {t: _attribute_measures(workspace, experiment, t, ATTRIBUTES) for t in trackers}
+    measures = {t: _attribute_measures(workspace, experiment, t, ATTRIBUTES) for t in trackers}
+    unmeasured = [f"{a.replace('_', ' ')} ({t})" for t, table in measures.items()
+                  for a, row in table.iterrows() if row["frames"] > 0 and np.isnan(row["accuracy"])]
+    if unmeasured:
+        print(f"samn report vot: note: per-attribute accuracy not measured for {', '.join(unmeasured)}: "
+              f"every tagged frame lies within the burn-in of {BURNIN} frames after an initialisation",
+              file=sys.stderr)
+    return measures
 
 
 def _warn_differing_sequences(results: Sequence[ExperimentResult]) -> None:
@@ -386,7 +431,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                         help="reset-based experiment for the per-attribute plot")
     parser.add_argument("--trackers", help="comma-separated subset and order of trackers")
     args = parser.parse_args(argv)
-    results = load_analyses(args.analysis)
+    check_writable(args.out, args.out)
+    results = mark_unmeasured(load_analyses(args.analysis))
     if not results:
         raise InputError("no reset-based or anchor-based results in " + ", ".join(map(str, args.analysis)))
     if args.trackers:

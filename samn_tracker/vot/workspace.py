@@ -19,20 +19,18 @@ from __future__ import annotations
 
 import argparse
 import re
-import shutil
 import sys
-import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 from samn_tracker.datasets.roots import DATA_VARIABLE, data_root
 from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded
 from samn_tracker.run_folder import nearest_existing
 from samn_tracker.vot import STACKS_DIR
-from samn_tracker.vot.local_stack import LocalStackOptions, build_local_stack, check_davis_folder
+from samn_tracker.vot.local_stack import (LocalStackOptions, build_local_stack, check_davis_folder,
+                                          move_into_place, staging)
 
 STACKS = ("vot2016", "vot2017", "vot2018", "vot2019", "vot2020", "local_box", "local_mask")
 LOCAL_GROUNDTRUTH = {"local_box": "box", "local_mask": "mask"}
@@ -126,14 +124,14 @@ def write_workspace(plan: WorkspacePlan) -> Path:
     """Write ``config.yaml``, ``trackers.ini`` (the user's own entries after the package's)
     and a local stack's ``sequences``, then put them in place of the folder's content.
     Official datasets are downloaded by the toolkit on first use (``vot evaluate``)."""
-    with _staging(plan.directory) as staging:
-        (staging / "trackers.ini").write_text("\n".join([trackers_ini(), *plan.own_entries.values()]))
-        (staging / MARKER).write_text(
+    with staging(plan.directory, f"the workspace {plan.directory}") as folder:
+        (folder / "trackers.ini").write_text("\n".join([trackers_ini(), *plan.own_entries.values()]))
+        (folder / MARKER).write_text(
             f"registry:\n- ./trackers.ini\nstack: {STACKS_DIR / (plan.stack + '.yaml')}\nsequences: sequences\n")
         if plan.davis is not None:
-            build_local_stack(plan.davis, staging / "sequences",
+            build_local_stack(plan.davis, folder / "sequences",
                               LocalStackOptions(groundtruth=LOCAL_GROUNDTRUTH[plan.stack]))
-        _move_into_place(staging, plan.directory)
+        move_into_place(folder, plan.directory)
     return plan.directory
 
 
@@ -141,32 +139,6 @@ def create_workspace(directory: Path | str, stack: str, davis: Optional[Path | s
                      overwrite: bool = False) -> Path:
     """``plan_workspace`` then ``write_workspace``: the workspace in ``directory``."""
     return write_workspace(plan_workspace(directory, stack, davis, overwrite))
-
-
-@contextmanager
-def _staging(directory: Path) -> Iterator[Path]:
-    """A hidden folder beside ``directory`` (the same file system, so moving it is a
-    rename), removed on the way out unless it was moved into place."""
-    parent = nearest_existing(directory.absolute().parent)
-    try:
-        staging = Path(tempfile.mkdtemp(dir=parent, prefix=f".{directory.name}.partial-"))
-    except OSError as err:
-        raise InputError(f"cannot write to {parent} for the workspace {directory}: {err.strerror}") from None
-    try:
-        yield staging
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
-
-
-def _move_into_place(staging: Path, directory: Path) -> None:
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    previous = staging.with_name(staging.name + "-replaced")
-    if directory.exists():
-        directory.rename(previous)
-    staging.rename(directory)
-    if previous.exists():
-        shutil.rmtree(previous)
 
 
 @guarded("samn vot workspace", on_interrupt="(nothing written)")
