@@ -129,6 +129,15 @@ def test_sequences_default_to_the_eval_split_of_the_data_folder(davis_root, tmp_
     assert sequences_of(args)[1] == ["breakdance", "camel", "cows", "dance-twirl"]
 
 
+def test_an_out_that_cannot_be_a_folder_is_refused_before_measuring(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for out in (afile, afile / "sub"):
+        assert main(["--out", str(out), "--trackers", "kcf", "--data", str(tmp_path / "none")]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and "is a file" in err, err
+
+
 def test_samn_stage_times_add_up_to_the_frame_time_and_masks_get_j_and_f(bench_result):
     result, table, _ = bench_result
     samn = result["trackers"]["samn_lite"]

@@ -122,6 +122,15 @@ def test_training_refuses_eval_sequences_and_unknown_options(davis_root, tmp_pat
         assert bad_value in capsys.readouterr().err
 
 
+def test_an_out_dir_that_cannot_be_a_folder_is_refused_before_work(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for out in (afile, afile / "sub"):
+        assert train_main(["--config", "lite_cpu", "--set", f"out_dir={out}"]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and f"out_dir {out}" in err and "is a file" in err, err
+
+
 def test_synthetic_and_saliency_sources_refuse_held_out_and_eval_sequences(davis_root, tmp_path, capsys):
     """A copy of an eval sequence outside its tree is still refused by the held_out names,
     a saliency pair made of an eval sequence's frames by splits.txt and by held_out."""

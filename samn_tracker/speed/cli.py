@@ -33,6 +33,7 @@ from samn_tracker.datasets.davis import sequence_names
 from samn_tracker.datasets.roots import DATA_VARIABLE, data_root
 from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded
+from samn_tracker.run_folder import check_writable
 from samn_tracker.reports.speed import bench_markdown, long_markdown, plot_bench, plot_long
 from samn_tracker.weights import DownloadError
 
@@ -314,11 +315,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     check_options(args)
+    out = Path(args.out)
+    check_writable(out, out)
     args.argv = argv
     if args.threads is not None:
         torch.set_num_threads(args.threads)
         cv2.setNumThreads(args.threads)
-    out = Path(args.out)
     if args.long is not None:
         result = run_long_mode(args)
         stem, table = "long", long_markdown(result)

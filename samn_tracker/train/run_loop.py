@@ -20,6 +20,7 @@ from typing import Callable, Iterator, Sequence
 
 from samn_tracker.atomic import replacing
 from samn_tracker.errors import InputError
+from samn_tracker.run_folder import check_writable
 
 RUN_FILES = ("last.pth", "log.csv")
 
@@ -57,7 +58,9 @@ class RunFiles:
 
 def check_out_dir(out: Path, resume: bool) -> None:
     """A fresh run must not replace another run's checkpoint nor mix its curve into that
-    run's log; checked before any work."""
+    run's log, and ``out`` must be a folder this process can make and write; checked
+    before any work."""
+    check_writable(out, out, "out_dir")
     found = [name for name in RUN_FILES if (out / name).exists()]
     if found and not resume:
         raise InputError(f"{out} already holds a run ({', '.join(found)}): add --resume to continue it, "
