@@ -51,19 +51,20 @@ def check_destination(out: Path, overwrite: bool) -> None:
     check_writable(out.resolve().parent, out)
 
 
-def check_writable(place: Path, out: Path) -> None:
+def check_writable(place: Path, out: Path, name: str = "--out") -> None:
     """Raise InputError unless ``place`` (``out``, or a folder in or beside it where a run
     writes) is a folder this process can write to, or can be made one: checked before any
-    work, so that a bad ``--out`` never ends a long run at its first write."""
+    work, so that a bad ``--out`` never ends a long run at its first write. ``name``: the
+    option or setting that gave ``out``, for the message."""
     existing = nearest_existing(Path(place).resolve())
     if not existing.is_dir():
         if existing == Path(out).resolve():
-            raise InputError(f"--out {out} is a file; give a folder")
-        raise InputError(f"cannot create --out {out}: {existing} is a file")
+            raise InputError(f"{name} {out} is a file; give a folder")
+        raise InputError(f"cannot create {name} {out}: {existing} is a file")
     try:
         Path(tempfile.mkdtemp(dir=existing, prefix=".samn-write-test-")).rmdir()
     except OSError as err:
-        raise InputError(f"cannot write to {existing} for --out {out}: {err.strerror}") from None
+        raise InputError(f"cannot write to {existing} for {name} {out}: {err.strerror}") from None
 
 
 class RunFolder:

@@ -106,7 +106,9 @@ def test_the_student_starts_at_the_teacher_heads_and_learns_the_mask(davis_root,
               "--set", f"out_dir={out}", "--set", "checkpoint_every=10"]
     assert distill_main(common + ["--set", "steps=30"]) == 0
     export = tmp_path / "lite_query.pth"
-    assert distill_main(common + ["--set", "steps=32", "--resume", "--export", str(export), "--no-progress"]) == 0
+    assert distill_main(common + ["--set", "steps=32", "--set", "lr=0.0002", "--resume", "--export", str(export),
+                                  "--no-progress"]) == 0
+    assert load_checkpoint(out / "last.pth")["meta"]["optimiser"]["param_groups"][0]["lr"] == 0.0002  # not 1e-3
     with open(out / "log.csv") as f:
         assert [int(row["step"]) for row in csv.DictReader(f)] == list(range(1, 33))
     assert (out / "curve.png").stat().st_size > 0
@@ -130,11 +132,24 @@ def test_the_student_starts_at_the_teacher_heads_and_learns_the_mask(davis_root,
 
 
 def test_distill_checks_its_options_and_sources_before_work(davis_root, tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
     common = ["--set", f"out_dir={tmp_path / 'run'}", "--set", "source_weights=[]", "--set", "held_out=[]"]
     for bad, says in ((["--samples", "0"], "--samples 0"), (["--samples", "-5"], "--samples -5"),
                       (["--set", f"sources={json.dumps([f'davis:{davis_root}:20x16'])}"], "whole number"),
-                      (["--set", "steps=0"], "steps=0"), (["--export", str(tmp_path)], "is a folder")):
+                      (["--set", "steps=0"], "steps=0"), (["--export", str(tmp_path)], "is a folder"),
+                      (["--set", f"out_dir={tmp_path / 'afile' / 'sub'}"], "afile is a file")):
         assert distill_main(common + bad) == 2
         err = capsys.readouterr().err
         assert len(err.strip().splitlines()) == 1 and says in err, err
     assert not (tmp_path / "run").exists()
+
+
+def test_distill_resume_refuses_changed_settings(tmp_path, capsys):
+    from samn_tracker.weights import save_checkpoint
+
+    out = tmp_path / "run"
+    save_checkpoint(out / "last.pth", {}, step=5, train={"distill": DistillConfig(out_dir=str(out)).to_dict()})
+    assert distill_main(["--resume", "--set", f"out_dir={out}", "--set", "batch_size=3",
+                         "--set", "lr=0.0002", "--set", "steps=6"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "batch_size 8 -> 3" in err and "lr " not in err, err

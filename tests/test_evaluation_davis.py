@@ -210,3 +210,14 @@ def test_the_record_keeps_the_probabilities_the_merge_reads(run2016, tmp_path, m
     (tmp_path / "afile").write_text("x")
     assert davis.main(["--root", str(root), "--year", "2016", "--out", str(tmp_path / "afile"), *FAST]) == 2
     assert "is a file; give a folder" in capsys.readouterr().err
+
+
+def test_a_resolution_the_root_lacks_is_named_before_anything_else(tmp_path, capsys):
+    root = make_davis2016(tmp_path / "DAVIS")
+    assert davis.main(["--root", str(root), "--year", "2016", "--split", "nosuch", "--resolution", "foo",
+                       "--out", str(tmp_path / "out"), *FAST]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "--resolution foo" in err and "has 480p" in err, err
+    assert davis.main(["--root", str(tmp_path), "--year", "2016", "--out", str(tmp_path / "out"), *FAST]) == 2
+    assert "not a DAVIS root" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

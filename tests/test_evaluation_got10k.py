@@ -131,6 +131,28 @@ def test_toolkit_adapter_gives_the_same_boxes_as_our_runner(val_run, tmp_path):
     assert (tmp_path / "val" / "reports" / "GOT-10k" / "samn" / "performance.json").is_file()
 
 
+def test_toolkit_refuses_the_options_its_loop_cannot_honour(dataset, tmp_path, monkeypatch, capsys):
+    root, names, _ = dataset
+    no_tracking(monkeypatch)
+    for extra in (["--batch", "2"], ["--sequences", names[0]], ["--score-only"], ["--no-progress"]):
+        assert got10k.main(["--root", str(root), "--out", str(tmp_path / "out"), "--toolkit", *extra]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and f"cannot honour {extra[0]}" in err, err
+    assert not (tmp_path / "out").exists()
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert got10k.main(["--root", str(root), "--out", str(tmp_path / "out"), "--toolkit"]) == 2
+    assert "without torchrun" in capsys.readouterr().err
+
+
+def test_a_toolkit_val_run_writes_our_summary_too(tmp_path):
+    root = tmp_path / "GOT-10k"
+    make_got10k(root, "val", SEQUENCES[:1])
+    out = tmp_path / "out"
+    assert got10k.main(["--root", str(root), "--out", str(out), "--toolkit", "--tracker-name", "samn",
+                        *[a for a in FAST if a != "--no-progress"]]) == 0
+    assert json.loads((out / "val" / "summaries" / "samn.json").read_text())["benchmark"] == "got10k"
+
+
 def test_test_subset_writes_the_server_zip(dataset, tmp_path):
     root, _, names = dataset
     assert got10k.main(["--root", str(root), "--subset", "test", "--out", str(tmp_path),

@@ -129,6 +129,15 @@ def test_sequences_default_to_the_eval_split_of_the_data_folder(davis_root, tmp_
     assert sequences_of(args)[1] == ["breakdance", "camel", "cows", "dance-twirl"]
 
 
+def test_an_out_that_cannot_be_a_folder_is_refused_before_measuring(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for out in (afile, afile / "sub"):
+        assert main(["--out", str(out), "--trackers", "kcf", "--data", str(tmp_path / "none")]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and "is a file" in err, err
+
+
 def test_samn_stage_times_add_up_to_the_frame_time_and_masks_get_j_and_f(bench_result):
     result, table, _ = bench_result
     samn = result["trackers"]["samn_lite"]
@@ -452,6 +461,16 @@ def test_options_that_do_nothing_here_are_named_and_repeats_measured_once(davis_
             in table)
 
 
+def test_weights_for_a_preset_not_measured_are_named(monkeypatch, capsys):
+    from samn_tracker.speed import cli
+
+    cli.note_unused_weights(["paper=copy.pth", "lite=mine.pth"], ["samn_lite"])
+    assert capsys.readouterr().err == (
+        "samn bench: note: --weights paper=copy.pth unused: no such preset is measured (samn_lite)\n")
+    cli.note_unused_weights(["copy.pth", "lite=mine.pth"], ["samn_lite"])
+    assert capsys.readouterr().err == ""
+
+
 def test_a_lockstep_of_one_copy_per_sequence_says_copy(bench_result):
     result = json.loads(json.dumps(bench_result[0]))
     result["trackers"]["samn_lite"]["batched"]["sequences"]["car-shadow"]["copies_mean_iou"] = [0.5]
@@ -494,6 +513,8 @@ def test_looped_video_goes_forth_and_back_and_windows_fit_short_runs():
     (["--trackers", "samn_lite,siamrpn"], "unknown tracker siamrpn"),
     (["--weights", "huge=model.pth", "--trackers", "samn_lite"], "'huge' is not a preset"),
     (["--set", "memory.size=3", "--trackers", "samn_lite"], "memory.size"),
+    (["--set", "nope=1", "--trackers", "kcf"], "nope"),
+    (["--weights", "huge=model.pth", "--trackers", "kcf"], "'huge' is not a preset"),
     (["--sequences", "no-such-seq", "--trackers", "kcf"], "no-such-seq"),
     (["--batch", "2", "--groups", "3", "--trackers", "samn_lite"], "--groups 3 needs a --batch of at least 3"),
     (["--warmup", "-1", "--trackers", "kcf"], "--warmup must be at least 0, got -1"),

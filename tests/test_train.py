@@ -122,6 +122,42 @@ def test_training_refuses_eval_sequences_and_unknown_options(davis_root, tmp_pat
         assert bad_value in capsys.readouterr().err
 
 
+def test_an_out_dir_that_cannot_be_a_folder_is_refused_before_work(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for out in (afile, afile / "sub"):
+        assert train_main(["--config", "lite_cpu", "--set", f"out_dir={out}"]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and f"out_dir {out}" in err and "is a file" in err, err
+
+
+def test_resume_refuses_changed_settings_unless_allowed(tmp_path, capsys):
+    """The checkpoint records the run's settings; a resume may change only RESUMABLE ones."""
+    from samn_tracker.train.cli import resolve_config
+    from samn_tracker.train.run_loop import check_resumed_settings
+    from samn_tracker.train.trainer import TrainConfig
+    from samn_tracker.weights import save_checkpoint
+
+    out = tmp_path / "run"
+    run = TrainConfig.from_json(resolve_config("lite_cpu")).replace(out_dir=str(out), steps=2)
+    save_checkpoint(out / "last.pth", {}, step=2, train=run.to_dict())
+    common = ["--config", "lite_cpu", "--resume", "--set", f"out_dir={out}", "--set", "steps=2"]
+    changed = ["--set", "crop_size=128", "--set", "batch_size=3", "--set", "seed=5", "--set", "train_backbones=true"]
+    assert train_main(common + changed + ["--set", "lr=0.1", "--set", "workers=0"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "--allow-changes" in err, err
+    for said in ("crop_size 192 -> 128", "batch_size 4 -> 3", "seed 0 -> 5", "train_backbones False -> True",
+                 "--set batch_size=4 --set crop_size=192 --set train_backbones=False --set seed=0"):
+        assert said in err, err
+    assert "lr " not in err and "workers " not in err
+    settings = run.replace(crop_size=128, lr=0.1).to_dict()
+    check_resumed_settings(out, settings, lambda meta: meta["train"], allow_changes=True)
+    note = capsys.readouterr().err
+    assert note.startswith("note: resuming ") and "crop_size 192 -> 128" in note and "lr " not in note
+    assert train_main(["--config", "lite_cpu", "--allow-changes"]) == 2
+    assert "--resume only" in capsys.readouterr().err
+
+
 def test_synthetic_and_saliency_sources_refuse_held_out_and_eval_sequences(davis_root, tmp_path, capsys):
     """A copy of an eval sequence outside its tree is still refused by the held_out names,
     a saliency pair made of an eval sequence's frames by splits.txt and by held_out."""

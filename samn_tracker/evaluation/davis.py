@@ -211,7 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="DAVIS root (holds JPEGImages/, Annotations/, ImageSets/)")
     parser.add_argument("--year", type=int, choices=YEARS, default=2017)
     parser.add_argument("--split", default="val", help="ImageSets list name (default: val)")
-    parser.add_argument("--resolution", default="480p", help="480p or Full-Resolution")
+    parser.add_argument("--resolution", default="480p",
+                        help="a folder of the root's JPEGImages/: 480p (default) or Full-Resolution")
     parser.add_argument("--out", type=Path, default=Path("results/davis"), help="default: results/davis")
     parser.add_argument("--score-only", action="store_true", help="do not track, only score / pack")
     options.add_tracker_arguments(parser)
@@ -222,7 +223,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return options.run_command("samn eval davis", build_parser(), _run, argv)
 
 
+def check_resolution(root: Path, resolution: str) -> None:
+    """Name a ``--resolution`` the root has no frames for, listing those it has, before a
+    missing sequence list or frame folder under it is reported instead."""
+    frames = Path(root) / "JPEGImages"
+    if (frames / resolution).is_dir():
+        return
+    found = sorted(p.name for p in frames.iterdir() if p.is_dir()) if frames.is_dir() else []
+    if not found:
+        raise InputError(f"--root {root} has no JPEGImages/<resolution>/ folder: not a DAVIS root")
+    raise InputError(f"--resolution {resolution}: no {frames / resolution}; {root} has {', '.join(found)}")
+
+
 def _run(args: argparse.Namespace) -> int:
+    check_resolution(args.root, args.resolution)
     name = options.tracker_name(args)
     args.overrides = ["probability_maps=True", *args.overrides]  # the results quantise it
     names = options.requested(args.sequences) or sequence_names(args.root, args.year, args.split, args.resolution)

@@ -20,6 +20,7 @@ import numpy as np
 
 from samn_tracker import atomic
 from samn_tracker.datasets import list_frames
+from samn_tracker.devices import Rank
 from samn_tracker.datasets.got10k import SUBSETS, sequence_names
 from samn_tracker.datasets.groundtruth import initial_box, read_boxes
 from samn_tracker.evaluation import box_measures, options
@@ -29,6 +30,10 @@ from samn_tracker.errors import InputError
 from samn_tracker.help_format import ExamplesFormat
 
 TOOLKIT_FOLDER = "GOT-10k"
+# What --toolkit cannot honour: ExperimentGOT10k tracks the whole split itself, one target
+# at a time in one process, with its own progress lines.
+NOT_WITH_TOOLKIT = {"sequences": "--sequences", "score_only": "--score-only", "batch": "--batch",
+                    "groups": "--groups", "no_progress": "--no-progress"}
 
 
 def load_sequences(root: Path, subset: str) -> list[BenchmarkSequence]:
@@ -198,7 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--subset", choices=SUBSETS, default="val")
     parser.add_argument("--out", type=Path, default=Path("results/got10k"), help="default: results/got10k")
     parser.add_argument("--toolkit", action="store_true",
-                        help="run and report through got10k's ExperimentGOT10k (one process)")
+                        help="run and report through got10k's ExperimentGOT10k: the toolkit's own loop over "
+                             "the whole split, one target at a time in one process (so not with "
+                             f"{', '.join(NOT_WITH_TOOLKIT.values())} or torchrun)")
     parser.add_argument("--score-only", action="store_true", help="do not track, only score / pack")
     options.add_tracker_arguments(parser)
     return parser
@@ -208,7 +215,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return options.run_command("samn eval got10k", build_parser(), _run, argv)
 
 
+def check_toolkit_options(args: argparse.Namespace) -> None:
+    """Refuse, before any work, what ``--toolkit`` would silently ignore."""
+    defaults = build_parser()
+    ignored = [flag for dest, flag in NOT_WITH_TOOLKIT.items() if getattr(args, dest) != defaults.get_default(dest)]
+    if ignored:
+        raise InputError(f"--toolkit runs the toolkit's own loop over the whole {args.subset} split, "
+                         f"one target at a time: it cannot honour {', '.join(ignored)}")
+    if Rank.from_env().world > 1:
+        raise InputError("--toolkit runs in one process: start it without torchrun")
+
+
 def _run(args: argparse.Namespace) -> int:
+    if args.toolkit:
+        check_toolkit_options(args)
     name = options.tracker_name(args)
     split_dir = args.out / args.subset
     run_dir = split_dir / TOOLKIT_FOLDER / name
@@ -221,7 +241,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.toolkit:
         tracker = options.tracker_factory(args)(args.device)
         performance = run_toolkit(args.root, args.subset, args.out, tracker, name)
-        if performance is not None:
+        if performance is not None:  # val: also our summary, as a run without --toolkit writes
+            summary(name, args.subset, score(args.root, run_dir, args.subset)).save(summary_path(split_dir, name))
             overall = performance[name]["overall"]
             print(f"{name}: AO {overall['ao']:.3f}  SR0.5 {overall['sr']:.3f}  "
                   f"SR0.75 {overall['succ_curve'][75]:.3f}  fps {overall['speed_fps']:.1f}")

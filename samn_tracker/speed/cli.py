@@ -33,6 +33,7 @@ from samn_tracker.datasets.davis import sequence_names
 from samn_tracker.datasets.roots import DATA_VARIABLE, data_root
 from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded
+from samn_tracker.run_folder import check_writable
 from samn_tracker.reports.speed import bench_markdown, long_markdown, plot_bench, plot_long
 from samn_tracker.weights import DownloadError
 
@@ -187,12 +188,22 @@ def samn_device(args: argparse.Namespace) -> torch.device:
 
 
 def checked_overrides(args: argparse.Namespace, trackers: Sequence[str]) -> dict:
-    """The ``--set`` settings, checked against every SAMN preset measured before any work."""
+    """The ``--set`` settings, checked before any work against every SAMN preset measured,
+    or lite's when none is (an unknown key is a mistake even where it changes nothing)."""
     overrides = parse_overrides(args.overrides)
-    for name in trackers:
-        if name in SAMN_PRESETS:
-            tracker_config(SAMN_PRESETS[name], overrides)
+    for preset_name in [SAMN_PRESETS[n] for n in trackers if n in SAMN_PRESETS] or ["lite"]:
+        tracker_config(preset_name, overrides)
     return overrides
+
+
+def note_unused_weights(items: Sequence[str], measured: Sequence[str]) -> None:
+    """Check every ``--weights PRESET=PATH`` names a preset, and say so when its preset is
+    not measured (``measured``: the SAMN trackers that run; none: the SAMN-only note says it)."""
+    weights_for(items, "")  # an unknown PRESET is refused here, before any work
+    presets = {SAMN_PRESETS[name] for name in measured}
+    unused = [item for item in items if "=" in item and item.partition("=")[0] not in presets]
+    if measured and unused:
+        note(f"--weights {', '.join(unused)} unused: no such preset is measured ({', '.join(measured)})")
 
 
 def measured_settings(args: argparse.Namespace) -> dict:
@@ -208,6 +219,7 @@ def run_bench(args: argparse.Namespace, out: Path) -> dict:
     earlier = load_earlier(args.against) if args.against is not None else None  # before any work
     root, names = sequences_of(args)
     overrides = checked_overrides(args, trackers)
+    note_unused_weights(args.weights, [name for name in trackers if name in SAMN_PRESETS])
     device = samn_device(args)
     sequences = [load_sequence(root, n, args.max_frames, pin=device.type == "cuda") for n in names]
     samn = [name for name in trackers if name in SAMN_PRESETS]
@@ -286,9 +298,10 @@ def run_long_mode(args: argparse.Namespace) -> dict:
             for n in listed if n not in (name, seq_name)]
     if left:
         note(f"--long measures one SAMN preset on one sequence, {name} on {seq_name}; not {', '.join(left)}")
+    overrides = checked_overrides(args, [name])
+    note_unused_weights(args.weights, [name])
     device = samn_device(args)
     seq = load_sequence(root, seq_name, args.max_frames, pin=device.type == "cuda")
-    overrides = checked_overrides(args, [name])
     info = meta(args, device)
     info.update(tracker=name, sequence=seq_name, source_frames=len(seq.frames), frames=args.long,
                 precision=args.precision,
@@ -314,11 +327,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     check_options(args)
+    out = Path(args.out)
+    check_writable(out, out)
     args.argv = argv
     if args.threads is not None:
         torch.set_num_threads(args.threads)
         cv2.setNumThreads(args.threads)
-    out = Path(args.out)
     if args.long is not None:
         result = run_long_mode(args)
         stem, table = "long", long_markdown(result)

@@ -8,14 +8,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded
 from samn_tracker.settings import add_set_option, parse_overrides
 from samn_tracker.train.sources import __doc__ as SOURCES_HELP
 from samn_tracker.train.held_out import held_out_names
-from samn_tracker.train.run_loop import check_out_dir
+from samn_tracker.train.run_loop import RESUMABLE, check_out_dir, check_resumed_settings
 from samn_tracker.train.trainer import TrainConfig, export_checkpoint, train
 
 CONFIGS = Path(__file__).parent / "configs"
@@ -46,21 +46,30 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     """The options of a run over training clips (``samn train``, ``samn distill``)."""
     p.add_argument("--data-root", type=Path,
                    help="folder that relative source paths are taken from (default: the cwd)")
-    p.add_argument("--resume", action="store_true", help="continue from OUT_DIR/last.pth")
+    p.add_argument("--resume", action="store_true",
+                   help=f"continue from OUT_DIR/last.pth; of the settings, only {', '.join(RESUMABLE)} may change")
+    p.add_argument("--allow-changes", action="store_true",
+                   help="with --resume: go on although other settings changed (a fine-tune from the checkpoint)")
     p.add_argument("--export", type=Path, help="write a shippable checkpoint (no optimiser) here at the end")
     p.add_argument("--samples", type=int, default=100_000, help="clips drawn per epoch")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (the log is written all the same)")
 
 
-def check_run_options(args: argparse.Namespace, out_dir: str) -> None:
+def check_run_options(args: argparse.Namespace, settings: dict, saved: Callable[[dict], Optional[dict]]) -> None:
     """What a run's options could get wrong, found before the sources are read and a step
-    is taken: clips per epoch, where the export goes, a fresh run into another run's folder."""
+    is taken: clips per epoch, where the export goes, a fresh run into another run's folder,
+    a resume with other ``settings`` than those ``saved(meta)`` reads from its checkpoint."""
+    if args.allow_changes and not args.resume:
+        raise InputError("--allow-changes applies to --resume only")
     if args.samples < 1:
         raise InputError(f"--samples {args.samples}: clips drawn per epoch must be at least 1")
     if args.export is not None and args.export.is_dir():
         raise InputError(f"--export {args.export} is a folder; give the checkpoint file to write, "
                          f"e.g. {args.export / 'lite.pth'}")
-    check_out_dir(Path(out_dir), args.resume)
+    out = Path(settings["out_dir"])
+    check_out_dir(out, args.resume)
+    if args.resume:
+        check_resumed_settings(out, settings, saved, args.allow_changes)
 
 
 def clip_dataset(specs: Sequence[str], weights: Sequence[float], held_out: Sequence[str],
@@ -80,7 +89,7 @@ def clip_dataset(specs: Sequence[str], weights: Sequence[float], held_out: Seque
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     cfg = TrainConfig.from_json(resolve_config(args.config)).replace(**parse_overrides(args.set))
-    check_run_options(args, cfg.out_dir)
+    check_run_options(args, cfg.to_dict(), lambda meta: meta.get("train"))
     dataset = clip_dataset(cfg.sources, cfg.source_weights, cfg.held_out, args.data_root, args.samples,
                            cfg.seed, crop_size=cfg.crop_size, search_factor=cfg.search_factor,
                            box_init_prob=cfg.box_init_fraction, centre_jitter=cfg.centre_jitter,

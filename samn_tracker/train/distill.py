@@ -161,6 +161,8 @@ def distill(cfg: DistillConfig, dataset, resume: bool = False, progress: bool = 
         distiller.student.load_state_dict({k.removeprefix("memory_encoder."): v for k, v in ckpt["state_dict"].items()
                                            if k.startswith("memory_encoder.")})
         optimiser.load_state_dict(ckpt["meta"]["optimiser"])
+        for group in optimiser.param_groups:  # a resumed run may lower the rate with --set lr=
+            group["lr"] = cfg.lr
         step = ckpt["meta"]["step"]
 
     def save(at: int) -> None:
@@ -210,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     cfg = DistillConfig().replace(**parse_overrides(args.set))
-    check_run_options(args, cfg.out_dir)
+    check_run_options(args, cfg.to_dict(), lambda meta: (meta.get("train") or {}).get("distill"))
     crop = preset(cfg.preset)
     dataset = clip_dataset(cfg.sources, cfg.source_weights, cfg.held_out, args.data_root, args.samples,
                            cfg.seed, crop_size=crop.crop_size, search_factor=crop.search_factor,

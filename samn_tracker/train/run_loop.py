@@ -16,12 +16,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, Optional, Sequence
 
 from samn_tracker.atomic import replacing
 from samn_tracker.errors import InputError
+from samn_tracker.run_folder import check_writable
+from samn_tracker.weights import load_checkpoint
 
 RUN_FILES = ("last.pth", "log.csv")
+# The settings a resumed run may change (docs/training.md, "GPUs, clusters, resume"): how
+# long, where and how often it saves, the rate, and the backbone blocks that also train;
+# any other change makes another run than the checkpoint's.
+RESUMABLE = ("out_dir", "steps", "lr", "checkpoint_every", "log_every", "workers", "device",
+             "train_backbone_tail")
 
 
 @dataclass
@@ -57,13 +64,43 @@ class RunFiles:
 
 def check_out_dir(out: Path, resume: bool) -> None:
     """A fresh run must not replace another run's checkpoint nor mix its curve into that
-    run's log; checked before any work."""
+    run's log, and ``out`` must be a folder this process can make and write; checked
+    before any work."""
+    check_writable(out, out, "out_dir")
     found = [name for name in RUN_FILES if (out / name).exists()]
     if found and not resume:
         raise InputError(f"{out} already holds a run ({', '.join(found)}): add --resume to continue it, "
                          "or choose another out_dir")
     if resume and not (out / "last.pth").exists():
         print(f"no checkpoint in {out}: starting at step 0", file=sys.stderr)
+
+
+def check_resumed_settings(out: Path, settings: dict, saved: Callable[[dict], Optional[dict]],
+                           allow_changes: bool) -> None:
+    """A resume continues the run of ``out/last.pth`` (``saved(meta)``: the settings it
+    recorded), so a change outside RESUMABLE is refused before any work, naming each,
+    unless ``allow_changes`` (a deliberate fine-tune; then noted, and the checkpoints
+    record the new settings)."""
+    last = out / "last.pth"
+    if not last.exists():
+        return
+    stored = saved(load_checkpoint(last)["meta"]) or {}
+    changed = [key for key, value in settings.items()
+               if key in stored and key not in RESUMABLE and stored[key] != value]
+    if not changed:
+        return
+    changes = "; ".join(f"{key} {stored[key]!r} -> {settings[key]!r}" for key in changed)
+    if not allow_changes:
+        keep = " ".join(f"--set {key}={as_set_value(stored[key])}" for key in changed)
+        raise InputError(f"--resume changes settings of the run in {last}: {changes} (only "
+                         f"{', '.join(RESUMABLE)} may change): give {keep} to continue it, "
+                         "add --allow-changes to go on with the change, or choose another out_dir")
+    print(f"note: resuming {last} with changed settings: {changes}", file=sys.stderr)
+
+
+def as_set_value(value) -> str:
+    """``value`` as ``--set KEY=...`` reads it back."""
+    return value if isinstance(value, str) else repr(value)
 
 
 def drop_rows_after(log_csv: Path, step: int) -> None:
