@@ -94,6 +94,20 @@ def test_every_command_reports_bad_input_in_one_line(args, prog, tmp_path):
     assert one_line(result.stderr).startswith(f"{prog}: error: ")
 
 
+@pytest.mark.parametrize("command", [["track", "{data}/JPEGImages/480p/blackswan", "--box", "1,1,5,5"],
+                                     ["eval", "davis", "--root", "{data}", "--year", "2016",
+                                      "--sequences", "blackswan"],
+                                     ["bench", "--data", "{data}", "--trackers", "samn_lite", "--max-frames", "2"]])
+def test_a_device_that_is_not_here_is_one_line_before_anything_is_written(command, davis_root, tmp_path):
+    args = [arg.format(data=davis_root) for arg in command]
+    result = subprocess.run(samn_command(*args, "--out", "out", "--device", "mps"), capture_output=True,
+                            text=True, env=ENV, cwd=tmp_path, timeout=120)
+    assert result.returncode == 2
+    assert one_line(result.stderr).endswith("device 'mps' is not available here "
+                                            "(samn runs on CPUs and CUDA GPUs only); use cpu or cuda")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_report_vot_help_names_its_program():
     assert samn("report", "vot", "--help").stdout.startswith("usage: samn report vot")
 

@@ -81,6 +81,12 @@ def test_device_names_mean_the_same_everywhere():
             pick_device("cuda")
 
 
+@pytest.mark.parametrize("name", ["mps", "xpu", "meta", "cuda:99"])
+def test_a_device_that_is_not_here_is_one_input_error(name):
+    with pytest.raises(InputError, match=f"device '{name}' is not available here .*; use cpu"):
+        pick_device(name)
+
+
 def test_the_tracking_loop_initialises_once_times_each_call_and_reads_one_frame_ahead(monkeypatch):
     calls, pulled = [], []
 
