@@ -2,12 +2,16 @@
 download is one line on stderr and exit status 2, a file-system failure one line and
 exit status 1, Ctrl-C one line and exit status 130 (128 + SIGINT, what shells report),
 whether it comes during start-up or during work. Never a traceback: users of
-vot-toolkit and got10k read the last line, not a stack."""
+vot-toolkit and got10k read the last line, not a stack. While a command runs, a Python
+warning is one line too (``samn track: warning: ...``), not a file:line and source line
+that the user cannot act on; the library's own callers keep Python's format."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
-from typing import Callable
+import warnings
+from typing import Callable, Iterator
 
 from samn_tracker.errors import DownloadError, InputError
 
@@ -29,7 +33,8 @@ def guarded(prog: str, on_interrupt: str = "") -> Callable[[Main], Main]:
         @functools.wraps(main)
         def guarded_main(*args, **kwargs) -> int:
             try:
-                return main(*args, **kwargs)
+                with one_line_warnings(prog):
+                    return main(*args, **kwargs)
             except (InputError, DownloadError) as err:
                 print(f"{prog}: error: {err}", file=sys.stderr)
                 return INPUT_ERROR
@@ -44,3 +49,19 @@ def guarded(prog: str, on_interrupt: str = "") -> Callable[[Main], Main]:
         return guarded_main
 
     return decorate
+
+
+@contextlib.contextmanager
+def one_line_warnings(prog: str) -> Iterator[None]:
+    """Python warnings shown as ``PROG: warning: TEXT`` until the block ends."""
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        text = " ".join(str(message).split())
+        print(f"{prog}: warning: {text}", file=file or sys.stderr)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = shown

@@ -8,8 +8,11 @@ import signal
 import subprocess
 import threading
 import time
+import warnings
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from samn_tracker import cli, doctor
@@ -36,6 +39,33 @@ def test_one_wrapper_turns_errors_into_one_line_and_a_status(capsys):
     for error, status, line in cases:
         assert raising(error)() == status
         assert capsys.readouterr().err == line + "\n"
+
+
+def test_a_warning_in_a_command_is_one_line_naming_it(capsys):
+    @guarded("samn test")
+    def main() -> int:
+        warnings.warn("a thing\n  to note", stacklevel=2)
+        return 0
+
+    shown = warnings.showwarning
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        assert main() == 0
+    assert capsys.readouterr().err == "samn test: warning: a thing to note\n"
+    assert warnings.showwarning is shown
+
+
+def test_a_truncated_frame_is_one_warning_line_of_samn_track(tmp_path):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(2):
+        cv2.imwrite(str(frames / f"{i:05d}.jpg"), np.full((64, 64, 3), 40 * i, np.uint8))
+    whole = (frames / "00001.jpg").read_bytes()
+    (frames / "00001.jpg").write_bytes(whole[:-2])
+    result = samn("track", frames, "--box", "10,10,20,20", "--out", tmp_path / "out", "--no-video")
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line != "Premature end of JPEG file"]  # libjpeg's
+    assert len(lines) == 1 and lines[0].startswith(f"samn track: warning: {frames / '00001.jpg'} ends before")
 
 
 def test_top_level_help_has_examples_and_no_docs_links():

@@ -68,6 +68,11 @@ def test_bad_settings_fail_before_the_tracker_is_built(recorded):
     assert build.tracker_config("lite", ["crop_size=64"]).crop_size == 64
 
 
+def test_the_untrained_warning_says_whether_the_backbone_is_random_too():
+    with pytest.warns(UserWarning, match=r"untrained \(the backbone random too: model.pretrained_backbone=False\)"):
+        samn_tracker.build_tracker("paper", overrides=["model.pretrained_backbone=False"], device="cpu")
+
+
 def test_device_names_mean_the_same_everywhere():
     assert pick_device("cpu") == torch.device("cpu")
     with pytest.raises(InputError, match="'gpu0'"):
