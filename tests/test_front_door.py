@@ -73,6 +73,11 @@ def test_the_untrained_warning_says_whether_the_backbone_is_random_too():
         samn_tracker.build_tracker("paper", overrides=["model.pretrained_backbone=False"], device="cpu")
 
 
+def test_fp16_on_a_cpu_is_a_note_that_it_is_slow():
+    with pytest.warns(UserWarning, match="fp16 on a CPU is slow .*; use bf16 or fp32"):
+        samn_tracker.build_tracker("lite", device="cpu", precision="fp16")
+
+
 def test_device_names_mean_the_same_everywhere():
     assert pick_device("cpu") == torch.device("cpu")
     with pytest.raises(InputError, match="'gpu0'"):
