@@ -98,6 +98,14 @@ def test_negative_box_values_reach_the_box_option():
     assert args.polygon == "-.5,1,2,3,4,5"
 
 
+def test_an_unknown_track_option_is_told_by_samn_track(capsys):
+    with pytest.raises(SystemExit) as exit:
+        cli.main(["track", "v.mp4", "--box", "1,1,50,50", "--out", "o", "--bogus"])
+    assert exit.value.code == 2
+    err = capsys.readouterr().err
+    assert "samn track: error: unrecognized arguments: --bogus" in err and "usage: samn [" not in err
+
+
 def test_eval_help_lists_the_benchmarks_and_rejects_others():
     shown = samn("eval", "--help")
     assert shown.returncode == 0
