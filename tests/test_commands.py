@@ -103,7 +103,22 @@ def test_an_unknown_track_option_is_told_by_samn_track(capsys):
         cli.main(["track", "v.mp4", "--box", "1,1,50,50", "--out", "o", "--bogus"])
     assert exit.value.code == 2
     err = capsys.readouterr().err
-    assert "samn track: error: unrecognized arguments: --bogus" in err and "usage: samn [" not in err
+    assert err == "samn track: error: unrecognized arguments: --bogus\n"
+
+
+@pytest.mark.parametrize("argv, line", [
+    (["eval", "davis", "--root", "r", "--batch", "0"], "samn eval davis: error: argument --batch: must be at least 1, got 0"),
+    (["eval", "keys", "--root", "r", "--stride", "0"], "samn eval keys: error: argument --stride: must be at least 1, got 0"),
+    (["track", "v.mp4", "--out", "o", "--max-frames", "x"], "samn track: error: argument --max-frames: invalid int value: 'x'"),
+    (["train", "--config"], "samn train: error: argument --config: expected one argument"),
+])
+def test_a_bad_option_value_is_one_line_in_every_command(argv, line, capsys):
+    error = argparse.ArgumentParser.error
+    with pytest.raises(SystemExit) as exit:
+        cli.main(argv)
+    assert exit.value.code == 2
+    assert capsys.readouterr().err == line + "\n"
+    assert argparse.ArgumentParser.error is error  # outside a command, argparse as it was
 
 
 def test_eval_help_lists_the_benchmarks_and_rejects_others():
