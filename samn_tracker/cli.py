@@ -14,7 +14,7 @@ import numpy as np
 from samn_tracker.build import build_tracker, tracker_config
 from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded
-from samn_tracker.help_format import DefaultsFormat, ExamplesFormat
+from samn_tracker.help_format import ExamplesFormat
 from samn_tracker.settings import add_set_option
 
 # Subcommands whose code lives in their own module: name -> (module, help).
@@ -58,7 +58,7 @@ def parse_numbers(text: str, name: str) -> np.ndarray:
 
 def add_track_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("track", help="track one object in a video or a folder of frames",
-                       formatter_class=DefaultsFormat, epilog=TRACK_EXAMPLES,
+                       formatter_class=ExamplesFormat, epilog=TRACK_EXAMPLES,
                        description="Track the object given on the first frame; writes boxes.txt, "
                                    "polygons.txt, confidence.txt, masks/*.png, overlay.mp4 and "
                                    "run.json to --out.")

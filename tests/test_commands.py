@@ -90,6 +90,17 @@ def test_track_help_describes_every_option_with_its_default():
     assert "examples:" in text and "docs/" not in text
 
 
+def test_every_default_is_shown_once_with_or_without_help():
+    from samn_tracker.evaluation import davis, got10k
+
+    text = " ".join(davis.build_parser().format_help().split())
+    for shown in ("--year {2016,2017} (default: 2017)", "480p or Full-Resolution (default: 480p)",
+                  "--seed SEED (default: 0)", "--out OUT default: results/davis --score-only"):
+        assert shown in text
+    assert "(default: lite) (default" not in text
+    assert "(default: val)" in " ".join(got10k.build_parser().format_help().split())
+
+
 def test_negative_box_values_reach_the_box_option():
     assert cli.attach_negative_values(["track", "v.mp4", "--box", "-50,-40,200,150", "--out", "o"]) == \
         ["track", "v.mp4", "--box=-50,-40,200,150", "--out", "o"]
