@@ -14,7 +14,7 @@ import numpy as np
 from samn_tracker.build import build_tracker, tracker_config
 from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded
-from samn_tracker.help_format import DefaultsFormat, ExamplesFormat
+from samn_tracker.help_format import ExamplesFormat
 from samn_tracker.settings import add_set_option
 
 # Subcommands whose code lives in their own module: name -> (module, help).
@@ -58,7 +58,7 @@ def parse_numbers(text: str, name: str) -> np.ndarray:
 
 def add_track_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("track", help="track one object in a video or a folder of frames",
-                       formatter_class=DefaultsFormat, epilog=TRACK_EXAMPLES,
+                       formatter_class=ExamplesFormat, epilog=TRACK_EXAMPLES,
                        description="Track the object given on the first frame; writes boxes.txt, "
                                    "polygons.txt, confidence.txt, masks/*.png, overlay.mp4 and "
                                    "run.json to --out.")
@@ -84,6 +84,7 @@ def add_track_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-frames", type=int, help="stop after this many frames (at least 1); default: all")
     p.add_argument("--no-video", action="store_true", help="do not write overlay.mp4")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. in a batch job's log)")
+    p.set_defaults(command_parser=p)
 
 
 def initial_region(args: argparse.Namespace, sequence, first: np.ndarray):
@@ -254,7 +255,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if argv and argv[0] in DELEGATED:
         module = importlib.import_module(DELEGATED[argv[0]][0])
         return module.main(argv[1:])
-    args = build_parser().parse_args(attach_negative_values(argv))
+    args, unknown = build_parser().parse_known_args(attach_negative_values(argv))
+    if unknown:  # told by `samn track`, whose options they are not, not by the top level
+        args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     args.invocation = ["samn", *argv]
     return run_track(args)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, NoReturn, Sequence
 
 import numpy as np
 import torch
@@ -51,7 +51,9 @@ class Rank:
 
 def pick_device(requested: str | torch.device = "auto", local_rank: int = 0) -> torch.device:
     """``auto``: this rank's GPU when CUDA is present, else the CPU; ``cuda`` without an
-    index: this rank's GPU; anything else as given. Asking for CUDA without it is an error."""
+    index: this rank's GPU; ``cpu`` or ``cuda:N`` as given. Any other device (``mps``,
+    ``xpu``, ``meta``), CUDA without it or a GPU that is not there is an ``InputError``
+    here, before a command writes anything, not a traceback mid-run."""
     if str(requested) == "auto":
         if not torch.cuda.is_available():
             return torch.device("cpu")
@@ -60,13 +62,22 @@ def pick_device(requested: str | torch.device = "auto", local_rank: int = 0) -> 
         device = torch.device(requested)
     except RuntimeError:
         raise InputError(f"device {str(requested)!r} is not a device name (auto, cpu, cuda, cuda:N)") from None
-    if device.type != "cuda":
+    if device.type == "cpu":
         return device
+    if device.type != "cuda":
+        unavailable(requested, "samn runs on CPUs and CUDA GPUs only")
     if not torch.cuda.is_available():
-        raise InputError(f"device {str(requested)!r} requested but CUDA is not available")
+        unavailable(requested, "CUDA is not available", instead="cpu")
+    count = torch.cuda.device_count()
     if device.index is None:
-        return torch.device("cuda", local_rank % torch.cuda.device_count())
+        return torch.device("cuda", local_rank % count)
+    if device.index >= count:
+        unavailable(requested, f"this machine has {count} GPU{'s' if count > 1 else ''}")
     return device
+
+
+def unavailable(requested: str | torch.device, reason: str, instead: str = "cpu or cuda") -> NoReturn:
+    raise InputError(f"device {str(requested)!r} is not available here ({reason}); use {instead}")
 
 
 def synchroniser(device: torch.device | None) -> Callable[[], None]:

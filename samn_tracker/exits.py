@@ -2,12 +2,19 @@
 download is one line on stderr and exit status 2, a file-system failure one line and
 exit status 1, Ctrl-C one line and exit status 130 (128 + SIGINT, what shells report),
 whether it comes during start-up or during work. Never a traceback: users of
-vot-toolkit and got10k read the last line, not a stack."""
+vot-toolkit and got10k read the last line, not a stack. While a command runs, a Python
+warning is one line too (``samn track: warning: ...``), not a file:line and source line
+that the user cannot act on, and so is argparse's complaint about an option (a bad value,
+an unknown option), without the usage block that ``--help`` shows; the library's own
+callers keep Python's and argparse's formats."""
 from __future__ import annotations
 
+import argparse
+import contextlib
 import functools
 import sys
-from typing import Callable
+import warnings
+from typing import Callable, Iterator, NoReturn
 
 from samn_tracker.errors import DownloadError, InputError
 
@@ -29,7 +36,8 @@ def guarded(prog: str, on_interrupt: str = "") -> Callable[[Main], Main]:
         @functools.wraps(main)
         def guarded_main(*args, **kwargs) -> int:
             try:
-                return main(*args, **kwargs)
+                with one_line_warnings(prog), one_line_parse_errors():
+                    return main(*args, **kwargs)
             except (InputError, DownloadError) as err:
                 print(f"{prog}: error: {err}", file=sys.stderr)
                 return INPUT_ERROR
@@ -44,3 +52,34 @@ def guarded(prog: str, on_interrupt: str = "") -> Callable[[Main], Main]:
         return guarded_main
 
     return decorate
+
+
+@contextlib.contextmanager
+def one_line_warnings(prog: str) -> Iterator[None]:
+    """Python warnings shown as ``PROG: warning: TEXT`` until the block ends."""
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        text = " ".join(str(message).split())
+        print(f"{prog}: warning: {text}", file=file or sys.stderr)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = shown
+
+
+@contextlib.contextmanager
+def one_line_parse_errors() -> Iterator[None]:
+    """argparse's errors as ``PROG: error: MESSAGE`` and exit status 2 until the block ends."""
+    error = argparse.ArgumentParser.error
+    argparse.ArgumentParser.error = _one_line_error  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        argparse.ArgumentParser.error = error  # type: ignore[method-assign]
+
+
+def _one_line_error(parser: argparse.ArgumentParser, message: str) -> NoReturn:
+    parser.exit(INPUT_ERROR, f"{parser.prog}: error: {message}\n")

@@ -15,8 +15,9 @@ import ast
 import dataclasses
 import json
 import math
+import sys
 import typing
-from typing import Any, Iterable, Literal, Mapping, Optional, TypeVar, Union
+from typing import Any, Iterable, Literal, Mapping, Optional, Sequence, TypeVar, Union
 
 from samn_tracker.errors import InputError, SettingError, UnknownSettingError
 
@@ -193,10 +194,49 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
 
 
 def add_set_option(parser: argparse.ArgumentParser, dest: str = "overrides", example: str = "memory.interval=10") -> None:
-    """``--set KEY=VALUE``, one setting per ``--set``, repeatable, the same on every command
-    (one value each, so a positional argument after it is never taken for a setting)."""
-    parser.add_argument("--set", dest=dest, action="append", default=[], metavar="KEY=VALUE",
-                        help=f"change a setting, e.g. --set {example} (repeat --set for several)")
+    """``--set KEY=VALUE ...``, the same on every command: several pairs after one ``--set``
+    or one ``--set`` per pair, each key once. The pairs are split into one ``--set`` each
+    before argparse reads them (``one_pair_per_set``), so an argument after them without
+    "=" (``samn track --set a=1 SOURCE``) is still that argument, as it was."""
+    parser.add_argument("--set", dest=dest, action=SetPair, default=[], metavar="KEY=VALUE",
+                        help=f"change settings, e.g. --set {example} (several after one --set, "
+                             "or one --set each)")
+    parse = parser.parse_known_args
+    parser.parse_known_args = lambda args=None, namespace=None: parse(  # type: ignore[method-assign]
+        one_pair_per_set(sys.argv[1:] if args is None else args), namespace)
+
+
+def one_pair_per_set(argv: Sequence[str]) -> list[str]:
+    """``--set a=1 b=2 SOURCE`` -> ``--set a=1 --set b=2 SOURCE``: the items after a
+    ``--set`` value that hold "=" and do not start with "-" are settings too."""
+    out: list[str] = []
+    pairs = False
+    for index, item in enumerate(argv):
+        if item == "--":
+            return out + list(argv[index:])
+        if pairs and "=" in item and not item.startswith("-"):
+            out += ["--set", item]
+            continue
+        pairs = item.startswith("--set=") or (bool(out) and out[-1] == "--set")
+        out.append(item)
+    return out
+
+
+class SetPair(argparse.Action):
+    """One ``--set KEY=VALUE``, appended; a key given twice on the command line is refused,
+    since the later value would silently win. Defaults (``SAMN_VOT_CONFIG``) may be set
+    again: the command line is meant to win over them."""
+
+    def __call__(self, parser, namespace, value, option_string=None) -> None:
+        items = list(getattr(namespace, self.dest) or [])
+        key = _key(value)
+        if key and any(_key(item) == key for item in items[len(self.default or []):]):
+            raise argparse.ArgumentError(self, f"{key} is set twice; give each key once")
+        setattr(namespace, self.dest, items + [value])
+
+
+def _key(item: str) -> str:
+    return item.partition("=")[0].strip()
 
 
 def positive_int(text: str) -> int:

@@ -115,9 +115,10 @@ class SAMNTracker:
         if checkpoint is not None:
             self.net.load_trained(checkpoint["state_dict"])
         else:
+            backbone = ("ImageNet backbones only" if self.cfg.model.pretrained_backbone
+                        else "the backbone random too: model.pretrained_backbone=False")
             warnings.warn(f"no trained weights for preset {self.cfg.name!r}: the memory heads and "
-                          "decoder are untrained (ImageNet backbones only); masks are not meaningful",
-                          stacklevel=2)
+                          f"decoder are untrained ({backbone}); masks are not meaningful", stacklevel=2)
         self.weights = path
         self.net.eval().to(self.device).prepare_for_inference(precision=precision)
         # whether the passes replay from CUDA graphs, each made on first use of its shape

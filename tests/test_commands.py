@@ -8,8 +8,11 @@ import signal
 import subprocess
 import threading
 import time
+import warnings
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from samn_tracker import cli, doctor
@@ -38,6 +41,33 @@ def test_one_wrapper_turns_errors_into_one_line_and_a_status(capsys):
         assert capsys.readouterr().err == line + "\n"
 
 
+def test_a_warning_in_a_command_is_one_line_naming_it(capsys):
+    @guarded("samn test")
+    def main() -> int:
+        warnings.warn("a thing\n  to note", stacklevel=2)
+        return 0
+
+    shown = warnings.showwarning
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        assert main() == 0
+    assert capsys.readouterr().err == "samn test: warning: a thing to note\n"
+    assert warnings.showwarning is shown
+
+
+def test_a_truncated_frame_is_one_warning_line_of_samn_track(tmp_path):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(2):
+        cv2.imwrite(str(frames / f"{i:05d}.jpg"), np.full((64, 64, 3), 40 * i, np.uint8))
+    whole = (frames / "00001.jpg").read_bytes()
+    (frames / "00001.jpg").write_bytes(whole[:-2])
+    result = samn("track", frames, "--box", "10,10,20,20", "--out", tmp_path / "out", "--no-video")
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line != "Premature end of JPEG file"]  # libjpeg's
+    assert len(lines) == 1 and lines[0].startswith(f"samn track: warning: {frames / '00001.jpg'} ends before")
+
+
 def test_top_level_help_has_examples_and_no_docs_links():
     text = cli.build_parser().format_help()
     assert "examples:" in text and "docs/" not in text
@@ -60,12 +90,46 @@ def test_track_help_describes_every_option_with_its_default():
     assert "examples:" in text and "docs/" not in text
 
 
+def test_every_default_is_shown_once_with_or_without_help():
+    from samn_tracker.evaluation import davis, got10k
+
+    text = " ".join(davis.build_parser().format_help().split())
+    for shown in ("--year {2016,2017} (default: 2017)", "480p or Full-Resolution (default: 480p)",
+                  "--seed SEED (default: 0)", "--out OUT default: results/davis --score-only"):
+        assert shown in text
+    assert "(default: lite) (default" not in text
+    assert "(default: val)" in " ".join(got10k.build_parser().format_help().split())
+
+
 def test_negative_box_values_reach_the_box_option():
     assert cli.attach_negative_values(["track", "v.mp4", "--box", "-50,-40,200,150", "--out", "o"]) == \
         ["track", "v.mp4", "--box=-50,-40,200,150", "--out", "o"]
     args = track_parser().parse_args(cli.attach_negative_values(["v.mp4", "--polygon", "-.5,1,2,3,4,5",
                                                                  "--out", "o"]))
     assert args.polygon == "-.5,1,2,3,4,5"
+
+
+def test_an_unknown_track_option_is_told_by_samn_track(capsys):
+    with pytest.raises(SystemExit) as exit:
+        cli.main(["track", "v.mp4", "--box", "1,1,50,50", "--out", "o", "--bogus"])
+    assert exit.value.code == 2
+    err = capsys.readouterr().err
+    assert err == "samn track: error: unrecognized arguments: --bogus\n"
+
+
+@pytest.mark.parametrize("argv, line", [
+    (["eval", "davis", "--root", "r", "--batch", "0"], "samn eval davis: error: argument --batch: must be at least 1, got 0"),
+    (["eval", "keys", "--root", "r", "--stride", "0"], "samn eval keys: error: argument --stride: must be at least 1, got 0"),
+    (["track", "v.mp4", "--out", "o", "--max-frames", "x"], "samn track: error: argument --max-frames: invalid int value: 'x'"),
+    (["train", "--config"], "samn train: error: argument --config: expected one argument"),
+])
+def test_a_bad_option_value_is_one_line_in_every_command(argv, line, capsys):
+    error = argparse.ArgumentParser.error
+    with pytest.raises(SystemExit) as exit:
+        cli.main(argv)
+    assert exit.value.code == 2
+    assert capsys.readouterr().err == line + "\n"
+    assert argparse.ArgumentParser.error is error  # outside a command, argparse as it was
 
 
 def test_eval_help_lists_the_benchmarks_and_rejects_others():
@@ -92,6 +156,20 @@ def test_every_command_reports_bad_input_in_one_line(args, prog, tmp_path):
                             timeout=120)
     assert result.returncode == 2
     assert one_line(result.stderr).startswith(f"{prog}: error: ")
+
+
+@pytest.mark.parametrize("command", [["track", "{data}/JPEGImages/480p/blackswan", "--box", "1,1,5,5"],
+                                     ["eval", "davis", "--root", "{data}", "--year", "2016",
+                                      "--sequences", "blackswan"],
+                                     ["bench", "--data", "{data}", "--trackers", "samn_lite", "--max-frames", "2"]])
+def test_a_device_that_is_not_here_is_one_line_before_anything_is_written(command, davis_root, tmp_path):
+    args = [arg.format(data=davis_root) for arg in command]
+    result = subprocess.run(samn_command(*args, "--out", "out", "--device", "mps"), capture_output=True,
+                            text=True, env=ENV, cwd=tmp_path, timeout=120)
+    assert result.returncode == 2
+    assert one_line(result.stderr).endswith("device 'mps' is not available here "
+                                            "(samn runs on CPUs and CUDA GPUs only); use cpu or cuda")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_report_vot_help_names_its_program():

@@ -68,6 +68,16 @@ def test_bad_settings_fail_before_the_tracker_is_built(recorded):
     assert build.tracker_config("lite", ["crop_size=64"]).crop_size == 64
 
 
+def test_the_untrained_warning_says_whether_the_backbone_is_random_too():
+    with pytest.warns(UserWarning, match=r"untrained \(the backbone random too: model.pretrained_backbone=False\)"):
+        samn_tracker.build_tracker("paper", overrides=["model.pretrained_backbone=False"], device="cpu")
+
+
+def test_fp16_on_a_cpu_is_a_note_that_it_is_slow():
+    with pytest.warns(UserWarning, match="fp16 on a CPU is slow .*; use bf16 or fp32"):
+        samn_tracker.build_tracker("lite", device="cpu", precision="fp16")
+
+
 def test_device_names_mean_the_same_everywhere():
     assert pick_device("cpu") == torch.device("cpu")
     with pytest.raises(InputError, match="'gpu0'"):
@@ -79,6 +89,12 @@ def test_device_names_mean_the_same_everywhere():
         assert pick_device("auto", local_rank=3) == torch.device("cpu")
         with pytest.raises(InputError, match="CUDA is not available"):
             pick_device("cuda")
+
+
+@pytest.mark.parametrize("name", ["mps", "xpu", "meta", "cuda:99"])
+def test_a_device_that_is_not_here_is_one_input_error(name):
+    with pytest.raises(InputError, match=f"device '{name}' is not available here .*; use cpu"):
+        pick_device(name)
 
 
 def test_the_tracking_loop_initialises_once_times_each_call_and_reads_one_frame_ahead(monkeypatch):

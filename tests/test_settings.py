@@ -124,3 +124,38 @@ def test_train_set_with_a_bad_value_exits_2_with_one_line(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr
     assert "lr=-1" in lines[0] and "> 0" in lines[0]
+
+
+def set_parsers():
+    """Each command's parser (name -> parser) and the arguments it needs beside --set."""
+    from samn_tracker.cli import build_parser as samn
+    from samn_tracker.evaluation.davis import build_parser as davis
+    from samn_tracker.speed.cli import build_parser as bench
+    from samn_tracker.train.cli import build_parser as train
+    from samn_tracker.train.distill import build_parser as distill
+
+    return [(samn(), ["track", "SOURCE", "--out", "o"]), (bench(), []), (train(), ["--config", "c"]),
+            (distill(), []), (davis(), ["--root", "r"])]
+
+
+@pytest.mark.parametrize("index", range(5))
+def test_several_settings_after_one_set_as_the_help_texts_show(index):
+    parser, needed = set_parsers()[index]
+    args = vars(parser.parse_args([*needed, "--set", "a=1", "b.c=[1, 2]", "--set", "d=x"]))
+    assert args.get("overrides", args.get("set")) == ["a=1", "b.c=[1, 2]", "d=x"]
+
+
+def test_a_positional_after_the_settings_is_still_the_positional():
+    from samn_tracker.cli import build_parser
+
+    args = build_parser().parse_args(["track", "--set", "a=1", "b=2", "video.mp4", "--box", "1,1,5,5",
+                                      "--out", "o"])
+    assert (args.source, args.overrides, args.box) == ("video.mp4", ["a=1", "b=2"], "1,1,5,5")
+
+
+def test_a_key_set_twice_is_refused_naming_it(capsys):
+    parser, needed = set_parsers()[0]
+    with pytest.raises(SystemExit) as exit:
+        parser.parse_args([*needed, "--set", "memory.interval=10", "--set", "memory.interval=20"])
+    assert exit.value.code == 2
+    assert "samn track: error: argument --set: memory.interval is set twice" in capsys.readouterr().err

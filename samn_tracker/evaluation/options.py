@@ -91,6 +91,7 @@ def prepare(args: argparse.Namespace, run_dir: Path) -> None:
     check_groups(args.batch, args.groups)
     check_writable(run_dir, args.out)
     if not args.score_only:
+        Rank.from_env().device(args.device)  # an unusable --device fails before the record is written
         claim(run_dir, settings_record(args))
 
 

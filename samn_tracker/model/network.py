@@ -6,6 +6,7 @@ query encoder's stride-16 features.
 from __future__ import annotations
 
 import math
+import warnings
 from contextlib import nullcontext
 from pathlib import Path
 from typing import ContextManager, Optional, Sequence
@@ -233,13 +234,17 @@ class SAMNNetwork(nn.Module):
         fewer kernels; on a CPU the lite encoders run ~1.7x faster. The memory encoder's
         stem keeps its BatchNorm: it normalises the sum of the RGB and mask stems.
         ``precision`` "bf16" / "fp16" runs the network under autocast (outputs float32);
-        that changes outputs by more than rounding, so it is opt-in. Only for an eval-mode
+        that changes outputs by more than rounding, so it is opt-in; fp16 on a CPU gets a
+        warning, since it is far slower there than fp32. Only for an eval-mode
         network that is not trained further.
         """
         if self.training:
             raise RuntimeError("prepare_for_inference() needs an eval-mode network")
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
+        if precision == "fp16" and self.mean.device.type == "cpu":
+            warnings.warn("fp16 on a CPU is slow (no fast half-precision kernels: the lite preset "
+                          "ran ~20x slower than in fp32); use bf16 or fp32 there", stacklevel=2)
         self.inference_dtype = PRECISIONS[precision]
         for backbone in self.backbones():
             _fold_batchnorm(backbone, keep=None if backbone is self.query_encoder.backbone else backbone.stem_conv)
