@@ -35,12 +35,14 @@ from samn_tracker.exits import guarded
 from samn_tracker.model.appearance_memory import read_memory
 from samn_tracker.run_folder import check_writable
 from samn_tracker.settings import add_set_option, positive_int
+from samn_tracker.help_format import ExamplesFormat
 
 ROWS = ("learned", "backbone", "unmoved")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="samn eval keys", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="samn eval keys", description=__doc__.split("\n\n")[0],
+                                formatter_class=ExamplesFormat)
     p.add_argument("--root", required=True, help="DAVIS root (JPEGImages/, Annotations/, ImageSets/)")
     p.add_argument("--year", type=int, default=2016, choices=[2016, 2017])
     p.add_argument("--split", default="val")

@@ -36,6 +36,7 @@ from samn_tracker.exits import guarded
 from samn_tracker.run_folder import check_writable
 from samn_tracker.reports.speed import bench_markdown, long_markdown, plot_bench, plot_long
 from samn_tracker.weights import DownloadError
+from samn_tracker.help_format import ExamplesFormat
 
 LITE_CAP = preset("lite").memory.max_entries
 FALLBACK_CAP = 10  # the capped long run of a preset whose memory is unbounded (paper)
@@ -56,7 +57,7 @@ FLAGS = {"overrides": "--set"}  # options whose flag is not their name
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="samn bench",
+        prog="samn bench", formatter_class=ExamplesFormat,
         description="Per-stage speed, peak memory and accuracy of SAMN (lite, paper) and OpenCV "
                     "CSRT / KCF on the same frames; --long N: per-frame cost against video length "
                     "with and without the memory cap. Writes JSON + Markdown (and a PNG) to --out. "

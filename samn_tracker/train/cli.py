@@ -17,6 +17,7 @@ from samn_tracker.train.sources import __doc__ as SOURCES_HELP
 from samn_tracker.train.held_out import held_out_names
 from samn_tracker.train.run_loop import RESUMABLE, check_out_dir, check_resumed_settings
 from samn_tracker.train.trainer import TrainConfig, export_checkpoint, train
+from samn_tracker.help_format import ExamplesFormat
 
 CONFIGS = Path(__file__).parent / "configs"
 
@@ -35,7 +36,7 @@ def resolve_config(name: str) -> Path:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="samn train", description=__doc__ + "\nSources:\n" + SOURCES_HELP,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                formatter_class=ExamplesFormat)
     p.add_argument("--config", required=True, help="JSON file or shipped config name")
     add_set_option(p, dest="set", example='steps=50 sources=\'["davis:DAVIS:2017"]\'')
     add_run_options(p)

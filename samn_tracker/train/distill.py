@@ -38,6 +38,7 @@ from samn_tracker.train.cli import add_run_options, check_run_options, clip_data
 from samn_tracker.train.run_loop import RunFiles, StepResult, run_steps, worker_ignores_interrupts
 from samn_tracker.train.trainer import collate
 from samn_tracker.weights import builtin_checkpoint, load_checkpoint, save_checkpoint
+from samn_tracker.help_format import ExamplesFormat
 
 # What the student matches, each error relative to the teacher output's variance.
 TARGETS = ("features", "key", "value")
@@ -202,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     defaults = "\n".join(f"  {key} = {value!r}" for key, value in DistillConfig().to_dict().items())
     p = argparse.ArgumentParser(prog="samn distill", description=__doc__,
                                 epilog=f"settings (--set KEY=VALUE) and their defaults:\n{defaults}",
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                formatter_class=ExamplesFormat)
     add_set_option(p, dest="set", example="steps=500 teacher=run/last.pth")
     add_run_options(p)
     return p
