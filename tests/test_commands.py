@@ -94,7 +94,7 @@ def test_every_default_is_shown_once_with_or_without_help():
     from samn_tracker.evaluation import davis, got10k
 
     text = " ".join(davis.build_parser().format_help().split())
-    for shown in ("--year {2016,2017} (default: 2017)", "480p or Full-Resolution (default: 480p)",
+    for shown in ("--year {2016,2017} (default: 2017)", "480p (default) or Full-Resolution --out",
                   "--seed SEED (default: 0)", "--out OUT default: results/davis --score-only"):
         assert shown in text
     assert "(default: lite) (default" not in text

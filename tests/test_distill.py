@@ -133,10 +133,11 @@ def test_the_student_starts_at_the_teacher_heads_and_learns_the_mask(davis_root,
 
 def test_distill_checks_its_options_and_sources_before_work(davis_root, tmp_path, capsys):
     (tmp_path / "afile").write_text("x")
-    common = ["--set", f"out_dir={tmp_path / 'run'}", "--set", "source_weights=[]", "--set", "held_out=[]"]
-    for bad, says in ((["--samples", "0"], "--samples 0"), (["--samples", "-5"], "--samples -5"),
-                      (["--set", f"sources={json.dumps([f'davis:{davis_root}:20x16'])}"], "whole number"),
-                      (["--set", "steps=0"], "steps=0"), (["--export", str(tmp_path)], "is a folder"),
+    common = ["--set", "source_weights=[]", "--set", "held_out=[]"]
+    run = ["--set", f"out_dir={tmp_path / 'run'}"]
+    for bad, says in ((run + ["--samples", "0"], "--samples 0"), (run + ["--samples", "-5"], "--samples -5"),
+                      (run + ["--set", f"sources={json.dumps([f'davis:{davis_root}:20x16'])}"], "whole number"),
+                      (run + ["--set", "steps=0"], "steps=0"), (run + ["--export", str(tmp_path)], "is a folder"),
                       (["--set", f"out_dir={tmp_path / 'afile' / 'sub'}"], "afile is a file")):
         assert distill_main(common + bad) == 2
         err = capsys.readouterr().err

@@ -323,9 +323,9 @@ def test_resume_drops_log_rows_a_hard_kill_left_after_the_checkpoint(tmp_path):
 
 def test_run_options_are_checked_before_training(davis_root, tmp_path, capsys):
     out = tmp_path / "run"
-    common = ["--config", "lite_cpu", "--set", f"sources={json.dumps([f'davis:{davis_root}:2016:train'])}",
-              "--set", "source_weights=[]", "--set", "crop_size=64", "--set", "batch_size=2",
-              "--set", "workers=0", "--set", f"out_dir={out}", "--no-progress", "--samples", "8"]
+    base = ["--config", "lite_cpu", "--set", "source_weights=[]", "--set", "crop_size=64", "--set", "batch_size=2",
+            "--set", "workers=0", "--set", f"out_dir={out}", "--no-progress", "--samples", "8"]
+    common = base + ["--set", f"sources={json.dumps([f'davis:{davis_root}:2016:train'])}"]
     for bad, says in ((["--samples", "0"], "--samples 0"), (["--samples", "-5"], "--samples -5"),
                       (["--export", str(tmp_path)], "is a folder"), (["--set", "steps=0"], "steps=0")):
         assert train_main(common + bad) == 2
@@ -333,7 +333,7 @@ def test_run_options_are_checked_before_training(davis_root, tmp_path, capsys):
         assert len(err.strip().splitlines()) == 1 and says in err, err
     for source in (f"davis:{davis_root}:20x16", f"davis-paste:{davis_root}:2016:train:abc",
                    f"synthetic:{davis_root}:many"):
-        assert train_main(common + ["--set", f"sources={json.dumps([source])}"]) == 2
+        assert train_main(base + ["--set", f"sources={json.dumps([source])}"]) == 2
         err = capsys.readouterr().err
         assert len(err.strip().splitlines()) == 1 and "is not a whole number" in err, err
     assert not out.exists()
