@@ -32,10 +32,10 @@ from samn_tracker.datasets.davis import davis_sequence, sequence_names
 from samn_tracker.errors import InputError
 from samn_tracker.evaluation.options import requested
 from samn_tracker.exits import guarded
+from samn_tracker.help_format import ExamplesFormat
 from samn_tracker.model.appearance_memory import read_memory
 from samn_tracker.run_folder import check_writable
 from samn_tracker.settings import add_set_option, positive_int
-from samn_tracker.help_format import ExamplesFormat
 
 ROWS = ("learned", "backbone", "unmoved")
 

@@ -13,6 +13,7 @@ from typing import Optional, Sequence
 import cv2
 import torch
 
+from samn_tracker.help_format import ExamplesFormat
 from samn_tracker.speed.accuracy import accuracy
 from samn_tracker.speed.against import compare_runs, load_earlier
 from samn_tracker.speed.batched import batched_throughput
@@ -36,7 +37,6 @@ from samn_tracker.exits import guarded
 from samn_tracker.run_folder import check_writable
 from samn_tracker.reports.speed import bench_markdown, long_markdown, plot_bench, plot_long
 from samn_tracker.weights import DownloadError
-from samn_tracker.help_format import ExamplesFormat
 
 LITE_CAP = preset("lite").memory.max_entries
 FALLBACK_CAP = 10  # the capped long run of a preset whose memory is unbounded (paper)

@@ -12,12 +12,12 @@ from typing import Callable, Optional, Sequence
 
 from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded
+from samn_tracker.help_format import ExamplesFormat
 from samn_tracker.settings import add_set_option, parse_overrides
 from samn_tracker.train.sources import __doc__ as SOURCES_HELP
 from samn_tracker.train.held_out import held_out_names
 from samn_tracker.train.run_loop import RESUMABLE, check_out_dir, check_resumed_settings
 from samn_tracker.train.trainer import TrainConfig, export_checkpoint, train
-from samn_tracker.help_format import ExamplesFormat
 
 CONFIGS = Path(__file__).parent / "configs"
 

@@ -30,6 +30,7 @@ from samn_tracker.config import TrackerConfig, preset
 from samn_tracker.devices import pick_device
 from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded
+from samn_tracker.help_format import ExamplesFormat
 from samn_tracker.model.encoders import QueryReuseMemoryEncoder
 from samn_tracker.model.network import SAMNNetwork
 from samn_tracker.settings import Checked, add_set_option, parse_overrides, setting
@@ -38,7 +39,6 @@ from samn_tracker.train.cli import add_run_options, check_run_options, clip_data
 from samn_tracker.train.run_loop import RunFiles, StepResult, run_steps, worker_ignores_interrupts
 from samn_tracker.train.trainer import collate
 from samn_tracker.weights import builtin_checkpoint, load_checkpoint, save_checkpoint
-from samn_tracker.help_format import ExamplesFormat
 
 # What the student matches, each error relative to the teacher output's variance.
 TARGETS = ("features", "key", "value")
