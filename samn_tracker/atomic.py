@@ -21,6 +21,12 @@ def _umask() -> int:
     return mask
 
 
+def _prefix(path: Path) -> str:
+    """A temporary name's start: the file's own name, which says whose it is, unless that
+    would take the temporary name past a file system's 255 bytes."""
+    return f".{path.name}." if len(os.fsencode(path.name)) <= 200 else ".samn-"
+
+
 @contextmanager
 def replacing(path: Path | str) -> Iterator[Path]:
     """A temporary file beside ``path`` (same suffix, for writers that look at it) that
@@ -28,7 +34,7 @@ def replacing(path: Path | str) -> Iterator[Path]:
     The result gets the permissions a plain ``open`` would give (mkstemp's are 0600)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{path.suffix}")
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=_prefix(path), suffix=f".tmp{path.suffix}")
     os.close(fd)
     tmp = Path(name)
     try:
@@ -49,7 +55,7 @@ def directory(path: Path) -> Iterator[Path]:
     """Yield a temporary folder that becomes ``path`` once the block finishes without error."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=_prefix(path), suffix=".tmp"))
     try:
         yield tmp
         if path.exists():

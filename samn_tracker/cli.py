@@ -198,7 +198,7 @@ def write_track(run, tracker, sequence, first: np.ndarray, frames, region, total
             open(folder / "confidence.txt", "w") as confidences, \
             tqdm(total=total, unit="frame", desc=sequence.name, **({} if progress else {"disable": True})) as bar:
         try:
-            if tracker.tunes(given_mask=regions.is_mask(region, first.shape[:2])):
+            if tracker.tunes(given_mask=regions.is_mask(region)):
                 bar.set_postfix_str(f"tuning the decoder on the first frame ({tracker.cfg.tuning.steps} steps)")
             ahead = prefetched(islice(chain([first], frames), total), pin=tracker.device.type == "cuda")
             for step in track_frames(tracker, ahead, region):

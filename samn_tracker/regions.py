@@ -55,13 +55,12 @@ def _rounded_box(box) -> tuple[int, int, int, int]:
     return x, y, w, h
 
 
-def is_mask(region, shape: tuple[int, int]) -> bool:
-    """Whether a first region is a mask (bool, or H x W of the frame, or H x W x 1/3/4 as an
-    image reader gives a mask file) rather than a box or a polygon ((N, 2) points)."""
+def is_mask(region) -> bool:
+    """Whether a first region is meant as a mask (bool; an image, H x W or H x W x C, of at
+    least 3 x 3, whatever its size: one of another size is a mistake to name, not a polygon)
+    rather than a box (4,) or a polygon ((N, 2) points, or their 2N numbers)."""
     arr = np.asarray(region)
-    if arr.ndim == 3 and arr.shape[:2] == tuple(shape) and arr.shape[2] in (1, 3, 4):
-        return True
-    return arr.dtype == bool or (arr.ndim == 2 and arr.shape == tuple(shape) and arr.shape[1] != 2)
+    return arr.dtype == bool or arr.ndim == 3 or (arr.ndim == 2 and min(arr.shape) > 2)
 
 
 def mask_pixels(region) -> np.ndarray:

@@ -10,6 +10,7 @@ leaves ``<out>.partial`` with its ``run.json`` saying so; the next run replaces 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import tempfile
@@ -42,6 +43,9 @@ def check_destination(out: Path, overwrite: bool) -> None:
     ``overwrite``, or a place this process cannot write to."""
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} is a file; give a folder")
+    if len(os.fsencode(partial_path(out).name)) > 255:
+        raise InputError(f"--out {out.name[:40]}...: the name is too long for the run's folder "
+                         f"{out.name[:20]}....partial beside it (255 bytes at most); give a shorter name")
     if out.is_dir() and any(out.iterdir()):
         if not any((out / marker).exists() for marker in RESULT_MARKERS):
             raise InputError(f"--out {out} is a folder with other files in it (no {STATUS_FILE}); "

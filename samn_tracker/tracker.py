@@ -263,6 +263,8 @@ class SAMNTracker:
         videos). Targets keep separate memories and DCFs; the encoders and the decoder run
         once on the whole batch, so a target's result does not depend on its batch-mates
         beyond float rounding. ``timings`` hold the whole batch's stage times."""
+        if not targets and not images:
+            return []
         return self.finish(self.launch(targets, images))
 
     @torch.no_grad()
@@ -275,6 +277,8 @@ class SAMNTracker:
         ``finish`` completes it; a target may be in one launched step at a time."""
         if len(targets) != len(images):
             raise ValueError(f"{len(targets)} targets but {len(images)} images")
+        if len({id(target) for target in targets}) < len(targets):
+            raise ValueError("a target is twice in one step: each steps through its own video, a frame at a time")
         self._clock = StageClock(self.device, STAGES, HOST_PARTS)
         with self._clock.host("launch"):
             return self._issue(targets, images)
@@ -547,8 +551,8 @@ class SAMNTracker:
             raise InputError(f"initial region {region!r} is text: give numbers (a box array x, y, w, h, "
                              "a polygon) or a mask array")
         arr = np.asarray(region)
-        if regions.is_mask(arr, shape):
-            if arr.shape[:2] != shape:
+        if regions.is_mask(arr):
+            if arr.shape[:2] != shape or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)):
                 raise InputError(f"initial mask has shape {arr.shape}, the image is {shape}")
             mask = regions.mask_pixels(arr)
             if not mask.any():

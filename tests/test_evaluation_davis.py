@@ -221,3 +221,16 @@ def test_a_resolution_the_root_lacks_is_named_before_anything_else(tmp_path, cap
     assert davis.main(["--root", str(tmp_path), "--year", "2016", "--out", str(tmp_path / "out"), *FAST]) == 2
     assert "not a DAVIS root" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_sequence_too_short_to_score_is_refused_before_tracking(tmp_path, capsys):
+    root = make_davis2016(tmp_path / "DAVIS")
+    name = SEQUENCES[0]
+    for i in range(2, FRAMES):
+        (root / "JPEGImages" / "480p" / name / f"{i:05d}.jpg").unlink()
+        (root / "Annotations" / "480p" / name / f"{i:05d}.png").unlink()
+    out = tmp_path / "out"
+    assert davis.main(["--root", str(root), "--year", "2016", "--out", str(out), *FAST]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and f"{name}: DAVIS scores frames 1..N-2" in err and "it has 2" in err
+    assert not out.exists()

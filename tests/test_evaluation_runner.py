@@ -70,6 +70,15 @@ def test_atomic_text_never_leaves_a_partial_file(tmp_path, monkeypatch):
     assert os.listdir(target.parent) == ["result.txt"]
 
 
+def test_atomic_files_of_long_names_get_short_temporary_names(tmp_path):
+    """A legal name of 244 bytes would pass 255 with its name-based temporary name."""
+    target = tmp_path / ("v" * 235 + "_time.txt")
+    atomic.write_text(target, "0.5\n")
+    with atomic.directory(tmp_path / ("d" * 250)) as folder:
+        (folder / "00000.png").write_bytes(b"x")
+    assert target.read_text() == "0.5\n" and (tmp_path / ("d" * 250) / "00000.png").is_file()
+
+
 def test_atomic_directory_appears_only_when_complete(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         with atomic.directory(tmp_path / "seq") as folder:

@@ -296,10 +296,12 @@ def test_components_and_centroid_inside_the_bounding_box_equal_the_whole_frame_d
 
 
 def test_first_regions_are_told_apart_as_masks_or_boxes_and_polygons():
-    shape = (6, 8)
-    assert is_mask(np.zeros(shape, dtype=bool), shape)
-    assert is_mask(np.zeros(shape, dtype=np.uint8), shape)
-    assert is_mask(np.zeros((3, 3), dtype=bool), shape)  # a mask, refused later for its size
-    assert not is_mask([1, 2, 3, 4], shape)
-    assert not is_mask(np.array([[0, 0], [4, 0], [4, 4]], dtype=float), shape)
-    assert not is_mask(np.zeros((6, 2)), (6, 2))  # H x 2 reads as points
+    assert is_mask(np.zeros((6, 8), dtype=bool))
+    assert is_mask(np.zeros((6, 8), dtype=np.uint8))
+    # masks of another size than the frame's (refused later, naming both sizes), not polygons
+    assert is_mask(np.zeros((3, 3), dtype=bool)) and is_mask(np.zeros((240, 427), dtype=np.uint8))
+    assert is_mask(np.zeros((480, 854, 3), dtype=np.uint8))
+    assert not is_mask([1, 2, 3, 4]) and not is_mask(np.array([[1, 2, 3, 4]]))
+    assert not is_mask(np.array([[0, 0], [4, 0], [4, 4]], dtype=float))
+    assert not is_mask(np.zeros((6, 2)))  # H x 2 reads as points
+    assert not is_mask(np.arange(8.0))  # a polygon's 2N numbers

@@ -136,6 +136,22 @@ def test_a_frame_of_another_size_stops_the_run_naming_it(blackswan, tmp_path):
     assert run_record(partial(out))["status"] == "failed" and not out.exists()
 
 
+def test_hidden_files_are_not_frames_and_long_names_are_refused_before_work(blackswan, tmp_path):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for index in range(3):
+        (frames / f"{index:05d}.jpg").write_bytes((blackswan / f"{index:05d}.jpg").read_bytes())
+    (frames / "._00000.jpg").write_bytes(b"\x00\x05\x16\x07 macOS resource fork")
+    out = tmp_path / "out"
+    result = samn("track", frames, "--box", BLACKSWAN_BOX, "--out", out, "--no-video")
+    assert result.returncode == 0, result.stderr
+    assert run_record(out)["frames"] == 3
+    long = tmp_path / ("o" * 250)
+    result = samn("track", frames, "--box", BLACKSWAN_BOX, "--out", long, "--no-video")
+    assert result.returncode == 2 and "too long" in one_line(result.stderr)
+    assert not list(tmp_path.glob("ooo*"))
+
+
 def test_a_truncated_jpeg_is_tracked_with_a_warning_naming_it(blackswan, tmp_path):
     frames = tmp_path / "frames"
     frames.mkdir()

@@ -123,11 +123,19 @@ def test_text_regions_and_frames_of_another_size_are_refused_in_words(tracker, c
     frames, boxes, _ = car
     with pytest.raises(InputError, match="is text"):
         tracker.initialize(frames[0], "127,73,383,312")
+    for wrong in (np.zeros((240, 427), np.uint8), np.zeros((854, 480), np.uint8), np.zeros((240, 427, 3), np.uint8)):
+        with pytest.raises(InputError, match=r"initial mask has shape .* the image is \(480, 854\)"):
+            tracker.initialize(frames[0], wrong)
     tracker.initialize(frames[0], boxes[0])
     half = frames[1][::2, ::2]
     with pytest.raises(InputError, match=r"frame 1 is 427x240, the target's first frame 854x480"):
         tracker.track(half)
     assert tracker.track(frames[1]).box.shape == (4,)  # the refused frame changed nothing
+    assert tracker.step([], []) == []
+    (a, _), = tracker.start_all([frames[0]], [boxes[0]])
+    with pytest.raises(ValueError, match="twice in one step"):
+        tracker.step([a, a], [frames[1], frames[2]])
+    assert a.frame == 0
 
 
 def test_empty_or_misshaped_mask_is_refused(tracker, car):

@@ -88,6 +88,15 @@ def test_a_refused_workspace_writes_nothing(tmp_path, monkeypatch, capsys, make,
     assert sorted(str(p) for p in tmp_path.rglob("*")) == before
 
 
+def test_a_workspace_path_beyond_ascii_is_refused_before_writing(tmp_path, capsys):
+    """The TraX library fails with a protocol error on such a path, for every tracker."""
+    ws = tmp_path / "ws ü"
+    assert cli.main(["vot", "workspace", str(ws), "--stack", "vot2018"]) == 2
+    err = capsys.readouterr().err
+    assert "outside ASCII" in err and err.count("\n") == 1 and not ws.exists()
+    assert cli.main(["vot", "workspace", str(tmp_path / "ws u"), "--stack", "vot2018"]) == 0
+
+
 def test_a_workspace_that_fails_while_building_leaves_nothing(tmp_path, capsys):
     davis = tmp_path / "davis"
     (davis / "JPEGImages" / "480p" / "empty").mkdir(parents=True)  # a sequence without frames

@@ -119,7 +119,8 @@ def list_frames(folder: str | Path, suffixes: tuple[str, ...] = IMAGE_SUFFIXES) 
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"frame folder not found: {folder}")
-    paths = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes]
+    # hidden files (macOS' ._00000.jpg beside 00000.jpg) are not frames
+    paths = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes and not p.name.startswith(".")]
     if not paths:
         raise InputError(f"no image files ({', '.join(suffixes)}) in {folder}")
     matches = [_NUMBERED.match(p.stem) for p in paths]

@@ -50,10 +50,14 @@ PALETTE = palette()
 
 
 def load_sequences(root: Path, year: int, names: Sequence[str], resolution: str = "480p") -> list[BenchmarkSequence]:
-    """Frames and one initial mask per object of the first annotation."""
+    """Frames and one initial mask per object of the first annotation; a sequence too short
+    to be scored is refused here, before any tracking."""
     sequences = []
     for name in names:
         frames = frame_files(root, name, resolution)
+        if len(frames) < 3:
+            raise InputError(f"{name}: DAVIS scores frames 1..N-2, so a sequence needs at least 3 frames; "
+                             f"it has {len(frames)}")
         first = annotation_file(root, name, resolution, frames[0])
         if not first.is_file():
             raise InputError(f"first-frame annotation missing: {first}")

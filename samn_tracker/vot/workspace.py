@@ -107,6 +107,10 @@ def _held(directory: Path, overwrite: bool) -> list[str]:
     """What ``directory`` holds, for a folder that may receive a workspace."""
     if directory.exists() and not directory.is_dir():
         raise InputError(f"{directory} is a file; give a folder for the workspace")
+    if not str(directory.absolute()).isascii():
+        raise InputError(f"{directory.absolute()} has characters outside ASCII, and the TraX library through "
+                         "which the toolkit runs every tracker fails on such a workspace path (a protocol "
+                         "error); give a workspace path of ASCII characters")
     parent = nearest_existing(directory.absolute().parent)
     if not parent.is_dir():
         raise InputError(f"cannot create the workspace {directory}: {parent} is a file")
