@@ -51,7 +51,7 @@ def test_keys_refuse_an_out_that_cannot_be_written_before_any_work(tmp_path, cap
     assert capsys.readouterr().err == f"samn eval keys: error: {message.format(tmp=tmp_path)}\n"
 
 
-def test_keys_take_comma_separated_sequences_each_once_with_a_note(tmp_path, capsys, monkeypatch):
+def test_keys_take_comma_separated_sequences_each_once_with_a_note(davis_root, capsys, monkeypatch):
     """The other eval commands' --sequences: commas split, a repeat scored once (the network
     is stubbed: what is checked is which sequences get evaluated)."""
     from types import SimpleNamespace
@@ -62,7 +62,19 @@ def test_keys_take_comma_separated_sequences_each_once_with_a_note(tmp_path, cap
     monkeypatch.setattr(key_quality, "build_tracker", lambda *args: SimpleNamespace(net=None))
     monkeypatch.setattr(key_quality, "sequence_scores", lambda probe, root, name, stride, gap: evaluated.append(
         name) or {"queries": 1, "learned": 0.5, "backbone": 0.5, "unmoved": 0.5})
-    assert main(["keys", "--root", str(tmp_path), "--sequences", "blackswan,car-shadow", "blackswan",
+    assert main(["keys", "--root", str(davis_root), "--sequences", "blackswan,car-shadow", "blackswan",
                  "--no-progress"]) == 0
     assert evaluated == ["blackswan", "car-shadow"]
     assert capsys.readouterr().err == "--sequences: blackswan given more than once; each is taken once\n"
+
+
+def test_keys_name_an_unknown_sequence_before_building_the_network(davis_root, capsys, monkeypatch):
+    from samn_tracker.evaluation import key_quality
+
+    def never(*args):
+        raise AssertionError("the network was built before the sequences were checked")
+
+    monkeypatch.setattr(key_quality, "build_tracker", never)
+    assert main(["keys", "--root", str(davis_root), "--sequences", "blackswan,nosuch", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("samn eval keys: error: frame folder not found: ") and err.rstrip().endswith("480p/nosuch")

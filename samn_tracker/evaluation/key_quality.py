@@ -28,7 +28,7 @@ from tqdm import tqdm
 from samn_tracker import build_tracker, regions
 from samn_tracker.atomic import write_text
 from samn_tracker.crops import crop_mask, window_around
-from samn_tracker.datasets.davis import davis_sequence, sequence_names
+from samn_tracker.datasets.davis import davis_sequence, frame_files, sequence_names
 from samn_tracker.errors import InputError
 from samn_tracker.evaluation.options import requested
 from samn_tracker.exits import guarded
@@ -128,6 +128,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     check_out(args.out)
     root = Path(args.root)
     names = requested(args.sequences) or sequence_names(root, args.year, args.split)
+    for name in names:  # a misspelt name is named before the network is built
+        frame_files(root, name)
     tracker = build_tracker(args.preset, args.weights, args.overrides, args.device)
     probe = KeyProbe(tracker)
     results = {}
