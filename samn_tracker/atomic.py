@@ -52,18 +52,31 @@ def write_text(path: Path | str, text: str) -> None:
 
 @contextmanager
 def directory(path: Path) -> Iterator[Path]:
-    """Yield a temporary folder that becomes ``path`` once the block finishes without error."""
+    """Yield a temporary folder beside ``path`` that replaces it (``replace_directory``)
+    once the block finishes without error, and is removed otherwise."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=_prefix(path), suffix=".tmp"))
     try:
         yield tmp
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
+        replace_directory(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def replace_directory(new: Path, path: Path) -> None:
+    """Put the folder ``new`` in place of ``path``, replaced whole if it exists. The earlier
+    folder is renamed aside first and removed last, so a failure in between leaves it
+    beside (``.NAME.replaced``), never neither folder."""
+    previous = path.with_name(_prefix(path) + "replaced")
+    if previous.exists():
+        shutil.rmtree(previous)  # left by an earlier failure
+    if path.exists():
+        path.rename(previous)
+    new.rename(path)
+    if previous.exists():
+        shutil.rmtree(previous)
 
 
 def write_zip(path: Path | str, members: Iterable[tuple[Path, str]]) -> None:

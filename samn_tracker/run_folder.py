@@ -115,7 +115,7 @@ class RunFolder:
     def __exit__(self, kind, error, traceback) -> None:
         if kind is None:
             self.write_status("complete")
-            self._move_into_place()
+            atomic.replace_directory(self.path, self.out)  # empty, or an earlier result to overwrite
         elif issubclass(kind, KeyboardInterrupt):
             self.write_status("interrupted")
             raise KeyboardInterrupt(f"after {self.frames} frames; partial results in {self.path} "
@@ -125,15 +125,3 @@ class RunFolder:
             if isinstance(error, InputError):
                 raise InputError(f"{error} ({self.frames} frames written to {self.path}, "
                                  f"{STATUS_FILE}: failed)") from None
-
-    def _move_into_place(self) -> None:
-        """Replace ``out`` (empty, or an earlier result the user chose to overwrite)."""
-        previous = None
-        if self.out.exists():
-            previous = self.out.with_name(self.out.name + ".replaced")
-            if previous.exists():
-                shutil.rmtree(previous)
-            self.out.rename(previous)
-        self.path.rename(self.out)
-        if previous is not None:
-            shutil.rmtree(previous)

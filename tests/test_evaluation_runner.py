@@ -79,6 +79,19 @@ def test_atomic_files_of_long_names_get_short_temporary_names(tmp_path):
     assert target.read_text() == "0.5\n" and (tmp_path / ("d" * 250) / "00000.png").is_file()
 
 
+def test_a_replaced_folder_is_kept_aside_until_the_new_one_is_in_place(tmp_path):
+    old, new = tmp_path / "seq", tmp_path / "new"
+    old.mkdir()
+    (old / "a.png").write_bytes(b"old")
+    new.mkdir()
+    (new / "a.png").write_bytes(b"new")
+    atomic.replace_directory(new, old)
+    assert (old / "a.png").read_bytes() == b"new" and sorted(os.listdir(tmp_path)) == ["seq"]
+    with pytest.raises(FileNotFoundError):  # the new folder vanished: the earlier one stays, aside
+        atomic.replace_directory(tmp_path / "gone", old)
+    assert (tmp_path / ".seq.replaced" / "a.png").read_bytes() == b"new"
+
+
 def test_atomic_directory_appears_only_when_complete(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         with atomic.directory(tmp_path / "seq") as folder:

@@ -21,15 +21,14 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
-import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Literal, Optional, Sequence
+from typing import Literal, Optional, Sequence
 
 import numpy as np
 from PIL import Image
 
+from samn_tracker import atomic
 from samn_tracker.atomic import write_text
 from samn_tracker.datasets import davis
 from samn_tracker.datasets.roots import DATA_VARIABLE, data_root
@@ -37,7 +36,7 @@ from samn_tracker.datasets.splits import SPLITS_FILE, names_in_split
 from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded
 from samn_tracker.regions import encode_vot_mask
-from samn_tracker.run_folder import check_writable, nearest_existing
+from samn_tracker.run_folder import check_writable
 
 GroundTruth = Literal["box", "mask"]
 SIZE_CHANGE_RATIO = 1.2      # sqrt-area change vs. 5 frames earlier
@@ -180,40 +179,11 @@ def build_local_stack(davis_root: Path | str, out: Path | str,
     check_out(out)
     sources = [read_sequence(davis_root, name, options)
                for name in options.sequences or eval_split(davis_root)]
-    with staging(out, f"--out {out}") as folder:
+    with atomic.directory(out) as folder:
         for source in sources:
             write_sequence(davis_root, source, folder, options)
         _write_lines(folder / "list.txt", [source.name for source in sources])
-        move_into_place(folder, out)
     return [out / source.name for source in sources]
-
-
-@contextmanager
-def staging(directory: Path, what: str) -> Iterator[Path]:
-    """A hidden folder beside ``directory`` (the same file system, so moving it is a
-    rename), removed on the way out unless it was moved into place. ``what`` names the
-    destination in the error when nothing can be written there."""
-    parent = nearest_existing(directory.absolute().parent)
-    try:
-        folder = Path(tempfile.mkdtemp(dir=parent, prefix=f".{directory.name}.partial-"))
-    except OSError as err:
-        raise InputError(f"cannot write to {parent} for {what}: {err.strerror}") from None
-    try:
-        yield folder
-    finally:
-        if folder.exists():
-            shutil.rmtree(folder)
-
-
-def move_into_place(folder: Path, directory: Path) -> None:
-    """Put the staged ``folder`` in place of ``directory`` (replaced whole, if any)."""
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    previous = folder.with_name(folder.name + "-replaced")
-    if directory.exists():
-        directory.rename(previous)
-    folder.rename(directory)
-    if previous.exists():
-        shutil.rmtree(previous)
 
 
 def sequence_names(text: Optional[str]) -> Optional[list[str]]:

@@ -24,13 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from samn_tracker import atomic
 from samn_tracker.datasets.roots import DATA_VARIABLE, data_root
 from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded
-from samn_tracker.run_folder import nearest_existing
+from samn_tracker.run_folder import check_writable
 from samn_tracker.vot import STACKS_DIR
-from samn_tracker.vot.local_stack import (LocalStackOptions, build_local_stack, check_davis_folder,
-                                          move_into_place, staging)
+from samn_tracker.vot.local_stack import LocalStackOptions, build_local_stack, check_davis_folder
 
 STACKS = ("vot2016", "vot2017", "vot2018", "vot2019", "vot2020", "local_box", "local_mask")
 LOCAL_GROUNDTRUTH = {"local_box": "box", "local_mask": "mask"}
@@ -111,9 +111,7 @@ def _held(directory: Path, overwrite: bool) -> list[str]:
         raise InputError(f"{directory.absolute()} has characters outside ASCII, and the TraX library through "
                          "which the toolkit runs every tracker fails on such a workspace path (a protocol "
                          "error); give a workspace path of ASCII characters")
-    parent = nearest_existing(directory.absolute().parent)
-    if not parent.is_dir():
-        raise InputError(f"cannot create the workspace {directory}: {parent} is a file")
+    check_writable(directory, directory, "the workspace")
     held = sorted(e.name + "/" * e.is_dir() for e in directory.iterdir()) if directory.is_dir() else []
     if held and not (directory / MARKER).is_file():
         raise InputError(f"{directory} is a folder with other files in it (no {MARKER}); "
@@ -128,14 +126,13 @@ def write_workspace(plan: WorkspacePlan) -> Path:
     """Write ``config.yaml``, ``trackers.ini`` (the user's own entries after the package's)
     and a local stack's ``sequences``, then put them in place of the folder's content.
     Official datasets are downloaded by the toolkit on first use (``vot evaluate``)."""
-    with staging(plan.directory, f"the workspace {plan.directory}") as folder:
+    with atomic.directory(plan.directory) as folder:
         (folder / "trackers.ini").write_text("\n".join([trackers_ini(), *plan.own_entries.values()]))
         (folder / MARKER).write_text(
             f"registry:\n- ./trackers.ini\nstack: {STACKS_DIR / (plan.stack + '.yaml')}\nsequences: sequences\n")
         if plan.davis is not None:
             build_local_stack(plan.davis, folder / "sequences",
                               LocalStackOptions(groundtruth=LOCAL_GROUNDTRUTH[plan.stack]))
-        move_into_place(folder, plan.directory)
     return plan.directory
 
 
