@@ -18,6 +18,7 @@ from typing import Callable, Optional, Sequence
 
 from samn_tracker.exits import guarded
 from samn_tracker.help_format import ExamplesFormat
+from samn_tracker.run_folder import nearest_existing
 
 PACKAGE = "samn_tracker"
 TOOLKIT_PACKAGES = ("vot-toolkit", "attributee", "vot-trax", "got10k")
@@ -146,7 +147,7 @@ def check_cache() -> Finding:
 
     cache = cache_dir()
     resnet = cache / RESNET50_IMAGENET.name
-    blocking = next((p for p in (cache, *cache.parents) if p.exists()), cache)
+    blocking = nearest_existing(cache)
     if not blocking.is_dir():
         return Finding("FAIL", f"the weight cache {cache} cannot be a folder: {blocking} is a file",
                        "point $SAMN_CACHE at a folder (default ~/.cache/samn_tracker)")
@@ -164,8 +165,7 @@ def check_disk() -> Finding:
     places = {"results (here)": Path.cwd(), "cache": cache_dir()}
     free = {}
     for label, path in places.items():
-        existing = next(p for p in (path, *path.parents) if p.exists())
-        free[label] = shutil.disk_usage(existing).free / 2**30
+        free[label] = shutil.disk_usage(nearest_existing(path)).free / 2**30
     text = ", ".join(f"{gib:.1f} GiB free for {label}" for label, gib in free.items())
     if min(free.values()) < MIN_FREE_GIB:
         return Finding("warn", text + f" (benchmarks and training want {MIN_FREE_GIB:g} GiB or more)",
