@@ -12,7 +12,7 @@ from typing import Literal, Optional
 
 from samn_tracker.errors import InputError
 from samn_tracker.feature_grid import STRIDE
-from samn_tracker.settings import Checked, parse_overrides, setting
+from samn_tracker.settings import Checked, dotted, parse_overrides, setting
 
 __all__ = ["TrackerConfig", "ModelConfig", "DCFConfig", "MemoryConfig", "UncertaintyConfig",
            "MaskCheckConfig", "TuningConfig", "paper", "lite", "preset", "parse_overrides", "PRESETS",
@@ -187,13 +187,7 @@ class TrackerConfig(Checked):
     @classmethod
     def from_dict(cls, data: dict) -> "TrackerConfig":
         """The inverse of ``to_dict`` (a checkpoint's stored config), checked."""
-        changes: dict = {}
-        for key, value in data.items():
-            if isinstance(value, dict):
-                changes.update({f"{key}.{k}": v for k, v in value.items()})
-            else:
-                changes[key] = value
-        return cls().replace(**changes)
+        return cls().replace(**dotted(data))
 
 
 def paper() -> TrackerConfig:

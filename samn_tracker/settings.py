@@ -82,6 +82,18 @@ class Checked:
         return out
 
 
+def dotted(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A config's ``to_dict`` by the dotted keys ``--set`` and ``replace`` take
+    (``{"memory": {"interval": 5}}`` -> ``{"memory.interval": 5}``)."""
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            flat.update(dotted(value, f"{prefix}{key}."))
+        else:
+            flat[prefix + key] = value
+    return flat
+
+
 def replace_settings(obj: C, changes: Mapping[str, Any]) -> C:
     """``obj`` with the dotted ``changes`` applied group by group, each group re-checked."""
     hints = _hints(type(obj))

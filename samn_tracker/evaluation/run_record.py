@@ -20,6 +20,7 @@ from samn_tracker import atomic
 from samn_tracker.build import tracker_config
 from samn_tracker.config import SAME_OUTPUT_SETTINGS, preset
 from samn_tracker.errors import InputError
+from samn_tracker.settings import dotted
 from samn_tracker.weights import builtin_checkpoint, sha256_file
 
 # probability_maps decides how DAVIS merges a sequence's objects: it changes the results.
@@ -38,24 +39,13 @@ def settings_record(args: argparse.Namespace) -> dict[str, Any]:
     weights = Path(args.weights) if args.weights else builtin_checkpoint(config.name, config.model.memory_pass)
     if weights is not None and not weights.is_file():
         raise InputError(f"checkpoint not found: {weights}")
-    default = _flat(preset(args.preset).to_dict())
-    settings = {key: json.loads(json.dumps(value)) for key, value in _flat(config.to_dict()).items()
+    default = dotted(preset(args.preset).to_dict())
+    settings = {key: json.loads(json.dumps(value)) for key, value in dotted(config.to_dict()).items()
                 if value != default[key] and key not in UNRECORDED_SETTINGS}
     return {"preset": args.preset, "settings": settings,
             "weights": None if weights is None else str(weights),
             "weights_sha256": None if weights is None else sha256_file(weights),
             "seed": args.seed, "precision": args.precision}
-
-
-def _flat(config: dict, prefix: str = "") -> dict[str, Any]:
-    """A config's ``to_dict`` by dotted keys, as ``--set`` names them."""
-    flat = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            flat.update(_flat(value, f"{prefix}{key}."))
-        else:
-            flat[prefix + key] = value
-    return flat
 
 
 def claim(run_dir: Path, record: dict[str, Any]) -> None:
@@ -109,4 +99,4 @@ def _shown(record: dict[str, Any], name: str) -> str:
     settings = record.get("settings") or {}
     if name in settings:
         return repr(settings[name])
-    return f"{_flat(preset(record['preset']).to_dict()).get(name)!r} (the preset's)"
+    return f"{dotted(preset(record['preset']).to_dict()).get(name)!r} (the preset's)"
