@@ -251,6 +251,15 @@ def _key(item: str) -> str:
     return item.partition("=")[0].strip()
 
 
+def comma_names(items: Iterable[str]) -> tuple[list[str], list[str]]:
+    """The names of comma lists (``a,b`` ``c``), blanks dropped: each once in the order
+    given, and those given more than once, for the command's note (a name listed twice
+    would be run, packed or drawn twice)."""
+    given = [n.strip() for item in items for n in item.split(",") if n.strip()]
+    once = list(dict.fromkeys(given))
+    return once, [n for n in once if given.count(n) > 1]
+
+
 def positive_int(text: str) -> int:
     """argparse type of counts such as ``--batch``: a whole number of at least 1."""
     try:

@@ -14,7 +14,7 @@ from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded
 from samn_tracker.model.network import PRECISIONS
 from samn_tracker.run_folder import check_writable
-from samn_tracker.settings import add_groups_option, add_set_option, check_groups, positive_int
+from samn_tracker.settings import add_groups_option, add_set_option, check_groups, comma_names, positive_int
 
 
 def add_tracker_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,12 +56,10 @@ def requested(names: Optional[list[str]]) -> Optional[list[str]]:
     twice would be tracked twice and packed twice."""
     if names is None:
         return None
-    given = [n for name in names for n in name.split(",") if n]
-    if not given:
+    unique, repeated = comma_names(names)
+    if not unique:
         raise InputError("--sequences names no sequence")
-    unique = list(dict.fromkeys(given))
-    if len(unique) < len(given):
-        repeated = [n for n in unique if given.count(n) > 1]
+    if repeated:
         print(f"--sequences: {listed(repeated)} given more than once; each is taken once", file=sys.stderr)
     return unique
 

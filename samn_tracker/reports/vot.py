@@ -25,6 +25,7 @@ import pandas as pd
 from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded
 from samn_tracker.run_folder import check_writable
+from samn_tracker.settings import comma_names
 
 ATTRIBUTES = ("camera_motion", "illum_change", "occlusion", "size_change", "motion_change", "empty")
 BURNIN = 10  # frames ignored after each (re-)initialisation, as the toolkit's AR analysis
@@ -100,10 +101,8 @@ def _count(sequences: Sequence[str]) -> str:
 def select_trackers(results: Sequence[ExperimentResult], names: str) -> list[ExperimentResult]:
     """``--trackers a,b``: their results in that order, each once (a note names repeats); a
     name without results is refused."""
-    given = [n.strip() for n in names.split(",") if n.strip()]
-    order = list(dict.fromkeys(given))
-    if len(order) < len(given):
-        repeated = [n for n in order if given.count(n) > 1]
+    order, repeated = comma_names([names])
+    if repeated:
         print(f"samn report vot: note: --trackers: {', '.join(repeated)} given more than once; "
               "each is taken once", file=sys.stderr)
     available = list(dict.fromkeys(r.tracker for r in results))

@@ -29,7 +29,8 @@ from samn_tracker.atomic import replacing, write_text
 from samn_tracker.build import tracker_config
 from samn_tracker.config import TrackerConfig, preset
 from samn_tracker.devices import Rank
-from samn_tracker.settings import add_groups_option, add_set_option, check_groups, parse_overrides, positive_int
+from samn_tracker.settings import (add_groups_option, add_set_option, check_groups, comma_names, parse_overrides,
+                                   positive_int)
 from samn_tracker.datasets.davis import sequence_names
 from samn_tracker.datasets.roots import DATA_VARIABLE, data_root
 from samn_tracker.errors import InputError
@@ -132,16 +133,15 @@ def check_options(args: argparse.Namespace) -> None:
 
 def split_names(text: str, allowed: Optional[Sequence[str]], what: str) -> list[str]:
     """The names of a comma list, each once (a repeated one with a note)."""
-    names = [n.strip() for n in text.split(",") if n.strip()]
+    names, repeated = comma_names([text])
     if not names:
         raise InputError(f"no {what} given")
     unknown = [n for n in names if allowed is not None and n not in allowed]
     if unknown:
         raise InputError(f"unknown {what} {', '.join(unknown)}; choose from {', '.join(allowed)}")
-    repeated = [n for n in dict.fromkeys(names) if names.count(n) > 1]
     if repeated:
         note(f"{what} {', '.join(repeated)} given more than once; measured once")
-    return list(dict.fromkeys(names))
+    return names
 
 
 def warmup_frames(asked: int, first: BenchSequence, profiled: bool) -> int:
