@@ -11,11 +11,10 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from samn_tracker.command_parser import CommandParser
 from samn_tracker.build import build_tracker, tracker_config
 from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded
-from samn_tracker.help_format import ExamplesFormat
-from samn_tracker.settings import add_set_option
 
 # Subcommands whose code lives in their own module: name -> (module, help).
 DELEGATED = {
@@ -58,7 +57,7 @@ def parse_numbers(text: str, name: str) -> np.ndarray:
 
 def add_track_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("track", help="track one object in a video or a folder of frames",
-                       formatter_class=ExamplesFormat, epilog=TRACK_EXAMPLES,
+                       epilog=TRACK_EXAMPLES,
                        description="Track the object given on the first frame; writes boxes.txt, "
                                    "polygons.txt, confidence.txt, masks/*.png, overlay.mp4 and "
                                    "run.json to --out.")
@@ -74,7 +73,7 @@ def add_track_parser(sub: argparse._SubParsersAction) -> None:
                         "the paper, for a GPU (downloads ImageNet weights on first use)")
     p.add_argument("--weights", help="checkpoint (.pth); default: the built-in one of the preset")
     p.add_argument("--device", default="auto", help="auto (cuda when present), cpu, cuda or cuda:N")
-    add_set_option(p)
+    p.add_set_option()
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
                    help="network precision (bf16 / fp16 run under autocast)")
     p.add_argument("--seed", type=int, default=0, help="seed of the first-frame augmentations")
@@ -222,9 +221,8 @@ def write_track(run, tracker, sequence, first: np.ndarray, frames, region, total
     return start_time, track_time
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="samn", description=__doc__, epilog=EXAMPLES,
-                                     formatter_class=ExamplesFormat)
+def build_parser() -> CommandParser:
+    parser = CommandParser(prog="samn", description=__doc__, epilog=EXAMPLES)
     sub = parser.add_subparsers(dest="command", required=True)
     add_track_parser(sub)
     for name, (_, help_text) in DELEGATED.items():

@@ -7,7 +7,6 @@ Each check runs on its own, so one broken package (a ``cv2`` without contrib, a 
 """
 from __future__ import annotations
 
-import argparse
 import re
 import shutil
 import sys
@@ -16,8 +15,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
+from samn_tracker.command_parser import CommandParser
 from samn_tracker.exits import guarded
-from samn_tracker.help_format import ExamplesFormat
 from samn_tracker.run_folder import nearest_existing
 
 PACKAGE = "samn_tracker"
@@ -187,10 +186,9 @@ def run_check(check: Callable[[], Finding]) -> Finding:
         return Finding("FAIL", f"{type(err).__name__}: {err}")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    return argparse.ArgumentParser(
-        prog="samn doctor", formatter_class=ExamplesFormat,
-        description="Check the environment: " + ", ".join(CHECKS) + ". One line per item: "
+def build_parser() -> CommandParser:
+    return CommandParser(
+        prog="samn doctor", description="Check the environment: " + ", ".join(CHECKS) + ". One line per item: "
                     "ok, warn (works, with a caveat) or FAIL, with the fix. Exit status 1 when "
                     "something failed.",
         epilog="examples:\n  samn doctor\n  python -m samn_tracker.doctor")

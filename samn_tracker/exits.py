@@ -4,17 +4,15 @@ exit status 1, Ctrl-C one line and exit status 130 (128 + SIGINT, what shells re
 whether it comes during start-up or during work. Never a traceback: users of
 vot-toolkit and got10k read the last line, not a stack. While a command runs, a Python
 warning is one line too (``samn track: warning: ...``), not a file:line and source line
-that the user cannot act on, and so is argparse's complaint about an option (a bad value,
-an unknown option), without the usage block that ``--help`` shows; the library's own
-callers keep Python's and argparse's formats."""
+that the user cannot act on; the library's own callers keep Python's format. (A bad
+option is one line by ``command_parser.CommandParser``.)"""
 from __future__ import annotations
 
-import argparse
 import contextlib
 import functools
 import sys
 import warnings
-from typing import Callable, Iterator, NoReturn
+from typing import Callable, Iterator
 
 from samn_tracker.errors import DownloadError, InputError
 
@@ -36,7 +34,7 @@ def guarded(prog: str, on_interrupt: str = "") -> Callable[[Main], Main]:
         @functools.wraps(main)
         def guarded_main(*args, **kwargs) -> int:
             try:
-                with one_line_warnings(prog), one_line_parse_errors():
+                with one_line_warnings(prog):
                     return main(*args, **kwargs)
             except (InputError, DownloadError) as err:
                 print(f"{prog}: error: {err}", file=sys.stderr)
@@ -68,18 +66,3 @@ def one_line_warnings(prog: str) -> Iterator[None]:
         yield
     finally:
         warnings.showwarning = shown
-
-
-@contextlib.contextmanager
-def one_line_parse_errors() -> Iterator[None]:
-    """argparse's errors as ``PROG: error: MESSAGE`` and exit status 2 until the block ends."""
-    error = argparse.ArgumentParser.error
-    argparse.ArgumentParser.error = _one_line_error  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        argparse.ArgumentParser.error = error  # type: ignore[method-assign]
-
-
-def _one_line_error(parser: argparse.ArgumentParser, message: str) -> NoReturn:
-    parser.exit(INPUT_ERROR, f"{parser.prog}: error: {message}\n")

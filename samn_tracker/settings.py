@@ -10,14 +10,12 @@ instead of mid-track.
 """
 from __future__ import annotations
 
-import argparse
 import ast
 import dataclasses
 import json
 import math
-import sys
 import typing
-from typing import Any, Iterable, Literal, Mapping, Optional, Sequence, TypeVar, Union
+from typing import Any, Iterable, Literal, Mapping, Optional, TypeVar, Union
 
 from samn_tracker.errors import InputError, SettingError, UnknownSettingError
 
@@ -203,84 +201,3 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
             raise InputError(f"setting {item!r} must look like KEY=VALUE")
         settings[key] = parse_value(text)
     return settings
-
-
-def add_set_option(parser: argparse.ArgumentParser, dest: str = "overrides", example: str = "memory.interval=10") -> None:
-    """``--set KEY=VALUE ...``, the same on every command: several pairs after one ``--set``
-    or one ``--set`` per pair, each key once. The pairs are split into one ``--set`` each
-    before argparse reads them (``one_pair_per_set``), so an argument after them without
-    "=" (``samn track --set a=1 SOURCE``) is still that argument, as it was."""
-    parser.add_argument("--set", dest=dest, action=SetPair, default=[], metavar="KEY=VALUE",
-                        help=f"change settings, e.g. --set {example} (several after one --set, "
-                             "or one --set each)")
-    parse = parser.parse_known_args
-    parser.parse_known_args = lambda args=None, namespace=None: parse(  # type: ignore[method-assign]
-        one_pair_per_set(sys.argv[1:] if args is None else args), namespace)
-
-
-def one_pair_per_set(argv: Sequence[str]) -> list[str]:
-    """``--set a=1 b=2 SOURCE`` -> ``--set a=1 --set b=2 SOURCE``: the items after a
-    ``--set`` value that hold "=" and do not start with "-" are settings too."""
-    out: list[str] = []
-    pairs = False
-    for index, item in enumerate(argv):
-        if item == "--":
-            return out + list(argv[index:])
-        if pairs and "=" in item and not item.startswith("-"):
-            out += ["--set", item]
-            continue
-        pairs = item.startswith("--set=") or (bool(out) and out[-1] == "--set")
-        out.append(item)
-    return out
-
-
-class SetPair(argparse.Action):
-    """One ``--set KEY=VALUE``, appended; a key given twice on the command line is refused,
-    since the later value would silently win. Defaults (``SAMN_VOT_CONFIG``) may be set
-    again: the command line is meant to win over them."""
-
-    def __call__(self, parser, namespace, value, option_string=None) -> None:
-        items = list(getattr(namespace, self.dest) or [])
-        key = _key(value)
-        if key and any(_key(item) == key for item in items[len(self.default or []):]):
-            raise argparse.ArgumentError(self, f"{key} is set twice; give each key once")
-        setattr(namespace, self.dest, items + [value])
-
-
-def _key(item: str) -> str:
-    return item.partition("=")[0].strip()
-
-
-def comma_names(items: Iterable[str]) -> tuple[list[str], list[str]]:
-    """The names of comma lists (``a,b`` ``c``), blanks dropped: each once in the order
-    given, and those given more than once, for the command's note (a name listed twice
-    would be run, packed or drawn twice)."""
-    given = [n.strip() for item in items for n in item.split(",") if n.strip()]
-    once = list(dict.fromkeys(given))
-    return once, [n for n in once if given.count(n) > 1]
-
-
-def positive_int(text: str) -> int:
-    """argparse type of counts such as ``--batch``: a whole number of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def add_groups_option(parser: argparse.ArgumentParser) -> None:
-    """``--groups G`` beside ``--batch``, the same on every command that steps a lockstep batch."""
-    parser.add_argument("--groups", type=positive_int, default=None, metavar="G",
-                        help="with --batch: step the batch as G groups in turn, so that one group's "
-                             "host work overlaps another's device work (default: 2 on a GPU for a "
-                             "--batch of 8 or more, else 1)")
-
-
-def check_groups(batch: int, groups: Optional[int]) -> None:
-    """A bad ``--groups`` for its ``--batch``: an ``InputError`` before any work starts
-    (None: chosen by ``tracking_loop.lockstep_groups``)."""
-    if groups is not None and groups > batch:
-        raise InputError(f"--groups {groups} needs a --batch of at least {groups}")

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from samn_tracker import cli, doctor
+from samn_tracker.command_parser import CommandParser
 from samn_tracker.errors import DownloadError, InputError
 from samn_tracker.exits import guarded
 from samn_tracker.opencv_contrib import CONTRIB_FIX
@@ -75,7 +76,7 @@ def test_top_level_help_has_examples_and_no_docs_links():
         assert name in text
 
 
-def track_parser() -> argparse.ArgumentParser:
+def track_parser() -> CommandParser:
     parser = cli.build_parser()
     (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     return sub.choices["track"]
@@ -124,12 +125,39 @@ def test_an_unknown_track_option_is_told_by_samn_track(capsys):
     (["train", "--config"], "samn train: error: argument --config: expected one argument"),
 ])
 def test_a_bad_option_value_is_one_line_in_every_command(argv, line, capsys):
-    error = argparse.ArgumentParser.error
     with pytest.raises(SystemExit) as exit:
         cli.main(argv)
     assert exit.value.code == 2
     assert capsys.readouterr().err == line + "\n"
-    assert argparse.ArgumentParser.error is error  # outside a command, argparse as it was
+
+
+COMMANDS = [["track"], ["eval", "davis"], ["eval", "got10k"], ["eval", "trackingnet"], ["eval", "keys"],
+            ["report"], ["report", "vot"], ["report", "bench"], ["vot", "workspace"], ["vot", "local-stack"],
+            ["bench"], ["train"], ["distill"], ["doctor"]]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_an_unknown_option_is_one_line_in_every_command(command, capsys):
+    with pytest.raises(SystemExit) as exit:
+        cli.main([*command, "--no-such-option"])
+    assert exit.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"samn {' '.join(command)}: error: ") and err.count("\n") == 1, err
+
+
+def test_a_parser_used_as_a_library_answers_in_one_line_too(capsys):
+    from samn_tracker.evaluation import davis
+
+    with pytest.raises(SystemExit) as exit:
+        davis.build_parser().parse_args(["--root", "r", "--batch", "0"])
+    assert exit.value.code == 2
+    assert capsys.readouterr().err == "samn eval davis: error: argument --batch: must be at least 1, got 0\n"
+
+
+def test_the_subcommand_parsers_follow_their_parent():
+    parser = track_parser()
+    assert isinstance(parser, CommandParser)
+    assert "(default: lite)" in parser.format_help()
 
 
 def test_eval_help_lists_the_benchmarks_and_rejects_others():

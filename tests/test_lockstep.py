@@ -308,7 +308,7 @@ def test_host_threads_by_default_beside_a_gpu_only():
 def test_two_groups_by_default_beside_a_gpu_only():
     from types import SimpleNamespace
 
-    from samn_tracker.settings import check_groups
+    from samn_tracker.command_parser import check_groups
     from samn_tracker.tracking_loop import AUTO_GROUPS_MIN_BATCH, lockstep_groups
 
     def tracker(device: str, apart: bool = True):

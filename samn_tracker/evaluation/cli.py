@@ -1,14 +1,13 @@
 """``samn eval got10k|trackingnet|davis ...``: dispatch to the benchmark adapters."""
 from __future__ import annotations
 
-import argparse
 import importlib
 import sys
 from typing import Optional, Sequence
 
+from samn_tracker.command_parser import CommandParser
 from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded
-from samn_tracker.help_format import ExamplesFormat
 
 ADAPTERS = {
     "got10k": ("samn_tracker.evaluation.got10k",
@@ -33,10 +32,9 @@ finished sequences, and the same command resumes. Options of one benchmark:
 samn eval <benchmark> --help."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> CommandParser:
     """The help of ``samn eval`` (the adapters parse their own options)."""
-    parser = argparse.ArgumentParser(prog="samn eval", epilog=EXAMPLES,
-                                     formatter_class=ExamplesFormat,
+    parser = CommandParser(prog="samn eval", epilog=EXAMPLES,
                                      description="Run SAMN on a benchmark, score it and pack the "
                                                  "submission; resumable, shardable with torchrun.")
     sub = parser.add_subparsers(dest="benchmark", title="benchmarks", metavar="BENCHMARK")

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from samn_tracker.command_parser import CommandParser
 from samn_tracker import atomic
 from samn_tracker.datasets.davis import (YEARS, annotation_file, frame_files, object_ids, read_annotation,
                                          sequence_names)
@@ -28,7 +29,6 @@ from samn_tracker.evaluation import davis_measures, options
 from samn_tracker.evaluation.runner import BenchmarkSequence, SequenceRun
 from samn_tracker.evaluation.summaries import Summary, summary_path
 from samn_tracker.errors import InputError
-from samn_tracker.help_format import ExamplesFormat
 
 
 def palette() -> list[int]:
@@ -202,9 +202,9 @@ def submission_zip(masks_dir: Path, names: Sequence[str]) -> Path:
     return path
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="samn eval davis", formatter_class=ExamplesFormat, epilog="examples:\n"
+def build_parser() -> CommandParser:
+    parser = CommandParser(
+        prog="samn eval davis", epilog="examples:\n"
         "  samn eval davis --root /data/DAVIS2017 --year 2017 --split val\n"
         "  samn eval davis --root /data/DAVIS2017 --year 2017 --split test-dev   (the Codalab zip)\n"
         "  samn eval davis --root ../shared/data/davis16 --year 2016 --split eval   (splits.txt)",

@@ -18,6 +18,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from samn_tracker.command_parser import CommandParser
 from samn_tracker import atomic
 from samn_tracker.datasets import list_frames
 from samn_tracker.devices import Rank
@@ -27,7 +28,6 @@ from samn_tracker.evaluation import box_measures, options
 from samn_tracker.evaluation.runner import BenchmarkSequence, BoxWriter, Tracker
 from samn_tracker.evaluation.summaries import Summary, summary_path
 from samn_tracker.errors import InputError
-from samn_tracker.help_format import ExamplesFormat
 
 TOOLKIT_FOLDER = "GOT-10k"
 # What --toolkit cannot honour: ExperimentGOT10k tracks the whole split itself, one target
@@ -191,9 +191,9 @@ def run_toolkit(root: Path, subset: str, out: Path, tracker: Tracker, name: str)
 
 
 # ----------------------------------------------------------------------- command line
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="samn eval got10k", formatter_class=ExamplesFormat, epilog="examples:\n"
+def build_parser() -> CommandParser:
+    parser = CommandParser(
+        prog="samn eval got10k", epilog="examples:\n"
         "  samn eval got10k --root /data/GOT-10k --subset val\n"
         "  samn eval got10k --root /data/GOT-10k --subset test --preset paper --device cuda   (the server zip)\n"
         "  torchrun --nproc_per_node 4 -m samn_tracker.evaluation.cli got10k --root /data/GOT-10k",

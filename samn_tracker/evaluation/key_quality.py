@@ -14,7 +14,6 @@ frame t's pooled ground truth says how well the keys match the object. Rows:
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -25,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from samn_tracker.command_parser import CommandParser, positive_int
 from samn_tracker import build_tracker, regions
 from samn_tracker.atomic import write_text
 from samn_tracker.crops import crop_mask, window_around
@@ -32,17 +32,14 @@ from samn_tracker.datasets.davis import davis_sequence, frame_files, sequence_na
 from samn_tracker.errors import InputError
 from samn_tracker.evaluation.options import requested
 from samn_tracker.exits import guarded
-from samn_tracker.help_format import ExamplesFormat
 from samn_tracker.model.appearance_memory import read_memory
 from samn_tracker.run_folder import check_writable
-from samn_tracker.settings import add_set_option, positive_int
 
 ROWS = ("learned", "backbone", "unmoved")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="samn eval keys", description=__doc__.split("\n\n")[0],
-                                formatter_class=ExamplesFormat)
+def build_parser() -> CommandParser:
+    p = CommandParser(prog="samn eval keys", description=__doc__.split("\n\n")[0])
     p.add_argument("--root", required=True, help="DAVIS root (JPEGImages/, Annotations/, ImageSets/)")
     p.add_argument("--year", type=int, default=2016, choices=[2016, 2017])
     p.add_argument("--split", default="val")
@@ -50,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="these sequences only; names may also be comma-separated, each is taken once")
     p.add_argument("--preset", default="lite", choices=["lite", "paper"])
     p.add_argument("--weights", help="checkpoint (.pth); default: the preset's built-in one")
-    add_set_option(p, example="model.key_temperature=0.1")
+    p.add_set_option(example="model.key_temperature=0.1")
     p.add_argument("--device", default="auto")
     p.add_argument("--stride", type=positive_int, default=6, help="query every N-th frame (default 6)")
     p.add_argument("--gap", type=positive_int, default=5, help="second memory frame: t - GAP (default 5)")

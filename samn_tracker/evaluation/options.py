@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
+from samn_tracker.command_parser import CommandParser, check_groups, comma_names, positive_int
 from samn_tracker.devices import Rank
 from samn_tracker.evaluation.run_record import claim, settings_record
 from samn_tracker.evaluation.runner import ResultWriter, TrackerFactory, run_sequences, samn_factory, wait_for_all
@@ -14,14 +15,13 @@ from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded
 from samn_tracker.model.network import PRECISIONS
 from samn_tracker.run_folder import check_writable
-from samn_tracker.settings import add_groups_option, add_set_option, check_groups, comma_names, positive_int
 
 
-def add_tracker_arguments(parser: argparse.ArgumentParser) -> None:
+def add_tracker_arguments(parser: CommandParser) -> None:
     parser.add_argument("--preset", default="lite", choices=["lite", "paper"],
                         help="tracker configuration (default: lite)")
     parser.add_argument("--weights", help="checkpoint (.pth); default: the preset's built-in one")
-    add_set_option(parser)
+    parser.add_set_option()
     parser.add_argument("--precision", default="fp32", choices=list(PRECISIONS),
                         help="network precision (fp32; bf16 / fp16 under autocast)")
     parser.add_argument("--device", default="auto",
@@ -30,7 +30,7 @@ def add_tracker_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch", type=positive_int, default=1, metavar="N",
                         help="track N targets in lockstep, one batched network pass per frame "
                              "(faster on a GPU; results equal up to float rounding)")
-    add_groups_option(parser)
+    parser.add_groups_option()
     parser.add_argument("--tracker-name",
                         help="name of the results folder and of the table row (default: samn_<preset>)")
     parser.add_argument("--sequences", nargs="+", action="extend", metavar="NAME",
@@ -105,7 +105,7 @@ def print_coverage(scored: int, split_size: Optional[int], split: str) -> None:
 RESUME_HINT = "(finished sequences are kept: run the same command to resume)"
 
 
-def run_command(command: str, parser: argparse.ArgumentParser,
+def run_command(command: str, parser: CommandParser,
                 run: Callable[[argparse.Namespace], int], argv: Optional[Sequence[str]]) -> int:
     """Parse and run; bad input and Ctrl-C end as one line each (``samn_tracker.exits``)."""
     return guarded(command, on_interrupt=RESUME_HINT)(lambda: run(parser.parse_args(argv)))()

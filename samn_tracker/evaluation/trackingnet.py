@@ -17,6 +17,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from samn_tracker.command_parser import CommandParser
 from samn_tracker import atomic
 from samn_tracker.datasets.groundtruth import initial_box, read_boxes
 from samn_tracker.datasets.trackingnet import annotation_file, frame_files, sequence_names
@@ -24,7 +25,6 @@ from samn_tracker.evaluation import box_measures, options
 from samn_tracker.evaluation.runner import BenchmarkSequence, BoxWriter
 from samn_tracker.evaluation.summaries import Summary, summary_path
 from samn_tracker.errors import InputError
-from samn_tracker.help_format import ExamplesFormat
 
 
 def load_sequences(split_dir: Path) -> list[BenchmarkSequence]:
@@ -125,9 +125,9 @@ def summary(tracker: str, split: str, result: TrackingNetResult) -> Summary:
                    sequences=list(result.names))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="samn eval trackingnet", formatter_class=ExamplesFormat, epilog="examples:\n"
+def build_parser() -> CommandParser:
+    parser = CommandParser(
+        prog="samn eval trackingnet", epilog="examples:\n"
         "  samn eval trackingnet --root /data/TrackingNet --split TEST   (the server zip)\n"
         "  samn eval trackingnet --root /data/TrackingNet --split TRAIN_0 --sequences=-3TIfnTSM6c_2,NAME2\n"
         "  samn eval trackingnet --root /data/TrackingNet --split TRAIN_0 --score-zip results.zip",

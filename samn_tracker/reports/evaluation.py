@@ -9,7 +9,6 @@ the plot, with a note) and the sequences (not compared).
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
@@ -17,6 +16,7 @@ from typing import Iterable, Optional, Sequence
 import pandas as pd
 from matplotlib.figure import Figure
 
+from samn_tracker.command_parser import CommandParser
 from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded
 from samn_tracker.run_folder import check_writable
@@ -213,7 +213,7 @@ def _warn_differing_sequences(summaries: Sequence[Summary], caption: str) -> Non
 
 @guarded("samn report")
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="samn report", description="Tables (Markdown/LaTeX/CSV) and success plots (PNG/PDF) "
         "of several trackers from benchmark summaries; `samn report vot ...` and `samn report bench ...` "
         "make the VOT and speed reports.")

@@ -2,7 +2,6 @@
 is the record; these are for reading)."""
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from samn_tracker.command_parser import CommandParser
 from samn_tracker.atomic import replacing, write_text
 from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded
@@ -360,7 +360,7 @@ def plot_long(result: dict, path) -> None:
 
 @guarded("samn report bench")
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="samn report bench", description="Write again the Markdown tables and the plot of a "
         "`samn bench` result (bench.json or long.json), next to its JSON.")
     parser.add_argument("result", type=Path, help="bench.json or long.json written by samn bench")

@@ -11,7 +11,6 @@ Every input is checked before anything is written: a report is complete or absen
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import sys
@@ -22,10 +21,10 @@ from typing import Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from samn_tracker.command_parser import CommandParser, comma_names
 from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded
 from samn_tracker.run_folder import check_writable
-from samn_tracker.settings import comma_names
 
 ATTRIBUTES = ("camera_motion", "illum_change", "occlusion", "size_change", "motion_change", "empty")
 BURNIN = 10  # frames ignored after each (re-)initialisation, as the toolkit's AR analysis
@@ -420,7 +419,7 @@ def _warn_differing_sequences(results: Sequence[ExperimentResult]) -> None:
 
 @guarded("samn report vot")
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="samn report vot", description="EAO/A/R table, EAO curves and "
+    parser = CommandParser(prog="samn report vot", description="EAO/A/R table, EAO curves and "
                                      "per-attribute plot from `vot analysis --format json` output")
     parser.add_argument("analysis", nargs="+", type=Path, help="analysis JSON file(s)")
     parser.add_argument("--out", type=Path, required=True, help="output folder")

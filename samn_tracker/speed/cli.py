@@ -13,7 +13,7 @@ from typing import Optional, Sequence
 import cv2
 import torch
 
-from samn_tracker.help_format import ExamplesFormat
+from samn_tracker.command_parser import CommandParser, check_groups, comma_names, positive_int
 from samn_tracker.speed.accuracy import accuracy
 from samn_tracker.speed.against import compare_runs, load_earlier
 from samn_tracker.speed.batched import batched_throughput
@@ -29,8 +29,7 @@ from samn_tracker.atomic import replacing, write_text
 from samn_tracker.build import tracker_config
 from samn_tracker.config import TrackerConfig, preset
 from samn_tracker.devices import Rank
-from samn_tracker.settings import (add_groups_option, add_set_option, check_groups, comma_names, parse_overrides,
-                                   positive_int)
+from samn_tracker.settings import parse_overrides
 from samn_tracker.datasets.davis import sequence_names
 from samn_tracker.datasets.roots import DATA_VARIABLE, data_root
 from samn_tracker.errors import InputError
@@ -56,10 +55,9 @@ SAMN_ONLY = ("batch", "groups", "profile", "overrides", "weights", "precision", 
 FLAGS = {"overrides": "--set"}  # options whose flag is not their name
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="samn bench", formatter_class=ExamplesFormat,
-        description="Per-stage speed, peak memory and accuracy of SAMN (lite, paper) and OpenCV "
+def build_parser() -> CommandParser:
+    p = CommandParser(
+        prog="samn bench", description="Per-stage speed, peak memory and accuracy of SAMN (lite, paper) and OpenCV "
                     "CSRT / KCF on the same frames; --long N: per-frame cost against video length "
                     "with and without the memory cap. Writes JSON + Markdown (and a PNG) to --out. "
                     "Interrupted, it keeps the trackers it finished; the same command resumes.")
@@ -73,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="SAMN device: auto, cpu, cuda, cuda:N")
     p.add_argument("--weights", action="append", default=[], metavar="[PRESET=]PATH",
                    help="checkpoint for SAMN; PRESET=PATH (lite=..., paper=...) for one preset only")
-    add_set_option(p, example="crop_size=192 memory.last_frame=False")
+    p.add_set_option(example="crop_size=192 memory.last_frame=False")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
                    help="SAMN network precision (autocast; bf16 uses AMX on recent Xeons)")
     p.add_argument("--repeat", type=int, default=1, help="timed passes per tracker (report the spread)")
@@ -82,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=positive_int, default=1, metavar="N",
                    help="also track N videos in lockstep with SAMN (the sequences repeated to fill "
                         "the batch) and report aggregate frames/s")
-    add_groups_option(p)
+    p.add_groups_option()
     p.add_argument("--profile", type=positive_int, metavar="N",
                    help="also profile N tracked frames of the first sequence per SAMN preset "
                         "(torch.profiler: launches, copies, waits, operators and device time per "

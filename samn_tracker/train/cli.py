@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
+from samn_tracker.command_parser import CommandParser
 from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded
-from samn_tracker.help_format import ExamplesFormat
-from samn_tracker.settings import add_set_option, parse_overrides
+from samn_tracker.settings import parse_overrides
 from samn_tracker.train.sources import __doc__ as SOURCES_HELP
 from samn_tracker.train.held_out import held_out_names
 from samn_tracker.train.run_loop import RESUMABLE, check_out_dir, check_resumed_settings
@@ -34,16 +34,15 @@ def resolve_config(name: str) -> Path:
     raise InputError(f"training config {name!r} is neither a file nor one of {known}")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="samn train", description=__doc__ + "\nSources:\n" + SOURCES_HELP,
-                                formatter_class=ExamplesFormat)
+def build_parser() -> CommandParser:
+    p = CommandParser(prog="samn train", description=__doc__ + "\nSources:\n" + SOURCES_HELP)
     p.add_argument("--config", required=True, help="JSON file or shipped config name")
-    add_set_option(p, dest="set", example='steps=50 sources=\'["davis:DAVIS:2017"]\'')
+    p.add_set_option(dest="set", example='steps=50 sources=\'["davis:DAVIS:2017"]\'')
     add_run_options(p)
     return p
 
 
-def add_run_options(p: argparse.ArgumentParser) -> None:
+def add_run_options(p: CommandParser) -> None:
     """The options of a run over training clips (``samn train``, ``samn distill``)."""
     p.add_argument("--data-root", type=Path,
                    help="folder that relative source paths are taken from (default: the cwd)")

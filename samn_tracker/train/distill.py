@@ -15,7 +15,6 @@ the tracker memorises its own probabilities.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
 from dataclasses import dataclass, field
@@ -26,14 +25,14 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
+from samn_tracker.command_parser import CommandParser
 from samn_tracker.config import TrackerConfig, preset
 from samn_tracker.devices import pick_device
 from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded
-from samn_tracker.help_format import ExamplesFormat
 from samn_tracker.model.encoders import QueryReuseMemoryEncoder
 from samn_tracker.model.network import SAMNNetwork
-from samn_tracker.settings import Checked, add_set_option, parse_overrides, setting
+from samn_tracker.settings import Checked, parse_overrides, setting
 from samn_tracker.train.curves import plot_training_log
 from samn_tracker.train.cli import add_run_options, check_run_options, clip_dataset, end_of_run
 from samn_tracker.train.run_loop import RunFiles, StepResult, run_steps, worker_ignores_interrupts
@@ -199,12 +198,11 @@ def distill(cfg: DistillConfig, dataset, resume: bool = False, progress: bool = 
     return {"steps": run.steps, "losses": run.losses, "checkpoint": str(last), "interrupted": run.interrupted}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> CommandParser:
     defaults = "\n".join(f"  {key} = {value!r}" for key, value in DistillConfig().to_dict().items())
-    p = argparse.ArgumentParser(prog="samn distill", description=__doc__,
-                                epilog=f"settings (--set KEY=VALUE) and their defaults:\n{defaults}",
-                                formatter_class=ExamplesFormat)
-    add_set_option(p, dest="set", example="steps=500 teacher=run/last.pth")
+    p = CommandParser(prog="samn distill", description=__doc__,
+                      epilog=f"settings (--set KEY=VALUE) and their defaults:\n{defaults}")
+    p.add_set_option(dest="set", example="steps=500 teacher=run/last.pth")
     add_run_options(p)
     return p
 

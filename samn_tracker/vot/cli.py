@@ -1,11 +1,11 @@
 """``samn vot workspace|local-stack ...``: the VOT toolkit helpers (see docs/vot.md)."""
 from __future__ import annotations
 
-import argparse
 import importlib
 import sys
 from typing import Optional, Sequence
 
+from samn_tracker.command_parser import CommandParser
 from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded
 
@@ -17,9 +17,9 @@ COMMANDS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> CommandParser:
     """The help of ``samn vot`` (the commands parse their own options)."""
-    parser = argparse.ArgumentParser(prog="samn vot", description="Helpers for the VOT toolkit "
+    parser = CommandParser(prog="samn vot", description="Helpers for the VOT toolkit "
                                      "(vot evaluate / vot analysis run SAMN over TraX).")
     sub = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
     for name, (_, help_text) in COMMANDS.items():

@@ -18,9 +18,7 @@ stack there), so a refused, failed or interrupted run leaves nothing.
 """
 from __future__ import annotations
 
-import argparse
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Optional, Sequence
@@ -30,6 +28,7 @@ from PIL import Image
 
 from samn_tracker import atomic
 from samn_tracker.atomic import write_text
+from samn_tracker.command_parser import CommandParser
 from samn_tracker.datasets import davis
 from samn_tracker.datasets.roots import DATA_VARIABLE, data_root
 from samn_tracker.datasets.splits import SPLITS_FILE, names_in_split
@@ -197,7 +196,7 @@ def sequence_names(text: Optional[str]) -> Optional[list[str]]:
 
 @guarded("samn vot local-stack", on_interrupt="(nothing written)")
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="samn vot local-stack", description=__doc__.split("\n\n")[0])
+    parser = CommandParser(prog="samn vot local-stack", description=__doc__.split("\n\n")[0])
     parser.add_argument("--davis", type=Path,
                         help=f"DAVIS 2016 folder; boxes come from boxes/ where it has them, else from "
                              f"the masks (default: ${DATA_VARIABLE})")

@@ -8,7 +8,6 @@ which is all these trackers take; they answer rectangles.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from typing import Optional
 
 import numpy as np
 
+from samn_tracker.command_parser import CommandParser
 from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded
 from samn_tracker.regions import mask_to_box, polygon_to_box
@@ -52,7 +52,7 @@ class OpenCVTraxTracker:
 
 @guarded("opencv trax server")
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description="OpenCV CSRT / KCF TraX server for the VOT toolkit")
+    parser = CommandParser(description="OpenCV CSRT / KCF TraX server for the VOT toolkit")
     parser.add_argument("--tracker", choices=sorted(OPENCV_TRACKERS),
                         default=os.environ.get("SAMN_VOT_OPENCV", "csrt"))
     args = parser.parse_args(argv)

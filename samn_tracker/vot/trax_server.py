@@ -15,7 +15,6 @@ grammar of every ``--set`` option, separated by spaces (shell quoting), e.g.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import shlex
 import sys
@@ -25,9 +24,10 @@ from typing import Any, Literal, Optional
 
 import numpy as np
 
+from samn_tracker.command_parser import CommandParser
 from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded
-from samn_tracker.settings import add_set_option, parse_overrides
+from samn_tracker.settings import parse_overrides
 
 OutputKind = Literal["auto", "mask", "polygon", "rectangle"]
 OUTPUT_KINDS = ("auto", "mask", "polygon", "rectangle")
@@ -147,12 +147,12 @@ def serve(tracker, output: OutputKind = "auto") -> int:
 
 def options_from_args(argv: Optional[list[str]] = None) -> ServerOptions:
     env = os.environ
-    parser = argparse.ArgumentParser(description="SAMN tracker TraX server for the VOT toolkit")
+    parser = CommandParser(description="SAMN tracker TraX server for the VOT toolkit")
     parser.add_argument("--preset", default=env.get("SAMN_VOT_PRESET", "lite"))
     parser.add_argument("--weights", default=env.get("SAMN_VOT_WEIGHTS") or None)
     parser.add_argument("--device", default=env.get("SAMN_VOT_DEVICE", "auto"))
     parser.add_argument("--output", choices=OUTPUT_KINDS, default=env.get("SAMN_VOT_OUTPUT", "auto"))
-    add_set_option(parser)
+    parser.add_set_option()
     try:
         parser.set_defaults(overrides=shlex.split(env.get("SAMN_VOT_CONFIG", "")))
     except ValueError as err:

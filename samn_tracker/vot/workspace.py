@@ -17,13 +17,13 @@ the user's own trackers are kept.
 """
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from samn_tracker.command_parser import CommandParser
 from samn_tracker import atomic
 from samn_tracker.datasets.roots import DATA_VARIABLE, data_root
 from samn_tracker.errors import InputError
@@ -144,7 +144,7 @@ def create_workspace(directory: Path | str, stack: str, davis: Optional[Path | s
 
 @guarded("samn vot workspace", on_interrupt="(nothing written)")
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="samn vot workspace", description=__doc__.split("\n\n")[0])
+    parser = CommandParser(prog="samn vot workspace", description=__doc__.split("\n\n")[0])
     parser.add_argument("directory", type=Path, help="a new or empty folder, or a workspace with --overwrite")
     parser.add_argument("--stack", choices=STACKS, required=True)
     parser.add_argument("--davis", type=Path,
