@@ -5,7 +5,7 @@ batched too; the videos have different lengths, so a finished video hands its sl
 """
 from __future__ import annotations
 
-import inspect
+import sys
 from itertools import islice
 
 import cv2
@@ -202,7 +202,8 @@ def test_entries_encoded_at_launch_track_as_encoded_when_written(davis_root, mon
     encode, rows = SAMNTracker._memory_pass, {}
 
     def counted(self, crops, *rest):
-        caller = inspect.stack()[1].function  # who encodes: the launch, the write or the start
+        caller = sys._getframe(1).f_code.co_name  # who encodes: the launch, the write or the start
+        # (not inspect.stack(), which reads every frame's source file: minutes in this test)
         rows[caller] = rows.get(caller, 0) + crops.shape[0]
         return encode(self, crops, *rest)
 
