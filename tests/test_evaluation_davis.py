@@ -99,6 +99,10 @@ def test_2016_scores_and_the_ground_truth_as_result(run2016, tmp_path):
     assert summary["benchmark"] == "davis2016" and summary["scores"]["J&F"] == result.scores.jf_mean
     csv = (split_dir / "summaries" / "samn-per-object.csv").read_text().splitlines()
     assert csv[0] == "Sequence,J-Mean,F-Mean" and csv[1].startswith("blackswan_1,")
+    for row in csv[1:]:  # the summary's per-object J&F: each row of the official CSV, averaged
+        name, j, f = row.split(",")
+        assert summary["per_object"][name] == pytest.approx((float(j) + float(f)) / 2)
+    assert sum(summary["per_object"].values()) / 2 == pytest.approx(result.scores.jf_mean)
     for name in SEQUENCES:  # the ground truth itself, written as results, scores perfectly
         (tmp_path / name).mkdir()
         for png in (root / "Annotations" / "480p" / name).iterdir():

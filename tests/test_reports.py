@@ -127,6 +127,31 @@ def test_a_missing_score_is_a_dash_in_tables_and_leaves_the_legend_without_a_num
     assert np.isnan(vii.loc["typed", ("DAVIS 2016 val", "J-Mean")])
 
 
+def test_davis_summaries_carry_each_objects_jf_and_the_report_plots_them(summaries, tmp_path, capsys):
+    ours, truth = summaries[3], summaries[5]  # DAVIS 2016: a mask moved by 2 pixels, and the truth itself
+    assert ours.per_object == {"s_1": pytest.approx(ours.scores["J&F"])}  # one object: its J&F is the mean
+    assert 0 < ours.per_object["s_1"] < 1 and truth.per_object == {"s_1": 1.0}
+    typed = Summary("davis2016", "val", "typed", {"J&F": 0.8})
+    written = reports.objects_plot([ours, typed, truth], tmp_path / "objects", "DAVIS 2016 val")
+    assert [p.read_bytes()[:4] for p in written] == [b"\x89PNG", b"%PDF"]
+    assert capsys.readouterr().err == ("samn report: note: the summary of typed on DAVIS 2016 val has no "
+                                       "per-object scores; it is left out of objects.png/.pdf\n")
+    assert reports.objects_plot([typed], tmp_path / "none", "DAVIS 2016 val") == []
+    reports.write_report(summaries, tmp_path / "report")
+    assert sorted(p.name for p in (tmp_path / "report").glob("*_objects.png")) == \
+        ["davis2016_val_objects.png", "davis2017_val_objects.png"]
+
+
+def test_a_summary_with_per_object_scores_that_are_not_numbers_is_refused(summaries, tmp_path):
+    path = tmp_path / "s.json"
+    summaries[3].save(path)
+    Summary.load(path)
+    data = json.loads(path.read_text())
+    path.write_text(json.dumps(dict(data, per_object={"s_1": "high"})))
+    with pytest.raises(reports.InputError, match="per_object must map names to numbers"):
+        Summary.load(path)
+
+
 def test_two_different_summaries_of_one_tracker_are_refused_naming_both(summaries, tmp_path, capsys):
     first, other = summaries[0], got10k_summary("a", [0.1, 0.2])
     first.save(summary_path(tmp_path / "res" / "got10k" / "val", "a"))

@@ -185,7 +185,16 @@ def summary(year: int, split: str, tracker: str, result: DavisResult) -> Summary
                    scores={"J&F": s.jf_mean, "J-Mean": s.j.mean, "J-Recall": s.j.recall,
                            "J-Decay": s.j.decay, "F-Mean": s.f.mean, "F-Recall": s.f.recall,
                            "F-Decay": s.f.decay, "FPS": result.fps},
-                   sequences=list(result.names))
+                   sequences=list(result.names),
+                   per_object=object_jf(result.objects))
+
+
+def object_jf(objects: Sequence[davis_measures.ObjectScores]) -> dict[str, float]:
+    """J&F of each object, the mean of its row in ``per_object_table``."""
+    if not objects:
+        return {}
+    table = per_object_table(objects)
+    return {name: float(value) for name, value in ((table["J-Mean"] + table["F-Mean"]) / 2).items()}
 
 
 def submission_zip(masks_dir: Path, names: Sequence[str]) -> Path:

@@ -16,7 +16,8 @@ class Summary:
     """Scores of one tracker on one benchmark split, in display order. ``sequences``: the
     names scored (empty in summaries written before they were recorded, and in published
     numbers typed in by hand), so that a report can say when two rows were scored on
-    different sequences."""
+    different sequences. ``per_object``: DAVIS's J&F of each object (``<sequence>_<k>``, as
+    the official per-sequence CSV names it), for the report's plot of where a tracker fails."""
 
     benchmark: str
     split: str
@@ -24,6 +25,7 @@ class Summary:
     scores: dict[str, float]
     curves: dict[str, list[float]] = field(default_factory=dict)  # "success" over "success_x"
     sequences: list[str] = field(default_factory=list)
+    per_object: dict[str, float] = field(default_factory=dict)
 
     def save(self, path: Path) -> None:
         from samn_tracker.atomic import write_text
@@ -56,6 +58,9 @@ class Summary:
             return "the success curve and success_x differ in length"
         if not isinstance(self.sequences, list) or not all(isinstance(n, str) for n in self.sequences):
             return "sequences must be a list of names"
+        if not isinstance(self.per_object, dict) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in self.per_object.values()):
+            return "per_object must map names to numbers"
         return ""
 
 

@@ -1,11 +1,12 @@
-"""Tables (Markdown / LaTeX / CSV) and success plots (PNG / PDF) of several trackers side by side.
+"""Tables (Markdown / LaTeX / CSV) and plots (PNG / PDF) of several trackers side by side.
 
 Every scored run leaves a small JSON summary (benchmark, split, tracker, scores, success
-curve, sequences scored) under ``<out>/.../summaries/``; ``samn report`` collects summaries
-and writes one table per benchmark and split, success plots for the box benchmarks, and a
-DAVIS table laid out like the paper's Table VII (J&F, J, F per dataset). Published numbers
-typed by hand are summaries too: they may lack scores (shown as -), the curve (left out of
-the plot, with a note) and the sequences (not compared).
+curve or DAVIS's per-object J&F, sequences scored) under ``<out>/.../summaries/``; ``samn
+report`` collects summaries and writes one table per benchmark and split, success plots for
+the box benchmarks, a plot of each DAVIS object's J&F, and a DAVIS table laid out like the
+paper's Table VII (J&F, J, F per dataset). Published numbers typed by hand are summaries
+too: they may lack scores (shown as -), the curve or per-object scores (left out of the
+plots, with a note) and the sequences (not compared).
 """
 from __future__ import annotations
 
@@ -161,6 +162,43 @@ def success_plot(summaries: Sequence[Summary], stem: Path, title: str) -> list[P
     axes.set(xlabel="Overlap threshold", ylabel="Success rate", xlim=(0, 1), ylim=(0, 1), title=title)
     axes.grid(True)
     axes.legend(loc="lower left", fontsize=8)
+    return _save(figure, stem)
+
+
+def objects_plot(summaries: Sequence[Summary], stem: Path, caption: str) -> list[Path]:
+    """J&F of each DAVIS object as horizontal bars, one colour per tracker (ranked by their
+    J&F), the objects sorted by the best-ranked tracker's score: where a tracker fails is
+    what a mean hides. Summaries without per-object scores (published numbers, older
+    summaries) are left out, each with a note on stderr; no file when none has them."""
+    for s in summaries:
+        if not s.per_object:
+            print(f"samn report: note: the summary of {s.tracker} on {TITLES[s.benchmark]} {s.split} has "
+                  f"no per-object scores; it is left out of {stem.name}.png/.pdf", file=sys.stderr)
+    plotted = sorted((s for s in summaries if s.per_object), key=lambda s: s.scores.get("J&F", float("-inf")),
+                     reverse=True)
+    if not plotted:
+        return []
+    names = sorted({n for s in plotted for n in s.per_object},
+                   key=lambda n: (-plotted[0].per_object.get(n, -1.0), n))
+    one_object_each = all(n.endswith("_1") for n in names)  # DAVIS 2016: an object is its sequence
+    labels = [n[:-2] if one_object_each else n for n in names]
+    bar = 0.8 / len(plotted)
+    figure = Figure(figsize=(6, 1.2 + 0.12 * len(names) * (1 + len(plotted))))
+    axes = figure.add_subplot()
+    for rank, s in enumerate(plotted):
+        rows = [i for i, n in enumerate(names) if n in s.per_object]
+        label = f"{s.tracker} [{s.scores['J&F']:.3f}]" if "J&F" in s.scores else s.tracker
+        axes.barh([i + (rank - (len(plotted) - 1) / 2) * bar for i in rows],
+                  [s.per_object[names[i]] for i in rows], height=bar, label=label)
+    axes.set_yticks(range(len(names)), labels, fontsize=7)
+    axes.invert_yaxis()
+    axes.set(xlabel="J&F", xlim=(0, 1), title=f"J&F per {'sequence' if one_object_each else 'object'} on {caption}")
+    axes.grid(True, axis="x")
+    axes.legend(loc="lower right", fontsize=8)
+    return _save(figure, stem)
+
+
+def _save(figure: Figure, stem: Path) -> list[Path]:
     figure.tight_layout()
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
@@ -194,6 +232,8 @@ def write_report(summaries: Sequence[Summary], out: Path) -> list[Path]:
         if benchmark in ("got10k", "trackingnet"):
             written += success_plot(group, out / f"{benchmark}_{split}_success",
                                     f"Success plots on {caption}")
+        else:
+            written += objects_plot(group, out / f"{benchmark}_{split}_objects", caption)
     davis = [s for (b, _), g in groups.items() if b.startswith("davis") for s in g.values()]
     if davis:
         table = table_vii(davis)
