@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import re
 import sys
+import time
 from itertools import chain, islice
 from pathlib import Path
 from typing import Optional, Sequence
@@ -42,7 +44,9 @@ TRACK_EXAMPLES = """examples:
   samn track vot2018/ball1 --out results/ball1 --max-frames 50       (box from groundtruth.txt)
 
 The results appear in --out only once every frame is written; until then they are in
-OUT.partial, whose run.json says whether the run is running, interrupted or failed.
+OUT.partial, whose run.json says whether the run is running, interrupted or failed. A run
+that stopped (Ctrl-C, SIGTERM, a bad frame, a kill) continues with the same command and
+--resume, from its last snapshot (every 30 s, and at Ctrl-C or SIGTERM).
 Boxes are x,y,w,h in frame pixels, not clipped to the frame: a target leaving the
 view may get a negative x."""
 
@@ -80,6 +84,9 @@ def add_track_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output folder (must be new or empty, or use --overwrite)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the results already in --out once the new run is complete")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the unfinished run in OUT.partial (interrupted, failed or killed) from "
+                        "its last snapshot, written every 30 s and at Ctrl-C, instead of from frame 0")
     p.add_argument("--max-frames", type=int, help="stop after this many frames (at least 1); default: all")
     p.add_argument("--no-video", action="store_true", help="do not write overlay.mp4")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. in a batch job's log)")
@@ -141,18 +148,19 @@ def numbers(values: np.ndarray) -> str:
     return ",".join(f"{v:g}" for v in values)
 
 
-def speed_text(frames: int, seconds: float) -> str:
-    """Frames per second of ``track`` calls; frame 0 is initialisation, so a 1-frame run
-    has nothing to time."""
-    if frames < 2 or seconds <= 0:
+def speed_text(calls: int, seconds: float) -> str:
+    """Frames per second of ``calls`` ``track`` calls (a 1-frame run makes none)."""
+    if calls < 1 or seconds <= 0:
         return "initialisation only, no fps"
-    return f"{(frames - 1) / seconds:.1f} fps"
+    return f"{calls / seconds:.1f} fps"
 
 
 @guarded("samn track", on_interrupt="before tracking started; nothing was written")
 def run_track(args: argparse.Namespace) -> int:
     from samn_tracker.datasets import open_sequence
+    from samn_tracker.devices import pick_device
     from samn_tracker.run_folder import RunFolder, check_destination
+    from samn_tracker.track_resume import cut_back, resume_point, track_settings
 
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames must be at least 1, got {args.max_frames}")
@@ -165,44 +173,86 @@ def run_track(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out = out if out.name not in ("", "..") else out.resolve()  # `--out .`: this folder, by its name
     check_destination(out, args.overwrite)
+    settings = track_settings(args)
+    resumed = resume_point(out, settings, pick_device(args.device)) if args.resume else None
+    total = len(sequence) if args.max_frames is None else min(len(sequence), args.max_frames)
+    if resumed is not None and resumed.frames >= total:
+        raise InputError(f"--resume: the snapshot is after frame {resumed.frames}, and this run tracks "
+                         f"{total} frames; give a larger --max-frames, or run without --resume")
     tracker = build_tracker(config, args.weights, device=args.device, precision=args.precision,
                             seed=args.seed)
-    total = len(sequence) if args.max_frames is None else min(len(sequence), args.max_frames)
-    with RunFolder(out, args.invocation) as run:
+    with RunFolder(out, args.invocation, settings, resumed=resumed.frames if resumed else 0) as run:
+        if resumed is not None:
+            cut_back(run.path, resumed)
+            run.resumable = True
         start_time, track_time = write_track(run, tracker, sequence, first, frames, region, total,
-                                             video=not args.no_video, progress=not args.no_progress)
-    frame_word = "frame" if run.frames == 1 else "frames"
-    print(f"{sequence.name}: {run.frames} {frame_word}, {speed_text(run.frames, track_time)} "
-          f"(initialisation {start_time:.1f} s) on {tracker.device} -> {out}")
+                                             video=not args.no_video, progress=not args.no_progress,
+                                             resumed=resumed)
+    print(f"{sequence.name}: {finished_text(run.frames, resumed.frames if resumed else None, start_time, track_time)} "
+          f"on {tracker.device} -> {out}")
     return 0
 
 
+def finished_text(frames: int, resumed: Optional[int], start_time: float, track_time: float) -> str:
+    """How many frames a run wrote, and the speed of the ``track`` calls it made: without
+    the initialisation, or, resumed, without the frames found in the snapshot."""
+    written = f"{frames} frame{'' if frames == 1 else 's'}"
+    if resumed is None:
+        return f"{written}, {speed_text(frames - 1, track_time)} (initialisation {start_time:.1f} s)"
+    tracked = frames - resumed
+    return f"{written} ({resumed} from the snapshot, {tracked} tracked now at {speed_text(tracked, track_time)})"
+
+
 def write_track(run, tracker, sequence, first: np.ndarray, frames, region, total: int,
-                video: bool, progress: bool) -> tuple[float, float]:
+                video: bool, progress: bool, resumed=None) -> tuple[float, float]:
     """Track ``total`` frames from ``first`` into ``run.path``, each written whole
-    (``run.frame``); returns the seconds of the ``initialize`` call and of the ``track`` calls.
-    Without ``progress`` no bar; with it tqdm's own settings hold (``TQDM_DISABLE=1`` too)."""
+    (``run.frame``), with a snapshot for ``--resume`` every ``SNAPSHOT_SECONDS`` and at
+    Ctrl-C; returns the seconds of the ``initialize`` call and of the ``track`` calls.
+    ``resumed``: the snapshot an earlier attempt left; its frames are not tracked again
+    (the overlay of them is drawn from their files). Without ``progress`` no bar; with it
+    tqdm's own settings hold (``TQDM_DISABLE=1`` too)."""
     from tqdm import tqdm
 
     from samn_tracker import regions
     from samn_tracker.datasets.prefetch import prefetched
+    from samn_tracker.run_folder import BetweenFrames
+    from samn_tracker.track_resume import SNAPSHOT_FILE, SNAPSHOT_SECONDS, TEXT_FILES, Snapshot, written_frames
     from samn_tracker.tracking_loop import track_frames
     from samn_tracker.visualize import OverlayWriter, write_mask_png
 
     folder = run.path
-    (folder / "masks").mkdir()
+    done = resumed.frames if resumed is not None else 0
+    (folder / "masks").mkdir(exist_ok=True)
     overlay = OverlayWriter(folder / "overlay.mp4", first.shape[:2], fps=sequence.fps or 30.0) if video else None
     start_time = track_time = 0.0
-    with open(folder / "boxes.txt", "w") as boxes, open(folder / "polygons.txt", "w") as polygons, \
-            open(folder / "confidence.txt", "w") as confidences, \
-            tqdm(total=total, unit="frame", desc=sequence.name, **({} if progress else {"disable": True})) as bar:
+    images = chain([first], frames)
+    texts = [open(folder / name, "a" if done else "w") for name in TEXT_FILES]
+    boxes, polygons, confidences = texts
+
+    def snapshot() -> None:
+        for text in texts:
+            text.flush()
+        sizes = {name: os.fstat(text.fileno()).st_size for name, text in zip(TEXT_FILES, texts)}
+        Snapshot(run.frames, tracker.target, sizes).save(folder)
+        run.resumable = True
+
+    with tqdm(total=total, initial=done, unit="frame", desc=sequence.name,
+              **({} if progress else {"disable": True})) as bar:
         try:
-            if tracker.tunes(given_mask=regions.is_mask(region)):
+            if resumed is not None:
+                bar.set_postfix_str(f"drawing the overlay of the {done} frames before the snapshot")
+                for image, written in zip(islice(images, done), written_frames(folder, done)):
+                    if overlay is not None:
+                        overlay.write(image, written)
+                tracker.resume(resumed.target)
+                bar.set_postfix_str("")
+            elif tracker.tunes(given_mask=regions.is_mask(region)):
                 bar.set_postfix_str(f"tuning the decoder on the first frame ({tracker.cfg.tuning.steps} steps)")
-            ahead = prefetched(islice(chain([first], frames), total), pin=tracker.device.type == "cuda")
-            for step in track_frames(tracker, ahead, region):
+            ahead = prefetched(islice(images, total - done), pin=tracker.device.type == "cuda")
+            saved = time.monotonic()
+            for step in track_frames(tracker, ahead, region, first_index=done):
                 pred = step.output
-                if step.index:  # frame 0 is initialisation, not tracking
+                if step.index or resumed is not None:  # frame 0 is initialisation, not tracking
                     track_time += step.seconds
                 else:
                     start_time = step.seconds
@@ -215,7 +265,17 @@ def write_track(run, tracker, sequence, first: np.ndarray, frames, region, total
                     if overlay is not None:
                         overlay.write(step.image, pred)
                 bar.update()
+                if time.monotonic() - saved >= SNAPSHOT_SECONDS:
+                    snapshot()
+                    saved = time.monotonic()
+            (folder / SNAPSHOT_FILE).unlink(missing_ok=True)  # complete: nothing left to resume
+        except (BetweenFrames, InputError):  # both come between frames: a frame that fails to
+            if run.frames > done:            # read is raised once the one before it is written
+                snapshot()
+            raise
         finally:
+            for text in texts:
+                text.close()
             if overlay is not None:
                 overlay.close()
     return start_time, track_time

@@ -4,8 +4,9 @@ A run writes into ``<out>.partial`` beside ``<out>`` and renames it to ``<out>``
 once every frame is written, so ``<out>`` never holds a half run nor stale files from an
 earlier one. ``run.json`` in the folder records the command, the package version, the
 frames written and the status: ``running`` while it works, then ``complete``,
-``interrupted`` (Ctrl-C) or ``failed`` (with the error). An interrupted or failed run
-leaves ``<out>.partial`` with its ``run.json`` saying so; the next run replaces it.
+``interrupted`` (Ctrl-C, SIGTERM) or ``failed`` (with the error). An interrupted or failed
+run leaves ``<out>.partial`` with its ``run.json`` saying so; the next run replaces it, or
+continues it with ``--resume`` (``track_resume``).
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
 from samn_tracker import atomic
 from samn_tracker.errors import InputError
@@ -71,57 +72,74 @@ def check_writable(place: Path, out: Path, name: str = "--out") -> None:
         raise InputError(f"cannot write to {existing} for {name} {out}: {err.strerror}") from None
 
 
-class RunFolder:
-    """``with RunFolder(out, command) as run:`` write each frame into ``run.path`` inside
-    ``with run.frame():``; the block's end decides the status and, when complete, moves
-    the folder into place."""
+class BetweenFrames(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) taken after a frame's writes: the tracker and every file hold the
+    same frames, so the run can be snapshotted as it stands."""
 
-    def __init__(self, out: Path, command: Sequence[str]):
+
+class RunFolder:
+    """``with RunFolder(out, command, settings) as run:`` write each frame into ``run.path``
+    inside ``with run.frame():``; the block's end decides the status and, when complete,
+    moves the folder into place. ``resumed``: the frames an earlier attempt left in
+    ``run.path`` (``samn track --resume``), kept instead of starting afresh. The status
+    file records ``settings`` (what a resume must share) and the process id (a run whose
+    status says ``running`` but whose process is gone was killed)."""
+
+    def __init__(self, out: Path, command: Sequence[str], settings: Optional[dict] = None, resumed: int = 0):
         self.out = Path(out)
         self.path = partial_path(self.out)
         self.command = list(command)
-        self.frames = 0
+        self.settings = settings
+        self.frames = resumed
+        self.resumable = False  # set once a snapshot lets `--resume` continue the run
+        self._signals: dict[int, Any] = {}  # the handlers replaced while signals wait for a frame's end
+        self._pending: list[int] = []
 
     def write_status(self, status: str, error: Optional[str] = None) -> None:
         from samn_tracker import __version__
 
         record = {"command": self.command, "version": __version__, "frames": self.frames,
-                  "status": status, "time": time.strftime("%Y-%m-%d %H:%M:%S")}
+                  "status": status, "time": time.strftime("%Y-%m-%d %H:%M:%S"), "pid": os.getpid(),
+                  "settings": self.settings}
         if error is not None:
             record["error"] = error
         atomic.write_text(self.path / STATUS_FILE, json.dumps(record, indent=1) + "\n")
 
     @contextmanager
     def frame(self) -> Iterator[None]:
-        """Write one frame's files whole, then count it: a Ctrl-C during the writes takes
-        effect after them, so every file holds the same number of frames."""
-        interrupted = []
-        previous = signal.signal(signal.SIGINT, lambda signum, stack: interrupted.append(signum))
-        try:
-            yield
-            self.frames += 1
-        finally:
-            signal.signal(signal.SIGINT, previous)
-        if interrupted:
-            raise KeyboardInterrupt
+        """Write one frame's files whole, then count it. From the first frame on, Ctrl-C and
+        SIGTERM take effect only here, after a frame's writes (``BetweenFrames``), so that
+        every file, and the tracker, hold the same number of frames."""
+        if not self._signals:
+            for number in (signal.SIGINT, signal.SIGTERM):
+                self._signals[number] = signal.signal(number, lambda signum, stack: self._pending.append(signum))
+        yield
+        self.frames += 1
+        if self._pending:
+            raise BetweenFrames
 
     def __enter__(self) -> "RunFolder":
-        if self.path.exists():
-            shutil.rmtree(self.path)  # an earlier interrupted or failed attempt
-        self.path.mkdir(parents=True)
+        if self.frames == 0:
+            if self.path.exists():
+                shutil.rmtree(self.path)  # an earlier interrupted or failed attempt
+            self.path.mkdir(parents=True)
         self.write_status("running")
         return self
 
     def __exit__(self, kind, error, traceback) -> None:
+        for number, handler in self._signals.items():
+            signal.signal(number, handler)
+        self._signals.clear()
+        resume = "; the same command with --resume continues it" if self.resumable else ""
         if kind is None:
             self.write_status("complete")
             atomic.replace_directory(self.path, self.out)  # empty, or an earlier result to overwrite
         elif issubclass(kind, KeyboardInterrupt):
             self.write_status("interrupted")
             raise KeyboardInterrupt(f"after {self.frames} frames; partial results in {self.path} "
-                                    f"({STATUS_FILE}: interrupted)") from None
+                                    f"({STATUS_FILE}: interrupted{resume})") from None
         else:
             self.write_status("failed", error=str(error))
             if isinstance(error, InputError):
                 raise InputError(f"{error} ({self.frames} frames written to {self.path}, "
-                                 f"{STATUS_FILE}: failed)") from None
+                                 f"{STATUS_FILE}: failed{resume})") from None

@@ -196,6 +196,17 @@ class SAMNTracker:
         self._target, prediction = self.start(image, region)
         return prediction
 
+    @property
+    def target(self) -> Optional["Target"]:
+        """The object ``initialize`` started and ``track`` follows: a plain object of tensors
+        and arrays, so ``torch.save`` keeps it, and ``resume`` on a tracker built alike goes
+        on from it (``samn track --resume``)."""
+        return self._target
+
+    def resume(self, target: "Target") -> None:
+        """Follow ``target`` (a ``target`` saved after some frame) from its next frame on."""
+        self._target = target
+
     def track(self, image: np.ndarray) -> Prediction:
         """The object in the next frame (RGB, as ``initialize``'s)."""
         if self._target is None:

@@ -45,13 +45,15 @@ def _timed(sync: Callable[[], None], call: Callable[[], Any]) -> tuple[Any, floa
     return result, time.perf_counter() - start
 
 
-def track_frames(tracker, frames: Iterable[np.ndarray], region) -> Iterator[Step]:
+def track_frames(tracker, frames: Iterable[np.ndarray], region, first_index: int = 0) -> Iterator[Step]:
     """``tracker.initialize(frame 0, region)``, then ``tracker.track`` on every later frame
     (one frame read ahead, to know the last). A frame that fails to read is raised after
-    the frame before it is tracked and given out, so no good frame's output is lost."""
+    the frame before it is tracked and given out, so no good frame's output is lost.
+    ``first_index`` > 0: ``frames`` start at that frame of a video whose target the tracker
+    already follows (``resume``), so every one is tracked."""
     sync = synchroniser(getattr(tracker, "device", None))
     frames = iter(frames)
-    image, index, failure = next(frames, None), 0, None
+    image, index, failure = next(frames, None), first_index, None
     while image is not None:
         try:
             following = next(frames, None)

@@ -1,0 +1,141 @@
+"""``samn track --resume``: a long run that was interrupted, failed or killed continues
+where it stopped, not from frame 0.
+
+While it runs, ``samn track`` keeps a snapshot in its ``OUT.partial`` folder
+(``resume.pt``): the tracked target as it was after some frame (its memories, its DCF and
+its tuned decoder) and how many bytes each text file held then. It is written every
+``SNAPSHOT_SECONDS`` and when Ctrl-C stops the run (which takes effect between frames, so
+that snapshot is of the last frame written). A resume checks that the command asks for the
+same tracking (source, first region, preset, ``--set``, weights by content, seed,
+precision), cuts the files back to the snapshot, draws the overlay of the frames before it
+again and tracks on from the next frame: its outputs are those of an uninterrupted run (on a
+CPU, bit for bit: tested).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import cv2
+import numpy as np
+import torch
+
+from samn_tracker import atomic
+from samn_tracker.errors import InputError
+from samn_tracker.evaluation.run_record import differences, settings_record
+from samn_tracker.run_folder import STATUS_FILE, partial_path
+
+SNAPSHOT_FILE = "resume.pt"
+SNAPSHOT_SECONDS = 30.0
+TEXT_FILES = ("boxes.txt", "polygons.txt", "confidence.txt")
+
+
+def track_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """What a resumed run must share with the run it continues: the tracker's record (as
+    ``samn eval`` keeps one) and the source and first region."""
+    if args.mask:
+        region = {"mask_sha256": hashlib.sha256(Path(args.mask).read_bytes()).hexdigest()}
+    else:
+        region = {"box": args.box, "polygon": args.polygon}
+    return {**settings_record(args), "source": str(Path(args.source).resolve()), "region": region}
+
+
+@dataclass
+class Snapshot:
+    """The run after ``frames`` frames: the target to go on with and the size of each text file."""
+
+    frames: int
+    target: Any
+    sizes: dict[str, int]
+
+    def save(self, folder: Path) -> None:
+        with atomic.replacing(folder / SNAPSHOT_FILE) as tmp:
+            torch.save({"frames": self.frames, "target": self.target, "sizes": self.sizes}, tmp)
+
+
+def resume_point(out: Path, settings: dict[str, Any], device: torch.device) -> Snapshot:
+    """The snapshot of ``out``'s unfinished run, checked against this command's
+    ``settings``; an InputError says why there is none to continue."""
+    folder = partial_path(out)
+    status_file, snapshot_file = folder / STATUS_FILE, folder / SNAPSHOT_FILE
+    if not status_file.is_file():
+        raise InputError(f"--resume: no unfinished run to continue ({folder} does not exist); "
+                         "run without --resume")
+    try:
+        record = json.loads(status_file.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise InputError(f"--resume: cannot read {status_file}: {err}") from None
+    _check_not_running(record, status_file)
+    before = record.get("settings") or {}
+    differ = differences(settings, before) + [
+        f"{key}: {settings[key]} now, {before.get(key)} before"
+        for key in ("source", "region") if settings[key] != before.get(key)]
+    if differ:
+        raise InputError(f"--resume: {folder} was made by another tracking ({'; '.join(differ)}); "
+                         "give the same options, or run without --resume")
+    if not snapshot_file.is_file():
+        raise InputError(f"--resume: {folder} holds no snapshot (one is written every "
+                         f"{SNAPSHOT_SECONDS:.0f} s and at Ctrl-C); run without --resume")
+    try:
+        data = torch.load(snapshot_file, map_location=device, weights_only=False)
+    except Exception as err:  # a torn or foreign file: torch raises many kinds
+        raise InputError(f"--resume: cannot read {snapshot_file}: {err}") from None
+    return Snapshot(data["frames"], data["target"], data["sizes"])
+
+
+def _check_not_running(record: dict[str, Any], status_file: Path) -> None:
+    """A run whose status still says ``running`` was killed, unless its process lives on."""
+    pid = record.get("pid")
+    if record.get("status") != "running" or not isinstance(pid, int) or pid == os.getpid():
+        return
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return
+    except PermissionError:
+        pass
+    raise InputError(f"--resume: the run in {status_file.parent} is still running (process {pid})")
+
+
+def cut_back(folder: Path, snapshot: Snapshot) -> None:
+    """The text files and masks of ``folder`` as they were at the snapshot."""
+    for name in TEXT_FILES:
+        with open(folder / name, "r+b") as f:
+            f.truncate(snapshot.sizes[name])
+    for mask in (folder / "masks").glob("*.png"):
+        if not mask.stem.isdigit() or int(mask.stem) >= snapshot.frames:
+            mask.unlink()
+
+
+@dataclass
+class WrittenFrame:
+    """A frame's outputs as its files hold them, for drawing the overlay again."""
+
+    mask: np.ndarray
+    box: np.ndarray
+    polygon: np.ndarray
+    confidence: float
+
+
+def written_frames(folder: Path, frames: int) -> Iterator[WrittenFrame]:
+    """The first ``frames`` frames' outputs, read one at a time (a long run's masks would
+    not fit in memory together)."""
+    with open(folder / "boxes.txt") as boxes, open(folder / "polygons.txt") as polygons, \
+            open(folder / "confidence.txt") as confidences:
+        for index, box, polygon, confidence in zip(range(frames), boxes, polygons, confidences):
+            yield WrittenFrame(mask=_read_mask(folder / "masks" / f"{index:05d}.png"),
+                               box=np.array(box.split(","), float),
+                               polygon=np.array(polygon.split(","), float).reshape(-1, 2),
+                               confidence=float(confidence))
+
+
+def _read_mask(path: Path) -> np.ndarray:
+    mask: Optional[np.ndarray] = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if mask is None:
+        raise InputError(f"--resume: cannot read {path}")
+    return mask > 0

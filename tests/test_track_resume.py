@@ -1,0 +1,137 @@
+"""``samn track --resume``: a run stopped by Ctrl-C, SIGTERM, a frame that fails to read or a
+kill continues from its snapshot, and its results are those of a run never stopped."""
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import pytest
+
+from conftest import read_boxes
+from test_track_runs import ENV, interruptible, one_line, partial, run_record, samn, samn_command, wait_for
+
+FRAMES = 24
+
+
+def frames_folder(davis_root: Path, folder: Path, corrupt: int | None = None) -> Path:
+    """The first FRAMES frames of car-shadow, frame ``corrupt`` unreadable."""
+    folder.mkdir(exist_ok=True)
+    source = davis_root / "JPEGImages" / "480p" / "car-shadow"
+    for i in range(FRAMES):
+        path = folder / f"{i:05d}.jpg"
+        path.unlink(missing_ok=True)
+        if i == corrupt:
+            path.write_bytes(b"\xff\xd8 not a jpeg")
+        else:
+            path.symlink_to(source / f"{i:05d}.jpg")
+    return folder
+
+
+def track(frames: Path, out: Path, box: str, *extra) -> subprocess.CompletedProcess:
+    return samn("track", frames, "--box", box, "--out", out, *extra)
+
+
+def first_box(davis_root: Path) -> str:
+    return ",".join(str(v) for v in read_boxes(davis_root, "car-shadow")[0])
+
+
+def assert_same_results(resumed: Path, whole: Path) -> None:
+    for name in ("boxes.txt", "polygons.txt", "confidence.txt"):
+        assert (resumed / name).read_text() == (whole / name).read_text(), name
+    masks = sorted(p.name for p in (whole / "masks").iterdir())
+    assert sorted(p.name for p in (resumed / "masks").iterdir()) == masks
+    for name in masks:
+        assert (resumed / "masks" / name).read_bytes() == (whole / "masks" / name).read_bytes(), name
+    assert not (resumed / "resume.pt").exists() and run_record(resumed)["status"] == "complete"
+
+
+def video_frames(path: Path) -> int:
+    capture, count = cv2.VideoCapture(str(path)), 0
+    while capture.grab():
+        count += 1
+    return count
+
+
+@pytest.fixture(scope="module")
+def whole(davis_root, tmp_path_factory) -> Path:
+    """The run never stopped."""
+    tmp = tmp_path_factory.mktemp("whole")
+    out = tmp / "out"
+    result = track(frames_folder(davis_root, tmp / "frames"), out, first_box(davis_root))
+    assert result.returncode == 0, result.stderr
+    assert not (out / "resume.pt").exists()  # a complete run keeps no snapshot
+    return out
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_stopped_run_resumes_to_the_results_of_a_run_never_stopped(davis_root, tmp_path, whole, stop):
+    frames, out, box = frames_folder(davis_root, tmp_path / "frames"), tmp_path / "out", first_box(davis_root)
+    process = subprocess.Popen(samn_command("track", frames, "--box", box, "--out", out),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+                               preexec_fn=interruptible)
+    wait_for(lambda: len(list((partial(out) / "masks").glob("*.png"))) >= 3)
+    process.send_signal(stop)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    line = one_line(stderr)
+    stopped = run_record(partial(out))["frames"]
+    assert line.endswith("(run.json: interrupted; the same command with --resume continues it)")
+    assert 3 <= stopped < FRAMES and (partial(out) / "resume.pt").is_file()
+    result = track(frames, out, box, "--resume")
+    assert result.returncode == 0, result.stderr
+    assert f"{FRAMES} frames ({stopped} from the snapshot, {FRAMES - stopped} tracked now at" in result.stdout
+    assert_same_results(out, whole)
+    assert video_frames(out / "overlay.mp4") == video_frames(whole / "overlay.mp4") == FRAMES
+
+
+def test_a_failed_read_resumes_once_mended_and_a_killed_run_is_cut_back_to_its_snapshot(davis_root, tmp_path, whole):
+    box, out = first_box(davis_root), tmp_path / "out"
+    frames = frames_folder(davis_root, tmp_path / "frames", corrupt=9)
+    failed = track(frames, out, box, "--no-video")
+    assert failed.returncode == 2 and "00009.jpg" in one_line(failed.stderr)
+    assert "--resume continues it" in failed.stderr and run_record(partial(out))["frames"] == 9
+    # As a run killed after writing two more frames than its snapshot holds leaves it:
+    folder = partial(out)
+    for name in ("boxes.txt", "polygons.txt", "confidence.txt"):
+        with open(folder / name, "a") as f:
+            f.write("1,2,3,4\n9,9,9,9\n")
+    (folder / "masks" / "00009.png").write_bytes((folder / "masks" / "00000.png").read_bytes())
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    record = run_record(folder)
+    (folder / "run.json").write_text(json.dumps(dict(record, status="running", pid=int(dead.stdout))))
+    frames_folder(davis_root, frames)  # frame 9 mended
+    result = track(frames, out, box, "--no-video", "--resume")
+    assert result.returncode == 0, result.stderr
+    assert_same_results(out, whole)
+
+
+def test_a_resume_that_cannot_continue_says_why_in_one_line(davis_root, tmp_path):
+    box, out = first_box(davis_root), tmp_path / "out"
+    frames = frames_folder(davis_root, tmp_path / "frames", corrupt=4)
+    nothing = track(frames, out, box, "--resume", "--no-video")
+    assert nothing.returncode == 2
+    assert one_line(nothing.stderr) == (f"samn track: error: --resume: no unfinished run to continue "
+                                        f"({partial(out)} does not exist); run without --resume")
+    assert track(frames, out, box, "--no-video").returncode == 2  # fails at frame 4: a snapshot of 4 frames
+    frames_folder(davis_root, frames)
+    other = track(frames, out, "100,100,50,50", "--resume", "--no-video", "--set", "mask_threshold=0.4")
+    assert other.returncode == 2
+    line = one_line(other.stderr)
+    assert line.startswith(f"samn track: error: --resume: {partial(out)} was made by another tracking (")
+    assert "--set mask_threshold: 0.4 now, 0.5 (the preset's) before" in line
+    assert "region: {'box': '100,100,50,50', 'polygon': None} now" in line
+    short = track(frames, out, box, "--resume", "--no-video", "--max-frames", "4")
+    assert "the snapshot is after frame 4, and this run tracks 4 frames" in one_line(short.stderr)
+    record = run_record(partial(out))
+    (partial(out) / "run.json").write_text(json.dumps(dict(record, status="running", pid=os.getpid())))
+    running = track(frames, out, box, "--resume", "--no-video")
+    assert one_line(running.stderr) == (f"samn track: error: --resume: the run in {partial(out)} is still "
+                                        f"running (process {os.getpid()})")
+    (partial(out) / "run.json").write_text(json.dumps(record))
+    (partial(out) / "resume.pt").unlink()
+    gone = track(frames, out, box, "--resume", "--no-video")
+    assert one_line(gone.stderr) == (f"samn track: error: --resume: {partial(out)} holds no snapshot (one is "
+                                     "written every 30 s and at Ctrl-C); run without --resume")
