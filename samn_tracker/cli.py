@@ -13,8 +13,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from samn_tracker.command_parser import CommandParser
 from samn_tracker.build import build_tracker, tracker_config
+from samn_tracker.command_parser import CommandParser
 from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded
 
@@ -188,8 +188,8 @@ def run_track(args: argparse.Namespace) -> int:
         start_time, track_time = write_track(run, tracker, sequence, first, frames, region, total,
                                              video=not args.no_video, progress=not args.no_progress,
                                              resumed=resumed)
-    print(f"{sequence.name}: {finished_text(run.frames, resumed.frames if resumed else None, start_time, track_time)} "
-          f"on {tracker.device} -> {out}")
+    summary = finished_text(run.frames, resumed.frames if resumed else None, start_time, track_time)
+    print(f"{sequence.name}: {summary} on {tracker.device} -> {out}")
     return 0
 
 
