@@ -202,6 +202,18 @@ def test_score_only_names_the_sequences_without_results(run2016, tmp_path, monke
     assert "no results for 1 of 2 sequences: car-shadow" in capsys.readouterr().err
 
 
+
+def test_results_without_times_have_no_made_up_fps(run2016, tmp_path, capsys):
+    root, split_dir = run2016
+    shutil.copytree(split_dir, tmp_path / "2016-val")
+    shutil.rmtree(tmp_path / "2016-val" / "times")
+    capsys.readouterr()
+    assert davis.main(["--root", str(root), "--year", "2016", "--out", str(tmp_path), "--score-only",
+                       "--tracker-name", "samn"]) == 0
+    assert "fps -\n" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "2016-val" / "summaries" / "samn.json").read_text())
+    assert "FPS" not in summary["scores"] and summary["scores"]["J&F"] > 0
+
 def test_the_record_keeps_the_probabilities_the_merge_reads(run2016, tmp_path, monkeypatch, capsys):
     root, split_dir = run2016
     record = json.loads((split_dir / "samn.settings.json").read_text())

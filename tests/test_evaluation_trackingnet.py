@@ -95,6 +95,21 @@ def test_split_with_ground_truth_is_scored_like_the_server_after_all_ranks(root,
     assert partial.scores.success < result.scores.success
 
 
+
+def test_results_without_times_have_no_made_up_fps(root, train_run, tmp_path, capsys):
+    """A submission zip, or results without times/, has no speed: ``fps -`` and no FPS in
+    the summary (the report shows ``-``), not -1.0."""
+    shutil.copytree(train_run, tmp_path, dirs_exist_ok=True)
+    shutil.rmtree(tmp_path / "TRAIN_0" / "samn" / "times")
+    command = ["--root", str(root), "--split", "TRAIN_0", "--out", str(tmp_path), "--tracker-name", "samn"]
+    capsys.readouterr()
+    assert trackingnet.main([*command, "--score-only"]) == 0
+    assert trackingnet.main([*command, "--score-zip", str(tmp_path / "TRAIN_0" / "samn.zip")]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if "Success" in line]
+    assert len(lines) == 2 and all(line.endswith("fps -") for line in lines)
+    summary = json.loads((tmp_path / "TRAIN_0" / "summaries" / "samn.json").read_text())
+    assert "FPS" not in summary["scores"] and summary["scores"]["Success"] > 0
+
 def test_missing_frames_are_named(tmp_path):
     split = make_split(tmp_path, "TEST", full_annotations=False)
     (split / "frames" / "a1qoB1eERn0_0" / "2.jpg").unlink()

@@ -145,3 +145,29 @@ def test_an_empty_mask_is_reported_as_the_box_the_tracker_holds():
     assert region.type == Region.MASK
     assert region.offset() == (10, 5) and region.size() == (8, 6)
     assert np.asarray(region.array()).all()
+
+
+def _server(tmp_path: Path, env: dict, stdin: str = "") -> subprocess.CompletedProcess:
+    """The TraX server started as the toolkit starts it, with ``env`` added and ``stdin``
+    as all its input (no TraX client)."""
+    return subprocess.run([sys.executable, "-m", "samn_tracker.vot.trax_server"], input=stdin,
+                          capture_output=True, text=True, timeout=TIMEOUT, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(REPO), "SAMN_VOT_CONFIG": FAST_CONFIG, **env})
+
+
+@pytest.mark.parametrize("env, said", [
+    ({"SAMN_VOT_CONFIG": "memory.interval=abc"}, "memory.interval='abc'"),
+    ({"SAMN_VOT_OUTPUT": "bogus"}, "SAMN_VOT_OUTPUT='bogus'"),
+])
+def test_a_bad_setting_at_start_up_is_one_line_and_exit_status_2(tmp_path, env, said):
+    done = _server(tmp_path, env)
+    assert done.returncode == 2
+    assert said in done.stderr and done.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("stdin", ["", "not trax\n"])
+def test_a_stream_that_is_not_trax_ends_in_one_line_not_a_traceback(tmp_path, stdin):
+    done = _server(tmp_path, {}, stdin)
+    assert done.returncode == 1
+    assert done.stderr.startswith("samn trax server: error: the TraX connection failed")
+    assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1

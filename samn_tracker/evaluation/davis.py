@@ -27,7 +27,7 @@ from samn_tracker.datasets.davis import (YEARS, annotation_file, frame_files, ob
                                          sequence_names)
 from samn_tracker.evaluation import davis_measures, options
 from samn_tracker.evaluation.runner import BenchmarkSequence, SequenceRun
-from samn_tracker.evaluation.summaries import Summary, summary_path
+from samn_tracker.evaluation.summaries import Summary, fps_score, fps_text, summary_path
 from samn_tracker.errors import InputError
 
 
@@ -126,7 +126,7 @@ class DavisWriter:
 class DavisResult:
     scores: davis_measures.DavisScores
     objects: list[davis_measures.ObjectScores]
-    fps: float
+    fps: Optional[float]  # None: no time files
     names: list[str] = field(default_factory=list)  # the sequences scored
 
 
@@ -160,17 +160,17 @@ def score(root: Path, year: int, names: Sequence[str], masks_dir: Path, resoluti
                 raise InputError(f"{path} holds object id {pred[index].max()} but {name} has {count} objects")
         objects += davis_measures.score_sequence(name, pred, gt, list(range(1, count + 1)))
     return DavisResult(scores=davis_measures.summarize(objects), objects=objects,
-                       fps=_fps(times_dir, names) if times_dir else -1.0, names=list(names))
+                       fps=_fps(times_dir, names) if times_dir else None, names=list(names))
 
 
-def _fps(times_dir: Path, names: Sequence[str]) -> float:
+def _fps(times_dir: Path, names: Sequence[str]) -> Optional[float]:
     seconds = calls = 0.0
     for name in names:
         path = Path(times_dir) / f"{name}.txt"
         if path.is_file():
             times = np.loadtxt(path, delimiter=",", ndmin=2)
             seconds, calls = seconds + float(times.sum()), calls + times.size
-    return calls / seconds if seconds > 0 else -1.0
+    return calls / seconds if seconds > 0 else None
 
 
 def per_object_table(objects: Sequence[davis_measures.ObjectScores]) -> pd.DataFrame:
@@ -184,7 +184,7 @@ def summary(year: int, split: str, tracker: str, result: DavisResult) -> Summary
     return Summary(benchmark=f"davis{year}", split=split, tracker=tracker,
                    scores={"J&F": s.jf_mean, "J-Mean": s.j.mean, "J-Recall": s.j.recall,
                            "J-Decay": s.j.decay, "F-Mean": s.f.mean, "F-Recall": s.f.recall,
-                           "F-Decay": s.f.decay, "FPS": result.fps},
+                           "F-Decay": s.f.decay, **fps_score(result.fps)},
                    sequences=list(result.names),
                    per_object=object_jf(result.objects))
 
@@ -270,7 +270,7 @@ def _run(args: argparse.Namespace) -> int:
     s = result.scores
     print(f"{name} on DAVIS {args.year} {args.split} ({len(names)} sequences, {s.objects} objects): "
           f"J&F {s.jf_mean:.3f}  J {s.j.mean:.3f} (recall {s.j.recall:.3f}, decay {s.j.decay:.3f})  "
-          f"F {s.f.mean:.3f} (recall {s.f.recall:.3f}, decay {s.f.decay:.3f})  fps {result.fps:.1f}")
+          f"F {s.f.mean:.3f} (recall {s.f.recall:.3f}, decay {s.f.decay:.3f})  fps {fps_text(result.fps)}")
     options.print_coverage(len(names), _split_size(args), f"DAVIS {args.year} {args.split}")
     return 0
 

@@ -5,10 +5,21 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Optional
 
 from samn_tracker.errors import InputError
 
 BENCHMARKS = ("got10k", "trackingnet", "davis2016", "davis2017")
+
+
+def fps_score(fps: Optional[float]) -> dict[str, float]:
+    """``{"FPS": fps}``, or nothing when no time files were there (a zip, results made
+    elsewhere): the report then shows ``-``, not a made-up number."""
+    return {} if fps is None else {"FPS": fps}
+
+
+def fps_text(fps: Optional[float]) -> str:
+    return "-" if fps is None else f"{fps:.1f}"
 
 
 @dataclass

@@ -23,7 +23,7 @@ from samn_tracker.datasets.groundtruth import initial_box, read_boxes
 from samn_tracker.datasets.trackingnet import annotation_file, frame_files, sequence_names
 from samn_tracker.evaluation import box_measures, options
 from samn_tracker.evaluation.runner import BenchmarkSequence, BoxWriter
-from samn_tracker.evaluation.summaries import Summary, summary_path
+from samn_tracker.evaluation.summaries import Summary, fps_score, fps_text, summary_path
 from samn_tracker.errors import InputError
 
 
@@ -64,7 +64,7 @@ def submission_zip(run_dir: Path, names: Sequence[str]) -> Path:
 @dataclass
 class TrackingNetResult:
     scores: box_measures.TrackingNetScores
-    fps: float
+    fps: Optional[float]  # None: no time files (a zip, results made elsewhere)
     missing: list[str]
     names: list[str] = field(default_factory=list)  # the sequences scored, the missing ones as zero
 
@@ -111,7 +111,7 @@ def score(split_dir: Path, results: Path, names: Optional[Sequence[str]] = None)
                 times = np.loadtxt(time_file, ndmin=1)
                 seconds, frames = seconds + float(times.sum()), frames + times.size
     return TrackingNetResult(scores=box_measures.trackingnet_scores(pairs),
-                             fps=frames / seconds if seconds > 0 else -1.0,
+                             fps=frames / seconds if seconds > 0 else None,
                              missing=[n for n in names if n not in predictions], names=names)
 
 
@@ -119,7 +119,7 @@ def summary(tracker: str, split: str, result: TrackingNetResult) -> Summary:
     s = result.scores
     return Summary(benchmark="trackingnet", split=split, tracker=tracker,
                    scores={"Success": s.success, "Precision": s.precision,
-                           "Norm. Precision": s.norm_precision, "FPS": result.fps},
+                           "Norm. Precision": s.norm_precision, **fps_score(result.fps)},
                    curves={"success": s.success_curve.tolist(),
                            "success_x": box_measures.TN_SUCCESS_THRESHOLDS.tolist()},
                    sequences=list(result.names))
@@ -152,7 +152,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 def _print_scores(label: str, result: TrackingNetResult) -> None:
     s = result.scores
     print(f"{label}: Success {s.success:.2f}  Precision {s.precision:.2f}  "
-          f"Norm. Precision {s.norm_precision:.2f}  Coverage {s.coverage:.2f}  fps {result.fps:.1f}")
+          f"Norm. Precision {s.norm_precision:.2f}  Coverage {s.coverage:.2f}  fps {fps_text(result.fps)}")
     if result.missing:
         print(f"  {len(result.missing)} sequences without results scored as zero, as the server does: "
               f"{options.listed(result.missing)}")

@@ -32,6 +32,13 @@ PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 CPU_PASS_ROWS = 4
 
 
+def slow_cpu_precisions() -> tuple[str, ...]:
+    """Half precisions this CPU runs far slower than fp32: fp16 always; bf16 unless oneDNN
+    finds bf16 instructions (AVX512-BF16 / AMX; on the project's AVX2 EPYC lite ran 1.2
+    instead of 27 fps)."""
+    return ("fp16",) if torch.ops.mkldnn._is_mkldnn_bf16_supported() else ("bf16", "fp16")
+
+
 class SAMNNetwork(nn.Module):
     def __init__(self, cfg: ModelConfig, backbone_weights: Optional[str | Path] = None):
         super().__init__()
@@ -234,17 +241,19 @@ class SAMNNetwork(nn.Module):
         fewer kernels; on a CPU the lite encoders run ~1.7x faster. The memory encoder's
         stem keeps its BatchNorm: it normalises the sum of the RGB and mask stems.
         ``precision`` "bf16" / "fp16" runs the network under autocast (outputs float32);
-        that changes outputs by more than rounding, so it is opt-in; fp16 on a CPU gets a
-        warning, since it is far slower there than fp32. Only for an eval-mode
-        network that is not trained further.
+        that changes outputs by more than rounding, so it is opt-in; a half precision
+        this CPU has no fast kernels for gets a warning, since it is far slower than fp32.
+        Only for an eval-mode network that is not trained further.
         """
         if self.training:
             raise RuntimeError("prepare_for_inference() needs an eval-mode network")
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
-        if precision == "fp16" and self.mean.device.type == "cpu":
-            warnings.warn("fp16 on a CPU is slow (no fast half-precision kernels: the lite preset "
-                          "ran ~20x slower than in fp32); use bf16 or fp32 there", stacklevel=2)
+        slow = slow_cpu_precisions() if self.mean.device.type == "cpu" else ()
+        if precision in slow:
+            faster = "fp32" if "bf16" in slow else "bf16 or fp32"
+            warnings.warn(f"{precision} on a CPU is slow (no fast half-precision kernels here: the lite "
+                          f"preset ran ~20x slower than in fp32); use {faster} there", stacklevel=2)
         self.inference_dtype = PRECISIONS[precision]
         for backbone in self.backbones():
             _fold_batchnorm(backbone, keep=None if backbone is self.query_encoder.backbone else backbone.stem_conv)

@@ -4,8 +4,9 @@ The VOT toolkit starts this process once per sequence (``protocol = traxpython``
 ``trackers.ini``) and talks TraX over stdin/stdout, so nothing here may print to stdout.
 The network is built once; every TraX ``initialize`` (reset-based experiments send many)
 re-initialises the same ``SAMNTracker``. Bad input (empty region, region outside the
-image, unreadable image) is reported on stderr and as the TraX quit reason, and the
-process exits with status 1 instead of leaving the toolkit waiting.
+image, unreadable image) or a broken TraX stream is reported on stderr (one line) and as
+the TraX quit reason, and the process exits with status 1 instead of leaving the toolkit
+waiting; a bad option or setting at start-up exits with status 2, as every command's.
 
 Options default to environment variables so ``trackers.ini`` entries can set them with
 ``env_SAMN_VOT_*`` keys: ``SAMN_VOT_PRESET``, ``SAMN_VOT_WEIGHTS``, ``SAMN_VOT_DEVICE``,
@@ -26,7 +27,7 @@ import numpy as np
 
 from samn_tracker.command_parser import CommandParser
 from samn_tracker.errors import InputError
-from samn_tracker.exits import guarded
+from samn_tracker.exits import INPUT_ERROR, SYSTEM_ERROR, guarded
 from samn_tracker.settings import parse_overrides
 
 OutputKind = Literal["auto", "mask", "polygon", "rectangle"]
@@ -133,6 +134,10 @@ def serve(tracker, output: OutputKind = "auto") -> int:
     except InputError as error:
         message = f"samn trax server: error: {error}"
         status = 1
+    except trax.TraxException as error:  # stdin closed or not TraX: no stack to read
+        message = (f"samn trax server: error: the TraX connection failed ({error}); the VOT toolkit "
+                   "starts this server and talks to it over stdin/stdout")
+        status = 1
     except Exception as error:  # reported to the toolkit instead of leaving it waiting
         traceback.print_exc(file=sys.stderr)
         message = f"samn trax server: unexpected {type(error).__name__}: {error}"
@@ -176,9 +181,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         options = options_from_args(argv)
         tracker = tracker_for(options)
-    except (InputError, ValueError, KeyError, OSError) as error:
+    except (InputError, OSError) as error:  # bad start-up input ends as every command's does
         print(f"samn trax server: cannot start: {error}", file=sys.stderr, flush=True)
-        return 1
+        return SYSTEM_ERROR if isinstance(error, OSError) else INPUT_ERROR
     return serve(tracker, options.output)
 
 
