@@ -280,3 +280,12 @@ def test_report_vot_shows_an_accuracy_inside_the_burn_in_as_not_measured(tmp_pat
     left, right = figures[0].axes
     assert [t.get_text() for t in left.texts] == ["not measured", "no frames"]
     assert [t.get_text() for t in right.texts] == ["no frames"]
+
+
+def test_a_got10k_run_without_times_has_no_fps_in_its_summary():
+    """The toolkit's -1 (no time files) would show as a speed of -1.0 in the tables."""
+    result = got10k.Got10kResult(scores=box_measures.got10k_scores(np.array([0.5, 0.7])),
+                                 fps=box_measures.got10k_fps([]), per_sequence={})
+    assert result.fps == -1.0 and "FPS" not in got10k.summary("a", "val", result).scores
+    table = reports.scores_table([got10k.summary("a", "val", result), got10k_summary("b", [0.9])])
+    assert "| a | 0.600 | 0.500 | 0.000 | - |" in reports.markdown(table, 3)

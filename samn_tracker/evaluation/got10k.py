@@ -26,7 +26,7 @@ from samn_tracker.datasets.got10k import SUBSETS, sequence_names
 from samn_tracker.datasets.groundtruth import initial_box, read_boxes
 from samn_tracker.evaluation import box_measures, options
 from samn_tracker.evaluation.runner import BenchmarkSequence, BoxWriter, Tracker
-from samn_tracker.evaluation.summaries import Summary, summary_path
+from samn_tracker.evaluation.summaries import Summary, fps_score, fps_text, summary_path
 from samn_tracker.errors import InputError
 
 TOOLKIT_FOLDER = "GOT-10k"
@@ -146,10 +146,15 @@ def submission_zip(root: Path, run_dir: Path, subset: str = "test") -> Path:
     return path
 
 
+def timed(fps: float) -> Optional[float]:
+    """The toolkit's fps, or None for its -1 (no time files: results made elsewhere)."""
+    return None if fps < 0 else fps
+
+
 def summary(tracker: str, subset: str, result: Got10kResult) -> Summary:
     s = result.scores
     return Summary(benchmark="got10k", split=subset, tracker=tracker,
-                   scores={"AO": s.ao, "SR0.5": s.sr50, "SR0.75": s.sr75, "FPS": result.fps},
+                   scores={"AO": s.ao, "SR0.5": s.sr50, "SR0.75": s.sr75, **fps_score(timed(result.fps))},
                    curves={"success": s.success_curve.tolist(),
                            "success_x": box_measures.GOT10K_THRESHOLDS.tolist()},
                    sequences=list(result.per_sequence))
@@ -261,6 +266,6 @@ def _run(args: argparse.Namespace) -> int:
     result_summary.save(summary_path(split_dir, name))
     s = result.scores
     print(f"{name} on GOT-10k {args.subset} ({len(sequences)} sequences, {s.frames} frames): "
-          f"AO {s.ao:.3f}  SR0.5 {s.sr50:.3f}  SR0.75 {s.sr75:.3f}  fps {result.fps:.1f}")
+          f"AO {s.ao:.3f}  SR0.5 {s.sr50:.3f}  SR0.75 {s.sr75:.3f}  fps {fps_text(timed(result.fps))}")
     options.print_coverage(len(sequences), len(sequence_names(args.root, args.subset)), f"GOT-10k {args.subset}")
     return 0
