@@ -9,6 +9,7 @@ option is one line by ``command_parser.CommandParser``.)"""
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import sys
 import warnings
@@ -21,6 +22,7 @@ SYSTEM_ERROR = 1
 INTERRUPTED = 130
 
 Main = Callable[..., int]
+_PROG = contextvars.ContextVar("prog", default="samn")  # the command ``guarded`` runs now
 
 
 def guarded(prog: str, on_interrupt: str = "") -> Callable[[Main], Main]:
@@ -33,6 +35,7 @@ def guarded(prog: str, on_interrupt: str = "") -> Callable[[Main], Main]:
     def decorate(main: Main) -> Main:
         @functools.wraps(main)
         def guarded_main(*args, **kwargs) -> int:
+            token = _PROG.set(prog)
             try:
                 with one_line_warnings(prog):
                     return main(*args, **kwargs)
@@ -46,10 +49,18 @@ def guarded(prog: str, on_interrupt: str = "") -> Callable[[Main], Main]:
                 detail = " ".join(str(a) for a in interrupt.args) or on_interrupt
                 print(f"{prog}: interrupted{' ' + detail if detail else ''}", file=sys.stderr)
                 return INTERRUPTED
+            finally:
+                _PROG.reset(token)
 
         return guarded_main
 
     return decorate
+
+
+def note(text: str) -> None:
+    """``PROG: note: TEXT`` on stderr, PROG the command running (code shared by several
+    commands says which one it serves)."""
+    print(f"{_PROG.get()}: note: {text}", file=sys.stderr)
 
 
 @contextlib.contextmanager

@@ -65,7 +65,8 @@ def test_keys_take_comma_separated_sequences_each_once_with_a_note(davis_root, c
     assert main(["keys", "--root", str(davis_root), "--sequences", "blackswan,car-shadow", "blackswan",
                  "--no-progress"]) == 0
     assert evaluated == ["blackswan", "car-shadow"]
-    assert capsys.readouterr().err == "--sequences: blackswan given more than once; each is taken once\n"
+    assert capsys.readouterr().err == ("samn eval keys: note: --sequences: blackswan given more than once; "
+                                       "each is taken once\n")
 
 
 def test_keys_name_an_unknown_sequence_before_building_the_network(davis_root, capsys, monkeypatch):

@@ -247,6 +247,14 @@ def test_report_bench_reads_real_results_and_refuses_anything_else_before_writin
     assert err.startswith(f"samn report bench: error: not a samn bench result: {png} ('utf-8' codec")
     assert report_main([str(png)]) == 2
     assert capsys.readouterr().err.startswith(f"samn report: error: not a benchmark summary: {png} ('utf-8' codec")
+    bench_json = out / "bench.json"
+    assert report_main([str(bench_json)]) == 2  # a bench result given as a summary: which report reads it
+    assert capsys.readouterr().err == (f"samn report: error: not a benchmark summary: {bench_json} is a samn "
+                                       f"bench result; its report is `samn report bench {bench_json}`\n")
+    typo = _written(tmp_path / "typo.json", {"benchmark": "got10k", "split": "val", "tracker": "x", "score": {}})
+    assert report_main([str(typo)]) == 2
+    assert capsys.readouterr().err == (f"samn report: error: not a benchmark summary: {typo} (fields a summary "
+                                       "does not have: score; missing: scores)\n")
 
 
 def test_report_vot_takes_a_repeated_tracker_once_with_a_note(capsys):

@@ -210,7 +210,8 @@ def test_local_stack_replaces_an_earlier_one_and_takes_each_name_once(tmp_path, 
     assert local_stack(davis, out) == 0
     assert local_stack(davis, out, "--sequences", "two,two", "--max-frames", "3", "--anchor-spacing", "1") == 0
     captured = capsys.readouterr()
-    assert captured.err == "--sequences: two given more than once; each is taken once\n"
+    assert captured.err == ("samn vot local-stack: note: --sequences: two given more than once; "
+                            "each is taken once\n")
     assert captured.out.endswith(f"wrote 1 sequence to {out}\n")
     assert sorted(p.name for p in out.iterdir()) == ["list.txt", "two"]
     assert (out / "list.txt").read_text() == "two\n"

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -12,7 +11,7 @@ from samn_tracker.devices import Rank
 from samn_tracker.evaluation.run_record import claim, settings_record
 from samn_tracker.evaluation.runner import ResultWriter, TrackerFactory, run_sequences, samn_factory, wait_for_all
 from samn_tracker.errors import InputError
-from samn_tracker.exits import guarded
+from samn_tracker.exits import guarded, note
 from samn_tracker.model.network import PRECISIONS
 from samn_tracker.run_folder import check_writable
 
@@ -60,7 +59,7 @@ def requested(names: Optional[list[str]]) -> Optional[list[str]]:
     if not unique:
         raise InputError("--sequences names no sequence")
     if repeated:
-        print(f"--sequences: {listed(repeated)} given more than once; each is taken once", file=sys.stderr)
+        note(f"--sequences: {listed(repeated)} given more than once; each is taken once")
     return unique
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Optional
 
 from samn_tracker.errors import InputError
 
 BENCHMARKS = ("got10k", "trackingnet", "davis2016", "davis2017")
+REQUIRED = ("benchmark", "split", "tracker", "scores")  # the fields a summary typed by hand needs
 
 
 def fps_score(fps: Optional[float]) -> dict[str, float]:
@@ -47,9 +48,21 @@ class Summary:
     def load(cls, path: Path) -> "Summary":
         try:
             data = json.loads(Path(path).read_text())
-            summary = cls(**data)
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError) as err:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
             raise InputError(f"not a benchmark summary: {path} ({err})") from None
+        if not isinstance(data, dict):
+            raise InputError(f"not a benchmark summary: {path} (a JSON object is expected)")
+        known = {f.name for f in fields(cls)}
+        if "trackers" in data and "meta" in data:
+            raise InputError(f"not a benchmark summary: {path} is a samn bench result; "
+                             f"its report is `samn report bench {path}`")
+        unknown = sorted(data.keys() - known)
+        missing = [key for key in REQUIRED if key not in data]
+        problems = ([f"fields a summary does not have: {', '.join(unknown)}"] if unknown else []) + \
+                   ([f"missing: {', '.join(missing)}"] if missing else [])
+        if problems:
+            raise InputError(f"not a benchmark summary: {path} ({'; '.join(problems)})")
+        summary = cls(**data)
         if summary.benchmark not in BENCHMARKS:
             raise InputError(f"{path}: unknown benchmark {summary.benchmark!r}")
         problem = summary._problem()

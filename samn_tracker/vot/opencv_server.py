@@ -52,7 +52,7 @@ class OpenCVTraxTracker:
 
 @guarded("opencv trax server")
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = CommandParser(description="OpenCV CSRT / KCF TraX server for the VOT toolkit")
+    parser = CommandParser(prog="opencv trax server", description="OpenCV CSRT / KCF TraX server for the VOT toolkit")
     parser.add_argument("--tracker", choices=sorted(OPENCV_TRACKERS),
                         default=os.environ.get("SAMN_VOT_OPENCV", "csrt"))
     args = parser.parse_args(argv)
