@@ -365,6 +365,27 @@ def test_weights_of_another_model_are_refused_with_the_setting_that_fits(davis_r
     assert len(err.strip().splitlines()) == 1 and "--set memory_pass=query" in err, err
 
 
+def test_weights_with_learned_keys_fine_tune_with_backbone_keys(davis_root, tmp_path, capsys):
+    """As the tracker loads them: learned-key weights may read (and so train) by backbone keys,
+    from init_weights or a resume with --allow-changes (docs/training.md, run C); weights
+    trained for backbone keys lack trained key heads, so learned keys are refused."""
+    from samn_tracker.weights import BUILTIN_CHECKPOINTS_DIR
+
+    out = tmp_path / "run"
+    common = ["--config", "lite_cpu", "--set", f"sources={json.dumps([f'davis:{davis_root}:2016:train'])}",
+              "--set", "source_weights=[]", "--set", "crop_size=64", "--set", "batch_size=2", "--samples", "8",
+              "--set", "workers=0", "--set", f"out_dir={out}", "--no-progress", "--set", "train_backbones=False"]
+    shipped = BUILTIN_CHECKPOINTS_DIR / "lite.pth"
+    assert train_main(common + ["--set", f"init_weights={shipped}", "--set", "steps=1"]) == 0
+    assert train_main(common + ["--set", "key_source=backbone", "--set", "steps=2", "--resume",
+                                "--allow-changes"]) == 0
+    assert load_checkpoint(out / "last.pth")["config"]["model"]["key_source"] == "backbone"
+    capsys.readouterr()
+    assert train_main(common + ["--set", "steps=3", "--resume", "--allow-changes"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1].endswith("to use it: --set key_source=backbone"), err
+
+
 def test_the_curve_of_a_short_run_has_whole_steps_and_a_singular_legend(tmp_path):
     import matplotlib.pyplot as plt
 
