@@ -38,16 +38,18 @@ def build_parser() -> CommandParser:
     p = CommandParser(prog="samn train", description=__doc__ + "\nSources:\n" + SOURCES_HELP)
     p.add_argument("--config", required=True, help="JSON file or shipped config name")
     p.add_set_option(dest="set", example='steps=50 sources=\'["davis:DAVIS:2017"]\'')
-    add_run_options(p)
+    add_run_options(p, TrainConfig().to_dict())
     return p
 
 
-def add_run_options(p: CommandParser) -> None:
-    """The options of a run over training clips (``samn train``, ``samn distill``)."""
+def add_run_options(p: CommandParser, settings: dict) -> None:
+    """The options of a run over training clips (``samn train``, ``samn distill``), whose
+    ``settings`` say which RESUMABLE ones the command has."""
+    resumable = ", ".join(key for key in RESUMABLE if key in settings)
     p.add_argument("--data-root", type=Path,
                    help="folder that relative source paths are taken from (default: the cwd)")
     p.add_argument("--resume", action="store_true",
-                   help=f"continue from OUT_DIR/last.pth; of the settings, only {', '.join(RESUMABLE)} may change")
+                   help=f"continue from OUT_DIR/last.pth; of the settings, only {resumable} may change")
     p.add_argument("--allow-changes", action="store_true",
                    help="with --resume: go on although other settings changed (a fine-tune from the checkpoint)")
     p.add_argument("--export", type=Path, help="write a shippable checkpoint (no optimiser) here at the end")

@@ -92,8 +92,9 @@ def check_resumed_settings(out: Path, settings: dict, saved: Callable[[dict], Op
     changes = "; ".join(f"{key} {stored[key]!r} -> {settings[key]!r}" for key in changed)
     if not allow_changes:
         keep = " ".join(f"--set {key}={as_set_value(stored[key])}" for key in changed)
+        may = ", ".join(key for key in RESUMABLE if key in settings)  # those this command has
         raise InputError(f"--resume changes settings of the run in {last}: {changes} (only "
-                         f"{', '.join(RESUMABLE)} may change): give {keep} to continue it, "
+                         f"{may} may change): give {keep} to continue it, "
                          "add --allow-changes to go on with the change, or choose another out_dir")
     print(f"note: resuming {last} with changed settings: {changes}", file=sys.stderr)
 
