@@ -179,17 +179,22 @@ def test_synthetic_and_saliency_sources_refuse_held_out_and_eval_sequences(davis
     assert not (tmp_path / "run").exists()
 
 
-def test_only_a_run_that_held_out_davis16_val_becomes_the_builtin_checkpoint(davis_root, tmp_path):
+def test_only_a_run_that_held_out_davis16_val_becomes_the_builtin_checkpoint(davis_root, tmp_path, capsys):
+    """Refused on export, and by ``--export`` before the run takes a step."""
     from samn_tracker.errors import InputError
     from samn_tracker.train.trainer import export_checkpoint
     from samn_tracker.weights import BUILTIN_CHECKPOINTS_DIR
 
     out = tmp_path / "run"
     sources = json.dumps([f"davis:{davis_root}:2016:train"])
-    assert train_main(["--config", "lite_cpu", "--samples", "8", "--set", f"sources={sources}",
-                       "--set", "source_weights=[]", "--set", "crop_size=64", "--set", "steps=1",
-                       "--set", "batch_size=1", "--set", f"out_dir={out}"]) == 0
+    run = ["--config", "lite_cpu", "--samples", "8", "--set", f"sources={sources}", "--set", "source_weights=[]",
+           "--set", "crop_size=64", "--set", "steps=1", "--set", "batch_size=1", "--set", f"out_dir={out}"]
     builtin = BUILTIN_CHECKPOINTS_DIR / "refused-by-test.pth"
+    assert train_main(run + ["--export", str(builtin)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "davis2016-val" in err, err
+    assert not out.exists() and not builtin.exists()
+    assert train_main(run) == 0
     with pytest.raises(InputError, match="davis2016-val"):
         export_checkpoint(out / "last.pth", builtin)
     assert not builtin.exists()

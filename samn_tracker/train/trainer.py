@@ -359,10 +359,16 @@ def export_checkpoint(source: str | Path, dest: str | Path) -> None:
     written into the package (the built-in weights) must come from a run that held out
     the DAVIS 2016 val sequences, which the built-in model is scored on."""
     ckpt = load_checkpoint(source)
-    held_out = (ckpt["meta"].get("train") or {}).get("held_out") or []
-    if Path(dest).resolve().parent == BUILTIN_CHECKPOINTS_DIR.resolve() and "davis2016-val" not in held_out:
-        raise InputError(f"{source} was trained without held_out=[\"davis2016-val\"]; it cannot "
-                         f"become a built-in checkpoint in {BUILTIN_CHECKPOINTS_DIR}")
+    check_builtin_export(dest, (ckpt["meta"].get("train") or {}).get("held_out") or [], str(source))
     config = TrackerConfig.from_dict(ckpt["config"]) if ckpt["config"] else None
     save_checkpoint(dest, ckpt["state_dict"], config, step=ckpt["meta"].get("step"),
                     train=ckpt["meta"].get("train"))
+
+
+def check_builtin_export(dest: str | Path, held_out: list[str], run: str) -> None:
+    """Only a ``run`` that held out the DAVIS 2016 val sequences, which the built-in model is
+    scored on, may be exported into the package: checked on export, and before a run with
+    ``--export`` takes its first step, not hours later."""
+    if Path(dest).resolve().parent == BUILTIN_CHECKPOINTS_DIR.resolve() and "davis2016-val" not in held_out:
+        raise InputError(f"{run} does not hold out \"davis2016-val\" (held_out); it cannot "
+                         f"become a built-in checkpoint in {BUILTIN_CHECKPOINTS_DIR}")
