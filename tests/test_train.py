@@ -223,6 +223,26 @@ def test_sigterm_saves_the_step_reached(davis_root, tmp_path):
     assert f"this run: {done} steps in " in said and "waiting for data" in said
 
 
+def test_bad_data_met_by_a_worker_is_one_line_and_leaves_no_run_behind(davis_root, tmp_path):
+    """DAVIS 2016 masks read as 2017 (``davis:ROOT``'s default year) fail in the first step's
+    data worker: one line, the process exits (workers ignore SIGTERM, so before it waited for
+    them for ever), and the folder holds no step-0 run that would refuse the corrected command."""
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "samn_tracker.train.cli", "--config", "lite_cpu", "--samples", "8",
+           "--set", "source_weights=[]", "--set", "crop_size=64", "--set", "batch_size=1",
+           "--set", "workers=1", "--set", f"out_dir={out}", "--set", "steps=1", "--no-progress"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    failed = subprocess.run(cmd + ["--set", f"sources={json.dumps([f'davis:{davis_root}'])}"],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert failed.returncode == 2 and len(failed.stderr.strip().splitlines()) == 1, failed.stderr
+    assert "0/255 binary mask" in failed.stderr and "davis:ROOT:2016" in failed.stderr
+    assert not list(out.glob("*"))
+    fixed = subprocess.run(cmd + ["--set", f"sources={json.dumps([f'davis:{davis_root}:2016'])}"],
+                           capture_output=True, text=True, env=env, timeout=120)
+    assert fixed.returncode == 0, fixed.stderr
+    assert len(read_losses(out / "log.csv")) == 1
+
+
 def test_query_value_dropout_makes_the_decoder_segment_from_the_memory_read(davis_root):
     """With the query value dropped, a frame's logits no longer depend on the query value
     head (only on the memory read and the skips); kept, they do."""
