@@ -16,7 +16,7 @@ from samn_tracker.settings import Checked, dotted, parse_overrides, setting
 
 __all__ = ["TrackerConfig", "ModelConfig", "DCFConfig", "MemoryConfig", "UncertaintyConfig",
            "MaskCheckConfig", "TuningConfig", "paper", "lite", "preset", "parse_overrides", "PRESETS",
-           "SAME_OUTPUT_SETTINGS"]
+           "SAME_OUTPUT_SETTINGS", "weights_mismatch"]
 
 
 @dataclass
@@ -38,6 +38,22 @@ class ModelConfig(Checked):
     # its mask (the paper), or ("query") a small mask branch on the query encoder's features
     # of the same crop, distilled from the former (``samn distill``; docs/bench.md).
     memory_pass: Literal["backbone", "query"] = "backbone"
+
+
+# What weights must share with the network they load into: its shape and memory pass.
+MODEL_SHAPE = ("backbone", "key_dim", "value_dim", "decoder_dim", "spatial_fusion", "memory_pass")
+
+
+def weights_mismatch(stored: dict, ours: dict) -> dict[str, tuple]:
+    """{field: (checkpoint's, ours)} where the model config ``stored`` with a checkpoint does
+    not fit the network ``ours`` (a checkpoint that predates a field was made with its
+    default). Backbone keys need no trained weights, so weights with learned key heads may
+    read by backbone keys (and fine-tune so), but weights trained for backbone keys lack them."""
+    stored = {**ModelConfig().to_dict(), **stored}
+    diff = {k: (stored[k], ours[k]) for k in MODEL_SHAPE if stored[k] != ours[k]}
+    if (stored["key_source"], ours["key_source"]) == ("backbone", "learned"):
+        diff["key_source"] = ("backbone", "learned")
+    return diff
 
 
 @dataclass

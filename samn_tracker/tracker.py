@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from samn_tracker import regions
-from samn_tracker.config import ModelConfig, TrackerConfig, preset
+from samn_tracker.config import TrackerConfig, preset, weights_mismatch
 from samn_tracker.crops import CropWindow, crop_image, crop_mask, jittered_window, window_around
 from samn_tracker.decoder_tuning import DecoderWeights, TuningViews, tune_decoder
 from samn_tracker.device_components import MainComponents
@@ -150,15 +150,7 @@ class SAMNTracker:
         stored = (checkpoint.get("config") or {}).get("model")
         if stored is None:
             return
-        ours = self.cfg.to_dict()["model"]
-        # the network's shape and memory pass (a checkpoint that predates a field was made with
-        # that field's default); backbone keys need no trained weights, so weights with learned
-        # key heads may read by backbone keys, but weights trained for backbone keys lack those heads
-        must_match = ("backbone", "key_dim", "value_dim", "decoder_dim", "spatial_fusion", "memory_pass")
-        stored = {**ModelConfig().to_dict(), **stored}
-        diff = {k: (stored[k], ours[k]) for k in must_match if stored[k] != ours[k]}
-        if (stored["key_source"], ours["key_source"]) == ("backbone", "learned"):
-            diff["key_source"] = ("backbone", "learned")
+        diff = weights_mismatch(stored, self.cfg.to_dict()["model"])
         if diff:
             fix = " ".join(f"--set model.{k}={stored}" for k, (stored, _) in diff.items())
             raise InputError(f"weights {path} were trained for another model: {diff} "

@@ -154,3 +154,4 @@ def test_distill_resume_refuses_changed_settings(tmp_path, capsys):
                          "--set", "lr=0.0002", "--set", "steps=6"]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "batch_size 8 -> 3" in err and "lr " not in err, err
+    assert "(only out_dir, steps, lr, checkpoint_every, device may change)" in err, err  # distill's own

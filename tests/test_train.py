@@ -179,17 +179,22 @@ def test_synthetic_and_saliency_sources_refuse_held_out_and_eval_sequences(davis
     assert not (tmp_path / "run").exists()
 
 
-def test_only_a_run_that_held_out_davis16_val_becomes_the_builtin_checkpoint(davis_root, tmp_path):
+def test_only_a_run_that_held_out_davis16_val_becomes_the_builtin_checkpoint(davis_root, tmp_path, capsys):
+    """Refused on export, and by ``--export`` before the run takes a step."""
     from samn_tracker.errors import InputError
     from samn_tracker.train.trainer import export_checkpoint
     from samn_tracker.weights import BUILTIN_CHECKPOINTS_DIR
 
     out = tmp_path / "run"
     sources = json.dumps([f"davis:{davis_root}:2016:train"])
-    assert train_main(["--config", "lite_cpu", "--samples", "8", "--set", f"sources={sources}",
-                       "--set", "source_weights=[]", "--set", "crop_size=64", "--set", "steps=1",
-                       "--set", "batch_size=1", "--set", f"out_dir={out}"]) == 0
+    run = ["--config", "lite_cpu", "--samples", "8", "--set", f"sources={sources}", "--set", "source_weights=[]",
+           "--set", "crop_size=64", "--set", "steps=1", "--set", "batch_size=1", "--set", f"out_dir={out}"]
     builtin = BUILTIN_CHECKPOINTS_DIR / "refused-by-test.pth"
+    assert train_main(run + ["--export", str(builtin)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "davis2016-val" in err, err
+    assert not out.exists() and not builtin.exists()
+    assert train_main(run) == 0
     with pytest.raises(InputError, match="davis2016-val"):
         export_checkpoint(out / "last.pth", builtin)
     assert not builtin.exists()
@@ -216,6 +221,26 @@ def test_sigterm_saves_the_step_reached(davis_root, tmp_path):
     done = load_checkpoint(out / "last.pth")["meta"]["step"]
     assert done >= 3 and done == len(read_losses(log))
     assert f"this run: {done} steps in " in said and "waiting for data" in said
+
+
+def test_bad_data_met_by_a_worker_is_one_line_and_leaves_no_run_behind(davis_root, tmp_path):
+    """DAVIS 2016 masks read as 2017 (``davis:ROOT``'s default year) fail in the first step's
+    data worker: one line, the process exits (workers ignore SIGTERM, so before it waited for
+    them for ever), and the folder holds no step-0 run that would refuse the corrected command."""
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "samn_tracker.train.cli", "--config", "lite_cpu", "--samples", "8",
+           "--set", "source_weights=[]", "--set", "crop_size=64", "--set", "batch_size=1",
+           "--set", "workers=1", "--set", f"out_dir={out}", "--set", "steps=1", "--no-progress"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    failed = subprocess.run(cmd + ["--set", f"sources={json.dumps([f'davis:{davis_root}'])}"],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert failed.returncode == 2 and len(failed.stderr.strip().splitlines()) == 1, failed.stderr
+    assert "0/255 binary mask" in failed.stderr and "davis:ROOT:2016" in failed.stderr
+    assert not list(out.glob("*"))
+    fixed = subprocess.run(cmd + ["--set", f"sources={json.dumps([f'davis:{davis_root}:2016'])}"],
+                           capture_output=True, text=True, env=env, timeout=120)
+    assert fixed.returncode == 0, fixed.stderr
+    assert len(read_losses(out / "log.csv")) == 1
 
 
 def test_query_value_dropout_makes_the_decoder_segment_from_the_memory_read(davis_root):
@@ -363,6 +388,27 @@ def test_weights_of_another_model_are_refused_with_the_setting_that_fits(davis_r
     assert train_main(common + ["--set", "steps=2", "--resume"]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "--set memory_pass=query" in err, err
+
+
+def test_weights_with_learned_keys_fine_tune_with_backbone_keys(davis_root, tmp_path, capsys):
+    """As the tracker loads them: learned-key weights may read (and so train) by backbone keys,
+    from init_weights or a resume with --allow-changes (docs/training.md, run C); weights
+    trained for backbone keys lack trained key heads, so learned keys are refused."""
+    from samn_tracker.weights import BUILTIN_CHECKPOINTS_DIR
+
+    out = tmp_path / "run"
+    common = ["--config", "lite_cpu", "--set", f"sources={json.dumps([f'davis:{davis_root}:2016:train'])}",
+              "--set", "source_weights=[]", "--set", "crop_size=64", "--set", "batch_size=2", "--samples", "8",
+              "--set", "workers=0", "--set", f"out_dir={out}", "--no-progress", "--set", "train_backbones=False"]
+    shipped = BUILTIN_CHECKPOINTS_DIR / "lite.pth"
+    assert train_main(common + ["--set", f"init_weights={shipped}", "--set", "steps=1"]) == 0
+    assert train_main(common + ["--set", "key_source=backbone", "--set", "steps=2", "--resume",
+                                "--allow-changes"]) == 0
+    assert load_checkpoint(out / "last.pth")["config"]["model"]["key_source"] == "backbone"
+    capsys.readouterr()
+    assert train_main(common + ["--set", "steps=3", "--resume", "--allow-changes"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1].endswith("to use it: --set key_source=backbone"), err
 
 
 def test_the_curve_of_a_short_run_has_whole_steps_and_a_singular_legend(tmp_path):

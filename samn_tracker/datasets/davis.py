@@ -79,7 +79,8 @@ def read_annotation(path: Path, year: Optional[int] = None) -> np.ndarray:
         raise InputError(f"DAVIS masks are single-channel (palette or grayscale) PNGs; {path} is {mode}")
     present = set(np.unique(values).tolist())
     if mode != "P" and VOID in present and present <= {0, VOID}:
-        raise InputError(f"{path} is a 0/255 binary mask (DAVIS 2016 style); score it with --year 2016")
+        raise InputError(f"{path} is a 0/255 binary mask (DAVIS 2016 style); read it as 2016: "
+                         "--year 2016, or as a training source davis:ROOT:2016")
     ids = values.astype(np.uint8)
     ids[values == VOID] = 0
     return ids

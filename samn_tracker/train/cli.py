@@ -17,7 +17,7 @@ from samn_tracker.settings import parse_overrides
 from samn_tracker.train.sources import __doc__ as SOURCES_HELP
 from samn_tracker.train.held_out import held_out_names
 from samn_tracker.train.run_loop import RESUMABLE, check_out_dir, check_resumed_settings
-from samn_tracker.train.trainer import TrainConfig, export_checkpoint, train
+from samn_tracker.train.trainer import TrainConfig, check_builtin_export, export_checkpoint, train
 
 CONFIGS = Path(__file__).parent / "configs"
 
@@ -38,16 +38,18 @@ def build_parser() -> CommandParser:
     p = CommandParser(prog="samn train", description=__doc__ + "\nSources:\n" + SOURCES_HELP)
     p.add_argument("--config", required=True, help="JSON file or shipped config name")
     p.add_set_option(dest="set", example='steps=50 sources=\'["davis:DAVIS:2017"]\'')
-    add_run_options(p)
+    add_run_options(p, TrainConfig().to_dict())
     return p
 
 
-def add_run_options(p: CommandParser) -> None:
-    """The options of a run over training clips (``samn train``, ``samn distill``)."""
+def add_run_options(p: CommandParser, settings: dict) -> None:
+    """The options of a run over training clips (``samn train``, ``samn distill``), whose
+    ``settings`` say which RESUMABLE ones the command has."""
+    resumable = ", ".join(key for key in RESUMABLE if key in settings)
     p.add_argument("--data-root", type=Path,
                    help="folder that relative source paths are taken from (default: the cwd)")
     p.add_argument("--resume", action="store_true",
-                   help=f"continue from OUT_DIR/last.pth; of the settings, only {', '.join(RESUMABLE)} may change")
+                   help=f"continue from OUT_DIR/last.pth; of the settings, only {resumable} may change")
     p.add_argument("--allow-changes", action="store_true",
                    help="with --resume: go on although other settings changed (a fine-tune from the checkpoint)")
     p.add_argument("--export", type=Path, help="write a shippable checkpoint (no optimiser) here at the end")
@@ -57,8 +59,9 @@ def add_run_options(p: CommandParser) -> None:
 
 def check_run_options(args: argparse.Namespace, settings: dict, saved: Callable[[dict], Optional[dict]]) -> None:
     """What a run's options could get wrong, found before the sources are read and a step
-    is taken: clips per epoch, where the export goes, a fresh run into another run's folder,
-    a resume with other ``settings`` than those ``saved(meta)`` reads from its checkpoint."""
+    is taken: clips per epoch, where the export goes (into the package only with val held
+    out), a fresh run into another run's folder, a resume with other ``settings`` than
+    those ``saved(meta)`` reads from its checkpoint."""
     if args.allow_changes and not args.resume:
         raise InputError("--allow-changes applies to --resume only")
     if args.samples < 1:
@@ -66,6 +69,8 @@ def check_run_options(args: argparse.Namespace, settings: dict, saved: Callable[
     if args.export is not None and args.export.is_dir():
         raise InputError(f"--export {args.export} is a folder; give the checkpoint file to write, "
                          f"e.g. {args.export / 'lite.pth'}")
+    if args.export is not None:
+        check_builtin_export(args.export, settings["held_out"], f"the run into {settings['out_dir']}")
     out = Path(settings["out_dir"])
     check_out_dir(out, args.resume)
     if args.resume:

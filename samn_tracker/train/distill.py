@@ -203,7 +203,7 @@ def build_parser() -> CommandParser:
     p = CommandParser(prog="samn distill", description=__doc__,
                       epilog=f"settings (--set KEY=VALUE) and their defaults:\n{defaults}")
     p.add_set_option(dest="set", example="steps=500 teacher=run/last.pth")
-    add_run_options(p)
+    add_run_options(p, DistillConfig().to_dict())
     return p
 
 

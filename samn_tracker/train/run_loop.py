@@ -92,8 +92,9 @@ def check_resumed_settings(out: Path, settings: dict, saved: Callable[[dict], Op
     changes = "; ".join(f"{key} {stored[key]!r} -> {settings[key]!r}" for key in changed)
     if not allow_changes:
         keep = " ".join(f"--set {key}={as_set_value(stored[key])}" for key in changed)
+        may = ", ".join(key for key in RESUMABLE if key in settings)  # those this command has
         raise InputError(f"--resume changes settings of the run in {last}: {changes} (only "
-                         f"{', '.join(RESUMABLE)} may change): give {keep} to continue it, "
+                         f"{may} may change): give {keep} to continue it, "
                          "add --allow-changes to go on with the change, or choose another out_dir")
     print(f"note: resuming {last} with changed settings: {changes}", file=sys.stderr)
 
@@ -143,11 +144,13 @@ def run_steps(loader: Sequence, step: int, steps: int, train_step: Callable[[dic
     run_start = waiting_since = time.perf_counter()
     data_wait = 0.0
     epoch, done = divmod(step, len(loader))
+    batches = None
     try:
         with interrupt_on_sigterm():
             while step < steps:
                 start_epoch(epoch)
-                for batch in islice(loader, len(loader) - done):
+                batches = iter(loader)
+                for batch in islice(batches, len(loader) - done):
                     if step >= steps:
                         break
                     start = time.perf_counter()
@@ -167,16 +170,37 @@ def run_steps(loader: Sequence, step: int, steps: int, train_step: Callable[[dic
                 epoch, done = epoch + 1, 0
     except KeyboardInterrupt:
         interrupted = True
+    except InputError as err:  # bad data met by a worker: its own line, not the worker's traceback
+        raise InputError(worker_message(err)) from None
     finally:
+        stop_workers(batches)
         seconds = time.perf_counter() - run_start
         bar.close()
-        if files.writes:
+        if files.writes and (step > first_step or interrupted):
             files.save(step)
         if log_file is not None:
             log_file.close()
             if step > 0:
                 files.plot(files.out / "log.csv", files.out / "curve.png")
+            elif not interrupted:  # failed before its first step: no run left to refuse a re-run
+                (files.out / "log.csv").unlink()
     return LoopSummary(step, losses, interrupted, step - first_step, seconds, data_wait)
+
+
+def worker_message(err: InputError) -> str:
+    """The message of an error a DataLoader worker raised: torch gives it back with the
+    worker's traceback, whose last line is ``samn_tracker.errors.InputError: MESSAGE``."""
+    text = str(err)
+    if "Original Traceback" not in text:
+        return text
+    return text.strip().splitlines()[-1].partition(": ")[2]
+
+
+def stop_workers(batches) -> None:
+    """Shut a DataLoader iterator's worker processes down now. They ignore SIGTERM
+    (``worker_ignores_interrupts``), so workers that an error's traceback keeps alive would
+    not die when the process exits, and the exit would wait for them for ever."""
+    getattr(batches, "_shutdown_workers", lambda: None)()
 
 
 def _raise_interrupt(signum, frame) -> None:

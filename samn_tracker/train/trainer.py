@@ -26,7 +26,7 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
 from samn_tracker.backbones import freeze_batchnorm
-from samn_tracker.config import ModelConfig, TrackerConfig, preset
+from samn_tracker.config import ModelConfig, TrackerConfig, preset, weights_mismatch
 from samn_tracker.devices import Rank
 from samn_tracker.feature_grid import STRIDE, cell_to_pixel, gaussians
 from samn_tracker.model.decoder import foreground_probability
@@ -322,7 +322,7 @@ def train(cfg: TrainConfig, dataset, resume: bool = False, progress: bool = True
             "run_steps": run.run_steps, "seconds": run.seconds, "data_wait_seconds": run.data_wait_seconds}
 
 
-# what a checkpoint's network must share with the run's; the training setting that picks each
+# the training setting that picks each field a checkpoint's model must fit (config.weights_mismatch)
 MODEL_SETTINGS = {"backbone": "preset", "key_dim": "preset", "value_dim": "preset", "decoder_dim": "preset",
                   "spatial_fusion": "preset", "key_source": "key_source", "memory_pass": "memory_pass"}
 
@@ -333,8 +333,8 @@ def load_weights(net: SAMNNetwork, path: Path) -> dict:
     ckpt = load_checkpoint(path)
     stored = (ckpt.get("config") or {}).get("model")
     if stored:
-        stored, ours = {**ModelConfig().to_dict(), **stored}, dataclasses.asdict(net.cfg)
-        diff = {k: stored[k] for k in MODEL_SETTINGS if stored[k] != ours[k]}
+        stored = {**ModelConfig().to_dict(), **stored}
+        diff = {k: theirs for k, (theirs, _) in weights_mismatch(stored, dataclasses.asdict(net.cfg)).items()}
         if diff:
             presets = {preset(name).model.backbone: name for name in ("lite", "paper")}
             fixes = sorted({f"--set {MODEL_SETTINGS[k]}={v}" if MODEL_SETTINGS[k] != "preset"
@@ -359,10 +359,16 @@ def export_checkpoint(source: str | Path, dest: str | Path) -> None:
     written into the package (the built-in weights) must come from a run that held out
     the DAVIS 2016 val sequences, which the built-in model is scored on."""
     ckpt = load_checkpoint(source)
-    held_out = (ckpt["meta"].get("train") or {}).get("held_out") or []
-    if Path(dest).resolve().parent == BUILTIN_CHECKPOINTS_DIR.resolve() and "davis2016-val" not in held_out:
-        raise InputError(f"{source} was trained without held_out=[\"davis2016-val\"]; it cannot "
-                         f"become a built-in checkpoint in {BUILTIN_CHECKPOINTS_DIR}")
+    check_builtin_export(dest, (ckpt["meta"].get("train") or {}).get("held_out") or [], str(source))
     config = TrackerConfig.from_dict(ckpt["config"]) if ckpt["config"] else None
     save_checkpoint(dest, ckpt["state_dict"], config, step=ckpt["meta"].get("step"),
                     train=ckpt["meta"].get("train"))
+
+
+def check_builtin_export(dest: str | Path, held_out: list[str], run: str) -> None:
+    """Only a ``run`` that held out the DAVIS 2016 val sequences, which the built-in model is
+    scored on, may be exported into the package: checked on export, and before a run with
+    ``--export`` takes its first step, not hours later."""
+    if Path(dest).resolve().parent == BUILTIN_CHECKPOINTS_DIR.resolve() and "davis2016-val" not in held_out:
+        raise InputError(f"{run} does not hold out \"davis2016-val\" (held_out); it cannot "
+                         f"become a built-in checkpoint in {BUILTIN_CHECKPOINTS_DIR}")
