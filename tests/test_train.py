@@ -424,3 +424,31 @@ def test_the_curve_of_a_short_run_has_whole_steps_and_a_singular_legend(tmp_path
         assert all(float(t).is_integer() for t in ax.get_xticks())
         assert [t.get_text() for t in ax.get_legend().get_texts()] == ["mean of 1 step"]
     plt.close(fig)
+
+
+def test_under_torchrun_only_rank_0_reports_and_exports(tmp_path, capsys, monkeypatch):
+    """Every rank returns from training; rank 0 alone wrote the checkpoint, so it alone says
+    so and exports it; the others end with the same status and print nothing."""
+    from samn_tracker.train.cli import end_of_run
+
+    summary = {"run_steps": 3, "seconds": 1.5, "data_wait_seconds": 0.1, "losses": [0.5],
+               "steps": 3, "interrupted": False, "checkpoint": str(tmp_path / "missing.pth")}
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert end_of_run(summary, tmp_path / "export.pth", speed=True) == 0  # no export: rank 0's job
+    assert end_of_run(dict(summary, interrupted=True), None) == 130
+    assert capsys.readouterr() == ("", "") and not (tmp_path / "export.pth").exists()
+    monkeypatch.setenv("RANK", "0")
+    assert end_of_run(summary, None, speed=True) == 0
+    assert capsys.readouterr().out == ("this run: 3 steps in 1.5 s, 2.00 steps/s, 7% of it waiting for data\n"
+                                       f"3 steps, last loss 0.5000 -> {tmp_path / 'missing.pth'}\n")
+
+
+@pytest.mark.parametrize("changes", [["train_backbone_tail=2", "train_backbones=true"],
+                                     ["train_backbone_tail=1", "stage=2"]])
+def test_a_backbone_tail_where_the_backbones_are_not_frozen_is_refused(tmp_path, capsys, changes):
+    """The tail unfreezes the last blocks of frozen backbones; elsewhere it was silently ignored."""
+    assert train_main(["--config", "lite_cpu", "--set", f"out_dir={tmp_path / 'run'}", *changes]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("samn train: error: setting train_backbone_tail=") and "0 in stage 2 or with " in err
+    assert not (tmp_path / "run").exists()

@@ -12,7 +12,8 @@ from typing import Callable, Optional, Sequence
 
 from samn_tracker.command_parser import CommandParser
 from samn_tracker.errors import InputError
-from samn_tracker.exits import guarded
+from samn_tracker.devices import Rank
+from samn_tracker.exits import INTERRUPTED, guarded
 from samn_tracker.settings import parse_overrides
 from samn_tracker.train.sources import __doc__ as SOURCES_HELP
 from samn_tracker.train.held_out import held_out_names
@@ -100,14 +101,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                            box_init_prob=cfg.box_init_fraction, centre_jitter=cfg.centre_jitter,
                            scale_jitter=cfg.scale_jitter)
     summary = train(cfg, dataset, resume=args.resume, progress=not args.no_progress)
-    if summary["run_steps"]:
+    return end_of_run(summary, args.export, speed=True)
+
+
+def end_of_run(summary: dict, export: Optional[Path], speed: bool = False) -> int:
+    """How a run over training clips ends (``samn train``, ``samn distill``): with ``speed``
+    the speed line, the export if asked for, then an interruption as one line (exit 130)
+    or the last loss (exit 0). Under torchrun only rank 0, which wrote the checkpoint,
+    says so and exports; the other ranks end with the same status, silently."""
+    if Rank.from_env().rank != 0:
+        return INTERRUPTED if summary["interrupted"] else 0
+    if speed and summary["run_steps"]:
         print(speed_line(summary))
-    return end_of_run(summary, args.export)
-
-
-def end_of_run(summary: dict, export: Optional[Path]) -> int:
-    """How a run over training clips ends (``samn train``, ``samn distill``): the export if
-    asked for, then an interruption as one line (exit 130) or the last loss (exit 0)."""
     if export:
         export_checkpoint(summary["checkpoint"], export)
     if summary["interrupted"]:

@@ -86,6 +86,13 @@ class TrainConfig(Checked):
     amp: bool = True
     held_out: list[str] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.train_backbone_tail and (self.stage == 2 or self.train_backbones):
+            raise SettingError("train_backbone_tail", self.train_backbone_tail,
+                               "0 in stage 2 or with train_backbones=true: it unfreezes the last blocks of "
+                               "frozen backbones (stage 1, train_backbones=false)")
+
     @classmethod
     def from_json(cls, path: str | Path) -> "TrainConfig":
         """The defaults with the file's fields applied; bad JSON or a bad field is an InputError."""
