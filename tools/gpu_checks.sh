@@ -11,7 +11,8 @@
 # 480): a step that would start after it is skipped and says so in OUT/log.txt.
 # SAMN_CHECK_ARGS: options added to every bench (a dry run on a CPU: "--device cpu --max-frames 3").
 # OUT receives at most seven files: log.txt, env.txt, four bench JSON files and the CUDA
-# tests' log. docs/bench.md says what each step measures and what the last figures were.
+# tests' log (the resume check's verdict is in log.txt). docs/bench.md says what each step
+# measures and what the last figures were.
 set -uo pipefail
 DAVIS=${1:?DAVIS root}
 OUT=${2:?output folder}
@@ -69,4 +70,7 @@ step cuda_tests 240 python3 -m pytest -q -x -p no:cacheprovider tests/test_graph
     tests/test_spatial_memory.py tests/test_model.py tests/test_frame_ops.py tests/test_speed.py \
     tests/test_device_components.py tests/test_lockstep.py
 cp "$WORK/cuda_tests.log" "$OUT/cuda_tests.log" 2>/dev/null
+
+# 6. `samn track --resume` on CUDA, against a run never stopped (tools/resume_check.sh).
+step resume 150 tools/resume_check.sh "$DAVIS" "$WORK/resume" cuda
 log "done"
