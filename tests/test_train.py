@@ -327,8 +327,8 @@ def draw_epochs(out, step, steps, batches=3):
     from samn_tracker.train.run_loop import StepResult, run_steps
 
     drawn, epoch = [], []
-    run_steps(list(range(batches)), step, steps, lambda b: drawn.append((epoch[-1], b)) or StepResult(0.5, ["0.1"]),
-              loop_files(out), checkpoint_every=100, start_epoch=epoch.append, progress=False)
+    run_steps(list(range(batches)), step, steps, lambda b, at: drawn.append((epoch[-1], b)) or StepResult(0.5, ["0.1"]),
+              loop_files(out), checkpoint_every=100, start_epoch=lambda e, skip: epoch.append(e), progress=False)
     return drawn
 
 
@@ -337,6 +337,45 @@ def test_a_resumed_run_draws_the_epochs_of_an_uninterrupted_one(tmp_path):
     epochs = [e for e, _ in draw_epochs(tmp_path / "a", 0, 8)]
     resumed = draw_epochs(tmp_path / "b", 0, 4) + draw_epochs(tmp_path / "b", 4, 8)
     assert [e for e, _ in resumed] == epochs == [0, 0, 0, 1, 1, 1, 2, 2]
+
+
+def test_a_resumed_run_takes_the_steps_of_an_uninterrupted_one(davis_root, tmp_path):
+    """Stopped mid-epoch and resumed, training ends with the weights and losses of a run
+    never stopped: each epoch's order depends on the epoch alone (EpochOrder, skipped to
+    where the run stopped) and each step's draws on its number."""
+    sources = json.dumps([f"davis:{davis_root}:2016:train"])
+
+    def run(out, steps, *extra):
+        assert train_main(["--config", "lite_cpu", "--samples", "10", "--set", f"sources={sources}",
+                           "--set", "source_weights=[]", "--set", "crop_size=64", "--set", "batch_size=2",
+                           "--set", "workers=0", "--set", f"out_dir={out}", "--set", f"steps={steps}",
+                           "--set", "checkpoint_every=100", "--no-progress", *extra]) == 0
+
+    run(tmp_path / "whole", 8)            # epochs of 5 batches: the stop falls inside the first
+    run(tmp_path / "cut", 3)
+    run(tmp_path / "cut", 8, "--resume")
+    assert read_losses(tmp_path / "cut" / "log.csv") == read_losses(tmp_path / "whole" / "log.csv")
+    whole, cut = (load_checkpoint(tmp_path / name / "last.pth")["state_dict"] for name in ("whole", "cut"))
+    assert whole.keys() == cut.keys() and all(whole[k].equal(cut[k]) for k in whole)
+
+
+def test_epoch_order_is_that_of_distributed_sampler_and_skips_what_a_run_took():
+    from torch.utils.data import DistributedSampler
+
+    from samn_tracker.train.run_loop import EpochOrder
+
+    for world in (1, 3):
+        for rank in range(world):
+            ours, theirs = EpochOrder(10, 7, rank, world), DistributedSampler(range(10), world, rank, seed=7)
+            for epoch in (0, 1):
+                ours.set_epoch(epoch)
+                theirs.set_epoch(epoch)
+                assert list(ours) == list(theirs) and len(ours) == len(theirs)
+    order = EpochOrder(10, 7)
+    order.set_epoch(1, skip=4)
+    whole = EpochOrder(10, 7)
+    whole.set_epoch(1)
+    assert list(order) == list(whole)[4:] and len(order) == 10
 
 
 def test_resume_drops_log_rows_a_hard_kill_left_after_the_checkpoint(tmp_path):

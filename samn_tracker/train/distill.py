@@ -35,7 +35,8 @@ from samn_tracker.model.network import SAMNNetwork
 from samn_tracker.settings import Checked, parse_overrides, setting
 from samn_tracker.train.curves import plot_training_log
 from samn_tracker.train.cli import add_run_options, check_run_options, clip_dataset, end_of_run
-from samn_tracker.train.run_loop import RunFiles, StepResult, run_steps, worker_ignores_interrupts
+from samn_tracker.train.run_loop import (EpochOrder, RunFiles, StepResult, run_steps, step_seed,
+                                         worker_ignores_interrupts)
 from samn_tracker.train.trainer import collate
 from samn_tracker.weights import builtin_checkpoint, load_checkpoint, save_checkpoint
 
@@ -171,12 +172,17 @@ def distill(cfg: DistillConfig, dataset, resume: bool = False, progress: bool = 
                                "teacher": str(distiller.teacher_path)},
                         optimiser=optimiser.state_dict())
 
-    loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, collate_fn=collate,
-                        num_workers=1, drop_last=True, worker_init_fn=worker_ignores_interrupts,
-                        generator=torch.Generator().manual_seed(cfg.seed + step))
-    generator = torch.Generator().manual_seed(cfg.seed + step)
+    sampler = EpochOrder(len(dataset), cfg.seed)
+    loader = DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler, collate_fn=collate,
+                        num_workers=1, drop_last=True, worker_init_fn=worker_ignores_interrupts)
+    generator = torch.Generator()
 
-    def train_step(batch: dict[str, torch.Tensor]) -> StepResult:
+    def start_epoch(epoch: int, skip: int) -> None:
+        sampler.set_epoch(epoch, skip * cfg.batch_size)
+        dataset.set_epoch(epoch)
+
+    def train_step(batch: dict[str, torch.Tensor], at: int) -> StepResult:
+        generator.manual_seed(step_seed(cfg.seed, 0, at))
         images, masks = crops_of(batch, generator, cfg.soft_fraction)
         masks = masks.to(device)
         s16, teacher = distiller.targets(images.to(device), masks)
@@ -194,7 +200,7 @@ def distill(cfg: DistillConfig, dataset, resume: bool = False, progress: bool = 
                           panels=[(name, f"{name}: error / teacher variance", True) for name in TARGETS])
 
     run = run_steps(loader, step, cfg.steps, train_step, RunFiles(out, TARGETS, save, plot), cfg.checkpoint_every,
-                    start_epoch=dataset.set_epoch, progress=progress)
+                    start_epoch=start_epoch, progress=progress)
     return {"steps": run.steps, "losses": run.losses, "checkpoint": str(last), "interrupted": run.interrupted}
 
 

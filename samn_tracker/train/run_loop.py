@@ -8,6 +8,7 @@ What a step does, what a checkpoint holds and what the curve shows stay with eac
 from __future__ import annotations
 
 import csv
+import math
 import signal
 import sys
 import threading
@@ -17,6 +18,9 @@ from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Sequence
+
+import torch
+from torch.utils.data import Sampler
 
 from samn_tracker.atomic import replacing
 from samn_tracker.errors import InputError
@@ -118,12 +122,15 @@ def drop_rows_after(log_csv: Path, step: int) -> None:
         csv.writer(f).writerows(kept)
 
 
-def run_steps(loader: Sequence, step: int, steps: int, train_step: Callable[[dict], StepResult],
+def run_steps(loader: Sequence, step: int, steps: int, train_step: Callable[[dict, int], StepResult],
               files: RunFiles, checkpoint_every: int, log_every: int = 1,
-              start_epoch: Callable[[int], None] = lambda epoch: None, progress: bool = True) -> LoopSummary:
-    """Step from ``step`` to ``steps`` over ``loader`` (``start_epoch(n)`` before each pass
-    over it), with the log, the bar and the checkpoints of ``files``. A resumed run goes on
-    in the epoch of its step and ends that epoch where an uninterrupted run would."""
+              start_epoch: Callable[[int, int], None] = lambda epoch, skip: None,
+              progress: bool = True) -> LoopSummary:
+    """Step from ``step`` to ``steps`` over ``loader`` (``start_epoch(n, skip)`` before each
+    pass over it, ``skip`` the batches of that epoch already taken; ``train_step(batch, s)``
+    makes step s + 1), with the log, the bar and the checkpoints of ``files``. A resumed run
+    goes on in the epoch of its step and ends that epoch where an uninterrupted run would;
+    with ``EpochOrder`` and per-step draws (``step_seed``) it takes the same steps."""
     from tqdm import tqdm
 
     if step >= steps:
@@ -148,14 +155,14 @@ def run_steps(loader: Sequence, step: int, steps: int, train_step: Callable[[dic
     try:
         with interrupt_on_sigterm():
             while step < steps:
-                start_epoch(epoch)
+                start_epoch(epoch, done)
                 batches = iter(loader)
                 for batch in islice(batches, len(loader) - done):
                     if step >= steps:
                         break
                     start = time.perf_counter()
                     data_wait += start - waiting_since
-                    result = train_step(batch)
+                    result = train_step(batch, step)
                     step += 1
                     losses.append(result.loss)
                     if log is not None and step % log_every == 0:
@@ -185,6 +192,34 @@ def run_steps(loader: Sequence, step: int, steps: int, train_step: Callable[[dic
             elif not interrupted:  # failed before its first step: no run left to refuse a re-run
                 (files.out / "log.csv").unlink()
     return LoopSummary(step, losses, interrupted, step - first_step, seconds, data_wait)
+
+
+class EpochOrder(Sampler):
+    """One rank's samples of an epoch in an order that depends on (seed, epoch) alone, as
+    ``DistributedSampler`` draws it (padded to a multiple of the ranks), from sample ``skip``
+    on: a resumed run takes the rest of its epoch as an uninterrupted run would. (A shuffling
+    DataLoader draws each epoch's order from a generator that a resume seeds afresh.)"""
+
+    def __init__(self, size: int, seed: int, rank: int = 0, world: int = 1):
+        self.size, self.seed, self.rank, self.world = size, seed, rank, world
+        self.per_rank = math.ceil(size / world)
+        self.epoch = self.skip = 0
+
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+        self.epoch, self.skip = epoch, skip
+
+    def __len__(self) -> int:
+        return self.per_rank
+
+    def __iter__(self) -> Iterator[int]:
+        order = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed + self.epoch)).tolist()
+        order += order[:self.per_rank * self.world - self.size]
+        return iter(order[self.rank::self.world][self.skip:])
+
+
+def step_seed(seed: int, rank: int, step: int) -> int:
+    """The seed of one step's random draws: a resumed step draws what it would have drawn."""
+    return (seed * 1_000_003 + rank) * 1_000_003 + step
 
 
 def worker_message(err: InputError) -> str:

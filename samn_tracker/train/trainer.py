@@ -23,7 +23,7 @@ from typing import Literal, Optional
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader
 
 from samn_tracker.backbones import freeze_batchnorm
 from samn_tracker.config import ModelConfig, TrackerConfig, preset, weights_mismatch
@@ -35,7 +35,8 @@ from samn_tracker.errors import InputError, SettingError
 from samn_tracker.settings import Checked, replace_settings, setting
 from samn_tracker.train.curves import plot_training_log
 from samn_tracker.train.losses import batch_iou, segmentation_loss
-from samn_tracker.train.run_loop import RunFiles, StepResult, run_steps, worker_ignores_interrupts
+from samn_tracker.train.run_loop import (EpochOrder, RunFiles, StepResult, run_steps, step_seed,
+                                         worker_ignores_interrupts)
 from samn_tracker.weights import BUILTIN_CHECKPOINTS_DIR, load_checkpoint, save_checkpoint
 
 
@@ -284,17 +285,16 @@ def train(cfg: TrainConfig, dataset, resume: bool = False, progress: bool = True
             model, device_ids=[device.index] if device.type == "cuda" else None,
             find_unused_parameters=True)
 
-    sampler = DistributedSampler(dataset, ddp.world, ddp.rank, seed=cfg.seed) if ddp.world > 1 else None
-    loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=sampler is None,
-                        sampler=sampler, collate_fn=collate,
+    sampler = EpochOrder(len(dataset), cfg.seed, ddp.rank, ddp.world)
+    loader = DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler, collate_fn=collate,
                         num_workers=data_workers(cfg.workers, device, rank.local_world, os.cpu_count()),
                         drop_last=True, worker_init_fn=worker_ignores_interrupts,
-                        pin_memory=device.type == "cuda",  # the non_blocking copies below need it
-                        generator=torch.Generator().manual_seed(cfg.seed + step))
-    generator = torch.Generator().manual_seed(cfg.seed + 1000 * ddp.rank + step)
+                        pin_memory=device.type == "cuda")  # the non_blocking copies below need it
+    generator = torch.Generator()
     use_amp = cfg.amp and device.type == "cuda"
 
-    def train_step(batch: dict[str, torch.Tensor]) -> StepResult:
+    def train_step(batch: dict[str, torch.Tensor], at: int) -> StepResult:
+        generator.manual_seed(step_seed(cfg.seed, ddp.rank, at))
         batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
         maps = [spatial_maps(batch["masks"][:, t], tracker_cfg.dcf.sigma_factor, generator) for t in (1, 2)]
         value_keep = None
@@ -311,9 +311,8 @@ def train(cfg: TrainConfig, dataset, resume: bool = False, progress: bool = True
         value, iou = float(loss.detach()), float(batch_iou(outputs[-1].detach(), batch["masks"][:, 2]))
         return StepResult(value, [f"{iou:.4f}"], {"loss": f"{value:.3f}", "iou": f"{iou:.2f}"})
 
-    def start_epoch(epoch: int) -> None:
-        if sampler is not None:
-            sampler.set_epoch(epoch)
+    def start_epoch(epoch: int, skip: int) -> None:
+        sampler.set_epoch(epoch, skip * cfg.batch_size)
         if hasattr(dataset, "set_epoch"):
             dataset.set_epoch(epoch)
 
