@@ -103,7 +103,9 @@ def _check_not_running(record: dict[str, Any], status_file: Path) -> None:
 
 
 def cut_back(folder: Path, snapshot: Snapshot) -> None:
-    """The text files and masks of ``folder`` as they were at the snapshot."""
+    """The text files and masks of ``folder`` as they were at the snapshot, and no overlay:
+    a resume draws it again from the start, or (``--no-video``) has none."""
+    (folder / "overlay.mp4").unlink(missing_ok=True)
     for name in TEXT_FILES:
         with open(folder / name, "r+b") as f:
             f.truncate(snapshot.sizes[name])

@@ -102,10 +102,12 @@ def test_a_failed_read_resumes_once_mended_and_a_killed_run_is_cut_back_to_its_s
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     record = run_record(folder)
     (folder / "run.json").write_text(json.dumps(dict(record, status="running", pid=int(dead.stdout))))
+    (folder / "overlay.mp4").write_bytes(b"an overlay of the frames before")
     frames_folder(davis_root, frames)  # frame 9 mended
     result = track(frames, out, box, "--no-video", "--resume")
     assert result.returncode == 0, result.stderr
     assert_same_results(out, whole)
+    assert not (out / "overlay.mp4").exists()  # resumed without video: no overlay of part of the frames
 
 
 def test_a_resume_that_cannot_continue_says_why_in_one_line(davis_root, tmp_path):
