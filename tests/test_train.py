@@ -410,14 +410,19 @@ def test_run_options_are_checked_before_training(davis_root, tmp_path, capsys):
     assert len(read_losses(out / "log.csv")) == 2
 
 
+def heads_run(davis_root, out) -> list[str]:
+    """A run of a few 64-pixel clips from the shared sequences that trains the heads only."""
+    return ["--config", "lite_cpu", "--set", f"sources={json.dumps([f'davis:{davis_root}:2016:train'])}",
+            "--set", "source_weights=[]", "--set", "crop_size=64", "--set", "batch_size=2", "--samples", "8",
+            "--set", "workers=0", "--set", f"out_dir={out}", "--no-progress", "--set", "train_backbones=False"]
+
+
 def test_weights_of_another_model_are_refused_with_the_setting_that_fits(davis_root, tmp_path, capsys):
     """init_weights from the shipped query-pass model, and a resume with another memory_pass."""
     from samn_tracker.weights import BUILTIN_CHECKPOINTS_DIR
 
     out = tmp_path / "run"
-    common = ["--config", "lite_cpu", "--set", f"sources={json.dumps([f'davis:{davis_root}:2016:train'])}",
-              "--set", "source_weights=[]", "--set", "crop_size=64", "--set", "batch_size=2", "--samples", "8",
-              "--set", "workers=0", "--set", f"out_dir={out}", "--no-progress", "--set", "train_backbones=False"]
+    common = heads_run(davis_root, out)
     shipped = BUILTIN_CHECKPOINTS_DIR / "lite-query.pth"
     assert train_main(common + ["--set", f"init_weights={shipped}", "--set", "steps=1"]) == 2
     err = capsys.readouterr().err
@@ -436,9 +441,7 @@ def test_weights_with_learned_keys_fine_tune_with_backbone_keys(davis_root, tmp_
     from samn_tracker.weights import BUILTIN_CHECKPOINTS_DIR
 
     out = tmp_path / "run"
-    common = ["--config", "lite_cpu", "--set", f"sources={json.dumps([f'davis:{davis_root}:2016:train'])}",
-              "--set", "source_weights=[]", "--set", "crop_size=64", "--set", "batch_size=2", "--samples", "8",
-              "--set", "workers=0", "--set", f"out_dir={out}", "--no-progress", "--set", "train_backbones=False"]
+    common = heads_run(davis_root, out)
     shipped = BUILTIN_CHECKPOINTS_DIR / "lite.pth"
     assert train_main(common + ["--set", f"init_weights={shipped}", "--set", "steps=1"]) == 0
     assert train_main(common + ["--set", "key_source=backbone", "--set", "steps=2", "--resume",
