@@ -33,7 +33,8 @@ class Sequence:
     video_frames: int = 0
     """Number of decodable frames of ``video`` (counted by ``video_file``)."""
     fps: float | None = None
-    """Frame rate of ``video`` as the container states it (None for image folders)."""
+    """Frame rate of ``video`` as the container states it (None for image folders, and
+    where the container states none or one above ``video.MAX_FPS``)."""
 
     def __len__(self) -> int:
         return len(self.frames) if self.frames is not None else self.video_frames

@@ -1,12 +1,17 @@
 """Video files decoded with OpenCV."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import cv2
 
 from samn_tracker.datasets.sequence import Sequence, open_video
 from samn_tracker.errors import InputError
+
+MAX_FPS = 1000.0
+"""Above this a container's rate is a clock (MPEG-TS says 90000), not its frames': an
+overlay at it cannot be written (MPEG-4 takes at most 65535) or would not play."""
 
 
 def video_file(path: str | Path) -> Sequence:
@@ -16,7 +21,12 @@ def video_file(path: str | Path) -> Sequence:
     if not path.is_file():
         raise InputError(f"video file not found: {path}")
     capture = open_video(path)
-    fps = capture.get(cv2.CAP_PROP_FPS) or None
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    if not 0 < fps <= MAX_FPS:
+        if fps > MAX_FPS:
+            warnings.warn(f"{path} states {fps:g} frames per second, above {MAX_FPS:g}: a clock's "
+                          "rate, not its frames'; its frame rate is taken as unknown", stacklevel=2)
+        fps = None
     decodable = capture.read()[0]
     capture.release()
     if not decodable:
