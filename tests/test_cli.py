@@ -52,3 +52,24 @@ def test_track_reports_bad_input_clearly(davis_root, tmp_path, capsys):
     assert "9000" in capsys.readouterr().err
     assert main(["track", str(tmp_path / "missing"), "--box", "1,2,3,4", "--out", str(tmp_path)]) == 2
     assert "missing" in capsys.readouterr().err
+
+
+def test_track_a_video_whose_container_states_a_clock_rate(davis_root, tmp_path, capsys):
+    """An AVI whose header says 90000 fps (an MPEG-TS clock's rate): the overlay is written
+    at 30 fps (at 90000 OpenCV cannot write it, and the run failed)."""
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (854, 480))
+    for i in range(3):
+        writer.write(cv2.imread(str(davis_root / "JPEGImages" / "480p" / "car-shadow" / f"{i:05d}.jpg")))
+    writer.release()
+    data = bytearray(path.read_bytes())
+    header = data.find(b"strh")
+    data[header + 28:header + 36] = (1).to_bytes(4, "little") + (90000).to_bytes(4, "little")  # scale, rate
+    path.write_bytes(data)
+    assert cv2.VideoCapture(str(path)).get(cv2.CAP_PROP_FPS) == 90000
+    box = ",".join(str(v) for v in read_boxes(davis_root, "car-shadow")[0])
+    out = tmp_path / "out"
+    assert main(["track", str(path), "--box", box, "--out", str(out), "--device", "cpu", "--no-progress"]) == 0
+    assert "states 90000 frames per second" in capsys.readouterr().err
+    video = cv2.VideoCapture(str(out / "overlay.mp4"))
+    assert video.get(cv2.CAP_PROP_FPS) == 30 and int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 3

@@ -160,6 +160,45 @@ def test_video_file_round_trip(davis, tmp_path, fourcc, suffix):
         sequence.image(6)
 
 
+def test_video_frames_are_counted_without_decoding(davis, tmp_path, monkeypatch):
+    """The count reads packets only; a frame that cannot be decoded ends the frames with
+    a warning (counted by decoding, the video was 3 frames long and said nothing)."""
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (320, 240))
+    for index in range(10):
+        writer.write(read_image(frame_path(davis, index))[:240, :320, ::-1])
+    writer.release()
+    data = bytearray(path.read_bytes())
+    starts = [i for i in range(len(data) - 2) if data[i:i + 3] == b"\xff\xd8\xff"]
+    assert len(starts) == 10
+    data[starts[3]:starts[4] - 16] = bytes(starts[4] - 16 - starts[3])  # frame 3's JPEG blanked
+    path.write_bytes(data)
+    decoded_grabs = []
+
+    opened = cv2.VideoCapture
+
+    class Capture:
+        def __init__(self, *args):
+            self.capture = opened(*args)
+
+        def __getattr__(self, name):
+            return getattr(self.capture, name)
+
+        def grab(self):
+            decoded_grabs.append(self.capture.get(cv2.CAP_PROP_FORMAT) != -1)
+            return self.capture.grab()
+
+    monkeypatch.setattr(cv2, "VideoCapture", Capture)
+    sequence = video_file(path)
+    assert len(sequence) == 10 and decoded_grabs and not any(decoded_grabs)
+    with pytest.warns(UserWarning, match="frame 3 of 10 cannot be decoded"):
+        assert len(list(sequence)) == 3
+    data[starts[0]:starts[1] - 16] = bytes(starts[1] - 16 - starts[0])
+    path.write_bytes(data)
+    with pytest.raises(InputError, match="no decodable frames"):
+        video_file(path)
+
+
 def test_unreadable_video_is_named(tmp_path):
     path = tmp_path / "broken.mp4"
     path.write_bytes(b"not a video at all" * 100)

@@ -8,6 +8,7 @@ without an annotation PNG).
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -32,7 +33,8 @@ class Sequence:
     video_frames: int = 0
     """Number of decodable frames of ``video`` (counted by ``video_file``)."""
     fps: float | None = None
-    """Frame rate of ``video`` as the container states it (None for image folders)."""
+    """Frame rate of ``video`` as the container states it (None for image folders, and
+    where the container states none or one above ``video.MAX_FPS``)."""
 
     def __len__(self) -> int:
         return len(self.frames) if self.frames is not None else self.video_frames
@@ -51,7 +53,7 @@ class Sequence:
         if self.frames is not None:
             yield from read_frames(self.frames)
         else:
-            yield from decode_video(self.video)
+            yield from decode_video(self.video, self.video_frames)
 
     @cached_property
     def size(self) -> tuple[int, int]:
@@ -94,13 +96,18 @@ def open_video(path: Path) -> cv2.VideoCapture:
     return capture
 
 
-def decode_video(path: Path) -> Iterator[np.ndarray]:
+def decode_video(path: Path, frames: int = 0) -> Iterator[np.ndarray]:
+    """The decoded frames of ``path``; a warning where they end before the ``frames``
+    counted (OpenCV stops at a frame it cannot decode, and the rest are lost)."""
     capture = open_video(path)
     try:
         index = 0
         while True:
             ok, frame = capture.read()
             if not ok:
+                if index < frames:
+                    warnings.warn(f"{path}: frame {index} of {frames} cannot be decoded, and OpenCV "
+                                  "reads no further: the video ends there", stacklevel=2)
                 return
             yield to_rgb(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), f"{path} frame {index}")
             index += 1
