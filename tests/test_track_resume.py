@@ -9,6 +9,7 @@ from pathlib import Path
 
 import cv2
 import pytest
+import torch
 
 from conftest import read_boxes
 from test_track_runs import ENV, interruptible, one_line, partial, run_record, samn, samn_command, wait_for
@@ -137,3 +138,19 @@ def test_a_resume_that_cannot_continue_says_why_in_one_line(davis_root, tmp_path
     gone = track(frames, out, box, "--resume", "--no-video")
     assert one_line(gone.stderr) == (f"samn track: error: --resume: {partial(out)} holds no snapshot (one is "
                                      "written every 30 s and at Ctrl-C); run without --resume")
+    (partial(out) / "resume.pt").write_bytes(b"garbage")
+    torn = track(frames, out, box, "--resume", "--no-video")
+    assert one_line(torn.stderr).startswith(f"samn track: error: --resume: {partial(out)}/resume.pt is damaged, "
+                                            "not a snapshot (")
+    assert torn.stderr.rstrip().endswith("); run without --resume")
+    torch.save({"something": "else"}, partial(out) / "resume.pt")
+    foreign = track(frames, out, box, "--resume", "--no-video")
+    assert "resume.pt is damaged, not a snapshot (KeyError: 'frames'); run without" in one_line(foreign.stderr)
+    older = {key: value for key, value in record.items() if key not in ("settings", "pid")}
+    (partial(out) / "run.json").write_text(json.dumps(older))  # as samn track wrote it before --resume
+    for extra in ([], ["--set", "mask_threshold=0.4"]):
+        before = track(frames, out, box, "--resume", "--no-video", *extra)
+        assert one_line(before.stderr) == (f"samn track: error: --resume: {partial(out)}/run.json records no "
+                                           "settings (a run made before --resume existed, which kept no "
+                                           "snapshot); run without --resume")
+
