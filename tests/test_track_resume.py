@@ -126,8 +126,8 @@ def test_a_resume_that_cannot_continue_says_why_in_one_line(davis_root, tmp_path
     assert line.startswith(f"samn track: error: --resume: {partial(out)} was made by another tracking (")
     assert "--set mask_threshold: 0.4 now, 0.5 (the preset's) before" in line
     assert "region: {'box': '100,100,50,50', 'polygon': None} now" in line
-    short = track(frames, out, box, "--resume", "--no-video", "--max-frames", "4")
-    assert "the snapshot is after frame 4, and this run tracks 4 frames" in one_line(short.stderr)
+    short = track(frames, out, box, "--resume", "--no-video", "--max-frames", "3")
+    assert "the snapshot is after frame 4, and this run tracks 3 frames" in one_line(short.stderr)
     record = run_record(partial(out))
     (partial(out) / "run.json").write_text(json.dumps(dict(record, status="running", pid=os.getpid())))
     running = track(frames, out, box, "--resume", "--no-video")
@@ -154,3 +154,16 @@ def test_a_resume_that_cannot_continue_says_why_in_one_line(davis_root, tmp_path
                                            "settings (a run made before --resume existed, which kept no "
                                            "snapshot); run without --resume")
 
+
+def test_a_run_stopped_after_its_last_frame_resumes_to_complete_results(davis_root, tmp_path, whole):
+    box, out = first_box(davis_root), tmp_path / "out"
+    frames = frames_folder(davis_root, tmp_path / "frames", corrupt=4)
+    assert track(frames, out, box, "--max-frames", "5").returncode == 2  # a snapshot of 4 frames
+    frames_folder(davis_root, frames)
+    result = track(frames, out, box, "--max-frames", "4", "--resume")
+    assert result.returncode == 0, result.stderr
+    assert "4 frames, all from the snapshot" in result.stdout
+    for name in ("boxes.txt", "polygons.txt", "confidence.txt"):
+        assert (out / name).read_text().splitlines() == (whole / name).read_text().splitlines()[:4], name
+    assert sorted(p.name for p in (out / "masks").iterdir()) == [f"{i:05d}.png" for i in range(4)]
+    assert not (out / "resume.pt").exists() and video_frames(out / "overlay.mp4") == 4
