@@ -268,6 +268,14 @@ def test_report_bench_reads_real_results_and_refuses_anything_else_before_writin
     assert report_main([str(bench_json)]) == 2  # a bench result given as a summary: which report reads it
     assert capsys.readouterr().err == (f"samn report: error: not a benchmark summary: {bench_json} is a samn "
                                        f"bench result; its report is `samn report bench {bench_json}`\n")
+    long_json = out / "long.json"
+    assert report_main([str(long_json)]) == 2
+    assert capsys.readouterr().err == (f"samn report: error: not a benchmark summary: {long_json} is a samn "
+                                       f"bench result; its report is `samn report bench {long_json}`\n")
+    year = _written(tmp_path / "year.json", {"benchmark": "davis16", "split": "val", "tracker": "x", "scores": {}})
+    assert report_main([str(year)]) == 2
+    assert capsys.readouterr().err == (f"samn report: error: not a benchmark summary: {year} (unknown benchmark "
+                                       "'davis16'; one of got10k, trackingnet, davis2016, davis2017)\n")
     typo = _written(tmp_path / "typo.json", {"benchmark": "got10k", "split": "val", "tracker": "x", "score": {}})
     assert report_main([str(typo)]) == 2
     assert capsys.readouterr().err == (f"samn report: error: not a benchmark summary: {typo} (fields a summary "
