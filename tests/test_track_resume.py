@@ -167,3 +167,16 @@ def test_a_run_stopped_after_its_last_frame_resumes_to_complete_results(davis_ro
         assert (out / name).read_text().splitlines() == (whole / name).read_text().splitlines()[:4], name
     assert sorted(p.name for p in (out / "masks").iterdir()) == [f"{i:05d}.png" for i in range(4)]
     assert not (out / "resume.pt").exists() and video_frames(out / "overlay.mp4") == 4
+
+
+def test_resume_check_takes_relative_paths_from_where_it_is_called(davis_root, tmp_path):
+    """tools/resume_check.sh read them from the repository root, where it moves to (and
+    removed a folder of that name there)."""
+    (tmp_path / "davis").symlink_to(davis_root)
+    script = Path(__file__).resolve().parents[1] / "tools" / "resume_check.sh"
+    result = subprocess.run(["bash", str(script), "davis", "work", "nodevice"], cwd=tmp_path,
+                            capture_output=True, text=True, env=ENV, timeout=120)
+    assert result.returncode == 1 and result.stdout == (
+        "the whole run failed: samn track: error: device 'nodevice' is not a device name "
+        "(auto, cpu, cuda, cuda:N)\n"), result.stdout + result.stderr
+    assert (tmp_path / "work" / "log.txt").is_file()
