@@ -155,6 +155,22 @@ def test_a_resume_that_cannot_continue_says_why_in_one_line(davis_root, tmp_path
                                            "snapshot); run without --resume")
 
 
+def test_a_run_stopped_while_it_starts_has_nothing_to_resume_and_says_so(davis_root, tmp_path):
+    """A Ctrl-C during the initialisation (a mask start tunes for many seconds on a CPU)
+    left no snapshot, and --resume answered that one is written at Ctrl-C."""
+    frames, out, box = frames_folder(davis_root, tmp_path / "frames"), tmp_path / "out", first_box(davis_root)
+    process = subprocess.Popen(samn_command("track", frames, "--box", box, "--out", out),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+                               preexec_fn=interruptible)
+    wait_for(lambda: (partial(out) / "run.json").is_file())
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=60)
+    assert process.returncode == 130 and run_record(partial(out))["frames"] == 0
+    result = track(frames, out, box, "--resume")
+    assert one_line(result.stderr) == (f"samn track: error: --resume: the run in {partial(out)} stopped before "
+                                       "its first frame was written; run without --resume")
+
+
 def test_a_run_stopped_after_its_last_frame_resumes_to_complete_results(davis_root, tmp_path, whole):
     box, out = first_box(davis_root), tmp_path / "out"
     frames = frames_folder(davis_root, tmp_path / "frames", corrupt=4)
