@@ -176,7 +176,7 @@ def run_track(args: argparse.Namespace) -> int:
     settings = track_settings(args)
     resumed = resume_point(out, settings, pick_device(args.device)) if args.resume else None
     total = len(sequence) if args.max_frames is None else min(len(sequence), args.max_frames)
-    if resumed is not None and resumed.frames >= total:
+    if resumed is not None and resumed.frames > total:  # equal: stopped after its last frame, finished here
         raise InputError(f"--resume: the snapshot is after frame {resumed.frames}, and this run tracks "
                          f"{total} frames; give a larger --max-frames, or run without --resume")
     tracker = build_tracker(config, args.weights, device=args.device, precision=args.precision,
@@ -200,6 +200,8 @@ def finished_text(frames: int, resumed: Optional[int], start_time: float, track_
     if resumed is None:
         return f"{written}, {speed_text(frames - 1, track_time)} (initialisation {start_time:.1f} s)"
     tracked = frames - resumed
+    if not tracked:
+        return f"{written}, all from the snapshot"
     return f"{written} ({resumed} from the snapshot, {tracked} tracked now at {speed_text(tracked, track_time)})"
 
 

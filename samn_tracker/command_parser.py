@@ -50,11 +50,13 @@ class CommandParser(argparse.ArgumentParser):
 
 class ExamplesFormat(argparse.ArgumentDefaultsHelpFormatter):
     """Text written on one line (a description) is wrapped; text written with line breaks
-    (an epilog of examples) is kept as written. Each option shows its default, one without
+    (an epilog of examples) is kept as written; the double backquotes of a docstring used
+    as a description show as one. Each option shows its default, one without
     help too (argparse shows a default only inside help), unless the default says nothing
     (``says_something``) or the help already names it ("default: results/davis")."""
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
+        text = text.replace("``", "`")
         if "\n" in text:
             return "".join(indent + line for line in text.splitlines(keepends=True))
         return super()._fill_text(text, width, indent)

@@ -69,23 +69,31 @@ def resume_point(out: Path, settings: dict[str, Any], device: torch.device) -> S
     try:
         record = json.loads(status_file.read_text())
     except (OSError, json.JSONDecodeError) as err:
-        raise InputError(f"--resume: cannot read {status_file}: {err}") from None
+        raise InputError(f"--resume: cannot read {status_file}: {err}; run without --resume") from None
     _check_not_running(record, status_file)
-    before = record.get("settings") or {}
+    before = record.get("settings")
+    if not isinstance(before, dict):  # written by a samn track from before --resume
+        raise InputError(f"--resume: {status_file} records no settings (a run made before --resume "
+                         "existed, which kept no snapshot); run without --resume")
     differ = differences(settings, before) + [
         f"{key}: {settings[key]} now, {before.get(key)} before"
         for key in ("source", "region") if settings[key] != before.get(key)]
     if differ:
         raise InputError(f"--resume: {folder} was made by another tracking ({'; '.join(differ)}); "
                          "give the same options, or run without --resume")
+    if not snapshot_file.is_file() and not record.get("frames"):  # stopped while it started (tuning)
+        raise InputError(f"--resume: the run in {folder} stopped before its first frame was written; "
+                         "run without --resume")
     if not snapshot_file.is_file():
         raise InputError(f"--resume: {folder} holds no snapshot (one is written every "
                          f"{SNAPSHOT_SECONDS:.0f} s and at Ctrl-C); run without --resume")
     try:
         data = torch.load(snapshot_file, map_location=device, weights_only=False)
-    except Exception as err:  # a torn or foreign file: torch raises many kinds
-        raise InputError(f"--resume: cannot read {snapshot_file}: {err}") from None
-    return Snapshot(data["frames"], data["target"], data["sizes"])
+        return Snapshot(data["frames"], data["target"], data["sizes"])
+    except Exception as err:  # a torn or foreign file: torch raises many kinds, some of many lines
+        detail = " ".join(str(err).split())[:200]
+        raise InputError(f"--resume: {snapshot_file} is damaged, not a snapshot ({type(err).__name__}: "
+                         f"{detail}); run without --resume") from None
 
 
 def _check_not_running(record: dict[str, Any], status_file: Path) -> None:

@@ -282,3 +282,13 @@ def test_doctor_fails_a_weight_cache_that_is_a_file(tmp_path):
     assert result.returncode == 1
     line = doctor_lines(result)["cache"]
     assert line.startswith("FAIL") and f"{cache} is a file" in line and "$SAMN_CACHE" in line
+
+
+@pytest.mark.parametrize("command", [[], ["eval", "keys"], ["train"], ["distill"]])
+def test_help_shows_no_docstring_markup(command, capsys):
+    """Descriptions taken from docstrings showed ``samn``, ``samn train``, ... as written."""
+    with pytest.raises(SystemExit) as stop:
+        cli.main([*command, "--help"])
+    assert stop.value.code == 0
+    text = capsys.readouterr().out
+    assert "``" not in text and ("`samn" in text or "samn " in text)

@@ -142,6 +142,23 @@ def test_davis_summaries_carry_each_objects_jf_and_the_report_plots_them(summari
         ["davis2016_val_objects.png", "davis2017_val_objects.png"]
 
 
+def test_the_objects_plot_keeps_its_legend_off_the_bars(monkeypatch):
+    """The bars of the worst objects ended under a legend at the lower right."""
+    names = [f"seq{i}_1" for i in range(8)]
+    plotted = [Summary("davis2016", "val", tracker, {"J&F": 0.5}, per_object={n: 0.99 for n in names})
+               for tracker in ("a_long_tracker_name", "b")]
+    figures = []
+    monkeypatch.setattr(reports, "_save", lambda figure, stem: figures.append(figure) or [])
+    reports.objects_plot(plotted, Path("objects"), "DAVIS 2016 val")
+    figure, = figures
+    figure.tight_layout()
+    figure.draw_without_rendering()
+    axes, = figure.axes
+    legend, frame = axes.get_legend().get_window_extent(), axes.get_window_extent()
+    assert legend.y0 >= frame.y1 - 1 and legend.y1 <= figure.bbox.y1 + 1  # above the bars, inside the figure
+    assert axes.get_legend().get_title().get_text() == "J&F per sequence on DAVIS 2016 val"
+
+
 def test_a_summary_with_per_object_scores_that_are_not_numbers_is_refused(summaries, tmp_path):
     path = tmp_path / "s.json"
     summaries[3].save(path)
@@ -251,6 +268,14 @@ def test_report_bench_reads_real_results_and_refuses_anything_else_before_writin
     assert report_main([str(bench_json)]) == 2  # a bench result given as a summary: which report reads it
     assert capsys.readouterr().err == (f"samn report: error: not a benchmark summary: {bench_json} is a samn "
                                        f"bench result; its report is `samn report bench {bench_json}`\n")
+    long_json = out / "long.json"
+    assert report_main([str(long_json)]) == 2
+    assert capsys.readouterr().err == (f"samn report: error: not a benchmark summary: {long_json} is a samn "
+                                       f"bench result; its report is `samn report bench {long_json}`\n")
+    year = _written(tmp_path / "year.json", {"benchmark": "davis16", "split": "val", "tracker": "x", "scores": {}})
+    assert report_main([str(year)]) == 2
+    assert capsys.readouterr().err == (f"samn report: error: not a benchmark summary: {year} (unknown benchmark "
+                                       "'davis16'; one of got10k, trackingnet, davis2016, davis2017)\n")
     typo = _written(tmp_path / "typo.json", {"benchmark": "got10k", "split": "val", "tracker": "x", "score": {}})
     assert report_main([str(typo)]) == 2
     assert capsys.readouterr().err == (f"samn report: error: not a benchmark summary: {typo} (fields a summary "

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import cv2
 import pytest
+import torch
 
 from conftest import read_boxes
 from test_track_runs import ENV, interruptible, one_line, partial, run_record, samn, samn_command, wait_for
@@ -125,8 +126,8 @@ def test_a_resume_that_cannot_continue_says_why_in_one_line(davis_root, tmp_path
     assert line.startswith(f"samn track: error: --resume: {partial(out)} was made by another tracking (")
     assert "--set mask_threshold: 0.4 now, 0.5 (the preset's) before" in line
     assert "region: {'box': '100,100,50,50', 'polygon': None} now" in line
-    short = track(frames, out, box, "--resume", "--no-video", "--max-frames", "4")
-    assert "the snapshot is after frame 4, and this run tracks 4 frames" in one_line(short.stderr)
+    short = track(frames, out, box, "--resume", "--no-video", "--max-frames", "3")
+    assert "the snapshot is after frame 4, and this run tracks 3 frames" in one_line(short.stderr)
     record = run_record(partial(out))
     (partial(out) / "run.json").write_text(json.dumps(dict(record, status="running", pid=os.getpid())))
     running = track(frames, out, box, "--resume", "--no-video")
@@ -137,3 +138,61 @@ def test_a_resume_that_cannot_continue_says_why_in_one_line(davis_root, tmp_path
     gone = track(frames, out, box, "--resume", "--no-video")
     assert one_line(gone.stderr) == (f"samn track: error: --resume: {partial(out)} holds no snapshot (one is "
                                      "written every 30 s and at Ctrl-C); run without --resume")
+    (partial(out) / "resume.pt").write_bytes(b"garbage")
+    torn = track(frames, out, box, "--resume", "--no-video")
+    assert one_line(torn.stderr).startswith(f"samn track: error: --resume: {partial(out)}/resume.pt is damaged, "
+                                            "not a snapshot (")
+    assert torn.stderr.rstrip().endswith("); run without --resume")
+    torch.save({"something": "else"}, partial(out) / "resume.pt")
+    foreign = track(frames, out, box, "--resume", "--no-video")
+    assert "resume.pt is damaged, not a snapshot (KeyError: 'frames'); run without" in one_line(foreign.stderr)
+    older = {key: value for key, value in record.items() if key not in ("settings", "pid")}
+    (partial(out) / "run.json").write_text(json.dumps(older))  # as samn track wrote it before --resume
+    for extra in ([], ["--set", "mask_threshold=0.4"]):
+        before = track(frames, out, box, "--resume", "--no-video", *extra)
+        assert one_line(before.stderr) == (f"samn track: error: --resume: {partial(out)}/run.json records no "
+                                           "settings (a run made before --resume existed, which kept no "
+                                           "snapshot); run without --resume")
+
+
+def test_a_run_stopped_while_it_starts_has_nothing_to_resume_and_says_so(davis_root, tmp_path):
+    """A Ctrl-C during the initialisation (a mask start tunes for many seconds on a CPU)
+    left no snapshot, and --resume answered that one is written at Ctrl-C."""
+    frames, out, box = frames_folder(davis_root, tmp_path / "frames"), tmp_path / "out", first_box(davis_root)
+    process = subprocess.Popen(samn_command("track", frames, "--box", box, "--out", out),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+                               preexec_fn=interruptible)
+    wait_for(lambda: (partial(out) / "run.json").is_file())
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=60)
+    assert process.returncode == 130 and run_record(partial(out))["frames"] == 0
+    result = track(frames, out, box, "--resume")
+    assert one_line(result.stderr) == (f"samn track: error: --resume: the run in {partial(out)} stopped before "
+                                       "its first frame was written; run without --resume")
+
+
+def test_a_run_stopped_after_its_last_frame_resumes_to_complete_results(davis_root, tmp_path, whole):
+    box, out = first_box(davis_root), tmp_path / "out"
+    frames = frames_folder(davis_root, tmp_path / "frames", corrupt=4)
+    assert track(frames, out, box, "--max-frames", "5").returncode == 2  # a snapshot of 4 frames
+    frames_folder(davis_root, frames)
+    result = track(frames, out, box, "--max-frames", "4", "--resume")
+    assert result.returncode == 0, result.stderr
+    assert "4 frames, all from the snapshot" in result.stdout
+    for name in ("boxes.txt", "polygons.txt", "confidence.txt"):
+        assert (out / name).read_text().splitlines() == (whole / name).read_text().splitlines()[:4], name
+    assert sorted(p.name for p in (out / "masks").iterdir()) == [f"{i:05d}.png" for i in range(4)]
+    assert not (out / "resume.pt").exists() and video_frames(out / "overlay.mp4") == 4
+
+
+def test_resume_check_takes_relative_paths_from_where_it_is_called(davis_root, tmp_path):
+    """tools/resume_check.sh read them from the repository root, where it moves to (and
+    removed a folder of that name there)."""
+    (tmp_path / "davis").symlink_to(davis_root)
+    script = Path(__file__).resolve().parents[1] / "tools" / "resume_check.sh"
+    result = subprocess.run(["bash", str(script), "davis", "work", "nodevice"], cwd=tmp_path,
+                            capture_output=True, text=True, env=ENV, timeout=120)
+    assert result.returncode == 1 and result.stdout == (
+        "the whole run failed: samn track: error: device 'nodevice' is not a device name "
+        "(auto, cpu, cuda, cuda:N)\n"), result.stdout + result.stderr
+    assert (tmp_path / "work" / "log.txt").is_file()

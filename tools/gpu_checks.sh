@@ -17,6 +17,8 @@ set -uo pipefail
 DAVIS=${1:?DAVIS root}
 OUT=${2:?output folder}
 BUDGET=${3:-480}
+[[ $DAVIS = /* ]] || DAVIS=$PWD/$DAVIS  # given from where it was called, not the repository
+[[ $OUT = /* ]] || OUT=$PWD/$OUT
 cd "$(dirname "$0")/.."
 mkdir -p "$OUT"
 WORK=$(mktemp -d)

@@ -14,7 +14,9 @@ DIR=${1:-.gpu}
 SHARED=../shared/data/davis16
 cd "$(dirname "$0")/.."
 [[ -d $SHARED ]] || { echo "gpu_payload: $SHARED not found" >&2; exit 2; }
-grep -qxF "/$DIR/" .git/info/exclude 2>/dev/null || echo "/$DIR/" >>.git/info/exclude
+EXCLUDE=$(git rev-parse --git-path info/exclude)  # in a worktree .git is a file, not a folder
+mkdir -p "$(dirname "$EXCLUDE")"
+grep -qxF "/$DIR/" "$EXCLUDE" 2>/dev/null || echo "/$DIR/" >>"$EXCLUDE"
 rm -rf "$DIR"
 mkdir -p "$DIR/davis16/boxes" "$DIR/whl"
 names=$(awk '$1 == "eval" {print $2}' "$SHARED/splits.txt")

@@ -8,6 +8,8 @@ set -uo pipefail
 DAVIS=${1:?DAVIS root}
 WORK=${2:?scratch folder}
 DEVICE=${3:-cuda}
+[[ $DAVIS = /* ]] || DAVIS=$PWD/$DAVIS  # given from where it was called, not the repository
+[[ $WORK = /* ]] || WORK=$PWD/$WORK     # (removed and made again below)
 cd "$(dirname "$0")/.."
 rm -rf "$WORK" && mkdir -p "$WORK"
 box=$(head -n 1 "$DAVIS/boxes/blackswan.txt")

@@ -53,7 +53,7 @@ class Summary:
         if not isinstance(data, dict):
             raise InputError(f"not a benchmark summary: {path} (a JSON object is expected)")
         known = {f.name for f in fields(cls)}
-        if "trackers" in data and "meta" in data:
+        if "meta" in data and ("trackers" in data or "runs" in data):  # bench.json, or long.json of --long
             raise InputError(f"not a benchmark summary: {path} is a samn bench result; "
                              f"its report is `samn report bench {path}`")
         unknown = sorted(data.keys() - known)
@@ -64,7 +64,8 @@ class Summary:
             raise InputError(f"not a benchmark summary: {path} ({'; '.join(problems)})")
         summary = cls(**data)
         if summary.benchmark not in BENCHMARKS:
-            raise InputError(f"{path}: unknown benchmark {summary.benchmark!r}")
+            raise InputError(f"not a benchmark summary: {path} (unknown benchmark {summary.benchmark!r}; "
+                             f"one of {', '.join(BENCHMARKS)})")
         problem = summary._problem()
         if problem:
             raise InputError(f"not a benchmark summary: {path} ({problem})")

@@ -191,10 +191,10 @@ def objects_plot(summaries: Sequence[Summary], stem: Path, caption: str) -> list
         axes.barh([i + (rank - (len(plotted) - 1) / 2) * bar for i in rows],
                   [s.per_object[names[i]] for i in rows], height=bar, label=label)
     axes.set_yticks(range(len(names)), labels, fontsize=7)
-    axes.invert_yaxis()
-    axes.set(xlabel="J&F", xlim=(0, 1), title=f"J&F per {'sequence' if one_object_each else 'object'} on {caption}")
+    axes.set(xlabel="J&F", xlim=(0, 1), ylim=(len(names) - 0.5, -0.5))
     axes.grid(True, axis="x")
-    axes.legend(loc="lower right", fontsize=8)
+    axes.legend(title=f"J&F per {'sequence' if one_object_each else 'object'} on {caption}", title_fontsize=11,
+                alignment="left", loc="lower left", bbox_to_anchor=(0, 1), fontsize=8, frameon=False)  # not on the bars
     return _save(figure, stem)
 
 
