@@ -242,10 +242,12 @@ def write_track(run, tracker, sequence, first: np.ndarray, frames, region, total
               **({} if progress else {"disable": True})) as bar:
         try:
             if resumed is not None:
-                bar.set_postfix_str(f"drawing the overlay of the {done} frames before the snapshot")
-                for image, written in zip(islice(images, done), written_frames(folder, done)):
-                    if overlay is not None:
+                if overlay is not None:
+                    bar.set_postfix_str(f"drawing the overlay of the {done} frames before the snapshot")
+                    for image, written in zip(islice(images, done), written_frames(folder, done)):
                         overlay.write(image, written)
+                else:  # the frames before the snapshot are passed over, not read as results
+                    images = islice(images, done, None)
                 tracker.resume(resumed.target)
                 bar.set_postfix_str("")
             elif tracker.tunes(given_mask=regions.is_mask(region)):
