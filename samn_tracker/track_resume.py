@@ -81,10 +81,10 @@ def resume_point(out: Path, settings: dict[str, Any], device: torch.device) -> S
     if differ:
         raise InputError(f"--resume: {folder} was made by another tracking ({'; '.join(differ)}); "
                          "give the same options, or run without --resume")
-    if not snapshot_file.is_file() and not record.get("frames"):  # stopped while it started (tuning)
-        raise InputError(f"--resume: the run in {folder} stopped before its first frame was written; "
-                         "run without --resume")
     if not snapshot_file.is_file():
+        if not record.get("frames"):  # stopped while it started (tuning)
+            raise InputError(f"--resume: the run in {folder} stopped before its first frame was written; "
+                             "run without --resume")
         raise InputError(f"--resume: {folder} holds no snapshot (one is written every "
                          f"{SNAPSHOT_SECONDS:.0f} s and at Ctrl-C); run without --resume")
     try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import Callable, Iterable, Optional, Sequence
 
 import pandas as pd
 from matplotlib.figure import Figure
@@ -146,19 +146,13 @@ def success_plot(summaries: Sequence[Summary], stem: Path, title: str) -> list[P
     has it, as PNG and PDF. Summaries without a curve (published numbers) are left out, each
     with a note on stderr; no file is written when none has a curve."""
     key = "AO" if summaries[0].benchmark == "got10k" else "Success"
-    for s in summaries:
-        if "success" not in s.curves:
-            print(f"samn report: note: the summary of {s.tracker} on {TITLES[s.benchmark]} {s.split} has "
-                  f"no success curve; it is left out of {stem.name}.png/.pdf", file=sys.stderr)
-    plotted = [s for s in summaries if "success" in s.curves]
-    if not plotted:
+    ranked = _plotted(summaries, lambda s: "success" in s.curves, "success curve", stem, key)
+    if not ranked:
         return []
-    ranked = sorted(plotted, key=lambda s: s.scores.get(key, float("-inf")), reverse=True)
     figure = Figure(figsize=(5, 4))
     axes = figure.add_subplot()
     for s in ranked:
-        label = f"{s.tracker} [{s.scores[key]:.3f}]" if key in s.scores else s.tracker
-        axes.plot(s.curves["success_x"], s.curves["success"], label=label)
+        axes.plot(s.curves["success_x"], s.curves["success"], label=_label(s, key))
     axes.set(xlabel="Overlap threshold", ylabel="Success rate", xlim=(0, 1), ylim=(0, 1), title=title)
     axes.grid(True)
     axes.legend(loc="lower left", fontsize=8)
@@ -170,12 +164,7 @@ def objects_plot(summaries: Sequence[Summary], stem: Path, caption: str) -> list
     J&F), the objects sorted by the best-ranked tracker's score: where a tracker fails is
     what a mean hides. Summaries without per-object scores (published numbers, older
     summaries) are left out, each with a note on stderr; no file when none has them."""
-    for s in summaries:
-        if not s.per_object:
-            print(f"samn report: note: the summary of {s.tracker} on {TITLES[s.benchmark]} {s.split} has "
-                  f"no per-object scores; it is left out of {stem.name}.png/.pdf", file=sys.stderr)
-    plotted = sorted((s for s in summaries if s.per_object), key=lambda s: s.scores.get("J&F", float("-inf")),
-                     reverse=True)
+    plotted = _plotted(summaries, lambda s: bool(s.per_object), "per-object scores", stem, "J&F")
     if not plotted:
         return []
     names = sorted({n for s in plotted for n in s.per_object},
@@ -187,15 +176,30 @@ def objects_plot(summaries: Sequence[Summary], stem: Path, caption: str) -> list
     axes = figure.add_subplot()
     for rank, s in enumerate(plotted):
         rows = [i for i, n in enumerate(names) if n in s.per_object]
-        label = f"{s.tracker} [{s.scores['J&F']:.3f}]" if "J&F" in s.scores else s.tracker
         axes.barh([i + (rank - (len(plotted) - 1) / 2) * bar for i in rows],
-                  [s.per_object[names[i]] for i in rows], height=bar, label=label)
+                  [s.per_object[names[i]] for i in rows], height=bar, label=_label(s, "J&F"))
     axes.set_yticks(range(len(names)), labels, fontsize=7)
     axes.set(xlabel="J&F", xlim=(0, 1), ylim=(len(names) - 0.5, -0.5))
     axes.grid(True, axis="x")
     axes.legend(title=f"J&F per {'sequence' if one_object_each else 'object'} on {caption}", title_fontsize=11,
                 alignment="left", loc="lower left", bbox_to_anchor=(0, 1), fontsize=8, frameon=False)  # not on the bars
     return _save(figure, stem)
+
+
+def _plotted(summaries: Sequence[Summary], has: Callable[[Summary], bool], what: str, stem: Path,
+             key: str) -> list[Summary]:
+    """The summaries that have what a plot draws, best ``key`` score first; each of the others
+    (published numbers, older summaries) gets a note on stderr that it is left out."""
+    for s in summaries:
+        if not has(s):
+            print(f"samn report: note: the summary of {s.tracker} on {TITLES[s.benchmark]} {s.split} has "
+                  f"no {what}; it is left out of {stem.name}.png/.pdf", file=sys.stderr)
+    return sorted((s for s in summaries if has(s)), key=lambda s: s.scores.get(key, float("-inf")), reverse=True)
+
+
+def _label(summary: Summary, key: str) -> str:
+    """A legend entry: the tracker and, where its summary has it, its ``key`` score."""
+    return f"{summary.tracker} [{summary.scores[key]:.3f}]" if key in summary.scores else summary.tracker
 
 
 def _save(figure: Figure, stem: Path) -> list[Path]:
