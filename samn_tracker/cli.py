@@ -46,7 +46,8 @@ TRACK_EXAMPLES = """examples:
 The results appear in --out only once every frame is written; until then they are in
 OUT.partial, whose run.json says whether the run is running, interrupted or failed. A run
 that stopped (Ctrl-C, SIGTERM, a bad frame, a kill) continues with the same command and
---resume, from its last snapshot (every 30 s, and at Ctrl-C or SIGTERM).
+--resume, from its last snapshot (every 30 s, and at Ctrl-C or SIGTERM); without --resume
+such a run is kept unless --overwrite is given.
 Boxes are x,y,w,h in frame pixels, not clipped to the frame: a target leaving the
 view may get a negative x."""
 
@@ -83,7 +84,8 @@ def add_track_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the first-frame augmentations")
     p.add_argument("--out", required=True, help="output folder (must be new or empty, or use --overwrite)")
     p.add_argument("--overwrite", action="store_true",
-                   help="replace the results already in --out once the new run is complete")
+                   help="replace the results already in --out once the new run is complete, and an "
+                        "unfinished run in OUT.partial that --resume would continue")
     p.add_argument("--resume", action="store_true",
                    help="continue the unfinished run in OUT.partial (interrupted, failed or killed) from "
                         "its last snapshot, written every 30 s and at Ctrl-C, instead of from frame 0")
@@ -160,7 +162,7 @@ def run_track(args: argparse.Namespace) -> int:
     from samn_tracker.datasets import open_sequence
     from samn_tracker.devices import pick_device
     from samn_tracker.run_folder import RunFolder, check_destination
-    from samn_tracker.track_resume import cut_back, resume_point, track_settings
+    from samn_tracker.track_resume import check_unfinished, cut_back, resume_point, track_settings
 
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames must be at least 1, got {args.max_frames}")
@@ -174,7 +176,11 @@ def run_track(args: argparse.Namespace) -> int:
     out = out if out.name not in ("", "..") else out.resolve()  # `--out .`: this folder, by its name
     check_destination(out, args.overwrite)
     settings = track_settings(args)
-    resumed = resume_point(out, settings, pick_device(args.device)) if args.resume else None
+    if args.resume:
+        resumed = resume_point(out, settings, pick_device(args.device))
+    else:
+        check_unfinished(out, args.overwrite)
+        resumed = None
     total = len(sequence) if args.max_frames is None else min(len(sequence), args.max_frames)
     if resumed is not None and resumed.frames > total:  # equal: stopped after its last frame, finished here
         raise InputError(f"--resume: the snapshot is after frame {resumed.frames}, and this run tracks "

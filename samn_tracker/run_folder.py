@@ -5,8 +5,8 @@ once every frame is written, so ``<out>`` never holds a half run nor stale files
 earlier one. ``run.json`` in the folder records the command, the package version, the
 frames written and the status: ``running`` while it works, then ``complete``,
 ``interrupted`` (Ctrl-C, SIGTERM) or ``failed`` (with the error). An interrupted or failed
-run leaves ``<out>.partial`` with its ``run.json`` saying so; the next run replaces it, or
-continues it with ``--resume`` (``track_resume``).
+run leaves ``<out>.partial`` with its ``run.json`` saying so; the next run continues it with
+``--resume`` or replaces it (``track_resume.check_unfinished`` says when it may).
 """
 from __future__ import annotations
 

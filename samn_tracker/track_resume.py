@@ -58,6 +58,22 @@ class Snapshot:
             torch.save({"frames": self.frames, "target": self.target, "sizes": self.sizes}, tmp)
 
 
+def check_unfinished(out: Path, overwrite: bool) -> None:
+    """Before a run that starts from frame 0: refuse to delete ``out``'s partial folder while
+    another process writes it, or, without ``overwrite``, while its snapshot lets
+    ``--resume`` continue it (the hours of tracking it holds would go with it)."""
+    folder = partial_path(out)
+    record = _status(folder)
+    if record is None:
+        return
+    _check_not_running(record, folder, f"--out {out}")
+    if (folder / SNAPSHOT_FILE).is_file() and not overwrite:
+        frames = record.get("frames")
+        raise InputError(f"--out {out}: {folder} holds an unfinished run ({frames} frames, "
+                         f"{record.get('status')}) that the same command with --resume continues; "
+                         "add --resume, or --overwrite to start again from frame 0")
+
+
 def resume_point(out: Path, settings: dict[str, Any], device: torch.device) -> Snapshot:
     """The snapshot of ``out``'s unfinished run, checked against this command's
     ``settings``; an InputError says why there is none to continue."""
@@ -70,7 +86,7 @@ def resume_point(out: Path, settings: dict[str, Any], device: torch.device) -> S
         record = json.loads(status_file.read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise InputError(f"--resume: cannot read {status_file}: {err}; run without --resume") from None
-    _check_not_running(record, status_file)
+    _check_not_running(record, folder, "--resume")
     before = record.get("settings")
     if not isinstance(before, dict):  # written by a samn track from before --resume
         raise InputError(f"--resume: {status_file} records no settings (a run made before --resume "
@@ -96,7 +112,16 @@ def resume_point(out: Path, settings: dict[str, Any], device: torch.device) -> S
                          f"{detail}); run without --resume") from None
 
 
-def _check_not_running(record: dict[str, Any], status_file: Path) -> None:
+def _status(folder: Path) -> Optional[dict[str, Any]]:
+    """The partial folder's run record; None where there is none or it cannot be read."""
+    try:
+        record = json.loads((folder / STATUS_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _check_not_running(record: dict[str, Any], folder: Path, option: str) -> None:
     """A run whose status still says ``running`` was killed, unless its process lives on."""
     pid = record.get("pid")
     if record.get("status") != "running" or not isinstance(pid, int) or pid == os.getpid():
@@ -107,7 +132,8 @@ def _check_not_running(record: dict[str, Any], status_file: Path) -> None:
         return
     except PermissionError:
         pass
-    raise InputError(f"--resume: the run in {status_file.parent} is still running (process {pid})")
+    raise InputError(f"{option}: the run in {folder} is still running (process {pid}); "
+                     "wait for it or stop it, or give another --out")
 
 
 def cut_back(folder: Path, snapshot: Snapshot) -> None:

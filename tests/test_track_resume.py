@@ -132,7 +132,8 @@ def test_a_resume_that_cannot_continue_says_why_in_one_line(davis_root, tmp_path
     (partial(out) / "run.json").write_text(json.dumps(dict(record, status="running", pid=os.getpid())))
     running = track(frames, out, box, "--resume", "--no-video")
     assert one_line(running.stderr) == (f"samn track: error: --resume: the run in {partial(out)} is still "
-                                        f"running (process {os.getpid()})")
+                                        f"running (process {os.getpid()}); wait for it or stop it, or give "
+                                        "another --out")
     (partial(out) / "run.json").write_text(json.dumps(record))
     (partial(out) / "resume.pt").unlink()
     gone = track(frames, out, box, "--resume", "--no-video")
@@ -153,6 +154,34 @@ def test_a_resume_that_cannot_continue_says_why_in_one_line(davis_root, tmp_path
         assert one_line(before.stderr) == (f"samn track: error: --resume: {partial(out)}/run.json records no "
                                            "settings (a run made before --resume existed, which kept no "
                                            "snapshot); run without --resume")
+
+
+def test_a_new_run_keeps_an_unfinished_one_that_resume_continues_unless_told_to_replace_it(
+        davis_root, tmp_path, whole):
+    """A second command without --resume deleted OUT.partial: the snapshot of a stopped run,
+    and even the files of a run still writing there."""
+    box, out = first_box(davis_root), tmp_path / "out"
+    frames = frames_folder(davis_root, tmp_path / "frames", corrupt=4)
+    assert track(frames, out, box, "--no-video").returncode == 2  # fails at frame 4: a snapshot of 4 frames
+    frames_folder(davis_root, frames)
+    kept = track(frames, out, box)
+    assert kept.returncode == 2
+    assert one_line(kept.stderr) == (f"samn track: error: --out {out}: {partial(out)} holds an unfinished run "
+                                     "(4 frames, failed) that the same command with --resume continues; add "
+                                     "--resume, or --overwrite to start again from frame 0")
+    assert (partial(out) / "resume.pt").is_file() and run_record(partial(out))["frames"] == 4
+    record = run_record(partial(out))
+    (partial(out) / "run.json").write_text(json.dumps(dict(record, status="running", pid=os.getpid())))
+    for extra in ([], ["--overwrite"]):
+        running = track(frames, out, box, *extra)
+        assert one_line(running.stderr) == (f"samn track: error: --out {out}: the run in {partial(out)} is still "
+                                            f"running (process {os.getpid()}); wait for it or stop it, or give "
+                                            "another --out")
+    (partial(out) / "run.json").write_text(json.dumps(record))
+    again = track(frames, out, box, "--overwrite")
+    assert again.returncode == 0, again.stderr
+    assert f"{FRAMES} frames, " in again.stdout and "snapshot" not in again.stdout
+    assert_same_results(out, whole)
 
 
 def test_a_run_stopped_while_it_starts_has_nothing_to_resume_and_says_so(davis_root, tmp_path):
