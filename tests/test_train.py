@@ -10,6 +10,7 @@ import sys
 import time
 
 import pytest
+import torch
 
 from samn_tracker.train.cli import main as train_main
 from samn_tracker.weights import load_checkpoint
@@ -153,7 +154,7 @@ def test_resume_refuses_changed_settings_unless_allowed(tmp_path, capsys):
     settings = run.replace(crop_size=128, lr=0.1).to_dict()
     check_resumed_settings(out, settings, lambda meta: meta["train"], allow_changes=True)
     note = capsys.readouterr().err
-    assert note.startswith("note: resuming ") and "crop_size 192 -> 128" in note and "lr " not in note
+    assert note.startswith("samn: note: resuming ") and "crop_size 192 -> 128" in note and "lr " not in note
     assert train_main(["--config", "lite_cpu", "--allow-changes"]) == 2
     assert "--resume only" in capsys.readouterr().err
 
@@ -322,13 +323,31 @@ def loop_files(out):
     return RunFiles(out, ["iou"], save=lambda at: None, plot=lambda log, curve: None)
 
 
+class EpochDataset(torch.utils.data.Dataset):
+    """Samples that are their index, and the epoch the loop last gave the dataset."""
+
+    def __init__(self, size: int):
+        self.size, self.epoch = size, None
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, index: int) -> int:
+        return index
+
+
 def draw_epochs(out, step, steps, batches=3):
     """(epoch, batch) of every step run_steps takes from ``step`` to ``steps``."""
-    from samn_tracker.train.run_loop import StepResult, run_steps
+    from samn_tracker.train.run_loop import EpochOrder, StepResult, run_steps
 
-    drawn, epoch = [], []
-    run_steps(list(range(batches)), step, steps, lambda b, at: drawn.append((epoch[-1], b)) or StepResult(0.5, ["0.1"]),
-              loop_files(out), checkpoint_every=100, start_epoch=lambda e, skip: epoch.append(e), progress=False)
+    dataset = EpochDataset(batches)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=1, sampler=EpochOrder(batches, 7))
+    drawn = []
+    run_steps(loader, step, steps, lambda b, at: drawn.append((dataset.epoch, int(b))) or StepResult(0.5, ["0.1"]),
+              loop_files(out), checkpoint_every=100, progress=False)
     return drawn
 
 
@@ -337,6 +356,7 @@ def test_a_resumed_run_draws_the_epochs_of_an_uninterrupted_one(tmp_path):
     epochs = [e for e, _ in draw_epochs(tmp_path / "a", 0, 8)]
     resumed = draw_epochs(tmp_path / "b", 0, 4) + draw_epochs(tmp_path / "b", 4, 8)
     assert [e for e, _ in resumed] == epochs == [0, 0, 0, 1, 1, 1, 2, 2]
+    assert resumed == draw_epochs(tmp_path / "c", 0, 8)  # and the same samples, in the same order
 
 
 def test_a_resumed_run_takes_the_steps_of_an_uninterrupted_one(davis_root, tmp_path):
@@ -364,9 +384,9 @@ def test_epoch_order_is_that_of_distributed_sampler_and_skips_what_a_run_took():
 
     from samn_tracker.train.run_loop import EpochOrder
 
-    for world in (1, 3):
+    for size, world in ((10, 1), (10, 3), (2, 5)):  # more ranks than samples: padded by repeats
         for rank in range(world):
-            ours, theirs = EpochOrder(10, 7, rank, world), DistributedSampler(range(10), world, rank, seed=7)
+            ours, theirs = EpochOrder(size, 7, rank, world), DistributedSampler(range(size), world, rank, seed=7)
             for epoch in (0, 1):
                 ours.set_epoch(epoch)
                 theirs.set_epoch(epoch)
@@ -402,11 +422,11 @@ def test_run_options_are_checked_before_training(davis_root, tmp_path, capsys):
         assert len(err.strip().splitlines()) == 1 and "is not a whole number" in err, err
     assert not out.exists()
     assert train_main(common + ["--set", "steps=2", "--resume"]) == 0
-    assert f"no checkpoint in {out}: starting at step 0" in capsys.readouterr().err
+    assert f"samn train: note: no checkpoint in {out}: starting at step 0" in capsys.readouterr().err
     assert train_main(common + ["--set", "steps=2"]) == 2  # a fresh run into a run's folder
     assert "add --resume" in capsys.readouterr().err
     assert train_main(common + ["--set", "steps=1", "--resume"]) == 0
-    assert "already at step 2 of 1: nothing to do" in capsys.readouterr().err
+    assert "samn train: note: already at step 2 of 1: nothing to do" in capsys.readouterr().err
     assert len(read_losses(out / "log.csv")) == 2
 
 

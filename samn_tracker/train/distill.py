@@ -172,14 +172,9 @@ def distill(cfg: DistillConfig, dataset, resume: bool = False, progress: bool = 
                                "teacher": str(distiller.teacher_path)},
                         optimiser=optimiser.state_dict())
 
-    sampler = EpochOrder(len(dataset), cfg.seed)
-    loader = DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler, collate_fn=collate,
-                        num_workers=1, drop_last=True, worker_init_fn=worker_ignores_interrupts)
+    loader = DataLoader(dataset, batch_size=cfg.batch_size, sampler=EpochOrder(len(dataset), cfg.seed),
+                        collate_fn=collate, num_workers=1, drop_last=True, worker_init_fn=worker_ignores_interrupts)
     generator = torch.Generator()
-
-    def start_epoch(epoch: int, skip: int) -> None:
-        sampler.set_epoch(epoch, skip * cfg.batch_size)
-        dataset.set_epoch(epoch)
 
     def train_step(batch: dict[str, torch.Tensor], at: int) -> StepResult:
         generator.manual_seed(step_seed(cfg.seed, 0, at))
@@ -200,7 +195,7 @@ def distill(cfg: DistillConfig, dataset, resume: bool = False, progress: bool = 
                           panels=[(name, f"{name}: error / teacher variance", True) for name in TARGETS])
 
     run = run_steps(loader, step, cfg.steps, train_step, RunFiles(out, TARGETS, save, plot), cfg.checkpoint_every,
-                    start_epoch=start_epoch, progress=progress)
+                    progress=progress)
     return {"steps": run.steps, "losses": run.losses, "checkpoint": str(last), "interrupted": run.interrupted}
 
 

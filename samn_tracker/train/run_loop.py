@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import math
 import signal
-import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -20,10 +19,11 @@ from pathlib import Path
 from typing import Callable, Iterator, Optional, Sequence
 
 import torch
-from torch.utils.data import Sampler
+from torch.utils.data import DataLoader, Sampler
 
 from samn_tracker.atomic import replacing
 from samn_tracker.errors import InputError
+from samn_tracker.exits import note
 from samn_tracker.run_folder import check_writable
 from samn_tracker.weights import load_checkpoint
 
@@ -76,7 +76,7 @@ def check_out_dir(out: Path, resume: bool) -> None:
         raise InputError(f"{out} already holds a run ({', '.join(found)}): add --resume to continue it, "
                          "or choose another out_dir")
     if resume and not (out / "last.pth").exists():
-        print(f"no checkpoint in {out}: starting at step 0", file=sys.stderr)
+        note(f"no checkpoint in {out}: starting at step 0")
 
 
 def check_resumed_settings(out: Path, settings: dict, saved: Callable[[dict], Optional[dict]],
@@ -100,7 +100,7 @@ def check_resumed_settings(out: Path, settings: dict, saved: Callable[[dict], Op
         raise InputError(f"--resume changes settings of the run in {last}: {changes} (only "
                          f"{may} may change): give {keep} to continue it, "
                          "add --allow-changes to go on with the change, or choose another out_dir")
-    print(f"note: resuming {last} with changed settings: {changes}", file=sys.stderr)
+    note(f"resuming {last} with changed settings: {changes}")
 
 
 def as_set_value(value) -> str:
@@ -122,19 +122,16 @@ def drop_rows_after(log_csv: Path, step: int) -> None:
         csv.writer(f).writerows(kept)
 
 
-def run_steps(loader: Sequence, step: int, steps: int, train_step: Callable[[dict, int], StepResult],
-              files: RunFiles, checkpoint_every: int, log_every: int = 1,
-              start_epoch: Callable[[int, int], None] = lambda epoch, skip: None,
-              progress: bool = True) -> LoopSummary:
-    """Step from ``step`` to ``steps`` over ``loader`` (``start_epoch(n, skip)`` before each
-    pass over it, ``skip`` the batches of that epoch already taken; ``train_step(batch, s)``
-    makes step s + 1), with the log, the bar and the checkpoints of ``files``. A resumed run
-    goes on in the epoch of its step and ends that epoch where an uninterrupted run would;
-    with ``EpochOrder`` and per-step draws (``step_seed``) it takes the same steps."""
+def run_steps(loader: DataLoader, step: int, steps: int, train_step: Callable[[dict, int], StepResult],
+              files: RunFiles, checkpoint_every: int, log_every: int = 1, progress: bool = True) -> LoopSummary:
+    """Step from ``step`` to ``steps`` over ``loader`` (``train_step(batch, s)`` makes step
+    s + 1), with the log, the bar and the checkpoints of ``files``. A resumed run goes on
+    in the epoch of its step and ends that epoch where an uninterrupted run would; with the
+    loader's ``EpochOrder`` sampler and per-step draws (``step_seed``) it takes the same steps."""
     from tqdm import tqdm
 
     if step >= steps:
-        print(f"already at step {step} of {steps}: nothing to do", file=sys.stderr)
+        note(f"already at step {step} of {steps}: nothing to do")
         return LoopSummary(step, [], False, 0, 0.0, 0.0)
     log_file = None
     if files.writes:
@@ -155,7 +152,7 @@ def run_steps(loader: Sequence, step: int, steps: int, train_step: Callable[[dic
     try:
         with interrupt_on_sigterm():
             while step < steps:
-                start_epoch(epoch, done)
+                start_epoch(loader, epoch, done)
                 batches = iter(loader)
                 for batch in islice(batches, len(loader) - done):
                     if step >= steps:
@@ -194,6 +191,16 @@ def run_steps(loader: Sequence, step: int, steps: int, train_step: Callable[[dic
     return LoopSummary(step, losses, interrupted, step - first_step, seconds, data_wait)
 
 
+def start_epoch(loader: DataLoader, epoch: int, skip: int) -> None:
+    """Before each pass over ``loader``: its ``EpochOrder`` sampler draws the epoch's order
+    from sample ``skip`` batches on (those a resumed run took already), and a dataset whose
+    draws follow the epoch (the frame-gap curriculum) learns it."""
+    if isinstance(loader.sampler, EpochOrder):
+        loader.sampler.set_epoch(epoch, skip * (loader.batch_size or 1))
+    if hasattr(loader.dataset, "set_epoch"):
+        loader.dataset.set_epoch(epoch)
+
+
 class EpochOrder(Sampler):
     """One rank's samples of an epoch in an order that depends on (seed, epoch) alone, as
     ``DistributedSampler`` draws it (padded to a multiple of the ranks), from sample ``skip``
@@ -213,7 +220,7 @@ class EpochOrder(Sampler):
 
     def __iter__(self) -> Iterator[int]:
         order = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed + self.epoch)).tolist()
-        order += order[:self.per_rank * self.world - self.size]
+        order = (order * math.ceil(self.per_rank * self.world / self.size))[:self.per_rank * self.world]
         return iter(order[self.rank::self.world][self.skip:])
 
 

@@ -285,8 +285,8 @@ def train(cfg: TrainConfig, dataset, resume: bool = False, progress: bool = True
             model, device_ids=[device.index] if device.type == "cuda" else None,
             find_unused_parameters=True)
 
-    sampler = EpochOrder(len(dataset), cfg.seed, ddp.rank, ddp.world)
-    loader = DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler, collate_fn=collate,
+    loader = DataLoader(dataset, batch_size=cfg.batch_size, collate_fn=collate,
+                        sampler=EpochOrder(len(dataset), cfg.seed, ddp.rank, ddp.world),
                         num_workers=data_workers(cfg.workers, device, rank.local_world, os.cpu_count()),
                         drop_last=True, worker_init_fn=worker_ignores_interrupts,
                         pin_memory=device.type == "cuda")  # the non_blocking copies below need it
@@ -311,16 +311,11 @@ def train(cfg: TrainConfig, dataset, resume: bool = False, progress: bool = True
         value, iou = float(loss.detach()), float(batch_iou(outputs[-1].detach(), batch["masks"][:, 2]))
         return StepResult(value, [f"{iou:.4f}"], {"loss": f"{value:.3f}", "iou": f"{iou:.2f}"})
 
-    def start_epoch(epoch: int, skip: int) -> None:
-        sampler.set_epoch(epoch, skip * cfg.batch_size)
-        if hasattr(dataset, "set_epoch"):
-            dataset.set_epoch(epoch)
-
     files = RunFiles(out, ["iou"], save=lambda at: _save(last, net, tracker_cfg, cfg, at, optimiser),
                      plot=lambda log, curve: plot_training_log(log, curve, title=str(out)), writes=ddp.rank == 0)
     try:
         run = run_steps(loader, step, cfg.steps, train_step, files, cfg.checkpoint_every, cfg.log_every,
-                        start_epoch, progress)
+                        progress)
     finally:
         if ddp.world > 1:
             dist.destroy_process_group()
