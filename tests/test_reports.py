@@ -156,7 +156,11 @@ def test_the_objects_plot_keeps_its_legend_off_the_bars(monkeypatch):
     axes, = figure.axes
     legend, frame = axes.get_legend().get_window_extent(), axes.get_window_extent()
     assert legend.y0 >= frame.y1 - 1 and legend.y1 <= figure.bbox.y1 + 1  # above the bars, inside the figure
-    assert axes.get_legend().get_title().get_text() == "J&F per sequence on DAVIS 2016 val"
+    assert axes.get_legend().get_title().get_text() == "J&F (%) per sequence on DAVIS 2016 val"
+    # in % as the tables: the bars, the axis and the legend's scores
+    assert [round(patch.get_width(), 6) for patch in axes.patches] == [99.0] * 16
+    assert axes.get_xlim() == (0, 100) and axes.get_xlabel() == "J&F (%)"
+    assert [t.get_text() for t in axes.get_legend().get_texts()] == ["a_long_tracker_name [50.0]", "b [50.0]"]
 
 
 def test_a_summary_with_per_object_scores_that_are_not_numbers_is_refused(summaries, tmp_path):

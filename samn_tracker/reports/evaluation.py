@@ -160,9 +160,9 @@ def success_plot(summaries: Sequence[Summary], stem: Path, title: str) -> list[P
 
 
 def objects_plot(summaries: Sequence[Summary], stem: Path, caption: str) -> list[Path]:
-    """J&F of each DAVIS object as horizontal bars, one colour per tracker (ranked by their
-    J&F), the objects sorted by the best-ranked tracker's score: where a tracker fails is
-    what a mean hides. Summaries without per-object scores (published numbers, older
+    """J&F of each DAVIS object as horizontal bars, in % as the tables, one colour per tracker
+    (ranked by their J&F), the objects sorted by the best-ranked tracker's score: where a
+    tracker fails is what a mean hides. Summaries without per-object scores (published numbers, older
     summaries) are left out, each with a note on stderr; no file when none has them."""
     plotted = _plotted(summaries, lambda s: bool(s.per_object), "per-object scores", stem, "J&F")
     if not plotted:
@@ -171,17 +171,17 @@ def objects_plot(summaries: Sequence[Summary], stem: Path, caption: str) -> list
                    key=lambda n: (-plotted[0].per_object.get(n, -1.0), n))
     one_object_each = all(n.endswith("_1") for n in names)  # DAVIS 2016: an object is its sequence
     labels = [n[:-2] if one_object_each else n for n in names]
-    bar = 0.8 / len(plotted)
+    bar, scale = 0.8 / len(plotted), DISPLAY[plotted[0].benchmark][0]
     figure = Figure(figsize=(6, 1.2 + 0.12 * len(names) * (1 + len(plotted))))
     axes = figure.add_subplot()
     for rank, s in enumerate(plotted):
         rows = [i for i, n in enumerate(names) if n in s.per_object]
         axes.barh([i + (rank - (len(plotted) - 1) / 2) * bar for i in rows],
-                  [s.per_object[names[i]] for i in rows], height=bar, label=_label(s, "J&F"))
+                  [s.per_object[names[i]] * scale for i in rows], height=bar, label=_label(s, "J&F"))
     axes.set_yticks(range(len(names)), labels, fontsize=7)
-    axes.set(xlabel="J&F", xlim=(0, 1), ylim=(len(names) - 0.5, -0.5))
+    axes.set(xlabel="J&F (%)", xlim=(0, scale), ylim=(len(names) - 0.5, -0.5))
     axes.grid(True, axis="x")
-    axes.legend(title=f"J&F per {'sequence' if one_object_each else 'object'} on {caption}", title_fontsize=11,
+    axes.legend(title=f"J&F (%) per {'sequence' if one_object_each else 'object'} on {caption}", title_fontsize=11,
                 alignment="left", loc="lower left", bbox_to_anchor=(0, 1), fontsize=8, frameon=False)  # not on the bars
     return _save(figure, stem)
 
@@ -198,8 +198,12 @@ def _plotted(summaries: Sequence[Summary], has: Callable[[Summary], bool], what:
 
 
 def _label(summary: Summary, key: str) -> str:
-    """A legend entry: the tracker and, where its summary has it, its ``key`` score."""
-    return f"{summary.tracker} [{summary.scores[key]:.3f}]" if key in summary.scores else summary.tracker
+    """A legend entry: the tracker and, where its summary has it, its ``key`` score as the
+    tables show it (``DISPLAY``)."""
+    if key not in summary.scores:
+        return summary.tracker
+    scale, decimals = DISPLAY[summary.benchmark]
+    return f"{summary.tracker} [{summary.scores[key] * scale:.{decimals}f}]"
 
 
 def _save(figure: Figure, stem: Path) -> list[Path]:
