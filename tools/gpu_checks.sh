@@ -9,7 +9,8 @@
 # DAVIS: a DAVIS 2016 root with boxes/<seq>.txt and splits.txt (../shared/data/davis16, or
 # a copy of its eval sequences); OUT: a folder for the results; SECONDS: a budget (default
 # 480): a step that would start after it is skipped and says so in OUT/log.txt.
-# SAMN_CHECK_ARGS: options added to every bench (a dry run on a CPU: "--device cpu --max-frames 3").
+# SAMN_CHECK_DEVICE: the device of every step (default cuda); SAMN_CHECK_ARGS: options added to
+# every bench. A dry run on a CPU: SAMN_CHECK_DEVICE=cpu SAMN_CHECK_ARGS="--max-frames 3".
 # OUT receives at most seven files: log.txt, env.txt, four bench JSON files and the CUDA
 # tests' log (the resume check's verdict is in log.txt). docs/bench.md says what each step
 # measures and what the last figures were.
@@ -17,6 +18,7 @@ set -uo pipefail
 DAVIS=${1:?DAVIS root}
 OUT=${2:?output folder}
 BUDGET=${3:-480}
+DEVICE=${SAMN_CHECK_DEVICE:-cuda}
 [[ $DAVIS = /* ]] || DAVIS=$PWD/$DAVIS  # given from where it was called, not the repository
 [[ $OUT = /* ]] || OUT=$PWD/$OUT
 cd "$(dirname "$0")/.."
@@ -44,7 +46,7 @@ step() {
 bench() {
     local name=$1
     shift
-    step "$name" 180 python3 -m samn_tracker.cli bench --data "$DAVIS" --device cuda --no-progress \
+    step "$name" 180 python3 -m samn_tracker.cli bench --data "$DAVIS" --device "$DEVICE" --no-progress \
         --out "$WORK/$name" "$@" ${SAMN_CHECK_ARGS:-}
     [[ -f $WORK/$name/bench.json ]] && cp "$WORK/$name/bench.json" "$OUT/$name.json"
 }
@@ -73,6 +75,6 @@ step cuda_tests 240 python3 -m pytest -q -x -p no:cacheprovider tests/test_graph
     tests/test_device_components.py tests/test_lockstep.py
 cp "$WORK/cuda_tests.log" "$OUT/cuda_tests.log" 2>/dev/null
 
-# 6. `samn track --resume` on CUDA, against a run never stopped (tools/resume_check.sh).
-step resume 150 tools/resume_check.sh "$DAVIS" "$WORK/resume" cuda
+# 6. `samn track --resume` on the device, against a run never stopped (tools/resume_check.sh).
+step resume 150 tools/resume_check.sh "$DAVIS" "$WORK/resume" "$DEVICE"
 log "done"
