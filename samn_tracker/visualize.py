@@ -33,17 +33,23 @@ def draw_prediction(image: np.ndarray, prediction) -> np.ndarray:
 
 
 class OverlayWriter:
-    """MP4 of the frames with the predictions drawn on them."""
+    """MP4 of the frames with the predictions drawn on them. The encoder takes even sizes
+    only and cut an odd frame's last row or column; such a frame gets that row or column
+    once more instead, so the whole frame is in the video."""
 
     def __init__(self, path: Path, shape: tuple[int, int], fps: float = 30.0):
         h, w = shape
         self.path = path
-        self.writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+        self.pad = (h % 2, w % 2)  # rows, columns to repeat at the bottom and the right
+        self.writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w + w % 2, h + h % 2))
         if not self.writer.isOpened():
             raise OSError(f"OpenCV cannot write video {path}")
 
     def write(self, image: np.ndarray, prediction) -> None:
-        self.writer.write(cv2.cvtColor(draw_prediction(image, prediction), cv2.COLOR_RGB2BGR))
+        frame = cv2.cvtColor(draw_prediction(image, prediction), cv2.COLOR_RGB2BGR)
+        if any(self.pad):
+            frame = cv2.copyMakeBorder(frame, 0, self.pad[0], 0, self.pad[1], cv2.BORDER_REPLICATE)
+        self.writer.write(frame)
 
     def close(self) -> None:
         self.writer.release()

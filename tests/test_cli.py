@@ -73,3 +73,25 @@ def test_track_a_video_whose_container_states_a_clock_rate(davis_root, tmp_path,
     assert "states 90000 frames per second" in capsys.readouterr().err
     video = cv2.VideoCapture(str(out / "overlay.mp4"))
     assert video.get(cv2.CAP_PROP_FPS) == 30 and int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 3
+
+
+def test_an_odd_sized_frame_is_whole_in_the_overlay(tmp_path):
+    """The MPEG-4 writer cut an odd frame's last row and column: a target at the bottom or
+    right edge was not in the video."""
+    from types import SimpleNamespace
+
+    from samn_tracker.visualize import OverlayWriter
+
+    h, w = 75, 101
+    frame = np.full((h, w, 3), 40, np.uint8)
+    frame[-8:, :] = frame[:, -8:] = (250, 250, 250)  # white along the last rows and columns
+    nothing = SimpleNamespace(mask=np.zeros((h, w), bool), box=(-500, -500, 1, 1),
+                              polygon=np.full((4, 2), -500.0), confidence=0.5)
+    writer = OverlayWriter(tmp_path / "odd.mp4", (h, w))
+    for _ in range(3):
+        writer.write(frame, nothing)
+    writer.close()
+    ok, read = cv2.VideoCapture(str(tmp_path / "odd.mp4")).read()
+    assert ok and read.shape == (h + 1, w + 1, 3)
+    assert read[-2:, :w - 10].mean() > 200 and read[:h - 10, -2:].mean() > 200  # the edges, and their repeat
+    assert read[:h - 10, :w - 10].mean() < 60
