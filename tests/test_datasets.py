@@ -109,6 +109,24 @@ def test_corrupt_and_missing_images_are_named(davis, tmp_path):
         read_image(tmp_path / "nothere.jpg")
 
 
+def test_a_truncated_jpeg_reads_as_opencv_decodes_it_with_one_warning(davis, tmp_path):
+    """Its pixels are OpenCV's (missing rows grey), without the line libjpeg printed."""
+    data = frame_path(davis, 0).read_bytes()
+    colour, gray = tmp_path / "colour.jpg", tmp_path / "gray.jpg"
+    colour.write_bytes(data[:len(data) // 2])
+    cv2.imwrite(str(tmp_path / "whole_gray.jpg"), cv2.imread(str(frame_path(davis, 0)), cv2.IMREAD_GRAYSCALE))
+    gray.write_bytes((tmp_path / "whole_gray.jpg").read_bytes()[:-2000])
+    for path, decoded in ((colour, cv2.cvtColor(cv2.imread(str(colour)), cv2.COLOR_BGR2RGB)),
+                          (gray, np.repeat(cv2.imread(str(gray), cv2.IMREAD_UNCHANGED)[:, :, None], 3, axis=2))):
+        with pytest.warns(UserWarning, match="ends before its JPEG end marker"):
+            image = read_image(path)
+        np.testing.assert_array_equal(image, decoded)
+        assert (image[-1] == 128).all()  # the missing rows
+    colour.write_bytes(data[:100])  # not even a whole header
+    with pytest.raises(InputError, match="cannot decode image file .*colour.jpg"):
+        read_image(colour)
+
+
 def test_gray_rgba_and_16_bit_files_read_as_rgb(davis, tmp_path):
     rgb = read_image(frame_path(davis, 0))[100:260, 200:400]
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)

@@ -8,7 +8,7 @@ from typing import Iterable, Iterator
 
 import cv2
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFile
 
 from samn_tracker.errors import InputError
 
@@ -60,17 +60,33 @@ def read_image(path: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"image file not found: {path}")
+    if path.suffix.lower() in (".jpg", ".jpeg") and not _ends_jpeg(path):
+        image = _read_truncated_jpeg(path)
+        warnings.warn(f"{path} ends before its JPEG end marker (a truncated file?): "
+                      "its missing rows decode grey", stacklevel=2)
+        return to_rgb(image, str(path))
     image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if image is None:
         raise InputError(f"cannot decode image file (corrupt or unsupported format): {path}")
-    if path.suffix.lower() in (".jpg", ".jpeg") and not _ends_jpeg(path):
-        warnings.warn(f"{path} ends before its JPEG end marker (a truncated file?): "
-                      "its missing rows decode grey", stacklevel=2)
     if image.ndim == 3 and image.shape[2] == 3:
         image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     elif image.ndim == 3 and image.shape[2] == 4:
         image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
     return to_rgb(image, str(path))
+
+
+def _read_truncated_jpeg(path: Path) -> np.ndarray:
+    """The pixels OpenCV decodes from a truncated JPEG (the same libjpeg, the missing rows
+    grey), without the line libjpeg itself prints on stderr beside the warning."""
+    previous = ImageFile.LOAD_TRUNCATED_IMAGES
+    ImageFile.LOAD_TRUNCATED_IMAGES = True
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image if image.mode in ("L", "RGB") else image.convert("RGB"))
+    except (OSError, SyntaxError, ValueError):
+        raise InputError(f"cannot decode image file (corrupt or unsupported format): {path}") from None
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = previous
 
 
 def _ends_jpeg(path: Path) -> bool:
