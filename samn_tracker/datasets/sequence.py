@@ -98,7 +98,8 @@ def open_video(path: Path) -> cv2.VideoCapture:
 
 def decode_video(path: Path, frames: int = 0) -> Iterator[np.ndarray]:
     """The decoded frames of ``path``; a warning where they end before the ``frames``
-    counted (OpenCV stops at a frame it cannot decode, and the rest are lost)."""
+    counted: OpenCV stops at a frame it cannot decode, and the rest are lost, and an MP4
+    edit list (a cut made without re-encoding) leaves out packets the count includes."""
     capture = open_video(path)
     try:
         index = 0
@@ -106,8 +107,9 @@ def decode_video(path: Path, frames: int = 0) -> Iterator[np.ndarray]:
             ok, frame = capture.read()
             if not ok:
                 if index < frames:
-                    warnings.warn(f"{path}: frame {index} of {frames} cannot be decoded, and OpenCV "
-                                  "reads no further: the video ends there", stacklevel=2)
+                    warnings.warn(f"{path}: OpenCV decodes {index} of its {frames} frames (frame {index} "
+                                  "cannot be decoded and it reads no further, or an edit list trims the "
+                                  "video): the video ends there", stacklevel=2)
                 return
             yield to_rgb(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), f"{path} frame {index}")
             index += 1
