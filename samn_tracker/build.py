@@ -8,7 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Mapping, Optional, Union
 
-from samn_tracker.config import TrackerConfig, preset as make_preset
+from samn_tracker.config import PRESETS, TrackerConfig, preset as make_preset
+from samn_tracker.errors import InputError
 from samn_tracker.settings import parse_overrides
 
 if TYPE_CHECKING:
@@ -20,6 +21,9 @@ Overrides = Union[Iterable[str], Mapping[str, object]]
 def tracker_config(preset: Union[str, TrackerConfig] = "lite", overrides: Overrides = ()) -> TrackerConfig:
     """The preset (a name or a config) with ``overrides`` (``"KEY=VALUE"`` strings or a
     dotted mapping) applied and checked."""
+    if not isinstance(preset, (str, TrackerConfig)):
+        raise InputError(f"preset must be a name ({', '.join(sorted(PRESETS))}) or a TrackerConfig, got "
+                         f"{type(preset).__name__} {preset!r}; settings go in overrides=")
     config = make_preset(preset) if isinstance(preset, str) else preset
     changes = dict(overrides) if isinstance(overrides, Mapping) else parse_overrides(overrides)
     return config.replace(**changes) if changes else config

@@ -69,6 +69,16 @@ def test_bad_settings_fail_before_the_tracker_is_built(recorded):
     assert build.tracker_config("lite", ["crop_size=64"]).crop_size == 64
 
 
+def test_settings_given_where_the_preset_goes_are_one_input_error(recorded):
+    """``build_tracker({"crop_size": 128})`` (the overrides as the first argument) failed
+    with an AttributeError from inside the tracker."""
+    for wrong in ({"crop_size": 128}, None):
+        with pytest.raises(InputError, match=r"preset must be a name \(lite, paper\) or a TrackerConfig, got "
+                                             r".*; settings go in overrides="):
+            samn_tracker.build_tracker(wrong)
+    assert recorded == []
+
+
 def test_the_untrained_warning_says_whether_the_backbone_is_random_too():
     with pytest.warns(UserWarning, match=r"untrained \(the backbone random too: model.pretrained_backbone=False\)"):
         samn_tracker.build_tracker("paper", overrides=["model.pretrained_backbone=False"], device="cpu")
