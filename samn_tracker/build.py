@@ -19,13 +19,21 @@ Overrides = Union[Iterable[str], Mapping[str, object]]
 
 
 def tracker_config(preset: Union[str, TrackerConfig] = "lite", overrides: Overrides = ()) -> TrackerConfig:
-    """The preset (a name or a config) with ``overrides`` (``"KEY=VALUE"`` strings or a
-    dotted mapping) applied and checked."""
+    """The preset (a name or a config) with ``overrides`` (``"KEY=VALUE"`` strings, one such
+    string, or a dotted mapping) applied and checked."""
     if not isinstance(preset, (str, TrackerConfig)):
         raise InputError(f"preset must be a name ({', '.join(sorted(PRESETS))}) or a TrackerConfig, got "
                          f"{type(preset).__name__} {preset!r}; settings go in overrides=")
     config = make_preset(preset) if isinstance(preset, str) else preset
-    changes = dict(overrides) if isinstance(overrides, Mapping) else parse_overrides(overrides)
+    if isinstance(overrides, Mapping):
+        changes = dict(overrides)
+    else:
+        items = [overrides] if isinstance(overrides, str) else list(overrides)
+        for item in items:
+            if not isinstance(item, str):
+                raise InputError(f"setting {item!r} is not a 'KEY=VALUE' string: give such strings "
+                                 "or a mapping {KEY: value}")
+        changes = parse_overrides(items)
     return config.replace(**changes) if changes else config
 
 

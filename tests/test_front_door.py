@@ -79,6 +79,15 @@ def test_settings_given_where_the_preset_goes_are_one_input_error(recorded):
     assert recorded == []
 
 
+def test_one_override_string_is_one_setting_and_pairs_are_refused_in_words():
+    """A single ``"KEY=VALUE"`` was iterated as characters (``setting 'm' must look like
+    KEY=VALUE``); a list of (KEY, value) pairs failed with an AttributeError."""
+    assert build.tracker_config("lite", "memory.interval=10").memory.interval == 10
+    with pytest.raises(InputError, match=r"setting \('crop_size', 64\) is not a 'KEY=VALUE' string: "
+                                         r"give such strings or a mapping"):
+        build.tracker_config("lite", [("crop_size", 64)])
+
+
 def test_the_untrained_warning_says_whether_the_backbone_is_random_too():
     with pytest.warns(UserWarning, match=r"untrained \(the backbone random too: model.pretrained_backbone=False\)"):
         samn_tracker.build_tracker("paper", overrides=["model.pretrained_backbone=False"], device="cpu")
