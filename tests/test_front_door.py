@@ -88,6 +88,17 @@ def test_one_override_string_is_one_setting_and_pairs_are_refused_in_words():
         build.tracker_config("lite", [("crop_size", 64)])
 
 
+def test_numpy_numbers_in_a_settings_mapping_are_numbers():
+    """A sweep ``for n in np.arange(5, 20, 5)`` gave ``memory.interval=np.int64(5) is not
+    allowed: expected an integer``."""
+    for interval in np.arange(5, 8):
+        assert build.tracker_config("lite", {"memory.interval": interval}).memory.interval == interval
+    config = build.tracker_config("lite", {"mask_threshold": np.float32(0.25), "use_dcf": np.bool_(False)})
+    assert (config.mask_threshold, config.use_dcf) == (0.25, False)
+    with pytest.raises(SettingError, match="memory.interval=2.5"):
+        build.tracker_config("lite", {"memory.interval": np.float64(2.5)})
+
+
 def test_the_untrained_warning_says_whether_the_backbone_is_random_too():
     with pytest.warns(UserWarning, match=r"untrained \(the backbone random too: model.pretrained_backbone=False\)"):
         samn_tracker.build_tracker("paper", overrides=["model.pretrained_backbone=False"], device="cpu")
