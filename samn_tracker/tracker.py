@@ -553,7 +553,12 @@ class SAMNTracker:
         if isinstance(region, (str, bytes)):
             raise InputError(f"initial region {region!r} is text: give numbers (a box array x, y, w, h, "
                              "a polygon) or a mask array")
-        arr = np.asarray(region)
+        try:
+            arr = np.asarray(region)
+        except ValueError:  # nested lists of unequal lengths
+            arr = np.asarray(None)
+        if arr.dtype == object:
+            raise InputError(f"initial region {region!r} is neither a box, a polygon nor a mask")
         if regions.is_mask(arr):
             if arr.shape[:2] != shape or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)):
                 raise InputError(f"initial mask has shape {arr.shape}, the image is {shape}")

@@ -100,6 +100,9 @@ def test_mask_and_polygon_initialisations(tracker, car, davis_root):
     (np.array([np.nan, 1, 2, 3]), "box"),
     (np.array([1, 2, 3]), "region"),
     (np.array([100, 100, 0.4, 0.4]), "box .* covers no pixel"),
+    ({"x": 1, "y": 2}, "neither a box, a polygon nor a mask"),        # was a TypeError from numpy
+    ([[1, 2, 3], [4, 5]], "neither a box, a polygon nor a mask"),     # was a ValueError from numpy
+    (None, "neither a box, a polygon nor a mask"),
 ])
 def test_bad_initial_regions_name_the_input(tracker, car, region, words):
     frames, _, _ = car
