@@ -566,6 +566,9 @@ class SAMNTracker:
             if not mask.any():
                 raise InputError("initial mask is empty")
             return mask, False
+        if arr.shape == (2, 2):  # two corners, not x, y, w, h: read as a box, they gave another box
+            raise InputError(f"initial region {arr.tolist()} is 2 points: a polygon needs at least 3, and a box "
+                             "is 4 numbers x, y, w, h (a width and height, not a second corner)")
         arr = arr.astype(np.float64).reshape(-1)
         if arr.size == 4:
             box = regions.check_box(arr, shape, name="initial box")

@@ -100,6 +100,8 @@ def test_mask_and_polygon_initialisations(tracker, car, davis_root):
     (np.array([np.nan, 1, 2, 3]), "box"),
     (np.array([1, 2, 3]), "region"),
     (np.array([100, 100, 0.4, 0.4]), "box .* covers no pixel"),
+    # two corners were read as x, y, w, h: a silently other box
+    ([[200, 100], [400, 250]], r"is 2 points: a polygon needs at least 3, and a box is 4 numbers x, y, w, h"),
     ({"x": 1, "y": 2}, "neither a box, a polygon nor a mask"),        # was a TypeError from numpy
     ([[1, 2, 3], [4, 5]], "neither a box, a polygon nor a mask"),     # was a ValueError from numpy
     (None, "neither a box, a polygon nor a mask"),
