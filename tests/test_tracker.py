@@ -160,6 +160,18 @@ def test_grayscale_and_rgba_frames_are_accepted(tracker, car):
     assert tracker.track(rgba).mask.shape == gray.shape
 
 
+def test_a_frame_that_is_not_pixels_says_what_to_give(tracker, car, davis_root):
+    """A file name given to ``track`` was refused as ``must be H x W ..., got shape ()``."""
+    frames, boxes, _ = car
+    tracker.initialize(frames[0], boxes[0])
+    path = str(davis_root / "JPEGImages" / "480p" / "car-roundabout" / "00001.jpg")
+    for wrong in (path, None):
+        with pytest.raises(InputError, match=r"frame 1 is a (str|NoneType), not an array of pixels: give an RGB "
+                                              r"H x W x 3 uint8 array \(datasets.read_image reads an image file\)"):
+            tracker.track(wrong)
+    assert tracker.track(frames[1]).mask.shape == frames[1].shape[:2]
+
+
 def test_uncertain_frames_do_not_enter_the_memories(car):
     frames, boxes, _ = car
     cfg = SMALL.replace(**{"uncertainty.threshold": 0.0, "memory.interval": 1,

@@ -24,6 +24,9 @@ def to_rgb(array: np.ndarray, name: str = "image") -> np.ndarray:
     colour channels only.
     """
     image = np.asarray(array)
+    if image.dtype.kind not in "biuf":  # a file name, None: "got shape ()" said nothing to fix
+        raise InputError(f"{name} is a {type(array).__name__}, not an array of pixels: give an RGB "
+                         "H x W x 3 uint8 array (datasets.read_image reads an image file)")
     if image.size == 0:
         raise InputError(f"{name} is empty (shape {image.shape})")
     if image.ndim == 3 and image.shape[2] == 1:
