@@ -225,7 +225,7 @@ class SAMNTracker:
         if len(images) != len(initial_regions):
             raise ValueError(f"{len(images)} images but {len(initial_regions)} regions")
         self._clock = StageClock(self.device, STAGES, HOST_PARTS)
-        if not images:
+        if len(images) == 0:  # ``images`` may be one (N, H, W, 3) array
             return []
         images = [to_rgb(image, "initialisation image") for image in images]
         shapes = [image.shape[:2] for image in images]
@@ -266,7 +266,7 @@ class SAMNTracker:
         videos). Targets keep separate memories and DCFs; the encoders and the decoder run
         once on the whole batch, so a target's result does not depend on its batch-mates
         beyond float rounding. ``timings`` hold the whole batch's stage times."""
-        if not targets and not images:
+        if len(targets) == 0 and len(images) == 0:  # ``images`` may be one (N, H, W, 3) array
             return []
         return self.finish(self.launch(targets, images))
 

@@ -172,6 +172,20 @@ def test_a_frame_that_is_not_pixels_says_what_to_give(tracker, car, davis_root):
     assert tracker.track(frames[1]).mask.shape == frames[1].shape[:2]
 
 
+def test_frames_and_boxes_stacked_in_arrays_start_as_lists_do(tracker, car):
+    """``start_all(np.stack(frames), boxes)`` failed with numpy's 'truth value of an array
+    with more than one element is ambiguous' (and ``step`` on no targets and no frames, with
+    'of an empty array')."""
+    frames, boxes, _ = car
+    stacked = tracker.start_all(np.stack(frames[:2]), np.array(boxes[:2]))
+    listed = tracker.start_all(frames[:2], list(boxes[:2]))
+    for (_, a), (_, b) in zip(stacked, listed):
+        np.testing.assert_array_equal(a.mask, b.mask)
+        np.testing.assert_array_equal(a.box, b.box)
+    assert tracker.start_all(np.zeros((0, 480, 854, 3), np.uint8), np.zeros((0, 4))) == []
+    assert tracker.step([], np.zeros((0, 480, 854, 3), np.uint8)) == []
+
+
 def test_uncertain_frames_do_not_enter_the_memories(car):
     frames, boxes, _ = car
     cfg = SMALL.replace(**{"uncertainty.threshold": 0.0, "memory.interval": 1,
