@@ -172,6 +172,20 @@ def test_a_frame_that_is_not_pixels_says_what_to_give(tracker, car, davis_root):
     assert tracker.track(frames[1]).mask.shape == frames[1].shape[:2]
 
 
+def test_a_channels_first_tensor_is_refused_with_the_fix(tracker, car):
+    """torchvision's ``read_image`` gives 3 x H x W: the error says to put the channels last,
+    and the frame so permuted tracks."""
+    import torch
+
+    frames, boxes, _ = car
+    chw = torch.from_numpy(frames[0]).permute(2, 0, 1)
+    with pytest.raises(InputError, match=r"got shape \(3, 480, 854\); channels first\? put them last "
+                                         r"\(tensor.permute\(1, 2, 0\)\)"):
+        tracker.initialize(chw, boxes[0])
+    np.testing.assert_array_equal(tracker.initialize(chw.permute(1, 2, 0), boxes[0]).mask,
+                                  tracker.initialize(frames[0], boxes[0]).mask)
+
+
 def test_frames_and_boxes_stacked_in_arrays_start_as_lists_do(tracker, car):
     """``start_all(np.stack(frames), boxes)`` failed with numpy's 'truth value of an array
     with more than one element is ambiguous' (and ``step`` on no targets and no frames, with

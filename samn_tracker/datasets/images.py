@@ -36,7 +36,10 @@ def to_rgb(array: np.ndarray, name: str = "image") -> np.ndarray:
     elif image.ndim == 3 and image.shape[2] == 4:
         image = image[:, :, :3]
     elif not (image.ndim == 3 and image.shape[2] == 3):
-        raise InputError(f"{name} must be H x W, H x W x 3 or H x W x 4, got shape {image.shape}")
+        # torchvision's read_image and ToTensor give C x H x W
+        first = ("; channels first? put them last (tensor.permute(1, 2, 0))"
+                 if image.ndim == 3 and image.shape[0] in (1, 3, 4) else "")
+        raise InputError(f"{name} must be H x W, H x W x 3 or H x W x 4, got shape {image.shape}{first}")
     return np.ascontiguousarray(_to_uint8(image, name))
 
 
