@@ -102,8 +102,12 @@ class SAMNTracker:
         self.cfg = preset(config) if isinstance(config, str) else config
         if precision not in PRECISIONS:
             raise InputError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+        # numpy's generators take 0 .. 2**64 - 1 and torch's a Python int: checked here, not at
+        # the first ``initialize``
+        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or not 0 <= seed < 2 ** 64:
+            raise InputError(f"seed {seed!r} is not an integer from 0 to 2**64 - 1")
         self.device = pick_device(device)
-        self.seed = seed
+        self.seed = int(seed)
         checkpoint = None
         path = Path(weights) if weights is not None else builtin_checkpoint(self.cfg.name, self.cfg.model.memory_pass)
         if path is not None:

@@ -83,6 +83,21 @@ def test_same_seed_gives_identical_results_and_reinitialisation_resets(tracker, 
         assert a.confidence == pytest.approx(c.confidence)
 
 
+@pytest.mark.parametrize("seed", [None, "3", 1.5, -1, 2 ** 64])
+def test_a_seed_that_is_not_a_usable_integer_is_refused_at_once(seed):
+    """Such seeds built a tracker, whose first ``initialize`` then failed inside numpy or torch."""
+    with pytest.raises(InputError, match=r"seed .* is not an integer from 0 to 2\*\*64 - 1"):
+        SAMNTracker(SMALL, device="cpu", seed=seed)
+
+
+def test_a_numpy_integer_seed_is_that_seed(tracker, car):
+    """``seed=np.int64(0)`` (a seed drawn from an array) failed in the DCF's torch generator."""
+    frames, boxes, _ = car
+    drawn = SAMNTracker(SMALL, device="cpu", seed=np.int64(0))
+    for a, b in zip(run(drawn, frames[:3], boxes[0]), run(tracker, frames[:3], boxes[0])):
+        np.testing.assert_array_equal(a.mask, b.mask)
+
+
 def test_mask_and_polygon_initialisations(tracker, car, davis_root):
     frames, boxes, seq = car
     gt = seq.groundtruth[0]
