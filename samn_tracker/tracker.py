@@ -566,6 +566,9 @@ class SAMNTracker:
         if regions.is_mask(arr):
             if arr.shape[:2] != shape or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)):
                 raise InputError(f"initial mask has shape {arr.shape}, the image is {shape}")
+            if arr.dtype.kind == "f" and np.isnan(arr).any():  # NaN is non-zero: it read as object
+                raise InputError(f"initial mask has {int(np.isnan(arr).sum())} NaN values: give 0 for the "
+                                 "background and non-zero for the object")
             mask = regions.mask_pixels(arr)
             if not mask.any():
                 raise InputError("initial mask is empty")

@@ -165,6 +165,11 @@ def test_empty_or_misshaped_mask_is_refused(tracker, car):
         tracker.initialize(frames[0], np.zeros((h, w), bool))
     with pytest.raises(InputError, match="shape"):
         tracker.initialize(frames[0], np.ones((h // 2, w), bool))
+    with_nan = np.zeros((h, w))
+    with_nan[100:200, 300:400] = 1.0
+    with_nan[0, :2] = np.nan  # was object: the box grew to the frame's corner
+    with pytest.raises(InputError, match="initial mask has 2 NaN values: give 0 for the background"):
+        tracker.initialize(frames[0], with_nan)
 
 
 def test_grayscale_and_rgba_frames_are_accepted(tracker, car):
