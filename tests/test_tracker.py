@@ -206,6 +206,23 @@ def test_a_channels_first_tensor_is_refused_with_the_fix(tracker, car):
                                   tracker.initialize(frames[0], boxes[0]).mask)
 
 
+def test_pillow_frames_whose_numbers_are_not_rgb_track_as_their_rgb(tracker, car):
+    """A palette frame (a GIF's) read as its indices, one gray channel, and a CMYK frame as
+    its C, M, Y: both tracked silently on other pixels."""
+    from PIL import Image
+
+    frames, boxes, _ = car
+    for mode in ("P", "CMYK"):
+        pillow = [Image.fromarray(frame).convert(mode) for frame in frames[:2]]
+        rgb = [np.asarray(image.convert("RGB")) for image in pillow]
+        ours = run(tracker, pillow, boxes[0])
+        theirs = run(tracker, rgb, boxes[0])
+        for a, b in zip(ours, theirs):
+            np.testing.assert_array_equal(a.mask, b.mask)
+            np.testing.assert_array_equal(a.box, b.box)
+            assert a.confidence == b.confidence
+
+
 def test_frames_and_boxes_stacked_in_arrays_start_as_lists_do(tracker, car):
     """``start_all(np.stack(frames), boxes)`` failed with numpy's 'truth value of an array
     with more than one element is ambiguous' (and ``step`` on no targets and no frames, with
