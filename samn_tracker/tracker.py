@@ -188,7 +188,9 @@ class SAMNTracker:
         (N, 2) / (2N,), or a mask (H x W, non-zero = object; H x W x 3 as read from a mask
         file). ``image``: **RGB** H x W x 3 uint8, as ``datasets.read_image`` gives (OpenCV's
         ``imread`` gives BGR: convert it); gray, RGBA, 16-bit and float [0, 1] arrays are
-        converted (``datasets.to_rgb``). Every later frame must have this frame's size."""
+        converted (``datasets.to_rgb``). Every later frame must have this frame's size. One
+        that fails leaves no target: ``track`` then refuses, not follows the earlier object."""
+        self._target = None
         self._target, prediction = self.start(image, region)
         return prediction
 
@@ -206,7 +208,7 @@ class SAMNTracker:
     def track(self, image: np.ndarray) -> Prediction:
         """The object in the next frame (RGB, as ``initialize``'s)."""
         if self._target is None:
-            raise RuntimeError("track() called before initialize()")
+            raise RuntimeError("track() called before initialize() (or after one that failed)")
         return self.step([self._target], [image])[0]
 
     def tunes(self, given_mask: bool) -> bool:

@@ -158,6 +158,18 @@ def test_text_regions_and_frames_of_another_size_are_refused_in_words(tracker, c
     assert a.frame == 0
 
 
+def test_a_failed_initialisation_leaves_nothing_to_track(tracker, car):
+    """A video loop that went on after ``initialize`` refused a box tracked the earlier video's
+    object in the new frames, silently."""
+    frames, boxes, _ = car
+    tracker.initialize(frames[0], boxes[0])
+    with pytest.raises(InputError, match="lies entirely outside"):
+        tracker.initialize(frames[0], [5000, 5000, 20, 20])
+    with pytest.raises(RuntimeError, match=r"track\(\) called before initialize\(\) \(or after one that failed\)"):
+        tracker.track(frames[1])
+    assert tracker.memory is None and tracker.memory_entries == 0
+
+
 def test_empty_or_misshaped_mask_is_refused(tracker, car):
     frames, _, _ = car
     h, w = frames[0].shape[:2]
