@@ -30,10 +30,10 @@ _NUMBER_SEPARATOR = re.compile(r"[,\s]+")
 
 
 def _as_polygon(poly) -> np.ndarray:
-    points = np.asarray(poly, dtype=np.float64).reshape(-1, 2)
-    if len(points) < 3:
-        raise InputError(f"a polygon needs at least 3 vertices, got {np.asarray(poly).tolist()}")
-    return points
+    values = np.asarray(poly, dtype=np.float64)
+    if values.size < 6 or values.size % 2:  # an odd count failed in reshape, naming no polygon
+        raise InputError(f"a polygon needs at least 3 vertices (x, y), got {np.asarray(poly).tolist()}")
+    return values.reshape(-1, 2)
 
 
 def box_to_polygon(box) -> np.ndarray:

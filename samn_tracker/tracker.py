@@ -102,8 +102,12 @@ class SAMNTracker:
         self.cfg = preset(config) if isinstance(config, str) else config
         if precision not in PRECISIONS:
             raise InputError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+        # numpy's generators take 0 .. 2**64 - 1 and torch's a Python int: checked here, not at
+        # the first ``initialize``
+        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or not 0 <= seed < 2 ** 64:
+            raise InputError(f"seed {seed!r} is not an integer from 0 to 2**64 - 1")
         self.device = pick_device(device)
-        self.seed = seed
+        self.seed = int(seed)
         checkpoint = None
         path = Path(weights) if weights is not None else builtin_checkpoint(self.cfg.name, self.cfg.model.memory_pass)
         if path is not None:
@@ -184,7 +188,9 @@ class SAMNTracker:
         (N, 2) / (2N,), or a mask (H x W, non-zero = object; H x W x 3 as read from a mask
         file). ``image``: **RGB** H x W x 3 uint8, as ``datasets.read_image`` gives (OpenCV's
         ``imread`` gives BGR: convert it); gray, RGBA, 16-bit and float [0, 1] arrays are
-        converted (``datasets.to_rgb``). Every later frame must have this frame's size."""
+        converted (``datasets.to_rgb``). Every later frame must have this frame's size. One
+        that fails leaves no target: ``track`` then refuses, not follows the earlier object."""
+        self._target = None
         self._target, prediction = self.start(image, region)
         return prediction
 
@@ -202,7 +208,7 @@ class SAMNTracker:
     def track(self, image: np.ndarray) -> Prediction:
         """The object in the next frame (RGB, as ``initialize``'s)."""
         if self._target is None:
-            raise RuntimeError("track() called before initialize()")
+            raise RuntimeError("track() called before initialize() (or after one that failed)")
         return self.step([self._target], [image])[0]
 
     def tunes(self, given_mask: bool) -> bool:
@@ -225,7 +231,7 @@ class SAMNTracker:
         if len(images) != len(initial_regions):
             raise ValueError(f"{len(images)} images but {len(initial_regions)} regions")
         self._clock = StageClock(self.device, STAGES, HOST_PARTS)
-        if not images:
+        if len(images) == 0:  # ``images`` may be one (N, H, W, 3) array
             return []
         images = [to_rgb(image, "initialisation image") for image in images]
         shapes = [image.shape[:2] for image in images]
@@ -266,7 +272,7 @@ class SAMNTracker:
         videos). Targets keep separate memories and DCFs; the encoders and the decoder run
         once on the whole batch, so a target's result does not depend on its batch-mates
         beyond float rounding. ``timings`` hold the whole batch's stage times."""
-        if not targets and not images:
+        if len(targets) == 0 and len(images) == 0:  # ``images`` may be one (N, H, W, 3) array
             return []
         return self.finish(self.launch(targets, images))
 
@@ -553,14 +559,25 @@ class SAMNTracker:
         if isinstance(region, (str, bytes)):
             raise InputError(f"initial region {region!r} is text: give numbers (a box array x, y, w, h, "
                              "a polygon) or a mask array")
-        arr = np.asarray(region)
+        try:
+            arr = np.asarray(region)
+        except ValueError:  # nested lists of unequal lengths
+            arr = np.asarray(None)
+        if arr.dtype == object:
+            raise InputError(f"initial region {region!r} is neither a box, a polygon nor a mask")
         if regions.is_mask(arr):
             if arr.shape[:2] != shape or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)):
                 raise InputError(f"initial mask has shape {arr.shape}, the image is {shape}")
+            if arr.dtype.kind == "f" and np.isnan(arr).any():  # NaN is non-zero: it read as object
+                raise InputError(f"initial mask has {int(np.isnan(arr).sum())} NaN values: give 0 for the "
+                                 "background and non-zero for the object")
             mask = regions.mask_pixels(arr)
             if not mask.any():
                 raise InputError("initial mask is empty")
             return mask, False
+        if arr.shape == (2, 2):  # two corners, not x, y, w, h: read as a box, they gave another box
+            raise InputError(f"initial region {arr.tolist()} is 2 points: a polygon needs at least 3, and a box "
+                             "is 4 numbers x, y, w, h (a width and height, not a second corner)")
         arr = arr.astype(np.float64).reshape(-1)
         if arr.size == 4:
             box = regions.check_box(arr, shape, name="initial box")

@@ -69,6 +69,36 @@ def test_bad_settings_fail_before_the_tracker_is_built(recorded):
     assert build.tracker_config("lite", ["crop_size=64"]).crop_size == 64
 
 
+def test_settings_given_where_the_preset_goes_are_one_input_error(recorded):
+    """``build_tracker({"crop_size": 128})`` (the overrides as the first argument) failed
+    with an AttributeError from inside the tracker."""
+    for wrong in ({"crop_size": 128}, None):
+        with pytest.raises(InputError, match=r"preset must be a name \(lite, paper\) or a TrackerConfig, got "
+                                             r".*; settings go in overrides="):
+            samn_tracker.build_tracker(wrong)
+    assert recorded == []
+
+
+def test_one_override_string_is_one_setting_and_pairs_are_refused_in_words():
+    """A single ``"KEY=VALUE"`` was iterated as characters (``setting 'm' must look like
+    KEY=VALUE``); a list of (KEY, value) pairs failed with an AttributeError."""
+    assert build.tracker_config("lite", "memory.interval=10").memory.interval == 10
+    with pytest.raises(InputError, match=r"setting \('crop_size', 64\) is not a 'KEY=VALUE' string: "
+                                         r"give such strings or a mapping"):
+        build.tracker_config("lite", [("crop_size", 64)])
+
+
+def test_numpy_numbers_in_a_settings_mapping_are_numbers():
+    """A sweep ``for n in np.arange(5, 20, 5)`` gave ``memory.interval=np.int64(5) is not
+    allowed: expected an integer``."""
+    for interval in np.arange(5, 8):
+        assert build.tracker_config("lite", {"memory.interval": interval}).memory.interval == interval
+    config = build.tracker_config("lite", {"mask_threshold": np.float32(0.25), "use_dcf": np.bool_(False)})
+    assert (config.mask_threshold, config.use_dcf) == (0.25, False)
+    with pytest.raises(SettingError, match="memory.interval=2.5"):
+        build.tracker_config("lite", {"memory.interval": np.float64(2.5)})
+
+
 def test_the_untrained_warning_says_whether_the_backbone_is_random_too():
     with pytest.warns(UserWarning, match=r"untrained \(the backbone random too: model.pretrained_backbone=False\)"):
         samn_tracker.build_tracker("paper", overrides=["model.pretrained_backbone=False"], device="cpu")

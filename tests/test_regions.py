@@ -81,6 +81,14 @@ def test_real_mask_gives_its_annotated_box():
         np.testing.assert_array_equal(mask_to_box(davis_mask(sequence, frame)), davis_box(sequence, frame))
 
 
+def test_a_polygon_of_too_few_or_an_odd_count_of_numbers_is_one_input_error():
+    """5 numbers failed in numpy's reshape ('cannot reshape array of size 5')."""
+    for numbers in ([1, 2, 3, 4, 5], [[1, 2], [3, 4]], [1, 2, 3, 4, 5, 6, 7]):
+        for convert in (polygon_to_box, lambda p: polygon_to_mask(p, (10, 10))):
+            with pytest.raises(InputError, match=r"a polygon needs at least 3 vertices \(x, y\), got"):
+                convert(numbers)
+
+
 def test_box_rasterisation_rounds_like_vot_and_clips():
     mask = box_to_mask([4.4, 2.6, 5.6, 3.2], (20, 20))
     np.testing.assert_array_equal(mask_to_box(mask), [4, 3, 6, 3])

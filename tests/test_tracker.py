@@ -83,6 +83,21 @@ def test_same_seed_gives_identical_results_and_reinitialisation_resets(tracker, 
         assert a.confidence == pytest.approx(c.confidence)
 
 
+@pytest.mark.parametrize("seed", [None, "3", 1.5, -1, 2 ** 64])
+def test_a_seed_that_is_not_a_usable_integer_is_refused_at_once(seed):
+    """Such seeds built a tracker, whose first ``initialize`` then failed inside numpy or torch."""
+    with pytest.raises(InputError, match=r"seed .* is not an integer from 0 to 2\*\*64 - 1"):
+        SAMNTracker(SMALL, device="cpu", seed=seed)
+
+
+def test_a_numpy_integer_seed_is_that_seed(tracker, car):
+    """``seed=np.int64(0)`` (a seed drawn from an array) failed in the DCF's torch generator."""
+    frames, boxes, _ = car
+    drawn = SAMNTracker(SMALL, device="cpu", seed=np.int64(0))
+    for a, b in zip(run(drawn, frames[:3], boxes[0]), run(tracker, frames[:3], boxes[0])):
+        np.testing.assert_array_equal(a.mask, b.mask)
+
+
 def test_mask_and_polygon_initialisations(tracker, car, davis_root):
     frames, boxes, seq = car
     gt = seq.groundtruth[0]
@@ -100,6 +115,11 @@ def test_mask_and_polygon_initialisations(tracker, car, davis_root):
     (np.array([np.nan, 1, 2, 3]), "box"),
     (np.array([1, 2, 3]), "region"),
     (np.array([100, 100, 0.4, 0.4]), "box .* covers no pixel"),
+    # two corners were read as x, y, w, h: a silently other box
+    ([[200, 100], [400, 250]], r"is 2 points: a polygon needs at least 3, and a box is 4 numbers x, y, w, h"),
+    ({"x": 1, "y": 2}, "neither a box, a polygon nor a mask"),        # was a TypeError from numpy
+    ([[1, 2, 3], [4, 5]], "neither a box, a polygon nor a mask"),     # was a ValueError from numpy
+    (None, "neither a box, a polygon nor a mask"),
 ])
 def test_bad_initial_regions_name_the_input(tracker, car, region, words):
     frames, _, _ = car
@@ -138,6 +158,18 @@ def test_text_regions_and_frames_of_another_size_are_refused_in_words(tracker, c
     assert a.frame == 0
 
 
+def test_a_failed_initialisation_leaves_nothing_to_track(tracker, car):
+    """A video loop that went on after ``initialize`` refused a box tracked the earlier video's
+    object in the new frames, silently."""
+    frames, boxes, _ = car
+    tracker.initialize(frames[0], boxes[0])
+    with pytest.raises(InputError, match="lies entirely outside"):
+        tracker.initialize(frames[0], [5000, 5000, 20, 20])
+    with pytest.raises(RuntimeError, match=r"track\(\) called before initialize\(\) \(or after one that failed\)"):
+        tracker.track(frames[1])
+    assert tracker.memory is None and tracker.memory_entries == 0
+
+
 def test_empty_or_misshaped_mask_is_refused(tracker, car):
     frames, _, _ = car
     h, w = frames[0].shape[:2]
@@ -145,6 +177,11 @@ def test_empty_or_misshaped_mask_is_refused(tracker, car):
         tracker.initialize(frames[0], np.zeros((h, w), bool))
     with pytest.raises(InputError, match="shape"):
         tracker.initialize(frames[0], np.ones((h // 2, w), bool))
+    with_nan = np.zeros((h, w))
+    with_nan[100:200, 300:400] = 1.0
+    with_nan[0, :2] = np.nan  # was object: the box grew to the frame's corner
+    with pytest.raises(InputError, match="initial mask has 2 NaN values: give 0 for the background"):
+        tracker.initialize(frames[0], with_nan)
 
 
 def test_grayscale_and_rgba_frames_are_accepted(tracker, car):
@@ -153,6 +190,63 @@ def test_grayscale_and_rgba_frames_are_accepted(tracker, car):
     rgba = np.dstack([frames[1], np.full(frames[1].shape[:2], 255, np.uint8)])
     tracker.initialize(gray, boxes[0])
     assert tracker.track(rgba).mask.shape == gray.shape
+
+
+def test_a_frame_that_is_not_pixels_says_what_to_give(tracker, car, davis_root):
+    """A file name given to ``track`` was refused as ``must be H x W ..., got shape ()``."""
+    frames, boxes, _ = car
+    tracker.initialize(frames[0], boxes[0])
+    path = str(davis_root / "JPEGImages" / "480p" / "car-roundabout" / "00001.jpg")
+    for wrong in (path, None):
+        with pytest.raises(InputError, match=r"frame 1 is a (str|NoneType), not an array of pixels: give an RGB "
+                                              r"H x W x 3 uint8 array \(datasets.read_image reads an image file\)"):
+            tracker.track(wrong)
+    assert tracker.track(frames[1]).mask.shape == frames[1].shape[:2]
+
+
+def test_a_channels_first_tensor_is_refused_with_the_fix(tracker, car):
+    """torchvision's ``read_image`` gives 3 x H x W: the error says to put the channels last,
+    and the frame so permuted tracks."""
+    import torch
+
+    frames, boxes, _ = car
+    chw = torch.from_numpy(frames[0]).permute(2, 0, 1)
+    with pytest.raises(InputError, match=r"got shape \(3, 480, 854\); channels first\? put them last "
+                                         r"\(tensor.permute\(1, 2, 0\)\)"):
+        tracker.initialize(chw, boxes[0])
+    np.testing.assert_array_equal(tracker.initialize(chw.permute(1, 2, 0), boxes[0]).mask,
+                                  tracker.initialize(frames[0], boxes[0]).mask)
+
+
+def test_pillow_frames_whose_numbers_are_not_rgb_track_as_their_rgb(tracker, car):
+    """A palette frame (a GIF's) read as its indices, one gray channel, and a CMYK frame as
+    its C, M, Y: both tracked silently on other pixels."""
+    from PIL import Image
+
+    frames, boxes, _ = car
+    for mode in ("P", "CMYK"):
+        pillow = [Image.fromarray(frame).convert(mode) for frame in frames[:2]]
+        rgb = [np.asarray(image.convert("RGB")) for image in pillow]
+        ours = run(tracker, pillow, boxes[0])
+        theirs = run(tracker, rgb, boxes[0])
+        for a, b in zip(ours, theirs):
+            np.testing.assert_array_equal(a.mask, b.mask)
+            np.testing.assert_array_equal(a.box, b.box)
+            assert a.confidence == b.confidence
+
+
+def test_frames_and_boxes_stacked_in_arrays_start_as_lists_do(tracker, car):
+    """``start_all(np.stack(frames), boxes)`` failed with numpy's 'truth value of an array
+    with more than one element is ambiguous' (and ``step`` on no targets and no frames, with
+    'of an empty array')."""
+    frames, boxes, _ = car
+    stacked = tracker.start_all(np.stack(frames[:2]), np.array(boxes[:2]))
+    listed = tracker.start_all(frames[:2], list(boxes[:2]))
+    for (_, a), (_, b) in zip(stacked, listed):
+        np.testing.assert_array_equal(a.mask, b.mask)
+        np.testing.assert_array_equal(a.box, b.box)
+    assert tracker.start_all(np.zeros((0, 480, 854, 3), np.uint8), np.zeros((0, 4))) == []
+    assert tracker.step([], np.zeros((0, 480, 854, 3), np.uint8)) == []
 
 
 def test_uncertain_frames_do_not_enter_the_memories(car):

@@ -13,17 +13,26 @@ from PIL import Image, ImageFile
 from samn_tracker.errors import InputError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+# Pillow modes whose numbers are not RGB (a palette's indices, CMYK, YCbCr ...): converted,
+# where numpy would read them as gray or RGB(A)
+_PIL_NOT_RGB = ("P", "PA", "LA", "La", "CMYK", "YCbCr", "LAB", "HSV", "RGBa")
 _NUMBERED = re.compile(r"^(.*?)(\d+)$")
 
 
 def to_rgb(array: np.ndarray, name: str = "image") -> np.ndarray:
-    """RGB uint8 ``H x W x 3`` from gray, gray+1, RGB or RGBA arrays of 8/16-bit, bool or float.
+    """RGB uint8 ``H x W x 3`` from gray, gray+1, RGB or RGBA arrays of 8/16-bit, bool or float,
+    or a Pillow image of any mode.
 
     16-bit values are scaled by 1/257; floats are taken as [0, 1] when their maximum is
     at most 1, else as [0, 255]. Alpha is dropped (not composited), as trackers see the
     colour channels only.
     """
+    if isinstance(array, Image.Image) and array.mode in _PIL_NOT_RGB:
+        array = array.convert("RGB")
     image = np.asarray(array)
+    if image.dtype.kind not in "biuf":  # a file name, None: "got shape ()" said nothing to fix
+        raise InputError(f"{name} is a {type(array).__name__}, not an array of pixels: give an RGB "
+                         "H x W x 3 uint8 array (datasets.read_image reads an image file)")
     if image.size == 0:
         raise InputError(f"{name} is empty (shape {image.shape})")
     if image.ndim == 3 and image.shape[2] == 1:
@@ -33,7 +42,10 @@ def to_rgb(array: np.ndarray, name: str = "image") -> np.ndarray:
     elif image.ndim == 3 and image.shape[2] == 4:
         image = image[:, :, :3]
     elif not (image.ndim == 3 and image.shape[2] == 3):
-        raise InputError(f"{name} must be H x W, H x W x 3 or H x W x 4, got shape {image.shape}")
+        # torchvision's read_image and ToTensor give C x H x W
+        first = ("; channels first? put them last (tensor.permute(1, 2, 0))"
+                 if image.ndim == 3 and image.shape[0] in (1, 3, 4) else "")
+        raise InputError(f"{name} must be H x W, H x W x 3 or H x W x 4, got shape {image.shape}{first}")
     return np.ascontiguousarray(_to_uint8(image, name))
 
 
