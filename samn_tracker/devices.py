@@ -49,18 +49,19 @@ class Rank:
         return pick_device(requested, self.local_rank)
 
 
-def pick_device(requested: str | torch.device = "auto", local_rank: int = 0) -> torch.device:
-    """``auto``: this rank's GPU when CUDA is present, else the CPU; ``cuda`` without an
-    index: this rank's GPU; ``cpu`` or ``cuda:N`` as given. Any other device (``mps``,
-    ``xpu``, ``meta``), CUDA without it or a GPU that is not there is an ``InputError``
-    here, before a command writes anything, not a traceback mid-run."""
-    if str(requested) == "auto":
+def pick_device(requested: str | torch.device | None = "auto", local_rank: int = 0) -> torch.device:
+    """``auto`` (or None, as Python callers say "the default"): this rank's GPU when CUDA is
+    present, else the CPU; ``cuda`` without an index: this rank's GPU; ``cpu`` or ``cuda:N``
+    as given. Any other device (``mps``, ``xpu``, ``meta``), CUDA without it or a GPU that is
+    not there is an ``InputError`` here, before a command writes anything, not a traceback
+    mid-run."""
+    if requested is None or str(requested) == "auto":
         if not torch.cuda.is_available():
             return torch.device("cpu")
         requested = "cuda"
     try:
         device = torch.device(requested)
-    except RuntimeError:
+    except (RuntimeError, TypeError):  # TypeError: not a name at all (a list, a float)
         raise InputError(f"device {str(requested)!r} is not a device name (auto, cpu, cuda, cuda:N)") from None
     if device.type == "cpu":
         return device

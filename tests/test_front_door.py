@@ -122,6 +122,9 @@ def test_device_names_mean_the_same_everywhere():
     assert pick_device("cpu") == torch.device("cpu")
     with pytest.raises(InputError, match="'gpu0'"):
         pick_device("gpu0")
+    with pytest.raises(InputError, match=r"device '\[0\]' is not a device name"):
+        pick_device([0])  # was torch's TypeError
+    assert pick_device(None) == pick_device("auto")  # was a TypeError: None is the default to a Python caller
     if torch.cuda.is_available():
         assert pick_device("auto", local_rank=0) == torch.device("cuda", 0)
         assert pick_device("cuda", local_rank=0) == torch.device("cuda", 0)
