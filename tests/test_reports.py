@@ -173,6 +173,24 @@ def test_a_summary_with_per_object_scores_that_are_not_numbers_is_refused(summar
         Summary.load(path)
 
 
+@pytest.mark.parametrize("change, said", [
+    ({"scores": {"A0": 0.518, "SR0.5": 0.618}}, "unknown scores A0 (known: AO, SR0.5, SR0.75, FPS)"),
+    ({"curves": {"succes": [1.0, 0.5], "success_x": [0.0, 1.0]}}, "unknown curves succes (known: success, success_x)"),
+    ({"split": 2016}, "split and tracker must be non-empty strings"),
+    ({"tracker": ["SiamRPN++"]}, "split and tracker must be non-empty strings"),
+])
+def test_a_hand_typed_summary_with_a_typo_is_refused_in_one_line_before_writing(tmp_path, capsys, change, said):
+    """A mistyped score or curve name would be a column or curve of its own (AO left empty),
+    and a split or tracker that is not a string was a traceback while grouping the rows."""
+    _written(tmp_path / "in" / "ours.json", dataclasses.asdict(got10k_summary("ours", [0.9, 0.6])))
+    _written(tmp_path / "in" / "typed.json", dict(PUBLISHED, **change))
+    assert report_main([str(tmp_path / "in" / "ours.json"), str(tmp_path / "in" / "typed.json"),
+                        "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"samn report: error: not a benchmark summary: {tmp_path / 'in' / 'typed.json'} ({said})\n"
+    assert not (tmp_path / "out").exists()
+
+
 def test_two_different_summaries_of_one_tracker_are_refused_naming_both(summaries, tmp_path, capsys):
     first, other = summaries[0], got10k_summary("a", [0.1, 0.2])
     first.save(summary_path(tmp_path / "res" / "got10k" / "val", "a"))
