@@ -178,10 +178,16 @@ def test_a_summary_with_per_object_scores_that_are_not_numbers_is_refused(summar
     ({"curves": {"succes": [1.0, 0.5], "success_x": [0.0, 1.0]}}, "unknown curves succes (known: success, success_x)"),
     ({"split": 2016}, "split and tracker must be non-empty strings"),
     ({"tracker": ["SiamRPN++"]}, "split and tracker must be non-empty strings"),
+    ({"scores": {"AO": 51.8}}, "AO 51.8 outside 0..1: got10k scores are fractions (0.812, not 81.2)"),
+    ({"benchmark": "davis2016", "scores": {"J&F": 81.2, "J-Decay": -0.3}},
+     "J&F 81.2 outside 0..1: davis2016 scores are fractions (0.812, not 81.2)"),
+    ({"benchmark": "trackingnet", "scores": {"Success": 180.0}},
+     "Success 180.0 outside 0..100: trackingnet scores are percentages"),
 ])
 def test_a_hand_typed_summary_with_a_typo_is_refused_in_one_line_before_writing(tmp_path, capsys, change, said):
-    """A mistyped score or curve name would be a column or curve of its own (AO left empty),
-    and a split or tracker that is not a string was a traceback while grouping the rows."""
+    """A mistyped score or curve name would be a column or curve of its own (AO left empty), a
+    score typed in the other scale was shown 100 times too large, and a split or tracker that
+    is not a string was a traceback while grouping the rows."""
     _written(tmp_path / "in" / "ours.json", dataclasses.asdict(got10k_summary("ours", [0.9, 0.6])))
     _written(tmp_path / "in" / "typed.json", dict(PUBLISHED, **change))
     assert report_main([str(tmp_path / "in" / "ours.json"), str(tmp_path / "in" / "typed.json"),

@@ -18,6 +18,7 @@ SCORES = {"got10k": ("AO", "SR0.5", "SR0.75", "FPS"),
           "trackingnet": ("Success", "Precision", "Norm. Precision", "FPS"),
           "davis2016": _DAVIS_SCORES, "davis2017": _DAVIS_SCORES}
 CURVES = ("success", "success_x")
+PERCENT = ("trackingnet",)  # scores in 0..100 as its server gives them; the others in 0..1
 
 
 def fps_score(fps: Optional[float]) -> dict[str, float]:
@@ -94,6 +95,12 @@ class Summary:
                    if names - set(known)]
         if unknown:
             return f"unknown {' and '.join(unknown)}"
+        top = 100.0 if self.benchmark in PERCENT else 1.0
+        outside = [f"{name} {value}" for name, value in self.scores.items() if name != "FPS" and value == value
+                   and not (-top if name.endswith("Decay") else 0.0) <= value <= top]
+        if outside:  # 81.2 typed for 0.812 would show as 8120.0
+            return (f"{', '.join(outside)} outside 0..{top:g}: {self.benchmark} scores are "
+                    + ("percentages" if top > 1 else "fractions (0.812, not 81.2)"))
         if "success" in self.curves and len(self.curves["success"]) != len(self.curves.get("success_x", [])):
             return "the success curve and success_x differ in length"
         if not isinstance(self.sequences, list) or not all(isinstance(n, str) for n in self.sequences):
