@@ -250,3 +250,19 @@ def test_a_sequence_too_short_to_score_is_refused_before_tracking(tmp_path, caps
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and f"{name}: DAVIS scores frames 1..N-2" in err and "it has 2" in err
     assert not out.exists()
+
+
+def test_a_sequence_the_split_does_not_list_is_refused_before_tracking(tmp_path, capsys):
+    """Its results would be scored and summarised as the split's (a train sequence in an
+    eval summary); a root without a list for the split still takes any --sequences."""
+    root = make_davis2016(tmp_path / "DAVIS")
+    (root / "ImageSets" / "2016" / "val.txt").write_text(f"{SEQUENCES[0]}\n")
+    out = tmp_path / "out"
+    assert davis.main(["--root", str(root), "--year", "2016", "--out", str(out), "--score-only",
+                       "--sequences", SEQUENCES[1], *FAST]) == 2
+    assert capsys.readouterr().err == (f"samn eval davis: error: sequences not in DAVIS 2016 val: {SEQUENCES[1]} "
+                                       "(its summary would count them as val: give the --split that lists them)\n")
+    assert not out.exists()
+    assert davis.main(["--root", str(root), "--year", "2016", "--split", "nolist", "--out", str(out),
+                       "--score-only", "--sequences", SEQUENCES[1], *FAST]) == 2
+    assert f"no results for 1 of 1 sequences: {SEQUENCES[1]}" in capsys.readouterr().err

@@ -252,7 +252,15 @@ def _run(args: argparse.Namespace) -> int:
     check_resolution(args.root, args.resolution)
     name = options.tracker_name(args)
     args.overrides = ["probability_maps=True", *args.overrides]  # the results quantise it
-    names = options.requested(args.sequences) or sequence_names(args.root, args.year, args.split, args.resolution)
+    split_names = _split_names(args)
+    names = options.requested(args.sequences)
+    if names is None:
+        names = sequence_names(args.root, args.year, args.split, args.resolution)  # or the lists it looked for
+    elif split_names is not None:
+        unknown = [n for n in names if n not in split_names]
+        if unknown:
+            raise InputError(f"sequences not in DAVIS {args.year} {args.split}: {options.listed(unknown)} (its "
+                             f"summary would count them as {args.split}: give the --split that lists them)")
     split_dir = args.out / f"{args.year}-{args.split}"
     masks_dir, times_dir = split_dir / name, split_dir / "times" / name
     sequences = load_sequences(args.root, args.year, names, args.resolution)
@@ -271,14 +279,15 @@ def _run(args: argparse.Namespace) -> int:
     print(f"{name} on DAVIS {args.year} {args.split} ({len(names)} sequences, {s.objects} objects): "
           f"J&F {s.jf_mean:.3f}  J {s.j.mean:.3f} (recall {s.j.recall:.3f}, decay {s.j.decay:.3f})  "
           f"F {s.f.mean:.3f} (recall {s.f.recall:.3f}, decay {s.f.decay:.3f})  fps {fps_text(result.fps)}")
-    options.print_coverage(len(names), _split_size(args), f"DAVIS {args.year} {args.split}")
+    options.print_coverage(len(names), None if split_names is None else len(split_names),
+                           f"DAVIS {args.year} {args.split}")
     return 0
 
 
-def _split_size(args: argparse.Namespace) -> Optional[int]:
-    """How many sequences ``--split`` lists; None where the root has no list for it (the
-    sequences were named by ``--sequences``)."""
+def _split_names(args: argparse.Namespace) -> Optional[list[str]]:
+    """The sequences ``--split`` lists; None where the root has no list for it (the
+    sequences are then named by ``--sequences`` alone)."""
     try:
-        return len(sequence_names(args.root, args.year, args.split, args.resolution))
+        return sequence_names(args.root, args.year, args.split, args.resolution)
     except InputError:
         return None
