@@ -167,6 +167,22 @@ def test_score_zip_that_is_not_a_zip_is_one_line(root, tmp_path, capsys):
     assert "--split TEST --score-zip" not in trackingnet.build_parser().format_help()  # TEST has no answers
 
 
+def test_score_zip_of_another_split_or_an_unknown_name_is_refused_in_one_line(root, train_run, tmp_path, capsys):
+    """A zip holding none of the split's sequences scored all of them zero with a note, and a
+    --sequences name the split lacks was a missing annotation file."""
+    other = tmp_path / "other.zip"
+    with zipfile.ZipFile(other, "w") as archive:
+        archive.writestr("zzOtherSplit_0.txt", "1,2,3,4\n" * FRAMES)
+    command = ["--root", str(root), "--split", "TRAIN_0", "--score-zip"]
+    capsys.readouterr()
+    assert trackingnet.main([*command, str(other)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"samn eval trackingnet: error: {other} holds no results for any of the 2 sequences scored "
+                   f"({', '.join(sorted(SOURCES))}): is it a run on TRAIN_0?\n")
+    assert trackingnet.main([*command, str(train_run / "TRAIN_0" / "samn.zip"), "--sequences", "nope"]) == 2
+    assert capsys.readouterr().err == f"samn eval trackingnet: error: sequences not in {root / 'TRAIN_0'}: nope\n"
+
+
 def test_out_that_is_a_file_is_refused_before_tracking(root, tmp_path, monkeypatch, capsys):
     (tmp_path / "afile.txt").write_text("x")
     monkeypatch.setattr(options, "tracker_factory", lambda args: lambda device: pytest.fail("a tracker was built"))

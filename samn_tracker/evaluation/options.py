@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import re
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Callable, Container, Optional, Sequence
 
 from samn_tracker.command_parser import CommandParser, check_groups, comma_names, positive_int
 from samn_tracker.devices import Rank
@@ -75,10 +75,15 @@ def select(sequences: list, names: list[str] | None, source: Path) -> list:
     if names is None:
         return sequences
     known = {s.name: s for s in sequences}
+    check_known(names, known, source)
+    return [known[n] for n in names]
+
+
+def check_known(names: Sequence[str], known: Container[str], source: Path) -> None:
+    """Raise InputError naming the ``names`` that are not ``known`` sequences of ``source``."""
     unknown = [n for n in names if n not in known]
     if unknown:
         raise InputError(f"sequences not in {source}: {', '.join(unknown)}")
-    return [known[n] for n in names]
 
 
 def prepare(args: argparse.Namespace, run_dir: Path) -> None:

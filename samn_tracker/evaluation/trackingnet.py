@@ -103,6 +103,9 @@ def score(split_dir: Path, results: Path, names: Optional[Sequence[str]] = None)
             raise InputError(f"{split_dir / 'anno' / (name + '.txt')} holds only the first frame: "
                              "this split's ground truth is withheld (submit the zip to the server)")
         pairs.append((predictions.get(name), gt))
+    if not predictions:  # a zip or folder of another split: all zero would say nothing
+        raise InputError(f"{results} holds no results for any of the {len(names)} sequences scored "
+                         f"({options.listed(names)}): is it a run on {split_dir.name}?")
     seconds = frames = 0.0
     if results.is_dir():
         for name in names:
@@ -161,7 +164,9 @@ def _print_scores(label: str, result: TrackingNetResult) -> None:
 def _run(args: argparse.Namespace) -> int:
     split_dir = args.root / args.split
     if args.score_zip:
-        _print_scores(str(args.score_zip), score(split_dir, args.score_zip, options.requested(args.sequences)))
+        names = options.requested(args.sequences)
+        options.check_known(names or [], sequence_names(split_dir), split_dir)
+        _print_scores(str(args.score_zip), score(split_dir, args.score_zip, names))
         return 0
     name = options.tracker_name(args)
     out_dir = args.out / args.split
