@@ -63,6 +63,11 @@ def test_test_split_gives_a_zip_of_one_box_per_frame(root, tmp_path, capsys):
     assert "2 of 2 sequences already done" in capsys.readouterr().err
     with zipfile.ZipFile(tmp_path / "TEST" / "samn.zip") as a, zipfile.ZipFile(io.BytesIO(before)) as b:
         assert {n: a.read(n) for n in a.namelist()} == {n: b.read(n) for n in b.namelist()}
+    # a subset has no zip (the server needs every sequence), and says so and where its results are
+    assert trackingnet.main(["--root", str(root), "--split", "TEST", "--out", str(tmp_path), *FAST,
+                             f"--sequences={sorted(SOURCES)[0]}"]) == 0
+    assert capsys.readouterr().out == (f"results in {tmp_path / 'TEST' / 'samn'} (no zip: --sequences given, "
+                                       "the server needs all 2)\n")
 
 
 def test_split_with_ground_truth_is_scored_like_the_server_after_all_ranks(root, tmp_path, monkeypatch):

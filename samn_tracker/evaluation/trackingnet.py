@@ -182,6 +182,9 @@ def _run(args: argparse.Namespace) -> int:
     if not args.sequences:
         print(f"submission: {submission_zip(run_dir, names)}" if not missing
               else f"no submission zip: {len(missing)} sequences have no results")
+    elif withheld:  # nothing is scored either: say where the results are
+        print(f"results in {run_dir} (no zip: --sequences given, the server needs all "
+              f"{len(sequence_names(split_dir))})")
     if withheld:
         return 0
     result = score(split_dir, run_dir, names)
