@@ -234,8 +234,9 @@ def test_a_resolution_the_root_lacks_is_named_before_anything_else(tmp_path, cap
                        "--out", str(tmp_path / "out"), *FAST]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "--resolution foo" in err and "has 480p" in err, err
-    assert davis.main(["--root", str(tmp_path), "--year", "2016", "--out", str(tmp_path / "out"), *FAST]) == 2
-    assert "not a DAVIS root" in capsys.readouterr().err
+    for given in (tmp_path, root / "JPEGImages"):  # one folder too high or too low
+        assert davis.main(["--root", str(given), "--year", "2016", "--out", str(tmp_path / "out"), *FAST]) == 2
+        assert capsys.readouterr().err.endswith(f"not a DAVIS root; give --root {root}\n")
     assert not (tmp_path / "out").exists()
 
 

@@ -334,3 +334,20 @@ def test_every_sequence_is_checked_before_any_is_tracked(tmp_path, monkeypatch, 
     err = capsys.readouterr().err
     assert said in err and names[-1] in err and len(err.splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_a_root_one_folder_off_or_a_missing_subset_says_what_to_give(tmp_path, monkeypatch, capsys):
+    """A root one folder too high or too low named only the list.txt it lacked."""
+    root = tmp_path / "GOT-10k"
+    make_got10k(root, "val", SEQUENCES[:1])
+    no_tracking(monkeypatch)
+    for given, subset, said in [
+            (tmp_path, "val", f"--root {tmp_path} is not a GOT-10k root (no {tmp_path / 'val' / 'list.txt'}); "
+                              f"give --root {root}"),
+            (root / "val", "val", f"--root {root / 'val'} is not a GOT-10k root "
+                                  f"(no {root / 'val' / 'val' / 'list.txt'}); give --root {root}"),
+            (root, "test", f"--subset test: no {root / 'test' / 'list.txt'}; {root} has val"),
+            (tmp_path / "nosuch", "val", f"--root {tmp_path / 'nosuch'} is not a folder")]:
+        assert got10k.main(["--root", str(given), "--subset", subset, "--out", str(tmp_path / "out"), *FAST]) == 2
+        assert capsys.readouterr().err == f"samn eval got10k: error: {said}\n"
+    assert not (tmp_path / "out").exists()

@@ -188,6 +188,19 @@ def test_score_zip_of_another_split_or_an_unknown_name_is_refused_in_one_line(ro
     assert capsys.readouterr().err == f"samn eval trackingnet: error: sequences not in {root / 'TRAIN_0'}: nope\n"
 
 
+def test_a_root_one_folder_off_or_a_missing_split_says_what_to_give(root, tmp_path, capsys):
+    """A root one folder too high or too low, or a split it lacks, named only the anno/ it lacked."""
+    for given, split, said in [
+            (root.parent, "TEST", f"--root {root.parent} is not a TrackingNet root "
+                                  f"(no {root.parent / 'TEST' / 'anno'}); give --root {root}"),
+            (root / "TEST", "TEST", f"--root {root / 'TEST'} is not a TrackingNet root "
+                                    f"(no {root / 'TEST' / 'TEST' / 'anno'}); give --root {root}"),
+            (root, "TRAIN_5", f"--split TRAIN_5: no {root / 'TRAIN_5' / 'anno'}; {root} has TEST, TRAIN_0")]:
+        assert trackingnet.main(["--root", str(given), "--split", split, "--out", str(tmp_path / "out"), *FAST]) == 2
+        assert capsys.readouterr().err == f"samn eval trackingnet: error: {said}\n"
+    assert not (tmp_path / "out").exists()
+
+
 def test_out_that_is_a_file_is_refused_before_tracking(root, tmp_path, monkeypatch, capsys):
     (tmp_path / "afile.txt").write_text("x")
     monkeypatch.setattr(options, "tracker_factory", lambda args: lambda device: pytest.fail("a tracker was built"))

@@ -244,7 +244,8 @@ def check_resolution(root: Path, resolution: str) -> None:
         return
     found = sorted(p.name for p in frames.iterdir() if p.is_dir()) if frames.is_dir() else []
     if not found:
-        raise InputError(f"--root {root} has no JPEGImages/<resolution>/ folder: not a DAVIS root")
+        raise InputError(f"--root {root} has no JPEGImages/<resolution>/ folder: not a DAVIS root"
+                         + options.near_root(Path(root), Path("JPEGImages") / resolution))
     raise InputError(f"--resolution {resolution}: no {frames / resolution}; {root} has {', '.join(found)}")
 
 

@@ -234,6 +234,7 @@ def check_toolkit_options(args: argparse.Namespace) -> None:
 def _run(args: argparse.Namespace) -> int:
     if args.toolkit:
         check_toolkit_options(args)
+    options.check_root(args.root, args.subset, "list.txt", "GOT-10k", "--subset")
     name = options.tracker_name(args)
     split_dir = args.out / args.subset
     run_dir = split_dir / TOOLKIT_FOLDER / name

@@ -86,6 +86,28 @@ def check_known(names: Sequence[str], known: Container[str], source: Path) -> No
         raise InputError(f"sequences not in {source}: {', '.join(unknown)}")
 
 
+def check_root(root: Path, split: str, marker: str, benchmark: str, option: str) -> None:
+    """Refuse, before anything else, a ``--root`` without ``<split>/<marker>``, saying what to
+    fix: a split the root lacks is named with those it has, and a root given one folder too
+    high or too low with the folder beside it that is the root."""
+    if (root / split / marker).exists():
+        return
+    if not root.is_dir():
+        raise InputError(f"--root {root} is not a folder")
+    has = sorted(p.name for p in root.iterdir() if (p / marker).exists())
+    if has:
+        raise InputError(f"{option} {split}: no {root / split / marker}; {root} has {', '.join(has)}")
+    raise InputError(f"--root {root} is not a {benchmark} root (no {root / split / marker})"
+                     + near_root(root, Path(split) / marker))
+
+
+def near_root(root: Path, marker: Path | str) -> str:
+    """``'; give --root X'`` for the folder above or below ``root`` that holds ``marker``, or ''."""
+    near = [root.parent, *sorted(p for p in root.iterdir() if p.is_dir())] if root.is_dir() else []
+    found = [p for p in near if (p / marker).exists()]
+    return f"; give --root {found[0]}" if found else ""
+
+
 def prepare(args: argparse.Namespace, run_dir: Path) -> None:
     """Before anything is tracked or written: ``--batch`` / ``--groups`` agree, ``--out`` can
     take ``run_dir``, and a run that tracks records its settings beside it, or is refused

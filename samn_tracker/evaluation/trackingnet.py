@@ -162,6 +162,7 @@ def _print_scores(label: str, result: TrackingNetResult) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    options.check_root(args.root, args.split, "anno", "TrackingNet", "--split")
     split_dir = args.root / args.split
     if args.score_zip:
         names = options.requested(args.sequences)
