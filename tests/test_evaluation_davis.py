@@ -267,3 +267,14 @@ def test_a_sequence_the_split_does_not_list_is_refused_before_tracking(tmp_path,
     assert davis.main(["--root", str(root), "--year", "2016", "--split", "nolist", "--out", str(out),
                        "--score-only", "--sequences", SEQUENCES[1], *FAST]) == 2
     assert f"no results for 1 of 1 sequences: {SEQUENCES[1]}" in capsys.readouterr().err
+
+
+def test_an_empty_split_list_is_named_before_anything_is_written(tmp_path, capsys):
+    """An empty ImageSets list packed an empty Codalab zip, then said 'no object to score'."""
+    root = make_davis2016(tmp_path / "DAVIS")
+    (root / "ImageSets" / "2016" / "val.txt").write_text("")
+    out = tmp_path / "out"
+    assert davis.main(["--root", str(root), "--year", "2016", "--out", str(out), *FAST]) == 2
+    listed = root / "ImageSets" / "2016" / "val.txt"
+    assert capsys.readouterr().err == f"samn eval davis: error: sequence list {listed} names no sequence\n"
+    assert not out.exists()

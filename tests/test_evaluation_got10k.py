@@ -351,3 +351,16 @@ def test_a_root_one_folder_off_or_a_missing_subset_says_what_to_give(tmp_path, m
         assert got10k.main(["--root", str(given), "--subset", subset, "--out", str(tmp_path / "out"), *FAST]) == 2
         assert capsys.readouterr().err == f"samn eval got10k: error: {said}\n"
     assert not (tmp_path / "out").exists()
+
+
+def test_an_empty_sequence_list_is_named_before_anything_is_written(tmp_path, monkeypatch, capsys):
+    """An empty list.txt packed an empty test zip and ended val in 'no frame to score'."""
+    root = tmp_path / "GOT-10k"
+    no_tracking(monkeypatch)
+    for subset in ("val", "test"):
+        make_got10k(root, subset, SEQUENCES[:1])
+        (root / subset / "list.txt").write_text("# none yet\n")
+        assert got10k.main(["--root", str(root), "--subset", subset, "--out", str(tmp_path / "out"), *FAST]) == 2
+        assert capsys.readouterr().err == (f"samn eval got10k: error: sequence list {root / subset / 'list.txt'} "
+                                           "names no sequence\n")
+    assert not (tmp_path / "out").exists()
