@@ -278,3 +278,15 @@ def test_an_empty_split_list_is_named_before_anything_is_written(tmp_path, capsy
     listed = root / "ImageSets" / "2016" / "val.txt"
     assert capsys.readouterr().err == f"samn eval davis: error: sequence list {listed} names no sequence\n"
     assert not out.exists()
+
+
+def test_a_split_or_year_without_a_list_names_the_lists_the_root_has(tmp_path, capsys):
+    """A --split or --year the root has no list for named only the files it looked for."""
+    root = make_davis2016(tmp_path / "DAVIS")
+    for year, split in ((2016, "test"), (2017, "val")):
+        assert davis.main(["--root", str(root), "--year", str(year), "--split", split,
+                           "--out", str(tmp_path / "out"), *FAST]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("samn eval davis: error: DAVIS sequence list not found: ") and len(err.splitlines()) == 1
+        assert err.endswith(f"(or name the sequences); {root} has ImageSets/2016/val.txt\n")
+    assert not (tmp_path / "out").exists()
