@@ -290,3 +290,24 @@ def test_a_split_or_year_without_a_list_names_the_lists_the_root_has(tmp_path, c
         assert err.startswith("samn eval davis: error: DAVIS sequence list not found: ") and len(err.splitlines()) == 1
         assert err.endswith(f"(or name the sequences); {root} has ImageSets/2016/val.txt\n")
     assert not (tmp_path / "out").exists()
+
+
+def test_results_of_another_resolution_are_kept_apart(run2016, tmp_path, capsys):
+    """A --resolution Full-Resolution run used the 480p run's folder: it skipped the sequences
+    480p had finished, scored or packed them as its own, and mixed both sizes in one zip."""
+    _, split_dir = run2016
+    shutil.copytree(split_dir, tmp_path / "out" / "2016-val")
+    root = make_davis2016(tmp_path / "DAVIS")
+    for kind in ("JPEGImages", "Annotations"):
+        os.symlink(root / kind / "480p", root / kind / "Full-Resolution")
+    assert davis.main(["--root", str(root), "--year", "2016", "--resolution", "Full-Resolution",
+                       "--out", str(tmp_path / "out"), "--score-only", *FAST]) == 2
+    assert f"no results for 2 of 2 sequences: {', '.join(SEQUENCES)}" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["2016-val"]
+    # its own folder, summary and zip, a split of its own in the report
+    shutil.copytree(split_dir, tmp_path / "out" / "2016-val-Full-Resolution")
+    assert davis.main(["--root", str(root), "--year", "2016", "--resolution", "Full-Resolution",
+                       "--out", str(tmp_path / "out"), "--score-only", *FAST]) == 0
+    summary = json.loads((tmp_path / "out" / "2016-val-Full-Resolution" / "summaries" / "samn.json").read_text())
+    assert summary["split"] == "val-Full-Resolution" and summary["sequences"] == SEQUENCES
+    assert (tmp_path / "out" / "2016-val-Full-Resolution" / "samn.zip").is_file()

@@ -262,7 +262,9 @@ def _run(args: argparse.Namespace) -> int:
         if unknown:
             raise InputError(f"sequences not in DAVIS {args.year} {args.split}: {options.listed(unknown)} (its "
                              f"summary would count them as {args.split}: give the --split that lists them)")
-    split_dir = args.out / f"{args.year}-{args.split}"
+    # another resolution's results are kept, resumed, packed and reported apart from 480p's
+    split = args.split if args.resolution == "480p" else f"{args.split}-{args.resolution}"
+    split_dir = args.out / f"{args.year}-{split}"
     masks_dir, times_dir = split_dir / name, split_dir / "times" / name
     sequences = load_sequences(args.root, args.year, names, args.resolution)
     options.prepare(args, masks_dir)
@@ -273,7 +275,7 @@ def _run(args: argparse.Namespace) -> int:
     if not all(has_full_annotations(args.root, n, args.resolution) for n in names):
         return 0  # test-dev / test-challenge: scored by the server
     result = score(args.root, args.year, names, masks_dir, args.resolution, times_dir)
-    summary(args.year, args.split, name, result).save(summary_path(split_dir, name))
+    summary(args.year, split, name, result).save(summary_path(split_dir, name))
     table = per_object_table(result.objects)
     atomic.write_text(split_dir / "summaries" / f"{name}-per-object.csv", table.to_csv())
     s = result.scores
