@@ -2,7 +2,6 @@
 import json
 import os
 import shutil
-import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -174,19 +173,20 @@ def test_merge_takes_the_most_probable_covering_object():
     assert davis.merge_objects(scores, [4, 7]).tolist() == [[7, 7, 0]]
 
 
-def test_repeated_names_are_run_and_packed_once(run2016, tmp_path, capsys):
+def test_repeated_names_are_scored_once_and_do_not_replace_the_zip(run2016, tmp_path, capsys):
+    """A run with --sequences repacked <tracker>.zip with those sequences alone, replacing the
+    whole split's submission; it now leaves the zip as it is, as GOT-10k and TrackingNet do."""
     root, split_dir = run2016
     shutil.copytree(split_dir, tmp_path / "2016-val")
+    whole = (tmp_path / "2016-val" / "samn.zip").read_bytes()
     capsys.readouterr()
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # zipfile warns of a duplicate name
-        assert davis.main(["--root", str(root), "--year", "2016", "--out", str(tmp_path), "--score-only",
-                           "--tracker-name", "samn", "--sequences", "blackswan", "blackswan"]) == 0
+    assert davis.main(["--root", str(root), "--year", "2016", "--out", str(tmp_path), "--score-only",
+                       "--tracker-name", "samn", "--sequences", "blackswan", "blackswan"]) == 0
     printed = capsys.readouterr()
     assert "--sequences: blackswan given more than once" in printed.err
     assert "covers 1 of the 2 sequences of DAVIS 2016 val" in printed.out
-    with zipfile.ZipFile(tmp_path / "2016-val" / "samn.zip") as archive:
-        assert sorted(archive.namelist()) == [f"blackswan/{i:05d}.png" for i in range(FRAMES)]
+    assert f"results in {tmp_path / '2016-val' / 'samn'} (no zip: --sequences given" in printed.out
+    assert (tmp_path / "2016-val" / "samn.zip").read_bytes() == whole
     summary = json.loads((tmp_path / "2016-val" / "summaries" / "samn.json").read_text())
     assert summary["sequences"] == ["blackswan"]
     assert json.loads((split_dir / "summaries" / "samn.json").read_text())["sequences"] == SEQUENCES

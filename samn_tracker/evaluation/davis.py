@@ -271,7 +271,10 @@ def _run(args: argparse.Namespace) -> int:
     writer = DavisWriter(masks_dir, times_dir)
     if not options.run_shard(args, sequences, writer):
         return 0
-    print(f"submission: {submission_zip(masks_dir, names)}")
+    if args.sequences:  # a quick check must not replace the whole split's zip with a part of it
+        print(f"results in {masks_dir} (no zip: --sequences given, Codalab needs the whole split)")
+    else:
+        print(f"submission: {submission_zip(masks_dir, names)}")
     if not all(has_full_annotations(args.root, n, args.resolution) for n in names):
         return 0  # test-dev / test-challenge: scored by the server
     result = score(args.root, args.year, names, masks_dir, args.resolution, times_dir)
