@@ -197,6 +197,17 @@ def test_a_hand_typed_summary_with_a_typo_is_refused_in_one_line_before_writing(
     assert not (tmp_path / "out").exists()
 
 
+def test_a_folder_without_summaries_says_where_they_would_be(tmp_path, capsys):
+    """A results folder of a test split only (no scores, so no summary) said just 'no summaries found'."""
+    (tmp_path / "res" / "test" / "GOT-10k" / "samn").mkdir(parents=True)
+    assert report_main([str(tmp_path / "res"), "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == (
+        f"samn report: error: no summaries found in {tmp_path / 'res'}: a folder is searched for summaries/*.json, "
+        "which samn eval writes when it scores a split with public ground truth (not GOT-10k test, "
+        "TrackingNet TEST, DAVIS test-dev)\n")
+    assert not (tmp_path / "out").exists()
+
+
 def test_two_different_summaries_of_one_tracker_are_refused_naming_both(summaries, tmp_path, capsys):
     first, other = summaries[0], got10k_summary("a", [0.1, 0.2])
     first.save(summary_path(tmp_path / "res" / "got10k" / "val", "a"))
