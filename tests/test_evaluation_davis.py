@@ -311,3 +311,15 @@ def test_results_of_another_resolution_are_kept_apart(run2016, tmp_path, capsys)
     summary = json.loads((tmp_path / "out" / "2016-val-Full-Resolution" / "summaries" / "samn.json").read_text())
     assert summary["split"] == "val-Full-Resolution" and summary["sequences"] == SEQUENCES
     assert (tmp_path / "out" / "2016-val-Full-Resolution" / "samn.zip").is_file()
+
+
+def test_a_time_file_that_is_not_numbers_is_named_in_one_line(run2016, tmp_path, capsys):
+    """It was numpy's ValueError traceback."""
+    root, split_dir = run2016
+    shutil.copytree(split_dir, tmp_path / "2016-val")
+    broken = tmp_path / "2016-val" / "times" / "samn" / f"{SEQUENCES[0]}.txt"
+    broken.write_text("0.1\nabc\n")
+    assert davis.main(["--root", str(root), "--year", "2016", "--out", str(tmp_path), "--score-only",
+                       "--tracker-name", "samn"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"samn eval davis: error: cannot read numbers from {broken}: ") and err.count("\n") == 1

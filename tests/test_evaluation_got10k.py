@@ -322,6 +322,7 @@ def test_out_that_cannot_be_a_folder_is_refused_before_tracking(dataset, tmp_pat
     ("test", "groundtruth.txt", "0,0,0,0\n", "groundtruth.txt line 1: the initial box has no area"),
     ("test", "groundtruth.txt", "", "groundtruth.txt is empty"),
     ("val", "meta_info.ini", "[METAINFO]\nresolution: wide\n", "meta_info.ini has no valid 'resolution"),
+    ("val", "cover.label", "8\nx\n8\n8\n", "cannot read numbers from "),  # was numpy's traceback
 ])
 def test_every_sequence_is_checked_before_any_is_tracked(tmp_path, monkeypatch, capsys, subset, file, text, said):
     root = tmp_path / "GOT-10k"

@@ -115,6 +115,17 @@ def test_results_without_times_have_no_made_up_fps(root, train_run, tmp_path, ca
     summary = json.loads((tmp_path / "TRAIN_0" / "summaries" / "samn.json").read_text())
     assert "FPS" not in summary["scores"] and summary["scores"]["Success"] > 0
 
+
+def test_a_time_file_that_is_not_numbers_is_named_in_one_line(root, train_run, tmp_path, capsys):
+    """It was numpy's ValueError traceback."""
+    shutil.copytree(train_run, tmp_path, dirs_exist_ok=True)
+    broken = tmp_path / "TRAIN_0" / "samn" / "times" / f"{sorted(SOURCES)[1]}.txt"
+    broken.write_text("0.1\nabc\n")
+    assert trackingnet.main(["--root", str(root), "--split", "TRAIN_0", "--out", str(tmp_path),
+                             "--tracker-name", "samn", "--score-only"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"samn eval trackingnet: error: cannot read numbers from {broken}: ") and err.count("\n") == 1
+
 def test_missing_frames_are_named(tmp_path):
     split = make_split(tmp_path, "TEST", full_annotations=False)
     (split / "frames" / "a1qoB1eERn0_0" / "2.jpg").unlink()

@@ -25,6 +25,7 @@ from samn_tracker.command_parser import CommandParser
 from samn_tracker import atomic
 from samn_tracker.datasets.davis import (YEARS, annotation_file, frame_files, object_ids, read_annotation,
                                          sequence_names)
+from samn_tracker.datasets.groundtruth import read_numbers
 from samn_tracker.evaluation import davis_measures, options
 from samn_tracker.evaluation.runner import BenchmarkSequence, SequenceRun
 from samn_tracker.evaluation.summaries import Summary, fps_score, fps_text, summary_path
@@ -168,7 +169,7 @@ def _fps(times_dir: Path, names: Sequence[str]) -> Optional[float]:
     for name in names:
         path = Path(times_dir) / f"{name}.txt"
         if path.is_file():
-            times = np.loadtxt(path, delimiter=",", ndmin=2)
+            times = read_numbers(path, delimiter=",")
             seconds, calls = seconds + float(times.sum()), calls + times.size
     return calls / seconds if seconds > 0 else None
 

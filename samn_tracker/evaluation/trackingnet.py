@@ -19,7 +19,7 @@ import numpy as np
 
 from samn_tracker.command_parser import CommandParser
 from samn_tracker import atomic
-from samn_tracker.datasets.groundtruth import initial_box, read_boxes
+from samn_tracker.datasets.groundtruth import initial_box, read_boxes, read_numbers
 from samn_tracker.datasets.trackingnet import annotation_file, frame_files, sequence_names
 from samn_tracker.evaluation import box_measures, options
 from samn_tracker.evaluation.runner import BenchmarkSequence, BoxWriter
@@ -111,7 +111,7 @@ def score(split_dir: Path, results: Path, names: Optional[Sequence[str]] = None)
         for name in names:
             time_file = results / "times" / f"{name}.txt"
             if time_file.is_file():
-                times = np.loadtxt(time_file, ndmin=1)
+                times = read_numbers(time_file)
                 seconds, frames = seconds + float(times.sum()), frames + times.size
     return TrackingNetResult(scores=box_measures.trackingnet_scores(pairs),
                              fps=frames / seconds if seconds > 0 else None,
