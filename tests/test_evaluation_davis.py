@@ -323,3 +323,18 @@ def test_a_time_file_that_is_not_numbers_is_named_in_one_line(run2016, tmp_path,
                        "--tracker-name", "samn"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"samn eval davis: error: cannot read numbers from {broken}: ") and err.count("\n") == 1
+
+
+def test_a_split_without_every_annotation_says_why_it_has_no_scores(run2016, tmp_path, capsys):
+    """A val copy that lost one annotation PNG packed the zip and ended without a word about
+    the scores it did not give."""
+    _, split_dir = run2016
+    shutil.copytree(split_dir, tmp_path / "out" / "2016-val")
+    root = make_davis2016(tmp_path / "DAVIS")
+    (root / "Annotations" / "480p" / SEQUENCES[1] / "00002.png").unlink()
+    capsys.readouterr()
+    assert davis.main(["--root", str(root), "--year", "2016", "--out", str(tmp_path / "out"), "--score-only",
+                       "--tracker-name", "samn"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"no scores: {SEQUENCES[1]} lack the annotation of some frame "
+        "(test-dev and test-challenge are scored by the server)")
