@@ -2,7 +2,6 @@
 import json
 import os
 import shutil
-import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -174,19 +173,20 @@ def test_merge_takes_the_most_probable_covering_object():
     assert davis.merge_objects(scores, [4, 7]).tolist() == [[7, 7, 0]]
 
 
-def test_repeated_names_are_run_and_packed_once(run2016, tmp_path, capsys):
+def test_repeated_names_are_scored_once_and_do_not_replace_the_zip(run2016, tmp_path, capsys):
+    """A run with --sequences repacked <tracker>.zip with those sequences alone, replacing the
+    whole split's submission; it now leaves the zip as it is, as GOT-10k and TrackingNet do."""
     root, split_dir = run2016
     shutil.copytree(split_dir, tmp_path / "2016-val")
+    whole = (tmp_path / "2016-val" / "samn.zip").read_bytes()
     capsys.readouterr()
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # zipfile warns of a duplicate name
-        assert davis.main(["--root", str(root), "--year", "2016", "--out", str(tmp_path), "--score-only",
-                           "--tracker-name", "samn", "--sequences", "blackswan", "blackswan"]) == 0
+    assert davis.main(["--root", str(root), "--year", "2016", "--out", str(tmp_path), "--score-only",
+                       "--tracker-name", "samn", "--sequences", "blackswan", "blackswan"]) == 0
     printed = capsys.readouterr()
     assert "--sequences: blackswan given more than once" in printed.err
     assert "covers 1 of the 2 sequences of DAVIS 2016 val" in printed.out
-    with zipfile.ZipFile(tmp_path / "2016-val" / "samn.zip") as archive:
-        assert sorted(archive.namelist()) == [f"blackswan/{i:05d}.png" for i in range(FRAMES)]
+    assert f"results in {tmp_path / '2016-val' / 'samn'} (no zip: --sequences given" in printed.out
+    assert (tmp_path / "2016-val" / "samn.zip").read_bytes() == whole
     summary = json.loads((tmp_path / "2016-val" / "summaries" / "samn.json").read_text())
     assert summary["sequences"] == ["blackswan"]
     assert json.loads((split_dir / "summaries" / "samn.json").read_text())["sequences"] == SEQUENCES
@@ -234,8 +234,9 @@ def test_a_resolution_the_root_lacks_is_named_before_anything_else(tmp_path, cap
                        "--out", str(tmp_path / "out"), *FAST]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "--resolution foo" in err and "has 480p" in err, err
-    assert davis.main(["--root", str(tmp_path), "--year", "2016", "--out", str(tmp_path / "out"), *FAST]) == 2
-    assert "not a DAVIS root" in capsys.readouterr().err
+    for given in (tmp_path, root / "JPEGImages"):  # one folder too high or too low
+        assert davis.main(["--root", str(given), "--year", "2016", "--out", str(tmp_path / "out"), *FAST]) == 2
+        assert capsys.readouterr().err.endswith(f"not a DAVIS root; give --root {root}\n")
     assert not (tmp_path / "out").exists()
 
 
@@ -250,3 +251,90 @@ def test_a_sequence_too_short_to_score_is_refused_before_tracking(tmp_path, caps
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and f"{name}: DAVIS scores frames 1..N-2" in err and "it has 2" in err
     assert not out.exists()
+
+
+def test_a_sequence_the_split_does_not_list_is_refused_before_tracking(tmp_path, capsys):
+    """Its results would be scored and summarised as the split's (a train sequence in an
+    eval summary); a root without a list for the split still takes any --sequences."""
+    root = make_davis2016(tmp_path / "DAVIS")
+    (root / "ImageSets" / "2016" / "val.txt").write_text(f"{SEQUENCES[0]}\n")
+    out = tmp_path / "out"
+    assert davis.main(["--root", str(root), "--year", "2016", "--out", str(out), "--score-only",
+                       "--sequences", SEQUENCES[1], *FAST]) == 2
+    assert capsys.readouterr().err == (f"samn eval davis: error: sequences not in DAVIS 2016 val: {SEQUENCES[1]} "
+                                       "(its summary would count them as val: give the --split that lists them)\n")
+    assert not out.exists()
+    assert davis.main(["--root", str(root), "--year", "2016", "--split", "nolist", "--out", str(out),
+                       "--score-only", "--sequences", SEQUENCES[1], *FAST]) == 2
+    assert f"no results for 1 of 1 sequences: {SEQUENCES[1]}" in capsys.readouterr().err
+
+
+def test_an_empty_split_list_is_named_before_anything_is_written(tmp_path, capsys):
+    """An empty ImageSets list packed an empty Codalab zip, then said 'no object to score'."""
+    root = make_davis2016(tmp_path / "DAVIS")
+    (root / "ImageSets" / "2016" / "val.txt").write_text("")
+    out = tmp_path / "out"
+    assert davis.main(["--root", str(root), "--year", "2016", "--out", str(out), *FAST]) == 2
+    listed = root / "ImageSets" / "2016" / "val.txt"
+    assert capsys.readouterr().err == f"samn eval davis: error: sequence list {listed} names no sequence\n"
+    assert not out.exists()
+
+
+def test_a_split_or_year_without_a_list_names_the_lists_the_root_has(tmp_path, capsys):
+    """A --split or --year the root has no list for named only the files it looked for."""
+    root = make_davis2016(tmp_path / "DAVIS")
+    for year, split in ((2016, "test"), (2017, "val")):
+        assert davis.main(["--root", str(root), "--year", str(year), "--split", split,
+                           "--out", str(tmp_path / "out"), *FAST]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("samn eval davis: error: DAVIS sequence list not found: ") and len(err.splitlines()) == 1
+        assert err.endswith(f"(or name the sequences); {root} has ImageSets/2016/val.txt\n")
+    assert not (tmp_path / "out").exists()
+
+
+def test_results_of_another_resolution_are_kept_apart(run2016, tmp_path, capsys):
+    """A --resolution Full-Resolution run used the 480p run's folder: it skipped the sequences
+    480p had finished, scored or packed them as its own, and mixed both sizes in one zip."""
+    _, split_dir = run2016
+    shutil.copytree(split_dir, tmp_path / "out" / "2016-val")
+    root = make_davis2016(tmp_path / "DAVIS")
+    for kind in ("JPEGImages", "Annotations"):
+        os.symlink(root / kind / "480p", root / kind / "Full-Resolution")
+    assert davis.main(["--root", str(root), "--year", "2016", "--resolution", "Full-Resolution",
+                       "--out", str(tmp_path / "out"), "--score-only", *FAST]) == 2
+    assert f"no results for 2 of 2 sequences: {', '.join(SEQUENCES)}" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["2016-val"]
+    # its own folder, summary and zip, a split of its own in the report
+    shutil.copytree(split_dir, tmp_path / "out" / "2016-val-Full-Resolution")
+    assert davis.main(["--root", str(root), "--year", "2016", "--resolution", "Full-Resolution",
+                       "--out", str(tmp_path / "out"), "--score-only", *FAST]) == 0
+    summary = json.loads((tmp_path / "out" / "2016-val-Full-Resolution" / "summaries" / "samn.json").read_text())
+    assert summary["split"] == "val-Full-Resolution" and summary["sequences"] == SEQUENCES
+    assert (tmp_path / "out" / "2016-val-Full-Resolution" / "samn.zip").is_file()
+
+
+def test_a_time_file_that_is_not_numbers_is_named_in_one_line(run2016, tmp_path, capsys):
+    """It was numpy's ValueError traceback."""
+    root, split_dir = run2016
+    shutil.copytree(split_dir, tmp_path / "2016-val")
+    broken = tmp_path / "2016-val" / "times" / "samn" / f"{SEQUENCES[0]}.txt"
+    broken.write_text("0.1\nabc\n")
+    assert davis.main(["--root", str(root), "--year", "2016", "--out", str(tmp_path), "--score-only",
+                       "--tracker-name", "samn"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"samn eval davis: error: cannot read numbers from {broken}: ") and err.count("\n") == 1
+
+
+def test_a_split_without_every_annotation_says_why_it_has_no_scores(run2016, tmp_path, capsys):
+    """A val copy that lost one annotation PNG packed the zip and ended without a word about
+    the scores it did not give."""
+    _, split_dir = run2016
+    shutil.copytree(split_dir, tmp_path / "out" / "2016-val")
+    root = make_davis2016(tmp_path / "DAVIS")
+    (root / "Annotations" / "480p" / SEQUENCES[1] / "00002.png").unlink()
+    capsys.readouterr()
+    assert davis.main(["--root", str(root), "--year", "2016", "--out", str(tmp_path / "out"), "--score-only",
+                       "--tracker-name", "samn"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"no scores: {SEQUENCES[1]} lack the annotation of some frame "
+        "(test-dev and test-challenge are scored by the server)")

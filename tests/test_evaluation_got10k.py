@@ -322,6 +322,7 @@ def test_out_that_cannot_be_a_folder_is_refused_before_tracking(dataset, tmp_pat
     ("test", "groundtruth.txt", "0,0,0,0\n", "groundtruth.txt line 1: the initial box has no area"),
     ("test", "groundtruth.txt", "", "groundtruth.txt is empty"),
     ("val", "meta_info.ini", "[METAINFO]\nresolution: wide\n", "meta_info.ini has no valid 'resolution"),
+    ("val", "cover.label", "8\nx\n8\n8\n", "cannot read numbers from "),  # was numpy's traceback
 ])
 def test_every_sequence_is_checked_before_any_is_tracked(tmp_path, monkeypatch, capsys, subset, file, text, said):
     root = tmp_path / "GOT-10k"
@@ -333,4 +334,34 @@ def test_every_sequence_is_checked_before_any_is_tracked(tmp_path, monkeypatch, 
         assert got10k.main(["--root", str(root), "--subset", subset, "--out", str(tmp_path / "out"), *FAST]) == 2
     err = capsys.readouterr().err
     assert said in err and names[-1] in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_root_one_folder_off_or_a_missing_subset_says_what_to_give(tmp_path, monkeypatch, capsys):
+    """A root one folder too high or too low named only the list.txt it lacked."""
+    root = tmp_path / "GOT-10k"
+    make_got10k(root, "val", SEQUENCES[:1])
+    no_tracking(monkeypatch)
+    for given, subset, said in [
+            (tmp_path, "val", f"--root {tmp_path} is not a GOT-10k root (no {tmp_path / 'val' / 'list.txt'}); "
+                              f"give --root {root}"),
+            (root / "val", "val", f"--root {root / 'val'} is not a GOT-10k root "
+                                  f"(no {root / 'val' / 'val' / 'list.txt'}); give --root {root}"),
+            (root, "test", f"--subset test: no {root / 'test' / 'list.txt'}; {root} has val"),
+            (tmp_path / "nosuch", "val", f"--root {tmp_path / 'nosuch'} is not a folder")]:
+        assert got10k.main(["--root", str(given), "--subset", subset, "--out", str(tmp_path / "out"), *FAST]) == 2
+        assert capsys.readouterr().err == f"samn eval got10k: error: {said}\n"
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_empty_sequence_list_is_named_before_anything_is_written(tmp_path, monkeypatch, capsys):
+    """An empty list.txt packed an empty test zip and ended val in 'no frame to score'."""
+    root = tmp_path / "GOT-10k"
+    no_tracking(monkeypatch)
+    for subset in ("val", "test"):
+        make_got10k(root, subset, SEQUENCES[:1])
+        (root / subset / "list.txt").write_text("# none yet\n")
+        assert got10k.main(["--root", str(root), "--subset", subset, "--out", str(tmp_path / "out"), *FAST]) == 2
+        assert capsys.readouterr().err == (f"samn eval got10k: error: sequence list {root / subset / 'list.txt'} "
+                                           "names no sequence\n")
     assert not (tmp_path / "out").exists()

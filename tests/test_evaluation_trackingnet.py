@@ -63,6 +63,11 @@ def test_test_split_gives_a_zip_of_one_box_per_frame(root, tmp_path, capsys):
     assert "2 of 2 sequences already done" in capsys.readouterr().err
     with zipfile.ZipFile(tmp_path / "TEST" / "samn.zip") as a, zipfile.ZipFile(io.BytesIO(before)) as b:
         assert {n: a.read(n) for n in a.namelist()} == {n: b.read(n) for n in b.namelist()}
+    # a subset has no zip (the server needs every sequence), and says so and where its results are
+    assert trackingnet.main(["--root", str(root), "--split", "TEST", "--out", str(tmp_path), *FAST,
+                             f"--sequences={sorted(SOURCES)[0]}"]) == 0
+    assert capsys.readouterr().out == (f"results in {tmp_path / 'TEST' / 'samn'} (no zip: --sequences given, "
+                                       "the server needs all 2)\n")
 
 
 def test_split_with_ground_truth_is_scored_like_the_server_after_all_ranks(root, tmp_path, monkeypatch):
@@ -109,6 +114,17 @@ def test_results_without_times_have_no_made_up_fps(root, train_run, tmp_path, ca
     assert len(lines) == 2 and all(line.endswith("fps -") for line in lines)
     summary = json.loads((tmp_path / "TRAIN_0" / "summaries" / "samn.json").read_text())
     assert "FPS" not in summary["scores"] and summary["scores"]["Success"] > 0
+
+
+def test_a_time_file_that_is_not_numbers_is_named_in_one_line(root, train_run, tmp_path, capsys):
+    """It was numpy's ValueError traceback."""
+    shutil.copytree(train_run, tmp_path, dirs_exist_ok=True)
+    broken = tmp_path / "TRAIN_0" / "samn" / "times" / f"{sorted(SOURCES)[1]}.txt"
+    broken.write_text("0.1\nabc\n")
+    assert trackingnet.main(["--root", str(root), "--split", "TRAIN_0", "--out", str(tmp_path),
+                             "--tracker-name", "samn", "--score-only"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"samn eval trackingnet: error: cannot read numbers from {broken}: ") and err.count("\n") == 1
 
 def test_missing_frames_are_named(tmp_path):
     split = make_split(tmp_path, "TEST", full_annotations=False)
@@ -165,6 +181,35 @@ def test_score_zip_that_is_not_a_zip_is_one_line(root, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "afile.txt is not a readable zip file" in err and len(err.splitlines()) == 1
     assert "--split TEST --score-zip" not in trackingnet.build_parser().format_help()  # TEST has no answers
+
+
+def test_score_zip_of_another_split_or_an_unknown_name_is_refused_in_one_line(root, train_run, tmp_path, capsys):
+    """A zip holding none of the split's sequences scored all of them zero with a note, and a
+    --sequences name the split lacks was a missing annotation file."""
+    other = tmp_path / "other.zip"
+    with zipfile.ZipFile(other, "w") as archive:
+        archive.writestr("zzOtherSplit_0.txt", "1,2,3,4\n" * FRAMES)
+    command = ["--root", str(root), "--split", "TRAIN_0", "--score-zip"]
+    capsys.readouterr()
+    assert trackingnet.main([*command, str(other)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"samn eval trackingnet: error: {other} holds no results for any of the 2 sequences scored "
+                   f"({', '.join(sorted(SOURCES))}): is it a run on TRAIN_0?\n")
+    assert trackingnet.main([*command, str(train_run / "TRAIN_0" / "samn.zip"), "--sequences", "nope"]) == 2
+    assert capsys.readouterr().err == f"samn eval trackingnet: error: sequences not in {root / 'TRAIN_0'}: nope\n"
+
+
+def test_a_root_one_folder_off_or_a_missing_split_says_what_to_give(root, tmp_path, capsys):
+    """A root one folder too high or too low, or a split it lacks, named only the anno/ it lacked."""
+    for given, split, said in [
+            (root.parent, "TEST", f"--root {root.parent} is not a TrackingNet root "
+                                  f"(no {root.parent / 'TEST' / 'anno'}); give --root {root}"),
+            (root / "TEST", "TEST", f"--root {root / 'TEST'} is not a TrackingNet root "
+                                    f"(no {root / 'TEST' / 'TEST' / 'anno'}); give --root {root}"),
+            (root, "TRAIN_5", f"--split TRAIN_5: no {root / 'TRAIN_5' / 'anno'}; {root} has TEST, TRAIN_0")]:
+        assert trackingnet.main(["--root", str(given), "--split", split, "--out", str(tmp_path / "out"), *FAST]) == 2
+        assert capsys.readouterr().err == f"samn eval trackingnet: error: {said}\n"
+    assert not (tmp_path / "out").exists()
 
 
 def test_out_that_is_a_file_is_refused_before_tracking(root, tmp_path, monkeypatch, capsys):

@@ -173,6 +173,41 @@ def test_a_summary_with_per_object_scores_that_are_not_numbers_is_refused(summar
         Summary.load(path)
 
 
+@pytest.mark.parametrize("change, said", [
+    ({"scores": {"A0": 0.518, "SR0.5": 0.618}}, "unknown scores A0 (known: AO, SR0.5, SR0.75, FPS)"),
+    ({"curves": {"succes": [1.0, 0.5], "success_x": [0.0, 1.0]}}, "unknown curves succes (known: success, success_x)"),
+    ({"split": 2016}, "split and tracker must be non-empty strings"),
+    ({"tracker": ["SiamRPN++"]}, "split and tracker must be non-empty strings"),
+    ({"scores": {"AO": 51.8}}, "AO 51.8 outside 0..1: got10k scores are fractions (0.812, not 81.2)"),
+    ({"benchmark": "davis2016", "scores": {"J&F": 81.2, "J-Decay": -0.3}},
+     "J&F 81.2 outside 0..1: davis2016 scores are fractions (0.812, not 81.2)"),
+    ({"benchmark": "trackingnet", "scores": {"Success": 180.0}},
+     "Success 180.0 outside 0..100: trackingnet scores are percentages"),
+])
+def test_a_hand_typed_summary_with_a_typo_is_refused_in_one_line_before_writing(tmp_path, capsys, change, said):
+    """A mistyped score or curve name would be a column or curve of its own (AO left empty), a
+    score typed in the other scale was shown 100 times too large, and a split or tracker that
+    is not a string was a traceback while grouping the rows."""
+    _written(tmp_path / "in" / "ours.json", dataclasses.asdict(got10k_summary("ours", [0.9, 0.6])))
+    _written(tmp_path / "in" / "typed.json", dict(PUBLISHED, **change))
+    assert report_main([str(tmp_path / "in" / "ours.json"), str(tmp_path / "in" / "typed.json"),
+                        "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"samn report: error: not a benchmark summary: {tmp_path / 'in' / 'typed.json'} ({said})\n"
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_folder_without_summaries_says_where_they_would_be(tmp_path, capsys):
+    """A results folder of a test split only (no scores, so no summary) said just 'no summaries found'."""
+    (tmp_path / "res" / "test" / "GOT-10k" / "samn").mkdir(parents=True)
+    assert report_main([str(tmp_path / "res"), "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == (
+        f"samn report: error: no summaries found in {tmp_path / 'res'}: a folder is searched for summaries/*.json, "
+        "which samn eval writes when it scores a split with public ground truth (not GOT-10k test, "
+        "TrackingNet TEST, DAVIS test-dev)\n")
+    assert not (tmp_path / "out").exists()
+
+
 def test_two_different_summaries_of_one_tracker_are_refused_naming_both(summaries, tmp_path, capsys):
     first, other = summaries[0], got10k_summary("a", [0.1, 0.2])
     first.save(summary_path(tmp_path / "res" / "got10k" / "val", "a"))

@@ -102,7 +102,9 @@ def sequence_names(root: Path | str, year: int, split: str, resolution: str = "4
     if (root / splits.SPLITS_FILE).is_file():
         return splits.names_in_split(root, split)
     tried = " or ".join(map(str, candidates + [root / splits.SPLITS_FILE]))
-    raise InputError(f"DAVIS sequence list not found: {tried} (or name the sequences)")
+    found = sorted(str(p.relative_to(root)) for p in root.glob("ImageSets/*/*.txt"))
+    has = f"; {root} has {', '.join(found)}" if found else ""  # the lists of another split or year
+    raise InputError(f"DAVIS sequence list not found: {tried} (or name the sequences){has}")
 
 
 def davis_sequence(root: Path | str, name: str, resolution: str = "480p") -> Sequence:

@@ -87,6 +87,15 @@ def read_boxes(path: Path | IO[str]) -> np.ndarray:
     return boxes
 
 
+def read_numbers(path: Path, delimiter: str | None = None) -> np.ndarray:
+    """The numbers of a label or time file, flat; InputError naming the file, not numpy's
+    traceback, where one is not a number."""
+    try:
+        return np.loadtxt(path, delimiter=delimiter, ndmin=1).reshape(-1)
+    except (OSError, ValueError) as err:
+        raise InputError(f"cannot read numbers from {path}: {err}") from None
+
+
 def initial_box(box_file: Path, first_frame: Path) -> np.ndarray:
     """Line 1 of ``box_file`` checked as a tracker's start (finite, with area, on the first
     frame), so that a benchmark can refuse a bad sequence before tracking any."""

@@ -27,7 +27,8 @@ def _rows(path: Path) -> list[tuple[str, list[str]]]:
 
 def read_name_list(path: Path | str) -> list[str]:
     """Sequence names of a list file in order, without repeats: the first word of each
-    line, or the folder of a frame path (DAVIS 2016)."""
+    line, or the folder of a frame path (DAVIS 2016). An empty list is an error: a benchmark
+    run over it would pack an empty zip and fail on having nothing to score."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"sequence list not found: {path}")
@@ -36,6 +37,8 @@ def read_name_list(path: Path | str) -> list[str]:
         name = Path(words[0]).parent.name if "/" in words[0] else words[0]
         if name not in names:
             names.append(name)
+    if not names:
+        raise InputError(f"sequence list {path} names no sequence")
     return names
 
 

@@ -25,6 +25,7 @@ from samn_tracker.command_parser import CommandParser
 from samn_tracker import atomic
 from samn_tracker.datasets.davis import (YEARS, annotation_file, frame_files, object_ids, read_annotation,
                                          sequence_names)
+from samn_tracker.datasets.groundtruth import read_numbers
 from samn_tracker.evaluation import davis_measures, options
 from samn_tracker.evaluation.runner import BenchmarkSequence, SequenceRun
 from samn_tracker.evaluation.summaries import Summary, fps_score, fps_text, summary_path
@@ -168,7 +169,7 @@ def _fps(times_dir: Path, names: Sequence[str]) -> Optional[float]:
     for name in names:
         path = Path(times_dir) / f"{name}.txt"
         if path.is_file():
-            times = np.loadtxt(path, delimiter=",", ndmin=2)
+            times = read_numbers(path, delimiter=",")
             seconds, calls = seconds + float(times.sum()), calls + times.size
     return calls / seconds if seconds > 0 else None
 
@@ -244,7 +245,8 @@ def check_resolution(root: Path, resolution: str) -> None:
         return
     found = sorted(p.name for p in frames.iterdir() if p.is_dir()) if frames.is_dir() else []
     if not found:
-        raise InputError(f"--root {root} has no JPEGImages/<resolution>/ folder: not a DAVIS root")
+        raise InputError(f"--root {root} has no JPEGImages/<resolution>/ folder: not a DAVIS root"
+                         + options.near_root(Path(root), Path("JPEGImages") / resolution))
     raise InputError(f"--resolution {resolution}: no {frames / resolution}; {root} has {', '.join(found)}")
 
 
@@ -252,33 +254,50 @@ def _run(args: argparse.Namespace) -> int:
     check_resolution(args.root, args.resolution)
     name = options.tracker_name(args)
     args.overrides = ["probability_maps=True", *args.overrides]  # the results quantise it
-    names = options.requested(args.sequences) or sequence_names(args.root, args.year, args.split, args.resolution)
-    split_dir = args.out / f"{args.year}-{args.split}"
+    split_names = _split_names(args)
+    names = options.requested(args.sequences)
+    if names is None:
+        names = sequence_names(args.root, args.year, args.split, args.resolution)  # or the lists it looked for
+    elif split_names is not None:
+        unknown = [n for n in names if n not in split_names]
+        if unknown:
+            raise InputError(f"sequences not in DAVIS {args.year} {args.split}: {options.listed(unknown)} (its "
+                             f"summary would count them as {args.split}: give the --split that lists them)")
+    # another resolution's results are kept, resumed, packed and reported apart from 480p's
+    split = args.split if args.resolution == "480p" else f"{args.split}-{args.resolution}"
+    split_dir = args.out / f"{args.year}-{split}"
     masks_dir, times_dir = split_dir / name, split_dir / "times" / name
     sequences = load_sequences(args.root, args.year, names, args.resolution)
     options.prepare(args, masks_dir)
     writer = DavisWriter(masks_dir, times_dir)
     if not options.run_shard(args, sequences, writer):
         return 0
-    print(f"submission: {submission_zip(masks_dir, names)}")
-    if not all(has_full_annotations(args.root, n, args.resolution) for n in names):
-        return 0  # test-dev / test-challenge: scored by the server
+    if args.sequences:  # a quick check must not replace the whole split's zip with a part of it
+        print(f"results in {masks_dir} (no zip: --sequences given, Codalab needs the whole split)")
+    else:
+        print(f"submission: {submission_zip(masks_dir, names)}")
+    unannotated = [n for n in names if not has_full_annotations(args.root, n, args.resolution)]
+    if unannotated:  # test-dev / test-challenge; elsewhere a lost PNG, which must not end without a word
+        print(f"no scores: {options.listed(unannotated)} lack the annotation of some frame "
+              "(test-dev and test-challenge are scored by the server)")
+        return 0
     result = score(args.root, args.year, names, masks_dir, args.resolution, times_dir)
-    summary(args.year, args.split, name, result).save(summary_path(split_dir, name))
+    summary(args.year, split, name, result).save(summary_path(split_dir, name))
     table = per_object_table(result.objects)
     atomic.write_text(split_dir / "summaries" / f"{name}-per-object.csv", table.to_csv())
     s = result.scores
     print(f"{name} on DAVIS {args.year} {args.split} ({len(names)} sequences, {s.objects} objects): "
           f"J&F {s.jf_mean:.3f}  J {s.j.mean:.3f} (recall {s.j.recall:.3f}, decay {s.j.decay:.3f})  "
           f"F {s.f.mean:.3f} (recall {s.f.recall:.3f}, decay {s.f.decay:.3f})  fps {fps_text(result.fps)}")
-    options.print_coverage(len(names), _split_size(args), f"DAVIS {args.year} {args.split}")
+    options.print_coverage(len(names), None if split_names is None else len(split_names),
+                           f"DAVIS {args.year} {args.split}")
     return 0
 
 
-def _split_size(args: argparse.Namespace) -> Optional[int]:
-    """How many sequences ``--split`` lists; None where the root has no list for it (the
-    sequences were named by ``--sequences``)."""
+def _split_names(args: argparse.Namespace) -> Optional[list[str]]:
+    """The sequences ``--split`` lists; None where the root has no list for it (the
+    sequences are then named by ``--sequences`` alone)."""
     try:
-        return len(sequence_names(args.root, args.year, args.split, args.resolution))
+        return sequence_names(args.root, args.year, args.split, args.resolution)
     except InputError:
         return None

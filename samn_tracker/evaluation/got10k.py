@@ -23,7 +23,7 @@ from samn_tracker import atomic
 from samn_tracker.datasets import list_frames
 from samn_tracker.devices import Rank
 from samn_tracker.datasets.got10k import SUBSETS, sequence_names
-from samn_tracker.datasets.groundtruth import initial_box, read_boxes
+from samn_tracker.datasets.groundtruth import initial_box, read_boxes, read_numbers
 from samn_tracker.evaluation import box_measures, options
 from samn_tracker.evaluation.runner import BenchmarkSequence, BoxWriter, Tracker
 from samn_tracker.evaluation.summaries import Summary, fps_score, fps_text, summary_path
@@ -101,7 +101,7 @@ def score(root: Path, run_dir: Path, subset: str = "val",
         time_file = Path(run_dir) / name / f"{name}_time.txt"
         if not time_file.is_file():
             raise InputError(f"timing file missing: {time_file}")
-        seq_times = np.loadtxt(time_file, delimiter=",", ndmin=1).reshape(-1)
+        seq_times = read_numbers(time_file, delimiter=",")
         pooled.append(ious)
         times.append(seq_times)
         per_sequence[name] = {"AO": float(ious.mean()) if ious.size else float("nan"),
@@ -126,7 +126,7 @@ def glob_escape(name: str) -> str:
 def _read_label(path: Path, frames: int) -> np.ndarray:
     if not path.is_file():
         raise InputError(f"GOT-10k label file not found: {path}")
-    values = np.loadtxt(path, ndmin=1).reshape(-1)
+    values = read_numbers(path)
     if values.size != frames:
         raise InputError(f"{path} has {values.size} entries for {frames} frames")
     return values
@@ -234,6 +234,7 @@ def check_toolkit_options(args: argparse.Namespace) -> None:
 def _run(args: argparse.Namespace) -> int:
     if args.toolkit:
         check_toolkit_options(args)
+    options.check_root(args.root, args.subset, "list.txt", "GOT-10k", "--subset")
     name = options.tracker_name(args)
     split_dir = args.out / args.subset
     run_dir = split_dir / TOOLKIT_FOLDER / name

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import re
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Callable, Container, Optional, Sequence
 
 from samn_tracker.command_parser import CommandParser, check_groups, comma_names, positive_int
 from samn_tracker.devices import Rank
@@ -75,10 +75,37 @@ def select(sequences: list, names: list[str] | None, source: Path) -> list:
     if names is None:
         return sequences
     known = {s.name: s for s in sequences}
+    check_known(names, known, source)
+    return [known[n] for n in names]
+
+
+def check_known(names: Sequence[str], known: Container[str], source: Path) -> None:
+    """Raise InputError naming the ``names`` that are not ``known`` sequences of ``source``."""
     unknown = [n for n in names if n not in known]
     if unknown:
         raise InputError(f"sequences not in {source}: {', '.join(unknown)}")
-    return [known[n] for n in names]
+
+
+def check_root(root: Path, split: str, marker: str, benchmark: str, option: str) -> None:
+    """Refuse, before anything else, a ``--root`` without ``<split>/<marker>``, saying what to
+    fix: a split the root lacks is named with those it has, and a root given one folder too
+    high or too low with the folder beside it that is the root."""
+    if (root / split / marker).exists():
+        return
+    if not root.is_dir():
+        raise InputError(f"--root {root} is not a folder")
+    has = sorted(p.name for p in root.iterdir() if (p / marker).exists())
+    if has:
+        raise InputError(f"{option} {split}: no {root / split / marker}; {root} has {', '.join(has)}")
+    raise InputError(f"--root {root} is not a {benchmark} root (no {root / split / marker})"
+                     + near_root(root, Path(split) / marker))
+
+
+def near_root(root: Path, marker: Path | str) -> str:
+    """``'; give --root X'`` for the folder above or below ``root`` that holds ``marker``, or ''."""
+    near = [root.parent, *sorted(p for p in root.iterdir() if p.is_dir())] if root.is_dir() else []
+    found = [p for p in near if (p / marker).exists()]
+    return f"; give --root {found[0]}" if found else ""
 
 
 def prepare(args: argparse.Namespace, run_dir: Path) -> None:

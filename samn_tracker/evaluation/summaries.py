@@ -11,6 +11,14 @@ from samn_tracker.errors import InputError
 
 BENCHMARKS = ("got10k", "trackingnet", "davis2016", "davis2017")
 REQUIRED = ("benchmark", "split", "tracker", "scores")  # the fields a summary typed by hand needs
+_DAVIS_SCORES = ("J&F", "J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay", "FPS")
+# The score names each benchmark's summaries use: a report makes a column of every name, so
+# a name typed by hand with a typo ("A0") would be a column of its own beside an empty AO.
+SCORES = {"got10k": ("AO", "SR0.5", "SR0.75", "FPS"),
+          "trackingnet": ("Success", "Precision", "Norm. Precision", "FPS"),
+          "davis2016": _DAVIS_SCORES, "davis2017": _DAVIS_SCORES}
+CURVES = ("success", "success_x")
+PERCENT = ("trackingnet",)  # scores in 0..100 as its server gives them; the others in 0..1
 
 
 def fps_score(fps: Optional[float]) -> dict[str, float]:
@@ -73,12 +81,26 @@ class Summary:
 
     def _problem(self) -> str:
         """What is wrong with fields a report reads, or ''."""
+        if not all(isinstance(v, str) and v for v in (self.split, self.tracker)):
+            return "split and tracker must be non-empty strings"
         if not isinstance(self.scores, dict) or not all(
                 isinstance(v, (int, float)) and not isinstance(v, bool) for v in self.scores.values()):
             return "scores must map names to numbers"
         if not isinstance(self.curves, dict) or not all(
                 isinstance(c, list) and all(isinstance(v, (int, float)) for v in c) for c in self.curves.values()):
             return "curves must map names to lists of numbers"
+        unknown = [f"{what} {', '.join(sorted(names - set(known)))} (known: {', '.join(known)})"
+                   for what, names, known in (("scores", self.scores.keys(), SCORES[self.benchmark]),
+                                              ("curves", self.curves.keys(), CURVES))
+                   if names - set(known)]
+        if unknown:
+            return f"unknown {' and '.join(unknown)}"
+        top = 100.0 if self.benchmark in PERCENT else 1.0
+        outside = [f"{name} {value}" for name, value in self.scores.items() if name != "FPS" and value == value
+                   and not (-top if name.endswith("Decay") else 0.0) <= value <= top]
+        if outside:  # 81.2 typed for 0.812 would show as 8120.0
+            return (f"{', '.join(outside)} outside 0..{top:g}: {self.benchmark} scores are "
+                    + ("percentages" if top > 1 else "fractions (0.812, not 81.2)"))
         if "success" in self.curves and len(self.curves["success"]) != len(self.curves.get("success_x", [])):
             return "the success curve and success_x differ in length"
         if not isinstance(self.sequences, list) or not all(isinstance(n, str) for n in self.sequences):

@@ -19,7 +19,7 @@ import numpy as np
 
 from samn_tracker.command_parser import CommandParser
 from samn_tracker import atomic
-from samn_tracker.datasets.groundtruth import initial_box, read_boxes
+from samn_tracker.datasets.groundtruth import initial_box, read_boxes, read_numbers
 from samn_tracker.datasets.trackingnet import annotation_file, frame_files, sequence_names
 from samn_tracker.evaluation import box_measures, options
 from samn_tracker.evaluation.runner import BenchmarkSequence, BoxWriter
@@ -103,12 +103,15 @@ def score(split_dir: Path, results: Path, names: Optional[Sequence[str]] = None)
             raise InputError(f"{split_dir / 'anno' / (name + '.txt')} holds only the first frame: "
                              "this split's ground truth is withheld (submit the zip to the server)")
         pairs.append((predictions.get(name), gt))
+    if not predictions:  # a zip or folder of another split: all zero would say nothing
+        raise InputError(f"{results} holds no results for any of the {len(names)} sequences scored "
+                         f"({options.listed(names)}): is it a run on {split_dir.name}?")
     seconds = frames = 0.0
     if results.is_dir():
         for name in names:
             time_file = results / "times" / f"{name}.txt"
             if time_file.is_file():
-                times = np.loadtxt(time_file, ndmin=1)
+                times = read_numbers(time_file)
                 seconds, frames = seconds + float(times.sum()), frames + times.size
     return TrackingNetResult(scores=box_measures.trackingnet_scores(pairs),
                              fps=frames / seconds if seconds > 0 else None,
@@ -159,9 +162,12 @@ def _print_scores(label: str, result: TrackingNetResult) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    options.check_root(args.root, args.split, "anno", "TrackingNet", "--split")
     split_dir = args.root / args.split
     if args.score_zip:
-        _print_scores(str(args.score_zip), score(split_dir, args.score_zip, options.requested(args.sequences)))
+        names = options.requested(args.sequences)
+        options.check_known(names or [], sequence_names(split_dir), split_dir)
+        _print_scores(str(args.score_zip), score(split_dir, args.score_zip, names))
         return 0
     name = options.tracker_name(args)
     out_dir = args.out / args.split
@@ -177,6 +183,9 @@ def _run(args: argparse.Namespace) -> int:
     if not args.sequences:
         print(f"submission: {submission_zip(run_dir, names)}" if not missing
               else f"no submission zip: {len(missing)} sequences have no results")
+    elif withheld:  # nothing is scored either: say where the results are
+        print(f"results in {run_dir} (no zip: --sequences given, the server needs all "
+              f"{len(sequence_names(split_dir))})")
     if withheld:
         return 0
     result = score(split_dir, run_dir, names)

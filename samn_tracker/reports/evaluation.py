@@ -46,7 +46,9 @@ def find_summaries(paths: Iterable[Path]) -> list[Summary]:
             raise InputError(f"no such file or folder: {path}")
         files.update((f.resolve(), None) for f in found)
     if not files:
-        raise InputError(f"no summaries found in {', '.join(map(str, paths))}")
+        raise InputError(f"no summaries found in {', '.join(map(str, paths))}: a folder is searched for "
+                         "summaries/*.json, which samn eval writes when it scores a split with public ground "
+                         "truth (not GOT-10k test, TrackingNet TEST, DAVIS test-dev)")
     loaded: dict[tuple[str, str, str], tuple[Path, Summary]] = {}
     for file in files:
         summary = Summary.load(file)
