@@ -300,7 +300,7 @@ def test_a_subset_summary_names_its_sequences_and_says_what_it_covers(dataset, v
     out = copied_run(val_run, tmp_path)
     capsys.readouterr()
     assert got10k.main(["--root", str(root), "--subset", "val", "--out", str(out), "--tracker-name", "samn",
-                        "--score-only", "--sequences", names[1], names[1]]) == 0
+                        "--score-only", "--sequences", names[1], f"{names[1]}/"]) == 0  # the second tab-completed
     printed = capsys.readouterr()
     assert f"{names[1]} given more than once" in printed.err
     assert "the summary covers 1 of the 2 sequences of GOT-10k val" in printed.out

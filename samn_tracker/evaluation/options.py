@@ -52,10 +52,11 @@ def tracker_factory(args: argparse.Namespace) -> TrackerFactory:
 
 def requested(names: Optional[list[str]]) -> Optional[list[str]]:
     """The ``--sequences`` names (None: not given), commas split, each once: a name given
-    twice would be tracked twice and packed twice."""
+    twice would be tracked twice and packed twice. A shell's completion of a sequence folder
+    ends it with ``/``, which no name has: dropped."""
     if names is None:
         return None
-    unique, repeated = comma_names(names)
+    unique, repeated = comma_names(n.strip().rstrip("/") for item in names for n in item.split(","))
     if not unique:
         raise InputError("--sequences names no sequence")
     if repeated:
