@@ -63,8 +63,9 @@ def check_unfinished(out: Path, overwrite: bool) -> None:
     another process writes it, or, without ``overwrite``, while its snapshot lets
     ``--resume`` continue it (the hours of tracking it holds would go with it)."""
     folder = partial_path(out)
-    record = _status(folder)
-    if record is None:
+    try:
+        record = _status(folder)
+    except (OSError, ValueError):  # none, or unreadable: nothing to keep
         return
     _check_not_running(record, folder, f"--out {out}")
     if (folder / SNAPSHOT_FILE).is_file() and not overwrite:
@@ -83,8 +84,8 @@ def resume_point(out: Path, settings: dict[str, Any], device: torch.device) -> S
         raise InputError(f"--resume: no unfinished run to continue ({folder} does not exist); "
                          "run without --resume")
     try:
-        record = json.loads(status_file.read_text())
-    except (OSError, json.JSONDecodeError) as err:
+        record = _status(folder)
+    except (OSError, ValueError) as err:
         raise InputError(f"--resume: cannot read {status_file}: {err}; run without --resume") from None
     _check_not_running(record, folder, "--resume")
     before = record.get("settings")
@@ -112,13 +113,13 @@ def resume_point(out: Path, settings: dict[str, Any], device: torch.device) -> S
                          f"{detail}); run without --resume") from None
 
 
-def _status(folder: Path) -> Optional[dict[str, Any]]:
-    """The partial folder's run record; None where there is none or it cannot be read."""
-    try:
-        record = json.loads((folder / STATUS_FILE).read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-    return record if isinstance(record, dict) else None
+def _status(folder: Path) -> dict[str, Any]:
+    """The partial folder's run record; OSError where there is none, ValueError where it
+    is not a record."""
+    record = json.loads((folder / STATUS_FILE).read_text())
+    if not isinstance(record, dict):
+        raise ValueError(f"{STATUS_FILE} holds {type(record).__name__}, not a run record")
+    return record
 
 
 def _check_not_running(record: dict[str, Any], folder: Path, option: str) -> None:

@@ -76,7 +76,7 @@ def read_image(path: str | Path) -> np.ndarray:
         image = _read_truncated_jpeg(path)
         warnings.warn(f"{path} ends before its JPEG end marker (a truncated file?): "
                       "its missing rows decode grey", stacklevel=2)
-        return to_rgb(image, str(path))
+        return image
     image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if image is None:
         raise InputError(f"cannot decode image file (corrupt or unsupported format): {path}")
@@ -89,16 +89,17 @@ def read_image(path: str | Path) -> np.ndarray:
 
 def _read_truncated_jpeg(path: Path) -> np.ndarray:
     """The pixels OpenCV decodes from a truncated JPEG (the same libjpeg, the missing rows
-    grey), without the line libjpeg itself prints on stderr beside the warning."""
+    grey), as RGB, without the line libjpeg itself prints on stderr beside the warning."""
     previous = ImageFile.LOAD_TRUNCATED_IMAGES
     ImageFile.LOAD_TRUNCATED_IMAGES = True
     try:
-        with Image.open(path) as image:
-            return np.asarray(image if image.mode in ("L", "RGB") else image.convert("RGB"))
+        with Image.open(path) as file:
+            image = file.copy()  # decoded: closing the file leaves no pixels in it
     except (OSError, SyntaxError, ValueError):
         raise InputError(f"cannot decode image file (corrupt or unsupported format): {path}") from None
     finally:
         ImageFile.LOAD_TRUNCATED_IMAGES = previous
+    return to_rgb(image, str(path))  # its modes as every Pillow frame's (CMYK converted)
 
 
 def _ends_jpeg(path: Path) -> bool:

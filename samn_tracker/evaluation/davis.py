@@ -256,8 +256,9 @@ def _run(args: argparse.Namespace) -> int:
     args.overrides = ["probability_maps=True", *args.overrides]  # the results quantise it
     split_names = _split_names(args)
     names = options.requested(args.sequences)
-    if names is None:
-        names = sequence_names(args.root, args.year, args.split, args.resolution)  # or the lists it looked for
+    if names is None:  # the split's list, read once; without one, sequence_names says which it looked for
+        names = split_names if split_names is not None else sequence_names(args.root, args.year, args.split,
+                                                                             args.resolution)
     elif split_names is not None:
         unknown = [n for n in names if n not in split_names]
         if unknown:
