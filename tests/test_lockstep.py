@@ -22,6 +22,10 @@ from samn_tracker.tracker import SAMNTracker
 from samn_tracker.tracking_loop import track_frames, track_lockstep
 
 VIDEOS = (("blackswan", 9), ("car-shadow", 5), ("cows", 7))
+# These videos start from masks, so each target tunes its own decoder. Two steps give
+# each target weights of its own, as the shipped 80 do, at a fortieth of the time:
+# the tests compare ways of stepping, not how well tuning fits (test_builtin_model).
+SHORT_TUNING = {"tuning.steps": 2}
 
 
 def read_frames(sequence, count):
@@ -40,7 +44,7 @@ def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
 
 @pytest.fixture(scope="module")
 def tracker():
-    return build_tracker("lite", device="cpu")
+    return build_tracker("lite", device="cpu", overrides=SHORT_TUNING)
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +110,7 @@ def test_host_work_in_threads_gives_the_same_outputs_as_on_the_calling_thread(da
     changes nothing, bit for bit."""
     runs = {}
     for threads in (1, 3):
-        tracker = build_tracker("lite", overrides={"host_threads": threads, "frame_ops": frame_ops,
+        tracker = build_tracker("lite", overrides={**SHORT_TUNING, "host_threads": threads, "frame_ops": frame_ops,
                                                     "probability_maps": True}, device="cpu")
         runs[threads] = [(video, step.output) for video, step in
                          track_lockstep(tracker, videos(davis_root), batch=3)]
@@ -124,7 +128,8 @@ def test_masks_read_back_alone_track_as_with_their_probabilities(davis_root):
     with the maps read back, bit for bit, in lockstep groups."""
     runs = {}
     for keep in (True, False):
-        tracker = build_tracker("lite", overrides={"frame_ops": "torch", "probability_maps": keep}, device="cpu")
+        tracker = build_tracker("lite", overrides={**SHORT_TUNING, "frame_ops": "torch", "probability_maps": keep},
+                                device="cpu")
         runs[keep] = [(video, step.output) for video, step in
                       track_lockstep(tracker, videos(davis_root), batch=3, groups=2)]
     assert [v for v, _ in runs[True]] == [v for v, _ in runs[False]]
@@ -145,7 +150,8 @@ def test_masks_and_counts_made_on_the_device_track_as_made_on_the_host(davis_roo
     from samn_tracker.frame_ops import FrameMap
 
     def track():
-        tracker = build_tracker("lite", overrides={"frame_ops": "torch", "probability_maps": True, **settings},
+        tracker = build_tracker("lite", overrides={**SHORT_TUNING, "frame_ops": "torch", "probability_maps": True,
+                                                    **settings},
                                 device="cpu")
         return [step.output for _, step in track_lockstep(tracker, videos(davis_root), batch=3, groups=2)]
 
@@ -180,7 +186,8 @@ def test_main_components_kept_on_the_device_track_as_kept_on_the_host(davis_root
     runs, calls = {}, {}
     for frame_ops, where in (("torch", "host"), ("torch", "device"), ("opencv", "device")):
         labelled.clear()
-        tracker = build_tracker("lite", overrides={"frame_ops": frame_ops, "mask_components": where}, device="cpu")
+        tracker = build_tracker("lite", overrides={**SHORT_TUNING, "frame_ops": frame_ops,
+                                                    "mask_components": where}, device="cpu")
         runs[frame_ops, where] = [step.output for _, step in
                                   track_lockstep(tracker, videos(davis_root), batch=3, groups=2)]
         calls[frame_ops, where] = len(labelled)
@@ -213,7 +220,7 @@ def test_entries_encoded_at_launch_track_as_encoded_when_written(davis_root, mon
     frames = list(frames)
     for where in ("launch", "finish"):
         tracker = build_tracker("lite", device="cpu", overrides={  # odd frames but the fifth write nothing
-            "frame_ops": "torch", "entries_at": where, "memory.last_frame_interval": 2})
+            **SHORT_TUNING, "frame_ops": "torch", "entries_at": where, "memory.last_frame_interval": 2})
         assert tracker.entries_at_launch == (where == "launch")
         rows.clear()
         alone[where] = [step.output for step in track_frames(tracker, frames, region)]
@@ -248,7 +255,7 @@ def test_dcf_samples_wait_for_the_next_launch_and_track_as_stored_at_once(davis_
     sequences = [davis_sequence(davis_root, name) for name, _ in VIDEOS[:2]]
     outputs, dcfs, waited, refitted = {}, {}, 0, 0
     for at_once in (False, True):
-        tracker = build_tracker("lite", device="cpu", overrides={"dcf.update_interval": 3})
+        tracker = build_tracker("lite", device="cpu", overrides={**SHORT_TUNING, "dcf.update_interval": 3})
         targets = [tracker.start(sequence.image(0), sequence.groundtruth[0])[0] for sequence in sequences]
         outputs[at_once] = []
         for index in range(1, 9):
@@ -477,7 +484,7 @@ def test_sampled_entries_of_a_batch_hold_only_their_own_features(davis_root):
     """A batched memory write encodes every writer in one pass. An entry kept for the
     video (sampled) is its own copy, so it does not keep its batch-mates' features
     alive; a last-frame entry, replaced at the next write, may stay a view of the pass."""
-    tracker = build_tracker("lite", device="cpu", overrides={"memory.interval": 2})
+    tracker = build_tracker("lite", device="cpu", overrides={**SHORT_TUNING, "memory.interval": 2})
     targets = [tracker.start(next(iter(frames)), region)[0] for frames, region in islice(videos(davis_root), 2)]
     sequences = [davis_sequence(davis_root, name) for name, _ in VIDEOS[:2]]
     for index in range(1, 5):

@@ -12,7 +12,10 @@ from samn_tracker.tracker import Prediction, SAMNTracker
 
 from conftest import read_boxes
 
-SMALL = preset("lite").replace(crop_size=128)
+# Small crops and two first-frame tuning steps (the shipped 80 take seconds a start from a
+# mask): these tests are about the API and tracking, not how well tuning fits.
+SHORT_TUNING = {"tuning.steps": 2}
+SMALL = preset("lite").replace(crop_size=128, **SHORT_TUNING)
 
 
 @pytest.fixture(scope="module")
@@ -338,7 +341,7 @@ def test_backbone_keys_store_the_frames_own_features_and_weights_must_match(car,
     from samn_tracker.weights import builtin_checkpoint, load_checkpoint
     frames, boxes, seq = car
     truth = seq.groundtruth
-    tracker = build_tracker("lite", overrides={"model.key_source": "backbone"})
+    tracker = build_tracker("lite", overrides={**SHORT_TUNING, "model.key_source": "backbone"})
     tracker.initialize(frames[0], truth[0])
     outputs = [tracker.track(f) for f in frames[1:]]
     assert all(e.key.shape[0] == 112 for e in tracker.memory.appearance.entries())

@@ -57,6 +57,8 @@ experiments:
       - type: multistart_average_ar
 """
 
+# Small crops, no DCF and two tuning steps: these tests check the toolkit's plumbing and
+# measures, not how well the tracker tracks.
 TRACKERS = f"""
 [samn]
 label = SAMN test
@@ -65,7 +67,7 @@ command = samn_tracker.vot.trax_server
 paths = {REPO}
 timeout = 120
 env_SAMN_VOT_PRESET = lite
-env_SAMN_VOT_CONFIG = crop_size=96 use_dcf=False
+env_SAMN_VOT_CONFIG = crop_size=96 use_dcf=False tuning.steps=2
 """
 
 
