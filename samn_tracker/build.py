@@ -8,8 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Mapping, Optional, Union
 
-import numpy as np
-
 from samn_tracker.config import PRESETS, TrackerConfig, preset as make_preset
 from samn_tracker.errors import InputError
 from samn_tracker.settings import parse_overrides
@@ -22,14 +20,13 @@ Overrides = Union[Iterable[str], Mapping[str, object]]
 
 def tracker_config(preset: Union[str, TrackerConfig] = "lite", overrides: Overrides = ()) -> TrackerConfig:
     """The preset (a name or a config) with ``overrides`` (``"KEY=VALUE"`` strings, one such
-    string, or a dotted mapping) applied and checked. A mapping's numpy scalars count as the
-    Python numbers they hold: a sweep over ``np.arange`` gives ``np.int64``."""
+    string, or a dotted mapping) applied and checked."""
     if not isinstance(preset, (str, TrackerConfig)):
         raise InputError(f"preset must be a name ({', '.join(sorted(PRESETS))}) or a TrackerConfig, got "
                          f"{type(preset).__name__} {preset!r}; settings go in overrides=")
     config = make_preset(preset) if isinstance(preset, str) else preset
     if isinstance(overrides, Mapping):
-        changes = {key: value.item() if isinstance(value, np.generic) else value for key, value in overrides.items()}
+        changes = dict(overrides)
     else:
         items = [overrides] if isinstance(overrides, str) else list(overrides)
         for item in items:

@@ -17,6 +17,8 @@ import math
 import typing
 from typing import Any, Iterable, Literal, Mapping, Optional, TypeVar, Union
 
+import numpy as np
+
 from samn_tracker.errors import InputError, SettingError, UnknownSettingError
 
 C = TypeVar("C", bound="Checked")
@@ -55,12 +57,18 @@ def setting(default: Any = dataclasses.MISSING, *, factory: Any = dataclasses.MI
 
 @dataclasses.dataclass
 class Checked:
-    """Base of the typed configs: every field is checked on construction and on ``replace``."""
+    """Base of the typed configs: every field is checked on construction and on ``replace``.
+    A numpy scalar is kept as the Python value it holds: a sweep over ``np.arange`` gives
+    ``np.int64``, and the config must still compare, print and save as plain numbers."""
 
     def __post_init__(self) -> None:
         hints = _hints(type(self))
         for f in dataclasses.fields(self):
-            check_value(f.name, getattr(self, f.name), hints[f.name], f.metadata.get("bounds"))
+            value = getattr(self, f.name)
+            if isinstance(value, np.generic):
+                value = value.item()
+                setattr(self, f.name, value)
+            check_value(f.name, value, hints[f.name], f.metadata.get("bounds"))
 
     def replace(self: C, **changes: Any) -> C:
         """Copy with dotted changes, e.g. ``replace(**{"memory.interval": 10})``; checked."""

@@ -11,6 +11,7 @@ import torch
 
 import samn_tracker
 from samn_tracker import build, tracking_loop
+from samn_tracker.config import MemoryConfig, preset
 from samn_tracker.devices import pick_device
 from samn_tracker.errors import InputError, SettingError
 from samn_tracker.model.network import slow_cpu_precisions
@@ -88,7 +89,7 @@ def test_one_override_string_is_one_setting_and_pairs_are_refused_in_words():
         build.tracker_config("lite", [("crop_size", 64)])
 
 
-def test_numpy_numbers_in_a_settings_mapping_are_numbers():
+def test_numpy_numbers_in_settings_are_the_numbers_they_hold():
     """A sweep ``for n in np.arange(5, 20, 5)`` gave ``memory.interval=np.int64(5) is not
     allowed: expected an integer``."""
     for interval in np.arange(5, 8):
@@ -97,6 +98,10 @@ def test_numpy_numbers_in_a_settings_mapping_are_numbers():
     assert (config.mask_threshold, config.use_dcf) == (0.25, False)
     with pytest.raises(SettingError, match="memory.interval=2.5"):
         build.tracker_config("lite", {"memory.interval": np.float64(2.5)})
+    replaced = preset("lite").replace(**{"memory.interval": np.int64(7), "crop_size": np.int32(128)})
+    assert type(replaced.memory.interval) is int and type(replaced.crop_size) is int  # saved as plain numbers
+    assert replaced == preset("lite").replace(**{"memory.interval": 7, "crop_size": 128})
+    assert type(MemoryConfig(interval=np.int64(3)).interval) is int
 
 
 def test_the_untrained_warning_says_whether_the_backbone_is_random_too():
