@@ -6,6 +6,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from samn_tracker.errors import InputError
@@ -151,6 +152,23 @@ def test_to_rgb_arrays():
         to_rgb(np.zeros((3, 4, 2), dtype=np.uint8), "frame 7")
     with pytest.raises(InputError, match="int32"):
         to_rgb(np.full((3, 4), 1000, dtype=np.int32))
+
+
+def test_float_frames_in_either_range_read_alike_and_normalised_ones_are_refused(davis_root):
+    """A [0, 1] frame resized with cubic interpolation overshoots 1 and was read as [0, 255],
+    a black frame; an ImageNet-normalised one (the model's input, not a frame) was tracked
+    as a clipped, other image. Both said nothing."""
+    frame = read_image(davis_root / "JPEGImages" / "480p" / "blackswan" / "00000.jpg")
+    unit = cv2.resize(frame.astype(np.float32) / 255.0, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_CUBIC)
+    wide = cv2.resize(frame.astype(np.float32), None, fx=0.5, fy=0.5, interpolation=cv2.INTER_CUBIC)
+    assert unit.max() > 1.0 and unit.min() < 0.0  # the overshoot
+    assert np.abs(to_rgb(unit).astype(int) - to_rgb(wide)).max() <= 1
+    assert to_rgb(wide).mean() > 50
+    normalised = (frame / 255.0 - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225]
+    with pytest.raises(InputError, match=r"frame 3 has pixel values from -2\.\d+ to 2\.\d+: a normalised tensor"):
+        to_rgb(normalised, "frame 3")
+    with pytest.raises(InputError, match="normalised"):
+        to_rgb(torch.from_numpy(normalised.astype(np.float32)))
 
 
 @pytest.mark.parametrize("fourcc, suffix", [("mp4v", ".mp4"), ("MJPG", ".avi")])

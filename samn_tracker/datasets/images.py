@@ -17,14 +17,20 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 # where numpy would read them as gray or RGB(A)
 _PIL_NOT_RGB = ("P", "PA", "LA", "La", "CMYK", "YCbCr", "LAB", "HSV", "RGBa")
 _NUMBERED = re.compile(r"^(.*?)(\d+)$")
+# Float pixels: [0, 1] up to a resize's overshoot; an ImageNet-normalised image spans about
+# -2.1 to 2.6, and one in [0, 255] reaches far above that.
+UNIT_RANGE_MAX = 1.5
+NORMALISED_BELOW, NORMALISED_MAX = -0.25, 8.0
 
 
 def to_rgb(array: np.ndarray, name: str = "image") -> np.ndarray:
     """RGB uint8 ``H x W x 3`` from gray, gray+1, RGB or RGBA arrays of 8/16-bit, bool or float,
     or a Pillow image of any mode.
 
-    16-bit values are scaled by 1/257; floats are taken as [0, 1] when their maximum is
-    at most 1, else as [0, 255]. Alpha is dropped (not composited), as trackers see the
+    16-bit values are scaled by 1/257; floats are taken as [0, 1] when their maximum is at
+    most 1.5 (a resize's overshoot of 1), else as [0, 255], and refused when they look
+    normalised (mean and std taken off: negative, and nowhere near 255), which either reading
+    would track as another image. Alpha is dropped (not composited), as trackers see the
     colour channels only.
     """
     if isinstance(array, Image.Image) and array.mode in _PIL_NOT_RGB:
@@ -59,7 +65,11 @@ def _to_uint8(image: np.ndarray, name: str) -> np.ndarray:
     if np.issubdtype(image.dtype, np.floating):
         if not np.all(np.isfinite(image)):
             raise InputError(f"{name} has NaN or infinite pixel values")
-        scale = 255.0 if image.max() <= 1.0 else 1.0
+        low, high = float(image.min()), float(image.max())
+        if low < NORMALISED_BELOW and high < NORMALISED_MAX:
+            raise InputError(f"{name} has pixel values from {low:.2f} to {high:.2f}: a normalised tensor? "
+                             "give the pixels before normalisation, in [0, 1] or [0, 255]")
+        scale = 255.0 if high <= UNIT_RANGE_MAX else 1.0
         return np.round(np.clip(image * scale, 0, 255)).astype(np.uint8)
     if np.issubdtype(image.dtype, np.integer) and image.min() >= 0 and image.max() <= 255:
         return image.astype(np.uint8)
