@@ -260,10 +260,8 @@ def _run(args: argparse.Namespace) -> int:
         names = split_names if split_names is not None else sequence_names(args.root, args.year, args.split,
                                                                              args.resolution)
     elif split_names is not None:
-        unknown = [n for n in names if n not in split_names]
-        if unknown:
-            raise InputError(f"sequences not in DAVIS {args.year} {args.split}: {options.listed(unknown)} (its "
-                             f"summary would count them as {args.split}: give the --split that lists them)")
+        options.check_known(names, split_names, f"DAVIS {args.year} {args.split}",
+                            f"its summary would count them as {args.split}: give the --split that lists them")
     # another resolution's results are kept, resumed, packed and reported apart from 480p's
     split = args.split if args.resolution == "480p" else f"{args.split}-{args.resolution}"
     split_dir = args.out / f"{args.year}-{split}"

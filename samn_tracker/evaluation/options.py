@@ -80,11 +80,12 @@ def select(sequences: list, names: list[str] | None, source: Path) -> list:
     return [known[n] for n in names]
 
 
-def check_known(names: Sequence[str], known: Container[str], source: Path) -> None:
-    """Raise InputError naming the ``names`` that are not ``known`` sequences of ``source``."""
+def check_known(names: Sequence[str], known: Container[str], source: Path | str, why: str = "") -> None:
+    """Raise InputError naming the ``names`` that are not ``known`` sequences of ``source``
+    (a folder, or a benchmark's split), with ``why`` that matters where it is not plain."""
     unknown = [n for n in names if n not in known]
     if unknown:
-        raise InputError(f"sequences not in {source}: {', '.join(unknown)}")
+        raise InputError(f"sequences not in {source}: {listed(unknown)}{f' ({why})' if why else ''}")
 
 
 def check_root(root: Path, split: str, marker: str, benchmark: str, option: str) -> None:

@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from samn_tracker.command_parser import CommandParser
 from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded
+from samn_tracker.reports.coverage import counts_if_differing, listed_counts
 from samn_tracker.run_folder import check_writable
 from samn_tracker.evaluation.summaries import Summary
 
@@ -81,10 +82,7 @@ def differing_sequences(summaries: Sequence[Summary]) -> dict[str, int]:
     """Tracker -> number of sequences scored, when the trackers that recorded their sequences
     did not all score the same ones; else empty. Summaries without sequences (published
     numbers, older summaries) are not compared."""
-    recorded = {s.tracker: frozenset(s.sequences) for s in summaries if s.sequences}
-    if len(set(recorded.values())) < 2:
-        return {}
-    return {tracker: len(names) for tracker, names in recorded.items()}
+    return counts_if_differing({s.tracker: s.sequences for s in summaries if s.sequences})
 
 
 def table_vii(summaries: Sequence[Summary]) -> pd.DataFrame:
@@ -256,9 +254,8 @@ def write_report(summaries: Sequence[Summary], out: Path) -> list[Path]:
 def _warn_differing_sequences(summaries: Sequence[Summary], caption: str) -> None:
     counts = differing_sequences(summaries)
     if counts:
-        scored = ", ".join(f"{tracker} ({n})" for tracker, n in counts.items())
         print(f"samn report: warning: on {caption} the trackers were scored on different sequences: "
-              f"{scored}; see the {SEQUENCES} column", file=sys.stderr)
+              f"{listed_counts(counts)}; see the {SEQUENCES} column", file=sys.stderr)
 
 
 @guarded("samn report")

@@ -24,6 +24,7 @@ import pandas as pd
 from samn_tracker.command_parser import CommandParser, comma_names
 from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded
+from samn_tracker.reports.coverage import counts_if_differing, listed_counts
 from samn_tracker.run_folder import check_writable
 
 ATTRIBUTES = ("camera_motion", "illum_change", "occlusion", "size_change", "motion_change", "empty")
@@ -119,9 +120,9 @@ def differing_sequences(results: Sequence[ExperimentResult]) -> dict[str, dict[s
     analyses of different sequences (files of different workspaces or stack versions)."""
     differing = {}
     for experiment in dict.fromkeys(r.experiment for r in results):
-        chosen = [r for r in results if r.experiment == experiment]
-        if len({frozenset(r.sequences) for r in chosen}) > 1:
-            differing[experiment] = {r.tracker: len(r.sequences) for r in chosen}
+        counts = counts_if_differing({r.tracker: r.sequences for r in results if r.experiment == experiment})
+        if counts:
+            differing[experiment] = counts
     return differing
 
 
@@ -412,9 +413,8 @@ def workspace_measures(workspace_dir: Path, experiment_name: str, trackers: Sequ
 
 def _warn_differing_sequences(results: Sequence[ExperimentResult]) -> None:
     for experiment, counts in differing_sequences(results).items():
-        analysed = ", ".join(f"{tracker} ({n})" for tracker, n in counts.items())
         print(f"samn report vot: warning: on experiment {experiment} the trackers were analysed on different "
-              f"sequences: {analysed}; see the sequences column", file=sys.stderr)
+              f"sequences: {listed_counts(counts)}; see the sequences column", file=sys.stderr)
 
 
 @guarded("samn report vot")
