@@ -230,6 +230,21 @@ def test_the_record_keeps_the_probabilities_the_merge_reads(run2016, tmp_path, m
     assert "is a file; give a folder" in capsys.readouterr().err
 
 
+def test_a_file_where_the_summary_or_times_go_is_refused_before_tracking(run2016, tmp_path, monkeypatch, capsys):
+    """The summaries folder is written after the last sequence: a file in its place ended
+    a whole run there. GOT-10k and TrackingNet check theirs through the same
+    ``options.prepare``."""
+    root, _ = run2016
+    monkeypatch.setattr(options, "tracker_factory", lambda args: lambda device: pytest.fail("a tracker was built"))
+    for blocked in ("2016-val/summaries", "2016-val/times"):
+        out = tmp_path / blocked.replace("/", "-")
+        (out / blocked).parent.mkdir(parents=True)
+        (out / blocked).write_text("x")
+        assert davis.main(["--root", str(root), "--year", "2016", "--out", str(out), *FAST]) == 2
+        assert f"{out / blocked} is a file" in capsys.readouterr().err
+        assert not (out / "2016-val" / "samn").exists()
+
+
 def test_a_resolution_the_root_lacks_is_named_before_anything_else(tmp_path, capsys):
     root = make_davis2016(tmp_path / "DAVIS")
     assert davis.main(["--root", str(root), "--year", "2016", "--split", "nosuch", "--resolution", "foo",

@@ -267,7 +267,7 @@ def _run(args: argparse.Namespace) -> int:
     split_dir = args.out / f"{args.year}-{split}"
     masks_dir, times_dir = split_dir / name, split_dir / "times" / name
     sequences = load_sequences(args.root, args.year, names, args.resolution)
-    options.prepare(args, masks_dir)
+    options.prepare(args, masks_dir, beside=(split_dir, times_dir, summary_path(split_dir, name).parent))
     writer = DavisWriter(masks_dir, times_dir)
     if not options.run_shard(args, sequences, writer):
         return 0

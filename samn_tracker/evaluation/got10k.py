@@ -243,7 +243,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.subset == "val":
         for sequence in sequences:
             read_truth(args.root, args.subset, sequence.name)
-    options.prepare(args, run_dir)
+    options.prepare(args, run_dir, beside=(run_dir.parent, summary_path(split_dir, name).parent))
     if args.toolkit:
         tracker = options.tracker_factory(args)(args.device)
         performance = run_toolkit(args.root, args.subset, args.out, tracker, name)

@@ -110,12 +110,15 @@ def near_root(root: Path, marker: Path | str) -> str:
     return f"; give --root {found[0]}" if found else ""
 
 
-def prepare(args: argparse.Namespace, run_dir: Path) -> None:
+def prepare(args: argparse.Namespace, run_dir: Path, beside: Sequence[Path] = ()) -> None:
     """Before anything is tracked or written: ``--batch`` / ``--groups`` agree, ``--out`` can
-    take ``run_dir``, and a run that tracks records its settings beside it, or is refused
-    when the folder holds results made with others (``run_record``)."""
+    take ``run_dir`` and the folders ``beside`` it that the run writes at its end (the zip's,
+    the summary's: a file in their place failed the run after its last sequence), and a run
+    that tracks records its settings beside it, or is refused when the folder holds results
+    made with others (``run_record``)."""
     check_groups(args.batch, args.groups)
-    check_writable(run_dir, args.out)
+    for place in (run_dir, *beside):
+        check_writable(place, args.out)
     if not args.score_only:
         Rank.from_env().device(args.device)  # an unusable --device fails before the record is written
         claim(run_dir, settings_record(args))

@@ -175,7 +175,7 @@ def _run(args: argparse.Namespace) -> int:
     sequences = options.select(load_sequences(split_dir), args.sequences, split_dir)
     names = [s.name for s in sequences]
     withheld = any(len(read_boxes(annotation_file(split_dir, n))) < 2 for n in names)  # TEST
-    options.prepare(args, run_dir)
+    options.prepare(args, run_dir, beside=(out_dir, summary_path(out_dir, name).parent))
     writer = TrackingNetWriter(run_dir)
     if not options.run_shard(args, sequences, writer, missing_score_zero=not withheld):
         return 0
