@@ -26,7 +26,7 @@ def tracker_config(preset: Union[str, TrackerConfig] = "lite", overrides: Overri
                          f"{type(preset).__name__} {preset!r}; settings go in overrides=")
     config = make_preset(preset) if isinstance(preset, str) else preset
     if isinstance(overrides, Mapping):
-        changes = dict(overrides)
+        changes = overrides
     else:
         items = [overrides] if isinstance(overrides, str) else list(overrides)
         for item in items:

@@ -13,6 +13,11 @@ torch.set_num_threads(1)
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "davis16"
 
+# First-frame tuning for tests that start from a mask but are not about tuning: two steps
+# give each target decoder weights of its own, as the shipped 40 do, in a twentieth of the
+# seconds those take on one thread (test_builtin_model and test_decoder_tuning test the tuning).
+SHORT_TUNING = {"tuning.steps": 2}
+
 
 @pytest.fixture(scope="session")
 def davis_root() -> Path:

@@ -17,7 +17,7 @@ from samn_tracker.errors import InputError
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "davis16"
 SEQUENCES = ["blackswan", "car-shadow"]
 FRAMES = 4
-# Two first-frame tuning steps, not the shipped 80: these tests are about the files and the
+# Two first-frame tuning steps, not the shipped 40: these tests are about the files and the
 # scores, which only need masks that find the object.
 FAST = ["--set", "dcf.augment=False", "--set", "tuning.steps=2", "--no-progress", "--tracker-name", "samn"]
 

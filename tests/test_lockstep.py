@@ -21,11 +21,10 @@ from samn_tracker.model.spatial_memory import SpatialMemory
 from samn_tracker.tracker import SAMNTracker
 from samn_tracker.tracking_loop import track_frames, track_lockstep
 
+from conftest import SHORT_TUNING
+
+# They start from masks, so each target tunes its own decoder (SHORT_TUNING).
 VIDEOS = (("blackswan", 9), ("car-shadow", 5), ("cows", 7))
-# These videos start from masks, so each target tunes its own decoder. Two steps give
-# each target weights of its own, as the shipped 80 do, at a fortieth of the time:
-# the tests compare ways of stepping, not how well tuning fits (test_builtin_model).
-SHORT_TUNING = {"tuning.steps": 2}
 
 
 def read_frames(sequence, count):

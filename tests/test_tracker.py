@@ -10,11 +10,8 @@ from samn_tracker.errors import InputError
 from samn_tracker.datasets.davis import davis_sequence
 from samn_tracker.tracker import Prediction, SAMNTracker
 
-from conftest import read_boxes
+from conftest import SHORT_TUNING, read_boxes
 
-# Small crops and two first-frame tuning steps (the shipped 80 take seconds a start from a
-# mask): these tests are about the API and tracking, not how well tuning fits.
-SHORT_TUNING = {"tuning.steps": 2}
 SMALL = preset("lite").replace(crop_size=128, **SHORT_TUNING)
 
 
