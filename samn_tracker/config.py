@@ -107,17 +107,30 @@ class UncertaintyConfig(Checked):
 
 @dataclass
 class MaskCheckConfig(Checked):
-    """Beyond the paper: a mask whose box jumps away from the DCF peak (more than
-    ``max_centre_shift`` x sqrt(w h) of the previous target) or whose box area changes
-    by more than ``max_area_change`` in one frame is treated as a segmentation failure.
+    """Beyond the paper: a mask is taken for a segmentation failure when its box's centre is
+    far (more than ``max_centre_shift`` x sqrt(w h) of the previous target) from the DCF's
+    peak and, where ``near`` says so, from the previous target's centre too, or when its box
+    area changes by more than ``max_area_change`` in one frame.
+
+    ``near="peak"``: the DCF overrules every mask away from its peak. A DCF fitted on the
+    first frame can stay on the scene where a fast, turning target started (drift-chicane:
+    it keeps the static sign below the car's start) and refuse right masks from the second
+    frame on. ``"peak_or_previous"`` also keeps a mask that stays near the previous target.
+    ``"auto"`` does that only for a target whose decoder was tuned on its first frame
+    (``TuningConfig``), whose masks are worth trusting against the DCF: DAVIS 2016 val, mask
+    init, J&F 0.660 -> 0.697; from a box, untuned, the shared decoder's partial masks
+    outweighed that (VOT local stack EAO 0.614 -> 0.597), so there the DCF decides
+    (docs/training.md).
 
     A target that really grows that fast (it comes towards the camera, or was only partly
     segmented) would be refused for good, since the box it is compared with no longer
     grows. So a mask refused only for growing is accepted after ``accept_growth_after``
     frames in a row of such masks, each box like the one before (IoU >= 0.7) and each
-    near the DCF peak; 0 refuses them always."""
+    near the DCF peak (near the previous target alone is not enough: a mask that spread
+    onto a neighbour grows alike); 0 refuses them always."""
 
     enabled: bool = True
+    near: Literal["peak", "peak_or_previous", "auto"] = "auto"
     max_centre_shift: float = setting(0.5, ge=0)
     max_area_change: float = setting(1.5, ge=1)
     accept_growth_after: int = setting(3, ge=0)

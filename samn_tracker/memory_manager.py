@@ -7,8 +7,9 @@ project's additions:
 * **uncertainty gate**: U_t = mean(queue of recent accepted peaks) / peak_t above the
   threshold keeps the frame out of both memories (and its peak out of the queue);
 * **mask plausibility** (beyond the paper): a mask whose box jumps away from the DCF's
-  peak, or whose area changes too fast, is neither used for the box nor memorised
-  (unless it keeps growing alike for a few frames: the target really grew);
+  peak (and, where ``mask_check.near`` says so, from the previous target), or whose area
+  changes too fast, is neither used for the box nor memorised (unless it keeps growing
+  alike for a few frames near the peak: the target really grew);
 * **appearance writes**: every ``memory.interval``-th frame is sampled into the memory,
   other frames replace the temporary "last frame" entry (``memory.last_frame``; every
   ``memory.last_frame_interval``-th frame only, to save memory-encoder passes);
@@ -66,16 +67,17 @@ class MemoryManager:
         """Box-to-segmentation: the refined first mask replaces the box mask."""
         self.appearance.set_first(entry)
 
-    def decide(self, frame: int, peak: float, mask: regions.MaskCounts,
-               previous_box: np.ndarray, dcf_centre: Optional[Point]) -> Decision:
+    def decide(self, frame: int, peak: float, mask: regions.MaskCounts, previous_box: np.ndarray,
+               dcf_centre: Optional[Point], tuned_decoder: bool = False) -> Decision:
         """Apply the rules to one tracked frame (records an accepted peak). ``mask``: the
-        mask's row and column counts, which give its box and centroid."""
+        mask's row and column counts, which give its box and centroid; ``tuned_decoder``:
+        whether it came from a decoder tuned on this target's first frame."""
         mask_box = mask.box
         use_dcf = self.cfg.use_dcf
         uncertain = self.is_uncertain(peak) if use_dcf else False
         if use_dcf and not uncertain:
             self.peaks.append(peak)
-        trusted = self.mask_agrees(mask_box, previous_box, dcf_centre)
+        trusted = self.mask_agrees(mask_box, previous_box, dcf_centre, tuned_decoder)
         if uncertain:
             return Decision(True, trusted, None, None)
         label = mask.centroid() if trusted and mask_box is not None else dcf_centre
@@ -94,27 +96,30 @@ class MemoryManager:
         return float(mean) / peak > u.threshold
 
     def mask_agrees(self, box: Optional[np.ndarray], previous_box: np.ndarray,
-                    dcf_centre: Optional[Point]) -> bool:
+                    dcf_centre: Optional[Point], tuned_decoder: bool = False) -> bool:
         """Whether a mask with this box (None: empty) is plausible next to the previous
-        target and the DCF's peak (``MaskCheckConfig``)."""
+        target and the DCF's peak (``MaskCheckConfig``). A mask near the previous target but
+        not the peak is kept only at about the same size: a run of growing masks needs the
+        DCF's word, or a mask that spreads onto a neighbour would be taken for growth."""
         check = self.cfg.mask_check
         if not check.enabled:
             return True
-        if box is None or not self._near_peak(box, previous_box, dcf_centre):
+        reach = check.max_centre_shift * float(np.sqrt(previous_box[2] * previous_box[3]))
+        near_peak = box is not None and _within(box, dcf_centre, reach)
+        by_previous = check.near == "peak_or_previous" or (check.near == "auto" and tuned_decoder)
+        near_previous = (box is not None and by_previous
+                         and _within(box, regions.box_centre(previous_box), reach))
+        if not (near_peak or near_previous):
             self._grown.clear()
             return False
         ratio = box[2] * box[3] / max(previous_box[2] * previous_box[3], 1e-6)
         if ratio <= check.max_area_change:
             self._grown.clear()
             return ratio >= 1.0 / check.max_area_change
+        if not near_peak:
+            self._grown.clear()
+            return False
         return self._kept_growing(box)
-
-    def _near_peak(self, box: np.ndarray, previous_box: np.ndarray, dcf_centre: Optional[Point]) -> bool:
-        if dcf_centre is None:
-            return True
-        cx, cy = box[0] + (box[2] - 1) / 2.0, box[1] + (box[3] - 1) / 2.0
-        shift = float(np.hypot(cx - dcf_centre[0], cy - dcf_centre[1]))
-        return shift <= self.cfg.mask_check.max_centre_shift * float(np.sqrt(previous_box[2] * previous_box[3]))
 
     def _kept_growing(self, box: np.ndarray) -> bool:
         """A mask refused for growing too fast: accepted once such masks, each like the one
@@ -142,3 +147,11 @@ class MemoryManager:
             self.appearance.add_sampled(entry)
         else:
             self.appearance.set_last(entry)
+
+
+def _within(box: np.ndarray, point: Optional[Point], reach: float) -> bool:
+    """Whether the box's centre is within ``reach`` of the point (None: no DCF, anywhere)."""
+    if point is None:
+        return True
+    x, y = regions.box_centre(box)
+    return float(np.hypot(x - point[0], y - point[1])) <= reach

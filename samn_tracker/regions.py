@@ -313,6 +313,11 @@ def mask_to_rotated_box(mask: np.ndarray, fit: bool = False, keep: float = 0.9,
     return cv2.boxPoints(rect).astype(np.float64)
 
 
+def box_centre(box) -> tuple[float, float]:
+    """The centre (x, y) of an x, y, w, h box whose pixels are x .. x + w - 1."""
+    return box[0] + (box[2] - 1) / 2.0, box[1] + (box[3] - 1) / 2.0
+
+
 def iou_boxes(a, b, bounds: tuple[float, float] | None = None):
     """IoU of continuous box areas (got10k ``rect_iou``); vectorised over ``(N, 4)``.
 

@@ -495,7 +495,8 @@ class SAMNTracker:
         elif counts is None:
             counts = regions.MaskCounts.of(mask, prob.footprint)
         mask_box = counts.box
-        decision = target.memory.decide(target.frame, peak, counts, target.box, centre)
+        decision = target.memory.decide(target.frame, peak, counts, target.box, centre,
+                                        tuned_decoder=target.decoder is not None)
         target.box = self._next_box(target, mask_box if decision.trusted else None, centre)
         prediction = self._prediction(mask, target.box, prob, self._confidence(peak, mask, prob),
                                       decision.uncertain, mask_box if decision.trusted else None)
@@ -733,7 +734,7 @@ class SAMNTracker:
         box = mask_box
         r = self.cfg.size_update_rate
         nw, nh = (1 - r) * w + r * box[2], (1 - r) * h + r * box[3]
-        bx, by = box[0] + (box[2] - 1) / 2.0, box[1] + (box[3] - 1) / 2.0
+        bx, by = regions.box_centre(box)
         return np.array([bx - (nw - 1) / 2.0, by - (nh - 1) / 2.0, nw, nh])
 
     def _prediction(self, mask: np.ndarray, state_box: np.ndarray, prob: FrameMap,

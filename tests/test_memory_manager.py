@@ -29,8 +29,8 @@ def mask_at(dx: float = 0.0, scale: float = 1.0) -> np.ndarray:
     return box_to_mask(np.array([BOX[0] + dx, BOX[1], BOX[2] * scale, BOX[3] * scale]), SHAPE)
 
 
-def decide(m: MemoryManager, frame: int, peak: float, mask: np.ndarray, centre):
-    return m.decide(frame, peak, MaskCounts.of(mask), BOX, centre)
+def decide(m: MemoryManager, frame: int, peak: float, mask: np.ndarray, centre, tuned: bool = False):
+    return m.decide(frame, peak, MaskCounts.of(mask), BOX, centre, tuned_decoder=tuned)
 
 
 def test_uncertain_frames_write_nothing_and_their_peaks_stay_out_of_the_queue():
@@ -63,6 +63,35 @@ def test_implausible_masks_are_not_memorised_and_the_dcf_learns_at_its_own_peak(
         assert not decision.trusted and decision.appearance is None and decision.dcf_label == CENTRE
     unchecked = decide(manager(**{"mask_check.enabled": False}), 1, 1.0, np.zeros(SHAPE, bool), CENTRE)
     assert unchecked.trusted and unchecked.dcf_label == CENTRE
+
+
+def test_a_dcf_left_behind_does_not_overrule_a_tuned_mask_that_follows_the_target():
+    """drift-chicane's second frame: the DCF's peak stayed where the car started, the mask
+    moved on with it, by less than ``max_centre_shift`` x sqrt(w h) of the previous box. By
+    default (``near="auto"``) that mask is kept when a decoder tuned on the target made it."""
+    reach = 0.5 * float(np.sqrt(BOX[2] * BOX[3]))  # 8.9 pixels
+    behind = (CENTRE[0] - 1.5 * reach, CENTRE[1])
+    followed, jumped, at_peak = mask_at(dx=0.8 * reach), mask_at(dx=2.5 * reach), mask_at(dx=-1.5 * reach)
+
+    def kept(near: str, mask: np.ndarray, tuned: bool) -> bool:
+        return decide(manager(**{"mask_check.near": near}), 1, 1.0, mask, behind, tuned).trusted
+
+    assert kept("auto", followed, tuned=True) and not kept("auto", followed, tuned=False)
+    assert kept("peak_or_previous", followed, tuned=False)
+    assert not kept("peak", followed, tuned=True)
+    for near in ("peak", "peak_or_previous", "auto"):
+        assert not kept(near, jumped, tuned=True)
+        assert kept(near, at_peak, tuned=False)
+
+
+def test_only_the_dcf_peak_confirms_a_run_of_growing_masks():
+    """car-roundabout's last frames: a mask spread over the car and its neighbour, near the
+    previous target and not the peak, is not taken for a target that grew."""
+    reach = 0.5 * float(np.sqrt(BOX[2] * BOX[3]))
+    behind = (CENTRE[0] - 1.5 * reach, CENTRE[1])
+    m = manager()
+    assert [decide(m, f, 1.0, centred(1.5), behind, tuned=True).trusted for f in range(1, 7)] == [False] * 6
+    assert [decide(m, f, 1.0, centred(1.5), CENTRE, tuned=True).trusted for f in range(7, 10)] == [False, False, True]
 
 
 def centred(scale: float, dx: float = 0.0) -> np.ndarray:

@@ -284,6 +284,23 @@ def test_masks_that_jump_or_change_size_abruptly_are_not_trusted(tracker, car):
     assert not agrees(np.zeros((h, w), bool))                # empty
 
 
+def test_the_mask_check_is_told_which_targets_have_a_tuned_decoder(tracker, car, davis_root, monkeypatch):
+    """``mask_check.near="auto"`` keeps a mask near the previous target against the DCF only
+    for a target whose decoder was tuned on its first mask: a box start tunes nothing."""
+    from samn_tracker.datasets.davis import read_annotation
+    from samn_tracker.memory_manager import MemoryManager
+
+    frames, boxes, _ = car
+    first_mask = read_annotation(davis_root / "Annotations/480p/car-roundabout/00000.png", 2016) > 0
+    told = []
+    real = MemoryManager.decide
+    monkeypatch.setattr(MemoryManager, "decide",
+                        lambda self, *args, **kwargs: told.append(kwargs["tuned_decoder"]) or real(self, *args, **kwargs))
+    run(tracker, frames[:3], boxes[0])
+    run(tracker, frames[:3], first_mask)
+    assert told == [False, False, True, True]
+
+
 def test_paper_preset_runs_end_to_end_with_resnet50(car):
     # No ImageNet download here: a randomly initialised ResNet-50 exercises the same path.
     frames, boxes, _ = car
