@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from samn_tracker.regions import box_centre
+
 
 @dataclass(frozen=True)
 class CropWindow:
@@ -47,7 +49,7 @@ def window_around(box: np.ndarray, factor: float, out_size: int) -> CropWindow:
     """Crop of side ``factor * sqrt(w h)`` centred on a box (x, y, w, h)."""
     x, y, w, h = (float(v) for v in box)
     side = factor * math.sqrt(max(w, 1.0) * max(h, 1.0))
-    return CropWindow(x + (w - 1) / 2.0, y + (h - 1) / 2.0, max(side, 1.0), out_size)
+    return CropWindow(*box_centre((x, y, w, h)), max(side, 1.0), out_size)
 
 
 def jittered_window(box: np.ndarray, search_factor: float, crop_size: int, rng: np.random.Generator,

@@ -715,8 +715,8 @@ class SAMNTracker:
 
     def _distance_map(self, box: np.ndarray, window: CropWindow) -> torch.Tensor:
         """Gaussian around the box centre: the spatial map without a DCF (authors' code)."""
-        x, y, w, h = box
-        u, v = window.to_crop(x + (w - 1) / 2.0, y + (h - 1) / 2.0)
+        w, h = box[2], box[3]
+        u, v = window.to_crop(*regions.box_centre(box))
         sigma = self.cfg.dcf.sigma_factor
         size = (max(w * window.scale / STRIDE * sigma, 0.5), max(h * window.scale / STRIDE * sigma, 0.5))
         cells = torch.arange(self.cfg.crop_size // STRIDE, device=self.device, dtype=torch.float32)
