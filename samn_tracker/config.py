@@ -179,6 +179,11 @@ class TrackerConfig(Checked):
     box_to_segmentation: bool = True
     box_init_dilation: float = setting(0.1, ge=0)
     box_init_min_fill: float = setting(0.3, ge=0, le=1)
+    # The first box of a target given by a mask, which places the crops, fits the DCF and
+    # sets the size that later masks are checked against, leaves out the mask's parts thinner
+    # than this x sqrt(area) (``regions.solid_box``: a kite's or a paraglider's lines, which
+    # the decoder does not segment); 0: the whole mask's box. A box or polygon is kept whole.
+    initial_box_thin: float = setting(0.05, ge=0, lt=1)
     rotated_box_fit: bool = False
     rotated_box_keep: float = setting(0.9, gt=0, le=1)
     mask_threshold: float = setting(0.5, ge=0, le=1)

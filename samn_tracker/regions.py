@@ -193,6 +193,20 @@ def mask_to_box(mask: np.ndarray, within: tuple[slice, slice] | None = None) -> 
     return None if bounds is None else _box_of(*bounds)
 
 
+def solid_box(mask: np.ndarray, thin: float) -> np.ndarray | None:
+    """``mask_to_box`` of the mask without its parts thinner than ``thin`` x sqrt(area)
+    (a morphological opening by a disc that wide): the lines of a kite or a paraglider,
+    a few pixels wide and hundreds long, would otherwise set the box. The whole mask's box
+    where the disc is under 3 pixels or the opening leaves nothing (a thin target)."""
+    mask = np.asarray(mask, dtype=bool)
+    width = int(round(thin * float(np.sqrt(mask.sum()))))
+    if width < 3:
+        return mask_to_box(mask)
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (width | 1, width | 1))
+    opened = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, disc)
+    return mask_to_box(opened) if opened.any() else mask_to_box(mask)
+
+
 def main_components(mask: np.ndarray, min_fraction: float, within: tuple[slice, slice] | None = None,
                     counts: MaskCounts | None = None) -> tuple[np.ndarray, MaskCounts]:
     """The largest 8-connected component and every component of at least

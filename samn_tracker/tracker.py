@@ -237,7 +237,8 @@ class SAMNTracker:
         shapes = [image.shape[:2] for image in images]
         given = [self._initial_mask(region, shape) for region, shape in zip(initial_regions, shapes)]
         masks = [mask for mask, _ in given]
-        boxes = [regions.mask_to_box(mask) for mask in masks]
+        boxes = [regions.mask_to_box(mask) if is_box else regions.solid_box(mask, self.cfg.initial_box_thin)
+                 for mask, is_box in given]
         windows = [window_around(box, self.cfg.search_factor, self.cfg.crop_size) for box in boxes]
         loaded = [self.frames.load(image) for image in images]
         crops = torch.cat([self.frames.crop(frame, window) for frame, window in zip(loaded, windows)])

@@ -229,6 +229,25 @@ def test_check_box_names_bad_values():
         check_box([1, 2, 3], (10, 10))
 
 
+def test_solid_box_leaves_out_lines_but_keeps_a_thin_target():
+    from samn_tracker.regions import solid_box
+    mask = np.zeros((200, 300), bool)
+    mask[100:160, 40:80] = True                        # a person
+    for k in range(150):                               # a 2-px line up to the kite, out of the frame
+        mask[max(99 - k, 0):max(101 - k, 1), 80 + k] = True
+    assert mask_to_box(mask).tolist() == [40, 0, 190, 160]
+    assert round(0.05 * np.sqrt(mask.sum())) == 3           # the disc at 0.05
+    assert solid_box(mask, 0.05).tolist() == [40, 100, 40, 60]
+    assert solid_box(mask, 0.0).tolist() == [40, 0, 190, 160]      # 0: the whole mask's box
+    assert solid_box(mask, 0.02).tolist() == [40, 0, 190, 160]     # a disc under 3 px opens nothing
+    line = np.zeros((200, 300), bool)
+    line[10:190, 100:102] = True                       # a rope alone: the opening leaves nothing
+    assert solid_box(line, 0.5).tolist() == [100, 10, 2, 180]
+    blob = np.zeros((200, 300), bool)
+    blob[20:120, 30:230] = True                        # a rectangle keeps its box (the disc rounds corners)
+    assert solid_box(blob, 0.05).tolist() == [30, 20, 200, 100]
+
+
 def test_main_components_drop_specks_and_keep_a_split_object():
     from samn_tracker.regions import main_components
     mask = np.zeros((60, 80), bool)

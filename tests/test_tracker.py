@@ -7,6 +7,7 @@ import pytest
 
 from samn_tracker.config import preset
 from samn_tracker.errors import InputError
+from samn_tracker.regions import mask_to_box
 from samn_tracker.datasets.davis import davis_sequence
 from samn_tracker.tracker import Prediction, SAMNTracker
 
@@ -282,6 +283,28 @@ def test_masks_that_jump_or_change_size_abruptly_are_not_trusted(tracker, car):
     assert not agrees(mask_of([x + 2 * bw, y, bw, bh]))      # jumped
     assert not agrees(mask_of([x, y, 2 * bw, 2 * bh]))       # 4x area
     assert not agrees(np.zeros((h, w), bool))                # empty
+
+
+def test_a_given_masks_thin_lines_do_not_set_the_target_box(tracker, car):
+    """A kite's lines drawn into the car's mask: the frame-0 output is the mask as given,
+    but the crops, the DCF and the size check follow the car alone; a box or polygon, which
+    has no lines, keeps its whole extent."""
+    frames, boxes, seq = car
+    gt = seq.groundtruth[0].copy()
+    car_box = mask_to_box(gt)
+    x, y = int(car_box[0] + car_box[2] // 2), int(car_box[1])
+    cv2.line(gt.view(np.uint8), (x, y), (x + 150, 0), 1, thickness=2)
+    lined_box = mask_to_box(gt)
+    assert lined_box[3] > car_box[3] + 50
+    pred = tracker.initialize(frames[0], gt)
+    np.testing.assert_array_equal(pred.mask, gt)
+    np.testing.assert_array_equal(pred.box, lined_box)
+    np.testing.assert_array_equal(tracker.target.box, car_box)
+    whole = SAMNTracker(SMALL.replace(initial_box_thin=0), device="cpu")
+    whole.initialize(frames[0], gt)
+    np.testing.assert_array_equal(whole.target.box, lined_box)
+    tracker.initialize(frames[0], lined_box)
+    np.testing.assert_array_equal(tracker.target.box, lined_box)
 
 
 def test_the_mask_check_is_told_which_targets_have_a_tuned_decoder(tracker, car, davis_root, monkeypatch):
