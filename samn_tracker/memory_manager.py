@@ -30,7 +30,7 @@ from samn_tracker.config import TrackerConfig
 from samn_tracker.model.appearance_memory import AppearanceMemory, MemoryEntry
 
 Write = Literal["sampled", "last"]
-GROWTH_RUN_IOU = 0.7  # a refused growing mask's box this like the one before continues a run
+RESIZE_RUN_IOU = 0.7  # a refused resized mask's box this like the one before continues a run
 Point = tuple[float, float]
 
 
@@ -54,7 +54,8 @@ class MemoryManager:
                                            max_entries=cfg.memory.max_entries)
         self.appearance.set_first(first)
         self.peaks: deque[float] = deque(maxlen=cfg.uncertainty.queue_length)
-        self._grown: list[np.ndarray] = []  # boxes of the latest masks refused only for growing
+        self._resized: list[np.ndarray] = []  # boxes of the latest masks refused only for their size
+        self._resize_grew = False                # whether those grew (else they shrank)
 
     def __len__(self) -> int:
         return len(self.appearance)
@@ -110,27 +111,33 @@ class MemoryManager:
         near_previous = (box is not None and by_previous
                          and _within(box, regions.box_centre(previous_box), reach))
         if not (near_peak or near_previous):
-            self._grown.clear()
+            self._resized.clear()
             return False
         ratio = box[2] * box[3] / max(previous_box[2] * previous_box[3], 1e-6)
-        if ratio <= check.max_area_change:
-            self._grown.clear()
-            return ratio >= 1.0 / check.max_area_change
+        if 1.0 / check.max_area_change <= ratio <= check.max_area_change:
+            self._resized.clear()
+            return True
         if not near_peak:
-            self._grown.clear()
+            self._resized.clear()
             return False
-        return self._kept_growing(box)
+        return self._kept_resizing(box, grew=ratio > 1.0, tuned_decoder=tuned_decoder)
 
-    def _kept_growing(self, box: np.ndarray) -> bool:
-        """A mask refused for growing too fast: accepted once such masks, each like the one
-        before, have come ``accept_growth_after`` frames in a row."""
-        grown = self._grown
-        if grown and regions.iou_boxes(grown[-1], box) < GROWTH_RUN_IOU:
-            grown.clear()
-        grown.append(box)
-        after = self.cfg.mask_check.accept_growth_after
-        if after and len(grown) >= after:
-            grown.clear()
+    def _kept_resizing(self, box: np.ndarray, grew: bool, tuned_decoder: bool) -> bool:
+        """A mask refused for growing (shrinking) too fast: accepted once such masks, each
+        like the one before, have come ``accept_growth_after`` (``accept_shrink_after``, for
+        a tuned target only) frames in a row."""
+        run = self._resized
+        if run and (grew != self._resize_grew or regions.iou_boxes(run[-1], box) < RESIZE_RUN_IOU):
+            run.clear()
+        run.append(box)
+        self._resize_grew = grew
+        check = self.cfg.mask_check
+        if grew:
+            after = check.accept_growth_after
+        else:
+            after = check.accept_shrink_after if tuned_decoder else 0
+        if after and len(run) >= after:
+            run.clear()
             return True
         return False
 

@@ -100,8 +100,8 @@ def centred(scale: float, dx: float = 0.0) -> np.ndarray:
     return box_to_mask(np.array([CENTRE[0] + dx - (w - 1) / 2, CENTRE[1] - (h - 1) / 2, w, h]), SHAPE)
 
 
-def trusted(m: MemoryManager, masks) -> list[bool]:
-    return [decide(m, frame, 1.0, mask, CENTRE).trusted for frame, mask in enumerate(masks, 1)]
+def trusted(m: MemoryManager, masks, tuned: bool = False) -> list[bool]:
+    return [decide(m, frame, 1.0, mask, CENTRE, tuned).trusted for frame, mask in enumerate(masks, 1)]
 
 
 def test_a_target_that_keeps_growing_fast_is_trusted_after_a_few_alike_masks():
@@ -115,10 +115,26 @@ def test_a_target_that_keeps_growing_fast_is_trusted_after_a_few_alike_masks():
     assert trusted(manager(), [big, big, centred(1.5, dx=3 * BOX[2]), big, big]) == [False] * 5
 
 
-def test_masks_that_shrink_fast_or_grow_far_from_the_peak_are_never_trusted():
-    assert not any(trusted(manager(), [centred(0.5)] * 6))
-    assert not any(trusted(manager(), [centred(1.5, dx=3 * BOX[2])] * 6))
-    assert not any(trusted(manager(**{"mask_check.accept_growth_after": 0}), [centred(1.5)] * 6))
+def test_a_tuned_target_that_keeps_shrinking_fast_is_trusted_after_a_few_alike_masks():
+    """parkour: a mask that had spread was trusted as growth, and the right masks after it, a
+    half of that box, were refused as shrinks for 15 frames; a run of them is the target.
+    From a box the shared decoder's smaller masks stay refused: the box given counts."""
+    small = centred(0.6)  # 0.36x the area
+    assert trusted(manager(), [small] * 4, tuned=True) == [False, False, True, False]
+    assert not any(trusted(manager(), [small] * 6, tuned=False))
+    assert trusted(manager(**{"mask_check.accept_shrink_after": 2}), [small] * 4, tuned=True) == [False, True, False, True]
+    # a run is of masks that all shrank, or all grew: a growth run does not finish a shrink run
+    big = centred(1.5)
+    assert trusted(manager(), [small, small, big, big, big], tuned=True) == [False] * 4 + [True]
+    assert trusted(manager(), [big, big, small, small, small], tuned=True) == [False] * 4 + [True]
+
+
+def test_masks_that_resize_far_from_the_peak_or_where_runs_are_off_are_never_trusted():
+    for tuned in (False, True):
+        assert not any(trusted(manager(), [centred(1.5, dx=3 * BOX[2])] * 6, tuned))
+        assert not any(trusted(manager(), [centred(0.6, dx=3 * BOX[2])] * 6, tuned))
+        assert not any(trusted(manager(**{"mask_check.accept_growth_after": 0}), [centred(1.5)] * 6, tuned))
+        assert not any(trusted(manager(**{"mask_check.accept_shrink_after": 0}), [centred(0.6)] * 6, tuned))
 
 
 @pytest.mark.parametrize("interval, last_frame, last_every, expected", [
