@@ -8,8 +8,8 @@ project's additions:
   threshold keeps the frame out of both memories (and its peak out of the queue);
 * **mask plausibility** (beyond the paper): a mask whose box jumps away from the DCF's
   peak (and, where ``mask_check.near`` says so, from the previous target), or whose area
-  changes too fast, is neither used for the box nor memorised (unless it keeps growing
-  alike for a few frames near the peak: the target really grew);
+  changes too fast, is neither used for the box nor memorised (unless it keeps growing,
+  or for a tuned target shrinking, alike for a few frames near the peak: the target did);
 * **appearance writes**: every ``memory.interval``-th frame is sampled into the memory,
   other frames replace the temporary "last frame" entry (``memory.last_frame``; every
   ``memory.last_frame_interval``-th frame only, to save memory-encoder passes);
