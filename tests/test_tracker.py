@@ -324,6 +324,31 @@ def test_the_mask_check_is_told_which_targets_have_a_tuned_decoder(tracker, car,
     assert told == [False, False, True, True]
 
 
+@pytest.mark.parametrize("refused_box, tuned_stays, untuned_stays", [
+    ("auto", True, False), ("peak", False, False), ("stay", True, True)])
+def test_after_a_refused_mask_the_box_stays_or_goes_to_the_dcf_peak(car, davis_root, monkeypatch,
+                                                                     refused_box, tuned_stays, untuned_stays):
+    """Every mask refused: the target box keeps its place, or moves to the DCF's peak at the
+    same size (``mask_check.refused_box``; "auto" keeps a tuned target's, from a mask)."""
+    from samn_tracker.datasets.davis import read_annotation
+    from samn_tracker.memory_manager import MemoryManager
+
+    frames, boxes, _ = car
+    first_mask = read_annotation(davis_root / "Annotations/480p/car-roundabout/00000.png", 2016) > 0
+    monkeypatch.setattr(MemoryManager, "mask_agrees", lambda self, *args, **kwargs: False)
+    t = SAMNTracker(SMALL.replace(**{"mask_check.refused_box": refused_box}), device="cpu")
+    for region, stays in ((first_mask, tuned_stays), (boxes[0], untuned_stays)):
+        t.initialize(frames[0], region)
+        start = t.target.box.copy()
+        for frame in frames[1:]:
+            pred = t.track(frame)
+            assert not pred.from_mask
+            np.testing.assert_allclose(pred.box, t.target.box)
+            np.testing.assert_allclose(t.target.box[2:], start[2:])
+        moved = np.abs(t.target.box[:2] - start[:2]).max()
+        assert moved == 0 if stays else moved > 2
+
+
 def test_paper_preset_runs_end_to_end_with_resnet50(car):
     # No ImageNet download here: a randomly initialised ResNet-50 exercises the same path.
     frames, boxes, _ = car
