@@ -278,6 +278,9 @@ def write_track(run, tracker, sequence, first: np.ndarray, frames, region, total
                 if time.monotonic() - saved >= SNAPSHOT_SECONDS:
                     snapshot()
                     saved = time.monotonic()
+            if bar.n < total:  # the video ended before its packets did (an edit list, an
+                bar.total = bar.n  # undecodable frame: decode_video warns); the bar ends whole
+                bar.refresh()
             (folder / SNAPSHOT_FILE).unlink(missing_ok=True)  # complete: nothing left to resume
         except (BetweenFrames, InputError):  # both come between frames: a frame that fails to
             if run.frames > done:            # read is raised once the one before it is written

@@ -75,6 +75,28 @@ def test_track_a_video_whose_container_states_a_clock_rate(davis_root, tmp_path,
     assert video.get(cv2.CAP_PROP_FPS) == 30 and int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 3
 
 
+def test_a_video_that_ends_before_its_packets_ends_its_progress_bar_whole(davis_root, tmp_path, capsys):
+    """OpenCV counts 6 packets but decodes 4 (the 5th frame's JPEG blanked; an MP4 edit list
+    cuts packets alike): the run writes 4 frames and the bar ends at 4/4, not 4/6."""
+    path = tmp_path / "clip.avi"
+    src = davis_root / "JPEGImages" / "480p" / "car-shadow"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (854, 480))
+    for i in range(6):
+        writer.write(cv2.imread(str(src / f"{i:05d}.jpg")))
+    writer.release()
+    data = bytearray(path.read_bytes())
+    starts = [i for i in range(len(data) - 2) if data[i:i + 3] == b"\xff\xd8\xff"]
+    data[starts[4]:starts[5] - 16] = bytes(starts[5] - 16 - starts[4])
+    path.write_bytes(data)
+    box = ",".join(str(v) for v in read_boxes(davis_root, "car-shadow")[0])
+    out = tmp_path / "out"
+    assert main(["track", str(path), "--box", box, "--out", str(out), "--device", "cpu", "--no-video"]) == 0
+    err = capsys.readouterr().err
+    assert "OpenCV decodes 4 of its 6 frames" in err
+    assert "100%" in err.rsplit("clip:", 1)[-1] and "4/4" in err.rsplit("clip:", 1)[-1]  # the bar's last state
+    assert len(list((out / "masks").glob("*.png"))) == 4
+
+
 def test_an_odd_sized_frame_is_whole_in_the_overlay(tmp_path):
     """The MPEG-4 writer cut an odd frame's last row and column: a target at the bottom or
     right edge was not in the video."""
