@@ -14,7 +14,9 @@ project's additions:
   other frames replace the temporary "last frame" entry (``memory.last_frame``; every
   ``memory.last_frame_interval``-th frame only, to save memory-encoder passes);
 * **DCF samples**: labelled at the mask's centroid, or at the DCF's own peak when
-  there is no usable mask.
+  there is no usable mask;
+* **the box after a refused mask**: moved to the DCF's peak, or for a tuned target left
+  where it was (``mask_check.refused_box``).
 """
 from __future__ import annotations
 
@@ -42,6 +44,7 @@ class Decision:
     trusted: bool                 # the mask is plausible: it sets the box
     appearance: Optional[Write]   # how the frame enters the appearance memory (None: not)
     dcf_label: Optional[Point]    # frame (x, y) of the DCF's new sample (None: no update)
+    moved_to: Optional[Point]     # where an untrusted mask leaves the box (None: where it was)
 
 
 class MemoryManager:
@@ -79,11 +82,13 @@ class MemoryManager:
         if use_dcf and not uncertain:
             self.peaks.append(peak)
         trusted = self.mask_agrees(mask_box, previous_box, dcf_centre, tuned_decoder)
+        refused_box = self.cfg.mask_check.refused_box
+        moved_to = dcf_centre if refused_box == "peak" or (refused_box == "auto" and not tuned_decoder) else None
         if uncertain:
-            return Decision(True, trusted, None, None)
+            return Decision(True, trusted, None, None, moved_to)
         label = mask.centroid() if trusted and mask_box is not None else dcf_centre
         return Decision(False, trusted, self.appearance_write(frame) if trusted else None,
-                        label if use_dcf else None)
+                        label if use_dcf else None, moved_to)
 
     def is_uncertain(self, peak: float) -> bool:
         u = self.cfg.uncertainty

@@ -498,8 +498,7 @@ class SAMNTracker:
         mask_box = counts.box
         decision = target.memory.decide(target.frame, peak, counts, target.box, centre,
                                         tuned_decoder=target.decoder is not None)
-        target.box = self._next_box(target, mask_box if decision.trusted else None,
-                                    centre if self._follows_peak(target) else None)
+        target.box = self._next_box(target, mask_box if decision.trusted else None, decision.moved_to)
         prediction = self._prediction(mask, target.box, prob, self._confidence(peak, mask, prob),
                                       decision.uncertain, mask_box if decision.trusted else None)
         return decision, prediction
@@ -724,19 +723,14 @@ class SAMNTracker:
         cells = torch.arange(self.cfg.crop_size // STRIDE, device=self.device, dtype=torch.float32)
         return gaussians(cells, cells, pixel_to_cell(u), pixel_to_cell(v), *size)[None]
 
-    def _follows_peak(self, target: "Target") -> bool:
-        """Whether a refused mask leaves the target box at the DCF's peak (``refused_box``)."""
-        refused_box = self.cfg.mask_check.refused_box
-        return refused_box == "peak" or (refused_box == "auto" and target.decoder is None)
-
-    def _next_box(self, target: "Target", mask_box: Optional[np.ndarray], dcf_centre) -> np.ndarray:
+    def _next_box(self, target: "Target", mask_box: Optional[np.ndarray], moved_to) -> np.ndarray:
         """The target box after this frame: the box of a usable mask (size smoothed), or the
-        previous box moved to the DCF's peak (None: left where it was) when there is none."""
+        previous box moved to ``moved_to`` (None: left where it was) when there is none."""
         x, y, w, h = target.box
         if mask_box is None:
-            if dcf_centre is None:
+            if moved_to is None:
                 return target.box
-            cx, cy = dcf_centre
+            cx, cy = moved_to
             return np.array([cx - (w - 1) / 2.0, cy - (h - 1) / 2.0, w, h])
         box = mask_box
         r = self.cfg.size_update_rate
