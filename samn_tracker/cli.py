@@ -257,7 +257,9 @@ def write_track(run, tracker, sequence, first: np.ndarray, frames, region, total
                 tracker.resume(resumed.target)
                 bar.set_postfix_str("")
             elif tracker.tunes(given_mask=regions.is_mask(region)):
-                bar.set_postfix_str(f"tuning the decoder on the first frame ({tracker.cfg.tuning.steps} steps)")
+                steps = tracker.cfg.tuning.steps
+                bar.set_postfix_str(f"tuning the decoder on the first frame ({steps} steps)" if regions.is_mask(region)
+                                    else f"segmenting the first box, then tuning the decoder on it ({steps} steps)")
             ahead = prefetched(islice(images, total - done), pin=tracker.device.type == "cuda")
             saved = time.monotonic()
             for step in track_frames(tracker, ahead, region, first_index=done):

@@ -161,8 +161,9 @@ class TuningConfig(Checked):
     the first mask as the target, every second view mirrored left to right (``flip``). Each
     target keeps its own tuned decoder; 0 steps: every target shares the trained one.
     A target given by a box or polygon has no true mask to tune on, only box-to-segmentation's
-    own: ``from_box`` tunes on that too (DAVIS 2016 val, box init: mean IoU 0.644 with it,
-    0.664 without), never on a box it could not refine."""
+    own: ``from_box`` tunes on that too, never on a box it could not refine. With the memory
+    policy of tuned targets that paid (DAVIS 2016 val, box init: AO 0.655 -> 0.707; it had
+    lost before that policy existed, docs/training.md), so ``lite`` does."""
 
     steps: int = setting(0, ge=0)
     lr: float = setting(3e-4, gt=0)
@@ -257,8 +258,9 @@ def lite() -> TrackerConfig:
         crop_size=256,
         dcf_search_factor=4.0,
         # half the steps at twice the rate: DAVIS 2016 val J&F as with 80 at 3e-4 (four seeds:
-        # 0.656 against 0.652), half the wait at each mask start (docs/training.md)
-        tuning=TuningConfig(steps=40, lr=6e-4),
+        # 0.656 against 0.652), half the wait at each mask start; boxes tuned on too since
+        # 2026-11-28 (val box init AO 0.655 -> 0.707, VOT EAO 0.614 -> 0.661; docs/training.md)
+        tuning=TuningConfig(steps=40, lr=6e-4, from_box=True),
     )
 
 

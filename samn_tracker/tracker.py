@@ -435,8 +435,7 @@ class SAMNTracker:
         size = self.cfg.crop_size
         if all(target.decoder is None for target in targets):
             return self.net.decode(readout, query, spatial, size)
-        return torch.cat([self.net.decode(readout[i:i + 1], query.select(i), spatial[i:i + 1], size,
-                                          weights=target.decoder) for i, target in enumerate(targets)])
+        return self.net.decode_each(readout, query, spatial, size, [target.decoder for target in targets])
 
     def _tune_decoder(self, loaded, mask: np.ndarray, box: np.ndarray,
                       memory: MemoryManager) -> DecoderWeights:

@@ -13,10 +13,12 @@ torch.set_num_threads(1)
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "davis16"
 
-# First-frame tuning for tests that start from a mask but are not about tuning: two steps
-# give each target decoder weights of its own, as the shipped 40 do, in a twentieth of the
-# seconds those take on one thread (test_builtin_model and test_decoder_tuning test the tuning).
+# First-frame tuning for tests that start from a mask or a box with ``lite`` but are not about
+# tuning: two steps give each target decoder weights of its own, as the shipped 40 do, in a
+# twentieth of the seconds those take on one thread (test_builtin_model and
+# test_decoder_tuning test the tuning).
 SHORT_TUNING = {"tuning.steps": 2}
+SHORT_TUNING_ARGS = ["--set", *(f"{key}={value}" for key, value in SHORT_TUNING.items())]
 
 
 @pytest.fixture(scope="session")

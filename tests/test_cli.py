@@ -8,7 +8,7 @@ import numpy as np
 
 from samn_tracker.cli import main
 
-from conftest import read_boxes
+from conftest import SHORT_TUNING_ARGS, read_boxes
 
 
 def test_track_a_frames_folder_writes_boxes_masks_and_overlay(davis_root, tmp_path, capsys):
@@ -38,7 +38,7 @@ def test_track_a_frames_folder_writes_boxes_masks_and_overlay(davis_root, tmp_pa
 
     quiet = tmp_path / "quiet"
     assert main(["track", str(frames), "--box", ",".join(str(v) for v in box), "--out", str(quiet),
-                 "--device", "cpu", "--no-video", "--no-progress", "--max-frames", "2"]) == 0
+                 "--device", "cpu", "--no-video", "--no-progress", "--max-frames", "2", *SHORT_TUNING_ARGS]) == 0
     printed = capsys.readouterr()
     assert "2/2" not in printed.err and "fps" in printed.out
     assert np.loadtxt(quiet / "boxes.txt", delimiter=",").shape == (2, 4)
@@ -69,7 +69,8 @@ def test_track_a_video_whose_container_states_a_clock_rate(davis_root, tmp_path,
     assert cv2.VideoCapture(str(path)).get(cv2.CAP_PROP_FPS) == 90000
     box = ",".join(str(v) for v in read_boxes(davis_root, "car-shadow")[0])
     out = tmp_path / "out"
-    assert main(["track", str(path), "--box", box, "--out", str(out), "--device", "cpu", "--no-progress"]) == 0
+    assert main(["track", str(path), "--box", box, "--out", str(out), "--device", "cpu", "--no-progress",
+                 *SHORT_TUNING_ARGS]) == 0
     assert "states 90000 frames per second" in capsys.readouterr().err
     video = cv2.VideoCapture(str(out / "overlay.mp4"))
     assert video.get(cv2.CAP_PROP_FPS) == 30 and int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 3
@@ -90,7 +91,8 @@ def test_a_video_that_ends_before_its_packets_ends_its_progress_bar_whole(davis_
     path.write_bytes(data)
     box = ",".join(str(v) for v in read_boxes(davis_root, "car-shadow")[0])
     out = tmp_path / "out"
-    assert main(["track", str(path), "--box", box, "--out", str(out), "--device", "cpu", "--no-video"]) == 0
+    assert main(["track", str(path), "--box", box, "--out", str(out), "--device", "cpu", "--no-video",
+                 *SHORT_TUNING_ARGS]) == 0
     err = capsys.readouterr().err
     assert "OpenCV decodes 4 of its 6 frames" in err
     assert "100%" in err.rsplit("clip:", 1)[-1] and "4/4" in err.rsplit("clip:", 1)[-1]  # the bar's last state

@@ -10,6 +10,7 @@ from samn_tracker.config import TuningConfig, preset
 from samn_tracker.datasets.davis import davis_sequence
 from samn_tracker.decoder_tuning import TuningViews, tune_decoder
 from samn_tracker.model.decoder import Decoder
+from samn_tracker.model.encoders import QueryFeatures
 from samn_tracker.tracker import SAMNTracker
 from samn_tracker.train.losses import segmentation_loss
 
@@ -85,10 +86,10 @@ def test_each_target_tracks_with_its_own_tuned_decoder(car) -> None:
     assert any(np.abs(a - b).max() > 0.05 for a, b in zip(tuned, untuned))
 
 
-def test_boxes_are_tuned_on_only_when_asked_and_refined(car) -> None:
-    """A box gives no true mask: by default its target keeps the trained decoder; with
-    ``from_box`` it is tuned on box-to-segmentation's mask, unless that failed (here: it
-    must fill the whole box) and left a rectangle."""
+def test_boxes_are_tuned_on_when_asked_and_refined(car) -> None:
+    """A box gives no true mask: with ``from_box`` (``lite``'s default) its target is tuned on
+    box-to-segmentation's mask, unless that failed (here: it must fill the whole box) and
+    left a rectangle; without it the target keeps the trained decoder."""
     frames, truth = car
     ys, xs = np.nonzero(truth[0])
     box = [xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1]
@@ -99,6 +100,32 @@ def test_boxes_are_tuned_on_only_when_asked_and_refined(car) -> None:
         tracker.initialize(frames[0], box)
         return tracker._target.decoder
 
-    assert decoder() is None
-    assert decoder(**{"tuning.from_box": True}) is not None
-    assert decoder(**{"tuning.from_box": True, "box_init_min_fill": 1.0}) is None
+    assert decoder() is not None
+    assert decoder(**{"tuning.from_box": False}) is None
+    assert decoder(**{"box_init_min_fill": 1.0}) is None
+
+
+def test_a_batch_of_own_decoders_decodes_in_one_stacked_pass_as_row_by_row() -> None:
+    """A GPU decodes a lockstep batch of tuned targets in one pass over their stacked weights
+    (the shared decoder's for a row without its own); the logits are each row's own decoder's
+    within float rounding, as a CPU computes them row by row."""
+    torch.manual_seed(0)
+    net = SAMNTracker(SMALL, device="cpu").net
+    shared = dict(net.decoder.named_parameters())
+    own = [{k: v.detach() + 0.05 * torch.randn_like(v) for k, v in shared.items()} for _ in range(2)]
+    weights = [own[0], None, own[1]]
+    dims = net.decoder
+    readout = torch.randn(3, dims.conv_in.in_channels, 8, 8)
+    spatial = torch.rand(3, 1, 8, 8)
+    query = QueryFeatures(key=torch.randn(3, 4, 8, 8), value=torch.randn(3, 4, 8, 8), s16=torch.randn(3, 4, 8, 8),
+                          s8=torch.randn(3, dims.refine8.skip[0].in_channels, 16, 16),
+                          s4=torch.randn(3, dims.refine4.skip[0].in_channels, 32, 32))
+    with torch.no_grad():
+        row_by_row = net.decode_each(readout, query, spatial, 128, weights)
+        stacked = net.decode_stacked(readout, query, spatial, 128, weights)
+        alone = [net.decode(readout[i:i + 1], query.select(i), spatial[i:i + 1], 128, weights=w)
+                 for i, w in enumerate(weights)]
+    assert stacked.shape == (3, 2, 128, 128)
+    torch.testing.assert_close(stacked, row_by_row, rtol=1e-4, atol=1e-4)
+    assert all(torch.equal(row_by_row[i:i + 1], a) for i, a in enumerate(alone))
+    assert (row_by_row[0] - row_by_row[2]).abs().max() > 1e-3  # the rows' own weights were used

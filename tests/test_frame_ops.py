@@ -240,12 +240,12 @@ def test_memories_read_at_the_graphs_fixed_sizes_track_as_at_their_own(davis_roo
     """On a GPU the device step reads every memory in slots of a few fixed sizes (``lite``:
     the 22 entries its cap allows), so that the read and decoder replay from CUDA graphs;
     the same step on a CPU, at those sizes and at each memory's own, tracks alike (given a
-    box, the targets share the decoder, which reads in that pass)."""
+    box and not tuned, the targets share the decoder, which reads in that pass)."""
     sequence = davis_sequence(davis_root, "car-shadow")
     box = regions.mask_to_box(sequence.groundtruth[0])
     outputs, sizes = {}, {}
     for fixed in (False, True):
-        tracker = build_tracker("lite", device="cpu", overrides=["frame_ops=torch"])
+        tracker = build_tracker("lite", device="cpu", overrides=["frame_ops=torch", "tuning.from_box=false"])
         tracker.fixed_memory_sizes = fixed
         read, sizes[fixed] = tracker.net.mask_probability, set()
 
@@ -272,7 +272,8 @@ def test_uncapped_memories_are_read_at_their_own_size(davis_root):
     box = regions.mask_to_box(sequence.groundtruth[0])
     outputs, passes = {}, {}
     for cap in ("20", "None"):
-        tracker = build_tracker("lite", device="cpu", overrides=["frame_ops=torch", f"memory.max_entries={cap}"])
+        tracker = build_tracker("lite", device="cpu", overrides=["frame_ops=torch", f"memory.max_entries={cap}",
+                                                                 "tuning.from_box=false"])
         read, passes[cap] = tracker.net.mask_probability, []
 
         def recorded(*args, read=read, seen=passes[cap]):

@@ -22,6 +22,8 @@ from samn_tracker.model.decoder import foreground_probability
 from samn_tracker.model.network import SAMNNetwork
 from samn_tracker.tracker import HOST_PARTS, STAGES
 
+from conftest import SHORT_TUNING
+
 TINY = ["--set", "crop_size=64", "--no-progress", "--threads", "1"]
 
 
@@ -67,12 +69,13 @@ def test_samn_frames_whose_mask_was_refused_count_as_lost(davis_root):
     seq = load_sequence(davis_root, "car-shadow", max_frames=6)
 
     def lost(**check):
-        bench = SamnBench("samn_lite", None, {f"mask_check.{k}": v for k, v in check.items()}, "cpu")
+        settings = {**SHORT_TUNING, **{f"mask_check.{k}": v for k, v in check.items()}}
+        bench = SamnBench("samn_lite", None, settings, "cpu")
         return run_sequence(bench, seq, keep_masks=False, progress=False).lost_frames
 
     assert lost(enabled=False) == 0
     # an area that may not change at all refuses every mask
-    assert lost(max_area_change=1.0, accept_growth_after=0) == 5
+    assert lost(max_area_change=1.0, accept_growth_after=0, accept_shrink_after=0) == 5
 
 
 def test_batch_tracks_copies_in_lockstep_with_the_accuracy_of_one_at_a_time(bench_result):
@@ -587,7 +590,7 @@ def test_a_warm_lockstep_pass_is_untimed_and_tracks_alike(davis_root):
     from samn_tracker.speed.batched import batched_throughput
     from samn_tracker.speed.runs import load_sequence
 
-    tracker = build_tracker("lite", device="cpu")
+    tracker = build_tracker("lite", device="cpu", overrides=SHORT_TUNING)
     assert not tracker.cuda_graphs  # nothing to make on a CPU: one pass by default
     sequences = [load_sequence(davis_root, "car-shadow", 4), load_sequence(davis_root, "blackswan", 3)]
     alone = dict.fromkeys(("ao", "sr50", "mean_iou", "success_auc", "jf"), None)

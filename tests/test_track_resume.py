@@ -11,7 +11,7 @@ import cv2
 import pytest
 import torch
 
-from conftest import read_boxes
+from conftest import SHORT_TUNING_ARGS, read_boxes
 from test_track_runs import ENV, interruptible, one_line, partial, run_record, samn, samn_command, wait_for
 
 FRAMES = 24
@@ -32,7 +32,7 @@ def frames_folder(davis_root: Path, folder: Path, corrupt: int | None = None) ->
 
 
 def track(frames: Path, out: Path, box: str, *extra) -> subprocess.CompletedProcess:
-    return samn("track", frames, "--box", box, "--out", out, *extra)
+    return samn("track", frames, "--box", box, "--out", out, *extra, *SHORT_TUNING_ARGS)
 
 
 def first_box(davis_root: Path) -> str:
@@ -70,7 +70,7 @@ def whole(davis_root, tmp_path_factory) -> Path:
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_a_stopped_run_resumes_to_the_results_of_a_run_never_stopped(davis_root, tmp_path, whole, stop):
     frames, out, box = frames_folder(davis_root, tmp_path / "frames"), tmp_path / "out", first_box(davis_root)
-    process = subprocess.Popen(samn_command("track", frames, "--box", box, "--out", out),
+    process = subprocess.Popen(samn_command("track", frames, "--box", box, "--out", out, *SHORT_TUNING_ARGS),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
                                preexec_fn=interruptible)
     wait_for(lambda: len(list((partial(out) / "masks").glob("*.png"))) >= 3)
@@ -188,7 +188,7 @@ def test_a_run_stopped_while_it_starts_has_nothing_to_resume_and_says_so(davis_r
     """A Ctrl-C during the initialisation (a mask start tunes for many seconds on a CPU)
     left no snapshot, and --resume answered that one is written at Ctrl-C."""
     frames, out, box = frames_folder(davis_root, tmp_path / "frames"), tmp_path / "out", first_box(davis_root)
-    process = subprocess.Popen(samn_command("track", frames, "--box", box, "--out", out),
+    process = subprocess.Popen(samn_command("track", frames, "--box", box, "--out", out, *SHORT_TUNING_ARGS),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
                                preexec_fn=interruptible)
     wait_for(lambda: (partial(out) / "run.json").is_file())

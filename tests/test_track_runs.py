@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import read_boxes
+from conftest import SHORT_TUNING_ARGS, read_boxes
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
 BLACKSWAN_BOX = "127,73,383,312"
@@ -61,7 +61,8 @@ def blackswan(davis_root) -> Path:
 
 def test_complete_runs_replace_earlier_ones_only_when_asked(blackswan, tmp_path):
     out = tmp_path / "out"
-    first = samn("track", blackswan, "--box", "-50,-40,200,150", "--out", out, "--max-frames", 2, "--no-video")
+    first = samn("track", blackswan, "--box", "-50,-40,200,150", "--out", out, "--max-frames", 2, "--no-video",
+                 *SHORT_TUNING_ARGS)
     assert first.returncode == 0, first.stderr
     note = one_line(first.stderr)
     assert "samn track: note:" in note and "0,0,150,110" in note
@@ -70,13 +71,13 @@ def test_complete_runs_replace_earlier_ones_only_when_asked(blackswan, tmp_path)
     assert record["command"][:2] == ["samn", "track"] and "version" in record
     assert not partial(out).exists()
 
-    again = samn("track", blackswan, "--box", BLACKSWAN_BOX, "--out", out, "--max-frames", 1)
+    again = samn("track", blackswan, "--box", BLACKSWAN_BOX, "--out", out, "--max-frames", 1, *SHORT_TUNING_ARGS)
     assert again.returncode == 2
     assert "--overwrite" in one_line(again.stderr)
     assert len(list((out / "masks").glob("*.png"))) == 2
 
     replaced = samn("track", blackswan, "--box", BLACKSWAN_BOX, "--out", out, "--max-frames", 1,
-                    "--overwrite", "--no-video")
+                    "--overwrite", "--no-video", *SHORT_TUNING_ARGS)
     assert replaced.returncode == 0, replaced.stderr
     assert sorted(p.name for p in (out / "masks").iterdir()) == ["00000.png"]
     assert len((out / "boxes.txt").read_text().splitlines()) == 1
@@ -102,7 +103,7 @@ def write_zero_mask(path: Path) -> Path:
 def test_bad_input_is_one_line_and_writes_nothing(blackswan, tmp_path, args, expected):
     args = [str(write_zero_mask(tmp_path / "zero.png")) if a == "ZERO_MASK" else a for a in args]
     out = tmp_path / "out"
-    result = samn("track", blackswan, *args, "--out", out)
+    result = samn("track", blackswan, *args, "--out", out, *SHORT_TUNING_ARGS)
     assert result.returncode == 2
     line = one_line(result.stderr)
     assert line.startswith("samn track: error:") and expected in line
@@ -113,7 +114,7 @@ def test_out_as_the_current_folder_is_that_folder(blackswan, tmp_path):
     here = tmp_path / "here"
     here.mkdir()
     result = subprocess.run(samn_command("track", blackswan, "--box", BLACKSWAN_BOX, "--out", ".",
-                                         "--max-frames", 2, "--no-video"),
+                                         "--max-frames", 2, "--no-video", *SHORT_TUNING_ARGS),
                             capture_output=True, text=True, timeout=300, env=ENV, cwd=here)
     assert result.returncode == 0, result.stderr
     assert run_record(here)["status"] == "complete"
@@ -129,7 +130,7 @@ def test_a_frame_of_another_size_stops_the_run_naming_it(blackswan, tmp_path):
             image = cv2.resize(image, (640, 360))
         cv2.imwrite(str(frames / f"{index:05d}.jpg"), image)
     out = tmp_path / "out"
-    result = samn("track", frames, "--box", BLACKSWAN_BOX, "--out", out, "--no-video")
+    result = samn("track", frames, "--box", BLACKSWAN_BOX, "--out", out, "--no-video", *SHORT_TUNING_ARGS)
     assert result.returncode == 2
     line = one_line(result.stderr)
     assert "00002.jpg is 640x360" in line and "854x480" in line
@@ -143,11 +144,11 @@ def test_hidden_files_are_not_frames_and_long_names_are_refused_before_work(blac
         (frames / f"{index:05d}.jpg").write_bytes((blackswan / f"{index:05d}.jpg").read_bytes())
     (frames / "._00000.jpg").write_bytes(b"\x00\x05\x16\x07 macOS resource fork")
     out = tmp_path / "out"
-    result = samn("track", frames, "--box", BLACKSWAN_BOX, "--out", out, "--no-video")
+    result = samn("track", frames, "--box", BLACKSWAN_BOX, "--out", out, "--no-video", *SHORT_TUNING_ARGS)
     assert result.returncode == 0, result.stderr
     assert run_record(out)["frames"] == 3
     long = tmp_path / ("o" * 250)
-    result = samn("track", frames, "--box", BLACKSWAN_BOX, "--out", long, "--no-video")
+    result = samn("track", frames, "--box", BLACKSWAN_BOX, "--out", long, "--no-video", *SHORT_TUNING_ARGS)
     assert result.returncode == 2 and "too long" in one_line(result.stderr)
     assert not list(tmp_path.glob("ooo*"))
 
@@ -159,7 +160,7 @@ def test_a_truncated_jpeg_is_tracked_with_a_warning_naming_it(blackswan, tmp_pat
         data = (blackswan / f"{index:05d}.jpg").read_bytes()
         (frames / f"{index:05d}.jpg").write_bytes(data[: len(data) // 2] if index == 1 else data)
     out = tmp_path / "out"
-    result = samn("track", frames, "--box", BLACKSWAN_BOX, "--out", out, "--no-video")
+    result = samn("track", frames, "--box", BLACKSWAN_BOX, "--out", out, "--no-video", *SHORT_TUNING_ARGS)
     assert result.returncode == 0, result.stderr
     assert "00001.jpg ends before its JPEG end marker" in result.stderr
     assert "00000.jpg ends" not in result.stderr and "00002.jpg ends" not in result.stderr
@@ -181,7 +182,7 @@ def test_an_unusable_out_is_one_line(blackswan, tmp_path):
     file = tmp_path / "a-file"
     file.write_text("keep me")
     for out, expected in [(file, "is a file"), (unwritable_folder(tmp_path), "cannot write to")]:
-        result = samn("track", blackswan, "--box", BLACKSWAN_BOX, "--out", out)
+        result = samn("track", blackswan, "--box", BLACKSWAN_BOX, "--out", out, *SHORT_TUNING_ARGS)
         assert result.returncode == 2
         assert expected in one_line(result.stderr)
     assert file.read_text() == "keep me"
@@ -223,7 +224,7 @@ def test_a_failure_midway_leaves_a_partial_folder_marked_failed(davis_root, tmp_
     frames = frames_with_corrupt_frame(davis_root, tmp_path / "frames", good=2)
     box = ",".join(str(v) for v in read_boxes(davis_root, "car-shadow")[0])
     out = tmp_path / "out"
-    result = samn("track", frames, "--box", box, "--out", out, "--no-video")
+    result = samn("track", frames, "--box", box, "--out", out, "--no-video", *SHORT_TUNING_ARGS)
     assert result.returncode == 2
     line = one_line(result.stderr)
     assert "00002.jpg" in line and str(partial(out)) in line
@@ -243,7 +244,7 @@ def wait_for(condition, seconds: float = 120) -> None:
 def test_ctrl_c_during_tracking_keeps_a_marked_partial_folder(blackswan, tmp_path):
     out = tmp_path / "out"
     process = subprocess.Popen(samn_command("track", blackswan, "--box", BLACKSWAN_BOX, "--out", out,
-                                            "--no-video"),
+                                            "--no-video", *SHORT_TUNING_ARGS),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
                                preexec_fn=interruptible)
     wait_for(lambda: len(list((partial(out) / "masks").glob("*.png"))) >= 2)

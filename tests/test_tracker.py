@@ -307,9 +307,9 @@ def test_a_given_masks_thin_lines_do_not_set_the_target_box(tracker, car):
     np.testing.assert_array_equal(tracker.target.box, lined_box)
 
 
-def test_the_mask_check_is_told_which_targets_have_a_tuned_decoder(tracker, car, davis_root, monkeypatch):
+def test_the_mask_check_is_told_which_targets_have_a_tuned_decoder(car, davis_root, monkeypatch):
     """``mask_check.near="auto"`` keeps a mask near the previous target against the DCF only
-    for a target whose decoder was tuned on its first mask: a box start tunes nothing."""
+    for a target whose decoder was tuned on its first mask: here a box start tunes nothing."""
     from samn_tracker.datasets.davis import read_annotation
     from samn_tracker.memory_manager import MemoryManager
 
@@ -319,6 +319,7 @@ def test_the_mask_check_is_told_which_targets_have_a_tuned_decoder(tracker, car,
     real = MemoryManager.decide
     monkeypatch.setattr(MemoryManager, "decide",
                         lambda self, *args, **kwargs: told.append(kwargs["tuned_decoder"]) or real(self, *args, **kwargs))
+    tracker = SAMNTracker(SMALL.replace(**{"tuning.from_box": False}), device="cpu")
     run(tracker, frames[:3], boxes[0])
     run(tracker, frames[:3], first_mask)
     assert told == [False, False, True, True]
@@ -329,14 +330,15 @@ def test_the_mask_check_is_told_which_targets_have_a_tuned_decoder(tracker, car,
 def test_after_a_refused_mask_the_box_stays_or_goes_to_the_dcf_peak(car, davis_root, monkeypatch,
                                                                      refused_box, tuned_stays, untuned_stays):
     """Every mask refused: the target box keeps its place, or moves to the DCF's peak at the
-    same size (``mask_check.refused_box``; "auto" keeps a tuned target's, from a mask)."""
+    same size (``mask_check.refused_box``; "auto" keeps a tuned target's: here from a mask, a
+    box start being left untuned)."""
     from samn_tracker.datasets.davis import read_annotation
     from samn_tracker.memory_manager import MemoryManager
 
     frames, boxes, _ = car
     first_mask = read_annotation(davis_root / "Annotations/480p/car-roundabout/00000.png", 2016) > 0
     monkeypatch.setattr(MemoryManager, "mask_agrees", lambda self, *args, **kwargs: False)
-    t = SAMNTracker(SMALL.replace(**{"mask_check.refused_box": refused_box}), device="cpu")
+    t = SAMNTracker(SMALL.replace(**{"mask_check.refused_box": refused_box, "tuning.from_box": False}), device="cpu")
     for region, stays in ((first_mask, tuned_stays), (boxes[0], untuned_stays)):
         t.initialize(frames[0], region)
         start = t.target.box.copy()
@@ -375,7 +377,7 @@ def test_memory_ablations_remove_what_they_name(car):
         memory.set_first(MemoryEntry(memory.first.key, memory.first.value * scale_first_value, 0))
         return [tracker.track(f).probability for f in frames[1:3]]
 
-    lite = preset("lite")  # the crop the weights were trained at: at SMALL's the car is lost
+    lite = preset("lite").replace(**SHORT_TUNING)  # the crop the weights were trained at: at SMALL's the car is lost
     ablated = lite.replace(**{"memory.read": False})
     for a, b in zip(probabilities(ablated, 1.0), probabilities(ablated, 5.0)):
         np.testing.assert_array_equal(a, b)

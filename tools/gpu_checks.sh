@@ -64,6 +64,9 @@ bench() {
 bench paper_b1 --trackers samn_paper --repeat 3 --set model.pretrained_backbone=False
 # 2. lite, 32 videos in lockstep (target: 1000 frames/s), default groups (2 on a GPU).
 bench lite_b32 --trackers samn_lite --repeat 3 --batch 32
+# 2b. the same with untuned box starts, as every GPU figure before 2026-11-28 was made: the
+#     shared decoder's one pass, against the stacked pass of the targets' own decoders.
+bench lite_b32_untuned --trackers samn_lite --repeat 3 --batch 32 --set tuning.from_box=false
 # 3. the same with the connected components on the device (default: host).
 bench lite_b32_device_components --trackers samn_lite --repeat 3 --batch 32 --set mask_components=device
 # 4. paper at batch 1 with the components on the device.

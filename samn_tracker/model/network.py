@@ -14,7 +14,7 @@ from typing import ContextManager, Optional, Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call
+from torch.func import functional_call, vmap
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from samn_tracker.backbones import IMAGENET_MEAN, IMAGENET_STD, build_backbone
@@ -225,6 +225,31 @@ class SAMNNetwork(nn.Module):
         if spatial_map is None or weights is not None:  # eager: a graph takes tensors and replays the shared weights
             return self._decoder_pass(readout, spatial_map, query.s8, query.s4, out_size, weights)[0]
         return self._run("decoder", readout, spatial_map, query.s8, query.s4, out_size=out_size)[0]
+
+    def decode_each(self, readout: torch.Tensor, query: QueryFeatures, spatial_map: torch.Tensor, out_size: int,
+                    weights: Sequence[Optional[dict[str, torch.Tensor]]]) -> torch.Tensor:
+        """``decode`` of each row with its own weights (None: the shared decoder). On a GPU one
+        pass over the rows with their weights stacked (``vmap``: a grouped convolution per layer
+        instead of a decoder per row, whose launches a lockstep batch of tuned targets would
+        wait on); on a CPU row by row, where the grouped convolutions are slower."""
+        if readout.device.type == "cpu" or len(weights) == 1:
+            return torch.cat([self.decode(readout[i:i + 1], query.select(i), spatial_map[i:i + 1], out_size,
+                                          weights=w) for i, w in enumerate(weights)])
+        return self.decode_stacked(readout, query, spatial_map, out_size, weights)
+
+    def decode_stacked(self, readout: torch.Tensor, query: QueryFeatures, spatial_map: torch.Tensor,
+                       out_size: int, weights: Sequence[Optional[dict[str, torch.Tensor]]]) -> torch.Tensor:
+        """``decode_each``'s one pass over the rows (the same logits within float rounding)."""
+        shared = dict(self.decoder.named_parameters())
+        stacked = {name: torch.stack([(shared if w is None else w)[name] for w in weights]) for name in shared}
+
+        def one(w, readout_row, map_row, s8_row, s4_row):
+            inputs = (readout_row[None], map_row[None], s8_row[None], s4_row[None], out_size)
+            return functional_call(self.decoder, w, inputs)[0]
+
+        with self._autocast():
+            logits = vmap(one)(stacked, readout, spatial_map, query.s8, query.s4)
+        return logits.float()
 
     def _autocast(self) -> ContextManager:
         """Reduced-precision compute chosen by ``prepare_for_inference``; outputs stay float32."""
