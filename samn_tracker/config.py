@@ -161,9 +161,9 @@ class TuningConfig(Checked):
     the first mask as the target, every second view mirrored left to right (``flip``). Each
     target keeps its own tuned decoder; 0 steps: every target shares the trained one.
     A target given by a box or polygon has no true mask to tune on, only box-to-segmentation's
-    own: ``from_box`` tunes on that too, never on a box it could not refine. With the memory
-    policy of tuned targets that paid (DAVIS 2016 val, box init: AO 0.655 -> 0.707; it had
-    lost before that policy existed, docs/training.md), so ``lite`` does."""
+    own: ``from_box`` tunes on that too, never on a box it could not refine. It lost when the
+    tracker had no memory policy of its own for tuned targets, and pays with it (DAVIS 2016
+    val, box init: AO 0.655 -> 0.707; docs/training.md), so ``lite`` tunes boxes too."""
 
     steps: int = setting(0, ge=0)
     lr: float = setting(3e-4, gt=0)
