@@ -118,9 +118,9 @@ class MaskCheckConfig(Checked):
     frame on. ``"peak_or_previous"`` also keeps a mask that stays near the previous target.
     ``"auto"`` does that only for a target whose decoder was tuned on its first frame
     (``TuningConfig``), whose masks are worth trusting against the DCF: DAVIS 2016 val, mask
-    init, J&F 0.660 -> 0.697; from a box, untuned, the shared decoder's partial masks
-    outweighed that (VOT local stack EAO 0.614 -> 0.597), so there the DCF decides
-    (docs/training.md).
+    init, J&F 0.660 -> 0.697; from a box left untuned (``tuning.from_box`` off, or a box
+    box-to-segmentation could not refine) the shared decoder's partial masks outweighed that
+    (VOT local stack EAO 0.614 -> 0.597), so there the DCF decides (docs/training.md).
 
     A target that really grows that fast (it comes towards the camera, or was only partly
     segmented) would be refused for good, since the box it is compared with no longer
@@ -132,9 +132,10 @@ class MaskCheckConfig(Checked):
     does not segment) would refuse the right, smaller masks for good: a mask refused only
     for shrinking is accepted after ``accept_shrink_after`` such masks, for a target tuned
     on its first mask (DAVIS 2016 mask init: parkour had 15 right masks refused in a row;
-    val 0.711 -> 0.713, train 0.787 -> 0.790). A box start keeps refusing them: the box given
-    is the extent that counts, and the shared decoder's smaller masks are often partial or
-    leave out what the box holds (VOT local stack, boxes: EAO 0.614 -> 0.597 with the rule).
+    val 0.711 -> 0.713, train 0.787 -> 0.790). An untuned box start keeps refusing them: the
+    box given is the extent that counts, and the shared decoder's smaller masks are often
+    partial or leave out what the box holds (VOT local stack, boxes: EAO 0.614 -> 0.597 with
+    the rule).
 
     After a refused mask the target box moves to the DCF's peak (``refused_box="peak"``) or
     stays where it was (``"stay"``); ``"auto"`` keeps it for a tuned target, whose masks
