@@ -244,6 +244,7 @@ def write_track(run, tracker, sequence, first: np.ndarray, frames, region, total
         Snapshot(run.frames, tracker.target, sizes).save(folder)
         run.resumable = True
 
+    given_mask = regions.is_mask(region)
     with tqdm(total=total, initial=done, unit="frame", desc=sequence.name,
               **({} if progress else {"disable": True})) as bar:
         try:
@@ -256,9 +257,9 @@ def write_track(run, tracker, sequence, first: np.ndarray, frames, region, total
                     images = islice(images, done, None)
                 tracker.resume(resumed.target)
                 bar.set_postfix_str("")
-            elif tracker.tunes(given_mask=regions.is_mask(region)):
+            elif tracker.tunes(given_mask=given_mask):
                 steps = tracker.cfg.tuning.steps
-                bar.set_postfix_str(f"tuning the decoder on the first frame ({steps} steps)" if regions.is_mask(region)
+                bar.set_postfix_str(f"tuning the decoder on the first frame ({steps} steps)" if given_mask
                                     else f"segmenting the first box, then tuning the decoder on it ({steps} steps)")
             ahead = prefetched(islice(images, total - done), pin=tracker.device.type == "cuda")
             saved = time.monotonic()
