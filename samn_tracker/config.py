@@ -15,8 +15,8 @@ from samn_tracker.feature_grid import STRIDE
 from samn_tracker.settings import Checked, dotted, parse_overrides, setting
 
 __all__ = ["TrackerConfig", "ModelConfig", "DCFConfig", "MemoryConfig", "UncertaintyConfig",
-           "MaskCheckConfig", "TuningConfig", "paper", "lite", "preset", "parse_overrides", "PRESETS",
-           "SAME_OUTPUT_SETTINGS", "weights_mismatch"]
+           "MaskCheckConfig", "TuningConfig", "EdgeConfig", "paper", "lite", "preset", "parse_overrides",
+           "PRESETS", "SAME_OUTPUT_SETTINGS", "weights_mismatch"]
 
 
 @dataclass
@@ -177,6 +177,21 @@ class TuningConfig(Checked):
 
 
 @dataclass
+class EdgeConfig(Checked):
+    """Beyond the paper: each tracked mask snapped to the frame's colour edges by a guided
+    filter of ``radius`` pixels (``edge_snap.py``), as OSVOS snaps its masks to contours:
+    the decoder's outline is a quarter of the crop's resolution. ``eps`` (colours in
+    [0, 1]) is the contrast below which the filter smooths instead of following an edge;
+    ``subsample``: the coefficients are fitted at that fraction of the resolution. Only the
+    output is snapped: the memories, the memory policy and the tracker's box see the
+    decoder's mask. 0: off."""
+
+    radius: int = setting(0, ge=0)
+    eps: float = setting(1e-4, gt=0)
+    subsample: int = setting(4, ge=1)
+
+
+@dataclass
 class TrackerConfig(Checked):
     """The whole tracker; ``replace(**{"memory.interval": 10})`` makes a checked variant."""
 
@@ -187,6 +202,7 @@ class TrackerConfig(Checked):
     uncertainty: UncertaintyConfig = field(default_factory=UncertaintyConfig)
     mask_check: MaskCheckConfig = field(default_factory=MaskCheckConfig)
     tuning: TuningConfig = field(default_factory=TuningConfig)
+    edges: EdgeConfig = field(default_factory=EdgeConfig)
     crop_size: int = setting(384, gt=0, multiple_of=STRIDE)
     search_factor: float = setting(4.0, gt=0)
     dcf_search_factor: float = setting(4.5, gt=0)
@@ -262,6 +278,8 @@ def lite() -> TrackerConfig:
         # 0.656 against 0.652), half the wait at each mask start; boxes tuned on too since
         # 2026-11-28 (val box init AO 0.655 -> 0.707, VOT EAO 0.614 -> 0.661; docs/training.md)
         tuning=TuningConfig(steps=40, lr=6e-4, from_box=True),
+        # DAVIS 2016 train J&F 0.791 -> ..., val 0.717 -> 0.732 (docs/training.md)
+        edges=EdgeConfig(radius=16),
     )
 
 

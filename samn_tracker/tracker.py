@@ -28,6 +28,7 @@ from samn_tracker.decoder_tuning import DecoderWeights, TuningViews, tune_decode
 from samn_tracker.device_components import MainComponents
 from samn_tracker.batch_rows import grouped, in_order, take_rows
 from samn_tracker.devices import pick_device, to_device, to_device_together
+from samn_tracker.edge_snap import snap_to_edges
 from samn_tracker.frame_ops import DeviceFrames, FrameMap, MapBuilder, Pasted, frame_ops, unit_float
 from samn_tracker.front_pass import Front, SpatialOutput, front_pass, resampled_scores
 from samn_tracker.errors import InputError
@@ -330,7 +331,7 @@ class SAMNTracker:
         if self.entries_at_launch:  # queued after the read-back, which it must not delay
             with self._clock.stage("memory_write"):
                 encoded = self._memory_pass(batch.seg_crops, crop_prob, batch.query.s16)
-        return Launched(list(targets), batch, crop_prob, encoded, pasted, self._clock)
+        return Launched(list(targets), frames, batch, crop_prob, encoded, pasted, self._clock)
 
     @torch.no_grad()
     def finish(self, launched: "Launched") -> list[Prediction]:
@@ -343,7 +344,7 @@ class SAMNTracker:
             with self._clock.host("read_back"):
                 probs, peaks, centres = self._landed(launched.pasted, batch)
             with self._clock.host("host_work"):
-                finished = self._on_host(self._finish, targets, probs, peaks, centres)
+                finished = self._on_host(self._finish, targets, launched.frames, probs, peaks, centres)
         with self._clock.host("writes"):
             self._write(targets, [decision for decision, _ in finished], launched)
         return [prediction for _, prediction in finished]
@@ -481,12 +482,13 @@ class SAMNTracker:
             self._host_pool = ThreadPoolExecutor(threads, thread_name_prefix="samn-host")
         return list(self._host_pool.map(work, *per_target))
 
-    def _finish(self, target: "Target", build_prob: MapBuilder, peak: float,
+    def _finish(self, target: "Target", image: np.ndarray, build_prob: MapBuilder, peak: float,
                 centre: Optional[tuple[float, float]]) -> tuple[Decision, Prediction]:
         """One target's frame after the read-back: its probability map in its frame, its
-        mask, the memory policy's decision, the new box and the prediction. The mask's box and
-        centroid come from its row and column counts, made by the device with device frame
-        operations, else by one pass here."""
+        mask, the memory policy's decision, the new box and the prediction, whose mask is
+        snapped to ``image``'s edges (``EdgeConfig``). The mask's box and centroid come from
+        its row and column counts, made by the device with device frame operations, else by
+        one pass here."""
         prob = build_prob()
         mask = prob.above(self.cfg.mask_threshold)
         counts = prob.counts_above(self.cfg.mask_threshold)
@@ -498,8 +500,11 @@ class SAMNTracker:
         decision = target.memory.decide(target.frame, peak, counts, target.box, centre,
                                         tuned_decoder=target.decoder is not None)
         target.box = self._next_box(target, mask_box if decision.trusted else None, decision.moved_to)
-        prediction = self._prediction(mask, target.box, prob, self._confidence(peak, mask, prob),
-                                      decision.uncertain, mask_box if decision.trusted else None)
+        confidence = self._confidence(peak, mask, prob)
+        if self.cfg.edges.radius > 0:
+            mask, counts = snap_to_edges(image, mask, counts.bounds, self.cfg.edges)
+        prediction = self._prediction(mask, target.box, prob, confidence, decision.uncertain,
+                                      counts.box if decision.trusted else None)
         return decision, prediction
 
     def _write(self, targets: Sequence["Target"], decisions: list, launched: "Launched") -> None:
@@ -769,6 +774,7 @@ class Launched:
     the device work, and its stage clock."""
 
     targets: list["Target"]
+    frames: list[np.ndarray]  # the targets' images: ``EdgeConfig`` snaps the masks to them
     batch: _Batch
     crop_prob: torch.Tensor  # (B, 1, S, S): the memory writes' masks
     encoded: Optional[tuple[torch.Tensor, torch.Tensor]]  # every target's entry (``entries_at``)

@@ -7,7 +7,8 @@ import pytest
 
 from samn_tracker.config import preset
 from samn_tracker.errors import InputError
-from samn_tracker.regions import mask_to_box
+from samn_tracker.edge_snap import snap_to_edges
+from samn_tracker.regions import MaskCounts, mask_to_box
 from samn_tracker.datasets.davis import davis_sequence
 from samn_tracker.tracker import Prediction, SAMNTracker
 
@@ -349,6 +350,25 @@ def test_after_a_refused_mask_the_box_stays_or_goes_to_the_dcf_peak(car, davis_r
             np.testing.assert_allclose(t.target.box[2:], start[2:])
         moved = np.abs(t.target.box[:2] - start[:2]).max()
         assert moved == 0 if stays else moved > 2
+
+
+def test_only_the_output_masks_are_snapped_to_the_frames_edges(car):
+    """``edges`` changes the predictions' masks and their boxes alone: the memory policy, the
+    tracker's box and so every later frame are the unsnapped tracker's."""
+    frames, _, seq = car
+    cfg = preset("lite").replace(**SHORT_TUNING)  # SMALL's crop loses this car
+    snapping = SAMNTracker(cfg, device="cpu")
+    plain = SAMNTracker(cfg.replace(**{"edges.radius": 0}), device="cpu")
+    snapped, unsnapped = run(snapping, frames, seq.groundtruth[0]), run(plain, frames, seq.groundtruth[0])
+    for frame, s, p in zip(frames[1:], snapped[1:], unsnapped[1:]):
+        assert p.mask.any() and not p.uncertain
+        assert (s.uncertain, s.from_mask, s.confidence) == (p.uncertain, p.from_mask, p.confidence)
+        expected, _ = snap_to_edges(frame, p.mask, MaskCounts.of(p.mask).bounds, cfg.edges)
+        np.testing.assert_array_equal(s.mask, expected)
+        if s.from_mask:
+            np.testing.assert_array_equal(s.box, mask_to_box(s.mask))
+    assert any(not np.array_equal(s.mask, p.mask) for s, p in zip(snapped[1:], unsnapped[1:]))
+    np.testing.assert_array_equal(snapping.target.box, plain.target.box)
 
 
 def test_paper_preset_runs_end_to_end_with_resnet50(car):

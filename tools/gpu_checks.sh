@@ -67,6 +67,8 @@ bench lite_b32 --trackers samn_lite --repeat 3 --batch 32
 # 2b. the same with untuned box starts, as every GPU figure before 2026-11-28 was made: the
 #     shared decoder's one pass, against the stacked pass of the targets' own decoders.
 bench lite_b32_untuned --trackers samn_lite --repeat 3 --batch 32 --set tuning.from_box=false
+# 2c. the same without snapping the masks to the frames' edges (host work, since 2026-11-28).
+bench lite_b32_unsnapped --trackers samn_lite --repeat 3 --batch 32 --set edges.radius=0
 # 3. the same with the connected components on the device (default: host).
 bench lite_b32_device_components --trackers samn_lite --repeat 3 --batch 32 --set mask_components=device
 # 4. paper at batch 1 with the components on the device.

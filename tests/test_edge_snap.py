@@ -1,0 +1,71 @@
+"""Masks snapped to the frame's edges (``edge_snap``), on real DAVIS frames and their truth."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from samn_tracker.config import EdgeConfig
+from samn_tracker.datasets import read_image
+from samn_tracker.edge_snap import snap_to_edges
+from samn_tracker.evaluation.davis_measures import boundary_f, region_similarity
+from samn_tracker.regions import MaskCounts, mask_to_box
+
+SNAP = EdgeConfig(radius=16)
+
+
+def frame_and_truth(root, name: str, index: int) -> tuple[np.ndarray, np.ndarray]:
+    image = read_image(root / "JPEGImages" / "480p" / name / f"{index:05d}.jpg")
+    truth = cv2.imread(str(root / "Annotations" / "480p" / name / f"{index:05d}.png"), cv2.IMREAD_GRAYSCALE) > 127
+    return image, truth
+
+
+def spilled(mask: np.ndarray, pixels: int = 10) -> np.ndarray:
+    """The mask grown by ``pixels`` all round: an outline off the object's edges, past the
+    DAVIS boundary measure's tolerance (F = 0)."""
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pixels + 1, 2 * pixels + 1))
+    return cv2.dilate(mask.view(np.uint8), disc).astype(bool)
+
+
+@pytest.mark.parametrize("name", ["blackswan", "breakdance", "camel", "car-shadow", "cows", "dance-twirl"])
+def test_an_outline_off_the_edges_is_pulled_onto_them(davis_root, name):
+    image, truth = frame_and_truth(davis_root, name, 10)
+    grown = spilled(truth)
+    snapped, counts = snap_to_edges(image, grown, MaskCounts.of(grown).bounds, SNAP)
+    assert region_similarity(snapped, truth) > region_similarity(grown, truth) + 0.015
+    assert boundary_f(snapped, truth) > boundary_f(grown, truth) + 0.4
+    np.testing.assert_array_equal(counts.box, mask_to_box(snapped))
+
+
+def test_nothing_is_added_beyond_twice_the_radius(davis_root):
+    image, truth = frame_and_truth(davis_root, "car-shadow", 10)
+    grown = spilled(truth)
+    snapped, _ = snap_to_edges(image, grown, MaskCounts.of(grown).bounds, SNAP)
+    distance = cv2.distanceTransform((~grown).view(np.uint8), cv2.DIST_L2, 5)
+    assert snapped[distance > 2 * SNAP.radius + SNAP.subsample].sum() == 0
+    assert snapped.shape == grown.shape and snapped.dtype == bool
+
+
+def test_an_empty_mask_stays_empty(davis_root):
+    image, truth = frame_and_truth(davis_root, "cows", 10)
+    empty = np.zeros_like(truth)
+    snapped, counts = snap_to_edges(image, empty, None, SNAP)
+    assert not snapped.any() and counts.box is None
+
+
+def test_a_mask_at_the_frame_border_is_filtered_within_the_frame(davis_root):
+    image, truth = frame_and_truth(davis_root, "car-shadow", 10)
+    corner = np.zeros_like(truth)
+    corner[:40, :60] = True
+    snapped, counts = snap_to_edges(image, corner, MaskCounts.of(corner).bounds, SNAP)
+    assert snapped[:30, :50].all()
+    np.testing.assert_array_equal(counts.box, mask_to_box(snapped))
+
+
+def test_the_settings_are_checked():
+    with pytest.raises(ValueError):
+        EdgeConfig(radius=-1)
+    with pytest.raises(ValueError):
+        EdgeConfig(eps=0)
+    with pytest.raises(ValueError):
+        EdgeConfig(subsample=0)
