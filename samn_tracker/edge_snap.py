@@ -19,21 +19,22 @@ from samn_tracker.config import EdgeConfig
 from samn_tracker.regions import MaskCounts
 
 
-def snap_to_edges(image: np.ndarray, mask: np.ndarray, bounds: tuple[slice, slice] | None,
+def snap_to_edges(image: np.ndarray, mask: np.ndarray, counts: MaskCounts,
                   cfg: EdgeConfig) -> tuple[np.ndarray, MaskCounts]:
-    """``mask`` (bool HxW, every pixel within ``bounds``: rows, columns) filtered with
-    ``image`` (HxWx3 uint8) as the guide, and its counts. The filter is zero farther than
-    2 ``radius`` from the mask, so only the mask's bounds and that margin are filtered. An
-    empty mask, or one the filter would empty, comes back as it is."""
+    """``mask`` (bool HxW, with its ``counts``) filtered with ``image`` (HxWx3 uint8) as the
+    guide, and the new mask's counts. The filter is zero farther than 2 ``radius`` +
+    ``subsample`` pixels from the mask, so only the mask's bounds and that margin are
+    filtered. An empty mask, or one the filter would empty, comes back as it is."""
+    bounds = counts.bounds
     if bounds is None:
-        return mask, MaskCounts.of(mask)
+        return mask, counts
     height, width = mask.shape
     margin = 2 * cfg.radius + cfg.subsample
     rows = slice(max(bounds[0].start - margin, 0), min(bounds[0].stop + margin, height))
     columns = slice(max(bounds[1].start - margin, 0), min(bounds[1].stop + margin, width))
     level = _guided_filter(image[rows, columns], mask[rows, columns], cfg) >= 0.5
     if not level.any():
-        return mask, MaskCounts.of(mask, bounds)
+        return mask, counts
     snapped = np.zeros_like(mask)
     snapped[rows, columns] = level
     return snapped, MaskCounts.of(snapped, (rows, columns))

@@ -502,7 +502,7 @@ class SAMNTracker:
         target.box = self._next_box(target, mask_box if decision.trusted else None, decision.moved_to)
         confidence = self._confidence(peak, mask, prob)
         if self.cfg.edges.radius > 0:
-            mask, counts = snap_to_edges(image, mask, counts.bounds, self.cfg.edges)
+            mask, counts = snap_to_edges(image, mask, counts, self.cfg.edges)
         prediction = self._prediction(mask, target.box, prob, confidence, decision.uncertain,
                                       counts.box if decision.trusted else None)
         return decision, prediction

@@ -31,7 +31,7 @@ def spilled(mask: np.ndarray, pixels: int = 10) -> np.ndarray:
 def test_an_outline_off_the_edges_is_pulled_onto_them(davis_root, name):
     image, truth = frame_and_truth(davis_root, name, 10)
     grown = spilled(truth)
-    snapped, counts = snap_to_edges(image, grown, MaskCounts.of(grown).bounds, SNAP)
+    snapped, counts = snap_to_edges(image, grown, MaskCounts.of(grown), SNAP)
     assert region_similarity(snapped, truth) > region_similarity(grown, truth) + 0.015
     assert boundary_f(snapped, truth) > boundary_f(grown, truth) + 0.4
     np.testing.assert_array_equal(counts.box, mask_to_box(snapped))
@@ -40,7 +40,7 @@ def test_an_outline_off_the_edges_is_pulled_onto_them(davis_root, name):
 def test_nothing_is_added_beyond_twice_the_radius(davis_root):
     image, truth = frame_and_truth(davis_root, "car-shadow", 10)
     grown = spilled(truth)
-    snapped, _ = snap_to_edges(image, grown, MaskCounts.of(grown).bounds, SNAP)
+    snapped, _ = snap_to_edges(image, grown, MaskCounts.of(grown), SNAP)
     distance = cv2.distanceTransform((~grown).view(np.uint8), cv2.DIST_L2, 5)
     assert snapped[distance > 2 * SNAP.radius + SNAP.subsample].sum() == 0
     assert snapped.shape == grown.shape and snapped.dtype == bool
@@ -49,15 +49,24 @@ def test_nothing_is_added_beyond_twice_the_radius(davis_root):
 def test_an_empty_mask_stays_empty(davis_root):
     image, truth = frame_and_truth(davis_root, "cows", 10)
     empty = np.zeros_like(truth)
-    snapped, counts = snap_to_edges(image, empty, None, SNAP)
+    snapped, counts = snap_to_edges(image, empty, MaskCounts.of(empty), SNAP)
     assert not snapped.any() and counts.box is None
+
+
+def test_a_mask_the_filter_would_empty_is_kept_as_it_is(davis_root):
+    image, truth = frame_and_truth(davis_root, "cows", 10)
+    speck = np.zeros_like(truth)
+    speck[200, 300] = True
+    counts = MaskCounts.of(speck)
+    snapped, snapped_counts = snap_to_edges(image, speck, counts, SNAP)
+    assert snapped is speck and snapped_counts is counts
 
 
 def test_a_mask_at_the_frame_border_is_filtered_within_the_frame(davis_root):
     image, truth = frame_and_truth(davis_root, "car-shadow", 10)
     corner = np.zeros_like(truth)
     corner[:40, :60] = True
-    snapped, counts = snap_to_edges(image, corner, MaskCounts.of(corner).bounds, SNAP)
+    snapped, counts = snap_to_edges(image, corner, MaskCounts.of(corner), SNAP)
     assert snapped[:30, :50].all()
     np.testing.assert_array_equal(counts.box, mask_to_box(snapped))
 

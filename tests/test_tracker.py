@@ -363,7 +363,7 @@ def test_only_the_output_masks_are_snapped_to_the_frames_edges(car):
     for frame, s, p in zip(frames[1:], snapped[1:], unsnapped[1:]):
         assert p.mask.any() and not p.uncertain
         assert (s.uncertain, s.from_mask, s.confidence) == (p.uncertain, p.from_mask, p.confidence)
-        expected, _ = snap_to_edges(frame, p.mask, MaskCounts.of(p.mask).bounds, cfg.edges)
+        expected, _ = snap_to_edges(frame, p.mask, MaskCounts.of(p.mask), cfg.edges)
         np.testing.assert_array_equal(s.mask, expected)
         if s.from_mask:
             np.testing.assert_array_equal(s.box, mask_to_box(s.mask))
