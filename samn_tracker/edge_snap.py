@@ -22,9 +22,9 @@ from samn_tracker.regions import MaskCounts
 def snap_to_edges(image: np.ndarray, mask: np.ndarray, counts: MaskCounts,
                   cfg: EdgeConfig) -> tuple[np.ndarray, MaskCounts]:
     """``mask`` (bool HxW, with its ``counts``) filtered with ``image`` (HxWx3 uint8) as the
-    guide, and the new mask's counts. The filter is zero farther than 2 ``radius`` +
-    ``subsample`` pixels from the mask, so only the mask's bounds and that margin are
-    filtered. An empty mask, or one the filter would empty, comes back as it is."""
+    guide, and the new mask's counts. The filter stays below 0.5 farther than 2 ``radius`` +
+    ``subsample`` pixels from the mask (its two box filters reach 2 ``radius``), so only the
+    mask's bounds and that margin are filtered. An empty mask, or one the filter would empty, comes back as it is."""
     bounds = counts.bounds
     if bounds is None:
         return mask, counts

@@ -7,7 +7,7 @@ import pytest
 
 from samn_tracker.config import EdgeConfig
 from samn_tracker.datasets import read_image
-from samn_tracker.edge_snap import snap_to_edges
+from samn_tracker.edge_snap import _guided_filter, snap_to_edges
 from samn_tracker.evaluation.davis_measures import boundary_f, region_similarity
 from samn_tracker.regions import MaskCounts, mask_to_box
 
@@ -37,12 +37,18 @@ def test_an_outline_off_the_edges_is_pulled_onto_them(davis_root, name):
     np.testing.assert_array_equal(counts.box, mask_to_box(snapped))
 
 
-def test_nothing_is_added_beyond_twice_the_radius(davis_root):
+@pytest.mark.parametrize("radius", [2, 6, 16])
+def test_nothing_is_added_beyond_twice_the_radius(davis_root, radius):
+    """``snap_to_edges`` filters only the mask's bounds and that margin: the filter run over the
+    whole frame puts nothing beyond it either."""
     image, truth = frame_and_truth(davis_root, "car-shadow", 10)
     grown = spilled(truth)
-    snapped, _ = snap_to_edges(image, grown, MaskCounts.of(grown), SNAP)
-    distance = cv2.distanceTransform((~grown).view(np.uint8), cv2.DIST_L2, 5)
-    assert snapped[distance > 2 * SNAP.radius + SNAP.subsample].sum() == 0
+    cfg = EdgeConfig(radius=radius)
+    far = cv2.distanceTransform((~grown).view(np.uint8), cv2.DIST_L2, 5) > 2 * radius + cfg.subsample
+    whole_frame = _guided_filter(image, grown, cfg) >= 0.5
+    assert whole_frame.any() and not whole_frame[far].any()
+    snapped, _ = snap_to_edges(image, grown, MaskCounts.of(grown), cfg)
+    assert snapped[far].sum() == 0
     assert snapped.shape == grown.shape and snapped.dtype == bool
 
 
