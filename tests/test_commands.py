@@ -227,8 +227,8 @@ def test_eval_interrupted_while_tracking_is_one_line(davis_root, tmp_path):
     process.send_signal(signal.SIGINT)
     process.wait(timeout=60)
     reader.join(timeout=10)
-    stderr = b"".join(chunks).decode()
-    assert process.returncode == 130
+    stderr = b"".join(chunks).decode(errors="replace")
+    assert process.returncode == 130, stderr[-4000:]  # a crash at shutdown says why here
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
     assert stderr.splitlines()[-1] == ("samn eval davis: interrupted (finished sequences are kept: "
                                        "run the same command to resume)")

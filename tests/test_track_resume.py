@@ -76,7 +76,7 @@ def test_a_stopped_run_resumes_to_the_results_of_a_run_never_stopped(davis_root,
     wait_for(lambda: len(list((partial(out) / "masks").glob("*.png"))) >= 3)
     process.send_signal(stop)
     _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130
+    assert process.returncode == 130, stderr
     line = one_line(stderr)
     stopped = run_record(partial(out))["frames"]
     assert line.endswith("(run.json: interrupted; the same command with --resume continues it)")
@@ -193,8 +193,8 @@ def test_a_run_stopped_while_it_starts_has_nothing_to_resume_and_says_so(davis_r
                                preexec_fn=interruptible)
     wait_for(lambda: (partial(out) / "run.json").is_file())
     process.send_signal(signal.SIGINT)
-    process.communicate(timeout=60)
-    assert process.returncode == 130 and run_record(partial(out))["frames"] == 0
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130 and run_record(partial(out))["frames"] == 0, stderr
     result = track(frames, out, box, "--resume")
     assert one_line(result.stderr) == (f"samn track: error: --resume: the run in {partial(out)} stopped before "
                                        "its first frame was written; run without --resume")

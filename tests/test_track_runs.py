@@ -250,7 +250,7 @@ def test_ctrl_c_during_tracking_keeps_a_marked_partial_folder(blackswan, tmp_pat
     wait_for(lambda: len(list((partial(out) / "masks").glob("*.png"))) >= 2)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130
+    assert process.returncode == 130, stderr
     line = one_line(stderr)
     assert line.startswith("samn track: interrupted after ") and str(partial(out)) in line
     assert not out.exists()
@@ -278,6 +278,6 @@ def test_ctrl_c_while_the_model_loads_is_one_line(blackswan, tmp_path):
         with connection:
             process.send_signal(signal.SIGINT)
             _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130
+    assert process.returncode == 130, stderr
     assert one_line(stderr) == "samn track: interrupted before tracking started; nothing was written"
     assert not out.exists() and not partial(out).exists()
