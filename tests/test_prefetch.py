@@ -1,7 +1,11 @@
 """Frames read ahead by a background thread arrive in order, errors arrive where they
-happened, and closing early stops the reader."""
+happened, closing early stops the reader, and a reader left running does not crash the
+process as it exits."""
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 
@@ -51,3 +55,32 @@ def test_reading_runs_ahead_and_stops_when_the_consumer_stops():
 def test_depth_must_be_positive():
     with pytest.raises(ValueError, match="depth"):
         next(prefetched(iter([]), depth=0))
+
+
+def test_a_process_that_exits_with_a_reader_inside_the_decoder_exits_with_its_status():
+    """A daemon thread inside OpenCV while Python finalises ends the process with SIGABRT
+    (an interrupted `samn eval` did, now and then). Here the reader decodes JPEGs nearly
+    all the time, and the process exits without closing the generator."""
+    script = textwrap.dedent("""
+        import sys
+        import cv2
+        import numpy as np
+        from samn_tracker.datasets.prefetch import prefetched
+
+        noise = np.random.default_rng(0).integers(0, 256, (1080, 1920, 3), np.uint8)
+        jpeg = cv2.imencode(".jpg", noise)[1]
+
+        def frames():
+            while True:
+                for _ in range(3):
+                    image = cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
+                yield image
+
+        ahead = prefetched(frames(), depth=1)
+        for _ in range(3):
+            next(ahead)
+        sys.exit(7)
+    """)
+    for _ in range(3):
+        result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+        assert result.returncode == 7, result.stderr

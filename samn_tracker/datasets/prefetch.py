@@ -3,9 +3,16 @@
 Reading and JPEG decoding (OpenCV releases the GIL) then overlap tracking instead of
 adding to it. With ``pin`` each frame is placed in page-locked memory, so the tracker's
 upload to the GPU (``non_blocking``) does not wait for the host.
+
+A reader still running when Python exits is stopped first (``_stop_readers``): a daemon
+thread that is inside native code (OpenCV's or PyAV's decoder) while the interpreter
+finalises ends the process with SIGABRT instead of its exit status. An interrupted command
+can leave one running, when the interrupt comes before the consumer's ``finally`` is set up
+or when a reference keeps the generator open until exit.
 """
 from __future__ import annotations
 
+import atexit
 import queue
 import threading
 from typing import Iterable, Iterator
@@ -14,6 +21,7 @@ import numpy as np
 import torch
 
 _END = object()
+_RUNNING: dict[threading.Event, threading.Event] = {}  # each running reader's stop -> finished
 
 
 class _Failure:
@@ -33,7 +41,7 @@ def prefetched(frames: Iterable[np.ndarray], depth: int = 2, pin: bool = False) 
     if depth < 1:
         raise ValueError(f"depth must be at least 1, got {depth}")
     ready: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
+    stop, finished = threading.Event(), threading.Event()
 
     def put(item) -> bool:
         while not stop.is_set():
@@ -49,13 +57,20 @@ def prefetched(frames: Iterable[np.ndarray], depth: int = 2, pin: bool = False) 
             for image in frames:
                 if not put(pinned(image) if pin else image):
                     return
+            put(_END)
         except BaseException as error:  # handed to the consumer, raised there
             put(_Failure(error))
-            return
-        put(_END)
+        finally:
+            _RUNNING.pop(stop, None)
+            finished.set()
 
     reader = threading.Thread(target=read, name="frame-reader", daemon=True)
-    reader.start()
+    _RUNNING[stop] = finished
+    try:
+        reader.start()
+    except RuntimeError:  # no thread could be made
+        del _RUNNING[stop]
+        raise
     try:
         while (item := ready.get()) is not _END:
             if isinstance(item, _Failure):
@@ -64,3 +79,12 @@ def prefetched(frames: Iterable[np.ndarray], depth: int = 2, pin: bool = False) 
     finally:
         stop.set()
         reader.join(timeout=5)
+
+
+@atexit.register
+def _stop_readers(timeout: float = 5.0) -> None:
+    """Stop the readers still running and wait for each to leave the frame it is reading
+    (atexit runs before the interpreter finalises its daemon threads)."""
+    for stop, finished in list(_RUNNING.items()):
+        stop.set()
+        finished.wait(timeout)
