@@ -5,7 +5,7 @@ adding to it. With ``pin`` each frame is placed in page-locked memory, so the tr
 upload to the GPU (``non_blocking``) does not wait for the host.
 
 A reader still running when Python exits is stopped first (``_stop_readers``): a daemon
-thread that is inside native code (OpenCV's or PyAV's decoder) while the interpreter
+thread that is inside native code (OpenCV's image or video decoder) while the interpreter
 finalises ends the process with SIGABRT instead of its exit status. An interrupted command
 can leave one running, when the interrupt comes before the consumer's ``finally`` is set up
 or when a reference keeps the generator open until exit.
