@@ -75,3 +75,25 @@ def test_first_frame_tuning_lifts_the_masks_of_an_unseen_sequence(davis_root):
 
     tuned, offline = mask_iou({}), mask_iou(OFFLINE)
     assert tuned > 0.83 and tuned > offline + 0.04, (tuned, offline)
+
+
+def test_a_box_start_shows_its_segmentation_even_when_it_is_not_trusted(davis_root):
+    """blackswan's swan fills 0.35 of its box (the README's command), and box-to-segmentation's
+    mask fills less than ``box_init_min_fill`` of it, so the tracker does not trust it: no
+    tuning, and the box stays the memory's first mask. Frame 0 still shows that segmentation
+    (mask IoU 0.68 when this was written), not the filled box (0.35), and reports the box given."""
+    sequence = davis_sequence(davis_root, "blackswan")
+    truth = sequence.groundtruth[0]
+    box = np.array([127, 73, 383, 312], dtype=np.float64)
+    tracker = build_tracker("lite", device="cpu")
+    first = tracker.initialize(sequence.image(0), box)
+    filled = np.zeros_like(truth)
+    filled[73:73 + 312, 127:127 + 383] = True
+
+    def iou(mask) -> float:
+        return (mask & truth).sum() / (mask | truth).sum()
+
+    assert tracker.target.decoder is None
+    assert first.mask.sum() < preset("lite").box_init_min_fill * filled.sum()
+    assert iou(first.mask) > 0.6 > iou(filled) + 0.2
+    np.testing.assert_array_equal(first.box, box)
