@@ -260,7 +260,7 @@ def write_track(run, tracker, sequence, first: np.ndarray, frames, region, total
             elif tracker.tunes(given_mask=given_mask):
                 steps = tracker.cfg.tuning.steps
                 bar.set_postfix_str(f"tuning the decoder on the first frame ({steps} steps)" if given_mask
-                                    else f"segmenting the first box, then tuning the decoder on it ({steps} steps)")
+                                    else f"segmenting the first box, then tuning the decoder on a trusted mask ({steps} steps)")
             ahead = prefetched(islice(images, total - done), pin=tracker.device.type == "cuda")
             saved = time.monotonic()
             for step in track_frames(tracker, ahead, region, first_index=done):

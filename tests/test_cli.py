@@ -35,7 +35,7 @@ def test_track_a_frames_folder_writes_boxes_masks_and_overlay(davis_root, tmp_pa
     assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 5
     printed = capsys.readouterr()
     assert "fps" in printed.out and "5/5" in printed.err  # the progress bar
-    assert "segmenting the first box, then tuning the decoder on it (40 steps)" in printed.err
+    assert "segmenting the first box, then tuning the decoder on a trusted mask (40 steps)" in printed.err
 
     quiet = tmp_path / "quiet"
     assert main(["track", str(frames), "--box", ",".join(str(v) for v in box), "--out", str(quiet),
