@@ -265,15 +265,12 @@ class SAMNTracker:
         for i, (target, frame, mask, box, (_, is_box)) in enumerate(zip(targets, loaded, masks, boxes, given)):
             if self.tunes(given_mask=not is_box) and (not is_box or i in redone):
                 target.decoder = self._tune_decoder(frame, mask, box, target.memory)
-            first_frame = self._prediction(mask, box, FrameMap(mask.astype(np.float32), 0, mask.shape),
+            # A box's segmentation, trusted or not, outlines the target better than the filled box
+            # (on all 50 DAVIS 2016 sequences), so frame 0 shows it; its boxes stay those of ``mask``.
+            shown = mask if segmented[i] is None else segmented[i]
+            first_frame = self._prediction(mask, box, FrameMap(shown.astype(np.float32), 0, shown.shape),
                                            confidence=1.0, uncertain=False, mask_box=regions.mask_to_box(mask))
-            if segmented[i] is not None and i not in redone:
-                # An untrusted segmentation still outlines the target better than the filled box
-                # (on all 50 DAVIS 2016 sequences), so frame 0 shows it; its boxes stay the given.
-                shown = segmented[i]
-                shown_map = None if first_frame.frame_map is None else FrameMap(shown.astype(np.float32), 0, shown.shape)
-                first_frame = replace(first_frame, mask=shown, frame_map=shown_map)
-            started.append((target, first_frame))
+            started.append((target, replace(first_frame, mask=shown)))
         return started
 
     def step(self, targets: Sequence["Target"], images: Sequence[np.ndarray]) -> list[Prediction]:
