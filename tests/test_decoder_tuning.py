@@ -129,3 +129,14 @@ def test_a_batch_of_own_decoders_decodes_in_one_stacked_pass_as_row_by_row() -> 
     torch.testing.assert_close(stacked, row_by_row, rtol=1e-4, atol=1e-4)
     assert all(torch.equal(row_by_row[i:i + 1], a) for i, a in enumerate(alone))
     assert (row_by_row[0] - row_by_row[2]).abs().max() > 1e-3  # the rows' own weights were used
+
+    # The stacked weights are kept while the same rows come back, and made anew for other rows.
+    swapped, fewer = [own[1], own[0], None], [None, own[1]]
+    first_two = (readout[:2], query.rows([0, 1]), spatial[:2], 128)
+    with torch.no_grad():
+        assert torch.equal(net.decode_stacked(readout, query, spatial, 128, weights), stacked)
+        torch.testing.assert_close(net.decode_stacked(readout, query, spatial, 128, swapped),
+                                   net.decode_each(readout, query, spatial, 128, swapped), rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(net.decode_stacked(*first_two, fewer), net.decode_each(*first_two, fewer),
+                                   rtol=1e-4, atol=1e-4)
+        assert torch.equal(net.decode_stacked(readout, query, spatial, 128, weights), stacked)  # groups take turns

@@ -30,6 +30,9 @@ PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 # 27 augmented crops of a `lite` start through the query encoder took 387 ms in batches of
 # 8 and 217-225 ms in batches of 2 to 4 (AMD EPYC, one thread), the same numbers bit for bit.
 CPU_PASS_ROWS = 4
+# Stacked decoder weights kept (``decode_stacked``): two overlapping lockstep groups, each
+# with its rows before and after a target leaves.
+STACKS_KEPT = 4
 
 
 def slow_cpu_precisions() -> tuple[str, ...]:
@@ -58,6 +61,7 @@ class SAMNNetwork(nn.Module):
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         self.inference_dtype: Optional[torch.dtype] = None
         self._graphs: dict[str, BatchBuckets] = {}
+        self._stacked: dict[tuple[int, ...], tuple[tuple, dict[str, torch.Tensor]]] = {}
 
     def normalise(self, images: torch.Tensor) -> torch.Tensor:
         """RGB in [0, 1] -> ImageNet-normalised."""
@@ -240,8 +244,7 @@ class SAMNNetwork(nn.Module):
     def decode_stacked(self, readout: torch.Tensor, query: QueryFeatures, spatial_map: torch.Tensor,
                        out_size: int, weights: Sequence[Optional[dict[str, torch.Tensor]]]) -> torch.Tensor:
         """``decode_each``'s one pass over the rows (the same logits within float rounding)."""
-        shared = dict(self.decoder.named_parameters())
-        stacked = {name: torch.stack([(shared if w is None else w)[name] for w in weights]) for name in shared}
+        stacked = self._stacked_weights(weights)
 
         def one(w, readout_row, map_row, s8_row, s4_row):
             inputs = (readout_row[None], map_row[None], s8_row[None], s4_row[None], out_size)
@@ -250,6 +253,22 @@ class SAMNNetwork(nn.Module):
         with self._autocast():
             logits = vmap(one)(stacked, readout, spatial_map, query.s8, query.s4)
         return logits.float()
+
+    def _stacked_weights(self, weights: Sequence[Optional[dict[str, torch.Tensor]]]) -> dict[str, torch.Tensor]:
+        """The rows' decoder weights stacked, kept for the next steps: a lockstep group decodes
+        its targets with the same weights step after step (tuned weights never change), and
+        stacking them copies every weight of every row. Kept for the last ``STACKS_KEPT`` row
+        lists, known by the identity of their weights (held here, so no identity is reused),
+        so that overlapping groups (``--groups``) take turns without stacking again."""
+        rows = tuple(weights)
+        key = tuple(map(id, rows))
+        if key not in self._stacked:
+            shared = dict(self.decoder.named_parameters())
+            self._stacked[key] = (rows, {name: torch.stack([(shared if w is None else w)[name] for w in rows])
+                                         for name in shared})
+            while len(self._stacked) > STACKS_KEPT:
+                del self._stacked[next(iter(self._stacked))]
+        return self._stacked[key][1]
 
     def _autocast(self) -> ContextManager:
         """Reduced-precision compute chosen by ``prepare_for_inference``; outputs stay float32."""
