@@ -14,11 +14,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from samn_tracker import cli, doctor
 from samn_tracker.command_parser import CommandParser
 from samn_tracker.errors import DownloadError, InputError
 from samn_tracker.exits import guarded
+from samn_tracker.model.network import slow_cpu_precisions
 from samn_tracker.opencv_contrib import CONTRIB_FIX
 
 from test_track_runs import ENV, interruptible, one_line, samn, samn_command
@@ -260,6 +262,8 @@ def test_doctor_checks_every_item():
     failed = [line for line in items.values() if line.startswith("FAIL")]
     assert result.returncode == (1 if failed else 0), result.stdout
     assert items["torch"].startswith("ok")
+    if not torch.cuda.is_available():  # the faster precision named only where the CPU has its kernels
+        assert ("--precision bf16" in items["torch"]) == ("bf16" not in slow_cpu_precisions())
 
 
 def test_doctor_reports_the_opencv_clash_with_its_fix(tmp_path):
