@@ -50,7 +50,7 @@ def check_torch() -> Finding:
                              f"{', '.join(names)} (--device auto uses cuda)")
     from samn_tracker.model.network import slow_cpu_precisions
     bf16 = ("" if "bf16" in slow_cpu_precisions() else
-            "; this CPU has bf16 kernels: --precision bf16 ran lite 1.17x faster on one, its masks a little "
+            "; this CPU has bf16 kernels: --precision bf16 ran lite 1.17x faster on such a CPU, its masks a little "
             "different (DAVIS 2016 val J&F within 0.015 of fp32's)")
     return Finding("ok", f"torch {torch.__version__}, CPU only ({torch.get_num_threads()} threads): "
                          f"the lite preset is made for it; --preset paper wants a GPU{bf16}")
