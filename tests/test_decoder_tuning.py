@@ -11,6 +11,7 @@ from samn_tracker.datasets.davis import davis_sequence
 from samn_tracker.decoder_tuning import TuningViews, tune_decoder
 from samn_tracker.model.decoder import Decoder
 from samn_tracker.model.encoders import QueryFeatures
+from samn_tracker.model.network import STACKS_KEPT
 from samn_tracker.tracker import SAMNTracker
 from samn_tracker.train.losses import segmentation_loss
 
@@ -140,3 +141,8 @@ def test_a_batch_of_own_decoders_decodes_in_one_stacked_pass_as_row_by_row() -> 
         torch.testing.assert_close(net.decode_stacked(*first_two, fewer), net.decode_each(*first_two, fewer),
                                    rtol=1e-4, atol=1e-4)
         assert torch.equal(net.decode_stacked(readout, query, spatial, 128, weights), stacked)  # groups take turns
+    # A list in use stays kept while others come and go (the least recently used one leaves).
+    kept = net._stacked_weights(weights)
+    for i in range(STACKS_KEPT):
+        net._stacked_weights([own[i % 2]] * (i + 1))
+        assert net._stacked_weights(weights) is kept

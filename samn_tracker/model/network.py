@@ -257,12 +257,14 @@ class SAMNNetwork(nn.Module):
     def _stacked_weights(self, weights: Sequence[Optional[dict[str, torch.Tensor]]]) -> dict[str, torch.Tensor]:
         """The rows' decoder weights stacked, kept for the next steps: a lockstep group decodes
         its targets with the same weights step after step (tuned weights never change), and
-        stacking them copies every weight of every row. Kept for the last ``STACKS_KEPT`` row
-        lists, known by the identity of their weights (held here, so no identity is reused),
+        stacking them copies every weight of every row. Kept for the ``STACKS_KEPT`` row lists
+        used last, known by the identity of their weights (held here, so no identity is reused),
         so that overlapping groups (``--groups``) take turns without stacking again."""
         rows = tuple(weights)
         key = tuple(map(id, rows))
-        if key not in self._stacked:
+        if key in self._stacked:
+            self._stacked[key] = self._stacked.pop(key)  # used last: evicted last
+        else:
             shared = dict(self.decoder.named_parameters())
             self._stacked[key] = (rows, {name: torch.stack([(shared if w is None else w)[name] for w in rows])
                                          for name in shared})
