@@ -24,20 +24,30 @@ def snap_to_edges(image: np.ndarray, mask: np.ndarray, counts: MaskCounts,
     """``mask`` (bool HxW, with its ``counts``) filtered with ``image`` (HxWx3 uint8) as the
     guide, and the new mask's counts. The filter stays below 0.5 farther than 2 ``radius`` +
     ``subsample`` pixels from the mask (its two box filters reach 2 ``radius``), so only the
-    mask's bounds and that margin are filtered. An empty mask, or one the filter would empty, comes back as it is."""
+    mask's bounds and that margin, grown to whole ``subsample`` cells, are filtered. An empty
+    mask, or one the filter would empty, comes back as it is."""
     bounds = counts.bounds
     if bounds is None:
         return mask, counts
     height, width = mask.shape
     margin = 2 * cfg.radius + cfg.subsample
-    rows = slice(max(bounds[0].start - margin, 0), min(bounds[0].stop + margin, height))
-    columns = slice(max(bounds[1].start - margin, 0), min(bounds[1].stop + margin, width))
+    rows = _whole_cells(bounds[0].start - margin, bounds[0].stop + margin, cfg.subsample, height)
+    columns = _whole_cells(bounds[1].start - margin, bounds[1].stop + margin, cfg.subsample, width)
     level = _guided_filter(image[rows, columns], mask[rows, columns], cfg) >= 0.5
     if not level.any():
         return mask, counts
     snapped = np.zeros_like(mask)
     snapped[rows, columns] = level
     return snapped, MaskCounts.of(snapped, (rows, columns))
+
+
+def _whole_cells(start: int, stop: int, cell: int, limit: int) -> slice:
+    """[start, stop) clipped to [0, limit) and grown to a whole number of ``cell``s where the
+    frame has room: OpenCV's area resize to 1/``cell`` is 2-4x faster at a whole-number scale."""
+    start, stop = max(start, 0), min(stop, limit)
+    length = -(-(stop - start) // cell) * cell
+    stop = min(start + length, limit)
+    return slice(max(stop - length, 0), stop)
 
 
 def _guided_filter(image: np.ndarray, mask: np.ndarray, cfg: EdgeConfig) -> np.ndarray:

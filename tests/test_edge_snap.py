@@ -7,7 +7,7 @@ import pytest
 
 from samn_tracker.config import EdgeConfig
 from samn_tracker.datasets import read_image
-from samn_tracker.edge_snap import _guided_filter, snap_to_edges
+from samn_tracker.edge_snap import _guided_filter, _whole_cells, snap_to_edges
 from samn_tracker.evaluation.davis_measures import boundary_f, region_similarity
 from samn_tracker.regions import MaskCounts, mask_to_box
 
@@ -50,6 +50,21 @@ def test_nothing_is_added_beyond_twice_the_radius(davis_root, radius):
     snapped, _ = snap_to_edges(image, grown, MaskCounts.of(grown), cfg)
     assert snapped[far].sum() == 0
     assert snapped.shape == grown.shape and snapped.dtype == bool
+
+
+@pytest.mark.parametrize("start, stop, limit, expected", [
+    (10, 23, 100, (10, 26)),   # room after: grown at the end to four cells
+    (-5, 23, 100, (0, 24)),    # clipped at the frame's start, then grown
+    (90, 110, 100, (88, 100)), # clipped at the frame's end: grown toward the start
+    (0, 10, 10, (0, 10)),      # a frame narrower than whole cells: all of it
+    (8, 16, 100, (8, 16)),     # already whole
+])
+def test_the_filtered_region_is_grown_to_whole_cells_inside_the_frame(start, stop, limit, expected):
+    """Whole cells give OpenCV's area resize a whole-number scale (2-4x faster), and the
+    region still holds all of the clipped [start, stop)."""
+    region = _whole_cells(start, stop, 4, limit)
+    assert (region.start, region.stop) == expected
+    assert region.start <= max(start, 0) and region.stop >= min(stop, limit)
 
 
 def test_an_empty_mask_stays_empty(davis_root):
