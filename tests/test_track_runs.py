@@ -22,8 +22,15 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
 BLACKSWAN_BOX = "127,73,383,312"
 
 
+# What the installed ``samn`` console script runs, a script that calls ``main``. Not ``-m``: a
+# Ctrl-C that lands inside a string ``exec`` (a dataclass that a lazy import makes) leaves a flag
+# in CPython that ends a ``-m`` run by SIGINT after it exited with 130 (``Py_RunMain`` checks it),
+# where a script ends by ``Py_Exit`` and keeps its status: the rare -2 of the interrupt tests.
+CONSOLE_SCRIPT = "import sys; from samn_tracker.cli import main; sys.exit(main())"
+
+
 def samn_command(*args) -> list[str]:
-    return [sys.executable, "-m", "samn_tracker.cli", *map(str, args)]
+    return [sys.executable, "-c", CONSOLE_SCRIPT, *map(str, args)]
 
 
 def interruptible() -> None:
