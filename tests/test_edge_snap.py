@@ -60,7 +60,7 @@ def test_nothing_is_added_beyond_twice_the_radius(davis_root, radius):
     (8, 16, 100, (8, 16)),     # already whole
 ])
 def test_the_filtered_region_is_grown_to_whole_cells_inside_the_frame(start, stop, limit, expected):
-    """Whole cells give OpenCV's area resize a whole-number scale (2-4x faster), and the
+    """Whole cells give OpenCV's area resize a whole-number scale (its faster path), and the
     region still holds all of the clipped [start, stop)."""
     region = _whole_cells(start, stop, 4, limit)
     assert (region.start, region.stop) == expected
