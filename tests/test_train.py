@@ -15,6 +15,8 @@ import torch
 from samn_tracker.train.cli import main as train_main
 from samn_tracker.weights import load_checkpoint
 
+from test_track_runs import samn_command
+
 
 def read_losses(path):
     with open(path) as f:
@@ -205,10 +207,10 @@ def test_only_a_run_that_held_out_davis16_val_becomes_the_builtin_checkpoint(dav
 def test_sigterm_saves_the_step_reached(davis_root, tmp_path):
     out = tmp_path / "run"
     sources = json.dumps([f"davis:{davis_root}:2016:train"])
-    cmd = [sys.executable, "-m", "samn_tracker.train.cli", "--config", "lite_cpu", "--samples", "64",
-           "--set", f"sources={sources}", "--set", "source_weights=[]", "--set", "crop_size=64",
-           "--set", "batch_size=1", "--set", "workers=0", "--set", f"out_dir={out}",
-           "--set", "checkpoint_every=1000", "--set", "steps=100000"]
+    cmd = samn_command("train", "--config", "lite_cpu", "--samples", "64",
+                       "--set", f"sources={sources}", "--set", "source_weights=[]", "--set", "crop_size=64",
+                       "--set", "batch_size=1", "--set", "workers=0", "--set", f"out_dir={out}",
+                       "--set", "checkpoint_every=1000", "--set", "steps=100000")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     log = out / "log.csv"
