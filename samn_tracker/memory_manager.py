@@ -16,7 +16,7 @@ project's additions:
 * **DCF samples**: labelled at the mask's centroid, or at the DCF's own peak when
   there is no usable mask;
 * **the box after a refused mask**: moved to the DCF's peak, or for a tuned target left
-  where it was (``mask_check.refused_box``).
+  where it was unless its mask is empty (``mask_check.refused_box``).
 """
 from __future__ import annotations
 
@@ -82,13 +82,20 @@ class MemoryManager:
         if use_dcf and not uncertain:
             self.peaks.append(peak)
         trusted = self.mask_agrees(mask_box, previous_box, dcf_centre, tuned_decoder)
-        refused_box = self.cfg.mask_check.refused_box
-        moved_to = dcf_centre if refused_box == "peak" or (refused_box == "auto" and not tuned_decoder) else None
+        moved_to = dcf_centre if self.follows_peak(mask_box, tuned_decoder) else None
         if uncertain:
             return Decision(True, trusted, None, None, moved_to)
         label = mask.centroid() if trusted and mask_box is not None else dcf_centre
         return Decision(False, trusted, self.appearance_write(frame) if trusted else None,
                         label if use_dcf else None, moved_to)
+
+    def follows_peak(self, mask_box: Optional[np.ndarray], tuned_decoder: bool) -> bool:
+        """Whether a refused mask leaves the box at the DCF's peak (``mask_check.refused_box``):
+        with ``"auto"``, for an untuned target, or a tuned one whose decoder found nothing."""
+        refused_box = self.cfg.mask_check.refused_box
+        if refused_box == "auto":
+            return not tuned_decoder or mask_box is None
+        return refused_box == "peak"
 
     def is_uncertain(self, peak: float) -> bool:
         u = self.cfg.uncertainty

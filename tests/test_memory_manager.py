@@ -84,6 +84,21 @@ def test_a_dcf_left_behind_does_not_overrule_a_tuned_mask_that_follows_the_targe
         assert kept(near, at_peak, tuned=False)
 
 
+@pytest.mark.parametrize("refused_box, tuned, empty, follows", [
+    ("auto", True, False, False), ("auto", True, True, True), ("auto", False, False, True),
+    ("auto", False, True, True), ("stay", True, True, False), ("stay", False, False, False),
+    ("peak", True, False, True), ("peak", True, True, True)])
+def test_a_refused_mask_leaves_the_box_at_the_peak_or_where_it_was(refused_box, tuned, empty, follows):
+    """soccerball (mask init, seed 1): the ball jumps, the tuned decoder finds nothing where
+    the box stayed, and the box must follow the DCF's peak to find it again; a tuned target's
+    non-empty refused mask keeps its box ("auto"), since there the DCF is what lost it."""
+    peak = (CENTRE[0] - 30.0, CENTRE[1])
+    mask = np.zeros(SHAPE, bool) if empty else mask_at(dx=3 * BOX[2])
+    decision = decide(manager(**{"mask_check.refused_box": refused_box}), 1, 1.0, mask, peak, tuned)
+    assert not decision.trusted and decision.dcf_label == peak
+    assert decision.moved_to == (peak if follows else None)
+
+
 def test_only_the_dcf_peak_confirms_a_run_of_growing_masks():
     """car-roundabout's last frames: a mask spread over the car and its neighbour, near the
     previous target and not the peak, is not taken for a target that grew."""

@@ -326,30 +326,40 @@ def test_the_mask_check_is_told_which_targets_have_a_tuned_decoder(car, davis_ro
     assert told == [False, False, True, True]
 
 
-@pytest.mark.parametrize("refused_box, tuned_stays, untuned_stays", [
-    ("auto", True, False), ("peak", False, False), ("stay", True, True)])
+@pytest.mark.parametrize("refused_box, tuned, untuned", [
+    ("auto", "unless_empty", "moves"), ("peak", "moves", "moves"), ("stay", "stays", "stays")])
 def test_after_a_refused_mask_the_box_stays_or_goes_to_the_dcf_peak(car, davis_root, monkeypatch,
-                                                                     refused_box, tuned_stays, untuned_stays):
+                                                                     refused_box, tuned, untuned):
     """Every mask refused: the target box keeps its place, or moves to the DCF's peak at the
-    same size (``mask_check.refused_box``; "auto" keeps a tuned target's: here from a mask, a
-    box start being left untuned)."""
+    same size (``mask_check.refused_box``; "auto" keeps a tuned target's unless its mask is
+    empty: here a start from a mask, a box start being left untuned)."""
     from samn_tracker.datasets.davis import read_annotation
     from samn_tracker.memory_manager import MemoryManager
 
     frames, boxes, _ = car
     first_mask = read_annotation(davis_root / "Annotations/480p/car-roundabout/00000.png", 2016) > 0
     monkeypatch.setattr(MemoryManager, "mask_agrees", lambda self, *args, **kwargs: False)
-    t = SAMNTracker(SMALL.replace(**{"mask_check.refused_box": refused_box, "tuning.from_box": False}), device="cpu")
-    for region, stays in ((first_mask, tuned_stays), (boxes[0], untuned_stays)):
+    t = SAMNTracker(SMALL.replace(**{"mask_check.refused_box": refused_box, "tuning.from_box": False,
+                                     "edges.radius": 0}), device="cpu")  # unsnapped: the masks the policy saw
+    for region, rule in ((first_mask, tuned), (boxes[0], untuned)):
         t.initialize(frames[0], region)
         start = t.target.box.copy()
+        masks = []
         for frame in frames[1:]:
+            before = t.target.box.copy()
             pred = t.track(frame)
             assert not pred.from_mask
             np.testing.assert_allclose(pred.box, t.target.box)
             np.testing.assert_allclose(t.target.box[2:], start[2:])
-        moved = np.abs(t.target.box[:2] - start[:2]).max()
-        assert moved == 0 if stays else moved > 2
+            masks.append(pred.mask.any())
+            if rule == "stays" or (rule == "unless_empty" and masks[-1]):
+                np.testing.assert_array_equal(t.target.box, before)
+            elif rule == "unless_empty":
+                assert not np.array_equal(t.target.box, before)
+        if rule == "unless_empty":  # this car's frames have both
+            assert any(masks) and not all(masks)
+        if rule == "moves":
+            assert np.abs(t.target.box[:2] - start[:2]).max() > 2
 
 
 def test_only_the_output_masks_are_snapped_to_the_frames_edges(car):
