@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
@@ -231,9 +230,9 @@ def test_bad_data_met_by_a_worker_is_one_line_and_leaves_no_run_behind(davis_roo
     data worker: one line, the process exits (workers ignore SIGTERM, so before it waited for
     them for ever), and the folder holds no step-0 run that would refuse the corrected command."""
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "samn_tracker.train.cli", "--config", "lite_cpu", "--samples", "8",
-           "--set", "source_weights=[]", "--set", "crop_size=64", "--set", "batch_size=1",
-           "--set", "workers=1", "--set", f"out_dir={out}", "--set", "steps=1", "--no-progress"]
+    cmd = samn_command("train", "--config", "lite_cpu", "--samples", "8",
+                       "--set", "source_weights=[]", "--set", "crop_size=64", "--set", "batch_size=1",
+                       "--set", "workers=1", "--set", f"out_dir={out}", "--set", "steps=1", "--no-progress")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     failed = subprocess.run(cmd + ["--set", f"sources={json.dumps([f'davis:{davis_root}'])}"],
                             capture_output=True, text=True, env=env, timeout=120)
