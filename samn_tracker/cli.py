@@ -42,6 +42,7 @@ TRACK_EXAMPLES = """examples:
   samn track video.mp4 --box=-50,-40,200,150 --out results/video --no-video
   samn track DAVIS/JPEGImages/480p/cows --mask cows_00000.png --out results/cows --overwrite
   samn track vot2018/ball1 --out results/ball1 --max-frames 50       (box from groundtruth.txt)
+  samn track video.mp4 --select --out results/video                  (draw the box in a window)
 
 The results appear in --out only once every frame is written; until then they are in
 OUT.partial, whose run.json says whether the run is running, interrupted or failed. A run
@@ -73,6 +74,9 @@ def add_track_parser(sub: argparse._SubParsersAction) -> None:
                                     "ground truth")
     init.add_argument("--polygon", help="x1,y1,x2,y2,... polygon on the first frame")
     init.add_argument("--mask", help="PNG mask of the target on the first frame (nonzero = object)")
+    init.add_argument("--select", action="store_true",
+                      help="draw the box with the mouse on the first frame, in a window (needs a display); "
+                           "the box chosen is printed as the --box that repeats the run")
     p.add_argument("--preset", default="lite", choices=["lite", "paper"],
                    help="lite: EfficientNet-Lite0, for a CPU, weights built in; paper: ResNet-50 as in "
                         "the paper, for a GPU (downloads ImageNet weights on first use)")
@@ -96,8 +100,18 @@ def add_track_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def initial_region(args: argparse.Namespace, sequence, first: np.ndarray):
+    """The first frame's region from the options, or the sequence's ground truth. A box drawn
+    with ``--select`` stands in for ``--box`` from here on (run.json, ``--resume``'s checks)."""
     from samn_tracker.datasets import read_image
 
+    if args.select:
+        if args.resume:
+            raise InputError("--resume continues from the box the run started with: give the --box that "
+                             "--select printed (run.json in OUT.partial records it too)")
+        from samn_tracker.box_picker import pick_box
+
+        args.box = numbers(pick_box(first, f"samn track: {sequence.name}, frame 0"))
+        print(f"samn track: --select chose --box {args.box}", file=sys.stderr)
     if args.box:
         values = parse_numbers(args.box, "--box")
         if values.size != 4:
@@ -116,7 +130,8 @@ def initial_region(args: argparse.Namespace, sequence, first: np.ndarray):
         return mask
     if sequence.groundtruth and sequence.groundtruth[0] is not None:
         return sequence.groundtruth[0]
-    raise InputError(f"{args.source} has no ground truth for frame 0: give --box, --polygon or --mask")
+    raise InputError(f"{args.source} has no ground truth for frame 0: give --box, --polygon or --mask, "
+                     "or draw the box with --select")
 
 
 def check_start(region, shape: tuple[int, int]) -> None:

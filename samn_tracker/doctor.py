@@ -1,6 +1,7 @@
 """``samn doctor``: check the environment the way ``vot test`` does, one line per item with
 the fix: torch and its device, OpenCV with the contrib trackers, the VOT toolkit pins and
-the TraX library, the weight files and their cache, free disk.
+the TraX library, the weight files and their cache, free disk, and whether matplotlib can
+open the window of ``samn track --select``.
 
 Each check runs on its own, so one broken package (a ``cv2`` without contrib, a missing
 ``trax``) is reported on its line and does not hide the others.
@@ -176,10 +177,21 @@ def check_disk() -> Finding:
     return Finding("ok", text)
 
 
+def check_window() -> Finding:
+    from samn_tracker.box_picker import window_backend
+
+    backend, opens_windows = window_backend()
+    if opens_windows:
+        return Finding("ok", f"matplotlib opens {backend} windows: samn track --select can draw the first box")
+    return Finding("warn", f"matplotlib's backend {backend!r} opens no window (no display, or no GUI toolkit "
+                           "such as tkinter), so samn track --select cannot draw a box; --box, --polygon "
+                           "and --mask work", "on a desktop, install tkinter (python3-tk) or set MPLBACKEND")
+
+
 CHECKS: dict[str, Callable[[], Finding]] = {
     "python": check_python, "torch": check_torch, "opencv": check_opencv,
     "toolkit": check_toolkit_pins, "trax": check_trax, "weights": check_weights,
-    "cache": check_cache, "disk": check_disk,
+    "cache": check_cache, "disk": check_disk, "window": check_window,
 }
 
 
