@@ -90,7 +90,7 @@ def pick_box(image: np.ndarray, title: str) -> np.ndarray:
     height, width = image.shape[:2]
     figure = plt.figure(figsize=(min(12.0, width / 80), min(8.0, height / 80) + 0.6))
     picker = BoxPicker(figure, image, title)
-    plt.show()
+    plt.show(block=True)  # also where interactive mode is on (IPython), which would not wait
     if not picker.accepted:
         raise InputError("--select: no box was chosen (Escape, or the window closed with none drawn)")
     return picker.box

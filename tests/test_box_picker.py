@@ -90,11 +90,11 @@ def test_pick_box_shows_the_frame_and_returns_the_box_drawn_when_the_window_clos
         "closed": lambda figure: (drag(figure, (299.5, 159.5), (499.5, 279.5)), close(figure)),
     }
     for name, user in users.items():
-        monkeypatch.setattr(plt, "show", lambda: user(plt.gcf()))
+        monkeypatch.setattr(plt, "show", lambda block: user(plt.gcf()))
         np.testing.assert_allclose(pick_box(frame, "car-shadow"), [300, 160, 200, 120], atol=0.01, err_msg=name)
         plt.close("all")
     for user in (lambda figure: close(figure), lambda figure: (drag(figure, (1, 1), (90, 90)), press(figure, "escape"))):
-        monkeypatch.setattr(plt, "show", lambda: user(plt.gcf()))
+        monkeypatch.setattr(plt, "show", lambda block: user(plt.gcf()))
         with pytest.raises(InputError, match="no box was chosen"):
             pick_box(frame, "car-shadow")
         plt.close("all")
