@@ -18,8 +18,8 @@ HELP = "drag a box round the target, adjust it by its handles; Enter: track it, 
 
 class BoxPicker:
     """The first frame on ``figure`` with a rectangle selector. ``box`` is the rectangle
-    drawn (x, y, w, h in pixels), None until one is; ``accepted`` says whether Enter or
-    closing the window ended the choice, ``cancelled`` whether Escape did."""
+    drawn (x, y, w, h in pixels), None until one is; ``ended``: Enter (with a box drawn),
+    Escape or closing the window ended the choice; ``cancelled``: Escape did."""
 
     def __init__(self, figure, image: np.ndarray, title: str):
         from matplotlib.widgets import RectangleSelector
@@ -33,7 +33,7 @@ class BoxPicker:
         self.selector = RectangleSelector(self.ax, lambda press, release: None, useblit=False,
                                           interactive=True, button=[1], minspanx=2, minspany=2,
                                           spancoords="pixels", ignore_event_outside=True)
-        self.accepted = self.cancelled = False
+        self.ended = self.cancelled = False
         figure.canvas.mpl_connect("key_press_event", self._key)
         figure.canvas.mpl_connect("close_event", self._closed)
 
@@ -50,20 +50,26 @@ class BoxPicker:
             return None
         return np.round([x0, y0, x1 - x0, y1 - y0], 1)
 
+    @property
+    def accepted(self) -> bool:
+        """Whether the box drawn is the choice: the choice ended, not by Escape, with a box."""
+        return self.ended and not self.cancelled and self.box is not None
+
     def _key(self, event) -> None:
-        if event.key == "enter" and self.box is not None:
-            self.accepted = True
-            self._close()
-        elif event.key == "escape":
+        if event.key == "escape":
             self.cancelled = True
+            self._close()
+        elif event.key == "enter" and self.box is not None:
             self._close()
 
     def _closed(self, event) -> None:
-        self.accepted = not self.cancelled and self.box is not None
+        self.ended = True
 
     def _close(self) -> None:
+        """End the choice; a window's own close also sends ``close_event``, a file canvas not."""
         import matplotlib.pyplot as plt
 
+        self.ended = True
         plt.close(self.figure)
 
 

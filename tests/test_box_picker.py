@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from samn_tracker import box_picker
 from samn_tracker.box_picker import BoxPicker, pick_box
 from samn_tracker.errors import InputError
-from samn_tracker.cli import main
+from samn_tracker.cli import main, numbers
 from samn_tracker.datasets import read_image
 
 from conftest import SHORT_TUNING_ARGS, read_boxes
@@ -127,7 +127,7 @@ def test_a_selected_box_is_tracked_recorded_and_printed_as_the_box_that_repeats_
     selected, given = tmp_path / "selected", tmp_path / "given"
     args = ["--device", "cpu", "--no-video", "--no-progress", *SHORT_TUNING_ARGS]
     assert main(["track", str(frames), "--select", "--out", str(selected), *args]) == 0
-    text = ",".join(f"{v:g}" for v in box)
+    text = numbers(box)
     assert shown == [(480, 854, 3)] and f"--select chose --box {text}" in capsys.readouterr().err
     assert json.loads((selected / "run.json").read_text())["settings"]["region"]["box"] == text
     assert main(["track", str(frames), "--box", text, "--out", str(given), *args]) == 0
