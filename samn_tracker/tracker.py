@@ -24,7 +24,7 @@ import torch
 from samn_tracker import regions
 from samn_tracker.config import TrackerConfig, preset, weights_mismatch
 from samn_tracker.crops import CropWindow, crop_image, crop_mask, jittered_window, window_around
-from samn_tracker.decoder_tuning import DecoderWeights, TuningViews, tune_decoder
+from samn_tracker.decoder_tuning import DecoderWeights, TuningViews, tune_decoders
 from samn_tracker.device_components import MainComponents
 from samn_tracker.batch_rows import grouped, in_order, take_rows
 from samn_tracker.devices import pick_device, to_device, to_device_together
@@ -261,16 +261,19 @@ class SAMNTracker:
 
         if self.cfg.use_dcf:
             self._init_dcfs(targets, images, boxes)
+        tuned = [i for i, (_, is_box) in enumerate(given)
+                 if self.tunes(given_mask=not is_box) and (not is_box or i in redone)]
+        views = [self._tuning_views(loaded[i], masks[i], boxes[i], targets[i].memory) for i in tuned]
+        for i, decoder in zip(tuned, tune_decoders(self.net.decoder, views, self.cfg.tuning, self.seed)):
+            targets[i].decoder = decoder
         started = []
-        for i, (target, frame, mask, box, (_, is_box)) in enumerate(zip(targets, loaded, masks, boxes, given)):
-            if self.tunes(given_mask=not is_box) and (not is_box or i in redone):
-                target.decoder = self._tune_decoder(frame, mask, box, target.memory)
+        for i, (mask, box) in enumerate(zip(masks, boxes)):
             # A box's segmentation, trusted or not, outlines the target better than the filled box
             # (on all 50 DAVIS 2016 sequences), so frame 0 shows it; its boxes stay those of ``mask``.
             shown = mask if segmented[i] is None else segmented[i]
             first_frame = self._prediction(mask, box, FrameMap(shown.astype(np.float32), 0, shown.shape),
                                            confidence=1.0, uncertain=False, mask_box=regions.mask_to_box(mask))
-            started.append((target, replace(first_frame, mask=shown)))
+            started.append((targets[i], replace(first_frame, mask=shown)))
         return started
 
     def step(self, targets: Sequence["Target"], images: Sequence[np.ndarray]) -> list[Prediction]:
@@ -442,10 +445,9 @@ class SAMNTracker:
             return self.net.decode(readout, query, spatial, size)
         return self.net.decode_each(readout, query, spatial, size, [target.decoder for target in targets])
 
-    def _tune_decoder(self, loaded, mask: np.ndarray, box: np.ndarray,
-                      memory: MemoryManager) -> DecoderWeights:
-        """This target's decoder: the trained one tuned on crops of its first frame, placed
-        as later crops will be, each segmented from the first frame's memory."""
+    def _tuning_views(self, loaded, mask: np.ndarray, box: np.ndarray, memory: MemoryManager) -> TuningViews:
+        """What a target's decoder is tuned on: crops of its first frame, placed as later
+        crops will be, each read from the first frame's memory."""
         cfg = self.cfg.tuning
         rng = np.random.default_rng([self.seed, 1])
         windows = [window_around(box, self.cfg.search_factor, self.cfg.crop_size)]
@@ -460,10 +462,9 @@ class SAMNTracker:
                 tensor[1::2] = tensor[1::2].flip(-1)
         query = self.net.encode_query(crops)
         keys, values = memory.read()
-        views = TuningViews(
+        return TuningViews(
             readout=torch.cat([self.net.read(query.select(i), keys, values) for i in range(len(windows))]),
             spatial_map=maps, s8=query.s8, s4=query.s4, masks=masks)
-        return tune_decoder(self.net.decoder, views, cfg, torch.Generator().manual_seed(self.seed))
 
     def _landed(self, pasted: Pasted, batch: "_Batch") -> tuple[list, list, list]:
         """The one read-back: what builds each full-frame probability (``_finish`` does, on

@@ -77,7 +77,7 @@ bench paper_b1_device_components --trackers samn_paper --repeat 3 \
 # 5. the tests that run only on CUDA (the rest skip without ../shared/data).
 step cuda_tests 240 python3 -m pytest -q -x -p no:cacheprovider tests/test_graphs.py \
     tests/test_spatial_memory.py tests/test_model.py tests/test_frame_ops.py tests/test_speed.py \
-    tests/test_device_components.py tests/test_lockstep.py
+    tests/test_device_components.py tests/test_lockstep.py tests/test_decoder_tuning.py
 cp "$WORK/cuda_tests.log" "$OUT/cuda_tests.log" 2>/dev/null
 
 # 6. `samn track --resume` on the device, against a run never stopped (tools/resume_check.sh).
