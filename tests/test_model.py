@@ -47,8 +47,6 @@ def test_each_target_reads_its_own_memory_as_if_alone(davis_root):
     row must be what that target's read alone gives (shipped lite model, real frames;
     memories of 1, 2, 2 and 3 entries, the two of 2 entries alike in layout only, and two of
     entries of unequal sizes; rows stay in order)."""
-    import cv2
-
     from samn_tracker.build import build_tracker
     from samn_tracker.datasets import read_image
 
