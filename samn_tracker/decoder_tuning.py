@@ -85,7 +85,9 @@ def tune_stacked(decoder: nn.Module, views: Sequence[TuningViews], cfg: TuningCo
         return vmap(one)(weights, *(getattr(stacked, f.name)[:, pick] for f in fields(TuningViews))).sum()
 
     _fit(weights, loss, len(views[0].masks), cfg, generator)
-    return [{name: w[i].detach() for name, w in weights.items()} for i in range(len(views))]
+    # each target's weights its own storage, not a view of the stack: a target that ends, or
+    # is saved (``torch.save`` keeps a view's whole storage), holds only its own
+    return [{name: w[i].detach().clone() for name, w in weights.items()} for i in range(len(views))]
 
 
 def _fit(weights: DecoderWeights, loss: Callable[[Tensor], Tensor], views: int, cfg: TuningConfig,

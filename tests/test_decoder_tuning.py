@@ -232,3 +232,26 @@ def test_lite_targets_tuned_together_segment_their_views_as_each_alone(davis_roo
         alone, both = (drawn(tracker.net.decoder, w, v) for w in (target.decoder, stacked))
         assert agreement(alone, both) > 0.99
         assert agreement(alone, v.masks[:, 0].bool()) > 0.8  # the decoders learned the target
+
+
+def test_a_lockstep_tracks_with_stacked_tuned_decoders_as_with_each_tuned_alone(davis_root, monkeypatch) -> None:
+    """The decoders a GPU tunes together are drop-in for tracking: two real videos tracked in
+    lockstep from their masks, their starts tuned together (forced on this CPU) and one after
+    another, give the same masks but for a few pixels, frame by frame."""
+    videos = [davis_sequence(davis_root, name) for name in ("car-shadow", "blackswan")]
+    frames = [[video.image(i) for i in range(5)] for video in videos]
+
+    def tracked() -> list[np.ndarray]:
+        tracker = SAMNTracker(preset("lite").replace(**{"tuning.steps": 10}), device="cpu")
+        targets = [target for target, _ in tracker.start_all([f[0] for f in frames],
+                                                             [video.groundtruth[0] for video in videos])]
+        return [p.mask for i in range(1, 5) for p in tracker.step(targets, [f[i] for f in frames])]
+
+    alone = tracked()
+    monkeypatch.setattr(tracker_module, "tune_decoders", lambda decoder, views, cfg, seed: tune_stacked(
+        decoder, views, cfg, torch.Generator().manual_seed(seed)))
+    together = tracked()
+    for a, b in zip(alone, together):
+        assert a.sum() > 1000
+        assert (a & b).sum() / (a | b).sum() > 0.99
+
