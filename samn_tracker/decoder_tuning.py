@@ -5,7 +5,8 @@ The decoder trained offline on 30 scenes segments whatever is salient near the c
 centre; a few steps on the one annotated frame teach it this target against this
 background (DAVIS 2016 val J&F 0.586 -> 0.663, docs/training.md). Only the decoder trains:
 its inputs (query features, memory read-out, spatial map) are computed once, so a step
-is a decoder forward and backward on ``batch`` crops.
+is a decoder forward and backward on ``batch`` crops. Targets that start together on a GPU
+tune together, one pass a step over their stacked weights (``tune_stacked``).
 """
 from __future__ import annotations
 
