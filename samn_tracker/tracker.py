@@ -462,9 +462,8 @@ class SAMNTracker:
                 tensor[1::2] = tensor[1::2].flip(-1)
         query = self.net.encode_query(crops)
         keys, values = memory.read()
-        views = len(windows)
-        return TuningViews(readout=self.net.read(query, keys.expand(views, -1, -1), values.expand(views, -1, -1)),
-                           spatial_map=maps, s8=query.s8, s4=query.s4, masks=masks)
+        readout = self.net.read(query, keys.expand(cfg.views, -1, -1), values.expand(cfg.views, -1, -1))
+        return TuningViews(readout=readout, spatial_map=maps, s8=query.s8, s4=query.s4, masks=masks)
 
     def _landed(self, pasted: Pasted, batch: "_Batch") -> tuple[list, list, list]:
         """The one read-back: what builds each full-frame probability (``_finish`` does, on
