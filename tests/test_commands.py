@@ -165,12 +165,12 @@ def test_the_subcommand_parsers_follow_their_parent():
 def test_eval_help_lists_the_benchmarks_and_rejects_others():
     shown = samn("eval", "--help")
     assert shown.returncode == 0
-    for name in ("got10k", "trackingnet", "davis", "keys", "examples:"):
+    for name in ("got10k", "trackingnet", "lasot", "davis", "keys", "examples:"):
         assert name in shown.stdout
     unknown = samn("eval", "foo")
     assert unknown.returncode == 2
     assert one_line(unknown.stderr) == \
-        "samn eval: error: unknown benchmark 'foo'; choose from got10k, trackingnet, davis, keys"
+        "samn eval: error: unknown benchmark 'foo'; choose from got10k, trackingnet, lasot, davis, keys"
 
 
 @pytest.mark.parametrize("args, prog", [

@@ -12,7 +12,7 @@ from PIL import Image
 from samn_tracker.errors import InputError
 from samn_tracker.evaluation.davis import write_png
 from samn_tracker.regions import encode_vot_mask, mask_to_box
-from samn_tracker.datasets import got10k, open_sequence, read_image, splits, to_rgb, trackingnet
+from samn_tracker.datasets import got10k, lasot, open_sequence, read_image, splits, to_rgb, trackingnet
 from samn_tracker.datasets.davis import davis_sequence, object_ids, read_annotation, sequence_names
 from samn_tracker.datasets.frames import frames_dir
 from samn_tracker.datasets.groundtruth import read_boxes
@@ -257,6 +257,27 @@ def test_otb_layout_with_mixed_separators(davis, tmp_path):
     (tmp_path / "groundtruth_rect.txt").write_text("\n".join(lines[:3]) + "\n")
     with pytest.raises(InputError, match="3 regions but the sequence has 4 frames"):
         open_sequence(tmp_path)
+
+
+def test_lasot_layout_drops_flagged_frames_and_is_not_taken_for_otb(davis, tmp_path):
+    folder = tmp_path / "swan" / "swan-1"
+    copy_frames(davis, folder / "img", 5, "%08d.jpg")
+    lines = real_boxes(davis, 5)
+    (folder / "groundtruth.txt").write_text("\n".join(lines) + "\n")
+    (folder / "full_occlusion.txt").write_text("0,0,1,0,0")
+    (folder / "out_of_view.txt").write_text("0,0,0,1,0")
+    sequence = open_sequence(folder)
+    assert sequence.name == "swan-1" and len(sequence) == 5
+    assert [box is None for box in sequence.groundtruth] == [False, False, True, True, False]
+    np.testing.assert_array_equal(sequence.groundtruth[4], [float(v) for v in lines[4].split(",")])
+    assert lasot.sequence_names(tmp_path, "all") == ["swan-1"]
+    assert lasot.sequence_folder(tmp_path, "swan-1") == folder
+    assert len(lasot.sequence_names(tmp_path, "test")) == 280  # the toolkit's list, whatever the root holds
+    (folder / "out_of_view.txt").write_text("0,0,0,1")
+    with pytest.raises(InputError, match=r"out_of_view.txt has 4 flags for 5 frames"):
+        open_sequence(folder)
+    with pytest.raises(InputError, match="LaSOT sequence swan-2 not found"):
+        lasot.sequence_folder(tmp_path, "swan-2")
 
 
 def test_got10k_layout_test_split_and_labels(davis, tmp_path):

@@ -120,7 +120,7 @@ def test_a_missing_score_is_a_dash_in_tables_and_leaves_the_legend_without_a_num
     table = reports.scores_table([hand_typed, summaries[0]])
     assert list(table.columns) == ["AO", "SR0.5", "SR0.75", "FPS"] and np.isnan(table.loc["typed", "AO"])
     assert "| typed | - | 0.500 | - | - |" in reports.markdown(table, 3)
-    assert reports.success_plot([hand_typed, summaries[0]], tmp_path / "plot", "t")[0].is_file()
+    assert reports.curve_plot([hand_typed, summaries[0]], tmp_path / "plot", "t")[0].is_file()
     davis_typed = Summary("davis2016", "val", "typed", {"J&F": 0.8})
     vii = reports.table_vii([davis_typed, summaries[3]])
     assert vii.loc["typed", ("DAVIS 2016 val", "J&F")] == 80.0
@@ -175,7 +175,8 @@ def test_a_summary_with_per_object_scores_that_are_not_numbers_is_refused(summar
 
 @pytest.mark.parametrize("change, said", [
     ({"scores": {"A0": 0.518, "SR0.5": 0.618}}, "unknown scores A0 (known: AO, SR0.5, SR0.75, FPS)"),
-    ({"curves": {"succes": [1.0, 0.5], "success_x": [0.0, 1.0]}}, "unknown curves succes (known: success, success_x)"),
+    ({"curves": {"succes": [1.0, 0.5], "success_x": [0.0, 1.0]}},
+     "unknown curves succes (known: success, success_x, precision, precision_x, norm_precision, norm_precision_x)"),
     ({"split": 2016}, "split and tracker must be non-empty strings"),
     ({"tracker": ["SiamRPN++"]}, "split and tracker must be non-empty strings"),
     ({"scores": {"AO": 51.8}}, "AO 51.8 outside 0..1: got10k scores are fractions (0.812, not 81.2)"),
@@ -314,7 +315,7 @@ def test_report_bench_reads_real_results_and_refuses_anything_else_before_writin
     year = _written(tmp_path / "year.json", {"benchmark": "davis16", "split": "val", "tracker": "x", "scores": {}})
     assert report_main([str(year)]) == 2
     assert capsys.readouterr().err == (f"samn report: error: not a benchmark summary: {year} (unknown benchmark "
-                                       "'davis16'; one of got10k, trackingnet, davis2016, davis2017)\n")
+                                       "'davis16'; one of got10k, trackingnet, lasot, davis2016, davis2017)\n")
     typo = _written(tmp_path / "typo.json", {"benchmark": "got10k", "split": "val", "tracker": "x", "score": {}})
     assert report_main([str(typo)]) == 2
     assert capsys.readouterr().err == (f"samn report: error: not a benchmark summary: {typo} (fields a summary "

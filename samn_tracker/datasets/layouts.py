@@ -7,6 +7,7 @@ from samn_tracker.datasets.davis import davis_sequence
 from samn_tracker.datasets.frames import frames_dir
 from samn_tracker.datasets.got10k import got10k_sequence
 from samn_tracker.datasets.images import IMAGE_SUFFIXES
+from samn_tracker.datasets.lasot import is_lasot_sequence, lasot_sequence
 from samn_tracker.datasets.otb import otb_sequence
 from samn_tracker.datasets.sequence import Sequence
 from samn_tracker.datasets.video import video_file
@@ -16,7 +17,8 @@ from samn_tracker.errors import InputError
 
 def open_sequence(path: str | Path) -> Sequence:
     """Detect the layout of ``path`` and read it: video file, VOT (``sequence`` file or
-    ``color/``), OTB (``img/`` + ``groundtruth_rect.txt``), GOT-10k (frames +
+    ``color/``), LaSOT (``img/`` + ``groundtruth.txt``), OTB (``img/`` +
+    ``groundtruth_rect.txt``), GOT-10k (frames +
     ``groundtruth.txt``), a DAVIS ``JPEGImages/<res>/<seq>`` folder, or plain frames."""
     path = Path(path)
     if path.is_file():
@@ -27,6 +29,8 @@ def open_sequence(path: str | Path) -> Sequence:
         raise InputError(f"sequence not found: {path}")
     if (path / "sequence").is_file() or (path / "color").is_dir():
         return vot_sequence(path)
+    if is_lasot_sequence(path):
+        return lasot_sequence(path)
     if (path / "img").is_dir():
         return otb_sequence(path)
     if (path / "groundtruth.txt").is_file():

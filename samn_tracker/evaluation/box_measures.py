@@ -1,4 +1,4 @@
-"""Box accuracy measures exactly as the official GOT-10k, OTB and TrackingNet tools compute them.
+"""Box accuracy measures exactly as the official GOT-10k, OTB, TrackingNet and LaSOT tools compute them.
 
 All functions take numpy arrays of ``x, y, w, h`` rows (N, 4). The three families differ
 in details that move scores by points, so each follows its own tool:
@@ -11,6 +11,10 @@ in details that move scores by points, so each follows its own tool:
 * TrackingNet (devkit ``metrics.py``, used by the server): all numbers rounded to integers,
   inclusive pixel corners, ``>=`` / ``<=`` thresholds on 21 points, per-sequence curves
   averaged, every score the trapezoid area over ``linspace(0, 1, 21)``.
+* LaSOT (its MATLAB toolkit, ``calc_seq_err_robust.m`` / ``eval_tracker.m``): an invalid box
+  (NaN, no area) takes the frame before's, frame 0 set to ground truth, absent frames left
+  out but counted in each sequence's frames, OTB's success and precision thresholds,
+  sequences whose curve is all zero left out of the mean.
 """
 from __future__ import annotations
 
@@ -209,3 +213,84 @@ def trackingnet_scores(pairs: Iterable[tuple[Optional[np.ndarray], np.ndarray]])
         norm_precision=100 * float(np.trapezoid(norm, x=x)),
         coverage=100 * covered / frames, success_curve=success, precision_curve=precision,
         norm_precision_curve=norm, sequences=len(curves))
+
+
+# --------------------------------------------------------------------------- LaSOT
+LASOT_NORM_PRECISION_THRESHOLDS = OTB_PRECISION_THRESHOLDS / 100
+_MATLAB_EPS = float(np.finfo(np.float64).eps)
+
+
+@dataclass
+class LasotScores:
+    success: float               # mean of the 21-point success curve (AUC)
+    precision: float             # precision curve at 20 px
+    norm_precision: float        # normalised precision curve at 0.20
+    success_curve: np.ndarray    # (21,) over OTB_SUCCESS_THRESHOLDS
+    precision_curve: np.ndarray  # (51,) over OTB_PRECISION_THRESHOLDS
+    norm_precision_curve: np.ndarray  # (51,) over LASOT_NORM_PRECISION_THRESHOLDS
+    sequences: int
+
+
+def lasot_curves(pred, gt, absent) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One sequence's success, precision and normalised precision curves as the toolkit
+    computes them, quirks included: a box with NaN or no area takes the (mended) box of the
+    frame before where the ground truth is complete; a result longer than the ground truth is
+    cut; centres are ``x + (w - 1) / 2``; a frame whose ground truth has a coordinate <= 0 (a
+    box touching the left or top edge too) scores overlap -1 (a miss) and error -1 (a hit);
+    every count is over all frames of the sequence, the absent ones included."""
+    pred, gt = as_boxes(pred, "predicted boxes"), as_boxes(gt, "ground-truth boxes")
+    absent = np.asarray(absent).reshape(-1) == 1
+    if len(pred) < len(gt) or absent.size != len(gt):
+        raise InputError(f"{len(pred)} predicted boxes and {absent.size} absence flags "
+                         f"for {len(gt)} ground-truth boxes")
+    pred = pred[:len(gt)].copy()
+    invalid = np.isnan(pred).any(axis=1) | (pred[:, 2] <= 0) | (pred[:, 3] <= 0)
+    mended = invalid & ~np.isnan(gt).any(axis=1)
+    mended[0] = False
+    index = np.arange(len(pred))
+    pred = pred[np.maximum.accumulate(np.where(mended, 0, index))]
+    pred[0] = gt[0]
+    pred, kept = pred[~absent], gt[~absent]
+    centre, true_centre = pred[:, :2] + (pred[:, 2:] - 1) / 2, kept[:, :2] + (kept[:, 2:] - 1) / 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        error = np.sqrt(np.sum((centre - true_centre) ** 2, axis=1))
+        norm_error = np.sqrt(np.sum((centre / kept[:, 2:] - true_centre / kept[:, 2:]) ** 2, axis=1))
+    scored = (kept > 0).all(axis=1)
+    overlap = np.full(len(kept), -1.0)
+    overlap[scored] = _pixel_overlap(pred[scored], kept[scored])
+    error[~scored] = norm_error[~scored] = -1.0
+    frames = len(gt) + _MATLAB_EPS
+    with np.errstate(invalid="ignore"):
+        success = np.sum(overlap[:, None] > OTB_SUCCESS_THRESHOLDS[None, :], axis=0) / frames
+        precision = np.sum(error[:, None] <= OTB_PRECISION_THRESHOLDS[None, :], axis=0) / frames
+        norm = np.sum(norm_error[:, None] <= LASOT_NORM_PRECISION_THRESHOLDS[None, :], axis=0) / frames
+    return success, precision, norm
+
+
+def _pixel_overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``calc_rect_int.m``: inclusive pixel corners ``x + w - 1``, areas ``w * h``."""
+    right = np.minimum(a[:, 0] + a[:, 2] - 1, b[:, 0] + b[:, 2] - 1)
+    bottom = np.minimum(a[:, 1] + a[:, 3] - 1, b[:, 1] + b[:, 3] - 1)
+    inter = (np.maximum(0, right - np.maximum(a[:, 0], b[:, 0]) + 1)
+             * np.maximum(0, bottom - np.maximum(a[:, 1], b[:, 1]) + 1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return inter / (a[:, 2] * a[:, 3] + b[:, 2] * b[:, 3] - inter)
+
+
+def lasot_mean_curve(curves: np.ndarray) -> np.ndarray:
+    """``plot_draw_save.m``: the mean of the per-sequence curves that are not all zero."""
+    curves = np.asarray(curves, dtype=np.float64)
+    kept = curves[curves.sum(axis=1) > _MATLAB_EPS]
+    return kept.mean(axis=0) if len(kept) else np.full(curves.shape[1], np.nan)
+
+
+def lasot_scores(curves: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> LasotScores:
+    """The toolkit's ranking scores of per-sequence ``lasot_curves``: success AUC, precision
+    at 20 px and normalised precision at 0.20 (its ``rank_idx`` 21 of 0:50 and 0:0.01:0.5)."""
+    curves = list(curves)
+    if not curves:
+        raise InputError("no sequence to score")
+    success, precision, norm = (lasot_mean_curve([c[i] for c in curves]) for i in range(3))
+    return LasotScores(success=float(success.mean()), precision=float(precision[20]),
+                       norm_precision=float(norm[20]), success_curve=success, precision_curve=precision,
+                       norm_precision_curve=norm, sequences=len(curves))

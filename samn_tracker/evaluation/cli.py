@@ -1,4 +1,4 @@
-"""``samn eval got10k|trackingnet|davis ...``: dispatch to the benchmark adapters."""
+"""``samn eval got10k|trackingnet|lasot|davis ...``: dispatch to the benchmark adapters."""
 from __future__ import annotations
 
 import importlib
@@ -14,6 +14,8 @@ ADAPTERS = {
                "GOT-10k val (AO, SR0.5, SR0.75, success plot) or test (the server zip)"),
     "trackingnet": ("samn_tracker.evaluation.trackingnet",
                     "TrackingNet TEST (the server zip) or an annotated split (Success, Precision)"),
+    "lasot": ("samn_tracker.evaluation.lasot",
+              "LaSOT test or all (Success, Precision, Norm. Precision, per attribute), as its toolkit scores"),
     "davis": ("samn_tracker.evaluation.davis",
               "DAVIS 2016 / 2017 semi-supervised (J&F, J, F) and the Codalab zip"),
     "keys": ("samn_tracker.evaluation.key_quality",
@@ -23,6 +25,7 @@ ADAPTERS = {
 EXAMPLES = """examples:
   samn eval got10k --root /data/GOT-10k --subset val
   samn eval trackingnet --root /data/TrackingNet --split TEST --preset paper --device cuda
+  samn eval lasot --root /data/LaSOT --toolkit-annos /data/LaSOT_Evaluation_Toolkit/annos
   samn eval davis --root /data/DAVIS --year 2016 --sequences blackswan bmx-trees
   samn eval keys --root /data/DAVIS --year 2016 --split val
   torchrun --nproc_per_node 4 -m samn_tracker.evaluation.cli got10k --root /data/GOT-10k

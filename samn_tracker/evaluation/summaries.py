@@ -9,15 +9,16 @@ from typing import Optional
 
 from samn_tracker.errors import InputError
 
-BENCHMARKS = ("got10k", "trackingnet", "davis2016", "davis2017")
+BENCHMARKS = ("got10k", "trackingnet", "lasot", "davis2016", "davis2017")
 REQUIRED = ("benchmark", "split", "tracker", "scores")  # the fields a summary typed by hand needs
 _DAVIS_SCORES = ("J&F", "J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay", "FPS")
 # The score names each benchmark's summaries use: a report makes a column of every name, so
 # a name typed by hand with a typo ("A0") would be a column of its own beside an empty AO.
 SCORES = {"got10k": ("AO", "SR0.5", "SR0.75", "FPS"),
           "trackingnet": ("Success", "Precision", "Norm. Precision", "FPS"),
+          "lasot": ("Success", "Precision", "Norm. Precision", "FPS"),
           "davis2016": _DAVIS_SCORES, "davis2017": _DAVIS_SCORES}
-CURVES = ("success", "success_x")
+CURVES = ("success", "precision", "norm_precision")  # each with its x values in "<name>_x"
 PERCENT = ("trackingnet",)  # scores in 0..100 as its server gives them; the others in 0..1
 
 
@@ -37,15 +38,17 @@ class Summary:
     names scored (empty in summaries written before they were recorded, and in published
     numbers typed in by hand), so that a report can say when two rows were scored on
     different sequences. ``per_object``: DAVIS's J&F of each object (``<sequence>_<k>``, as
-    the official per-sequence CSV names it), for the report's plot of where a tracker fails."""
+    the official per-sequence CSV names it), for the report's plot of where a tracker fails;
+    ``per_attribute``: LaSOT's success AUC over the sequences with each attribute."""
 
     benchmark: str
     split: str
     tracker: str
     scores: dict[str, float]
-    curves: dict[str, list[float]] = field(default_factory=dict)  # "success" over "success_x"
+    curves: dict[str, list[float]] = field(default_factory=dict)  # e.g. "success" over "success_x"
     sequences: list[str] = field(default_factory=list)
     per_object: dict[str, float] = field(default_factory=dict)
+    per_attribute: dict[str, float] = field(default_factory=dict)
 
     def save(self, path: Path) -> None:
         from samn_tracker.atomic import write_text
@@ -91,7 +94,8 @@ class Summary:
             return "curves must map names to lists of numbers"
         unknown = [f"{what} {', '.join(sorted(names - set(known)))} (known: {', '.join(known)})"
                    for what, names, known in (("scores", self.scores.keys(), SCORES[self.benchmark]),
-                                              ("curves", self.curves.keys(), CURVES))
+                                              ("curves", self.curves.keys(),
+                                               tuple(n for c in CURVES for n in (c, f"{c}_x"))))
                    if names - set(known)]
         if unknown:
             return f"unknown {' and '.join(unknown)}"
@@ -101,13 +105,16 @@ class Summary:
         if outside:  # 81.2 typed for 0.812 would show as 8120.0
             return (f"{', '.join(outside)} outside 0..{top:g}: {self.benchmark} scores are "
                     + ("percentages" if top > 1 else "fractions (0.812, not 81.2)"))
-        if "success" in self.curves and len(self.curves["success"]) != len(self.curves.get("success_x", [])):
-            return "the success curve and success_x differ in length"
+        for curve in CURVES:
+            if curve in self.curves and len(self.curves[curve]) != len(self.curves.get(f"{curve}_x", [])):
+                return f"the {curve} curve and {curve}_x differ in length"
         if not isinstance(self.sequences, list) or not all(isinstance(n, str) for n in self.sequences):
             return "sequences must be a list of names"
-        if not isinstance(self.per_object, dict) or not all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) for v in self.per_object.values()):
-            return "per_object must map names to numbers"
+        for name in ("per_object", "per_attribute"):
+            scores = getattr(self, name)
+            if not isinstance(scores, dict) or not all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in scores.values()):
+                return f"{name} must map names to numbers"
         return ""
 
 

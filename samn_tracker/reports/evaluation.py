@@ -3,8 +3,9 @@
 Every scored run leaves a small JSON summary (benchmark, split, tracker, scores, success
 curve or DAVIS's per-object J&F, sequences scored) under ``<out>/.../summaries/``; ``samn
 report`` collects summaries and writes one table per benchmark and split, success plots for
-the box benchmarks, a plot of each DAVIS object's J&F, and a DAVIS table laid out like the
-paper's Table VII (J&F, J, F per dataset). Published numbers typed by hand are summaries
+the box benchmarks (LaSOT's precision plots and success per attribute too), a plot of each
+DAVIS object's J&F, and a DAVIS table laid out like the paper's Table VII (J&F, J, F
+per dataset). Published numbers typed by hand are summaries
 too: they may lack scores (shown as -), the curve or per-object scores (left out of the
 plots, with a note) and the sequences (not compared).
 """
@@ -25,8 +26,9 @@ from samn_tracker.run_folder import check_writable
 from samn_tracker.evaluation.summaries import Summary
 
 # How scores are shown: multiplier and decimals (GOT-10k as its toolkit, DAVIS in percent).
-DISPLAY = {"got10k": (1.0, 3), "trackingnet": (1.0, 1), "davis2016": (100.0, 1), "davis2017": (100.0, 1)}
-TITLES = {"got10k": "GOT-10k", "trackingnet": "TrackingNet", "davis2016": "DAVIS 2016",
+DISPLAY = {"got10k": (1.0, 3), "trackingnet": (1.0, 1), "lasot": (1.0, 3), "davis2016": (100.0, 1),
+           "davis2017": (100.0, 1)}
+TITLES = {"got10k": "GOT-10k", "trackingnet": "TrackingNet", "lasot": "LaSOT", "davis2016": "DAVIS 2016",
           "davis2017": "DAVIS 2017"}
 TABLE_VII_MEASURES = ("J&F", "J-Mean", "F-Mean")
 SEQUENCES = "Sequences"  # the column added when a table's trackers were scored on different sequences
@@ -141,21 +143,37 @@ def write_table(table: pd.DataFrame, stem: Path, caption: str, decimals: int) ->
     write_text(stem.with_suffix(".tex"), latex(table, decimals, caption))
 
 
-def success_plot(summaries: Sequence[Summary], stem: Path, title: str) -> list[Path]:
-    """Success curves ranked by the headline score, which the legend shows where the summary
-    has it, as PNG and PDF. Summaries without a curve (published numbers) are left out, each
-    with a note on stderr; no file is written when none has a curve."""
-    key = "AO" if summaries[0].benchmark == "got10k" else "Success"
-    ranked = _plotted(summaries, lambda s: "success" in s.curves, "success curve", stem, key)
+# What a curve plot draws: x label, y label, x range and the title's first words.
+CURVE_PLOTS = {"success": ("Overlap threshold", "Success rate", (0, 1), "Success plots"),
+               "precision": ("Location error threshold (pixels)", "Precision", (0, 50), "Precision plots"),
+               "norm_precision": ("Normalised location error threshold", "Precision", (0, 0.5),
+                                  "Normalised precision plots")}
+
+
+def headline(benchmark: str, curve: str) -> str:
+    """The score a curve plot ranks by and shows in its legend."""
+    if curve == "success":
+        return "AO" if benchmark == "got10k" else "Success"
+    return {"precision": "Precision", "norm_precision": "Norm. Precision"}[curve]
+
+
+def curve_plot(summaries: Sequence[Summary], stem: Path, caption: str, curve: str = "success") -> list[Path]:
+    """``curve`` (success, precision or normalised precision) of each tracker, ranked by its
+    headline score, which the legend shows where the summary has it, as PNG and PDF.
+    Summaries without the curve (published numbers) are left out, each with a note on
+    stderr; no file is written when none has it."""
+    xlabel, ylabel, xlim, title = CURVE_PLOTS[curve]
+    key = headline(summaries[0].benchmark, curve)
+    ranked = _plotted(summaries, lambda s: curve in s.curves, f"{curve.replace('_', ' ')} curve", stem, key)
     if not ranked:
         return []
     figure = Figure(figsize=(5, 4))
     axes = figure.add_subplot()
     for s in ranked:
-        axes.plot(s.curves["success_x"], s.curves["success"], label=_label(s, key))
-    axes.set(xlabel="Overlap threshold", ylabel="Success rate", xlim=(0, 1), ylim=(0, 1), title=title)
+        axes.plot(s.curves[f"{curve}_x"], s.curves[curve], label=_label(s, key))
+    axes.set(xlabel=xlabel, ylabel=ylabel, xlim=xlim, ylim=(0, 1), title=f"{title} on {caption}")
     axes.grid(True)
-    axes.legend(loc="lower left", fontsize=8)
+    axes.legend(loc="lower left" if curve == "success" else "lower right", fontsize=8)
     return _save(figure, stem)
 
 
@@ -170,19 +188,40 @@ def objects_plot(summaries: Sequence[Summary], stem: Path, caption: str) -> list
     names = sorted({n for s in plotted for n in s.per_object},
                    key=lambda n: (-plotted[0].per_object.get(n, -1.0), n))
     one_object_each = all(n.endswith("_1") for n in names)  # DAVIS 2016: an object is its sequence
-    labels = [n[:-2] if one_object_each else n for n in names]
-    bar, scale = 0.8 / len(plotted), DISPLAY[plotted[0].benchmark][0]
+    return _bars(plotted, lambda s: s.per_object, names, [n[:-2] if one_object_each else n for n in names],
+                 "J&F", f"J&F (%) per {'sequence' if one_object_each else 'object'} on {caption}", stem)
+
+
+def attributes_plot(summaries: Sequence[Summary], stem: Path, caption: str) -> list[Path]:
+    """LaSOT's success (AUC) over the sequences of each attribute as horizontal bars, one
+    colour per tracker (ranked by their success), the attributes in the toolkit's order.
+    Summaries without them (scored without ``--toolkit-annos``, published numbers) are left
+    out, each with a note on stderr; no file when none has them."""
+    plotted = _plotted(summaries, lambda s: bool(s.per_attribute), "per-attribute scores", stem, "Success")
+    if not plotted:
+        return []
+    names = list(dict.fromkeys(n for s in plotted for n in s.per_attribute))
+    return _bars(plotted, lambda s: s.per_attribute, names, names, "Success",
+                 f"Success (AUC) per attribute on {caption}", stem)
+
+
+def _bars(plotted: Sequence[Summary], scores: Callable[[Summary], dict[str, float]], names: Sequence[str],
+          labels: Sequence[str], key: str, title: str, stem: Path) -> list[Path]:
+    """One row of bars per name, one bar per summary, scaled as the tables show the
+    benchmark's scores, the legend above the bars (not on them)."""
+    scale = DISPLAY[plotted[0].benchmark][0]
+    unit, bar = " (%)" if scale == 100 else "", 0.8 / len(plotted)
     figure = Figure(figsize=(6, 1.2 + 0.12 * len(names) * (1 + len(plotted))))
     axes = figure.add_subplot()
     for rank, s in enumerate(plotted):
-        rows = [i for i, n in enumerate(names) if n in s.per_object]
+        rows = [i for i, n in enumerate(names) if n in scores(s)]
         axes.barh([i + (rank - (len(plotted) - 1) / 2) * bar for i in rows],
-                  [s.per_object[names[i]] * scale for i in rows], height=bar, label=_label(s, "J&F"))
+                  [scores(s)[names[i]] * scale for i in rows], height=bar, label=_label(s, key))
     axes.set_yticks(range(len(names)), labels, fontsize=7)
-    axes.set(xlabel="J&F (%)", xlim=(0, scale), ylim=(len(names) - 0.5, -0.5))
+    axes.set(xlabel=f"{key}{unit}", xlim=(0, scale), ylim=(len(names) - 0.5, -0.5))
     axes.grid(True, axis="x")
-    axes.legend(title=f"J&F (%) per {'sequence' if one_object_each else 'object'} on {caption}", title_fontsize=11,
-                alignment="left", loc="lower left", bbox_to_anchor=(0, 1), fontsize=8, frameon=False)  # not on the bars
+    axes.legend(title=title, title_fontsize=11, alignment="left", loc="lower left", bbox_to_anchor=(0, 1),
+                fontsize=8, frameon=False)
     return _save(figure, stem)
 
 
@@ -237,9 +276,11 @@ def write_report(summaries: Sequence[Summary], out: Path) -> list[Path]:
         write_table(table, stem, caption, decimals)
         written += [stem.with_suffix(s) for s in (".csv", ".md", ".tex")]
         print(f"{caption}\n\n{markdown(table, decimals)}")
-        if benchmark in ("got10k", "trackingnet"):
-            written += success_plot(group, out / f"{benchmark}_{split}_success",
-                                    f"Success plots on {caption}")
+        if benchmark in ("got10k", "trackingnet", "lasot"):
+            for curve in CURVE_PLOTS if benchmark == "lasot" else ("success",):
+                written += curve_plot(group, out / f"{benchmark}_{split}_{curve}", caption, curve)
+            if benchmark == "lasot":
+                written += attributes_plot(group, out / f"{benchmark}_{split}_attributes", caption)
         else:
             written += objects_plot(group, out / f"{benchmark}_{split}_objects", caption)
     davis = [s for (b, _), g in groups.items() if b.startswith("davis") for s in g.values()]
@@ -261,7 +302,7 @@ def _warn_differing_sequences(summaries: Sequence[Summary], caption: str) -> Non
 @guarded("samn report")
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = CommandParser(
-        prog="samn report", description="Tables (Markdown/LaTeX/CSV) and success plots (PNG/PDF) "
+        prog="samn report", description="Tables (Markdown/LaTeX/CSV) and success / precision plots (PNG/PDF) "
         "of several trackers from benchmark summaries; `samn report vot ...` and `samn report bench ...` "
         "make the VOT and speed reports.")
     parser.add_argument("inputs", nargs="*", default=["results"], type=Path,

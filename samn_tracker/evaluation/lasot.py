@@ -1,0 +1,199 @@
+"""LaSOT: one-pass runs over the test split (or every sequence found), scored as its toolkit scores.
+
+Results go to ``<out>/<split>/<tracker>_tracking_result/<seq>.txt`` (``x,y,w,h`` per frame,
+row 0 the given box), the layout the official MATLAB toolkit reads from its
+``tracking_results/`` folder, and seconds per frame to ``.../times/<seq>.txt``. Scores
+(``box_measures.lasot_curves``): success AUC, precision at 20 px and normalised precision at
+0.20. The toolkit reads its own ground truth and absence flags (``annos/<seq>.txt``,
+``annos/absent/<seq>.txt``) and the 14 attributes of each sequence (``annos/att``);
+``--toolkit-annos`` scores with those, as it does, and adds the success AUC per attribute.
+Without them a frame is absent where the dataset flags full occlusion or out of view.
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from samn_tracker.command_parser import CommandParser
+from samn_tracker.datasets.groundtruth import initial_box, read_boxes, read_numbers
+from samn_tracker.datasets.lasot import (SPLITS, absent_frames, find_sequence, frame_files, sequence_folder,
+                                        sequence_names)
+from samn_tracker.evaluation import box_measures, options
+from samn_tracker.evaluation.runner import BenchmarkSequence, BoxWriter
+from samn_tracker.evaluation.summaries import Summary, fps_score, fps_text, summary_path
+from samn_tracker.errors import InputError
+
+# The order of the flags in the toolkit's annos/att/<seq>.txt (run_tracker_performance_evaluation.m).
+ATTRIBUTES = ("Illumination Variation", "Partial Occlusion", "Deformation", "Motion Blur", "Camera Motion",
+              "Rotation", "Background Clutter", "Viewpoint Change", "Scale Variation", "Full Occlusion",
+              "Fast Motion", "Out-of-View", "Low Resolution", "Aspect Ratio Change")
+
+
+def load_sequences(root: Path, names: Sequence[str]) -> list[BenchmarkSequence]:
+    """Frames and the first ground-truth box of each sequence, each box checked now."""
+    sequences = []
+    for name in names:
+        folder = sequence_folder(root, name)
+        frames = frame_files(folder)
+        first = initial_box(folder / "groundtruth.txt", frames[0])
+        sequences.append(BenchmarkSequence(name=name, frames=frames, targets=[first]))
+    return sequences
+
+
+class LasotWriter(BoxWriter):
+    """``<seq>.txt`` (what the toolkit reads) and ``times/<seq>.txt``."""
+
+    def result_file(self, name: str) -> Path:
+        return self.run_dir / f"{name}.txt"
+
+    def time_file(self, name: str) -> Path:
+        return self.run_dir / "times" / f"{name}.txt"
+
+
+def result_folder(out: Path, split: str, tracker: str) -> Path:
+    return Path(out) / split / f"{tracker}_tracking_result"
+
+
+@dataclass
+class Truth:
+    boxes: np.ndarray
+    absent: np.ndarray
+    attributes: Optional[np.ndarray] = None  # (14,) flags, from the toolkit's annos/att
+
+
+def read_truth(root: Path, name: str, annos: Optional[Path] = None) -> Truth:
+    """What a sequence is scored against: the toolkit's files where ``annos`` is given,
+    else the dataset's; read before tracking too, so that a bad file stops the run first."""
+    if annos is None:
+        folder = sequence_folder(root, name)
+        boxes = read_boxes(folder / "groundtruth.txt")
+        return Truth(boxes, absent_frames(folder, len(boxes)))
+    boxes = read_boxes(_toolkit_file(annos, f"{name}.txt"))
+    absent = read_numbers(_toolkit_file(annos / "absent", f"{name}.txt"))
+    attributes = read_numbers(_toolkit_file(annos / "att", f"{name}.txt"), delimiter=",")
+    if absent.size != len(boxes):
+        raise InputError(f"{annos / 'absent' / (name + '.txt')} has {absent.size} flags for {len(boxes)} boxes")
+    if attributes.size != len(ATTRIBUTES):
+        raise InputError(f"{annos / 'att' / (name + '.txt')} has {attributes.size} flags, not {len(ATTRIBUTES)}")
+    return Truth(boxes, absent, attributes)
+
+
+def _toolkit_file(folder: Path, name: str) -> Path:
+    if not (folder / name).is_file():
+        raise InputError(f"--toolkit-annos: {folder / name} not found (give the toolkit's annos/ folder, "
+                         "which holds <seq>.txt, absent/ and att/)")
+    return folder / name
+
+
+@dataclass
+class LasotResult:
+    scores: box_measures.LasotScores
+    fps: Optional[float]  # None: no time files (results made elsewhere)
+    names: list[str]
+    per_attribute: dict[str, float] = field(default_factory=dict)  # success AUC, attributes of >= 2 sequences
+
+
+def score(root: Path, run_dir: Path, names: Sequence[str], annos: Optional[Path] = None) -> LasotResult:
+    """The toolkit's scores of the results in ``run_dir``; with ``annos`` also per attribute,
+    over the sequences that have it where there are at least two, as its plots are drawn."""
+    curves, flags, seconds, frames = [], [], 0.0, 0
+    for name in names:
+        truth = read_truth(root, name, annos)
+        result_file = Path(run_dir) / f"{name}.txt"
+        if not result_file.is_file():
+            raise InputError(f"no results for sequence {name}: {result_file}")
+        boxes = read_boxes(result_file)
+        if len(boxes) < len(truth.boxes):
+            raise InputError(f"{result_file} has {len(boxes)} boxes for {len(truth.boxes)} frames")
+        curves.append(box_measures.lasot_curves(boxes, truth.boxes, truth.absent))
+        flags.append(truth.attributes)
+        time_file = Path(run_dir) / "times" / f"{name}.txt"
+        if time_file.is_file():
+            times = read_numbers(time_file)
+            seconds, frames = seconds + float(times.sum()), frames + times.size
+    per_attribute = {}
+    if annos is not None:
+        success = np.array([c[0] for c in curves])
+        for k, attribute in enumerate(ATTRIBUTES):
+            having = [i for i, f in enumerate(flags) if f[k] > 0]
+            if len(having) >= 2:
+                per_attribute[attribute] = float(box_measures.lasot_mean_curve(success[having]).mean())
+    return LasotResult(scores=box_measures.lasot_scores(curves), fps=frames / seconds if seconds > 0 else None,
+                       names=list(names), per_attribute=per_attribute)
+
+
+def summary(tracker: str, split: str, result: LasotResult) -> Summary:
+    s = result.scores
+    return Summary(benchmark="lasot", split=split, tracker=tracker,
+                   scores={"Success": s.success, "Precision": s.precision,
+                           "Norm. Precision": s.norm_precision, **fps_score(result.fps)},
+                   curves={"success": s.success_curve.tolist(),
+                           "success_x": box_measures.OTB_SUCCESS_THRESHOLDS.tolist(),
+                           "precision": s.precision_curve.tolist(),
+                           "precision_x": box_measures.OTB_PRECISION_THRESHOLDS.astype(float).tolist(),
+                           "norm_precision": s.norm_precision_curve.tolist(),
+                           "norm_precision_x": box_measures.LASOT_NORM_PRECISION_THRESHOLDS.tolist()},
+                   sequences=list(result.names), per_attribute=result.per_attribute)
+
+
+def build_parser() -> CommandParser:
+    parser = CommandParser(
+        prog="samn eval lasot", epilog="examples:\n"
+        "  samn eval lasot --root /data/LaSOT\n"
+        "  samn eval lasot --root /data/LaSOT --toolkit-annos /data/LaSOT_Evaluation_Toolkit/annos\n"
+        "  samn eval lasot --root /data/LaSOT --preset paper --device cuda --batch 16\n"
+        "  torchrun --nproc_per_node 4 -m samn_tracker.evaluation.cli lasot --root /data/LaSOT",
+        description="Run SAMN on LaSOT (one pass from the first box) and score it as the official "
+        "toolkit does: success AUC, precision at 20 px, normalised precision at 0.20, and their plots "
+        "(samn report). Resumable; shard with torchrun.")
+    parser.add_argument("--root", type=Path, required=True,
+                        help="LaSOT root: <class>/<class>-<n>/ folders, or the test download's <class>-<n>/")
+    parser.add_argument("--split", choices=SPLITS, default="test",
+                        help="test: the toolkit's 280 test sequences (Protocol II); all: every sequence under "
+                             "--root (default: test)")
+    parser.add_argument("--out", type=Path, default=Path("results/lasot"), help="default: results/lasot")
+    parser.add_argument("--toolkit-annos", type=Path, metavar="DIR",
+                        help="the official toolkit's annos/ folder: score with its ground truth and absence "
+                             "flags, exactly as it does, and add the success per attribute")
+    parser.add_argument("--score-only", action="store_true", help="do not track, only score")
+    options.add_tracker_arguments(parser)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    return options.run_command("samn eval lasot", build_parser(), _run, argv)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if not args.root.is_dir():
+        raise InputError(f"--root {args.root} is not a folder")
+    if args.toolkit_annos is not None and not args.toolkit_annos.is_dir():
+        raise InputError(f"--toolkit-annos {args.toolkit_annos} is not a folder")
+    every = sequence_names(args.root, args.split)
+    names = options.requested(args.sequences) or every
+    options.check_known(names, every, f"LaSOT {args.split}")
+    missing = [name for name in names if find_sequence(args.root, name) is None]
+    if missing:
+        raise InputError(f"{len(missing)} of the {len(names)} sequences are not in {args.root} (as <class>/<name>/ "
+                         f"or <name>/, with img/ and groundtruth.txt): {options.listed(missing)}"
+                         + ("; --split all takes the sequences that are there" if args.split == "test" else ""))
+    for name in names:
+        read_truth(args.root, name, args.toolkit_annos)
+    sequences = load_sequences(args.root, names)
+    tracker = options.tracker_name(args)
+    split_dir = args.out / args.split
+    run_dir = result_folder(args.out, args.split, tracker)
+    options.prepare(args, run_dir, beside=(summary_path(split_dir, tracker).parent,))
+    if not options.run_shard(args, sequences, LasotWriter(run_dir)):
+        return 0
+    result = score(args.root, run_dir, names, args.toolkit_annos)
+    summary(tracker, args.split, result).save(summary_path(split_dir, tracker))
+    s = result.scores
+    print(f"{tracker} on LaSOT {args.split} ({len(names)} sequences): Success {s.success:.3f}  "
+          f"Precision {s.precision:.3f}  Norm. Precision {s.norm_precision:.3f}  fps {fps_text(result.fps)}")
+    options.print_coverage(len(names), len(every), f"LaSOT {args.split}")
+    return 0
