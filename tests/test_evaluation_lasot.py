@@ -176,6 +176,26 @@ def test_the_test_split_names_what_the_root_lacks_and_takes_its_sequences_by_nam
     assert capsys.readouterr().err.strip() == "samn eval lasot: error: sequences not in LaSOT test: bird-9"
 
 
+def test_a_published_trackers_results_score_beside_ours(root, run, capsys):
+    """The toolkit's download of published results: tab-separated integers, no time files."""
+    published = run / "all" / "SiamRPN++_tracking_result"
+    published.mkdir()
+    for name in SOURCES:
+        boxes = np.loadtxt(run / "all" / "samn_tracking_result" / f"{name}.txt", delimiter=",")
+        (published / f"{name}.txt").write_text("".join("\t".join(str(int(v)) for v in box) + "\n"
+                                                       for box in np.round(boxes)))
+    assert lasot.main(["--root", str(root), "--split", "all", "--out", str(run), "--score-only",
+                       "--tracker-name", "SiamRPN++"]) == 0
+    assert "fps -" in capsys.readouterr().out  # no made-up speed
+    saved = json.loads((run / "all" / "summaries" / "SiamRPN++.json").read_text())
+    assert "FPS" not in saved["scores"] and 0 < saved["scores"]["Success"] <= 1
+    (published / "bird-2.txt").write_text("1\t2\t3\n")
+    assert lasot.main(["--root", str(root), "--split", "all", "--out", str(run), "--score-only",
+                       "--tracker-name", "SiamRPN++"]) == 2
+    assert capsys.readouterr().err.strip() == (f"samn eval lasot: error: {published / 'bird-2.txt'}: expected 4 "
+                                               "numbers per line (x,y,w,h), separated by commas, tabs or spaces")
+
+
 def test_the_report_draws_the_toolkits_three_plots_and_the_attributes(root, run, tmp_path):
     annos = write_annos(tmp_path / "annos", root)
     result = lasot.score(root, run / "all" / "samn_tracking_result", list(SOURCES), annos)

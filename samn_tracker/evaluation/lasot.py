@@ -12,6 +12,7 @@ Without them a frame is absent where the dataset flags full occlusion or out of 
 from __future__ import annotations
 
 import argparse
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
@@ -89,6 +90,19 @@ def _toolkit_file(folder: Path, name: str) -> Path:
     return folder / name
 
 
+def read_result_boxes(path: Path) -> np.ndarray:
+    """A result file as the toolkit's ``dlmread`` takes it: numbers split by commas, tabs or
+    spaces (pytracking writes tabs), so that published trackers' results score too."""
+    rows = [re.split(r"[,\s]+", line.strip()) for line in path.read_text().splitlines() if line.strip()]
+    try:
+        boxes = np.array(rows, dtype=np.float64)
+    except ValueError:
+        raise InputError(f"{path}: expected 4 numbers per line (x,y,w,h), separated by commas, tabs or spaces") from None
+    if boxes.ndim != 2 or boxes.shape[1] != 4:
+        raise InputError(f"{path}: expected 4 numbers per line (x,y,w,h), separated by commas, tabs or spaces")
+    return boxes
+
+
 @dataclass
 class LasotResult:
     scores: box_measures.LasotScores
@@ -106,7 +120,7 @@ def score(root: Path, run_dir: Path, names: Sequence[str], annos: Optional[Path]
         result_file = Path(run_dir) / f"{name}.txt"
         if not result_file.is_file():
             raise InputError(f"no results for sequence {name}: {result_file}")
-        boxes = read_boxes(result_file)
+        boxes = read_result_boxes(result_file)
         if len(boxes) < len(truth.boxes):
             raise InputError(f"{result_file} has {len(boxes)} boxes for {len(truth.boxes)} frames")
         curves.append(box_measures.lasot_curves(boxes, truth.boxes, truth.absent))
