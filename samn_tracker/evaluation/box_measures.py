@@ -1,6 +1,6 @@
 """Box accuracy measures exactly as the official GOT-10k, OTB, TrackingNet and LaSOT tools compute them.
 
-All functions take numpy arrays of ``x, y, w, h`` rows (N, 4). The three families differ
+All functions take numpy arrays of ``x, y, w, h`` rows (N, 4). The four families differ
 in details that move scores by points, so each follows its own tool:
 
 * GOT-10k (``got10k`` toolkit, ``ExperimentGOT10k.report``): continuous areas, both boxes
