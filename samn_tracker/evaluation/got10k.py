@@ -23,7 +23,7 @@ from samn_tracker import atomic
 from samn_tracker.datasets import list_frames
 from samn_tracker.devices import Rank
 from samn_tracker.datasets.got10k import SUBSETS, sequence_names
-from samn_tracker.datasets.groundtruth import initial_box, read_boxes, read_numbers
+from samn_tracker.datasets.groundtruth import read_boxes, read_numbers
 from samn_tracker.evaluation import box_measures, options
 from samn_tracker.evaluation.runner import BenchmarkSequence, BoxWriter, Tracker
 from samn_tracker.evaluation.summaries import Summary, fps_score, fps_text, summary_path
@@ -37,15 +37,10 @@ NOT_WITH_TOOLKIT = {"sequences": "--sequences", "score_only": "--score-only", "b
 
 
 def load_sequences(root: Path, subset: str) -> list[BenchmarkSequence]:
-    """Frames (``*.jpg`` in order) and the first ground-truth box of every listed sequence,
-    each box checked now (``initial_box``), before any sequence is tracked."""
-    sequences = []
-    for name in sequence_names(root, subset):
-        folder = Path(root) / subset / name
-        frames = list_frames(folder, suffixes=(".jpg",))
-        first = initial_box(folder / "groundtruth.txt", frames[0])
-        sequences.append(BenchmarkSequence(name=name, frames=frames, targets=[first]))
-    return sequences
+    """Frames (``*.jpg`` in order) and the first ground-truth box of every listed sequence."""
+    folders = [(name, Path(root) / subset / name) for name in sequence_names(root, subset)]
+    return [BenchmarkSequence.from_box_file(name, list_frames(folder, suffixes=(".jpg",)), folder / "groundtruth.txt")
+            for name, folder in folders]
 
 
 class Got10kWriter(BoxWriter):

@@ -20,7 +20,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from samn_tracker.command_parser import CommandParser
-from samn_tracker.datasets.groundtruth import initial_box, read_boxes, read_numbers
+from samn_tracker.datasets.groundtruth import read_boxes, read_numbers
 from samn_tracker.datasets.lasot import (SPLITS, absent_frames, find_sequence, frame_files, sequence_folder,
                                         sequence_names)
 from samn_tracker.evaluation import box_measures, options
@@ -35,14 +35,10 @@ ATTRIBUTES = ("Illumination Variation", "Partial Occlusion", "Deformation", "Mot
 
 
 def load_sequences(root: Path, names: Sequence[str]) -> list[BenchmarkSequence]:
-    """Frames and the first ground-truth box of each sequence, each box checked now."""
-    sequences = []
-    for name in names:
-        folder = sequence_folder(root, name)
-        frames = frame_files(folder)
-        first = initial_box(folder / "groundtruth.txt", frames[0])
-        sequences.append(BenchmarkSequence(name=name, frames=frames, targets=[first]))
-    return sequences
+    """Frames and the first ground-truth box of each sequence."""
+    folders = [(name, sequence_folder(root, name)) for name in names]
+    return [BenchmarkSequence.from_box_file(name, frame_files(folder), folder / "groundtruth.txt")
+            for name, folder in folders]
 
 
 class LasotWriter(BoxWriter):
@@ -96,8 +92,8 @@ def read_result_boxes(path: Path) -> np.ndarray:
     rows = [re.split(r"[,\s]+", line.strip()) for line in path.read_text().splitlines() if line.strip()]
     try:
         boxes = np.array(rows, dtype=np.float64)
-    except ValueError:
-        raise InputError(f"{path}: expected 4 numbers per line (x,y,w,h), separated by commas, tabs or spaces") from None
+    except ValueError:  # a word, or rows of different lengths
+        boxes = np.zeros(0)
     if boxes.ndim != 2 or boxes.shape[1] != 4:
         raise InputError(f"{path}: expected 4 numbers per line (x,y,w,h), separated by commas, tabs or spaces")
     return boxes

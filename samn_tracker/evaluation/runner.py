@@ -26,6 +26,7 @@ from tqdm import tqdm
 from samn_tracker import atomic
 from samn_tracker.build import Overrides, build_tracker, tracker_config
 from samn_tracker.datasets import read_frames
+from samn_tracker.datasets.groundtruth import initial_box
 from samn_tracker.datasets.prefetch import prefetched
 from samn_tracker.devices import Rank
 from samn_tracker.tracking_loop import lockstep_groups, track_frames, track_lockstep
@@ -48,6 +49,12 @@ class BenchmarkSequence:
     frames: list[Path]
     targets: list[np.ndarray]          # box (4,) or bool mask HxW per target
     target_ids: list[int] = field(default_factory=lambda: [1])
+
+    @classmethod
+    def from_box_file(cls, name: str, frames: list[Path], box_file: Path) -> "BenchmarkSequence":
+        """A box benchmark's sequence: line 1 of ``box_file`` checked now as a start
+        (``initial_box``), so that a bad sequence stops the run before any is tracked."""
+        return cls(name=name, frames=frames, targets=[initial_box(box_file, frames[0])])
 
 
 @dataclass

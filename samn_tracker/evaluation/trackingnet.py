@@ -19,7 +19,7 @@ import numpy as np
 
 from samn_tracker.command_parser import CommandParser
 from samn_tracker import atomic
-from samn_tracker.datasets.groundtruth import initial_box, read_boxes, read_numbers
+from samn_tracker.datasets.groundtruth import read_boxes, read_numbers
 from samn_tracker.datasets.trackingnet import annotation_file, frame_files, sequence_names
 from samn_tracker.evaluation import box_measures, options
 from samn_tracker.evaluation.runner import BenchmarkSequence, BoxWriter
@@ -28,15 +28,10 @@ from samn_tracker.errors import InputError
 
 
 def load_sequences(split_dir: Path) -> list[BenchmarkSequence]:
-    """Frames ``0.jpg ...`` and the first annotated box of every sequence of the split, each
-    box checked now (``initial_box``), before any sequence is tracked."""
+    """Frames ``0.jpg ...`` and the first annotated box of every sequence of the split."""
     split_dir = Path(split_dir)
-    sequences = []
-    for name in sequence_names(split_dir):
-        frames = frame_files(split_dir, name)
-        first = initial_box(annotation_file(split_dir, name), frames[0])
-        sequences.append(BenchmarkSequence(name=name, frames=frames, targets=[first]))
-    return sequences
+    return [BenchmarkSequence.from_box_file(name, frame_files(split_dir, name), annotation_file(split_dir, name))
+            for name in sequence_names(split_dir)]
 
 
 class TrackingNetWriter(BoxWriter):
