@@ -25,7 +25,7 @@ from samn_tracker.datasets.lasot import (SPLITS, absent_frames, find_sequence, f
                                         sequence_names)
 from samn_tracker.evaluation import box_measures, options
 from samn_tracker.evaluation.runner import BenchmarkSequence, BoxWriter
-from samn_tracker.evaluation.summaries import Summary, fps_score, fps_text, summary_path
+from samn_tracker.evaluation.summaries import Summary, fps_score, fps_text, frames_per_second, summary_path
 from samn_tracker.errors import InputError
 
 # The order of the flags in the toolkit's annos/att/<seq>.txt (run_tracker_performance_evaluation.m).
@@ -110,7 +110,7 @@ class LasotResult:
 def score(root: Path, run_dir: Path, names: Sequence[str], annos: Optional[Path] = None) -> LasotResult:
     """The toolkit's scores of the results in ``run_dir``; with ``annos`` also per attribute,
     over the sequences that have it where there are at least two, as its plots are drawn."""
-    curves, flags, seconds, frames = [], [], 0.0, 0
+    curves, flags = [], []
     for name in names:
         truth = read_truth(root, name, annos)
         result_file = Path(run_dir) / f"{name}.txt"
@@ -121,10 +121,6 @@ def score(root: Path, run_dir: Path, names: Sequence[str], annos: Optional[Path]
             raise InputError(f"{result_file} has {len(boxes)} boxes for {len(truth.boxes)} frames")
         curves.append(box_measures.lasot_curves(boxes, truth.boxes, truth.absent))
         flags.append(truth.attributes)
-        time_file = Path(run_dir) / "times" / f"{name}.txt"
-        if time_file.is_file():
-            times = read_numbers(time_file)
-            seconds, frames = seconds + float(times.sum()), frames + times.size
     per_attribute = {}
     if annos is not None:
         success = np.array([c[0] for c in curves])
@@ -132,8 +128,9 @@ def score(root: Path, run_dir: Path, names: Sequence[str], annos: Optional[Path]
             having = [i for i, f in enumerate(flags) if f[k] > 0]
             if len(having) >= 2:
                 per_attribute[attribute] = float(box_measures.lasot_mean_curve(success[having]).mean())
-    return LasotResult(scores=box_measures.lasot_scores(curves), fps=frames / seconds if seconds > 0 else None,
-                       names=list(names), per_attribute=per_attribute)
+    fps = frames_per_second(Path(run_dir) / "times" / f"{name}.txt" for name in names)
+    return LasotResult(scores=box_measures.lasot_scores(curves), fps=fps, names=list(names),
+                       per_attribute=per_attribute)
 
 
 def summary(tracker: str, split: str, result: LasotResult) -> Summary:

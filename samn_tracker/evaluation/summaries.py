@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Optional
+from typing import Iterable, Optional
 
+from samn_tracker.datasets.groundtruth import read_numbers
 from samn_tracker.errors import InputError
 
 BENCHMARKS = ("got10k", "trackingnet", "lasot", "davis2016", "davis2017")
@@ -26,6 +27,17 @@ def fps_score(fps: Optional[float]) -> dict[str, float]:
     """``{"FPS": fps}``, or nothing when no time files were there (a zip, results made
     elsewhere): the report then shows ``-``, not a made-up number."""
     return {} if fps is None else {"FPS": fps}
+
+
+def frames_per_second(time_files: Iterable[Path]) -> Optional[float]:
+    """Frames over seconds of the time files that exist (seconds per frame, one per line);
+    None where none does (results made elsewhere)."""
+    seconds = frames = 0.0
+    for time_file in time_files:
+        if time_file.is_file():
+            times = read_numbers(time_file)
+            seconds, frames = seconds + float(times.sum()), frames + times.size
+    return frames / seconds if seconds > 0 else None
 
 
 def fps_text(fps: Optional[float]) -> str:

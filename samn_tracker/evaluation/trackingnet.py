@@ -19,11 +19,11 @@ import numpy as np
 
 from samn_tracker.command_parser import CommandParser
 from samn_tracker import atomic
-from samn_tracker.datasets.groundtruth import read_boxes, read_numbers
+from samn_tracker.datasets.groundtruth import read_boxes
 from samn_tracker.datasets.trackingnet import annotation_file, frame_files, sequence_names
 from samn_tracker.evaluation import box_measures, options
 from samn_tracker.evaluation.runner import BenchmarkSequence, BoxWriter
-from samn_tracker.evaluation.summaries import Summary, fps_score, fps_text, summary_path
+from samn_tracker.evaluation.summaries import Summary, fps_score, fps_text, frames_per_second, summary_path
 from samn_tracker.errors import InputError
 
 
@@ -101,15 +101,8 @@ def score(split_dir: Path, results: Path, names: Optional[Sequence[str]] = None)
     if not predictions:  # a zip or folder of another split: all zero would say nothing
         raise InputError(f"{results} holds no results for any of the {len(names)} sequences scored "
                          f"({options.listed(names)}): is it a run on {split_dir.name}?")
-    seconds = frames = 0.0
-    if results.is_dir():
-        for name in names:
-            time_file = results / "times" / f"{name}.txt"
-            if time_file.is_file():
-                times = read_numbers(time_file)
-                seconds, frames = seconds + float(times.sum()), frames + times.size
-    return TrackingNetResult(scores=box_measures.trackingnet_scores(pairs),
-                             fps=frames / seconds if seconds > 0 else None,
+    fps = frames_per_second(results / "times" / f"{name}.txt" for name in names) if results.is_dir() else None
+    return TrackingNetResult(scores=box_measures.trackingnet_scores(pairs), fps=fps,
                              missing=[n for n in names if n not in predictions], names=names)
 
 
