@@ -159,9 +159,9 @@ def test_toolkit_annos_give_its_ground_truth_and_the_success_per_attribute(root,
     (annos / "att" / "bird-2.txt").unlink()
     assert lasot.main(["--root", str(root), "--split", "all", "--out", str(run), "--toolkit-annos", str(annos),
                        "--score-only", *FAST]) == 2
-    assert capsys.readouterr().err.strip() == (f"samn eval lasot: error: --toolkit-annos: {annos / 'att' / 'bird-2.txt'} "
-                                               "not found (give the toolkit's annos/ folder, which holds <seq>.txt, "
-                                               "absent/ and att/)")
+    assert capsys.readouterr().err.strip() == (
+        f"samn eval lasot: error: --toolkit-annos: {annos / 'att' / 'bird-2.txt'} not found (give the toolkit's "
+        "annos/ folder, which holds <seq>.txt, absent/ and att/)")
 
 
 def test_the_test_split_names_what_the_root_lacks_and_takes_its_sequences_by_name(root, run, capsys):
@@ -207,3 +207,7 @@ def test_the_report_draws_the_toolkits_three_plots_and_the_attributes(root, run,
         "lasot_all_success.png"]
     table = (tmp_path / "report" / "lasot_all.md").read_text()
     assert f"| samn | {result.scores.success:.3f} | {result.scores.precision:.3f} |" in table
+    attributes = (tmp_path / "report" / "lasot_all_attributes.md").read_text().splitlines()
+    assert attributes[2:4] == ["| Tracker | Illumination Variation |", "|---|---|"]
+    assert attributes[4] == f"| samn | {result.per_attribute['Illumination Variation']:.3f} |"  # not the published row
+    assert (tmp_path / "report" / "lasot_all_attributes.tex").is_file()

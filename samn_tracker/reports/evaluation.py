@@ -87,6 +87,14 @@ def differing_sequences(summaries: Sequence[Summary]) -> dict[str, int]:
     return counts_if_differing({s.tracker: s.sequences for s in summaries if s.sequences})
 
 
+def attributes_table(summaries: Sequence[Summary]) -> pd.DataFrame:
+    """LaSOT's success per attribute: one row per tracker that has them, one column per
+    attribute in the toolkit's order (a paper's per-attribute table); empty when none has."""
+    rows = {s.tracker: s.per_attribute for s in summaries if s.per_attribute}
+    columns = list(dict.fromkeys(a for scores in rows.values() for a in scores))
+    return pd.DataFrame.from_dict(rows, orient="index", columns=columns).astype(float).round(3).rename_axis("Tracker")
+
+
 def table_vii(summaries: Sequence[Summary]) -> pd.DataFrame:
     """DAVIS results with (dataset, measure) columns: J&F, J-Mean, F-Mean per dataset, in %."""
     columns = {}
@@ -281,6 +289,10 @@ def write_report(summaries: Sequence[Summary], out: Path) -> list[Path]:
                 written += curve_plot(group, out / f"{benchmark}_{split}_{curve}", caption, curve)
             if benchmark == "lasot":
                 written += attributes_plot(group, out / f"{benchmark}_{split}_attributes", caption)
+                attributes, attributes_stem = attributes_table(group), out / f"{benchmark}_{split}_attributes"
+                if len(attributes):
+                    write_table(attributes, attributes_stem, f"{caption}: success (AUC) per attribute", 3)
+                    written += [attributes_stem.with_suffix(s) for s in (".csv", ".md", ".tex")]
         else:
             written += objects_plot(group, out / f"{benchmark}_{split}_objects", caption)
     davis = [s for (b, _), g in groups.items() if b.startswith("davis") for s in g.values()]
