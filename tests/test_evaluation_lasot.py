@@ -176,6 +176,18 @@ def test_the_test_split_names_what_the_root_lacks_and_takes_its_sequences_by_nam
     assert capsys.readouterr().err.strip() == "samn eval lasot: error: sequences not in LaSOT test: bird-9"
 
 
+def test_a_root_one_folder_off_says_which_to_give(root, tmp_path, capsys):
+    high = tmp_path / "data"
+    high.mkdir()
+    (high / "LaSOT").symlink_to(root)
+    for given, hint in ((high, root.name), (root / "car" / "car-2" / "img", None)):
+        assert lasot.main(["--root", str(given), "--out", str(tmp_path / "out"), *FAST]) == 2
+        said = capsys.readouterr().err.strip()
+        assert said.startswith(f"samn eval lasot: error: --root {given} is not a LaSOT root")
+        assert said.endswith(f"; give --root {high / 'LaSOT'}" if hint else "with img/ and groundtruth.txt)")
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_published_trackers_results_score_beside_ours(root, run, capsys):
     """The toolkit's download of published results: tab-separated integers, no time files."""
     published = run / "all" / "SiamRPN++_tracking_result"

@@ -46,11 +46,18 @@ def sequence_names(root: Path | str, split: str) -> list[str]:
         raise InputError(f"LaSOT split must be one of {SPLITS}, got {split!r}")
     if split == "test":
         return read_name_list(TEST_LIST)
-    root = Path(root)
-    folders = [p for pattern in ("*/*", "*") for p in root.glob(pattern) if is_lasot_sequence(p)]
+    folders = sequence_folders(root)
     if not folders:
         raise InputError(f"no LaSOT sequence (a folder with img/ and groundtruth.txt) in {root} or its class folders")
     return sorted((p.name for p in folders), key=_class_and_number)
+
+
+def sequence_folders(root: Path | str) -> list[Path]:
+    """The sequence folders in ``root``'s class folders or in ``root`` itself, where
+    ``find_sequence`` finds them: a folder of another name is not a class folder (a root
+    given one folder too high)."""
+    in_classes = [p for p in Path(root).glob("*/*") if p.parent.name == p.name.rsplit("-", 1)[0]]
+    return [p for p in in_classes + list(Path(root).glob("*")) if is_lasot_sequence(p)]
 
 
 def _class_and_number(name: str) -> tuple[str, int, str]:

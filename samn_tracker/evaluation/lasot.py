@@ -22,7 +22,7 @@ import numpy as np
 from samn_tracker.command_parser import CommandParser
 from samn_tracker.datasets.groundtruth import read_boxes, read_numbers
 from samn_tracker.datasets.lasot import (SPLITS, absent_frames, find_sequence, frame_files, sequence_folder,
-                                        sequence_names)
+                                        sequence_folders, sequence_names)
 from samn_tracker.evaluation import box_measures, options
 from samn_tracker.evaluation.runner import BenchmarkSequence, BoxWriter
 from samn_tracker.evaluation.summaries import Summary, fps_score, fps_text, frames_per_second, summary_path
@@ -178,6 +178,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     if not args.root.is_dir():
         raise InputError(f"--root {args.root} is not a folder")
+    if not sequence_folders(args.root):
+        near = [p for p in (args.root.parent, *sorted(args.root.iterdir())) if p.is_dir() and sequence_folders(p)]
+        raise InputError(f"--root {args.root} is not a LaSOT root (no <class>/<class>-<n>/ or <class>-<n>/ folder "
+                         "with img/ and groundtruth.txt)" + (f"; give --root {near[0]}" if near else ""))
     if args.toolkit_annos is not None and not args.toolkit_annos.is_dir():
         raise InputError(f"--toolkit-annos {args.toolkit_annos} is not a folder")
     every = sequence_names(args.root, args.split)
