@@ -67,7 +67,8 @@ def add_track_parser(sub: argparse._SubParsersAction) -> None:
                        description="Track the object given on the first frame; writes boxes.txt, "
                                    "polygons.txt, confidence.txt, masks/*.png, overlay.mp4 and "
                                    "run.json to --out.")
-    p.add_argument("source", help="video file, folder of frames, or a VOT / GOT-10k / OTB / LaSOT / DAVIS sequence folder")
+    p.add_argument("source",
+                   help="video file, folder of frames, or a VOT / GOT-10k / OTB / LaSOT / DAVIS sequence folder")
     init = p.add_mutually_exclusive_group()
     init.add_argument("--box", help="x,y,w,h of the target on the first frame (pixels; may be negative, "
                                     "the part outside the frame is clipped); default: the sequence's "

@@ -108,10 +108,14 @@ class OTBScores:
 
 
 def center_error(pred, gt) -> np.ndarray:
-    """Distance of box centres ``x + (w - 1) / 2`` (got10k ``center_error``)."""
+    """Distance of box centres (got10k ``center_error``)."""
     pred, gt = _paired(pred, gt)
-    diff = (pred[:, :2] + (pred[:, 2:] - 1) / 2) - (gt[:, :2] + (gt[:, 2:] - 1) / 2)
-    return np.sqrt(np.sum(diff ** 2, axis=1))
+    return np.sqrt(np.sum((_otb_centres(pred) - _otb_centres(gt)) ** 2, axis=1))
+
+
+def _otb_centres(boxes: np.ndarray) -> np.ndarray:
+    """``x + (w - 1) / 2``, ``y + (h - 1) / 2``: where OTB, got10k and LaSOT put a box's centre."""
+    return boxes[:, :2] + (boxes[:, 2:] - 1) / 2
 
 
 def otb_curves(pred, gt) -> tuple[np.ndarray, np.ndarray]:
@@ -251,10 +255,10 @@ def lasot_curves(pred, gt, absent) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     pred = pred[np.maximum.accumulate(np.where(mended, 0, index))]
     pred[0] = gt[0]
     pred, kept = pred[~absent], gt[~absent]
-    centre, true_centre = pred[:, :2] + (pred[:, 2:] - 1) / 2, kept[:, :2] + (kept[:, 2:] - 1) / 2
+    error = center_error(pred, kept)
     with np.errstate(divide="ignore", invalid="ignore"):
-        error = np.sqrt(np.sum((centre - true_centre) ** 2, axis=1))
-        norm_error = np.sqrt(np.sum((centre / kept[:, 2:] - true_centre / kept[:, 2:]) ** 2, axis=1))
+        norm_error = np.sqrt(np.sum((_otb_centres(pred) / kept[:, 2:] - _otb_centres(kept) / kept[:, 2:]) ** 2,
+                                    axis=1))
     scored = (kept > 0).all(axis=1)
     overlap = np.full(len(kept), -1.0)
     overlap[scored] = _pixel_overlap(pred[scored], kept[scored])
