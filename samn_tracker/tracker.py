@@ -69,7 +69,8 @@ class Prediction:
     mask: np.ndarray          # bool HxW, full frame
     box: np.ndarray           # (4,) x, y, w, h
     confidence: float         # in [0, 1]: the DCF's peak response (without a DCF, the mask's
-                              # mean probability); low when the target is lost or occluded
+                              # mean probability), times mask_check.refused_confidence where the
+                              # mask was refused; low when the target is lost or occluded
     uncertain: bool           # the frame was kept out of the memories
     frame_map: Optional[FrameMap] = field(default=None, repr=False, compare=False)
     # the foreground probability as pasted back (``probability`` makes its whole frame;
@@ -505,6 +506,8 @@ class SAMNTracker:
                                         tuned_decoder=target.decoder is not None)
         target.box = self._next_box(target, mask_box if decision.trusted else None, decision.moved_to)
         confidence = self._confidence(peak, mask, prob)
+        if not decision.trusted:
+            confidence *= self.cfg.mask_check.refused_confidence
         if self.cfg.edges.radius > 0:
             mask, counts = snap_to_edges(image, mask, counts, self.cfg.edges)
         prediction = self._prediction(mask, target.box, prob, confidence, decision.uncertain,

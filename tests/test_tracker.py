@@ -362,6 +362,27 @@ def test_after_a_refused_mask_the_box_stays_or_goes_to_the_dcf_peak(car, davis_r
             assert np.abs(t.target.box[:2] - start[:2]).max() > 2
 
 
+def test_a_refused_masks_frame_reports_a_lower_confidence(car, monkeypatch):
+    """``mask_check.refused_confidence`` scales the confidence of the frames whose mask was
+    refused, and nothing else: the same boxes, the same confidence where the mask was used."""
+    from samn_tracker.memory_manager import MemoryManager
+
+    frames, boxes, _ = car
+    runs = {}
+    for factor in (1.0, 0.3):
+        verdicts = iter([True, False] * len(frames))  # every second mask refused
+        monkeypatch.setattr(MemoryManager, "mask_agrees", lambda self, *args, **kwargs: next(verdicts))
+        cfg = preset("lite").replace(**SHORT_TUNING, **{"mask_check.refused_confidence": factor})
+        runs[factor] = run(SAMNTracker(cfg, device="cpu"), frames, boxes[0])[1:]  # SMALL's crop loses this car
+    refused = [not p.from_mask for p in runs[1.0]]
+    assert any(refused) and not all(refused)
+    for whole, scaled, was_refused in zip(runs[1.0], runs[0.3], refused):
+        np.testing.assert_array_equal(whole.box, scaled.box)
+        assert scaled.from_mask == whole.from_mask
+        assert scaled.confidence == pytest.approx(whole.confidence * (0.3 if was_refused else 1.0), abs=1e-12)
+    assert any(p.confidence > 0 for p, r in zip(runs[1.0], refused) if r)
+
+
 def test_only_the_output_masks_are_snapped_to_the_frames_edges(car):
     """``edges`` changes the predictions' masks and their boxes alone: the memory policy, the
     tracker's box and so every later frame are the unsnapped tracker's."""

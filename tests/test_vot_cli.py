@@ -68,7 +68,8 @@ def test_a_second_workspace_needs_overwrite_which_replaces_it_and_keeps_the_user
 @pytest.mark.parametrize("make, argv, message", [
     (None, ["--stack", "local_box"], f"no data folder: give --davis DIR or set {DATA_VARIABLE}"),
     (None, ["--stack", "local_box", "--davis", "/nonexistent"], "data folder not found: /nonexistent (from --davis)"),
-    (None, ["--stack", "vot2018", "--davis", "DAVIS"], "--davis is for the local stacks (local_box, local_mask)"),
+    (None, ["--stack", "vot2018lt", "--davis", "DAVIS"],
+     "--davis is for the local stacks (local_box, local_mask, local_lt)"),
     ("file", ["--stack", "vot2018"], "{ws} is a file; give a folder for the workspace"),
     ("folder", ["--stack", "vot2018", "--overwrite"],
      "{ws} is a folder with other files in it (no config.yaml); give a new or empty folder"),
@@ -176,6 +177,13 @@ def local_stack(davis: Path, out: Path, *options: str) -> int:
     (["--out", "{tmp}/afile/sub"], "cannot create --out {tmp}/afile/sub: {tmp}/afile is a file"),
     (["--out", "{tmp}/afile"], "--out {tmp}/afile is a file; give a folder"),
     (["--out", "{tmp}/davis"], "--out {tmp}/davis is a folder with other files in it (no list.txt)"),
+    (["--away-every", "3"], "--away-every and --away-for are both at least 1 (away spans) or both 0 (none), "
+                            "got 3 and 0"),
+    (["--away-every", "-1", "--away-for", "2"], "--away-every and --away-for are both at least 1"),
+    (["--away-every", "2", "--away-for", "2", "--groundtruth", "mask"],
+     "away spans need --groundtruth box: the long-term measures score boxes"),
+    (["--away-every", "2", "--away-for", "2", "--sequences", "one"],
+     "away spans take their frames from another sequence of the stack; give at least two sequences"),
 ])
 def test_local_stack_refuses_bad_options_in_one_line_and_writes_nothing(tmp_path, capsys, options, message):
     davis = small_davis(tmp_path / "davis")
@@ -219,11 +227,60 @@ def test_local_stack_replaces_an_earlier_one_and_takes_each_name_once(tmp_path, 
     assert len((out / "two" / "groundtruth.txt").read_text().splitlines()) == 3  # boxes from the masks
 
 
+def test_away_spans_cut_to_the_next_sequence_and_mark_the_target_absent(tmp_path, capsys):
+    davis = small_davis(tmp_path / "davis", names=("one", "two", "three"), frames=5)
+    from PIL import Image
+    Image.new("L", (16, 12)).save(davis / "Annotations" / "480p" / "one" / "00004.png")  # one's target gone
+    out = tmp_path / "ls"
+    assert local_stack(davis, out, "--away-every", "2", "--away-for", "3") == 0
+    one = [p.resolve() for p in sorted((out / "one" / "color").iterdir())]
+    frames = davis / "JPEGImages" / "480p"
+    after = [frames / "three" / f"{i:05d}.jpg" for i in range(5)]  # the next name in the sorted list
+    own = [frames / "one" / f"{i:05d}.jpg" for i in range(5)]
+    # two of its own, three of the next sequence, two more, the next three (cycling), the last
+    assert one == [own[0], own[1], *after[0:3], own[2], own[3], after[3], after[4], after[0], own[4]]
+    lines = (out / "one" / "groundtruth.txt").read_text().splitlines()
+    absent = "nan,nan,nan,nan"
+    assert lines[:2] == ["2,3,6,6", "3,3,6,6"] and lines[2:5] == [absent] * 3
+    assert lines[5:7] == ["4,3,6,6", "5,3,6,6"] and lines[7:] == [absent] * 4  # the last: no target in its mask
+    assert "length=11" in (out / "one" / "sequence").read_text()
+    assert sorted(p.name for p in (out / "one").iterdir()) == ["anchor.value", "color", "groundtruth.txt", "sequence"]
+    last = [p.resolve() for p in sorted((out / "two" / "color").iterdir())]
+    assert last[2] == frames / "one" / "00000.jpg"  # the last sequence cuts to the first
+    capsys.readouterr()
+    for index in range(5):  # another frame size: refused before anything is written
+        Image.new("RGB", (20, 12)).save(frames / "three" / f"{index:05d}.jpg")
+    assert local_stack(davis, tmp_path / "other", "--away-every", "2", "--away-for", "3") == 2
+    assert capsys.readouterr().err == ("samn vot local-stack: error: three's frames are 20x12, one's 16x12: "
+                                       "an away span needs frames of the sequence's size\n")
+    assert not (tmp_path / "other").exists()
+
+
+def test_vot_toolkit_reads_an_absent_target_as_no_region(tmp_path):
+    load_dataset = pytest.importorskip("vot.dataset").load_dataset
+    is_special = pytest.importorskip("vot.region").is_special
+    davis = small_davis(tmp_path / "davis", frames=3)
+    assert local_stack(davis, tmp_path / "ls", "--away-every", "2", "--away-for", "1") == 0
+    groundtruth = load_dataset(str(tmp_path / "ls"))["one"].groundtruth()
+    assert [is_special(region) for region in groundtruth] == [False, False, True, False]
+
+
+def test_each_stack_has_its_file_and_a_checkout_workspace():
+    from samn_tracker.vot import STACKS_DIR
+    from samn_tracker.vot.workspace import STACKS
+
+    assert sorted(p.stem for p in STACKS_DIR.glob("*.yaml")) == sorted(STACKS)
+    assert sorted(p.name for p in (ROOT / "vot_workspace").iterdir() if p.is_dir()) == sorted(STACKS)
+    for stack in STACKS:
+        assert f"samn_tracker/vot/stacks/{stack}.yaml\n" in (ROOT / "vot_workspace" / stack / "config.yaml").read_text()
+
+
 def test_every_local_stack_option_has_help_and_no_boxes_folder_is_needed(capsys):
     with pytest.raises(SystemExit):
         cli.main(["vot", "local-stack", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     for option in ("--groundtruth {box,mask} groundtruth.txt", "--max-frames N keep",
-                   "--anchor-spacing N an anchor", "--no-tags write no"):
+                   "--anchor-spacing N an anchor", "--no-tags write no", "--away-every N long-term stack",
+                   "--away-for N frames of each away span"):
         assert option in text
     assert "else from the masks" in text

@@ -77,11 +77,12 @@ def test_reinitialise_in_one_process_with_each_region_kind(tmp_path):
     x, y, w, h = _gt_box(0)
     objects, _ = session.initialize(_frame(0), Rectangle.create(x, y, w, h))
     region, properties = objects[0]
-    assert region.type == Region.POLYGON and len(list(region)) == 4
-    assert np.isfinite(float(properties.get("confidence")))
+    assert region.type == Region.RECTANGLE  # auto: the kind of the initial region
+    assert "confidence" not in properties  # frame 0 predicts nothing, as in the toolkit's own integration
     objects, _ = session.frame(_frame(1))
-    assert objects[0][0].type == Region.POLYGON
-    # re-initialise the same process with a polygon, then with a mask (auto -> mask output)
+    region, properties = objects[0]
+    assert region.type == Region.RECTANGLE and 0 <= float(properties.get("confidence")) <= 1
+    # re-initialise the same process with a polygon, then with a mask
     x, y, w, h = _gt_box(2)
     objects, _ = session.initialize(_frame(2), Polygon.create([(x, y), (x + w, y), (x + w, y + h), (x, y + h)]))
     assert objects[0][0].type == Region.POLYGON
@@ -99,11 +100,13 @@ def test_reinitialise_in_one_process_with_each_region_kind(tmp_path):
     assert session.close() == 0
 
 
-def test_rectangle_output_kind(tmp_path):
-    session = Session(tmp_path, output="rectangle")
+def test_a_given_output_kind_overrides_the_initial_regions(tmp_path):
+    session = Session(tmp_path, output="polygon")
     x, y, w, h = _gt_box(0)
     objects, _ = session.initialize(_frame(0), Rectangle.create(x, y, w, h))
-    assert objects[0][0].type == Region.RECTANGLE
+    assert objects[0][0].type == Region.POLYGON and len(list(objects[0][0])) == 4
+    objects, _ = session.frame(_frame(1))
+    assert objects[0][0].type == Region.POLYGON
     session.client.quit()
     assert session.close() == 0
 

@@ -1,7 +1,9 @@
-"""EAO / A / R tables and plots from VOT toolkit output, for several trackers.
+"""EAO / A / R and long-term Pr / Re / F tables and plots from VOT toolkit output, for
+several trackers.
 
 Inputs are the JSON files written by ``vot analysis --format json`` (EAO, accuracy,
-robustness, EAO curves: taken as the toolkit computed them) and, for the per-attribute
+robustness, EAO curves; long-term precision, recall, F-score and their curves: taken as
+the toolkit computed them) and, for the per-attribute
 plot, the raw reset-based results of a workspace. The toolkit has no per-attribute
 reset-based measure, so ``attribute_measures`` computes it with the toolkit's own
 overlap and validity rules restricted to the frames carrying a tag; over a tag that
@@ -32,6 +34,8 @@ BURNIN = 10  # frames ignored after each (re-)initialisation, as the toolkit's A
 
 _SUPERVISED = "vot.analysis.supervised."
 _MULTISTART = "vot.analysis.multistart."
+_LONGTERM = "vot.analysis.longterm."
+KINDS = {"reset": "reset-based", "anchor": "anchor-based", "longterm": "long-term"}
 
 
 @dataclass
@@ -40,7 +44,7 @@ class ExperimentResult:
 
     tracker: str
     experiment: str
-    kind: str                                  # "reset" or "anchor"
+    kind: str                                  # a key of KINDS
     eao: Optional[float] = None
     accuracy: Optional[float] = None
     robustness: Optional[float] = None         # reset: mean failures; anchor: tracked fraction
@@ -48,11 +52,17 @@ class ExperimentResult:
     length: Optional[float] = None             # reset: mean sequence length (frames)
     eao_curve: list[float] = field(default_factory=list)
     eao_interval: Optional[tuple[int, int]] = None
+    precision: Optional[float] = None          # long-term: Pr, Re and F at the threshold of the best F
+    recall: Optional[float] = None
+    fscore: Optional[float] = None
+    pr_curve: list[tuple[float, float]] = field(default_factory=list)  # long-term: (recall, precision)
+    f_curve: list[float] = field(default_factory=list)  # long-term: F per threshold, highest first
     sequences: list[str] = field(default_factory=list)  # the sequences the analysis covered
 
 
 def load_analysis(path: Path | str) -> list[ExperimentResult]:
-    """Results of every tracker and reset/anchor experiment in one analysis JSON."""
+    """Results of every tracker and reset-based, anchor-based or long-term experiment in
+    one analysis JSON."""
     path = Path(path)
     try:
         document = json.loads(path.read_bytes())
@@ -77,7 +87,7 @@ def load_analyses(paths: Sequence[Path]) -> list[ExperimentResult]:
     """The results of several analysis files (a file given twice is read once). A tracker's
     results on one experiment in two files are refused unless equal, naming both files, as
     is an experiment that is reset-based in one file and anchor-based in another: one table
-    cell, one column, cannot hold both."""
+    cell, one column, cannot hold both (nor a long-term experiment)."""
     seen: dict[tuple[str, str], tuple[Path, ExperimentResult]] = {}
     kinds: dict[str, tuple[Path, str]] = {}
     for path in dict.fromkeys(Path(p).resolve() for p in paths):
@@ -89,8 +99,8 @@ def load_analyses(paths: Sequence[Path]) -> list[ExperimentResult]:
                                  "give one of them")
             where, kind = kinds.setdefault(r.experiment, (path, r.kind))
             if kind != r.kind:
-                raise InputError(f"experiment {r.experiment} is {kind}-based in {where} and "
-                                 f"{r.kind}-based in {path}; report them separately")
+                raise InputError(f"experiment {r.experiment} is {KINDS[kind]} in {where} and "
+                                 f"{KINDS[r.kind]} in {path}; report them separately")
     return [r for _, r in seen.values()]
 
 
@@ -134,6 +144,8 @@ def _apply(record: ExperimentResult, analysis: dict, value) -> None:
         record.kind = "reset"
     elif kind.startswith(_MULTISTART):
         record.kind = "anchor"
+    elif kind.startswith(_LONGTERM):
+        record.kind = "longterm"
     short = kind.rsplit(".", 1)[-1]
     if short == "AverageAccuracyRobustness":
         record.accuracy, record.robustness = float(value[0]), float(value[1])
@@ -146,6 +158,12 @@ def _apply(record: ExperimentResult, analysis: dict, value) -> None:
         record.eao_curve = [float(v) for v in value[0]]
     elif short == "CumulativeFailureCount":
         record.failures = float(value[0])
+    elif short == "PrecisionRecall":
+        record.precision, record.recall, record.fscore = (float(v) for v in value)
+    elif short == "PrecisionRecallCurve":
+        record.pr_curve = [(float(recall), float(precision)) for recall, precision in value[0]]
+    elif short == "FScoreCurve":
+        record.f_curve = [float(v) for v in value[0]]
 
 
 def accuracy_unmeasured(result: ExperimentResult) -> bool:
@@ -165,15 +183,19 @@ def mark_unmeasured(results: Sequence[ExperimentResult]) -> list[ExperimentResul
 
 
 def summary_table(results: Sequence[ExperimentResult]) -> pd.DataFrame:
-    """Trackers as rows; (experiment, EAO/A/R) as columns, and (experiment, sequences), the
-    number analysed, where that experiment's trackers were analysed on different sequences."""
+    """Trackers as rows; (experiment, EAO/A/R) as columns, (experiment, Pr/Re/F) for a
+    long-term experiment, and (experiment, sequences), the number analysed, where that
+    experiment's trackers were analysed on different sequences."""
     differing = differing_sequences(results)
     rows: dict[str, dict] = {}
     for r in results:
         row = rows.setdefault(r.tracker, {})
-        row[(r.experiment, "EAO")] = r.eao
-        row[(r.experiment, "A")] = r.accuracy
-        row[(r.experiment, "R")] = r.robustness
+        if r.kind == "longterm":
+            row.update({(r.experiment, "Pr"): r.precision, (r.experiment, "Re"): r.recall,
+                        (r.experiment, "F"): r.fscore})
+        else:
+            row.update({(r.experiment, "EAO"): r.eao, (r.experiment, "A"): r.accuracy,
+                        (r.experiment, "R"): r.robustness})
         if r.experiment in differing:
             row[(r.experiment, "sequences")] = len(r.sequences)
     table = pd.DataFrame.from_dict(rows, orient="index")
@@ -327,6 +349,35 @@ def plot_eao_curves(results: Sequence[ExperimentResult], experiment: str, out: P
     return _save(figure, out / f"eao_curve_{experiment}")
 
 
+def plot_precision_recall(results: Sequence[ExperimentResult], experiment: str, out: Path) -> list[Path]:
+    """The long-term plots of the VOT-LT reports: each tracker's precision-recall curve
+    with its best F marked, and its F-score over the thresholds, from the highest
+    confidence threshold to the lowest (the toolkit's normalised threshold axis)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    chosen = [r for r in results if r.experiment == experiment and r.pr_curve]
+    if not chosen:
+        raise InputError(f"no precision-recall curve for experiment {experiment!r} in the analysis files")
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for r in chosen:
+        label = f"{r.tracker} [{r.fscore:.3f}]" if r.fscore is not None else r.tracker
+        recall, precision = np.array(r.pr_curve).T
+        line, = left.plot(recall[1:], precision[1:], label=label)  # point 0: the threshold above every score
+        if r.fscore is not None:
+            left.plot(r.recall, r.precision, "o", color=line.get_color())
+        if r.f_curve:
+            right.plot(np.linspace(1, 0, len(r.f_curve)), r.f_curve, color=line.get_color(), label=label)
+    left.set(xlabel="Recall", ylabel="Precision", xlim=(0, 1), ylim=(0, 1),
+             title=f"Tracking precision-recall ({experiment})")
+    right.set(xlabel="Confidence threshold (normalised)", ylabel="F-score", xlim=(1, 0), ylim=(0, 1),
+              title=f"F-score ({experiment})")
+    left.legend(fontsize="small")
+    figure.tight_layout()
+    return _save(figure, out / f"precision_recall_{experiment}")
+
+
 def plot_attributes(measures: dict[str, pd.DataFrame], out: Path, name: str = "attributes") -> list[Path]:
     """Per-attribute accuracy and failures (per 100 frames) for several trackers (Fig. 11 style).
     An attribute no frame carries is marked "no frames" (its bars would look like a score of
@@ -397,7 +448,7 @@ def workspace_measures(workspace_dir: Path, experiment_name: str, trackers: Sequ
     experiment is anchor-based, where they are not defined (``is_reset_based``)."""
     workspace, experiment = load_workspace(workspace_dir, experiment_name)
     if not is_reset_based(experiment):
-        print(f"samn report vot: note: experiment {experiment_name!r} of {workspace_dir} is anchor-based; "
+        print(f"samn report vot: note: experiment {experiment_name!r} of {workspace_dir} is not reset-based; "
               "per-attribute measures are defined for reset-based experiments, so there is no attributes plot",
               file=sys.stderr)
         return {}
@@ -420,7 +471,8 @@ def _warn_differing_sequences(results: Sequence[ExperimentResult]) -> None:
 @guarded("samn report vot")
 def main(argv: Optional[list[str]] = None) -> int:
     parser = CommandParser(prog="samn report vot", description="EAO/A/R table, EAO curves and "
-                                     "per-attribute plot from `vot analysis --format json` output")
+                                     "per-attribute plot, or long-term Pr/Re/F table and precision-recall "
+                                     "plots, from `vot analysis --format json` output")
     parser.add_argument("analysis", nargs="+", type=Path, help="analysis JSON file(s)")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--workspace", type=Path,
@@ -432,7 +484,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     check_writable(args.out, args.out)
     results = mark_unmeasured(load_analyses(args.analysis))
     if not results:
-        raise InputError("no reset-based or anchor-based results in " + ", ".join(map(str, args.analysis)))
+        raise InputError("no reset-based, anchor-based or long-term results in "
+                         + ", ".join(map(str, args.analysis)))
     if args.trackers:
         results = select_trackers(results, args.trackers)
     trackers = list(dict.fromkeys(r.tracker for r in results))
@@ -441,6 +494,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     written = write_table(summary_table(results), args.out)
     for experiment in dict.fromkeys(r.experiment for r in results if r.eao_curve):
         written += plot_eao_curves(results, experiment, args.out)
+    for experiment in dict.fromkeys(r.experiment for r in results if r.pr_curve):
+        written += plot_precision_recall(results, experiment, args.out)
     for tracker, table in measures.items():
         written.append(args.out / f"attributes_{tracker}.csv")
         table.to_csv(written[-1])

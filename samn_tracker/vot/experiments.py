@@ -1,9 +1,16 @@
-"""Reset-based and anchor-based VOT experiments that run TraX trackers with vot-toolkit 0.9.
+"""Reset-based and anchor-based VOT experiments that run TraX trackers with vot-toolkit 0.9,
+and an unsupervised one whose transformers have a cache.
 
 The toolkit's own ``supervised`` and ``multistart`` experiments cannot execute in 0.9.0
 (runtimes return a list of object states where the experiments expect one state, and
 ``multistart`` builds its queries from the wrong type); ``realtime`` variants also pass
-``None`` where the TraX runtime wants an empty list. These subclasses keep the toolkit's
+``None`` where the TraX runtime wants an empty list. Its ``unsupervised`` experiment runs,
+but builds its transformers when the stack is read, before the workspace gives the
+experiment its storage, so they get no cache, and the ``redetection`` transformer of the
+VOT-LT stacks stops ("Local cache is required"); that transformer, once it runs, makes
+sequences as long as the two images it generates allow (5 frames of the target in place)
+instead of ``length`` frames, the rest with the target moved to the corner, as its earlier
+releases did. These subclasses keep the toolkit's
 attributes, result names and file layout, so the toolkit's analyses (which check
 ``isinstance`` against the parent classes) read their results unchanged. Stacks name
 them by full path, e.g. ``type: samn_tracker.vot.experiments.SupervisedExperiment``.
@@ -14,7 +21,7 @@ from typing import Callable, Optional
 
 from vot.dataset import Frame, Sequence
 from vot.dataset.proxy import FrameMapSequence
-from vot.experiment import multirun, multistart
+from vot.experiment import multirun, multistart, transformer
 from vot.region import Special, calculate_overlap
 from vot.tracker import ObjectStatus, Tracker, Trajectory
 from vot.utilities import to_number
@@ -187,3 +194,27 @@ class MultiStartExperiment(_SessionMixin, multistart.MultiStartExperiment):
             status, elapsed = session.update(proxy.frame(frame))
             trajectory.set(frame, status.region, _properties(status, elapsed))
         return trajectory
+
+
+class UnsupervisedExperiment(multirun.UnsupervisedExperiment):
+    """The toolkit's, with the workspace's transformer cache handed to transformers that
+    have none (the toolkit's own place for it, ``cache/transformer``)."""
+
+    def transform(self, sequences):
+        if self._storage is not None:
+            cache = self._storage.substorage("cache").substorage("transformer")
+            for transformer in self.transformers:
+                if transformer._cache is None:
+                    transformer._cache = cache
+        return super().transform(sequences)
+
+
+class Redetection(transformer.Redetection):
+    """The toolkit's re-detection sequence at the length the stack gives: ``initialization``
+    frames of the first image, then the target alone in the corner of a padded frame until
+    ``length`` (0.9.0 stops after the first part: its map counts the two generated images)."""
+
+    def __call__(self, sequence: Sequence) -> list[Sequence]:
+        [generated] = super().__call__(sequence)
+        frames = [0] * self.initialization + [1] * (self.length - self.initialization)
+        return [FrameMapSequence(generated._source, frames)]

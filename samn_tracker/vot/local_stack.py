@@ -1,7 +1,7 @@
 """Build VOT-layout sequences from a DAVIS 2016 folder (box or mask ground truth).
 
-The local stacks (``local_box``, ``local_mask``) run the reset-based and anchor-based
-experiments offline on real video. ``box`` ground truth is the per-frame ``x,y,w,h`` of
+The local stacks (``local_box``, ``local_mask``, ``local_lt``) run the reset-based,
+anchor-based and long-term experiments offline on real video. ``box`` ground truth is the per-frame ``x,y,w,h`` of
 ``boxes/<seq>.txt``, else the tight box of each DAVIS mask; ``mask`` ground truth is the
 DAVIS mask in VOT RLE. Frames are
 symlinked (copied with ``copy=True``) as ``color/%08d.jpg``, never duplicated into the repo.
@@ -12,12 +12,21 @@ no tag; camera motion, illumination change and occlusion need human labels and a
 produced. Anchors (``anchor.value``) follow VOT2020: every ``anchor_spacing`` frames,
 forward if at least half of the sequence lies ahead, else backward.
 
+Away spans (``local_lt``, the long-term stack): after every ``away_every`` frames of a
+sequence come ``away_for`` frames of the next sequence in the list, where the target is
+absent (ground truth ``nan,nan,nan,nan``, as VOT-LT marks it), then the sequence goes on
+where it left. A cut to another scene and back, not a target leaving the view: it measures
+whether the tracker's confidence tells absence from presence and whether it finds the
+target again where it returns, not a search over the whole frame. Such sequences have no
+derived tags (VOT-LT has no per-attribute measure).
+
 Every input is checked before anything is written, and the sequences are built in a
 hidden folder beside ``--out`` and moved into place whole (replacing an earlier local
 stack there), so a refused, failed or interrupted run leaves nothing.
 """
 from __future__ import annotations
 
+import itertools
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +59,8 @@ class LocalStackOptions:
     anchor_spacing: int = 50
     tags: bool = True
     copy: bool = False
+    away_every: int = 0     # frames of the target between away spans; 0: no away spans
+    away_for: int = 0       # frames of each away span
 
     def __post_init__(self) -> None:
         """Refuse counts that would build no frame, or crash half-way (InputError)."""
@@ -57,6 +68,15 @@ class LocalStackOptions:
             raise InputError(f"--max-frames must be at least 1, got {self.max_frames}")
         if self.anchor_spacing < 1:
             raise InputError(f"--anchor-spacing must be at least 1, got {self.anchor_spacing}")
+        if self.away_every < 0 or self.away_for < 0 or (self.away_every == 0) != (self.away_for == 0):
+            raise InputError(f"--away-every and --away-for are both at least 1 (away spans) or both 0 "
+                             f"(none), got {self.away_every} and {self.away_for}")
+        if self.away_every and self.groundtruth != "box":
+            raise InputError("away spans need --groundtruth box: the long-term measures score boxes")
+
+    @property
+    def away(self) -> bool:
+        return self.away_every > 0
 
 
 def derived_tags(boxes: np.ndarray) -> dict[str, np.ndarray]:
@@ -125,13 +145,13 @@ def write_sequence(davis_root: Path, source: SourceSequence, out: Path, options:
             shutil.copyfile(frame, link)
         else:
             link.symlink_to(frame.resolve())
-    width, height = Image.open(frames[0]).size
+    width, height = _size(frames[0])
     if options.groundtruth == "box":
         lines = [",".join(f"{v:g}" for v in b) for b in boxes]
     else:
         lines = [_mask_line(davis.annotation_file(davis_root, source.name, "480p", f)) for f in frames]
     _write_lines(target / "groundtruth.txt", lines)
-    if options.tags:
+    if options.tags and not options.away:
         for tag, flags in derived_tags(boxes).items():
             _write_lines(target / f"{tag}.tag", [str(int(v)) for v in flags])
     _write_lines(target / "anchor.value", [str(v) for v in anchors(len(frames), options.anchor_spacing)])
@@ -139,6 +159,32 @@ def write_sequence(davis_root: Path, source: SourceSequence, out: Path, options:
         "channels.color=color/%08d.jpg", "fps=30", "format=default",
         f"name={source.name}", f"width={width}", f"height={height}", f"length={len(frames)}"])
     return target
+
+
+def _size(frame: Path) -> tuple[int, int]:
+    with Image.open(frame) as image:
+        return image.size
+
+
+def with_away_spans(source: SourceSequence, away: SourceSequence, options: LocalStackOptions) -> SourceSequence:
+    """``source`` with ``options.away_for`` frames of ``away`` (cycled, in order) after every
+    ``options.away_every`` of its own, the target absent there; a box of zero area (DAVIS's
+    absent target) is absent too. InputError when the two sequences' frame sizes differ."""
+    if _size(source.frames[0]) != _size(away.frames[0]):
+        raise InputError(f"{away.name}'s frames are {'x'.join(map(str, _size(away.frames[0])))}, "
+                         f"{source.name}'s {'x'.join(map(str, _size(source.frames[0])))}: an away span "
+                         "needs frames of the sequence's size")
+    absent = np.full(4, np.nan)
+    boxes = [box if box[2] > 0 and box[3] > 0 else absent for box in source.boxes]
+    filler = itertools.cycle(away.frames)
+    frames, kept = [], []
+    for start in range(0, len(source.frames), options.away_every):
+        if start:
+            frames += [next(filler) for _ in range(options.away_for)]
+            kept += [absent] * options.away_for
+        frames += source.frames[start:start + options.away_every]
+        kept += boxes[start:start + options.away_every]
+    return SourceSequence(source.name, frames, np.array(kept))
 
 
 def eval_split(davis_root: Path) -> list[str]:
@@ -178,6 +224,12 @@ def build_local_stack(davis_root: Path | str, out: Path | str,
     check_out(out)
     sources = [read_sequence(davis_root, name, options)
                for name in options.sequences or eval_split(davis_root)]
+    if options.away:
+        if len(sources) < 2:
+            raise InputError("away spans take their frames from another sequence of the stack; "
+                             "give at least two sequences")
+        sources = [with_away_spans(source, sources[(k + 1) % len(sources)], options)
+                   for k, source in enumerate(sources)]
     with atomic.directory(out) as folder:
         for source in sources:
             write_sequence(davis_root, source, folder, options)
@@ -212,6 +264,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--anchor-spacing", type=int, default=50, metavar="N",
                         help="an anchor (anchor.value) every N frames, for anchor-based experiments "
                              "(default: 50)")
+    parser.add_argument("--away-every", type=int, default=0, metavar="N",
+                        help="long-term stack: after every N frames, --away-for frames of the next "
+                             "sequence where the target is absent (default: 0, none)")
+    parser.add_argument("--away-for", type=int, default=0, metavar="N",
+                        help="frames of each away span (default: 0)")
     parser.add_argument("--no-tags", action="store_true",
                         help="write no derived attribute tags (size_change, motion_change, empty)")
     parser.add_argument("--copy", action="store_true", help="copy frames instead of symlinking")
@@ -220,7 +277,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         groundtruth=args.groundtruth,
         sequences=sequence_names(args.sequences),
         max_frames=args.max_frames, anchor_spacing=args.anchor_spacing,
-        tags=not args.no_tags, copy=args.copy)
+        tags=not args.no_tags, copy=args.copy, away_every=args.away_every, away_for=args.away_for)
     built = build_local_stack(data_root(args.davis, "--davis"), args.out, options)
     print(f"wrote {len(built)} sequence{'s' * (len(built) != 1)} to {args.out}")
     return 0

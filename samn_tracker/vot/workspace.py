@@ -32,8 +32,13 @@ from samn_tracker.run_folder import check_writable
 from samn_tracker.vot import STACKS_DIR
 from samn_tracker.vot.local_stack import LocalStackOptions, build_local_stack, check_davis_folder
 
-STACKS = ("vot2016", "vot2017", "vot2018", "vot2019", "vot2020", "local_box", "local_mask")
-LOCAL_GROUNDTRUTH = {"local_box": "box", "local_mask": "mask"}
+# The local stacks and how their sequences are built (``local_lt``: a 20-frame away span
+# after every 30 frames, so most DAVIS sequences lose the target two or three times).
+LOCAL_STACKS = {"local_box": LocalStackOptions(groundtruth="box"),
+                "local_mask": LocalStackOptions(groundtruth="mask"),
+                "local_lt": LocalStackOptions(groundtruth="box", away_every=30, away_for=20)}
+STACKS = ("vot2016", "vot2017", "vot2018", "vot2019", "vot2020",
+          "vot2018lt", "vot2019lt", "vot2020lt", *LOCAL_STACKS)
 
 REGISTRY = Path(__file__).with_name("trackers.ini")
 MARKER = "config.yaml"  # what makes a folder a workspace
@@ -89,10 +94,10 @@ def plan_workspace(directory: Path | str, stack: str, davis: Optional[Path | str
     unneeded DAVIS folder, or a destination that cannot take a workspace."""
     if stack not in STACKS:
         raise InputError(f"unknown stack {stack!r}; choose one of {', '.join(STACKS)}")
-    if stack in LOCAL_GROUNDTRUTH:
+    if stack in LOCAL_STACKS:
         davis = check_davis_folder(data_root(davis, "--davis"))
     elif davis is not None:
-        raise InputError(f"--davis is for the local stacks ({', '.join(LOCAL_GROUNDTRUTH)}); "
+        raise InputError(f"--davis is for the local stacks ({', '.join(LOCAL_STACKS)}); "
                          f"the toolkit downloads {stack}'s sequences itself")
     directory = Path(directory)
     replaced = _held(directory, overwrite)
@@ -131,8 +136,7 @@ def write_workspace(plan: WorkspacePlan) -> Path:
         (folder / MARKER).write_text(
             f"registry:\n- ./trackers.ini\nstack: {STACKS_DIR / (plan.stack + '.yaml')}\nsequences: sequences\n")
         if plan.davis is not None:
-            build_local_stack(plan.davis, folder / "sequences",
-                              LocalStackOptions(groundtruth=LOCAL_GROUNDTRUTH[plan.stack]))
+            build_local_stack(plan.davis, folder / "sequences", LOCAL_STACKS[plan.stack])
     return plan.directory
 
 
