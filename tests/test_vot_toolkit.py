@@ -354,7 +354,9 @@ def test_shipped_stack_parameters_match_the_toolkit():
     toolkit = Path(vot.__file__).parent / "stack"
     pairs = {"vot2016": "vot2016/rgb", "vot2017": "vot2017", "vot2018": "vot2018/shortterm",
              "vot2019": "vot2019/shortterm", "vot2020": "vot2020/shortterm", "vot2018lt": "vot2018/longterm",
-             "vot2019lt": "vot2019/longterm", "vot2020lt": "vot2020/longterm"}
+             "vot2019lt": "vot2019/longterm", "vot2020lt": "vot2020/longterm", "vot2021": "vot2021/shortterm",
+             "vot2022": "vot2022/shortterm", "vot2022box": "vot2022/shorttermbox", "vot2021lt": "vot2021/longterm",
+             "vot2022lt": "vot2022/longterm"}
     for ours_name, theirs in pairs.items():
         mine, official = Stack.read(str(STACKS_DIR / f"{ours_name}.yaml")), Stack.read(str(toolkit / f"{theirs}.yaml"))
         assert mine.dataset == official.dataset

@@ -37,8 +37,8 @@ from samn_tracker.vot.local_stack import LocalStackOptions, build_local_stack, c
 LOCAL_STACKS = {"local_box": LocalStackOptions(groundtruth="box"),
                 "local_mask": LocalStackOptions(groundtruth="mask"),
                 "local_lt": LocalStackOptions(groundtruth="box", away_every=30, away_for=20)}
-STACKS = ("vot2016", "vot2017", "vot2018", "vot2019", "vot2020",
-          "vot2018lt", "vot2019lt", "vot2020lt", *LOCAL_STACKS)
+STACKS = ("vot2016", "vot2017", "vot2018", "vot2019", "vot2020", "vot2021", "vot2022", "vot2022box",
+          "vot2018lt", "vot2019lt", "vot2020lt", "vot2021lt", "vot2022lt", *LOCAL_STACKS)
 
 REGISTRY = Path(__file__).with_name("trackers.ini")
 MARKER = "config.yaml"  # what makes a folder a workspace
