@@ -21,7 +21,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import torch
 
-from samn_tracker import regions
+from samn_tracker import redetection, regions
 from samn_tracker.config import TrackerConfig, preset, weights_mismatch
 from samn_tracker.crops import CropWindow, crop_image, crop_mask, jittered_window, window_around
 from samn_tracker.decoder_tuning import DecoderWeights, TuningViews, tune_decoders
@@ -355,6 +355,9 @@ class SAMNTracker:
                 finished = self._on_host(self._finish, targets, launched.frames, probs, peaks, centres)
         with self._clock.host("writes"):
             self._write(targets, [decision for decision, _ in finished], launched)
+        for target, frame in zip(targets, launched.frames):
+            if redetection.due(target.lost, self.cfg.redetection):
+                self._redetect(target, frame)
         return [prediction for _, prediction in finished]
 
     # ------------------------------------------------------------ internals
@@ -505,6 +508,7 @@ class SAMNTracker:
         decision = target.memory.decide(target.frame, peak, counts, target.box, centre,
                                         tuned_decoder=target.decoder is not None)
         target.box = self._next_box(target, mask_box if decision.trusted else None, decision.moved_to)
+        target.lost = target.lost + 1 if self._lost(target, decision, peak) else 0
         confidence = self._confidence(peak, mask, prob)
         if not decision.trusted:
             confidence *= self.cfg.mask_check.refused_confidence
@@ -561,6 +565,35 @@ class SAMNTracker:
         SpatialMemory.step_all([target.dcf for target in learners], self._refit)
         for target in learners:
             target.sample = None
+
+    def _lost(self, target: "Target", decision: Decision, peak: float) -> bool:
+        """Whether a frame counts towards a search beyond the search region (``redetection``):
+        its mask refused or kept out of the memories, and the DCF's peak under ``min_peak`` x
+        the target's mean accepted peak, so that the DCF does not see the target here either."""
+        if (decision.trusted and not decision.uncertain) or not target.memory.peaks:
+            return False
+        return peak < self.cfg.redetection.min_peak * float(np.mean(target.memory.peaks))
+
+    def _redetect(self, target: "Target", image: np.ndarray) -> None:
+        """A lost target looked for with its DCF over the frame (``redetection``); its box
+        moves to the best peak found there when that is strong enough and elsewhere."""
+        if target.dcf is None or not target.memory.peaks:
+            return
+        with self._clock.stage("dcf"):
+            windows = redetection.search_windows(self._windows(target.box)[-1], target.shape,
+                                                 self.cfg.redetection.max_windows)
+            loaded = self.frames.load(image)
+            features = self.net.encode_query(torch.cat([self.frames.crop(loaded, w) for w in windows])).s16
+            values = SpatialMemory.peak_values(SpatialMemory.responses([target.dcf] * len(windows), features)).cpu()
+            found = []
+            for window, row in zip(windows, values):
+                cx, cy, peak = SpatialMemory.locate_values(row, features.shape[2:])
+                found.append((peak, window.to_frame(cell_to_pixel(cx), cell_to_pixel(cy))))
+            peak, centre = max(found, key=lambda item: item[0])
+            moved = redetection.moved_box(target.box, centre, peak, float(np.mean(target.memory.peaks)),
+                                          self.cfg.redetection)
+            if moved is not None:
+                target.box = moved
 
     def _confidence(self, peak: float, mask: np.ndarray, prob: FrameMap) -> float:
         """The DCF's peak (clipped to [0, 1]), or without a DCF the mask's mean probability."""
@@ -803,6 +836,7 @@ class Target:
     shape: tuple[int, int]                     # (H, W) of its frames
     dcf: Optional[SpatialMemory] = None
     frame: int = 0
+    lost: int = 0                               # frames in a row it seems lost in (``_lost``)
     decoder: Optional[DecoderWeights] = None  # tuned on the first frame (``TuningConfig``)
     sample: Optional["DcfSample"] = None       # its last frame's DCF sample, not yet stored (``_learn``)
 

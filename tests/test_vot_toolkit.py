@@ -212,8 +212,8 @@ def test_long_term_experiment(workspaces):
 
 def test_redetection_experiment_runs_sequences_of_the_stacks_length(workspaces):
     """The VOT-LT re-detection experiment, which vot-toolkit 0.9 cannot run (its transformer
-    gets no cache) and would cut to the first 5 frames: the target in place for 5 frames,
-    then alone in the corner of a frame three times larger."""
+    gets no cache), would cut to the first 5 frames and gives a moved box off the target: the
+    target in place for 5 frames, then alone in the corner of a frame three times larger."""
     workspace, experiment = load_workspace(workspaces["lt"], "redetection")
     sequences = experiment.transform(list(workspace.dataset))
     assert len(sequences) == len(SEQUENCES)
@@ -222,6 +222,13 @@ def test_redetection_experiment_runs_sequences_of_the_stacks_length(workspaces):
         images = [sequence.frame(i).image() for i in (0, 4, 5, REDETECTION_LENGTH - 1)]
         assert np.array_equal(images[0], images[1]) and np.array_equal(images[2], images[3])
         assert not np.array_equal(images[1], images[2])
+        # the moved frame's box holds the target's pixels (the toolkit's own is off by its place in the patch)
+        before, after = (sequence.frame(i).groundtruth() for i in (0, 5))
+        assert (before.width, before.height) == (after.width, after.height)
+        x0, y0, x1, y1 = (int(v) for v in (before.x, before.y, after.x, after.y))
+        w, h = int(before.width), int(before.height)
+        difference = np.abs(images[0][y0:y0 + h, x0:x0 + w].astype(float) - images[2][y1:y1 + h, x1:x1 + w])
+        assert difference.mean() < 5  # JPEG rounding; elsewhere the canvas is black
         [trajectory] = experiment.gather(workspace.registry["samn"], sequence)
         assert len(trajectory) == REDETECTION_LENGTH
 

@@ -10,21 +10,25 @@ experiment its storage, so they get no cache, and the ``redetection`` transforme
 VOT-LT stacks stops ("Local cache is required"); that transformer, once it runs, makes
 sequences as long as the two images it generates allow (5 frames of the target in place)
 instead of ``length`` frames, the rest with the target moved to the corner, as its earlier
-releases did. These subclasses keep the toolkit's
+releases did, and puts the moved target's ground truth where the patch's corner would be,
+not where the target's pixels are. These subclasses keep the toolkit's
 attributes, result names and file layout, so the toolkit's analyses (which check
 ``isinstance`` against the parent classes) read their results unchanged. Stacks name
 them by full path, e.g. ``type: samn_tracker.vot.experiments.SupervisedExperiment``.
 """
 from __future__ import annotations
 
+import os
 from typing import Callable, Optional
 
 from vot.dataset import Frame, Sequence
+from vot.dataset.common import read_sequence
 from vot.dataset.proxy import FrameMapSequence
 from vot.experiment import multirun, multistart, transformer
-from vot.region import Special, calculate_overlap
+from vot.region import Rectangle, Special, calculate_overlap
+from vot.region.io import read_trajectory, write_trajectory
 from vot.tracker import ObjectStatus, Tracker, Trajectory
-from vot.utilities import to_number
+from vot.utilities import arg_hash, to_number
 
 
 class RealtimeSession:
@@ -212,9 +216,25 @@ class UnsupervisedExperiment(multirun.UnsupervisedExperiment):
 class Redetection(transformer.Redetection):
     """The toolkit's re-detection sequence at the length the stack gives: ``initialization``
     frames of the first image, then the target alone in the corner of a padded frame until
-    ``length`` (0.9.0 stops after the first part: its map counts the two generated images)."""
+    ``length`` (0.9.0 stops after the first part: its map counts the two generated images).
+
+    The toolkit pastes a square patch of side ``2 * half`` cut around the target's centre
+    (cx, cy) into the canvas's bottom-right corner and moves the ground truth by the patch's
+    place; the target lies further by its place in the patch, ``half - cx`` (as Pillow's crop
+    rounds ``cx - half``), which is added here: the frame's box then covers the target."""
 
     def __call__(self, sequence: Sequence) -> list[Sequence]:
-        [generated] = super().__call__(sequence)
+        super().__call__(sequence)  # the two images, in the cache unless there already
+        folder = self._cache.directory(self, arg_hash(sequence.name, **self.dump()))
+        groundtruth = os.path.join(folder, "groundtruth.txt")
+        first, written = read_trajectory(groundtruth)
+        box = Rectangle.convert(first)
+        half = int(max(box.width, box.height) * self.scaling / 2)
+        cx, cy = box.center()
+        width, height = (int(side * self.scaling) for side in sequence.size)
+        moved = first.move(width - 2 * half - round(cx - half), height - 2 * half - round(cy - half))
+        if str(written) != str(moved):  # once per cache, and whole: another process may be reading it
+            write_trajectory(groundtruth + ".tmp", [first, moved])
+            os.replace(groundtruth + ".tmp", groundtruth)
         frames = [0] * self.initialization + [1] * (self.length - self.initialization)
-        return [FrameMapSequence(generated._source, frames)]
+        return [FrameMapSequence(read_sequence(folder), frames)]
