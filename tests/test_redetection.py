@@ -66,10 +66,12 @@ def moved_target(davis_root):
     return first, moved, np.array([x, y, w, h]), np.array([x + shift[0], y + shift[1], w, h])
 
 
-@pytest.mark.parametrize("after", [0, 2])
-def test_a_target_that_jumped_away_is_found_again(moved_target, after):
+@pytest.mark.parametrize("after, frame_ops", [(0, "opencv"), (2, "opencv"), (2, "torch")])
+def test_a_target_that_jumped_away_is_found_again(moved_target, after, frame_ops):
+    """``frame_ops="torch"``: the crops of a GPU's step, here on the CPU."""
     first, moved, box, there = moved_target
-    cfg = preset("lite").replace(**SHORT_TUNING, **{"redetection.after": after, "redetection.every": 1})
+    cfg = preset("lite").replace(**SHORT_TUNING, frame_ops=frame_ops,
+                                 **{"redetection.after": after, "redetection.every": 1})
     tracker = SAMNTracker(cfg, device="cpu")
     tracker.initialize(first, box)
     tracker.track(first)
