@@ -1,10 +1,10 @@
 """Build VOT-layout sequences from a DAVIS 2016 folder (box or mask ground truth).
 
 The local stacks (``local_box``, ``local_mask``, ``local_lt``) run the reset-based,
-anchor-based and long-term experiments offline on real video. ``box`` ground truth is the per-frame ``x,y,w,h`` of
-``boxes/<seq>.txt``, else the tight box of each DAVIS mask; ``mask`` ground truth is the
-DAVIS mask in VOT RLE. Frames are
-symlinked (copied with ``copy=True``) as ``color/%08d.jpg``, never duplicated into the repo.
+anchor-based and long-term experiments offline on real video. ``box`` ground truth is the
+per-frame ``x,y,w,h`` of ``boxes/<seq>.txt``, else the tight box of each DAVIS mask;
+``mask`` ground truth is the DAVIS mask in VOT RLE. Frames are symlinked (copied with
+``copy=True``) as ``color/%08d.jpg``, never duplicated into the repo.
 
 Tags: DAVIS has no per-frame VOT attributes, so ``size_change`` and ``motion_change``
 are derived from the ground-truth boxes (rules below) and ``empty`` marks frames with
@@ -170,10 +170,10 @@ def with_away_spans(source: SourceSequence, away: SourceSequence, options: Local
     """``source`` with ``options.away_for`` frames of ``away`` (cycled, in order) after every
     ``options.away_every`` of its own, the target absent there; a box of zero area (DAVIS's
     absent target) is absent too. InputError when the two sequences' frame sizes differ."""
-    if _size(source.frames[0]) != _size(away.frames[0]):
-        raise InputError(f"{away.name}'s frames are {'x'.join(map(str, _size(away.frames[0])))}, "
-                         f"{source.name}'s {'x'.join(map(str, _size(source.frames[0])))}: an away span "
-                         "needs frames of the sequence's size")
+    (width, height), (away_width, away_height) = _size(source.frames[0]), _size(away.frames[0])
+    if (width, height) != (away_width, away_height):
+        raise InputError(f"{away.name}'s frames are {away_width}x{away_height}, {source.name}'s "
+                         f"{width}x{height}: an away span needs frames of the sequence's size")
     absent = np.full(4, np.nan)
     boxes = [box if box[2] > 0 and box[3] > 0 else absent for box in source.boxes]
     filler = itertools.cycle(away.frames)
