@@ -580,8 +580,9 @@ class SAMNTracker:
         if target.dcf is None or not target.memory.peaks:
             return
         with self._clock.stage("dcf"):
-            windows = redetection.search_windows(self._windows(target.box)[-1], target.shape,
-                                                 self.cfg.redetection.max_windows)
+            cfg = self.cfg.redetection
+            windows = redetection.search_windows(self._windows(target.box)[-1], target.shape, cfg.max_windows,
+                                                 redetection.turn(target.lost, cfg))
             loaded = self.frames.load(image)
             features = self.net.encode_query(torch.cat([self.frames.crop(loaded, w) for w in windows])).s16
             values = SpatialMemory.peak_values(SpatialMemory.responses([target.dcf] * len(windows), features)).cpu()
@@ -590,8 +591,7 @@ class SAMNTracker:
                 cx, cy, peak = SpatialMemory.locate_values(row, features.shape[2:])
                 found.append((peak, window.to_frame(cell_to_pixel(cx), cell_to_pixel(cy))))
             peak, centre = max(found, key=lambda item: item[0])
-            moved = redetection.moved_box(target.box, centre, peak, float(np.mean(target.memory.peaks)),
-                                          self.cfg.redetection)
+            moved = redetection.moved_box(target.box, centre, peak, float(np.mean(target.memory.peaks)), cfg)
             if moved is not None:
                 target.box = moved
 

@@ -20,6 +20,7 @@ def test_a_search_is_due_after_the_lost_frames_then_every_few():
     cfg = RedetectionConfig(after=3, every=2)
     assert [redetection.due(lost, cfg) for lost in range(8)] == [False, False, False, True, False, True, False, True]
     assert not any(redetection.due(lost, RedetectionConfig(after=0)) for lost in range(50))
+    assert [redetection.turn(lost, cfg) for lost in (3, 5, 7)] == [0, 1, 2]
 
 
 def test_search_windows_cover_the_frame_nearest_first_and_at_most_the_cap():
@@ -32,6 +33,13 @@ def test_search_windows_cover_the_frame_nearest_first_and_at_most_the_cap():
     distances = [np.hypot(w.cx - 100, w.cy - 50) for w in every]
     assert distances == sorted(distances)
     assert redetection.search_windows(search, (480, 854), most=5) == every[:5]
+    # later searches take the next crops, round the frame and again from the nearest
+    assert redetection.search_windows(search, (480, 854), most=5, turn=1) == every[5:10]
+    n = len(every)
+    assert redetection.search_windows(search, (480, 854), most=5, turn=n) == every[:5]  # 5n crops: n rounds
+    last = redetection.search_windows(search, (480, 854), most=5, turn=n // 5)
+    assert last == (every + every)[n // 5 * 5:n // 5 * 5 + 5]
+    assert redetection.search_windows(search, (480, 854), most=n + 3, turn=4) == every
     [whole] = redetection.search_windows(CropWindow(10.0, 10.0, 1000.0, 256), (480, 854), most=12)
     assert (whole.cx, whole.cy) == (426.5, 239.5)  # a crop larger than the frame: one, in the middle
 
