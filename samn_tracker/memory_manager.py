@@ -97,16 +97,19 @@ class MemoryManager:
             return not tuned_decoder or mask_box is None
         return refused_box == "peak"
 
+    def mean_peak(self) -> float:
+        """The mean of the accepted DCF peaks (the queue must not be empty)."""
+        # np.mean's pairwise sum and division, without its Python layers: this runs per
+        # target and frame, holding the GIL that a lockstep's host threads share
+        return float(np.add.reduce(np.fromiter(self.peaks, np.float64, len(self.peaks))) / len(self.peaks))
+
     def is_uncertain(self, peak: float) -> bool:
         u = self.cfg.uncertainty
         if not u.enabled or not self.peaks:
             return False
         if peak <= 0:
             return True
-        # np.mean's pairwise sum and division, without its Python layers: this runs per
-        # target and frame, holding the GIL that a lockstep's host threads share
-        mean = np.add.reduce(np.fromiter(self.peaks, np.float64, len(self.peaks))) / len(self.peaks)
-        return float(mean) / peak > u.threshold
+        return self.mean_peak() / peak > u.threshold
 
     def mask_agrees(self, box: Optional[np.ndarray], previous_box: np.ndarray,
                     dcf_centre: Optional[Point], tuned_decoder: bool = False) -> bool:

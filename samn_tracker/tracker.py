@@ -570,9 +570,10 @@ class SAMNTracker:
         """Whether a frame counts towards a search beyond the search region (``redetection``):
         its mask refused or kept out of the memories, and the DCF's peak under ``min_peak`` x
         the target's mean accepted peak, so that the DCF does not see the target here either."""
-        if (decision.trusted and not decision.uncertain) or not target.memory.peaks:
+        cfg = self.cfg.redetection
+        if not cfg.after or (decision.trusted and not decision.uncertain) or not target.memory.peaks:
             return False
-        return peak < self.cfg.redetection.min_peak * float(np.mean(target.memory.peaks))
+        return peak < cfg.min_peak * target.memory.mean_peak()
 
     def _redetect(self, target: "Target", image: np.ndarray) -> None:
         """A lost target looked for with its DCF over the frame (``redetection``); its box
@@ -591,7 +592,7 @@ class SAMNTracker:
                 cx, cy, peak = SpatialMemory.locate_values(row, features.shape[2:])
                 found.append((peak, window.to_frame(cell_to_pixel(cx), cell_to_pixel(cy))))
             peak, centre = max(found, key=lambda item: item[0])
-            moved = redetection.moved_box(target.box, centre, peak, float(np.mean(target.memory.peaks)), cfg)
+            moved = redetection.moved_box(target.box, centre, peak, target.memory.mean_peak(), cfg)
             if moved is not None:
                 target.box = moved
 

@@ -224,7 +224,8 @@ class Redetection(transformer.Redetection):
     rounds ``cx - half``), which is added here: the frame's box then covers the target."""
 
     def __call__(self, sequence: Sequence) -> list[Sequence]:
-        super().__call__(sequence)  # the two images, in the cache unless there already
+        [generated] = super().__call__(sequence)  # the two images, in the cache unless there already
+        source = generated._source
         folder = self._cache.directory(self, arg_hash(sequence.name, **self.dump()))
         groundtruth = os.path.join(folder, "groundtruth.txt")
         first, written = read_trajectory(groundtruth)
@@ -236,5 +237,6 @@ class Redetection(transformer.Redetection):
         if str(written) != str(moved):  # once per cache, and whole: another process may be reading it
             write_trajectory(groundtruth + ".tmp", [first, moved])
             os.replace(groundtruth + ".tmp", groundtruth)
+            source = read_sequence(folder)
         frames = [0] * self.initialization + [1] * (self.length - self.initialization)
-        return [FrameMapSequence(read_sequence(folder), frames)]
+        return [FrameMapSequence(source, frames)]
