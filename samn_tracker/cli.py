@@ -146,19 +146,20 @@ def check_start(region, shape: tuple[int, int]) -> None:
         if not values.any():
             raise InputError("the initial mask is empty")
         return
-    what = "initial box" if values.size == 4 else "initial polygon"
+    is_box = values.size == 4
     values = values.astype(np.float64)
-    box = values.reshape(4) if values.size == 4 else regions.polygon_to_box(values.reshape(-1, 2))
+    box = values.reshape(4) if is_box else regions.polygon_to_box(values.reshape(-1, 2))
+    # a polygon's messages give its bounds as x,y,w,h, named so, not as if they were its corners
+    what = "initial box" if is_box else "initial polygon's bounding box"
     regions.check_box(box, shape, name=what)
-    polygon = values.reshape(-1, 2)
-    covered = regions.box_to_mask(box, shape) if values.size == 4 else regions.polygon_to_mask(polygon, shape)
+    covered = regions.box_to_mask(box, shape) if is_box else regions.polygon_to_mask(values.reshape(-1, 2), shape)
     if not covered.any():
-        raise InputError(f"{what} {values.tolist()} covers no pixel of the image")
+        raise InputError(f"initial {'box' if is_box else 'polygon'} {numbers(values)} covers no pixel of the image")
     height, width = shape
     if box[0] < 0 or box[1] < 0 or box[0] + box[2] > width or box[1] + box[3] > height:
         x0, y0 = max(box[0], 0.0), max(box[1], 0.0)
         inside = np.array([x0, y0, min(box[0] + box[2], width) - x0, min(box[1] + box[3], height) - y0])
-        print(f"samn track: note: the {what} {numbers(box)} reaches outside the {width}x{height} "
+        print(f"samn track: note: the {what} (x,y,w,h) {numbers(box)} reaches outside the {width}x{height} "
               f"frame; tracking starts from its part inside, {numbers(inside)}", file=sys.stderr)
 
 

@@ -5,8 +5,10 @@ import shutil
 
 import cv2
 import numpy as np
+import pytest
 
-from samn_tracker.cli import main
+from samn_tracker.cli import check_start, main
+from samn_tracker.errors import InputError
 
 from conftest import SHORT_TUNING_ARGS, read_boxes
 
@@ -120,3 +122,16 @@ def test_an_odd_sized_frame_is_whole_in_the_overlay(tmp_path):
     assert ok and read.shape == (h + 1, w + 1, 3)
     assert read[-2:, :w - 10].mean() > 200 and read[:h - 10, -2:].mean() > 200  # the edges, and their repeat
     assert read[:h - 10, :w - 10].mean() < 60
+
+
+def test_a_polygon_reaching_outside_the_frame_is_noted_by_its_bounds_named_so(capsys):
+    check_start(np.array([[-100, -100], [300, -100], [300, 300], [-100, 300]], float), (480, 854))
+    note = capsys.readouterr().err
+    assert note.startswith("samn track: note: the initial polygon's bounding box (x,y,w,h) -100,-100,400,400 ")
+    assert note.rstrip().endswith("its part inside, 0,0,300,300")
+
+
+def test_a_polygon_outside_the_frame_is_refused_by_its_bounds_named_so():
+    with pytest.raises(InputError, match=r"initial polygon's bounding box \[1000.0, 1000.0, 100.0, 100.0\] "
+                                         "lies entirely outside the 854x480 image"):
+        check_start(np.array([[1000, 1000], [1100, 1000], [1100, 1100], [1000, 1100]], float), (480, 854))
