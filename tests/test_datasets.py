@@ -12,7 +12,7 @@ from PIL import Image
 from samn_tracker.errors import InputError
 from samn_tracker.evaluation.davis import write_png
 from samn_tracker.regions import encode_vot_mask, mask_to_box
-from samn_tracker.datasets import got10k, lasot, open_sequence, read_image, splits, to_rgb, trackingnet
+from samn_tracker.datasets import got10k, lasot, list_frames, open_sequence, read_image, splits, to_rgb, trackingnet
 from samn_tracker.datasets.davis import davis_sequence, object_ids, read_annotation, sequence_names
 from samn_tracker.datasets.frames import frames_dir
 from samn_tracker.datasets.groundtruth import read_boxes
@@ -89,6 +89,26 @@ def test_missing_frame_is_named(davis, tmp_path):
     (tmp_path / "00002.jpg").unlink()
     with pytest.raises(InputError, match="00002.jpg"):
         frames_dir(tmp_path)
+
+
+def test_frames_numbered_in_one_step_are_a_video_sampled(davis, tmp_path):
+    """YouTube-VOS keeps every fifth frame of its videos: such a folder is tracked in order,
+    and a frame missing from the step is named."""
+    for index in range(4):
+        shutil.copy(frame_path(davis, index), tmp_path / f"{5 * index:05d}.jpg")
+    sequence = open_sequence(tmp_path)
+    assert [p.name for p in sequence.frames] == ["00000.jpg", "00005.jpg", "00010.jpg", "00015.jpg"]
+    np.testing.assert_array_equal(sequence.image(3), read_image(frame_path(davis, 3)))
+    (tmp_path / "00010.jpg").unlink()
+    with pytest.raises(InputError, match=r"missing frame 00010.jpg .*from 00005.jpg; the others are numbered 5 apart"):
+        open_sequence(tmp_path)
+
+
+def test_a_benchmark_folder_numbered_in_steps_has_lost_frames(davis, tmp_path):
+    for index in range(3):
+        shutil.copy(frame_path(davis, index), tmp_path / f"{5 * index:05d}.jpg")
+    with pytest.raises(InputError, match="missing frame 00001.jpg"):
+        list_frames(tmp_path)
 
 
 def test_frames_are_ordered_by_number(davis, tmp_path):

@@ -148,12 +148,14 @@ def _natural_key(path: Path) -> list:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
 
 
-def list_frames(folder: str | Path, suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> list[Path]:
+def list_frames(folder: str | Path, suffixes: tuple[str, ...] = IMAGE_SUFFIXES, stepped: bool = False) -> list[Path]:
     """Image files of a folder in frame order; numbered frames must have no gaps.
 
     Names like ``00001.jpg`` or ``img0001.png`` sharing a prefix are ordered by number
     and a missing number raises InputError naming the missing file; other names are
-    sorted naturally.
+    sorted naturally. ``stepped``: numbers may also rise in one even step, such as
+    YouTube-VOS's every fifth frame (00000, 00005, ...), where a benchmark's folder with
+    a gap has lost frames that its ground truth counts.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -167,11 +169,14 @@ def list_frames(folder: str | Path, suffixes: tuple[str, ...] = IMAGE_SUFFIXES) 
     if len(prefixes) != 1 or None in prefixes:
         return sorted(paths, key=_natural_key)
     numbered = sorted(zip((int(m.group(2)) for m in matches), paths, matches), key=lambda t: t[0])
-    for (number, path, match), (next_number, _, _) in zip(numbered, numbered[1:]):
+    for (number, path, _), (next_number, _, _) in zip(numbered, numbered[1:]):
         if next_number == number:
             raise InputError(f"two files for frame {number} in {folder}: {path.name} and another")
-        if next_number != number + 1:
+    step = min((b[0] - a[0] for a, b in zip(numbered, numbered[1:])), default=1) if stepped else 1
+    for (number, path, match), (next_number, _, _) in zip(numbered, numbered[1:]):
+        if next_number != number + step:
             digits = len(match.group(2))
-            missing = f"{match.group(1)}{number + 1:0{digits}d}{path.suffix}"
-            raise InputError(f"missing frame {missing} in {folder} (frames jump from {path.name})")
+            missing = f"{match.group(1)}{number + step:0{digits}d}{path.suffix}"
+            spacing = f"; the others are numbered {step} apart" if step > 1 else ""
+            raise InputError(f"missing frame {missing} in {folder} (frames jump from {path.name}{spacing})")
     return [path for _, path, _ in numbered]
