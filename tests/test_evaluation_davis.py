@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
 from samn_tracker.datasets.davis import read_annotation
 from samn_tracker.evaluation import davis, options
 from samn_tracker.errors import InputError
+from samn_tracker.reports import evaluation as reports
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "davis16"
 SEQUENCES = ["blackswan", "car-shadow"]
@@ -190,8 +192,13 @@ def test_repeated_names_are_scored_once_and_do_not_replace_the_zip(run2016, tmp_
     assert f"results in {tmp_path / '2016-val' / 'samn'} (no zip: --sequences given" in printed.out
     assert (tmp_path / "2016-val" / "samn.zip").read_bytes() == whole
     summary = json.loads((tmp_path / "2016-val" / "summaries" / "samn.json").read_text())
-    assert summary["sequences"] == ["blackswan"]
+    assert summary["sequences"] == ["blackswan"] and summary["split_size"] == 2
     assert json.loads((split_dir / "summaries" / "samn.json").read_text())["sequences"] == SEQUENCES
+    assert reports.main([str(tmp_path / "2016-val"), "--out", str(tmp_path / "report")]) == 0
+    assert capsys.readouterr().err == ("samn report: warning: samn on DAVIS 2016 val was scored on 1 of its 2 "
+                                       "sequences (--sequences), not the whole split; see the Sequences column\n")
+    assert "| samn |" in (tmp_path / "report" / "davis2016_val.md").read_text()
+    assert pd.read_csv(tmp_path / "report" / "davis2016_val.csv", index_col=0).loc["samn", "Sequences"] == 1
 
 
 def test_score_only_names_the_sequences_without_results(run2016, tmp_path, monkeypatch, capsys):

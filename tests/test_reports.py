@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from samn_tracker.evaluation import box_measures, davis, davis_measures, got10k, trackingnet
+from samn_tracker.errors import InputError
 from samn_tracker.evaluation.summaries import Summary, summary_path
 from samn_tracker.reports import evaluation as reports
 from samn_tracker.reports.cli import main as report_main
@@ -241,6 +242,25 @@ def test_trackers_scored_on_different_sequences_get_a_column_and_a_warning(summa
     reports.write_report([a, dataclasses.replace(b, sequences=a.sequences), published], tmp_path / "same")
     assert "Sequences" not in (tmp_path / "same" / "got10k_val.csv").read_text()
     assert "warning" not in capsys.readouterr().err
+    # the same sequences, the whole split: no column, no warning
+    whole = [dataclasses.replace(s, sequences=a.sequences, split_size=3) for s in (a, b)]
+    reports.write_report(whole, tmp_path / "whole")
+    assert "Sequences" not in (tmp_path / "whole" / "got10k_val.csv").read_text()
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_a_tracker_scored_on_part_of_its_split_gets_the_column_and_a_warning(summaries, tmp_path, capsys):
+    """One tracker's run with --sequences is not the split's score, even with no other row to differ from."""
+    part = dataclasses.replace(summaries[0], sequences=["s1", "s2"], split_size=180)
+    reports.write_report([part], tmp_path / "out")
+    assert capsys.readouterr().err == ("samn report: warning: a on GOT-10k val was scored on 2 of its 180 "
+                                       "sequences (--sequences), not the whole split; see the Sequences column\n")
+    assert pd.read_csv(tmp_path / "out" / "got10k_val.csv", index_col=0).loc["a", "Sequences"] == 2
+    part.save(tmp_path / "part.json")
+    assert Summary.load(tmp_path / "part.json") == part
+    (tmp_path / "bad.json").write_text(json.dumps({**json.loads((tmp_path / "part.json").read_text()), "split_size": 1}))
+    with pytest.raises(InputError, match="split_size must be a whole number of at least the 2 sequences scored"):
+        Summary.load(tmp_path / "bad.json")
 
 
 def _written(path: Path, document) -> Path:

@@ -13,7 +13,7 @@ Frames, annotations and split lists are read by ``samn_tracker.datasets.davis``.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -281,15 +281,15 @@ def _run(args: argparse.Namespace) -> int:
               "(test-dev and test-challenge are scored by the server)")
         return 0
     result = score(args.root, args.year, names, masks_dir, args.resolution, times_dir)
-    summary(args.year, split, name, result).save(summary_path(split_dir, name))
+    split_size = None if split_names is None else len(split_names)
+    replace(summary(args.year, split, name, result), split_size=split_size).save(summary_path(split_dir, name))
     table = per_object_table(result.objects)
     atomic.write_text(split_dir / "summaries" / f"{name}-per-object.csv", table.to_csv())
     s = result.scores
     print(f"{name} on DAVIS {args.year} {args.split} ({len(names)} sequences, {s.objects} objects): "
           f"J&F {s.jf_mean:.3f}  J {s.j.mean:.3f} (recall {s.j.recall:.3f}, decay {s.j.decay:.3f})  "
           f"F {s.f.mean:.3f} (recall {s.f.recall:.3f}, decay {s.f.decay:.3f})  fps {fps_text(result.fps)}")
-    options.print_coverage(len(names), None if split_names is None else len(split_names),
-                           f"DAVIS {args.year} {args.split}")
+    options.print_coverage(len(names), split_size, f"DAVIS {args.year} {args.split}")
     return 0
 
 

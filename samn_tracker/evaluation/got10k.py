@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import ast
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -258,10 +258,10 @@ def _run(args: argparse.Namespace) -> int:
         print(f"submission: {submission_zip(args.root, run_dir, args.subset)}")
         return 0
     result = score(args.root, run_dir, args.subset, [s.name for s in sequences])
-    result_summary = summary(name, args.subset, result)
-    result_summary.save(summary_path(split_dir, name))
+    split_size = len(sequence_names(args.root, args.subset))
+    replace(summary(name, args.subset, result), split_size=split_size).save(summary_path(split_dir, name))
     s = result.scores
     print(f"{name} on GOT-10k {args.subset} ({len(sequences)} sequences, {s.frames} frames): "
           f"AO {s.ao:.3f}  SR0.5 {s.sr50:.3f}  SR0.75 {s.sr75:.3f}  fps {fps_text(timed(result.fps))}")
-    options.print_coverage(len(sequences), len(sequence_names(args.root, args.subset)), f"GOT-10k {args.subset}")
+    options.print_coverage(len(sequences), split_size, f"GOT-10k {args.subset}")
     return 0

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -202,7 +202,7 @@ def _run(args: argparse.Namespace) -> int:
     if not options.run_shard(args, sequences, LasotWriter(run_dir)):
         return 0
     result = score(args.root, run_dir, names, args.toolkit_annos)
-    summary(tracker, args.split, result).save(summary_path(split_dir, tracker))
+    replace(summary(tracker, args.split, result), split_size=len(every)).save(summary_path(split_dir, tracker))
     s = result.scores
     print(f"{tracker} on LaSOT {args.split} ({len(names)} sequences): Success {s.success:.3f}  "
           f"Precision {s.precision:.3f}  Norm. Precision {s.norm_precision:.3f}  fps {fps_text(result.fps)}")

@@ -51,7 +51,9 @@ class Summary:
     numbers typed in by hand), so that a report can say when two rows were scored on
     different sequences. ``per_object``: DAVIS's J&F of each object (``<sequence>_<k>``, as
     the official per-sequence CSV names it), for the report's plot of where a tracker fails;
-    ``per_attribute``: LaSOT's success AUC over the sequences with each attribute."""
+    ``per_attribute``: LaSOT's success AUC over the sequences with each attribute.
+    ``split_size``: how many sequences the whole split has, where the run knew, so that a
+    report can say a row was scored on part of it (``--sequences``)."""
 
     benchmark: str
     split: str
@@ -61,6 +63,7 @@ class Summary:
     sequences: list[str] = field(default_factory=list)
     per_object: dict[str, float] = field(default_factory=dict)
     per_attribute: dict[str, float] = field(default_factory=dict)
+    split_size: Optional[int] = None
 
     def save(self, path: Path) -> None:
         from samn_tracker.atomic import write_text
@@ -122,6 +125,8 @@ class Summary:
                 return f"the {curve} curve and {curve}_x differ in length"
         if not isinstance(self.sequences, list) or not all(isinstance(n, str) for n in self.sequences):
             return "sequences must be a list of names"
+        if self.split_size is not None and (type(self.split_size) is not int or self.split_size < len(self.sequences)):
+            return f"split_size must be a whole number of at least the {len(self.sequences)} sequences scored"
         for name in ("per_object", "per_attribute"):
             scores = getattr(self, name)
             if not isinstance(scores, dict) or not all(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import io
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -177,7 +177,8 @@ def _run(args: argparse.Namespace) -> int:
     if withheld:
         return 0
     result = score(split_dir, run_dir, names)
-    summary(name, args.split, result).save(summary_path(out_dir, name))
+    split_size = len(sequence_names(split_dir))
+    replace(summary(name, args.split, result), split_size=split_size).save(summary_path(out_dir, name))
     _print_scores(f"{name} on TrackingNet {args.split} ({len(names)} sequences)", result)
-    options.print_coverage(len(names), len(sequence_names(split_dir)), f"TrackingNet {args.split}")
+    options.print_coverage(len(names), split_size, f"TrackingNet {args.split}")
     return 0

@@ -68,13 +68,15 @@ def scores_table(summaries: Sequence[Summary]) -> pd.DataFrame:
     """One row per tracker, one column per score, in display units; a score a summary lacks is
     NaN (a published one typed by hand may give only some). Columns in the order of the
     summary with the most scores. A ``Sequences`` column is added when the trackers were
-    scored on different sequences (``differing_sequences``)."""
+    scored on different sequences (``differing_sequences``) or on part of the split
+    (``partial_split``)."""
     scale, decimals = DISPLAY[summaries[0].benchmark]
     order = max((list(s.scores) for s in summaries), key=len)
     columns = list(dict.fromkeys(order + [k for s in summaries for k in s.scores]))
     rows = {s.tracker: {k: _shown(k, v, scale) for k, v in s.scores.items()} for s in summaries}
     table = pd.DataFrame.from_dict(rows, orient="index", columns=columns).astype(float).round(decimals)
-    counts = differing_sequences(summaries)
+    counts = differing_sequences(summaries) or (
+        {s.tracker: len(s.sequences) for s in summaries if s.sequences} if partial_split(summaries) else {})
     if counts:
         table[SEQUENCES] = pd.array([counts.get(s.tracker) for s in summaries], dtype="Int64")
     return table.rename_axis("Tracker")
@@ -85,6 +87,11 @@ def differing_sequences(summaries: Sequence[Summary]) -> dict[str, int]:
     did not all score the same ones; else empty. Summaries without sequences (published
     numbers, older summaries) are not compared."""
     return counts_if_differing({s.tracker: s.sequences for s in summaries if s.sequences})
+
+
+def partial_split(summaries: Sequence[Summary]) -> list[Summary]:
+    """The summaries scored on part of their split (``--sequences``), as far as they know."""
+    return [s for s in summaries if s.split_size is not None and len(s.sequences) < s.split_size]
 
 
 def attributes_table(summaries: Sequence[Summary]) -> pd.DataFrame:
@@ -279,6 +286,7 @@ def write_report(summaries: Sequence[Summary], out: Path) -> list[Path]:
         stem = out / f"{benchmark}_{split}"
         caption = f"{TITLES[benchmark]} {split}"
         _warn_differing_sequences(group, caption)
+        _warn_partial_split(group, caption)
         table = scores_table(group)
         decimals = DISPLAY[benchmark][1]
         write_table(table, stem, caption, decimals)
@@ -309,6 +317,13 @@ def _warn_differing_sequences(summaries: Sequence[Summary], caption: str) -> Non
     if counts:
         print(f"samn report: warning: on {caption} the trackers were scored on different sequences: "
               f"{listed_counts(counts)}; see the {SEQUENCES} column", file=sys.stderr)
+
+
+def _warn_partial_split(summaries: Sequence[Summary], caption: str) -> None:
+    for s in partial_split(summaries):
+        print(f"samn report: warning: {s.tracker} on {caption} was scored on {len(s.sequences)} of its "
+              f"{s.split_size} sequences (--sequences), not the whole split; see the {SEQUENCES} column",
+              file=sys.stderr)
 
 
 @guarded("samn report")
