@@ -343,6 +343,9 @@ def attach_negative_values(argv: Sequence[str]) -> list[str]:
 @guarded("samn")
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    # FFmpeg prints its own lines for a broken video ("moov atom not found") beside ours; OpenCV
+    # reads the level once, at its first video, and a user who wants those lines can set it
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")  # AV_LOG_FATAL
     if argv and argv[0] in DELEGATED:
         module = importlib.import_module(DELEGATED[argv[0]][0])
         return module.main(argv[1:])

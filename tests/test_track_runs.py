@@ -117,6 +117,14 @@ def test_bad_input_is_one_line_and_writes_nothing(blackswan, tmp_path, args, exp
     assert not out.exists() and not partial(out).exists()
 
 
+def test_a_broken_video_is_one_line_without_ffmpegs_own(blackswan, tmp_path):
+    video = tmp_path / "broken.mp4"
+    video.write_bytes(b"not a video at all" * 100)
+    result = samn("track", video, "--box", BLACKSWAN_BOX, "--out", tmp_path / "out", *SHORT_TUNING_ARGS)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "broken.mp4" in one_line(result.stderr), result.stderr
+
+
 def test_out_as_the_current_folder_is_that_folder(blackswan, tmp_path):
     here = tmp_path / "here"
     here.mkdir()
