@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -145,6 +146,28 @@ def test_an_unknown_option_is_one_line_in_every_command(command, capsys):
     assert exit.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith(f"samn {' '.join(command)}: error: ") and err.count("\n") == 1, err
+
+
+HELPED = [*COMMANDS, ["eval", "lasot"], ["vot"]]
+
+
+@pytest.mark.parametrize("command", HELPED, ids=" ".join)
+def test_every_commands_help_has_examples_whose_options_it_has(command, capsys):
+    try:
+        code = cli.main([*command, "--help"])
+    except SystemExit as exit:  # argparse's help exits; `samn vot` prints its own
+        code = exit.code
+    assert code == 0
+    text = capsys.readouterr().out
+    usage, examples = text.split("examples:\n")
+    prefix = f"samn {' '.join(command)} "
+    longer = [f"samn {' '.join(other)} " for other in HELPED if len(other) > len(command)]
+    lines = [line.strip() + " " for line in examples.splitlines()]
+    own = [line for line in lines if line.startswith(prefix) and not any(line.startswith(o) for o in longer)]
+    assert own or command == ["vot"], f"no example of {prefix.strip()}"
+    for line in own:
+        for option in re.findall(r"(?<!\S)--[a-z][a-z-]*", line.split("   (")[0]):
+            assert f"{option} " in usage or f"{option}]" in usage or f"{option}\n" in usage, (option, line)
 
 
 def test_a_parser_used_as_a_library_answers_in_one_line_too(capsys):

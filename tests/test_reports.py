@@ -297,7 +297,19 @@ def test_report_bench_reads_real_results_and_refuses_anything_else_before_writin
     for name, result in (("bench", bench_result), ("long", long_result)):
         path = _written(tmp_path / "good" / f"{name}.json", result)
         assert report_main(["bench", str(path)]) == 0 and path.with_suffix(".md").is_file()
-    capsys.readouterr()
+    for made in (tmp_path / "good").glob("*.[mp][dn]*"):
+        made.unlink()
+    assert report_main(["bench", str(tmp_path / "good")]) == 0  # a --out folder: each result in it
+    assert sorted(p.name for p in (tmp_path / "good").iterdir()) == [
+        "bench.json", "bench.md", "bench.png", "long.json", "long.md", "long.png"]
+    _written(tmp_path / "half" / "bench.json", bench_result)
+    _written(tmp_path / "half" / "long.json", {})
+    assert report_main(["bench", str(tmp_path / "half")]) == 2  # refused whole, before anything is written
+    assert sorted(p.name for p in (tmp_path / "half").iterdir()) == ["bench.json", "long.json"]
+    (tmp_path / "empty").mkdir()
+    assert report_main(["bench", str(tmp_path / "empty")]) == 2
+    assert capsys.readouterr().err.endswith("samn report bench: error: not a samn bench result: "
+                                            f"{tmp_path / 'empty'} is a folder without bench.json or long.json\n")
     not_bench = {
         "a GOT-10k summary": (dataclasses.asdict(summaries[0]), "missing meta"),
         "a vot analysis": ({"trackers": {"samn": {"label": "SAMN"}}, "results": {}}, "missing meta"),

@@ -39,7 +39,9 @@ ROWS = ("learned", "backbone", "unmoved")
 
 
 def build_parser() -> CommandParser:
-    p = CommandParser(prog="samn eval keys", description=__doc__.split("\n\n")[0])
+    p = CommandParser(prog="samn eval keys", description=__doc__.split("\n\n")[0], epilog="""examples:
+  samn eval keys --root /data/DAVIS --year 2016 --split val --out keys.json
+  samn eval keys --root /data/DAVIS --year 2016 --sequences blackswan --set model.key_temperature=0.1""")
     p.add_argument("--root", required=True, help="DAVIS root (JPEGImages/, Annotations/, ImageSets/)")
     p.add_argument("--year", type=int, default=2016, choices=[2016, 2017])
     p.add_argument("--split", default="val")
@@ -52,7 +54,7 @@ def build_parser() -> CommandParser:
     p.add_argument("--stride", type=positive_int, default=6, help="query every N-th frame (default 6)")
     p.add_argument("--gap", type=positive_int, default=5, help="second memory frame: t - GAP (default 5)")
     p.add_argument("--out", help="write the per-sequence figures to this JSON file")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
     return p
 
 

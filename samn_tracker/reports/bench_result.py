@@ -36,6 +36,19 @@ KINDS_OF_VALUE = {NUMBER: "a number", OPTIONAL: "a number or null", str: "text",
                   (bool, type(None)): "true, false or null"}
 
 
+RESULT_FILES = ("bench.json", "long.json")
+
+
+def bench_result_files(path: Path) -> list[Path]:
+    """``path`` itself, or the results in it where it is a ``samn bench --out`` folder."""
+    if not path.is_dir():
+        return [path]
+    files = [path / name for name in RESULT_FILES if (path / name).is_file()]
+    if not files:
+        raise InputError(f"not a samn bench result: {path} is a folder without {' or '.join(RESULT_FILES)}")
+    return files
+
+
 def check_bench_result(path: Path) -> None:
     """Raise ``InputError`` unless ``path`` holds a ``samn bench`` result (bench.json or
     long.json) with everything its report reads."""

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from samn_tracker.exits import guarded
-from samn_tracker.reports.bench_result import check_bench_result
+from samn_tracker.reports.bench_result import bench_result_files, check_bench_result
 
 
 @guarded("samn report")
@@ -29,12 +29,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 @guarded("samn report bench")
 def bench(argv: list[str]) -> int:
-    """``samn report bench``, once its file is known to be a bench result: the report
-    writes next to it, so a wrong file must be refused before anything is written."""
+    """``samn report bench``, once its files are known to be bench results: the report
+    writes next to them, so a wrong file must be refused before anything is written."""
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("result", type=Path, nargs="?")
     path = parser.parse_known_args(argv)[0].result
     if path is not None:
-        check_bench_result(path)
+        for file in bench_result_files(path):
+            check_bench_result(file)
     from samn_tracker.reports.speed import main as bench_report
     return bench_report(argv)

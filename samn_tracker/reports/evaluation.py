@@ -329,7 +329,12 @@ def _warn_partial_split(summaries: Sequence[Summary], caption: str) -> None:
 @guarded("samn report")
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = CommandParser(
-        prog="samn report", description="Tables (Markdown/LaTeX/CSV) and success / precision plots (PNG/PDF) "
+        prog="samn report", epilog="""examples:
+  samn report
+  samn report results/got10k results/davis --out results/reports
+  samn report results/got10k siamrpn.json   (published numbers typed as a summary JSON)
+  samn report vot vot_workspace/vot2018/analysis/samn.json --out results/vot2018_report
+  samn report bench results/bench""", description="Tables (Markdown/LaTeX/CSV) and success / precision plots (PNG/PDF) "
         "of several trackers from benchmark summaries; `samn report vot ...` and `samn report bench ...` "
         "make the VOT and speed reports.")
     parser.add_argument("inputs", nargs="*", default=["results"], type=Path,

@@ -11,6 +11,7 @@ import numpy as np
 
 from samn_tracker.command_parser import CommandParser
 from samn_tracker.atomic import replacing, write_text
+from samn_tracker.reports.bench_result import bench_result_files
 from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded
 from samn_tracker.tracker import HOST_PARTS, STAGES
@@ -362,21 +363,24 @@ def plot_long(result: dict, path) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = CommandParser(
         prog="samn report bench", description="Write again the Markdown tables and the plot of a "
-        "`samn bench` result (bench.json or long.json), next to its JSON.")
-    parser.add_argument("result", type=Path, help="bench.json or long.json written by samn bench")
+        "`samn bench` result (bench.json or long.json), next to its JSON.", epilog="""examples:
+  samn report bench results/bench/bench.json
+  samn report bench results/bench   (every result in the folder: bench.json, long.json)""")
+    parser.add_argument("result", type=Path, help="bench.json or long.json written by samn bench, or their folder")
     args = parser.parse_args(argv)
-    try:
-        result = json.loads(args.result.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise InputError(f"not a samn bench result: {args.result} ({err})") from None
-    stem = args.result.with_suffix("")
-    if "runs" in result:
-        write_text(stem.with_suffix(".md"), long_markdown(result))
-        with replacing(stem.with_suffix(".png")) as partial:
-            plot_long(result, partial)
-    else:
-        write_text(stem.with_suffix(".md"), bench_markdown(result))
-        with replacing(stem.with_suffix(".png")) as partial:
-            plot_bench(result, partial)
-    print(f"wrote {stem}.md and {stem}.png")
+    for file in bench_result_files(args.result):
+        try:
+            result = json.loads(file.read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise InputError(f"not a samn bench result: {file} ({err})") from None
+        stem = file.with_suffix("")
+        if "runs" in result:
+            write_text(stem.with_suffix(".md"), long_markdown(result))
+            with replacing(stem.with_suffix(".png")) as partial:
+                plot_long(result, partial)
+        else:
+            write_text(stem.with_suffix(".md"), bench_markdown(result))
+            with replacing(stem.with_suffix(".png")) as partial:
+                plot_bench(result, partial)
+        print(f"wrote {stem}.md and {stem}.png")
     return 0

@@ -470,7 +470,12 @@ def _warn_differing_sequences(results: Sequence[ExperimentResult]) -> None:
 
 @guarded("samn report vot")
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = CommandParser(prog="samn report vot", description="EAO/A/R table, EAO curves and "
+    parser = CommandParser(prog="samn report vot", epilog="""examples:
+  vot analysis --workspace vot_workspace/vot2018 --format json --name samn samn csrt
+  samn report vot vot_workspace/vot2018/analysis/samn.json --out results/vot2018_report
+  samn report vot W/analysis/samn.json --workspace W --out results/vot2018_report   (per-attribute plot too)
+  samn report vot ~/vot/lt2019/analysis/lt.json --out results/lt2019_report   (long-term: Pr/Re/F)""",
+                           description="EAO/A/R table, EAO curves and "
                                      "per-attribute plot, or long-term Pr/Re/F table and precision-recall "
                                      "plots, from `vot analysis --format json` output")
     parser.add_argument("analysis", nargs="+", type=Path, help="analysis JSON file(s)")

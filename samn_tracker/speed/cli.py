@@ -57,7 +57,13 @@ FLAGS = {"overrides": "--set"}  # options whose flag is not their name
 
 def build_parser() -> CommandParser:
     p = CommandParser(
-        prog="samn bench", description="Per-stage speed, peak memory and accuracy of SAMN (lite, paper) and OpenCV "
+        prog="samn bench", epilog="""examples:
+  samn bench --data ../shared/data/davis16 --trackers samn_lite,csrt --threads 1
+  samn bench --data /data/DAVIS --split val --trackers samn_lite,csrt --out results/bench_val
+  samn bench --trackers samn_paper --device cuda --repeat 3
+  samn bench --trackers samn_lite --device cuda --batch 32
+  samn bench --long 3000 --threads 1
+  samn bench --trackers samn_lite --out results/now --against results/before""", description="Per-stage speed, peak memory and accuracy of SAMN (lite, paper) and OpenCV "
                     "CSRT / KCF on the same frames; --long N: per-frame cost against video length "
                     "with and without the memory cap. Writes JSON + Markdown (and a PNG) to --out. "
                     "Interrupted, it keeps the trackers it finished; the same command resumes.")
@@ -98,7 +104,7 @@ def build_parser() -> CommandParser:
                    help=f"with --against: AO and J&F changes up to this count as unchanged "
                         f"(default {DEFAULT_TOLERANCE})")
     p.add_argument("--out", default="results/bench", help="output folder")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (for logs)")
     return p
 
 

@@ -36,7 +36,12 @@ def resolve_config(name: str) -> Path:
 
 
 def build_parser() -> CommandParser:
-    p = CommandParser(prog="samn train", description=__doc__ + "\nSources:\n" + SOURCES_HELP)
+    p = CommandParser(prog="samn train", description=__doc__ + "\nSources:\n" + SOURCES_HELP, epilog="""examples:
+  samn train --config lite_cpu --data-root /data
+  samn train --config lite_davis16 --data-root /data/davis16_full --export lite.pth
+  samn train --config lite_davis16 --data-root /data/davis16_full --resume
+  samn train --config lite_davis16 --data-root /data/davis16_full --resume --set lr=3e-5 steps=9000
+  samn train --config paper_stage1 --data-root /data --set device=cuda""")
     p.add_argument("--config", required=True, help="JSON file or shipped config name")
     p.add_set_option(dest="set", example='steps=50 sources=\'["davis:DAVIS:2017"]\'')
     add_run_options(p, TrainConfig().to_dict())

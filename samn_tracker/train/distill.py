@@ -202,7 +202,10 @@ def distill(cfg: DistillConfig, dataset, resume: bool = False, progress: bool = 
 def build_parser() -> CommandParser:
     defaults = "\n".join(f"  {key} = {value!r}" for key, value in DistillConfig().to_dict().items())
     p = CommandParser(prog="samn distill", description=__doc__,
-                      epilog=f"settings (--set KEY=VALUE) and their defaults:\n{defaults}")
+                      epilog="examples:\n"
+                             "  samn distill --data-root /data/davis16_full --set steps=1200 --export lite_query.pth\n"
+                             "  samn distill --data-root /data/davis16_full --resume\n\n"
+                             f"settings (--set KEY=VALUE) and their defaults:\n{defaults}")
     p.add_set_option(dest="set", example="steps=500 teacher=run/last.pth")
     add_run_options(p, DistillConfig().to_dict())
     return p

@@ -19,7 +19,12 @@ COMMANDS = {
 
 def build_parser() -> CommandParser:
     """The help of ``samn vot`` (the commands parse their own options)."""
-    parser = CommandParser(prog="samn vot", description="Helpers for the VOT toolkit "
+    parser = CommandParser(prog="samn vot", epilog="""examples:
+  samn vot workspace ~/vot/vot2018 --stack vot2018
+  samn vot workspace vot_local --stack local_box --davis ../shared/data/davis16
+  samn vot local-stack --davis ../shared/data/davis16 --out vot_workspace/local_box/sequences
+
+Options of one command: samn vot <command> --help.""", description="Helpers for the VOT toolkit "
                                      "(vot evaluate / vot analysis run SAMN over TraX).")
     sub = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
     for name, (_, help_text) in COMMANDS.items():

@@ -248,7 +248,10 @@ def sequence_names(text: Optional[str]) -> Optional[list[str]]:
 
 @guarded("samn vot local-stack", on_interrupt="(nothing written)")
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = CommandParser(prog="samn vot local-stack", description=__doc__.split("\n\n")[0])
+    parser = CommandParser(prog="samn vot local-stack", description=__doc__.split("\n\n")[0], epilog="""examples:
+  samn vot local-stack --davis ../shared/data/davis16 --out vot_workspace/local_box/sequences
+  samn vot local-stack --davis ../shared/data/davis16 --out vot_workspace/local_mask/sequences --groundtruth mask
+  samn vot local-stack --davis /data/DAVIS --sequences blackswan,dog,cows --out W/sequences --away-every 30 --away-for 20""")
     parser.add_argument("--davis", type=Path,
                         help=f"DAVIS 2016 folder; boxes come from boxes/ where it has them, else from "
                              f"the masks (default: ${DATA_VARIABLE})")

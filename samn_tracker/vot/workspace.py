@@ -148,7 +148,12 @@ def create_workspace(directory: Path | str, stack: str, davis: Optional[Path | s
 
 @guarded("samn vot workspace", on_interrupt="(nothing written)")
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = CommandParser(prog="samn vot workspace", description=__doc__.split("\n\n")[0])
+    parser = CommandParser(prog="samn vot workspace", description=__doc__.split("\n\n")[0], epilog="""examples:
+  samn vot workspace ~/vot/vot2018 --stack vot2018
+  samn vot workspace ~/vot/lt2019 --stack vot2019lt
+  samn vot workspace vot_local --stack local_box --davis ../shared/data/davis16
+  samn vot workspace ~/vot/vot2018 --stack vot2018 --overwrite   (results, analysis and cache go too)
+then: vot evaluate --workspace ~/vot/vot2018 samn""")
     parser.add_argument("directory", type=Path, help="a new or empty folder, or a workspace with --overwrite")
     parser.add_argument("--stack", choices=STACKS, required=True)
     parser.add_argument("--davis", type=Path,
