@@ -18,7 +18,8 @@ from typing import Callable, Optional, Sequence
 
 from samn_tracker.command_parser import CommandParser
 from samn_tracker.exits import guarded
-from samn_tracker.run_folder import nearest_existing
+from samn_tracker.errors import InputError
+from samn_tracker.run_folder import check_writable, nearest_existing
 
 PACKAGE = "samn_tracker"
 TOOLKIT_PACKAGES = ("vot-toolkit", "attributee", "vot-trax", "got10k")
@@ -155,6 +156,10 @@ def check_cache() -> Finding:
     if not blocking.is_dir():
         return Finding("FAIL", f"the weight cache {cache} cannot be a folder: {blocking} is a file",
                        "point $SAMN_CACHE at a folder (default ~/.cache/samn_tracker)")
+    try:  # the way a download will, before --preset paper's first one fails on it
+        check_writable(cache, cache, name="the weight cache")
+    except InputError as err:
+        return Finding("FAIL", str(err), "point $SAMN_CACHE at a folder you can write to (default ~/.cache/samn_tracker)")
     if not resnet.is_file():
         return Finding("warn", f"{resnet} not there yet: --preset paper downloads it on first use",
                        f"offline, download {RESNET50_IMAGENET.url} elsewhere and put it at {resnet}")

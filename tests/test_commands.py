@@ -311,6 +311,15 @@ def test_doctor_fails_a_weight_cache_that_is_a_file(tmp_path):
     assert line.startswith("FAIL") and f"{cache} is a file" in line and "$SAMN_CACHE" in line
 
 
+def test_doctor_fails_a_weight_cache_it_cannot_write_to():
+    """/proc takes no new folders, even from root, whom permission bits do not stop."""
+    result = samn("doctor", env={"SAMN_CACHE": "/proc/samn-cache"})
+    assert result.returncode == 1
+    line = doctor_lines(result)["cache"]
+    assert line.startswith("FAIL  cache    cannot write to /proc for the weight cache /proc/samn-cache: ")
+    assert line.endswith("Fix: point $SAMN_CACHE at a folder you can write to (default ~/.cache/samn_tracker)")
+
+
 @pytest.mark.parametrize("command", [[], ["eval", "keys"], ["train"], ["distill"]])
 def test_help_shows_no_docstring_markup(command, capsys):
     """Descriptions taken from docstrings showed ``samn``, ``samn train``, ... as written."""
