@@ -3,10 +3,11 @@
 A run writes into ``<out>.partial`` beside ``<out>`` and renames it to ``<out>`` only
 once every frame is written, so ``<out>`` never holds a half run nor stale files from an
 earlier one. ``run.json`` in the folder records the command, the package version, the
-frames written and the status: ``running`` while it works, then ``complete``,
-``interrupted`` (Ctrl-C, SIGTERM) or ``failed`` (with the error). An interrupted or failed
-run leaves ``<out>.partial`` with its ``run.json`` saying so; the next run continues it with
-``--resume`` or replaces it (``track_resume.check_unfinished`` says when it may).
+frames written (while it runs, those of its last ``--resume`` snapshot) and the status:
+``running`` while it works, then ``complete``, ``interrupted`` (Ctrl-C, SIGTERM) or
+``failed`` (with the error). An interrupted or failed run leaves ``<out>.partial`` with its
+``run.json`` saying so; the next run continues it with ``--resume`` or replaces it
+(``track_resume.check_unfinished`` says when it may).
 """
 from __future__ import annotations
 
