@@ -260,6 +260,7 @@ def write_track(run, tracker, sequence, first: np.ndarray, frames, region, total
         sizes = {name: os.fstat(text.fileno()).st_size for name, text in zip(TEXT_FILES, texts)}
         Snapshot(run.frames, tracker.target, sizes).save(folder)
         run.resumable = True
+        run.write_status("running")  # run.json's frames: those a kill leaves to --resume
 
     given_mask = regions.is_mask(region)
     with tqdm(total=total, initial=done, unit="frame", desc=sequence.name,

@@ -1,11 +1,13 @@
 """How every command ends, the same way whichever command it is: bad input or a failed
 download is one line on stderr and exit status 2, a file-system failure one line and
 exit status 1, Ctrl-C one line and exit status 130 (128 + SIGINT, what shells report),
-whether it comes during start-up or during work. Never a traceback: users of
-vot-toolkit and got10k read the last line, not a stack. While a command runs, a Python
-warning is one line too (``samn track: warning: ...``), not a file:line and source line
-that the user cannot act on; the library's own callers keep Python's format. (A bad
-option is one line by ``command_parser.CommandParser``.)"""
+whether it comes during start-up or during work; SIGTERM, where a command takes it as Ctrl-C
+to save its work (``Terminated``), ends the same way with 143 (128 + SIGTERM, what a batch
+scheduler expects of it). Never a traceback: users of vot-toolkit and got10k read the
+last line, not a stack. While a command runs, a Python warning is one line too
+(``samn track: warning: ...``), not a file:line and source line that the user cannot act
+on; the library's own callers keep Python's format. (A bad option is one line by
+``command_parser.CommandParser``.)"""
 from __future__ import annotations
 
 import contextlib
@@ -20,6 +22,17 @@ from samn_tracker.errors import DownloadError, InputError
 INPUT_ERROR = 2
 SYSTEM_ERROR = 1
 INTERRUPTED = 130
+TERMINATED = 143
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM taken as Ctrl-C is, so that the command saves its work, but told apart in
+    its line and exit status."""
+
+
+def interrupt_status(kind: type[KeyboardInterrupt]) -> int:
+    return TERMINATED if issubclass(kind, Terminated) else INTERRUPTED
+
 
 Main = Callable[..., int]
 _PROG = contextvars.ContextVar("prog", default="samn")  # the command ``guarded`` runs now
@@ -29,7 +42,8 @@ def guarded(prog: str, on_interrupt: str = "") -> Callable[[Main], Main]:
     """Decorate a command's ``main`` so it ends as this module describes.
 
     ``on_interrupt`` is what the interrupt line adds (e.g. how to resume); code that knows
-    more raises ``KeyboardInterrupt("after 23 frames; ...")`` and that text is used instead.
+    more raises ``KeyboardInterrupt("after 23 frames; ...")`` (``Terminated`` for SIGTERM)
+    and that text is used instead.
     """
 
     def decorate(main: Main) -> Main:
@@ -47,8 +61,9 @@ def guarded(prog: str, on_interrupt: str = "") -> Callable[[Main], Main]:
                 return SYSTEM_ERROR
             except KeyboardInterrupt as interrupt:
                 detail = " ".join(str(a) for a in interrupt.args) or on_interrupt
-                print(f"{prog}: interrupted{' ' + detail if detail else ''}", file=sys.stderr)
-                return INTERRUPTED
+                how = "terminated" if isinstance(interrupt, Terminated) else "interrupted"
+                print(f"{prog}: {how}{' ' + detail if detail else ''}", file=sys.stderr)
+                return interrupt_status(type(interrupt))
             finally:
                 _PROG.reset(token)
 

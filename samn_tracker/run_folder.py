@@ -3,10 +3,11 @@
 A run writes into ``<out>.partial`` beside ``<out>`` and renames it to ``<out>`` only
 once every frame is written, so ``<out>`` never holds a half run nor stale files from an
 earlier one. ``run.json`` in the folder records the command, the package version, the
-frames written and the status: ``running`` while it works, then ``complete``,
-``interrupted`` (Ctrl-C, SIGTERM) or ``failed`` (with the error). An interrupted or failed
-run leaves ``<out>.partial`` with its ``run.json`` saying so; the next run continues it with
-``--resume`` or replaces it (``track_resume.check_unfinished`` says when it may).
+frames written (while it runs, those of its last ``--resume`` snapshot) and the status:
+``running`` while it works, then ``complete``, ``interrupted`` (Ctrl-C, SIGTERM) or
+``failed`` (with the error). An interrupted or failed run leaves ``<out>.partial`` with its
+``run.json`` saying so; the next run continues it with ``--resume`` or replaces it
+(``track_resume.check_unfinished`` says when it may).
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from typing import Any, Iterator, Optional, Sequence
 
 from samn_tracker import atomic
 from samn_tracker.errors import InputError
+from samn_tracker.exits import Terminated
 
 STATUS_FILE = "run.json"
 RESULT_MARKERS = (STATUS_FILE, "boxes.txt")  # what a folder written by `samn track` holds
@@ -127,17 +129,24 @@ class RunFolder:
         return self
 
     def __exit__(self, kind, error, traceback) -> None:
-        for number, handler in self._signals.items():
-            signal.signal(number, handler)
-        self._signals.clear()
+        try:
+            self._end(kind, error)
+        finally:  # only now: a second Ctrl-C while the first one's status is written waits too
+            for number, handler in self._signals.items():
+                signal.signal(number, handler)
+            self._signals.clear()
+
+    def _end(self, kind, error) -> None:
         resume = "; the same command with --resume continues it" if self.resumable else ""
         if kind is None:
             self.write_status("complete")
             atomic.replace_directory(self.path, self.out)  # empty, or an earlier result to overwrite
         elif issubclass(kind, KeyboardInterrupt):
             self.write_status("interrupted")
-            raise KeyboardInterrupt(f"after {self.frames} frames; partial results in {self.path} "
-                                    f"({STATUS_FILE}: interrupted{resume})") from None
+            stopped = Terminated if issubclass(kind, Terminated) or self._pending[:1] == [signal.SIGTERM] \
+                else KeyboardInterrupt
+            raise stopped(f"after {self.frames} frames; partial results in {self.path} "
+                          f"({STATUS_FILE}: interrupted{resume})") from None
         else:
             self.write_status("failed", error=str(error))
             if isinstance(error, InputError):

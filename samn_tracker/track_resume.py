@@ -69,9 +69,10 @@ def check_unfinished(out: Path, overwrite: bool) -> None:
         return
     _check_not_running(record, folder, f"--out {out}")
     if (folder / SNAPSHOT_FILE).is_file() and not overwrite:
-        frames = record.get("frames")
-        raise InputError(f"--out {out}: {folder} holds an unfinished run ({frames} frames, "
-                         f"{record.get('status')}) that the same command with --resume continues; "
+        status = record.get("status")
+        how = "killed before it finished" if status == "running" else status  # its process is gone (above)
+        raise InputError(f"--out {out}: {folder} holds an unfinished run ({record.get('frames')} frames, "
+                         f"{how}) that the same command with --resume continues; "
                          "add --resume, or --overwrite to start again from frame 0")
 
 

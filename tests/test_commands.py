@@ -20,7 +20,7 @@ import torch
 from samn_tracker import cli, doctor
 from samn_tracker.command_parser import CommandParser
 from samn_tracker.errors import DownloadError, InputError
-from samn_tracker.exits import guarded
+from samn_tracker.exits import Terminated, guarded
 from samn_tracker.model.network import slow_cpu_precisions
 from samn_tracker.opencv_contrib import CONTRIB_FIX
 
@@ -39,7 +39,8 @@ def test_one_wrapper_turns_errors_into_one_line_and_a_status(capsys):
              (DownloadError("put it at X"), 2, "samn test: error: put it at X"),
              (PermissionError(13, "Permission denied", "/x"), 1, "samn test: error: [Errno 13] Permission denied: '/x'"),
              (KeyboardInterrupt(), 130, "samn test: interrupted (run it again)"),
-             (KeyboardInterrupt("after 3 frames"), 130, "samn test: interrupted after 3 frames")]
+             (KeyboardInterrupt("after 3 frames"), 130, "samn test: interrupted after 3 frames"),
+             (Terminated("after 3 frames"), 143, "samn test: terminated after 3 frames")]
     for error, status, line in cases:
         assert raising(error)() == status
         assert capsys.readouterr().err == line + "\n"

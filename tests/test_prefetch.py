@@ -3,6 +3,7 @@ happened, closing early stops the reader, and a reader left running does not cra
 process as it exits."""
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import textwrap
@@ -50,6 +51,32 @@ def test_reading_runs_ahead_and_stops_when_the_consumer_stops():
     ahead.close()
     assert not any(t.name == "frame-reader" and t.is_alive() for t in threading.enumerate())
     assert len(read) <= 5
+
+
+def test_a_second_ctrl_c_while_closing_is_quiet_and_the_reader_still_stops():
+    """A second Ctrl-C during the first one's cleanup came inside the wait for the reader,
+    and Python printed the generator's traceback ("Exception ignored in")."""
+    def frames():
+        yield np.zeros((1, 1, 3), np.uint8)
+        time.sleep(1.0)  # a frame slow to read: the reader is inside it when the generator closes
+        yield np.ones((1, 1, 3), np.uint8)
+
+    ahead = prefetched(frames(), depth=1)
+    next(ahead)
+    ctrl_c = threading.Timer(0.2, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT))
+    handler = signal.signal(signal.SIGINT, signal.default_int_handler)  # ignored in a background suite
+    try:
+        ctrl_c.start()  # the second Ctrl-C, during the close
+        started = time.monotonic()
+        ahead.close()
+        assert 0.15 < time.monotonic() - started < 0.9  # cut short by the interrupt, not raised
+    finally:
+        ctrl_c.join()
+        signal.signal(signal.SIGINT, handler)
+    readers = [t for t in threading.enumerate() if t.name == "frame-reader"]
+    for reader in readers:
+        reader.join(timeout=5)
+    assert readers and not any(t.is_alive() for t in readers)  # it stopped after its frame
 
 
 def test_depth_must_be_positive():

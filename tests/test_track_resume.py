@@ -76,9 +76,10 @@ def test_a_stopped_run_resumes_to_the_results_of_a_run_never_stopped(davis_root,
     wait_for(lambda: len(list((partial(out) / "masks").glob("*.png"))) >= 3)
     process.send_signal(stop)
     _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130, stderr
+    assert process.returncode == 128 + stop, stderr  # 130 for Ctrl-C, 143 for SIGTERM
     line = one_line(stderr)
     stopped = run_record(partial(out))["frames"]
+    assert line.startswith(f"samn track: {'interrupted' if stop == signal.SIGINT else 'terminated'} after ")
     assert line.endswith("(run.json: interrupted; the same command with --resume continues it)")
     assert 3 <= stopped < FRAMES and (partial(out) / "resume.pt").is_file()
     result = track(frames, out, box, "--resume")
@@ -182,6 +183,44 @@ def test_a_new_run_keeps_an_unfinished_one_that_resume_continues_unless_told_to_
     assert again.returncode == 0, again.stderr
     assert f"{FRAMES} frames, " in again.stdout and "snapshot" not in again.stdout
     assert_same_results(out, whole)
+
+
+# `samn track` with a snapshot after every frame, ended by SIGKILL just after the one of frame 3
+# had its run.json written: as `kill -9` leaves a run, at a frame the test knows.
+KILLED_AFTER_A_SNAPSHOT = """
+import os, signal, sys
+from samn_tracker import track_resume
+from samn_tracker.cli import main
+from samn_tracker.run_folder import RunFolder
+
+track_resume.SNAPSHOT_SECONDS = 0
+write_status = RunFolder.write_status
+
+def write_then_die(self, status, error=None):
+    write_status(self, status, error)
+    if self.frames == 3:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+RunFolder.write_status = write_then_die
+sys.exit(main())
+"""
+
+
+def test_a_killed_run_is_told_as_killed_with_the_frames_of_its_snapshot(davis_root, tmp_path):
+    """run.json was written only at a run's start and end: a run killed after 551 frames of
+    snapshots was refused as "(0 frames, running)"."""
+    frames, out, box = frames_folder(davis_root, tmp_path / "frames"), tmp_path / "out", first_box(davis_root)
+    killed = subprocess.run([sys.executable, "-c", KILLED_AFTER_A_SNAPSHOT, "track", frames, "--box", box,
+                             "--out", out, "--no-video", *SHORT_TUNING_ARGS],
+                            capture_output=True, text=True, env=ENV, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert torch.load(partial(out) / "resume.pt", weights_only=False)["frames"] == 3
+    assert run_record(partial(out))["frames"] == 3
+    again = track(frames, out, box, "--no-video")
+    assert again.returncode == 2
+    assert one_line(again.stderr) == (f"samn track: error: --out {out}: {partial(out)} holds an unfinished run "
+                                      "(3 frames, killed before it finished) that the same command with --resume "
+                                      "continues; add --resume, or --overwrite to start again from frame 0")
 
 
 def test_a_run_stopped_while_it_starts_has_nothing_to_resume_and_says_so(davis_root, tmp_path):

@@ -218,8 +218,8 @@ def test_sigterm_saves_the_step_reached(davis_root, tmp_path):
         time.sleep(0.2)
     proc.send_signal(signal.SIGTERM)
     said, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
-    assert "--resume" in err
+    assert proc.returncode == 143, err
+    assert err.splitlines()[-1].startswith("samn train: terminated at step ") and "--resume" in err
     done = load_checkpoint(out / "last.pth")["meta"]["step"]
     assert done >= 3 and done == len(read_losses(log))
     assert f"this run: {done} steps in " in said and "waiting for data" in said
@@ -492,14 +492,16 @@ def test_the_curve_of_a_short_run_has_whole_steps_and_a_singular_legend(tmp_path
 def test_under_torchrun_only_rank_0_reports_and_exports(tmp_path, capsys, monkeypatch):
     """Every rank returns from training; rank 0 alone wrote the checkpoint, so it alone says
     so and exports it; the others end with the same status and print nothing."""
+    from samn_tracker.exits import Terminated
     from samn_tracker.train.cli import end_of_run
 
     summary = {"run_steps": 3, "seconds": 1.5, "data_wait_seconds": 0.1, "losses": [0.5],
-               "steps": 3, "interrupted": False, "checkpoint": str(tmp_path / "missing.pth")}
+               "steps": 3, "interrupted": None, "checkpoint": str(tmp_path / "missing.pth")}
     monkeypatch.setenv("RANK", "1")
     monkeypatch.setenv("WORLD_SIZE", "2")
     assert end_of_run(summary, tmp_path / "export.pth", speed=True) == 0  # no export: rank 0's job
-    assert end_of_run(dict(summary, interrupted=True), None) == 130
+    assert end_of_run(dict(summary, interrupted=KeyboardInterrupt), None) == 130
+    assert end_of_run(dict(summary, interrupted=Terminated), None) == 143
     assert capsys.readouterr() == ("", "") and not (tmp_path / "export.pth").exists()
     monkeypatch.setenv("RANK", "0")
     assert end_of_run(summary, None, speed=True) == 0

@@ -7,8 +7,9 @@ upload to the GPU (``non_blocking``) does not wait for the host.
 A reader still running when Python exits is stopped first (``_stop_readers``): a daemon
 thread that is inside native code (OpenCV's image or video decoder) while the interpreter
 finalises ends the process with SIGABRT instead of its exit status. An interrupted command
-can leave one running, when the interrupt comes before the consumer's ``finally`` is set up
-or when a reference keeps the generator open until exit.
+can leave one running, when the interrupt comes before the consumer's ``finally`` is set up,
+when a reference keeps the generator open until exit, or when a second Ctrl-C cuts short the
+generator's wait for its reader (quietly: it comes while the first one is handled).
 """
 from __future__ import annotations
 
@@ -78,7 +79,10 @@ def prefetched(frames: Iterable[np.ndarray], depth: int = 2, pin: bool = False) 
             yield item
     finally:
         stop.set()
-        reader.join(timeout=5)
+        try:
+            reader.join(timeout=5)
+        except KeyboardInterrupt:  # a second Ctrl-C while the first one's cleanup closes this:
+            pass                   # the reader stops at its next frame, and _stop_readers waits
 
 
 @atexit.register

@@ -13,7 +13,7 @@ from typing import Callable, Optional, Sequence
 from samn_tracker.command_parser import CommandParser
 from samn_tracker.errors import InputError
 from samn_tracker.devices import Rank
-from samn_tracker.exits import INTERRUPTED, guarded
+from samn_tracker.exits import guarded, interrupt_status
 from samn_tracker.settings import parse_overrides
 from samn_tracker.train.sources import __doc__ as SOURCES_HELP
 from samn_tracker.train.held_out import held_out_names
@@ -111,18 +111,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def end_of_run(summary: dict, export: Optional[Path], speed: bool = False) -> int:
     """How a run over training clips ends (``samn train``, ``samn distill``): with ``speed``
-    the speed line, the export if asked for, then an interruption as one line (exit 130)
-    or the last loss (exit 0). Under torchrun only rank 0, which wrote the checkpoint,
-    says so and exports; the other ranks end with the same status, silently."""
+    the speed line, the export if asked for, then an interruption as one line (exit 130,
+    143 for SIGTERM) or the last loss (exit 0). Under torchrun only rank 0, which wrote the
+    checkpoint, says so and exports; the other ranks end with the same status, silently."""
+    stopped = summary["interrupted"]  # KeyboardInterrupt, Terminated (SIGTERM) or None
     if Rank.from_env().rank != 0:
-        return INTERRUPTED if summary["interrupted"] else 0
+        return interrupt_status(stopped) if stopped else 0
     if speed and summary["run_steps"]:
         print(speed_line(summary))
     if export:
         export_checkpoint(summary["checkpoint"], export)
-    if summary["interrupted"]:
-        raise KeyboardInterrupt(f"at step {summary['steps']}; saved {summary['checkpoint']} "
-                                "(continue with --resume)")
+    if stopped:
+        raise stopped(f"at step {summary['steps']}; saved {summary['checkpoint']} (continue with --resume)")
     losses = summary["losses"]
     if losses:
         print(f"{summary['steps']} steps, last loss {losses[-1]:.4f} -> {summary['checkpoint']}")

@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, Sampler
 
 from samn_tracker.atomic import replacing
 from samn_tracker.errors import InputError
-from samn_tracker.exits import note
+from samn_tracker.exits import Terminated, note
 from samn_tracker.run_folder import check_writable
 from samn_tracker.weights import load_checkpoint
 
@@ -48,7 +48,7 @@ class StepResult:
 class LoopSummary:
     steps: int                          # where the run stands (a resumed run counts the earlier steps)
     losses: list[float]                 # of this run's steps
-    interrupted: bool
+    interrupted: Optional[type[KeyboardInterrupt]]  # what stopped the run early (``Terminated``: SIGTERM)
     run_steps: int
     seconds: float
     data_wait_seconds: float            # time the loop waited for the loader: what a starved GPU shows
@@ -132,7 +132,7 @@ def run_steps(loader: DataLoader, step: int, steps: int, train_step: Callable[[d
 
     if step >= steps:
         note(f"already at step {step} of {steps}: nothing to do")
-        return LoopSummary(step, [], False, 0, 0.0, 0.0)
+        return LoopSummary(step, [], None, 0, 0.0, 0.0)
     log_file = None
     if files.writes:
         files.out.mkdir(parents=True, exist_ok=True)
@@ -143,7 +143,7 @@ def run_steps(loader: DataLoader, step: int, steps: int, train_step: Callable[[d
         log.writerow(["step", "loss", *files.columns, "seconds"])
     bar = tqdm(total=steps, initial=step, unit="step", disable=not (progress and files.writes))
     losses: list[float] = []
-    interrupted = False
+    interrupted: Optional[type[KeyboardInterrupt]] = None
     first_step = step
     run_start = waiting_since = time.perf_counter()
     data_wait = 0.0
@@ -172,8 +172,8 @@ def run_steps(loader: DataLoader, step: int, steps: int, train_step: Callable[[d
                         files.save(step)
                     waiting_since = time.perf_counter()
                 epoch, done = epoch + 1, 0
-    except KeyboardInterrupt:
-        interrupted = True
+    except KeyboardInterrupt as stop:
+        interrupted = type(stop)
     except InputError as err:  # bad data met by a worker: its own line, not the worker's traceback
         raise InputError(worker_message(err)) from None
     finally:
@@ -245,8 +245,8 @@ def stop_workers(batches) -> None:
     getattr(batches, "_shutdown_workers", lambda: None)()
 
 
-def _raise_interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated
 
 
 def worker_ignores_interrupts(worker_id: int) -> None:
@@ -258,11 +258,12 @@ def worker_ignores_interrupts(worker_id: int) -> None:
 
 @contextmanager
 def interrupt_on_sigterm() -> Iterator[None]:
-    """Schedulers stop (preempt) jobs with SIGTERM: treat it like Ctrl-C, so the run saves."""
+    """Schedulers stop (preempt) jobs with SIGTERM: treat it like Ctrl-C, so the run saves
+    (as ``Terminated``, which ends with its own exit status)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         yield
     finally:
