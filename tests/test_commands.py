@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 import warnings
@@ -184,6 +185,17 @@ def test_the_subcommand_parsers_follow_their_parent():
     parser = track_parser()
     assert isinstance(parser, CommandParser)
     assert "(default: lite)" in parser.format_help()
+
+
+def test_python_dash_m_runs_the_samn_command(tmp_path):
+    """Where pip put the script off PATH, ``python -m samn_tracker`` is the same command, exit codes too."""
+    shown = subprocess.run([sys.executable, "-m", "samn_tracker", "eval", "--help"], capture_output=True,
+                           text=True, env=ENV, timeout=120)
+    assert shown.returncode == 0 and shown.stdout.startswith("usage: samn eval")
+    refused = subprocess.run([sys.executable, "-m", "samn_tracker", "track", str(tmp_path / "missing.mp4"),
+                              "--box", "1,1,9,9", "--out", str(tmp_path / "out")],
+                             capture_output=True, text=True, env=ENV, timeout=120)
+    assert refused.returncode == 2 and one_line(refused.stderr).startswith("samn track: error: ")
 
 
 def test_eval_help_lists_the_benchmarks_and_rejects_others():
