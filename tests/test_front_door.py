@@ -66,6 +66,8 @@ def test_bad_settings_fail_before_the_tracker_is_built(recorded):
         samn_tracker.build_tracker(overrides=["crop_size=-5"])
     with pytest.raises(SettingError, match="no_such_field"):
         samn_factory("lite", overrides={"no_such_field": 1})
+    with pytest.raises(SettingError, match="dcf.filter_size=50"):
+        samn_tracker.build_tracker("lite", overrides=["dcf.filter_size=50"])
     assert recorded == []
     assert build.tracker_config("lite", ["crop_size=64"]).crop_size == 64
 
