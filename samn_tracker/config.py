@@ -8,7 +8,7 @@ when it is made.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 
 from samn_tracker.errors import InputError, SettingError
 from samn_tracker.feature_grid import STRIDE
@@ -316,10 +316,24 @@ class TrackerConfig(Checked):
                                f"an integer >= {DCF_AUGMENTED_SAMPLES + 1} with dcf.augment=True "
                                f"({DCF_AUGMENTED_SAMPLES} augmented first-frame samples and a slot for tracked frames)")
 
+    def replace(self, **changes: Any) -> "TrackerConfig":
+        """``Checked.replace`` but for ``name``: the preset's, which picks its trained weights."""
+        if "name" in changes:
+            raise SettingError("name", changes["name"], "--preset instead (preset= in Python): name is the "
+                                                        "preset's own, and picks its trained weights")
+        return super().replace(**changes)
+
+    @classmethod
+    def keys(cls) -> list[str]:
+        """``Checked.keys`` less ``name``, which ``replace`` refuses."""
+        return [key for key in super().keys() if key != "name"]
+
     @classmethod
     def from_dict(cls, data: dict) -> "TrackerConfig":
-        """The inverse of ``to_dict`` (a checkpoint's stored config), checked."""
-        return cls().replace(**dotted(data))
+        """The inverse of ``to_dict`` (a checkpoint's stored config), checked; its name is kept,
+        which ``replace`` would refuse."""
+        flat = dotted(data)
+        return cls(name=flat.pop("name", cls.name)).replace(**flat)
 
 
 def paper() -> TrackerConfig:

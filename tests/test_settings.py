@@ -15,7 +15,7 @@ import pytest
 from samn_tracker import SettingError, build_tracker, preset
 from samn_tracker.config import DCF_AUGMENTED_SAMPLES, PRESETS, TrackerConfig, parse_overrides
 from samn_tracker.datasets.images import read_image
-from samn_tracker.errors import InputError
+from samn_tracker.errors import InputError, UnknownSettingError
 from samn_tracker.train.trainer import TrainConfig
 from tests.conftest import SHORT_TUNING
 
@@ -33,6 +33,7 @@ SHIPPED = sorted((REPO / "samn_tracker" / "train" / "configs").glob("*.json"))
     (["dcf.memory_size=2"], "dcf.memory_size", "2", ">= 28 with dcf.augment=True"),
     (["tuning.lr=2"], "tuning.lr", "2", "a number > 0 and <= 1"),
     (["tuning.scale_jitter=11"], "tuning.scale_jitter", "11", "a number >= 0 and <= 10"),
+    (["name=foo"], "name", "'foo'", "--preset instead"),
     (["crop_size=200"], "crop_size", "200", "a multiple of 16"),
     (["spatial_map=gauss"], "spatial_map", "'gauss'", "one of 'dcf', 'distance'"),
     (["dcf.augment=1"], "dcf.augment", "1", "True or False"),
@@ -73,6 +74,18 @@ def test_a_small_dcf_memory_is_allowed_without_the_augmented_first_frame():
         assert preset("lite").replace(**order).dcf.memory_size == 2
     with pytest.raises(SettingError, match=r"dcf\.memory_size=2 "):
         preset("lite").replace(**{"dcf.augment": False, "dcf.memory_size": 2}).replace(**{"dcf.augment": True})
+
+
+def test_the_preset_name_is_not_a_setting():
+    """``--set name=foo`` ran untrained heads: the name picks the preset's built-in weights."""
+    with pytest.raises(SettingError, match=r"setting name='lite' is not allowed: expected --preset instead"):
+        preset("lite").replace(name="lite")
+    with pytest.raises(UnknownSettingError) as caught:
+        preset("lite").replace(nmae="foo")
+    assert "name" not in caught.value.known and "crop_size" in caught.value.known
+    assert "name" not in TrackerConfig.keys()
+    variant = preset("lite").replace(crop_size=128)
+    assert TrackerConfig.from_dict(variant.to_dict()) == variant  # a checkpoint's stored name is kept
 
 
 @pytest.mark.parametrize("name, settings", [
@@ -159,6 +172,7 @@ def run_cli(*argv: str, cwd: Path) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("item, said", [
     ("memory.interval=abc", ("memory.interval='abc'", "an integer")),
     ("dcf.memory_size=20", ("dcf.memory_size=20", ">= 28 with dcf.augment=True")),  # was a traceback
+    ("name=foo", ("name='foo'", "--preset instead")),  # ran untrained heads
 ])
 def test_track_set_with_a_bad_value_exits_2_with_one_line(tmp_path, item, said):
     frames = tmp_path / "frames"
