@@ -8,15 +8,19 @@ when it is made.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 
-from samn_tracker.errors import InputError
+from samn_tracker.errors import InputError, SettingError
 from samn_tracker.feature_grid import STRIDE
 from samn_tracker.settings import Checked, dotted, parse_overrides, setting
 
 __all__ = ["TrackerConfig", "ModelConfig", "DCFConfig", "MemoryConfig", "UncertaintyConfig",
            "MaskCheckConfig", "TuningConfig", "EdgeConfig", "paper", "lite", "preset", "parse_overrides",
-           "PRESETS", "SAME_OUTPUT_SETTINGS", "weights_mismatch"]
+           "PRESETS", "SAME_OUTPUT_SETTINGS", "weights_mismatch", "DCF_AUGMENTED_SAMPLES"]
+
+# Samples a target's DCF starts from with ``dcf.augment``: ATOM's augmented copies of the first
+# DCF crop (``spatial_memory.augment_first_frame``).
+DCF_AUGMENTED_SAMPLES = 27
 
 
 @dataclass
@@ -206,11 +210,13 @@ class TuningConfig(Checked):
     val, box init: AO 0.655 -> 0.707; docs/training.md), so ``lite`` tunes boxes too."""
 
     steps: int = setting(0, ge=0)
-    lr: float = setting(3e-4, gt=0)
+    # Adam moves each weight by about lr a step; rates near float32's range overflowed in its step
+    lr: float = setting(3e-4, gt=0, le=1)
     views: int = setting(16, ge=1)
     batch: int = setting(4, ge=1)
     centre_jitter: float = setting(0.25, ge=0)
-    scale_jitter: float = setting(0.25, ge=0)
+    # exp(N(0, 10)) already scales sides by up to e^30; far wider ones overflowed a float
+    scale_jitter: float = setting(0.25, ge=0, le=10)
     flip: bool = True
     from_box: bool = False
 
@@ -243,7 +249,9 @@ class TrackerConfig(Checked):
     tuning: TuningConfig = field(default_factory=TuningConfig)
     edges: EdgeConfig = field(default_factory=EdgeConfig)
     redetection: RedetectionConfig = field(default_factory=RedetectionConfig)
-    crop_size: int = setting(384, gt=0, multiple_of=STRIDE)
+    # At least two feature cells a side: on one the DCF's peak cannot move, and the DCF crop's
+    # grid is resampled over its cells' spacing (``SAMNTracker._resample_axes``), 0/0 on one cell.
+    crop_size: int = setting(384, ge=2 * STRIDE, multiple_of=STRIDE)
     search_factor: float = setting(4.0, gt=0)
     dcf_search_factor: float = setting(4.5, gt=0)
     use_dcf: bool = True
@@ -292,10 +300,40 @@ class TrackerConfig(Checked):
     # ignored on a CPU.
     cuda_graphs: bool = True
 
+    def __post_init__(self) -> None:
+        """Each field's own check, then the checks across fields, which failed mid-track."""
+        super().__post_init__()
+        cells = self.crop_size // STRIDE
+        # The correlation shifts each tap's map by up to filter_size // 2 cells: no further
+        # than the feature grid of the crop reaches (``spatial_memory.correlate_taps``).
+        if self.dcf.filter_size // 2 > cells:
+            raise SettingError("dcf.filter_size", self.dcf.filter_size,
+                               f"an integer from 1 to 2 * crop_size / {STRIDE} + 1 = {2 * cells + 1} with "
+                               f"crop_size={self.crop_size} (or crop_size >= {STRIDE * (self.dcf.filter_size // 2)})")
+        # The augmented first-frame samples must leave the DCF's memory a slot for tracked frames.
+        if self.dcf.augment and self.dcf.memory_size <= DCF_AUGMENTED_SAMPLES:
+            raise SettingError("dcf.memory_size", self.dcf.memory_size,
+                               f"an integer >= {DCF_AUGMENTED_SAMPLES + 1} with dcf.augment=True "
+                               f"({DCF_AUGMENTED_SAMPLES} augmented first-frame samples and a slot for tracked frames)")
+
+    def replace(self, **changes: Any) -> "TrackerConfig":
+        """``Checked.replace`` but for ``name``: the preset's, which picks its trained weights."""
+        if "name" in changes:
+            raise SettingError("name", changes["name"], "--preset instead (preset= in Python): name is the "
+                                                        "preset's own, and picks its trained weights")
+        return super().replace(**changes)
+
+    @classmethod
+    def keys(cls) -> list[str]:
+        """``Checked.keys`` less ``name``, which ``replace`` refuses."""
+        return [key for key in super().keys() if key != "name"]
+
     @classmethod
     def from_dict(cls, data: dict) -> "TrackerConfig":
-        """The inverse of ``to_dict`` (a checkpoint's stored config), checked."""
-        return cls().replace(**dotted(data))
+        """The inverse of ``to_dict`` (a checkpoint's stored config), checked; its name is kept,
+        which ``replace`` would refuse."""
+        flat = dotted(data)
+        return cls(name=flat.pop("name", cls.name)).replace(**flat)
 
 
 def paper() -> TrackerConfig:

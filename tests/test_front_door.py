@@ -59,13 +59,25 @@ def test_every_adapter_goes_through_the_front_door(recorded, monkeypatch):
     assert all(c["device"] == torch.device("cpu") for c in recorded)
 
 
-def test_bad_settings_fail_before_the_tracker_is_built(recorded):
+def test_bad_settings_fail_before_the_tracker_is_built(recorded, monkeypatch):
     from samn_tracker.evaluation.runner import samn_factory
+    from samn_tracker.speed.trackers import bench_tracker
+    from samn_tracker.vot.trax_server import options_from_args, tracker_for
 
     with pytest.raises(SettingError, match="crop_size=-5"):
         samn_tracker.build_tracker(overrides=["crop_size=-5"])
     with pytest.raises(SettingError, match="no_such_field"):
         samn_factory("lite", overrides={"no_such_field": 1})
+    with pytest.raises(SettingError, match="dcf.filter_size=50"):
+        samn_tracker.build_tracker("lite", overrides=["dcf.filter_size=50"])
+    # the preset's name picks its trained weights: every adapter refuses it as a setting
+    monkeypatch.setenv("SAMN_VOT_CONFIG", "name=lite")
+    for build_with_name in (lambda: samn_tracker.build_tracker("lite", overrides=["name=lite"]),
+                            lambda: samn_factory("lite", overrides=["name=foo"]),
+                            lambda: bench_tracker("samn_lite", "cpu", overrides={"name": "foo"}),
+                            lambda: tracker_for(options_from_args(["--device", "cpu"]))):
+        with pytest.raises(SettingError, match="name=.* expected --preset instead"):
+            build_with_name()
     assert recorded == []
     assert build.tracker_config("lite", ["crop_size=64"]).crop_size == 64
 

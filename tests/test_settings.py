@@ -5,16 +5,19 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from samn_tracker import SettingError, preset
-from samn_tracker.config import PRESETS, TrackerConfig, parse_overrides
-from samn_tracker.errors import InputError
+from samn_tracker import SettingError, build_tracker, preset
+from samn_tracker.config import DCF_AUGMENTED_SAMPLES, PRESETS, TrackerConfig, parse_overrides
+from samn_tracker.datasets.images import read_image
+from samn_tracker.errors import InputError, UnknownSettingError
 from samn_tracker.train.trainer import TrainConfig
+from tests.conftest import SHORT_TUNING
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = sorted((REPO / "samn_tracker" / "train" / "configs").glob("*.json"))
@@ -22,7 +25,15 @@ SHIPPED = sorted((REPO / "samn_tracker" / "train" / "configs").glob("*.json"))
 
 @pytest.mark.parametrize("items, key, value, allowed", [
     (["memory.interval=abc", "crop_size=-5"], "memory.interval", "'abc'", "an integer"),
-    (["crop_size=-5"], "crop_size", "-5", "> 0 and a multiple of 16"),
+    (["crop_size=-5"], "crop_size", "-5", ">= 32 and a multiple of 16"),
+    (["crop_size=16"], "crop_size", "16", ">= 32 and a multiple of 16"),
+    (["dcf.filter_size=50"], "dcf.filter_size", "50", "from 1 to 2 * crop_size / 16 + 1 = 33 with crop_size=256"),
+    (["crop_size=32", "dcf.filter_size=6"], "dcf.filter_size", "6", "= 5 with crop_size=32 (or crop_size >= 48)"),
+    (["dcf.memory_size=27"], "dcf.memory_size", "27", ">= 28 with dcf.augment=True"),
+    (["dcf.memory_size=2"], "dcf.memory_size", "2", ">= 28 with dcf.augment=True"),
+    (["tuning.lr=2"], "tuning.lr", "2", "a number > 0 and <= 1"),
+    (["tuning.scale_jitter=11"], "tuning.scale_jitter", "11", "a number >= 0 and <= 10"),
+    (["name=foo"], "name", "'foo'", "--preset instead"),
     (["crop_size=200"], "crop_size", "200", "a multiple of 16"),
     (["spatial_map=gauss"], "spatial_map", "'gauss'", "one of 'dcf', 'distance'"),
     (["dcf.augment=1"], "dcf.augment", "1", "True or False"),
@@ -45,6 +56,61 @@ def test_unknown_keys_list_the_known_ones_of_their_group():
         preset("lite").replace(**{"memory.intervall": 3})
     with pytest.raises(InputError, match="no_such_field"):
         TrackerConfig(crop_size=96).replace(no_such_field=1)
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_the_dcf_filter_is_bounded_by_each_presets_crop(name):
+    """A filter whose taps reach past the crop's feature grid failed in ``F.pad`` at the first frame."""
+    config = preset(name)
+    limit = 2 * config.crop_size // 16 + 1
+    assert config.replace(**{"dcf.filter_size": limit}).dcf.filter_size == limit
+    with pytest.raises(SettingError, match=rf"dcf\.filter_size={limit + 1} .* = {limit} "
+                                           rf"with crop_size={config.crop_size} "):
+        config.replace(**{"dcf.filter_size": limit + 1})
+
+
+def test_a_small_dcf_memory_is_allowed_without_the_augmented_first_frame():
+    for order in ({"dcf.augment": False, "dcf.memory_size": 2}, {"dcf.memory_size": 2, "dcf.augment": False}):
+        assert preset("lite").replace(**order).dcf.memory_size == 2
+    with pytest.raises(SettingError, match=r"dcf\.memory_size=2 "):
+        preset("lite").replace(**{"dcf.augment": False, "dcf.memory_size": 2}).replace(**{"dcf.augment": True})
+
+
+def test_the_preset_name_is_not_a_setting():
+    """``--set name=foo`` ran untrained heads: the name picks the preset's built-in weights."""
+    with pytest.raises(SettingError, match=r"setting name='lite' is not allowed: expected --preset instead"):
+        preset("lite").replace(name="lite")
+    with pytest.raises(UnknownSettingError) as caught:
+        preset("lite").replace(nmae="foo")
+    assert "name" not in caught.value.known and "crop_size" in caught.value.known
+    assert "name" not in TrackerConfig.keys()
+    variant = preset("lite").replace(crop_size=128)
+    assert TrackerConfig.from_dict(variant.to_dict()) == variant  # a checkpoint's stored name is kept
+
+
+@pytest.mark.parametrize("name, settings", [
+    ("lite", {"crop_size": 32, "dcf.filter_size": 5}),
+    ("paper", {"model.pretrained_backbone": False, "crop_size": 32, "dcf.filter_size": 5}),
+    ("lite", {"dcf.memory_size": 28}),
+    ("lite", {"dcf.augment": False, "dcf.memory_size": 2}),
+    ("lite", {"tuning.lr": 1.0, "tuning.scale_jitter": 10.0}),
+])
+def test_the_boundary_values_allowed_track(davis_root, name, settings):
+    """The values next to each refused one: the first frame, and tracked frames that add DCF
+    samples and refit the filter on every one (``update_interval`` 1)."""
+    frames = sorted((davis_root / "JPEGImages" / "480p" / "blackswan").glob("*.jpg"))[:4]
+    mask = read_image(davis_root / "Annotations" / "480p" / "blackswan" / "00000.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # paper's untrained heads
+        tracker = build_tracker(name, overrides={**SHORT_TUNING, "dcf.update_interval": 1, **settings}, device="cpu")
+    first = read_image(frames[0])
+    predictions = [tracker.initialize(first, mask)] + [tracker.track(read_image(f)) for f in frames[1:]]
+    for prediction in predictions:
+        assert prediction.mask.shape == first.shape[:2] and np.isfinite(prediction.box).all()
+    cfg, dcf = tracker.cfg.dcf, tracker.target.dcf
+    accepted = sum(not p.uncertain for p in predictions[1:])
+    assert dcf.num_samples == min((DCF_AUGMENTED_SAMPLES if cfg.augment else 1) + accepted, cfg.memory_size)
+    assert dcf.filter.shape[1:] == (cfg.filter_size, cfg.filter_size)
 
 
 def test_a_config_is_checked_whenever_it_is_built():
@@ -103,17 +169,22 @@ def run_cli(*argv: str, cwd: Path) -> subprocess.CompletedProcess:
                           env=env, timeout=300)
 
 
-def test_track_set_with_a_bad_value_exits_2_with_one_line(tmp_path):
+@pytest.mark.parametrize("item, said", [
+    ("memory.interval=abc", ("memory.interval='abc'", "an integer")),
+    ("dcf.memory_size=20", ("dcf.memory_size=20", ">= 28 with dcf.augment=True")),  # was a traceback
+    ("name=foo", ("name='foo'", "--preset instead")),  # ran untrained heads
+])
+def test_track_set_with_a_bad_value_exits_2_with_one_line(tmp_path, item, said):
     frames = tmp_path / "frames"
     frames.mkdir()
     for i in range(2):
         cv2.imwrite(str(frames / f"{i:05d}.jpg"), np.full((64, 64, 3), 40 * i, np.uint8))
     result = run_cli("samn_tracker.cli", "track", str(frames), "--box", "10,10,20,20", "--out",
-                     str(tmp_path / "out"), "--set", "memory.interval=abc", cwd=tmp_path)
+                     str(tmp_path / "out"), "--set", item, cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr
-    assert "memory.interval='abc'" in lines[0] and "an integer" in lines[0]
+    assert all(words in lines[0] for words in said), lines[0]
     assert not (tmp_path / "out").exists()
 
 

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from samn_tracker.config import DCFConfig
+from samn_tracker.config import DCF_AUGMENTED_SAMPLES, DCFConfig
 from samn_tracker.devices import to_device
 from samn_tracker.feature_grid import gaussians
 
@@ -629,7 +629,7 @@ def filter_adjoint(samples: Tensor, maps: Tensor, k: int) -> Tensor:
 
 
 def augment_first_frame(crop: np.ndarray, center: tuple[float, float], rng: np.random.Generator,
-                        count: int = 27) -> tuple[list[np.ndarray], list[tuple[float, float]]]:
+                        count: int = DCF_AUGMENTED_SAMPLES) -> tuple[list[np.ndarray], list[tuple[float, float]]]:
     """Augmented copies of the first-frame crop and the target centre (crop pixels) in each.
 
     The fixed set follows ATOM: identity, horizontal flip, rotations about the crop
