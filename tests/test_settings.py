@@ -144,6 +144,11 @@ def test_training_config_files_are_checked_and_named(tmp_path):
         TrainConfig.from_json(bad)
     with pytest.raises(SettingError, match=r"source_weights=\['a'\] is not allowed: expected a list of numbers"):
         TrainConfig().replace(source_weights=["a"])
+    # the tracker's limits where training feeds the same code (crops, jitter, Adam)
+    for key, value, allowed in (("crop_size", 16, ">= 32 and a multiple of 16"), ("lr", 2, "> 0 and <= 1"),
+                                ("scale_jitter", 11, ">= 0 and <= 10")):
+        with pytest.raises(SettingError, match=f"setting {key}={value} is not allowed: expected .*{allowed}"):
+            TrainConfig().replace(**{key: value})
 
 
 def test_one_grammar_python_or_json_literals_else_strings():

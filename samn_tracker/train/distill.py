@@ -57,7 +57,7 @@ class DistillConfig(Checked):
     out_dir: str = "results/distill/lite"
     steps: int = setting(2000, ge=1)
     batch_size: int = setting(8, ge=1)  # clips; three crops each
-    lr: float = setting(1e-3, gt=0)
+    lr: float = setting(1e-3, gt=0, le=1)
     soft_fraction: float = setting(0.8, ge=0, le=1)  # frames 1-2 whose mask is softened
     box_init_fraction: float = setting(0.1, ge=0, le=1)  # clips whose frame 0 is memorised with its box
     checkpoint_every: int = setting(100, ge=1)

@@ -53,15 +53,15 @@ class TrainConfig(Checked):
     init_weights: Optional[str] = None
     steps: int = setting(1000, ge=1)
     batch_size: int = setting(4, ge=1)
-    lr: float = setting(1e-5, gt=0)
+    lr: float = setting(1e-5, gt=0, le=1)  # Adam moves a weight by about lr a step
     iou_weight: float = setting(1.0, ge=0)
-    crop_size: int = setting(384, gt=0, multiple_of=STRIDE)
+    crop_size: int = setting(384, ge=2 * STRIDE, multiple_of=STRIDE)  # as the tracker's (config.py)
     search_factor: float = setting(4.0, gt=0)
     box_init_fraction: float = setting(0.01, ge=0, le=1)
     # Frames 1-2 are cropped around the true box moved by up to centre_jitter x sqrt(w h) per
     # axis and scaled by exp(N(0, scale_jitter)): where the tracker's previous estimate may be.
     centre_jitter: float = setting(0.25, ge=0)
-    scale_jitter: float = setting(0.25, ge=0)
+    scale_jitter: float = setting(0.25, ge=0, le=10)  # wider overflows exp() of a float
     # Fraction of segmented frames whose query value is zeroed in the read-out, so that the
     # decoder must segment from the appearance memory (without it the lite decoder learnt to
     # segment the salient object near the crop centre and hardly reads the memory:
