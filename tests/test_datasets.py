@@ -433,8 +433,17 @@ def test_box_files(tmp_path):
     (tmp_path / "boxes.txt").write_text("1,2,3,4\n5,6,7,8\n")
     np.testing.assert_array_equal(read_boxes(tmp_path / "boxes.txt"), [[1, 2, 3, 4], [5, 6, 7, 8]])
     (tmp_path / "three.txt").write_text("1,2,3\n")
-    with pytest.raises(InputError, match="three.txt"):
+    with pytest.raises(InputError, match="three.txt line 1: expected 4 numbers x,y,w,h, got 3"):
         read_boxes(tmp_path / "three.txt")
+    # as other tools write them: tabs or spaces, CRLF, NaN rows, blank lines of whitespace at the end
+    (tmp_path / "other.txt").write_bytes(b"1\t2\t3\t4\r\n5 6  7 8\r\nnan,nan,nan,nan\r\n  \n\t\n")
+    np.testing.assert_array_equal(read_boxes(tmp_path / "other.txt"), [[1, 2, 3, 4], [5, 6, 7, 8], [np.nan] * 4])
+    (tmp_path / "gap.txt").write_text("1,2,3,4\n1,,3,4\n")
+    with pytest.raises(InputError, match="gap.txt: line 2 is not numbers: '1,,3,4'"):
+        read_boxes(tmp_path / "gap.txt")
+    (tmp_path / "blank.txt").write_text(" \n")
+    with pytest.raises(InputError, match="blank.txt is empty"):
+        read_boxes(tmp_path / "blank.txt")
 
 
 def test_data_root_comes_from_the_option_or_the_environment(tmp_path, monkeypatch):

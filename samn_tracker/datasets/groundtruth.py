@@ -1,8 +1,7 @@
 """Ground-truth files shared by the layouts: one region per line, per-frame tags,
-key=value metadata and comma-separated box files."""
+key=value metadata and box files."""
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import IO
 
@@ -73,18 +72,27 @@ def read_metadata(file: Path) -> dict[str, str]:
 
 
 def read_boxes(path: Path | IO[str]) -> np.ndarray:
-    """Comma-separated x,y,w,h rows as (N, 4) from a file or an open text stream."""
+    """x,y,w,h rows as (N, 4) from a file or an open text stream: separated by commas, or by
+    tabs or spaces as some tools write them (OTB's, and results of other trackers); lines of
+    only whitespace are skipped."""
     try:
-        with warnings.catch_warnings():  # an empty file: numpy warns, the error below says it
-            warnings.simplefilter("ignore", UserWarning)
-            boxes = np.loadtxt(path, delimiter=",", ndmin=2)
-    except (OSError, ValueError) as err:
+        text = path.read() if hasattr(path, "read") else Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as err:
         raise InputError(f"cannot read boxes from {path}: {err}") from None
-    if boxes.size == 0:
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        fields = line.split(",") if "," in line else line.split()
+        try:
+            rows.append([float(field) for field in fields])
+        except ValueError:
+            raise InputError(f"cannot read boxes from {path}: line {number} is not numbers: {line.strip()!r}") from None
+        if len(rows[-1]) != 4:
+            raise InputError(f"{path} line {number}: expected 4 numbers x,y,w,h, got {len(rows[-1])}")
+    if not rows:
         raise InputError(f"{path} is empty: expected x,y,w,h lines")
-    if boxes.shape[1] != 4:
-        raise InputError(f"{path}: expected 4 comma-separated numbers per line, got {boxes.shape[1]}")
-    return boxes
+    return np.array(rows, dtype=np.float64)
 
 
 def read_numbers(path: Path, delimiter: str | None = None) -> np.ndarray:
