@@ -70,13 +70,19 @@ def replace_directory(new: Path, path: Path) -> None:
     folder is renamed aside first and removed last, so a failure in between leaves it
     beside (``.NAME.replaced``), never neither folder."""
     previous = path.with_name(_prefix(path) + "replaced")
-    if previous.exists():
-        shutil.rmtree(previous)  # left by an earlier failure
-    if path.exists():
+    _remove(previous)  # left by an earlier failure
+    if path.exists() or path.is_symlink():
         path.rename(previous)
     new.rename(path)
-    if previous.exists():
-        shutil.rmtree(previous)
+    _remove(previous)
+
+
+def _remove(path: Path) -> None:
+    """A folder, or a link (to a folder, whose contents are not ours to remove), if there."""
+    if path.is_symlink():
+        path.unlink()
+    elif path.exists():
+        shutil.rmtree(path)
 
 
 def write_zip(path: Path | str, members: Iterable[tuple[Path, str]]) -> None:

@@ -190,7 +190,8 @@ def run_track(args: argparse.Namespace) -> int:
     check_start(region, first.shape[:2])
     config = tracker_config(args.preset, args.overrides)
     out = Path(args.out)
-    out = out if out.name not in ("", "..") else out.resolve()  # `--out .`: this folder, by its name
+    # `--out .`: this folder, by its name; a link: the folder it points to, where the results belong
+    out = out.resolve() if out.name in ("", "..") or out.is_symlink() else out
     check_destination(out, args.overwrite)
     settings = track_settings(args)
     if args.resume:

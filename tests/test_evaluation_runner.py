@@ -92,6 +92,20 @@ def test_a_replaced_folder_is_kept_aside_until_the_new_one_is_in_place(tmp_path)
     assert (tmp_path / ".seq.replaced" / "a.png").read_bytes() == b"new"
 
 
+def test_a_link_in_the_way_is_replaced_not_followed(tmp_path):
+    """A link left where a folder is replaced (or beside it, by an earlier failure) is removed
+    as a link: rmtree refuses links, and the folder it points to is not the run's."""
+    kept, new = tmp_path / "elsewhere", tmp_path / "new"
+    kept.mkdir()
+    (kept / "mine.txt").write_text("keep")
+    (tmp_path / "seq").symlink_to(kept)
+    (tmp_path / ".seq.replaced").symlink_to(kept)
+    new.mkdir()
+    atomic.replace_directory(new, tmp_path / "seq")
+    assert not (tmp_path / "seq").is_symlink() and (tmp_path / "seq").is_dir()
+    assert sorted(os.listdir(tmp_path)) == ["elsewhere", "seq"] and (kept / "mine.txt").read_text() == "keep"
+
+
 def test_atomic_directory_appears_only_when_complete(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         with atomic.directory(tmp_path / "seq") as folder:

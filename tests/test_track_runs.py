@@ -125,6 +125,16 @@ def test_a_broken_video_is_one_line_without_ffmpegs_own(blackswan, tmp_path):
     assert result.stderr.count("\n") == 1 and "broken.mp4" in one_line(result.stderr), result.stderr
 
 
+def test_out_as_a_link_writes_into_the_folder_it_points_to(blackswan, tmp_path):
+    (tmp_path / "disk").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "disk")
+    result = samn("track", blackswan, "--box", BLACKSWAN_BOX, "--out", tmp_path / "link", "--max-frames", 2,
+                  "--no-video", *SHORT_TUNING_ARGS)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "link").is_symlink() and run_record(tmp_path / "disk")["status"] == "complete"
+    assert sorted(os.listdir(tmp_path)) == ["disk", "link"]
+
+
 def test_out_as_the_current_folder_is_that_folder(blackswan, tmp_path):
     here = tmp_path / "here"
     here.mkdir()
