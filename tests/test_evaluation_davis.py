@@ -2,6 +2,8 @@
 import json
 import os
 import shutil
+import subprocess
+import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -235,6 +237,31 @@ def test_the_record_keeps_the_probabilities_the_merge_reads(run2016, tmp_path, m
     (tmp_path / "afile").write_text("x")
     assert davis.main(["--root", str(root), "--year", "2016", "--out", str(tmp_path / "afile"), *FAST]) == 2
     assert "is a file; give a folder" in capsys.readouterr().err
+
+
+def test_a_second_run_into_a_folder_another_run_writes_is_refused(run2016, tmp_path, monkeypatch, capsys):
+    """Two runs into one --out both passed the record's check, then replaced each other's
+    sequences, and one scored the other's results as its own. GOT-10k, TrackingNet and LaSOT
+    take the same lock through ``options.prepare``."""
+    root, _ = run2016
+    lock = tmp_path / "2016-val" / "samn.lock"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
+                               "from samn_tracker.evaluation.run_record import hold; "
+                               f"hold(Path({str(lock.with_suffix(''))!r})); print('held', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        monkeypatch.setattr(options, "tracker_factory", lambda args: lambda device: pytest.fail("a tracker was built"))
+        assert davis.main(["--root", str(root), "--year", "2016", "--out", str(tmp_path), *FAST]) == 2
+        assert capsys.readouterr().err == (f"samn eval davis: error: {tmp_path / '2016-val' / 'samn'} is being written "
+                                           f"by another run (process {holder.pid}): wait for it to end, or give "
+                                           "another --out or --tracker-name\n")
+        assert not (tmp_path / "2016-val" / "samn.settings.json").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    monkeypatch.undo()  # the holder is gone, and the system dropped its lock with it
+    assert davis.main(["--root", str(root), "--year", "2016", "--out", str(tmp_path), *FAST]) == 0
 
 
 def test_a_file_where_the_summary_or_times_go_is_refused_before_tracking(run2016, tmp_path, monkeypatch, capsys):

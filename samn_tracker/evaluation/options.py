@@ -8,7 +8,7 @@ from typing import Callable, Container, Optional, Sequence
 
 from samn_tracker.command_parser import CommandParser, check_groups, comma_names, positive_int
 from samn_tracker.devices import Rank
-from samn_tracker.evaluation.run_record import claim, settings_record
+from samn_tracker.evaluation.run_record import claim, hold, settings_record
 from samn_tracker.evaluation.runner import ResultWriter, TrackerFactory, run_sequences, samn_factory, wait_for_all
 from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded, note
@@ -115,12 +115,15 @@ def prepare(args: argparse.Namespace, run_dir: Path, beside: Sequence[Path] = ()
     take ``run_dir`` and the folders ``beside`` it that the run writes at its end (the zip's,
     the summary's: a file in their place failed the run after its last sequence), and a run
     that tracks records its settings beside it, or is refused when the folder holds results
-    made with others (``run_record``)."""
+    made with others or another run is writing it (``run_record``)."""
     check_groups(args.batch, args.groups)
     for place in (run_dir, *beside):
         check_writable(place, args.out)
     if not args.score_only:
-        Rank.from_env().device(args.device)  # an unusable --device fails before the record is written
+        rank = Rank.from_env()
+        rank.device(args.device)  # an unusable --device fails before the record is written
+        if rank.rank == 0:  # one per run: torchrun ends a run's other ranks when its rank 0 is refused
+            hold(run_dir)
         claim(run_dir, settings_record(args))
 
 

@@ -8,11 +8,16 @@ preset's own value changes nothing), the weights by their content (two copies of
 are the same weights), the seed and the precision. Not recorded, since results agree up to
 float rounding across them: ``--batch``, ``--groups``, ``--device`` and the ``--set`` keys
 that change how outputs are computed, not what they are (``SAME_OUTPUT_SETTINGS``).
+
+A run that tracks also holds ``<folder>.lock`` until it ends (``hold``), so that a second
+run into the same folder is refused while the first works: both would pass the record's
+check, then replace each other's sequences, and each score results of the other's settings.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Any, Optional
 
@@ -46,6 +51,36 @@ def settings_record(args: argparse.Namespace) -> dict[str, Any]:
             "weights": None if weights is None else str(weights),
             "weights_sha256": None if weights is None else sha256_file(weights),
             "seed": args.seed, "precision": args.precision}
+
+
+_HELD: dict[Path, Any] = {}  # the open lock files, held until the process ends
+
+
+def hold(run_dir: Path) -> None:
+    """Hold ``<run_dir>.lock`` for this process, or raise InputError naming the process that
+    holds it. An advisory lock the system drops with its process, so a killed run leaves no
+    stale lock. Where ``fcntl`` is missing (Windows) nothing is held."""
+    try:
+        import fcntl
+    except ImportError:
+        return
+    file = run_dir.parent.resolve() / (run_dir.name + ".lock")
+    if file in _HELD:  # a second open file of this process would not get the lock either
+        return
+    file.parent.mkdir(parents=True, exist_ok=True)
+    lock = open(file, "a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.seek(0)
+        holder = lock.read().strip() or "another process"
+        lock.close()
+        raise InputError(f"{run_dir} is being written by another run ({holder}): wait for it to end, or give "
+                         "another --out or --tracker-name") from None
+    lock.truncate(0)
+    lock.write(f"process {os.getpid()}\n")
+    lock.flush()
+    _HELD[file] = lock
 
 
 def claim(run_dir: Path, record: dict[str, Any]) -> None:
