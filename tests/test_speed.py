@@ -402,7 +402,8 @@ def test_accuracy_verdicts_against_an_earlier_run():
     assert verdict(ao=0.704, jf=0.596)[0] == "within tolerance"
     assert verdict(ao=0.69)[0] == "changed" and verdict(jf=0.61)[0] == "changed"
     assert verdict(ao=0.69, tolerance=0.02)[0] == "within tolerance"
-    assert verdict(sequences=("blackswan", "dog")) == ("not comparable", ["sequences"], [])
+    assert verdict(sequences=("blackswan", "dog")) == ("not comparable", ["sequences"],
+                                                        ["the frames timed (sequences)"])
     assert verdict(overrides={"memory.interval": 2})[1] == ["overrides"]
     # settings that change how, not what, is computed: an A/B of an implementation compares
     assert verdict(overrides={"entries_at": "finish"}, ao=0.701) == ("within tolerance", [], [])

@@ -60,6 +60,8 @@ def compare_runs(now: dict, before: dict, source: Path, tolerance: float) -> dic
     samn_differ = _differences(*work, SAMN_CONDITIONS)
     speed_differ = [what for key, what in SPEED_CONDITIONS
                     if now["meta"]["machine"].get(key) != before["meta"]["machine"].get(key)]
+    if frames_differ:  # a frame of another video costs otherwise (its target's size, the memory's fill)
+        speed_differ.append(f"the frames timed ({', '.join(frames_differ)})")
     trackers = {}
     for name in [name for name in now["trackers"] if name in before["trackers"]]:
         a, b = now["trackers"][name], before["trackers"][name]
