@@ -20,8 +20,10 @@ from samn_tracker.exits import guarded
 
 # Subcommands whose code lives in their own module: name -> (module, help).
 DELEGATED = {
-    "eval": ("samn_tracker.evaluation.cli", "run GOT-10k / TrackingNet / DAVIS: resumable, shardable"),
-    "report": ("samn_tracker.reports.cli", "tables and plots from results (got10k, trackingnet, davis, vot, bench)"),
+    "eval": ("samn_tracker.evaluation.cli", "run GOT-10k / TrackingNet / LaSOT / DAVIS, or score the memory "
+                                            "read (keys): resumable, shardable"),
+    "report": ("samn_tracker.reports.cli", "tables and plots from results (got10k, trackingnet, lasot, davis, vot, "
+                                         "bench)"),
     "vot": ("samn_tracker.vot.cli", "VOT toolkit workspaces and the local DAVIS stacks"),
     "bench": ("samn_tracker.speed", "speed / memory / accuracy benchmark, JSON + Markdown"),
     "train": ("samn_tracker.train.cli", "train the network (both stages of the paper)"),
