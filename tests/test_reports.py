@@ -116,6 +116,19 @@ def test_published_numbers_go_in_the_tables_and_are_left_out_of_the_plot_with_a_
     assert (tmp_path / "out" / "got10k_val_success.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_a_score_that_is_not_a_number_is_strict_json_null_and_reads_back(summaries, tmp_path, capsys):
+    """GOT-10k's AO over a truth row of NaN is NaN, as the official toolkit's; the summary
+    wrote Python's NaN token, which strict JSON readers refuse."""
+    nan_ao = dataclasses.replace(summaries[0], scores={**summaries[0].scores, "AO": float("nan")})
+    nan_ao.save(tmp_path / "s.json")
+    text = (tmp_path / "s.json").read_text()
+    assert "NaN" not in text and json.loads(text, parse_constant=pytest.fail)["scores"]["AO"] is None
+    back = Summary.load(tmp_path / "s.json")
+    assert np.isnan(back.scores["AO"]) and back.curves == nan_ao.curves
+    reports.write_report([back], tmp_path / "out")
+    assert "| a | - |" in (tmp_path / "out" / "got10k_val.md").read_text()
+
+
 def test_a_missing_score_is_a_dash_in_tables_and_leaves_the_legend_without_a_number(summaries, tmp_path):
     hand_typed = Summary("got10k", "val", "typed", {"SR0.5": 0.5}, summaries[1].curves)  # a curve, no AO
     table = reports.scores_table([hand_typed, summaries[0]])

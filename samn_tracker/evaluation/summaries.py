@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Iterable, Optional
@@ -21,6 +22,27 @@ SCORES = {"got10k": ("AO", "SR0.5", "SR0.75", "FPS"),
           "davis2016": _DAVIS_SCORES, "davis2017": _DAVIS_SCORES}
 CURVES = ("success", "precision", "norm_precision")  # each with its x values in "<name>_x"
 PERCENT = ("trackingnet",)  # scores in 0..100 as its server gives them; the others in 0..1
+
+
+_NUMBER_FIELDS = ("scores", "curves", "per_object", "per_attribute")
+
+
+def _nulls(value):
+    """``value`` with every non-finite float as None, for strict JSON."""
+    if isinstance(value, dict):
+        return {key: _nulls(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_nulls(item) for item in value]
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def _nans(value):
+    """The inverse of ``_nulls`` over a summary's number fields."""
+    if isinstance(value, dict):
+        return {key: _nans(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_nans(item) for item in value]
+    return math.nan if value is None else value
 
 
 def fps_score(fps: Optional[float]) -> dict[str, float]:
@@ -68,7 +90,9 @@ class Summary:
     def save(self, path: Path) -> None:
         from samn_tracker.atomic import write_text
 
-        write_text(Path(path), json.dumps(asdict(self), indent=2) + "\n")
+        # a number that is not one (GOT-10k's AO over a NaN truth row) as JSON's null, not
+        # Python's NaN token, which strict JSON readers (jq, browsers) refuse
+        write_text(Path(path), json.dumps(_nulls(asdict(self)), indent=2, allow_nan=False) + "\n")
 
     @classmethod
     def load(cls, path: Path) -> "Summary":
@@ -88,6 +112,9 @@ class Summary:
                    ([f"missing: {', '.join(missing)}"] if missing else [])
         if problems:
             raise InputError(f"not a benchmark summary: {path} ({'; '.join(problems)})")
+        for name in _NUMBER_FIELDS:  # null: a number that is not one (``save``)
+            if isinstance(data.get(name), dict):
+                data[name] = _nans(data[name])
         summary = cls(**data)
         if summary.benchmark not in BENCHMARKS:
             raise InputError(f"not a benchmark summary: {path} (unknown benchmark {summary.benchmark!r}; "
