@@ -323,6 +323,9 @@ def test_out_that_cannot_be_a_folder_is_refused_before_tracking(dataset, tmp_pat
     ("test", "groundtruth.txt", "", "groundtruth.txt is empty"),
     ("val", "meta_info.ini", "[METAINFO]\nresolution: wide\n", "meta_info.ini has no valid 'resolution"),
     ("val", "cover.label", "8\nx\n8\n8\n", "cannot read numbers from "),  # was numpy's traceback
+    # no box where the target is in view: the toolkit's AO over it is NaN, printed with exit 0
+    ("val", "groundtruth.txt", "9,9,50,50\nnan,nan,nan,nan\n0,0,0,0\n9,9,50,50\n",
+     "line 2 has no box (NaN) where cover.label says the target is in view (1 such frames)"),
 ])
 def test_every_sequence_is_checked_before_any_is_tracked(tmp_path, monkeypatch, capsys, subset, file, text, said):
     root = tmp_path / "GOT-10k"

@@ -111,7 +111,14 @@ def read_truth(root: Path, subset: str, name: str) -> tuple[np.ndarray, np.ndarr
     read once before tracking too, so that a bad file stops the run before it starts."""
     folder = Path(root) / subset / name
     gt = read_boxes(folder / "groundtruth.txt")
-    return gt, _read_label(folder / "cover.label", len(gt)), read_resolution(folder / "meta_info.ini")
+    cover = _read_label(folder / "cover.label", len(gt))
+    scored = np.flatnonzero((cover > 0) & ~np.isfinite(gt).all(axis=1))
+    scored = scored[scored > 0]  # frame 0 is not scored
+    if scored.size:  # the toolkit scores the frame: its IoU, and so AO, is NaN
+        raise InputError(f"{folder / 'groundtruth.txt'} line {scored[0] + 1} has no box (NaN) where cover.label "
+                         f"says the target is in view ({scored.size} such frames): AO would be NaN; mend the "
+                         "files or leave the sequence out with --sequences")
+    return gt, cover, read_resolution(folder / "meta_info.ini")
 
 
 def glob_escape(name: str) -> str:
