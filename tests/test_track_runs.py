@@ -16,6 +16,8 @@ import cv2
 import numpy as np
 import pytest
 
+from samn_tracker.cli import cpu_threads
+
 from conftest import SHORT_TUNING_ARGS, read_boxes
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
@@ -123,6 +125,22 @@ def test_a_broken_video_is_one_line_without_ffmpegs_own(blackswan, tmp_path):
     result = samn("track", video, "--box", BLACKSWAN_BOX, "--out", tmp_path / "out", *SHORT_TUNING_ARGS)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "broken.mp4" in one_line(result.stderr), result.stderr
+
+
+def test_lite_on_a_cpu_runs_on_one_thread_unless_told(blackswan, tmp_path):
+    """Two OpenMP threads of this small network waited on each other whenever another
+    program took a core: the README's first command ran at 1 fps instead of 30."""
+    env = {key: value for key, value in ENV.items() if key != "OMP_NUM_THREADS"}
+    common = ["track", blackswan, "--box", BLACKSWAN_BOX, "--max-frames", 2, "--no-video", *SHORT_TUNING_ARGS]
+    runs = {name: subprocess.run(samn_command(*common, "--out", tmp_path / name, *extra), capture_output=True,
+                                 text=True, timeout=300, env={**env, **more})
+            for name, extra, more in [("default", [], {}), ("two", ["--threads", "2"], {}),
+                                      ("omp", [], {"OMP_NUM_THREADS": "2"})]}
+    for name, run in runs.items():
+        assert run.returncode == 0, run.stderr
+    assert runs["default"].stdout.rstrip().endswith(f"on cpu, 1 thread(s) -> {tmp_path / 'default'}")
+    assert "on cpu, 2 thread(s)" in runs["two"].stdout and "on cpu, 2 thread(s)" in runs["omp"].stdout
+    assert cpu_threads(None, "paper") is None and cpu_threads(3, "lite") == 3
 
 
 def test_out_as_a_link_writes_into_the_folder_it_points_to(blackswan, tmp_path):
