@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -163,8 +164,6 @@ def test_resume_refuses_changed_settings_unless_allowed(tmp_path, capsys):
 def test_synthetic_and_saliency_sources_refuse_held_out_and_eval_sequences(davis_root, tmp_path, capsys):
     """A copy of an eval sequence outside its tree is still refused by the held_out names,
     a saliency pair made of an eval sequence's frames by splits.txt and by held_out."""
-    import shutil
-
     copy = tmp_path / "copy" / "JPEGImages" / "480p"
     shutil.copytree(davis_root / "JPEGImages" / "480p" / "blackswan", copy / "blackswan")
     frames, masks = (davis_root / kind / "480p" / "blackswan" for kind in ("JPEGImages", "Annotations"))
@@ -179,6 +178,20 @@ def test_synthetic_and_saliency_sources_refuse_held_out_and_eval_sequences(davis
         assert len(err.strip().splitlines()) == 1 and "blackswan" in err and why in err, err
         assert "no photos" not in err
     assert not (tmp_path / "run").exists()
+
+
+def test_every_path_of_a_source_is_taken_from_data_root_and_a_davis_tree_gives_photos_not_masks(davis_root, tmp_path):
+    """paper_stage1's coco:COCO/train2017:COCO/annotations/... with --data-root /data read the
+    json from the working folder; synthetic over a whole DAVIS tree took its masks for photos."""
+    from samn_tracker.train.sources import build_source
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    shutil.copy(davis_root / "JPEGImages" / "480p" / "car-shadow" / "00000.jpg", tmp_path / "images" / "a.jpg")
+    shutil.copy(davis_root / "Annotations" / "480p" / "car-shadow" / "00000.png", tmp_path / "masks" / "a.png")
+    assert len(build_source("saliency:images:masks", tmp_path)) == 1
+    photos = build_source(f"synthetic:{davis_root}:2").photos
+    assert photos and all(p.suffix == ".jpg" and "JPEGImages" in p.parts for p in photos)
 
 
 def test_only_a_run_that_held_out_davis16_val_becomes_the_builtin_checkpoint(davis_root, tmp_path, capsys):

@@ -196,6 +196,18 @@ def test_coco_errors_name_the_missing_path(tmp_path: Path, cows) -> None:
     (images_dir / f"{1:012d}.jpg").unlink()
     with pytest.raises(InputError, match="000000000001.jpg"):
         CocoInstances(images_dir, json_path, min_area=100).load(1)
+    # converted files may leave out bbox (area decides) or lose fields: one line, not a KeyError
+    data = json.loads(json_path.read_text())
+    for ann in data["annotations"]:
+        ann.pop("bbox")
+    json_path.write_text(json.dumps(data))
+    assert len(CocoInstances(images_dir, json_path, min_area=100)) == 3
+    for field, said in (("area", "annotation 10 has neither an area nor a bbox"), ("image_id", "10 has no image_id")):
+        data["annotations"][0].pop(field)
+        json_path.write_text(json.dumps(data))
+        with pytest.raises(InputError, match=said):
+            CocoInstances(images_dir, json_path, min_area=100)
+        data["annotations"][0][field] = 0 if field == "image_id" else 5000
 
 
 # --- saliency folders and PASCAL VOC ------------------------------------------------
@@ -327,6 +339,9 @@ def test_youtube_vos(tmp_path: Path, cows) -> None:
     check_video_clips(source, *read_video(root / "train/Annotations/late"), max_gap=2, ids=(3,), video=1)
     with pytest.raises(InputError, match="valid"):
         YouTubeVOS(root, "valid")
+    # a DAVIS sequence converted to this layout keeps its name: held-out sets hold for it too
+    with pytest.raises(InputError, match="late belong to a held-out evaluation set"):
+        YouTubeVOS(root, "train", held_out=frozenset({"late"}))
     make_video_folder(tmp_path / "empty", cows[:3], Path("JPEGImages/void"), Path("Annotations/void"),
                       cow_from=9)
     with pytest.raises(InputError, match="void"):

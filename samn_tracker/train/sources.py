@@ -27,6 +27,8 @@ from samn_tracker.train.synthetic import SyntheticClips
 from samn_tracker.train.video_clips import DAVISVideos, YouTubeVOS
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
+PATH_FIELDS = {"coco": 2, "saliency": 2}  # how many leading fields are paths (others: one)
+MASK_FOLDERS = ("Annotations",)  # DAVIS / YouTube-VOS label maps: PNGs that are not photos
 
 
 def _kept_out(folder: Path, held_out: frozenset[str]) -> dict[str, str]:
@@ -46,7 +48,8 @@ def _photos(folder: str, held_out: frozenset[str]) -> list[Path]:
     """Photos under ``folder`` (a sequence is a photo's folder), leaving out the held-out
     and eval sequences, so a DAVIS tree can be given whole; refused when nothing is left."""
     kept_out = _kept_out(Path(folder), held_out)
-    found = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in PHOTO_SUFFIXES)
+    found = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in PHOTO_SUFFIXES
+                   and not set(p.relative_to(folder).parts[:-1]) & set(MASK_FOLDERS))
     if not found:
         raise InputError(f"synthetic source: no photos (*.jpg, *.png) under {folder}")
     photos = [p for p in found if p.parent.name not in kept_out]
@@ -97,12 +100,15 @@ def _davis(args: list[str], held_out: frozenset[str]) -> DAVISVideos:
 
 def build_source(spec: str, root_dir: Path | None = None,
                  held_out: frozenset[str] = frozenset()) -> ClipSource:
-    """A clip source from its spec; relative paths are taken from ``root_dir`` when given.
-    Sequences named in ``held_out`` are refused by every source."""
+    """A clip source from its spec; relative paths (each of COCO's and saliency's two) are
+    taken from ``root_dir`` when given. Sequences named in ``held_out`` are refused by every
+    source."""
     kind, _, rest = spec.partition(":")
     args = rest.split(":") if rest else []
-    if root_dir is not None and args and not Path(args[0]).is_absolute():
-        args[0] = str(root_dir / args[0])
+    if root_dir is not None:
+        for i in range(min(PATH_FIELDS.get(kind, 1), len(args))):
+            if not Path(args[i]).is_absolute():
+                args[i] = str(root_dir / args[i])
     try:
         if kind == "davis":
             return _davis(args, held_out)
@@ -112,7 +118,7 @@ def build_source(spec: str, root_dir: Path | None = None,
             count = _integer(args[3], "COUNT") if len(args) > 3 else 10_000
             return CutAndPaste(_davis(args[:3], held_out), count)
         if kind == "ytvos":
-            return YouTubeVOS(args[0], split=args[1] if len(args) > 1 else "train")
+            return YouTubeVOS(args[0], split=args[1] if len(args) > 1 else "train", held_out=held_out)
         if kind == "coco":
             return CocoInstances(args[0], args[1])
         if kind == "saliency":

@@ -222,6 +222,11 @@ class _CocoObject:
     segmentation: list | dict = field(repr=False)
 
 
+def _box_area(bbox) -> float | None:
+    """w x h of a COCO ``bbox`` (x, y, w, h), or None where there is none."""
+    return float(bbox[2]) * float(bbox[3]) if isinstance(bbox, list) and len(bbox) == 4 else None
+
+
 class CocoInstances(StillImageSource):
     """COCO-style ``instances_*.json``: every non-crowd object of at least ``min_area``
     pixels is a sample."""
@@ -242,8 +247,13 @@ class CocoInstances(StillImageSource):
         for ann in annotations:
             if ann.get("iscrowd", 0) or not ann.get("segmentation"):
                 continue
-            if ann.get("area", ann["bbox"][2] * ann["bbox"][3]) < min_area:
+            area = ann["area"] if "area" in ann else _box_area(ann.get("bbox"))
+            if area is None:
+                raise InputError(f"{path}: annotation {ann.get('id')} has neither an area nor a bbox")
+            if area < min_area:
                 continue
+            if "image_id" not in ann:
+                raise InputError(f"{path}: annotation {ann.get('id')} has no image_id")
             image = images.get(ann["image_id"])
             if image is None:
                 raise InputError(f"{path}: annotation {ann.get('id')} refers to missing image "

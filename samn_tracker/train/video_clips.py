@@ -121,13 +121,16 @@ class YouTubeVOS(VideoClipSource):
     needed). ``root`` may also be the split folder itself."""
 
     def __init__(self, root: Path | str, split: str = "train", max_gap: int = 5,
-                 min_pixels: int = 100):
+                 min_pixels: int = 100, held_out: frozenset[str] = frozenset()):
         root = require_dir(root, "YouTube-VOS root")
         base = root if (root / "Annotations").is_dir() and not (root / split).is_dir() else root / split
         images = require_dir(base / "JPEGImages", "YouTube-VOS frames")
         annotations = require_dir(base / "Annotations", "YouTube-VOS annotations")
-        videos = [annotated_video(d.name, images / d.name, d, binary=False)
-                  for d in sorted(annotations.iterdir()) if d.is_dir()]
+        folders = [d for d in sorted(annotations.iterdir()) if d.is_dir()]
+        # its video ids are hex strings, but a DAVIS sequence converted to this layout keeps its name
+        refuse_eval_sequences(base, [d.name for d in folders])
+        refuse_held_out([d.name for d in folders], held_out, f"YouTube-VOS source {base}")
+        videos = [annotated_video(d.name, images / d.name, d, binary=False) for d in folders]
         if not videos:
             raise InputError(f"no video folder in {annotations}")
         super().__init__(videos, max_gap, min_pixels)
