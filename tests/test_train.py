@@ -494,12 +494,16 @@ def test_the_curve_of_a_short_run_has_whole_steps_and_a_singular_legend(tmp_path
 
     log = tmp_path / "log.csv"
     log.write_text("step,loss,iou,seconds\n1,4.3,0.1,0.2\n2,3.9,0.2,0.2\n3,3.1,0.3,0.2\n")
-    fig = training_figure(log)
-    fig.canvas.draw()
-    for ax in fig.axes:
-        assert all(float(t).is_integer() for t in ax.get_xticks())
-        assert [t.get_text() for t in ax.get_legend().get_texts()] == ["mean of 1 step"]
-    plt.close(fig)
+    one = tmp_path / "one.csv"  # a run stopped after its first step
+    one.write_text("step,loss,iou,seconds\n1,4.3,0.1,0.2\n")
+    for written in (log, one):
+        fig = training_figure(written)
+        fig.canvas.draw()
+        for ax in fig.axes:
+            assert all(float(t).is_integer() for t in ax.get_xticks())
+            assert [t.get_text() for t in ax.get_legend().get_texts()] == ["mean of 1 step"]
+            assert ax.lines[1].get_marker() == "o"  # a point that shows, where a line of one has no length
+        plt.close(fig)
 
 
 def test_under_torchrun_only_rank_0_reports_and_exports(tmp_path, capsys, monkeypatch):

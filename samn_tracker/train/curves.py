@@ -35,12 +35,16 @@ def training_figure(log_csv: str | Path, title: str = "",
     log = pd.read_csv(log_csv).drop_duplicates("step", keep="last").sort_values("step")
     window = max(1, len(log) // 50)
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
+    steps = log["step"].to_numpy()
+    marker = "o" if len(log) < 20 else None  # a line of one point draws nothing
     for ax, (column, label, log_scale) in zip(axes[0], panels):
         values = log[column].to_numpy(dtype=float)
-        ax.plot(log["step"], values, color="0.8", linewidth=0.5)
-        ax.plot(log["step"], smooth(values, window), color="C0", linewidth=1.5,
+        ax.plot(steps, values, color="0.8", linewidth=0.5)
+        ax.plot(steps, smooth(values, window), color="C0", linewidth=1.5, marker=marker, markersize=3,
                 label=f"mean of {window} step{'s' if window > 1 else ''}")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if len(steps) and steps.max() - steps.min() < 2:  # else a step's own width: ticks at 0.95, 1.05
+            ax.set_xlim(steps.min() - 1, steps.max() + 1)
         ax.set_xlabel("step")
         ax.set_ylabel(label)
         if log_scale:
