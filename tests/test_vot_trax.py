@@ -138,6 +138,22 @@ def test_malformed_input_gives_clear_error_and_exit(tmp_path, case, expected):
     assert "samn trax server: error:" in session.stderr and expected in session.stderr
 
 
+def test_an_initial_mask_is_refused_as_empty_or_as_outside_the_image():
+    """Both said "no pixel inside the image", which sends a user looking for a wrong offset."""
+    from trax.region import Mask
+
+    from samn_tracker.errors import InputError
+    from samn_tracker.vot.trax_server import region_from_trax
+
+    blob = np.zeros((20, 30), np.uint8)
+    blob[5:10, 5:10] = 1
+    with pytest.raises(InputError, match=r"initial mask \(offset 0,0, size 30x20\) is empty"):
+        region_from_trax(Mask.create(np.zeros((20, 30), np.uint8)), (480, 854))
+    with pytest.raises(InputError, match="has no pixel inside the 854x480 image"):
+        region_from_trax(Mask.create(blob, 900, 10), (480, 854))
+    assert region_from_trax(Mask.create(blob, 100, 10), (480, 854)).sum() == 25
+
+
 def test_an_empty_mask_is_reported_as_the_box_the_tracker_holds():
     from samn_tracker.tracker import Prediction
     from samn_tracker.vot.trax_server import region_to_trax

@@ -76,6 +76,8 @@ def region_from_trax(region, shape: tuple[int, int]) -> np.ndarray:
         x1, y1 = min(x0 + patch.shape[1], width), min(y0 + patch.shape[0], height)
         if x1 > max(x0, 0) and y1 > max(y0, 0):
             mask[max(y0, 0):y1, max(x0, 0):x1] = patch[max(-y0, 0):y1 - y0, max(-x0, 0):x1 - x0]
+        if not patch.any():
+            raise InputError(f"initial mask (offset {x0},{y0}, size {patch.shape[1]}x{patch.shape[0]}) is empty")
         if not mask.any():
             raise InputError(f"initial mask (offset {x0},{y0}, size {patch.shape[1]}x{patch.shape[0]}) "
                              f"has no pixel inside the {width}x{height} image")
