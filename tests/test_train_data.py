@@ -212,7 +212,7 @@ def test_coco_errors_name_the_missing_path(tmp_path: Path, cows) -> None:
 
 # --- saliency folders and PASCAL VOC ------------------------------------------------
 
-def test_saliency_folders(tmp_path: Path, cows) -> None:
+def test_saliency_folders(tmp_path: Path, cows, capsys) -> None:
     for i, (bgr, mask) in enumerate(cows[:3]):
         write_jpg(tmp_path / "DUTS-TR-Image" / f"img_{i}.jpg", bgr)
         write_png(tmp_path / "DUTS-TR-Mask" / f"img_{i}.png", mask.astype(np.uint8) * 255)
@@ -221,8 +221,11 @@ def test_saliency_folders(tmp_path: Path, cows) -> None:
     write_jpg(tmp_path / "DUTS-TR-Image" / "no_mask.jpg", cows[3][0])
     duts = SaliencyFolders(tmp_path / "DUTS-TR-Image", tmp_path / "DUTS-TR-Mask", min_area=100,
                            augmentation=NO_PHOTOMETRY)
+    assert capsys.readouterr().err == (f"samn: note: saliency source: 1 of 4 images in {tmp_path / 'DUTS-TR-Image'} "
+                                       f"have no mask of the same name (.png, .bmp) in {tmp_path / 'DUTS-TR-Mask'} "
+                                       "and are left out, e.g. no_mask.jpg\n")
     msra = SaliencyFolders(tmp_path / "MSRA10K", tmp_path / "MSRA10K", min_area=100)
-    assert len(duts) == len(msra) == 3
+    assert len(duts) == len(msra) == 3 and capsys.readouterr().err == ""
     rng = np.random.default_rng(1)
     for i in range(3):
         image, mask, _ = duts.load(i)

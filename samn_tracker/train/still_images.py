@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from samn_tracker.errors import InputError
+from samn_tracker.exits import note
 from samn_tracker.datasets import IMAGE_SUFFIXES, read_image
 from samn_tracker.train.clips import (Clip, check_same_size, read_binary_mask, read_label_png,
                                          require_dir, require_file)
@@ -295,6 +296,11 @@ class SaliencyFolders(StillImageSource):
         self.pairs = [(images[s], masks[s]) for s in sorted(images.keys() & masks.keys())]
         if not self.pairs:
             raise InputError(f"no image in {images_dir} has a mask with the same name in {masks_dir}")
+        unmatched = sorted(images.keys() - masks.keys())
+        if unmatched:  # a renamed mask (b_mask.png) would otherwise shrink the data unseen
+            note(f"saliency source: {len(unmatched)} of {len(images)} images in {images_dir} have no mask of "
+                 f"the same name ({', '.join(self.MASK_SUFFIXES)}) in {masks_dir} and are left out, "
+                 f"e.g. {images[unmatched[0]].name}")
 
     def __len__(self) -> int:
         return len(self.pairs)
