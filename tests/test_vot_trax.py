@@ -120,7 +120,7 @@ def _unreadable(tmp_path: Path) -> Path:
 @pytest.mark.parametrize("case, expected", [
     ("empty rectangle", "no area"),
     ("rectangle outside", "outside"),
-    ("empty mask", "no pixel"),
+    ("empty mask", "is empty"),
     ("unreadable image", "cannot decode"),
 ])
 def test_malformed_input_gives_clear_error_and_exit(tmp_path, case, expected):
