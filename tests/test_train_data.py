@@ -234,6 +234,10 @@ def test_saliency_folders(tmp_path: Path, cows, capsys) -> None:
         assert_follows_object(duts.clip(i, rng), image, mask)
     with pytest.raises(InputError, match="DUTS-TE-Mask"):
         SaliencyFolders(tmp_path / "DUTS-TR-Image", tmp_path / "DUTS-TE-Mask")
+    # a mask of another size is found before training, not when its pair is drawn hours in
+    write_png(tmp_path / "DUTS-TR-Mask" / "img_1.png", cv2.resize(cows[1][1].astype(np.uint8) * 255, (40, 30)))
+    with pytest.raises(InputError, match=r"1 of 3 masks differ in size from their image, e.g. .*img_1.png is 40x30"):
+        SaliencyFolders(tmp_path / "DUTS-TR-Image", tmp_path / "DUTS-TR-Mask")
 
 
 def test_pascal_voc_objects(tmp_path: Path, cows) -> None:

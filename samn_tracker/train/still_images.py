@@ -18,6 +18,7 @@ import numpy as np
 from samn_tracker.errors import InputError
 from samn_tracker.exits import note
 from samn_tracker.datasets import IMAGE_SUFFIXES, read_image
+from samn_tracker.datasets.images import image_shape
 from samn_tracker.train.clips import (Clip, check_same_size, read_binary_mask, read_label_png,
                                          require_dir, require_file)
 
@@ -296,6 +297,14 @@ class SaliencyFolders(StillImageSource):
         self.pairs = [(images[s], masks[s]) for s in sorted(images.keys() & masks.keys())]
         if not self.pairs:
             raise InputError(f"no image in {images_dir} has a mask with the same name in {masks_dir}")
+        # sizes from the files' headers, before training: a pair met hours in stopped the run
+        # there, and --resume met it again
+        mismatched = [(i, m) for i, m in self.pairs if image_shape(i) != image_shape(m)]
+        if mismatched:
+            (height, width), (mask_height, mask_width) = (image_shape(p) for p in mismatched[0])
+            raise InputError(f"saliency source: {len(mismatched)} of {len(self.pairs)} masks differ in size from "
+                             f"their image, e.g. {mismatched[0][1]} is {mask_width}x{mask_height} but "
+                             f"{mismatched[0][0]} is {width}x{height}")
         unmatched = sorted(images.keys() - masks.keys())
         if unmatched:  # a renamed mask (b_mask.png) would otherwise shrink the data unseen
             note(f"saliency source: {len(unmatched)} of {len(images)} images in {images_dir} have no mask of "
