@@ -241,6 +241,7 @@ def test_long_mode_writes_plot_and_checks_the_flat_time_claim(davis_root, tmp_pa
     markdown = (tmp_path / "long.md").read_text()
     assert "Claim:" in markdown and "| memory_write |" in markdown
     assert result["meta"]["tracker"] == "samn_lite" and "| no_cap | uncapped |" in markdown
+    assert "compare RSS early to late within a run, not across runs" in markdown  # one process, runs in turn
 
 
 def test_the_long_claim_is_not_judged_where_the_cap_never_evicted_an_entry():

@@ -308,6 +308,9 @@ def long_markdown(result: dict) -> str:
              ""]
     lines += _table(["run", "max entries", "early median ms", "late median ms", "late / early",
                      "late / early (means)", "RSS MB early", "RSS MB late", "memory entries at end"], rows)
+    if len(rows) > 1:
+        lines += ["", "The runs share one process, one after the other as listed: a later run's RSS starts "
+                      "from what the earlier left, so compare RSS early to late within a run, not across runs."]
     stages = result["runs"]["cap"].get("stage_ms")  # absent in results of older versions
     if stages:
         lines += ["", "Capped run, per stage (median / mean ms per frame; a stage a frame skips counts 0):", ""]
