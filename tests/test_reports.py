@@ -141,6 +141,18 @@ def test_a_missing_score_is_a_dash_in_tables_and_leaves_the_legend_without_a_num
     assert np.isnan(vii.loc["typed", ("DAVIS 2016 val", "J-Mean")])
 
 
+def test_an_object_scored_zero_is_marked_not_left_blank(summaries, tmp_path, monkeypatch):
+    """A bar of no length looked like an object the tracker was not scored on."""
+    lost = dataclasses.replace(summaries[3], tracker="lost", per_object={"s_1": 0.0})
+    figures = []
+    monkeypatch.setattr(reports, "_save", lambda figure, stem: figures.append(figure) or [])
+    reports.objects_plot([summaries[3], lost], tmp_path / "objects", "DAVIS 2016 val")
+    (axes,) = figures[0].axes
+    (marks,) = axes.lines
+    assert marks.get_marker() == "|" and list(marks.get_xdata()) == [0]
+    assert marks.get_color() == axes.patches[-1].get_facecolor()  # the zero-scored tracker's colour
+
+
 def test_davis_summaries_carry_each_objects_jf_and_the_report_plots_them(summaries, tmp_path, capsys):
     ours, truth = summaries[3], summaries[5]  # DAVIS 2016: a mask moved by 2 pixels, and the truth itself
     assert ours.per_object == {"s_1": pytest.approx(ours.scores["J&F"])}  # one object: its J&F is the mean

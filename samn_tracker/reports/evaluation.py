@@ -230,8 +230,12 @@ def _bars(plotted: Sequence[Summary], scores: Callable[[Summary], dict[str, floa
     axes = figure.add_subplot()
     for rank, s in enumerate(plotted):
         rows = [i for i, n in enumerate(names) if n in scores(s)]
-        axes.barh([i + (rank - (len(plotted) - 1) / 2) * bar for i in rows],
-                  [scores(s)[names[i]] * scale for i in rows], height=bar, label=_label(s, key))
+        at = [i + (rank - (len(plotted) - 1) / 2) * bar for i in rows]
+        values = [scores(s)[names[i]] * scale for i in rows]
+        bars = axes.barh(at, values, height=bar, label=_label(s, key))
+        nothing = [y for y, v in zip(at, values) if v < 0.005 * scale]  # a bar of no length: a score, not a gap
+        if nothing:
+            axes.plot([0] * len(nothing), nothing, "|", color=bars.patches[0].get_facecolor(), markersize=6, clip_on=False)
     axes.set_yticks(range(len(names)), labels, fontsize=7)
     axes.set(xlabel=f"{key}{unit}", xlim=(0, scale), ylim=(len(names) - 0.5, -0.5))
     axes.grid(True, axis="x")
