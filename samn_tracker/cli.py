@@ -15,6 +15,7 @@ import numpy as np
 
 from samn_tracker.build import build_tracker, tracker_config
 from samn_tracker.command_parser import CommandParser, positive_int
+from samn_tracker.devices import THREADS_HELP
 from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded
 
@@ -85,10 +86,7 @@ def add_track_parser(sub: argparse._SubParsersAction) -> None:
                         "the paper, for a GPU (downloads ImageNet weights on first use)")
     p.add_argument("--weights", help="checkpoint (.pth); default: the built-in one of the preset")
     p.add_argument("--device", default="auto", help="auto (cuda when present), cpu, cuda or cuda:N")
-    p.add_argument("--threads", type=positive_int, metavar="N",
-                   help="CPU threads of torch and OpenCV on a CPU (default: 1 for lite, unless OMP_NUM_THREADS "
-                        "is set: more threads wait on each other whenever another program takes a core, "
-                        "1 fps instead of 30 on a busy 2-core machine; the library's own for paper)")
+    p.add_argument("--threads", type=positive_int, metavar="N", help=THREADS_HELP)
     p.add_set_option()
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
                    help="network precision (bf16 / fp16 run under autocast)")
@@ -182,11 +180,10 @@ def speed_text(calls: int, seconds: float) -> str:
 
 @guarded("samn track", on_interrupt="before tracking started; nothing was written")
 def run_track(args: argparse.Namespace) -> int:
-    import cv2
     import torch
 
     from samn_tracker.datasets import open_sequence
-    from samn_tracker.devices import pick_device
+    from samn_tracker.devices import pick_device, use_cpu_threads
     from samn_tracker.run_folder import RunFolder, check_destination
     from samn_tracker.track_resume import check_unfinished, cut_back, resume_point, track_settings
 
@@ -214,10 +211,8 @@ def run_track(args: argparse.Namespace) -> int:
                          f"{total} frames; give a larger --max-frames, or run without --resume")
     tracker = build_tracker(config, args.weights, device=args.device, precision=args.precision,
                             seed=args.seed)
-    threads = cpu_threads(args.threads, args.preset) if tracker.device.type == "cpu" else None
-    if threads is not None:
-        torch.set_num_threads(threads)
-        cv2.setNumThreads(threads)
+    if tracker.device.type == "cpu":
+        use_cpu_threads(args.threads, args.preset)
     with RunFolder(out, args.invocation, settings, resumed=resumed.frames if resumed else 0) as run:
         if resumed is not None:
             cut_back(run.path, resumed)
@@ -229,16 +224,6 @@ def run_track(args: argparse.Namespace) -> int:
     on = f"{tracker.device}, {torch.get_num_threads()} thread(s)" if tracker.device.type == "cpu" else tracker.device
     print(f"{sequence.name}: {summary} on {on} -> {out}")
     return 0
-
-
-def cpu_threads(given: Optional[int], preset: str) -> Optional[int]:
-    """The CPU threads of a run (None: the library's default). ``lite`` on one thread: on a
-    2-core machine two threads gave 41 fps idle and 1-9 fps while another program kept a core
-    busy (their OpenMP barriers wait for a thread that is not running); one gave 32 both
-    ways. ``paper``'s larger layers keep more threads busy between barriers."""
-    if given is not None:
-        return given
-    return 1 if preset == "lite" and "OMP_NUM_THREADS" not in os.environ else None
 
 
 def finished_text(frames: int, resumed: Optional[int], start_time: float, track_time: float) -> str:

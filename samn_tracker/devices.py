@@ -2,14 +2,15 @@
 
 Tracking, evaluation and training all resolve a device name here, so ``auto`` and a bare
 ``cuda`` mean the same everywhere: this process's GPU (``cuda:LOCAL_RANK``, round-robin
-when there are more processes than GPUs) when CUDA is present.
+when there are more processes than GPUs) when CUDA is present. On a CPU, ``cpu_threads``
+says how many threads a tracking run uses.
 """
 from __future__ import annotations
 
 import math
 import os
 from dataclasses import dataclass
-from typing import Callable, NoReturn, Sequence
+from typing import Callable, NoReturn, Optional, Sequence
 
 import numpy as np
 import torch
@@ -168,3 +169,28 @@ def _flat(tensor: torch.Tensor) -> torch.Tensor:
 def _joined(parts: list[torch.Tensor]) -> torch.Tensor:
     """``parts`` concatenated, without a copy for one part."""
     return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+
+THREADS_HELP = ("CPU threads of torch and OpenCV on a CPU (default: 1 for lite, unless OMP_NUM_THREADS is set: "
+                "more threads wait on each other whenever another program takes a core, 1 fps instead of 30 "
+                "on a busy 2-core machine; the library's own for paper)")
+
+
+def cpu_threads(given: Optional[int], preset: str) -> Optional[int]:
+    """The CPU threads of a run (None: the library's default). ``lite`` on one thread: on a
+    2-core machine two threads gave 41 fps idle and 1-9 fps while another program kept a core
+    busy (their OpenMP barriers wait for a thread that is not running); one gave 32 both
+    ways. ``paper``'s larger layers keep more threads busy between barriers."""
+    if given is not None:
+        return given
+    return 1 if preset == "lite" and "OMP_NUM_THREADS" not in os.environ else None
+
+
+def use_cpu_threads(given: Optional[int], preset: str) -> None:
+    """Set torch's and OpenCV's CPU threads to ``cpu_threads``' count, where it gives one."""
+    import cv2
+
+    threads = cpu_threads(given, preset)
+    if threads is not None:
+        torch.set_num_threads(threads)
+        cv2.setNumThreads(threads)

@@ -239,6 +239,22 @@ def test_the_record_keeps_the_probabilities_the_merge_reads(run2016, tmp_path, m
     assert "is a file; give a folder" in capsys.readouterr().err
 
 
+def test_lite_tracks_on_one_cpu_thread_unless_told(monkeypatch):
+    """As ``samn track``: two OpenMP threads of lite waited on each other whenever another
+    program (or another torchrun rank) took a core."""
+    import torch
+
+    before = torch.get_num_threads()
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    try:
+        for given, threads in (([], 1), (["--threads", "2"], 2)):
+            args = davis.build_parser().parse_args(["--root", "r", *FAST, *given])
+            assert options.tracker_factory(args)("cpu").device.type == "cpu"
+            assert torch.get_num_threads() == threads
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_a_second_run_into_a_folder_another_run_writes_is_refused(run2016, tmp_path, monkeypatch, capsys):
     """Two runs into one --out both passed the record's check, then replaced each other's
     sequences, and one scored the other's results as its own. GOT-10k, TrackingNet and LaSOT

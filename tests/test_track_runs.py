@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
-from samn_tracker.cli import cpu_threads
+from samn_tracker.devices import cpu_threads
 
 from conftest import SHORT_TUNING_ARGS, read_boxes
 

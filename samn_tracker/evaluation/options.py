@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Callable, Container, Optional, Sequence
 
 from samn_tracker.command_parser import CommandParser, check_groups, comma_names, positive_int
-from samn_tracker.devices import Rank
+from samn_tracker.devices import THREADS_HELP, Rank, use_cpu_threads
 from samn_tracker.evaluation.run_record import claim, hold, settings_record
 from samn_tracker.evaluation.runner import ResultWriter, TrackerFactory, run_sequences, samn_factory, wait_for_all
 from samn_tracker.errors import InputError
@@ -26,6 +26,8 @@ def add_tracker_arguments(parser: CommandParser) -> None:
     parser.add_argument("--device", default="auto",
                         help="auto (cuda:LOCAL_RANK when CUDA is present, else cpu), cpu, cuda:N")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=positive_int, metavar="N",
+                        help=THREADS_HELP + "; under torchrun each process's own")
     parser.add_argument("--batch", type=positive_int, default=1, metavar="N",
                         help="track N targets in lockstep, one batched network pass per frame "
                              "(faster on a GPU; results equal up to float rounding)")
@@ -47,7 +49,16 @@ def tracker_name(args: argparse.Namespace) -> str:
 
 
 def tracker_factory(args: argparse.Namespace) -> TrackerFactory:
-    return samn_factory(args.preset, args.weights, args.overrides, args.seed, args.precision)
+    """``samn_factory`` of the command's settings; a tracker on a CPU gets ``--threads``' count."""
+    make = samn_factory(args.preset, args.weights, args.overrides, args.seed, args.precision)
+
+    def build(device):
+        tracker = make(device)
+        if tracker.device.type == "cpu":
+            use_cpu_threads(args.threads, args.preset)
+        return tracker
+
+    return build
 
 
 def requested(names: Optional[list[str]]) -> Optional[list[str]]:
