@@ -113,6 +113,19 @@ def test_report_bench_writes_the_same_table_and_plot_again(bench_result, tmp_pat
     assert plt.imread(tmp_path / "none.png").shape[:2] == (528, 1320)
 
 
+def test_the_per_sequence_legend_sits_above_the_bars(bench_result, tmp_path, monkeypatch):
+    """Inside the axes it sat over the highest bars (car-shadow's CSRT bar at 0.84)."""
+    from samn_tracker.reports import speed as speed_report
+
+    figures = []
+    monkeypatch.setattr(speed_report, "_save", lambda fig, path: figures.append(fig))
+    plot_bench(bench_result[0], tmp_path / "bench.png")
+    figures[0].canvas.draw()
+    bars = figures[0].axes[1]
+    assert bars.get_legend().get_window_extent().y0 >= bars.get_window_extent().y1 - 1
+    assert "1 thread;" in figures[0].get_suptitle()  # the fixture's --threads 1, not "1 threads"
+
+
 def test_bench_gives_each_trackers_iou_j_and_f_and_lost_frames_per_sequence(bench_result):
     result, table, _ = bench_result
     cells = {name: entry["accuracy"]["sequences"]["car-shadow"] for name, entry in result["trackers"].items()}

@@ -30,7 +30,7 @@ def machine_line(machine: dict) -> str:
     where = machine.get("gpu") or f"{machine['cpu']}, {machine['cpu_count']} cores"
     load = machine.get("load_average_1_5_15")
     return (f"Device `{machine['device']}` ({where}); torch {machine['torch']}, "
-            f"{machine['torch_threads']} threads" + (f"; load average before the run {load}" if load else ""))
+            f"{machine['torch_threads']} thread{'' if machine['torch_threads'] == 1 else 's'}" + (f"; load average before the run {load}" if load else ""))
 
 
 def bench_markdown(result: dict) -> str:
@@ -202,7 +202,8 @@ def plot_bench(result: dict, path) -> None:
     ax_seq.set_xticks(positions, sequences, rotation=60, ha="right", fontsize=8)
     ax_seq.set_ylabel("mean box IoU")
     ax_seq.set_ylim(0, 1)
-    ax_seq.legend(fontsize=8)
+    # above the bars, in a row: inside, it sat over the highest ones
+    ax_seq.legend(fontsize=8, loc="lower left", bbox_to_anchor=(0, 1), ncol=len(trackers), frameon=False)
     _save(fig, path)
 
 
