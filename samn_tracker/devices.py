@@ -187,10 +187,15 @@ def cpu_threads(given: Optional[int], preset: str) -> Optional[int]:
 
 
 def use_cpu_threads(given: Optional[int], preset: str) -> None:
-    """Set torch's and OpenCV's CPU threads to ``cpu_threads``' count, where it gives one."""
-    import cv2
-
+    """``set_cpu_threads`` to ``cpu_threads``' count, where it gives one."""
     threads = cpu_threads(given, preset)
     if threads is not None:
-        torch.set_num_threads(threads)
-        cv2.setNumThreads(threads)
+        set_cpu_threads(threads)
+
+
+def set_cpu_threads(threads: int) -> None:
+    """Torch's and OpenCV's CPU threads (the crops, warps and the edge snap are OpenCV's)."""
+    import cv2
+
+    torch.set_num_threads(threads)
+    cv2.setNumThreads(threads)

@@ -169,12 +169,13 @@ def list_frames(folder: str | Path, suffixes: tuple[str, ...] = IMAGE_SUFFIXES, 
     if len(prefixes) != 1 or None in prefixes:
         return sorted(paths, key=_natural_key)
     numbered = sorted(zip((int(m.group(2)) for m in matches), paths, matches), key=lambda t: t[0])
-    for (number, path, _), (next_number, _, _) in zip(numbered, numbered[1:]):
-        if next_number == number:
-            raise InputError(f"two files for frame {number} in {folder}: {path.name} and another")
-    step = min((b[0] - a[0] for a, b in zip(numbered, numbered[1:])), default=1) if stepped else 1
-    for (number, path, match), (next_number, _, _) in zip(numbered, numbered[1:]):
-        if next_number != number + step:
+    steps = [b[0] - a[0] for a, b in zip(numbered, numbered[1:])]
+    if 0 in steps:
+        number, path, _ = numbered[steps.index(0)]
+        raise InputError(f"two files for frame {number} in {folder}: {path.name} and another")
+    step = min(steps, default=1) if stepped else 1
+    for (number, path, match), taken in zip(numbered, steps):
+        if taken != step:
             digits = len(match.group(2))
             missing = f"{match.group(1)}{number + step:0{digits}d}{path.suffix}"
             spacing = f"; the others are numbered {step} apart" if step > 1 else ""

@@ -6,7 +6,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 from samn_tracker.datasets.groundtruth import read_numbers
 from samn_tracker.errors import InputError
@@ -27,21 +27,22 @@ PERCENT = ("trackingnet",)  # scores in 0..100 as its server gives them; the oth
 _NUMBER_FIELDS = ("scores", "curves", "per_object", "per_attribute")
 
 
-def _nulls(value):
-    """``value`` with every non-finite float as None, for strict JSON."""
+def _leaves(value, change: Callable):
+    """``value`` (nested dicts and lists) with ``change`` applied to each leaf."""
     if isinstance(value, dict):
-        return {key: _nulls(item) for key, item in value.items()}
+        return {key: _leaves(item, change) for key, item in value.items()}
     if isinstance(value, list):
-        return [_nulls(item) for item in value]
+        return [_leaves(item, change) for item in value]
+    return change(value)
+
+
+def _null(value):
+    """A non-finite float as None, for strict JSON."""
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
-def _nans(value):
-    """The inverse of ``_nulls`` over a summary's number fields."""
-    if isinstance(value, dict):
-        return {key: _nans(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_nans(item) for item in value]
+def _nan(value):
+    """The inverse of ``_null``."""
     return math.nan if value is None else value
 
 
@@ -92,7 +93,7 @@ class Summary:
 
         # a number that is not one (GOT-10k's AO over a NaN truth row) as JSON's null, not
         # Python's NaN token, which strict JSON readers (jq, browsers) refuse
-        write_text(Path(path), json.dumps(_nulls(asdict(self)), indent=2, allow_nan=False) + "\n")
+        write_text(Path(path), json.dumps(_leaves(asdict(self), _null), indent=2, allow_nan=False) + "\n")
 
     @classmethod
     def load(cls, path: Path) -> "Summary":
@@ -114,7 +115,7 @@ class Summary:
             raise InputError(f"not a benchmark summary: {path} ({'; '.join(problems)})")
         for name in _NUMBER_FIELDS:  # null: a number that is not one (``save``)
             if isinstance(data.get(name), dict):
-                data[name] = _nans(data[name])
+                data[name] = _leaves(data[name], _nan)
         summary = cls(**data)
         if summary.benchmark not in BENCHMARKS:
             raise InputError(f"not a benchmark summary: {path} (unknown benchmark {summary.benchmark!r}; "

@@ -28,7 +28,7 @@ from samn_tracker.tracking_loop import lockstep_groups
 from samn_tracker.atomic import replacing, write_text
 from samn_tracker.build import tracker_config
 from samn_tracker.config import TrackerConfig, preset
-from samn_tracker.devices import Rank
+from samn_tracker.devices import Rank, set_cpu_threads
 from samn_tracker.settings import parse_overrides
 from samn_tracker.datasets.davis import sequence_names
 from samn_tracker.datasets.roots import DATA_VARIABLE, data_root
@@ -336,8 +336,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     check_writable(out, out)
     args.argv = argv
     if args.threads is not None:
-        torch.set_num_threads(args.threads)
-        cv2.setNumThreads(args.threads)
+        set_cpu_threads(args.threads)
     if args.long is not None:
         result = run_long_mode(args)
         stem, table = "long", long_markdown(result)

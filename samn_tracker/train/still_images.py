@@ -299,12 +299,13 @@ class SaliencyFolders(StillImageSource):
             raise InputError(f"no image in {images_dir} has a mask with the same name in {masks_dir}")
         # sizes from the files' headers, before training: a pair met hours in stopped the run
         # there, and --resume met it again
-        mismatched = [(i, m) for i, m in self.pairs if image_shape(i) != image_shape(m)]
+        shapes = [(pair, image_shape(pair[0]), image_shape(pair[1])) for pair in self.pairs]
+        mismatched = [(pair, shape, mask_shape) for pair, shape, mask_shape in shapes if shape != mask_shape]
         if mismatched:
-            (height, width), (mask_height, mask_width) = (image_shape(p) for p in mismatched[0])
+            (image_path, mask_path), (height, width), (mask_height, mask_width) = mismatched[0]
             raise InputError(f"saliency source: {len(mismatched)} of {len(self.pairs)} masks differ in size from "
-                             f"their image, e.g. {mismatched[0][1]} is {mask_width}x{mask_height} but "
-                             f"{mismatched[0][0]} is {width}x{height}")
+                             f"their image, e.g. {mask_path} is {mask_width}x{mask_height} but "
+                             f"{image_path} is {width}x{height}")
         unmatched = sorted(images.keys() - masks.keys())
         if unmatched:  # a renamed mask (b_mask.png) would otherwise shrink the data unseen
             note(f"saliency source: {len(unmatched)} of {len(images)} images in {images_dir} have no mask of "

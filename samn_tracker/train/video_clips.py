@@ -128,8 +128,7 @@ class YouTubeVOS(VideoClipSource):
         annotations = require_dir(base / "Annotations", "YouTube-VOS annotations")
         folders = [d for d in sorted(annotations.iterdir()) if d.is_dir()]
         # its video ids are hex strings, but a DAVIS sequence converted to this layout keeps its name
-        refuse_eval_sequences(base, [d.name for d in folders])
-        refuse_held_out([d.name for d in folders], held_out, f"YouTube-VOS source {base}")
+        refuse_untrainable(base, [d.name for d in folders], held_out, f"YouTube-VOS source {base}")
         videos = [annotated_video(d.name, images / d.name, d, binary=False) for d in folders]
         if not videos:
             raise InputError(f"no video folder in {annotations}")
@@ -170,6 +169,13 @@ def refuse_eval_sequences(root: Path, sequences: list[str]) -> None:
                          "they cannot be used for training")
 
 
+def refuse_untrainable(root: Path, sequences: list[str], held_out: frozenset[str], where: str) -> None:
+    """Stop before training on a sequence ``root/splits.txt`` keeps for evaluation or one of
+    the config's ``held_out`` sets."""
+    refuse_eval_sequences(root, sequences)
+    refuse_held_out(sequences, held_out, where)
+
+
 class DAVISVideos(VideoClipSource):
     """DAVIS 2016 (0/255 masks, one object) or 2017 (palette PNGs of object ids):
     ``JPEGImages/<resolution>/<seq>`` and ``Annotations/<resolution>/<seq>``. Give
@@ -186,7 +192,6 @@ class DAVISVideos(VideoClipSource):
         annotations = require_dir(root / "Annotations" / resolution, "DAVIS annotations")
         names = list(sequences) if sequences is not None else davis.sequence_names(root, year, split,
                                                                                resolution)
-        refuse_eval_sequences(root, names)
-        refuse_held_out(names, held_out, f"DAVIS source {root}")
+        refuse_untrainable(root, names, held_out, f"DAVIS source {root}")
         videos = [annotated_video(n, images / n, annotations / n, binary=year == 2016) for n in names]
         super().__init__(videos, max_gap, min_pixels, max_gap_final=max_gap_final)
