@@ -69,8 +69,8 @@ class DCFConfig(Checked):
     reg_filter: float = setting(0.1, ge=0)
     reg_proj: float = setting(1e-4, ge=0)
     sigma_factor: float = setting(0.25, gt=0)
-    init_gn_iters: int = setting(6, ge=0)
-    init_cg_iters: int = setting(10, ge=0)
+    init_gn_iters: int = setting(6, ge=1)  # 0 would leave the filter zero: `use_dcf=False` is the ablation
+    init_cg_iters: int = setting(10, ge=1)
     update_cg_iters: int = setting(5, ge=0)
     update_interval: int = setting(10, ge=1)
     memory_size: int = setting(250, ge=2)
@@ -268,7 +268,7 @@ class TrackerConfig(Checked):
     initial_box_thin: float = setting(0.05, ge=0, lt=1)
     rotated_box_fit: bool = False
     rotated_box_keep: float = setting(0.9, gt=0, le=1)
-    mask_threshold: float = setting(0.5, ge=0, le=1)
+    mask_threshold: float = setting(0.5, gt=0, lt=1)  # 0: the whole crop, 1: nothing
     mask_min_component: float = setting(0.3, ge=0, le=1)
     size_update_rate: float = setting(0.5, ge=0, le=1)
     frame_ops: Literal["auto", "opencv", "torch"] = "auto"  # crops / paste-back (frame_ops.py)

@@ -47,12 +47,10 @@ class Bounds:
         return " and ".join(parts)
 
 
-def setting(default: Any = dataclasses.MISSING, *, factory: Any = dataclasses.MISSING,
-            ge: Optional[float] = None, gt: Optional[float] = None, le: Optional[float] = None,
-            lt: Optional[float] = None, multiple_of: Optional[int] = None) -> Any:
+def setting(default: Any = dataclasses.MISSING, *, ge: Optional[float] = None, gt: Optional[float] = None,
+            le: Optional[float] = None, lt: Optional[float] = None, multiple_of: Optional[int] = None) -> Any:
     """A dataclass field with its allowed range declared beside the default."""
-    return dataclasses.field(default=default, default_factory=factory,
-                             metadata={"bounds": Bounds(ge, gt, le, lt, multiple_of)})
+    return dataclasses.field(default=default, metadata={"bounds": Bounds(ge, gt, le, lt, multiple_of)})
 
 
 @dataclasses.dataclass

@@ -119,7 +119,7 @@ class SAMNTracker:
             torch.manual_seed(seed)  # untrained heads are the same for the same seed
             self.net = SAMNNetwork(self.cfg.model)
         if checkpoint is not None:
-            self.net.load_trained(checkpoint["state_dict"])
+            self.net.load_trained(checkpoint["state_dict"], path)
         else:
             backbone = ("ImageNet backbones only" if self.cfg.model.pretrained_backbone
                         else "the backbone random too: model.pretrained_backbone=False")

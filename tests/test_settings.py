@@ -11,11 +11,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from samn_tracker import SettingError, build_tracker, preset
 from samn_tracker.config import DCF_AUGMENTED_SAMPLES, PRESETS, TrackerConfig, parse_overrides
 from samn_tracker.datasets.images import read_image
 from samn_tracker.errors import InputError, UnknownSettingError
+from samn_tracker.train.distill import DistillConfig
+from samn_tracker.train.run_loop import step_seed
 from samn_tracker.train.trainer import TrainConfig
 from tests.conftest import SHORT_TUNING
 
@@ -37,7 +40,11 @@ SHIPPED = sorted((REPO / "samn_tracker" / "train" / "configs").glob("*.json"))
     (["crop_size=200"], "crop_size", "200", "a multiple of 16"),
     (["spatial_map=gauss"], "spatial_map", "'gauss'", "one of 'dcf', 'distance'"),
     (["dcf.augment=1"], "dcf.augment", "1", "True or False"),
-    (["mask_threshold=1.5"], "mask_threshold", "1.5", "<= 1"),
+    (["mask_threshold=1.5"], "mask_threshold", "1.5", "< 1"),
+    (["mask_threshold=1"], "mask_threshold", "1", "> 0 and < 1"),
+    (["mask_threshold=0"], "mask_threshold", "0", "> 0 and < 1"),
+    (["dcf.init_gn_iters=0"], "dcf.init_gn_iters", "0", ">= 1"),
+    (["dcf.init_cg_iters=0"], "dcf.init_cg_iters", "0", ">= 1"),
     (["memory.max_entries=-1"], "memory.max_entries", "-1", "an integer or None >= 0"),
     (["memory=3"], "memory", "3", "a group of settings"),
     (["memory.interval.x=1"], "memory.interval.x", "1", "no sub-setting"),
@@ -146,9 +153,19 @@ def test_training_config_files_are_checked_and_named(tmp_path):
         TrainConfig().replace(source_weights=["a"])
     # the tracker's limits where training feeds the same code (crops, jitter, Adam)
     for key, value, allowed in (("crop_size", 16, ">= 32 and a multiple of 16"), ("lr", 2, "> 0 and <= 1"),
-                                ("scale_jitter", 11, ">= 0 and <= 10")):
+                                ("scale_jitter", 11, ">= 0 and <= 10"), ("seed", -1, ">= 0")):
         with pytest.raises(SettingError, match=f"setting {key}={value} is not allowed: expected .*{allowed}"):
             TrainConfig().replace(**{key: value})
+    with pytest.raises(SettingError, match="setting seed=-1 is not allowed"):
+        DistillConfig().replace(seed=-1)
+
+
+def test_a_large_training_seed_gives_step_seeds_a_generator_takes():
+    """A seed of 2**25 made ``step_seed`` overflow torch's generator at the first step."""
+    seed = TrainConfig(seed=2 ** 25).seed
+    for rank, step in ((0, 0), (3, 10 ** 6)):
+        torch.Generator().manual_seed(step_seed(seed, rank, step))
+    assert step_seed(5, 1, 7) == (5 * 1_000_003 + 1) * 1_000_003 + 7  # small seeds draw as before
 
 
 def test_one_grammar_python_or_json_literals_else_strings():

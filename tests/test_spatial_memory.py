@@ -91,9 +91,9 @@ def test_filter_cg_reaches_closed_form_ridge_solution(davis_root):
     feats, centres, size, _ = first_frame_samples(davis_root, count=4)
     feats = feats[:, :, 3:12, 2:13]  # a small problem: 4 samples of 9x11 cells
     centres = centres - torch.tensor([2.0, 3.0])
-    cfg = DCFConfig(proj_dim=3, filter_size=4, init_gn_iters=0, update_cg_iters=200, update_interval=1)
+    cfg = DCFConfig(proj_dim=3, filter_size=4, init_gn_iters=1, init_cg_iters=1, update_cg_iters=200, update_interval=1)
     sm = SpatialMemory(cfg, feats.shape[1])
-    sm.initialize(feats, centres, size)  # no GN: P from PCA, f = 0
+    sm.initialize(feats, centres, size)  # one short GN step: P fixed from here, f a start
     proj = sm.projection.double()
     assert sm.step()
 
@@ -116,7 +116,8 @@ def test_joint_gauss_newton_descends_to_a_stationary_point(davis_root):
     feats, centres, size, _ = first_frame_samples(davis_root, count=6)
     objectives, grads = [], []
     for iters in (0, 1, 2, 4, 8, 16):
-        cfg = DCFConfig(proj_dim=8, init_gn_iters=iters, init_cg_iters=20)
+        cfg = DCFConfig(proj_dim=8, init_gn_iters=max(iters, 1), init_cg_iters=20)
+        cfg.init_gn_iters = iters  # 0: where the descent starts, a fit no setting may ask for
         sm = SpatialMemory(cfg, feats.shape[1])
         sm.initialize(feats, centres, size)
         filt = sm.filter.double().requires_grad_()

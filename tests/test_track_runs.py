@@ -254,6 +254,26 @@ def test_paper_preset_offline_says_where_to_put_the_weights(blackswan, tmp_path)
     assert not out.exists() and not partial(out).exists()
 
 
+def test_weights_of_another_network_are_one_line(blackswan, tmp_path):
+    """A checkpoint whose weights are not this network's (other names, or the decoder's first
+    convolution of another size) is the user's file: one line naming it, exit 2."""
+    import torch
+    from samn_tracker.weights import builtin_checkpoint, load_checkpoint, save_checkpoint
+
+    state = load_checkpoint(builtin_checkpoint("lite", "query"))["state_dict"]
+    resized = dict(state, **{"decoder.conv_in.weight": torch.zeros(8, 256, 3, 3)})
+    for name, weights in (("unrelated.pth", {"layer.weight": torch.ones(3)}), ("resized.pth", resized)):
+        save_checkpoint(tmp_path / name, weights)
+        out = tmp_path / name.replace(".pth", "")
+        result = samn("track", blackswan, "--box", BLACKSWAN_BOX, "--out", out, "--weights",
+                      tmp_path / name, "--max-frames", "2")
+        assert result.returncode == 2, result.stderr
+        line = one_line(result.stderr)
+        assert name in line and "does not match the network" in line
+        assert not out.exists() and not partial(out).exists()
+    assert "decoder.conv_in.weight is (8, 256, 3, 3), the network's (32, 256, 3, 3)" in line
+
+
 def frames_with_corrupt_frame(davis_root: Path, folder: Path, good: int) -> Path:
     folder.mkdir()
     source = davis_root / "JPEGImages" / "480p" / "car-shadow"

@@ -66,7 +66,7 @@ def test_backbone_tail_trains_and_ships_only_the_last_blocks(davis_root, tmp_pat
     assert backbone_keys == {"query_encoder.9", "query_encoder.10", "memory_encoder.9", "memory_encoder.10"}
     trained = preset("lite").replace(**{"model.memory_pass": "backbone"}).model  # what samn train trains
     imagenet, loaded = SAMNNetwork(trained), SAMNNetwork(trained)
-    loaded.load_trained(state)
+    loaded.load_trained(state, out / "last.pth")
     key = "query_encoder.backbone._blocks.10._project_conv.weight"
     assert not torch.equal(state[key], imagenet.state_dict()[key])  # it trained
     assert torch.equal(loaded.state_dict()[key], state[key])       # and a tracker loads it

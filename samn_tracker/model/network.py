@@ -19,6 +19,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from samn_tracker.backbones import IMAGENET_MEAN, IMAGENET_STD, build_backbone
 from samn_tracker.config import ModelConfig
+from samn_tracker.errors import InputError
 from samn_tracker.model.appearance_memory import AppearanceMemory, read_memories, read_memory
 from samn_tracker.model.decoder import Decoder, foreground_probability
 from samn_tracker.model.encoders import MemoryEncoder, QueryEncoder, QueryFeatures, QueryReuseMemoryEncoder
@@ -316,12 +317,20 @@ class SAMNNetwork(nn.Module):
         """Parameters that are not the backbones' ImageNet weights (what a checkpoint ships)."""
         return {k: v for k, v in self.state_dict().items() if not k.startswith(BACKBONE_PREFIXES)}
 
-    def load_trained(self, state_dict: dict[str, torch.Tensor]) -> None:
-        """Load a checkpoint; one without backbone weights keeps the ImageNet backbones."""
+    def load_trained(self, state_dict: dict[str, torch.Tensor], source: str | Path) -> None:
+        """Load the weights of the checkpoint ``source``; one without backbone weights keeps
+        the ImageNet backbones. Weights of another network are the user's file, not a bug:
+        an ``InputError`` naming ``source``."""
+        ours = self.state_dict()
+        resized = [k for k, v in state_dict.items() if k in ours and ours[k].shape != v.shape]
+        if resized:
+            raise InputError(f"{source} does not match the network: {resized[0]} is "
+                             f"{tuple(state_dict[resized[0]].shape)}, the network's {tuple(ours[resized[0]].shape)}"
+                             f" ({len(resized)} such weights)")
         missing, unexpected = self.load_state_dict(state_dict, strict=False)
         missing = [k for k in missing if not k.startswith(BACKBONE_PREFIXES)]
         if missing or unexpected:
-            raise ValueError(f"checkpoint does not match the network: missing {missing[:5]}, "
+            raise InputError(f"{source} does not match the network: missing {missing[:5]}, "
                              f"unexpected {unexpected[:5]}")
 
 

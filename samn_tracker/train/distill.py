@@ -61,7 +61,7 @@ class DistillConfig(Checked):
     soft_fraction: float = setting(0.8, ge=0, le=1)  # frames 1-2 whose mask is softened
     box_init_fraction: float = setting(0.1, ge=0, le=1)  # clips whose frame 0 is memorised with its box
     checkpoint_every: int = setting(100, ge=1)
-    seed: int = 0
+    seed: int = setting(0, ge=0, lt=2 ** 63)  # as TrainConfig.seed
     device: str = "auto"
 
 
@@ -105,7 +105,7 @@ class Distiller:
         self.teacher_path, self.teacher_state = path, ckpt["state_dict"]
         self.tracker_cfg = tracker_cfg.replace(**{"model.memory_pass": "query"})
         self.teacher = SAMNNetwork(tracker_cfg.model)
-        self.teacher.load_trained(ckpt["state_dict"])
+        self.teacher.load_trained(ckpt["state_dict"], path)
         self.teacher.eval().to(device).prepare_for_inference()
         for p in self.teacher.parameters():
             p.requires_grad_(False)

@@ -226,7 +226,7 @@ class EpochOrder(Sampler):
 
 def step_seed(seed: int, rank: int, step: int) -> int:
     """The seed of one step's random draws: a resumed step draws what it would have drawn."""
-    return (seed * 1_000_003 + rank) * 1_000_003 + step
+    return ((seed * 1_000_003 + rank) * 1_000_003 + step) % 2 ** 63  # torch's generators take < 2**63
 
 
 def worker_message(err: InputError) -> str:

@@ -82,7 +82,7 @@ class TrainConfig(Checked):
     workers: Optional[int] = setting(None, ge=0)
     checkpoint_every: int = setting(200, ge=1)
     log_every: int = setting(1, ge=1)
-    seed: int = 0
+    seed: int = setting(0, ge=0, lt=2 ** 63)  # numpy's generators take no negative seed, torch's none past 2**63
     device: str = "auto"
     amp: bool = True
     held_out: list[str] = field(default_factory=list)
@@ -342,10 +342,7 @@ def load_weights(net: SAMNNetwork, path: Path) -> dict:
                             else f"--set preset={presets.get(stored['backbone'], '?')}" for k, v in diff.items()})
             raise InputError(f"{path} was trained for another model ({', '.join(f'{k}={v}' for k, v in diff.items())}); "
                              f"to use it: {' '.join(fixes)}")
-    try:
-        net.load_trained(ckpt["state_dict"])
-    except ValueError as err:
-        raise InputError(f"{path}: {err}") from None
+    net.load_trained(ckpt["state_dict"], path)
     return ckpt
 
 
