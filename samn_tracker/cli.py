@@ -211,8 +211,7 @@ def run_track(args: argparse.Namespace) -> int:
                          f"{total} frames; give a larger --max-frames, or run without --resume")
     tracker = build_tracker(config, args.weights, device=args.device, precision=args.precision,
                             seed=args.seed)
-    if tracker.device.type == "cpu":
-        use_cpu_threads(args.threads, args.preset)
+    use_cpu_threads(tracker, args.threads)
     with RunFolder(out, args.invocation, settings, resumed=resumed.frames if resumed else 0) as run:
         if resumed is not None:
             cut_back(run.path, resumed)

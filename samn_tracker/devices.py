@@ -10,12 +10,15 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from typing import Callable, NoReturn, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, NoReturn, Optional, Sequence
 
 import numpy as np
 import torch
 
 from samn_tracker.errors import InputError
+
+if TYPE_CHECKING:
+    from samn_tracker.tracker import SAMNTracker
 
 
 @dataclass(frozen=True)
@@ -186,9 +189,10 @@ def cpu_threads(given: Optional[int], preset: str) -> Optional[int]:
     return 1 if preset == "lite" and "OMP_NUM_THREADS" not in os.environ else None
 
 
-def use_cpu_threads(given: Optional[int], preset: str) -> None:
-    """``set_cpu_threads`` to ``cpu_threads``' count, where it gives one."""
-    threads = cpu_threads(given, preset)
+def use_cpu_threads(tracker: SAMNTracker, given: Optional[int]) -> None:
+    """For a tracker on a CPU, ``set_cpu_threads`` to ``cpu_threads``' count of its preset,
+    where it gives one: what every command that tracks does after building its tracker."""
+    threads = cpu_threads(given, tracker.cfg.name) if tracker.device.type == "cpu" else None
     if threads is not None:
         set_cpu_threads(threads)
 

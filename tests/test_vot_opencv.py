@@ -66,3 +66,13 @@ def test_csrt_follows_the_car_and_accepts_a_mask_initialisation(client):
     objects, _ = client.initialize(_image(10), [(Mask.create(mask.astype(np.uint8)), {})], {})
     assert iou_boxes(np.asarray(objects[0][0].bounds(), float), _gt_box(10)) > 0.9
     client.quit()
+
+
+def test_an_unknown_opencv_tracker_is_one_line_and_exit_status_2(tmp_path):
+    """``SAMN_VOT_OPENCV`` is the option's default, which argparse does not check against
+    the choices: a KeyError traceback with exit 1 before."""
+    env = dict(os.environ, PYTHONPATH=str(REPO), SAMN_VOT_OPENCV="foo")
+    done = subprocess.run([sys.executable, "-m", "samn_tracker.vot.opencv_server"], input="",
+                          capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "SAMN_VOT_OPENCV='foo': choose one of csrt, kcf" in done.stderr

@@ -177,6 +177,7 @@ def _server(tmp_path: Path, env: dict, stdin: str = "") -> subprocess.CompletedP
 @pytest.mark.parametrize("env, said", [
     ({"SAMN_VOT_CONFIG": "memory.interval=abc"}, "memory.interval='abc'"),
     ({"SAMN_VOT_OUTPUT": "bogus"}, "SAMN_VOT_OUTPUT='bogus'"),
+    ({"SAMN_VOT_THREADS": "0"}, "SAMN_VOT_THREADS='0': must be at least 1"),
 ])
 def test_a_bad_setting_at_start_up_is_one_line_and_exit_status_2(tmp_path, env, said):
     done = _server(tmp_path, env)
@@ -190,3 +191,28 @@ def test_a_stream_that_is_not_trax_ends_in_one_line_not_a_traceback(tmp_path, st
     assert done.returncode == 1
     assert done.stderr.startswith("samn trax server: error: the TraX connection failed")
     assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1
+
+
+def test_lite_serves_on_one_cpu_thread_unless_told(monkeypatch):
+    """As in ``samn track``: two threads of lite wait on each other whenever another program
+    takes a core, and the toolkit runs the tracker beside its own work."""
+    import torch
+
+    from samn_tracker.vot.trax_server import options_from_args, tracker_for
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setenv("SAMN_VOT_CONFIG", FAST_CONFIG)
+    monkeypatch.delenv("SAMN_VOT_THREADS", raising=False)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        tracker_for(options_from_args(["--device", "cpu"]))
+        assert torch.get_num_threads() == 1
+        monkeypatch.setenv("SAMN_VOT_THREADS", "2")
+        options = options_from_args(["--device", "cpu"])
+        assert options.threads == 2
+        tracker_for(options)
+        assert torch.get_num_threads() == 2
+        assert options_from_args(["--threads", "3"]).threads == 3  # the option before the variable
+    finally:
+        torch.set_num_threads(before)

@@ -54,8 +54,7 @@ def tracker_factory(args: argparse.Namespace) -> TrackerFactory:
 
     def build(device):
         tracker = make(device)
-        if tracker.device.type == "cpu":
-            use_cpu_threads(args.threads, args.preset)
+        use_cpu_threads(tracker, args.threads)
         return tracker
 
     return build

@@ -17,7 +17,7 @@ import numpy as np
 
 from samn_tracker.command_parser import CommandParser
 from samn_tracker.errors import InputError
-from samn_tracker.exits import guarded
+from samn_tracker.exits import INPUT_ERROR, guarded
 from samn_tracker.regions import mask_to_box, polygon_to_box
 from samn_tracker.speed.trackers import OPENCV_TRACKERS, OpenCVBench
 from samn_tracker.vot.trax_server import serve
@@ -56,11 +56,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--tracker", choices=sorted(OPENCV_TRACKERS),
                         default=os.environ.get("SAMN_VOT_OPENCV", "csrt"))
     args = parser.parse_args(argv)
+    if args.tracker not in OPENCV_TRACKERS:  # argparse checks the choices of a given option only
+        parser.error(f"SAMN_VOT_OPENCV={args.tracker!r}: choose one of {', '.join(sorted(OPENCV_TRACKERS))}")
     try:
         tracker = OpenCVTraxTracker(args.tracker)
     except InputError as error:
         print(f"opencv trax server: cannot start: {error}", file=sys.stderr, flush=True)
-        return 1
+        return INPUT_ERROR
     return serve(tracker, "rectangle")
 
 

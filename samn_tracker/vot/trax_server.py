@@ -10,6 +10,7 @@ waiting; a bad option or setting at start-up exits with status 2, as every comma
 
 Options default to environment variables so ``trackers.ini`` entries can set them with
 ``env_SAMN_VOT_*`` keys: ``SAMN_VOT_PRESET``, ``SAMN_VOT_WEIGHTS``, ``SAMN_VOT_DEVICE``,
+``SAMN_VOT_THREADS`` (on a CPU; by default ``lite`` runs on one thread, as in ``samn track``),
 ``SAMN_VOT_OUTPUT`` and ``SAMN_VOT_CONFIG``: settings of the preset in the ``KEY=VALUE``
 grammar of every ``--set`` option, separated by spaces (shell quoting), e.g.
 ``crop_size=128 memory.interval=5``; ``--set`` on the command line adds to them.
@@ -25,22 +26,24 @@ and a confidence there would put that frame (overlap 0) above every long-term th
 """
 from __future__ import annotations
 
+import argparse
 import os
 import shlex
 import sys
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, get_args
 
 import numpy as np
 
-from samn_tracker.command_parser import CommandParser
+from samn_tracker.command_parser import CommandParser, positive_int
+from samn_tracker.devices import THREADS_HELP, use_cpu_threads
 from samn_tracker.errors import InputError
 from samn_tracker.exits import INPUT_ERROR, SYSTEM_ERROR, guarded
 from samn_tracker.settings import parse_overrides
 
 OutputKind = Literal["auto", "mask", "polygon", "rectangle"]
-OUTPUT_KINDS = ("auto", "mask", "polygon", "rectangle")
+OUTPUT_KINDS = get_args(OutputKind)
 
 
 @dataclass
@@ -48,6 +51,7 @@ class ServerOptions:
     preset: str = "lite"
     weights: Optional[str] = None
     device: str = "auto"
+    threads: Optional[int] = None  # CPU threads; None: devices.cpu_threads' rule
     output: OutputKind = "auto"   # auto: the kind of the initial region
     overrides: dict[str, Any] = field(default_factory=dict)
 
@@ -170,6 +174,7 @@ def options_from_args(argv: Optional[list[str]] = None) -> ServerOptions:
     parser.add_argument("--preset", default=env.get("SAMN_VOT_PRESET", "lite"))
     parser.add_argument("--weights", default=env.get("SAMN_VOT_WEIGHTS") or None)
     parser.add_argument("--device", default=env.get("SAMN_VOT_DEVICE", "auto"))
+    parser.add_argument("--threads", type=positive_int, metavar="N", help=THREADS_HELP)
     parser.add_argument("--output", choices=OUTPUT_KINDS, default=env.get("SAMN_VOT_OUTPUT", "auto"))
     parser.add_set_option()
     try:
@@ -180,14 +185,21 @@ def options_from_args(argv: Optional[list[str]] = None) -> ServerOptions:
     args = parser.parse_args(argv)
     if args.output not in OUTPUT_KINDS:
         parser.error(f"SAMN_VOT_OUTPUT={args.output!r}: choose one of {', '.join(OUTPUT_KINDS)}")
+    if args.threads is None and env.get("SAMN_VOT_THREADS"):
+        try:
+            args.threads = positive_int(env["SAMN_VOT_THREADS"])
+        except argparse.ArgumentTypeError as err:
+            parser.error(f"SAMN_VOT_THREADS={env['SAMN_VOT_THREADS']!r}: {err}")
     return ServerOptions(preset=args.preset, weights=args.weights, device=args.device,
-                         output=args.output, overrides=parse_overrides(args.overrides))
+                         threads=args.threads, output=args.output, overrides=parse_overrides(args.overrides))
 
 
 def tracker_for(options: ServerOptions):
     from samn_tracker.build import build_tracker as front_door
 
-    return front_door(options.preset, options.weights, options.overrides, options.device)
+    tracker = front_door(options.preset, options.weights, options.overrides, options.device)
+    use_cpu_threads(tracker, options.threads)
+    return tracker
 
 
 @guarded("samn trax server")
