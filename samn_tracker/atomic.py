@@ -50,6 +50,15 @@ def write_text(path: Path | str, text: str) -> None:
         tmp.write_text(text)
 
 
+def save_figure(figure, stem: Path, **savefig) -> list[Path]:
+    """A matplotlib ``figure`` as ``stem``.png and .pdf, each replaced atomically."""
+    paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
+    for path in paths:
+        with replacing(path) as tmp:
+            figure.savefig(tmp, format=path.suffix[1:], **savefig)
+    return paths
+
+
 @contextmanager
 def directory(path: Path) -> Iterator[Path]:
     """Yield a temporary folder beside ``path`` that replaces it (``replace_directory``)

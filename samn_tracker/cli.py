@@ -15,9 +15,11 @@ import numpy as np
 
 from samn_tracker.build import build_tracker, tracker_config
 from samn_tracker.command_parser import CommandParser, positive_int
+from samn_tracker.config import PRESETS
 from samn_tracker.devices import THREADS_HELP
 from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded
+from samn_tracker.model.network import PRECISIONS
 
 # Subcommands whose code lives in their own module: name -> (module, help).
 DELEGATED = {
@@ -81,14 +83,14 @@ def add_track_parser(sub: argparse._SubParsersAction) -> None:
     init.add_argument("--select", action="store_true",
                       help="draw the box with the mouse on the first frame, in a window (needs a display); "
                            "the box chosen is printed as the --box that repeats the run")
-    p.add_argument("--preset", default="lite", choices=["lite", "paper"],
+    p.add_argument("--preset", default="lite", choices=sorted(PRESETS),
                    help="lite: EfficientNet-Lite0, for a CPU, weights built in; paper: ResNet-50 as in "
                         "the paper, for a GPU (downloads ImageNet weights on first use)")
     p.add_argument("--weights", help="checkpoint (.pth); default: the built-in one of the preset")
     p.add_argument("--device", default="auto", help="auto (cuda when present), cpu, cuda or cuda:N")
     p.add_argument("--threads", type=positive_int, metavar="N", help=THREADS_HELP)
     p.add_set_option()
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
+    p.add_argument("--precision", default="fp32", choices=list(PRECISIONS),
                    help="network precision (bf16 / fp16 run under autocast)")
     p.add_argument("--seed", type=int, default=0, help="seed of the first-frame augmentations")
     p.add_argument("--out", required=True, help="output folder (must be new or empty, or use --overwrite)")

@@ -419,3 +419,29 @@ def test_a_got10k_run_without_times_has_no_fps_in_its_summary():
     assert result.fps == -1.0 and "FPS" not in got10k.summary("a", "val", result).scores
     table = reports.scores_table([got10k.summary("a", "val", result), got10k_summary("b", [0.9])])
     assert "| a | 0.600 | 0.500 | 0.000 | - |" in reports.markdown(table, 3)
+
+
+def test_a_plot_that_fails_midway_leaves_the_earlier_one_whole(tmp_path):
+    """Report plots are replaced atomically, as every other result: a failed save (here the
+    PDF's) keeps the earlier PNG and PDF and leaves no temporary file."""
+    from matplotlib.figure import Figure
+
+    from samn_tracker.atomic import save_figure
+
+    figure = Figure(figsize=(2, 2))
+    figure.add_subplot().plot([0, 1], [0, 1])
+    png, pdf = save_figure(figure, tmp_path / "plot", dpi=50)
+    before = {path: path.read_bytes() for path in (png, pdf)}
+    original = figure.savefig
+
+    def failing(target, **kwargs):
+        if kwargs.get("format") == "pdf":
+            raise OSError("disk full")
+        original(target, **kwargs)
+
+    figure.savefig = failing
+    figure.add_subplot().plot([1, 0], [0, 1])
+    with pytest.raises(OSError, match="disk full"):
+        save_figure(figure, tmp_path / "plot", dpi=50)
+    assert pdf.read_bytes() == before[pdf] and png.read_bytes() != before[png]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plot.pdf", "plot.png"]

@@ -27,6 +27,7 @@ from tqdm import tqdm
 from samn_tracker.command_parser import CommandParser, positive_int
 from samn_tracker import build_tracker, regions
 from samn_tracker.atomic import write_text
+from samn_tracker.config import PRESETS
 from samn_tracker.crops import crop_mask, window_around
 from samn_tracker.datasets.davis import davis_sequence, frame_files, sequence_names
 from samn_tracker.errors import InputError
@@ -47,7 +48,7 @@ def build_parser() -> CommandParser:
     p.add_argument("--split", default="val")
     p.add_argument("--sequences", nargs="+", action="extend", metavar="NAME",
                    help="these sequences only; names may also be comma-separated, each is taken once")
-    p.add_argument("--preset", default="lite", choices=["lite", "paper"])
+    p.add_argument("--preset", default="lite", choices=sorted(PRESETS))
     p.add_argument("--weights", help="checkpoint (.pth); default: the preset's built-in one")
     p.add_set_option(example="model.key_temperature=0.1")
     p.add_argument("--device", default="auto")

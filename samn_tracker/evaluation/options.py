@@ -12,12 +12,13 @@ from samn_tracker.evaluation.run_record import claim, hold, settings_record
 from samn_tracker.evaluation.runner import ResultWriter, TrackerFactory, run_sequences, samn_factory, wait_for_all
 from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded, note
+from samn_tracker.config import PRESETS
 from samn_tracker.model.network import PRECISIONS
 from samn_tracker.run_folder import check_writable
 
 
 def add_tracker_arguments(parser: CommandParser) -> None:
-    parser.add_argument("--preset", default="lite", choices=["lite", "paper"],
+    parser.add_argument("--preset", default="lite", choices=sorted(PRESETS),
                         help="tracker configuration (default: lite)")
     parser.add_argument("--weights", help="checkpoint (.pth); default: the preset's built-in one")
     parser.add_set_option()

@@ -18,6 +18,7 @@ from typing import Callable, Iterable, Optional, Sequence
 import pandas as pd
 from matplotlib.figure import Figure
 
+from samn_tracker.atomic import save_figure, write_text
 from samn_tracker.command_parser import CommandParser
 from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded
@@ -150,8 +151,6 @@ def latex(table: pd.DataFrame, decimals: int, caption: str) -> str:
 
 def write_table(table: pd.DataFrame, stem: Path, caption: str, decimals: int) -> None:
     """``stem``.csv, .md and .tex."""
-    from samn_tracker.atomic import write_text
-
     stem.parent.mkdir(parents=True, exist_ok=True)
     write_text(stem.with_suffix(".csv"), table.to_csv())
     write_text(stem.with_suffix(".md"), f"**{caption}**\n\n" + markdown(table, decimals))
@@ -266,11 +265,7 @@ def _label(summary: Summary, key: str) -> str:
 
 def _save(figure: Figure, stem: Path) -> list[Path]:
     figure.tight_layout()
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
-    for path in paths:
-        figure.savefig(path, dpi=200)
-    return paths
+    return save_figure(figure, stem, dpi=200)
 
 
 def write_report(summaries: Sequence[Summary], out: Path) -> list[Path]:

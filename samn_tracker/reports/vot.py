@@ -23,6 +23,7 @@ from typing import Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from samn_tracker.atomic import save_figure, write_text
 from samn_tracker.command_parser import CommandParser, comma_names
 from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded
@@ -425,17 +426,12 @@ def _mark(axes, x: float, text: str) -> None:
 def _save(figure, stem: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
-    for path in paths:
-        figure.savefig(path, dpi=150, bbox_inches="tight")
+    paths = save_figure(figure, stem, dpi=150, bbox_inches="tight")
     plt.close(figure)
     return paths
 
 
 def write_table(table: pd.DataFrame, out: Path, name: str = "table") -> list[Path]:
-    from samn_tracker.atomic import write_text
-
     paths = [out / f"{name}.md", out / f"{name}.tex", out / f"{name}.csv"]
     write_text(paths[0], to_markdown(table))
     write_text(paths[1], table.to_latex(float_format="%.3f", na_rep="--", multicolumn_format="c"))
@@ -503,7 +499,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         written += plot_precision_recall(results, experiment, args.out)
     for tracker, table in measures.items():
         written.append(args.out / f"attributes_{tracker}.csv")
-        table.to_csv(written[-1])
+        write_text(written[-1], table.to_csv())
     if measures:
         written += plot_attributes(measures, args.out)
     for path in written:

@@ -27,6 +27,7 @@ from samn_tracker.speed.trackers import SAMN_PRESETS, TRACKER_NAMES, bench_track
 from samn_tracker.tracking_loop import lockstep_groups
 from samn_tracker.atomic import replacing, write_text
 from samn_tracker.build import tracker_config
+from samn_tracker.model.network import PRECISIONS
 from samn_tracker.config import TrackerConfig, preset
 from samn_tracker.devices import Rank, set_cpu_threads
 from samn_tracker.settings import parse_overrides
@@ -78,7 +79,7 @@ def build_parser() -> CommandParser:
     p.add_argument("--weights", action="append", default=[], metavar="[PRESET=]PATH",
                    help="checkpoint for SAMN; PRESET=PATH (lite=..., paper=...) for one preset only")
     p.add_set_option(example="crop_size=192 memory.last_frame=False")
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
+    p.add_argument("--precision", default="fp32", choices=list(PRECISIONS),
                    help="SAMN network precision (autocast; bf16 uses AMX on recent Xeons)")
     p.add_argument("--repeat", type=int, default=1, help="timed passes per tracker (report the spread)")
     p.add_argument("--warmup", type=int, default=3,

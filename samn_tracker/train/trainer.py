@@ -26,7 +26,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from samn_tracker.backbones import freeze_batchnorm
-from samn_tracker.config import ModelConfig, TrackerConfig, preset, weights_mismatch
+from samn_tracker.config import PRESETS, ModelConfig, TrackerConfig, preset, weights_mismatch
 from samn_tracker.devices import Rank
 from samn_tracker.feature_grid import STRIDE, cell_to_pixel, gaussians
 from samn_tracker.model.decoder import foreground_probability
@@ -337,7 +337,7 @@ def load_weights(net: SAMNNetwork, path: Path) -> dict:
         stored = {**ModelConfig().to_dict(), **stored}
         diff = {k: theirs for k, (theirs, _) in weights_mismatch(stored, dataclasses.asdict(net.cfg)).items()}
         if diff:
-            presets = {preset(name).model.backbone: name for name in ("lite", "paper")}
+            presets = {preset(name).model.backbone: name for name in PRESETS}
             fixes = sorted({f"--set {MODEL_SETTINGS[k]}={v}" if MODEL_SETTINGS[k] != "preset"
                             else f"--set preset={presets.get(stored['backbone'], '?')}" for k, v in diff.items()})
             raise InputError(f"{path} was trained for another model ({', '.join(f'{k}={v}' for k, v in diff.items())}); "

@@ -207,9 +207,9 @@ class UnsupervisedExperiment(multirun.UnsupervisedExperiment):
     def transform(self, sequences):
         if self._storage is not None:
             cache = self._storage.substorage("cache").substorage("transformer")
-            for transformer in self.transformers:
-                if transformer._cache is None:
-                    transformer._cache = cache
+            for each in self.transformers:
+                if each._cache is None:
+                    each._cache = cache
         return super().transform(sequences)
 
 
