@@ -78,9 +78,9 @@ def box_to_mask(box, shape: tuple[int, int]) -> np.ndarray:
     return mask
 
 
-def _fill_polygon(points: np.ndarray, shape: tuple[int, int], offset=(0, 0)) -> np.ndarray:
+def _fill_polygon(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     canvas = np.zeros((int(shape[0]), int(shape[1])), dtype=np.uint8)
-    vertices = np.round(points - np.asarray(offset, dtype=np.float64)).astype(np.int32)
+    vertices = np.round(points).astype(np.int32)
     cv2.fillPoly(canvas, [vertices.reshape(-1, 1, 2)], 1)
     return canvas.astype(bool)
 

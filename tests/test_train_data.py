@@ -21,11 +21,11 @@ from samn_tracker.train.still_images import (CocoInstances, PascalVOCObjects, Sa
                                              ViewAugmentation, augment_views, decode_coco_rle,
                                              photometric, polygons_to_mask)
 from samn_tracker.train.synthetic import SyntheticClips
-from samn_tracker.train.video_clips import (DAVISVideos, YouTubeVOS, davis16_train_photos,
-                                            davis16_train_sequences)
+from samn_tracker.train.video_clips import DAVISVideos, YouTubeVOS
 
 SEQ = "cows"  # a train sequence: a dark animal on grass, so colours tell object from background
 EVAL = {"blackswan", "bmx-trees", "car-roundabout", "car-shadow"}
+TRAIN = ["breakdance", "camel", "cows", "dance-twirl"]  # the shared data's splits.txt
 NO_PHOTOMETRY = ViewAugmentation(blur_prob=0.0, brightness=0.0)
 
 
@@ -356,9 +356,7 @@ def test_youtube_vos(tmp_path: Path, cows) -> None:
 
 
 def test_davis16_eval_sequences_are_refused(davis_root: Path) -> None:
-    train = davis16_train_sequences(davis_root)
-    assert set(train) == {"breakdance", "camel", "cows", "dance-twirl"} and not set(train) & EVAL
-    assert [v.name for v in DAVISVideos(davis_root, 2016, split="train").videos] == train
+    assert [v.name for v in DAVISVideos(davis_root, 2016, split="train").videos] == TRAIN
     for names in (["blackswan"], ["camel", "car-shadow"]):
         with pytest.raises(InputError, match="eval"):
             DAVISVideos(davis_root, 2016, sequences=names)
@@ -398,7 +396,8 @@ def test_davis17_layout(tmp_path: Path, cows) -> None:
 # --- synthetic clips ----------------------------------------------------------------
 
 def train_photos(davis_root: Path) -> list[Path]:
-    return davis16_train_photos(davis_root)[::40]
+    """Every 40th frame of the training sequences: photos for ``SyntheticClips``."""
+    return sorted(p for name in TRAIN for p in (davis_root / "JPEGImages" / "480p" / name).glob("*.jpg"))[::40]
 
 
 def test_synthetic_clips(davis_root: Path) -> None:
@@ -424,13 +423,6 @@ def test_synthetic_clips(davis_root: Path) -> None:
         SyntheticClips([davis_root / "no_such.jpg"], count=2)
     with pytest.raises(InputError, match="bmx-trees"):
         SyntheticClips(train_photos(davis_root) + [frame(davis_root, "bmx-trees", 0)], count=2)
-
-
-def test_davis16_train_photos_skip_eval_sequences(davis_root: Path) -> None:
-    photos = davis16_train_photos(davis_root)
-    assert {p.parent.name for p in photos} == set(davis16_train_sequences(davis_root))
-    assert len(photos) == sum(len(list((davis_root / "JPEGImages/480p" / s).glob("*.jpg")))
-                              for s in davis16_train_sequences(davis_root))
 
 
 # --- crops and the dataset ----------------------------------------------------------

@@ -281,7 +281,7 @@ class SAMNNetwork(nn.Module):
         # opens its own context, so it saved nothing).
         return torch.autocast(self.mean.device.type, dtype=self.inference_dtype, cache_enabled=False)
 
-    def prepare_for_inference(self, channels_last: bool = True, precision: str = "fp32") -> "SAMNNetwork":
+    def prepare_for_inference(self, precision: str = "fp32") -> "SAMNNetwork":
         """Fold the backbones' BatchNorms into their convs and use channels-last tensors.
 
         Same function up to float rounding (outputs within ~1e-5 relative), with a third
@@ -304,8 +304,7 @@ class SAMNNetwork(nn.Module):
         self.inference_dtype = PRECISIONS[precision]
         for backbone in self.backbones():
             _fold_batchnorm(backbone, keep=None if backbone is self.query_encoder.backbone else backbone.stem_conv)
-        if channels_last:
-            self.to(memory_format=torch.channels_last)
+        self.to(memory_format=torch.channels_last)
         return self
 
     def backbones(self) -> list[nn.Module]:

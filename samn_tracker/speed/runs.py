@@ -68,7 +68,6 @@ class TimedRun:
     lost_frames: int
     rss_peak_mb: float
     cuda_peak_mb: float = 0.0
-    extra: dict = field(default_factory=dict)
     host_s: dict[str, np.ndarray] = field(default_factory=dict)  # per host part, per tracked frame
 
 

@@ -135,16 +135,6 @@ class YouTubeVOS(VideoClipSource):
         super().__init__(videos, max_gap, min_pixels)
 
 
-def davis16_train_sequences(root: Path | str) -> list[str]:
-    """The sequences ``splits.txt`` allows for training; eval sequences are never listed."""
-    return sorted(name for name, split in read_splits(root).items() if split == "train")
-
-
-def davis16_train_photos(root: Path | str, resolution: str = "480p") -> list[Path]:
-    """Frames of the training sequences only: photos for ``SyntheticClips``."""
-    return [p for name in davis16_train_sequences(root) for p in davis.frame_files(root, name, resolution)]
-
-
 def refuse_eval_photos(photos: list[Path]) -> None:
     """No training photo may come from an eval sequence of a tree with a ``splits.txt``
     (the sequence is the photo's folder name)."""

@@ -45,15 +45,10 @@ MARKER = "config.yaml"  # what makes a folder a workspace
 SECTION = re.compile(r"\s*\[([^\]]+)\]\s*")
 
 
-def trackers_ini(paths: Optional[str] = None) -> str:
-    """The registry text; ``paths`` (e.g. a source checkout) replaces each entry's
-    ``paths = .``, None drops it (an installed package is importable anyway)."""
-    lines = []
-    for line in REGISTRY.read_text().splitlines():
-        if line.partition("=")[0].strip() != "paths":
-            lines.append(line)
-        elif paths:
-            lines.append(f"paths = {paths}")
+def trackers_ini() -> str:
+    """The registry text without its ``paths = .`` lines: an installed package is
+    importable from anywhere, and a workspace is not the checkout."""
+    lines = [line for line in REGISTRY.read_text().splitlines() if line.partition("=")[0].strip() != "paths"]
     return "\n".join(lines) + "\n"
 
 
@@ -138,12 +133,6 @@ def write_workspace(plan: WorkspacePlan) -> Path:
         if plan.davis is not None:
             build_local_stack(plan.davis, folder / "sequences", LOCAL_STACKS[plan.stack])
     return plan.directory
-
-
-def create_workspace(directory: Path | str, stack: str, davis: Optional[Path | str] = None,
-                     overwrite: bool = False) -> Path:
-    """``plan_workspace`` then ``write_workspace``: the workspace in ``directory``."""
-    return write_workspace(plan_workspace(directory, stack, davis, overwrite))
 
 
 @guarded("samn vot workspace", on_interrupt="(nothing written)")
