@@ -10,7 +10,6 @@ is seeded and deterministic, so one repetition is run (the toolkit does the same
 from __future__ import annotations
 
 import argparse
-import ast
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,9 +19,8 @@ import numpy as np
 
 from samn_tracker.command_parser import CommandParser
 from samn_tracker import atomic
-from samn_tracker.datasets import list_frames
 from samn_tracker.devices import Rank
-from samn_tracker.datasets.got10k import SUBSETS, sequence_names
+from samn_tracker.datasets.got10k import SUBSETS, cover_labels, frame_files, resolution, sequence_names
 from samn_tracker.datasets.groundtruth import read_boxes, read_numbers
 from samn_tracker.evaluation import box_measures, options
 from samn_tracker.evaluation.runner import BenchmarkSequence, BoxWriter, Tracker
@@ -39,7 +37,7 @@ NOT_WITH_TOOLKIT = {"sequences": "--sequences", "score_only": "--score-only", "b
 def load_sequences(root: Path, subset: str) -> list[BenchmarkSequence]:
     """Frames (``*.jpg`` in order) and the first ground-truth box of every listed sequence."""
     folders = [(name, Path(root) / subset / name) for name in sequence_names(root, subset)]
-    return [BenchmarkSequence.from_box_file(name, list_frames(folder, suffixes=(".jpg",)), folder / "groundtruth.txt")
+    return [BenchmarkSequence.from_box_file(name, frame_files(folder), folder / "groundtruth.txt")
             for name, folder in folders]
 
 
@@ -58,21 +56,6 @@ class Got10kResult:
     scores: box_measures.Got10kScores
     fps: float
     per_sequence: dict[str, dict[str, float]]
-
-
-def read_resolution(meta_file: Path) -> tuple[float, float]:
-    """(W, H) from a GOT-10k ``meta_info.ini`` (``resolution: (1920, 1080)``)."""
-    if not meta_file.is_file():
-        raise InputError(f"GOT-10k meta file not found (needed for the image bounds): {meta_file}")
-    for line in meta_file.read_text().splitlines()[1:]:
-        key, _, value = line.partition(": ")
-        if key.strip() == "resolution":
-            try:
-                width, height = ast.literal_eval(value.strip())
-                return float(width), float(height)
-            except (ValueError, SyntaxError, TypeError):
-                break
-    raise InputError(f"{meta_file} has no valid 'resolution: (W, H)' line")
 
 
 def score(root: Path, run_dir: Path, subset: str = "val",
@@ -111,27 +94,18 @@ def read_truth(root: Path, subset: str, name: str) -> tuple[np.ndarray, np.ndarr
     read once before tracking too, so that a bad file stops the run before it starts."""
     folder = Path(root) / subset / name
     gt = read_boxes(folder / "groundtruth.txt")
-    cover = _read_label(folder / "cover.label", len(gt))
+    cover = cover_labels(folder, len(gt))
     scored = np.flatnonzero((cover > 0) & ~np.isfinite(gt).all(axis=1))
     scored = scored[scored > 0]  # frame 0 is not scored
     if scored.size:  # the toolkit scores the frame: its IoU, and so AO, is NaN
         raise InputError(f"{folder / 'groundtruth.txt'} line {scored[0] + 1} has no box (NaN) where cover.label "
                          f"says the target is in view ({scored.size} such frames): AO would be NaN; mend the "
                          "files or leave the sequence out with --sequences")
-    return gt, cover, read_resolution(folder / "meta_info.ini")
+    return gt, cover, resolution(folder)
 
 
 def glob_escape(name: str) -> str:
     return re.sub(r"([\[\]*?])", r"[\1]", name)
-
-
-def _read_label(path: Path, frames: int) -> np.ndarray:
-    if not path.is_file():
-        raise InputError(f"GOT-10k label file not found: {path}")
-    values = read_numbers(path)
-    if values.size != frames:
-        raise InputError(f"{path} has {values.size} entries for {frames} frames")
-    return values
 
 
 def submission_zip(root: Path, run_dir: Path, subset: str = "test") -> Path:
