@@ -40,6 +40,12 @@ class CommandParser(argparse.ArgumentParser):
                           help=f"change settings, e.g. --set {example} (several after one --set, "
                                "or one --set each)")
 
+    def add_sequences_option(self, help: str) -> None:
+        """``--sequences``, the same grammar on every command: names after one option,
+        comma-separated, or both (``--sequences a b,c``)."""
+        self.add_argument("--sequences", nargs="+", action="extend", metavar="NAME",
+                          help=help + "; names may also be comma-separated")
+
     def add_groups_option(self) -> None:
         """``--groups G`` beside ``--batch``, the same on every command that steps a lockstep batch."""
         self.add_argument("--groups", type=positive_int, default=None, metavar="G",

@@ -463,7 +463,7 @@ def test_options_that_do_nothing_here_are_named_and_repeats_measured_once(davis_
     """A run of KCF alone: the SAMN-only options, a warm-up longer than the sequence and a
     repeated sequence each get a note; an earlier run with no tracker in common is said so."""
     (tmp_path / "earlier.json").write_text(json.dumps(_bench_json()))
-    assert main(bench_args(davis_root, tmp_path / "out", "--trackers", "kcf", "--sequences", "car-shadow,car-shadow",
+    assert main(bench_args(davis_root, tmp_path / "out", "--trackers", "kcf", "--sequences", "car-shadow", "car-shadow",
                            "--max-frames", "4", "--warmup", "9", "--batch", "2",
                            "--against", str(tmp_path / "earlier.json"))) == 0
     assert capsys.readouterr().err == (

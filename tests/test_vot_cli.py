@@ -215,7 +215,7 @@ def test_local_stack_replaces_an_earlier_one_and_takes_each_name_once(tmp_path, 
     davis = small_davis(tmp_path / "davis")
     out = tmp_path / "ls"
     assert local_stack(davis, out) == 0
-    assert local_stack(davis, out, "--sequences", "two,two", "--max-frames", "3", "--anchor-spacing", "1") == 0
+    assert local_stack(davis, out, "--sequences", "two", "two", "--max-frames", "3", "--anchor-spacing", "1") == 0
     captured = capsys.readouterr()
     assert captured.err == ("samn vot local-stack: note: --sequences: two given more than once; "
                             "each is taken once\n")

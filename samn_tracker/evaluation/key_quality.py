@@ -46,8 +46,7 @@ def build_parser() -> CommandParser:
     p.add_argument("--root", required=True, help="DAVIS root (JPEGImages/, Annotations/, ImageSets/)")
     p.add_argument("--year", type=int, default=2016, choices=[2016, 2017])
     p.add_argument("--split", default="val")
-    p.add_argument("--sequences", nargs="+", action="extend", metavar="NAME",
-                   help="these sequences only; names may also be comma-separated, each is taken once")
+    p.add_sequences_option("these sequences only, each taken once")
     p.add_argument("--preset", default="lite", choices=sorted(PRESETS))
     p.add_argument("--weights", help="checkpoint (.pth); default: the preset's built-in one")
     p.add_set_option(example="model.key_temperature=0.1")

@@ -35,10 +35,8 @@ def add_tracker_arguments(parser: CommandParser) -> None:
     parser.add_groups_option()
     parser.add_argument("--tracker-name",
                         help="name of the results folder and of the table row (default: samn_<preset>)")
-    parser.add_argument("--sequences", nargs="+", action="extend", metavar="NAME",
-                        help="run / score only these sequences (default: the whole split); names may "
-                             "also be comma-separated; one starting with '-' (a TrackingNet id) needs "
-                             "the = form: --sequences=-3TIfnTSM6c_2,NAME2")
+    parser.add_sequences_option("run / score only these sequences (default: the whole split); one starting "
+                                "with '-' (a TrackingNet id) needs the = form: --sequences=-3TIfnTSM6c_2,NAME2")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

@@ -70,7 +70,7 @@ def build_parser() -> CommandParser:
                     "Interrupted, it keeps the trackers it finished; the same command resumes.")
     p.add_argument("--trackers", default="samn_lite,samn_paper,csrt,kcf",
                    help=f"comma-separated, from {', '.join(TRACKER_NAMES)}")
-    p.add_argument("--sequences", help="comma-separated DAVIS sequence names (default: those of --split)")
+    p.add_sequences_option("DAVIS sequence names (default: those of --split)")
     p.add_argument("--split", default="eval",
                    help="split of --data measured without --sequences (splits.txt or ImageSets; default: eval)")
     p.add_argument("--data", help=f"DAVIS root with boxes/<seq>.txt (default: ${DATA_VARIABLE})")
@@ -136,9 +136,9 @@ def check_options(args: argparse.Namespace) -> None:
         raise InputError(f"{flag(given(args, LONG_ONLY)[0])} applies to --long only")
 
 
-def split_names(text: str, allowed: Optional[Sequence[str]], what: str) -> list[str]:
-    """The names of a comma list, each once (a repeated one with a note)."""
-    names, repeated = comma_names([text])
+def split_names(items: Sequence[str], allowed: Optional[Sequence[str]], what: str) -> list[str]:
+    """The names of comma lists, each once (a repeated one with a note)."""
+    names, repeated = comma_names(items)
     if not names:
         raise InputError(f"no {what} given")
     unknown = [n for n in names if allowed is not None and n not in allowed]
@@ -220,7 +220,7 @@ def measured_settings(args: argparse.Namespace) -> dict:
 
 
 def run_bench(args: argparse.Namespace, out: Path) -> dict:
-    trackers = split_names(args.trackers, TRACKER_NAMES, "tracker")
+    trackers = split_names([args.trackers], TRACKER_NAMES, "tracker")
     check_groups(args.batch, args.groups)
     earlier = load_earlier(args.against) if args.against is not None else None  # before any work
     root, names = sequences_of(args)
@@ -296,7 +296,7 @@ def measure_tracker(name: str, args: argparse.Namespace, overrides: dict, sequen
 
 
 def run_long_mode(args: argparse.Namespace) -> dict:
-    trackers = split_names(args.trackers, TRACKER_NAMES, "tracker")
+    trackers = split_names([args.trackers], TRACKER_NAMES, "tracker")
     name = next((n for n in trackers if n in SAMN_PRESETS), "samn_lite")
     root, names = sequences_of(args)
     seq_name = names[0]

@@ -237,13 +237,13 @@ def build_local_stack(davis_root: Path | str, out: Path | str,
     return [out / source.name for source in sources]
 
 
-def sequence_names(text: Optional[str]) -> Optional[list[str]]:
+def sequence_names(items: Optional[list[str]]) -> Optional[list[str]]:
     """``--sequences`` split on commas, each once (a note names repeats); None: not given."""
-    if text is None:
+    if items is None:
         return None
     from samn_tracker.evaluation.options import requested  # imports torch: only when needed
 
-    return requested([text])
+    return requested(items)
 
 
 @guarded("samn vot local-stack", on_interrupt="(nothing written)")
@@ -261,7 +261,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--groundtruth", choices=["box", "mask"], default="box",
                         help="groundtruth.txt holds boxes x,y,w,h (for local_box) or VOT RLE masks "
                              "(for local_mask); default: box")
-    parser.add_argument("--sequences", help="comma-separated names (default: the eval split)")
+    parser.add_sequences_option("these sequences (default: the eval split)")
     parser.add_argument("--max-frames", type=int, metavar="N",
                         help="keep the first N frames of each sequence (default: all)")
     parser.add_argument("--anchor-spacing", type=int, default=50, metavar="N",
