@@ -2,7 +2,8 @@
 
 A crop is described by its centre (x, y) in frame pixels and its side in frame
 pixels; it is resampled to ``out_size`` x ``out_size``. The same functions make the
-training crops, so training sees exactly what the tracker sees.
+training crops, so training sees what the tracker sees on a CPU (on a GPU the tracker
+crops by ``grid_sample``, ``frame_ops.DeviceFrames``: the same window, other rounding).
 """
 from __future__ import annotations
 

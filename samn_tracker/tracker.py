@@ -76,7 +76,9 @@ class Prediction:
     # the foreground probability as pasted back (``probability`` makes its whole frame;
     # None with the ``probability_maps`` setting off)
     from_mask: bool = True    # the box is the mask's; False: the mask check refused the mask,
-                              # and the box is the previous one moved to the DCF's peak
+                              # and the box is the previous one, moved to the DCF's peak or
+                              # left in place (mask_check.refused_box: a tuned target stays
+                              # unless its mask is empty)
     rotated: Optional[Callable[[], Optional[np.ndarray]]] = field(default=None, repr=False, compare=False)
     # works out the mask's rotated rectangle (None: the box's corners are the polygon)
 

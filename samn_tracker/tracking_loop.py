@@ -1,4 +1,5 @@
-"""The initialise-then-track loops, timed: the one place adapters step a tracker through videos.
+"""The initialise-then-track loops, timed: where adapters step a tracker through videos (the
+TraX server, the got10k toolkit and ``samn bench --profile`` drive frames themselves).
 
 ``track_frames`` initialises on the first frame and tracks the rest, yielding each
 frame's output with the wall time of the tracker call alone: the next frame is pulled

@@ -1,4 +1,4 @@
-"""``samn eval got10k|trackingnet|lasot|davis ...``: dispatch to the benchmark adapters."""
+"""``samn eval got10k|trackingnet|lasot|davis|keys ...``: dispatch to the benchmark adapters."""
 from __future__ import annotations
 
 import importlib

@@ -2,7 +2,7 @@
 
 ``samn report vot ...`` reads VOT toolkit analyses (``reports.vot``), ``samn report bench
 ...`` a ``samn bench`` result (``reports.speed``); anything else is the GOT-10k /
-TrackingNet / DAVIS report over benchmark summaries (``reports.evaluation``).
+TrackingNet / LaSOT / DAVIS report over benchmark summaries (``reports.evaluation``).
 """
 from __future__ import annotations
 

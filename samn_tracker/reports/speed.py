@@ -56,7 +56,7 @@ def bench_markdown(result: dict) -> str:
     if kept:
         lines.append("Kept from an interrupted run of the same command and code: "
                      + ", ".join(f"{name} (measured {date})" for name, date in kept.items()) + ".")
-    lines += ["", "## Speed (ms per frame; stages from `SAMNTracker.timings`)", ""]
+    lines += ["", "## Speed (ms per frame; stages from `SAMNTracker.clock`)", ""]
     lines += _table(["tracker", "fps median [min–max]", "mean ms", "p90 ms", "init ms",
                      *STAGES, "other", "peak RSS MB", "peak CUDA MB"], speed_rows)
     host_rows = _host_rows(trackers)

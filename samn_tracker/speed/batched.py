@@ -9,7 +9,7 @@ Accuracy comes from each sequence's first copy and is set next to the
 one-at-a-time pass of the same run: batching must not change it beyond float rounding.
 Every copy's mean box IoU is kept too: copies differ only in their place in the batch, so
 a spread among them is the batch's rounding (or a defect), not the sequence.
-Stage times (``SAMNTracker.timings`` of every batched step) are given per tracked frame,
+Stage times (``SAMNTracker.clock`` of every batched step, read after the pass) are given per tracked frame,
 so the share of the per-target host work (``postprocess``) can be read next to the network's.
 """
 from __future__ import annotations
