@@ -252,8 +252,9 @@ class TrackerConfig(Checked):
     # At least two feature cells a side: on one the DCF's peak cannot move, and the DCF crop's
     # grid is resampled over its cells' spacing (``SAMNTracker._resample_axes``), 0/0 on one cell.
     crop_size: int = setting(384, ge=2 * STRIDE, multiple_of=STRIDE)
-    search_factor: float = setting(4.0, gt=0)
-    dcf_search_factor: float = setting(4.5, gt=0)
+    # the crop's side over sqrt(w h): below 1 the target does not fit in its own crop
+    search_factor: float = setting(4.0, ge=1)
+    dcf_search_factor: float = setting(4.5, ge=1)
     use_dcf: bool = True
     # "none": a zero map on tracked frames (an ablation: the decoder without the spatial
     # memory; the DCF still locates the target for the memory policy and the fallback box)
@@ -315,6 +316,11 @@ class TrackerConfig(Checked):
             raise SettingError("dcf.memory_size", self.dcf.memory_size,
                                f"an integer >= {DCF_AUGMENTED_SAMPLES + 1} with dcf.augment=True "
                                f"({DCF_AUGMENTED_SAMPLES} augmented first-frame samples and a slot for tracked frames)")
+        # A step draws its crops from the views without repeats: more than there are trained on fewer.
+        if self.tuning.batch > self.tuning.views:
+            raise SettingError("tuning.batch", self.tuning.batch,
+                               f"an integer from 1 to tuning.views = {self.tuning.views} (the crops of a step "
+                               "are drawn from the views)")
 
     def replace(self, **changes: Any) -> "TrackerConfig":
         """``Checked.replace`` but for ``name``: the preset's, which picks its trained weights."""
