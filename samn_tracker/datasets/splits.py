@@ -55,6 +55,13 @@ def read_splits(root: Path | str) -> dict[str, str]:
     return splits
 
 
+def splits_root(folder: Path) -> Path | None:
+    """The nearest of ``folder`` and its parents that holds a ``splits.txt``: the tree
+    whose eval sequences training must leave alone."""
+    here = Path(folder).resolve()
+    return next((a for a in (here, *here.parents) if (a / SPLITS_FILE).is_file()), None)
+
+
 def names_in_split(root: Path | str, split: str) -> list[str]:
     """The sequences ``root/splits.txt`` puts in ``split``, in file order."""
     splits = read_splits(root)

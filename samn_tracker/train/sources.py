@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from samn_tracker.datasets.splits import read_splits
+from samn_tracker.datasets.splits import SPLITS_FILE, read_splits, splits_root
 from samn_tracker.errors import InputError
 from samn_tracker.train.composites import CutAndPaste, VideoFrameStills
 from samn_tracker.train.clips import ClipSource
@@ -35,12 +35,11 @@ def _kept_out(folder: Path, held_out: frozenset[str]) -> dict[str, str]:
     """{sequence: why training may not read it}: the config's held-out sets, then the
     eval split of a ``splits.txt`` in ``folder`` or above it."""
     why = {name: "in the config's held_out sets" for name in held_out}
-    here = folder.resolve()
-    root = next((a for a in (here, *here.parents) if (a / "splits.txt").is_file()), None)
+    root = splits_root(folder)
     if root is not None:
         for name, split in read_splits(root).items():
             if split == "eval" and name not in why:
-                why[name] = f"an eval sequence of {root / 'splits.txt'}"
+                why[name] = f"an eval sequence of {root / SPLITS_FILE}"
     return why
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from samn_tracker.datasets import davis, read_image
-from samn_tracker.datasets.splits import SPLITS_FILE, read_splits
+from samn_tracker.datasets.splits import SPLITS_FILE, read_splits, splits_root
 from samn_tracker.errors import InputError
 from samn_tracker.train.clips import Clip, require_dir
 from samn_tracker.train.held_out import refuse_held_out
@@ -140,7 +140,7 @@ def refuse_eval_photos(photos: list[Path]) -> None:
     (the sequence is the photo's folder name)."""
     held_out = set()
     for folder in {Path(p).parent for p in photos}:
-        root = next((a for a in folder.parents if (a / SPLITS_FILE).is_file()), None)
+        root = splits_root(folder.parent)
         if root is not None and read_splits(root).get(folder.name) == "eval":
             held_out.add(str(folder))
     if held_out:
