@@ -310,8 +310,8 @@ def write_track(run, tracker, sequence, first: np.ndarray, frames, region, total
                 if time.monotonic() - saved >= SNAPSHOT_SECONDS:
                     snapshot()
                     saved = time.monotonic()
-            if bar.n < total:  # the video ended before its packets did (an edit list, an
-                bar.total = bar.n  # undecodable frame: decode_video warns); the bar ends whole
+            if bar.n < total:  # the video ended before its packets did (an edit list, a
+                bar.total = bar.n  # truncated file: decode_video warns); the bar ends whole
                 bar.refresh()
             (folder / SNAPSHOT_FILE).unlink(missing_ok=True)  # complete: nothing left to resume
         except (BetweenFrames, InputError):  # both come between frames: a frame that fails to
@@ -355,9 +355,10 @@ def attach_negative_values(argv: Sequence[str]) -> list[str]:
 @guarded("samn")
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    # FFmpeg prints its own lines for a broken video ("moov atom not found") beside ours; OpenCV
+    # FFmpeg prints its own lines for a broken video ("moov atom not found", "No JPEG data found
+    # in image" at its fatal level too) beside ours, which name the file and the frames; OpenCV
     # reads the level once, at its first video, and a user who wants those lines can set it
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")  # AV_LOG_FATAL
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
     if argv and argv[0] in DELEGATED:
         module = importlib.import_module(DELEGATED[argv[0]][0])
         return module.main(argv[1:])

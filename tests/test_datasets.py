@@ -216,19 +216,26 @@ def test_video_file_round_trip(davis, tmp_path, fourcc, suffix):
         sequence.image(6)
 
 
-def test_video_frames_are_counted_without_decoding(davis, tmp_path, monkeypatch):
-    """The count reads packets only; a frame that cannot be decoded ends the frames with
-    a warning (counted by decoding, the video was 3 frames long and said nothing)."""
+def test_video_frames_are_counted_without_decoding_and_read_past_a_bad_one(davis, tmp_path, monkeypatch):
+    """The count reads packets only. A frame that cannot be decoded is the one before it
+    again, with a warning, and the frames after it keep their numbers (OpenCV decodes past
+    it: the video ended there before, at 3 of 10 frames). The first frame must decode."""
     path = tmp_path / "clip.avi"
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (320, 240))
     for index in range(10):
         writer.write(read_image(frame_path(davis, index))[:240, :320, ::-1])
     writer.release()
+    whole = list(video_file(path))
     data = bytearray(path.read_bytes())
     starts = [i for i in range(len(data) - 2) if data[i:i + 3] == b"\xff\xd8\xff"]
     assert len(starts) == 10
-    data[starts[3]:starts[4] - 16] = bytes(starts[4] - 16 - starts[3])  # frame 3's JPEG blanked
-    path.write_bytes(data)
+
+    def blank(*frames: int) -> None:
+        for k in frames:
+            data[starts[k]:starts[k + 1] - 16] = bytes(starts[k + 1] - 16 - starts[k])
+        path.write_bytes(data)
+
+    blank(3, 4)
     decoded_grabs = []
 
     opened = cv2.VideoCapture
@@ -247,11 +254,20 @@ def test_video_frames_are_counted_without_decoding(davis, tmp_path, monkeypatch)
     monkeypatch.setattr(cv2, "VideoCapture", Capture)
     sequence = video_file(path)
     assert len(sequence) == 10 and decoded_grabs and not any(decoded_grabs)
-    with pytest.warns(UserWarning, match="OpenCV decodes 3 of its 10 frames .frame 3 cannot be decoded"):
-        assert len(list(sequence)) == 3
-    data[starts[0]:starts[1] - 16] = bytes(starts[1] - 16 - starts[0])
+    with pytest.warns(UserWarning, match=r"frame\(s\) 3, 4 cannot be decoded; the frame before stands in"):
+        decoded = list(sequence)
+    assert len(decoded) == 10
+    for index, frame in enumerate(decoded):
+        np.testing.assert_array_equal(frame, whole[2 if index in (3, 4) else index])
+    with pytest.warns(UserWarning, match="3, 4 cannot be decoded"):
+        np.testing.assert_array_equal(sequence.image(6), whole[6])  # random access: the same frames
+    blank(0)
+    with pytest.raises(InputError, match=r"the first frame of .*clip.avi cannot be decoded \(frame 1 can\)"):
+        video_file(path)
+    blank(*range(1, 9))
+    data[starts[9]:len(data) - 400] = bytes(len(data) - 400 - starts[9])
     path.write_bytes(data)
-    with pytest.raises(InputError, match="no decodable frames"):
+    with pytest.raises(InputError, match=r"no frame of .*clip.avi can be decoded"):
         video_file(path)
 
 

@@ -63,30 +63,27 @@ class Sequence:
 
     @cached_property
     def _video_reader(self) -> VideoReader:
-        return VideoReader(self.video)
+        return VideoReader(self.video, self.video_frames)
 
 
 class VideoReader:
-    """Random access into a video by sequential decoding (seeking is not frame-exact)."""
+    """Random access into a video by sequential decoding (seeking is not frame-exact), the
+    frames ``decode_video`` gives, so that frame ``i`` is the same either way."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.capture: cv2.VideoCapture | None = None
+    def __init__(self, path: Path, frames: int) -> None:
+        self.path, self.frames = path, frames
+        self.decoded: Iterator[np.ndarray] | None = None
         self.position = 0
 
     def read(self, index: int) -> np.ndarray:
-        if self.capture is None or index < self.position:
-            self.capture = open_video(self.path)
+        if self.decoded is None or index < self.position:
+            self.decoded = decode_video(self.path, self.frames)
             self.position = 0
-        while self.position < index:
-            if not self.capture.grab():
-                raise InputError(f"video ends before frame {index}: {self.path}")
+        for frame in self.decoded:
             self.position += 1
-        ok, frame = self.capture.read()
-        if not ok:
-            raise InputError(f"cannot decode frame {index} of video {self.path}")
-        self.position += 1
-        return to_rgb(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), f"{self.path} frame {index}")
+            if self.position > index:
+                return frame
+        raise InputError(f"video ends before frame {index}: {self.path}")
 
 
 def open_video(path: Path) -> cv2.VideoCapture:
@@ -97,21 +94,40 @@ def open_video(path: Path) -> cv2.VideoCapture:
 
 
 def decode_video(path: Path, frames: int = 0) -> Iterator[np.ndarray]:
-    """The decoded frames of ``path``; a warning where they end before the ``frames``
-    counted: OpenCV stops at a frame it cannot decode, and the rest are lost, and an MP4
-    edit list (a cut made without re-encoding) leaves out packets the count includes."""
+    """The decoded frames of ``path``, ``frames`` of them as counted from its packets. A
+    frame that cannot be decoded, where later ones can, is the frame before it again (with
+    a warning naming it), so that every later frame keeps its number; the first frame must
+    decode, since the target is given on it. Where decoding ends before ``frames`` (a
+    truncated file, or an MP4 edit list, a cut made without re-encoding, that leaves out
+    packets the count includes) the video ends there, with a warning."""
     capture = open_video(path)
     try:
-        index = 0
+        index, previous, failed = 0, None, []
         while True:
             ok, frame = capture.read()
             if not ok:
+                failed.append(index + len(failed))
+                if index + len(failed) < frames:
+                    continue  # a bad frame, or the end: the next read tells
+                if index == 0:
+                    raise InputError(f"no frame of {path} can be decoded (corrupt, or a codec OpenCV lacks)")
                 if index < frames:
-                    warnings.warn(f"{path}: OpenCV decodes {index} of its {frames} frames (frame {index} "
-                                  "cannot be decoded and it reads no further, or an edit list trims the "
-                                  "video): the video ends there", stacklevel=2)
+                    warnings.warn(f"{path}: OpenCV decodes {index} of its {frames} frames (none from frame "
+                                  f"{index} on, or an edit list trims the video): the video ends there",
+                                  stacklevel=2)
                 return
-            yield to_rgb(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), f"{path} frame {index}")
+            if failed and previous is None:
+                raise InputError(f"the first frame of {path} cannot be decoded (frame {len(failed)} can): "
+                                 "the target is given on the first frame; cut the video after the damage")
+            if failed:
+                warnings.warn(f"{path}: frame(s) {', '.join(map(str, failed))} cannot be decoded; the frame "
+                              "before stands in for each", stacklevel=2)
+                for _ in failed:
+                    yield previous
+                index += len(failed)
+                failed = []
+            previous = to_rgb(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), f"{path} frame {index}")
+            yield previous
             index += 1
     finally:
         capture.release()

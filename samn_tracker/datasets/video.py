@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import warnings
+from contextlib import closing
 from pathlib import Path
 
 import cv2
 
-from samn_tracker.datasets.sequence import Sequence, open_video
+from samn_tracker.datasets.sequence import Sequence, decode_video, open_video
 from samn_tracker.errors import InputError
 
 MAX_FPS = 1000.0
@@ -27,13 +28,10 @@ def video_file(path: str | Path) -> Sequence:
             warnings.warn(f"{path} states {fps:g} frames per second, above {MAX_FPS:g}: a clock's "
                           "rate, not its frames'; its frame rate is taken as unknown", stacklevel=2)
         fps = None
-    decodable = capture.read()[0]
-    capture.release()
-    if not decodable:
-        raise InputError(f"video has no decodable frames (corrupt or unsupported codec): {path}")
-    capture = open_video(path)
     count = count_frames(capture)
     capture.release()
+    with closing(decode_video(path, count)) as decoded:
+        next(decoded)  # the first frame decodes, or the InputError says why not
     return Sequence(name=path.stem, frames=None, video=path, video_frames=count, fps=fps)
 
 
