@@ -79,7 +79,7 @@ def add_track_parser(sub: argparse._SubParsersAction) -> None:
                                     "the part outside the frame is clipped); default: the sequence's "
                                     "ground truth")
     init.add_argument("--polygon", help="x1,y1,x2,y2,... polygon on the first frame")
-    init.add_argument("--mask", help="PNG mask of the target on the first frame (nonzero = object)")
+    init.add_argument("--mask", help="mask of the target on the first frame: nonzero (or, in a 0-255 file, bright) pixels, a palette PNG's nonzero indices or a cut-out's opaque pixels are the object")
     init.add_argument("--select", action="store_true",
                       help="draw the box with the mouse on the first frame, in a window (needs a display); "
                            "the box chosen is printed as the --box that repeats the run")
@@ -109,7 +109,7 @@ def add_track_parser(sub: argparse._SubParsersAction) -> None:
 def initial_region(args: argparse.Namespace, sequence, first: np.ndarray):
     """The first frame's region from the options, or the sequence's ground truth. A box drawn
     with ``--select`` stands in for ``--box`` from here on (run.json, ``--resume``'s checks)."""
-    from samn_tracker.datasets import read_image
+    from samn_tracker.datasets.images import read_mask
 
     if args.select:
         if args.resume:
@@ -130,7 +130,7 @@ def initial_region(args: argparse.Namespace, sequence, first: np.ndarray):
             raise InputError(f"--polygon needs at least 3 x,y pairs, got {args.polygon!r}")
         return values.reshape(-1, 2)
     if args.mask:
-        mask = read_image(args.mask).max(axis=2) > 0
+        mask = read_mask(args.mask)
         if mask.shape != first.shape[:2]:
             raise InputError(f"mask {args.mask} is {mask.shape[1]}x{mask.shape[0]}, the first frame "
                              f"is {first.shape[1]}x{first.shape[0]}")

@@ -15,6 +15,7 @@ from samn_tracker.regions import encode_vot_mask, mask_to_box
 from samn_tracker.datasets import got10k, lasot, list_frames, open_sequence, read_image, splits, to_rgb, trackingnet
 from samn_tracker.datasets.davis import davis_sequence, object_ids, read_annotation, sequence_names
 from samn_tracker.datasets.frames import frames_dir
+from samn_tracker.datasets.images import read_mask
 from samn_tracker.datasets.groundtruth import read_boxes
 from samn_tracker.datasets.roots import DATA_VARIABLE, data_root
 from samn_tracker.datasets.video import video_file
@@ -146,6 +147,46 @@ def test_a_truncated_jpeg_reads_as_opencv_decodes_it_with_one_warning(davis, tmp
     colour.write_bytes(data[:100])  # not even a whole header
     with pytest.raises(InputError, match="cannot decode image file .*colour.jpg"):
         read_image(colour)
+
+
+def test_a_complete_jpeg_with_a_trailer_or_png_data_named_jpg_reads_without_a_warning(davis, tmp_path, recwarn):
+    """Only the last 64 bytes were searched for the end marker: a phone's trailer after it,
+    or PNG data in a .jpg file (13 of 20 such frames), warned of truncation."""
+    data = frame_path(davis, 0).read_bytes()
+    trailer, png = tmp_path / "trailer.jpg", tmp_path / "png.jpg"
+    trailer.write_bytes(data + b"\x00trailer" * 400)
+    cv2.imwrite(str(tmp_path / "frame.png"), cv2.imread(str(frame_path(davis, 0))))
+    png.write_bytes((tmp_path / "frame.png").read_bytes())
+    np.testing.assert_array_equal(read_image(trailer), read_image(frame_path(davis, 0)))
+    np.testing.assert_array_equal(read_image(png), read_image(tmp_path / "frame.png"))
+    assert not [w for w in recwarn if "JPEG end marker" in str(w.message)]
+
+
+def test_mask_files_are_read_as_labels_not_as_pictures(davis, tmp_path):
+    """A 16-bit mask of 1s and a palette mask drawn in black read as empty, and a cut-out's
+    transparent background as object, when masks were read as RGB pictures."""
+    truth = np.array(Image.open(davis / "Annotations" / "480p" / "blackswan" / "00000.png")) > 0
+    frame = cv2.imread(str(frame_path(davis, 0)))
+    cv2.imwrite(str(tmp_path / "sixteen.png"), truth.astype(np.uint16))
+    palette = Image.fromarray(truth.astype(np.uint8), mode="P")
+    palette.putpalette([0, 0, 0] * 256)
+    palette.save(tmp_path / "palette.png")
+    cv2.imwrite(str(tmp_path / "cutout.png"), np.dstack([frame, truth.astype(np.uint8) * 255]))
+    soft = cv2.GaussianBlur(truth.astype(np.uint8) * 255, (5, 5), 0)
+    cv2.imwrite(str(tmp_path / "soft.png"), soft)
+    cv2.imwrite(str(tmp_path / "mask.jpg"), truth.astype(np.uint8) * 255)
+    labels = truth.astype(np.uint8)
+    labels[:, 400:][truth[:, 400:]] = 3  # a second object id: both are the target
+    cv2.imwrite(str(tmp_path / "labels.png"), labels)
+    for name in ("sixteen.png", "palette.png", "cutout.png", "labels.png"):
+        np.testing.assert_array_equal(read_mask(tmp_path / name), truth, err_msg=name)
+    for name in ("soft.png", "mask.jpg"):
+        read = read_mask(tmp_path / name)
+        assert (read != truth).mean() < 0.002, name
+    with pytest.raises(InputError, match=r"00000.jpg is not a mask: \d+% of its pixels are neither dark nor bright"):
+        read_mask(frame_path(davis, 0))
+    with pytest.raises(InputError, match="nothere.png"):
+        read_mask(tmp_path / "nothere.png")
 
 
 def test_gray_rgba_and_16_bit_files_read_as_rgb(davis, tmp_path):

@@ -1,6 +1,7 @@
 """Image files as RGB uint8 arrays, and the frame files of a folder in frame order."""
 from __future__ import annotations
 
+import io
 import re
 import warnings
 from pathlib import Path
@@ -13,6 +14,8 @@ from PIL import Image, ImageFile
 from samn_tracker.errors import InputError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+JPEG_START = b"\xff\xd8"
+LABEL_MAX = 64  # a mask file whose values stay below this holds labels: every nonzero one is the object
 # Pillow modes whose numbers are not RGB (a palette's indices, CMYK, YCbCr ...): converted,
 # where numpy would read them as gray or RGB(A)
 _PIL_NOT_RGB = ("P", "PA", "LA", "La", "CMYK", "YCbCr", "LAB", "HSV", "RGBa")
@@ -82,12 +85,13 @@ def read_image(path: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"image file not found: {path}")
-    if path.suffix.lower() in (".jpg", ".jpeg") and not _ends_jpeg(path):
-        image = _read_truncated_jpeg(path)
+    data = path.read_bytes()
+    if data[:2] == JPEG_START and not _complete_jpeg(data):
+        image = _read_truncated_jpeg(data, path)
         warnings.warn(f"{path} ends before its JPEG end marker (a truncated file?): "
                       "its missing rows decode grey", stacklevel=2)
         return image
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None:
         raise InputError(f"cannot decode image file (corrupt or unsupported format): {path}")
     if image.ndim == 3 and image.shape[2] == 3:
@@ -97,13 +101,13 @@ def read_image(path: str | Path) -> np.ndarray:
     return to_rgb(image, str(path))
 
 
-def _read_truncated_jpeg(path: Path) -> np.ndarray:
+def _read_truncated_jpeg(data: bytes, path: Path) -> np.ndarray:
     """The pixels OpenCV decodes from a truncated JPEG (the same libjpeg, the missing rows
     grey), as RGB, without the line libjpeg itself prints on stderr beside the warning."""
     previous = ImageFile.LOAD_TRUNCATED_IMAGES
     ImageFile.LOAD_TRUNCATED_IMAGES = True
     try:
-        with Image.open(path) as file:
+        with Image.open(io.BytesIO(data)) as file:
             image = file.copy()  # decoded: closing the file leaves no pixels in it
     except (OSError, SyntaxError, ValueError):
         raise InputError(f"cannot decode image file (corrupt or unsupported format): {path}") from None
@@ -112,12 +116,43 @@ def _read_truncated_jpeg(path: Path) -> np.ndarray:
     return to_rgb(image, str(path))  # its modes as every Pillow frame's (CMYK converted)
 
 
-def _ends_jpeg(path: Path) -> bool:
-    """Whether the JPEG end marker (FF D9) is among the file's last bytes (some writers pad
-    after it). OpenCV decodes a truncated JPEG without an error, its missing rows grey."""
-    with open(path, "rb") as file:
-        file.seek(max(path.stat().st_size - 64, 0))
-        return b"\xff\xd9" in file.read()
+def _complete_jpeg(data: bytes) -> bool:
+    """Whether JPEG ``data`` has an end marker (FF D9) after its last scan's start (FF DA):
+    OpenCV decodes a truncated JPEG without an error, its missing rows grey. Coded data
+    holds neither pair, so whatever follows the end (a phone's trailer) and whatever
+    precedes the last scan (an EXIF thumbnail and its own end) does not count."""
+    return data.rfind(b"\xff\xd9") > data.rfind(b"\xff\xda")
+
+
+def read_mask(path: str | Path) -> np.ndarray:
+    """A mask file as a bool HxW array, read as labels rather than as a picture: a palette
+    PNG's indices (not the colours they are drawn in), a 16-bit or 0/1 file's nonzero
+    values, a cut-out's alpha; a 0/255 file, anti-aliased or JPEG-compressed, above half
+    its range. A photograph given as a mask is refused."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"mask file not found: {path}")
+    try:
+        with Image.open(path) as image:
+            mode = image.mode
+            values = np.array(image)
+    except (OSError, SyntaxError, ValueError):
+        raise InputError(f"cannot decode mask file (corrupt or unsupported format): {path}") from None
+    if mode == "P":
+        return values != 0
+    if mode in ("RGBA", "LA", "PA") and (values[..., -1] < 255).any():
+        return values[..., -1] > 127  # a cut-out: transparent around the object
+    if values.ndim == 3:
+        values = values[..., :3 if mode != "LA" else 1].max(axis=2)
+    values = values.astype(np.float64)
+    top = values.max()
+    if top < LABEL_MAX or len(np.unique(values)) <= 2:  # labels, or one value for the object
+        return values > 0
+    between = np.mean((values > 0.1 * top) & (values < 0.9 * top))
+    if between > 0.5:
+        raise InputError(f"{path} is not a mask: {between:.0%} of its pixels are neither dark nor bright "
+                         "(a photograph?); give a mask whose object pixels are nonzero or white")
+    return values > top / 2
 
 
 def read_frames(paths: Iterable[Path]) -> Iterator[np.ndarray]:
