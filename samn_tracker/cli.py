@@ -154,10 +154,12 @@ def check_start(region, shape: tuple[int, int]) -> None:
         return
     is_box = values.size == 4
     values = values.astype(np.float64)
-    box = values.reshape(4) if is_box else regions.polygon_to_box(values.reshape(-1, 2))
     # a polygon's messages give its bounds as x,y,w,h, named so, not as if they were its corners
     what = "initial box" if is_box else "initial polygon's bounding box"
-    regions.check_box(box, shape, name=what)
+    if is_box:
+        box = regions.check_box(values, shape, name=what)
+    else:
+        box = regions.polygon_to_box(regions.check_polygon(values, shape, name="initial polygon"))
     covered = regions.box_to_mask(box, shape) if is_box else regions.polygon_to_mask(values.reshape(-1, 2), shape)
     if not covered.any():
         raise InputError(f"initial {'box' if is_box else 'polygon'} {numbers(values)} covers no pixel of the image")

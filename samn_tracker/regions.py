@@ -443,3 +443,15 @@ def check_box(box, shape: tuple[int, int], name: str = "box") -> np.ndarray:
     if x >= width or y >= height or x + w <= 0 or y + h <= 0:
         raise InputError(f"{name} {values.tolist()} lies entirely outside the {width}x{height} image")
     return values
+
+
+def check_polygon(polygon: np.ndarray, shape: tuple[int, int], name: str = "polygon") -> np.ndarray:
+    """``check_box`` of the polygon's bounds, and InputError if its points lie on one line:
+    a diagonal one has bounds with an area but encloses none, and its rasterised line is
+    no target."""
+    polygon = np.asarray(polygon, dtype=np.float64).reshape(-1, 2)
+    check_box(polygon_to_box(polygon), shape, name=f"{name}'s bounding box")
+    x, y = polygon[:, 0], polygon[:, 1]
+    if abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2 < 1e-9 * max(1.0, np.ptp(x) * np.ptp(y)):
+        raise InputError(f"{name} {polygon.reshape(-1).tolist()} encloses no area: its points lie on one line")
+    return polygon

@@ -636,8 +636,7 @@ class SAMNTracker:
             return mask, True
         if arr.size < 6 or arr.size % 2:
             raise InputError(f"initial region {region!r} is neither a box, a polygon nor a mask")
-        polygon = arr.reshape(-1, 2)
-        regions.check_box(regions.polygon_to_box(polygon), shape, name="initial polygon")
+        polygon = regions.check_polygon(arr, shape, name="initial polygon")
         mask = regions.polygon_to_mask(polygon, shape)
         if not mask.any():
             raise InputError(f"initial polygon {polygon.tolist()} covers no pixel of the image")

@@ -135,3 +135,17 @@ def test_a_polygon_outside_the_frame_is_refused_by_its_bounds_named_so():
     with pytest.raises(InputError, match=r"initial polygon's bounding box \[1000.0, 1000.0, 100.0, 100.0\] "
                                          "lies entirely outside the 854x480 image"):
         check_start(np.array([[1000, 1000], [1100, 1000], [1100, 1100], [1000, 1100]], float), (480, 854))
+
+
+def test_a_polygon_whose_points_lie_on_one_line_is_refused_by_samn_track_and_the_tracker():
+    """A diagonal line's bounds have an area, so it passed the box check and tracked its
+    201x201 bounds; a horizontal one was refused (no height) in other words."""
+    from samn_tracker.tracker import SAMNTracker
+
+    line = np.array([[100, 100], [200, 200], [300, 300]], float)
+    with pytest.raises(InputError, match=r"initial polygon \[100.0, 100.0, 200.0, 200.0, 300.0, 300.0\] encloses "
+                                         "no area: its points lie on one line"):
+        check_start(line, (480, 854))
+    with pytest.raises(InputError, match="encloses no area"):
+        SAMNTracker._initial_mask(None, line, (480, 854))
+    check_start(np.array([[100, 100], [200, 200], [300, 100]], float), (480, 854))  # a triangle
