@@ -58,14 +58,6 @@ Boxes are x,y,w,h in frame pixels, not clipped to the frame: a target leaving th
 view may get a negative x."""
 
 
-def parse_numbers(text: str, name: str) -> np.ndarray:
-    try:
-        values = np.array([float(v) for v in text.replace(";", ",").split(",")], dtype=np.float64)
-    except ValueError:
-        raise InputError(f"{name} {text!r} is not a comma-separated list of numbers") from None
-    return values
-
-
 def add_track_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("track", help="track one object in a video or a folder of frames",
                        epilog=TRACK_EXAMPLES,
@@ -109,6 +101,7 @@ def add_track_parser(sub: argparse._SubParsersAction) -> None:
 def initial_region(args: argparse.Namespace, sequence, first: np.ndarray):
     """The first frame's region from the options, or the sequence's ground truth. A box drawn
     with ``--select`` stands in for ``--box`` from here on (run.json, ``--resume``'s checks)."""
+    from samn_tracker import regions
     from samn_tracker.datasets.images import read_mask
 
     if args.select:
@@ -120,12 +113,12 @@ def initial_region(args: argparse.Namespace, sequence, first: np.ndarray):
         args.box = numbers(pick_box(first, f"samn track: {sequence.name}, frame 0"))
         print(f"samn track: --select chose --box {args.box}", file=sys.stderr)
     if args.box:
-        values = parse_numbers(args.box, "--box")
+        values = regions.parse_numbers(args.box, "--box")
         if values.size != 4:
             raise InputError(f"--box needs 4 numbers x,y,w,h, got {args.box!r}")
         return values
     if args.polygon:
-        values = parse_numbers(args.polygon, "--polygon")
+        values = regions.parse_numbers(args.polygon, "--polygon")
         if values.size < 6 or values.size % 2:
             raise InputError(f"--polygon needs at least 3 x,y pairs, got {args.polygon!r}")
         return values.reshape(-1, 2)

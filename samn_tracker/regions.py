@@ -445,6 +445,15 @@ def check_box(box, shape: tuple[int, int], name: str = "box") -> np.ndarray:
     return values
 
 
+def parse_numbers(text: str, name: str) -> np.ndarray:
+    """The numbers of a command's ``--box`` / ``--polygon`` text (commas or semicolons)."""
+    try:
+        values = np.array([float(v) for v in text.replace(";", ",").split(",")], dtype=np.float64)
+    except ValueError:
+        raise InputError(f"{name} {text!r} is not a comma-separated list of numbers") from None
+    return values
+
+
 def check_polygon(polygon: np.ndarray, shape: tuple[int, int], name: str = "polygon") -> np.ndarray:
     """``check_box`` of the polygon's bounds, and InputError if its points lie on one line:
     a diagonal one has bounds with an area but encloses none, and its rasterised line is

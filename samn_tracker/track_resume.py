@@ -28,6 +28,7 @@ import torch
 from samn_tracker import atomic
 from samn_tracker.errors import InputError
 from samn_tracker.evaluation.run_record import differences, settings_record
+from samn_tracker.regions import parse_numbers
 from samn_tracker.run_folder import STATUS_FILE, partial_path
 
 SNAPSHOT_FILE = "resume.pt"
@@ -40,8 +41,9 @@ def track_settings(args: argparse.Namespace) -> dict[str, Any]:
     ``samn eval`` keeps one) and the source and first region."""
     if args.mask:
         region = {"mask_sha256": hashlib.sha256(Path(args.mask).read_bytes()).hexdigest()}
-    else:
-        region = {"box": args.box, "polygon": args.polygon}
+    else:  # by value: "127, 73, 383, 312" and "127,73,383,312.0" are one box
+        region = {name: None if text is None else parse_numbers(text, f"--{name}").tolist()
+                  for name, text in (("box", args.box), ("polygon", args.polygon))}
     return {**settings_record(args), "source": str(Path(args.source).resolve()), "region": region}
 
 

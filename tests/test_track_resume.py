@@ -126,8 +126,10 @@ def test_a_resume_that_cannot_continue_says_why_in_one_line(davis_root, tmp_path
     line = one_line(other.stderr)
     assert line.startswith(f"samn track: error: --resume: {partial(out)} was made by another tracking (")
     assert "--set mask_threshold: 0.4 now, 0.5 (the preset's) before" in line
-    assert "region: {'box': '100,100,50,50', 'polygon': None} now" in line
-    short = track(frames, out, box, "--resume", "--no-video", "--max-frames", "3")
+    assert "region: {'box': [100.0, 100.0, 50.0, 50.0], 'polygon': None} now" in line
+    respaced = ", ".join(f"{float(v):g}" for v in box.split(","))  # the same box written otherwise: not another tracking
+    assert respaced != box
+    short = track(frames, out, respaced, "--resume", "--no-video", "--max-frames", "3")
     assert "the snapshot is after frame 4, and this run tracks 3 frames" in one_line(short.stderr)
     record = run_record(partial(out))
     (partial(out) / "run.json").write_text(json.dumps(dict(record, status="running", pid=os.getpid())))
