@@ -1,6 +1,7 @@
 """Dataset readers and split lists on real DAVIS frames rearranged into each benchmark layout
 under tmp_path."""
 import shutil
+import warnings
 from pathlib import Path
 
 import cv2
@@ -535,3 +536,27 @@ def test_box_ground_truth_without_a_boxes_folder_is_the_tight_mask_box(davis, tm
         "/JPEGImages/480p/camel/00000.jpg /Annotations/480p/camel/00000.png\n"
         "/JPEGImages/480p/cows/00000.jpg /Annotations/480p/cows/00000.png\n")
     assert eval_split(release) == ["camel", "cows"]
+
+
+def test_a_folder_with_frames_of_its_own_is_not_a_layout_whose_frames_lie_below(davis, tmp_path):
+    """An ``img/`` or ``color/`` beside the frames, or a ``groundtruth.txt`` of something
+    else, refused a plain frame folder as OTB, VOT or GOT-10k, --box or not."""
+    for extra in ("img", "color", "groundtruth.txt", "sequence"):
+        folder = tmp_path / extra.replace(".", "_")
+        copy_frames(davis, folder, 3, "%05d.jpg")
+        if "." in extra or extra == "sequence":
+            (folder / extra).write_text("camera notes\n")
+        else:
+            copy_frames(davis, folder / extra, 1, "%05d.jpg")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            sequence = open_sequence(folder)
+        assert len(sequence) == 3 and sequence.frames[0].parent == folder, extra
+        assert sequence.groundtruth is None or all(region is None for region in sequence.groundtruth), extra
+        said = [str(w.message) for w in caught]
+        assert said == ([f"{folder / extra} line 1: region is not a list of numbers: 'camera notes'; {folder} is "
+                         "read as a folder of frames without ground truth"] if extra == "groundtruth.txt" else []), extra
+    otb = tmp_path / "otb"
+    copy_frames(davis, otb / "img", 3, "%04d.jpg")
+    with pytest.raises(InputError, match="groundtruth_rect.txt"):  # a layout's own folder still reads as one
+        open_sequence(otb)

@@ -1,6 +1,7 @@
 """Which layout a path is in, and its reader."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from samn_tracker.datasets.davis import davis_sequence
@@ -19,7 +20,10 @@ def open_sequence(path: str | Path) -> Sequence:
     """Detect the layout of ``path`` and read it: video file, VOT (``sequence`` file or
     ``color/``), LaSOT (``img/`` + ``groundtruth.txt``), OTB (``img/`` +
     ``groundtruth_rect.txt``), GOT-10k (frames +
-    ``groundtruth.txt``), a DAVIS ``JPEGImages/<res>/<seq>`` folder, or plain frames."""
+    ``groundtruth.txt``), a DAVIS ``JPEGImages/<res>/<seq>`` folder, or plain frames.
+    A folder with frames of its own is no layout whose frames lie in a subfolder (an
+    ``img/`` or ``color/`` beside them is something else), and its ``groundtruth.txt``,
+    where it cannot be read, is left out with a warning: a ``--box`` needs none."""
     path = Path(path)
     if path.is_file():
         if path.suffix.lower() in IMAGE_SUFFIXES:
@@ -27,14 +31,21 @@ def open_sequence(path: str | Path) -> Sequence:
         return video_file(path)
     if not path.is_dir():
         raise InputError(f"sequence not found: {path}")
-    if (path / "sequence").is_file() or (path / "color").is_dir():
-        return vot_sequence(path)
-    if is_lasot_sequence(path):
-        return lasot_sequence(path)
-    if (path / "img").is_dir():
-        return otb_sequence(path)
+    own_frames = any(p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() for p in path.iterdir())
+    if not own_frames:
+        if (path / "sequence").is_file() or (path / "color").is_dir():
+            return vot_sequence(path)
+        if is_lasot_sequence(path):
+            return lasot_sequence(path)
+        if (path / "img").is_dir():
+            return otb_sequence(path)
     if (path / "groundtruth.txt").is_file():
-        return got10k_sequence(path)
+        try:
+            return got10k_sequence(path)
+        except InputError as err:
+            if not own_frames:
+                raise
+            warnings.warn(f"{err}; {path} is read as a folder of frames without ground truth", stacklevel=2)
     if path.parent.parent.name == "JPEGImages":
         root = path.parent.parent.parent
         if (root / "Annotations" / path.parent.name / path.name).is_dir():
