@@ -148,7 +148,13 @@ class RunFolder:
             raise stopped(f"after {self.frames} frames; partial results in {self.path} "
                           f"({STATUS_FILE}: interrupted{resume})") from None
         else:
-            self.write_status("failed", error=str(error))
+            try:
+                self.write_status("failed", error=str(error))
+                recorded = f"{STATUS_FILE}: failed"
+            except OSError as unrecorded:  # a full disk refuses the record too: the first error is the one to see
+                recorded = f"{STATUS_FILE} not updated: {unrecorded.strerror or unrecorded}"
+            where = f"({self.frames} frames written to {self.path}, {recorded}{resume})"
             if isinstance(error, InputError):
-                raise InputError(f"{error} ({self.frames} frames written to {self.path}, "
-                                 f"{STATUS_FILE}: failed{resume})") from None
+                raise InputError(f"{error} {where}") from None
+            if isinstance(error, OSError):  # a write's own error names no file (no space left on device)
+                raise OSError(f"{error} {where}") from None

@@ -11,6 +11,8 @@ import cv2
 import pytest
 import torch
 
+from samn_tracker.run_folder import RunFolder
+
 from conftest import SHORT_TUNING_ARGS, read_boxes
 from test_track_runs import ENV, interruptible, one_line, partial, run_record, samn, samn_command, wait_for
 
@@ -266,3 +268,28 @@ def test_resume_check_takes_relative_paths_from_where_it_is_called(davis_root, t
         "the whole run failed: samn track: error: device 'nodevice' is not a device name "
         "(auto, cpu, cuda, cuda:N)\n"), result.stdout + result.stderr
     assert (tmp_path / "work" / "log.txt").is_file()
+
+
+def test_a_write_that_fails_names_the_folder_and_a_record_it_cannot_update(tmp_path, monkeypatch):
+    """A full disk: the write's own error names no file, and recording "failed" in run.json
+    failed too and replaced it with a second bare error."""
+    import errno
+
+    from samn_tracker import atomic
+
+    full = OSError(errno.ENOSPC, "No space left on device")
+    with pytest.raises(OSError) as caught:
+        with RunFolder(tmp_path / "out", ["samn", "track"]) as run:
+            with run.frame():
+                pass
+            raise full
+    assert str(caught.value) == (f"[Errno 28] No space left on device (1 frames written to {partial(tmp_path / 'out')}, "
+                                 "run.json: failed)")
+    assert run_record(partial(tmp_path / "out"))["status"] == "failed"
+
+    with pytest.raises(OSError) as caught:
+        with RunFolder(tmp_path / "again", ["samn", "track"]):
+            monkeypatch.setattr(atomic, "write_text", lambda path, text: (_ for _ in ()).throw(full))
+            raise full
+    assert str(caught.value).endswith("0 frames written to " + str(partial(tmp_path / "again"))
+                                      + ", run.json not updated: No space left on device)")
