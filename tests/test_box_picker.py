@@ -129,7 +129,7 @@ def test_a_selected_box_is_tracked_recorded_and_printed_as_the_box_that_repeats_
     assert main(["track", str(frames), "--select", "--out", str(selected), *args]) == 0
     text = numbers(box)
     assert shown == [(480, 854, 3)] and f"--select chose --box {text}" in capsys.readouterr().err
-    assert json.loads((selected / "run.json").read_text())["settings"]["region"]["box"] == text
+    assert json.loads((selected / "run.json").read_text())["settings"]["region"]["box"] == [float(v) for v in box]
     assert main(["track", str(frames), "--box", text, "--out", str(given), *args]) == 0
     assert (selected / "boxes.txt").read_text() == (given / "boxes.txt").read_text()
 

@@ -80,8 +80,8 @@ def test_track_a_video_whose_container_states_a_clock_rate(davis_root, tmp_path,
 
 
 def test_a_video_that_ends_before_its_packets_ends_its_progress_bar_whole(davis_root, tmp_path, capsys):
-    """OpenCV counts 6 packets but decodes 4 (the 5th frame's JPEG blanked; an MP4 edit list
-    cuts packets alike): the run writes 4 frames and the bar ends at 4/4, not 4/6."""
+    """OpenCV counts 6 packets but decodes 4 (the last two frames' JPEGs blanked; an MP4 edit
+    list cuts packets alike): the run writes 4 frames and the bar ends at 4/4, not 4/6."""
     path = tmp_path / "clip.avi"
     src = davis_root / "JPEGImages" / "480p" / "car-shadow"
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (854, 480))
@@ -91,6 +91,7 @@ def test_a_video_that_ends_before_its_packets_ends_its_progress_bar_whole(davis_
     data = bytearray(path.read_bytes())
     starts = [i for i in range(len(data) - 2) if data[i:i + 3] == b"\xff\xd8\xff"]
     data[starts[4]:starts[5] - 16] = bytes(starts[5] - 16 - starts[4])
+    data[starts[5]:len(data) - 400] = bytes(len(data) - 400 - starts[5])
     path.write_bytes(data)
     box = ",".join(str(v) for v in read_boxes(davis_root, "car-shadow")[0])
     out = tmp_path / "out"
