@@ -204,3 +204,92 @@ def test_score_sequence_skips_first_and_last_frame_and_pools_per_object():
     assert summary.jf_mean == pytest.approx((summary.j.mean + summary.f.mean) / 2)
     with pytest.raises(InputError, match="at least 3 frames"):
         dm.score_sequence("short", [gt_frame] * 2, [gt_frame] * 2, [1])
+
+
+# --- measures where every box had its truth's size and every truth was square (mutation audit) ---
+
+def test_got10k_ious_clip_both_boxes_to_the_image_as_the_toolkit_does():
+    from got10k.utils.metrics import rect_iou
+    gt = np.array([[0, 0, 10, 10]] * 2, float)
+    pred = np.array([[0, 0, 10, 10], [5, 0, 10, 10]], float)
+    ious = bm.got10k_sequence_ious(pred, gt, bounds=(12, 10))
+    assert ious == pytest.approx([50 / 120])  # the prediction cut to 5..12: 7x10 over 10x10, 50 shared
+    assert ious == pytest.approx(rect_iou(pred[1:].copy(), gt[1:].copy(), bound=(12, 10)))
+
+
+def test_centre_error_of_boxes_of_other_sizes_is_the_toolkits():
+    from got10k.utils.metrics import center_error
+    assert bm.center_error([[15, 10, 30, 20]], [[10, 10, 20, 20]]) == pytest.approx([10.0])  # 29.5 vs 19.5
+    rng = np.random.default_rng(0)
+    a = rng.uniform([0, 0, 5, 5], [300, 200, 80, 60], (50, 4))
+    b = rng.uniform([0, 0, 5, 5], [300, 200, 80, 60], (50, 4))
+    np.testing.assert_allclose(bm.center_error(a, b), center_error(a.copy(), b.copy()), atol=1e-12)
+
+
+def test_otb_precision_counts_an_error_of_20_pixels_and_success_an_overlap_above_half():
+    gt = np.array([[0, 0, 10, 10]] * 2, float)
+    assert bm.otb_scores([(np.array([[0, 0, 10, 10], [20, 0, 10, 10]], float), gt)]).precision_20 == 1.0
+    wider = np.array([[0, 0, 10, 10], [0, 0, 19, 10]], float)  # IoU 100 / 190 = 0.526
+    assert bm.otb_scores([(wider, gt)]).success_rate_50 == 1.0
+
+
+def test_trackingnet_measures_of_boxes_that_are_not_square():
+    box = np.array([[10, 10, 20, 10]] * 2, float)
+    assert bm.trackingnet_frame_measures(box, box)[0] == pytest.approx([1, 1])
+    gt = np.array([[10, 10, 10, 20]] * 2, float)
+    pred = np.array([[10, 10, 10, 20], [15, 10, 20, 20]], float)
+    _, distance, norm = bm.trackingnet_frame_measures(pred, gt)  # centres x + (w + 1) / 2: 15.5 vs 25.5
+    assert distance == pytest.approx([0, 10]) and norm == pytest.approx([0, 1.0])
+
+
+def test_trackingnet_precisions_are_areas_over_the_devkits_normalised_axis():
+    """metrics.py: 100 * trapz(curve, linspace(0, 1, 21)) for every curve, the 0-50 px and
+    0-0.5 thresholds included (shared/reference/metrics.md, 2.3)."""
+    gt = np.array([[10, 10, 10, 10]] * 4, float)
+    pred = np.array([[0, 0, 1, 1], [10.4, 9.6, 10.2, 9.8], [10, 10, 10, 20], [15, 10, 10, 10]], float)
+    scores = bm.trackingnet_scores([(pred, gt)])
+    # distances 0, 0 (rounded to the truth), 5, 5 over linspace(0, 50, 21): [.5, .5, 1 x 19]
+    assert scores.precision == pytest.approx(100 * 0.05 * (20 - 0.75))
+    # normalised 0, 0, .5, .5 over linspace(0, .5, 21): [.5 x 20, 1]
+    assert scores.norm_precision == pytest.approx(100 * 0.05 * (11 - 0.75))
+
+
+def test_lasot_scores_a_lost_box_of_no_width_or_height_as_the_box_before():
+    """calc_seq_err_robust.m: r(3) <= 0 | r(4) <= 0 takes the previous frame's box."""
+    gt = np.array([[10, 10, 20, 20]] * 3, float)
+    for lost in ([5, 5, 0, 20], [5, 5, 20, 0]):
+        pred = np.array([[10, 10, 20, 20], [10, 10, 20, 20], lost], float)
+        success, precision, _ = bm.lasot_curves(pred, gt, [0, 0, 0])
+        assert success[0] == pytest.approx(1.0) and precision[0] == pytest.approx(1.0)
+
+
+def test_lasot_normalises_the_centre_error_by_the_truths_size():
+    gt = np.array([[10, 10, 20, 20]] * 2, float)
+    pred = np.array([[10, 10, 20, 20], [10, 10, 31, 20]], float)
+    _, precision, norm = bm.lasot_curves(pred, gt, [0, 0])
+    # centres x + (w - 1) / 2: 25 against 19.5, 5.5 pixels; over the truth's width 20, 0.275
+    assert precision[5] == pytest.approx(0.5) and precision[6] == pytest.approx(1.0)
+    assert norm[27] == pytest.approx(0.5) and norm[28] == pytest.approx(1.0)
+
+
+def test_lasot_ranks_by_precision_at_20_pixels_and_0_20_and_the_mean_success():
+    """The toolkit's rank_idx = 21 is MATLAB's, 1-based: 20 pixels, 0.20; success is the
+    mean of its 21 points, not a trapezoid."""
+    ramp = np.arange(51) / 50
+    scores = bm.lasot_scores([(np.r_[1.0, np.zeros(20)], ramp, ramp)])
+    assert scores.precision == pytest.approx(0.4) and scores.norm_precision == pytest.approx(0.4)
+    assert scores.success == pytest.approx(1 / 21)
+
+
+def test_davis_statistics_of_few_frames_as_db_statistics_bins_them():
+    # round(linspace(1, 7, 5) + 1e-10) - 1 = 0, 2, 3, 5, 6: first bin [1, 1, 0], last [0, 0]
+    assert dm.statistics(np.array([1, 1, 0, 0, 0, 0, 0.])).decay == pytest.approx(2 / 3)
+    assert dm.statistics(np.array([0, 0, 1.])).mean == pytest.approx(1 / 3)  # a mean, not a median
+
+
+def test_davis_summary_recall_and_decay_average_the_objects():
+    objects = [dm.ObjectScores("a", 1, np.array([0.9, 0.2]), np.array([1.0, 1.0])),
+               dm.ObjectScores("b", 1, np.array([0.3, 0.3]), np.array([1.0, 1.0]))]
+    summary = dm.summarize(objects)
+    assert summary.j.mean == pytest.approx(0.425)
+    assert summary.j.recall == pytest.approx(0.25) and summary.j.decay == pytest.approx(0.35)

@@ -192,3 +192,32 @@ def test_writes_follow_the_decision_and_the_memory_policy():
     assert keys.shape == (1, 4, 18) and values.shape == (1, 8, 18)
     m.replace_first(entry(0))
     assert m.appearance.first.frame == 0
+
+
+# --- the gate's queue, an elongated target, a mask that is not its box (mutation audit) ---
+
+def gate(m: MemoryManager, peaks: list[float]) -> list[bool]:
+    mask = box_to_mask(BOX, SHAPE)
+    return [decide(m, frame, peak, mask, CENTRE).uncertain for frame, peak in enumerate(peaks, 1)]
+
+
+def test_the_uncertainty_queue_keeps_its_last_peaks_and_gates_on_their_mean():
+    m = manager(**{"uncertainty.threshold": 2.0, "uncertainty.queue_length": 2})
+    # the queue [4, 4]: 4 / 2.1 = 1.9 (all three peaks: 4.33 / 2.1 = 2.06)
+    assert gate(m, [5.0, 4.0, 4.0, 2.1]) == [False] * 4 and list(m.peaks) == [4.0, 2.1]
+    m = manager(**{"uncertainty.threshold": 2.0})
+    assert gate(m, [1.0, 4.0, 1.5]) == [False] * 3  # the mean: 2.5 / 1.5 = 1.67 (the last peak: 2.67)
+
+
+def test_an_elongated_targets_reach_is_from_sqrt_w_h():
+    previous = np.array([40.0, 30.0, 4.0, 64.0])  # reach 0.5 sqrt(4 x 64) = 8
+    mask = MaskCounts.of(box_to_mask([46.0, 30.0, 4.0, 64.0], SHAPE))  # 6 pixels to the right
+    assert manager().decide(1, 1.0, mask, previous, (previous[0] + 1.5, previous[1] + 31.5)).trusted
+
+
+def test_the_dcf_label_is_the_masks_centroid_not_its_boxs_centre():
+    mask = box_to_mask(BOX, SHAPE)
+    mask[38:46, 50:60] = False  # an L: the same box
+    ys, xs = np.nonzero(mask)
+    decision = decide(manager(), 1, 1.0, mask, CENTRE)
+    assert decision.trusted and decision.dcf_label == pytest.approx((xs.mean(), ys.mean()))

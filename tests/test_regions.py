@@ -332,3 +332,17 @@ def test_first_regions_are_told_apart_as_masks_or_boxes_and_polygons():
     assert not is_mask(np.array([[0, 0], [4, 0], [4, 4]], dtype=float))
     assert not is_mask(np.zeros((6, 2)))  # H x 2 reads as points
     assert not is_mask(np.arange(8.0))  # a polygon's 2N numbers
+
+
+def test_polygon_vertices_are_rounded_as_the_vot_toolkit_rasterises():
+    from vot.region.shapes import Polygon
+
+    points = [(0.6, 0.6), (4.6, 0.6), (4.6, 4.6), (0.6, 4.6)]
+    ours = polygon_to_mask(points, (10, 10))
+    assert mask_to_box(ours).tolist() == [1, 1, 5, 5]
+    assert np.array_equal(ours, Polygon(points).rasterize((0, 0, 9, 9)) > 0)
+
+
+def test_a_box_that_starts_at_the_right_edge_is_outside():
+    with pytest.raises(InputError, match="outside"):
+        check_box([10, 2, 3, 4], (10, 10))

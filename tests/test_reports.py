@@ -445,3 +445,17 @@ def test_a_plot_that_fails_midway_leaves_the_earlier_one_whole(tmp_path):
         save_figure(figure, tmp_path / "plot", dpi=50)
     assert pdf.read_bytes() == before[pdf] and png.read_bytes() != before[png]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plot.pdf", "plot.png"]
+
+
+def test_results_written_atomically_get_the_permissions_of_a_plain_open(tmp_path):
+    """mkstemp makes 0600 files: results on a shared server would be unreadable by others."""
+    import os
+
+    from samn_tracker import atomic
+
+    old = os.umask(0o022)
+    try:
+        atomic.write_text(tmp_path / "result.txt", "x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "result.txt").stat().st_mode & 0o777 == 0o644

@@ -374,3 +374,9 @@ def test_shipped_stack_parameters_match_the_toolkit():
                 if transformer["type"] == "samn_tracker.vot.experiments.Redetection":
                     transformer["type"] = "vot.experiment.transformer.Redetection"
             assert json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+
+
+def test_the_empty_attribute_is_a_frame_with_no_vot_attribute():
+    """A frame tagged only with a tag of our own (``whole``) has none of VOT's attributes."""
+    assert vot_report._has("empty", {"whole"}) and vot_report._has("empty", set())
+    assert not vot_report._has("empty", {"occlusion"})
