@@ -71,7 +71,9 @@ def add_track_parser(sub: argparse._SubParsersAction) -> None:
                                     "the part outside the frame is clipped); default: the sequence's "
                                     "ground truth")
     init.add_argument("--polygon", help="x1,y1,x2,y2,... polygon on the first frame")
-    init.add_argument("--mask", help="mask of the target on the first frame: nonzero (or, in a 0-255 file, bright) pixels, a palette PNG's nonzero indices or a cut-out's opaque pixels are the object")
+    init.add_argument("--mask", help="mask of the target on the first frame: nonzero (or, in a 0-255 file, "
+                                     "bright) pixels, a palette PNG's nonzero indices or a cut-out's opaque "
+                                     "pixels are the object")
     init.add_argument("--select", action="store_true",
                       help="draw the box with the mouse on the first frame, in a window (needs a display); "
                            "the box chosen is printed as the --box that repeats the run")

@@ -138,12 +138,14 @@ def read_mask(path: str | Path) -> np.ndarray:
             values = np.array(image)
     except (OSError, SyntaxError, ValueError):
         raise InputError(f"cannot decode mask file (corrupt or unsupported format): {path}") from None
-    if mode == "P":
-        return values != 0
-    if mode in ("RGBA", "LA", "PA") and (values[..., -1] < 255).any():
-        return values[..., -1] > 127  # a cut-out: transparent around the object
+    if mode in ("RGBA", "LA", "PA"):
+        if (values[..., -1] < 255).any():
+            return values[..., -1] > 127  # a cut-out: transparent around the object
+        values = values[..., :-1]  # opaque: its colours or indices are the mask
+    if mode in ("P", "PA"):
+        return values.reshape(values.shape[:2]) != 0
     if values.ndim == 3:
-        values = values[..., :3 if mode != "LA" else 1].max(axis=2)
+        values = values.max(axis=2)
     values = values.astype(np.float64)
     top = values.max()
     if top < LABEL_MAX or len(np.unique(values)) <= 2:  # labels, or one value for the object
