@@ -429,6 +429,10 @@ def test_run_options_are_checked_before_training(davis_root, tmp_path, capsys):
         assert train_main(common + bad) == 2
         err = capsys.readouterr().err
         assert len(err.strip().splitlines()) == 1 and says in err, err
+    # a GPU not there is said before the sources are read (here one that is not there either)
+    nowhere = ["--set", "sources=" + json.dumps([f"davis:{tmp_path / 'nowhere'}:2016:train"])]
+    assert train_main(base + nowhere + ["--set", "device=cuda:99"]) == 2
+    assert "device 'cuda:99' is not available" in capsys.readouterr().err
     for source in (f"davis:{davis_root}:20x16", f"davis-paste:{davis_root}:2016:train:abc",
                    f"synthetic:{davis_root}:many"):
         assert train_main(base + ["--set", f"sources={json.dumps([source])}"]) == 2

@@ -66,8 +66,8 @@ def add_run_options(p: CommandParser, settings: dict) -> None:
 def check_run_options(args: argparse.Namespace, settings: dict, saved: Callable[[dict], Optional[dict]]) -> None:
     """What a run's options could get wrong, found before the sources are read and a step
     is taken: clips per epoch, where the export goes (into the package only with val held
-    out), a fresh run into another run's folder, a resume with other ``settings`` than
-    those ``saved(meta)`` reads from its checkpoint."""
+    out), a device that is not there, a fresh run into another run's folder, a resume with
+    other ``settings`` than those ``saved(meta)`` reads from its checkpoint."""
     if args.allow_changes and not args.resume:
         raise InputError("--allow-changes applies to --resume only")
     if args.samples < 1:
@@ -77,6 +77,7 @@ def check_run_options(args: argparse.Namespace, settings: dict, saved: Callable[
                          f"e.g. {args.export / 'lite.pth'}")
     if args.export is not None:
         check_builtin_export(args.export, settings["held_out"], f"the run into {settings['out_dir']}")
+    Rank.from_env().device(settings["device"])  # a GPU not there: one line now, not after the sources
     out = Path(settings["out_dir"])
     check_out_dir(out, args.resume)
     if args.resume:
