@@ -1,13 +1,24 @@
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 from samn_tracker.config import preset
 from samn_tracker.model.appearance_memory import (AppearanceMemory, MemoryEntry, fused_read, read_memories,
-                                                  in_slots, read_memory, read_memory_reference,
-                                                  slot_capacity)
+                                                  in_slots, read_memory, slot_capacity)
 from samn_tracker.model.decoder import Decoder
 from samn_tracker.model.network import SAMNNetwork
+
+
+def read_memory_reference(query_key: torch.Tensor, memory_keys: torch.Tensor,
+                          memory_values: torch.Tensor) -> torch.Tensor:
+    """The read written out as in the paper: the oracle of ``read_memory``."""
+    b, dk, h, w = query_key.shape
+    q = query_key.flatten(2)                                   # (B, dk, HW)
+    affinity = torch.einsum("bkn,bkm->bnm", memory_keys, q) / math.sqrt(dk)   # (B, N, HW)
+    weights = affinity.softmax(dim=1)
+    return torch.einsum("bvn,bnm->bvm", memory_values, weights).reshape(b, -1, h, w)
 
 
 def test_attention_read_equals_naive_reference():

@@ -122,16 +122,6 @@ def _stacked(entries: Sequence[Sequence["MemoryEntry"]], field: str, size: int, 
     return flat.view(flat.shape[0], len(entries), size).transpose(0, 1).contiguous()
 
 
-def read_memory_reference(query_key: torch.Tensor, memory_keys: torch.Tensor,
-                          memory_values: torch.Tensor) -> torch.Tensor:
-    """The read written out as in the paper; kept as the test oracle of ``read_memory``."""
-    b, dk, h, w = query_key.shape
-    q = query_key.flatten(2)                                   # (B, dk, HW)
-    affinity = torch.einsum("bkn,bkm->bnm", memory_keys, q) / math.sqrt(dk)   # (B, N, HW)
-    weights = affinity.softmax(dim=1)
-    return torch.einsum("bvn,bnm->bvm", memory_values, weights).reshape(b, -1, h, w)
-
-
 @dataclass
 class MemoryEntry:
     key: torch.Tensor    # (dk, h*w)
