@@ -11,6 +11,7 @@ plots, with a note) and the sequences (not compared).
 """
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence
@@ -29,6 +30,7 @@ from samn_tracker.evaluation.summaries import Summary
 # How scores are shown: multiplier and decimals (GOT-10k as its toolkit, DAVIS in percent).
 DISPLAY = {"got10k": (1.0, 3), "trackingnet": (1.0, 1), "lasot": (1.0, 3), "davis2016": (100.0, 1),
            "davis2017": (100.0, 1)}
+LINE_STYLES = ("-", "--", ":", "-.")  # one per ten trackers, the colour cycle's length
 TITLES = {"got10k": "GOT-10k", "trackingnet": "TrackingNet", "lasot": "LaSOT", "davis2016": "DAVIS 2016",
           "davis2017": "DAVIS 2017"}
 TABLE_VII_MEASURES = ("J&F", "J-Mean", "F-Mean")
@@ -181,13 +183,19 @@ def curve_plot(summaries: Sequence[Summary], stem: Path, caption: str, curve: st
     ranked = _plotted(summaries, lambda s: curve in s.curves, f"{curve.replace('_', ' ')} curve", stem, key)
     if not ranked:
         return []
-    figure = Figure(figsize=(5, 4))
+    labels = [_label(s, key) for s in ranked]
+    beside = len(ranked) > 3 or max(map(len, labels)) > 24  # inside, such a legend hides the curves
+    figure = Figure(figsize=(5 + (0.4 + 0.07 * max(map(len, labels)) if beside else 0), 4))
     axes = figure.add_subplot()
-    for s in ranked:
-        axes.plot(s.curves[f"{curve}_x"], s.curves[curve], label=_label(s, key))
+    for rank, (s, label) in enumerate(zip(ranked, labels)):  # past ten colours the line style changes
+        axes.plot(s.curves[f"{curve}_x"], s.curves[curve], label=label, clip_on=False, zorder=3,
+                  linestyle=LINE_STYLES[rank // 10 % len(LINE_STYLES)])  # a curve of 0 shows over the axis
     axes.set(xlabel=xlabel, ylabel=ylabel, xlim=xlim, ylim=(0, 1), title=f"{title} on {caption}")
     axes.grid(True)
-    axes.legend(loc="lower left" if curve == "success" else "lower right", fontsize=8)
+    if beside:
+        axes.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8, frameon=False)
+    else:
+        axes.legend(loc="lower left" if curve == "success" else "lower right", fontsize=8)
     return _save(figure, stem)
 
 
@@ -200,7 +208,7 @@ def objects_plot(summaries: Sequence[Summary], stem: Path, caption: str) -> list
     if not plotted:
         return []
     names = sorted({n for s in plotted for n in s.per_object},
-                   key=lambda n: (-plotted[0].per_object.get(n, -1.0), n))
+                   key=lambda n: (-_finite(plotted[0].per_object.get(n), -1.0), n))
     one_object_each = all(n.endswith("_1") for n in names)  # DAVIS 2016: an object is its sequence
     return _bars(plotted, lambda s: s.per_object, names, [n[:-2] if one_object_each else n for n in names],
                  "J&F", f"J&F (%) per {'sequence' if one_object_each else 'object'} on {caption}", stem)
@@ -225,20 +233,27 @@ def _bars(plotted: Sequence[Summary], scores: Callable[[Summary], dict[str, floa
     benchmark's scores, the legend above the bars (not on them)."""
     scale = DISPLAY[plotted[0].benchmark][0]
     unit, bar = " (%)" if scale == 100 else "", 0.8 / len(plotted)
-    figure = Figure(figsize=(6, 1.2 + 0.12 * len(names) * (1 + len(plotted))))
+    height = 0.12 * len(names) * (1 + len(plotted))
+    # the legend above the bars takes a line a tracker: the bars keep their room under it
+    figure = Figure(figsize=(6, max(1.2 + height, 1.0 + 0.2 * len(plotted) + 0.4 * len(names))))
     axes = figure.add_subplot()
+    axes.set_axisbelow(True)  # the grid behind the bars
     for rank, s in enumerate(plotted):
-        rows = [i for i, n in enumerate(names) if n in scores(s)]
+        rows = [i for i, n in enumerate(names) if n in scores(s) and math.isfinite(scores(s)[n])]
         at = [i + (rank - (len(plotted) - 1) / 2) * bar for i in rows]
         values = [scores(s)[names[i]] * scale for i in rows]
-        bars = axes.barh(at, values, height=bar, label=_label(s, key))
+        colour = f"C{rank % 10}"  # a tracker without a bar keeps its colour in the legend
+        axes.barh(at, values, height=bar, label=_label(s, key), color=colour)
         nothing = [y for y, v in zip(at, values) if v < 0.005 * scale]  # a bar of no length: a score, not a gap
-        if nothing:
-            axes.plot([0] * len(nothing), nothing, "|", color=bars.patches[0].get_facecolor(), markersize=6, clip_on=False)
-    axes.set_yticks(range(len(names)), labels, fontsize=7)
+        if nothing:  # marked beside the axis line, where a mark on it was hidden
+            axes.plot([0.012 * scale] * len(nothing), nothing, "|", color=colour, markersize=8,
+                      markeredgewidth=2, clip_on=False)
+    axes.set_yticks(range(len(names)), [_shortened(label, 32) for label in labels], fontsize=7)
     axes.set(xlabel=f"{key}{unit}", xlim=(0, scale), ylim=(len(names) - 0.5, -0.5))
+    if height > 8:  # a tall figure: its scale at the top too
+        axes.tick_params(axis="x", top=True, labeltop=True)
     axes.grid(True, axis="x")
-    axes.legend(title=title, title_fontsize=11, alignment="left", loc="lower left", bbox_to_anchor=(0, 1),
+    axes.legend(title=title, title_fontsize=11, alignment="left", loc="lower left", bbox_to_anchor=(0, 1.03 if height > 8 else 1),
                 fontsize=8, frameon=False)
     return _save(figure, stem)
 
@@ -251,21 +266,33 @@ def _plotted(summaries: Sequence[Summary], has: Callable[[Summary], bool], what:
         if not has(s):
             print(f"samn report: note: the summary of {s.tracker} on {TITLES[s.benchmark]} {s.split} has "
                   f"no {what}; it is left out of {stem.name}.png/.pdf", file=sys.stderr)
-    return sorted((s for s in summaries if has(s)), key=lambda s: s.scores.get(key, float("-inf")), reverse=True)
+    return sorted((s for s in summaries if has(s)), key=lambda s: _finite(s.scores.get(key), float("-inf")),
+                  reverse=True)
+
+
+def _finite(value: Optional[float], missing: float) -> float:
+    """``value``, or ``missing`` where there is none or it is NaN: a NaN score ranks last."""
+    return value if value is not None and math.isfinite(value) else missing
+
+
+def _shortened(text: str, most: int) -> str:
+    return text if len(text) <= most else text[:most - 1] + "…"
 
 
 def _label(summary: Summary, key: str) -> str:
-    """A legend entry: the tracker and, where its summary has it, its ``key`` score as the
-    tables show it (``DISPLAY``)."""
+    """A legend entry: the tracker (a long name shortened) and, where its summary has it,
+    its ``key`` score as the tables show it (``DISPLAY``; "–" for a NaN)."""
+    name = _shortened(summary.tracker, 40)
     if key not in summary.scores:
-        return summary.tracker
+        return name
     scale, decimals = DISPLAY[summary.benchmark]
-    return f"{summary.tracker} [{summary.scores[key] * scale:.{decimals}f}]"
+    value = summary.scores[key]
+    return f"{name} [{value * scale:.{decimals}f}]" if math.isfinite(value) else f"{name} [–]"
 
 
 def _save(figure: Figure, stem: Path) -> list[Path]:
     figure.tight_layout()
-    return save_figure(figure, stem, dpi=200)
+    return save_figure(figure, stem, dpi=200, bbox_inches="tight")  # a legend beside the axes included
 
 
 def write_report(summaries: Sequence[Summary], out: Path) -> list[Path]:
