@@ -9,6 +9,7 @@ import numpy as np
 from samn_tracker.atomic import replacing
 
 MASK_COLOUR = np.array([255, 64, 64], dtype=np.float32)  # RGB
+MASK_TINT = 0.35  # light enough that the target's own colours and texture show through
 
 
 def write_mask_png(path: Path, mask: np.ndarray) -> None:
@@ -19,17 +20,34 @@ def write_mask_png(path: Path, mask: np.ndarray) -> None:
 
 
 def draw_prediction(image: np.ndarray, prediction) -> np.ndarray:
-    """RGB frame with the mask tinted, the axis-aligned box in green and the rotated box in yellow."""
+    """RGB frame with the mask tinted and outlined, the axis-aligned box in green, the
+    rotated box in yellow and the confidence in a label that stays inside the frame."""
     out = image.astype(np.float32)
     m = prediction.mask
-    out[m] = 0.5 * out[m] + 0.5 * MASK_COLOUR
+    out[m] = (1 - MASK_TINT) * out[m] + MASK_TINT * MASK_COLOUR
     out = out.astype(np.uint8)
+    outline, _ = cv2.findContours(m.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    cv2.drawContours(out, outline, -1, MASK_COLOUR.tolist(), 2, cv2.LINE_AA)
     x, y, w, h = (int(round(v)) for v in prediction.box)
     cv2.rectangle(out, (x, y), (x + w - 1, y + h - 1), (0, 255, 0), 2)
     cv2.polylines(out, [np.round(prediction.polygon).astype(np.int32)], True, (255, 255, 0), 1)
-    cv2.putText(out, f"{prediction.confidence:.2f}", (x, max(y - 4, 12)),
-                cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 255, 0), 1, cv2.LINE_AA)
+    draw_label(out, f"conf {prediction.confidence:.2f}", x, y)
     return out
+
+
+def draw_label(image: np.ndarray, text: str, x: int, y: int) -> None:
+    """White ``text`` on a dark plate whose lower left corner is at (x, y), the top left of
+    a box, moved inside the frame where that is outside it (a box at the top edge gets it
+    inside, below its line)."""
+    font, scale = cv2.FONT_HERSHEY_SIMPLEX, 0.5
+    (width, height), baseline = cv2.getTextSize(text, font, scale, 1)
+    plate_w, plate_h = width + 6, height + baseline + 4
+    rows, cols = image.shape[:2]
+    left = min(max(x, 0), max(cols - plate_w, 0))
+    top = y - plate_h if y - plate_h >= 0 else y + 2
+    top = min(max(top, 0), max(rows - plate_h, 0))
+    cv2.rectangle(image, (left, top), (left + plate_w - 1, top + plate_h - 1), (24, 24, 24), cv2.FILLED)
+    cv2.putText(image, text, (left + 3, top + height + 2), font, scale, (255, 255, 255), 1, cv2.LINE_AA)
 
 
 class OverlayWriter:

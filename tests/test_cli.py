@@ -150,3 +150,25 @@ def test_a_polygon_whose_points_lie_on_one_line_is_refused_by_samn_track_and_the
     with pytest.raises(InputError, match="encloses no area"):
         SAMNTracker._initial_mask(None, line, (480, 854))
     check_start(np.array([[100, 100], [200, 200], [300, 100]], float), (480, 854))  # a triangle
+
+
+def test_the_overlays_confidence_label_stays_whole_inside_the_frame():
+    """Thin green digits beside the box fell off the frame at its left and top edges
+    ("0.29" read "29") and crossed the box line."""
+    from types import SimpleNamespace
+
+    from samn_tracker.visualize import draw_prediction
+
+    image = np.full((120, 160, 3), 255, np.uint8)
+    for box in ([-30.0, 0.0, 80.0, 60.0], [150.0, 100.0, 40.0, 40.0], [40.0, 50.0, 60.0, 40.0]):
+        mask = np.zeros((120, 160), bool)
+        mask[60:80, 50:90] = True
+        drawn = draw_prediction(image, SimpleNamespace(mask=mask, box=np.array(box), polygon=np.zeros((4, 2)),
+                                                       confidence=0.29))
+        plate = np.all(drawn == 24, axis=2)  # the label's dark plate
+        rows, cols = np.flatnonzero(plate.any(axis=1)), np.flatnonzero(plate.any(axis=0))
+        assert 0 <= cols[0] and cols[-1] < 160 and 0 <= rows[0] and rows[-1] < 120
+        assert cols[-1] - cols[0] + 1 > 60  # "conf 0.29" whole, not cut by an edge
+        if box[1] >= 30:
+            assert rows[-1] < box[1]  # above the box, off the target
+    assert (drawn[65, 60] != 255).any() and (drawn[65, 60] > 100).all()  # the mask tinted, not painted over
