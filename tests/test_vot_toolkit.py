@@ -339,7 +339,8 @@ def test_a_missing_eao_is_a_dash_in_the_table_and_no_number_in_the_legend(worksp
     figures = []
     monkeypatch.setattr(vot_report, "_save", lambda figure, stem: figures.append(figure) or [])
     vot_report.plot_eao_curves([record], "baseline", tmp_path)
-    assert [t.get_text() for t in figures[0].axes[0].get_legend().get_texts()] == ["samn"]
+    legend = [t.get_text() for t in figures[0].axes[0].get_legend().get_texts()]
+    assert legend[0] == "samn" and legend[1].startswith("EAO averaged over ")  # and the shaded interval
 
 
 @pytest.mark.parametrize("stack", sorted(p.name for p in STACKS_DIR.glob("*.yaml")))

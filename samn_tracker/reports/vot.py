@@ -334,19 +334,21 @@ def plot_eao_curves(results: Sequence[ExperimentResult], experiment: str, out: P
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    chosen = [r for r in results if r.experiment == experiment and r.eao_curve]
+    chosen = sorted((r for r in results if r.experiment == experiment and r.eao_curve),
+                    key=lambda r: -r.eao if r.eao is not None else float("inf"))  # the legend ranked
     if not chosen:
         raise InputError(f"no EAO curve for experiment {experiment!r} in the analysis files")
     figure, axes = plt.subplots(figsize=(5, 3.5))
     for r in chosen:
         label = f"{r.tracker} [{r.eao:.3f}]" if r.eao is not None else r.tracker
-        axes.plot(np.arange(len(r.eao_curve)), r.eao_curve, label=label)
+        # length 0 holds the toolkit's 0, no sequence: drawn, it was a spike at the axis
+        axes.plot(np.arange(1, len(r.eao_curve)), r.eao_curve[1:], label=label)
     interval = next((r.eao_interval for r in chosen if r.eao_interval), None)
     if interval:
-        axes.axvspan(*interval, color="0.9", zorder=0)
-    axes.set(xlabel="Sequence length", ylabel="Expected overlap", title=f"EAO curve ({experiment})",
+        axes.axvspan(*interval, color="0.9", zorder=0, label=f"EAO averaged over {interval[0]}-{interval[1]}")
+    axes.set(xlabel="Sequence length (frames)", ylabel="Expected overlap", title=f"EAO curve ({experiment})",
              ylim=(0, 1))
-    axes.legend(fontsize="small")
+    _legend(axes, [r.tracker for r in chosen])
     return _save(figure, out / f"eao_curve_{experiment}")
 
 
@@ -358,7 +360,8 @@ def plot_precision_recall(results: Sequence[ExperimentResult], experiment: str, 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    chosen = [r for r in results if r.experiment == experiment and r.pr_curve]
+    chosen = sorted((r for r in results if r.experiment == experiment and r.pr_curve),
+                    key=lambda r: -r.fscore if r.fscore is not None else float("inf"))  # the legend ranked
     if not chosen:
         raise InputError(f"no precision-recall curve for experiment {experiment!r} in the analysis files")
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
@@ -368,13 +371,17 @@ def plot_precision_recall(results: Sequence[ExperimentResult], experiment: str, 
         line, = left.plot(recall[1:], precision[1:], label=label)  # point 0: the threshold above every score
         if r.fscore is not None:
             left.plot(r.recall, r.precision, "o", color=line.get_color())
-        if r.f_curve:
-            right.plot(np.linspace(1, 0, len(r.f_curve)), r.f_curve, color=line.get_color(), label=label)
+        if r.f_curve:  # point 0 left out here too
+            right.plot(np.linspace(1, 0, len(r.f_curve))[1:], r.f_curve[1:], color=line.get_color(), label=label)
     left.set(xlabel="Recall", ylabel="Precision", xlim=(0, 1), ylim=(0, 1),
              title=f"Tracking precision-recall ({experiment})")
     right.set(xlabel="Confidence threshold (normalised)", ylabel="F-score", xlim=(1, 0), ylim=(0, 1),
               title=f"F-score ({experiment})")
-    left.legend(fontsize="small")
+    if len(chosen) > 4 or max(len(r.tracker) for r in chosen) > 24:  # beside the F-score panel, not between
+        right.legend(*left.get_legend_handles_labels(), fontsize="small", loc="upper left",
+                     bbox_to_anchor=(1.02, 1), frameon=False)
+    else:
+        left.legend(fontsize="small")
     figure.tight_layout()
     return _save(figure, out / f"precision_recall_{experiment}")
 
@@ -396,11 +403,15 @@ def plot_attributes(measures: dict[str, pd.DataFrame], out: Path, name: str = "a
     centres = x + width * (len(measures) - 1) / 2
     for k, (tracker, table) in enumerate(measures.items()):
         table = table.reindex(attributes)
-        left.bar(x + k * width, table["accuracy"], width, label=tracker)
-        right.bar(x + k * width, table["failures_per_100"], width, label=tracker)
+        left.bar(x + k * width, table["accuracy"], width, label=tracker, color=f"C{k % 10}")
+        right.bar(x + k * width, table["failures_per_100"], width, label=tracker, color=f"C{k % 10}")
         for position, accuracy, frames in zip(x + k * width, table["accuracy"], table["frames"]):
             if frames > 0 and np.isnan(accuracy):
                 _mark(left, position, "not measured")
+        none = [p for p, failures, frames in zip(x + k * width, table["failures_per_100"], table["frames"])
+                if frames > 0 and failures == 0]  # no failure: a bar of no height, marked as a score
+        right.plot(none, [0] * len(none), "_", color=f"C{k % 10}", markersize=10, markeredgewidth=3,
+                   clip_on=False, zorder=3)
     most = max(float(np.nanmax(t["failures_per_100"], initial=0.0)) for t in measures.values())
     right.set_ylim(0, max(1.0, 1.1 * most))
     left.set_ylim(0, 1)
@@ -412,9 +423,21 @@ def plot_attributes(measures: dict[str, pd.DataFrame], out: Path, name: str = "a
         for centre, frames in zip(centres, first["frames"]):
             if frames == 0:
                 _mark(axes, centre, "no frames")
-    left.legend(fontsize="small")
-    figure.tight_layout()
+    figure.suptitle("Accuracy and failures per visual attribute", y=0.99)
+    # above the panels, in a row, under the title: inside, it sat on the highest bars
+    figure.legend(*left.get_legend_handles_labels(), loc="upper center", bbox_to_anchor=(0.5, 0.92),
+                  ncol=min(len(measures), 4), fontsize="small", frameon=False)
+    figure.tight_layout(rect=(0, 0, 1, 0.92 - 0.05 * ((len(measures) + 3) // 4)))
     return _save(figure, out / name)
+
+
+def _legend(axes, trackers: Sequence[str]) -> None:
+    """Inside the axes for a few short names; beside them for more or longer ones, which
+    inside hide the curves."""
+    if len(trackers) > 4 or max(map(len, trackers)) > 24:
+        axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
+    else:
+        axes.legend(fontsize="small")
 
 
 def _mark(axes, x: float, text: str) -> None:
