@@ -210,7 +210,7 @@ def test_score_only_names_the_sequences_without_results(run2016, tmp_path, monke
     monkeypatch.setattr(options, "wait_for_all", lambda *a: pytest.fail("waited for other ranks"))
     assert davis.main(["--root", str(root), "--year", "2016", "--out", str(tmp_path), "--score-only",
                        "--tracker-name", "samn"]) == 2
-    assert "no results for 1 of 2 sequences: car-shadow" in capsys.readouterr().err
+    assert "no complete results for 1 of 2 sequences: car-shadow" in capsys.readouterr().err
 
 
 
@@ -333,7 +333,7 @@ def test_a_sequence_the_split_does_not_list_is_refused_before_tracking(tmp_path,
     assert not out.exists()
     assert davis.main(["--root", str(root), "--year", "2016", "--split", "nolist", "--out", str(out),
                        "--score-only", "--sequences", SEQUENCES[1], *FAST]) == 2
-    assert f"no results for 1 of 1 sequences: {SEQUENCES[1]}" in capsys.readouterr().err
+    assert f"no complete results for 1 of 1 sequences: {SEQUENCES[1]}" in capsys.readouterr().err
 
 
 def test_an_empty_split_list_is_named_before_anything_is_written(tmp_path, capsys):
@@ -369,7 +369,7 @@ def test_results_of_another_resolution_are_kept_apart(run2016, tmp_path, capsys)
         os.symlink(root / kind / "480p", root / kind / "Full-Resolution")
     assert davis.main(["--root", str(root), "--year", "2016", "--resolution", "Full-Resolution",
                        "--out", str(tmp_path / "out"), "--score-only", *FAST]) == 2
-    assert f"no results for 2 of 2 sequences: {', '.join(SEQUENCES)}" in capsys.readouterr().err
+    assert f"no complete results for 2 of 2 sequences: {', '.join(SEQUENCES)}" in capsys.readouterr().err
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["2016-val"]
     # its own folder, summary and zip, a split of its own in the report
     shutil.copytree(split_dir, tmp_path / "out" / "2016-val-Full-Resolution")
@@ -405,3 +405,17 @@ def test_a_split_without_every_annotation_says_why_it_has_no_scores(run2016, tmp
     assert capsys.readouterr().out.splitlines()[-1] == (
         f"no scores: {SEQUENCES[1]} lack the annotation of some frame "
         "(test-dev and test-challenge are scored by the server)")
+
+
+def test_a_results_folder_without_a_png_of_every_frame_is_not_done(tmp_path):
+    """A lost PNG was resumed past and packed: Codalab refuses such a zip."""
+    from samn_tracker.evaluation.davis import DavisWriter
+    from samn_tracker.evaluation.runner import BenchmarkSequence
+
+    sequence = BenchmarkSequence("cows", [Path("00000.jpg"), Path("00001.jpg")], [np.ones((2, 2), bool)])
+    writer = DavisWriter(tmp_path / "masks", tmp_path / "times")
+    (tmp_path / "masks" / "cows").mkdir(parents=True)
+    (tmp_path / "masks" / "cows" / "00000.png").write_bytes(b"")
+    assert not writer.is_done(sequence)
+    (tmp_path / "masks" / "cows" / "00001.png").write_bytes(b"")
+    assert writer.is_done(sequence)

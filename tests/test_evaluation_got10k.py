@@ -261,7 +261,7 @@ def test_score_only_names_the_sequences_without_results_instead_of_waiting(datas
     monkeypatch.setattr(options, "wait_for_all", lambda *a: pytest.fail("waited for other ranks"))
     assert got10k.main(["--root", str(root), "--subset", "val", "--out", str(out), "--tracker-name", "samn",
                         "--score-only"]) == 2
-    assert f"no results for 1 of 2 sequences: {names[1]}" in capsys.readouterr().err
+    assert f"no complete results for 1 of 2 sequences: {names[1]}" in capsys.readouterr().err
 
 
 def test_resuming_with_other_settings_or_weights_is_refused(dataset, val_run, tmp_path, monkeypatch, capsys):

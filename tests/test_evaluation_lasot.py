@@ -201,7 +201,8 @@ def test_a_published_trackers_results_score_beside_ours(root, run, capsys):
     assert "fps -" in capsys.readouterr().out  # no made-up speed
     saved = json.loads((run / "all" / "summaries" / "SiamRPN++.json").read_text())
     assert "FPS" not in saved["scores"] and 0 < saved["scores"]["Success"] <= 1
-    (published / "bird-2.txt").write_text("1\t2\t3\n")
+    rows = len((published / "bird-2.txt").read_text().splitlines())
+    (published / "bird-2.txt").write_text("1\t2\t3\n" * rows)
     assert lasot.main(["--root", str(root), "--split", "all", "--out", str(run), "--score-only",
                        "--tracker-name", "SiamRPN++"]) == 2
     assert capsys.readouterr().err.strip() == (f"samn eval lasot: error: {published / 'bird-2.txt'}: expected 4 "

@@ -63,6 +63,13 @@ def test_test_split_gives_a_zip_of_one_box_per_frame(root, tmp_path, capsys):
     assert "2 of 2 sequences already done" in capsys.readouterr().err
     with zipfile.ZipFile(tmp_path / "TEST" / "samn.zip") as a, zipfile.ZipFile(io.BytesIO(before)) as b:
         assert {n: a.read(n) for n in a.namelist()} == {n: b.read(n) for n in b.namelist()}
+    # a result cut short (a copy, a full disk) is tracked again, not packed as it is
+    cut = tmp_path / "TEST" / "samn" / f"{sorted(SOURCES)[0]}.txt"
+    cut.write_text("".join(cut.read_text().splitlines(keepends=True)[:3]))
+    assert trackingnet.main(["--root", str(root), "--split", "TEST", "--out", str(tmp_path), *FAST]) == 0
+    assert "1 of 2 sequences already done" in capsys.readouterr().err
+    with zipfile.ZipFile(tmp_path / "TEST" / "samn.zip") as a, zipfile.ZipFile(io.BytesIO(before)) as b:
+        assert {n: a.read(n) for n in a.namelist()} == {n: b.read(n) for n in b.namelist()}
     # a subset has no zip (the server needs every sequence), and says so and where its results are
     assert trackingnet.main(["--root", str(root), "--split", "TEST", "--out", str(tmp_path), *FAST,
                              f"--sequences={sorted(SOURCES)[0]}"]) == 0
@@ -152,13 +159,13 @@ def test_score_only_scores_a_sequence_without_results_as_zero_and_names_it(root,
                              "--tracker-name", "samn", "--score-only"]) == 0
     out = capsys.readouterr().out
     assert f"1 sequences without results scored as zero, as the server does: {missing}" in out
-    assert "no submission zip: 1 sequences have no results" in out and not (tmp_path / "TRAIN_0" / "samn.zip").exists()
+    assert "no submission zip: 1 sequences have no complete results" in out and not (tmp_path / "TRAIN_0" / "samn.zip").exists()
     summary = json.loads((tmp_path / "TRAIN_0" / "summaries" / "samn.json").read_text())
     assert summary["sequences"] == sorted(SOURCES)
     # TEST has nothing to score: its zip needs every sequence, so the missing ones are named
     assert trackingnet.main(["--root", str(root), "--split", "TEST", "--out", str(tmp_path),
                              "--tracker-name", "samn", "--score-only"]) == 2
-    assert f"no results for 2 of 2 sequences: {', '.join(sorted(SOURCES))}" in capsys.readouterr().err
+    assert f"no complete results for 2 of 2 sequences: {', '.join(sorted(SOURCES))}" in capsys.readouterr().err
 
 
 def test_names_starting_with_a_dash_and_repeated_names(root, train_run, capsys):

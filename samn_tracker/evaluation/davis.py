@@ -103,7 +103,9 @@ class DavisWriter:
         self.masks_dir, self.times_dir = Path(masks_dir), Path(times_dir)
 
     def is_done(self, sequence: BenchmarkSequence) -> bool:
-        return (self.masks_dir / sequence.name).is_dir()
+        """Its folder holds a PNG for every frame (Codalab refuses a submission without one)."""
+        folder = self.masks_dir / sequence.name
+        return folder.is_dir() and all((folder / f"{frame.stem}.png").is_file() for frame in sequence.frames)
 
     def keep(self, prediction: Any) -> np.ndarray:
         return foreground_scores(prediction)

@@ -171,6 +171,6 @@ def run_shard(args: argparse.Namespace, sequences: list, writer: ResultWriter,
         return True
     missing = [s.name for s in sequences if not writer.is_done(s)]
     if missing and not missing_score_zero:
-        raise InputError(f"no results for {len(missing)} of {len(sequences)} sequences: {listed(missing)} "
+        raise InputError(f"no complete results for {len(missing)} of {len(sequences)} sequences: {listed(missing)} "
                          "(run without --score-only to track them)")
     return True

@@ -199,7 +199,13 @@ class BoxWriter:
         raise NotImplementedError
 
     def is_done(self, sequence: BenchmarkSequence) -> bool:
-        return self.result_file(sequence.name).is_file()
+        """Its box file holds a row for every frame: one cut short (a copy, a disk) is not
+        packed into a submission or skipped by a resume, but tracked again."""
+        path = self.result_file(sequence.name)
+        if not path.is_file():
+            return False
+        with open(path) as rows:
+            return sum(1 for row in rows if row.strip()) == len(sequence.frames)
 
     def keep(self, prediction: Any) -> np.ndarray:
         return np.array(prediction.box, dtype=np.float64)

@@ -170,7 +170,7 @@ def _run(args: argparse.Namespace) -> int:
     missing = [s.name for s in sequences if not writer.is_done(s)]
     if not args.sequences:
         print(f"submission: {submission_zip(run_dir, names)}" if not missing
-              else f"no submission zip: {len(missing)} sequences have no results")
+              else f"no submission zip: {len(missing)} sequences have no complete results")
     elif withheld:  # nothing is scored either: say where the results are
         print(f"results in {run_dir} (no zip: --sequences given, the server needs all "
               f"{len(sequence_names(split_dir))})")
