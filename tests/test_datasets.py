@@ -409,6 +409,12 @@ def test_annotation_reading_follows_the_year(tmp_path):
     write_png(tmp_path / "ids.png", ids)
     read = read_annotation(tmp_path / "ids.png", 2017)
     assert read[0].max() == 0 and read[3, 3] == 2  # void is background
+    # the other mistake: a 2017 tree read as 2016 made one target of every object and the void
+    with pytest.raises(InputError, match=r"object ids \[2, 255\] \(DAVIS 2017 style\); read it as 2017: --year 2017"):
+        read_annotation(tmp_path / "ids.png", 2016)
+    ids[0, :] = 0
+    write_png(tmp_path / "one.png", (ids > 0).astype(np.uint8))  # a result of one object: ids 0 and 1
+    assert read_annotation(tmp_path / "one.png", 2016)[3, 3] == 1
 
 
 def test_sequence_lists_of_both_releases(tmp_path):

@@ -166,6 +166,7 @@ def test_davis_summaries_carry_each_objects_jf_and_the_report_plots_them(summari
     assert capsys.readouterr().err == ("samn report: note: the summary of typed on DAVIS 2016 val has no "
                                        "per-object scores; it is left out of objects.png/.pdf\n")
     assert reports.objects_plot([typed], tmp_path / "none", "DAVIS 2016 val") == []
+    assert capsys.readouterr().err == ""  # no plot, so nothing is said to be left out of one
     reports.write_report(summaries, tmp_path / "report")
     assert sorted(p.name for p in (tmp_path / "report").glob("*_objects.png")) == \
         ["davis2016_val_objects.png", "davis2017_val_objects.png"]

@@ -70,7 +70,11 @@ def read_annotation(path: Path, year: Optional[int] = None) -> np.ndarray:
             mode = image.mode
             values = np.array(image.convert("L") if mode in ("LA", "RGB", "RGBA") else image)
     except (OSError, SyntaxError) as err:
-        raise InputError(f"cannot read DAVIS annotation {path}: {err}") from None
+        raise InputError(f"cannot read the DAVIS mask PNG {path}: {err}") from None  # a truth's or a result's
+    if year == 2016 and mode == "P" and set(np.unique(values).tolist()) - {0, 1}:
+        raise InputError(f"{path} is a palette PNG of object ids {sorted(set(np.unique(values).tolist()) - {0})} "
+                         "(DAVIS 2017 style); read it as 2017: --year 2017, or as a training source "
+                         "davis:ROOT:2017")
     if year == 2016 or (year is None and mode != "P"):
         if mode in ("LA", "RGB", "RGBA"):
             return (values > 127).astype(np.uint8)

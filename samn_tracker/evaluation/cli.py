@@ -11,7 +11,7 @@ from samn_tracker.exits import guarded
 
 ADAPTERS = {
     "got10k": ("samn_tracker.evaluation.got10k",
-               "GOT-10k val (AO, SR0.5, SR0.75, success plot) or test (the server zip)"),
+               "GOT-10k val (AO, SR0.5, SR0.75; samn report plots the success curve) or test (the server zip)"),
     "trackingnet": ("samn_tracker.evaluation.trackingnet",
                     "TrackingNet TEST (the server zip) or an annotated split (Success, Precision)"),
     "lasot": ("samn_tracker.evaluation.lasot",

@@ -179,7 +179,8 @@ def build_parser() -> CommandParser:
         "  samn eval got10k --root /data/GOT-10k --subset test --preset paper --device cuda   (the server zip)\n"
         "  torchrun --nproc_per_node 4 -m samn_tracker.evaluation.cli got10k --root /data/GOT-10k",
         description="Run SAMN on GOT-10k val or test; val: AO/SR0.5/SR0.75/fps "
-        "and success plot; test: the server zip. Resumable; shard with torchrun.")
+        "and the success curve in the summary (samn report plots it); test: the server zip. Resumable; "
+        "shard with torchrun.")
     parser.add_argument("--root", type=Path, required=True, help="GOT-10k root (holds val/ and test/)")
     parser.add_argument("--subset", choices=SUBSETS, default="val")
     parser.add_argument("--out", type=Path, default=Path("results/got10k"), help="default: results/got10k")

@@ -260,9 +260,10 @@ def _bars(plotted: Sequence[Summary], scores: Callable[[Summary], dict[str, floa
 
 def _plotted(summaries: Sequence[Summary], has: Callable[[Summary], bool], what: str, stem: Path,
              key: str) -> list[Summary]:
-    """The summaries that have what a plot draws, best ``key`` score first; each of the others
-    (published numbers, older summaries) gets a note on stderr that it is left out."""
-    for s in summaries:
+    """The summaries that have what a plot draws, best ``key`` score first; where there are
+    any, each of the others (published numbers, older summaries) gets a note on stderr that
+    it is left out (where there are none, no plot is written to leave it out of)."""
+    for s in summaries if any(map(has, summaries)) else ():
         if not has(s):
             print(f"samn report: note: the summary of {s.tracker} on {TITLES[s.benchmark]} {s.split} has "
                   f"no {what}; it is left out of {stem.name}.png/.pdf", file=sys.stderr)
