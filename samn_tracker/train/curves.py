@@ -30,7 +30,7 @@ def training_figure(log_csv: str | Path, title: str = "",
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, MaxNLocator, NullFormatter
 
     log = pd.read_csv(log_csv).drop_duplicates("step", keep="last").sort_values("step")
     window = max(1, len(log) // 50)
@@ -47,8 +47,11 @@ def training_figure(log_csv: str | Path, title: str = "",
             ax.set_xlim(steps.min() - 1, steps.max() + 1)
         ax.set_xlabel("step")
         ax.set_ylabel(label)
-        if log_scale:
+        if log_scale:  # ticks at 1, 2 and 5 of each decade, written as plain numbers (not 6x10^0)
             ax.set_yscale("log")
+            ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+            ax.yaxis.set_minor_formatter(NullFormatter())
         ax.grid(alpha=0.3)
         ax.legend(loc="best", fontsize=8)
     if title:

@@ -191,7 +191,7 @@ def distill(cfg: DistillConfig, dataset, resume: bool = False, progress: bool = 
                           {name: f"{v:.3f}" for name, v in values.items()})
 
     def plot(log: Path, curve: Path) -> None:
-        plot_training_log(log, curve, title=str(out),
+        plot_training_log(log, curve, title=f"samn distill: {out}, the light memory pass of {cfg.preset}",
                           panels=[(name, f"{name}: error / teacher variance", True) for name in TARGETS])
 
     run = run_steps(loader, step, cfg.steps, train_step, RunFiles(out, TARGETS, save, plot), cfg.checkpoint_every,
