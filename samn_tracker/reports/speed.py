@@ -167,7 +167,8 @@ def plot_bench(result: dict, path) -> None:
 
     trackers, sequences = result["trackers"], result["meta"]["sequences"]
     fig, (ax_speed, ax_seq) = plt.subplots(1, 2, figsize=(12, 4.8), gridspec_kw={"width_ratios": [1, 1.6]})
-    fig.suptitle(f"samn bench {result['meta']['date']} ({machine_line(result['meta']['machine'])})", fontsize=9)
+    fig.suptitle(f"samn bench {result['meta']['date']} ({machine_line(result['meta']['machine']).replace('`', '')})",
+                 fontsize=9)  # the Markdown line without its code marks
     if not trackers:  # every tracker was skipped (bench.md says why)
         fig.text(0.5, 0.5, "no tracker was measured", ha="center")
         _save(fig, path)
@@ -348,15 +349,17 @@ def plot_long(result: dict, path) -> None:
         times = np.asarray(records["frame_ms"])
         width = max(1, min(25, len(times) // 10))
         smooth = np.array([np.median(times[max(0, i - width):i + width + 1]) for i in range(len(times))])
-        label = f"{name} ({_cap_text(run['memory_max_entries'], 'max entries ')})"
+        label = ("capped" if name == "cap" else "uncapped") + (f" (at most {run['memory_max_entries']} entries)"
+                                                                   if run["memory_max_entries"] is not None else "")
         line, = ax_time.plot(frames, smooth, label=label)
         ax_time.plot(frames, times, color=line.get_color(), alpha=0.2, linewidth=0.5)
         ax_mem.plot(frames, records["cuda_mb" if on_cuda else "rss_mb"], color=line.get_color(), label=label)
-    for span in result["windows"].values():
-        ax_time.axvspan(*span, color="grey", alpha=0.15)
+    for window, span in result["windows"].items():  # the frames whose medians the ratio compares
+        ax_time.axvspan(*span, color="grey", alpha=0.15, label=f"{window} frames compared")
+    ax_time.set_ylim(bottom=0)  # from 0: a small rise does not look like a doubling
     ax_time.set_ylabel("ms per frame (running median)")
     ax_time.legend()
-    ax_mem.set_ylabel("CUDA allocated MB" if on_cuda else "process RSS MB")
+    ax_mem.set_ylabel("CUDA allocated MB" if on_cuda else "process RSS MB (both runs in one process)")
     ax_mem.set_xlabel("frame")
     fig.suptitle(f"{result['meta']['tracker']} on {result['meta']['sequence']} looped to "
                  f"{result['meta']['frames']} frames ({result['meta']['machine']['device']})")
