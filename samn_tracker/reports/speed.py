@@ -174,15 +174,19 @@ def plot_bench(result: dict, path) -> None:
         _save(fig, path)
         return
     speeds = []
-    for name, entry in trackers.items():
+    for rank, (name, entry) in enumerate(trackers.items()):
         fps, ao = entry["speed"]["fps"], entry["accuracy"]["ao"]
         point, = ax_speed.plot(fps, ao, "o", markersize=8, label=name)
-        ax_speed.annotate(f"{fps:.0f} fps", (fps, ao), textcoords="offset points", xytext=(6, 6), fontsize=8)
+        # labels of trackers of like speed and accuracy alternate sides, not one on the other
+        ax_speed.annotate(f"{fps:.0f} fps", (fps, ao), textcoords="offset points", fontsize=8,
+                          xytext=(6, 6) if rank % 2 == 0 else (6, -12))
         speeds.append(fps)
         if "batched" in entry:
             b = entry["batched"]
             ax_speed.plot(b["frames_per_s"], b["accuracy"]["ao"], "o", mfc="none", markersize=8,
                           color=point.get_color(), label=f"{name}, {b['batch']} in lockstep (frames/s in all)")
+            ax_speed.annotate(f"{b['frames_per_s']:.0f} frames/s", (b["frames_per_s"], b["accuracy"]["ao"]),
+                              textcoords="offset points", xytext=(6, 6), fontsize=8)
             speeds.append(b["frames_per_s"])
     ax_speed.set_xscale("log")
     low, high = min(speeds) / 1.5, max(speeds) * 1.5
@@ -198,9 +202,11 @@ def plot_bench(result: dict, path) -> None:
     width = 0.8 / len(trackers)
     positions = np.arange(len(sequences))
     for k, (name, entry) in enumerate(trackers.items()):
-        ious = [entry["accuracy"]["sequences"][seq]["mean_iou"] or 0.0 for seq in sequences]
-        ax_seq.bar(positions + (k - (len(trackers) - 1) / 2) * width, ious, width, label=name)
-    ax_seq.set_xticks(positions, sequences, rotation=60, ha="right", fontsize=8)
+        ious = [entry["accuracy"]["sequences"][seq]["mean_iou"] for seq in sequences]
+        ax_seq.bar(positions + (k - (len(trackers) - 1) / 2) * width,  # none measured: no bar, not one of 0
+                   [np.nan if iou is None else iou for iou in ious], width, label=name)
+    ax_seq.set_xticks(positions, [s if len(s) <= 24 else s[:23] + "…" for s in sequences], rotation=60,
+                      ha="right", fontsize=8)
     ax_seq.set_ylabel("mean box IoU")
     ax_seq.set_ylim(0, 1)
     # above the bars, in a row: inside, it sat over the highest ones
