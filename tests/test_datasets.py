@@ -14,7 +14,7 @@ from samn_tracker.errors import InputError
 from samn_tracker.evaluation.davis import write_png
 from samn_tracker.regions import encode_vot_mask, mask_to_box
 from samn_tracker.datasets import got10k, lasot, list_frames, open_sequence, read_image, splits, to_rgb, trackingnet
-from samn_tracker.datasets.davis import davis_sequence, object_ids, read_annotation, sequence_names
+from samn_tracker.datasets.davis import davis_sequence, object_ids, read_annotation, refuse_object_ids, sequence_names
 from samn_tracker.datasets.frames import frames_dir
 from samn_tracker.datasets.images import read_mask
 from samn_tracker.datasets.groundtruth import read_boxes
@@ -409,12 +409,13 @@ def test_annotation_reading_follows_the_year(tmp_path):
     write_png(tmp_path / "ids.png", ids)
     read = read_annotation(tmp_path / "ids.png", 2017)
     assert read[0].max() == 0 and read[3, 3] == 2  # void is background
-    # the other mistake: a 2017 tree read as 2016 made one target of every object and the void
-    with pytest.raises(InputError, match=r"object ids \[2, 255\] \(DAVIS 2017 style\); read it as 2017: --year 2017"):
-        read_annotation(tmp_path / "ids.png", 2016)
+    # the other mistake, scored: a 2017 tree read as 2016 made one target of every object and the void
+    with pytest.raises(InputError, match=r"object ids \[2, 255\] \(DAVIS 2017 style\); score it as 2017: --year 2017"):
+        refuse_object_ids(tmp_path / "ids.png")
     ids[0, :] = 0
     write_png(tmp_path / "one.png", (ids > 0).astype(np.uint8))  # a result of one object: ids 0 and 1
-    assert read_annotation(tmp_path / "one.png", 2016)[3, 3] == 1
+    refuse_object_ids(tmp_path / "one.png")
+    refuse_object_ids(tmp_path / "binary.png")
 
 
 def test_sequence_lists_of_both_releases(tmp_path):

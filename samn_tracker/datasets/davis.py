@@ -71,10 +71,6 @@ def read_annotation(path: Path, year: Optional[int] = None) -> np.ndarray:
             values = np.array(image.convert("L") if mode in ("LA", "RGB", "RGBA") else image)
     except (OSError, SyntaxError) as err:
         raise InputError(f"cannot read the DAVIS mask PNG {path}: {err}") from None  # a truth's or a result's
-    if year == 2016 and mode == "P" and set(np.unique(values).tolist()) - {0, 1}:
-        raise InputError(f"{path} is a palette PNG of object ids {sorted(set(np.unique(values).tolist()) - {0})} "
-                         "(DAVIS 2017 style); read it as 2017: --year 2017, or as a training source "
-                         "davis:ROOT:2017")
     if year == 2016 or (year is None and mode != "P"):
         if mode in ("LA", "RGB", "RGBA"):
             return (values > 127).astype(np.uint8)
@@ -88,6 +84,17 @@ def read_annotation(path: Path, year: Optional[int] = None) -> np.ndarray:
     ids = values.astype(np.uint8)
     ids[values == VOID] = 0
     return ids
+
+
+def refuse_object_ids(path: Path) -> None:
+    """For scoring as DAVIS 2016: refuse a palette PNG of object ids beyond 1 (or the void),
+    which 2016's reading makes one target of every object and the void (training reads a
+    2017 tree so on purpose, ``davis:ROOT:2016``; a benchmark score must not)."""
+    with Image.open(path) as image:
+        ids = set(np.unique(np.array(image)).tolist()) - {0} if image.mode == "P" else set()
+    if ids - {1}:
+        raise InputError(f"{path} is a palette PNG of object ids {sorted(ids)} (DAVIS 2017 style); "
+                         "score it as 2017: --year 2017")
 
 
 def object_ids(annotation: np.ndarray) -> list[int]:

@@ -24,7 +24,7 @@ from PIL import Image
 from samn_tracker.command_parser import CommandParser
 from samn_tracker import atomic
 from samn_tracker.datasets.davis import (YEARS, annotation_file, frame_files, object_ids, read_annotation,
-                                         sequence_names)
+                                         refuse_object_ids, sequence_names)
 from samn_tracker.datasets.groundtruth import read_numbers
 from samn_tracker.evaluation import davis_measures, options
 from samn_tracker.evaluation.runner import BenchmarkSequence, SequenceRun
@@ -62,6 +62,8 @@ def load_sequences(root: Path, year: int, names: Sequence[str], resolution: str 
         first = annotation_file(root, name, resolution, frames[0])
         if not first.is_file():
             raise InputError(f"first-frame annotation missing: {first}")
+        if year == 2016:
+            refuse_object_ids(first)
         ids = read_annotation(first, year)
         objects = object_ids(ids)
         if not objects:
