@@ -253,8 +253,8 @@ def _bars(plotted: Sequence[Summary], scores: Callable[[Summary], dict[str, floa
     if height > 8:  # a tall figure: its scale at the top too
         axes.tick_params(axis="x", top=True, labeltop=True)
     axes.grid(True, axis="x")
-    axes.legend(title=title, title_fontsize=11, alignment="left", loc="lower left", bbox_to_anchor=(0, 1.03 if height > 8 else 1),
-                fontsize=8, frameon=False)
+    axes.legend(title=title, title_fontsize=11, alignment="left", loc="lower left",
+                bbox_to_anchor=(0, 1.03 if height > 8 else 1), fontsize=8, frameon=False)  # above a top scale
     return _save(figure, stem)
 
 

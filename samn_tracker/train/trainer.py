@@ -312,7 +312,8 @@ def train(cfg: TrainConfig, dataset, resume: bool = False, progress: bool = True
         return StepResult(value, [f"{iou:.4f}"], {"loss": f"{value:.3f}", "iou": f"{iou:.2f}"})
 
     files = RunFiles(out, ["iou"], save=lambda at: _save(last, net, tracker_cfg, cfg, at, optimiser),
-                     plot=lambda log, curve: plot_training_log(log, curve, title=f"samn train: {out}, {cfg.preset}"), writes=ddp.rank == 0)
+                     plot=lambda log, curve: plot_training_log(log, curve, title=f"samn train: {out}, {cfg.preset}"),
+                     writes=ddp.rank == 0)
     try:
         run = run_steps(loader, step, cfg.steps, train_step, files, cfg.checkpoint_every, cfg.log_every,
                         progress)
