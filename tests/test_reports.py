@@ -63,7 +63,8 @@ def test_report_writes_tables_and_plots_side_by_side(summaries, tmp_path):
     assert "\\toprule" in (tmp_path / "got10k_val.tex").read_text()
     assert (tmp_path / "got10k_val_success.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "got10k_val_success.pdf").read_bytes()[:4] == b"%PDF"
-    assert (tmp_path / "trackingnet_TRAIN_0_success.png").is_file()
+    for curve in ("success", "precision", "norm_precision"):  # the devkit's three curves, as LaSOT's
+        assert (tmp_path / f"trackingnet_TRAIN_0_{curve}.png").is_file()
     vii = pd.read_csv(tmp_path / "davis_table_vii.csv", header=[0, 1], index_col=0)
     assert ("DAVIS 2016 val", "J&F") in vii.columns and ("DAVIS 2017 val", "F-Mean") in vii.columns
     assert vii.loc["b", ("DAVIS 2016 val", "J-Mean")] == 100.0  # b is the ground truth itself

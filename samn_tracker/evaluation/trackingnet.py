@@ -112,7 +112,11 @@ def summary(tracker: str, split: str, result: TrackingNetResult) -> Summary:
                    scores={"Success": s.success, "Precision": s.precision,
                            "Norm. Precision": s.norm_precision, **fps_score(result.fps)},
                    curves={"success": s.success_curve.tolist(),
-                           "success_x": box_measures.TN_SUCCESS_THRESHOLDS.tolist()},
+                           "success_x": box_measures.TN_SUCCESS_THRESHOLDS.tolist(),
+                           "precision": s.precision_curve.tolist(),
+                           "precision_x": box_measures.TN_PRECISION_THRESHOLDS.tolist(),
+                           "norm_precision": s.norm_precision_curve.tolist(),
+                           "norm_precision_x": box_measures.TN_NORM_PRECISION_THRESHOLDS.tolist()},
                    sequences=list(result.names))
 
 

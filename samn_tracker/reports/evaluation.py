@@ -320,7 +320,7 @@ def write_report(summaries: Sequence[Summary], out: Path) -> list[Path]:
         written += [stem.with_suffix(s) for s in (".csv", ".md", ".tex")]
         print(f"{caption}\n\n{markdown(table, decimals)}")
         if benchmark in ("got10k", "trackingnet", "lasot"):
-            for curve in CURVE_PLOTS if benchmark == "lasot" else ("success",):
+            for curve in CURVE_PLOTS if benchmark in ("lasot", "trackingnet") else ("success",):
                 written += curve_plot(group, out / f"{benchmark}_{split}_{curve}", caption, curve)
             if benchmark == "lasot":
                 written += attributes_plot(group, out / f"{benchmark}_{split}_attributes", caption)
