@@ -240,7 +240,8 @@ class EdgeConfig(Checked):
 class TrackerConfig(Checked):
     """The whole tracker; ``replace(**{"memory.interval": 10})`` makes a checked variant."""
 
-    name: str = "paper"
+    # the preset: it picks the built-in weights, so another name tracked with untrained heads
+    name: Literal["paper", "lite"] = "paper"
     model: ModelConfig = field(default_factory=ModelConfig)
     dcf: DCFConfig = field(default_factory=DCFConfig)
     memory: MemoryConfig = field(default_factory=MemoryConfig)

@@ -255,3 +255,13 @@ def test_a_key_set_twice_is_refused_naming_it(capsys):
         parser.parse_args([*needed, "--set", "memory.interval=10", "--set", "memory.interval=20"])
     assert exit.value.code == 2
     assert "samn track: error: argument --set: memory.interval is set twice" in capsys.readouterr().err
+
+
+def test_a_config_names_one_of_the_presets():
+    """The name picks the built-in weights: ``TrackerConfig(name="Lite")`` tracked with
+    untrained heads after a warning."""
+    import typing
+
+    assert set(typing.get_args(typing.get_type_hints(TrackerConfig)["name"])) == set(PRESETS)
+    with pytest.raises(SettingError, match="setting name='Lite' is not allowed: expected one of 'paper', 'lite'"):
+        TrackerConfig(name="Lite")
