@@ -457,10 +457,10 @@ def parse_numbers(text: str, name: str) -> np.ndarray:
 def check_polygon(polygon: np.ndarray, shape: tuple[int, int], name: str = "polygon") -> np.ndarray:
     """``check_box`` of the polygon's bounds, and InputError if its points lie on one line:
     a diagonal one has bounds with an area but encloses none, and its rasterised line is
-    no target."""
+    no target. (Not its signed area, which a self-crossing corner order cancels to 0.)"""
     polygon = np.asarray(polygon, dtype=np.float64).reshape(-1, 2)
     check_box(polygon_to_box(polygon), shape, name=f"{name}'s bounding box")
-    x, y = polygon[:, 0], polygon[:, 1]
-    if abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2 < 1e-9 * max(1.0, np.ptp(x) * np.ptp(y)):
+    spread = np.linalg.svd(polygon - polygon.mean(axis=0), compute_uv=False)
+    if spread[1] <= 1e-9 * max(spread[0], 1.0):  # no extent across the line through them
         raise InputError(f"{name} {polygon.reshape(-1).tolist()} encloses no area: its points lie on one line")
     return polygon

@@ -47,6 +47,15 @@ def track_settings(args: argparse.Namespace) -> dict[str, Any]:
     return {**settings_record(args), "source": str(Path(args.source).resolve()), "region": region}
 
 
+def _by_value(region: Any) -> Any:
+    """A recorded first region with its box or polygon as numbers: runs made before they
+    were recorded so (2026-11-29) kept the option's text."""
+    if not isinstance(region, dict):
+        return region
+    return {name: parse_numbers(value, f"--{name}").tolist() if isinstance(value, str) else value
+            for name, value in region.items()}
+
+
 @dataclass
 class Snapshot:
     """The run after ``frames`` frames: the target to go on with and the size of each text file."""
@@ -95,6 +104,7 @@ def resume_point(out: Path, settings: dict[str, Any], device: torch.device) -> S
     if not isinstance(before, dict):  # written by a samn track from before --resume
         raise InputError(f"--resume: {status_file} records no settings (a run made before --resume "
                          "existed, which kept no snapshot); run without --resume")
+    before = {**before, "region": _by_value(before.get("region"))}
     differ = differences(settings, before) + [
         f"{key}: {settings[key]} now, {before.get(key)} before"
         for key in ("source", "region") if settings[key] != before.get(key)]

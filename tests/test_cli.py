@@ -150,6 +150,7 @@ def test_a_polygon_whose_points_lie_on_one_line_is_refused_by_samn_track_and_the
     with pytest.raises(InputError, match="encloses no area"):
         SAMNTracker._initial_mask(None, line, (480, 854))
     check_start(np.array([[100, 100], [200, 200], [300, 100]], float), (480, 854))  # a triangle
+    check_start(np.array([[100, 100], [300, 100], [100, 200], [300, 200]], float), (480, 854))  # corners in Z order
 
 
 def test_the_overlays_confidence_label_stays_whole_inside_the_frame():

@@ -179,7 +179,13 @@ def test_mask_files_are_read_as_labels_not_as_pictures(davis, tmp_path):
     labels = truth.astype(np.uint8)
     labels[:, 400:][truth[:, 400:]] = 3  # a second object id: both are the target
     cv2.imwrite(str(tmp_path / "labels.png"), labels)
-    for name in ("sixteen.png", "palette.png", "cutout.png", "labels.png"):
+    cv2.imwrite(str(tmp_path / "scaled.png"), labels * 60)  # ids scaled to be seen: 60 and 180, both objects
+    Image.fromarray(np.stack([truth.astype(np.uint8) * 255] * 3, -1)).quantize(colors=2).save(tmp_path / "white0.png")
+    assert Image.open(tmp_path / "white0.png").getpalette()[:3] == [255, 255, 255]  # the object is index 0
+    faint = np.zeros(truth.shape + (4,), np.uint8)
+    faint[truth, 3] = 100  # an overlay's faint alpha
+    Image.fromarray(faint, mode="RGBA").save(tmp_path / "faint.png")
+    for name in ("sixteen.png", "palette.png", "cutout.png", "labels.png", "scaled.png", "white0.png", "faint.png"):
         np.testing.assert_array_equal(read_mask(tmp_path / name), truth, err_msg=name)
     for name in ("soft.png", "mask.jpg"):
         read = read_mask(tmp_path / name)
@@ -416,6 +422,11 @@ def test_annotation_reading_follows_the_year(tmp_path):
     write_png(tmp_path / "one.png", (ids > 0).astype(np.uint8))  # a result of one object: ids 0 and 1
     refuse_object_ids(tmp_path / "one.png")
     refuse_object_ids(tmp_path / "binary.png")
+    write_png(tmp_path / "pal255.png", ids.astype(bool).astype(np.uint8) * 255)  # a 2016 mask with a palette
+    refuse_object_ids(tmp_path / "pal255.png")
+    (tmp_path / "torn.png").write_bytes((tmp_path / "ids.png").read_bytes()[:60])
+    with pytest.raises(InputError, match="torn.png"):
+        refuse_object_ids(tmp_path / "torn.png")
 
 
 def test_sequence_lists_of_both_releases(tmp_path):
@@ -563,6 +574,17 @@ def test_a_folder_with_frames_of_its_own_is_not_a_layout_whose_frames_lie_below(
         said = [str(w.message) for w in caught]
         assert said == ([f"{folder / extra} line 1: region is not a list of numbers: 'camera notes'; {folder} is "
                          "read as a folder of frames without ground truth"] if extra == "groundtruth.txt" else []), extra
+    pngs = tmp_path / "pngs"  # the older VOT layout with PNG frames (VOT-TIR): read with its ground truth
+    for frame in copy_frames(davis, pngs, 3, "%08d.jpg"):
+        cv2.imwrite(str(frame.with_suffix(".png")), cv2.imread(str(frame)))
+        frame.unlink()
+    (pngs / "groundtruth.txt").write_text("\n".join(real_boxes(davis, 3)) + "\n")
+    assert open_sequence(pngs).groundtruth[2] is not None
+    for stray in ("preview.jpg", "._00000001.jpg"):  # one image beside a layout's folder is no frame folder
+        copy_frames(davis, tmp_path / "stray", 1, "%05d.jpg")[0].rename(tmp_path / "stray" / stray)
+    copy_frames(davis, tmp_path / "stray" / "img", 3, "%05d.jpg")
+    with pytest.raises(InputError, match="groundtruth_rect.txt"):
+        open_sequence(tmp_path / "stray")
     otb = tmp_path / "otb"
     copy_frames(davis, otb / "img", 3, "%04d.jpg")
     with pytest.raises(InputError, match="groundtruth_rect.txt"):  # a layout's own folder still reads as one

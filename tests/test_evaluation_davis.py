@@ -407,15 +407,23 @@ def test_a_split_without_every_annotation_says_why_it_has_no_scores(run2016, tmp
         "(test-dev and test-challenge are scored by the server)")
 
 
-def test_a_results_folder_without_a_png_of_every_frame_is_not_done(tmp_path):
-    """A lost PNG was resumed past and packed: Codalab refuses such a zip."""
-    from samn_tracker.evaluation.davis import DavisWriter
+def test_a_results_folder_without_a_png_of_a_scored_frame_is_not_done_and_none_is_packed_short(tmp_path):
+    """A lost PNG was resumed past and packed: Codalab refuses such a zip. Scoring reads
+    frames 1..N-2, so another method's results without the first or last frame still score."""
+    from samn_tracker.evaluation.davis import DavisWriter, submission_zip
     from samn_tracker.evaluation.runner import BenchmarkSequence
 
-    sequence = BenchmarkSequence("cows", [Path("00000.jpg"), Path("00001.jpg")], [np.ones((2, 2), bool)])
+    frames = [Path(f"{i:05d}.jpg") for i in range(4)]
+    sequence = BenchmarkSequence("cows", frames, [np.ones((2, 2), bool)])
     writer = DavisWriter(tmp_path / "masks", tmp_path / "times")
-    (tmp_path / "masks" / "cows").mkdir(parents=True)
-    (tmp_path / "masks" / "cows" / "00000.png").write_bytes(b"")
-    assert not writer.is_done(sequence)
-    (tmp_path / "masks" / "cows" / "00001.png").write_bytes(b"")
-    assert writer.is_done(sequence)
+    folder = tmp_path / "masks" / "cows"
+    folder.mkdir(parents=True)
+    for name in ("00001.png", "00003.png"):
+        (folder / name).write_bytes(b"")
+    assert not writer.is_done(sequence)  # frame 2 is scored and missing
+    (folder / "00002.png").write_bytes(b"")
+    assert writer.is_done(sequence)  # frames 1 and 2 are there: it scores
+    with pytest.raises(InputError, match=r"cows has no 00000.png \(1 of its 4 frames' PNGs missing\); remove that"):
+        submission_zip(tmp_path / "masks", [sequence])
+    (folder / "00000.png").write_bytes(b"")
+    assert submission_zip(tmp_path / "masks", [sequence]).is_file()

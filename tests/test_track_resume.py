@@ -133,6 +133,11 @@ def test_a_resume_that_cannot_continue_says_why_in_one_line(davis_root, tmp_path
     assert respaced != box
     short = track(frames, out, respaced, "--resume", "--no-video", "--max-frames", "3")
     assert "the snapshot is after frame 4, and this run tracks 3 frames" in one_line(short.stderr)
+    record = run_record(partial(out))  # a run made before the box was recorded by value kept its text
+    record["settings"]["region"]["box"] = respaced
+    (partial(out) / "run.json").write_text(json.dumps(record))
+    short = track(frames, out, box, "--resume", "--no-video", "--max-frames", "3")
+    assert "the snapshot is after frame 4, and this run tracks 3 frames" in one_line(short.stderr)
     record = run_record(partial(out))
     (partial(out) / "run.json").write_text(json.dumps(dict(record, status="running", pid=os.getpid())))
     running = track(frames, out, box, "--resume", "--no-video")

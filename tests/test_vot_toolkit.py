@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 vot = pytest.importorskip("vot")
@@ -381,3 +382,14 @@ def test_the_empty_attribute_is_a_frame_with_no_vot_attribute():
     """A frame tagged only with a tag of our own (``whole``) has none of VOT's attributes."""
     assert vot_report._has("empty", {"whole"}) and vot_report._has("empty", set())
     assert not vot_report._has("empty", {"occlusion"})
+
+
+def test_attribute_panels_keep_their_width_when_every_attribute_has_failures(tmp_path, monkeypatch):
+    """An empty plot of the failure counts of 0 squeezed both panels into a quarter of the figure."""
+    table = pd.DataFrame({"accuracy": [0.6, 0.7], "failures_per_100": [1.5, 2.0], "frames": [40, 60]},
+                         index=["occlusion", "empty"])
+    figures = []
+    monkeypatch.setattr(vot_report, "_save", lambda figure, stem: figures.append(figure) or [])
+    vot_report.plot_attributes({"samn": table, "csrt": table * [1, 2, 1]}, tmp_path)
+    left, right = figures[0].axes
+    assert left.get_position().width > 0.3 and right.get_position().width > 0.3

@@ -87,12 +87,16 @@ def read_annotation(path: Path, year: Optional[int] = None) -> np.ndarray:
 
 
 def refuse_object_ids(path: Path) -> None:
-    """For scoring as DAVIS 2016: refuse a palette PNG of object ids beyond 1 (or the void),
-    which 2016's reading makes one target of every object and the void (training reads a
-    2017 tree so on purpose, ``davis:ROOT:2016``; a benchmark score must not)."""
-    with Image.open(path) as image:
-        ids = set(np.unique(np.array(image)).tolist()) - {0} if image.mode == "P" else set()
-    if ids - {1}:
+    """For scoring as DAVIS 2016: refuse a palette PNG of more than one nonzero value (object
+    ids, or an object and the void), which 2016's reading makes one target (training reads a
+    2017 tree so on purpose, ``davis:ROOT:2016``; a benchmark score must not). One value, 1
+    or 255, is a 2016 mask saved with a palette."""
+    try:
+        with Image.open(path) as image:
+            ids = set(np.unique(np.array(image)).tolist()) - {0} if image.mode == "P" else set()
+    except (OSError, SyntaxError) as err:
+        raise InputError(f"cannot read the DAVIS mask PNG {path}: {err}") from None
+    if len(ids) > 1:
         raise InputError(f"{path} is a palette PNG of object ids {sorted(ids)} (DAVIS 2017 style); "
                          "score it as 2017: --year 2017")
 

@@ -18,9 +18,12 @@ SUBSETS = ("val", "test")
 
 def got10k_sequence(path: str | Path) -> Sequence:
     """GOT-10k layout: ``00000001.jpg ...``, ``groundtruth.txt`` (one line for test
-    sequences) and ``absence.label`` / ``cover.label`` / ``cut_by_image.label`` tags."""
+    sequences) and ``absence.label`` / ``cover.label`` / ``cut_by_image.label`` tags; also
+    the older VOT layout and any frame folder with a ``groundtruth.txt``, whose frames may
+    be PNGs (VOT-TIR), so every image type is listed here (the benchmark's run lists
+    ``frame_files``, the toolkit's ``*.jpg``)."""
     path = Path(path)
-    frames = frame_files(path)
+    frames = list_frames(path)
     groundtruth_file = path / "groundtruth.txt"
     if not groundtruth_file.is_file():
         raise InputError(f"GOT-10k sequence has no groundtruth.txt: {path}")

@@ -16,6 +16,7 @@ from samn_tracker.errors import InputError
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 JPEG_START = b"\xff\xd8"
 LABEL_MAX = 64  # a mask file whose values stay below this holds labels: every nonzero one is the object
+LABEL_LEVELS = 16  # and one of at most this many values (0/100/200 ids, 0/1/255 void): anti-aliasing makes more
 # Pillow modes whose numbers are not RGB (a palette's indices, CMYK, YCbCr ...): converted,
 # where numpy would read them as gray or RGB(A)
 _PIL_NOT_RGB = ("P", "PA", "LA", "La", "CMYK", "YCbCr", "LAB", "HSV", "RGBa")
@@ -126,29 +127,35 @@ def _complete_jpeg(data: bytes) -> bool:
 
 def read_mask(path: str | Path) -> np.ndarray:
     """A mask file as a bool HxW array, read as labels rather than as a picture: a palette
-    PNG's indices (not the colours they are drawn in), a 16-bit or 0/1 file's nonzero
-    values, a cut-out's alpha; a 0/255 file, anti-aliased or JPEG-compressed, above half
-    its range. A photograph given as a mask is refused."""
+    PNG's nonzero indices where index 0 is drawn black (DAVIS's, whatever colours the others
+    have), else its colours; a cut-out's or overlay's alpha; a label file (a few values:
+    0/1, 16-bit, object ids however scaled) nonzero; a JPEG or a file of many values
+    (anti-aliased) above half its range. A photograph given as a mask is refused."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"mask file not found: {path}")
     try:
         with Image.open(path) as image:
-            mode = image.mode
+            mode, lossy = image.mode, image.format == "JPEG"  # a JPEG's values are never labels
             values = np.array(image)
+            palette = image.getpalette() if mode in ("P", "PA") else None
     except (OSError, SyntaxError, ValueError):
         raise InputError(f"cannot decode mask file (corrupt or unsupported format): {path}") from None
     if mode in ("RGBA", "LA", "PA"):
-        if (values[..., -1] < 255).any():
-            return values[..., -1] > 127  # a cut-out: transparent around the object
+        alpha = values[..., -1]
+        if (alpha < 255).any():  # a cut-out, transparent around the object, or a faint overlay
+            return alpha > alpha.max() / 2
         values = values[..., :-1]  # opaque: its colours or indices are the mask
     if mode in ("P", "PA"):
-        return values.reshape(values.shape[:2]) != 0
+        indices = values.reshape(values.shape[:2])
+        if not palette or not any(palette[:3]):  # index 0 black, DAVIS's background
+            return indices != 0
+        values = np.asarray(palette, dtype=np.uint8).reshape(-1, 3)[indices]  # a quantised picture's colours
     if values.ndim == 3:
         values = values.max(axis=2)
     values = values.astype(np.float64)
     top = values.max()
-    if top < LABEL_MAX or len(np.unique(values)) <= 2:  # labels, or one value for the object
+    if not lossy and (top < LABEL_MAX or len(np.unique(values)) <= LABEL_LEVELS):  # labels, however scaled
         return values > 0
     between = np.mean((values > 0.1 * top) & (values < 0.9 * top))
     if between > 0.5:

@@ -31,7 +31,9 @@ def open_sequence(path: str | Path) -> Sequence:
         return video_file(path)
     if not path.is_dir():
         raise InputError(f"sequence not found: {path}")
-    own_frames = any(p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() for p in path.iterdir())
+    # two or more images of its own (a preview.jpg or a ._ file beside a benchmark's frames is none)
+    own_frames = sum(p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()
+                     for p in path.iterdir()) >= 2
     if not own_frames:
         if (path / "sequence").is_file() or (path / "color").is_dir():
             return vot_sequence(path)

@@ -105,9 +105,10 @@ class DavisWriter:
         self.masks_dir, self.times_dir = Path(masks_dir), Path(times_dir)
 
     def is_done(self, sequence: BenchmarkSequence) -> bool:
-        """Its folder holds a PNG for every frame (Codalab refuses a submission without one)."""
+        """Its folder holds a PNG for every frame scored, 1..N-2 (another method's results may
+        leave out the first and last; ``submission_zip`` wants every frame)."""
         folder = self.masks_dir / sequence.name
-        return folder.is_dir() and all((folder / f"{frame.stem}.png").is_file() for frame in sequence.frames)
+        return folder.is_dir() and all((folder / f"{frame.stem}.png").is_file() for frame in sequence.frames[1:-1])
 
     def keep(self, prediction: Any) -> np.ndarray:
         return foreground_scores(prediction)
@@ -202,15 +203,19 @@ def object_jf(objects: Sequence[davis_measures.ObjectScores]) -> dict[str, float
     return {name: float(value) for name, value in ((table["J-Mean"] + table["F-Mean"]) / 2).items()}
 
 
-def submission_zip(masks_dir: Path, names: Sequence[str]) -> Path:
-    """``<masks_dir>.zip`` with ``<seq>/<frame>.png`` at the root (Codalab layout)."""
+def submission_zip(masks_dir: Path, sequences: Sequence[BenchmarkSequence]) -> Path:
+    """``<masks_dir>.zip`` with ``<seq>/<frame>.png`` at the root (Codalab layout), a PNG for
+    every frame, which Codalab needs."""
     masks_dir = Path(masks_dir)
     members = []
-    for name in names:
-        files = sorted((masks_dir / name).glob("*.png"))
-        if not files:
-            raise InputError(f"cannot pack the submission: no result PNGs in {masks_dir / name}")
-        members += [(f, f"{name}/{f.name}") for f in files]
+    for sequence in sequences:
+        files = [masks_dir / sequence.name / f"{frame.stem}.png" for frame in sequence.frames]
+        lacking = [f.name for f in files if not f.is_file()]
+        if lacking:
+            raise InputError(f"cannot pack the submission: {masks_dir / sequence.name} has no {lacking[0]} "
+                             f"({len(lacking)} of its {len(files)} frames' PNGs missing); remove that folder and "
+                             "run the same command to track the sequence again")
+        members += [(f, f"{sequence.name}/{f.name}") for f in files]
     path = masks_dir.with_suffix(".zip")
     atomic.write_zip(path, members)
     return path
@@ -278,7 +283,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.sequences:  # a quick check must not replace the whole split's zip with a part of it
         print(f"results in {masks_dir} (no zip: --sequences given, Codalab needs the whole split)")
     else:
-        print(f"submission: {submission_zip(masks_dir, names)}")
+        print(f"submission: {submission_zip(masks_dir, sequences)}")
     unannotated = [n for n in names if not has_full_annotations(args.root, n, args.resolution)]
     if unannotated:  # test-dev / test-challenge; elsewhere a lost PNG, which must not end without a word
         print(f"no scores: {options.listed(unannotated)} lack the annotation of some frame "

@@ -410,8 +410,9 @@ def plot_attributes(measures: dict[str, pd.DataFrame], out: Path, name: str = "a
                 _mark(left, position, "not measured")
         none = [p for p, failures, frames in zip(x + k * width, table["failures_per_100"], table["frames"])
                 if frames > 0 and failures == 0]  # no failure: a bar of no height, marked as a score
-        right.plot(none, [0] * len(none), "_", color=f"C{k % 10}", markersize=10, markeredgewidth=3,
-                   clip_on=False, zorder=3)
+        if none:  # an empty plot left out: drawn, it squeezed both panels
+            right.plot(none, [0] * len(none), "_", color=f"C{k % 10}", markersize=10, markeredgewidth=3,
+                       clip_on=False, zorder=3)
     most = max(float(np.nanmax(t["failures_per_100"], initial=0.0)) for t in measures.values())
     right.set_ylim(0, max(1.0, 1.1 * most))
     left.set_ylim(0, 1)
