@@ -40,7 +40,7 @@ class Bounds:
                 and (self.multiple_of is None or value % self.multiple_of == 0))
 
     def describe(self) -> str:
-        parts = [f"{op} {bound:g}" for op, bound in
+        parts = [f"{op} {bound}" if isinstance(bound, int) else f"{op} {bound:g}" for op, bound in  # 2**63 whole
                  ((">=", self.ge), (">", self.gt), ("<=", self.le), ("<", self.lt)) if bound is not None]
         if self.multiple_of is not None:
             parts.append(f"a multiple of {self.multiple_of}")
