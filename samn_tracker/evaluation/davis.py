@@ -108,7 +108,8 @@ class DavisWriter:
         """Its folder holds a PNG for every frame scored, 1..N-2 (another method's results may
         leave out the first and last; ``submission_zip`` wants every frame)."""
         folder = self.masks_dir / sequence.name
-        return folder.is_dir() and all((folder / f"{frame.stem}.png").is_file() for frame in sequence.frames[1:-1])
+        return folder.is_dir() and all((folder / f"{frame.stem}.png").is_file()
+                                       for frame in sequence.frames[1:-1])
 
     def keep(self, prediction: Any) -> np.ndarray:
         return foreground_scores(prediction)

@@ -377,7 +377,7 @@ def plot_precision_recall(results: Sequence[ExperimentResult], experiment: str, 
              title=f"Tracking precision-recall ({experiment})")
     right.set(xlabel="Confidence threshold (normalised)", ylabel="F-score", xlim=(1, 0), ylim=(0, 1),
               title=f"F-score ({experiment})")
-    if len(chosen) > 4 or max(len(r.tracker) for r in chosen) > 24:  # beside the F-score panel, not between
+    if _crowded([r.tracker for r in chosen]):  # beside the F-score panel, not between the panels
         right.legend(*left.get_legend_handles_labels(), fontsize="small", loc="upper left",
                      bbox_to_anchor=(1.02, 1), frameon=False)
     else:
@@ -432,10 +432,14 @@ def plot_attributes(measures: dict[str, pd.DataFrame], out: Path, name: str = "a
     return _save(figure, out / name)
 
 
+def _crowded(trackers: Sequence[str]) -> bool:
+    """Whether a legend of these names, inside the axes, would hide the curves."""
+    return len(trackers) > 4 or max(map(len, trackers)) > 24
+
+
 def _legend(axes, trackers: Sequence[str]) -> None:
-    """Inside the axes for a few short names; beside them for more or longer ones, which
-    inside hide the curves."""
-    if len(trackers) > 4 or max(map(len, trackers)) > 24:
+    """Inside the axes for a few short names; beside them for more or longer ones."""
+    if _crowded(trackers):
         axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
     else:
         axes.legend(fontsize="small")
