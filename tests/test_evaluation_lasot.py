@@ -36,7 +36,7 @@ def test_curves_follow_the_toolkit_on_its_edge_cases():
                      [50, 50, 20, 20],          # absent: left out of the scores, but ...
                      [16, 10, -1, 20],          # ... no area: takes the absent frame's box
                      [1, 1, 1, 1]])             # past the ground truth: cut
-    success, precision, norm = box_measures.lasot_curves(pred, gt, absent)
+    success, precision, norm = box_measures.toolkit_curves(pred, gt, absent)
     # frame 3 holds (0, 5, 20, 20): 6 x 15 pixels shared with (14, 10, 20, 20); frame 5 (50, 50, 20, 20)
     overlaps = [1.0, 1.0, 90 / 710, 0.0]
     for t, count in zip(box_measures.OTB_SUCCESS_THRESHOLDS, success * 6):
@@ -50,13 +50,13 @@ def test_curves_follow_the_toolkit_on_its_edge_cases():
     for t, count in zip(box_measures.LASOT_NORM_PRECISION_THRESHOLDS, norm * 6):
         assert count == pytest.approx(sum(e <= t for e in norm_errors))
     with pytest.raises(lasot.InputError, match="5 predicted boxes and 6 absence flags for 6 ground-truth"):
-        box_measures.lasot_curves(pred[:5], gt, absent)
+        box_measures.toolkit_curves(pred[:5], gt, absent)
 
 
 def test_sequences_whose_curve_is_all_zero_are_left_out_of_the_mean():
     lost = (np.zeros(21), np.zeros(51), np.zeros(51))
     found = (np.linspace(1, 0, 21), np.ones(51), np.full(51, 0.5))
-    scores = box_measures.lasot_scores([lost, found])
+    scores = box_measures.toolkit_scores([lost, found])
     assert scores.success == pytest.approx(0.5) and scores.precision == 1.0 and scores.norm_precision == 0.5
     assert scores.sequences == 2
 
@@ -123,9 +123,9 @@ def test_every_sequence_of_both_layouts_is_tracked_into_the_toolkits_result_layo
 
 def test_the_summary_scores_the_files_with_the_datasets_absence_flags(root, run):
     run_dir = run / "all" / "samn_tracking_result"
-    curves = [box_measures.lasot_curves(np.loadtxt(run_dir / f"{n}.txt", delimiter=","), *truth(root, n))
+    curves = [box_measures.toolkit_curves(np.loadtxt(run_dir / f"{n}.txt", delimiter=","), *truth(root, n))
               for n in ("bicycle-2", "bird-2", "car-2")]
-    expected = box_measures.lasot_scores(curves)
+    expected = box_measures.toolkit_scores(curves)
     saved = json.loads((run / "all" / "summaries" / "samn.json").read_text())
     assert saved["benchmark"] == "lasot" and saved["sequences"] == ["bicycle-2", "bird-2", "car-2"]
     assert saved["scores"]["Success"] == pytest.approx(expected.success)
@@ -135,7 +135,7 @@ def test_the_summary_scores_the_files_with_the_datasets_absence_flags(root, run)
     assert [len(saved["curves"][c]) for c in ("success", "precision", "norm_precision")] == [21, 51, 51]
     assert saved["per_attribute"] == {}  # attributes come only with the toolkit's annos
     # the flagged frame is left out: car-2 alone cannot reach a success rate of 1 at threshold 0
-    car = box_measures.lasot_curves(np.loadtxt(run_dir / "car-2.txt", delimiter=","), *truth(root, "car-2"))
+    car = box_measures.toolkit_curves(np.loadtxt(run_dir / "car-2.txt", delimiter=","), *truth(root, "car-2"))
     assert car[0][0] <= (FRAMES - 1) / FRAMES
 
 
@@ -147,10 +147,10 @@ def test_toolkit_annos_give_its_ground_truth_and_the_success_per_attribute(root,
     result = lasot.score(root, run / "all" / "samn_tracking_result", list(SOURCES), annos)
     run_dir = run / "all" / "samn_tracking_result"
     gt, absent = truth(root, "car-2")
-    car = box_measures.lasot_curves(np.loadtxt(run_dir / "car-2.txt", delimiter=","), gt[:-2], absent[:-2])
-    others = [box_measures.lasot_curves(np.loadtxt(run_dir / f"{n}.txt", delimiter=","), *truth(root, n))
+    car = box_measures.toolkit_curves(np.loadtxt(run_dir / "car-2.txt", delimiter=","), gt[:-2], absent[:-2])
+    others = [box_measures.toolkit_curves(np.loadtxt(run_dir / f"{n}.txt", delimiter=","), *truth(root, n))
               for n in ("bicycle-2", "bird-2")]
-    assert result.scores.success == pytest.approx(box_measures.lasot_scores([car, *others]).success)
+    assert result.scores.success == pytest.approx(box_measures.toolkit_scores([car, *others]).success)
     # Illumination Variation: all three; Partial Occlusion: bicycle-2 only (< 2 sequences: no score);
     # Deformation: car-2 only
     assert result.per_attribute == {"Illumination Variation": pytest.approx(result.scores.success)}

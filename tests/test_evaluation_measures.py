@@ -254,19 +254,19 @@ def test_trackingnet_precisions_are_areas_over_the_devkits_normalised_axis():
     assert scores.norm_precision == pytest.approx(100 * 0.05 * (11 - 0.75))
 
 
-def test_lasot_scores_a_lost_box_of_no_width_or_height_as_the_box_before():
+def test_toolkit_scores_a_lost_box_of_no_width_or_height_as_the_box_before():
     """calc_seq_err_robust.m: r(3) <= 0 | r(4) <= 0 takes the previous frame's box."""
     gt = np.array([[10, 10, 20, 20]] * 3, float)
     for lost in ([5, 5, 0, 20], [5, 5, 20, 0]):
         pred = np.array([[10, 10, 20, 20], [10, 10, 20, 20], lost], float)
-        success, precision, _ = bm.lasot_curves(pred, gt, [0, 0, 0])
+        success, precision, _ = bm.toolkit_curves(pred, gt, [0, 0, 0])
         assert success[0] == pytest.approx(1.0) and precision[0] == pytest.approx(1.0)
 
 
 def test_lasot_normalises_the_centre_error_by_the_truths_size():
     gt = np.array([[10, 10, 20, 20]] * 2, float)
     pred = np.array([[10, 10, 20, 20], [10, 10, 31, 20]], float)
-    _, precision, norm = bm.lasot_curves(pred, gt, [0, 0])
+    _, precision, norm = bm.toolkit_curves(pred, gt, [0, 0])
     # centres x + (w - 1) / 2: 25 against 19.5, 5.5 pixels; over the truth's width 20, 0.275
     assert precision[5] == pytest.approx(0.5) and precision[6] == pytest.approx(1.0)
     assert norm[27] == pytest.approx(0.5) and norm[28] == pytest.approx(1.0)
@@ -276,7 +276,7 @@ def test_lasot_ranks_by_precision_at_20_pixels_and_0_20_and_the_mean_success():
     """The toolkit's rank_idx = 21 is MATLAB's, 1-based: 20 pixels, 0.20; success is the
     mean of its 21 points, not a trapezoid."""
     ramp = np.arange(51) / 50
-    scores = bm.lasot_scores([(np.r_[1.0, np.zeros(20)], ramp, ramp)])
+    scores = bm.toolkit_scores([(np.r_[1.0, np.zeros(20)], ramp, ramp)])
     assert scores.precision == pytest.approx(0.4) and scores.norm_precision == pytest.approx(0.4)
     assert scores.success == pytest.approx(1 / 21)
 

@@ -6,15 +6,16 @@ in details that move scores by points, so each follows its own tool:
 * GOT-10k (``got10k`` toolkit, ``ExperimentGOT10k.report``): continuous areas, both boxes
   clipped to the image, frame 0 and frames with ``cover == 0`` dropped, IoUs pooled over
   all frames of all sequences, success is ``IoU > t`` (strict).
-* OTB (``ExperimentOTB.report``): no clipping, frame 0 set to ground truth, success
-  ``IoU > t`` over 21 thresholds, precision ``error <= t`` px, per-sequence curves averaged.
+* OTB as got10k reimplements it (``ExperimentOTB.report``, what ``samn bench`` reports): no
+  clipping, frame 0 set to ground truth, success ``IoU > t`` over 21 thresholds, precision
+  ``error <= t`` px, per-sequence curves averaged.
 * TrackingNet (devkit ``metrics.py``, used by the server): all numbers rounded to integers,
   inclusive pixel corners, ``>=`` / ``<=`` thresholds on 21 points, per-sequence curves
   averaged, every score the trapezoid area over ``linspace(0, 1, 21)``.
-* LaSOT (its MATLAB toolkit, ``calc_seq_err_robust.m`` / ``eval_tracker.m``): an invalid box
-  (NaN, no area) takes the frame before's, frame 0 set to ground truth, absent frames left
-  out but counted in each sequence's frames, OTB's success and precision thresholds,
-  sequences whose curve is all zero left out of the mean.
+* OTB's and LaSOT's MATLAB toolkits (``calcSeqErrRobust.m``, LaSOT's ``calc_seq_err_robust.m``
+  derived from it): an invalid box (NaN, no area) takes the frame before's, frame 0 set to
+  ground truth, inclusive pixel overlap, LaSOT's absent frames left out but counted in each
+  sequence's frames, sequences whose curve is all zero left out of the mean.
 """
 from __future__ import annotations
 
@@ -219,47 +220,54 @@ def trackingnet_scores(pairs: Iterable[tuple[Optional[np.ndarray], np.ndarray]])
         norm_precision_curve=norm, sequences=len(curves))
 
 
-# --------------------------------------------------------------------------- LaSOT
+# --------------------------------------------------------------------------- OTB and LaSOT toolkits
 LASOT_NORM_PRECISION_THRESHOLDS = OTB_PRECISION_THRESHOLDS / 100
 _MATLAB_EPS = float(np.finfo(np.float64).eps)
 
 
 @dataclass
-class LasotScores:
+class ToolkitScores:
     success: float               # mean of the 21-point success curve (AUC)
     precision: float             # precision curve at 20 px
-    norm_precision: float        # normalised precision curve at 0.20
+    norm_precision: float        # normalised precision curve at 0.20 (LaSOT's; OTB's toolkit has none)
     success_curve: np.ndarray    # (21,) over OTB_SUCCESS_THRESHOLDS
     precision_curve: np.ndarray  # (51,) over OTB_PRECISION_THRESHOLDS
     norm_precision_curve: np.ndarray  # (51,) over LASOT_NORM_PRECISION_THRESHOLDS
     sequences: int
 
 
-def lasot_curves(pred, gt, absent) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One sequence's success, precision and normalised precision curves as the toolkit
-    computes them, quirks included: a box with NaN or no area takes the (mended) box of the
-    frame before where the ground truth is complete; a result longer than the ground truth is
-    cut; centres are ``x + (w - 1) / 2``; a frame whose ground truth has a coordinate <= 0 (a
-    box touching the left or top edge too) scores overlap -1 (a miss) and error -1 (a hit);
-    every count is over all frames of the sequence, the absent ones included."""
+def toolkit_curves(pred, gt, absent=None, mend_partial_nan: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One sequence's success, precision and normalised precision curves as the MATLAB
+    toolkits compute them (OTB's ``calcSeqErrRobust.m``; LaSOT's ``calc_seq_err_robust.m``,
+    derived from it, adds the ``absent`` frames), quirks included: a box with no area, or
+    with NaN, takes the (mended) box of the frame before where the ground truth has no NaN
+    (OTB's test ``isnan(r) | ...`` is elementwise inside an ``if``, so there, with
+    ``mend_partial_nan=False``, a box is mended for NaN only where all four numbers are NaN);
+    a result longer than the ground truth is cut; frame 0 is the ground truth's box; centres
+    are ``x + (w - 1) / 2``; a frame whose ground truth has a coordinate <= 0 or NaN (a box
+    touching the left or top edge too) scores overlap -1 (a miss) and error -1 (a hit); an
+    absent frame is left out, but every count is over all frames of the sequence."""
     pred, gt = as_boxes(pred, "predicted boxes"), as_boxes(gt, "ground-truth boxes")
-    absent = np.asarray(absent).reshape(-1) == 1
+    absent = np.zeros(len(gt), dtype=bool) if absent is None else np.asarray(absent).reshape(-1) == 1
     if len(pred) < len(gt) or absent.size != len(gt):
         raise InputError(f"{len(pred)} predicted boxes and {absent.size} absence flags "
                          f"for {len(gt)} ground-truth boxes")
     pred = pred[:len(gt)].copy()
-    invalid = np.isnan(pred).any(axis=1) | (pred[:, 2] <= 0) | (pred[:, 3] <= 0)
+    nan = np.isnan(pred).any(axis=1) if mend_partial_nan else np.isnan(pred).all(axis=1)
+    with np.errstate(invalid="ignore"):
+        invalid = nan | (pred[:, 2] <= 0) | (pred[:, 3] <= 0)
     mended = invalid & ~np.isnan(gt).any(axis=1)
     mended[0] = False
     index = np.arange(len(pred))
     pred = pred[np.maximum.accumulate(np.where(mended, 0, index))]
     pred[0] = gt[0]
     pred, kept = pred[~absent], gt[~absent]
-    error = center_error(pred, kept)
+    with np.errstate(invalid="ignore"):
+        error = center_error(pred, kept)
     with np.errstate(divide="ignore", invalid="ignore"):
         norm_error = np.sqrt(np.sum((_otb_centres(pred) / kept[:, 2:] - _otb_centres(kept) / kept[:, 2:]) ** 2,
                                     axis=1))
-    scored = (kept > 0).all(axis=1)
+        scored = (kept > 0).all(axis=1)
     overlap = np.full(len(kept), -1.0)
     overlap[scored] = _pixel_overlap(pred[scored], kept[scored])
     error[~scored] = norm_error[~scored] = -1.0
@@ -281,20 +289,20 @@ def _pixel_overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return inter / (a[:, 2] * a[:, 3] + b[:, 2] * b[:, 3] - inter)
 
 
-def lasot_mean_curve(curves: np.ndarray) -> np.ndarray:
-    """``plot_draw_save.m``: the mean of the per-sequence curves that are not all zero."""
+def toolkit_mean_curve(curves: np.ndarray) -> np.ndarray:
+    """``plotDrawSave.m`` (LaSOT's ``plot_draw_save.m``): the mean of the per-sequence curves that are not all zero."""
     curves = np.asarray(curves, dtype=np.float64)
     kept = curves[curves.sum(axis=1) > _MATLAB_EPS]
     return kept.mean(axis=0) if len(kept) else np.full(curves.shape[1], np.nan)
 
 
-def lasot_scores(curves: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> LasotScores:
-    """The toolkit's ranking scores of per-sequence ``lasot_curves``: success AUC, precision
-    at 20 px and normalised precision at 0.20 (its ``rank_idx`` 21 of 0:50 and 0:0.01:0.5)."""
+def toolkit_scores(curves: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> ToolkitScores:
+    """The toolkits' ranking scores of per-sequence ``toolkit_curves``: success AUC, precision
+    at 20 px and normalised precision at 0.20 (their ``rankIdx`` 21 of 0:50 and 0:0.01:0.5)."""
     curves = list(curves)
     if not curves:
         raise InputError("no sequence to score")
-    success, precision, norm = (lasot_mean_curve([c[i] for c in curves]) for i in range(3))
-    return LasotScores(success=float(success.mean()), precision=float(precision[20]),
+    success, precision, norm = (toolkit_mean_curve([c[i] for c in curves]) for i in range(3))
+    return ToolkitScores(success=float(success.mean()), precision=float(precision[20]),
                        norm_precision=float(norm[20]), success_curve=success, precision_curve=precision,
                        norm_precision_curve=norm, sequences=len(curves))

@@ -3,7 +3,7 @@
 Results go to ``<out>/<split>/<tracker>_tracking_result/<seq>.txt`` (``x,y,w,h`` per frame,
 row 0 the given box), the layout the official MATLAB toolkit reads from its
 ``tracking_results/`` folder, and seconds per frame to ``.../times/<seq>.txt``. Scores
-(``box_measures.lasot_curves``): success AUC, precision at 20 px and normalised precision at
+(``box_measures.toolkit_curves``): success AUC, precision at 20 px and normalised precision at
 0.20. The toolkit reads its own ground truth and absence flags (``annos/<seq>.txt``,
 ``annos/absent/<seq>.txt``) and the 14 attributes of each sequence (``annos/att``);
 ``--toolkit-annos`` scores with those, as it does, and adds the success AUC per attribute.
@@ -12,7 +12,6 @@ Without them a frame is absent where the dataset flags full occlusion or out of 
 from __future__ import annotations
 
 import argparse
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional, Sequence
@@ -24,7 +23,7 @@ from samn_tracker.datasets.groundtruth import read_boxes, read_numbers
 from samn_tracker.datasets.lasot import (SPLITS, absent_frames, find_sequence, frame_files, sequence_folder,
                                         sequence_folders, sequence_names)
 from samn_tracker.evaluation import box_measures, options
-from samn_tracker.evaluation.runner import BenchmarkSequence, BoxWriter
+from samn_tracker.evaluation.runner import BenchmarkSequence, BoxWriter, read_result_boxes
 from samn_tracker.evaluation.summaries import Summary, fps_score, fps_text, frames_per_second, summary_path
 from samn_tracker.errors import InputError
 
@@ -86,22 +85,9 @@ def _toolkit_file(folder: Path, name: str) -> Path:
     return folder / name
 
 
-def read_result_boxes(path: Path) -> np.ndarray:
-    """A result file as the toolkit's ``dlmread`` takes it: numbers split by commas, tabs or
-    spaces (pytracking writes tabs), so that published trackers' results score too."""
-    rows = [re.split(r"[,\s]+", line.strip()) for line in path.read_text().splitlines() if line.strip()]
-    try:
-        boxes = np.array(rows, dtype=np.float64)
-    except ValueError:  # a word, or rows of different lengths
-        boxes = np.zeros(0)
-    if boxes.ndim != 2 or boxes.shape[1] != 4:
-        raise InputError(f"{path}: expected 4 numbers per line (x,y,w,h), separated by commas, tabs or spaces")
-    return boxes
-
-
 @dataclass
 class LasotResult:
-    scores: box_measures.LasotScores
+    scores: box_measures.ToolkitScores
     fps: Optional[float]  # None: no time files (results made elsewhere)
     names: list[str]
     per_attribute: dict[str, float] = field(default_factory=dict)  # success AUC, attributes of >= 2 sequences
@@ -119,7 +105,7 @@ def score(root: Path, run_dir: Path, names: Sequence[str], annos: Optional[Path]
         boxes = read_result_boxes(result_file)
         if len(boxes) < len(truth.boxes):
             raise InputError(f"{result_file} has {len(boxes)} boxes for {len(truth.boxes)} frames")
-        curves.append(box_measures.lasot_curves(boxes, truth.boxes, truth.absent))
+        curves.append(box_measures.toolkit_curves(boxes, truth.boxes, truth.absent))
         flags.append(truth.attributes)
     per_attribute = {}
     if annos is not None:
@@ -127,9 +113,9 @@ def score(root: Path, run_dir: Path, names: Sequence[str], annos: Optional[Path]
         for k, attribute in enumerate(ATTRIBUTES):
             having = [i for i, f in enumerate(flags) if f[k] > 0]
             if len(having) >= 2:
-                per_attribute[attribute] = float(box_measures.lasot_mean_curve(success[having]).mean())
+                per_attribute[attribute] = float(box_measures.toolkit_mean_curve(success[having]).mean())
     fps = frames_per_second(Path(run_dir) / "times" / f"{name}.txt" for name in names)
-    return LasotResult(scores=box_measures.lasot_scores(curves), fps=fps, names=list(names),
+    return LasotResult(scores=box_measures.toolkit_scores(curves), fps=fps, names=list(names),
                        per_attribute=per_attribute)
 
 
