@@ -280,11 +280,12 @@ def toolkit_curves(pred, gt, absent=None, mend_partial_nan: bool = True) -> tupl
 
 
 def _pixel_overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``calc_rect_int.m``: inclusive pixel corners ``x + w - 1``, areas ``w * h``."""
-    right = np.minimum(a[:, 0] + a[:, 2] - 1, b[:, 0] + b[:, 2] - 1)
-    bottom = np.minimum(a[:, 1] + a[:, 3] - 1, b[:, 1] + b[:, 3] - 1)
-    inter = (np.maximum(0, right - np.maximum(a[:, 0], b[:, 0]) + 1)
-             * np.maximum(0, bottom - np.maximum(a[:, 1], b[:, 1]) + 1))
+    """``calcRectInt.m``: inclusive pixel corners ``x + w - 1``, areas ``w * h``; MATLAB's
+    ``min`` and ``max`` skip NaN, so a box with one NaN coordinate still overlaps."""
+    right = np.fmin(a[:, 0] + a[:, 2] - 1, b[:, 0] + b[:, 2] - 1)
+    bottom = np.fmin(a[:, 1] + a[:, 3] - 1, b[:, 1] + b[:, 3] - 1)
+    inter = (np.fmax(0, right - np.fmax(a[:, 0], b[:, 0]) + 1)
+             * np.fmax(0, bottom - np.fmax(a[:, 1], b[:, 1]) + 1))
     with np.errstate(divide="ignore", invalid="ignore"):
         return inter / (a[:, 2] * a[:, 3] + b[:, 2] * b[:, 3] - inter)
 
