@@ -1,23 +1,133 @@
-"""OTB sequences (``img/`` and ``groundtruth_rect.txt``)."""
+"""OTB (``<root>/<video>/img/0001.jpg ...`` and ``groundtruth_rect.txt``, comma, tab or space
+separated), the layout of tracker_benchmark v1.0's download.
+
+A video is one target, except where it has numbered ground-truth files: Jogging and Skating2
+hold ``groundtruth_rect.1.txt`` and ``.2.txt``, the targets ``Jogging-1`` and ``Jogging-2``
+(the toolkit's names, and those of published result files); Human4's ``.1`` file is empty,
+its one target ``Human4``. The targets of each version, the frames of those whose ground
+truth covers part of ``img/`` (David's starts at image 300) and their attributes are data
+(``otb_sequences.txt``), from the toolkit's configurations."""
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 from samn_tracker.datasets.groundtruth import frame_shape, read_groundtruth
 from samn_tracker.datasets.images import list_frames
 from samn_tracker.datasets.sequence import Sequence
 from samn_tracker.errors import InputError
 
+TABLE = Path(__file__).with_name("otb_sequences.txt")
+VERSIONS = ("otb2015", "otb2013", "tb50", "all")
+ATTRIBUTES = ("IV", "SV", "OCC", "DEF", "MB", "FM", "IPR", "OPR", "OV", "BC", "LR")
+GROUNDTRUTH = "groundtruth_rect.txt"
+_NUMBERED_GROUNDTRUTH = re.compile(r"groundtruth_rect\.(\d+)\.txt")
+
+
+@dataclass(frozen=True)
+class TargetInfo:
+    """A line of ``otb_sequences.txt``."""
+
+    name: str
+    frames: Optional[tuple[int, int]]  # first and last image number; None: all of img/
+    versions: tuple[str, ...]
+    attributes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Target:
+    """One tracked object: its name, video folder and ground-truth file."""
+
+    name: str
+    folder: Path
+    groundtruth: Path
+
+
+def read_table(path: Path = TABLE) -> dict[str, TargetInfo]:
+    targets = {}
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        words = line.split("#", 1)[0].split()
+        if not words:
+            continue
+        if len(words) != 4:
+            raise InputError(f"{path} line {number}: expected target, frames, versions, attributes")
+        name, frames, versions, attributes = words
+        first, _, last = frames.partition("-")
+        targets[name] = TargetInfo(name, None if frames == "-" else (int(first), int(last)),
+                                   tuple(versions.split(",")), tuple(attributes.split(",")))
+    return targets
+
+
+def video_targets(folder: Path) -> list[Target]:
+    """The targets of a video folder: ``groundtruth_rect.txt`` alone names the folder's one
+    target; otherwise each non-empty ``groundtruth_rect.<n>.txt`` is ``<video>-<n>``, or
+    ``<video>`` where only one of them has boxes (Human4)."""
+    folder = Path(folder)
+    if (folder / GROUNDTRUTH).is_file():
+        return [Target(folder.name, folder, folder / GROUNDTRUTH)]
+    numbered = sorted((int(m.group(1)), p) for p in folder.glob("groundtruth_rect.*.txt")
+                      if (m := _NUMBERED_GROUNDTRUTH.fullmatch(p.name)) and p.read_text().strip())
+    if len(numbered) == 1:
+        return [Target(folder.name, folder, numbered[0][1])]
+    return [Target(f"{folder.name}-{n}", folder, path) for n, path in numbered]
+
+
+def find_target(root: Path | str, name: str) -> Target | None:
+    """``<root>/<name>/`` or, for ``<video>-<n>``, ``<root>/<video>/``."""
+    root = Path(root)
+    for video in (name, name.rpartition("-")[0]):
+        if video and (root / video / "img").is_dir():
+            found = [t for t in video_targets(root / video) if t.name == name]
+            if found:
+                return found[0]
+    return None
+
+
+def target(root: Path | str, name: str) -> Target:
+    found = find_target(root, name)
+    if found is None:
+        raise InputError(f"OTB target {name} not found in {root} (looked for {Path(root) / name} and, for "
+                         "<video>-<n>, <video>/groundtruth_rect.<n>.txt, each with img/)")
+    return found
+
+
+def target_names(root: Path | str, version: str, table: dict[str, TargetInfo]) -> list[str]:
+    """A version's targets in the table's order; ``all``: every target of the videos in ``root``."""
+    if version not in VERSIONS:
+        raise InputError(f"OTB version must be one of {VERSIONS}, got {version!r}")
+    if version != "all":
+        return [name for name, info in table.items() if version in info.versions]
+    names = [t.name for p in sorted(Path(root).iterdir(), key=lambda p: p.name.lower()) if p.is_dir()
+             and (p / "img").is_dir() for t in video_targets(p)]
+    if not names:
+        raise InputError(f"no OTB video (a folder with img/ and groundtruth_rect.txt) in {root}")
+    return names
+
+
+def frame_files(found: Target, frames: Optional[tuple[int, int]] = None) -> list[Path]:
+    """The images of a target, image ``first + i`` its frame ``i``; all of ``img/`` without a range."""
+    images = list_frames(found.folder / "img")
+    if frames is None:
+        return images
+    first, last = frames
+    numbers = [int(p.stem) if p.stem.isdigit() else -1 for p in images]
+    chosen = [p for p, n in zip(images, numbers) if first <= n <= last]
+    if len(chosen) != last - first + 1:
+        raise InputError(f"{found.folder / 'img'} has images {numbers[0]}-{numbers[-1]}; OTB's {found.name} "
+                         f"is images {first}-{last}")
+    return chosen
+
 
 def otb_sequence(path: str | Path) -> Sequence:
-    """OTB layout: ``img/0001.jpg ...`` and ``groundtruth_rect.txt`` (comma, tab or
-    space separated). Sequences whose annotation starts later than frame 1 (OTB's
-    David, Tiger1, ...) fail the length check instead of being silently misaligned."""
+    """A video folder's first target, on the frames its ground truth covers (David's from
+    image 300, as the toolkit runs it); a ground truth of another length is refused."""
     path = Path(path)
-    frames = list_frames(path / "img")
-    candidates = [path / "groundtruth_rect.txt"] + sorted(path.glob("groundtruth_rect.*.txt"))
-    groundtruth_file = next((f for f in candidates if f.is_file()), None)
-    if groundtruth_file is None:
+    targets = video_targets(path)
+    if not targets:
         raise InputError(f"OTB sequence has no groundtruth_rect.txt: {path}")
-    groundtruth = read_groundtruth(groundtruth_file, len(frames), frame_shape(frames), partial=False)
-    return Sequence(name=path.name, frames=frames, video=None, groundtruth=groundtruth)
+    info = read_table().get(targets[0].name)
+    frames = frame_files(targets[0], info.frames if info else None)
+    groundtruth = read_groundtruth(targets[0].groundtruth, len(frames), frame_shape(frames), partial=False)
+    return Sequence(name=targets[0].name, frames=frames, video=None, groundtruth=groundtruth)
