@@ -150,7 +150,7 @@ def test_an_unknown_option_is_one_line_in_every_command(command, capsys):
     assert err.startswith(f"samn {' '.join(command)}: error: ") and err.count("\n") == 1, err
 
 
-HELPED = [*COMMANDS, ["eval", "lasot"], ["vot"]]
+HELPED = [*COMMANDS, ["eval", "lasot"], ["eval", "otb"], ["vot"]]
 
 
 @pytest.mark.parametrize("command", HELPED, ids=" ".join)
@@ -201,12 +201,12 @@ def test_python_dash_m_runs_the_samn_command(tmp_path):
 def test_eval_help_lists_the_benchmarks_and_rejects_others():
     shown = samn("eval", "--help")
     assert shown.returncode == 0
-    for name in ("got10k", "trackingnet", "lasot", "davis", "keys", "examples:"):
+    for name in ("got10k", "trackingnet", "lasot", "otb", "davis", "keys", "examples:"):
         assert name in shown.stdout
     unknown = samn("eval", "foo")
     assert unknown.returncode == 2
     assert one_line(unknown.stderr) == \
-        "samn eval: error: unknown benchmark 'foo'; choose from got10k, trackingnet, lasot, davis, keys"
+        "samn eval: error: unknown benchmark 'foo'; choose from got10k, trackingnet, lasot, otb, davis, keys"
 
 
 @pytest.mark.parametrize("args, prog", [

@@ -119,7 +119,7 @@ def test_atomic_directory_appears_only_when_complete(tmp_path):
 
 def test_eval_command_dispatches_to_the_benchmarks(capsys):
     assert cli.main([]) == 2
-    assert "got10k|trackingnet|lasot|davis" in capsys.readouterr().err
+    assert "got10k|trackingnet|lasot|otb|davis" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["davis", "--help"])
     assert exit_info.value.code == 0 and "--year" in capsys.readouterr().out

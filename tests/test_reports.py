@@ -377,7 +377,7 @@ def test_report_bench_reads_real_results_and_refuses_anything_else_before_writin
     year = _written(tmp_path / "year.json", {"benchmark": "davis16", "split": "val", "tracker": "x", "scores": {}})
     assert report_main([str(year)]) == 2
     assert capsys.readouterr().err == (f"samn report: error: not a benchmark summary: {year} (unknown benchmark "
-                                       "'davis16'; one of got10k, trackingnet, lasot, davis2016, davis2017)\n")
+                                       "'davis16'; one of got10k, trackingnet, lasot, otb, davis2016, davis2017)\n")
     typo = _written(tmp_path / "typo.json", {"benchmark": "got10k", "split": "val", "tracker": "x", "score": {}})
     assert report_main([str(typo)]) == 2
     assert capsys.readouterr().err == (f"samn report: error: not a benchmark summary: {typo} (fields a summary "

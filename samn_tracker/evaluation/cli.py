@@ -1,4 +1,4 @@
-"""``samn eval got10k|trackingnet|lasot|davis|keys ...``: dispatch to the benchmark adapters."""
+"""``samn eval got10k|trackingnet|lasot|otb|davis|keys ...``: dispatch to the benchmark adapters."""
 from __future__ import annotations
 
 import importlib
@@ -16,6 +16,8 @@ ADAPTERS = {
                     "TrackingNet TEST (the server zip) or an annotated split (Success, Precision)"),
     "lasot": ("samn_tracker.evaluation.lasot",
               "LaSOT test or all (Success, Precision, Norm. Precision, per attribute), as its toolkit scores"),
+    "otb": ("samn_tracker.evaluation.otb",
+            "OTB-2015 (OTB-100), OTB-2013, TB-50 or all (Success, Precision, per attribute), as its toolkit scores"),
     "davis": ("samn_tracker.evaluation.davis",
               "DAVIS 2016 / 2017 semi-supervised (J&F, J, F) and the Codalab zip"),
     "keys": ("samn_tracker.evaluation.key_quality",
@@ -26,6 +28,7 @@ EXAMPLES = """examples:
   samn eval got10k --root /data/GOT-10k --subset val
   samn eval trackingnet --root /data/TrackingNet --split TEST --preset paper --device cuda
   samn eval lasot --root /data/LaSOT --toolkit-annos /data/LaSOT_Evaluation_Toolkit/annos
+  samn eval otb --root /data/OTB100 --version otb2013
   samn eval davis --root /data/DAVIS --year 2016 --sequences blackswan bmx-trees
   samn eval keys --root /data/DAVIS --year 2016 --split val
   torchrun --nproc_per_node 4 -m samn_tracker.evaluation.cli got10k --root /data/GOT-10k

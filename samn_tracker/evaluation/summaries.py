@@ -11,7 +11,7 @@ from typing import Callable, Iterable, Optional
 from samn_tracker.datasets.groundtruth import read_numbers
 from samn_tracker.errors import InputError
 
-BENCHMARKS = ("got10k", "trackingnet", "lasot", "davis2016", "davis2017")
+BENCHMARKS = ("got10k", "trackingnet", "lasot", "otb", "davis2016", "davis2017")
 REQUIRED = ("benchmark", "split", "tracker", "scores")  # the fields a summary typed by hand needs
 _DAVIS_SCORES = ("J&F", "J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay", "FPS")
 # The score names each benchmark's summaries use: a report makes a column of every name, so
@@ -19,6 +19,7 @@ _DAVIS_SCORES = ("J&F", "J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "
 SCORES = {"got10k": ("AO", "SR0.5", "SR0.75", "FPS"),
           "trackingnet": ("Success", "Precision", "Norm. Precision", "FPS"),
           "lasot": ("Success", "Precision", "Norm. Precision", "FPS"),
+          "otb": ("Success", "Precision", "FPS"),
           "davis2016": _DAVIS_SCORES, "davis2017": _DAVIS_SCORES}
 CURVES = ("success", "precision", "norm_precision")  # each with its x values in "<name>_x"
 PERCENT = ("trackingnet",)  # scores in 0..100 as its server gives them; the others in 0..1
@@ -74,7 +75,7 @@ class Summary:
     numbers typed in by hand), so that a report can say when two rows were scored on
     different sequences. ``per_object``: DAVIS's J&F of each object (``<sequence>_<k>``, as
     the official per-sequence CSV names it), for the report's plot of where a tracker fails;
-    ``per_attribute``: LaSOT's success AUC over the sequences with each attribute.
+    ``per_attribute``: LaSOT's and OTB's success AUC over the sequences with each attribute.
     ``split_size``: how many sequences the whole split has, where the run knew, so that a
     report can say a row was scored on part of it (``--sequences``)."""
 

@@ -3,7 +3,7 @@
 Every scored run leaves a small JSON summary (benchmark, split, tracker, scores, success
 curve or DAVIS's per-object J&F, sequences scored) under ``<out>/.../summaries/``; ``samn
 report`` collects summaries and writes one table per benchmark and split, success plots for
-the box benchmarks (LaSOT's precision plots and success per attribute too), a plot of each
+the box benchmarks (LaSOT's and OTB's precision plots and success per attribute too), a plot of each
 DAVIS object's J&F, and a DAVIS table laid out like the paper's Table VII (J&F, J, F
 per dataset). Published numbers typed by hand are summaries
 too: they may lack scores (shown as -), the curve or per-object scores (left out of the
@@ -28,11 +28,16 @@ from samn_tracker.run_folder import check_writable
 from samn_tracker.evaluation.summaries import Summary
 
 # How scores are shown: multiplier and decimals (GOT-10k as its toolkit, DAVIS in percent).
-DISPLAY = {"got10k": (1.0, 3), "trackingnet": (1.0, 1), "lasot": (1.0, 3), "davis2016": (100.0, 1),
-           "davis2017": (100.0, 1)}
+DISPLAY = {"got10k": (1.0, 3), "trackingnet": (1.0, 1), "lasot": (1.0, 3), "otb": (1.0, 3),
+           "davis2016": (100.0, 1), "davis2017": (100.0, 1)}
 LINE_STYLES = ("-", "--", ":", "-.")  # one per ten trackers, the colour cycle's length
-TITLES = {"got10k": "GOT-10k", "trackingnet": "TrackingNet", "lasot": "LaSOT", "davis2016": "DAVIS 2016",
-          "davis2017": "DAVIS 2017"}
+TITLES = {"got10k": "GOT-10k", "trackingnet": "TrackingNet", "lasot": "LaSOT", "otb": "OTB",
+          "davis2016": "DAVIS 2016", "davis2017": "DAVIS 2017"}
+# The curve plots of each box benchmark (OTB's toolkit draws no normalised precision), and those
+# whose summaries carry a success per attribute.
+CURVES_PLOTTED = {"got10k": ("success",), "trackingnet": ("success", "precision", "norm_precision"),
+                  "lasot": ("success", "precision", "norm_precision"), "otb": ("success", "precision")}
+WITH_ATTRIBUTES = ("lasot", "otb")
 TABLE_VII_MEASURES = ("J&F", "J-Mean", "F-Mean")
 SEQUENCES = "Sequences"  # the column added when a table's trackers were scored on different sequences
 
@@ -98,7 +103,7 @@ def partial_split(summaries: Sequence[Summary]) -> list[Summary]:
 
 
 def attributes_table(summaries: Sequence[Summary]) -> pd.DataFrame:
-    """LaSOT's success per attribute: one row per tracker that has them, one column per
+    """LaSOT's or OTB's success per attribute: one row per tracker that has them, one column per
     attribute in the toolkit's order (a paper's per-attribute table); empty when none has."""
     rows = {s.tracker: s.per_attribute for s in summaries if s.per_attribute}
     columns = list(dict.fromkeys(a for scores in rows.values() for a in scores))
@@ -215,7 +220,7 @@ def objects_plot(summaries: Sequence[Summary], stem: Path, caption: str) -> list
 
 
 def attributes_plot(summaries: Sequence[Summary], stem: Path, caption: str) -> list[Path]:
-    """LaSOT's success (AUC) over the sequences of each attribute as horizontal bars, one
+    """LaSOT's or OTB's success (AUC) over the sequences of each attribute as horizontal bars, one
     colour per tracker (ranked by their success), the attributes in the toolkit's order.
     Summaries without them (scored without ``--toolkit-annos``, published numbers) are left
     out, each with a note on stderr; no file when none has them."""
@@ -319,10 +324,10 @@ def write_report(summaries: Sequence[Summary], out: Path) -> list[Path]:
         write_table(table, stem, caption, decimals)
         written += [stem.with_suffix(s) for s in (".csv", ".md", ".tex")]
         print(f"{caption}\n\n{markdown(table, decimals)}")
-        if benchmark in ("got10k", "trackingnet", "lasot"):
-            for curve in CURVE_PLOTS if benchmark in ("lasot", "trackingnet") else ("success",):
+        if benchmark in CURVES_PLOTTED:
+            for curve in CURVES_PLOTTED[benchmark]:
                 written += curve_plot(group, out / f"{benchmark}_{split}_{curve}", caption, curve)
-            if benchmark == "lasot":
+            if benchmark in WITH_ATTRIBUTES:
                 written += attributes_plot(group, out / f"{benchmark}_{split}_attributes", caption)
                 attributes, attributes_stem = attributes_table(group), out / f"{benchmark}_{split}_attributes"
                 if len(attributes):

@@ -1,0 +1,153 @@
+"""OTB: one-pass (OPE) runs over a version's targets (or every target found), scored as the
+MATLAB toolkit (tracker_benchmark v1.0) scores them.
+
+Results go to ``<out>/<version>/<tracker>/<target>.txt`` (``x,y,w,h`` per frame, row 0 the
+given box), the layout got10k's ExperimentOTB and pysot read, and seconds per frame to
+``.../times/<target>.txt``. Scores (``box_measures.toolkit_curves`` without absent frames, as
+``calcSeqErrRobust.m``, ``genPerfMat.m`` and ``plotDrawSave.m``): success AUC over overlap
+thresholds 0:0.05:1, precision at 20 px, and the success AUC per attribute.
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from samn_tracker.command_parser import CommandParser
+from samn_tracker.datasets.groundtruth import read_boxes
+from samn_tracker.datasets.otb import (ATTRIBUTES, VERSIONS, TargetInfo, find_target, frame_files, read_table,
+                                      target, target_names)
+from samn_tracker.evaluation import box_measures, options
+from samn_tracker.evaluation.runner import BenchmarkSequence, BoxWriter, read_result_boxes
+from samn_tracker.evaluation.summaries import Summary, fps_score, fps_text, frames_per_second, summary_path
+from samn_tracker.errors import InputError
+
+
+class OtbWriter(BoxWriter):
+    """``<target>.txt`` (what got10k and pysot read) and ``times/<target>.txt``."""
+
+    def result_file(self, name: str) -> Path:
+        return self.run_dir / f"{name}.txt"
+
+    def time_file(self, name: str) -> Path:
+        return self.run_dir / "times" / f"{name}.txt"
+
+
+@dataclass
+class Truth:
+    frames: list[Path]
+    boxes: np.ndarray
+
+
+def read_truth(root: Path, name: str, table: dict[str, TargetInfo]) -> Truth:
+    """A target's frames and ground truth, one box per frame; read before tracking too, so
+    that a bad file stops the run first."""
+    found = target(root, name)
+    info = table.get(name)
+    frames = frame_files(found, info.frames if info else None)
+    boxes = read_boxes(found.groundtruth)
+    if len(boxes) != len(frames):
+        span = f" (images {info.frames[0]}-{info.frames[1]})" if info and info.frames else ""
+        raise InputError(f"{found.groundtruth} has {len(boxes)} boxes for the {len(frames)} frames of {name}{span}")
+    return Truth(frames, boxes)
+
+
+@dataclass
+class OtbResult:
+    scores: box_measures.ToolkitScores
+    fps: Optional[float]  # None: no time files (results made elsewhere)
+    names: list[str]
+    per_attribute: dict[str, float] = field(default_factory=dict)  # success AUC, attributes of >= 2 targets
+
+
+def score(root: Path, run_dir: Path, names: Sequence[str], table: dict[str, TargetInfo]) -> OtbResult:
+    """The toolkit's scores of the results in ``run_dir``, and the success per attribute over
+    the targets that have it where there are at least two (perfPlot.m's attribute plots)."""
+    curves = []
+    for name in names:
+        truth = read_truth(root, name, table)
+        result_file = Path(run_dir) / f"{name}.txt"
+        if not result_file.is_file():
+            raise InputError(f"no results for sequence {name}: {result_file}")
+        boxes = read_result_boxes(result_file)
+        if len(boxes) < len(truth.boxes):
+            raise InputError(f"{result_file} has {len(boxes)} boxes for {len(truth.boxes)} frames")
+        curves.append(box_measures.toolkit_curves(boxes, truth.boxes, mend_partial_nan=False))
+    success = np.array([c[0] for c in curves])
+    per_attribute = {}
+    for attribute in ATTRIBUTES:
+        having = [i for i, name in enumerate(names) if name in table and attribute in table[name].attributes]
+        if len(having) >= 2:
+            per_attribute[attribute] = float(box_measures.toolkit_mean_curve(success[having]).mean())
+    fps = frames_per_second(Path(run_dir) / "times" / f"{name}.txt" for name in names)
+    return OtbResult(scores=box_measures.toolkit_scores(curves), fps=fps, names=list(names),
+                     per_attribute=per_attribute)
+
+
+def summary(tracker: str, version: str, result: OtbResult) -> Summary:
+    s = result.scores
+    return Summary(benchmark="otb", split=version, tracker=tracker,
+                   scores={"Success": s.success, "Precision": s.precision, **fps_score(result.fps)},
+                   curves={"success": s.success_curve.tolist(),
+                           "success_x": box_measures.OTB_SUCCESS_THRESHOLDS.tolist(),
+                           "precision": s.precision_curve.tolist(),
+                           "precision_x": box_measures.OTB_PRECISION_THRESHOLDS.astype(float).tolist()},
+                   sequences=list(result.names), per_attribute=result.per_attribute)
+
+
+def build_parser() -> CommandParser:
+    parser = CommandParser(
+        prog="samn eval otb", epilog="examples:\n"
+        "  samn eval otb --root /data/OTB100\n"
+        "  samn eval otb --root /data/OTB100 --version otb2013\n"
+        "  samn eval otb --root /data/OTB100 --score-only --tracker-name SiamRPN++\n"
+        "  torchrun --nproc_per_node 4 -m samn_tracker.evaluation.cli otb --root /data/OTB100",
+        description="Run SAMN on OTB (one pass from the first box) and score it as the MATLAB toolkit "
+        "(tracker_benchmark v1.0) does: success AUC, precision at 20 px, success per attribute, and their "
+        "plots (samn report). Resumable; shard with torchrun.")
+    parser.add_argument("--root", type=Path, required=True, help="OTB root: <video>/img/ and groundtruth_rect.txt")
+    parser.add_argument("--version", choices=VERSIONS, default="otb2015",
+                        help="otb2015 (OTB-100, 100 targets), otb2013 (CVPR13, 51), tb50 (50), or all: every "
+                             "target under --root (default: otb2015)")
+    parser.add_argument("--out", type=Path, default=Path("results/otb"), help="default: results/otb")
+    parser.add_argument("--score-only", action="store_true",
+                        help="do not track, only score what <out>/<version>/<tracker>/ holds")
+    options.add_tracker_arguments(parser)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    return options.run_command("samn eval otb", build_parser(), _run, argv)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if not args.root.is_dir():
+        raise InputError(f"--root {args.root} is not a folder")
+    table = read_table()
+    every = target_names(args.root, args.version, table)
+    names = options.requested(args.sequences) or every
+    options.check_known(names, every, f"OTB {args.version}")
+    missing = [name for name in names if find_target(args.root, name) is None]
+    if missing:
+        raise InputError(f"{len(missing)} of the {len(names)} targets are not in {args.root} (as <video>/ with img/ "
+                         f"and groundtruth_rect.txt): {options.listed(missing)}"
+                         + ("; --version all takes the videos that are there" if args.version != "all" else ""))
+    truths = {name: read_truth(args.root, name, table) for name in names}
+    sequences = [BenchmarkSequence.from_box_file(name, truths[name].frames, target(args.root, name).groundtruth)
+                 for name in names]
+    tracker = options.tracker_name(args)
+    version_dir = args.out / args.version
+    run_dir = version_dir / tracker
+    options.prepare(args, run_dir, beside=(summary_path(version_dir, tracker).parent,))
+    if not options.run_shard(args, sequences, OtbWriter(run_dir)):
+        return 0
+    result = score(args.root, run_dir, names, table)
+    replace(summary(tracker, args.version, result), split_size=len(every)).save(summary_path(version_dir, tracker))
+    s = result.scores
+    print(f"{tracker} on OTB {args.version} ({len(names)} sequences): Success {s.success:.3f}  "
+          f"Precision {s.precision:.3f}  fps {fps_text(result.fps)}")
+    options.print_coverage(len(names), len(every), f"OTB {args.version}")
+    return 0
