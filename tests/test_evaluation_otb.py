@@ -38,11 +38,13 @@ def test_curves_follow_calc_seq_err_robust_on_its_edge_cases():
     success, precision, _ = box_measures.toolkit_curves(pred, gt, mend_partial_nan=False)
     # frame 4: (0, 5, 20, 20) and (14, 10, 20, 20) share 6 x 15 pixels of 710
     overlaps = [1.0, 1.0, -1.0, 90 / 710, 1.0, -1.0]
-    np.testing.assert_allclose(success * 6, [sum(o > t for o in overlaps) for t in box_measures.OTB_SUCCESS_THRESHOLDS])
+    np.testing.assert_allclose(success * 6,
+                               [sum(o > t for o in overlaps) for t in box_measures.OTB_SUCCESS_THRESHOLDS])
     assert success[0] == pytest.approx(4 / 6) and success[3] == pytest.approx(3 / 6) and success[-1] == 0
     # centres x + (w - 1) / 2: (9.5, 14.5) against (23.5, 19.5)
     errors = [0.0, 0.0, -1.0, np.hypot(14, 5), -1.0]  # frame 5's NaN error is no hit
-    np.testing.assert_allclose(precision * 6, [sum(e <= t for e in errors) for t in box_measures.OTB_PRECISION_THRESHOLDS])
+    np.testing.assert_allclose(precision * 6,
+                               [sum(e <= t for e in errors) for t in box_measures.OTB_PRECISION_THRESHOLDS])
     assert precision[0] == pytest.approx(4 / 6) and precision[20] == pytest.approx(5 / 6)
     # LaSOT's toolkit mends any NaN: frame 5 then holds frame 4's box, 4 x 13 pixels of (16, 12, 20, 20)
     lasot_success = box_measures.toolkit_curves(pred, gt)[0]
@@ -87,17 +89,19 @@ def test_special_videos_read_as_the_toolkit_runs_them(tmp_path):
     human = write_video(tmp_path, "Human4", range(1, 6), {"groundtruth_rect.2.txt": 5})
     (human / "groundtruth_rect.1.txt").write_text("\n")
     write_video(tmp_path, "Board", range(1, 6), {"groundtruth_rect.txt": 5}, digits=5)
-    truth = otb.read_truth(tmp_path, "David", table)  # frame i is image 300 + i - 1, gt row i + 1
+    truth = otb.read_truth(tmp_path, "David", "otb2015", table)  # frame i is image 300 + i - 1, gt row i + 1
     assert len(truth.frames) == 471 and truth.frames[0].name == "0300.jpg" and truth.frames[-1].name == "0770.jpg"
     assert truth.boxes[0, 0] == 1 and len(truth.boxes) == 471
-    assert [f.name for f in otb.read_truth(tmp_path, "BlurCar1", table).frames[:2]] == ["0247.jpg", "0248.jpg"]
+    blur = otb.read_truth(tmp_path, "BlurCar1", "otb2015", table)
+    assert [f.name for f in blur.frames[:2]] == ["0247.jpg", "0248.jpg"]
     sequence = open_sequence(tmp_path / "David")  # samn track reads the same frames
     assert len(sequence) == 471 and sequence.frames[0].name == "0300.jpg"
     assert otb_data.target_names(tmp_path, "all", table) == ["BlurCar1", "Board", "David", "Human4", "Jogging-1",
                                                              "Jogging-2"]
-    assert otb_data.target(tmp_path, "Jogging-2").groundtruth.name == "groundtruth_rect.2.txt"
-    assert otb_data.target(tmp_path, "Human4").groundtruth.name == "groundtruth_rect.2.txt"
-    assert [f.name for f in otb.read_truth(tmp_path, "Board", table).frames] == [f"{i:05d}.jpg" for i in range(1, 6)]
+    assert otb_data.find_target(tmp_path, "Jogging-2").groundtruth.name == "groundtruth_rect.2.txt"
+    assert otb_data.find_target(tmp_path, "Human4").groundtruth.name == "groundtruth_rect.2.txt"
+    board = otb.read_truth(tmp_path, "Board", "otb2015", table)
+    assert [f.name for f in board.frames] == [f"{i:05d}.jpg" for i in range(1, 6)]
     assert len(otb_data.target_names(tmp_path, "otb2015", table)) == 100
     assert len(otb_data.target_names(tmp_path, "otb2013", table)) == 51
     assert len(otb_data.target_names(tmp_path, "tb50", table)) == 50
@@ -109,12 +113,13 @@ def test_a_misaligned_or_missing_video_is_named(tmp_path, capsys):
     write_video(tmp_path, "David", range(1, 771), {"groundtruth_rect.txt": 770})
     with pytest.raises(InputError, match=r"David/groundtruth_rect.txt has 770 boxes for the 471 frames of David "
                                          r"\(images 300-770\)"):
-        otb.read_truth(tmp_path, "David", table)
+        otb.read_truth(tmp_path, "David", "otb2015", table)
     write_video(tmp_path, "Freeman4", range(1, 200), {"groundtruth_rect.txt": 283})
-    with pytest.raises(InputError, match=r"has images 1-199; OTB's Freeman4 is images 1-283"):
-        otb.read_truth(tmp_path, "Freeman4", table)
-    with pytest.raises(InputError, match="OTB target Jogging-3 not found"):
-        otb_data.target(tmp_path, "Jogging-3")
+    with pytest.raises(InputError, match=r"img has images 1-199; Freeman4 is images 1-283"):
+        otb.read_truth(tmp_path, "Freeman4", "otb2015", table)
+    assert otb_data.find_target(tmp_path, "Jogging-3") is None
+    with pytest.raises(InputError, match=r"Jogging-1 not found in .* \(as <video>/ with img/ and groundtruth_rect.txt"):
+        otb.read_truth(tmp_path, "Jogging-1", "otb2015", table)
     assert otb.main(["--root", str(tmp_path), "--version", "otb2013", "--out", str(tmp_path / "out"), *FAST]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"samn eval otb: error: 49 of the 51 targets are not in {tmp_path} ")
@@ -160,7 +165,7 @@ def test_every_target_is_tracked_into_the_layout_got10k_and_pysot_read(root, run
     for name in NAMES:
         lines = (run_dir / f"{name}.txt").read_text().splitlines()
         assert len(lines) == FRAMES and all(BOX_LINE.match(line) for line in lines)
-        first = otb.read_truth(root, name, otb_data.read_table()).boxes[0]
+        first = otb.read_truth(root, name, "all", otb_data.read_table()).boxes[0]
         np.testing.assert_array_equal([float(v) for v in lines[0].split(",")], first)
         assert np.loadtxt(run_dir / "times" / f"{name}.txt").shape == (FRAMES,)
 
@@ -169,7 +174,8 @@ def test_the_summary_scores_the_written_files_and_a_rerun_skips_them(root, run, 
     run_dir = run / "all" / "samn"
     table = otb_data.read_table()
     curves = [box_measures.toolkit_curves(np.loadtxt(run_dir / f"{n}.txt", delimiter=","),
-                                          otb.read_truth(root, n, table).boxes, mend_partial_nan=False) for n in NAMES]
+                                          otb.read_truth(root, n, "all", table).boxes, mend_partial_nan=False)
+              for n in NAMES]
     expected = box_measures.toolkit_scores(curves)
     saved = json.loads((run / "all" / "summaries" / "samn.json").read_text())
     assert saved["benchmark"] == "otb" and saved["sequences"] == NAMES and saved["split_size"] == 3
@@ -202,3 +208,42 @@ def test_a_published_trackers_results_score_and_report_beside_ours(root, run, tm
         "otb_all_attributes.png", "otb_all_precision.png", "otb_all_success.png"]
     table = (tmp_path / "report" / "otb_all.md").read_text()
     assert "| Tracker | Success | Precision | FPS |" in table and "| SiamFC |" in table
+
+
+# --------------------------------------------------------------------------- UAV123
+def test_uav123_sequences_are_ranges_of_a_video_and_a_truth_of_nan_scores_as_the_toolkit_scores_it(tmp_path,
+                                                                                                   capsys):
+    """bird1_1 is images 1-253 of bird1, bird1_2 images 775-1477 (got10k's uav123.json); the
+    target out of view is a NaN row: overlap -1 (a miss) and error -1 (a hit)."""
+    video = tmp_path / "UAV123" / "data_seq" / "UAV123" / "bird1"
+    video.mkdir(parents=True)
+    for number in range(1, 1478):
+        (video / f"{number:06d}.jpg").write_bytes(b"")
+    for number in (1, 775):
+        cv2.imwrite(str(video / f"{number:06d}.jpg"), np.full((600, 600, 3), 128, np.uint8))
+    (tmp_path / "UAV123" / "anno" / "UAV123").mkdir(parents=True)
+    out = tmp_path / "out" / "uav123" / "perfect"
+    out.mkdir(parents=True)
+    hidden = {"bird1_1": range(100, 110), "bird1_2": range(5, 705, 7)}
+    for name, rows in (("bird1_1", 253), ("bird1_2", 703)):
+        boxes = np.column_stack([10 + np.arange(rows) % 50, np.full(rows, 20), np.full(rows, 30), np.full(rows, 40)])
+        truth = boxes.astype(float)
+        truth[list(hidden[name])] = np.nan
+        np.savetxt(tmp_path / "UAV123" / "anno" / "UAV123" / f"{name}.txt", truth, fmt="%g", delimiter=",")
+        np.savetxt(out / f"{name}.txt", boxes, fmt="%d", delimiter=",")  # a box on every frame
+    truth = otb.read_truth(tmp_path / "UAV123", "bird1_2", "uav123", {})
+    assert len(truth.frames) == 703 and truth.frames[0].name == "000775.jpg" and truth.frames[-1].name == "001477.jpg"
+    assert np.isnan(truth.boxes[5]).all()
+    args = ["--root", str(tmp_path / "UAV123"), "--version", "uav123", "--out", str(tmp_path / "out"),
+            "--score-only", "--tracker-name", "perfect"]
+    assert otb.main([*args, "--sequences", "bird1_1", "bird1_2"]) == 0
+    assert "the summary covers 2 of the 123 sequences of OTB uav123" in capsys.readouterr().out
+    saved = json.loads((tmp_path / "out" / "uav123" / "summaries" / "perfect.json").read_text())
+    seen = [(253 - 10) / 253, (703 - 100) / 703]  # frames with a target: overlap 1 > t for t < 1
+    assert saved["scores"]["Success"] == pytest.approx(np.mean(seen) * 20 / 21)
+    assert saved["scores"]["Precision"] == pytest.approx(1)  # an error of 0 or -1 on every frame
+    assert saved["per_attribute"] == {}
+    assert otb.main([*args, "--sequences", "bird1_3"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"samn eval otb: error: 1 of the 1 targets are not in {tmp_path / 'UAV123'} (as data_seq/UAV123/<video>/ "
+        "with anno/UAV123/<sequence>.txt): bird1_3")

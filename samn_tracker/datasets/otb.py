@@ -38,10 +38,10 @@ class TargetInfo:
 
 @dataclass(frozen=True)
 class Target:
-    """One tracked object: its name, video folder and ground-truth file."""
+    """One tracked object: its name, the folder of its video's images and its ground-truth file."""
 
     name: str
-    folder: Path
+    images: Path
     groundtruth: Path
 
 
@@ -66,12 +66,12 @@ def video_targets(folder: Path) -> list[Target]:
     ``<video>`` where only one of them has boxes (Human4)."""
     folder = Path(folder)
     if (folder / GROUNDTRUTH).is_file():
-        return [Target(folder.name, folder, folder / GROUNDTRUTH)]
+        return [Target(folder.name, folder / "img", folder / GROUNDTRUTH)]
     numbered = sorted((int(m.group(1)), p) for p in folder.glob("groundtruth_rect.*.txt")
                       if (m := _NUMBERED_GROUNDTRUTH.fullmatch(p.name)) and p.read_text().strip())
     if len(numbered) == 1:
-        return [Target(folder.name, folder, numbered[0][1])]
-    return [Target(f"{folder.name}-{n}", folder, path) for n, path in numbered]
+        return [Target(folder.name, folder / "img", numbered[0][1])]
+    return [Target(f"{folder.name}-{n}", folder / "img", path) for n, path in numbered]
 
 
 def find_target(root: Path | str, name: str) -> Target | None:
@@ -83,14 +83,6 @@ def find_target(root: Path | str, name: str) -> Target | None:
             if found:
                 return found[0]
     return None
-
-
-def target(root: Path | str, name: str) -> Target:
-    found = find_target(root, name)
-    if found is None:
-        raise InputError(f"OTB target {name} not found in {root} (looked for {Path(root) / name} and, for "
-                         "<video>-<n>, <video>/groundtruth_rect.<n>.txt, each with img/)")
-    return found
 
 
 def target_names(root: Path | str, version: str, table: dict[str, TargetInfo]) -> list[str]:
@@ -107,16 +99,16 @@ def target_names(root: Path | str, version: str, table: dict[str, TargetInfo]) -
 
 
 def frame_files(found: Target, frames: Optional[tuple[int, int]] = None) -> list[Path]:
-    """The images of a target, image ``first + i`` its frame ``i``; all of ``img/`` without a range."""
-    images = list_frames(found.folder / "img")
+    """The images of a target, image ``first + i`` its frame ``i``; all of them without a range."""
+    images = list_frames(found.images)
     if frames is None:
         return images
     first, last = frames
     numbers = [int(p.stem) if p.stem.isdigit() else -1 for p in images]
     chosen = [p for p, n in zip(images, numbers) if first <= n <= last]
     if len(chosen) != last - first + 1:
-        raise InputError(f"{found.folder / 'img'} has images {numbers[0]}-{numbers[-1]}; OTB's {found.name} "
-                         f"is images {first}-{last}")
+        raise InputError(f"{found.images} has images {numbers[0]}-{numbers[-1]}; {found.name} is images "
+                         f"{first}-{last}")
     return chosen
 
 

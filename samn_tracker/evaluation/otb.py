@@ -1,5 +1,6 @@
 """OTB: one-pass (OPE) runs over a version's targets (or every target found), scored as the
-MATLAB toolkit (tracker_benchmark v1.0) scores them.
+MATLAB toolkit (tracker_benchmark v1.0) scores them; and UAV123 (``--version uav123``), whose
+toolkit scores with OTB's own ``calcSeqErrRobust.m``.
 
 Results go to ``<out>/<version>/<tracker>/<target>.txt`` (``x,y,w,h`` per frame, row 0 the
 given box), the layout got10k's ExperimentOTB and pysot read, and seconds per frame to
@@ -18,12 +19,15 @@ import numpy as np
 
 from samn_tracker.command_parser import CommandParser
 from samn_tracker.datasets.groundtruth import read_boxes
-from samn_tracker.datasets.otb import (ATTRIBUTES, VERSIONS, TargetInfo, find_target, frame_files, read_table,
-                                      target, target_names)
+from samn_tracker.datasets import otb as otb_data
+from samn_tracker.datasets import uav123
+from samn_tracker.datasets.otb import ATTRIBUTES, Target, TargetInfo, frame_files, read_table
 from samn_tracker.evaluation import box_measures, options
 from samn_tracker.evaluation.runner import BenchmarkSequence, BoxWriter, read_result_boxes
 from samn_tracker.evaluation.summaries import Summary, fps_score, fps_text, frames_per_second, summary_path
 from samn_tracker.errors import InputError
+
+VERSIONS = (*otb_data.VERSIONS, "uav123")
 
 
 class OtbWriter(BoxWriter):
@@ -42,17 +46,35 @@ class Truth:
     boxes: np.ndarray
 
 
-def read_truth(root: Path, name: str, table: dict[str, TargetInfo]) -> Truth:
+def find_target(root: Path, name: str, version: str) -> Optional[Target]:
+    return uav123.find_sequence(root, name) if version == "uav123" else otb_data.find_target(root, name)
+
+
+def target_names(root: Path, version: str, table: dict[str, TargetInfo]) -> list[str]:
+    return list(uav123.ranges()) if version == "uav123" else otb_data.target_names(root, version, table)
+
+
+def read_truth(root: Path, name: str, version: str, table: dict[str, TargetInfo]) -> Truth:
     """A target's frames and ground truth, one box per frame; read before tracking too, so
     that a bad file stops the run first."""
-    found = target(root, name)
-    info = table.get(name)
-    frames = frame_files(found, info.frames if info else None)
+    found = find_target(root, name, version)
+    if found is None:
+        raise InputError(f"{name} not found in {root} ({WHERE[version == 'uav123']})")
+    if version == "uav123":
+        span = uav123.ranges()[name][1:]
+    else:
+        span = table[name].frames if name in table else None
+    frames = frame_files(found, span)
     boxes = read_boxes(found.groundtruth)
     if len(boxes) != len(frames):
-        span = f" (images {info.frames[0]}-{info.frames[1]})" if info and info.frames else ""
-        raise InputError(f"{found.groundtruth} has {len(boxes)} boxes for the {len(frames)} frames of {name}{span}")
+        images = f" (images {span[0]}-{span[1]})" if span else ""
+        raise InputError(f"{found.groundtruth} has {len(boxes)} boxes for the {len(frames)} frames of {name}{images}")
     return Truth(frames, boxes)
+
+
+# Where a target's files lie, OTB's and UAV123's.
+WHERE = ("as <video>/ with img/ and groundtruth_rect.txt, or <video>/groundtruth_rect.<n>.txt for <video>-<n>",
+         "as data_seq/UAV123/<video>/ with anno/UAV123/<sequence>.txt")
 
 
 @dataclass
@@ -63,12 +85,14 @@ class OtbResult:
     per_attribute: dict[str, float] = field(default_factory=dict)  # success AUC, attributes of >= 2 targets
 
 
-def score(root: Path, run_dir: Path, names: Sequence[str], table: dict[str, TargetInfo]) -> OtbResult:
+def score(root: Path, run_dir: Path, names: Sequence[str], version: str,
+          table: dict[str, TargetInfo]) -> OtbResult:
     """The toolkit's scores of the results in ``run_dir``, and the success per attribute over
-    the targets that have it where there are at least two (perfPlot.m's attribute plots)."""
+    the targets that have it where there are at least two (perfPlot.m's attribute plots; OTB's
+    attributes only)."""
     curves = []
     for name in names:
-        truth = read_truth(root, name, table)
+        truth = read_truth(root, name, version, table)
         result_file = Path(run_dir) / f"{name}.txt"
         if not result_file.is_file():
             raise InputError(f"no results for sequence {name}: {result_file}")
@@ -79,7 +103,8 @@ def score(root: Path, run_dir: Path, names: Sequence[str], table: dict[str, Targ
     success = np.array([c[0] for c in curves])
     per_attribute = {}
     for attribute in ATTRIBUTES:
-        having = [i for i, name in enumerate(names) if name in table and attribute in table[name].attributes]
+        having = [i for i, name in enumerate(names)
+                  if version != "uav123" and name in table and attribute in table[name].attributes]
         if len(having) >= 2:
             per_attribute[attribute] = float(box_measures.toolkit_mean_curve(success[having]).mean())
     fps = frames_per_second(Path(run_dir) / "times" / f"{name}.txt" for name in names)
@@ -104,14 +129,16 @@ def build_parser() -> CommandParser:
         "  samn eval otb --root /data/OTB100\n"
         "  samn eval otb --root /data/OTB100 --version otb2013\n"
         "  samn eval otb --root /data/OTB100 --score-only --tracker-name SiamRPN++\n"
+        "  samn eval otb --root /data/UAV123 --version uav123\n"
         "  torchrun --nproc_per_node 4 -m samn_tracker.evaluation.cli otb --root /data/OTB100",
         description="Run SAMN on OTB (one pass from the first box) and score it as the MATLAB toolkit "
         "(tracker_benchmark v1.0) does: success AUC, precision at 20 px, success per attribute, and their "
         "plots (samn report). Resumable; shard with torchrun.")
-    parser.add_argument("--root", type=Path, required=True, help="OTB root: <video>/img/ and groundtruth_rect.txt")
+    parser.add_argument("--root", type=Path, required=True,
+                        help="OTB root: <video>/img/ and groundtruth_rect.txt; UAV123's: data_seq/ and anno/")
     parser.add_argument("--version", choices=VERSIONS, default="otb2015",
-                        help="otb2015 (OTB-100, 100 targets), otb2013 (CVPR13, 51), tb50 (50), or all: every "
-                             "target under --root (default: otb2015)")
+                        help="otb2015 (OTB-100, 100 targets), otb2013 (CVPR13, 51), tb50 (50), all: every "
+                             "target under --root, or uav123 (123 sequences) (default: otb2015)")
     parser.add_argument("--out", type=Path, default=Path("results/otb"), help="default: results/otb")
     parser.add_argument("--score-only", action="store_true",
                         help="do not track, only score what <out>/<version>/<tracker>/ holds")
@@ -130,13 +157,15 @@ def _run(args: argparse.Namespace) -> int:
     every = target_names(args.root, args.version, table)
     names = options.requested(args.sequences) or every
     options.check_known(names, every, f"OTB {args.version}")
-    missing = [name for name in names if find_target(args.root, name) is None]
+    missing = [name for name in names if find_target(args.root, name, args.version) is None]
     if missing:
-        raise InputError(f"{len(missing)} of the {len(names)} targets are not in {args.root} (as <video>/ with img/ "
-                         f"and groundtruth_rect.txt): {options.listed(missing)}"
-                         + ("; --version all takes the videos that are there" if args.version != "all" else ""))
-    truths = {name: read_truth(args.root, name, table) for name in names}
-    sequences = [BenchmarkSequence.from_box_file(name, truths[name].frames, target(args.root, name).groundtruth)
+        raise InputError(f"{len(missing)} of the {len(names)} targets are not in {args.root} "
+                         f"({WHERE[args.version == 'uav123']}): {options.listed(missing)}"
+                         + ("; --version all takes the videos that are there"
+                            if args.version not in ("all", "uav123") else ""))
+    truths = {name: read_truth(args.root, name, args.version, table) for name in names}
+    sequences = [BenchmarkSequence.from_box_file(name, truths[name].frames,
+                                                 find_target(args.root, name, args.version).groundtruth)
                  for name in names]
     tracker = options.tracker_name(args)
     version_dir = args.out / args.version
@@ -144,7 +173,7 @@ def _run(args: argparse.Namespace) -> int:
     options.prepare(args, run_dir, beside=(summary_path(version_dir, tracker).parent,))
     if not options.run_shard(args, sequences, OtbWriter(run_dir)):
         return 0
-    result = score(args.root, run_dir, names, table)
+    result = score(args.root, run_dir, names, args.version, table)
     replace(summary(tracker, args.version, result), split_size=len(every)).save(summary_path(version_dir, tracker))
     s = result.scores
     print(f"{tracker} on OTB {args.version} ({len(names)} sequences): Success {s.success:.3f}  "
