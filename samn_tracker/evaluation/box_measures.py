@@ -305,5 +305,5 @@ def toolkit_scores(curves: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]]) 
         raise InputError("no sequence to score")
     success, precision, norm = (toolkit_mean_curve([c[i] for c in curves]) for i in range(3))
     return ToolkitScores(success=float(success.mean()), precision=float(precision[20]),
-                       norm_precision=float(norm[20]), success_curve=success, precision_curve=precision,
-                       norm_precision_curve=norm, sequences=len(curves))
+                         norm_precision=float(norm[20]), success_curve=success, precision_curve=precision,
+                         norm_precision_curve=norm, sequences=len(curves))

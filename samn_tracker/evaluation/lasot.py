@@ -23,7 +23,7 @@ from samn_tracker.datasets.groundtruth import read_boxes, read_numbers
 from samn_tracker.datasets.lasot import (SPLITS, absent_frames, find_sequence, frame_files, sequence_folder,
                                         sequence_folders, sequence_names)
 from samn_tracker.evaluation import box_measures, options
-from samn_tracker.evaluation.runner import BenchmarkSequence, BoxWriter, read_result_boxes
+from samn_tracker.evaluation.runner import BenchmarkSequence, OnePassWriter, read_result_boxes
 from samn_tracker.evaluation.summaries import Summary, fps_score, fps_text, frames_per_second, summary_path
 from samn_tracker.errors import InputError
 
@@ -38,16 +38,6 @@ def load_sequences(root: Path, names: Sequence[str]) -> list[BenchmarkSequence]:
     folders = [(name, sequence_folder(root, name)) for name in names]
     return [BenchmarkSequence.from_box_file(name, frame_files(folder), folder / "groundtruth.txt")
             for name, folder in folders]
-
-
-class LasotWriter(BoxWriter):
-    """``<seq>.txt`` (what the toolkit reads) and ``times/<seq>.txt``."""
-
-    def result_file(self, name: str) -> Path:
-        return self.run_dir / f"{name}.txt"
-
-    def time_file(self, name: str) -> Path:
-        return self.run_dir / "times" / f"{name}.txt"
 
 
 def result_folder(out: Path, split: str, tracker: str) -> Path:
@@ -185,7 +175,7 @@ def _run(args: argparse.Namespace) -> int:
     split_dir = args.out / args.split
     run_dir = result_folder(args.out, args.split, tracker)
     options.prepare(args, run_dir, beside=(summary_path(split_dir, tracker).parent,))
-    if not options.run_shard(args, sequences, LasotWriter(run_dir)):
+    if not options.run_shard(args, sequences, OnePassWriter(run_dir)):
         return 0
     result = score(args.root, run_dir, names, args.toolkit_annos)
     replace(summary(tracker, args.split, result), split_size=len(every)).save(summary_path(split_dir, tracker))

@@ -23,21 +23,11 @@ from samn_tracker.datasets import otb as otb_data
 from samn_tracker.datasets import uav123
 from samn_tracker.datasets.otb import ATTRIBUTES, Target, TargetInfo, frame_files, read_table
 from samn_tracker.evaluation import box_measures, options
-from samn_tracker.evaluation.runner import BenchmarkSequence, BoxWriter, read_result_boxes
+from samn_tracker.evaluation.runner import BenchmarkSequence, OnePassWriter, read_result_boxes
 from samn_tracker.evaluation.summaries import Summary, fps_score, fps_text, frames_per_second, summary_path
 from samn_tracker.errors import InputError
 
 VERSIONS = (*otb_data.VERSIONS, "uav123")
-
-
-class OtbWriter(BoxWriter):
-    """``<target>.txt`` (what got10k and pysot read) and ``times/<target>.txt``."""
-
-    def result_file(self, name: str) -> Path:
-        return self.run_dir / f"{name}.txt"
-
-    def time_file(self, name: str) -> Path:
-        return self.run_dir / "times" / f"{name}.txt"
 
 
 @dataclass
@@ -171,7 +161,7 @@ def _run(args: argparse.Namespace) -> int:
     version_dir = args.out / args.version
     run_dir = version_dir / tracker
     options.prepare(args, run_dir, beside=(summary_path(version_dir, tracker).parent,))
-    if not options.run_shard(args, sequences, OtbWriter(run_dir)):
+    if not options.run_shard(args, sequences, OnePassWriter(run_dir)):
         return 0
     result = score(args.root, run_dir, names, args.version, table)
     replace(summary(tracker, args.version, result), split_size=len(every)).save(summary_path(version_dir, tracker))

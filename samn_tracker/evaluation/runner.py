@@ -222,6 +222,17 @@ class BoxWriter:
             ",".join(f"{v:.3f}" for v in box) + "\n" for box in boxes))
 
 
+class OnePassWriter(BoxWriter):
+    """``<seq>.txt`` and ``times/<seq>.txt`` in one folder: what the OTB and LaSOT toolkits,
+    got10k and pysot read."""
+
+    def result_file(self, name: str) -> Path:
+        return self.run_dir / f"{name}.txt"
+
+    def time_file(self, name: str) -> Path:
+        return self.run_dir / "times" / f"{name}.txt"
+
+
 def read_result_boxes(path: Path) -> np.ndarray:
     """A result file as the toolkit's ``dlmread`` takes it: numbers split by commas, tabs or
     spaces (pytracking writes tabs), so that published trackers' results score too."""
