@@ -117,6 +117,21 @@ def test_atomic_directory_appears_only_when_complete(tmp_path):
     assert os.listdir(tmp_path) == ["seq"] and os.listdir(tmp_path / "seq") == ["00000.png"]
 
 
+def test_atomic_directory_is_made_with_the_umask_like_the_files_in_it(tmp_path):
+    """A DAVIS result or VOT workspace folder is readable by others where the umask lets
+    files be (mkdtemp alone makes it 0700)."""
+    previous = os.umask(0o022)
+    try:
+        with atomic.directory(tmp_path / "seq") as folder:
+            (folder / "00000.png").write_bytes(b"x")
+        with atomic.directory(tmp_path / "private") as folder:
+            os.umask(0o077)
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "seq").stat().st_mode & 0o777 == 0o755
+    assert (tmp_path / "private").stat().st_mode & 0o777 == 0o755  # the mode is set when the folder is made
+
+
 def test_eval_command_dispatches_to_the_benchmarks(capsys):
     assert cli.main([]) == 2
     assert "got10k|trackingnet|lasot|otb|davis" in capsys.readouterr().err

@@ -47,6 +47,17 @@ def test_smoke_training_reduces_the_loss_and_resumes(davis_root, tmp_path, capsy
     assert not any(k.startswith("query_encoder.backbone.") for k in shipped["state_dict"])
 
 
+def test_the_shipped_cpu_config_reads_its_data_under_data_root(davis_root, tmp_path, monkeypatch):
+    """lite_cpu's sources are relative to --data-root (a folder holding davis16/), not to the
+    folder the command runs in."""
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "run"
+    assert train_main(["--config", "lite_cpu", "--data-root", str(davis_root.parent), "--samples", "4",
+                       "--set", "steps=1", "--set", "crop_size=64", "--set", "batch_size=2", "--set", "workers=0",
+                       "--set", f"out_dir={out}", "--no-progress"]) == 0
+    assert len(read_losses(out / "log.csv")) == 1
+
+
 def test_backbone_tail_trains_and_ships_only_the_last_blocks(davis_root, tmp_path, capsys):
     import torch
 

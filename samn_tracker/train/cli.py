@@ -1,6 +1,7 @@
 """``samn train``: run a training stage from a JSON config, with overrides and resume.
 
-Single process: ``samn train --config lite_cpu``. Several GPUs / nodes:
+Single process: ``samn train --config lite_cpu --data-root ../shared/data`` (a folder that
+holds ``davis16/``, the layout of the project's shared data). Several GPUs / nodes:
 ``torchrun --nproc_per_node 8 -m samn_tracker.train.cli --config paper_stage1``.
 """
 from __future__ import annotations
@@ -37,7 +38,7 @@ def resolve_config(name: str) -> Path:
 
 def build_parser() -> CommandParser:
     p = CommandParser(prog="samn train", description=__doc__ + "\nSources:\n" + SOURCES_HELP, epilog="""examples:
-  samn train --config lite_cpu --data-root /data
+  samn train --config lite_cpu --data-root ../shared/data
   samn train --config lite_davis16 --data-root /data/davis16_full --export lite.pth
   samn train --config lite_davis16 --data-root /data/davis16_full --resume
   samn train --config lite_davis16 --data-root /data/davis16_full --resume --set lr=3e-5 steps=9000
