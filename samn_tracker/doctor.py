@@ -8,9 +8,11 @@ Each check runs on its own, so one broken package (a ``cv2`` without contrib, a 
 """
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import sys
+import urllib.parse
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -35,6 +37,27 @@ class Finding:
     def line(self, item: str) -> str:
         fix = f"  Fix: {self.fix}" if self.fix else ""
         return f"{self.status:<5} {item:<8} {self.message}{fix}"
+
+
+def install_source() -> tuple[str, bool]:
+    """Where this package comes from, for the fixes' pip commands to work from any folder: a
+    checkout (installed editable), the file or folder pip installed it from (PEP 610's
+    ``direct_url.json``), else its name on an index."""
+    checkout = Path(__file__).resolve().parents[1]
+    if (checkout / "setup.cfg").is_file():
+        return str(checkout), True
+    try:
+        info = json.loads(metadata.distribution(PACKAGE).read_text("direct_url.json") or "{}")
+    except (metadata.PackageNotFoundError, ValueError):
+        info = {}
+    url = urllib.parse.urlparse(info.get("url", ""))
+    return (urllib.parse.unquote(url.path), False) if url.scheme == "file" else (PACKAGE, False)
+
+
+def pip_install(extras: str = "", reinstall: bool = False) -> str:
+    source, editable = install_source()
+    flags = "--force-reinstall --no-deps " if reinstall else ""
+    return f"pip install {flags}{'-e ' if editable else ''}'{source}{f'[{extras}]' if extras else ''}'"
 
 
 def check_python() -> Finding:
@@ -92,8 +115,7 @@ def check_toolkit_pins() -> Finding:
     try:
         pins = requirement_pins()
     except metadata.PackageNotFoundError:
-        return Finding("warn", f"{PACKAGE} is not installed, so its pins are unknown",
-                       'pip install -e ".[test]" (from the repository)')
+        return Finding("warn", f"{PACKAGE} is not installed, so its pins are unknown", pip_install("test"))
     found, problems, absent = [], [], []
     for name in TOOLKIT_PACKAGES:
         operator, wanted = pins.get(name, ("", ""))
@@ -111,11 +133,18 @@ def check_toolkit_pins() -> Finding:
                        "pip install " + " ".join(f"'{p}'" for p in problems))
     if absent:
         return Finding("warn", f"not installed: {', '.join(absent)} (vot evaluate and the GOT-10k "
-                               "toolkit need them)", 'pip install -e ".[vot,got10k]"')
+                               "toolkit need them)", pip_install("vot,got10k"))
     return Finding("ok", ", ".join(found) + " (the versions this package pins)")
 
 
 def check_trax() -> Finding:
+    """A missing vot-trax is an extra not installed (a warning); one installed that does not
+    load is broken (a failure)."""
+    try:
+        metadata.version("vot-trax")
+    except metadata.PackageNotFoundError:
+        return Finding("warn", "vot-trax is not installed (vot evaluate talks to the tracker through it)",
+                       pip_install("vot"))
     try:
         import trax
     except (ImportError, OSError) as err:
@@ -132,7 +161,7 @@ def check_weights() -> Finding:
     shipped = [builtin_checkpoint("lite", memory_pass) for memory_pass in ("query", "backbone")]
     if None in shipped:
         return Finding("FAIL", "a built-in lite checkpoint is missing from the package",
-                       'pip install --force-reinstall --no-deps -e .')
+                       pip_install(reinstall=True))
     for path in shipped:
         load_checkpoint(path)
     try:

@@ -315,6 +315,27 @@ def test_doctor_reports_the_opencv_clash_with_its_fix(tmp_path):
     assert opencv.endswith(f"Fix: {CONTRIB_FIX}")
 
 
+def test_doctor_warns_of_a_missing_trax_extra_with_a_fix_that_works_from_any_folder(monkeypatch):
+    """A base install without the [vot] extra is valid: a warning, not a failure; a vot-trax
+    installed that does not load still fails. The fixes name this checkout, not ".", so that
+    they work wherever doctor runs."""
+    real_version = doctor.metadata.version
+
+    def version(name):
+        if name == "vot-trax":
+            raise doctor.metadata.PackageNotFoundError(name)
+        return real_version(name)
+
+    monkeypatch.setattr(doctor.metadata, "version", version)
+    checkout = Path(__file__).resolve().parents[1]
+    finding = doctor.check_trax()
+    assert finding.status == "warn" and finding.fix == f"pip install -e '{checkout}[vot]'"
+    monkeypatch.setattr(doctor.metadata, "version", lambda name: "4.0.1")
+    monkeypatch.setitem(sys.modules, "trax", None)  # installed, but its import fails
+    assert doctor.check_trax().status == "FAIL"
+    assert doctor.pip_install(reinstall=True) == f"pip install --force-reinstall --no-deps -e '{checkout}'"
+
+
 def test_doctor_fails_a_weight_cache_that_is_a_file(tmp_path):
     cache = tmp_path / "not-a-folder"
     cache.write_text("x")
