@@ -13,6 +13,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from samn_tracker import __version__
 from samn_tracker.build import build_tracker, tracker_config
 from samn_tracker.command_parser import CommandParser, positive_int
 from samn_tracker.config import PRESETS
@@ -23,10 +24,10 @@ from samn_tracker.model.network import PRECISIONS
 
 # Subcommands whose code lives in their own module: name -> (module, help).
 DELEGATED = {
-    "eval": ("samn_tracker.evaluation.cli", "run GOT-10k / TrackingNet / LaSOT / DAVIS, or score the memory "
-                                            "read (keys): resumable, shardable"),
-    "report": ("samn_tracker.reports.cli", "tables and plots from results (got10k, trackingnet, lasot, davis, vot, "
-                                         "bench)"),
+    "eval": ("samn_tracker.evaluation.cli", "run GOT-10k / TrackingNet / LaSOT / OTB / DAVIS, or score the "
+                                            "memory read (keys): resumable, shardable"),
+    "report": ("samn_tracker.reports.cli", "tables and plots from results (got10k, trackingnet, lasot, otb, davis, "
+                                         "vot, bench)"),
     "vot": ("samn_tracker.vot.cli", "VOT toolkit workspaces and the local DAVIS stacks"),
     "bench": ("samn_tracker.speed", "speed / memory / accuracy benchmark, JSON + Markdown"),
     "train": ("samn_tracker.train.cli", "train the network (both stages of the paper)"),
@@ -325,6 +326,7 @@ def write_track(run, tracker, sequence, first: np.ndarray, frames, region, total
 
 def build_parser() -> CommandParser:
     parser = CommandParser(prog="samn", description=__doc__, epilog=EXAMPLES)
+    parser.add_argument("--version", action="version", version=f"samn_tracker {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     add_track_parser(sub)
     for name, (_, help_text) in DELEGATED.items():

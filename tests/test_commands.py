@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import torch
 
+import samn_tracker
 from samn_tracker import cli, doctor
 from samn_tracker.command_parser import CommandParser
 from samn_tracker.errors import DownloadError, InputError
@@ -79,6 +80,12 @@ def test_top_level_help_has_examples_and_no_docs_links():
     assert "examples:" in text and "docs/" not in text
     for name in ("track", "eval", "report", "bench", "train", "distill", "doctor"):
         assert name in text
+
+
+def test_version_names_the_package(capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["--version"])
+    assert stop.value.code == 0 and capsys.readouterr().out.strip() == f"samn_tracker {samn_tracker.__version__}"
 
 
 def track_parser() -> CommandParser:
