@@ -14,13 +14,10 @@ from typing import Optional, Sequence
 import numpy as np
 
 from samn_tracker import __version__
-from samn_tracker.build import build_tracker, tracker_config
-from samn_tracker.command_parser import CommandParser, positive_int
-from samn_tracker.config import PRESETS
-from samn_tracker.devices import THREADS_HELP
+from samn_tracker.command_parser import THREADS_HELP, CommandParser, positive_int
+from samn_tracker.config import PRECISIONS, PRESETS
 from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded
-from samn_tracker.model.network import PRECISIONS
 
 # Subcommands whose code lives in their own module: name -> (module, help).
 DELEGATED = {
@@ -182,6 +179,7 @@ def speed_text(calls: int, seconds: float) -> str:
 def run_track(args: argparse.Namespace) -> int:
     import torch
 
+    from samn_tracker.build import build_tracker, tracker_config
     from samn_tracker.datasets import open_sequence
     from samn_tracker.devices import pick_device, use_cpu_threads
     from samn_tracker.run_folder import RunFolder, check_destination

@@ -144,3 +144,9 @@ def comma_names(items: Iterable[str]) -> tuple[list[str], list[str]]:
     given = [n.strip() for item in items for n in item.split(",") if n.strip()]
     once = list(dict.fromkeys(given))
     return once, [n for n in once if given.count(n) > 1]
+
+
+# The --threads help of every command that tracks (devices.cpu_threads says what it does).
+THREADS_HELP = ("CPU threads of torch and OpenCV on a CPU (default: 1 for lite, unless OMP_NUM_THREADS is set: "
+                "more threads wait on each other whenever another program takes a core, 1 fps instead of 30 "
+                "on a busy 2-core machine; the library's own for paper)")

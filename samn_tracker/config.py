@@ -373,6 +373,8 @@ def lite() -> TrackerConfig:
 
 
 PRESETS = {"paper": paper, "lite": lite}
+# Inference precisions: fp32, or autocast to bf16 / fp16 (model.network.DTYPES).
+PRECISIONS = ("fp32", "bf16", "fp16")
 
 # ``--set`` keys that change how a frame's outputs are computed, not what they are: the same
 # outputs up to float rounding, so ``samn bench --against`` compares accuracy across them, and

@@ -174,11 +174,6 @@ def _joined(parts: list[torch.Tensor]) -> torch.Tensor:
     return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
-THREADS_HELP = ("CPU threads of torch and OpenCV on a CPU (default: 1 for lite, unless OMP_NUM_THREADS is set: "
-                "more threads wait on each other whenever another program takes a core, 1 fps instead of 30 "
-                "on a busy 2-core machine; the library's own for paper)")
-
-
 def cpu_threads(given: Optional[int], preset: str) -> Optional[int]:
     """The CPU threads of a run (None: the library's default). ``lite`` on one thread: on a
     2-core machine two threads gave 41 fps idle and 1-9 fps while another program kept a core

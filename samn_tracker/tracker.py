@@ -38,7 +38,8 @@ from samn_tracker.model.appearance_memory import AppearanceMemory, MemoryEntry, 
 from samn_tracker.model.decoder import foreground_probability
 from samn_tracker.model.encoders import QueryFeatures
 from samn_tracker.model.graphs import BatchBuckets
-from samn_tracker.model.network import PRECISIONS, SAMNNetwork
+from samn_tracker.config import PRECISIONS
+from samn_tracker.model.network import SAMNNetwork
 from samn_tracker.model.spatial_memory import SpatialMemory, augment_first_frame, refit_pass
 from samn_tracker.stage_clock import StageClock
 from samn_tracker.datasets import to_rgb

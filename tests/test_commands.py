@@ -82,6 +82,15 @@ def test_top_level_help_has_examples_and_no_docs_links():
         assert name in text
 
 
+def test_the_command_line_loads_torch_only_for_commands_that_track():
+    """Importing torch took 2.3 of the 2.5 s of `samn --help`; report, vot and doctor's
+    startup need not pay it."""
+    code = ("import sys, samn_tracker.cli as cli, samn_tracker.reports.cli, samn_tracker.vot.cli; "
+            "cli.build_parser(); print('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+
+
 def test_version_names_the_package(capsys):
     with pytest.raises(SystemExit) as stop:
         cli.main(["--version"])

@@ -6,14 +6,13 @@ import re
 from pathlib import Path
 from typing import Callable, Container, Optional, Sequence
 
-from samn_tracker.command_parser import CommandParser, check_groups, comma_names, positive_int
-from samn_tracker.devices import THREADS_HELP, Rank, use_cpu_threads
+from samn_tracker.command_parser import THREADS_HELP, CommandParser, check_groups, comma_names, positive_int
+from samn_tracker.devices import Rank, use_cpu_threads
 from samn_tracker.evaluation.run_record import claim, hold, settings_record
 from samn_tracker.evaluation.runner import ResultWriter, TrackerFactory, run_sequences, samn_factory, wait_for_all
 from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded, note
-from samn_tracker.config import PRESETS
-from samn_tracker.model.network import PRECISIONS
+from samn_tracker.config import PRECISIONS, PRESETS
 from samn_tracker.run_folder import check_writable
 
 

@@ -18,7 +18,7 @@ from torch.func import functional_call, vmap
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from samn_tracker.backbones import IMAGENET_MEAN, IMAGENET_STD, build_backbone
-from samn_tracker.config import ModelConfig
+from samn_tracker.config import PRECISIONS, ModelConfig
 from samn_tracker.errors import InputError
 from samn_tracker.model.appearance_memory import AppearanceMemory, read_memories, read_memory
 from samn_tracker.model.decoder import Decoder, foreground_probability
@@ -26,7 +26,7 @@ from samn_tracker.model.encoders import MemoryEncoder, QueryEncoder, QueryFeatur
 from samn_tracker.model.graphs import BatchBuckets
 
 BACKBONE_PREFIXES = ("query_encoder.backbone.", "memory_encoder.backbone.")
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+DTYPES = dict(zip(PRECISIONS, (None, torch.bfloat16, torch.float16)))  # None: no autocast
 # Rows an inference pass takes at a time on a CPU. Larger batches overflow the caches: the
 # 27 augmented crops of a `lite` start through the query encoder took 387 ms in batches of
 # 8 and 217-225 ms in batches of 2 to 4 (AMD EPYC, one thread), the same numbers bit for bit.
@@ -301,7 +301,7 @@ class SAMNNetwork(nn.Module):
             faster = "fp32" if "bf16" in slow else "bf16 or fp32"
             warnings.warn(f"{precision} on a CPU is slow (no fast half-precision kernels here: the lite "
                           f"preset ran ~20x slower than in fp32); use {faster} there", stacklevel=2)
-        self.inference_dtype = PRECISIONS[precision]
+        self.inference_dtype = DTYPES[precision]
         for backbone in self.backbones():
             _fold_batchnorm(backbone, keep=None if backbone is self.query_encoder.backbone else backbone.stem_conv)
         self.to(memory_format=torch.channels_last)

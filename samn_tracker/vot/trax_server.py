@@ -36,8 +36,8 @@ from typing import Any, Literal, Optional, get_args
 
 import numpy as np
 
-from samn_tracker.command_parser import CommandParser, positive_int
-from samn_tracker.devices import THREADS_HELP, use_cpu_threads
+from samn_tracker.command_parser import THREADS_HELP, CommandParser, positive_int
+from samn_tracker.devices import use_cpu_threads
 from samn_tracker.errors import InputError
 from samn_tracker.exits import INPUT_ERROR, SYSTEM_ERROR, guarded
 from samn_tracker.settings import parse_overrides
