@@ -14,7 +14,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from samn_tracker import __version__
-from samn_tracker.command_parser import THREADS_HELP, CommandParser, positive_int
+from samn_tracker.command_parser import THREADS_HELP, CommandParser, positive_int, seed_number
 from samn_tracker.config import PRECISIONS, PRESETS
 from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded
@@ -84,7 +84,7 @@ def add_track_parser(sub: argparse._SubParsersAction) -> None:
     p.add_set_option()
     p.add_argument("--precision", default="fp32", choices=list(PRECISIONS),
                    help="network precision (bf16 / fp16 run under autocast)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the first-frame augmentations")
+    p.add_argument("--seed", type=seed_number, default=0, help="seed of the first-frame augmentations")
     p.add_argument("--out", required=True, help="output folder (must be new or empty, or use --overwrite)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the results already in --out once the new run is complete, and an "

@@ -130,6 +130,18 @@ def positive_int(text: str) -> int:
     return value
 
 
+def seed_number(text: str) -> int:
+    """argparse type of ``--seed``: what numpy's generators take (0 .. 2**64 - 1), checked
+    before a command writes its record or lock, not when the tracker is built."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value < 2 ** 64:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 2**64 - 1, got {value}")
+    return value
+
+
 def check_groups(batch: int, groups: Optional[int]) -> None:
     """A bad ``--groups`` for its ``--batch``: an ``InputError`` before any work starts
     (None: chosen by ``tracking_loop.lockstep_groups``)."""

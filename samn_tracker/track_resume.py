@@ -52,8 +52,8 @@ def _by_value(region: Any) -> Any:
     were recorded so (2026-11-29) kept the option's text."""
     if not isinstance(region, dict):
         return region
-    return {name: parse_numbers(value, f"--{name}").tolist() if isinstance(value, str) else value
-            for name, value in region.items()}
+    return {name: parse_numbers(value, f"--{name}").tolist() if name in ("box", "polygon") and isinstance(value, str)
+            else value for name, value in region.items()}
 
 
 @dataclass

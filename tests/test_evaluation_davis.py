@@ -234,6 +234,13 @@ def test_the_record_keeps_the_probabilities_the_merge_reads(run2016, tmp_path, m
     assert davis.main(["--root", str(root), "--year", "2016", "--out", str(tmp_path), *FAST,
                        "--set", "probability_maps=False"]) == 2
     assert "--set probability_maps: False (the preset's) now, True before" in capsys.readouterr().err
+    assert record["threads"] == 1  # lite on a CPU, as FAST runs it
+    assert davis.main(["--root", str(root), "--year", "2016", "--out", str(tmp_path), *FAST, "--threads", "2"]) == 2
+    assert "threads: 2 now, 1 before (--threads 1 repeats it)" in capsys.readouterr().err
+    del record["threads"]  # a record from before threads were recorded takes any count
+    (tmp_path / "2016-val" / "samn.settings.json").write_text(json.dumps(record))
+    assert davis.main(["--root", str(root), "--year", "2016", "--out", str(tmp_path), *FAST, "--threads", "2"]) == 0
+    assert "already done" in capsys.readouterr().err
     (tmp_path / "afile").write_text("x")
     assert davis.main(["--root", str(root), "--year", "2016", "--out", str(tmp_path / "afile"), *FAST]) == 2
     assert "is a file; give a folder" in capsys.readouterr().err
@@ -427,3 +434,13 @@ def test_a_results_folder_without_a_png_of_a_scored_frame_is_not_done_and_none_i
         submission_zip(tmp_path / "masks", [sequence])
     (folder / "00000.png").write_bytes(b"")
     assert submission_zip(tmp_path / "masks", [sequence]).is_file()
+
+
+def test_a_seed_out_of_range_is_refused_before_anything_is_written(davis_root, tmp_path, capsys):
+    """It was refused only when the tracker was built, after the folder's record and lock."""
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as stop:
+        davis.main(["--root", str(davis_root), "--year", "2016", "--split", "eval", "--sequences", "car-shadow",
+                    "--seed", "-1", "--out", str(out)])
+    assert stop.value.code == 2
+    assert "argument --seed: must be from 0 to 2**64 - 1, got -1" in capsys.readouterr().err and not out.exists()

@@ -6,7 +6,8 @@ import re
 from pathlib import Path
 from typing import Callable, Container, Optional, Sequence
 
-from samn_tracker.command_parser import THREADS_HELP, CommandParser, check_groups, comma_names, positive_int
+from samn_tracker.command_parser import (THREADS_HELP, CommandParser, check_groups, comma_names, positive_int,
+                                         seed_number)
 from samn_tracker.devices import Rank, use_cpu_threads
 from samn_tracker.evaluation.run_record import claim, hold, settings_record
 from samn_tracker.evaluation.runner import ResultWriter, TrackerFactory, run_sequences, samn_factory, wait_for_all
@@ -25,7 +26,7 @@ def add_tracker_arguments(parser: CommandParser) -> None:
                         help="network precision (fp32; bf16 / fp16 under autocast)")
     parser.add_argument("--device", default="auto",
                         help="auto (cuda:LOCAL_RANK when CUDA is present, else cpu), cpu, cuda:N")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=seed_number, default=0)
     parser.add_argument("--threads", type=positive_int, metavar="N",
                         help=THREADS_HELP + "; under torchrun each process's own")
     parser.add_argument("--batch", type=positive_int, default=1, metavar="N",

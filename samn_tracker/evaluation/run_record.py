@@ -5,9 +5,11 @@ baseline's results as its own.
 
 Recorded and compared: the preset, the settings ``--set`` changed (by value: setting a
 preset's own value changes nothing), the weights by their content (two copies of one file
-are the same weights), the seed and the precision. Not recorded, since results agree up to
-float rounding across them: ``--batch``, ``--groups``, ``--device`` and the ``--set`` keys
-that change how outputs are computed, not what they are (``SAME_OUTPUT_SETTINGS``).
+are the same weights), the seed, the precision and, on a CPU, the threads (another count
+rounds otherwise, and the first-frame tuning carries that into the masks). Not recorded,
+since results agree up to float rounding across them: ``--batch``, ``--groups``,
+``--device`` and the ``--set`` keys that change how outputs are computed, not what they
+are (``SAME_OUTPUT_SETTINGS``). A record from before threads were recorded matches any count.
 
 A run that tracks also holds ``<folder>.lock`` until it ends (``hold``), so that a second
 run into the same folder is refused while the first works: both would pass the record's
@@ -24,13 +26,14 @@ from typing import Any, Optional
 from samn_tracker import atomic
 from samn_tracker.build import tracker_config
 from samn_tracker.config import SAME_OUTPUT_SETTINGS, preset
+from samn_tracker.devices import run_threads
 from samn_tracker.errors import InputError
 from samn_tracker.settings import dotted
 from samn_tracker.weights import builtin_checkpoint, sha256_file
 
 # probability_maps decides how DAVIS merges a sequence's objects: it changes the results.
 UNRECORDED_SETTINGS = SAME_OUTPUT_SETTINGS - {"probability_maps"}
-COMPARED = ("preset", "settings", "weights_sha256", "seed", "precision")
+COMPARED = ("preset", "settings", "weights_sha256", "seed", "precision", "threads")
 
 
 def record_file(run_dir: Path) -> Path:
@@ -50,7 +53,8 @@ def settings_record(args: argparse.Namespace) -> dict[str, Any]:
     return {"preset": args.preset, "settings": settings,
             "weights": None if weights is None else str(weights),
             "weights_sha256": None if weights is None else sha256_file(weights),
-            "seed": args.seed, "precision": args.precision}
+            "seed": args.seed, "precision": args.precision,
+            "threads": run_threads(args.device, args.preset, args.threads)}
 
 
 _HELD: dict[Path, Any] = {}  # the open lock files, held until the process ends
@@ -114,7 +118,7 @@ def differences(now: dict[str, Any], before: dict[str, Any]) -> list[str]:
     """What differs between two records, one phrase each, ``now`` first."""
     differ = []
     for key in COMPARED:
-        if now.get(key) == before.get(key):
+        if now.get(key) == before.get(key) or key == "threads" and key not in before:
             continue
         if key == "settings":
             settings = [now.get(key) or {}, before.get(key) or {}]
@@ -124,6 +128,9 @@ def differences(now: dict[str, Any], before: dict[str, Any]) -> list[str]:
         elif key == "weights_sha256":
             names = [Path(r["weights"]).name if r.get("weights") else "none" for r in (now, before)]
             differ.append(f"weights: {names[0]} now, {names[1]} before (other content)")
+        elif key == "threads":
+            differ.append(f"threads: {now.get(key) or 'a GPU'} now, {before.get(key) or 'a GPU'} before"
+                          + (f" (--threads {before[key]} repeats it)" if before.get(key) else ""))
         else:
             differ.append(f"{key}: {now.get(key)} now, {before.get(key)} before")
     return differ
