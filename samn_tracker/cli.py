@@ -184,6 +184,7 @@ def run_track(args: argparse.Namespace) -> int:
     from samn_tracker.devices import pick_device, use_cpu_threads
     from samn_tracker.run_folder import RunFolder, check_destination
     from samn_tracker.track_resume import check_unfinished, cut_back, resume_point, track_settings
+    from samn_tracker.visualize import check_overlay_size
 
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames must be at least 1, got {args.max_frames}")
@@ -207,9 +208,12 @@ def run_track(args: argparse.Namespace) -> int:
     if resumed is not None and resumed.frames > total:  # equal: stopped after its last frame, finished here
         raise InputError(f"--resume: the snapshot is after frame {resumed.frames}, and this run tracks "
                          f"{total} frames; give a larger --max-frames, or run without --resume")
+    if not args.no_video:
+        check_overlay_size(first.shape[:2])
     tracker = build_tracker(config, args.weights, device=args.device, precision=args.precision,
                             seed=args.seed)
     use_cpu_threads(tracker, args.threads)
+    began = time.monotonic()
     with RunFolder(out, args.invocation, settings, resumed=resumed.frames if resumed else 0) as run:
         if resumed is not None:
             cut_back(run.path, resumed)
@@ -217,22 +221,27 @@ def run_track(args: argparse.Namespace) -> int:
         start_time, track_time = write_track(run, tracker, sequence, first, frames, region, total,
                                              video=not args.no_video, progress=not args.no_progress,
                                              resumed=resumed)
-    summary = finished_text(run.frames, resumed.frames if resumed else None, start_time, track_time)
+    summary = finished_text(run.frames, resumed.frames if resumed else None, start_time, track_time,
+                            time.monotonic() - began)
     on = f"{tracker.device}, {torch.get_num_threads()} thread(s)" if tracker.device.type == "cpu" else tracker.device
     print(f"{sequence.name}: {summary} on {on} -> {out}")
     return 0
 
 
-def finished_text(frames: int, resumed: Optional[int], start_time: float, track_time: float) -> str:
-    """How many frames a run wrote, and the speed of the ``track`` calls it made: without
-    the initialisation, or, resumed, without the frames found in the snapshot."""
+def finished_text(frames: int, resumed: Optional[int], start_time: float, track_time: float,
+                  wall: float) -> str:
+    """How many frames a run wrote, the speed of the ``track`` calls it made (without the
+    initialisation, or, resumed, without the frames found in the snapshot), and the run's
+    whole time: reading, mask files and the overlay cost more than tracking on large frames."""
     written = f"{frames} frame{'' if frames == 1 else 's'}"
+    whole = f"{wall:.1f} s in all with reading, writing and the overlay"
     if resumed is None:
-        return f"{written}, {speed_text(frames - 1, track_time)} (initialisation {start_time:.1f} s)"
+        return f"{written}, {speed_text(frames - 1, track_time)} (initialisation {start_time:.1f} s; {whole})"
     tracked = frames - resumed
     if not tracked:
         return f"{written}, all from the snapshot"
-    return f"{written} ({resumed} from the snapshot, {tracked} tracked now at {speed_text(tracked, track_time)})"
+    return (f"{written} ({resumed} from the snapshot, {tracked} tracked now at {speed_text(tracked, track_time)}; "
+            f"{whole})")
 
 
 def write_track(run, tracker, sequence, first: np.ndarray, frames, region, total: int,

@@ -65,8 +65,12 @@ class Snapshot:
     sizes: dict[str, int]
 
     def save(self, folder: Path) -> None:
-        with atomic.replacing(folder / SNAPSHOT_FILE) as tmp:
-            torch.save({"frames": self.frames, "target": self.target, "sizes": self.sizes}, tmp)
+        path = folder / SNAPSHOT_FILE
+        try:
+            with atomic.replacing(path) as tmp:
+                torch.save({"frames": self.frames, "target": self.target, "sizes": self.sizes}, tmp)
+        except RuntimeError as err:  # torch's writer says a full disk so ("unexpected pos"), not as an OSError
+            raise OSError(f"cannot write the resume snapshot {path} (is the disk full?): {err}") from None
 
 
 def check_unfinished(out: Path, overwrite: bool) -> None:

@@ -1,12 +1,14 @@
 """Overlay videos and mask PNGs for people to look at."""
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from samn_tracker.atomic import replacing
+from samn_tracker.errors import InputError
 
 MASK_COLOUR = np.array([255, 64, 64], dtype=np.float32)  # RGB
 MASK_TINT = 0.35  # light enough that the target's own colours and texture show through
@@ -48,6 +50,26 @@ def draw_label(image: np.ndarray, text: str, x: int, y: int) -> None:
     top = min(max(top, 0), max(rows - plate_h, 0))
     cv2.rectangle(image, (left, top), (left + plate_w - 1, top + plate_h - 1), (24, 24, 24), cv2.FILLED)
     cv2.putText(image, text, (left + 3, top + height + 2), font, scale, (255, 255, 255), 1, cv2.LINE_AA)
+
+
+def check_overlay_size(shape: tuple[int, int]) -> None:
+    """Open the overlay's encoder at this size once, on a scratch file: frames it cannot take
+    (mp4v stops short of 8192 pixels a side) are refused before the tracker is built, not
+    after the first frame is tracked. OpenCV's own error lines are silenced meanwhile."""
+    h, w = shape
+    logging = cv2.utils.logging
+    level = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            writer = cv2.VideoWriter(str(Path(scratch) / "probe.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 30.0,
+                                     (w + w % 2, h + h % 2))
+            opened = writer.isOpened()
+            writer.release()
+    finally:
+        logging.setLogLevel(level)
+    if not opened:
+        raise InputError(f"the overlay's video encoder (mp4v) cannot take {w}x{h} frames; add --no-video")
 
 
 class OverlayWriter:

@@ -138,6 +138,24 @@ def test_a_mask_start_resumes_and_another_thread_count_is_refused(davis_root, tm
     assert run_record(out)["settings"]["threads"] == 1
 
 
+def test_a_snapshot_that_cannot_be_written_fails_the_run_in_one_line(davis_root, tmp_path, monkeypatch, capsys):
+    """torch.save reports a full disk as a RuntimeError ("unexpected pos"): it left a
+    traceback and run.json at "running", 0 frames."""
+    from samn_tracker import cli, track_resume
+
+    def full_disk(*args, **kwargs):
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
+
+    monkeypatch.setattr(track_resume.torch, "save", full_disk)
+    frames, out = frames_folder(davis_root, tmp_path / "frames", corrupt=6), tmp_path / "out"
+    code = cli.main(["track", str(frames), "--box", first_box(davis_root), "--out", str(out), "--no-video",
+                     "--no-progress", *SHORT_TUNING_ARGS])
+    assert code != 0
+    line = one_line(capsys.readouterr().err)
+    assert line.startswith("samn track: ") and "cannot write the resume snapshot" in line and "disk full" in line
+    assert run_record(partial(out))["status"] == "failed" and run_record(partial(out))["frames"] == 6
+
+
 def test_a_resume_that_cannot_continue_says_why_in_one_line(davis_root, tmp_path):
     box, out = first_box(davis_root), tmp_path / "out"
     frames = frames_folder(davis_root, tmp_path / "frames", corrupt=4)

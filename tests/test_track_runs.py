@@ -344,3 +344,17 @@ def test_ctrl_c_while_the_model_loads_is_one_line(blackswan, tmp_path):
     assert process.returncode == 130, stderr
     assert one_line(stderr) == "samn track: interrupted before tracking started; nothing was written"
     assert not out.exists() and not partial(out).exists()
+
+
+def test_frames_too_large_for_the_overlay_encoder_are_refused_before_tracking(tmp_path):
+    """mp4v stops short of 8192 pixels a side: the run failed after its first frame, at the
+    overlay, with OpenCV's error lines and no word of --no-video."""
+    frames = tmp_path / "panorama"
+    frames.mkdir()
+    for i in range(2):
+        cv2.imwrite(str(frames / f"{i:05d}.png"), np.full((64, 9000, 3), 60 * i, np.uint8))
+    result = samn("track", frames, "--box", "100,10,40,40", "--out", tmp_path / "out")
+    assert result.returncode == 2
+    assert one_line(result.stderr) == ("samn track: error: the overlay's video encoder (mp4v) cannot take 9000x64 "
+                                       "frames; add --no-video")
+    assert not partial(tmp_path / "out").exists() and not (tmp_path / "out").exists()
