@@ -247,3 +247,27 @@ def test_uav123_sequences_are_ranges_of_a_video_and_a_truth_of_nan_scores_as_the
     assert capsys.readouterr().err.strip() == (
         f"samn eval otb: error: 1 of the 1 targets are not in {tmp_path / 'UAV123'} (as data_seq/UAV123/<video>/ "
         "with anno/UAV123/<sequence>.txt): bird1_3")
+
+
+def test_uav20l_sequences_are_whole_videos_scored_against_their_own_annotations(tmp_path, capsys):
+    """UAV20L reads the videos of data_seq/UAV123/ (car3: its 1717 images) against anno/UAV20L/."""
+    root = tmp_path / "UAV123"
+    video = root / "data_seq" / "UAV123" / "car3"
+    video.mkdir(parents=True)
+    for number in range(1, 1718):
+        (video / f"{number:06d}.jpg").write_bytes(b"")
+    cv2.imwrite(str(video / "000001.jpg"), np.full((600, 600, 3), 128, np.uint8))
+    (root / "anno" / "UAV20L").mkdir(parents=True)
+    boxes = np.tile([10, 20, 30, 40], (1717, 1))
+    np.savetxt(root / "anno" / "UAV20L" / "car3.txt", boxes, fmt="%d", delimiter=",")
+    truth = otb.read_truth(root, "car3", "uav20l", {})
+    assert len(truth.frames) == 1717 and truth.frames[-1].name == "001717.jpg"
+    out = tmp_path / "out" / "uav20l" / "perfect"
+    out.mkdir(parents=True)
+    np.savetxt(out / "car3.txt", boxes, fmt="%d", delimiter=",")
+    assert otb.main(["--root", str(root), "--version", "uav20l", "--out", str(tmp_path / "out"), "--score-only",
+                     "--tracker-name", "perfect", "--sequences", "car3"]) == 0
+    assert "the summary covers 1 of the 20 sequences of OTB uav20l" in capsys.readouterr().out
+    assert otb.main(["--root", str(root), "--version", "uav123", "--out", str(tmp_path / "out"), "--score-only",
+                     "--sequences", "car3"]) == 2
+    assert "(as data_seq/UAV123/<video>/ with anno/UAV123/<sequence>.txt): car3" in capsys.readouterr().err

@@ -1,6 +1,6 @@
 """OTB: one-pass (OPE) runs over a version's targets (or every target found), scored as the
-MATLAB toolkit (tracker_benchmark v1.0) scores them; and UAV123 (``--version uav123``), whose
-toolkit scores with OTB's own ``calcSeqErrRobust.m``.
+MATLAB toolkit (tracker_benchmark v1.0) scores them; and UAV123 and UAV20L (``--version uav123``,
+``uav20l``), whose toolkit scores with OTB's own ``calcSeqErrRobust.m``.
 
 Results go to ``<out>/<version>/<tracker>/<target>.txt`` (``x,y,w,h`` per frame, row 0 the
 given box), the layout got10k's ExperimentOTB and pysot read, and seconds per frame to
@@ -27,7 +27,7 @@ from samn_tracker.evaluation.runner import BenchmarkSequence, OnePassWriter, rea
 from samn_tracker.evaluation.summaries import Summary, fps_score, fps_text, frames_per_second, summary_path
 from samn_tracker.errors import InputError
 
-VERSIONS = (*otb_data.VERSIONS, "uav123")
+VERSIONS = (*otb_data.VERSIONS, *uav123.SUBSETS)
 
 
 @dataclass
@@ -37,11 +37,13 @@ class Truth:
 
 
 def find_target(root: Path, name: str, version: str) -> Optional[Target]:
-    return uav123.find_sequence(root, name) if version == "uav123" else otb_data.find_target(root, name)
+    if version in uav123.SUBSETS:
+        return uav123.find_sequence(root, name, version)
+    return otb_data.find_target(root, name)
 
 
 def target_names(root: Path, version: str, table: dict[str, TargetInfo]) -> list[str]:
-    return list(uav123.ranges()) if version == "uav123" else otb_data.target_names(root, version, table)
+    return list(uav123.ranges(version)) if version in uav123.SUBSETS else otb_data.target_names(root, version, table)
 
 
 def read_truth(root: Path, name: str, version: str, table: dict[str, TargetInfo]) -> Truth:
@@ -49,9 +51,9 @@ def read_truth(root: Path, name: str, version: str, table: dict[str, TargetInfo]
     that a bad file stops the run first."""
     found = find_target(root, name, version)
     if found is None:
-        raise InputError(f"{name} not found in {root} ({WHERE[version == 'uav123']})")
-    if version == "uav123":
-        span = uav123.ranges()[name][1:]
+        raise InputError(f"{name} not found in {root} ({where(version)})")
+    if version in uav123.SUBSETS:
+        span = uav123.ranges(version)[name][1:]
     else:
         span = table[name].frames if name in table else None
     frames = frame_files(found, span)
@@ -62,9 +64,11 @@ def read_truth(root: Path, name: str, version: str, table: dict[str, TargetInfo]
     return Truth(frames, boxes)
 
 
-# Where a target's files lie, OTB's and UAV123's.
-WHERE = ("as <video>/ with img/ and groundtruth_rect.txt, or <video>/groundtruth_rect.<n>.txt for <video>-<n>",
-         "as data_seq/UAV123/<video>/ with anno/UAV123/<sequence>.txt")
+def where(version: str) -> str:
+    """Where a target's files lie, for the error that finds them missing."""
+    if version in uav123.SUBSETS:
+        return f"as data_seq/UAV123/<video>/ with anno/{uav123.SUBSETS[version]}/<sequence>.txt"
+    return "as <video>/ with img/ and groundtruth_rect.txt, or <video>/groundtruth_rect.<n>.txt for <video>-<n>"
 
 
 @dataclass
@@ -94,7 +98,7 @@ def score(root: Path, run_dir: Path, names: Sequence[str], version: str,
     per_attribute = {}
     for attribute in ATTRIBUTES:
         having = [i for i, name in enumerate(names)
-                  if version != "uav123" and name in table and attribute in table[name].attributes]
+                  if version not in uav123.SUBSETS and name in table and attribute in table[name].attributes]
         if len(having) >= 2:
             per_attribute[attribute] = float(box_measures.toolkit_mean_curve(success[having]).mean())
     fps = frames_per_second(Path(run_dir) / "times" / f"{name}.txt" for name in names)
@@ -120,6 +124,7 @@ def build_parser() -> CommandParser:
         "  samn eval otb --root /data/OTB100 --version otb2013\n"
         "  samn eval otb --root /data/OTB100 --score-only --tracker-name SiamRPN++\n"
         "  samn eval otb --root /data/UAV123 --version uav123\n"
+        "  samn eval otb --root /data/UAV123 --version uav20l\n"
         "  torchrun --nproc_per_node 4 -m samn_tracker.evaluation.cli otb --root /data/OTB100",
         description="Run SAMN on OTB (one pass from the first box) and score it as the MATLAB toolkit "
         "(tracker_benchmark v1.0) does: success AUC, precision at 20 px, success per attribute, and their "
@@ -128,7 +133,8 @@ def build_parser() -> CommandParser:
                         help="OTB root: <video>/img/ and groundtruth_rect.txt; UAV123's: data_seq/ and anno/")
     parser.add_argument("--version", choices=VERSIONS, default="otb2015",
                         help="otb2015 (OTB-100, 100 targets), otb2013 (CVPR13, 51), tb50 (50), all: every "
-                             "target under --root, or uav123 (123 sequences) (default: otb2015)")
+                             "target under --root, uav123 (123 sequences) or uav20l (UAV20L, 20 whole videos) "
+                             "(default: otb2015)")
     parser.add_argument("--out", type=Path, default=Path("results/otb"), help="default: results/otb")
     parser.add_argument("--score-only", action="store_true",
                         help="do not track, only score what <out>/<version>/<tracker>/ holds")
@@ -150,9 +156,9 @@ def _run(args: argparse.Namespace) -> int:
     missing = [name for name in names if find_target(args.root, name, args.version) is None]
     if missing:
         raise InputError(f"{len(missing)} of the {len(names)} targets are not in {args.root} "
-                         f"({WHERE[args.version == 'uav123']}): {options.listed(missing)}"
+                         f"({where(args.version)}): {options.listed(missing)}"
                          + ("; --version all takes the videos that are there"
-                            if args.version not in ("all", "uav123") else ""))
+                            if args.version in otb_data.VERSIONS and args.version != "all" else ""))
     truths = {name: read_truth(args.root, name, args.version, table) for name in names}
     sequences = [BenchmarkSequence.from_box_file(name, truths[name].frames,
                                                  find_target(args.root, name, args.version).groundtruth)
