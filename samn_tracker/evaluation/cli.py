@@ -17,8 +17,8 @@ ADAPTERS = {
     "lasot": ("samn_tracker.evaluation.lasot",
               "LaSOT test or all (Success, Precision, Norm. Precision, per attribute), as its toolkit scores"),
     "otb": ("samn_tracker.evaluation.otb",
-            "OTB-2015 (OTB-100), OTB-2013, TB-50, all or UAV123 (Success, Precision, per attribute), as its "
-            "toolkit scores"),
+            "OTB-2015 (OTB-100), OTB-2013, TB-50, all, UAV123 or UAV20L (Success, Precision, per attribute), as "
+            "their toolkit scores"),
     "davis": ("samn_tracker.evaluation.davis",
               "DAVIS 2016 / 2017 semi-supervised (J&F, J, F) and the Codalab zip"),
     "keys": ("samn_tracker.evaluation.key_quality",
