@@ -237,7 +237,7 @@ def test_uav123_sequences_are_ranges_of_a_video_and_a_truth_of_nan_scores_as_the
     args = ["--root", str(tmp_path / "UAV123"), "--version", "uav123", "--out", str(tmp_path / "out"),
             "--score-only", "--tracker-name", "perfect"]
     assert otb.main([*args, "--sequences", "bird1_1", "bird1_2"]) == 0
-    assert "the summary covers 2 of the 123 sequences of OTB uav123" in capsys.readouterr().out
+    assert "the summary covers 2 of the 123 sequences of UAV123" in capsys.readouterr().out
     saved = json.loads((tmp_path / "out" / "uav123" / "summaries" / "perfect.json").read_text())
     seen = [(253 - 10) / 253, (703 - 100) / 703]  # frames with a target: overlap 1 > t for t < 1
     assert saved["scores"]["Success"] == pytest.approx(np.mean(seen) * 20 / 21)
@@ -267,7 +267,41 @@ def test_uav20l_sequences_are_whole_videos_scored_against_their_own_annotations(
     np.savetxt(out / "car3.txt", boxes, fmt="%d", delimiter=",")
     assert otb.main(["--root", str(root), "--version", "uav20l", "--out", str(tmp_path / "out"), "--score-only",
                      "--tracker-name", "perfect", "--sequences", "car3"]) == 0
-    assert "the summary covers 1 of the 20 sequences of OTB uav20l" in capsys.readouterr().out
+    assert "the summary covers 1 of the 20 sequences of UAV20L" in capsys.readouterr().out
     assert otb.main(["--root", str(root), "--version", "uav123", "--out", str(tmp_path / "out"), "--score-only",
                      "--sequences", "car3"]) == 2
     assert "(as data_seq/UAV123/<video>/ with anno/UAV123/<sequence>.txt): car3" in capsys.readouterr().err
+
+
+def test_a_published_archive_is_read_as_the_toolkit_reads_it_or_told_what_to_mend(root, run, capsys):
+    """A file longer than the ground truth is cut (it was refused as not complete, with a hint
+    to track SAMN into the published folder); got10k's and pytracking's spellings are named
+    with their rename; got10k's times/<seq>_time.txt give the FPS; a short file and a UTF-16
+    file are each one line naming the file."""
+    ours, published = run / "all" / "samn", run / "all" / "Archive"
+    (published / "times").mkdir(parents=True)
+    rows = {name: (ours / f"{name}.txt").read_text().splitlines() for name in NAMES}
+    (published / "Basketball.txt").write_text("\n".join(rows["Basketball"] + ["1,2,3,4", "5,6,7,8"]) + "\n")
+    (published / "Jogging.1.txt").write_text("\n".join(rows["Jogging-1"]) + "\n")
+    (published / "Jogging_2.txt").write_text("\n".join(rows["Jogging-2"]) + "\n")
+    (published / "times" / "Basketball_time.txt").write_text("0.025\n" * FRAMES)
+    args = ["--root", str(root), "--version", "all", "--out", str(run), "--score-only", "--tracker-name", "Archive"]
+    assert otb.main(args) == 2
+    assert capsys.readouterr().err.strip().endswith(
+        "names 2 targets otherwise than the toolkit does: rename Jogging.1.txt to Jogging-1.txt, "
+        "Jogging_2.txt to Jogging-2.txt")
+    for old, new in (("Jogging.1", "Jogging-1"), ("Jogging_2", "Jogging-2")):
+        (published / f"{old}.txt").rename(published / f"{new}.txt")
+    assert otb.main(args) == 0
+    archive = json.loads((run / "all" / "summaries" / "Archive.json").read_text())
+    samn = json.loads((run / "all" / "summaries" / "samn.json").read_text())
+    assert archive["scores"]["Success"] == pytest.approx(samn["scores"]["Success"])
+    assert archive["scores"]["FPS"] == pytest.approx(40.0)
+    (published / "Jogging-2.txt").write_text("\n".join(rows["Jogging-2"][:-1]) + "\n")
+    assert otb.main(args) == 2
+    assert capsys.readouterr().err.strip().endswith(f"{published / 'Jogging-2.txt'} has {FRAMES - 1} boxes for "
+                                                    f"{FRAMES} frames")
+    (published / "Jogging-2.txt").write_text("\n".join(rows["Jogging-2"]) + "\n", encoding="utf-16")
+    assert otb.main(args) == 2
+    assert capsys.readouterr().err.strip().endswith(f"{published / 'Jogging-2.txt'} is not UTF-8 or ASCII text "
+                                                    "(saved as UTF-16?): save it as UTF-8")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from samn_tracker.datasets.groundtruth import frame_shape, read_groundtruth, read_numbers, read_tags
+from samn_tracker.datasets.groundtruth import frame_shape, read_groundtruth, read_numbers, read_tags, read_text
 from samn_tracker.datasets.images import list_frames
 from samn_tracker.datasets.sequence import Sequence
 from samn_tracker.datasets.splits import read_name_list
@@ -56,7 +56,7 @@ def resolution(folder: Path) -> tuple[float, float]:
     meta_file = folder / "meta_info.ini"
     if not meta_file.is_file():
         raise InputError(f"GOT-10k meta file not found (needed for the image bounds): {meta_file}")
-    for line in meta_file.read_text().splitlines()[1:]:
+    for line in read_text(meta_file).splitlines()[1:]:
         key, _, value = line.partition(": ")
         if key.strip() == "resolution":
             try:

@@ -12,10 +12,22 @@ from samn_tracker.errors import InputError
 from samn_tracker.regions import check_box, parse_region
 
 
+def read_text(path: Path) -> str:
+    """A text file of a dataset or a tracker's results, or an InputError naming it: a file
+    saved as UTF-16 (Windows PowerShell's ``>``) or a binary file is one line, not a traceback;
+    a UTF-8 byte-order mark is dropped."""
+    try:
+        return Path(path).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError(f"{path} is not UTF-8 or ASCII text (saved as UTF-16?): save it as UTF-8") from None
+    except OSError as err:
+        raise InputError(f"cannot read {path}: {err}") from None
+
+
 def read_groundtruth(file: Path, num_frames: int, shape: tuple[int, int], partial: bool = True) -> list:
     """One region per line; with ``partial`` a shorter file (GOT-10k test: first frame
     only) leaves the remaining frames None."""
-    lines = [line for line in file.read_text().splitlines() if line.strip()]
+    lines = [line for line in read_text(file).splitlines() if line.strip()]
     if len(lines) > num_frames or (not partial and len(lines) != num_frames):
         raise InputError(f"{file} has {len(lines)} regions but the sequence has {num_frames} frames")
     regions = []
@@ -47,7 +59,7 @@ def read_tags(folder: Path, num_frames: int) -> dict[str, np.ndarray]:
         if file.suffix not in (".tag", ".label", ".value") or not file.is_file():
             continue
         try:
-            values = [float(line) for line in file.read_text().split()]
+            values = [float(line) for line in read_text(file).split()]
         except ValueError as err:
             raise InputError(f"tag file must hold one number per line: {file}") from err
         if len(values) > num_frames:
@@ -64,7 +76,7 @@ def frame_shape(frames: list[Path]) -> tuple[int, int]:
 
 def read_metadata(file: Path) -> dict[str, str]:
     metadata = {}
-    for line in file.read_text().splitlines():
+    for line in read_text(file).splitlines():
         if "=" in line:
             key, value = line.split("=", 1)
             metadata[key.strip()] = value.strip()
@@ -76,8 +88,8 @@ def read_boxes(path: Path | IO[str]) -> np.ndarray:
     tabs or spaces as some tools write them (OTB's, and results of other trackers); lines of
     only whitespace are skipped."""
     try:
-        text = path.read() if hasattr(path, "read") else Path(path).read_text()
-    except (OSError, UnicodeDecodeError) as err:
+        text = path.read() if hasattr(path, "read") else read_text(path)
+    except (OSError, UnicodeDecodeError) as err:  # a stream's own read
         raise InputError(f"cannot read boxes from {path}: {err}") from None
     rows = []
     for number, line in enumerate(text.splitlines(), start=1):

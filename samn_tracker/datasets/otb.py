@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from samn_tracker.datasets.groundtruth import frame_shape, read_groundtruth
+from samn_tracker.datasets.groundtruth import frame_shape, read_groundtruth, read_text
 from samn_tracker.datasets.images import list_frames
 from samn_tracker.datasets.sequence import Sequence
 from samn_tracker.errors import InputError
@@ -68,7 +68,7 @@ def video_targets(folder: Path) -> list[Target]:
     if (folder / GROUNDTRUTH).is_file():
         return [Target(folder.name, folder / "img", folder / GROUNDTRUTH)]
     numbered = sorted((int(m.group(1)), p) for p in folder.glob("groundtruth_rect.*.txt")
-                      if (m := _NUMBERED_GROUNDTRUTH.fullmatch(p.name)) and p.read_text().strip())
+                      if (m := _NUMBERED_GROUNDTRUTH.fullmatch(p.name)) and read_text(p).strip())
     if len(numbered) == 1:
         return [Target(folder.name, folder / "img", numbered[0][1])]
     return [Target(f"{folder.name}-{n}", folder / "img", path) for n, path in numbered]

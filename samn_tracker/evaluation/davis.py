@@ -111,6 +111,9 @@ class DavisWriter:
         return folder.is_dir() and all((folder / f"{frame.stem}.png").is_file()
                                        for frame in sequence.frames[1:-1])
 
+    def scorable(self, sequence: BenchmarkSequence) -> bool:
+        return self.is_done(sequence)
+
     def keep(self, prediction: Any) -> np.ndarray:
         return foreground_scores(prediction)
 

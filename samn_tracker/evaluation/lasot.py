@@ -104,7 +104,7 @@ def score(root: Path, run_dir: Path, names: Sequence[str], annos: Optional[Path]
             having = [i for i, f in enumerate(flags) if f[k] > 0]
             if len(having) >= 2:
                 per_attribute[attribute] = float(box_measures.toolkit_mean_curve(success[having]).mean())
-    fps = frames_per_second(Path(run_dir) / "times" / f"{name}.txt" for name in names)
+    fps = frames_per_second(OnePassWriter(run_dir).time_files(names))
     return LasotResult(scores=box_measures.toolkit_scores(curves), fps=fps, names=list(names),
                        per_attribute=per_attribute)
 

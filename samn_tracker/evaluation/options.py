@@ -169,8 +169,9 @@ def run_shard(args: argparse.Namespace, sequences: list, writer: ResultWriter,
     if shard.world > 1 and not args.score_only:
         wait_for_all(sequences, writer)
         return True
-    missing = [s.name for s in sequences if not writer.is_done(s)]
+    missing = [s.name for s in sequences if not (writer.scorable(s) if args.score_only else writer.is_done(s))]
     if missing and not missing_score_zero:
         raise InputError(f"no complete results for {len(missing)} of {len(sequences)} sequences: {listed(missing)} "
-                         "(run without --score-only to track them)")
+                         "(SAMN's own: run without --score-only to track them; another tracker's results need "
+                         "a file for each)")
     return True

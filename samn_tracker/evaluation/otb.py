@@ -3,7 +3,7 @@ MATLAB toolkit (tracker_benchmark v1.0) scores them; and UAV123 and UAV20L (``--
 ``uav20l``), whose toolkit scores with OTB's own ``calcSeqErrRobust.m``.
 
 Results go to ``<out>/<version>/<tracker>/<target>.txt`` (``x,y,w,h`` per frame, row 0 the
-given box), the layout got10k's ExperimentOTB and pysot read, and seconds per frame to
+given box), as pysot and most published archives name them, and seconds per frame to
 ``.../times/<target>.txt``. Scores (``box_measures.toolkit_curves`` without absent frames, as
 ``calcSeqErrRobust.m``, ``genPerfMat.m`` and ``plotDrawSave.m``): success AUC over overlap
 thresholds 0:0.05:1, precision at 20 px, and the success AUC per attribute.
@@ -64,6 +64,24 @@ def read_truth(root: Path, name: str, version: str, table: dict[str, TargetInfo]
     return Truth(frames, boxes)
 
 
+def _spelling(name: str) -> str:
+    """A target's name as archives vary it: got10k's ``Jogging.1``, pytracking's ``Jogging_1``
+    and ``Human4_2``, lower case."""
+    key = name.lower().replace("_", "-").replace(".", "-")
+    return "human4" if key == "human4-2" else key
+
+
+def check_result_names(run_dir: Path, names: Sequence[str]) -> None:
+    """Say which files of a published archive to rename, rather than that their targets have
+    no results."""
+    found = {_spelling(path.stem): path.name for path in Path(run_dir).glob("*.txt")}
+    renames = [f"{found[_spelling(name)]} to {name}.txt" for name in names
+               if not (Path(run_dir) / f"{name}.txt").is_file() and _spelling(name) in found]
+    if renames:
+        raise InputError(f"{run_dir} names {len(renames)} targets otherwise than the toolkit does: rename "
+                         f"{options.listed(renames)}")
+
+
 def where(version: str) -> str:
     """Where a target's files lie, for the error that finds them missing."""
     if version in uav123.SUBSETS:
@@ -101,7 +119,7 @@ def score(root: Path, run_dir: Path, names: Sequence[str], version: str,
                   if version not in uav123.SUBSETS and name in table and attribute in table[name].attributes]
         if len(having) >= 2:
             per_attribute[attribute] = float(box_measures.toolkit_mean_curve(success[having]).mean())
-    fps = frames_per_second(Path(run_dir) / "times" / f"{name}.txt" for name in names)
+    fps = frames_per_second(OnePassWriter(run_dir).time_files(names))
     return OtbResult(scores=box_measures.toolkit_scores(curves), fps=fps, names=list(names),
                      per_attribute=per_attribute)
 
@@ -150,9 +168,10 @@ def _run(args: argparse.Namespace) -> int:
     if not args.root.is_dir():
         raise InputError(f"--root {args.root} is not a folder")
     table = read_table()
+    dataset = uav123.SUBSETS.get(args.version, f"OTB {args.version}")
     every = target_names(args.root, args.version, table)
     names = options.requested(args.sequences) or every
-    options.check_known(names, every, f"OTB {args.version}")
+    options.check_known(names, every, dataset)
     missing = [name for name in names if find_target(args.root, name, args.version) is None]
     if missing:
         raise InputError(f"{len(missing)} of the {len(names)} targets are not in {args.root} "
@@ -167,12 +186,14 @@ def _run(args: argparse.Namespace) -> int:
     version_dir = args.out / args.version
     run_dir = version_dir / tracker
     options.prepare(args, run_dir, beside=(summary_path(version_dir, tracker).parent,))
+    if args.score_only:
+        check_result_names(run_dir, names)
     if not options.run_shard(args, sequences, OnePassWriter(run_dir)):
         return 0
     result = score(args.root, run_dir, names, args.version, table)
     replace(summary(tracker, args.version, result), split_size=len(every)).save(summary_path(version_dir, tracker))
     s = result.scores
-    print(f"{tracker} on OTB {args.version} ({len(names)} sequences): Success {s.success:.3f}  "
+    print(f"{tracker} on {dataset} ({len(names)} sequences): Success {s.success:.3f}  "
           f"Precision {s.precision:.3f}  fps {fps_text(result.fps)}")
-    options.print_coverage(len(names), len(every), f"OTB {args.version}")
+    options.print_coverage(len(names), len(every), dataset)
     return 0

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from samn_tracker import atomic
 from samn_tracker.build import Overrides, build_tracker, tracker_config
 from samn_tracker.datasets import read_frames
-from samn_tracker.datasets.groundtruth import initial_box
+from samn_tracker.datasets.groundtruth import initial_box, read_text
 from samn_tracker.datasets.prefetch import prefetched
 from samn_tracker.devices import Rank
 from samn_tracker.errors import InputError
@@ -80,6 +80,7 @@ class SequenceRun:
 
 class ResultWriter(Protocol):
     def is_done(self, sequence: BenchmarkSequence) -> bool: ...
+    def scorable(self, sequence: BenchmarkSequence) -> bool: ...
     def keep(self, prediction: Any) -> Any: ...
     def write(self, run: SequenceRun) -> None: ...
 
@@ -206,8 +207,11 @@ class BoxWriter:
         path = self.result_file(sequence.name)
         if not path.is_file():
             return False
-        with open(path) as rows:
-            return sum(1 for row in rows if row.strip()) == len(sequence.frames)
+        return sum(1 for row in read_text(path).splitlines() if row.strip()) == len(sequence.frames)
+
+    def scorable(self, sequence: BenchmarkSequence) -> bool:
+        """What ``--score-only`` takes: a finished file (the servers' zips want every row)."""
+        return self.is_done(sequence)
 
     def keep(self, prediction: Any) -> np.ndarray:
         return np.array(prediction.box, dtype=np.float64)
@@ -223,8 +227,8 @@ class BoxWriter:
 
 
 class OnePassWriter(BoxWriter):
-    """``<seq>.txt`` and ``times/<seq>.txt`` in one folder: what the OTB and LaSOT toolkits,
-    got10k and pysot read."""
+    """``<seq>.txt`` and ``times/<seq>.txt`` in one folder, the layout of the OTB and LaSOT
+    toolkits' result files and of pysot's results."""
 
     def result_file(self, name: str) -> Path:
         return self.run_dir / f"{name}.txt"
@@ -232,11 +236,21 @@ class OnePassWriter(BoxWriter):
     def time_file(self, name: str) -> Path:
         return self.run_dir / "times" / f"{name}.txt"
 
+    def scorable(self, sequence: BenchmarkSequence) -> bool:
+        """A result file, of any length: the toolkits' scoring cuts a longer one and names a
+        short one, as they read published trackers' results."""
+        return self.result_file(sequence.name).is_file()
+
+    def time_files(self, names: Sequence[str]) -> list[Path]:
+        """Each sequence's seconds per frame: ours, or got10k's ``times/<seq>_time.txt``."""
+        ours = [self.time_file(name) for name in names]
+        return [path if path.is_file() else path.with_name(f"{path.stem}_time.txt") for path in ours]
+
 
 def read_result_boxes(path: Path) -> np.ndarray:
     """A result file as the toolkit's ``dlmread`` takes it: numbers split by commas, tabs or
     spaces (pytracking writes tabs), so that published trackers' results score too."""
-    rows = [re.split(r"[,\s]+", line.strip()) for line in path.read_text().splitlines() if line.strip()]
+    rows = [re.split(r"[,\s]+", line.strip()) for line in read_text(path).splitlines() if line.strip()]
     try:
         boxes = np.array(rows, dtype=np.float64)
     except ValueError:  # a word, or rows of different lengths

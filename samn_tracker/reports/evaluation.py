@@ -33,6 +33,7 @@ DISPLAY = {"got10k": (1.0, 3), "trackingnet": (1.0, 1), "lasot": (1.0, 3), "otb"
 LINE_STYLES = ("-", "--", ":", "-.")  # one per ten trackers, the colour cycle's length
 TITLES = {"got10k": "GOT-10k", "trackingnet": "TrackingNet", "lasot": "LaSOT", "otb": "OTB",
           "davis2016": "DAVIS 2016", "davis2017": "DAVIS 2017"}
+DATASETS = {("otb", "uav123"): "UAV123", ("otb", "uav20l"): "UAV20L"}  # scored as OTB, named as themselves
 # The curve plots of each box benchmark (OTB's toolkit draws no normalised precision), and those
 # whose summaries carry a success per attribute.
 CURVES_PLOTTED = {"got10k": ("success",), "trackingnet": ("success", "precision", "norm_precision"),
@@ -65,7 +66,7 @@ def find_summaries(paths: Iterable[Path]) -> list[Summary]:
         summary = Summary.load(file)
         key = (summary.benchmark, summary.split, summary.tracker)
         if key in loaded and loaded[key][1] != summary:
-            raise InputError(f"two summaries of {summary.tracker} on {TITLES[summary.benchmark]} {summary.split}: "
+            raise InputError(f"two summaries of {summary.tracker} on {dataset_title(summary.benchmark, summary.split)}: "
                              f"{loaded[key][0]} and {file}; give one of them, or score one run under "
                              "another --tracker-name")
         loaded[key] = (file, summary)
@@ -110,11 +111,16 @@ def attributes_table(summaries: Sequence[Summary]) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index", columns=columns).astype(float).round(3).rename_axis("Tracker")
 
 
+def dataset_title(benchmark: str, split: str) -> str:
+    """What a table or plot calls a benchmark's split: "LaSOT test", "UAV123"."""
+    return DATASETS.get((benchmark, split), f"{TITLES[benchmark]} {split}")
+
+
 def table_vii(summaries: Sequence[Summary]) -> pd.DataFrame:
     """DAVIS results with (dataset, measure) columns: J&F, J-Mean, F-Mean per dataset, in %."""
     columns = {}
     for s in sorted(summaries, key=lambda s: (s.benchmark, s.split)):
-        dataset = f"{TITLES[s.benchmark]} {s.split}"
+        dataset = dataset_title(s.benchmark, s.split)
         for measure in TABLE_VII_MEASURES:
             columns.setdefault((dataset, measure), {})[s.tracker] = 100 * s.scores.get(measure, float("nan"))
     table = pd.DataFrame(columns).round(1)
@@ -270,7 +276,7 @@ def _plotted(summaries: Sequence[Summary], has: Callable[[Summary], bool], what:
     it is left out (where there are none, no plot is written to leave it out of)."""
     for s in summaries if any(map(has, summaries)) else ():
         if not has(s):
-            print(f"samn report: note: the summary of {s.tracker} on {TITLES[s.benchmark]} {s.split} has "
+            print(f"samn report: note: the summary of {s.tracker} on {dataset_title(s.benchmark, s.split)} has "
                   f"no {what}; it is left out of {stem.name}.png/.pdf", file=sys.stderr)
     return sorted((s for s in summaries if has(s)), key=lambda s: _finite(s.scores.get(key), float("-inf")),
                   reverse=True)
@@ -316,7 +322,7 @@ def write_report(summaries: Sequence[Summary], out: Path) -> list[Path]:
     for (benchmark, split), by_tracker in sorted(groups.items()):
         group = list(by_tracker.values())
         stem = out / f"{benchmark}_{split}"
-        caption = f"{TITLES[benchmark]} {split}"
+        caption = dataset_title(benchmark, split)
         _warn_differing_sequences(group, caption)
         _warn_partial_split(group, caption)
         table = scores_table(group)
