@@ -124,6 +124,26 @@ def test_a_misaligned_or_missing_video_is_named(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"samn eval otb: error: 49 of the 51 targets are not in {tmp_path} ")
     assert "Basketball" in err and err.endswith("; --version all takes the videos that are there")
+    nest = tmp_path / "elsewhere" / "download"
+    write_video(nest / "OTB100", "Basketball", range(1, 6), {"groundtruth_rect.txt": 5})
+    assert otb.main(["--root", str(nest), "--out", str(tmp_path / "out"), *FAST]) == 2
+    assert capsys.readouterr().err.strip().endswith(f"; give --root {nest / 'OTB100'}")  # a level off
+    (tmp_path / "data_seq").mkdir()
+    assert otb.main(["--root", str(tmp_path), "--out", str(tmp_path / "out"), *FAST]) == 2
+    assert capsys.readouterr().err.strip().endswith("; this is a UAV123 download: add --version uav123 (or uav20l)")
+
+
+def test_a_mirror_with_lower_case_folders_reads_as_the_download(tmp_path):
+    """Some mirrors lower-case the folders: david is David, images 300-770, its attributes kept."""
+    table = otb_data.read_table()
+    write_video(tmp_path, "david", range(1, 771), {"groundtruth_rect.txt": 471})
+    write_video(tmp_path, "jogging", range(1, 8), {"groundtruth_rect.1.txt": 7, "groundtruth_rect.2.txt": 7})
+    truth = otb.read_truth(tmp_path, "David", "otb2015", table)
+    assert len(truth.frames) == 471 and truth.frames[0].name == "0300.jpg"
+    assert otb_data.find_target(tmp_path, "Jogging-2").name == "Jogging-2"
+    assert otb_data.target_names(tmp_path, "all", table) == ["david", "jogging-1", "jogging-2"]
+    assert len(otb.read_truth(tmp_path, "david", "all", table).frames) == 471
+    assert otb_data.target_info(table, "david").attributes == table["David"].attributes
 
 
 # --------------------------------------------------------------------------- end to end

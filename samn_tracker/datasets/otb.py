@@ -10,7 +10,7 @@ truth covers part of ``img/`` (David's starts at image 300) and their attributes
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional
 
@@ -75,14 +75,30 @@ def video_targets(folder: Path) -> list[Target]:
 
 
 def find_target(root: Path | str, name: str) -> Target | None:
-    """``<root>/<name>/`` or, for ``<video>-<n>``, ``<root>/<video>/``."""
+    """``<root>/<name>/`` or, for ``<video>-<n>``, ``<root>/<video>/``; in any case of the
+    letters, as some mirrors lower-case the folders (the target keeps the name asked for)."""
     root = Path(root)
     for video in (name, name.rpartition("-")[0]):
-        if video and (root / video / "img").is_dir():
-            found = [t for t in video_targets(root / video) if t.name == name]
+        folder = _video_folder(root, video) if video else None
+        if folder is not None:
+            found = [t for t in video_targets(folder) if t.name.lower() == name.lower()]
             if found:
-                return found[0]
+                return replace(found[0], name=name)
     return None
+
+
+def _video_folder(root: Path, video: str) -> Path | None:
+    if (root / video / "img").is_dir():
+        return root / video
+    wanted = video.lower()
+    return next((p for p in sorted(root.iterdir()) if p.name.lower() == wanted and (p / "img").is_dir()), None)
+
+
+def target_info(table: dict[str, TargetInfo], name: str) -> TargetInfo | None:
+    """A target's line of the table, whatever the case of its name (a mirror's ``david``)."""
+    if name in table:
+        return table[name]
+    return next((info for key, info in table.items() if key.lower() == name.lower()), None)
 
 
 def target_names(root: Path | str, version: str, table: dict[str, TargetInfo]) -> list[str]:
@@ -119,7 +135,7 @@ def otb_sequence(path: str | Path) -> Sequence:
     targets = video_targets(path)
     if not targets:
         raise InputError(f"OTB sequence has no groundtruth_rect.txt: {path}")
-    info = read_table().get(targets[0].name)
+    info = target_info(read_table(), targets[0].name)
     frames = frame_files(targets[0], info.frames if info else None)
     groundtruth = read_groundtruth(targets[0].groundtruth, len(frames), frame_shape(frames), partial=False)
     return Sequence(name=targets[0].name, frames=frames, video=None, groundtruth=groundtruth)

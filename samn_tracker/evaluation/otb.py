@@ -55,7 +55,8 @@ def read_truth(root: Path, name: str, version: str, table: dict[str, TargetInfo]
     if version in uav123.SUBSETS:
         span = uav123.ranges(version)[name][1:]
     else:
-        span = table[name].frames if name in table else None
+        info = otb_data.target_info(table, name)
+        span = info.frames if info else None
     frames = frame_files(found, span)
     boxes = read_boxes(found.groundtruth)
     if len(boxes) != len(frames):
@@ -80,6 +81,17 @@ def check_result_names(run_dir: Path, names: Sequence[str]) -> None:
     if renames:
         raise InputError(f"{run_dir} names {len(renames)} targets otherwise than the toolkit does: rename "
                          f"{options.listed(renames)}")
+
+
+def _root_hint(args: argparse.Namespace, missing: Sequence[str]) -> str:
+    """Where the videos are when ``--root`` is a level off, or a UAV123 download is read as OTB."""
+    if args.version not in uav123.SUBSETS and (args.root / "data_seq").is_dir():
+        return "; this is a UAV123 download: add --version uav123 (or uav20l)"
+    for near in (args.root.parent, *sorted(p for p in args.root.iterdir() if p.is_dir())):
+        if any(find_target(near, name, args.version) is not None for name in missing):
+            return f"; give --root {near}"
+    takes_all = args.version in otb_data.VERSIONS and args.version != "all"
+    return "; --version all takes the videos that are there" if takes_all else ""
 
 
 def where(version: str) -> str:
@@ -114,9 +126,9 @@ def score(root: Path, run_dir: Path, names: Sequence[str], version: str,
         curves.append(box_measures.toolkit_curves(boxes, truth.boxes, mend_partial_nan=False))
     success = np.array([c[0] for c in curves])
     per_attribute = {}
+    infos = [None if version in uav123.SUBSETS else otb_data.target_info(table, name) for name in names]
     for attribute in ATTRIBUTES:
-        having = [i for i, name in enumerate(names)
-                  if version not in uav123.SUBSETS and name in table and attribute in table[name].attributes]
+        having = [i for i, info in enumerate(infos) if info is not None and attribute in info.attributes]
         if len(having) >= 2:
             per_attribute[attribute] = float(box_measures.toolkit_mean_curve(success[having]).mean())
     fps = frames_per_second(OnePassWriter(run_dir).time_files(names))
@@ -175,9 +187,7 @@ def _run(args: argparse.Namespace) -> int:
     missing = [name for name in names if find_target(args.root, name, args.version) is None]
     if missing:
         raise InputError(f"{len(missing)} of the {len(names)} targets are not in {args.root} "
-                         f"({where(args.version)}): {options.listed(missing)}"
-                         + ("; --version all takes the videos that are there"
-                            if args.version in otb_data.VERSIONS and args.version != "all" else ""))
+                         f"({where(args.version)}): {options.listed(missing)}{_root_hint(args, missing)}")
     truths = {name: read_truth(args.root, name, args.version, table) for name in names}
     sequences = [BenchmarkSequence.from_box_file(name, truths[name].frames,
                                                  find_target(args.root, name, args.version).groundtruth)
