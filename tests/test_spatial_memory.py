@@ -12,9 +12,10 @@ import torch.nn.functional as F
 
 from samn_tracker.config import DCFConfig
 from samn_tracker.crops import CropWindow, crop_image, window_around
-from samn_tracker.model.spatial_memory import (INIT_WEIGHT_FLOOR, SpatialMemory, apply_filter, augment_first_frame,
-                                               correlate_taps, correlate_taps_folded, filter_adjoint,
-                                               gauss_newton_step, gaussian_labels, refit_filters, refit_pass)
+from samn_tracker.model.spatial_memory import (INIT_WEIGHT_FLOOR, MIN_LABEL_SIGMA, SpatialMemory, apply_filter,
+                                               augment_first_frame, correlate_taps, correlate_taps_folded,
+                                               filter_adjoint, gauss_newton_step, gaussian_labels, label_sigma,
+                                               project, refit_filters, refit_pass)
 from samn_tracker.model.graphs import BatchBuckets
 from samn_tracker.datasets import read_image
 from tests.conftest import read_boxes
@@ -461,3 +462,82 @@ def test_the_refit_replayed_from_a_cuda_graph_matches_the_eager_refit(davis_root
         fitted[graphed] = [sm.filter.cpu() for sm in memories]
     for eager, replayed in zip(fitted[False], fitted[True]):
         torch.testing.assert_close(replayed, eager, rtol=1e-4, atol=1e-6)
+
+
+def test_a_refit_uses_the_memorys_own_sample_weights():
+    """The refit weighs each stored sample by its memory weight (learning_rate's decay, the
+    first-frame floor), not uniformly: otherwise those settings would not reach the filter."""
+    gen = torch.Generator().manual_seed(1)
+    cfg = DCFConfig(proj_dim=4, memory_size=12, learning_rate=0.2, update_interval=1,
+                    init_gn_iters=1, init_cg_iters=5)
+    sm = SpatialMemory(cfg, 5)
+    sm.initialize(torch.randn(3, 5, 8, 8, generator=gen), torch.full((3, 2), 3.5), (2.0, 2.0))
+    for t in range(4):
+        sm.add_sample(torch.randn(1, 5, 8, 8, generator=gen), (3.0 + t, 4.0), (2.0, 2.5))
+    before, n = sm.filter.clone(), sm.num_samples
+    samples, labels = sm._samples[None, :n], sm._labels[None, :n]
+    expected = refit_filters(samples, labels, sm.weights[None], before[None], cfg.reg_filter, cfg.update_cg_iters)[0]
+    uniform = refit_filters(samples, labels, torch.full((1, n), 1 / n), before[None], cfg.reg_filter,
+                            cfg.update_cg_iters)[0]
+    assert not torch.allclose(expected, uniform)  # the weights matter on this problem
+    assert sm.step()
+    torch.testing.assert_close(sm.filter, expected)
+
+
+def test_a_full_memory_never_evicts_a_first_frame_sample():
+    """Once the floor holds the first-frame samples at 0.25 of the weight, each can weigh
+    less than the one later sample; eviction must still pick among later samples only:
+    the first frame is the only verified appearance of the target."""
+    gen = torch.Generator().manual_seed(3)
+    cfg = DCFConfig(proj_dim=4, memory_size=4, learning_rate=0.2, update_interval=100,
+                    init_gn_iters=1, init_cg_iters=5)
+    sm = SpatialMemory(cfg, 5)
+    sm.initialize(torch.randn(3, 5, 8, 8, generator=gen), torch.full((3, 2), 3.5), (2.0, 2.0))
+    first, first_labels = sm._samples[:3].clone(), sm._labels[:3].clone()
+    for t in range(10):
+        feat = torch.randn(1, 5, 8, 8, generator=gen)
+        sm.add_sample(feat, (3.0 + t % 3, 4.0), (2.0, 2.5))
+        assert sm.num_samples == 4
+        assert torch.equal(sm._samples[3], project(feat, sm.projection)[0])  # the newest sample is kept
+    assert float(sm.weights[:3].max()) < float(sm.weights[3])  # the case where a plain argmin picks slot 0-2
+    assert torch.equal(sm._samples[:3], first) and torch.equal(sm._labels[:3], first_labels)
+
+
+def test_a_first_frame_fit_needs_room_for_a_tracked_sample():
+    """As many first-frame samples as memory slots would leave no later sample to evict when
+    the first tracked frame arrives: refused when the memory is built."""
+    cfg = DCFConfig(proj_dim=4, memory_size=4, init_gn_iters=1, init_cg_iters=2)
+    feats = torch.randn(4, 5, 8, 8, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="memory_size - 1 = 3"):
+        SpatialMemory(cfg, 5).initialize(feats, torch.full((4, 2), 3.5), (2.0, 2.0))
+    SpatialMemory(cfg, 5).initialize(feats[:3], torch.full((3, 2), 3.5), (2.0, 2.0))
+
+
+def test_a_peak_on_the_left_border_is_not_refined_across_rows():
+    """A peak in column 0 has no left neighbour; the flat index's left cell is the previous
+    row's last one, which must not shift the peak (here it would by ~0.4 cells)."""
+    response = torch.zeros(5, 6)
+    response[2, 0], response[2, 1], response[1, 5] = 1.0, 0.6, 0.9
+    x, y, peak = SpatialMemory.locate(response)
+    assert (x, y, peak) == (0.0, 2.0, 1.0)
+    response = response.flip(1)  # the right border: the next row's first cell, likewise
+    response[3, 0] = 0.9
+    assert SpatialMemory.locate(response) == (5.0, 2.0, 1.0)
+
+
+def test_label_width_is_floored_for_tiny_targets():
+    """A target under a cell wide gets labels of MIN_LABEL_SIGMA cells, not narrower ones
+    that would vanish between cells."""
+    cfg = DCFConfig()
+    assert cfg.sigma_factor * 0.5 < MIN_LABEL_SIGMA
+    assert label_sigma(cfg, (0.5, 0.5)) == MIN_LABEL_SIGMA
+    assert label_sigma(cfg, (40.0, 10.0)) == pytest.approx(cfg.sigma_factor * 20.0)
+
+
+def test_augmentation_refuses_a_centre_below_a_wide_crop():
+    """The centre's y is checked against the crop's height, not its width."""
+    crop = np.zeros((8, 16, 3), np.uint8)
+    with pytest.raises(ValueError, match="outside the 16x8 crop"):
+        augment_first_frame(crop, (3.0, 10.0), np.random.default_rng(0), count=2)
+    images, centres = augment_first_frame(crop, (10.0, 7.0), np.random.default_rng(0), count=2)
+    assert centres == [(10.0, 7.0), (5.0, 7.0)]
