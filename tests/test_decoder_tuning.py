@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from samn_tracker import decoder_tuning, regions
 from samn_tracker.config import TuningConfig, preset
+from samn_tracker.crops import crop_mask, window_around
 from samn_tracker.datasets.davis import davis_sequence
 from samn_tracker import tracker as tracker_module
 from samn_tracker.decoder_tuning import TuningViews, tune_decoder, tune_decoders, tune_stacked
@@ -255,3 +257,50 @@ def test_a_lockstep_tracks_with_stacked_tuned_decoders_as_with_each_tuned_alone(
         assert a.sum() > 1000
         assert (a & b).sum() / (a | b).sum() > 0.99
 
+
+
+def test_each_step_trains_on_batch_views_for_steps_steps(monkeypatch) -> None:
+    """``steps`` Adam steps, each on the loss of ``batch`` of the views (not all of them, nor
+    fewer steps): the cost and the fit that ``TuningConfig`` documents."""
+    seen = []
+    real_loss = decoder_tuning.segmentation_loss
+
+    def counted(logits, masks):
+        seen.append(len(masks))
+        return real_loss(logits, masks)
+
+    monkeypatch.setattr(decoder_tuning, "segmentation_loss", counted)
+    torch.manual_seed(0)
+    decoder = Decoder(in_dim=16, skip8_dim=8, skip4_dim=8, dim=8)
+    tune_decoder(decoder, small_views(0, count=6), TuningConfig(steps=5, lr=1e-2, batch=2),
+                 torch.Generator().manual_seed(0))
+    assert seen == [2] * 5
+
+
+def test_tuning_views_are_the_centred_crop_then_jittered_ones(car, monkeypatch) -> None:
+    """View 0 is the crop placed exactly as the first frame's (``window_around``), the other
+    ``views - 1`` are jittered by ``centre_jitter`` and ``scale_jitter``, in that order."""
+    frames, truth = car
+    calls, views = [], []
+    real_jitter, real_tuning = tracker_module.jittered_window, tracker_module.tune_decoders
+
+    def jitter(box, search_factor, crop_size, rng, centre_jitter, scale_jitter):
+        calls.append((centre_jitter, scale_jitter))
+        return real_jitter(box, search_factor, crop_size, rng, centre_jitter, scale_jitter)
+
+    def kept(decoder, target_views, cfg, seed):
+        views.extend(target_views)
+        return real_tuning(decoder, target_views, cfg, seed)
+
+    monkeypatch.setattr(tracker_module, "jittered_window", jitter)
+    monkeypatch.setattr(tracker_module, "tune_decoders", kept)
+    cfg = SMALL.replace(**{"tuning.steps": 1, "tuning.views": 4, "tuning.centre_jitter": 0.1,
+                           "tuning.scale_jitter": 0.3, "tuning.flip": False})
+    tracker = SAMNTracker(cfg, device="cpu")
+    tracker.initialize(frames[0], truth[0])
+    assert calls == [(0.1, 0.3)] * 3
+    window = window_around(regions.solid_box(truth[0], cfg.initial_box_thin), cfg.search_factor, cfg.crop_size)
+    centred = torch.from_numpy(crop_mask(truth[0], window) >= 0.5).float()
+    assert len(views) == 1 and views[0].masks.shape[0] == 4
+    assert torch.equal(views[0].masks[0, 0], centred)
+    assert not any(torch.equal(views[0].masks[i, 0], centred) for i in range(1, 4))
