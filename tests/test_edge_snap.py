@@ -99,3 +99,30 @@ def test_the_settings_are_checked():
         EdgeConfig(eps=0)
     with pytest.raises(ValueError):
         EdgeConfig(subsample=0)
+
+
+@pytest.mark.parametrize("name", ["blackswan", "camel", "car-shadow"])
+def test_the_snapped_region_ends_where_the_whole_frame_filter_does(davis_root, name):
+    """Filtering only the mask's bounds and their margin on every side must give the outline
+    the filter over the whole frame gives: the same box within a pixel on each side (a
+    region cut short on one side moves that side's edge by several pixels)."""
+    image, truth = frame_and_truth(davis_root, name, 10)
+    grown = spilled(truth)
+    whole_frame = _guided_filter(image, grown, SNAP) >= 0.5
+    snapped, _ = snap_to_edges(image, grown, MaskCounts.of(grown), SNAP)
+    a, b = np.array(mask_to_box(snapped), float), np.array(mask_to_box(whole_frame), float)
+    ends = np.r_[a[:2] - b[:2], a[:2] + a[2:] - b[:2] - b[2:]]
+    assert np.abs(ends).max() <= 1, ends
+
+
+def test_a_radius_under_one_cell_filters_over_one_cell(davis_root):
+    """The coefficients are fitted at 1/``subsample`` resolution: a radius of 1 to 3 pixels
+    (subsample 4) is floored to one coarse cell, as radius 4 gives, not to a one-cell window
+    that would fit nothing and hand back the mask unchanged."""
+    image, truth = frame_and_truth(davis_root, "car-shadow", 10)
+    grown = spilled(truth)
+    one_cell = _guided_filter(image, grown, EdgeConfig(radius=4))
+    for radius in (1, 2, 3):
+        np.testing.assert_array_equal(_guided_filter(image, grown, EdgeConfig(radius=radius)), one_cell)
+    snapped, _ = snap_to_edges(image, grown, MaskCounts.of(grown), EdgeConfig(radius=2))
+    assert region_similarity(snapped, truth) > region_similarity(grown, truth)
