@@ -3,12 +3,15 @@ when it moves the box, and a target that jumps out of the tracker's search regio
 again on real frames."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
 from samn_tracker import redetection
 from samn_tracker.config import RedetectionConfig, preset
 from samn_tracker.crops import CropWindow
+from samn_tracker.memory_manager import Decision
 from samn_tracker.datasets.davis import davis_sequence
 from samn_tracker.regions import iou_boxes
 from samn_tracker.tracker import SAMNTracker
@@ -51,6 +54,8 @@ def test_the_box_moves_to_a_strong_peak_elsewhere_only():
     np.testing.assert_array_equal(redetection.moved_box(box, far, 0.4, 0.8, cfg), [280.5, 100.0, 40.0, 10.0])
     assert redetection.moved_box(box, far, 0.39, 0.8, cfg) is None          # weaker than half the usual peak
     assert redetection.moved_box(box, (135.0, 104.5), 0.9, 0.8, cfg) is None  # within one target size
+    # the size is sqrt(w h), not the longer side (40): 25.5 px away is elsewhere
+    np.testing.assert_array_equal(redetection.moved_box(box, (145.0, 104.5), 0.9, 0.8, cfg), [125.5, 100.0, 40.0, 10.0])
 
 
 @pytest.fixture(scope="module")
@@ -88,3 +93,27 @@ def test_a_target_that_jumped_away_is_found_again(moved_target, after, frame_ops
         assert max(overlaps[:after + 2]) > 0.5 and overlaps[-1] > 0.5
     else:
         assert max(overlaps) == 0  # its own search region holds nothing but black
+
+
+def test_a_frame_counts_as_lost_when_its_mask_is_not_used_and_the_dcf_lost_it_too():
+    """``_lost``: a frame counts towards a search beyond the search region when its mask was
+    refused (untrusted) or kept out of the memories (uncertain, even if trusted), and the DCF's
+    peak fell under ``min_peak`` x the mean accepted peak; a DCF that still sees the target,
+    a trusted and certain mask, no accepted peak yet, or ``after=0`` never count."""
+    memory = SimpleNamespace(peaks=[0.8, 0.6], mean_peak=lambda: 0.7)  # under 0.35: the DCF lost it
+    target = SimpleNamespace(memory=memory)
+
+    def lost(trusted, uncertain, peak, after=2, peaks=True):
+        tracker = SimpleNamespace(cfg=preset("lite").replace(**{"redetection.after": after,
+                                                                "redetection.min_peak": 0.5}))
+        target.memory.peaks = [0.8, 0.6] if peaks else []
+        return SAMNTracker._lost(tracker, target, Decision(uncertain, trusted, None, None, None), peak)
+
+    assert lost(trusted=False, uncertain=False, peak=0.3)
+    assert lost(trusted=False, uncertain=True, peak=0.3)
+    assert lost(trusted=True, uncertain=True, peak=0.3)     # trusted, yet kept out of the memories
+    assert not lost(trusted=False, uncertain=False, peak=0.4)  # the DCF still sees it
+    assert not lost(trusted=True, uncertain=True, peak=0.4)
+    assert not lost(trusted=True, uncertain=False, peak=0.1)
+    assert not lost(trusted=False, uncertain=False, peak=0.1, after=0)
+    assert not lost(trusted=False, uncertain=False, peak=0.1, peaks=False)
