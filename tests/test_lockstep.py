@@ -323,6 +323,7 @@ def test_two_groups_by_default_beside_a_gpu_only():
         return SimpleNamespace(device=torch.device(device), **halves)
 
     assert lockstep_groups(None, 32, tracker("cuda:0")) == 2
+    assert lockstep_groups(None, AUTO_GROUPS_MIN_BATCH, tracker("cuda:0")) == 2  # "at least"
     assert lockstep_groups(None, AUTO_GROUPS_MIN_BATCH - 1, tracker("cuda:0")) == 1
     assert lockstep_groups(None, 32, tracker("cpu")) == 1                    # the same cores
     assert lockstep_groups(None, 32, tracker("cuda:0", apart=False)) == 1    # only step()
@@ -496,3 +497,81 @@ def test_sampled_entries_of_a_batch_hold_only_their_own_features(davis_root):
     lasts = [target.memory.appearance.last for target in targets if target.memory.appearance.last is not None]
     assert any(entry.key.untyped_storage().nbytes() > entry.key.numel() * entry.key.element_size()
                for entry in lasts)
+
+
+class QueuedDevice:
+    """A fake clock and a device queue that runs behind the host, as a GPU's does: host work
+    moves the clock at once, device work is queued after the work before it, and a wait
+    (``sync``, or a read-back in ``finish``) moves the clock to where that work ends."""
+
+    def __init__(self):
+        self.now = 0.0
+        self.queue_end = 0.0
+
+    def host(self, seconds: float) -> None:
+        self.now += seconds
+
+    def enqueue(self, seconds: float) -> float:
+        self.queue_end = max(self.queue_end, self.now) + seconds
+        return self.queue_end
+
+    def wait(self, until: float | None = None) -> None:
+        self.now = max(self.now, self.queue_end if until is None else until)
+
+
+class QueuedTracker(Counter):
+    """``Counter`` on a ``QueuedDevice``: a start takes 0.2 s; a launch 0.1 s of host work and
+    0.3 s of device work; a finish waits for that work's read-back, takes 0.05 s and leaves
+    0.2 s of memory writes queued."""
+
+    def __init__(self, device: QueuedDevice):
+        self.clock = device
+
+    def start_all(self, images, regions):
+        self.clock.host(0.2)
+        return super().start_all(images, regions)
+
+    def launch(self, targets, images):
+        self.clock.host(0.1)
+        return targets, images, self.clock.enqueue(0.3)
+
+    def finish(self, launched):
+        targets, images, read_back = launched
+        self.clock.wait(read_back)
+        self.clock.host(0.05)
+        self.clock.enqueue(0.2)
+        return self.step(targets, images)
+
+
+def queued_run(monkeypatch, lengths, batch, groups):
+    import samn_tracker.tracking_loop as tracking_loop
+    from types import SimpleNamespace
+
+    device = QueuedDevice()
+    monkeypatch.setattr(tracking_loop, "time", SimpleNamespace(perf_counter=lambda: device.now))
+    monkeypatch.setattr(tracking_loop, "synchroniser", lambda _: device.wait)
+    videos = [(iter([np.zeros(1)] * n), f"v{i}") for i, n in enumerate(lengths)]
+    steps = list(track_lockstep(QueuedTracker(device), videos, batch=batch, groups=groups))
+    return steps, max(device.now, device.queue_end)  # the run ends when the device's queue does
+
+
+def test_lockstep_seconds_are_the_batched_calls_divided_among_their_videos(monkeypatch):
+    """A start of two videos in one ``start_all`` gives each half its time, and a step of two
+    half the launch, the wait for the read-back and the queued memory writes (synced: no
+    other group to overlap with). Counted on a fake clock, without sleeping."""
+    steps, total = queued_run(monkeypatch, (3, 3), batch=2, groups=1)
+    assert [s.index for _, s in steps] == [0, 0, 1, 1, 2, 2]
+    for _, step in steps:
+        assert step.seconds == pytest.approx(0.1 if step.index == 0 else (0.4 + 0.05 + 0.2) / 2)
+    assert sum(s.seconds for _, s in steps) == pytest.approx(total)
+
+
+@pytest.mark.parametrize("lengths, batch, groups", [((4, 2, 3, 5), 3, 1), ((4, 2, 3, 5), 3, 2), ((2, 5, 3, 1, 4), 4, 2)])
+def test_lockstep_seconds_add_up_to_the_time_spent_tracking(monkeypatch, lengths, batch, groups):
+    """Whatever the groups and refills, every second the run took, device work included, is
+    some step's: work still queued when a group finishes with none other in flight, or when
+    new videos start, is counted, not lost to an uncounted wait."""
+    steps, total = queued_run(monkeypatch, lengths, batch, groups)
+    assert len(steps) == sum(lengths)
+    assert all(s.seconds > 0 for _, s in steps)
+    assert sum(s.seconds for _, s in steps) == pytest.approx(total, rel=1e-9)
