@@ -9,7 +9,7 @@ import torch
 from samn_tracker import build_tracker, regions
 from samn_tracker.crops import CropWindow
 from samn_tracker.datasets.davis import davis_sequence
-from samn_tracker.batch_rows import take_rows
+from samn_tracker.batch_rows import grouped, in_order, take_rows
 from samn_tracker.device_components import MainComponents
 from samn_tracker.devices import ReadBack
 from samn_tracker.frame_ops import DeviceFrames, HostFrames, frame_ops
@@ -208,6 +208,17 @@ def test_rows_are_taken_as_indexing_takes_them():
     t = torch.arange(12.0).view(4, 3)
     assert take_rows(t, [0, 1, 2, 3]) is t  # all of them, in order: no copy
     assert torch.equal(take_rows(t, [3, 1]), t[[3, 1]])
+    assert torch.equal(take_rows(t, [3, 2, 1, 0]), t[[3, 2, 1, 0]])  # all of them, but reordered
+
+
+def test_grouped_rows_are_put_back_in_index_order():
+    """A lockstep batch's results computed per group (e.g. per frame shape) come back in
+    target order, not group after group."""
+    t = torch.arange(5.0)[:, None]
+    groups = grouped("abacb")
+    assert groups == [[0, 2], [1, 4], [3]]
+    assert torch.equal(in_order([t[g] for g in groups], groups), t)
+    assert in_order([t], [list(range(5))]) is t  # one group: as it is
 
 
 def test_auto_puts_frames_on_the_device_only_for_a_gpu():
