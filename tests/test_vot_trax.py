@@ -35,12 +35,12 @@ class Session:
     """A TraX server process and a client; a watchdog kills the server after TIMEOUT s,
     so a hang fails the test instead of blocking it."""
 
-    def __init__(self, tmp_path: Path, output: str = "auto"):
+    def __init__(self, tmp_path: Path, output: str = "auto", server: tuple[str, ...] = ("-m", "samn_tracker.vot.trax_server")):
         env = dict(os.environ, PYTHONPATH=str(REPO), SAMN_VOT_CONFIG=FAST_CONFIG,
                    SAMN_VOT_OUTPUT=output, PYTHONUNBUFFERED="1")
         self.stderr_path = tmp_path / "stderr.txt"
         self._stderr = open(self.stderr_path, "w")
-        self.process = subprocess.Popen([sys.executable, "-m", "samn_tracker.vot.trax_server"],
+        self.process = subprocess.Popen([sys.executable, *server],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=self._stderr, env=env, cwd=tmp_path)
         self._timer = threading.Timer(TIMEOUT, self.process.kill)
@@ -216,3 +216,62 @@ def test_lite_serves_on_one_cpu_thread_unless_told(monkeypatch):
         assert options_from_args(["--threads", "3"]).threads == 3  # the option before the variable
     finally:
         torch.set_num_threads(before)
+
+
+SCRIPTED_SERVER = """
+import sys
+import numpy as np
+from samn_tracker.tracker import Prediction
+from samn_tracker.vot.trax_server import serve
+
+class Scripted:
+    \"\"\"Answers the box and confidence of the tracked frame's number; frame 2 fails.\"\"\"
+    frame = 0
+
+    def answer(self, image, confidence):
+        box = np.array([10.5 + self.frame, 20.0, 40.0 + self.frame, 30.0])
+        return Prediction(mask=np.zeros(image.shape[:2], bool), box=box, confidence=confidence, uncertain=False)
+
+    def initialize(self, image, region):
+        self.frame = 0
+        return self.answer(image, 1.0)
+
+    def track(self, image):
+        self.frame += 1
+        if self.frame == 2:
+            raise RuntimeError("scripted failure")
+        return self.answer(image, 0.125 * self.frame)
+
+raise SystemExit(serve(Scripted(), "rectangle"))
+"""
+
+
+def test_track_answers_carry_the_trackers_box_and_confidence_and_a_crash_exits_2(tmp_path):
+    """Over TraX, a tracked frame's answer is the tracker's own box (x, y, w, h as it is) and
+    its own confidence; an unexpected error in the tracker ends the session with a line
+    naming it and exit status 2. A scripted tracker behind the real ``serve``: no network."""
+    script = tmp_path / "scripted_server.py"
+    script.write_text(SCRIPTED_SERVER)
+    session = Session(tmp_path, server=(str(script),))
+    session.initialize(_frame(0), Rectangle.create(100, 100, 50, 50))
+    objects, _ = session.frame(_frame(1))
+    region, properties = objects[0]
+    assert region.type == Region.RECTANGLE
+    assert region.bounds() == pytest.approx((11.5, 20.0, 41.0, 30.0))
+    assert float(properties.get("confidence")) == pytest.approx(0.125)
+    with pytest.raises(trax.TraxException, match="scripted failure"):
+        session.frame(_frame(2))
+    assert session.close() == 2
+    assert "samn trax server: unexpected RuntimeError: scripted failure" in session.stderr
+
+
+def test_an_initial_polygon_outside_the_image_is_refused():
+    """As an initial rectangle outside the image is: a clear error, not a tracker started on
+    nothing."""
+    from samn_tracker.errors import InputError
+    from samn_tracker.vot.trax_server import region_from_trax
+
+    with pytest.raises(InputError, match="outside"):
+        region_from_trax(Polygon.create([(5000, 5000), (5020, 5000), (5020, 5020)]), (480, 854))
+    triangle = [(100.0, 100.0), (150.0, 100.0), (150.0, 140.0)]
+    np.testing.assert_array_equal(region_from_trax(Polygon.create(triangle), (480, 854)), triangle)
