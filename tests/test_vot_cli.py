@@ -4,6 +4,7 @@ import configparser
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from samn_tracker import cli
@@ -283,3 +284,30 @@ def test_every_local_stack_option_has_help_and_no_boxes_folder_is_needed(capsys)
                    "--away-for N frames of each away span"):
         assert option in text
     assert "else from the masks" in text
+
+
+def test_derived_tags_compare_sizes_five_frames_apart_and_motion_of_the_centre():
+    """``size_change``: sqrt(area) against 5 frames earlier, so a jump from 20 to 30 px is
+    tagged for the five frames that still see the old size; a box grown about its centre has
+    not moved (``motion_change`` follows the centre, not the top-left corner)."""
+    from samn_tracker.vot.local_stack import derived_tags
+
+    boxes = np.tile([10.0, 10.0, 20.0, 20.0], (12, 1))
+    boxes[6:] = [5.0, 5.0, 30.0, 30.0]
+    tags = derived_tags(boxes)
+    assert tags["size_change"].tolist() == [False] * 6 + [True] * 5 + [False]
+    assert not tags["motion_change"].any()
+    assert tags["empty"].tolist() == (~tags["size_change"]).tolist()
+    moving = np.tile([10.0, 10.0, 20.0, 20.0], (4, 1))
+    moving[2:, 0] += 10.0  # the centre jumps 10 px: a change of velocity over 0.15 x 20
+    assert derived_tags(moving)["motion_change"].tolist() == [False, False, True, True]
+
+
+def test_anchors_go_forward_while_at_least_half_the_sequence_lies_ahead():
+    """VOT2020's rule: an anchor with exactly half the frames ahead (itself included) still
+    runs forward."""
+    from samn_tracker.vot.local_stack import anchors
+
+    assert anchors(2, 1).tolist() == [1, 1]
+    assert anchors(10, 5).tolist() == [1, 0, 0, 0, 0, 1, 0, 0, 0, 0]
+    assert anchors(11, 5).tolist() == [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, -1]
