@@ -52,6 +52,9 @@ SHIPPED = sorted((REPO / "samn_tracker" / "train" / "configs").glob("*.json"))
     (["memory=3"], "memory", "3", "a group of settings"),
     (["memory.interval.x=1"], "memory.interval.x", "1", "no sub-setting"),
     (["uncertainty.queue_length=0"], "uncertainty.queue_length", "0", ">= 1"),
+    (["mask_check.max_area_change=0.5"], "mask_check.max_area_change", "0.5", "a number >= 1"),
+    (["dcf.update_interval=0"], "dcf.update_interval", "0", "an integer >= 1"),
+    (["initial_box_thin=1.0"], "initial_box_thin", "1.0", "a number >= 0 and < 1"),
 ])
 def test_bad_values_name_the_key_the_value_and_what_is_allowed(items, key, value, allowed):
     with pytest.raises(SettingError) as caught:
@@ -59,6 +62,15 @@ def test_bad_values_name_the_key_the_value_and_what_is_allowed(items, key, value
     message = str(caught.value)
     assert "\n" not in message and caught.value.key == key
     assert f"{key}={value}" in message and allowed in message
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])
+def test_a_number_setting_must_be_finite(value):
+    """An infinite search factor passes ``>= 1`` but crashes tracking (ZeroDivisionError):
+    a number setting is refused unless it is finite."""
+    with pytest.raises(SettingError, match="search_factor=.* expected a number") as caught:
+        preset("lite").replace(search_factor=value)
+    assert caught.value.key == "search_factor"
 
 
 def test_unknown_keys_list_the_known_ones_of_their_group():
