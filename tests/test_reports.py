@@ -417,6 +417,41 @@ def test_report_vot_shows_an_accuracy_inside_the_burn_in_as_not_measured(tmp_pat
     assert [t.get_text() for t in right.texts] == ["no frames"]
 
 
+def test_report_vot_eao_legend_is_ranked_best_first(tmp_path, monkeypatch):
+    """The EAO curves' legend lists the trackers by their EAO, best first, one without an
+    EAO last."""
+    from samn_tracker.reports import vot
+
+    curve = [0.0, 0.9, 0.8, 0.7]
+    results = [vot.ExperimentResult(t, "baseline", "reset", eao=eao, eao_curve=curve)
+               for t, eao in (("low", 0.3), ("none", None), ("high", 0.6))]
+    figures = []
+    monkeypatch.setattr(vot, "_save", lambda figure, stem: figures.append(figure) or [])
+    vot.plot_eao_curves(results, "baseline", tmp_path)
+    legend = [t.get_text() for t in figures[0].axes[0].get_legend().get_texts()]
+    assert legend == ["high [0.600]", "low [0.300]", "none"]
+
+
+def test_davis_fps_is_shown_as_measured_not_scaled_like_the_scores():
+    """The DAVIS table shows scores in % but frames per second as they are."""
+    table = reports.scores_table([davis_summary(2016, "a", 2)])
+    assert table.loc["a", "FPS"] == 5.0
+    assert table.loc["a", "J&F"] == round(100 * davis_summary(2016, "a", 2).scores["J&F"], 1)  # in %, shown rounded
+
+
+def test_plotted_trackers_are_ranked_best_first_and_objects_by_the_best_trackers_score(monkeypatch):
+    """Legends rank the trackers by their headline score, best first, and the objects plot
+    lists the objects from the best-ranked tracker's best to its worst."""
+    worse = Summary("davis2016", "val", "worse", {"J&F": 0.4}, per_object={"a_1": 0.3, "b_1": 0.5, "c_1": 0.4})
+    better = Summary("davis2016", "val", "better", {"J&F": 0.7}, per_object={"a_1": 0.5, "b_1": 0.9, "c_1": 0.7})
+    figures = []
+    monkeypatch.setattr(reports, "_save", lambda figure, stem: figures.append(figure) or [])
+    reports.objects_plot([worse, better], Path("objects"), "DAVIS 2016 val")
+    (axes,) = figures[0].axes
+    assert [t.get_text() for t in axes.get_legend().get_texts()] == ["better [70.0]", "worse [40.0]"]
+    assert [t.get_text() for t in axes.get_yticklabels()] == ["b", "c", "a"]
+
+
 def test_a_got10k_run_without_times_has_no_fps_in_its_summary():
     """The toolkit's -1 (no time files) would show as a speed of -1.0 in the tables."""
     result = got10k.Got10kResult(scores=box_measures.got10k_scores(np.array([0.5, 0.7])),
