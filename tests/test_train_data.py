@@ -16,7 +16,8 @@ from samn_tracker.errors import InputError
 from samn_tracker.regions import mask_to_box
 from samn_tracker.datasets import read_image
 from samn_tracker.train.clips import Clip
-from samn_tracker.train.sampling import ClipDataset, make_crop_sample
+from samn_tracker.crops import CropWindow
+from samn_tracker.train.sampling import ClipDataset, box_in_crop, make_crop_sample
 from samn_tracker.train.still_images import (CocoInstances, PascalVOCObjects, SaliencyFolders,
                                              ViewAugmentation, augment_views, decode_coco_rle,
                                              photometric, polygons_to_mask)
@@ -459,6 +460,71 @@ def test_crop_sample_shapes_and_placement(davis_root: Path) -> None:
             centre, side = crop_box_centre_size(jittered.masks[t, 0].numpy() > 0)
             assert np.abs(centre - middle).max() <= 0.25 * side + 1.5
         assert not torch.equal(jittered.images[1:], exact.images[1:])
+
+
+def moving_clip(davis_root: Path, step: int = 60) -> Clip:
+    """camel's frame 0 moved ``step`` px right per frame (its mask with it): a target whose
+    box changes far more between frames than any jitter tested here."""
+    image, mask = read_image(frame(davis_root, "camel", 0)), davis_clip(davis_root, at=(0,)).masks[0]
+    frames, masks = [], []
+    for t in range(3):
+        shift = np.float32([[1, 0, step * t], [0, 1, 0]])
+        frames.append(cv2.warpAffine(image, shift, image.shape[1::-1], borderMode=cv2.BORDER_REPLICATE))
+        masks.append(cv2.warpAffine(mask.astype(np.uint8), shift, mask.shape[::-1]) > 0)
+    return Clip(frames, masks, name="camel-moving")
+
+
+class OneClip:
+    """A clip source of one clip."""
+
+    def __init__(self, clip: Clip):
+        self._clip = clip
+
+    def __len__(self) -> int:
+        return 1
+
+    def clip(self, index: int, rng: np.random.Generator) -> Clip:
+        return self._clip
+
+
+def test_each_frame_is_cropped_around_its_own_box_with_the_datasets_jitters(davis_root: Path) -> None:
+    """Frames 1 and 2 are cropped around their own boxes (the tracker's crop follows the
+    target), jittered in scale only when ``centre_jitter`` is 0: each frame's target stays
+    centred, though it moves 60 px a frame. The dataset passes its jitters on by name."""
+    clip = moving_clip(davis_root)
+    size = 128
+    middle = (size - 1) / 2
+    dataset = ClipDataset([OneClip(clip)], crop_size=size, length=4, box_init_prob=0.0,
+                          centre_jitter=0.0, scale_jitter=0.5)
+    sides = set()
+    for index in range(len(dataset)):
+        sample = dataset[index]
+        for t in range(3):
+            centre, side = crop_box_centre_size(sample.masks[t, 0].numpy() > 0)
+            assert np.abs(centre - middle).max() <= 1.5, (index, t, centre)
+            sides.add(round(side))
+    assert len(sides) > 3  # the scale was jittered
+
+
+def test_a_frame_without_the_object_is_cropped_where_the_last_visible_box_was(davis_root: Path) -> None:
+    """Frame 2 with the object gone is cropped at frame 1's box (where it was last seen), not
+    at frame 0's; its target mask is empty."""
+    clip = moving_clip(davis_root)
+    gone = Clip(clip.frames[:2] + [clip.frames[1]], clip.masks[:2] + [np.zeros_like(clip.masks[1])])
+    sample = make_crop_sample(gone, 64, 4.0, np.random.default_rng(0), centre_jitter=0, scale_jitter=0)
+    assert torch.equal(sample.images[2], sample.images[1])
+    assert not sample.masks[2].any() and sample.masks[1].any()
+
+
+def test_a_box_thinner_than_a_crop_pixel_keeps_one_pixel() -> None:
+    """A one-pixel box in a crop at a quarter of the frame's scale may hold no crop pixel's
+    centre; the box-init memory mask still marks the one pixel it falls in."""
+    window = CropWindow(100.0, 100.0, 256.0, 64)
+    for x in (100.0, 101.0, 102.0):
+        rect = box_in_crop(np.array([x, 100.0, 1.0, 1.0]), window)
+        assert rect.sum() == 1.0
+        (row,), (col,) = np.nonzero(rect.any(axis=1))[0], np.nonzero(rect.any(axis=0))[0]
+        assert abs(col - window.to_crop(x, 100.0)[0]) <= 1 and abs(row - window.to_crop(x, 100.0)[1]) <= 1
 
 
 def test_box_init_samples(davis_root: Path) -> None:
