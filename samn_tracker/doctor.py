@@ -177,18 +177,18 @@ def check_weights() -> Finding:
 
 
 def check_cache() -> Finding:
-    from samn_tracker.weights import CACHE_TEXT, RESNET50_IMAGENET, cache_dir, sha256_file
+    from samn_tracker.weights import RESNET50_IMAGENET, cache_dir, sha256_file
 
     cache = cache_dir()
     resnet = cache / RESNET50_IMAGENET.name
     blocking = nearest_existing(cache)
     if not blocking.is_dir():
         return Finding("FAIL", f"the weight cache {cache} cannot be a folder: {blocking} is a file",
-                       f"point $SAMN_CACHE at a folder (the cache is {CACHE_TEXT})")
+                       "point $SAMN_CACHE at a folder (default ~/.cache/samn_tracker)")
     try:  # the way a download will, before --preset paper's first one fails on it
         check_writable(cache, cache, name="the weight cache")
     except InputError as err:
-        return Finding("FAIL", str(err), f"point $SAMN_CACHE at a folder you can write to (the cache is {CACHE_TEXT})")
+        return Finding("FAIL", str(err), "point $SAMN_CACHE at a folder you can write to (default ~/.cache/samn_tracker)")
     if not resnet.is_file():
         return Finding("warn", f"{resnet} not there yet: --preset paper downloads it on first use",
                        f"offline, download {RESNET50_IMAGENET.url} elsewhere and put it at {resnet}")

@@ -46,15 +46,9 @@ RESNET50_IMAGENET = WeightFile(
 BUILTIN_CHECKPOINTS_DIR = Path(__file__).parent / "checkpoints"
 
 
-CACHE_TEXT = "$SAMN_CACHE, else $XDG_CACHE_HOME/samn_tracker, else ~/.cache/samn_tracker"
-
-
 def cache_dir() -> Path:
-    """``$SAMN_CACHE``, else the user's cache folder as the XDG convention names it (a cluster's
-    scratch, where homes are small), ``samn_tracker`` in it."""
-    if os.environ.get("SAMN_CACHE"):
-        return Path(os.environ["SAMN_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "samn_tracker"
+    """``$SAMN_CACHE`` or ``~/.cache/samn_tracker``."""
+    return Path(os.environ.get("SAMN_CACHE") or Path.home() / ".cache" / "samn_tracker")
 
 
 def sha256_file(path: str | Path) -> str:
@@ -106,7 +100,7 @@ def _download(spec: WeightFile, out: Any, target: Path, progress: bool) -> str:
     except (urllib.error.URLError, OSError) as exc:
         raise DownloadError(
             f"cannot download {spec.url} ({exc}). Download it by other means and put it at "
-            f"{target} (the cache folder is {CACHE_TEXT})") from exc
+            f"{target} (the cache folder is $SAMN_CACHE or ~/.cache/samn_tracker)") from exc
     return digest.hexdigest()
 
 
