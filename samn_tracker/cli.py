@@ -210,10 +210,10 @@ def run_track(args: argparse.Namespace) -> int:
                          f"{total} frames; give a larger --max-frames, or run without --resume")
     if not args.no_video:
         check_overlay_size(first.shape[:2])
+    began = time.monotonic()
     tracker = build_tracker(config, args.weights, device=args.device, precision=args.precision,
                             seed=args.seed)
     use_cpu_threads(tracker, args.threads)
-    began = time.monotonic()
     with RunFolder(out, args.invocation, settings, resumed=resumed.frames if resumed else 0) as run:
         if resumed is not None:
             cut_back(run.path, resumed)
@@ -222,19 +222,20 @@ def run_track(args: argparse.Namespace) -> int:
                                              video=not args.no_video, progress=not args.no_progress,
                                              resumed=resumed)
     summary = finished_text(run.frames, resumed.frames if resumed else None, start_time, track_time,
-                            time.monotonic() - began)
+                            time.monotonic() - began, video=not args.no_video)
     on = f"{tracker.device}, {torch.get_num_threads()} thread(s)" if tracker.device.type == "cpu" else tracker.device
     print(f"{sequence.name}: {summary} on {on} -> {out}")
     return 0
 
 
 def finished_text(frames: int, resumed: Optional[int], start_time: float, track_time: float,
-                  wall: float) -> str:
+                  wall: float, video: bool) -> str:
     """How many frames a run wrote, the speed of the ``track`` calls it made (without the
     initialisation, or, resumed, without the frames found in the snapshot), and the run's
     whole time: reading, mask files and the overlay cost more than tracking on large frames."""
     written = f"{frames} frame{'' if frames == 1 else 's'}"
-    whole = f"{wall:.1f} s in all with reading, writing and the overlay"
+    work = "reading, writing and the overlay" if video else "reading and writing"
+    whole = f"{wall:.1f} s in all with loading the model, {work}"
     if resumed is None:
         return f"{written}, {speed_text(frames - 1, track_time)} (initialisation {start_time:.1f} s; {whole})"
     tracked = frames - resumed

@@ -7,7 +7,7 @@ its tuned decoder) and how many bytes each text file held then. It is written ev
 ``SNAPSHOT_SECONDS`` and when Ctrl-C stops the run (which takes effect between frames, so
 that snapshot is of the last frame written). A resume checks that the command asks for the
 same tracking (source, first region, preset, ``--set``, weights by content, seed,
-precision), cuts the files back to the snapshot, draws the overlay of the frames before it
+precision, a CPU run's threads), cuts the files back to the snapshot, draws the overlay of the frames before it
 again and tracks on from the next frame: its outputs are those of an uninterrupted run (on a
 CPU, bit for bit: tested).
 """

@@ -58,22 +58,29 @@ def draw_label(image: np.ndarray, text: str, x: int, y: int) -> None:
 
 def check_overlay_size(shape: tuple[int, int]) -> None:
     """Open the overlay's encoder at this size once, on a scratch file: frames it cannot take
-    (mp4v stops short of 8192 pixels a side) are refused before the tracker is built, not
-    after the first frame is tracked. OpenCV's own error lines are silenced meanwhile."""
+    (mp4v stops short of 8192 pixels a side), or an OpenCV without the encoder, are refused
+    before the tracker is built, not after the first frame is tracked."""
     h, w = shape
+    if _encoder_opens((w + w % 2, h + h % 2)):
+        return
+    if not _encoder_opens((64, 64)):
+        raise InputError("this OpenCV cannot write mp4v video (built without its FFmpeg backend?); add --no-video")
+    raise InputError(f"the overlay's video encoder (mp4v) cannot take {w}x{h} frames; add --no-video")
+
+
+def _encoder_opens(size: tuple[int, int]) -> bool:
+    """Whether mp4v opens at ``size``; OpenCV's own error lines are silenced meanwhile."""
     logging = cv2.utils.logging
     level = logging.getLogLevel()
     logging.setLogLevel(logging.LOG_LEVEL_SILENT)
     try:
         with tempfile.TemporaryDirectory() as scratch:
-            writer = cv2.VideoWriter(str(Path(scratch) / "probe.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 30.0,
-                                     (w + w % 2, h + h % 2))
+            writer = cv2.VideoWriter(str(Path(scratch) / "probe.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, size)
             opened = writer.isOpened()
             writer.release()
     finally:
         logging.setLogLevel(level)
-    if not opened:
-        raise InputError(f"the overlay's video encoder (mp4v) cannot take {w}x{h} frames; add --no-video")
+    return opened
 
 
 class OverlayWriter:

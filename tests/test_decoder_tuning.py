@@ -258,7 +258,6 @@ def test_a_lockstep_tracks_with_stacked_tuned_decoders_as_with_each_tuned_alone(
         assert (a & b).sum() / (a | b).sum() > 0.99
 
 
-
 def test_each_step_trains_on_batch_views_for_steps_steps(monkeypatch) -> None:
     """``steps`` Adam steps, each on the loss of ``batch`` of the views (not all of them, nor
     fewer steps): the cost and the fit that ``TuningConfig`` documents."""

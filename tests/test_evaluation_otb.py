@@ -109,27 +109,30 @@ def test_special_videos_read_as_the_toolkit_runs_them(tmp_path):
 
 
 def test_a_misaligned_or_missing_video_is_named(tmp_path, capsys):
+    """Each in one line naming the file, the target or where the videos are (the root in a
+    folder of its own: a hint looks into the folder above it)."""
     table = otb_data.read_table()
-    write_video(tmp_path, "David", range(1, 771), {"groundtruth_rect.txt": 770})
+    root = tmp_path / "OTB"
+    write_video(root, "David", range(1, 771), {"groundtruth_rect.txt": 770})
     with pytest.raises(InputError, match=r"David/groundtruth_rect.txt has 770 boxes for the 471 frames of David "
                                          r"\(images 300-770\)"):
-        otb.read_truth(tmp_path, "David", "otb2015", table)
-    write_video(tmp_path, "Freeman4", range(1, 200), {"groundtruth_rect.txt": 283})
+        otb.read_truth(root, "David", "otb2015", table)
+    write_video(root, "Freeman4", range(1, 200), {"groundtruth_rect.txt": 283})
     with pytest.raises(InputError, match=r"img has images 1-199; Freeman4 is images 1-283"):
-        otb.read_truth(tmp_path, "Freeman4", "otb2015", table)
-    assert otb_data.find_target(tmp_path, "Jogging-3") is None
+        otb.read_truth(root, "Freeman4", "otb2015", table)
+    assert otb_data.find_target(root, "Jogging-3") is None
     with pytest.raises(InputError, match=r"Jogging-1 not found in .* \(as <video>/ with img/ and groundtruth_rect.txt"):
-        otb.read_truth(tmp_path, "Jogging-1", "otb2015", table)
-    assert otb.main(["--root", str(tmp_path), "--version", "otb2013", "--out", str(tmp_path / "out"), *FAST]) == 2
+        otb.read_truth(root, "Jogging-1", "otb2015", table)
+    assert otb.main(["--root", str(root), "--version", "otb2013", "--out", str(tmp_path / "out"), *FAST]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith(f"samn eval otb: error: 49 of the 51 targets are not in {tmp_path} ")
+    assert err.startswith(f"samn eval otb: error: 49 of the 51 targets are not in {root} ")
     assert "Basketball" in err and err.endswith("; --version all takes the videos that are there")
     nest = tmp_path / "elsewhere" / "download"
     write_video(nest / "OTB100", "Basketball", range(1, 6), {"groundtruth_rect.txt": 5})
     assert otb.main(["--root", str(nest), "--out", str(tmp_path / "out"), *FAST]) == 2
     assert capsys.readouterr().err.strip().endswith(f"; give --root {nest / 'OTB100'}")  # a level off
-    (tmp_path / "data_seq").mkdir()
-    assert otb.main(["--root", str(tmp_path), "--out", str(tmp_path / "out"), *FAST]) == 2
+    (root / "data_seq").mkdir()
+    assert otb.main(["--root", str(root), "--out", str(tmp_path / "out"), *FAST]) == 2
     assert capsys.readouterr().err.strip().endswith("; this is a UAV123 download: add --version uav123 (or uav20l)")
 
 
@@ -304,7 +307,7 @@ def test_a_published_archive_is_read_as_the_toolkit_reads_it_or_told_what_to_men
     (published / "Basketball.txt").write_text("\n".join(rows["Basketball"] + ["1,2,3,4", "5,6,7,8"]) + "\n")
     (published / "Jogging.1.txt").write_text("\n".join(rows["Jogging-1"]) + "\n")
     (published / "Jogging_2.txt").write_text("\n".join(rows["Jogging-2"]) + "\n")
-    (published / "times" / "Basketball_time.txt").write_text("0.025\n" * FRAMES)
+    (published / "times" / "Basketball_time.txt").write_text("0.025\n" * FRAMES, encoding="utf-8-sig")  # a BOM
     args = ["--root", str(root), "--version", "all", "--out", str(run), "--score-only", "--tracker-name", "Archive"]
     assert otb.main(args) == 2
     assert capsys.readouterr().err.strip().endswith(

@@ -138,3 +138,14 @@ def test_eval_command_dispatches_to_the_benchmarks(capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["davis", "--help"])
     assert exit_info.value.code == 0 and "--year" in capsys.readouterr().out
+
+
+def test_threads_are_compared_between_two_cpu_runs_only():
+    """A GPU run records no threads (None); a record from before threads were recorded has
+    none: either matches any count, as a resume across devices did before threads were kept."""
+    from samn_tracker.evaluation.run_record import differences
+
+    assert differences({"threads": 2}, {"threads": 1}) == ["threads: 2 now, 1 before (--threads 1 repeats it)"]
+    assert differences({"threads": 1}, {"threads": None}) == []
+    assert differences({"threads": None}, {"threads": 2}) == []
+    assert differences({"threads": 2}, {}) == []

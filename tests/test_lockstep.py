@@ -566,7 +566,8 @@ def test_lockstep_seconds_are_the_batched_calls_divided_among_their_videos(monke
     assert sum(s.seconds for _, s in steps) == pytest.approx(total)
 
 
-@pytest.mark.parametrize("lengths, batch, groups", [((4, 2, 3, 5), 3, 1), ((4, 2, 3, 5), 3, 2), ((2, 5, 3, 1, 4), 4, 2)])
+@pytest.mark.parametrize("lengths, batch, groups",
+                         [((4, 2, 3, 5), 3, 1), ((4, 2, 3, 5), 3, 2), ((2, 5, 3, 1, 4), 4, 2)])
 def test_lockstep_seconds_add_up_to_the_time_spent_tracking(monkeypatch, lengths, batch, groups):
     """Whatever the groups and refills, every second the run took, device work included, is
     some step's: work still queued when a group finishes with none other in flight, or when

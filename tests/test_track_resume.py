@@ -114,26 +114,28 @@ def test_a_failed_read_resumes_once_mended_and_a_killed_run_is_cut_back_to_its_s
     assert not (out / "overlay.mp4").exists()  # resumed without video: no overlay of part of the frames
 
 
-def test_a_mask_start_resumes_and_another_thread_count_is_refused(davis_root, tmp_path):
+def test_a_mask_start_resumes_and_another_thread_count_is_refused(davis_root, tmp_path, capsys):
     """A mask start's record holds the mask's sha256 beside its path, which the resume took for
     a box's numbers, refusing every mask start. Another thread count rounds otherwise, and the
-    first-frame tuning carries that into the masks: resuming with one is refused."""
+    first-frame tuning carries that into the masks: resuming with one is refused. In this
+    process, as four commands' starts would take seconds."""
+    from samn_tracker import cli
+
     mask = davis_root / "Annotations" / "480p" / "car-shadow" / "00000.png"
 
-    def track_mask(frames: Path, out: Path, *extra) -> subprocess.CompletedProcess:
-        return samn("track", frames, "--mask", mask, "--out", out, "--no-video", *extra, *SHORT_TUNING_ARGS)
+    def track_mask(frames: Path, out: Path, *extra) -> int:
+        return cli.main(["track", str(frames), "--mask", str(mask), "--out", str(out), "--no-video", "--no-progress",
+                         *extra, *SHORT_TUNING_ARGS])
 
-    whole_run = track_mask(frames_folder(davis_root, tmp_path / "whole_frames"), tmp_path / "whole")
-    assert whole_run.returncode == 0, whole_run.stderr
+    assert track_mask(frames_folder(davis_root, tmp_path / "whole_frames"), tmp_path / "whole") == 0
     frames, out = frames_folder(davis_root, tmp_path / "frames", corrupt=6), tmp_path / "out"
-    assert track_mask(frames, out).returncode == 2
+    assert track_mask(frames, out) == 2
     frames_folder(davis_root, frames)  # frame 6 mended
-    other = track_mask(frames, out, "--resume", "--threads", "2")
-    assert other.returncode == 2
-    assert "threads: 2 now, 1 before (--threads 1 repeats it)" in one_line(other.stderr)
-    resumed = track_mask(frames, out, "--resume")
-    assert resumed.returncode == 0, resumed.stderr
-    assert f"{FRAMES} frames (6 from the snapshot" in resumed.stdout
+    capsys.readouterr()
+    assert track_mask(frames, out, "--resume", "--threads", "2") == 2
+    assert "threads: 2 now, 1 before (--threads 1 repeats it)" in one_line(capsys.readouterr().err)
+    assert track_mask(frames, out, "--resume") == 0
+    assert f"{FRAMES} frames (6 from the snapshot" in capsys.readouterr().out
     assert_same_results(out, tmp_path / "whole")
     assert run_record(out)["settings"]["threads"] == 1
 

@@ -358,3 +358,24 @@ def test_frames_too_large_for_the_overlay_encoder_are_refused_before_tracking(tm
     assert one_line(result.stderr) == ("samn track: error: the overlay's video encoder (mp4v) cannot take 9000x64 "
                                        "frames; add --no-video")
     assert not partial(tmp_path / "out").exists() and not (tmp_path / "out").exists()
+
+
+def test_an_opencv_without_the_encoder_is_told_so_not_that_the_frames_are_too_large(monkeypatch):
+    from samn_tracker import visualize
+    from samn_tracker.errors import InputError
+
+    monkeypatch.setattr(visualize, "_encoder_opens", lambda size: False)
+    with pytest.raises(InputError, match=r"^this OpenCV cannot write mp4v video \(built without its FFmpeg "
+                                         r"backend\?\); add --no-video$"):
+        visualize.check_overlay_size((480, 854))
+
+
+def test_the_last_line_names_the_overlay_only_when_one_was_drawn():
+    from samn_tracker.cli import finished_text
+
+    assert finished_text(10, None, 1.0, 0.3, 2.0, video=True) == (
+        "10 frames, 30.0 fps (initialisation 1.0 s; 2.0 s in all with loading the model, reading, writing and "
+        "the overlay)")
+    assert finished_text(10, 4, 0.0, 0.2, 1.0, video=False) == (
+        "10 frames (4 from the snapshot, 6 tracked now at 30.0 fps; 1.0 s in all with loading the model, reading "
+        "and writing)")

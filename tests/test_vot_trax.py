@@ -35,7 +35,8 @@ class Session:
     """A TraX server process and a client; a watchdog kills the server after TIMEOUT s,
     so a hang fails the test instead of blocking it."""
 
-    def __init__(self, tmp_path: Path, output: str = "auto", server: tuple[str, ...] = ("-m", "samn_tracker.vot.trax_server")):
+    def __init__(self, tmp_path: Path, output: str = "auto",
+                 server: tuple[str, ...] = ("-m", "samn_tracker.vot.trax_server")):
         env = dict(os.environ, PYTHONPATH=str(REPO), SAMN_VOT_CONFIG=FAST_CONFIG,
                    SAMN_VOT_OUTPUT=output, PYTHONUNBUFFERED="1")
         self.stderr_path = tmp_path / "stderr.txt"

@@ -2,6 +2,7 @@
 key=value metadata and box files."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import IO
 
@@ -110,9 +111,10 @@ def read_boxes(path: Path | IO[str]) -> np.ndarray:
 def read_numbers(path: Path, delimiter: str | None = None) -> np.ndarray:
     """The numbers of a label or time file, flat; InputError naming the file, not numpy's
     traceback, where one is not a number."""
+    text = read_text(path)
     try:
-        return np.loadtxt(path, delimiter=delimiter, ndmin=1).reshape(-1)
-    except (OSError, ValueError) as err:
+        return np.loadtxt(io.StringIO(text), delimiter=delimiter, ndmin=1).reshape(-1)
+    except ValueError as err:
         raise InputError(f"cannot read numbers from {path}: {err}") from None
 
 

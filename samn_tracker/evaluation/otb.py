@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass, field, replace
+from itertools import islice
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -28,6 +29,7 @@ from samn_tracker.evaluation.summaries import Summary, fps_score, fps_text, fram
 from samn_tracker.errors import InputError
 
 VERSIONS = (*otb_data.VERSIONS, *uav123.SUBSETS)
+HINT_FOLDERS = 50  # the folders of a wrong --root looked into for the videos, and of each the entries
 
 
 @dataclass
@@ -84,14 +86,25 @@ def check_result_names(run_dir: Path, names: Sequence[str]) -> None:
 
 
 def _root_hint(args: argparse.Namespace, missing: Sequence[str]) -> str:
-    """Where the videos are when ``--root`` is a level off, or a UAV123 download is read as OTB."""
+    """Where the videos are when ``--root`` is a level off, or a UAV123 download is read as OTB;
+    a few folders looked at, so that a wrong root of thousands answers at once."""
     if args.version not in uav123.SUBSETS and (args.root / "data_seq").is_dir():
         return "; this is a UAV123 download: add --version uav123 (or uav20l)"
-    for near in (args.root.parent, *sorted(p for p in args.root.iterdir() if p.is_dir())):
-        if any(find_target(near, name, args.version) is not None for name in missing):
+    children = sorted(p for p in args.root.iterdir() if p.is_dir())[:HINT_FOLDERS]
+    for near in (args.root.parent, *children):
+        if _looks_like_root(near, args.version):
             return f"; give --root {near}"
     takes_all = args.version in otb_data.VERSIONS and args.version != "all"
     return "; --version all takes the videos that are there" if takes_all else ""
+
+
+def _looks_like_root(folder: Path, version: str) -> bool:
+    if version in uav123.SUBSETS:
+        return (folder / "data_seq").is_dir() and (folder / "anno").is_dir()
+    try:
+        return any((entry / "img").is_dir() for entry in islice(folder.iterdir(), HINT_FOLDERS))
+    except OSError:  # a parent that may not be listed
+        return False
 
 
 def where(version: str) -> str:

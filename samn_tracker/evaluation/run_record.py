@@ -9,7 +9,8 @@ are the same weights), the seed, the precision and, on a CPU, the threads (anoth
 rounds otherwise, and the first-frame tuning carries that into the masks). Not recorded,
 since results agree up to float rounding across them: ``--batch``, ``--groups``,
 ``--device`` and the ``--set`` keys that change how outputs are computed, not what they
-are (``SAME_OUTPUT_SETTINGS``). A record from before threads were recorded matches any count.
+are (``SAME_OUTPUT_SETTINGS``). Threads are compared between two CPU runs only: a record
+from before they were recorded, or of a GPU run, matches any count.
 
 A run that tracks also holds ``<folder>.lock`` until it ends (``hold``), so that a second
 run into the same folder is refused while the first works: both would pass the record's
@@ -118,8 +119,8 @@ def differences(now: dict[str, Any], before: dict[str, Any]) -> list[str]:
     """What differs between two records, one phrase each, ``now`` first."""
     differ = []
     for key in COMPARED:
-        if now.get(key) == before.get(key) or key == "threads" and key not in before:
-            continue
+        if now.get(key) == before.get(key) or key == "threads" and None in (now.get(key), before.get(key)):
+            continue  # threads: a GPU's run (None), or a record from before they were recorded
         if key == "settings":
             settings = [now.get(key) or {}, before.get(key) or {}]
             differ += [f"--set {name}: {_shown(now, name)} now, {_shown(before, name)} before"
@@ -129,8 +130,7 @@ def differences(now: dict[str, Any], before: dict[str, Any]) -> list[str]:
             names = [Path(r["weights"]).name if r.get("weights") else "none" for r in (now, before)]
             differ.append(f"weights: {names[0]} now, {names[1]} before (other content)")
         elif key == "threads":
-            differ.append(f"threads: {now.get(key) or 'a GPU'} now, {before.get(key) or 'a GPU'} before"
-                          + (f" (--threads {before[key]} repeats it)" if before.get(key) else ""))
+            differ.append(f"threads: {now[key]} now, {before[key]} before (--threads {before[key]} repeats it)")
         else:
             differ.append(f"{key}: {now.get(key)} now, {before.get(key)} before")
     return differ

@@ -66,7 +66,8 @@ def find_summaries(paths: Iterable[Path]) -> list[Summary]:
         summary = Summary.load(file)
         key = (summary.benchmark, summary.split, summary.tracker)
         if key in loaded and loaded[key][1] != summary:
-            raise InputError(f"two summaries of {summary.tracker} on {dataset_title(summary.benchmark, summary.split)}: "
+            title = dataset_title(summary.benchmark, summary.split)
+            raise InputError(f"two summaries of {summary.tracker} on {title}: "
                              f"{loaded[key][0]} and {file}; give one of them, or score one run under "
                              "another --tracker-name")
         loaded[key] = (file, summary)
@@ -381,8 +382,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("results/reports"),
                         help="output folder (default: results/reports)")
     args = parser.parse_args(argv)
-    summaries = find_summaries(args.inputs)
     check_writable(args.out, args.out)
+    summaries = find_summaries(args.inputs)
     written = write_report(summaries, args.out)
     print(f"wrote {len(written)} files to {args.out}")
     return 0

@@ -170,7 +170,8 @@ def serve(tracker, output: OutputKind = "auto") -> int:
 
 def options_from_args(argv: Optional[list[str]] = None) -> ServerOptions:
     env = os.environ
-    parser = CommandParser(prog="python -m samn_tracker.vot.trax_server", description="SAMN tracker TraX server for the VOT toolkit")
+    parser = CommandParser(prog="python -m samn_tracker.vot.trax_server",
+                           description="SAMN tracker TraX server for the VOT toolkit")
     parser.add_argument("--preset", default=env.get("SAMN_VOT_PRESET", "lite"))
     parser.add_argument("--weights", default=env.get("SAMN_VOT_WEIGHTS") or None)
     parser.add_argument("--device", default=env.get("SAMN_VOT_DEVICE", "auto"))
