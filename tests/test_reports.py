@@ -99,6 +99,13 @@ def test_reports_refuse_an_out_under_a_file_in_one_line_before_writing(summaries
     assert sorted(tmp_path.rglob("*")) == before
 
 
+def test_report_checks_its_out_before_reading_the_summaries(tmp_path, capsys):
+    """As docs/evaluation.md says: a bad --out is named even where the inputs are bad too."""
+    (tmp_path / "afile").write_text("x")
+    assert report_main([str(tmp_path / "missing"), "--out", str(tmp_path / "afile")]) == 2
+    assert capsys.readouterr().err == f"samn report: error: --out {tmp_path}/afile is a file; give a folder\n"
+
+
 PUBLISHED = {"benchmark": "got10k", "split": "val", "tracker": "SiamRPN++",
              "scores": {"AO": 0.518, "SR0.5": 0.618, "SR0.75": 0.325}}  # as docs/evaluation.md says to type it
 
