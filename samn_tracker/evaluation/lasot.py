@@ -12,7 +12,7 @@ Without them a frame is absent where the dataset flags full occlusion or out of 
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -22,9 +22,10 @@ from samn_tracker.command_parser import CommandParser
 from samn_tracker.datasets.groundtruth import read_boxes, read_numbers
 from samn_tracker.datasets.lasot import (SPLITS, absent_frames, find_sequence, frame_files, sequence_folder,
                                         sequence_folders, sequence_names)
-from samn_tracker.evaluation import box_measures, options
-from samn_tracker.evaluation.runner import BenchmarkSequence, OnePassWriter, read_result_boxes
-from samn_tracker.evaluation.summaries import Summary, fps_score, fps_text, frames_per_second, summary_path
+from samn_tracker.evaluation import options, toolkit_runs
+from samn_tracker.evaluation.runner import BenchmarkSequence
+from samn_tracker.evaluation.summaries import Summary, fps_text
+from samn_tracker.evaluation.toolkit_runs import ToolkitResult
 from samn_tracker.errors import InputError
 
 # The order of the flags in the toolkit's annos/att/<seq>.txt (run_tracker_performance_evaluation.m).
@@ -75,52 +76,20 @@ def _toolkit_file(folder: Path, name: str) -> Path:
     return folder / name
 
 
-@dataclass
-class LasotResult:
-    scores: box_measures.ToolkitScores
-    fps: Optional[float]  # None: no time files (results made elsewhere)
-    names: list[str]
-    per_attribute: dict[str, float] = field(default_factory=dict)  # success AUC, attributes of >= 2 sequences
-
-
-def score(root: Path, run_dir: Path, names: Sequence[str], annos: Optional[Path] = None) -> LasotResult:
+def score(root: Path, run_dir: Path, names: Sequence[str], annos: Optional[Path] = None) -> ToolkitResult:
     """The toolkit's scores of the results in ``run_dir``; with ``annos`` also per attribute,
     over the sequences that have it where there are at least two, as its plots are drawn."""
-    curves, flags = [], []
+    curves, attributes = [], []
     for name in names:
         truth = read_truth(root, name, annos)
-        result_file = Path(run_dir) / f"{name}.txt"
-        if not result_file.is_file():
-            raise InputError(f"no results for sequence {name}: {result_file}")
-        boxes = read_result_boxes(result_file)
-        if len(boxes) < len(truth.boxes):
-            raise InputError(f"{result_file} has {len(boxes)} boxes for {len(truth.boxes)} frames")
-        curves.append(box_measures.toolkit_curves(boxes, truth.boxes, truth.absent))
-        flags.append(truth.attributes)
-    per_attribute = {}
-    if annos is not None:
-        success = np.array([c[0] for c in curves])
-        for k, attribute in enumerate(ATTRIBUTES):
-            having = [i for i, f in enumerate(flags) if f[k] > 0]
-            if len(having) >= 2:
-                per_attribute[attribute] = float(box_measures.toolkit_mean_curve(success[having]).mean())
-    fps = frames_per_second(OnePassWriter(run_dir).time_files(names))
-    return LasotResult(scores=box_measures.toolkit_scores(curves), fps=fps, names=list(names),
-                       per_attribute=per_attribute)
+        curves.append(toolkit_runs.result_curves(run_dir, name, truth.boxes, truth.absent))
+        if annos is not None:
+            attributes.append({a for a, flag in zip(ATTRIBUTES, truth.attributes) if flag > 0})
+    return toolkit_runs.scored(run_dir, names, curves, attributes if annos is not None else None, ATTRIBUTES)
 
 
-def summary(tracker: str, split: str, result: LasotResult) -> Summary:
-    s = result.scores
-    return Summary(benchmark="lasot", split=split, tracker=tracker,
-                   scores={"Success": s.success, "Precision": s.precision,
-                           "Norm. Precision": s.norm_precision, **fps_score(result.fps)},
-                   curves={"success": s.success_curve.tolist(),
-                           "success_x": box_measures.OTB_SUCCESS_THRESHOLDS.tolist(),
-                           "precision": s.precision_curve.tolist(),
-                           "precision_x": box_measures.OTB_PRECISION_THRESHOLDS.astype(float).tolist(),
-                           "norm_precision": s.norm_precision_curve.tolist(),
-                           "norm_precision_x": box_measures.LASOT_NORM_PRECISION_THRESHOLDS.tolist()},
-                   sequences=list(result.names), per_attribute=result.per_attribute)
+def summary(tracker: str, split: str, result: ToolkitResult) -> Summary:
+    return toolkit_runs.summary("lasot", split, tracker, result, norm_precision=True)
 
 
 def build_parser() -> CommandParser:
@@ -172,13 +141,12 @@ def _run(args: argparse.Namespace) -> int:
         read_truth(args.root, name, args.toolkit_annos)
     sequences = load_sequences(args.root, names)
     tracker = options.tracker_name(args)
-    split_dir = args.out / args.split
     run_dir = result_folder(args.out, args.split, tracker)
-    options.prepare(args, run_dir, beside=(summary_path(split_dir, tracker).parent,))
-    if not options.run_shard(args, sequences, OnePassWriter(run_dir)):
+    result = toolkit_runs.track_and_score(args, sequences, run_dir, args.out / args.split, len(every),
+                                          lambda: score(args.root, run_dir, names, args.toolkit_annos),
+                                          lambda scores: summary(tracker, args.split, scores))
+    if result is None:
         return 0
-    result = score(args.root, run_dir, names, args.toolkit_annos)
-    replace(summary(tracker, args.split, result), split_size=len(every)).save(summary_path(split_dir, tracker))
     s = result.scores
     print(f"{tracker} on LaSOT {args.split} ({len(names)} sequences): Success {s.success:.3f}  "
           f"Precision {s.precision:.3f}  Norm. Precision {s.norm_precision:.3f}  fps {fps_text(result.fps)}")

@@ -11,7 +11,7 @@ thresholds 0:0.05:1, precision at 20 px, and the success AUC per attribute.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from typing import Optional, Sequence
@@ -23,9 +23,10 @@ from samn_tracker.datasets.groundtruth import read_boxes
 from samn_tracker.datasets import otb as otb_data
 from samn_tracker.datasets import uav123
 from samn_tracker.datasets.otb import ATTRIBUTES, Target, TargetInfo, frame_files, read_table
-from samn_tracker.evaluation import box_measures, options
-from samn_tracker.evaluation.runner import BenchmarkSequence, OnePassWriter, read_result_boxes
-from samn_tracker.evaluation.summaries import Summary, fps_score, fps_text, frames_per_second, summary_path
+from samn_tracker.evaluation import options, toolkit_runs
+from samn_tracker.evaluation.runner import BenchmarkSequence
+from samn_tracker.evaluation.summaries import Summary, fps_text
+from samn_tracker.evaluation.toolkit_runs import ToolkitResult
 from samn_tracker.errors import InputError
 
 VERSIONS = (*otb_data.VERSIONS, *uav123.SUBSETS)
@@ -114,50 +115,20 @@ def where(version: str) -> str:
     return "as <video>/ with img/ and groundtruth_rect.txt, or <video>/groundtruth_rect.<n>.txt for <video>-<n>"
 
 
-@dataclass
-class OtbResult:
-    scores: box_measures.ToolkitScores
-    fps: Optional[float]  # None: no time files (results made elsewhere)
-    names: list[str]
-    per_attribute: dict[str, float] = field(default_factory=dict)  # success AUC, attributes of >= 2 targets
-
-
 def score(root: Path, run_dir: Path, names: Sequence[str], version: str,
-          table: dict[str, TargetInfo]) -> OtbResult:
+          table: dict[str, TargetInfo]) -> ToolkitResult:
     """The toolkit's scores of the results in ``run_dir``, and the success per attribute over
     the targets that have it where there are at least two (perfPlot.m's attribute plots; OTB's
     attributes only)."""
-    curves = []
-    for name in names:
-        truth = read_truth(root, name, version, table)
-        result_file = Path(run_dir) / f"{name}.txt"
-        if not result_file.is_file():
-            raise InputError(f"no results for sequence {name}: {result_file}")
-        boxes = read_result_boxes(result_file)
-        if len(boxes) < len(truth.boxes):
-            raise InputError(f"{result_file} has {len(boxes)} boxes for {len(truth.boxes)} frames")
-        curves.append(box_measures.toolkit_curves(boxes, truth.boxes, mend_partial_nan=False))
-    success = np.array([c[0] for c in curves])
-    per_attribute = {}
-    infos = [None if version in uav123.SUBSETS else otb_data.target_info(table, name) for name in names]
-    for attribute in ATTRIBUTES:
-        having = [i for i, info in enumerate(infos) if info is not None and attribute in info.attributes]
-        if len(having) >= 2:
-            per_attribute[attribute] = float(box_measures.toolkit_mean_curve(success[having]).mean())
-    fps = frames_per_second(OnePassWriter(run_dir).time_files(names))
-    return OtbResult(scores=box_measures.toolkit_scores(curves), fps=fps, names=list(names),
-                     per_attribute=per_attribute)
+    curves = [toolkit_runs.result_curves(run_dir, name, read_truth(root, name, version, table).boxes,
+                                         mend_partial_nan=False) for name in names]
+    infos = [otb_data.target_info(table, name) for name in names]
+    attributes = None if version in uav123.SUBSETS else [info.attributes if info else () for info in infos]
+    return toolkit_runs.scored(run_dir, names, curves, attributes, ATTRIBUTES)
 
 
-def summary(tracker: str, version: str, result: OtbResult) -> Summary:
-    s = result.scores
-    return Summary(benchmark="otb", split=version, tracker=tracker,
-                   scores={"Success": s.success, "Precision": s.precision, **fps_score(result.fps)},
-                   curves={"success": s.success_curve.tolist(),
-                           "success_x": box_measures.OTB_SUCCESS_THRESHOLDS.tolist(),
-                           "precision": s.precision_curve.tolist(),
-                           "precision_x": box_measures.OTB_PRECISION_THRESHOLDS.astype(float).tolist()},
-                   sequences=list(result.names), per_attribute=result.per_attribute)
+def summary(tracker: str, version: str, result: ToolkitResult) -> Summary:
+    return toolkit_runs.summary("otb", version, tracker, result, norm_precision=False)
 
 
 def build_parser() -> CommandParser:
@@ -206,15 +177,14 @@ def _run(args: argparse.Namespace) -> int:
                                                  find_target(args.root, name, args.version).groundtruth)
                  for name in names]
     tracker = options.tracker_name(args)
-    version_dir = args.out / args.version
-    run_dir = version_dir / tracker
-    options.prepare(args, run_dir, beside=(summary_path(version_dir, tracker).parent,))
+    run_dir = args.out / args.version / tracker
     if args.score_only:
         check_result_names(run_dir, names)
-    if not options.run_shard(args, sequences, OnePassWriter(run_dir)):
+    result = toolkit_runs.track_and_score(args, sequences, run_dir, args.out / args.version, len(every),
+                                          lambda: score(args.root, run_dir, names, args.version, table),
+                                          lambda scores: summary(tracker, args.version, scores))
+    if result is None:
         return 0
-    result = score(args.root, run_dir, names, args.version, table)
-    replace(summary(tracker, args.version, result), split_size=len(every)).save(summary_path(version_dir, tracker))
     s = result.scores
     print(f"{tracker} on {dataset} ({len(names)} sequences): Success {s.success:.3f}  "
           f"Precision {s.precision:.3f}  fps {fps_text(result.fps)}")

@@ -13,7 +13,6 @@ equal to one-at-a-time runs up to float rounding.
 """
 from __future__ import annotations
 
-import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -30,7 +29,6 @@ from samn_tracker.datasets import read_frames
 from samn_tracker.datasets.groundtruth import initial_box, read_text
 from samn_tracker.datasets.prefetch import prefetched
 from samn_tracker.devices import Rank
-from samn_tracker.errors import InputError
 from samn_tracker.tracking_loop import lockstep_groups, track_frames, track_lockstep
 
 
@@ -245,16 +243,3 @@ class OnePassWriter(BoxWriter):
         """Each sequence's seconds per frame: ours, or got10k's ``times/<seq>_time.txt``."""
         ours = [self.time_file(name) for name in names]
         return [path if path.is_file() else path.with_name(f"{path.stem}_time.txt") for path in ours]
-
-
-def read_result_boxes(path: Path) -> np.ndarray:
-    """A result file as the toolkit's ``dlmread`` takes it: numbers split by commas, tabs or
-    spaces (pytracking writes tabs), so that published trackers' results score too."""
-    rows = [re.split(r"[,\s]+", line.strip()) for line in read_text(path).splitlines() if line.strip()]
-    try:
-        boxes = np.array(rows, dtype=np.float64)
-    except ValueError:  # a word, or rows of different lengths
-        boxes = np.zeros(0)
-    if boxes.ndim != 2 or boxes.shape[1] != 4:
-        raise InputError(f"{path}: expected 4 numbers per line (x,y,w,h), separated by commas, tabs or spaces")
-    return boxes
