@@ -258,7 +258,8 @@ def write_track(run, tracker, sequence, first: np.ndarray, frames, region, total
     from samn_tracker import regions
     from samn_tracker.datasets.prefetch import prefetched
     from samn_tracker.run_folder import BetweenFrames
-    from samn_tracker.track_resume import SNAPSHOT_FILE, SNAPSHOT_SECONDS, TEXT_FILES, Snapshot, written_frames
+    from samn_tracker.track_resume import (SNAPSHOT_FILE, SNAPSHOT_SECONDS, TEXT_FILES, Snapshot, mask_name,
+                                           written_frames)
     from samn_tracker.tracking_loop import track_frames
     from samn_tracker.visualize import OverlayWriter, write_mask_png
 
@@ -286,7 +287,7 @@ def write_track(run, tracker, sequence, first: np.ndarray, frames, region, total
             if resumed is not None:
                 if overlay is not None:
                     bar.set_postfix_str(f"drawing the overlay of the {done} frames before the snapshot")
-                    for image, written in zip(islice(images, done), written_frames(folder, done)):
+                    for image, written in zip(islice(images, done), written_frames(folder, done, len(sequence))):
                         overlay.write(image, written)
                 else:  # the frames before the snapshot are passed over, not read as results
                     images = islice(images, done, None)
@@ -309,7 +310,7 @@ def write_track(run, tracker, sequence, first: np.ndarray, frames, region, total
                     boxes.write(",".join(f"{v:.2f}" for v in pred.box) + "\n")
                     polygons.write(",".join(f"{v:.2f}" for v in pred.polygon.reshape(-1)) + "\n")
                     confidences.write(f"{pred.confidence:.4f}\n")
-                    write_mask_png(folder / "masks" / f"{step.index:05d}.png", pred.mask)
+                    write_mask_png(folder / "masks" / mask_name(step.index, len(sequence)), pred.mask)
                     if overlay is not None:
                         overlay.write(step.image, pred)
                 bar.update()

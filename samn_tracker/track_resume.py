@@ -176,13 +176,20 @@ class WrittenFrame:
     confidence: float
 
 
-def written_frames(folder: Path, frames: int) -> Iterator[WrittenFrame]:
-    """The first ``frames`` frames' outputs, read one at a time (a long run's masks would
-    not fit in memory together)."""
+def mask_name(index: int, length: int) -> str:
+    """Frame ``index``'s mask file of a sequence of ``length`` frames: five digits as DAVIS
+    names them, more where the sequence needs them (past 99,999 frames, an hour at 30 fps), so
+    that the names sort as the frames do."""
+    return f"{index:0{max(5, len(str(length - 1)))}d}.png"
+
+
+def written_frames(folder: Path, frames: int, length: int) -> Iterator[WrittenFrame]:
+    """The first ``frames`` frames' outputs of a sequence of ``length``, read one at a time (a
+    long run's masks would not fit in memory together)."""
     with open(folder / "boxes.txt") as boxes, open(folder / "polygons.txt") as polygons, \
             open(folder / "confidence.txt") as confidences:
         for index, box, polygon, confidence in zip(range(frames), boxes, polygons, confidences):
-            yield WrittenFrame(mask=_read_mask(folder / "masks" / f"{index:05d}.png"),
+            yield WrittenFrame(mask=_read_mask(folder / "masks" / mask_name(index, length)),
                                box=np.array(box.split(","), float),
                                polygon=np.array(polygon.split(","), float).reshape(-1, 2),
                                confidence=float(confidence))

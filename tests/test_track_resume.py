@@ -342,3 +342,13 @@ def test_a_write_that_fails_names_the_folder_and_a_record_it_cannot_update(tmp_p
             raise full
     assert str(caught.value).endswith("0 frames written to " + str(partial(tmp_path / "again"))
                                       + ", run.json not updated: No space left on device)")
+
+
+def test_mask_names_sort_as_the_frames_do_past_five_digits():
+    """100000.png sorted before 10001.png: an hour of 30 fps video has more frames than five
+    digits name."""
+    from samn_tracker.track_resume import mask_name
+
+    assert mask_name(7, 50) == "00007.png" and mask_name(99999, 100000) == "99999.png"
+    names = [mask_name(i, 100002) for i in (9999, 10001, 100000, 100001)]
+    assert names == sorted(names) == ["009999.png", "010001.png", "100000.png", "100001.png"]
