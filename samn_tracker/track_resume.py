@@ -41,15 +41,15 @@ def track_settings(args: argparse.Namespace) -> dict[str, Any]:
     ``samn eval`` keeps one) and the source and first region."""
     if args.mask:
         region = {"mask_sha256": hashlib.sha256(Path(args.mask).read_bytes()).hexdigest()}
-    else:  # by value: "127, 73, 383, 312" and "127,73,383,312.0" are one box
-        region = {name: None if text is None else parse_numbers(text, f"--{name}").tolist()
-                  for name, text in (("box", args.box), ("polygon", args.polygon))}
+    else:
+        region = _by_value({"box": args.box, "polygon": args.polygon})
     return {**settings_record(args), "source": str(Path(args.source).resolve()), "region": region}
 
 
 def _by_value(region: Any) -> Any:
-    """A recorded first region with its box or polygon as numbers: runs made before they
-    were recorded so (2026-11-29) kept the option's text."""
+    """A first region with its box or polygon as numbers, so that "127, 73, 383, 312" and
+    "127,73,383,312.0" are one box: the options' text, and the records of runs made before
+    regions were recorded so (2026-11-29), which kept it."""
     if not isinstance(region, dict):
         return region
     return {name: parse_numbers(value, f"--{name}").tolist() if name in ("box", "polygon") and isinstance(value, str)
