@@ -23,6 +23,7 @@ from samn_tracker.atomic import save_figure, write_text
 from samn_tracker.command_parser import CommandParser
 from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded
+from samn_tracker.reports import shortened
 from samn_tracker.reports.coverage import counts_if_differing, listed_counts
 from samn_tracker.run_folder import check_writable
 from samn_tracker.evaluation.summaries import Summary
@@ -260,7 +261,7 @@ def _bars(plotted: Sequence[Summary], scores: Callable[[Summary], dict[str, floa
         if nothing:  # marked beside the axis line, where a mark on it was hidden
             axes.plot([0.012 * scale] * len(nothing), nothing, "|", color=colour, markersize=8,
                       markeredgewidth=2, clip_on=False)
-    axes.set_yticks(range(len(names)), [_shortened(label, 32) for label in labels], fontsize=7)
+    axes.set_yticks(range(len(names)), [shortened(label, 32) for label in labels], fontsize=7)
     axes.set(xlabel=f"{key}{unit}", xlim=(0, scale), ylim=(len(names) - 0.5, -0.5))
     if height > 8:  # a tall figure: its scale at the top too
         axes.tick_params(axis="x", top=True, labeltop=True)
@@ -288,14 +289,10 @@ def _finite(value: Optional[float], missing: float) -> float:
     return value if value is not None and math.isfinite(value) else missing
 
 
-def _shortened(text: str, most: int) -> str:
-    return text if len(text) <= most else text[:most - 1] + "…"
-
-
 def _label(summary: Summary, key: str) -> str:
     """A legend entry: the tracker (a long name shortened) and, where its summary has it,
     its ``key`` score as the tables show it (``DISPLAY``; "–" for a NaN)."""
-    name = _shortened(summary.tracker, 40)
+    name = shortened(summary.tracker, 40)
     if key not in summary.scores:
         return name
     scale, decimals = DISPLAY[summary.benchmark]

@@ -11,6 +11,7 @@ import numpy as np
 
 from samn_tracker.command_parser import CommandParser
 from samn_tracker.atomic import replacing, write_text
+from samn_tracker.reports import shortened
 from samn_tracker.reports.bench_result import bench_result_files
 from samn_tracker.errors import InputError
 from samn_tracker.exits import guarded
@@ -205,7 +206,7 @@ def plot_bench(result: dict, path) -> None:
         ious = [entry["accuracy"]["sequences"][seq]["mean_iou"] for seq in sequences]
         ax_seq.bar(positions + (k - (len(trackers) - 1) / 2) * width,  # none measured: no bar, not one of 0
                    [np.nan if iou is None else iou for iou in ious], width, label=name)
-    ax_seq.set_xticks(positions, [s if len(s) <= 24 else s[:23] + "…" for s in sequences], rotation=60,
+    ax_seq.set_xticks(positions, [shortened(s, 24) for s in sequences], rotation=60,
                       ha="right", fontsize=8)
     ax_seq.set_ylabel("mean box IoU")
     ax_seq.set_ylim(0, 1)
