@@ -60,22 +60,28 @@ def check_overlay_size(shape: tuple[int, int]) -> None:
     """Open the overlay's encoder at this size once, on a scratch file: frames it cannot take
     (mp4v stops short of 8192 pixels a side), or an OpenCV without the encoder, are refused
     before the tracker is built, not after the first frame is tracked."""
-    h, w = shape
-    if _encoder_opens((w + w % 2, h + h % 2)):
+    if _encoder_opens(shape):
         return
     if not _encoder_opens((64, 64)):
         raise InputError("this OpenCV cannot write mp4v video (built without its FFmpeg backend?); add --no-video")
-    raise InputError(f"the overlay's video encoder (mp4v) cannot take {w}x{h} frames; add --no-video")
+    raise InputError(f"the overlay's video encoder (mp4v) cannot take {shape[1]}x{shape[0]} frames; add --no-video")
 
 
-def _encoder_opens(size: tuple[int, int]) -> bool:
-    """Whether mp4v opens at ``size``; OpenCV's own error lines are silenced meanwhile."""
+def _mp4v(path: Path, shape: tuple[int, int], fps: float) -> cv2.VideoWriter:
+    """The overlay's encoder for frames of ``shape`` (rows, columns), at even sizes, the only
+    ones it takes (``OverlayWriter`` repeats an odd frame's last row or column)."""
+    h, w = shape
+    return cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w + w % 2, h + h % 2))
+
+
+def _encoder_opens(shape: tuple[int, int]) -> bool:
+    """Whether mp4v opens for frames of ``shape``; OpenCV's own error lines are silenced meanwhile."""
     logging = cv2.utils.logging
     level = logging.getLogLevel()
     logging.setLogLevel(logging.LOG_LEVEL_SILENT)
     try:
         with tempfile.TemporaryDirectory() as scratch:
-            writer = cv2.VideoWriter(str(Path(scratch) / "probe.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, size)
+            writer = _mp4v(Path(scratch) / "probe.mp4", shape, 30.0)
             opened = writer.isOpened()
             writer.release()
     finally:
@@ -92,7 +98,7 @@ class OverlayWriter:
         h, w = shape
         self.path = path
         self.pad = (h % 2, w % 2)  # rows, columns to repeat at the bottom and the right
-        self.writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w + w % 2, h + h % 2))
+        self.writer = _mp4v(path, shape, fps)
         if not self.writer.isOpened():
             raise OSError(f"OpenCV cannot write video {path}")
 

@@ -27,8 +27,7 @@ from samn_tracker.speed.trackers import SAMN_PRESETS, TRACKER_NAMES, bench_track
 from samn_tracker.tracking_loop import lockstep_groups
 from samn_tracker.atomic import replacing, write_text
 from samn_tracker.build import tracker_config
-from samn_tracker.config import PRECISIONS
-from samn_tracker.config import TrackerConfig, preset
+from samn_tracker.config import PRECISIONS, TrackerConfig, preset
 from samn_tracker.devices import Rank, set_cpu_threads
 from samn_tracker.settings import parse_overrides
 from samn_tracker.datasets.davis import sequence_names

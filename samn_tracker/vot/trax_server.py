@@ -37,7 +37,6 @@ from typing import Any, Literal, Optional, get_args
 import numpy as np
 
 from samn_tracker.command_parser import THREADS_HELP, CommandParser, positive_int
-from samn_tracker.devices import use_cpu_threads
 from samn_tracker.errors import InputError
 from samn_tracker.exits import INPUT_ERROR, SYSTEM_ERROR, guarded
 from samn_tracker.settings import parse_overrides
@@ -197,6 +196,7 @@ def options_from_args(argv: Optional[list[str]] = None) -> ServerOptions:
 
 def tracker_for(options: ServerOptions):
     from samn_tracker.build import build_tracker as front_door
+    from samn_tracker.devices import use_cpu_threads
 
     tracker = front_door(options.preset, options.weights, options.overrides, options.device)
     use_cpu_threads(tracker, options.threads)
