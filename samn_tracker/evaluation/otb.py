@@ -37,6 +37,7 @@ HINT_FOLDERS = 50  # the folders of a wrong --root looked into for the videos, a
 class Truth:
     frames: list[Path]
     boxes: np.ndarray
+    file: Path  # the ground-truth file the boxes come from
 
 
 def find_target(root: Path, name: str, version: str) -> Optional[Target]:
@@ -65,7 +66,7 @@ def read_truth(root: Path, name: str, version: str, table: dict[str, TargetInfo]
     if len(boxes) != len(frames):
         images = f" (images {span[0]}-{span[1]})" if span else ""
         raise InputError(f"{found.groundtruth} has {len(boxes)} boxes for the {len(frames)} frames of {name}{images}")
-    return Truth(frames, boxes)
+    return Truth(frames, boxes, found.groundtruth)
 
 
 def _spelling(name: str) -> str:
@@ -173,9 +174,7 @@ def _run(args: argparse.Namespace) -> int:
         raise InputError(f"{len(missing)} of the {len(names)} targets are not in {args.root} "
                          f"({where(args.version)}): {options.listed(missing)}{_root_hint(args, missing)}")
     truths = {name: read_truth(args.root, name, args.version, table) for name in names}
-    sequences = [BenchmarkSequence.from_box_file(name, truths[name].frames,
-                                                 find_target(args.root, name, args.version).groundtruth)
-                 for name in names]
+    sequences = [BenchmarkSequence.from_box_file(name, truth.frames, truth.file) for name, truth in truths.items()]
     tracker = options.tracker_name(args)
     run_dir = args.out / args.version / tracker
     if args.score_only:
